@@ -1,0 +1,62 @@
+/*  fx_limits.h: every limit of the wire protocol and of the services, each
+    with its reason. Decoders check against these before they allocate; the
+    services check them before they store. proto/SPEC.md section "Limits"
+    mirrors this file. */
+#ifndef FX_LIMITS_H
+#define FX_LIMITS_H
+
+/* Protocol version carried in every header frame. A peer speaking another
+   version gets ERROR(FX_E_VERSION) naming both versions. */
+#define FX_PROTO_VERSION 1
+
+/* Canonical text form of an id: 8-4-4-4-12 lowercase hex, 36 chars. */
+#define FX_ID_LEN 36
+
+/* z85 text of a Curve25519 key. */
+#define FX_KEY_LEN 40
+
+/* The msgpack header frame. The largest legitimate header is a full SUBMIT
+   or TASKS batch: FX_BATCH_MAX records of a few hundred bytes each. 4 MiB
+   leaves room for that and bounds what one malformed frame can cost. */
+#define FX_HEADER_MAX (4u * 1024 * 1024)
+
+/* Tasks or results in one batch message. Large enough that a batch
+   amortises the per-message cost (one sqlite transaction, one syscall);
+   small enough that one message stays a few MiB of header. Clients split
+   larger submissions into several batches. */
+#define FX_BATCH_MAX 4096
+
+/* Ids listed in RESULTS_ACK, STATUS and FETCH: same reasoning as batches. */
+#define FX_IDS_MAX FX_BATCH_MAX
+
+/* One payload (function body, arguments, result value, captured output).
+   10 MiB is what funcX allows by default; data bigger than that belongs in a
+   data store, not in the task queue. */
+#define FX_PAYLOAD_MAX (10u * 1024 * 1024)
+
+/* Names: function names, endpoint names, host names, container names,
+   Python entry points, serializer names, version strings. */
+#define FX_NAME_MAX 128
+
+/* Short version strings ("3.11.2", "0.1.0"). */
+#define FX_VERSION_MAX 32
+
+/* Human text in ERROR and in error results (a remote traceback lives in the
+   result's value frame, not here). */
+#define FX_TEXT_MAX 4096
+
+/* Containers a manager may announce. */
+#define FX_CONTAINERS_MAX 64
+
+/* LIST_REPLY: rows and columns of the generic table. */
+#define FX_LIST_ROWS_MAX 1000
+#define FX_LIST_COLS_MAX 16
+
+/* Captured stdout/stderr of one task, per stream; the rest is cut with a
+   marker saying so. */
+#define FX_OUTPUT_MAX (64u * 1024)
+
+/* Frames in one message: routing + header + two per batch record. */
+#define FX_FRAMES_MAX (2 * FX_BATCH_MAX + 4)
+
+#endif
