@@ -1,0 +1,130 @@
+/*  fx_curve_test.c: CurveZMQ with our ZAP handler, in one loop: a client with
+    the admitted key gets through and its User-Id is on every frame it sends;
+    a client with another key, or in plaintext, gets nothing. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fx_conf.h"
+
+static int s_failures = 0;
+#define CHECK(cond)                                                                      \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
+            s_failures++;                                                                \
+        }                                                                                \
+    } while (0)
+
+/* Serves ZAP requests and the server socket until deadline; returns the
+   first message the server got (routing frame popped) or NULL. */
+static zmsg_t *s_serve(zsock_t *zap, zsock_t *server, const char *admitted, int timeout_ms, int *denied)
+{
+    zpoller_t *poller = zpoller_new(zap, server, NULL);
+    int64_t deadline = fx_now_ms() + timeout_ms;
+    zmsg_t *got = NULL;
+    while (!got && fx_now_ms() < deadline) {
+        void *which = zpoller_wait(poller, (int) (deadline - fx_now_ms()));
+        if (which == zap) {
+            fx_zap_request_t req;
+            if (fx_zap_recv(zap, &req) == 0) {
+                bool ok = strcmp(req.domain, "fx-test") == 0 && strcmp(req.client_key, admitted) == 0;
+                if (!ok)
+                    (*denied)++;
+                fx_zap_reply(zap, &req, ok, "user:test");
+            }
+        }
+        else if (which == server) {
+            got = zmsg_recv(server);
+            zframe_t *rid = zmsg_pop(got);
+            zframe_destroy(&rid);
+        }
+    }
+    zpoller_destroy(&poller);
+    return got;
+}
+
+int main(void)
+{
+    fx_keypair_t server_kp, good, bad;
+    fx_keypair_new(&server_kp);
+    fx_keypair_new(&good);
+    fx_keypair_new(&bad);
+    CHECK(fx_key_valid(good.public_key) && !fx_key_valid("short"));
+
+    zsock_t *zap = fx_zap_bind();
+    CHECK(zap != NULL);
+    zsock_t *server = zsock_new(ZMQ_ROUTER);
+    fx_curve_server(server, &server_kp, "fx-test");
+    int port = zsock_bind(server, "tcp://127.0.0.1:*");
+    CHECK(port > 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
+
+    /* admitted key: the message arrives with User-Id on the header frame */
+    zsock_t *client = zsock_new(ZMQ_DEALER);
+    fx_curve_client(client, &good, server_kp.public_key);
+    zsock_connect(client, "%s", addr);
+    zstr_sendm(client, "header");
+    zstr_send(client, "payload");
+    int denied = 0;
+    zmsg_t *got = s_serve(zap, server, good.public_key, 5000, &denied);
+    CHECK(got != NULL);
+    if (got) {
+        zframe_t *header = zmsg_first(got);
+        const char *uid = fx_peer_user_id(header);
+        CHECK(uid && strcmp(uid, "user:test") == 0);
+        CHECK(fx_peer_user_id(zmsg_next(got)) != NULL);
+    }
+    zmsg_destroy(&got);
+    zsock_destroy(&client);
+
+    /* another key: denied by ZAP, nothing arrives */
+    client = zsock_new(ZMQ_DEALER);
+    fx_curve_client(client, &bad, server_kp.public_key);
+    zsock_connect(client, "%s", addr);
+    zstr_send(client, "let me in");
+    denied = 0;
+    got = s_serve(zap, server, good.public_key, 1000, &denied);
+    CHECK(got == NULL && denied >= 1);
+    zmsg_destroy(&got);
+    zsock_destroy(&client);
+
+    /* plaintext: the Curve handshake fails, nothing arrives */
+    client = zsock_new(ZMQ_DEALER);
+    zsock_connect(client, "%s", addr);
+    zstr_send(client, "plaintext");
+    got = s_serve(zap, server, good.public_key, 500, &denied);
+    CHECK(got == NULL);
+    zsock_destroy(&client);
+
+    /* credentials file round trip, with mode 0600, and a bad file named */
+    char path[] = "/tmp/fx-creds-test-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    fx_creds_t c = { 0 }, d;
+    strcpy(c.broker_client, "tcp://127.0.0.1:1");
+    strcpy(c.broker_endpoint, "tcp://127.0.0.1:2");
+    strcpy(c.broker_public_key, server_kp.public_key);
+    fx_id_new(c.user_id);
+    strcpy(c.public_key, good.public_key);
+    strcpy(c.secret_key, good.secret_key);
+    CHECK(fx_creds_save(path, &c) == 0);
+    char err[512];
+    CHECK(fx_creds_load(path, &d, err, sizeof err) == 0 && memcmp(&c, &d, sizeof c) == 0);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    FILE *f = fopen(path, "a");
+    fputs("user_id = nonsense\n", f);
+    fclose(f);
+    CHECK(fx_creds_load(path, &d, err, sizeof err) == -1 && strstr(err, "user_id"));
+    unlink(path);
+
+    zsock_destroy(&server);
+    zsock_destroy(&zap);
+    if (s_failures) {
+        fprintf(stderr, "fx_curve_test: %d checks failed\n", s_failures);
+        return 1;
+    }
+    printf("fx_curve_test: all checks passed\n");
+    return 0;
+}
