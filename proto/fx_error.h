@@ -40,7 +40,9 @@ typedef enum {
 #undef FX_ERROR_ENUM
 } fx_err_t;
 
-/* Highest code in the list; a code above it on the wire is FX_E_BAD_FIELD. */
+/* Highest code in the list; a result whose error_code is above it is
+   FX_E_BAD_FIELD (ERROR.code takes any 16-bit value, so an old peer can still
+   show a newer peer's error). */
 #define FX_ERR_LAST FX_E_SHELL
 
 /* A short English sentence for the code; never NULL. */

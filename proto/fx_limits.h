@@ -41,8 +41,8 @@
 /* Short version strings ("3.11.2", "0.1.0"). */
 #define FX_VERSION_MAX 32
 
-/* Human text in ERROR and in error results (a remote traceback lives in the
-   result's value frame, not here). */
+/* Human text in ERROR and in error results (a remote traceback travels in
+   the result's output frame, not here). */
 #define FX_TEXT_MAX 4096
 
 /* Containers a manager may announce. */
@@ -56,7 +56,7 @@
    marker saying so. */
 #define FX_OUTPUT_MAX (64u * 1024)
 
-/* Frames in one message: routing + header + two per batch record. */
+/* Payload frames in one message: two per batch record, and a few spare. */
 #define FX_FRAMES_MAX (2 * FX_BATCH_MAX + 4)
 
 #endif
