@@ -1,0 +1,127 @@
+/*  fx_endpoint.c: main() of fx-endpoint. Reads the flags, loads the
+    credentials and the endpoint's identity, registers it with the broker,
+    then runs the interchange until told to stop.
+
+    fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]
+                [--workers M=1] [--prefetch K=1]
+                [--manager-bind tcp://127.0.0.1:0] [--heartbeat-ms 1000]
+                [--stats-file PATH]
+
+    stdout: "fx-endpoint: ready endpoint_id=<uuid>" once the broker welcomed
+    the endpoint, then "fx-endpoint: managers=<bound address>". Everything
+    else goes to stderr. Exit 0 on SIGTERM/SIGINT, 1 on a fatal error, 2 on
+    bad usage. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_conf.h"
+#include "fx_ep_identity.h"
+#include "fx_ep_log.h"
+#include "fx_ep_register.h"
+#include "fx_interchange.h"
+
+/* How long registration waits for each answer of the broker. */
+#define S_REGISTER_TIMEOUT_MS 15000
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]\n"
+            "                   [--workers M=1] [--prefetch K=1] [--manager-bind ADDR]\n"
+            "                   [--heartbeat-ms 1000] [--stats-file PATH]\n"
+            "  --creds         credentials file of the user who owns this endpoint (fx user create)\n"
+            "  --dir           state directory: endpoint.conf, endpoint.key, manager.key\n"
+            "  --name          endpoint name shown by `fx endpoints`\n"
+            "  --managers      local fx-manager processes to start (0: none)\n"
+            "  --workers       workers per manager\n"
+            "  --prefetch      tasks a manager may hold beyond its workers\n"
+            "  --manager-bind  address the managers dial (default tcp://127.0.0.1:0, a free port)\n"
+            "  --heartbeat-ms  heartbeat period; a peer is lost after 5 silent periods\n"
+            "  --stats-file    write counters here every second and on exit\n");
+}
+
+/* Parses a decimal int within [lo, hi] for flag; exits 2 otherwise. */
+static int s_int(const char *flag, const char *text, int lo, int hi)
+{
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < lo || v > hi) {
+        fprintf(stderr, "fx-endpoint: error: %s %s: expected a whole number from %d to %d\n", flag,
+                text, lo, hi);
+        exit(2);
+    }
+    return (int) v;
+}
+
+int main(int argc, char **argv)
+{
+    const char *creds_path = NULL, *dir = NULL, *name = NULL;
+    fx_interchange_conf_t conf = {
+        .managers = 1, .workers = 1, .prefetch = 1,
+        .manager_bind = "tcp://127.0.0.1:0", .heartbeat_ms = 1000,
+    };
+    static const struct option options[] = {
+        { "creds", required_argument, NULL, 'c' },
+        { "dir", required_argument, NULL, 'd' },
+        { "name", required_argument, NULL, 'n' },
+        { "managers", required_argument, NULL, 'm' },
+        { "workers", required_argument, NULL, 'w' },
+        { "prefetch", required_argument, NULL, 'p' },
+        { "manager-bind", required_argument, NULL, 'b' },
+        { "heartbeat-ms", required_argument, NULL, 'h' },
+        { "stats-file", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, '?' },
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': creds_path = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'n': name = optarg; break;
+        case 'm': conf.managers = s_int("--managers", optarg, 0, 1024); break;
+        case 'w': conf.workers = s_int("--workers", optarg, 1, 4096); break;
+        case 'p': conf.prefetch = s_int("--prefetch", optarg, 0, 65536); break;
+        case 'b': conf.manager_bind = optarg; break;
+        case 'h': conf.heartbeat_ms = s_int("--heartbeat-ms", optarg, 10, 3600 * 1000); break;
+        case 's': conf.stats_file = optarg; break;
+        default: s_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc || !creds_path || !dir || !name) {
+        fprintf(stderr, "fx-endpoint: error: %s\n",
+                optind < argc ? "unexpected argument" : "--creds, --dir and --name are required");
+        s_usage(stderr);
+        return 2;
+    }
+
+    char err[1024];
+    fx_creds_t creds;
+    if (fx_creds_load(creds_path, &creds, err, sizeof err) != 0) {
+        fx_ep_error("%s; make one with `fx user create`", err);
+        return 1;
+    }
+    fx_ep_identity_t identity;
+    if (fx_ep_identity_load(&identity, dir, name, err, sizeof err) != 0) {
+        fx_ep_error("%s", err);
+        return 1;
+    }
+    if (identity.created)
+        fx_ep_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
+    if (fx_ep_register(&creds, &identity, S_REGISTER_TIMEOUT_MS, err, sizeof err) != 0) {
+        fx_ep_error("%s", err);
+        return zsys_interrupted ? 0 : 1;
+    }
+    conf.creds = &creds;
+    conf.identity = &identity;
+    fx_interchange_t *ic = fx_interchange_new(&conf, err, sizeof err);
+    if (!ic) {
+        fx_ep_error("%s", err);
+        return 1;
+    }
+    int rc = fx_interchange_run(ic);
+    fx_interchange_destroy(&ic);
+    return rc;
+}

@@ -1,0 +1,201 @@
+/*  fx_ep_broker_side.c: what the interchange says to and hears from its
+    forwarder: phases 2 (read) and 6 (send) of the loop, and the link's
+    liveness check. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fx_ep_internal.h"
+#include "fx_ep_log.h"
+
+/* What to do when the broker refuses ENDPOINT_HELLO, by code. */
+static const char *s_hello_advice(int code)
+{
+    switch (code) {
+    case FX_E_AUTH:
+    case FX_E_NOT_FOUND:
+    case FX_E_FORBIDDEN:
+        return "the broker does not know this endpoint or its key: check that --dir and --creds "
+               "belong together, or start with an empty --dir to register a new endpoint";
+    case FX_E_VERSION:
+        return "run fx-endpoint from the same fx release as the broker";
+    default:
+        return "see the broker's log for the cause";
+    }
+}
+
+static void s_on_welcome(fx_interchange_t *self, fx_msg_t *msg)
+{
+    if (fx_ep_link_state(self->link) == FX_EP_LINK_READY)
+        return; /* an answer to an earlier hello of ours */
+    bool first = !fx_ep_link_ever_ready(self->link);
+    fx_ep_link_welcomed(self->link, msg->welcome.heartbeat_ms);
+    self->credit_sent = false; /* the session is new: announce the window now */
+    if (first) {
+        printf("fx-endpoint: ready endpoint_id=%s\n", self->conf->identity->endpoint_id);
+        fflush(stdout);
+        return;
+    }
+    size_t again = fx_ep_results_unacked(self->results);
+    fx_ep_results_resend_all(self->results);
+    fx_ep_info("the broker welcomed this endpoint again; resending %zu unacknowledged result(s)",
+               again);
+}
+
+static void s_on_error(fx_interchange_t *self, fx_msg_t *msg)
+{
+    const char *text = msg->error.text ? msg->error.text : "";
+    if (msg->error.code == FX_E_NO_SESSION) {
+        if (msg->seq && msg->seq < fx_ep_link_hello_seq(self->link))
+            return; /* answers a message sent before our latest hello */
+        fx_ep_info("the broker has no session for this endpoint (it restarted?): saying "
+                   "ENDPOINT_HELLO again");
+        self->stats.broker_rehellos++;
+        fx_ep_link_hello(self->link);
+        return;
+    }
+    if (fx_ep_link_state(self->link) == FX_EP_LINK_SAYING_HELLO) {
+        if (!fx_ep_link_ever_ready(self->link)) {
+            fx_ep_error("the broker at %s refused ENDPOINT_HELLO: %s (%s); %s",
+                        fx_ep_link_address(self->link), text, fx_errname(msg->error.code),
+                        s_hello_advice(msg->error.code));
+            self->fatal = true;
+        }
+        else
+            fx_ep_warn("the broker refused ENDPOINT_HELLO: %s (%s); trying again in a while; %s",
+                       text, fx_errname(msg->error.code), s_hello_advice(msg->error.code));
+        return;
+    }
+    fx_ep_warn("the broker sent ERROR %s: %s", fx_errname(msg->error.code), text);
+}
+
+static void s_on_tasks(fx_interchange_t *self, fx_msg_t *msg)
+{
+    for (uint32_t i = 0; i < msg->tasks.count; i++) {
+        fx_task_t *task = &msg->tasks.tasks[i];
+        int rc = fx_ep_tasks_add(self->tasks, task);
+        if (rc == FX_OK)
+            self->stats.tasks_received++;
+        else if (rc == FX_E_CONFLICT)
+            self->stats.tasks_duplicate++; /* redelivered; the copy held here will answer */
+        else
+            fx_ep_error("cannot hold task %s: %s; the broker will redeliver it when this "
+                        "endpoint reconnects", task->task_id, fx_strerror(rc));
+    }
+    fx_ep_stats_note_held(&self->stats, fx_ep_held(self));
+}
+
+static void s_on_command(fx_interchange_t *self, fx_msg_t *msg)
+{
+    if (msg->command.command == FX_CMD_STOP) {
+        fx_ep_info("the broker asked this endpoint to stop");
+        self->stopping = true;
+    }
+    else if (msg->command.command == FX_CMD_DRAIN && !self->draining) {
+        fx_ep_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
+                   "%zu task(s) held, then stopping", fx_ep_tasks_held(self->tasks));
+        self->draining = true;
+        fx_ep_managers_command(self, FX_CMD_DRAIN);
+    }
+}
+
+static void s_handle(fx_interchange_t *self, fx_msg_t *msg)
+{
+    switch (msg->type) {
+    case FX_MSG_WELCOME: s_on_welcome(self, msg); break;
+    case FX_MSG_ERROR: s_on_error(self, msg); break;
+    case FX_MSG_TASKS: s_on_tasks(self, msg); break;
+    case FX_MSG_RESULTS_ACK:
+        self->stats.results_acked += fx_ep_results_ack(self->results, msg->ids.ids, msg->ids.count);
+        break;
+    case FX_MSG_HEARTBEAT: break; /* fx_ep_link_recv noted that the broker lives */
+    case FX_MSG_COMMAND: s_on_command(self, msg); break;
+    default: {
+        fx_msg_t *err = fx_msg_new(FX_MSG_ERROR);
+        if (err) {
+            fx_msg_set_error(err, FX_E_UNEXPECTED, "%s is not a message an endpoint expects from "
+                             "the broker", fx_msg_type_name(msg->type));
+            fx_ep_link_send(self->link, &err, msg->seq ? msg->seq : 1);
+        }
+        fx_ep_warn("the broker sent %s, which an endpoint does not expect; ignored",
+                   fx_msg_type_name(msg->type));
+    }
+    }
+}
+
+void fx_ep_broker_read(fx_interchange_t *self)
+{
+    for (int i = 0; i < FX_EP_READS_PER_PASS && !self->fatal; i++) {
+        fx_msg_t *msg = NULL;
+        int rc = fx_ep_link_recv(self->link, &msg);
+        if (rc == FX_E_TIMEOUT)
+            break;
+        if (rc == FX_OK)
+            s_handle(self, msg);
+        fx_msg_destroy(&msg);
+    }
+}
+
+/* RESULTS batches until nothing is pending or the socket is full. */
+static void s_send_results(fx_interchange_t *self)
+{
+    while (fx_ep_results_pending(self->results) > 0) {
+        fx_msg_t *msg = fx_ep_results_batch(self->results);
+        if (!msg)
+            return;
+        size_t count = msg->results.count;
+        int rc = fx_ep_link_send(self->link, &msg, 0);
+        if (rc != FX_OK) {
+            if (rc != FX_E_IO)
+                fx_ep_error("cannot encode RESULTS for the broker: %s", fx_strerror(rc));
+            return; /* the results stay pending: next pass */
+        }
+        size_t first = fx_ep_results_sent(self->results, count);
+        self->stats.results_sent += first;
+        self->stats.results_resent += count - first;
+    }
+}
+
+static void s_send_credit(fx_interchange_t *self, bool beat)
+{
+    uint64_t sum = self->draining ? 0 : fx_ep_managers_window(self->managers);
+    uint32_t window = sum > UINT32_MAX ? UINT32_MAX : (uint32_t) sum;
+    if (self->credit_sent && window == self->stats.window && !beat)
+        return;
+    fx_msg_t *msg = fx_msg_new(FX_MSG_CREDIT);
+    if (!msg)
+        return;
+    msg->credit.window = window;
+    if (fx_ep_link_send(self->link, &msg, 0) == FX_OK) {
+        fx_ep_stats_note_window(&self->stats, window);
+        self->credit_sent = true;
+    }
+}
+
+void fx_ep_broker_send(fx_interchange_t *self, int64_t now, bool beat)
+{
+    (void) now;
+    if (fx_ep_link_state(self->link) != FX_EP_LINK_READY)
+        return;
+    s_send_results(self);
+    s_send_credit(self, beat);
+    if (beat) {
+        fx_msg_t *msg = fx_msg_new(FX_MSG_HEARTBEAT);
+        if (msg)
+            fx_ep_link_send(self->link, &msg, 0);
+    }
+}
+
+void fx_ep_broker_check(fx_interchange_t *self, int64_t now)
+{
+    if (!fx_ep_link_silent(self->link, now, FX_EP_LOST_BEATS))
+        return;
+    if (fx_ep_link_ever_ready(self->link))
+        fx_ep_warn("no word from the broker at %s for %d heartbeat periods: saying "
+                   "ENDPOINT_HELLO again", fx_ep_link_address(self->link), FX_EP_LOST_BEATS);
+    else
+        fx_ep_warn("still waiting for the broker at %s to answer ENDPOINT_HELLO; check that "
+                   "fx-broker runs there and that broker_public_key in the credentials file is "
+                   "its key", fx_ep_link_address(self->link));
+    self->stats.broker_rehellos++;
+    fx_ep_link_hello(self->link);
+}

@@ -1,0 +1,76 @@
+/*  fx_ep_internal.h: the interchange's state, shared by its three files
+    (fx_interchange.c: life cycle and loop; fx_ep_broker_side.c: the broker
+    link; fx_ep_manager_side.c: the managers' ROUTER). Not for other code. */
+#ifndef FX_EP_INTERNAL_H
+#define FX_EP_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "fx_ep_launcher.h"
+#include "fx_ep_link.h"
+#include "fx_ep_managers.h"
+#include "fx_ep_results.h"
+#include "fx_ep_stats.h"
+#include "fx_ep_tasks.h"
+#include "fx_interchange.h"
+
+/* A peer is lost after this many heartbeat periods of silence. */
+#define FX_EP_LOST_BEATS 5
+
+/* A task lost with its manager this many times is not dispatched again: it
+   ends in an error result (FX_E_WORKER_LOST) instead, so a task that kills
+   every manager it reaches cannot take the endpoint down one manager at a
+   time. */
+#define FX_EP_REQUEUE_MAX 3
+
+/* A manager's CREDIT above this is refused as a bad field: no node holds a
+   million tasks, and the sum over managers must fit the uint32 we announce. */
+#define FX_EP_MANAGER_WINDOW_MAX (1u << 20)
+
+/* Messages read from one socket per pass, so that one busy peer cannot
+   starve the other phases. */
+#define FX_EP_READS_PER_PASS 256
+
+struct fx_interchange_t {
+    const fx_interchange_conf_t *conf;
+    fx_ep_link_t *link;
+    zsock_t *router;             /* managers */
+    zsock_t *zap;                /* ZAP handler for the router */
+    zpoller_t *poller;
+    char manager_addr[FX_ADDR_MAX];  /* where local managers dial */
+    fx_ep_tasks_t *tasks;
+    fx_ep_managers_t *managers;
+    fx_ep_results_t *results;
+    fx_ep_launcher_t *launcher;
+    zlistx_t *orphans;           /* scratch: tasks of lost managers */
+    fx_ep_stats_t stats;
+    uint32_t manager_seq;
+    bool credit_sent;            /* a CREDIT went out since the last WELCOME */
+    bool draining;               /* COMMAND(DRAIN): announce 0, stop when empty */
+    bool stopping;               /* COMMAND(STOP) or signal */
+    bool fatal;                  /* the broker refused us: exit 1 */
+    int64_t next_beat;           /* next heartbeat / periodic CREDIT */
+    int64_t next_stats;          /* next stats file write */
+};
+
+/* fx_ep_broker_side.c */
+void fx_ep_broker_read(fx_interchange_t *self);
+void fx_ep_broker_send(fx_interchange_t *self, int64_t now, bool beat);
+void fx_ep_broker_check(fx_interchange_t *self, int64_t now);
+
+/* fx_ep_manager_side.c */
+int fx_ep_manager_side_bind(fx_interchange_t *self, char *err, size_t errlen);
+void fx_ep_zap_read(fx_interchange_t *self);
+void fx_ep_manager_read(fx_interchange_t *self);
+void fx_ep_managers_beat(fx_interchange_t *self);
+void fx_ep_managers_command(fx_interchange_t *self, int command);
+void fx_ep_dispatch(fx_interchange_t *self);
+void fx_ep_expire(fx_interchange_t *self, int64_t now);
+/* Requeue self->orphans at the front of the FIFO (or fail the ones over
+   the requeue limit); empties the list. */
+void fx_ep_requeue_orphans(fx_interchange_t *self);
+
+/* What the endpoint holds against its window (see fx_ep_stats.h). */
+uint64_t fx_ep_held(fx_interchange_t *self);
+
+#endif

@@ -1,0 +1,127 @@
+/*  fx_ep_link.c */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_ep_link.h"
+#include "fx_ep_log.h"
+
+struct fx_ep_link_t {
+    zsock_t *sock;
+    char addr[FX_ADDR_MAX];
+    fx_id_text_t endpoint_id;
+    fx_ep_link_state_t state;
+    bool ever_ready;
+    int heartbeat_ms;          /* ours */
+    int broker_heartbeat_ms;   /* from WELCOME */
+    int64_t last_heard;        /* last message from the broker, or last hello */
+    uint32_t seq;
+    uint32_t hello_seq;
+};
+
+fx_ep_link_t *fx_ep_link_new(const char *addr, const fx_keypair_t *kp, const char *server_key,
+                             const char *endpoint_id, int heartbeat_ms, char *err, size_t errlen)
+{
+    fx_ep_link_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(self->addr, sizeof self->addr, "%s", addr);
+    fx_strlcpy(self->endpoint_id, endpoint_id, sizeof self->endpoint_id);
+    self->heartbeat_ms = heartbeat_ms;
+    self->broker_heartbeat_ms = heartbeat_ms;
+    self->last_heard = fx_now_ms();
+    self->sock = zsock_new(ZMQ_DEALER);
+    if (!self->sock) {
+        snprintf(err, errlen, "cannot make a socket for the broker: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    fx_curve_client(self->sock, kp, server_key);
+    zsock_set_sndtimeo(self->sock, 0);
+    zsock_set_linger(self->sock, 500); /* let the last results out on a clean stop */
+    zsock_set_heartbeat_ivl(self->sock, heartbeat_ms);
+    zsock_set_heartbeat_timeout(self->sock, 5 * heartbeat_ms);
+    if (zsock_connect(self->sock, "%s", addr) != 0) {
+        snprintf(err, errlen, "cannot connect to the broker's endpoint address %s; fix "
+                 "broker_endpoint in the credentials file", addr);
+        goto fail;
+    }
+    return self;
+fail:
+    fx_ep_link_destroy(&self);
+    return NULL;
+}
+
+void fx_ep_link_destroy(fx_ep_link_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zsock_destroy(&(*self_p)->sock);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+zsock_t *fx_ep_link_socket(fx_ep_link_t *self) { return self->sock; }
+const char *fx_ep_link_address(fx_ep_link_t *self) { return self->addr; }
+fx_ep_link_state_t fx_ep_link_state(fx_ep_link_t *self) { return self->state; }
+bool fx_ep_link_ever_ready(fx_ep_link_t *self) { return self->ever_ready; }
+uint32_t fx_ep_link_hello_seq(fx_ep_link_t *self) { return self->hello_seq; }
+
+int fx_ep_link_send(fx_ep_link_t *self, fx_msg_t **msg_p, uint32_t seq_echo)
+{
+    (*msg_p)->seq = seq_echo ? seq_echo : ++self->seq;
+    return fx_msg_send(msg_p, self->sock, NULL);
+}
+
+int fx_ep_link_hello(fx_ep_link_t *self)
+{
+    fx_msg_t *msg = fx_msg_new(FX_MSG_ENDPOINT_HELLO);
+    if (!msg)
+        return FX_E_NOMEM;
+    fx_strlcpy(msg->endpoint_hello.endpoint_id, self->endpoint_id,
+               sizeof msg->endpoint_hello.endpoint_id);
+    fx_strlcpy(msg->endpoint_hello.version, FX_VERSION, sizeof msg->endpoint_hello.version);
+    self->state = FX_EP_LINK_SAYING_HELLO;
+    self->last_heard = fx_now_ms(); /* give the broker a full silence period to answer */
+    int rc = fx_ep_link_send(self, &msg, 0);
+    self->hello_seq = self->seq;
+    return rc;
+}
+
+void fx_ep_link_welcomed(fx_ep_link_t *self, uint32_t broker_heartbeat_ms)
+{
+    self->state = FX_EP_LINK_READY;
+    self->ever_ready = true;
+    if (broker_heartbeat_ms > 0 && broker_heartbeat_ms < 24u * 3600 * 1000)
+        self->broker_heartbeat_ms = (int) broker_heartbeat_ms;
+}
+
+int fx_ep_link_recv(fx_ep_link_t *self, fx_msg_t **msg_p)
+{
+    *msg_p = NULL;
+    if (!(zsock_events(self->sock) & ZMQ_POLLIN))
+        return FX_E_TIMEOUT;
+    zmsg_t *zmsg = zmsg_recv(self->sock);
+    if (!zmsg)
+        return FX_E_TIMEOUT;
+    self->last_heard = fx_now_ms();
+    uint32_t seq = 0;
+    const char *detail = "";
+    int rc = fx_msg_decode(zmsg, msg_p, &seq, &detail);
+    zmsg_destroy(&zmsg);
+    if (rc != FX_OK) {
+        fx_ep_warn("cannot read a message from the broker (%s: %s); answered ERROR and ignored it",
+                   fx_strerror(rc), detail);
+        fx_send_error(self->sock, NULL, seq, rc, "fx-endpoint cannot read your message: %s (%s)",
+                      fx_strerror(rc), detail);
+    }
+    return rc;
+}
+
+bool fx_ep_link_silent(fx_ep_link_t *self, int64_t now, int beats)
+{
+    int period = self->heartbeat_ms > self->broker_heartbeat_ms ? self->heartbeat_ms
+                                                                : self->broker_heartbeat_ms;
+    return now - self->last_heard > (int64_t) beats * period;
+}

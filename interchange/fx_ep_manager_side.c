@@ -1,0 +1,321 @@
+/*  fx_ep_manager_side.c: the managers' ROUTER and its ZAP handler: phases
+    1 (ZAP), 3 (manager messages), 4 (expiry) and 5 (dispatch). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_ep_dispatch.h"
+#include "fx_ep_internal.h"
+#include "fx_ep_log.h"
+
+#define S_ZAP_DOMAIN "fx-manager"
+#define S_USER_ID "manager"
+
+/* The address local managers dial: the bound one, with a wildcard host
+   replaced by loopback. */
+static void s_dial_address(const char *bound, char *out, size_t cap)
+{
+    const char *colon = strrchr(bound, ':');
+    if (strncmp(bound, "tcp://", 6) == 0 && colon && colon > bound + 6)
+        snprintf(out, cap, "tcp://127.0.0.1%s", colon);
+    else
+        snprintf(out, cap, "%s", bound);
+}
+
+int fx_ep_manager_side_bind(fx_interchange_t *self, char *err, size_t errlen)
+{
+    self->zap = fx_zap_bind();
+    if (!self->zap) {
+        snprintf(err, errlen, "cannot bind the ZAP handler (another one is bound in this process)");
+        return -1;
+    }
+    self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->router) {
+        snprintf(err, errlen, "cannot make the managers' socket: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    fx_curve_server(self->router, &self->conf->identity->endpoint_kp, S_ZAP_DOMAIN);
+    zsock_set_linger(self->router, 0);
+    if (zsock_bind(self->router, "%s", self->conf->manager_bind) == -1) {
+        snprintf(err, errlen, "cannot bind the managers' address %s (%s); pass another "
+                 "--manager-bind, e.g. tcp://127.0.0.1:0 for a free port",
+                 self->conf->manager_bind, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    char *bound = zsock_last_endpoint(self->router);
+    s_dial_address(bound ? bound : self->conf->manager_bind, self->manager_addr,
+                   sizeof self->manager_addr);
+    printf("fx-endpoint: managers=%s\n", bound ? bound : self->conf->manager_bind);
+    fflush(stdout);
+    zstr_free(&bound);
+    return 0;
+}
+
+void fx_ep_zap_read(fx_interchange_t *self)
+{
+    for (int i = 0; i < FX_EP_READS_PER_PASS && (zsock_events(self->zap) & ZMQ_POLLIN); i++) {
+        fx_zap_request_t req;
+        if (fx_zap_recv(self->zap, &req) != 0)
+            continue; /* answered 400 already */
+        bool allow = strcmp(req.domain, S_ZAP_DOMAIN) == 0 && strcmp(req.mechanism, "CURVE") == 0
+                     && strcmp(req.client_key, self->conf->identity->manager_kp.public_key) == 0;
+        if (!allow)
+            fx_ep_warn("refused a connection to the managers' port: domain '%s', mechanism %s, "
+                       "key %s is not this endpoint's manager key (%s)",
+                       req.domain, req.mechanism, req.client_key[0] ? req.client_key : "-",
+                       self->conf->identity->manager_key_path);
+        fx_zap_reply(self->zap, &req, allow, S_USER_ID);
+    }
+}
+
+#define S_NEW_SEQ (-1)
+
+/* Sends msg (destroyed) to one manager, with seq (a reply echoes its
+   request's) or S_NEW_SEQ for the next seq of the managers' side. */
+static int s_send(fx_interchange_t *self, zframe_t *routing, fx_msg_t **msg_p, int64_t seq)
+{
+    if (!*msg_p)
+        return FX_E_NOMEM;
+    (*msg_p)->seq = seq >= 0 ? (uint32_t) seq : ++self->manager_seq;
+    return fx_msg_send(msg_p, self->router, routing);
+}
+
+static void s_on_hello(fx_interchange_t *self, zframe_t *routing, fx_msg_t *msg)
+{
+    fx_ep_manager_t *m = fx_ep_managers_hello(self->managers, routing, msg, fx_now_ms(),
+                                              self->orphans);
+    fx_ep_requeue_orphans(self);
+    if (!m) {
+        fx_send_error(self->router, routing, msg->seq, FX_E_NOMEM,
+                      "the endpoint is out of memory; try again later");
+        return;
+    }
+    fx_ep_info("manager %s connected (host %s, pid %u, %u workers, version %s)",
+               msg->manager_hello.manager_id, msg->manager_hello.host, msg->manager_hello.pid,
+               msg->manager_hello.workers, msg->manager_hello.version);
+    fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
+    if (welcome) {
+        memcpy(welcome->welcome.id, msg->manager_hello.manager_id, sizeof welcome->welcome.id);
+        fx_strlcpy(welcome->welcome.server_version, FX_VERSION,
+                   sizeof welcome->welcome.server_version);
+        welcome->welcome.heartbeat_ms = (uint32_t) self->conf->heartbeat_ms;
+    }
+    s_send(self, routing, &welcome, msg->seq);
+}
+
+static void s_on_results(fx_interchange_t *self, zframe_t *routing, fx_msg_t *msg)
+{
+    fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
+    if (ack && fx_msg_alloc_records(ack, msg->results.count) != FX_OK)
+        fx_msg_destroy(&ack);
+    for (uint32_t i = 0; i < msg->results.count; i++) {
+        fx_result_t *r = &msg->results.results[i];
+        fx_ep_task_t *t = fx_ep_tasks_find(self->tasks, r->task_id);
+        if (t) {
+            if (t->holder)
+                fx_ep_manager_release(t->holder, t);
+            fx_ep_tasks_done(self->tasks, &t);
+        }
+        self->stats.results_received++;
+        if (fx_ep_results_add(self->results, r) == FX_E_NOMEM)
+            fx_ep_error("out of memory: dropped the result of task %s (the broker will "
+                        "redeliver the task)", r->task_id);
+        /* FX_E_CONFLICT: a result for this task is on its way already */
+        if (ack)
+            memcpy(ack->ids.ids[i], r->task_id, sizeof ack->ids.ids[i]);
+    }
+    if (ack)
+        s_send(self, routing, &ack, msg->seq);
+}
+
+static void s_on_credit(fx_interchange_t *self, zframe_t *routing, fx_ep_manager_t *m,
+                        fx_msg_t *msg)
+{
+    if (msg->credit.window > FX_EP_MANAGER_WINDOW_MAX) {
+        self->stats.bad_messages++;
+        fx_send_error(self->router, routing, msg->seq, FX_E_BAD_FIELD,
+                      "CREDIT window %u is over the endpoint's limit of %u per manager; announce "
+                      "workers + prefetch", msg->credit.window, FX_EP_MANAGER_WINDOW_MAX);
+        return;
+    }
+    fx_ep_manager_set_window(m, msg->credit.window);
+}
+
+/* One message from the managers' ROUTER. */
+static void s_read_one(fx_interchange_t *self, zmsg_t *zmsg)
+{
+    fx_msg_t *msg = NULL;
+    zframe_t *routing = zmsg_pop(zmsg);
+    zframe_t *header = zmsg_first(zmsg);
+    if (!routing || !header)
+        goto done; /* nobody to answer */
+    const char *user = fx_peer_user_id(header);
+    if (!user || strcmp(user, S_USER_ID) != 0) {
+        self->stats.bad_messages++;
+        fx_send_error(self->router, routing, 0, FX_E_AUTH,
+                      "this port serves the endpoint's managers only; connect with its manager.key");
+        goto done;
+    }
+    uint32_t seq = 0;
+    const char *detail = "";
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+    if (rc != FX_OK) {
+        self->stats.bad_messages++;
+        fx_ep_warn("a manager sent a message the endpoint cannot read (%s: %s); answered ERROR",
+                   fx_strerror(rc), detail);
+        fx_send_error(self->router, routing, seq, rc,
+                      "the endpoint cannot read your message: %s (%s); run a manager from the "
+                      "same fx release", fx_strerror(rc), detail);
+        goto done;
+    }
+    fx_ep_manager_t *m = fx_ep_managers_lookup(self->managers, routing);
+    if (m)
+        fx_ep_manager_heard(m, fx_now_ms());
+    if (msg->type == FX_MSG_MANAGER_HELLO) {
+        s_on_hello(self, routing, msg);
+        goto done;
+    }
+    if (msg->type == FX_MSG_ERROR) {
+        fx_ep_warn("manager %s sent ERROR %s: %s", m ? fx_ep_manager_id(m) : "(no session)",
+                   fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
+        goto done;
+    }
+    if (!m) {
+        self->stats.bad_messages++;
+        fx_send_error(self->router, routing, msg->seq, FX_E_NO_SESSION,
+                      "%s before MANAGER_HELLO: say MANAGER_HELLO first", fx_msg_type_name(msg->type));
+        goto done;
+    }
+    switch (msg->type) {
+    case FX_MSG_CREDIT: s_on_credit(self, routing, m, msg); break;
+    case FX_MSG_RESULTS: s_on_results(self, routing, msg); break;
+    case FX_MSG_HEARTBEAT: break;
+    default:
+        self->stats.bad_messages++;
+        fx_send_error(self->router, routing, msg->seq, FX_E_UNEXPECTED,
+                      "%s is not a message a manager sends to its endpoint",
+                      fx_msg_type_name(msg->type));
+    }
+done:
+    fx_msg_destroy(&msg);
+    zframe_destroy(&routing);
+}
+
+void fx_ep_manager_read(fx_interchange_t *self)
+{
+    for (int i = 0; i < FX_EP_READS_PER_PASS && (zsock_events(self->router) & ZMQ_POLLIN); i++) {
+        zmsg_t *zmsg = zmsg_recv(self->router);
+        if (!zmsg)
+            break;
+        s_read_one(self, zmsg);
+        zmsg_destroy(&zmsg);
+    }
+}
+
+void fx_ep_managers_beat(fx_interchange_t *self)
+{
+    for (fx_ep_manager_t *m = fx_ep_managers_first(self->managers); m;
+         m = fx_ep_managers_next(self->managers)) {
+        fx_msg_t *msg = fx_msg_new(FX_MSG_HEARTBEAT);
+        s_send(self, fx_ep_manager_routing(m), &msg, S_NEW_SEQ);
+    }
+}
+
+void fx_ep_managers_command(fx_interchange_t *self, int command)
+{
+    if (!self->router)
+        return;
+    for (fx_ep_manager_t *m = fx_ep_managers_first(self->managers); m;
+         m = fx_ep_managers_next(self->managers)) {
+        fx_msg_t *msg = fx_msg_new(FX_MSG_COMMAND);
+        if (msg)
+            msg->command.command = (uint8_t) command;
+        s_send(self, fx_ep_manager_routing(m), &msg, S_NEW_SEQ);
+    }
+}
+
+void fx_ep_requeue_orphans(fx_interchange_t *self)
+{
+    /* from the back, so that the front of the FIFO keeps dispatch order */
+    for (fx_ep_task_t *t = zlistx_last(self->orphans); t; t = zlistx_prev(self->orphans)) {
+        if (t->requeues + 1 > FX_EP_REQUEUE_MAX) {
+            fx_result_t r = { 0 };
+            memcpy(r.task_id, t->task.task_id, sizeof r.task_id);
+            r.status = FX_RESULT_ERROR;
+            r.error_code = FX_E_WORKER_LOST;
+            char text[256];
+            snprintf(text, sizeof text, "task %s was lost with its manager %d times (the manager "
+                     "stopped answering while it held the task); not retried again",
+                     t->task.task_id, t->requeues + 1);
+            fx_result_set_text(&r, text);
+            fx_ep_warn("%s", text);
+            fx_ep_tasks_done(self->tasks, &t);
+            if (fx_ep_results_add(self->results, &r) != FX_OK)
+                free(r.error_text);
+            continue;
+        }
+        if (fx_ep_tasks_requeue(self->tasks, t) == FX_OK)
+            self->stats.tasks_requeued++;
+    }
+    zlistx_purge(self->orphans);
+}
+
+void fx_ep_expire(fx_interchange_t *self, int64_t now)
+{
+    int lost = fx_ep_managers_expire(self->managers, now,
+                                     (int64_t) FX_EP_LOST_BEATS * self->conf->heartbeat_ms,
+                                     self->orphans);
+    self->stats.managers_lost += (uint64_t) lost;
+    fx_ep_requeue_orphans(self);
+}
+
+/* Sends a manager its outbox, in batches of at most FX_BATCH_MAX. */
+static void s_send_outbox(fx_interchange_t *self, fx_ep_manager_t *m)
+{
+    zlistx_t *outbox = fx_ep_manager_outbox(m);
+    while (zlistx_size(outbox) > 0) {
+        size_t n = zlistx_size(outbox);
+        if (n > FX_BATCH_MAX)
+            n = FX_BATCH_MAX;
+        fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+        if (!msg || fx_msg_alloc_records(msg, (uint32_t) n) != FX_OK) {
+            fx_msg_destroy(&msg);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            fx_ep_task_t *t = zlistx_first(outbox);
+            zlistx_delete(outbox, zlistx_cursor(outbox));
+            if (fx_ep_task_copy(t, &msg->tasks.tasks[i]) != FX_OK)
+                fx_ep_error("out of memory copying task %s for manager %s; it is sent without "
+                            "its payload", t->task.task_id, fx_ep_manager_id(m));
+        }
+        int rc = s_send(self, fx_ep_manager_routing(m), &msg, S_NEW_SEQ);
+        if (rc != FX_OK)
+            fx_ep_warn("cannot send %zu task(s) to manager %s (%s); they come back if the "
+                       "manager is lost", n, fx_ep_manager_id(m), fx_strerror(rc));
+        else
+            self->stats.tasks_dispatched += n;
+    }
+    zlistx_purge(outbox);
+}
+
+void fx_ep_dispatch(fx_interchange_t *self)
+{
+    bool any = false;
+    for (fx_ep_task_t *t = fx_ep_tasks_peek(self->tasks); t; t = fx_ep_tasks_peek(self->tasks)) {
+        fx_ep_manager_t *m = fx_ep_dispatch_pick(self->managers, t);
+        if (!m)
+            break;
+        fx_ep_tasks_pop(self->tasks);
+        if (fx_ep_manager_hold(m, t) != FX_OK) {
+            fx_ep_tasks_requeue(self->tasks, t);
+            break;
+        }
+        any = true;
+    }
+    if (!any)
+        return;
+    for (fx_ep_manager_t *m = fx_ep_managers_first(self->managers); m;
+         m = fx_ep_managers_next(self->managers))
+        s_send_outbox(self, m);
+}

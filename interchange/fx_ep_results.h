@@ -1,0 +1,51 @@
+/*  fx_ep_results.h: results on their way to the broker.
+
+    A result from a manager is "pending" until a RESULTS message carrying it
+    left for the broker, then "unacked" until the broker's RESULTS_ACK names
+    it (the broker has committed it). After the link to the broker is
+    re-established every unacked result is pending again and is resent; the
+    broker deduplicates by task id. One result per task id is kept: a second
+    result for a task already here is dropped.
+
+    Cost: O(1) per add and per acked id; a batch is O(its size). */
+#ifndef FX_EP_RESULTS_H
+#define FX_EP_RESULTS_H
+
+#include <stddef.h>
+
+#include "fx_msg.h"
+
+typedef struct fx_ep_results_t fx_ep_results_t;
+
+/* Caller owns the store. NULL only on OOM. */
+fx_ep_results_t *fx_ep_results_new(void);
+void fx_ep_results_destroy(fx_ep_results_t **self_p);
+
+/* Take a result, moving its text and frames out of *result (left empty).
+   FX_OK; FX_E_CONFLICT if a result for this task id is here already (the
+   new one is left untouched); FX_E_NOMEM. */
+int fx_ep_results_add(fx_ep_results_t *self, fx_result_t *result);
+
+/* A RESULTS message with copies of the first pending results, at most
+   FX_BATCH_MAX; NULL if none is pending or on OOM. After sending it, call
+   fx_ep_results_sent with its count. */
+fx_msg_t *fx_ep_results_batch(fx_ep_results_t *self);
+
+/* The first count pending results went out: they are unacked now. Returns
+   how many of them went out for the first time (not a resend). */
+size_t fx_ep_results_sent(fx_ep_results_t *self, size_t count);
+
+/* The broker acknowledged these ids. Returns how many were unacked here. */
+size_t fx_ep_results_ack(fx_ep_results_t *self, const fx_id_text_t *ids, size_t count);
+
+/* Make every unacked result pending again, ahead of the others, in the
+   order they were first sent. */
+void fx_ep_results_resend_all(fx_ep_results_t *self);
+
+size_t fx_ep_results_pending(fx_ep_results_t *self);
+size_t fx_ep_results_unacked(fx_ep_results_t *self);
+/* Pending results never sent yet: the ones the broker still counts against
+   this endpoint's window. */
+size_t fx_ep_results_unsent(fx_ep_results_t *self);
+
+#endif

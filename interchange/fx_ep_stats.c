@@ -1,0 +1,72 @@
+/*  fx_ep_stats.c */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "fx_ep_stats.h"
+
+void fx_ep_stats_note_held(fx_ep_stats_t *self, uint64_t held)
+{
+    if (held > self->held && held > self->window)
+        self->held_over_window++;
+    self->held = held;
+    if (held > self->max_held) {
+        self->max_held = held;
+        self->window_at_max_held = self->window;
+    }
+}
+
+void fx_ep_stats_note_window(fx_ep_stats_t *self, uint64_t window)
+{
+    self->window = window;
+    if (window > self->max_window_announced)
+        self->max_window_announced = window;
+}
+
+int fx_ep_stats_write(const fx_ep_stats_t *self, const char *path)
+{
+    struct {
+        const char *key;
+        uint64_t value;
+    } rows[] = {
+        { "tasks_received", self->tasks_received },
+        { "tasks_duplicate", self->tasks_duplicate },
+        { "tasks_dispatched", self->tasks_dispatched },
+        { "tasks_requeued", self->tasks_requeued },
+        { "results_received", self->results_received },
+        { "results_sent", self->results_sent },
+        { "results_resent", self->results_resent },
+        { "results_acked", self->results_acked },
+        { "managers_lost", self->managers_lost },
+        { "broker_rehellos", self->broker_rehellos },
+        { "bad_messages", self->bad_messages },
+        { "held", self->held },
+        { "window", self->window },
+        { "max_held", self->max_held },
+        { "max_window_announced", self->max_window_announced },
+        { "window_at_max_held", self->window_at_max_held },
+        { "held_over_window", self->held_over_window },
+    };
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int) getpid()) >= (int) sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "# fx-endpoint counters; held = queued + at managers + results not yet sent; "
+               "invariant: held <= window announced last\n");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        fprintf(f, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
+    int rc = fclose(f) == 0 ? 0 : -1;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -1;
+    if (rc != 0) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+    }
+    return rc;
+}

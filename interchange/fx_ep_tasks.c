@@ -1,0 +1,132 @@
+/*  fx_ep_tasks.c: FIFO (zlistx) plus index by task id (zhashx). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_ep_tasks.h"
+
+struct fx_ep_tasks_t {
+    zlistx_t *fifo;   /* fx_ep_task_t *, not owned: the index owns */
+    zhashx_t *index;  /* task_id -> fx_ep_task_t *, owns */
+};
+
+static void s_task_free(void **item_p)
+{
+    fx_ep_task_t *task = *item_p;
+    if (task) {
+        zframe_destroy(&task->task.body);
+        zframe_destroy(&task->task.payload);
+        free(task);
+        *item_p = NULL;
+    }
+}
+
+fx_ep_tasks_t *fx_ep_tasks_new(void)
+{
+    fx_ep_tasks_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->fifo = zlistx_new();
+    self->index = zhashx_new();
+    if (!self->fifo || !self->index) {
+        fx_ep_tasks_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->index, s_task_free);
+    return self;
+}
+
+void fx_ep_tasks_destroy(fx_ep_tasks_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fx_ep_tasks_t *self = *self_p;
+    zlistx_destroy(&self->fifo);
+    zhashx_destroy(&self->index);
+    free(self);
+    *self_p = NULL;
+}
+
+int fx_ep_tasks_add(fx_ep_tasks_t *self, fx_task_t *task)
+{
+    if (zhashx_lookup(self->index, task->task_id))
+        return FX_E_CONFLICT;
+    fx_ep_task_t *held = calloc(1, sizeof *held);
+    if (!held)
+        return FX_E_NOMEM;
+    held->task = *task;
+    held->handle = zlistx_add_end(self->fifo, held);
+    if (!held->handle || zhashx_insert(self->index, held->task.task_id, held) != 0) {
+        if (held->handle)
+            zlistx_delete(self->fifo, held->handle);
+        free(held);
+        return FX_E_NOMEM;
+    }
+    task->body = NULL; /* moved */
+    task->payload = NULL;
+    return FX_OK;
+}
+
+fx_ep_task_t *fx_ep_tasks_peek(fx_ep_tasks_t *self)
+{
+    return zlistx_first(self->fifo);
+}
+
+fx_ep_task_t *fx_ep_tasks_pop(fx_ep_tasks_t *self)
+{
+    fx_ep_task_t *task = zlistx_first(self->fifo);
+    if (task) {
+        zlistx_delete(self->fifo, task->handle);
+        task->handle = NULL;
+    }
+    return task;
+}
+
+int fx_ep_tasks_requeue(fx_ep_tasks_t *self, fx_ep_task_t *task)
+{
+    task->holder = NULL;
+    task->requeues++;
+    task->task.attempt++;
+    task->handle = zlistx_add_start(self->fifo, task);
+    return task->handle ? FX_OK : FX_E_NOMEM;
+}
+
+fx_ep_task_t *fx_ep_tasks_find(fx_ep_tasks_t *self, const char *task_id)
+{
+    return zhashx_lookup(self->index, task_id);
+}
+
+void fx_ep_tasks_done(fx_ep_tasks_t *self, fx_ep_task_t **task_p)
+{
+    fx_ep_task_t *task = *task_p;
+    if (!task)
+        return;
+    if (!task->holder && task->handle)
+        zlistx_delete(self->fifo, task->handle);
+    *task_p = NULL;
+    fx_id_text_t id;
+    memcpy(id, task->task.task_id, sizeof id);
+    zhashx_delete(self->index, id); /* frees it */
+}
+
+size_t fx_ep_tasks_queued(fx_ep_tasks_t *self)
+{
+    return zlistx_size(self->fifo);
+}
+
+size_t fx_ep_tasks_held(fx_ep_tasks_t *self)
+{
+    return zhashx_size(self->index);
+}
+
+int fx_ep_task_copy(const fx_ep_task_t *task, fx_task_t *out)
+{
+    *out = task->task;
+    out->body = task->task.body ? zframe_dup(task->task.body) : zframe_new_empty();
+    out->payload = task->task.payload ? zframe_dup(task->task.payload) : zframe_new_empty();
+    if (!out->body || !out->payload) {
+        zframe_destroy(&out->body);
+        zframe_destroy(&out->payload);
+        return FX_E_NOMEM;
+    }
+    return FX_OK;
+}

@@ -1,0 +1,252 @@
+/*  fx_ep_unit_test.c: the interchange's data structures without sockets or
+    processes: task FIFO and index, manager registry, dispatch strategy,
+    result store, stats. Each check names what broke. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fx_conf.h"
+#include "fx_ep_dispatch.h"
+#include "fx_ep_managers.h"
+#include "fx_ep_results.h"
+#include "fx_ep_stats.h"
+#include "fx_ep_tasks.h"
+
+static int s_failures;
+
+#define CHECK(cond, ...)                                                                   \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fputc('\n', stderr);                                                           \
+            s_failures++;                                                                  \
+        }                                                                                  \
+    } while (0)
+
+static fx_task_t s_task(fx_id_text_t id)
+{
+    fx_task_t t;
+    memset(&t, 0, sizeof t);
+    fx_id_new(id);
+    memcpy(t.task_id, id, sizeof t.task_id);
+    t.body = zframe_new("body", 4);
+    t.payload = zframe_new("args", 4);
+    return t;
+}
+
+static fx_msg_t *s_hello(const char *manager_id)
+{
+    fx_msg_t *m = fx_msg_new(FX_MSG_MANAGER_HELLO);
+    fx_strlcpy(m->manager_hello.manager_id, manager_id, sizeof m->manager_hello.manager_id);
+    fx_strlcpy(m->manager_hello.host, "node1", sizeof m->manager_hello.host);
+    m->manager_hello.workers = 2;
+    return m;
+}
+
+static void test_fifo_and_requeue(void)
+{
+    fx_ep_tasks_t *q = fx_ep_tasks_new();
+    fx_id_text_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        fx_task_t t = s_task(ids[i]);
+        CHECK(fx_ep_tasks_add(q, &t) == FX_OK, "add %d", i);
+        CHECK(t.body == NULL && t.payload == NULL, "frames moved into the store");
+    }
+    fx_id_text_t scratch;
+    fx_task_t dup = s_task(scratch);
+    memcpy(dup.task_id, ids[1], sizeof dup.task_id);
+    CHECK(fx_ep_tasks_add(q, &dup) == FX_E_CONFLICT, "a second copy of a held task is refused");
+    zframe_destroy(&dup.body);
+    zframe_destroy(&dup.payload);
+    CHECK(fx_ep_tasks_queued(q) == 3 && fx_ep_tasks_held(q) == 3, "3 queued, 3 held");
+
+    fx_ep_task_t *a = fx_ep_tasks_pop(q), *b = fx_ep_tasks_pop(q);
+    CHECK(a && strcmp(a->task.task_id, ids[0]) == 0, "FIFO order: first");
+    CHECK(b && strcmp(b->task.task_id, ids[1]) == 0, "FIFO order: second");
+    CHECK(fx_ep_tasks_queued(q) == 1 && fx_ep_tasks_held(q) == 3, "popped tasks stay held");
+    /* a lost manager gives back a then b: requeued from the back */
+    fx_ep_tasks_requeue(q, b);
+    fx_ep_tasks_requeue(q, a);
+    CHECK(fx_ep_tasks_peek(q) == a && a->task.attempt == 1 && a->requeues == 1,
+          "requeued at the front with the next attempt number");
+    fx_ep_task_t *c = fx_ep_tasks_find(q, ids[2]);
+    CHECK(c != NULL, "find by id");
+    fx_ep_tasks_done(q, &c);
+    CHECK(c == NULL && fx_ep_tasks_held(q) == 2 && fx_ep_tasks_queued(q) == 2,
+          "done on a queued task takes it out of the FIFO");
+    fx_task_t copy;
+    CHECK(fx_ep_task_copy(a, &copy) == FX_OK && zframe_size(copy.payload) == 4, "copy dups frames");
+    zframe_destroy(&copy.body);
+    zframe_destroy(&copy.payload);
+    fx_ep_tasks_destroy(&q);
+    CHECK(q == NULL, "destroy clears the pointer");
+}
+
+static void test_registry_and_dispatch(void)
+{
+    fx_ep_tasks_t *q = fx_ep_tasks_new();
+    fx_ep_managers_t *reg = fx_ep_managers_new();
+    zlistx_t *orphans = zlistx_new();
+    zframe_t *r1 = zframe_new("\x00\x01", 2), *r2 = zframe_new("\x00\x02", 2);
+    fx_id_text_t mid1, mid2;
+    fx_id_new(mid1);
+    fx_id_new(mid2);
+    fx_msg_t *h1 = s_hello(mid1), *h2 = s_hello(mid2);
+    fx_ep_manager_t *m1 = fx_ep_managers_hello(reg, r1, h1, 1000, orphans);
+    fx_ep_manager_t *m2 = fx_ep_managers_hello(reg, r2, h2, 1000, orphans);
+    CHECK(m1 && m2 && fx_ep_managers_size(reg) == 2, "two managers");
+    CHECK(fx_ep_managers_lookup(reg, r2) == m2, "lookup by routing id");
+    CHECK(fx_ep_dispatch_pick(reg, NULL) == NULL, "no window yet: nobody gets a task");
+    fx_ep_manager_set_window(m1, 2);
+    fx_ep_manager_set_window(m2, 3);
+    CHECK(fx_ep_managers_window(reg) == 5, "window sum");
+
+    fx_id_text_t ids[6];
+    for (int i = 0; i < 6; i++) {
+        fx_task_t t = s_task(ids[i]);
+        fx_ep_tasks_add(q, &t);
+    }
+    int to_m1 = 0, to_m2 = 0;
+    for (fx_ep_task_t *t = fx_ep_tasks_peek(q); t; t = fx_ep_tasks_peek(q)) {
+        fx_ep_manager_t *m = fx_ep_dispatch_pick(reg, t);
+        if (!m)
+            break;
+        fx_ep_tasks_pop(q);
+        fx_ep_manager_hold(m, t);
+        if (m == m1)
+            to_m1++;
+        else
+            to_m2++;
+    }
+    CHECK(to_m1 == 2 && to_m2 == 3, "dispatch fills windows exactly: m1 %d m2 %d", to_m1, to_m2);
+    CHECK(fx_ep_tasks_queued(q) == 1, "the sixth task waits");
+    CHECK(fx_ep_manager_free(m1) == 0 && fx_ep_manager_in_flight(m2) == 3, "in flight counted");
+    CHECK(zlistx_size(fx_ep_manager_outbox(m2)) == 3, "outbox holds the batch");
+    zlistx_purge(fx_ep_manager_outbox(m1));
+    zlistx_purge(fx_ep_manager_outbox(m2));
+
+    /* a result frees a slot */
+    fx_ep_task_t *first = fx_ep_tasks_find(q, ids[0]);
+    fx_ep_manager_t *holder = first->holder;
+    fx_ep_manager_release(holder, first);
+    fx_ep_tasks_done(q, &first);
+    CHECK(fx_ep_manager_free(holder) == 1, "result released a slot");
+
+    CHECK(holder == m2, "the first task went to the manager with the most room");
+    /* m2 says hello again on the same connection: its 2 tasks are orphans */
+    fx_ep_manager_t *m2b = fx_ep_managers_hello(reg, r2, h2, 2000, orphans);
+    CHECK(m2b && fx_ep_managers_size(reg) == 2 && zlistx_size(orphans) == 2,
+          "re-hello replaces the record and gives back %zu tasks", zlistx_size(orphans));
+    CHECK(fx_ep_manager_window(m2b) == 0, "the new session has no window until CREDIT");
+    for (fx_ep_task_t *t = zlistx_last(orphans); t; t = zlistx_prev(orphans))
+        fx_ep_tasks_requeue(q, t);
+    zlistx_purge(orphans);
+    CHECK(fx_ep_tasks_queued(q) == 3, "orphans back in the FIFO");
+
+    /* m1 silent: expires */
+    fx_ep_manager_heard(m2b, 9000);
+    int lost = fx_ep_managers_expire(reg, 9000, 5000, orphans);
+    CHECK(lost == 1 && fx_ep_managers_size(reg) == 1 && zlistx_size(orphans) == 2,
+          "m1 lost after 5 s of silence with its 2 tasks");
+    for (fx_ep_task_t *t = zlistx_last(orphans); t; t = zlistx_prev(orphans))
+        fx_ep_tasks_requeue(q, t);
+    zlistx_purge(orphans);
+    CHECK(fx_ep_tasks_held(q) == 5 && fx_ep_tasks_queued(q) == 5, "nothing lost: 5 held, 5 queued");
+
+    fx_msg_destroy(&h1);
+    fx_msg_destroy(&h2);
+    zframe_destroy(&r1);
+    zframe_destroy(&r2);
+    zlistx_destroy(&orphans);
+    fx_ep_managers_destroy(&reg);
+    fx_ep_tasks_destroy(&q);
+}
+
+static fx_result_t s_result(fx_id_text_t id)
+{
+    fx_result_t r;
+    memset(&r, 0, sizeof r);
+    fx_id_new(id);
+    memcpy(r.task_id, id, sizeof r.task_id);
+    r.value = zframe_new("v", 1);
+    r.output = zframe_new("", 0);
+    fx_result_set_text(&r, "text");
+    return r;
+}
+
+static void test_results(void)
+{
+    fx_ep_results_t *rs = fx_ep_results_new();
+    fx_id_text_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        fx_result_t r = s_result(ids[i]);
+        CHECK(fx_ep_results_add(rs, &r) == FX_OK, "add result %d", i);
+        CHECK(!r.value && !r.output && !r.error_text, "result moved");
+    }
+    fx_id_text_t scratch;
+    fx_result_t dup = s_result(scratch);
+    memcpy(dup.task_id, ids[0], sizeof dup.task_id);
+    CHECK(fx_ep_results_add(rs, &dup) == FX_E_CONFLICT, "one result per task id");
+    free(dup.error_text);
+    zframe_destroy(&dup.value);
+    zframe_destroy(&dup.output);
+    CHECK(fx_ep_results_unsent(rs) == 3, "3 unsent");
+
+    fx_msg_t *batch = fx_ep_results_batch(rs);
+    CHECK(batch && batch->results.count == 3 && strcmp(batch->results.results[2].task_id, ids[2]) == 0
+              && strcmp(batch->results.results[0].error_text, "text") == 0,
+          "batch copies results in order");
+    fx_msg_destroy(&batch);
+    CHECK(fx_ep_results_sent(rs, 3) == 3, "3 sent first time");
+    CHECK(fx_ep_results_unsent(rs) == 0 && fx_ep_results_unacked(rs) == 3, "3 unacked");
+    CHECK(fx_ep_results_ack(rs, &ids[1], 1) == 1 && fx_ep_results_unacked(rs) == 2, "ack one");
+    CHECK(fx_ep_results_ack(rs, &ids[1], 1) == 0, "a second ack is a no-op");
+    fx_ep_results_resend_all(rs);
+    CHECK(fx_ep_results_pending(rs) == 2 && fx_ep_results_unacked(rs) == 0, "resend: pending again");
+    batch = fx_ep_results_batch(rs);
+    CHECK(batch && batch->results.count == 2 && strcmp(batch->results.results[0].task_id, ids[0]) == 0,
+          "resend keeps order");
+    fx_msg_destroy(&batch);
+    CHECK(fx_ep_results_sent(rs, 2) == 0, "a resend is not a first send");
+    fx_ep_results_destroy(&rs);
+}
+
+static void test_stats(void)
+{
+    fx_ep_stats_t st = { 0 };
+    fx_ep_stats_note_window(&st, 4);
+    fx_ep_stats_note_held(&st, 3);
+    fx_ep_stats_note_window(&st, 2);
+    fx_ep_stats_note_held(&st, 2);
+    CHECK(st.max_held == 3 && st.window_at_max_held == 4 && st.max_window_announced == 4,
+          "max held %llu at window %llu", (unsigned long long) st.max_held,
+          (unsigned long long) st.window_at_max_held);
+    CHECK(st.held_over_window == 0, "never over the window");
+    char path[] = "/tmp/fx-ep-stats-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "temp file");
+    close(fd);
+    CHECK(fx_ep_stats_write(&st, path) == 0, "write stats");
+    fx_kv_t kv;
+    char err[256];
+    CHECK(fx_kv_load(path, &kv, err, sizeof err) == 0, "stats file parses: %s", err);
+    const char *v = fx_kv_get(&kv, "max_held");
+    CHECK(v && strcmp(v, "3") == 0, "max_held=3 in the file");
+    unlink(path);
+}
+
+int main(void)
+{
+    test_fifo_and_requeue();
+    test_registry_and_dispatch();
+    test_results();
+    test_stats();
+    if (s_failures) {
+        printf("fx_ep_unit_test: %d check(s) failed\n", s_failures);
+        return 1;
+    }
+    printf("fx_ep_unit_test: all checks passed\n");
+    return 0;
+}

@@ -1,0 +1,48 @@
+/*  fx_interchange.h: the endpoint agent's event loop (Parsl HTEX's
+    interchange, over fx's protocol).
+
+    One zpoller loop serves the broker link, the managers' ROUTER and the
+    ZAP handler of that ROUTER. Every pass runs the same phases in order:
+
+        1. ZAP requests (admit manager.key's public key only)
+        2. broker messages   (TASKS into the FIFO, RESULTS_ACK, COMMAND, ...)
+        3. manager messages  (MANAGER_HELLO, CREDIT, RESULTS, HEARTBEAT)
+        4. expire managers silent for 5 heartbeat periods (tasks requeued)
+        5. dispatch          (FIFO -> managers, never beyond a manager's window)
+        6. send              (RESULTS batch, CREDIT, heartbeats, link liveness)
+
+    Flow control: the CREDIT sent to the broker is the sum of the live
+    managers' windows; the endpoint holds (queued + at managers + results
+    not yet sent) at most that many tasks, as long as the broker honours it
+    and no manager shrinks or is lost. */
+#ifndef FX_INTERCHANGE_H
+#define FX_INTERCHANGE_H
+
+#include "fx_conf.h"
+#include "fx_ep_identity.h"
+
+typedef struct {
+    const fx_creds_t *creds;
+    const fx_ep_identity_t *identity;
+    int managers;              /* local fx-manager processes to start */
+    int workers;               /* per manager */
+    int prefetch;              /* per manager */
+    const char *manager_bind;  /* ROUTER address for managers */
+    int heartbeat_ms;
+    const char *stats_file;    /* NULL: no stats file */
+} fx_interchange_conf_t;
+
+typedef struct fx_interchange_t fx_interchange_t;
+
+/* Caller owns it; conf must outlive it. NULL with a sentence in err. */
+fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *err, size_t errlen);
+void fx_interchange_destroy(fx_interchange_t **self_p);
+
+/* Connect to the broker, wait for its WELCOME (prints the ready line), bind
+   the managers' ROUTER, start the local managers, and serve until SIGTERM /
+   SIGINT, a STOP command, or the end of a drain; then stop the managers.
+   Returns the process exit code: 0 on a clean stop, 1 on a fatal error
+   (already printed with what to do). */
+int fx_interchange_run(fx_interchange_t *self);
+
+#endif
