@@ -27,19 +27,18 @@
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]\n"
-            "                   [--workers M=1] [--prefetch K=1] [--manager-bind ADDR]\n"
-            "                   [--heartbeat-ms 1000] [--stats-file PATH]\n"
-            "  --creds         credentials file of the user who owns this endpoint (fx user create)\n"
-            "  --dir           state directory: endpoint.conf, endpoint.key, manager.key\n"
-            "  --name          endpoint name shown by `fx endpoints`\n"
-            "  --managers      local fx-manager processes to start (0: none)\n"
-            "  --workers       workers per manager\n"
-            "  --prefetch      tasks a manager may hold beyond its workers\n"
-            "  --manager-bind  address the managers dial (default tcp://127.0.0.1:0, a free port)\n"
-            "  --heartbeat-ms  heartbeat period; a peer is lost after 5 silent periods\n"
-            "  --stats-file    write counters here every second and on exit\n");
+    fprintf(out, "usage: fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]\n"
+                 "                   [--workers M=1] [--prefetch K=1] [--manager-bind ADDR]\n"
+                 "                   [--heartbeat-ms 1000] [--stats-file PATH]\n"
+                 "  --creds         credentials file of the user who owns this endpoint (fx user create)\n"
+                 "  --dir           state directory: endpoint.conf, endpoint.key, manager.key\n"
+                 "  --name          endpoint name shown by `fx endpoints`\n"
+                 "  --managers      local fx-manager processes to start (0: none)\n"
+                 "  --workers       workers per manager\n"
+                 "  --prefetch      tasks a manager may hold beyond its workers\n"
+                 "  --manager-bind  address the managers dial (default tcp://127.0.0.1:0, a free port)\n"
+                 "  --heartbeat-ms  heartbeat period; a peer is lost after 5 silent periods\n"
+                 "  --stats-file    write counters here every second and on exit\n");
 }
 
 /* Parses a decimal int within [lo, hi] for flag; exits 2 otherwise. */
@@ -48,8 +47,8 @@ static int s_int(const char *flag, const char *text, int lo, int hi)
     char *end = NULL;
     long v = strtol(text, &end, 10);
     if (!*text || *end || v < lo || v > hi) {
-        fprintf(stderr, "fx-endpoint: error: %s %s: expected a whole number from %d to %d\n", flag,
-                text, lo, hi);
+        fprintf(stderr, "fx-endpoint: error: %s %s: expected a whole number from %d to %d\n", flag, text, lo,
+                hi);
         exit(2);
     }
     return (int) v;
@@ -59,35 +58,58 @@ int main(int argc, char **argv)
 {
     const char *creds_path = NULL, *dir = NULL, *name = NULL;
     fx_interchange_conf_t conf = {
-        .managers = 1, .workers = 1, .prefetch = 1,
-        .manager_bind = "tcp://127.0.0.1:0", .heartbeat_ms = 1000,
+        .managers = 1,
+        .workers = 1,
+        .prefetch = 1,
+        .manager_bind = "tcp://127.0.0.1:0",
+        .heartbeat_ms = 1000,
     };
     static const struct option options[] = {
-        { "creds", required_argument, NULL, 'c' },
-        { "dir", required_argument, NULL, 'd' },
-        { "name", required_argument, NULL, 'n' },
-        { "managers", required_argument, NULL, 'm' },
-        { "workers", required_argument, NULL, 'w' },
-        { "prefetch", required_argument, NULL, 'p' },
-        { "manager-bind", required_argument, NULL, 'b' },
-        { "heartbeat-ms", required_argument, NULL, 'h' },
-        { "stats-file", required_argument, NULL, 's' },
-        { "help", no_argument, NULL, '?' },
-        { NULL, 0, NULL, 0 },
+        {"creds", required_argument, NULL, 'c'},
+        {"dir", required_argument, NULL, 'd'},
+        {"name", required_argument, NULL, 'n'},
+        {"managers", required_argument, NULL, 'm'},
+        {"workers", required_argument, NULL, 'w'},
+        {"prefetch", required_argument, NULL, 'p'},
+        {"manager-bind", required_argument, NULL, 'b'},
+        {"heartbeat-ms", required_argument, NULL, 'h'},
+        {"stats-file", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, '?'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-        case 'c': creds_path = optarg; break;
-        case 'd': dir = optarg; break;
-        case 'n': name = optarg; break;
-        case 'm': conf.managers = s_int("--managers", optarg, 0, 1024); break;
-        case 'w': conf.workers = s_int("--workers", optarg, 1, 4096); break;
-        case 'p': conf.prefetch = s_int("--prefetch", optarg, 0, 65536); break;
-        case 'b': conf.manager_bind = optarg; break;
-        case 'h': conf.heartbeat_ms = s_int("--heartbeat-ms", optarg, 10, 3600 * 1000); break;
-        case 's': conf.stats_file = optarg; break;
-        default: s_usage(stderr); return 2;
+        case 'c':
+            creds_path = optarg;
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'm':
+            conf.managers = s_int("--managers", optarg, 0, 1024);
+            break;
+        case 'w':
+            conf.workers = s_int("--workers", optarg, 1, 4096);
+            break;
+        case 'p':
+            conf.prefetch = s_int("--prefetch", optarg, 0, 65536);
+            break;
+        case 'b':
+            conf.manager_bind = optarg;
+            break;
+        case 'h':
+            conf.heartbeat_ms = s_int("--heartbeat-ms", optarg, 10, 3600 * 1000);
+            break;
+        case 's':
+            conf.stats_file = optarg;
+            break;
+        default:
+            s_usage(stderr);
+            return 2;
         }
     }
     if (optind < argc || !creds_path || !dir || !name) {

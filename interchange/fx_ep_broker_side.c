@@ -37,14 +37,18 @@ static void s_on_welcome(fx_interchange_t *self, fx_msg_t *msg)
     }
     size_t again = fx_ep_results_unacked(self->results);
     fx_ep_results_resend_all(self->results);
-    fx_ep_info("the broker welcomed this endpoint again; resending %zu unacknowledged result(s)",
-               again);
+    size_t old = fx_ep_tasks_age(self->tasks);
+    fx_ep_info("the broker welcomed this endpoint again; resending %zu unacknowledged result(s); "
+               "%zu task(s) held from the earlier session are left out of the window",
+               again, old);
 }
 
 static void s_on_error(fx_interchange_t *self, fx_msg_t *msg)
 {
     const char *text = msg->error.text ? msg->error.text : "";
     if (msg->error.code == FX_E_NO_SESSION) {
+        if (fx_ep_link_state(self->link) == FX_EP_LINK_SAYING_HELLO)
+            return; /* a hello is on its way already */
         if (msg->seq && msg->seq < fx_ep_link_hello_seq(self->link))
             return; /* answers a message sent before our latest hello */
         fx_ep_info("the broker has no session for this endpoint (it restarted?): saying "
@@ -53,16 +57,26 @@ static void s_on_error(fx_interchange_t *self, fx_msg_t *msg)
         fx_ep_link_hello(self->link);
         return;
     }
+    bool config =
+        msg->error.code == FX_E_VERSION || msg->error.code == FX_E_FORBIDDEN || msg->error.code == FX_E_AUTH;
     if (fx_ep_link_state(self->link) == FX_EP_LINK_SAYING_HELLO) {
-        if (!fx_ep_link_ever_ready(self->link)) {
+        if (config || !fx_ep_link_ever_ready(self->link)) {
             fx_ep_error("the broker at %s refused ENDPOINT_HELLO: %s (%s); %s",
                         fx_ep_link_address(self->link), text, fx_errname(msg->error.code),
                         s_hello_advice(msg->error.code));
             self->fatal = true;
         }
         else
-            fx_ep_warn("the broker refused ENDPOINT_HELLO: %s (%s); trying again in a while; %s",
-                       text, fx_errname(msg->error.code), s_hello_advice(msg->error.code));
+            fx_ep_warn("the broker refused ENDPOINT_HELLO: %s (%s); trying again in a while; %s", text,
+                       fx_errname(msg->error.code), s_hello_advice(msg->error.code));
+        return;
+    }
+    if (msg->error.code == FX_E_IO) {
+        /* the broker could not commit a RESULTS batch: send it again */
+        fx_ep_warn("the broker could not store results (%s); sending the %zu unacknowledged "
+                   "result(s) again",
+                   text, fx_ep_results_unacked(self->results));
+        fx_ep_results_resend_all(self->results);
         return;
     }
     fx_ep_warn("the broker sent ERROR %s: %s", fx_errname(msg->error.code), text);
@@ -79,20 +93,29 @@ static void s_on_tasks(fx_interchange_t *self, fx_msg_t *msg)
             self->stats.tasks_duplicate++; /* redelivered; the copy held here will answer */
         else
             fx_ep_error("cannot hold task %s: %s; the broker will redeliver it when this "
-                        "endpoint reconnects", task->task_id, fx_strerror(rc));
+                        "endpoint reconnects",
+                        task->task_id, fx_strerror(rc));
     }
     fx_ep_stats_note_held(&self->stats, fx_ep_held(self));
 }
 
+/* DRAIN: announce 0, finish what is held, then stop. STOP: the same, but
+   exit after a grace period even if tasks remain (SPEC 5.21). Both are
+   passed on to every manager. */
 static void s_on_command(fx_interchange_t *self, fx_msg_t *msg)
 {
-    if (msg->command.command == FX_CMD_STOP) {
-        fx_ep_info("the broker asked this endpoint to stop");
-        self->stopping = true;
+    if (msg->command.command == FX_CMD_STOP && !self->stop_deadline) {
+        fx_ep_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
+                   "%d ms for the results of the %zu task(s) held",
+                   FX_EP_STOP_GRACE_MS, fx_ep_tasks_held(self->tasks));
+        self->draining = true;
+        self->stop_deadline = fx_now_ms() + FX_EP_STOP_GRACE_MS;
+        fx_ep_managers_command(self, FX_CMD_STOP);
     }
     else if (msg->command.command == FX_CMD_DRAIN && !self->draining) {
         fx_ep_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
-                   "%zu task(s) held, then stopping", fx_ep_tasks_held(self->tasks));
+                   "%zu task(s) held, then stopping",
+                   fx_ep_tasks_held(self->tasks));
         self->draining = true;
         fx_ep_managers_command(self, FX_CMD_DRAIN);
     }
@@ -101,20 +124,32 @@ static void s_on_command(fx_interchange_t *self, fx_msg_t *msg)
 static void s_handle(fx_interchange_t *self, fx_msg_t *msg)
 {
     switch (msg->type) {
-    case FX_MSG_WELCOME: s_on_welcome(self, msg); break;
-    case FX_MSG_ERROR: s_on_error(self, msg); break;
-    case FX_MSG_TASKS: s_on_tasks(self, msg); break;
+    case FX_MSG_WELCOME:
+        s_on_welcome(self, msg);
+        break;
+    case FX_MSG_ERROR:
+        s_on_error(self, msg);
+        break;
+    case FX_MSG_TASKS:
+        s_on_tasks(self, msg);
+        break;
     case FX_MSG_RESULTS_ACK:
+        /* acks answer our RESULTS batches; any id we hold is taken as safe */
         self->stats.results_acked += fx_ep_results_ack(self->results, msg->ids.ids, msg->ids.count);
         break;
-    case FX_MSG_HEARTBEAT: break; /* fx_ep_link_recv noted that the broker lives */
-    case FX_MSG_COMMAND: s_on_command(self, msg); break;
+    case FX_MSG_HEARTBEAT:
+        break; /* fx_ep_link_recv noted that the broker lives */
+    case FX_MSG_COMMAND:
+        s_on_command(self, msg);
+        break;
     default: {
         fx_msg_t *err = fx_msg_new(FX_MSG_ERROR);
         if (err) {
-            fx_msg_set_error(err, FX_E_UNEXPECTED, "%s is not a message an endpoint expects from "
-                             "the broker", fx_msg_type_name(msg->type));
-            fx_ep_link_send(self->link, &err, msg->seq ? msg->seq : 1);
+            fx_msg_set_error(err, FX_E_UNEXPECTED,
+                             "%s is not a message an endpoint expects from "
+                             "the broker",
+                             fx_msg_type_name(msg->type));
+            fx_ep_link_send(self->link, &err, msg->seq);
         }
         fx_ep_warn("the broker sent %s, which an endpoint does not expect; ignored",
                    fx_msg_type_name(msg->type));
@@ -143,7 +178,7 @@ static void s_send_results(fx_interchange_t *self)
         if (!msg)
             return;
         size_t count = msg->results.count;
-        int rc = fx_ep_link_send(self->link, &msg, 0);
+        int rc = fx_ep_link_send(self->link, &msg, FX_EP_SEQ_REQUEST);
         if (rc != FX_OK) {
             if (rc != FX_E_IO)
                 fx_ep_error("cannot encode RESULTS for the broker: %s", fx_strerror(rc));
@@ -157,15 +192,14 @@ static void s_send_results(fx_interchange_t *self)
 
 static void s_send_credit(fx_interchange_t *self, bool beat)
 {
-    uint64_t sum = self->draining ? 0 : fx_ep_managers_window(self->managers);
-    uint32_t window = sum > UINT32_MAX ? UINT32_MAX : (uint32_t) sum;
+    uint32_t window = fx_ep_window(self);
     if (self->credit_sent && window == self->stats.window && !beat)
         return;
     fx_msg_t *msg = fx_msg_new(FX_MSG_CREDIT);
     if (!msg)
         return;
     msg->credit.window = window;
-    if (fx_ep_link_send(self->link, &msg, 0) == FX_OK) {
+    if (fx_ep_link_send(self->link, &msg, FX_EP_SEQ_NONE) == FX_OK) {
         fx_ep_stats_note_window(&self->stats, window);
         self->credit_sent = true;
     }
@@ -181,7 +215,7 @@ void fx_ep_broker_send(fx_interchange_t *self, int64_t now, bool beat)
     if (beat) {
         fx_msg_t *msg = fx_msg_new(FX_MSG_HEARTBEAT);
         if (msg)
-            fx_ep_link_send(self->link, &msg, 0);
+            fx_ep_link_send(self->link, &msg, FX_EP_SEQ_NONE);
     }
 }
 
@@ -191,11 +225,13 @@ void fx_ep_broker_check(fx_interchange_t *self, int64_t now)
         return;
     if (fx_ep_link_ever_ready(self->link))
         fx_ep_warn("no word from the broker at %s for %d heartbeat periods: saying "
-                   "ENDPOINT_HELLO again", fx_ep_link_address(self->link), FX_EP_LOST_BEATS);
+                   "ENDPOINT_HELLO again",
+                   fx_ep_link_address(self->link), FX_EP_LOST_BEATS);
     else
         fx_ep_warn("still waiting for the broker at %s to answer ENDPOINT_HELLO; check that "
                    "fx-broker runs there and that broker_public_key in the credentials file is "
-                   "its key", fx_ep_link_address(self->link));
+                   "its key",
+                   fx_ep_link_address(self->link));
     self->stats.broker_rehellos++;
     fx_ep_link_hello(self->link);
 }

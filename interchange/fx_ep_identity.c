@@ -15,10 +15,9 @@ static int s_path(char *out, size_t cap, const char *dir, const char *file)
 }
 
 /* Reads endpoint.conf, or mints a new id and writes it. */
-static int s_load_conf(fx_ep_identity_t *self, const char *path, const char *name, char *err,
-                       size_t errlen)
+static int s_load_conf(fx_ep_identity_t *self, const char *path, const char *name, char *err, size_t errlen)
 {
-    fx_kv_t kv = { 0 };
+    fx_kv_t kv = {0};
     bool dirty = false;
     if (access(path, F_OK) == 0) {
         if (fx_kv_load(path, &kv, err, errlen) != 0)
@@ -43,18 +42,19 @@ static int s_load_conf(fx_ep_identity_t *self, const char *path, const char *nam
     }
     fx_strlcpy(self->name, name, sizeof self->name);
     if (dirty) {
-        if (fx_kv_set(&kv, "name", name) != 0
-            || fx_kv_save(path, &kv, 0600, "fx endpoint identity (written by fx-endpoint)") != 0) {
-            snprintf(err, errlen, "%s: cannot write the endpoint identity (%s); check that the "
-                     "--dir is writable", path, strerror(errno));
+        if (fx_kv_set(&kv, "name", name) != 0 ||
+            fx_kv_save(path, &kv, 0600, "fx endpoint identity (written by fx-endpoint)") != 0) {
+            snprintf(err, errlen,
+                     "%s: cannot write the endpoint identity (%s); check that the "
+                     "--dir is writable",
+                     path, strerror(errno));
             return -1;
         }
     }
     return 0;
 }
 
-int fx_ep_identity_load(fx_ep_identity_t *self, const char *dir, const char *name, char *err,
-                        size_t errlen)
+int fx_ep_identity_load(fx_ep_identity_t *self, const char *dir, const char *name, char *err, size_t errlen)
 {
     memset(self, 0, sizeof *self);
     char path[PATH_MAX];
@@ -69,18 +69,18 @@ int fx_ep_identity_load(fx_ep_identity_t *self, const char *dir, const char *nam
     }
     snprintf(self->dir, sizeof self->dir, "%s", dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create the state directory %s (%s); pass a writable --dir",
-                 dir, strerror(errno));
+        snprintf(err, errlen, "cannot create the state directory %s (%s); pass a writable --dir", dir,
+                 strerror(errno));
         return -1;
     }
-    if (s_path(path, sizeof path, dir, "endpoint.conf") != 0
-        || s_load_conf(self, path, name, err, errlen) != 0)
+    if (s_path(path, sizeof path, dir, "endpoint.conf") != 0 ||
+        s_load_conf(self, path, name, err, errlen) != 0)
         return -1;
-    if (s_path(path, sizeof path, dir, "endpoint.key") != 0
-        || fx_keypair_load(path, &self->endpoint_kp, true, err, errlen) != 0)
+    if (s_path(path, sizeof path, dir, "endpoint.key") != 0 ||
+        fx_keypair_load(path, &self->endpoint_kp, true, err, errlen) != 0)
         return -1;
-    if (s_path(self->manager_key_path, sizeof self->manager_key_path, dir, "manager.key") != 0
-        || fx_keypair_load(self->manager_key_path, &self->manager_kp, true, err, errlen) != 0)
+    if (s_path(self->manager_key_path, sizeof self->manager_key_path, dir, "manager.key") != 0 ||
+        fx_keypair_load(self->manager_key_path, &self->manager_kp, true, err, errlen) != 0)
         return -1;
     return 0;
 }

@@ -25,14 +25,13 @@ typedef struct {
     char name[FX_NAME_MAX + 1];
     fx_keypair_t endpoint_kp;
     fx_keypair_t manager_kp;
-    bool created;                /* true if this start minted the id */
+    bool created; /* true if this start minted the id */
 } fx_ep_identity_t;
 
 /* Load the identity from dir, creating dir (0700) and any missing file. If
    endpoint.conf names another name than `name`, the new name is stored (the
    broker learns it at registration). Returns 0, or -1 with a sentence in err
    that names the file and what to do. */
-int fx_ep_identity_load(fx_ep_identity_t *self, const char *dir, const char *name, char *err,
-                        size_t errlen);
+int fx_ep_identity_load(fx_ep_identity_t *self, const char *dir, const char *name, char *err, size_t errlen);
 
 #endif

@@ -17,11 +17,16 @@
 /* A peer is lost after this many heartbeat periods of silence. */
 #define FX_EP_LOST_BEATS 5
 
-/* A task lost with its manager this many times is not dispatched again: it
-   ends in an error result (FX_E_WORKER_LOST) instead, so a task that kills
-   every manager it reaches cannot take the endpoint down one manager at a
-   time. */
-#define FX_EP_REQUEUE_MAX 3
+/* A task whose dispatch number (attempt + 1) reaches this when its manager
+   is lost is not dispatched again: it ends in an error result
+   (FX_E_WORKER_LOST) instead, so a task that kills every manager it reaches
+   cannot take the endpoint down one manager at a time (SPEC 8.5, the
+   RECOMMENDED 3 dispatches). */
+#define FX_EP_DISPATCH_MAX 3
+
+/* After COMMAND(STOP) from the broker: how long the endpoint waits for the
+   results of tasks it holds before it exits anyway (SPEC 5.21). */
+#define FX_EP_STOP_GRACE_MS 10000
 
 /* A manager's CREDIT above this is refused as a bad field: no node holds a
    million tasks, and the sum over managers must fit the uint32 we announce. */
@@ -31,26 +36,34 @@
    starve the other phases. */
 #define FX_EP_READS_PER_PASS 256
 
+/* ERROR replies to managers per second, in all: a broken or hostile peer
+   holding the manager key cannot make the endpoint spend its loop on error
+   replies and log lines (SPEC 10.3). The rest are only counted. */
+#define FX_EP_ERRORS_PER_SEC 50
+
 struct fx_interchange_t {
     const fx_interchange_conf_t *conf;
     fx_ep_link_t *link;
-    zsock_t *router;             /* managers */
-    zsock_t *zap;                /* ZAP handler for the router */
+    zsock_t *router; /* managers */
+    zsock_t *zap;    /* ZAP handler for the router */
     zpoller_t *poller;
-    char manager_addr[FX_ADDR_MAX];  /* where local managers dial */
+    char manager_addr[FX_ADDR_MAX]; /* where local managers dial */
     fx_ep_tasks_t *tasks;
     fx_ep_managers_t *managers;
     fx_ep_results_t *results;
     fx_ep_launcher_t *launcher;
-    zlistx_t *orphans;           /* scratch: tasks of lost managers */
+    zlistx_t *orphans; /* scratch: tasks of lost managers */
     fx_ep_stats_t stats;
-    uint32_t manager_seq;
-    bool credit_sent;            /* a CREDIT went out since the last WELCOME */
-    bool draining;               /* COMMAND(DRAIN): announce 0, stop when empty */
-    bool stopping;               /* COMMAND(STOP) or signal */
-    bool fatal;                  /* the broker refused us: exit 1 */
-    int64_t next_beat;           /* next heartbeat / periodic CREDIT */
-    int64_t next_stats;          /* next stats file write */
+    bool credit_sent;          /* a CREDIT went out since the last WELCOME */
+    bool draining;             /* COMMAND(DRAIN): announce 0, stop when empty */
+    bool stopping;             /* signal, end of a drain, or STOP's grace over */
+    int64_t stop_deadline;     /* COMMAND(STOP): exit by then; 0 = none */
+    bool fatal;                /* the broker refused us: exit 1 */
+    int64_t next_beat;         /* next heartbeat / periodic CREDIT to the broker */
+    int64_t next_manager_beat; /* next heartbeat to the managers */
+    int64_t next_stats;        /* next stats file write */
+    int64_t error_second;      /* start of the current second of ERROR replies */
+    int errors_this_second;    /* ERROR replies to managers sent in it */
 };
 
 /* fx_ep_broker_side.c */
@@ -70,7 +83,13 @@ void fx_ep_expire(fx_interchange_t *self, int64_t now);
    the requeue limit); empties the list. */
 void fx_ep_requeue_orphans(fx_interchange_t *self);
 
-/* What the endpoint holds against its window (see fx_ep_stats.h). */
+/* What the endpoint holds against the window of the current broker
+   session (see fx_ep_stats.h): tasks held, less the old ones the broker
+   does not count, plus results not yet sent. */
 uint64_t fx_ep_held(fx_interchange_t *self);
+
+/* The window to announce: the managers' windows, less the old tasks still
+   held; 0 while draining. */
+uint32_t fx_ep_window(fx_interchange_t *self);
 
 #endif

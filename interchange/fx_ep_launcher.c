@@ -16,7 +16,7 @@
 #define S_MAX_CHILDREN 1024
 
 struct fx_ep_launcher_t {
-    pid_t pids[S_MAX_CHILDREN];  /* 0 = slot free (exited and reaped) */
+    pid_t pids[S_MAX_CHILDREN]; /* 0 = slot free (exited and reaped) */
     int count;
 };
 
@@ -49,30 +49,42 @@ static pid_t s_spawn(char *const argv[])
     _exit(127);
 }
 
-int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf, int count,
-                         char *err, size_t errlen)
+int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf, int count, char *err,
+                         size_t errlen)
 {
     char exe[PATH_MAX];
     if (fx_self_dir(exe, sizeof exe) != 0 || strlen(exe) + 16 > sizeof exe) {
-        snprintf(err, errlen, "cannot find the directory of fx-endpoint (/proc/self/exe); start "
+        snprintf(err, errlen,
+                 "cannot find the directory of fx-endpoint (/proc/self/exe); start "
                  "it by its full path");
         return -1;
     }
     strcat(exe, "/fx-manager");
     if (access(exe, X_OK) != 0) {
-        snprintf(err, errlen, "cannot run %s (%s); build the fx-manager target, or pass "
-                 "--managers 0 and start managers yourself", exe, strerror(errno));
+        snprintf(err, errlen,
+                 "cannot run %s (%s); build the fx-manager target, or pass "
+                 "--managers 0 and start managers yourself",
+                 exe, strerror(errno));
         return -1;
     }
     char workers[16], prefetch[16], heartbeat[16];
     snprintf(workers, sizeof workers, "%d", conf->workers);
     snprintf(prefetch, sizeof prefetch, "%d", conf->prefetch);
     snprintf(heartbeat, sizeof heartbeat, "%d", conf->heartbeat_ms);
-    char *argv[] = { exe, "--interchange", (char *) conf->interchange,
-                     "--server-key", (char *) conf->server_key,
-                     "--key-file", (char *) conf->key_file,
-                     "--workers", workers, "--prefetch", prefetch,
-                     "--heartbeat-ms", heartbeat, NULL };
+    char *argv[] = {exe,
+                    "--interchange",
+                    (char *) conf->interchange,
+                    "--server-key",
+                    (char *) conf->server_key,
+                    "--key-file",
+                    (char *) conf->key_file,
+                    "--workers",
+                    workers,
+                    "--prefetch",
+                    prefetch,
+                    "--heartbeat-ms",
+                    heartbeat,
+                    NULL};
     for (int i = 0; i < count; i++) {
         if (self->count == S_MAX_CHILDREN) {
             snprintf(err, errlen, "cannot start more than %d local managers; use fewer --managers",
@@ -124,14 +136,15 @@ int fx_ep_launcher_stop(fx_ep_launcher_t *self, int timeout_ms)
             kill(self->pids[i], SIGTERM);
     int64_t deadline = fx_now_ms() + timeout_ms;
     while (fx_ep_launcher_reap(self) > 0 && fx_now_ms() < deadline) {
-        struct timespec pause = { 0, 10 * 1000 * 1000 }; /* poll children every 10 ms */
+        struct timespec pause = {0, 10 * 1000 * 1000}; /* poll children every 10 ms */
         nanosleep(&pause, NULL);
     }
     int killed = 0;
     for (int i = 0; i < self->count; i++) {
         if (self->pids[i] > 0) {
             fx_ep_warn("fx-manager pid %d did not stop within %d ms of SIGTERM; killing its "
-                       "process group", (int) self->pids[i], timeout_ms);
+                       "process group",
+                       (int) self->pids[i], timeout_ms);
             kill(-self->pids[i], SIGKILL);
             kill(self->pids[i], SIGKILL);
             waitpid(self->pids[i], NULL, 0);

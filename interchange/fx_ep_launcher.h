@@ -12,9 +12,9 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *interchange;   /* address the managers dial */
-    const char *server_key;    /* the endpoint's public key (z85) */
-    const char *key_file;      /* DIR/manager.key */
+    const char *interchange; /* address the managers dial */
+    const char *server_key;  /* the endpoint's public key (z85) */
+    const char *key_file;    /* DIR/manager.key */
     int workers;
     int prefetch;
     int heartbeat_ms;
@@ -29,8 +29,8 @@ void fx_ep_launcher_destroy(fx_ep_launcher_t **self_p);
 
 /* Start count managers. Returns 0, or -1 with a sentence in err (the ones
    started so far keep running; _stop ends them). */
-int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf, int count,
-                         char *err, size_t errlen);
+int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf, int count, char *err,
+                         size_t errlen);
 
 /* Collect managers that exited (non-blocking), logging how each ended.
    Returns how many are still running. */

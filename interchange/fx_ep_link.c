@@ -12,9 +12,10 @@ struct fx_ep_link_t {
     fx_id_text_t endpoint_id;
     fx_ep_link_state_t state;
     bool ever_ready;
-    int heartbeat_ms;          /* ours */
-    int broker_heartbeat_ms;   /* from WELCOME */
-    int64_t last_heard;        /* last message from the broker, or last hello */
+    int heartbeat_ms;        /* ours */
+    int broker_heartbeat_ms; /* from WELCOME */
+    int64_t last_heard;      /* last message from the broker, or last hello */
+    int unanswered;          /* hellos since the last WELCOME */
     uint32_t seq;
     uint32_t hello_seq;
 };
@@ -42,9 +43,12 @@ fx_ep_link_t *fx_ep_link_new(const char *addr, const fx_keypair_t *kp, const cha
     zsock_set_linger(self->sock, 500); /* let the last results out on a clean stop */
     zsock_set_heartbeat_ivl(self->sock, heartbeat_ms);
     zsock_set_heartbeat_timeout(self->sock, 5 * heartbeat_ms);
+    zsock_set_maxmsgsize(self->sock, FX_PAYLOAD_MAX);
     if (zsock_connect(self->sock, "%s", addr) != 0) {
-        snprintf(err, errlen, "cannot connect to the broker's endpoint address %s; fix "
-                 "broker_endpoint in the credentials file", addr);
+        snprintf(err, errlen,
+                 "cannot connect to the broker's endpoint address %s; fix "
+                 "broker_endpoint in the credentials file",
+                 addr);
         goto fail;
     }
     return self;
@@ -62,15 +66,35 @@ void fx_ep_link_destroy(fx_ep_link_t **self_p)
     *self_p = NULL;
 }
 
-zsock_t *fx_ep_link_socket(fx_ep_link_t *self) { return self->sock; }
-const char *fx_ep_link_address(fx_ep_link_t *self) { return self->addr; }
-fx_ep_link_state_t fx_ep_link_state(fx_ep_link_t *self) { return self->state; }
-bool fx_ep_link_ever_ready(fx_ep_link_t *self) { return self->ever_ready; }
-uint32_t fx_ep_link_hello_seq(fx_ep_link_t *self) { return self->hello_seq; }
-
-int fx_ep_link_send(fx_ep_link_t *self, fx_msg_t **msg_p, uint32_t seq_echo)
+zsock_t *fx_ep_link_socket(fx_ep_link_t *self)
 {
-    (*msg_p)->seq = seq_echo ? seq_echo : ++self->seq;
+    return self->sock;
+}
+const char *fx_ep_link_address(fx_ep_link_t *self)
+{
+    return self->addr;
+}
+fx_ep_link_state_t fx_ep_link_state(fx_ep_link_t *self)
+{
+    return self->state;
+}
+bool fx_ep_link_ever_ready(fx_ep_link_t *self)
+{
+    return self->ever_ready;
+}
+uint32_t fx_ep_link_hello_seq(fx_ep_link_t *self)
+{
+    return self->hello_seq;
+}
+
+int fx_ep_link_send(fx_ep_link_t *self, fx_msg_t **msg_p, int64_t seq)
+{
+    if (seq == FX_EP_SEQ_REQUEST) {
+        if (++self->seq == 0)
+            self->seq = 1; /* requests never use 0 */
+        seq = self->seq;
+    }
+    (*msg_p)->seq = (uint32_t) seq;
     return fx_msg_send(msg_p, self->sock, NULL);
 }
 
@@ -79,12 +103,12 @@ int fx_ep_link_hello(fx_ep_link_t *self)
     fx_msg_t *msg = fx_msg_new(FX_MSG_ENDPOINT_HELLO);
     if (!msg)
         return FX_E_NOMEM;
-    fx_strlcpy(msg->endpoint_hello.endpoint_id, self->endpoint_id,
-               sizeof msg->endpoint_hello.endpoint_id);
+    fx_strlcpy(msg->endpoint_hello.endpoint_id, self->endpoint_id, sizeof msg->endpoint_hello.endpoint_id);
     fx_strlcpy(msg->endpoint_hello.version, FX_VERSION, sizeof msg->endpoint_hello.version);
     self->state = FX_EP_LINK_SAYING_HELLO;
     self->last_heard = fx_now_ms(); /* give the broker a full silence period to answer */
-    int rc = fx_ep_link_send(self, &msg, 0);
+    self->unanswered++;
+    int rc = fx_ep_link_send(self, &msg, FX_EP_SEQ_REQUEST);
     self->hello_seq = self->seq;
     return rc;
 }
@@ -93,6 +117,7 @@ void fx_ep_link_welcomed(fx_ep_link_t *self, uint32_t broker_heartbeat_ms)
 {
     self->state = FX_EP_LINK_READY;
     self->ever_ready = true;
+    self->unanswered = 0;
     if (broker_heartbeat_ms > 0 && broker_heartbeat_ms < 24u * 3600 * 1000)
         self->broker_heartbeat_ms = (int) broker_heartbeat_ms;
 }
@@ -113,15 +138,27 @@ int fx_ep_link_recv(fx_ep_link_t *self, fx_msg_t **msg_p)
     if (rc != FX_OK) {
         fx_ep_warn("cannot read a message from the broker (%s: %s); answered ERROR and ignored it",
                    fx_strerror(rc), detail);
-        fx_send_error(self->sock, NULL, seq, rc, "fx-endpoint cannot read your message: %s (%s)",
+        fx_send_error(self->sock, NULL, seq, rc,
+                      "fx-endpoint cannot read your message: %s (%s); "
+                      "run the broker and the endpoint from the same fx release",
                       fx_strerror(rc), detail);
     }
     return rc;
 }
 
+int fx_ep_link_period(fx_ep_link_t *self)
+{
+    return self->ever_ready ? self->broker_heartbeat_ms : self->heartbeat_ms;
+}
+
 bool fx_ep_link_silent(fx_ep_link_t *self, int64_t now, int beats)
 {
-    int period = self->heartbeat_ms > self->broker_heartbeat_ms ? self->heartbeat_ms
-                                                                : self->broker_heartbeat_ms;
-    return now - self->last_heard > (int64_t) beats * period;
+    const int64_t cap = 30000; /* back off to one hello per 30 s at most */
+    int64_t base = (int64_t) beats * fx_ep_link_period(self);
+    int64_t wait = base;
+    for (int i = 1; i < self->unanswered && wait < cap; i++)
+        wait *= 2;
+    if (wait > cap)
+        wait = base > cap ? base : cap;
+    return now - self->last_heard > wait;
 }

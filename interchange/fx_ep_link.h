@@ -39,17 +39,27 @@ fx_ep_link_state_t fx_ep_link_state(fx_ep_link_t *self);
 /* True once the broker has welcomed this endpoint at least once. */
 bool fx_ep_link_ever_ready(fx_ep_link_t *self);
 
-/* Send msg (destroyed) with the next seq of this link unless seq_echo is
-   nonzero (a reply). FX_OK, FX_E_IO if the socket would block, or an
-   encode error. */
-int fx_ep_link_send(fx_ep_link_t *self, fx_msg_t **msg_p, uint32_t seq_echo);
+/* seq for fx_ep_link_send: a request takes the next number of this link;
+   HEARTBEAT, CREDIT and unsolicited ERROR carry 0 (SPEC 3.6); a reply
+   passes its request's seq. */
+#define FX_EP_SEQ_REQUEST (-1)
+#define FX_EP_SEQ_NONE 0
+
+/* Send msg (destroyed) with seq as above. FX_OK, FX_E_IO if the socket
+   would block, or an encode error. */
+int fx_ep_link_send(fx_ep_link_t *self, fx_msg_t **msg_p, int64_t seq);
 
 /* Read one message (non-blocking). FX_OK with *msg_p set; FX_E_TIMEOUT if
    nothing is waiting; a decode error (already logged and answered). */
 int fx_ep_link_recv(fx_ep_link_t *self, fx_msg_t **msg_p);
 
-/* True if the broker said nothing for `beats` heartbeat periods (the longer
-   of ours and the broker's) since the last message or the last hello. */
+/* The heartbeat period of this link: ours until the broker's WELCOME, then
+   the one it announced (the connecting side adopts it, SPEC 9.1). */
+int fx_ep_link_period(fx_ep_link_t *self);
+
+/* True if it is time to say ENDPOINT_HELLO again: READY and the broker said
+   nothing for `beats` periods; or SAYING_HELLO and no answer for `beats`
+   periods, doubled after each unanswered hello up to 30 s (back off). */
 bool fx_ep_link_silent(fx_ep_link_t *self, int64_t now, int beats);
 
 #endif

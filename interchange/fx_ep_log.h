@@ -8,10 +8,10 @@
 
 #include <stdio.h>
 
-#define fx_ep_log(level, ...)                                                  \
-    do {                                                                       \
-        fprintf(stderr, "fx-endpoint: " level ": " __VA_ARGS__);               \
-        fputc('\n', stderr);                                                   \
+#define fx_ep_log(level, ...)                                                                                \
+    do {                                                                                                     \
+        fprintf(stderr, "fx-endpoint: " level ": " __VA_ARGS__);                                             \
+        fputc('\n', stderr);                                                                                 \
     } while (0)
 
 #define fx_ep_info(...) fx_ep_log("info", __VA_ARGS__)

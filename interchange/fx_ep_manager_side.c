@@ -1,5 +1,6 @@
 /*  fx_ep_manager_side.c: the managers' ROUTER and its ZAP handler: phases
     1 (ZAP), 3 (manager messages), 4 (expiry) and 5 (dispatch). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +37,16 @@ int fx_ep_manager_side_bind(fx_interchange_t *self, char *err, size_t errlen)
     }
     fx_curve_server(self->router, &self->conf->identity->endpoint_kp, S_ZAP_DOMAIN);
     zsock_set_linger(self->router, 0);
+    zsock_set_maxmsgsize(self->router, FX_PAYLOAD_MAX);
     if (zsock_bind(self->router, "%s", self->conf->manager_bind) == -1) {
-        snprintf(err, errlen, "cannot bind the managers' address %s (%s); pass another "
+        snprintf(err, errlen,
+                 "cannot bind the managers' address %s (%s); pass another "
                  "--manager-bind, e.g. tcp://127.0.0.1:0 for a free port",
                  self->conf->manager_bind, zmq_strerror(zmq_errno()));
         return -1;
     }
     char *bound = zsock_last_endpoint(self->router);
-    s_dial_address(bound ? bound : self->conf->manager_bind, self->manager_addr,
-                   sizeof self->manager_addr);
+    s_dial_address(bound ? bound : self->conf->manager_bind, self->manager_addr, sizeof self->manager_addr);
     printf("fx-endpoint: managers=%s\n", bound ? bound : self->conf->manager_bind);
     fflush(stdout);
     zstr_free(&bound);
@@ -57,8 +59,8 @@ void fx_ep_zap_read(fx_interchange_t *self)
         fx_zap_request_t req;
         if (fx_zap_recv(self->zap, &req) != 0)
             continue; /* answered 400 already */
-        bool allow = strcmp(req.domain, S_ZAP_DOMAIN) == 0 && strcmp(req.mechanism, "CURVE") == 0
-                     && strcmp(req.client_key, self->conf->identity->manager_kp.public_key) == 0;
+        bool allow = strcmp(req.domain, S_ZAP_DOMAIN) == 0 && strcmp(req.mechanism, "CURVE") == 0 &&
+                     strcmp(req.client_key, self->conf->identity->manager_kp.public_key) == 0;
         if (!allow)
             fx_ep_warn("refused a connection to the managers' port: domain '%s', mechanism %s, "
                        "key %s is not this endpoint's manager key (%s)",
@@ -68,22 +70,48 @@ void fx_ep_zap_read(fx_interchange_t *self)
     }
 }
 
-#define S_NEW_SEQ (-1)
-
-/* Sends msg (destroyed) to one manager, with seq (a reply echoes its
-   request's) or S_NEW_SEQ for the next seq of the managers' side. */
-static int s_send(fx_interchange_t *self, zframe_t *routing, fx_msg_t **msg_p, int64_t seq)
+/* Sends msg (destroyed) to one manager with seq: a reply echoes its
+   request's; TASKS, COMMAND and HEARTBEAT are not requests and carry 0
+   (SPEC 3.6). */
+static int s_send(fx_interchange_t *self, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq)
 {
     if (!*msg_p)
         return FX_E_NOMEM;
-    (*msg_p)->seq = seq >= 0 ? (uint32_t) seq : ++self->manager_seq;
+    (*msg_p)->seq = seq;
     return fx_msg_send(msg_p, self->router, routing);
+}
+
+/* Refuse a manager's message: count it, log it and answer ERROR with the
+   message's seq, within FX_EP_ERRORS_PER_SEC. */
+static void s_refuse(fx_interchange_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void s_refuse(fx_interchange_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
+{
+    self->stats.bad_messages++;
+    int64_t now = fx_now_ms();
+    if (now - self->error_second >= 1000) {
+        if (self->errors_this_second > FX_EP_ERRORS_PER_SEC)
+            fx_ep_warn("%d more refused manager messages in the last second were not answered",
+                       self->errors_this_second - FX_EP_ERRORS_PER_SEC);
+        self->error_second = now;
+        self->errors_this_second = 0;
+    }
+    if (++self->errors_this_second > FX_EP_ERRORS_PER_SEC) {
+        self->stats.errors_suppressed++;
+        return;
+    }
+    char text[FX_TEXT_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fx_ep_warn("refused a manager's message (%s): %s", fx_errname(code), text);
+    fx_send_error(self->router, routing, seq, code, "%s", text);
 }
 
 static void s_on_hello(fx_interchange_t *self, zframe_t *routing, fx_msg_t *msg)
 {
-    fx_ep_manager_t *m = fx_ep_managers_hello(self->managers, routing, msg, fx_now_ms(),
-                                              self->orphans);
+    fx_ep_manager_t *m = fx_ep_managers_hello(self->managers, routing, msg, fx_now_ms(), self->orphans);
     fx_ep_requeue_orphans(self);
     if (!m) {
         fx_send_error(self->router, routing, msg->seq, FX_E_NOMEM,
@@ -96,18 +124,16 @@ static void s_on_hello(fx_interchange_t *self, zframe_t *routing, fx_msg_t *msg)
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
     if (welcome) {
         memcpy(welcome->welcome.id, msg->manager_hello.manager_id, sizeof welcome->welcome.id);
-        fx_strlcpy(welcome->welcome.server_version, FX_VERSION,
-                   sizeof welcome->welcome.server_version);
+        fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
         welcome->welcome.heartbeat_ms = (uint32_t) self->conf->heartbeat_ms;
     }
     s_send(self, routing, &welcome, msg->seq);
 }
 
-static void s_on_results(fx_interchange_t *self, zframe_t *routing, fx_msg_t *msg)
+/* Results from a manager: the tasks are no longer held; the first result
+   of each task goes on to the broker. No reply on this link (SPEC 5.11). */
+static void s_on_results(fx_interchange_t *self, fx_msg_t *msg)
 {
-    fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
-    if (ack && fx_msg_alloc_records(ack, msg->results.count) != FX_OK)
-        fx_msg_destroy(&ack);
     for (uint32_t i = 0; i < msg->results.count; i++) {
         fx_result_t *r = &msg->results.results[i];
         fx_ep_task_t *t = fx_ep_tasks_find(self->tasks, r->task_id);
@@ -119,23 +145,19 @@ static void s_on_results(fx_interchange_t *self, zframe_t *routing, fx_msg_t *ms
         self->stats.results_received++;
         if (fx_ep_results_add(self->results, r) == FX_E_NOMEM)
             fx_ep_error("out of memory: dropped the result of task %s (the broker will "
-                        "redeliver the task)", r->task_id);
+                        "redeliver the task)",
+                        r->task_id);
         /* FX_E_CONFLICT: a result for this task is on its way already */
-        if (ack)
-            memcpy(ack->ids.ids[i], r->task_id, sizeof ack->ids.ids[i]);
     }
-    if (ack)
-        s_send(self, routing, &ack, msg->seq);
 }
 
-static void s_on_credit(fx_interchange_t *self, zframe_t *routing, fx_ep_manager_t *m,
-                        fx_msg_t *msg)
+static void s_on_credit(fx_interchange_t *self, zframe_t *routing, fx_ep_manager_t *m, fx_msg_t *msg)
 {
     if (msg->credit.window > FX_EP_MANAGER_WINDOW_MAX) {
-        self->stats.bad_messages++;
-        fx_send_error(self->router, routing, msg->seq, FX_E_BAD_FIELD,
-                      "CREDIT window %u is over the endpoint's limit of %u per manager; announce "
-                      "workers + prefetch", msg->credit.window, FX_EP_MANAGER_WINDOW_MAX);
+        s_refuse(self, routing, msg->seq, FX_E_BAD_FIELD,
+                 "CREDIT window %u is over the endpoint's limit of %u per manager; announce "
+                 "workers + prefetch",
+                 msg->credit.window, FX_EP_MANAGER_WINDOW_MAX);
         return;
     }
     fx_ep_manager_set_window(m, msg->credit.window);
@@ -151,21 +173,18 @@ static void s_read_one(fx_interchange_t *self, zmsg_t *zmsg)
         goto done; /* nobody to answer */
     const char *user = fx_peer_user_id(header);
     if (!user || strcmp(user, S_USER_ID) != 0) {
-        self->stats.bad_messages++;
-        fx_send_error(self->router, routing, 0, FX_E_AUTH,
-                      "this port serves the endpoint's managers only; connect with its manager.key");
+        s_refuse(self, routing, 0, FX_E_AUTH,
+                 "this port serves the endpoint's managers only; connect with its manager.key");
         goto done;
     }
     uint32_t seq = 0;
     const char *detail = "";
     int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
     if (rc != FX_OK) {
-        self->stats.bad_messages++;
-        fx_ep_warn("a manager sent a message the endpoint cannot read (%s: %s); answered ERROR",
-                   fx_strerror(rc), detail);
-        fx_send_error(self->router, routing, seq, rc,
-                      "the endpoint cannot read your message: %s (%s); run a manager from the "
-                      "same fx release", fx_strerror(rc), detail);
+        s_refuse(self, routing, seq, rc,
+                 "the endpoint cannot read your message: %s (%s); run a manager from the "
+                 "same fx release",
+                 fx_strerror(rc), detail);
         goto done;
     }
     fx_ep_manager_t *m = fx_ep_managers_lookup(self->managers, routing);
@@ -181,20 +200,24 @@ static void s_read_one(fx_interchange_t *self, zmsg_t *zmsg)
         goto done;
     }
     if (!m) {
-        self->stats.bad_messages++;
-        fx_send_error(self->router, routing, msg->seq, FX_E_NO_SESSION,
-                      "%s before MANAGER_HELLO: say MANAGER_HELLO first", fx_msg_type_name(msg->type));
+        s_refuse(self, routing, msg->seq, FX_E_NO_SESSION,
+                 "%s from a connection without a session (no MANAGER_HELLO yet, or the endpoint "
+                 "declared this manager lost or restarted): say MANAGER_HELLO again",
+                 fx_msg_type_name(msg->type));
         goto done;
     }
     switch (msg->type) {
-    case FX_MSG_CREDIT: s_on_credit(self, routing, m, msg); break;
-    case FX_MSG_RESULTS: s_on_results(self, routing, msg); break;
-    case FX_MSG_HEARTBEAT: break;
+    case FX_MSG_CREDIT:
+        s_on_credit(self, routing, m, msg);
+        break;
+    case FX_MSG_RESULTS:
+        s_on_results(self, msg);
+        break;
+    case FX_MSG_HEARTBEAT:
+        break;
     default:
-        self->stats.bad_messages++;
-        fx_send_error(self->router, routing, msg->seq, FX_E_UNEXPECTED,
-                      "%s is not a message a manager sends to its endpoint",
-                      fx_msg_type_name(msg->type));
+        s_refuse(self, routing, msg->seq, FX_E_UNEXPECTED,
+                 "%s is not a message a manager sends to its endpoint", fx_msg_type_name(msg->type));
     }
 done:
     fx_msg_destroy(&msg);
@@ -217,7 +240,7 @@ void fx_ep_managers_beat(fx_interchange_t *self)
     for (fx_ep_manager_t *m = fx_ep_managers_first(self->managers); m;
          m = fx_ep_managers_next(self->managers)) {
         fx_msg_t *msg = fx_msg_new(FX_MSG_HEARTBEAT);
-        s_send(self, fx_ep_manager_routing(m), &msg, S_NEW_SEQ);
+        s_send(self, fx_ep_manager_routing(m), &msg, 0);
     }
 }
 
@@ -230,7 +253,7 @@ void fx_ep_managers_command(fx_interchange_t *self, int command)
         fx_msg_t *msg = fx_msg_new(FX_MSG_COMMAND);
         if (msg)
             msg->command.command = (uint8_t) command;
-        s_send(self, fx_ep_manager_routing(m), &msg, S_NEW_SEQ);
+        s_send(self, fx_ep_manager_routing(m), &msg, 0);
     }
 }
 
@@ -238,15 +261,16 @@ void fx_ep_requeue_orphans(fx_interchange_t *self)
 {
     /* from the back, so that the front of the FIFO keeps dispatch order */
     for (fx_ep_task_t *t = zlistx_last(self->orphans); t; t = zlistx_prev(self->orphans)) {
-        if (t->requeues + 1 > FX_EP_REQUEUE_MAX) {
-            fx_result_t r = { 0 };
+        if (t->task.attempt + 1 >= FX_EP_DISPATCH_MAX) {
+            fx_result_t r = {0};
             memcpy(r.task_id, t->task.task_id, sizeof r.task_id);
             r.status = FX_RESULT_ERROR;
             r.error_code = FX_E_WORKER_LOST;
             char text[256];
-            snprintf(text, sizeof text, "task %s was lost with its manager %d times (the manager "
-                     "stopped answering while it held the task); not retried again",
-                     t->task.task_id, t->requeues + 1);
+            snprintf(text, sizeof text,
+                     "task %s was dispatched %u times and its manager was lost "
+                     "each time it ran (stopped answering or exited); not dispatched again",
+                     t->task.task_id, t->task.attempt + 1);
             fx_result_set_text(&r, text);
             fx_ep_warn("%s", text);
             fx_ep_tasks_done(self->tasks, &t);
@@ -263,8 +287,7 @@ void fx_ep_requeue_orphans(fx_interchange_t *self)
 void fx_ep_expire(fx_interchange_t *self, int64_t now)
 {
     int lost = fx_ep_managers_expire(self->managers, now,
-                                     (int64_t) FX_EP_LOST_BEATS * self->conf->heartbeat_ms,
-                                     self->orphans);
+                                     (int64_t) FX_EP_LOST_BEATS * self->conf->heartbeat_ms, self->orphans);
     self->stats.managers_lost += (uint64_t) lost;
     fx_ep_requeue_orphans(self);
 }
@@ -287,12 +310,14 @@ static void s_send_outbox(fx_interchange_t *self, fx_ep_manager_t *m)
             zlistx_delete(outbox, zlistx_cursor(outbox));
             if (fx_ep_task_copy(t, &msg->tasks.tasks[i]) != FX_OK)
                 fx_ep_error("out of memory copying task %s for manager %s; it is sent without "
-                            "its payload", t->task.task_id, fx_ep_manager_id(m));
+                            "its payload",
+                            t->task.task_id, fx_ep_manager_id(m));
         }
-        int rc = s_send(self, fx_ep_manager_routing(m), &msg, S_NEW_SEQ);
+        int rc = s_send(self, fx_ep_manager_routing(m), &msg, 0);
         if (rc != FX_OK)
             fx_ep_warn("cannot send %zu task(s) to manager %s (%s); they come back if the "
-                       "manager is lost", n, fx_ep_manager_id(m), fx_strerror(rc));
+                       "manager is lost",
+                       n, fx_ep_manager_id(m), fx_strerror(rc));
         else
             self->stats.tasks_dispatched += n;
     }

@@ -7,7 +7,7 @@
 #include "fx_ep_managers.h"
 
 struct fx_ep_manager_t {
-    char key[2 * 256 + 1];      /* routing id as hex: the index key */
+    char key[2 * 256 + 1]; /* routing id as hex: the index key */
     zframe_t *routing;
     fx_id_text_t manager_id;
     char host[FX_NAME_MAX + 1];
@@ -15,14 +15,14 @@ struct fx_ep_manager_t {
     uint32_t workers;
     uint32_t window;
     int64_t last_heard;
-    zlistx_t *in_flight;        /* fx_ep_task_t *, dispatch order, not owned */
-    zlistx_t *outbox;           /* fx_ep_task_t *, not owned */
-    void *handle;               /* place in fx_ep_managers_t.list */
+    zlistx_t *in_flight; /* fx_ep_task_t *, dispatch order, not owned */
+    zlistx_t *outbox;    /* fx_ep_task_t *, not owned */
+    void *handle;        /* place in fx_ep_managers_t.list */
 };
 
 struct fx_ep_managers_t {
-    zlistx_t *list;   /* fx_ep_manager_t *, owns */
-    zhashx_t *index;  /* key -> fx_ep_manager_t * */
+    zlistx_t *list;  /* fx_ep_manager_t *, owns */
+    zhashx_t *index; /* key -> fx_ep_manager_t * */
 };
 
 static void s_manager_free(void **item_p)
@@ -93,8 +93,8 @@ void fx_ep_managers_remove(fx_ep_managers_t *self, fx_ep_manager_t **manager_p, 
     zlistx_delete(self->list, m->handle); /* frees m */
 }
 
-fx_ep_manager_t *fx_ep_managers_hello(fx_ep_managers_t *self, zframe_t *routing,
-                                      const fx_msg_t *hello, int64_t now, zlistx_t *orphans)
+fx_ep_manager_t *fx_ep_managers_hello(fx_ep_managers_t *self, zframe_t *routing, const fx_msg_t *hello,
+                                      int64_t now, zlistx_t *orphans)
 {
     char key[sizeof((fx_ep_manager_t *) 0)->key];
     s_key(routing, key, sizeof key);
@@ -104,7 +104,8 @@ fx_ep_manager_t *fx_ep_managers_hello(fx_ep_managers_t *self, zframe_t *routing,
     for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list)) {
         if (strcmp(m->manager_id, hello->manager_hello.manager_id) == 0) {
             fx_ep_info("manager %s said hello again on a new connection; its old session's %zu "
-                       "task(s) go back to the queue", m->manager_id, zlistx_size(m->in_flight));
+                       "task(s) go back to the queue",
+                       m->manager_id, zlistx_size(m->in_flight));
             fx_ep_managers_remove(self, &m, orphans);
             break;
         }
@@ -143,8 +144,7 @@ fx_ep_manager_t *fx_ep_managers_lookup(fx_ep_managers_t *self, zframe_t *routing
     return zhashx_lookup(self->index, key);
 }
 
-int fx_ep_managers_expire(fx_ep_managers_t *self, int64_t now, int64_t silence_ms,
-                          zlistx_t *orphans)
+int fx_ep_managers_expire(fx_ep_managers_t *self, int64_t now, int64_t silence_ms, zlistx_t *orphans)
 {
     int lost = 0;
     void *handle = zlistx_first(self->list) ? zlistx_cursor(self->list) : NULL;
@@ -186,15 +186,42 @@ uint64_t fx_ep_managers_window(fx_ep_managers_t *self)
     return sum;
 }
 
-const char *fx_ep_manager_id(const fx_ep_manager_t *self) { return self->manager_id; }
-const char *fx_ep_manager_host(const fx_ep_manager_t *self) { return self->host; }
-uint32_t fx_ep_manager_pid(const fx_ep_manager_t *self) { return self->pid; }
-uint32_t fx_ep_manager_workers(const fx_ep_manager_t *self) { return self->workers; }
-zframe_t *fx_ep_manager_routing(const fx_ep_manager_t *self) { return self->routing; }
-uint32_t fx_ep_manager_window(const fx_ep_manager_t *self) { return self->window; }
-void fx_ep_manager_set_window(fx_ep_manager_t *self, uint32_t window) { self->window = window; }
-void fx_ep_manager_heard(fx_ep_manager_t *self, int64_t now) { self->last_heard = now; }
-zlistx_t *fx_ep_manager_outbox(fx_ep_manager_t *self) { return self->outbox; }
+const char *fx_ep_manager_id(const fx_ep_manager_t *self)
+{
+    return self->manager_id;
+}
+const char *fx_ep_manager_host(const fx_ep_manager_t *self)
+{
+    return self->host;
+}
+uint32_t fx_ep_manager_pid(const fx_ep_manager_t *self)
+{
+    return self->pid;
+}
+uint32_t fx_ep_manager_workers(const fx_ep_manager_t *self)
+{
+    return self->workers;
+}
+zframe_t *fx_ep_manager_routing(const fx_ep_manager_t *self)
+{
+    return self->routing;
+}
+uint32_t fx_ep_manager_window(const fx_ep_manager_t *self)
+{
+    return self->window;
+}
+void fx_ep_manager_set_window(fx_ep_manager_t *self, uint32_t window)
+{
+    self->window = window;
+}
+void fx_ep_manager_heard(fx_ep_manager_t *self, int64_t now)
+{
+    self->last_heard = now;
+}
+zlistx_t *fx_ep_manager_outbox(fx_ep_manager_t *self)
+{
+    return self->outbox;
+}
 
 uint32_t fx_ep_manager_in_flight(const fx_ep_manager_t *self)
 {

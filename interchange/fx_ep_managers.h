@@ -29,8 +29,8 @@ void fx_ep_managers_destroy(fx_ep_managers_t **self_p);
    CREDIT), replacing any with the same routing id or manager id. Tasks the
    replaced records held are appended to orphans (fx_ep_task_t *, in the
    order they were dispatched, holder cleared). NULL only on OOM. */
-fx_ep_manager_t *fx_ep_managers_hello(fx_ep_managers_t *self, zframe_t *routing,
-                                      const fx_msg_t *hello, int64_t now, zlistx_t *orphans);
+fx_ep_manager_t *fx_ep_managers_hello(fx_ep_managers_t *self, zframe_t *routing, const fx_msg_t *hello,
+                                      int64_t now, zlistx_t *orphans);
 
 /* The record of the session on routing, or NULL (no hello yet). */
 fx_ep_manager_t *fx_ep_managers_lookup(fx_ep_managers_t *self, zframe_t *routing);
@@ -40,8 +40,7 @@ void fx_ep_managers_remove(fx_ep_managers_t *self, fx_ep_manager_t **manager_p, 
 
 /* Drop every manager not heard for more than silence_ms, appending their
    tasks to orphans; logs each. Returns how many were dropped. */
-int fx_ep_managers_expire(fx_ep_managers_t *self, int64_t now, int64_t silence_ms,
-                          zlistx_t *orphans);
+int fx_ep_managers_expire(fx_ep_managers_t *self, int64_t now, int64_t silence_ms, zlistx_t *orphans);
 
 /* Iteration in arrival order; do not remove while iterating. */
 fx_ep_manager_t *fx_ep_managers_first(fx_ep_managers_t *self);

@@ -25,8 +25,8 @@ static const char *s_advice(int code)
 
 /* Sends msg and waits for the reply that echoes its seq. Returns the reply
    (caller owns it), or NULL with a sentence in err. */
-static fx_msg_t *s_request(zsock_t *sock, fx_msg_t **msg_p, const char *addr, int timeout_ms,
-                           char *err, size_t errlen)
+static fx_msg_t *s_request(zsock_t *sock, fx_msg_t **msg_p, const char *addr, int timeout_ms, char *err,
+                           size_t errlen)
 {
     static uint32_t s_seq;
     fx_msg_t *reply = NULL;
@@ -63,7 +63,8 @@ static fx_msg_t *s_request(zsock_t *sock, fx_msg_t **msg_p, const char *addr, in
         rc = fx_msg_decode(zmsg, &msg, &rseq, &detail);
         zmsg_destroy(&zmsg);
         if (rc != FX_OK) {
-            snprintf(err, errlen, "the broker at %s answered %s with a message fx-endpoint cannot "
+            snprintf(err, errlen,
+                     "the broker at %s answered %s with a message fx-endpoint cannot "
                      "read (%s: %s); run fx-endpoint from the same fx release as the broker",
                      addr, what, fx_strerror(rc), detail);
             goto done;
@@ -85,8 +86,8 @@ done:
     return reply;
 }
 
-int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, int timeout_ms,
-                   char *err, size_t errlen)
+int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, int timeout_ms, char *err,
+                   size_t errlen)
 {
     int rc = -1;
     fx_msg_t *msg = NULL, *reply = NULL;
@@ -95,14 +96,16 @@ int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, in
         snprintf(err, errlen, "cannot make a socket for the broker: %s", zmq_strerror(zmq_errno()));
         goto done;
     }
-    fx_keypair_t user = { { 0 }, { 0 } };
+    fx_keypair_t user = {{0}, {0}};
     fx_strlcpy(user.public_key, creds->public_key, sizeof user.public_key);
     fx_strlcpy(user.secret_key, creds->secret_key, sizeof user.secret_key);
     fx_curve_client(sock, &user, creds->broker_public_key);
     zsock_set_linger(sock, 0);
     if (zsock_connect(sock, "%s", creds->broker_client) != 0) {
-        snprintf(err, errlen, "cannot connect to the broker's client address %s; fix "
-                 "broker_client in the credentials file", creds->broker_client);
+        snprintf(err, errlen,
+                 "cannot connect to the broker's client address %s; fix "
+                 "broker_client in the credentials file",
+                 creds->broker_client);
         goto done;
     }
     msg = fx_msg_new(FX_MSG_HELLO);
@@ -115,7 +118,8 @@ int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, in
     if (!reply)
         goto done;
     if (reply->type != FX_MSG_WELCOME) {
-        snprintf(err, errlen, "the broker at %s answered HELLO with %s instead of WELCOME; run "
+        snprintf(err, errlen,
+                 "the broker at %s answered HELLO with %s instead of WELCOME; run "
                  "fx-endpoint from the same fx release as the broker",
                  creds->broker_client, fx_msg_type_name(reply->type));
         goto done;
@@ -133,9 +137,10 @@ int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, in
     reply = s_request(sock, &msg, creds->broker_client, timeout_ms, err, errlen);
     if (!reply)
         goto done;
-    if (reply->type != FX_MSG_ENDPOINT_REGISTERED
-        || strcmp(reply->endpoint_registered.endpoint_id, identity->endpoint_id) != 0) {
-        snprintf(err, errlen, "the broker at %s answered REGISTER_ENDPOINT with %s for another "
+    if (reply->type != FX_MSG_ENDPOINT_REGISTERED ||
+        strcmp(reply->endpoint_registered.endpoint_id, identity->endpoint_id) != 0) {
+        snprintf(err, errlen,
+                 "the broker at %s answered REGISTER_ENDPOINT with %s for another "
                  "endpoint id; run fx-endpoint from the same fx release as the broker",
                  creds->broker_client, fx_msg_type_name(reply->type));
         goto done;

@@ -18,7 +18,7 @@
 /* Blocks up to timeout_ms for each answer. Returns 0, or -1 with a sentence
    in err that says what the broker answered (or that it was silent) and what
    to do. */
-int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, int timeout_ms,
-                   char *err, size_t errlen);
+int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, int timeout_ms, char *err,
+                   size_t errlen);
 
 #endif

@@ -7,16 +7,16 @@
 #include "fx_ep_results.h"
 
 typedef struct {
-    fx_result_t result;  /* owns error_text, value, output */
-    bool acked_list;     /* true while in the unacked list */
+    fx_result_t result; /* owns error_text, value, output */
+    bool acked_list;    /* true while in the unacked list */
     bool sent_once;
-    void *handle;        /* place in pending or unacked */
+    void *handle; /* place in pending or unacked */
 } s_entry_t;
 
 struct fx_ep_results_t {
-    zlistx_t *pending;   /* s_entry_t *, not owned */
-    zlistx_t *unacked;   /* s_entry_t *, not owned */
-    zhashx_t *index;     /* task_id -> s_entry_t *, owns */
+    zlistx_t *pending; /* s_entry_t *, not owned */
+    zlistx_t *unacked; /* s_entry_t *, not owned */
+    zhashx_t *index;   /* task_id -> s_entry_t *, owns */
     size_t unsent;
 };
 
@@ -73,8 +73,8 @@ int fx_ep_results_add(fx_ep_results_t *self, fx_result_t *result)
     if (!e->result.output)
         e->result.output = zframe_new_empty();
     e->handle = zlistx_add_end(self->pending, e);
-    if (!e->result.value || !e->result.output || !e->handle
-        || zhashx_insert(self->index, e->result.task_id, e) != 0) {
+    if (!e->result.value || !e->result.output || !e->handle ||
+        zhashx_insert(self->index, e->result.task_id, e) != 0) {
         if (e->handle)
             zlistx_delete(self->pending, e->handle);
         if (e->result.value != result->value)
@@ -170,6 +170,15 @@ void fx_ep_results_resend_all(fx_ep_results_t *self)
     }
 }
 
-size_t fx_ep_results_pending(fx_ep_results_t *self) { return zlistx_size(self->pending); }
-size_t fx_ep_results_unacked(fx_ep_results_t *self) { return zlistx_size(self->unacked); }
-size_t fx_ep_results_unsent(fx_ep_results_t *self) { return self->unsent; }
+size_t fx_ep_results_pending(fx_ep_results_t *self)
+{
+    return zlistx_size(self->pending);
+}
+size_t fx_ep_results_unacked(fx_ep_results_t *self)
+{
+    return zlistx_size(self->unacked);
+}
+size_t fx_ep_results_unsent(fx_ep_results_t *self)
+{
+    return self->unsent;
+}

@@ -12,23 +12,24 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t tasks_received;       /* distinct tasks taken from the broker */
-    uint64_t tasks_duplicate;      /* tasks refused because already held */
-    uint64_t tasks_dispatched;     /* task hand-overs to managers (incl. re-dispatch) */
-    uint64_t tasks_requeued;       /* tasks given back by lost or replaced managers */
-    uint64_t results_received;     /* results from managers */
-    uint64_t results_sent;         /* results sent to the broker for the first time */
-    uint64_t results_resent;       /* ... and again after a re-hello */
+    uint64_t tasks_received;   /* distinct tasks taken from the broker */
+    uint64_t tasks_duplicate;  /* tasks refused because already held */
+    uint64_t tasks_dispatched; /* task hand-overs to managers (incl. re-dispatch) */
+    uint64_t tasks_requeued;   /* tasks given back by lost or replaced managers */
+    uint64_t results_received; /* results from managers */
+    uint64_t results_sent;     /* results sent to the broker for the first time */
+    uint64_t results_resent;   /* ... and again after a re-hello */
     uint64_t results_acked;
     uint64_t managers_lost;
     uint64_t broker_rehellos;
-    uint64_t bad_messages;         /* malformed or refused messages from managers */
-    uint64_t held;                 /* now */
-    uint64_t window;               /* announced last */
+    uint64_t bad_messages;      /* malformed or refused messages from managers */
+    uint64_t errors_suppressed; /* ERROR replies not sent: over the rate limit */
+    uint64_t held;              /* now */
+    uint64_t window;            /* announced last */
     uint64_t max_held;
     uint64_t max_window_announced;
-    uint64_t window_at_max_held;   /* window announced last when max_held was reached */
-    uint64_t held_over_window;     /* times held was seen above the window announced last */
+    uint64_t window_at_max_held; /* window announced last when max_held was reached */
+    uint64_t held_over_window;   /* times held was seen above the window announced last */
 } fx_ep_stats_t;
 
 /* Record the current held count against the window announced last. */

@@ -5,8 +5,9 @@
 #include "fx_ep_tasks.h"
 
 struct fx_ep_tasks_t {
-    zlistx_t *fifo;   /* fx_ep_task_t *, not owned: the index owns */
-    zhashx_t *index;  /* task_id -> fx_ep_task_t *, owns */
+    zlistx_t *fifo;  /* fx_ep_task_t *, not owned: the index owns */
+    zhashx_t *index; /* task_id -> fx_ep_task_t *, owns */
+    size_t old;      /* tasks with .old set */
 };
 
 static void s_task_free(void **item_p)
@@ -48,8 +49,14 @@ void fx_ep_tasks_destroy(fx_ep_tasks_t **self_p)
 
 int fx_ep_tasks_add(fx_ep_tasks_t *self, fx_task_t *task)
 {
-    if (zhashx_lookup(self->index, task->task_id))
+    fx_ep_task_t *known = zhashx_lookup(self->index, task->task_id);
+    if (known) {
+        if (known->old) {
+            known->old = false; /* in the broker's in_flight again */
+            self->old--;
+        }
         return FX_E_CONFLICT;
+    }
     fx_ep_task_t *held = calloc(1, sizeof *held);
     if (!held)
         return FX_E_NOMEM;
@@ -102,10 +109,25 @@ void fx_ep_tasks_done(fx_ep_tasks_t *self, fx_ep_task_t **task_p)
         return;
     if (!task->holder && task->handle)
         zlistx_delete(self->fifo, task->handle);
+    if (task->old)
+        self->old--;
     *task_p = NULL;
     fx_id_text_t id;
     memcpy(id, task->task.task_id, sizeof id);
     zhashx_delete(self->index, id); /* frees it */
+}
+
+size_t fx_ep_tasks_age(fx_ep_tasks_t *self)
+{
+    for (fx_ep_task_t *t = zhashx_first(self->index); t; t = zhashx_next(self->index))
+        t->old = true;
+    self->old = zhashx_size(self->index);
+    return self->old;
+}
+
+size_t fx_ep_tasks_old(fx_ep_tasks_t *self)
+{
+    return self->old;
 }
 
 size_t fx_ep_tasks_queued(fx_ep_tasks_t *self)

@@ -10,6 +10,7 @@
 #ifndef FX_EP_TASKS_H
 #define FX_EP_TASKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fx_msg.h"
@@ -19,10 +20,12 @@ typedef struct fx_ep_manager_t fx_ep_manager_t;
 /* One held task. Plain struct: the FIFO and the manager registry both
    reach into it. */
 typedef struct {
-    fx_task_t task;           /* owns task.body and task.payload */
-    fx_ep_manager_t *holder;  /* NULL while queued here */
-    void *handle;             /* its place in the FIFO or in its holder's list */
-    int requeues;             /* times a lost manager gave it back */
+    fx_task_t task;          /* owns task.body and task.payload */
+    fx_ep_manager_t *holder; /* NULL while queued here */
+    void *handle;            /* its place in the FIFO or in its holder's list */
+    int requeues;            /* times a lost manager gave it back */
+    bool old;                /* held since before the broker's latest WELCOME,
+                                and not sent again in the new session */
 } fx_ep_task_t;
 
 typedef struct fx_ep_tasks_t fx_ep_tasks_t;
@@ -35,7 +38,8 @@ void fx_ep_tasks_destroy(fx_ep_tasks_t **self_p);
 
 /* Queue a task from a TASKS message at the back, moving its frames out of
    *task. FX_OK; FX_E_CONFLICT if a task with this id is held already (task
-   is left as it was); FX_E_NOMEM. */
+   is left as it was; the held copy answers for both, and stops being old);
+   FX_E_NOMEM. */
 int fx_ep_tasks_add(fx_ep_tasks_t *self, fx_task_t *task);
 
 /* The front of the FIFO, left there; NULL if nothing is queued. */
@@ -54,6 +58,13 @@ fx_ep_task_t *fx_ep_tasks_find(fx_ep_tasks_t *self, const char *task_id);
 /* Its result came: forget the task (out of the FIFO if it was queued) and
    free it. The caller has released it from its holder first. */
 void fx_ep_tasks_done(fx_ep_tasks_t *self, fx_ep_task_t **task_p);
+
+/* A new broker session began: every task held now is old. The broker
+   starts the session with in_flight 0, so the window announced in it must
+   leave room for these (SPEC 7.7) until they end or the broker sends them
+   again. Returns how many are old. */
+size_t fx_ep_tasks_age(fx_ep_tasks_t *self);
+size_t fx_ep_tasks_old(fx_ep_tasks_t *self);
 
 /* Tasks queued in the FIFO, and held in all (queued + at managers). */
 size_t fx_ep_tasks_queued(fx_ep_tasks_t *self);

@@ -15,14 +15,14 @@
 
 static int s_failures;
 
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-            s_failures++;                                                                  \
-        }                                                                                  \
+#define CHECK(cond, ...)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                  \
+            fprintf(stderr, __VA_ARGS__);                                                                    \
+            fputc('\n', stderr);                                                                             \
+            s_failures++;                                                                                    \
+        }                                                                                                    \
     } while (0)
 
 static fx_task_t s_task(fx_id_text_t id)
@@ -195,8 +195,8 @@ static void test_results(void)
     CHECK(fx_ep_results_unsent(rs) == 3, "3 unsent");
 
     fx_msg_t *batch = fx_ep_results_batch(rs);
-    CHECK(batch && batch->results.count == 3 && strcmp(batch->results.results[2].task_id, ids[2]) == 0
-              && strcmp(batch->results.results[0].error_text, "text") == 0,
+    CHECK(batch && batch->results.count == 3 && strcmp(batch->results.results[2].task_id, ids[2]) == 0 &&
+              strcmp(batch->results.results[0].error_text, "text") == 0,
           "batch copies results in order");
     fx_msg_destroy(&batch);
     CHECK(fx_ep_results_sent(rs, 3) == 3, "3 sent first time");
@@ -215,7 +215,7 @@ static void test_results(void)
 
 static void test_stats(void)
 {
-    fx_ep_stats_t st = { 0 };
+    fx_ep_stats_t st = {0};
     fx_ep_stats_note_window(&st, 4);
     fx_ep_stats_note_held(&st, 3);
     fx_ep_stats_note_window(&st, 2);

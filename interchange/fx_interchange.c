@@ -15,7 +15,17 @@
 
 uint64_t fx_ep_held(fx_interchange_t *self)
 {
-    return fx_ep_tasks_held(self->tasks) + fx_ep_results_unsent(self->results);
+    return fx_ep_tasks_held(self->tasks) - fx_ep_tasks_old(self->tasks) + fx_ep_results_unsent(self->results);
+}
+
+uint32_t fx_ep_window(fx_interchange_t *self)
+{
+    if (self->draining)
+        return 0;
+    uint64_t sum = fx_ep_managers_window(self->managers);
+    uint64_t old = fx_ep_tasks_old(self->tasks);
+    sum = sum > old ? sum - old : 0;
+    return sum > UINT32_MAX ? UINT32_MAX : (uint32_t) sum;
 }
 
 fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *err, size_t errlen)
@@ -105,19 +115,27 @@ static void s_pass(fx_interchange_t *self)
     fx_ep_dispatch(self);
     bool beat = now >= self->next_beat;
     if (beat)
-        self->next_beat = now + self->conf->heartbeat_ms;
+        self->next_beat = now + fx_ep_link_period(self->link);
     fx_ep_broker_send(self, now, beat);
-    if (beat)
+    if (now >= self->next_manager_beat) {
+        self->next_manager_beat = now + self->conf->heartbeat_ms;
         fx_ep_managers_beat(self);
+    }
     fx_ep_broker_check(self, now);
     fx_ep_stats_note_held(&self->stats, fx_ep_held(self));
     if (now >= self->next_stats) {
         self->next_stats = now + S_STATS_PERIOD_MS;
         s_write_stats(self);
     }
-    if (self->draining && fx_ep_held(self) == 0 && fx_ep_results_pending(self->results) == 0
-        && fx_ep_results_unacked(self->results) == 0) {
+    if (self->draining && fx_ep_tasks_held(self->tasks) == 0 && fx_ep_results_pending(self->results) == 0 &&
+        fx_ep_results_unacked(self->results) == 0) {
         fx_ep_info("drained: every task held has its result acknowledged; stopping");
+        self->stopping = true;
+    }
+    if (self->stop_deadline && now >= self->stop_deadline) {
+        fx_ep_warn("stopping with %zu task(s) still held: the broker's grace period is over; it "
+                   "will dispatch them again",
+                   fx_ep_tasks_held(self->tasks));
         self->stopping = true;
     }
 }
@@ -164,10 +182,15 @@ int fx_interchange_run(fx_interchange_t *self)
     }
     int64_t now = fx_now_ms();
     self->next_beat = now;
+    self->next_manager_beat = now;
     self->next_stats = now;
     while (!self->stopping && !self->fatal) {
         now = fx_now_ms();
         int64_t next = self->next_beat < self->next_stats ? self->next_beat : self->next_stats;
+        if (self->next_manager_beat < next)
+            next = self->next_manager_beat;
+        if (self->stop_deadline && self->stop_deadline < next)
+            next = self->stop_deadline;
         int64_t timeout = next - now;
         if (timeout < 0)
             timeout = 0;

@@ -24,12 +24,12 @@
 typedef struct {
     const fx_creds_t *creds;
     const fx_ep_identity_t *identity;
-    int managers;              /* local fx-manager processes to start */
-    int workers;               /* per manager */
-    int prefetch;              /* per manager */
-    const char *manager_bind;  /* ROUTER address for managers */
+    int managers;             /* local fx-manager processes to start */
+    int workers;              /* per manager */
+    int prefetch;             /* per manager */
+    const char *manager_bind; /* ROUTER address for managers */
     int heartbeat_ms;
-    const char *stats_file;    /* NULL: no stats file */
+    const char *stats_file; /* NULL: no stats file */
 } fx_interchange_conf_t;
 
 typedef struct fx_interchange_t fx_interchange_t;
