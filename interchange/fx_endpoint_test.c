@@ -9,6 +9,8 @@
         silent manager is lost and its task redispatched, broker restart
         (ERROR NO_SESSION) -> hello again, CREDIT, unacked results resent,
         SIGTERM -> COMMAND(STOP) and exit 0, the stats file.
+    scenario_retry_limit     a task whose manager is lost on each of 3
+        dispatches ends in an FX_E_WORKER_LOST error result.
     scenario_refused         the broker refuses REGISTER_ENDPOINT: exit 1
         and the broker's text on stderr.
     scenario_real_managers   (when fx-manager and fx-worker are built) two
@@ -830,6 +832,42 @@ static void scenario_refused(void)
     s_broker_stop(&b, s_failures > 0);
 }
 
+/* A task whose manager is lost on each of its 3 dispatches ends in an
+   FX_E_WORKER_LOST error result instead of a 4th dispatch. */
+static void scenario_retry_limit(void)
+{
+    fprintf(stderr, "scenario_retry_limit\n");
+    s_broker_t b;
+    CHECK(s_broker_start(&b) == 0, "fake broker starts");
+    CHECK(s_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
+    if (!s_until_ready(&b))
+        goto done;
+    fx_keypair_t mkp = s_manager_key(&b);
+    fx_id_text_t id;
+    s_send(b.endpoint, b.ep_routing,
+           s_tasks(1, &id, FX_FN_SHELL, "echo {0}", "", s_shell_payload, sizeof s_shell_payload - 1),
+           &b.seq);
+    for (uint32_t attempt = 0; attempt < 3; attempt++) {
+        s_fake_t *m = s_fake_new(&b, &mkp);
+        s_fake_hello(&b, m, 1);
+        fx_msg_t *t = s_expect(&b, m->inbox, FX_MSG_TASKS);
+        CHECK(t && t->tasks.count == 1 && t->tasks.tasks[0].attempt == attempt,
+              "dispatch %u of the task carries attempt %u", attempt + 1, attempt);
+        fx_msg_destroy(&t);
+        m->beating = false; /* and is lost */
+    }
+    fx_msg_t *r = s_expect(&b, b.ep_inbox, FX_MSG_RESULTS);
+    CHECK(r && r->results.count == 1 && strcmp(r->results.results[0].task_id, id) == 0
+              && r->results.results[0].status == FX_RESULT_ERROR
+              && r->results.results[0].error_code == FX_E_WORKER_LOST
+              && r->results.results[0].error_text,
+          "after 3 lost dispatches: an FX_E_WORKER_LOST error result");
+    fx_msg_destroy(&r);
+    CHECK(s_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
+done:
+    s_broker_stop(&b, s_failures > 0);
+}
+
 /* True if any process still has path in its command line. */
 static bool s_process_with(const char *path)
 {
@@ -894,6 +932,8 @@ int main(int argc, char **argv)
         scenario_fake_managers();
     if (!only || strcmp(only, "refused") == 0)
         scenario_refused();
+    if (!only || strcmp(only, "retry") == 0)
+        scenario_retry_limit();
     if (only && strcmp(only, "real") == 0)
         scenario_real_managers();
     printf("fx_endpoint_test: %s\n", s_failures ? "FAILED" : "all checks passed");
