@@ -1,0 +1,141 @@
+"""The `fx` command: arguments, `user create` on a real state directory,
+and the wire commands against a scripted broker (fx._fx.TestServer)."""
+import os
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+import fx
+from fx import _fx
+
+FX = os.path.join(os.environ.get("FX_BIN_DIR", ""), "fx")
+
+
+def run(*args, timeout=30):
+    return subprocess.run([FX, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_usage_errors_exit_2():
+    for args in ([], ["bogus"], ["user"], ["user", "create"], ["user", "create", "a"],
+                 ["status"], ["status", "not-an-id"], ["tasks", "--limit", "x"],
+                 ["--nope", "tasks"], ["--creds"]):
+        r = run(*args)
+        assert r.returncode == 2, (args, r)
+        assert "usage:" in r.stderr and r.stderr.startswith("fx: ")
+    assert run("--help").returncode == 0
+
+
+def test_user_create(tmp_path):
+    state, creds = tmp_path / "state", tmp_path / "alice.creds"
+    r = run("user", "create", "alice", "--state", str(state), "--out", str(creds),
+            "--client-addr", "tcp://127.0.0.1:5551", "--endpoint-addr", "tcp://127.0.0.1:5552")
+    assert r.returncode == 0, r.stderr
+    user_id = r.stdout.strip()
+    assert fx.id_valid(user_id)
+    assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600
+    c = fx.load_credentials(str(creds))
+    assert c["user_id"] == user_id and c["broker_client"] == "tcp://127.0.0.1:5551"
+    broker_key = (state / "broker.key").read_text()
+    assert f"public_key = {c['broker_public_key']}" in broker_key
+    # Same name again: refused, and an existing --out is never overwritten silently.
+    r = run("user", "create", "alice", "--state", str(state), "--out", str(tmp_path / "x"),
+            "--client-addr", "tcp://h:1", "--endpoint-addr", "tcp://h:2")
+    assert r.returncode == 1 and "alice" in r.stderr
+    r = run("user", "create", "bob", "--state", str(state), "--out", str(creds),
+            "--client-addr", "tcp://h:1", "--endpoint-addr", "tcp://h:2")
+    assert r.returncode == 1 and "--force" in r.stderr
+    r = run("user", "create", "bob", "--state", str(state), "--out", str(tmp_path / "b"),
+            "--client-addr", "nowhere", "--endpoint-addr", "tcp://h:2")
+    assert r.returncode == 2 and "tcp://HOST:PORT" in r.stderr
+
+
+def _creds_file(tmp_path, addr, broker_pub):
+    pub, sec = fx.keypair_new()
+    path = tmp_path / "creds"
+    path.write_text(f"broker_client = {addr}\nbroker_endpoint = tcp://127.0.0.1:1\n"
+                    f"broker_public_key = {broker_pub}\nuser_id = {fx.new_id()}\n"
+                    f"public_key = {pub}\nsecret_key = {sec}\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_silent_broker_times_out(tmp_path):
+    creds = _creds_file(tmp_path, "tcp://127.0.0.1:9", fx.keypair_new()[0])
+    t0 = time.monotonic()
+    r = run("--creds", creds, "--timeout", "1", "endpoints")
+    assert r.returncode == 1
+    assert time.monotonic() - t0 < 5
+    assert "did not answer within 1 s" in r.stderr and "fx user create" in r.stderr
+
+
+class Scripted:
+    """A TestServer answering HELLO, LIST and STATUS from a thread."""
+
+    def __init__(self, error=None):
+        self.pub, sec = fx.keypair_new()
+        self.server = _fx.TestServer(self.pub, sec)
+        self.error = error
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            msg = self.server.recv(50)
+            if msg is None:
+                continue
+            rid, t, seq, fields, _ = msg
+            if t == "HELLO":
+                self.server.send(rid, "HEARTBEAT", 999, {})     # noise to skip
+                self.server.send(rid, "WELCOME", seq, {"heartbeat_ms": 1000})
+            elif self.error:
+                self.server.send(rid, "ERROR", seq, {"code": self.error, "text": "go away"})
+            elif t == "LIST":
+                self.server.send(rid, "LIST_REPLY", seq, {
+                    "columns": ["id", "name"], "rows": [[fx.new_id(), "laptop"]] * fields["limit"]})
+            elif t == "STATUS":
+                self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [
+                    {"task_id": i, "state": _fx.TASK_DONE, "endpoint_id": "", "attempts": 2}
+                    for i in fields["ids"]]})
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.server.close()
+
+
+@pytest.fixture
+def scripted():
+    s = Scripted()
+    yield s
+    s.close()
+
+
+def test_list_and_status(tmp_path, scripted):
+    creds = _creds_file(tmp_path, scripted.server.endpoint, scripted.pub)
+    r = run("--creds", creds, "endpoints", "--limit", "2")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["id", "name"] and len(lines) == 3 and "laptop" in lines[1]
+    r = run("tasks", "--limit", "0", "--creds", creds)
+    assert r.returncode == 0 and r.stdout == "(no tasks)\n"
+    ids = [fx.new_id(), fx.new_id()]
+    r = run("--creds", creds, "status", *ids)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["TASK_ID", "STATE", "ENDPOINT", "ATTEMPTS"]
+    assert lines[1].split() == [ids[0], "DONE", "-", "2"]
+
+
+def test_broker_error_is_reported(tmp_path):
+    s = Scripted(error=_fx.E_FORBIDDEN)
+    try:
+        creds = _creds_file(tmp_path, s.server.endpoint, s.pub)
+        r = run("--creds", creds, "functions")
+        assert r.returncode == 1
+        assert "FX_E_FORBIDDEN: go away" in r.stderr
+    finally:
+        s.close()

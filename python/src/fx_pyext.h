@@ -1,0 +1,67 @@
+/*  fx_pyext.h: what the files of the fx._fx extension share.
+
+    The extension is thin on purpose: it turns Python objects into fx_msg_t
+    and back (fx_pycodec.c), owns one CurveZMQ DEALER per Connection
+    (fx_pyconn.c), offers a CurveZMQ ROUTER for tests that play the broker
+    (fx_pyserver.c), and exposes ids, keys, limits and error codes
+    (fx_pymod.c). Everything stateful above one socket lives in Python. */
+#ifndef FX_PYEXT_H
+#define FX_PYEXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "fx_conf.h"
+#include "fx_error.h"
+#include "fx_limits.h"
+#include "fx_msg.h"
+
+/* fx.Error (base of every fx exception) and fx.ProtocolError (a message
+   that would not encode or decode). Created by the module init. */
+extern PyObject *fx_py_error;
+extern PyObject *fx_py_protocol_error;
+
+extern PyTypeObject fx_py_conn_type;
+extern PyTypeObject fx_py_server_type;
+
+/* Message type from a name ("SUBMIT") or a number; -1 with a Python
+   exception set if it is neither. */
+int fx_py_msg_type(PyObject *type);
+
+/* A new message of `type` filled from the dict `fields` (keys named as the
+   members of fx_msg_t's union). NULL with a Python exception set (ValueError
+   naming the field and the limit it breaks, TypeError for a wrong type). */
+fx_msg_t *fx_py_msg_from_fields(int type, uint32_t seq, PyObject *fields);
+
+/* (type_name, seq, fields) for a decoded message; new reference or NULL. */
+PyObject *fx_py_msg_to_tuple(const fx_msg_t *msg);
+
+/* Copy a str into a fixed field; -1 with ValueError naming `field` if it
+   does not fit in cap - 1 bytes, TypeError if it is not a str. */
+int fx_py_copy_str(PyObject *value, const char *field, char *dst, size_t cap);
+
+/* A frame holding a copy of a bytes-like object (None gives NULL and 0).
+   -1 with an exception set if the object is not bytes-like or is larger
+   than FX_PAYLOAD_MAX. */
+int fx_py_frame(PyObject *value, const char *field, zframe_t **frame_p);
+
+/* Fill msg->ids from a sequence of id strings (RESULTS_ACK, STATUS,
+   FETCH). -1 with an exception set. */
+int fx_py_fill_ids(fx_msg_t *msg, PyObject *ids);
+
+/* Raise fx.ProtocolError for a decode failure: message
+   "<fx_strerror(code)>: <detail>", attributes code, name, detail, seq. */
+void fx_py_raise_decode(int code, const char *detail, uint32_t seq);
+
+/* Encode and send on a socket (routing frame optional). Returns 1 if sent,
+   0 if the socket would block (no peer, queue full: the caller retries
+   later), -1 with an exception set for a message that breaks a limit.
+   Destroys *msg_p in every case. */
+int fx_py_send(fx_msg_t **msg_p, zsock_t *sock, zframe_t *routing);
+
+/* Wait up to timeout_ms (-1: forever) for sock, and for wake_fd (if >= 0),
+   with the GIL released. Returns 1 if sock is readable, 0 on timeout or a
+   wake-up, -1 with an exception set (a signal's handler raised). */
+int fx_py_poll(zsock_t *sock, int wake_fd, long timeout_ms);
+
+#endif

@@ -1,0 +1,325 @@
+"""fx.Client and fx.Executor against FakeBroker (conftest.py)."""
+import concurrent.futures
+import time
+
+import pytest
+
+import fx
+from fx import _fx
+
+from conftest import ENDPOINT, TIMEOUT, FakeBroker, wait_for
+
+
+def add(a, b=0):
+    print("adding", a, b)
+    return a + b
+
+
+def square(x):
+    return x * x
+
+
+def fails(x):
+    raise ValueError(f"bad value {x}")
+
+
+def unpicklable_error():
+    class Local(Exception):
+        pass
+    raise Local("cannot travel")
+
+
+def test_silent_address_raises_connection_error_in_time():
+    # Nothing listens there: the HELLO queues and is never answered.
+    pub, sec = fx.keypair_new()
+    creds = {"broker_client": "tcp://127.0.0.1:9", "broker_public_key": fx.keypair_new()[0],
+             "public_key": pub, "secret_key": sec}
+    t0 = time.monotonic()
+    with pytest.raises(fx.ConnectionError) as info:
+        fx.Client(creds, hello_timeout=1.0)
+    assert time.monotonic() - t0 < 5
+    assert "did not answer" in str(info.value)
+    assert "fx user create" in str(info.value)
+    assert isinstance(info.value, ConnectionError)
+
+
+def test_denied_key_raises_connection_error():
+    b = FakeBroker(zap="deny")
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(fx.ConnectionError, match="is your key registered"):
+            fx.Client(b.credentials(), hello_timeout=1.5)
+        assert time.monotonic() - t0 < 6
+        assert b.server.zap_requests >= 1
+        assert b.counts["HELLO"] == 0
+    finally:
+        b.close()
+
+
+def test_hello_refused(broker):
+    broker._on_hello = lambda rid, seq, f: broker.server.send(
+        rid, "ERROR", seq, {"code": _fx.E_VERSION, "text": "protocol 1 vs 2"})
+    with pytest.raises(fx.ConnectionError, match="FX_E_VERSION: protocol 1 vs 2"):
+        fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+
+
+def test_run_and_get_result(client, broker):
+    fid = client.register_function(add)
+    assert fx.id_valid(fid)
+    assert client.register_function(add) == fid          # cached
+    assert broker.counts["REGISTER_FUNCTION"] == 1
+    body = broker.functions[fid]["body"].decode()
+    assert body.startswith("def add(") and broker.functions[fid]["entry"] == "add"
+    tid = client.run(2, b=3, endpoint_id=ENDPOINT, function_id=fid)
+    assert tid in broker.tasks                            # committed before run returned
+    task = broker.tasks[tid]
+    assert task["py_version"] and task["serializer"] == "pickle"
+    assert client.get_result(tid, timeout=TIMEOUT) == 5
+    assert client.get_output(tid) == "adding 2 3\n"
+    wait_for(lambda: tid in broker.acked, what="RESULTS_ACK")
+    assert client.stats["SUBMIT"] == 1 and client.stats["HELLO"] == 1
+    assert all(m[1] == 0 for m in broker.of_type("RESULTS_ACK"))   # a push's ack: seq 0
+
+
+def test_remote_exception_reraised_with_traceback(client, broker):
+    fid = client.register_function(fails)
+    tid = client.run(7, endpoint_id=ENDPOINT, function_id=fid)
+    with pytest.raises(ValueError) as info:
+        client.get_result(tid, timeout=TIMEOUT)
+    assert "bad value 7" in str(info.value)
+    assert "remote traceback" in str(info.value)
+    assert "in fails" in info.value.remote_traceback
+    # Raising again gives the same message, not a doubled one.
+    with pytest.raises(ValueError) as again:
+        client.get_result(tid)
+    assert str(again.value) == str(info.value)
+
+
+def test_unpicklable_exception_is_task_failed(client, broker):
+    tid = client.run(endpoint_id=ENDPOINT, function_id=client.register_function(unpicklable_error))
+    with pytest.raises(fx.TaskFailed) as info:
+        client.get_result(tid, timeout=TIMEOUT)
+    assert "Local: cannot travel" in str(info.value)
+    assert "unpicklable_error" in info.value.remote_traceback
+
+
+def test_task_error(client, broker):
+    fid = client.register_function(add)
+    tid = fx.new_id()
+    client._kinds[tid] = _fx.FN_PYTHON
+    client.run(1, endpoint_id=ENDPOINT, function_id=fid)   # a session exists
+    rid = broker.hellos[-1][0]
+    broker.push(rid, [{"task_id": tid, "status": _fx.RESULT_ERROR,
+                       "error_code": _fx.E_VERSION_MISMATCH,
+                       "error_text": "client Python 3.9.1 (pickle) vs worker Python 3.11.2 (pickle)",
+                       "value": b"", "output": b""}])
+    with pytest.raises(fx.TaskError) as info:
+        client.get_result(tid, timeout=TIMEOUT)
+    assert "FX_E_VERSION_MISMATCH" in str(info.value) and "3.9.1" in str(info.value)
+    assert info.value.code == _fx.E_VERSION_MISMATCH
+
+
+def test_get_result_timeout(client, broker):
+    broker.execute = False
+    tid = client.run(1, endpoint_id=ENDPOINT, function_id=client.register_function(add))
+    t0 = time.monotonic()
+    with pytest.raises(fx.TimeoutError):
+        client.get_result(tid, timeout=0.3)
+    assert time.monotonic() - t0 < 3
+
+
+def test_payload_limit(client):
+    fid = client.register_function(add)
+    with pytest.raises(fx.PayloadTooLarge) as info:
+        client.run(b"x" * (fx.PAYLOAD_MAX + 1), endpoint_id=ENDPOINT, function_id=fid)
+    assert str(fx.PAYLOAD_MAX) in str(info.value)
+    assert info.value.size > fx.PAYLOAD_MAX
+    assert isinstance(info.value, ValueError)
+    assert "SUBMIT" not in client.stats
+
+
+def test_bad_ids_rejected_locally(client):
+    with pytest.raises(ValueError, match="endpoint_id"):
+        client.run(1, endpoint_id="laptop", function_id=fx.new_id())
+    with pytest.raises(ValueError, match="endpoint_id is required"):
+        client.run(1, function_id=fx.new_id())
+
+
+def test_executor_map_batches(client, broker):
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        out = list(ex.map(square, range(1000), timeout=TIMEOUT * 3))
+    assert out == [x * x for x in range(1000)]
+    assert broker.counts["REGISTER_FUNCTION"] == 1
+    assert client.stats["SUBMIT"] == 1, client.stats
+
+
+def test_submit_loop_batches(client, broker):
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        futures = [ex.submit(square, i) for i in range(1000)]
+        assert [f.result(timeout=TIMEOUT) for f in futures] == [i * i for i in range(1000)]
+    assert client.stats["SUBMIT"] <= 10, client.stats
+    assert not client.closed        # the executor does not own this client
+
+
+def test_executor_batch_size_caps_messages(client, broker):
+    with fx.Executor(endpoint_id=ENDPOINT, client=client, batch_size=10) as ex:
+        futures = [ex.submit(square, i) for i in range(100)]
+        assert all(fx.id_valid(f.task_id) for f in futures)
+        assert [f.result(timeout=TIMEOUT) for f in futures] == [i * i for i in range(100)]
+    sizes = [len(m[2]["tasks"]) for m in broker.of_type("SUBMIT")]
+    assert max(sizes) <= 10 and sum(sizes) == 100
+
+
+def test_executor_future_exception(client, broker):
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(fails, 3)
+        with pytest.raises(ValueError, match="bad value 3"):
+            fut.result(timeout=TIMEOUT)
+        assert isinstance(fut.exception(), ValueError)
+    with pytest.raises(RuntimeError):
+        ex.submit(square, 1)
+
+
+def test_executor_submit_error_fails_futures(client, broker):
+    broker.reject_submit = (_fx.E_NOT_FOUND, "endpoint not found")
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(square, 2)
+        with pytest.raises(fx.RequestError, match="endpoint not found"):
+            fut.result(timeout=TIMEOUT)
+    with pytest.raises(fx.RequestError, match="FX_E_NOT_FOUND"):
+        client.run(1, endpoint_id=ENDPOINT, function_id=client.register_function(square))
+
+
+def test_run_batch(client, broker):
+    fid = client.register_function(add)
+    batch = client.create_batch(endpoint_id=ENDPOINT, function_id=fid)
+    for i in range(300):
+        batch.add(i, b=1)
+    ids = client.run_batch(batch)
+    assert len(ids) == 300 and all(t in broker.tasks for t in ids)
+    assert client.stats["SUBMIT"] == 1
+    assert [client.get_result(t, timeout=TIMEOUT) for t in ids] == [i + 1 for i in range(300)]
+    ids2 = client.run_batch([((1,), {"b": 2}), ((3,), None)], endpoint_id=ENDPOINT,
+                            function_id=fid)
+    assert [client.get_result(t, timeout=TIMEOUT) for t in ids2] == [3, 3]
+
+
+def test_shell_function(client, broker):
+    sf = fx.ShellFunction("echo hello {name}", walltime=5)
+    fid = client.register_function(sf)
+    assert broker.functions[fid]["kind"] == _fx.FN_SHELL
+    assert broker.functions[fid]["body"] == b"echo hello {name}"
+    tid = client.run(endpoint_id=ENDPOINT, function_id=fid, name="world; rm -rf /")
+    assert broker.tasks[tid]["walltime_ms"] == 5000
+    r = client.get_result(tid, timeout=TIMEOUT)
+    assert isinstance(r, fx.ShellResult)
+    assert r.returncode == 0 and r.stdout == "hello world; rm -rf /\n"
+
+
+def test_status_and_list(client, broker):
+    fid = client.register_function(add)
+    tid = client.run(1, endpoint_id=ENDPOINT, function_id=fid)
+    client.get_result(tid, timeout=TIMEOUT)
+    wait_for(lambda: tid in broker.acked, what="ack")
+    st = client.status(tid)
+    assert st["state"] == "DELIVERED" and st["endpoint_id"] == ENDPOINT
+    unknown = fx.new_id()
+    both = client.status([tid, unknown])
+    assert both[unknown]["state"] == "UNKNOWN"
+    eps = client.list_endpoints()
+    assert eps == [{"endpoint_id": ENDPOINT, "name": "laptop", "state": "online"}]
+
+
+def test_foreign_task_is_fetched(broker):
+    c1 = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    c2 = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    try:
+        tid = c1.run(4, endpoint_id=ENDPOINT, function_id=c1.register_function(square))
+        assert c1.get_result(tid, timeout=TIMEOUT) == 16
+        assert c2.get_result(tid, timeout=TIMEOUT) == 16
+        assert c2.stats["FETCH"] >= 1
+        fetch_seqs = {m[1] for m in broker.of_type("FETCH")}
+        wait_for(lambda: any(m[1] in fetch_seqs for m in broker.of_type("RESULTS_ACK")),
+                 what="the ack of the FETCH reply, echoing its seq")
+    finally:
+        c1.close()
+        c2.close()
+
+
+def test_fetch_retried_until_done(client, broker):
+    broker.execute = False
+    other = fx.Client(broker.credentials(), hello_timeout=TIMEOUT, heartbeat=0.2)
+    try:
+        fid = client.register_function(square)
+        tid = client.run(5, endpoint_id=ENDPOINT, function_id=fid)
+        fut = concurrent.futures.ThreadPoolExecutor(1).submit(other.get_result, tid, TIMEOUT)
+        wait_for(lambda: other.stats.get("FETCH", 0) >= 2, what="repeated FETCH")
+        broker.results[tid] = broker._execute(broker.tasks[tid])
+        assert fut.result(timeout=TIMEOUT) == 25
+    finally:
+        other.close()
+
+
+def test_no_session_reconnects_and_resends(client, broker):
+    fid = client.register_function(square)
+    broker.no_session_on.add("SUBMIT")
+    tid = client.run(6, endpoint_id=ENDPOINT, function_id=fid)
+    assert client.get_result(tid, timeout=TIMEOUT) == 36
+    submits = broker.of_type("SUBMIT")
+    assert len(submits) == 2
+    assert submits[0][2]["tasks"][0]["task_id"] == submits[1][2]["tasks"][0]["task_id"] == tid
+    assert submits[0][3] != submits[1][3]                # a new socket
+    assert client.stats["HELLO"] == 2
+    assert len({h[1] for h in broker.hellos}) == 1       # same client_id
+
+
+def test_silent_broker_triggers_reconnect(broker):
+    c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT, heartbeat=0.1)
+    try:
+        fid = c.register_function(square)
+        broker.silent = True
+        broker.execute = True
+        fut = fx.Executor(endpoint_id=ENDPOINT, client=c).submit(square, 9)
+        wait_for(lambda: broker.counts["SUBMIT"] >= 1, what="SUBMIT")
+        wait_for(lambda: c.stats.get("HELLO", 0) >= 2, what="a reconnect")
+        broker.silent = False
+        assert fut.result(timeout=TIMEOUT) == 81
+        tids = {m[2]["tasks"][0]["task_id"] for m in broker.of_type("SUBMIT")}
+        assert tids == {fut.task_id}
+    finally:
+        c.close()
+
+
+def test_duplicate_results_acked_and_ignored(client, broker):
+    fid = client.register_function(square)
+    tid = client.run(3, endpoint_id=ENDPOINT, function_id=fid)
+    assert client.get_result(tid, timeout=TIMEOUT) == 9
+    rid = broker.hellos[-1][0]
+    broker.push(rid, [broker.results[tid]])
+    wait_for(lambda: broker.acked.count(tid) >= 2, what="second ack")
+    assert client.get_result(tid) == 9
+
+
+def test_close_fails_waiters(broker):
+    broker.execute = False
+    c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    tid = c.run(1, endpoint_id=ENDPOINT, function_id=c.register_function(square))
+    fut = concurrent.futures.ThreadPoolExecutor(1).submit(c.get_result, tid)
+    wait_for(lambda: tid in c._waiters, what="the waiter")
+    c.close()
+    with pytest.raises(fx.ClientClosed):
+        fut.result(timeout=TIMEOUT)
+    with pytest.raises(fx.ClientClosed):
+        c.run(1, endpoint_id=ENDPOINT, function_id=fx.new_id())
+    c.close()
+
+
+def test_context_manager(broker):
+    with fx.Client(broker.credentials(), hello_timeout=TIMEOUT) as c:
+        assert not c.closed
+    assert c.closed
+
+
+def test_lambda_refused(client):
+    with pytest.raises(fx.Error, match="lambda"):
+        client.register_function(lambda x: x)

@@ -1,0 +1,190 @@
+"""fx._fx without a broker: ids, keys, limits, the codec, decode errors."""
+import os
+import time
+
+import pytest
+
+import fx
+from fx import _fx
+
+
+def test_new_id_is_canonical_and_fresh():
+    ids = {fx.new_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for i in list(ids)[:10]:
+        assert len(i) == fx.ID_LEN == 36
+        assert fx.id_valid(i)
+        assert i == i.lower() and i[14] == "4"
+    assert not fx.id_valid("not-an-id")
+    assert not fx.id_valid(fx.new_id().upper())
+    assert not fx.id_valid(None)
+
+
+def test_limits_match_the_header():
+    assert fx.limits["BATCH_MAX"] == fx.BATCH_MAX == 4096
+    assert fx.PAYLOAD_MAX == 10 * 1024 * 1024
+    assert fx.limits["IDS_MAX"] == fx.BATCH_MAX
+    assert fx.limits["PROTO_VERSION"] == 1
+    assert _fx.E_NO_SESSION == 7 and _fx.errname(7) == "FX_E_NO_SESSION"
+    assert "HELLO" in _fx.strerror(_fx.E_NO_SESSION)
+
+
+def test_keypair():
+    pub, sec = fx.keypair_new()
+    assert len(pub) == len(sec) == fx.KEY_LEN
+    assert fx.key_valid(pub) and fx.key_valid(sec) and pub != sec
+    assert not fx.key_valid("short")
+
+
+ALL = {
+    "HELLO": {"client_id": fx.new_id(), "client_version": "0.1.0", "python_version": "3.11.2"},
+    "WELCOME": {"id": fx.new_id(), "server_version": "0.1.0", "heartbeat_ms": 1000},
+    "ERROR": {"code": _fx.E_NOT_FOUND, "text": "no such task"},
+    "HEARTBEAT": {},
+    "REGISTER_FUNCTION": {"function_id": fx.new_id(), "name": "f", "kind": _fx.FN_PYTHON,
+                          "entry": "f", "body": b"def f(): return 1\n"},
+    "FUNCTION_REGISTERED": {"function_id": fx.new_id()},
+    "REGISTER_ENDPOINT": {"endpoint_id": fx.new_id(), "name": "laptop",
+                          "public_key": fx.keypair_new()[0]},
+    "ENDPOINT_REGISTERED": {"endpoint_id": fx.new_id()},
+    "SUBMITTED": {"accepted": 3},
+    "RESULTS_ACK": {"ids": [fx.new_id(), fx.new_id()]},
+    "STATUS": {"ids": [fx.new_id()]},
+    "FETCH": {"ids": [fx.new_id()]},
+    "LIST": {"what": _fx.LIST_TASKS, "limit": 10},
+    "CREDIT": {"window": 8},
+}
+
+
+@pytest.mark.parametrize("type_", sorted(ALL))
+def test_roundtrip_simple(type_):
+    frames = _fx.encode(type_, 42, ALL[type_])
+    t, seq, fields = _fx.decode(frames)
+    assert (t, seq) == (type_, 42)
+    for key, value in ALL[type_].items():
+        assert fields[key] == value, key
+
+
+def test_roundtrip_batches():
+    tasks = [{"task_id": fx.new_id(), "endpoint_id": fx.new_id(), "function_id": fx.new_id(),
+              "py_version": "3.11.2", "serializer": "pickle", "walltime_ms": i,
+              "payload": bytes([i]) * i} for i in range(50)]
+    t, seq, fields = _fx.decode(_fx.encode("SUBMIT", 1, {"tasks": tasks}))
+    assert t == "SUBMIT" and len(fields["tasks"]) == 50
+    for sent, got in zip(tasks, fields["tasks"]):
+        for key in sent:
+            assert got[key] == sent[key]
+    results = [{"task_id": fx.new_id(), "status": _fx.RESULT_EXCEPTION, "error_code": 0,
+                "error_text": "ValueError: x", "value": b"v", "output": b"o"},
+               {"task_id": fx.new_id(), "status": _fx.RESULT_ERROR,
+                "error_code": _fx.E_VERSION_MISMATCH, "error_text": "3.9 vs 3.11",
+                "value": b"", "output": b""}]
+    t, seq, fields = _fx.decode(_fx.encode("RESULTS", 2, {"results": results}))
+    assert fields["results"][0]["error_text"] == "ValueError: x"
+    assert fields["results"][1]["error_name"] == "FX_E_VERSION_MISMATCH"
+    table = {"columns": ["a", "b"], "rows": [["1", "2"], ["3", "4"]]}
+    t, seq, fields = _fx.decode(_fx.encode("LIST_REPLY", 3, table))
+    assert fields == table
+
+
+def test_decode_garbage_raises_protocol_error():
+    for frames in ([b"garbage"], [], [b"\x94\x01\x63\x05\x90"], [b"\x94\x02\x04\x05\x90"]):
+        with pytest.raises(fx.ProtocolError) as info:
+            _fx.decode(frames)
+        e = info.value
+        assert isinstance(e, fx.Error)
+        assert e.name.startswith("FX_E_")
+        assert str(e).startswith(_fx.strerror(e.code))
+    with pytest.raises(fx.ProtocolError) as info:
+        _fx.decode([b"\x94\x02\x04\x05\x90"])   # version 2
+    assert info.value.name == "FX_E_VERSION"
+
+
+def test_encode_refuses_over_limits():
+    with pytest.raises(ValueError, match="limit"):
+        _fx.encode("HELLO", 1, {"client_id": "x" * 100})
+    with pytest.raises(ValueError, match="FX_PAYLOAD_MAX"):
+        _fx.encode("REGISTER_FUNCTION", 1, {"body": b"x" * (fx.PAYLOAD_MAX + 1)})
+    with pytest.raises(ValueError, match="FX_IDS_MAX"):
+        _fx.encode("STATUS", 1, {"ids": [fx.new_id()] * (fx.IDS_MAX + 1)})
+    with pytest.raises(TypeError):
+        _fx.encode("CREDIT", 1, {"window": "many"})
+    with pytest.raises(ValueError, match="unknown message type"):
+        _fx.encode("NOPE", 1, {})
+
+
+def test_connection_checks_keys_and_address():
+    pub, sec = fx.keypair_new()
+    with pytest.raises(ValueError, match="broker_public_key"):
+        _fx.Connection("tcp://127.0.0.1:1", "bad", pub, sec)
+    with pytest.raises(fx.Error, match="cannot connect"):
+        _fx.Connection("nonsense", pub, pub, sec)
+
+
+def test_connection_recv_times_out_and_wakes():
+    pub, sec = fx.keypair_new()
+    conn = _fx.Connection("tcp://127.0.0.1:1", pub, pub, sec)
+    t0 = time.monotonic()
+    assert conn.recv(200) is None
+    assert 0.15 < time.monotonic() - t0 < 5
+    r, w = os.pipe()
+    os.write(w, b"x")
+    t0 = time.monotonic()
+    assert conn.recv(5000, r) is None          # woken by the pipe, not the timeout
+    assert time.monotonic() - t0 < 2
+    # A send with no peer is queued or refused, never blocks.
+    assert conn.heartbeat(1) in (True, False)
+    with pytest.raises(ValueError, match="FX_BATCH_MAX"):
+        conn.submit(2, [])
+    with pytest.raises(TypeError, match="7-tuple"):
+        conn.submit(2, [("a",)])
+    conn.reconnect()
+    conn.close()
+    assert conn.closed
+    with pytest.raises(fx.Error, match="closed"):
+        conn.recv(0)
+
+
+def test_connection_and_server_talk():
+    spub, ssec = fx.keypair_new()
+    server = _fx.TestServer(spub, ssec)
+    pub, sec = fx.keypair_new()
+    conn = _fx.Connection(server.endpoint, spub, pub, sec)
+    cid = fx.new_id()
+    assert conn.hello(9, cid, "0.1.0", "3.11.2")
+    rid, t, seq, fields, user = server.recv(5000)
+    assert (t, seq, fields["client_id"]) == ("HELLO", 9, cid)
+    server.send(rid, "WELCOME", 9, {"id": cid, "server_version": "x", "heartbeat_ms": 500})
+    assert conn.recv(5000) == ("WELCOME", 9, {"id": cid, "server_version": "x",
+                                              "heartbeat_ms": 500})
+    task = (fx.new_id(), fx.new_id(), fx.new_id(), "3.11.2", "pickle", 0, b"payload")
+    assert conn.submit(10, [task])
+    rid, t, seq, fields, user = server.recv(5000)
+    assert t == "SUBMIT" and fields["tasks"][0]["payload"] == b"payload"
+    assert conn.list(11, "endpoints", 5)
+    assert server.recv(5000)[1:4] == ("LIST", 11, {"what": _fx.LIST_ENDPOINTS, "limit": 5})
+    server.send_raw(rid, [b"not msgpack"])
+    with pytest.raises(fx.ProtocolError, match="malformed"):
+        conn.recv(5000)
+    conn.close()
+    server.close()
+
+
+def test_credentials_file(tmp_path):
+    pub, sec = fx.keypair_new()
+    bpub, _ = fx.keypair_new()
+    uid = fx.new_id()
+    path = tmp_path / "creds"
+    path.write_text(f"# fx credentials\nbroker_client = tcp://127.0.0.1:5000\n"
+                    f"broker_endpoint = tcp://127.0.0.1:5001\nbroker_public_key = {bpub}\n"
+                    f"user_id = {uid}\npublic_key = {pub}\nsecret_key = {sec}\n")
+    creds = fx.load_credentials(str(path))
+    assert creds["user_id"] == uid and creds["secret_key"] == sec
+    with pytest.raises(fx.Error):
+        fx.load_credentials(str(tmp_path / "missing"))
+
+
+def test_shell_function_local():
+    sf = fx.ShellFunction("echo {0} {x}")
+    r = sf("a b", x="$(id)")
+    assert r.returncode == 0 and r.stdout == "a b $(id)\n"
