@@ -12,7 +12,7 @@ run it by endpoint id on any machine that runs an fx endpoint.
 """
 from . import _fx
 from ._fx import new_id, id_valid, key_valid, keypair_new, load_credentials
-from .errors import (ClientClosed, ConnectionError, DeserializationError, Error,
+from .errors import (ClientClosed, ConnectionError, DeserializationError, Error, FxError,
                      PayloadTooLarge, ProtocolError, RequestError, TaskError, TaskFailed,
                      TimeoutError)
 from .shell import ShellFunction, ShellResult
@@ -42,7 +42,7 @@ limits = {name: getattr(_fx, name) for name in (
 
 __all__ = [
     "Client", "Executor", "Batch", "ShellFunction", "ShellResult",
-    "Error", "ConnectionError", "TimeoutError", "PayloadTooLarge", "ProtocolError",
+    "Error", "FxError", "ConnectionError", "TimeoutError", "PayloadTooLarge", "ProtocolError",
     "RequestError", "TaskFailed", "TaskError", "DeserializationError", "ClientClosed",
     "new_id", "id_valid", "key_valid", "keypair_new", "load_credentials", "limits",
     "TASK_STATES", "default_credentials_path", "unpack_result",

@@ -12,9 +12,10 @@ HEARTBEAT goes out every period; if nothing at all is heard for
 `missed_beats` periods, or the broker answers FX_E_NO_SESSION, the I/O
 thread opens a new socket, HELLOs again with the same client_id, resends
 every unanswered request (SUBMITs carry the same task ids, so the broker
-commits each task once) and FETCHes the results it is still waiting for.
-Results are pushed by the broker; each RESULTS is acknowledged at once and
-deduplicated by task id.
+commits each task once). Results are pushed by the broker, and pushed again
+after each HELLO until acknowledged; each RESULTS is acknowledged at once
+and deduplicated by task id. Results of tasks another client submitted are
+FETCHed, again every heartbeat period until they arrive.
 """
 import ast
 import atexit
@@ -55,7 +56,6 @@ TRACEBACK_MARKER = "--- remote traceback ---"
 # any single task, however large, still goes alone.
 SUBMIT_BYTES_MAX = 64 * 1024 * 1024
 
-_PY_VERSION = platform.python_version()
 _live_clients = weakref.WeakSet()
 
 
@@ -68,11 +68,12 @@ class _Task:
     """One task on its way: what goes into SUBMIT, and who waits for it."""
 
     __slots__ = ("task_id", "endpoint_id", "function_id", "payload", "walltime_ms",
-                 "kind", "max_batch", "submitted", "future")
+                 "kind", "max_batch", "submitted", "future", "py_version")
 
     def __init__(self, endpoint_id, function_id, payload, walltime_ms, kind, max_batch,
                  future=None):
         self.task_id = _fx.new_id()
+        self.py_version = platform.python_version()
         self.endpoint_id = endpoint_id
         self.function_id = function_id
         self.payload = payload
@@ -83,7 +84,7 @@ class _Task:
         self.future = future                          # an Executor's future, if any
 
     def record(self):
-        return (self.task_id, self.endpoint_id, self.function_id, _PY_VERSION, "pickle",
+        return (self.task_id, self.endpoint_id, self.function_id, self.py_version, "pickle",
                 self.walltime_ms, self.payload)
 
 
@@ -121,10 +122,19 @@ class Batch:
 
 
 def _function_source(fn):
-    """Source text of a plain function, dedented, decorators dropped."""
+    """Source text of a plain function, dedented, decorators dropped. A
+    function without Python source (a builtin such as abs, or a C function
+    such as math.sqrt) is sent by reference: an import of its module, which
+    the endpoint's Python must then have."""
     if getattr(fn, "__name__", "") == "<lambda>":
         raise Error("cannot register a lambda: fx sends the function's source text, "
                     "so define it with def")
+    owner = getattr(fn, "__self__", None)
+    if inspect.isbuiltin(fn) and (owner is None or inspect.ismodule(owner)):
+        module = getattr(fn, "__module__", None) or "builtins"
+        name = getattr(fn, "__name__", "")
+        if name.isidentifier() and all(p.isidentifier() for p in module.split(".")):
+            return f"from {module} import {name}\n"
     if not inspect.isfunction(fn):
         raise Error(f"cannot register {fn!r}: fx registers plain Python functions "
                     "(def ...) or fx.ShellFunction")
@@ -182,7 +192,11 @@ def unpack_result(raw, kind=None):
             return None, DeserializationError(
                 f"cannot unpickle the result of task {task_id} here: "
                 f"{type(exc).__name__}: {exc}")
-        if kind == _fx.FN_SHELL and isinstance(value, dict) and "returncode" in value:
+        # A shell function's value is a dict; of a task not submitted here the
+        # kind is unknown, so the dict's exact shape decides.
+        if isinstance(value, dict) and (
+                (kind == _fx.FN_SHELL and "returncode" in value)
+                or (kind is None and set(value) == {"returncode", "stdout", "stderr"})):
             value = ShellResult(value.get("returncode", -1), value.get("stdout", ""),
                                 value.get("stderr", ""))
         return value, None
@@ -219,7 +233,9 @@ class Client:
     """
 
     def __init__(self, credentials=None, *, hello_timeout=10.0, request_timeout=60.0,
-                 heartbeat=1.0, missed_beats=3):
+                 heartbeat=1.0, missed_beats=3, timeout=None):
+        if timeout is not None:          # the short name: how long to wait for the broker
+            hello_timeout = timeout
         if credentials is None:
             credentials = default_credentials_path()
         if isinstance(credentials, (str, os.PathLike)):
@@ -255,6 +271,7 @@ class Client:
 
         self._stats = collections.Counter()
         self._received = collections.Counter()
+        self._raw_counts = collections.Counter()   # task_id -> result records received
         self._closing = False
         self._closed = False
         self._fatal = None
@@ -290,6 +307,12 @@ class Client:
     def stats(self):
         """Messages sent, by type name: {"SUBMIT": 3, "HEARTBEAT": 12, ...}."""
         return dict(self._stats)
+
+    @property
+    def raw_result_counts(self):
+        """How many result records arrived per task id, duplicates included
+        (the application sees each result once whatever these say)."""
+        return dict(self._raw_counts)
 
     @property
     def stats_received(self):
@@ -569,6 +592,7 @@ class Client:
             raise TimeoutError(f"no result for task {task_id} within {timeout} s") from None
 
     def _list(self, what, limit):
+        limit = max(0, min(int(limit), _fx.LIST_ROWS_MAX))
         def send(conn, seq):
             return conn.list(seq, what, limit)
 
@@ -743,7 +767,7 @@ class Client:
         self._in_session = False
         self._hello_seq = self._next_seq()
         self._count("HELLO", self._conn.hello(self._hello_seq, self.client_id, _fx.VERSION,
-                                              _PY_VERSION))
+                                              platform.python_version()))
 
     def _reconnect(self):
         self._conn.reconnect()
@@ -763,10 +787,9 @@ class Client:
             pending = self._pending.get(seq)
             if pending is not None:
                 self._send_pending(seq, pending)
-        with self._lock:
-            missing = [t for t in self._awaiting if t not in self._results]
-        if missing:
-            self._send_fetch(missing)
+        # Results of our own tasks need no FETCH: the broker pushes every
+        # undelivered result of (user, client_id) after each HELLO (SPEC
+        # 8.6), and a FETCH as well would bring each one twice.
         self._fetch_foreign()
         if not self._welcome.done():
             self._welcome.set_result(fields)
@@ -846,6 +869,7 @@ class Client:
         for raw in results:
             task_id = raw["task_id"]
             acks.append(task_id)
+            self._raw_counts[task_id] += 1
             with self._lock:
                 if task_id in self._results:
                     continue

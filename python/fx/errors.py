@@ -8,8 +8,11 @@ import builtins
 
 from ._fx import Error, ProtocolError
 
+# The base under a second name, for code that prefers it.
+FxError = Error
+
 __all__ = [
-    "Error", "ProtocolError", "ConnectionError", "TimeoutError", "PayloadTooLarge",
+    "Error", "FxError", "ProtocolError", "ConnectionError", "TimeoutError", "PayloadTooLarge",
     "RequestError", "TaskFailed", "TaskError", "DeserializationError", "ClientClosed",
 ]
 

@@ -19,9 +19,6 @@ class ShellResult:
     stderr: str
     cmd: str = ""
 
-    def __str__(self):
-        return self.stdout
-
 
 class ShellFunction:
     """A command template. walltime (seconds, optional) bounds each run."""

@@ -323,3 +323,45 @@ def test_context_manager(broker):
 def test_lambda_refused(client):
     with pytest.raises(fx.Error, match="lambda"):
         client.register_function(lambda x: x)
+
+
+def test_builtin_registered_by_reference(client, broker):
+    fid = client.register_function(abs)
+    assert broker.functions[fid]["body"] == b"from builtins import abs\n"
+    assert broker.functions[fid]["entry"] == "abs"
+    assert client.get_result(client.run(-4, endpoint_id=ENDPOINT, function_id=fid),
+                             timeout=TIMEOUT) == 4
+    import math
+    fid = client.register_function(math.sqrt)
+    assert client.get_result(client.run(9, endpoint_id=ENDPOINT, function_id=fid),
+                             timeout=TIMEOUT) == 3.0
+    with pytest.raises(fx.Error, match="cannot register"):
+        client.register_function("".join)
+
+
+def test_py_version_read_per_task(client, broker, monkeypatch):
+    import platform
+    fid = client.register_function(square)
+    monkeypatch.setattr(platform, "python_version", lambda: "2.7.18")
+    tid = client.run(2, endpoint_id=ENDPOINT, function_id=fid)
+    monkeypatch.undo()
+    assert broker.tasks[tid]["py_version"] == "2.7.18"
+
+
+def test_raw_result_counts_and_aliases(client, broker):
+    tid = client.run(3, endpoint_id=ENDPOINT, function_id=client.register_function(square))
+    assert client.get_result(tid, timeout=TIMEOUT) == 9
+    assert client.raw_result_counts[tid] == 1
+    broker.push(broker.hellos[-1][0], [broker.results[tid]])
+    wait_for(lambda: client.raw_result_counts[tid] == 2, what="the duplicate")
+    assert fx.FxError is fx.Error
+
+
+def test_timeout_alias():
+    pub, sec = fx.keypair_new()
+    creds = {"broker_client": "tcp://127.0.0.1:9", "broker_public_key": fx.keypair_new()[0],
+             "public_key": pub, "secret_key": sec}
+    t0 = time.monotonic()
+    with pytest.raises(fx.ConnectionError, match="did not answer"):
+        fx.Client(creds, timeout=0.5)
+    assert time.monotonic() - t0 < 3
