@@ -7,19 +7,18 @@
 
 #include "fx_cli.h"
 
-static const char *s_usage =
-    "usage:\n"
-    "  fx user create NAME --state DIR --out CREDS --client-addr tcp://HOST:PORT\n"
-    "                      --endpoint-addr tcp://HOST:PORT [--force]\n"
-    "      create a user in the broker's state directory (run where the broker\n"
-    "      runs), write their credentials file (mode 0600), print the user id\n"
-    "  fx [--creds FILE] [--timeout SECONDS] endpoints [--limit N]\n"
-    "  fx [--creds FILE] [--timeout SECONDS] functions [--limit N]\n"
-    "  fx [--creds FILE] [--timeout SECONDS] tasks [--limit N]\n"
-    "  fx [--creds FILE] [--timeout SECONDS] status TASK_ID...\n"
-    "      ask the broker (credentials: --creds, else $FX_CREDS, else\n"
-    "      ~/.fx/credentials; default timeout 10 s)\n"
-    "  fx --help | --version\n";
+static const char *s_usage = "usage:\n"
+                             "  fx user create NAME --state DIR --out CREDS --client-addr tcp://HOST:PORT\n"
+                             "                      --endpoint-addr tcp://HOST:PORT [--force]\n"
+                             "      create a user in the broker's state directory (run where the broker\n"
+                             "      runs), write their credentials file (mode 0600), print the user id\n"
+                             "  fx [--creds FILE] [--timeout SECONDS] endpoints [--limit N]\n"
+                             "  fx [--creds FILE] [--timeout SECONDS] functions [--limit N]\n"
+                             "  fx [--creds FILE] [--timeout SECONDS] tasks [--limit N]\n"
+                             "  fx [--creds FILE] [--timeout SECONDS] status TASK_ID...\n"
+                             "      ask the broker (credentials: --creds, else $FX_CREDS, else\n"
+                             "      ~/.fx/credentials; default timeout 10 s)\n"
+                             "  fx --help | --version\n";
 
 void fx_cli_fail(const char *fmt, ...)
 {
@@ -137,8 +136,7 @@ int main(int argc, char **argv)
         else
             rc = fx_cli_user_create(&args);
     }
-    else if (strcmp(cmd, "endpoints") == 0 || strcmp(cmd, "functions") == 0
-             || strcmp(cmd, "tasks") == 0) {
+    else if (strcmp(cmd, "endpoints") == 0 || strcmp(cmd, "functions") == 0 || strcmp(cmd, "tasks") == 0) {
         if (args.argc != 1)
             rc = s_usage_error("'%s' takes no further words", cmd);
         else

@@ -20,15 +20,15 @@
 #define FX_CLI_TIMEOUT_MS 10000
 
 typedef struct {
-    const char *creds;        /* --creds FILE (else $FX_CREDS, else ~/.fx/credentials) */
-    int64_t timeout_ms;       /* --timeout SECONDS */
-    uint32_t limit;           /* --limit N (0: as many as the broker gives) */
-    const char *state;        /* user create: --state DIR */
-    const char *out;          /* user create: --out FILE */
-    const char *client_addr;  /* user create: --client-addr ADDR */
-    const char *endpoint_addr;/* user create: --endpoint-addr ADDR */
-    bool force;               /* user create: --force (overwrite --out) */
-    int argc;                 /* the words that are not options */
+    const char *creds;         /* --creds FILE (else $FX_CREDS, else ~/.fx/credentials) */
+    int64_t timeout_ms;        /* --timeout SECONDS */
+    uint32_t limit;            /* --limit N (0: as many as the broker gives) */
+    const char *state;         /* user create: --state DIR */
+    const char *out;           /* user create: --out FILE */
+    const char *client_addr;   /* user create: --client-addr ADDR */
+    const char *endpoint_addr; /* user create: --endpoint-addr ADDR */
+    bool force;                /* user create: --force (overwrite --out) */
+    int argc;                  /* the words that are not options */
     char **argv;
 } fx_cli_args_t;
 

@@ -18,8 +18,7 @@ typedef struct {
     int64_t timeout_ms;
 } s_link_t;
 
-static const char *s_state_names[] = {"UNKNOWN", "QUEUED", "DISPATCHED",
-                                      "DONE",    "DELIVERED", "FAILED"};
+static const char *s_state_names[] = {"UNKNOWN", "QUEUED", "DISPATCHED", "DONE", "DELIVERED", "FAILED"};
 
 static const char *s_creds_path(const char *given, char *buf, size_t cap)
 {
@@ -148,8 +147,7 @@ static int s_list(s_link_t *link, const char *what, uint32_t limit)
     if (reply->list_reply.rows <= 1)
         printf("(no %s)\n", what);
     else
-        fx_cli_table_print(stdout, reply->list_reply.cells, reply->list_reply.rows,
-                           reply->list_reply.cols);
+        fx_cli_table_print(stdout, reply->list_reply.cells, reply->list_reply.rows, reply->list_reply.cols);
     fx_msg_destroy(&reply);
     return FX_CLI_OK;
 }
@@ -170,7 +168,7 @@ static int s_status(s_link_t *link, int count, char **ids)
     uint32_t n = reply->status_reply.count;
     uint32_t cols = 4;
     char **cells = calloc((size_t) (n + 1) * cols, sizeof(char *));
-    char (*numbers)[16] = calloc(n + 1, sizeof *numbers);
+    char(*numbers)[16] = calloc(n + 1, sizeof *numbers);
     int rc = FX_CLI_FAILED;
     if (cells == NULL || numbers == NULL)
         goto cleanup;
@@ -182,8 +180,7 @@ static int s_status(s_link_t *link, int count, char **ids)
         fx_task_status_t *t = &reply->status_reply.tasks[i];
         snprintf(numbers[i], sizeof numbers[i], "%u", t->attempts);
         cells[(i + 1) * cols + 0] = t->task_id;
-        cells[(i + 1) * cols + 1] =
-            (char *) (t->state <= FX_TASK_FAILED ? s_state_names[t->state] : "?");
+        cells[(i + 1) * cols + 1] = (char *) (t->state <= FX_TASK_FAILED ? s_state_names[t->state] : "?");
         cells[(i + 1) * cols + 2] = t->endpoint_id[0] ? t->endpoint_id : "-";
         cells[(i + 1) * cols + 3] = numbers[i];
     }

@@ -26,8 +26,7 @@ static bool s_out_writable(const char *path)
 
 static bool s_addr_ok(const char *addr)
 {
-    return strncmp(addr, "tcp://", 6) == 0 && strchr(addr + 6, ':') != NULL
-           && strlen(addr) < FX_ADDR_MAX;
+    return strncmp(addr, "tcp://", 6) == 0 && strchr(addr + 6, ':') != NULL && strlen(addr) < FX_ADDR_MAX;
 }
 
 int fx_cli_user_create(const fx_cli_args_t *args)
@@ -49,13 +48,11 @@ int fx_cli_user_create(const fx_cli_args_t *args)
     }
     struct stat st;
     if (!args->force && stat(args->out, &st) == 0) {
-        fx_cli_fail("%s exists already: choose another --out, or add --force to overwrite it",
-                    args->out);
+        fx_cli_fail("%s exists already: choose another --out, or add --force to overwrite it", args->out);
         return FX_CLI_FAILED;
     }
     if (!s_out_writable(args->out)) {
-        fx_cli_fail("cannot write %s: its directory does not exist or is not writable",
-                    args->out);
+        fx_cli_fail("cannot write %s: its directory does not exist or is not writable", args->out);
         return FX_CLI_FAILED;
     }
     store = fx_store_open(args->state, err, sizeof err);

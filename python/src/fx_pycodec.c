@@ -13,8 +13,7 @@ int fx_py_copy_str(PyObject *value, const char *field, char *dst, size_t cap)
     if (value == NULL || value == Py_None)
         return 0;
     if (!PyUnicode_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "field '%s' must be a str, not %s", field,
-                     Py_TYPE(value)->tp_name);
+        PyErr_Format(PyExc_TypeError, "field '%s' must be a str, not %s", field, Py_TYPE(value)->tp_name);
         return -1;
     }
     Py_ssize_t len = 0;
@@ -22,9 +21,8 @@ int fx_py_copy_str(PyObject *value, const char *field, char *dst, size_t cap)
     if (text == NULL)
         return -1;
     if ((size_t) len >= cap) {
-        PyErr_Format(PyExc_ValueError,
-                     "field '%s' is %zd bytes long; the protocol limit is %zu bytes",
-                     field, len, cap - 1);
+        PyErr_Format(PyExc_ValueError, "field '%s' is %zd bytes long; the protocol limit is %zu bytes", field,
+                     len, cap - 1);
         return -1;
     }
     if (strlen(text) != (size_t) len) {
@@ -48,8 +46,7 @@ int fx_py_frame(PyObject *value, const char *field, zframe_t **frame_p)
     }
     int rc = -1;
     if ((size_t) view.len > FX_PAYLOAD_MAX) {
-        PyErr_Format(PyExc_ValueError,
-                     "field '%s' is %zd bytes; the limit (FX_PAYLOAD_MAX) is %u bytes",
+        PyErr_Format(PyExc_ValueError, "field '%s' is %zd bytes; the limit (FX_PAYLOAD_MAX) is %u bytes",
                      field, view.len, (unsigned) FX_PAYLOAD_MAX);
         goto cleanup;
     }
@@ -65,27 +62,23 @@ cleanup:
 }
 
 /* An unsigned integer field no larger than max. */
-static int s_uint(PyObject *value, const char *field, unsigned long long max,
-                  unsigned long long *out)
+static int s_uint(PyObject *value, const char *field, unsigned long long max, unsigned long long *out)
 {
     *out = 0;
     if (value == NULL || value == Py_None)
         return 0;
     if (!PyLong_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "field '%s' must be an int, not %s", field,
-                     Py_TYPE(value)->tp_name);
+        PyErr_Format(PyExc_TypeError, "field '%s' must be an int, not %s", field, Py_TYPE(value)->tp_name);
         return -1;
     }
     unsigned long long v = PyLong_AsUnsignedLongLong(value);
     if (v == (unsigned long long) -1 && PyErr_Occurred()) {
         PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "field '%s' must be a non-negative int below %llu",
-                     field, max + 1);
+        PyErr_Format(PyExc_ValueError, "field '%s' must be a non-negative int below %llu", field, max + 1);
         return -1;
     }
     if (v > max) {
-        PyErr_Format(PyExc_ValueError, "field '%s' is %llu; the largest allowed is %llu",
-                     field, v, max);
+        PyErr_Format(PyExc_ValueError, "field '%s' is %llu; the largest allowed is %llu", field, v, max);
         return -1;
     }
     *out = v;
@@ -98,19 +91,19 @@ static PyObject *s_item(PyObject *dict, const char *key)
     return PyDict_GetItemString(dict, key);
 }
 
-#define S_STR(dict, key, dst)                                                 \
-    if (fx_py_copy_str(s_item(dict, key), key, dst, sizeof(dst)) < 0)         \
-        goto fail
-#define S_U(dict, key, dst, max)                                              \
-    do {                                                                      \
-        unsigned long long v_;                                                \
-        if (s_uint(s_item(dict, key), key, max, &v_) < 0)                     \
-            goto fail;                                                        \
-        dst = v_;                                                             \
+#define S_STR(dict, key, dst)                                                                                \
+    if (fx_py_copy_str(s_item(dict, key), key, dst, sizeof(dst)) < 0)                                        \
+    goto fail
+#define S_U(dict, key, dst, max)                                                                             \
+    do {                                                                                                     \
+        unsigned long long v_;                                                                               \
+        if (s_uint(s_item(dict, key), key, max, &v_) < 0)                                                    \
+            goto fail;                                                                                       \
+        dst = v_;                                                                                            \
     } while (0)
-#define S_FRAME(dict, key, dst)                                               \
-    if (fx_py_frame(s_item(dict, key), key, &(dst)) < 0)                      \
-        goto fail
+#define S_FRAME(dict, key, dst)                                                                              \
+    if (fx_py_frame(s_item(dict, key), key, &(dst)) < 0)                                                     \
+    goto fail
 
 /* A list (or other sequence) of records under key, as a fast sequence;
    *n_p gets its length, checked against max. NULL + exception on error;
@@ -127,8 +120,7 @@ static PyObject *s_records(PyObject *fields, const char *key, uint32_t max, uint
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     if ((size_t) n > max) {
-        PyErr_Format(PyExc_ValueError, "field '%s' has %zd records; the limit is %u", key, n,
-                     max);
+        PyErr_Format(PyExc_ValueError, "field '%s' has %zd records; the limit is %u", key, n, max);
         Py_DECREF(seq);
         return NULL;
     }
@@ -140,8 +132,7 @@ static int s_check_dict(PyObject *record, const char *what)
 {
     if (PyDict_Check(record))
         return 0;
-    PyErr_Format(PyExc_TypeError, "each %s record must be a dict, not %s", what,
-                 Py_TYPE(record)->tp_name);
+    PyErr_Format(PyExc_TypeError, "each %s record must be a dict, not %s", what, Py_TYPE(record)->tp_name);
     return -1;
 }
 
@@ -153,8 +144,8 @@ int fx_py_fill_ids(fx_msg_t *msg, PyObject *ids)
     int rc = -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     if ((size_t) n > FX_IDS_MAX) {
-        PyErr_Format(PyExc_ValueError, "%zd ids in one message; the limit (FX_IDS_MAX) is %u",
-                     n, (unsigned) FX_IDS_MAX);
+        PyErr_Format(PyExc_ValueError, "%zd ids in one message; the limit (FX_IDS_MAX) is %u", n,
+                     (unsigned) FX_IDS_MAX);
         goto cleanup;
     }
     if (fx_msg_alloc_records(msg, (uint32_t) n) != FX_OK) {
@@ -163,8 +154,7 @@ int fx_py_fill_ids(fx_msg_t *msg, PyObject *ids)
     }
     for (Py_ssize_t i = 0; i < n; i++)
         if (fx_py_copy_str(PySequence_Fast_GET_ITEM(seq, i), "ids", msg->ids.ids[i],
-                           sizeof(msg->ids.ids[i]))
-            < 0)
+                           sizeof(msg->ids.ids[i])) < 0)
             goto cleanup;
     rc = 0;
 cleanup:
@@ -272,15 +262,14 @@ static int s_fill_table(fx_msg_t *msg, PyObject *fields)
     cols_seq = PySequence_Fast(cols ? cols : Py_None, "field 'columns' must be a list of str");
     if (cols_seq == NULL)
         goto cleanup;
-    rows_seq = rows && rows != Py_None ? PySequence_Fast(rows, "field 'rows' must be a list")
-                                       : PyTuple_New(0);
+    rows_seq =
+        rows && rows != Py_None ? PySequence_Fast(rows, "field 'rows' must be a list") : PyTuple_New(0);
     if (rows_seq == NULL)
         goto cleanup;
     Py_ssize_t ncols = PySequence_Fast_GET_SIZE(cols_seq);
     Py_ssize_t nrows = PySequence_Fast_GET_SIZE(rows_seq);
     if (ncols > FX_LIST_COLS_MAX || nrows + 1 > FX_LIST_ROWS_MAX + 1) {
-        PyErr_Format(PyExc_ValueError,
-                     "table of %zd rows and %zd columns; the limits are %u and %u", nrows,
+        PyErr_Format(PyExc_ValueError, "table of %zd rows and %zd columns; the limits are %u and %u", nrows,
                      ncols, (unsigned) FX_LIST_ROWS_MAX, (unsigned) FX_LIST_COLS_MAX);
         goto cleanup;
     }
@@ -293,8 +282,8 @@ static int s_fill_table(fx_msg_t *msg, PyObject *fields)
         if (row == NULL)
             goto cleanup;
         if (PySequence_Size(row) != ncols) {
-            PyErr_Format(PyExc_ValueError, "row %zd has %zd cells; expected %zd", r - 1,
-                         PySequence_Size(row), ncols);
+            PyErr_Format(PyExc_ValueError, "row %zd has %zd cells; expected %zd", r - 1, PySequence_Size(row),
+                         ncols);
             if (r > 0)
                 Py_DECREF(row);
             goto cleanup;
@@ -339,9 +328,8 @@ static int s_fill_containers(fx_msg_t *msg, PyObject *fields)
     }
     msg->manager_hello.container_count = n;
     for (uint32_t i = 0; i < n; i++)
-        if (fx_py_copy_str(PySequence_Fast_GET_ITEM(seq, i), "containers",
-                           msg->manager_hello.containers[i], FX_NAME_MAX + 1)
-            < 0)
+        if (fx_py_copy_str(PySequence_Fast_GET_ITEM(seq, i), "containers", msg->manager_hello.containers[i],
+                           FX_NAME_MAX + 1) < 0)
             goto cleanup;
     rc = 0;
 cleanup:
@@ -462,8 +450,7 @@ int fx_py_msg_type(PyObject *type)
                 return t;
     }
     if (!PyErr_Occurred())
-        PyErr_Format(PyExc_ValueError, "unknown message type %R (try a name like 'SUBMIT')",
-                     type);
+        PyErr_Format(PyExc_ValueError, "unknown message type %R (try a name like 'SUBMIT')", type);
     return -1;
 }
 
@@ -503,8 +490,7 @@ static PyObject *s_bytes(zframe_t *frame)
 {
     if (frame == NULL)
         return PyBytes_FromStringAndSize("", 0);
-    return PyBytes_FromStringAndSize((const char *) zframe_data(frame),
-                                     (Py_ssize_t) zframe_size(frame));
+    return PyBytes_FromStringAndSize((const char *) zframe_data(frame), (Py_ssize_t) zframe_size(frame));
 }
 
 static PyObject *s_text(const char *text)
@@ -512,15 +498,15 @@ static PyObject *s_text(const char *text)
     return PyUnicode_DecodeUTF8(text, (Py_ssize_t) strlen(text), "replace");
 }
 
-#define P_STR(d, key, v)                                                      \
-    if (s_put(d, key, s_text(v)) < 0)                                         \
-        goto fail
-#define P_U(d, key, v)                                                        \
-    if (s_put(d, key, PyLong_FromUnsignedLongLong((unsigned long long) (v))) < 0) \
-        goto fail
-#define P_FRAME(d, key, v)                                                    \
-    if (s_put(d, key, s_bytes(v)) < 0)                                        \
-        goto fail
+#define P_STR(d, key, v)                                                                                     \
+    if (s_put(d, key, s_text(v)) < 0)                                                                        \
+    goto fail
+#define P_U(d, key, v)                                                                                       \
+    if (s_put(d, key, PyLong_FromUnsignedLongLong((unsigned long long) (v))) < 0)                            \
+    goto fail
+#define P_FRAME(d, key, v)                                                                                   \
+    if (s_put(d, key, s_bytes(v)) < 0)                                                                       \
+    goto fail
 
 static PyObject *s_task_dict(const fx_task_t *t, bool full)
 {
@@ -583,19 +569,19 @@ fail:
 }
 
 /* A list of `count` items built by `make(i)`. */
-#define S_LIST(out, count, expr)                                              \
-    do {                                                                      \
-        out = PyList_New((Py_ssize_t) (count));                               \
-        if (out == NULL)                                                      \
-            goto fail;                                                        \
-        for (uint32_t i = 0; i < (count); i++) {                              \
-            PyObject *item_ = (expr);                                         \
-            if (item_ == NULL) {                                              \
-                Py_DECREF(out);                                               \
-                goto fail;                                                    \
-            }                                                                 \
-            PyList_SET_ITEM(out, i, item_);                                   \
-        }                                                                     \
+#define S_LIST(out, count, expr)                                                                             \
+    do {                                                                                                     \
+        out = PyList_New((Py_ssize_t) (count));                                                              \
+        if (out == NULL)                                                                                     \
+            goto fail;                                                                                       \
+        for (uint32_t i = 0; i < (count); i++) {                                                             \
+            PyObject *item_ = (expr);                                                                        \
+            if (item_ == NULL) {                                                                             \
+                Py_DECREF(out);                                                                              \
+                goto fail;                                                                                   \
+            }                                                                                                \
+            PyList_SET_ITEM(out, i, item_);                                                                  \
+        }                                                                                                    \
     } while (0)
 
 static PyObject *s_table_row(const fx_msg_t *m, uint32_t row)

@@ -9,8 +9,7 @@
 #include <sodium.h>
 
 typedef struct {
-    PyObject_HEAD
-    zsock_t *sock;
+    PyObject_HEAD zsock_t *sock;
     char addr[FX_ADDR_MAX];
     char server_key[FX_KEY_LEN + 1];
     fx_keypair_t keypair;
@@ -42,17 +41,13 @@ static int s_init(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"broker_addr", "broker_public_key", "public_key", "secret_key", NULL};
     PyObject *addr, *server_key, *pub, *sec;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UUUU:Connection", kwlist, &addr, &server_key,
-                                     &pub, &sec))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "UUUU:Connection", kwlist, &addr, &server_key, &pub, &sec))
         return -1;
     zsock_destroy(&self->sock);
-    if (fx_py_copy_str(addr, "broker_addr", self->addr, sizeof(self->addr)) < 0
-        || fx_py_copy_str(server_key, "broker_public_key", self->server_key,
-                          sizeof(self->server_key)) < 0
-        || fx_py_copy_str(pub, "public_key", self->keypair.public_key,
-                          sizeof(self->keypair.public_key)) < 0
-        || fx_py_copy_str(sec, "secret_key", self->keypair.secret_key,
-                          sizeof(self->keypair.secret_key)) < 0)
+    if (fx_py_copy_str(addr, "broker_addr", self->addr, sizeof(self->addr)) < 0 ||
+        fx_py_copy_str(server_key, "broker_public_key", self->server_key, sizeof(self->server_key)) < 0 ||
+        fx_py_copy_str(pub, "public_key", self->keypair.public_key, sizeof(self->keypair.public_key)) < 0 ||
+        fx_py_copy_str(sec, "secret_key", self->keypair.secret_key, sizeof(self->keypair.secret_key)) < 0)
         return -1;
     const char *names[] = {"broker_public_key", "public_key", "secret_key"};
     const char *keys[] = {self->server_key, self->keypair.public_key, self->keypair.secret_key};
@@ -107,11 +102,9 @@ static PyObject *s_hello(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
     if (m == NULL)
         return PyErr_NoMemory();
     m->seq = seq;
-    if (fx_py_copy_str(id, "client_id", m->hello.client_id, sizeof(m->hello.client_id)) < 0
-        || fx_py_copy_str(cv, "client_version", m->hello.client_version,
-                          sizeof(m->hello.client_version)) < 0
-        || fx_py_copy_str(pv, "python_version", m->hello.python_version,
-                          sizeof(m->hello.python_version)) < 0)
+    if (fx_py_copy_str(id, "client_id", m->hello.client_id, sizeof(m->hello.client_id)) < 0 ||
+        fx_py_copy_str(cv, "client_version", m->hello.client_version, sizeof(m->hello.client_version)) < 0 ||
+        fx_py_copy_str(pv, "python_version", m->hello.python_version, sizeof(m->hello.python_version)) < 0)
         fx_msg_destroy(&m);
     return s_send_msg(self, m);
 }
@@ -135,8 +128,8 @@ static PyObject *s_register_function(fx_py_conn_t *self, PyObject *args, PyObjec
     unsigned int seq;
     unsigned char kind;
     PyObject *id, *name, *entry, *body;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IUUbUO:register_function", kwlist, &seq, &id,
-                                     &name, &kind, &entry, &body))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IUUbUO:register_function", kwlist, &seq, &id, &name,
+                                     &kind, &entry, &body))
         return NULL;
     fx_msg_t *m = fx_msg_new(FX_MSG_REGISTER_FUNCTION);
     if (m == NULL)
@@ -144,12 +137,10 @@ static PyObject *s_register_function(fx_py_conn_t *self, PyObject *args, PyObjec
     m->seq = seq;
     m->register_function.kind = kind;
     if (fx_py_copy_str(id, "function_id", m->register_function.function_id,
-                       sizeof(m->register_function.function_id)) < 0
-        || fx_py_copy_str(name, "name", m->register_function.name,
-                          sizeof(m->register_function.name)) < 0
-        || fx_py_copy_str(entry, "entry", m->register_function.entry,
-                          sizeof(m->register_function.entry)) < 0
-        || fx_py_frame(body, "body", &m->register_function.body) < 0)
+                       sizeof(m->register_function.function_id)) < 0 ||
+        fx_py_copy_str(name, "name", m->register_function.name, sizeof(m->register_function.name)) < 0 ||
+        fx_py_copy_str(entry, "entry", m->register_function.entry, sizeof(m->register_function.entry)) < 0 ||
+        fx_py_frame(body, "body", &m->register_function.body) < 0)
         fx_msg_destroy(&m);
     return s_send_msg(self, m);
 }
@@ -159,19 +150,17 @@ static PyObject *s_register_endpoint(fx_py_conn_t *self, PyObject *args, PyObjec
     static char *kwlist[] = {"seq", "endpoint_id", "name", "public_key", NULL};
     unsigned int seq;
     PyObject *id, *name, *key;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IUUU:register_endpoint", kwlist, &seq, &id,
-                                     &name, &key))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IUUU:register_endpoint", kwlist, &seq, &id, &name, &key))
         return NULL;
     fx_msg_t *m = fx_msg_new(FX_MSG_REGISTER_ENDPOINT);
     if (m == NULL)
         return PyErr_NoMemory();
     m->seq = seq;
     if (fx_py_copy_str(id, "endpoint_id", m->register_endpoint.endpoint_id,
-                       sizeof(m->register_endpoint.endpoint_id)) < 0
-        || fx_py_copy_str(name, "name", m->register_endpoint.name,
-                          sizeof(m->register_endpoint.name)) < 0
-        || fx_py_copy_str(key, "public_key", m->register_endpoint.public_key,
-                          sizeof(m->register_endpoint.public_key)) < 0)
+                       sizeof(m->register_endpoint.endpoint_id)) < 0 ||
+        fx_py_copy_str(name, "name", m->register_endpoint.name, sizeof(m->register_endpoint.name)) < 0 ||
+        fx_py_copy_str(key, "public_key", m->register_endpoint.public_key,
+                       sizeof(m->register_endpoint.public_key)) < 0)
         fx_msg_destroy(&m);
     return s_send_msg(self, m);
 }
@@ -192,12 +181,12 @@ static int s_submit_record(fx_task_t *t, PyObject *item, Py_ssize_t index)
     if (!PyArg_ParseTuple(item, "UUUUUIO", &tid, &eid, &fid, &pyv, &ser, &walltime, &payload))
         return -1;
     t->walltime_ms = walltime;
-    if (fx_py_copy_str(tid, "task_id", t->task_id, sizeof(t->task_id)) < 0
-        || fx_py_copy_str(eid, "endpoint_id", t->endpoint_id, sizeof(t->endpoint_id)) < 0
-        || fx_py_copy_str(fid, "function_id", t->function_id, sizeof(t->function_id)) < 0
-        || fx_py_copy_str(pyv, "py_version", t->py_version, sizeof(t->py_version)) < 0
-        || fx_py_copy_str(ser, "serializer", t->serializer, sizeof(t->serializer)) < 0
-        || fx_py_frame(payload, "payload", &t->payload) < 0)
+    if (fx_py_copy_str(tid, "task_id", t->task_id, sizeof(t->task_id)) < 0 ||
+        fx_py_copy_str(eid, "endpoint_id", t->endpoint_id, sizeof(t->endpoint_id)) < 0 ||
+        fx_py_copy_str(fid, "function_id", t->function_id, sizeof(t->function_id)) < 0 ||
+        fx_py_copy_str(pyv, "py_version", t->py_version, sizeof(t->py_version)) < 0 ||
+        fx_py_copy_str(ser, "serializer", t->serializer, sizeof(t->serializer)) < 0 ||
+        fx_py_frame(payload, "payload", &t->payload) < 0)
         return -1;
     return 0;
 }
@@ -236,8 +225,8 @@ fail:
     return NULL;
 }
 
-static PyObject *s_ids_message(fx_py_conn_t *self, PyObject *args, PyObject *kwargs,
-                               fx_msg_type_t type, const char *format)
+static PyObject *s_ids_message(fx_py_conn_t *self, PyObject *args, PyObject *kwargs, fx_msg_type_t type,
+                               const char *format)
 {
     static char *kwlist[] = {"seq", "ids", NULL};
     unsigned int seq;
@@ -285,7 +274,7 @@ static PyObject *s_list(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
         code = (int) PyLong_AsLong(what);
     else if (PyUnicode_Check(what)) {
         const char *w = PyUnicode_AsUTF8(what);
-        code = !w ? -1
+        code = !w                            ? -1
                : strcmp(w, "endpoints") == 0 ? FX_LIST_ENDPOINTS
                : strcmp(w, "functions") == 0 ? FX_LIST_FUNCTIONS
                : strcmp(w, "tasks") == 0     ? FX_LIST_TASKS
@@ -339,15 +328,12 @@ static PyObject *s_recv(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
     const char *detail = NULL;
     int rc = FX_OK;
     bool got = false;
-    Py_BEGIN_ALLOW_THREADS
-    zmsg_t *zmsg = zmsg_recv(self->sock);
+    Py_BEGIN_ALLOW_THREADS zmsg_t *zmsg = zmsg_recv(self->sock);
     got = zmsg != NULL;
     if (got)
         rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
     zmsg_destroy(&zmsg);
-    Py_END_ALLOW_THREADS
-    if (!got)
-        return Py_NewRef(Py_None);   /* interrupted receive: nothing read */
+    Py_END_ALLOW_THREADS if (!got) return Py_NewRef(Py_None); /* interrupted receive: nothing read */
     if (rc != FX_OK) {
         fx_py_raise_decode(rc, detail, seq);
         return NULL;
@@ -393,8 +379,7 @@ static PyMethodDef s_methods[] = {
     {"submit", (PyCFunction) (void (*)(void)) s_submit, KW,
      "submit(seq, tasks) -> bool; tasks: list of (task_id, endpoint_id, function_id, "
      "py_version, serializer, walltime_ms, payload)"},
-    {"results_ack", (PyCFunction) (void (*)(void)) s_results_ack, KW,
-     "results_ack(seq, ids) -> bool"},
+    {"results_ack", (PyCFunction) (void (*)(void)) s_results_ack, KW, "results_ack(seq, ids) -> bool"},
     {"status", (PyCFunction) (void (*)(void)) s_status, KW, "status(seq, ids) -> bool"},
     {"fetch", (PyCFunction) (void (*)(void)) s_fetch, KW, "fetch(seq, ids) -> bool"},
     {"list", (PyCFunction) (void (*)(void)) s_list, KW,

@@ -75,18 +75,15 @@ static PyObject *s_load_credentials(PyObject *mod, PyObject *arg)
     fx_creds_t creds;
     char err[512] = "";
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = fx_creds_load(PyBytes_AS_STRING(bytes), &creds, err, sizeof(err));
-    Py_END_ALLOW_THREADS
-    Py_DECREF(bytes);
+    Py_BEGIN_ALLOW_THREADS rc = fx_creds_load(PyBytes_AS_STRING(bytes), &creds, err, sizeof(err));
+    Py_END_ALLOW_THREADS Py_DECREF(bytes);
     if (rc != 0) {
         PyErr_SetString(fx_py_error, err[0] ? err : "cannot read the credentials file");
         return NULL;
     }
-    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:s,s:s}", "broker_client", creds.broker_client,
-                         "broker_endpoint", creds.broker_endpoint, "broker_public_key",
-                         creds.broker_public_key, "user_id", creds.user_id, "public_key",
-                         creds.public_key, "secret_key", creds.secret_key);
+    return Py_BuildValue("{s:s,s:s,s:s,s:s,s:s,s:s}", "broker_client", creds.broker_client, "broker_endpoint",
+                         creds.broker_endpoint, "broker_public_key", creds.broker_public_key, "user_id",
+                         creds.user_id, "public_key", creds.public_key, "secret_key", creds.secret_key);
 }
 
 /* encode(type, seq, fields) -> [header, payload frames...] */
@@ -107,14 +104,13 @@ static PyObject *s_encode(PyObject *mod, PyObject *args, PyObject *kwargs)
     zmsg_t *zmsg = fx_msg_encode(msg, &err);
     fx_msg_destroy(&msg);
     if (zmsg == NULL) {
-        PyErr_Format(fx_py_protocol_error, "cannot encode %s: %s (%s)", fx_msg_type_name(t),
-                     fx_strerror(err), fx_errname(err));
+        PyErr_Format(fx_py_protocol_error, "cannot encode %s: %s (%s)", fx_msg_type_name(t), fx_strerror(err),
+                     fx_errname(err));
         return NULL;
     }
     PyObject *list = PyList_New(0);
     for (zframe_t *f = zmsg_first(zmsg); f != NULL && list != NULL; f = zmsg_next(zmsg)) {
-        PyObject *b = PyBytes_FromStringAndSize((const char *) zframe_data(f),
-                                                (Py_ssize_t) zframe_size(f));
+        PyObject *b = PyBytes_FromStringAndSize((const char *) zframe_data(f), (Py_ssize_t) zframe_size(f));
         if (b == NULL || PyList_Append(list, b) < 0)
             Py_CLEAR(list);
         Py_XDECREF(b);
@@ -172,9 +168,15 @@ static PyMethodDef s_functions[] = {
 };
 
 static struct PyModuleDef s_module = {
-    PyModuleDef_HEAD_INIT, "fx._fx",
-    "fx._fx: the C side of the fx client (libfxproto + one CurveZMQ socket).", -1, s_functions,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "fx._fx",
+    "fx._fx: the C side of the fx client (libfxproto + one CurveZMQ socket).",
+    -1,
+    s_functions,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 static int s_add_int(PyObject *mod, const char *name, long value)
@@ -184,30 +186,48 @@ static int s_add_int(PyObject *mod, const char *name, long value)
 
 static int s_add_constants(PyObject *mod)
 {
-    struct { const char *name; long value; } ints[] = {
-        {"PROTO_VERSION", FX_PROTO_VERSION}, {"ID_LEN", FX_ID_LEN},
-        {"KEY_LEN", FX_KEY_LEN}, {"HEADER_MAX", FX_HEADER_MAX},
-        {"BATCH_MAX", FX_BATCH_MAX}, {"IDS_MAX", FX_IDS_MAX},
-        {"PAYLOAD_MAX", FX_PAYLOAD_MAX}, {"NAME_MAX", FX_NAME_MAX},
-        {"VERSION_MAX", FX_VERSION_MAX}, {"TEXT_MAX", FX_TEXT_MAX},
-        {"CONTAINERS_MAX", FX_CONTAINERS_MAX}, {"LIST_ROWS_MAX", FX_LIST_ROWS_MAX},
-        {"LIST_COLS_MAX", FX_LIST_COLS_MAX}, {"OUTPUT_MAX", FX_OUTPUT_MAX},
-        {"FRAMES_MAX", FX_FRAMES_MAX}, {"ADDR_MAX", FX_ADDR_MAX},
-        {"FN_PYTHON", FX_FN_PYTHON}, {"FN_SHELL", FX_FN_SHELL},
-        {"RESULT_OK", FX_RESULT_OK}, {"RESULT_EXCEPTION", FX_RESULT_EXCEPTION},
+    struct {
+        const char *name;
+        long value;
+    } ints[] = {
+        {"PROTO_VERSION", FX_PROTO_VERSION},
+        {"ID_LEN", FX_ID_LEN},
+        {"KEY_LEN", FX_KEY_LEN},
+        {"HEADER_MAX", FX_HEADER_MAX},
+        {"BATCH_MAX", FX_BATCH_MAX},
+        {"IDS_MAX", FX_IDS_MAX},
+        {"PAYLOAD_MAX", FX_PAYLOAD_MAX},
+        {"NAME_MAX", FX_NAME_MAX},
+        {"VERSION_MAX", FX_VERSION_MAX},
+        {"TEXT_MAX", FX_TEXT_MAX},
+        {"CONTAINERS_MAX", FX_CONTAINERS_MAX},
+        {"LIST_ROWS_MAX", FX_LIST_ROWS_MAX},
+        {"LIST_COLS_MAX", FX_LIST_COLS_MAX},
+        {"OUTPUT_MAX", FX_OUTPUT_MAX},
+        {"FRAMES_MAX", FX_FRAMES_MAX},
+        {"ADDR_MAX", FX_ADDR_MAX},
+        {"FN_PYTHON", FX_FN_PYTHON},
+        {"FN_SHELL", FX_FN_SHELL},
+        {"RESULT_OK", FX_RESULT_OK},
+        {"RESULT_EXCEPTION", FX_RESULT_EXCEPTION},
         {"RESULT_ERROR", FX_RESULT_ERROR},
-        {"TASK_UNKNOWN", FX_TASK_UNKNOWN}, {"TASK_QUEUED", FX_TASK_QUEUED},
-        {"TASK_DISPATCHED", FX_TASK_DISPATCHED}, {"TASK_DONE", FX_TASK_DONE},
-        {"TASK_DELIVERED", FX_TASK_DELIVERED}, {"TASK_FAILED", FX_TASK_FAILED},
-        {"LIST_ENDPOINTS", FX_LIST_ENDPOINTS}, {"LIST_FUNCTIONS", FX_LIST_FUNCTIONS},
-        {"LIST_TASKS", FX_LIST_TASKS}, {"ERR_LAST", FX_ERR_LAST},
+        {"TASK_UNKNOWN", FX_TASK_UNKNOWN},
+        {"TASK_QUEUED", FX_TASK_QUEUED},
+        {"TASK_DISPATCHED", FX_TASK_DISPATCHED},
+        {"TASK_DONE", FX_TASK_DONE},
+        {"TASK_DELIVERED", FX_TASK_DELIVERED},
+        {"TASK_FAILED", FX_TASK_FAILED},
+        {"LIST_ENDPOINTS", FX_LIST_ENDPOINTS},
+        {"LIST_FUNCTIONS", FX_LIST_FUNCTIONS},
+        {"LIST_TASKS", FX_LIST_TASKS},
+        {"ERR_LAST", FX_ERR_LAST},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
         if (s_add_int(mod, ints[i].name, ints[i].value) < 0)
             return -1;
-    /* Error codes by their own names, FX_ prefix dropped: E_NO_SESSION. */
-#define FX_PY_ERROR_CONST(name, value, text)                                  \
-    if (s_add_int(mod, #name + 3, value) < 0)                                 \
+            /* Error codes by their own names, FX_ prefix dropped: E_NO_SESSION. */
+#define FX_PY_ERROR_CONST(name, value, text)                                                                 \
+    if (s_add_int(mod, #name + 3, value) < 0)                                                                \
         return -1;
     FX_ERRORS(FX_PY_ERROR_CONST)
 #undef FX_PY_ERROR_CONST
@@ -225,15 +245,15 @@ PyMODINIT_FUNC PyInit__fx(void)
         return NULL;
     fx_py_error = PyErr_NewExceptionWithDoc("fx.Error", "Base of every fx error.", NULL, NULL);
     fx_py_protocol_error = PyErr_NewExceptionWithDoc(
-        "fx.ProtocolError", "A message that does not encode or decode (fx_strerror: detail).",
-        fx_py_error, NULL);
-    if (fx_py_error == NULL || fx_py_protocol_error == NULL
-        || PyModule_AddObjectRef(mod, "Error", fx_py_error) < 0
-        || PyModule_AddObjectRef(mod, "ProtocolError", fx_py_protocol_error) < 0)
+        "fx.ProtocolError", "A message that does not encode or decode (fx_strerror: detail).", fx_py_error,
+        NULL);
+    if (fx_py_error == NULL || fx_py_protocol_error == NULL ||
+        PyModule_AddObjectRef(mod, "Error", fx_py_error) < 0 ||
+        PyModule_AddObjectRef(mod, "ProtocolError", fx_py_protocol_error) < 0)
         goto fail;
-    if (PyType_Ready(&fx_py_conn_type) < 0 || PyType_Ready(&fx_py_server_type) < 0
-        || PyModule_AddObjectRef(mod, "Connection", (PyObject *) &fx_py_conn_type) < 0
-        || PyModule_AddObjectRef(mod, "TestServer", (PyObject *) &fx_py_server_type) < 0)
+    if (PyType_Ready(&fx_py_conn_type) < 0 || PyType_Ready(&fx_py_server_type) < 0 ||
+        PyModule_AddObjectRef(mod, "Connection", (PyObject *) &fx_py_conn_type) < 0 ||
+        PyModule_AddObjectRef(mod, "TestServer", (PyObject *) &fx_py_server_type) < 0)
         goto fail;
     if (s_add_constants(mod) < 0)
         goto fail;

@@ -10,8 +10,7 @@
 #include "fx_pyext.h"
 
 typedef struct {
-    PyObject_HEAD
-    zsock_t *router;
+    PyObject_HEAD zsock_t *router;
     zsock_t *zap;
     bool allow;
     unsigned long zap_requests;
@@ -22,13 +21,12 @@ static int s_init(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"public_key", "secret_key", "bind", "zap", NULL};
     const char *pub, *sec, *bind = "tcp://127.0.0.1:*", *zap = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ss|sz:TestServer", kwlist, &pub, &sec, &bind,
-                                     &zap))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "ss|sz:TestServer", kwlist, &pub, &sec, &bind, &zap))
         return -1;
     fx_keypair_t kp;
-    if (fx_strlcpy(kp.public_key, pub, sizeof(kp.public_key)) != FX_OK
-        || fx_strlcpy(kp.secret_key, sec, sizeof(kp.secret_key)) != FX_OK
-        || !fx_key_valid(kp.public_key) || !fx_key_valid(kp.secret_key)) {
+    if (fx_strlcpy(kp.public_key, pub, sizeof(kp.public_key)) != FX_OK ||
+        fx_strlcpy(kp.secret_key, sec, sizeof(kp.secret_key)) != FX_OK || !fx_key_valid(kp.public_key) ||
+        !fx_key_valid(kp.secret_key)) {
         PyErr_SetString(PyExc_ValueError, "keys must be 40 characters of Z85");
         return -1;
     }
@@ -104,16 +102,13 @@ static PyObject *s_recv(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
         zmq_pollitem_t items[2] = {{zsock_resolve(self->router), 0, ZMQ_POLLIN, 0},
                                    {self->zap ? zsock_resolve(self->zap) : NULL, 0, ZMQ_POLLIN, 0}};
         int rc, saved = 0;
-        Py_BEGIN_ALLOW_THREADS
-        rc = zmq_poll(items, self->zap ? 2 : 1, wait);
+        Py_BEGIN_ALLOW_THREADS rc = zmq_poll(items, self->zap ? 2 : 1, wait);
         saved = errno;
         if (rc > 0 && self->zap && (items[1].revents & ZMQ_POLLIN))
             s_zap_answer(self);
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
             zmsg = zmsg_recv(self->router);
-        Py_END_ALLOW_THREADS
-        if (rc < 0 && saved == EINTR && PyErr_CheckSignals() < 0)
-            return NULL;
+        Py_END_ALLOW_THREADS if (rc < 0 && saved == EINTR && PyErr_CheckSignals() < 0) return NULL;
         if (zmsg == NULL && deadline >= 0 && fx_now_ms() >= deadline)
             Py_RETURN_NONE;
     }
@@ -131,10 +126,9 @@ static PyObject *s_recv(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
     else {
         PyObject *decoded = fx_py_msg_to_tuple(msg);
         if (decoded != NULL)
-            result = Py_BuildValue("(y#OOOO)", (const char *) zframe_data(rid),
-                                   (Py_ssize_t) zframe_size(rid), PyTuple_GET_ITEM(decoded, 0),
-                                   PyTuple_GET_ITEM(decoded, 1), PyTuple_GET_ITEM(decoded, 2),
-                                   user);
+            result = Py_BuildValue("(y#OOOO)", (const char *) zframe_data(rid), (Py_ssize_t) zframe_size(rid),
+                                   PyTuple_GET_ITEM(decoded, 0), PyTuple_GET_ITEM(decoded, 1),
+                                   PyTuple_GET_ITEM(decoded, 2), user);
         Py_XDECREF(decoded);
     }
     Py_XDECREF(user);
@@ -151,8 +145,7 @@ static PyObject *s_send(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
     Py_buffer rid;
     PyObject *type, *fields = NULL;
     unsigned int seq;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*OI|O:send", kwlist, &rid, &type, &seq,
-                                     &fields))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*OI|O:send", kwlist, &rid, &type, &seq, &fields))
         return NULL;
     PyObject *result = NULL;
     zframe_t *routing = zframe_new(rid.buf, (size_t) rid.len);

@@ -39,11 +39,10 @@ int fx_py_poll(zsock_t *sock, int wake_fd, long timeout_ms)
     };
     int nitems = wake_fd >= 0 ? 2 : 1;
     int rc, saved_errno;
-    Py_BEGIN_ALLOW_THREADS
-    rc = zmq_poll(items, nitems, timeout_ms < 0 ? -1 : timeout_ms);
+    Py_BEGIN_ALLOW_THREADS rc = zmq_poll(items, nitems, timeout_ms < 0 ? -1 : timeout_ms);
     saved_errno = errno;
-    Py_END_ALLOW_THREADS
-    if (rc < 0) {
+    Py_END_ALLOW_THREADS if (rc < 0)
+    {
         if (saved_errno == EINTR)
             return PyErr_CheckSignals() < 0 ? -1 : 0;
         PyErr_Format(fx_py_error, "polling the socket failed: %s", zmq_strerror(saved_errno));
