@@ -259,6 +259,8 @@ class Client:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._wake_flag = False
+        self._wake_lock = threading.Lock()   # guards the pipe's write end and _io_done
+        self._io_done = False                # the I/O thread has stopped
 
         self._lock = threading.Lock()        # guards the four below
         self._results = {}                   # task_id -> raw result dict
@@ -470,11 +472,6 @@ class Client:
             self._thread.join(timeout=10)
         self._closed = True
         _live_clients.discard(self)
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
     @property
     def closed(self):
@@ -498,14 +495,19 @@ class Client:
             raise ClientClosed("the fx client is closed")
 
     def _post(self, item):
-        """Hand work to the I/O thread and wake it."""
-        self._inbox.put(item)
-        if not self._wake_flag:
-            self._wake_flag = True
-            try:
-                os.write(self._wake_w, b"x")
-            except (BlockingIOError, OSError):
-                pass
+        """Hand work to the I/O thread and wake it. Once that thread has
+        stopped, whoever waits on the item hears so at once."""
+        with self._wake_lock:
+            if self._io_done:
+                self._fail_item(item, self._fatal or ClientClosed("the fx client is closed"))
+                return
+            self._inbox.put(item)
+            if not self._wake_flag:
+                self._wake_flag = True
+                try:
+                    os.write(self._wake_w, b"x")
+                except OSError:
+                    pass
 
     def _request(self, type_, send, on_reply):
         """Send one request through the I/O thread and wait for its answer."""
@@ -897,6 +899,12 @@ class Client:
                 except concurrent.futures.InvalidStateError:
                     pass
 
+    def _fail_item(self, item, exc):
+        if item[0] == "submit":
+            self._fail_pending(_Pending("SUBMIT", None, tasks=item[1]), exc)
+        elif item[0] == "request":
+            self._fail_pending(item[1], exc)
+
     def _shutdown_io(self):
         """Close the socket; everyone still waiting hears why."""
         try:
@@ -916,15 +924,18 @@ class Client:
         if self._held:
             self._fail_pending(_Pending("SUBMIT", None, tasks=self._held), exc)
             self._held = []
-        while True:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            if item[0] == "submit":
-                self._fail_pending(_Pending("SUBMIT", None, tasks=item[1]), exc)
-            elif item[0] == "request":
-                self._fail_pending(item[1], exc)
+        with self._wake_lock:
+            self._io_done = True
+            while True:
+                try:
+                    self._fail_item(self._inbox.get_nowait(), exc)
+                except queue.Empty:
+                    break
+            for fd in (self._wake_r, self._wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         with self._lock:
             waiters = self._waiters
             self._waiters = {}

@@ -365,3 +365,14 @@ def test_timeout_alias():
     with pytest.raises(fx.ConnectionError, match="did not answer"):
         fx.Client(creds, timeout=0.5)
     assert time.monotonic() - t0 < 3
+
+
+def test_close_from_a_done_callback(broker):
+    c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    ex = fx.Executor(endpoint_id=ENDPOINT, client=c)
+    fut = ex.submit(square, 5)
+    fut.add_done_callback(lambda f: c.close())      # runs on the I/O thread
+    assert fut.result(timeout=TIMEOUT) == 25
+    wait_for(lambda: c.closed and not c._thread.is_alive(), what="the I/O thread to stop")
+    with pytest.raises(fx.ClientClosed):
+        c.status(fut.task_id)
