@@ -1,0 +1,116 @@
+/*  fx-manager: the node agent (one per node, started by the endpoint or a
+    pilot job). Parses flags, finds fx-worker beside itself, runs fx_mgr.
+
+        fx-manager --interchange ADDR --server-key Z85 --key-file FILE --workers M
+                   [--prefetch K=1] [--heartbeat-ms 1000] [--id UUID] [--stop-grace-ms 10000] */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fx_conf.h"
+#include "fx_mgr.h"
+
+/* Workers per manager: one process and one ipc connection each; a node
+   with more cores than this runs several managers. */
+#define S_WORKERS_MAX 1024
+/* Heartbeat period bounds: below 10 ms beats cost more than the work,
+   above an hour a lost peer goes unnoticed for too long. */
+#define S_HEARTBEAT_MIN_MS 10
+#define S_HEARTBEAT_MAX_MS 3600000
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fx-manager --interchange ADDR --server-key Z85 --key-file FILE --workers M\n"
+            "                  [--prefetch K] [--heartbeat-ms MS] [--id UUID] [--stop-grace-ms MS]\n"
+            "  --interchange ADDR   the endpoint's manager port, tcp://HOST:PORT\n"
+            "  --server-key Z85     the endpoint's public key (40 chars of z85)\n"
+            "  --key-file FILE      this manager's keypair file (must exist)\n"
+            "  --workers M          worker processes to run (1..%d)\n"
+            "  --prefetch K         tasks to hold beyond the workers (default 1)\n"
+            "  --heartbeat-ms MS    heartbeat period (default 1000)\n"
+            "  --id UUID            manager id (default: a new one)\n"
+            "  --stop-grace-ms MS   on COMMAND STOP, how long held tasks may still run (default 10000)\n",
+            S_WORKERS_MAX);
+}
+
+/* Parses an unsigned number in [lo, hi]; -1 with a message if it is not. */
+static int s_number(const char *flag, const char *text, unsigned long lo, unsigned long hi, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v < lo || v > hi) {
+        fprintf(stderr, "fx-manager: %s must be a number from %lu to %lu, not \"%s\"\n", flag, lo, hi, text);
+        return -1;
+    }
+    *out = (uint32_t) v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    fx_mgr_args_t args = { .workers = 0, .prefetch = 1, .heartbeat_ms = 1000, .stop_grace_ms = 10000 };
+    static const struct option options[] = {
+        { "interchange", required_argument, NULL, 'i' }, { "server-key", required_argument, NULL, 's' },
+        { "key-file", required_argument, NULL, 'k' },    { "workers", required_argument, NULL, 'w' },
+        { "prefetch", required_argument, NULL, 'p' },    { "heartbeat-ms", required_argument, NULL, 'b' },
+        { "id", required_argument, NULL, 'd' },          { "stop-grace-ms", required_argument, NULL, 'g' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *id = NULL;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        int rc = 0;
+        switch (opt) {
+        case 'i': args.interchange = optarg; break;
+        case 's': args.server_key = optarg; break;
+        case 'k': args.key_file = optarg; break;
+        case 'w': rc = s_number("--workers", optarg, 1, S_WORKERS_MAX, &args.workers); break;
+        case 'p': rc = s_number("--prefetch", optarg, 0, FX_BATCH_MAX, &args.prefetch); break;
+        case 'b': rc = s_number("--heartbeat-ms", optarg, S_HEARTBEAT_MIN_MS, S_HEARTBEAT_MAX_MS, &args.heartbeat_ms); break;
+        case 'd': id = optarg; break;
+        case 'g': rc = s_number("--stop-grace-ms", optarg, 0, S_HEARTBEAT_MAX_MS, &args.stop_grace_ms); break;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
+        if (rc != 0)
+            return 2;
+    }
+    if (optind != argc || !args.interchange || !args.server_key || !args.key_file || !args.workers) {
+        fprintf(stderr, "fx-manager: --interchange, --server-key, --key-file and --workers are required\n");
+        s_usage(stderr);
+        return 2;
+    }
+    if (!fx_key_valid(args.server_key)) {
+        fprintf(stderr, "fx-manager: --server-key must be the interchange's public key, 40 chars of z85\n");
+        return 2;
+    }
+    if (id && !fx_id_valid(id)) {
+        fprintf(stderr, "fx-manager: --id must be a canonical lowercase UUID, not \"%s\"\n", id);
+        return 2;
+    }
+    if (id)
+        fx_strlcpy(args.id, id, sizeof args.id);
+    else
+        fx_id_new(args.id);
+
+    char dir[PATH_MAX - 16], worker[PATH_MAX];
+    if (fx_self_dir(dir, sizeof dir) != 0) {
+        fprintf(stderr, "fx-manager: cannot find my own directory (/proc/self/exe); is /proc mounted?\n");
+        return 1;
+    }
+    snprintf(worker, sizeof worker, "%s/fx-worker", dir);
+    if (access(worker, X_OK) != 0) {
+        fprintf(stderr, "fx-manager: cannot run the worker binary %s: %s; install fx-worker beside fx-manager\n",
+                worker, strerror(errno));
+        return 1;
+    }
+    args.worker_path = worker;
+    return fx_mgr_run(&args);
+}

@@ -1,0 +1,286 @@
+/*  fx_mgr.c: the manager's loop and what it holds; see fx_mgr.h.
+
+    A task is *held* from the TASKS that brings it until its result has
+    gone to the interchange: queued here, running in a worker, or a result
+    waiting to be sent. Each held task remembers the interchange session
+    (count of WELCOMEs) it came in. After the interchange forgets us and
+    WELCOMEs us again, tasks of earlier sessions still count against our
+    capacity but not against its in_flight, so the window we announce is
+    workers + prefetch less those (SPEC 7.7). The same task id arriving
+    while held is tied to the held copy, never run twice alongside it.
+
+    Each pass of the loop runs the same phases in order: signals, the
+    interchange, the workers, dead workers and walltimes, dispatch, results,
+    credit, heartbeats, and the end of a drain. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fx_mgr_internal.h"
+
+static volatile sig_atomic_t s_signal; /* SIGTERM or SIGINT received */
+
+void fx_mgr_log(const char *fmt, ...)
+{
+    char line[FX_TEXT_MAX + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "fx-manager[%d]: %s\n", (int) getpid(), line);
+}
+
+static void s_on_signal(int sig)
+{
+    if (sig != SIGCHLD) /* SIGCHLD only has to interrupt the poll */
+        s_signal = sig;
+}
+
+static void s_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: the poll returns on a signal */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_flags = SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* ------------------------------------------------ held tasks */
+
+int fx_mgr_queue_push(fx_mgr_t *self, fx_task_t *task, uint32_t session, bool front)
+{
+    if (self->q_len == self->q_cap) {
+        size_t cap = self->q_cap ? self->q_cap * 2 : 16;
+        fx_queued_t *q = calloc(cap, sizeof *q);
+        if (!q)
+            return FX_E_NOMEM;
+        for (size_t i = 0; i < self->q_len; i++)
+            q[i] = self->queue[(self->q_head + i) % self->q_cap];
+        free(self->queue);
+        self->queue = q;
+        self->q_cap = cap;
+        self->q_head = 0;
+    }
+    size_t at;
+    if (front)
+        at = self->q_head = (self->q_head + self->q_cap - 1) % self->q_cap;
+    else
+        at = (self->q_head + self->q_len) % self->q_cap;
+    self->queue[at].task = *task;
+    self->queue[at].session = session;
+    memset(task, 0, sizeof *task);
+    self->q_len++;
+    return FX_OK;
+}
+
+void fx_mgr_queue_pop(fx_mgr_t *self, fx_queued_t *item)
+{
+    *item = self->queue[self->q_head];
+    memset(&self->queue[self->q_head], 0, sizeof *item);
+    self->q_head = (self->q_head + 1) % self->q_cap;
+    self->q_len--;
+}
+
+static void s_result_free(fx_result_t *r)
+{
+    free(r->error_text);
+    zframe_destroy(&r->value);
+    zframe_destroy(&r->output);
+    memset(r, 0, sizeof *r);
+}
+
+void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
+{
+    if (self->out_len == self->out_cap) {
+        size_t cap = self->out_cap ? self->out_cap * 2 : 16;
+        fx_outgoing_t *out = realloc(self->out, cap * sizeof *out);
+        if (!out) {
+            fx_mgr_log("out of memory holding the result of task %s; the interchange will count it lost",
+                       result->task_id);
+            s_result_free(result);
+            return;
+        }
+        self->out = out;
+        self->out_cap = cap;
+    }
+    self->out[self->out_len].result = *result;
+    self->out[self->out_len].session = session;
+    self->out_len++;
+    memset(result, 0, sizeof *result);
+}
+
+void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt, ...)
+{
+    char text[FX_TEXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fx_result_t r;
+    memset(&r, 0, sizeof r);
+    fx_strlcpy(r.task_id, task_id, sizeof r.task_id);
+    r.status = FX_RESULT_ERROR;
+    r.error_code = (uint16_t) code;
+    fx_result_set_text(&r, text);
+    fx_mgr_out_push(self, &r, session);
+}
+
+/* If task_id is held, it now belongs to the current session (the
+   interchange sent it again and counts it in flight): true. */
+bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id)
+{
+    for (size_t i = 0; i < self->q_len; i++) {
+        fx_queued_t *q = &self->queue[(self->q_head + i) % self->q_cap];
+        if (strcmp(q->task.task_id, task_id) == 0) {
+            q->session = self->session;
+            return true;
+        }
+    }
+    for (uint32_t i = 0; self->pool && i < fx_pool_size(self->pool); i++) {
+        fx_slot_t *slot = fx_pool_slot(self->pool, i);
+        if (slot->state == FX_SLOT_BUSY && strcmp(slot->task.task_id, task_id) == 0) {
+            slot->session = self->session;
+            return true;
+        }
+    }
+    for (size_t i = 0; i < self->out_len; i++)
+        if (strcmp(self->out[i].result.task_id, task_id) == 0) {
+            self->out[i].session = self->session;
+            return true;
+        }
+    return false;
+}
+
+/* Tasks held, or only those from earlier sessions. */
+size_t fx_mgr_held(fx_mgr_t *self, bool old_only)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->q_len; i++)
+        n += !old_only || self->queue[(self->q_head + i) % self->q_cap].session != self->session;
+    for (uint32_t i = 0; self->pool && i < fx_pool_size(self->pool); i++) {
+        fx_slot_t *slot = fx_pool_slot(self->pool, i);
+        n += slot->state == FX_SLOT_BUSY && (!old_only || slot->session != self->session);
+    }
+    for (size_t i = 0; i < self->out_len; i++)
+        n += !old_only || self->out[i].session != self->session;
+    return n;
+}
+
+/* The window to announce now (SPEC 7.1, 7.7, 5.21). */
+uint32_t fx_mgr_window(fx_mgr_t *self)
+{
+    if (self->draining)
+        return 0;
+    size_t full = (size_t) self->args->workers + self->args->prefetch;
+    size_t old = fx_mgr_held(self, true);
+    return old >= full ? 0 : (uint32_t) (full - old);
+}
+
+/* At most FX_MGR_ERRORS_PER_SEC ERRORs a second on one link (SPEC 10.3). */
+bool fx_mgr_error_allowed(fx_limiter_t *lim, const char *link)
+{
+    int64_t now = fx_now_ms();
+    if (now - lim->second >= 1000) {
+        if (lim->suppressed)
+            fx_mgr_log("%d more ERROR replies to the %s in the last second were not sent", lim->suppressed, link);
+        lim->second = now;
+        lim->sent = lim->suppressed = 0;
+    }
+    if (lim->sent >= FX_MGR_ERRORS_PER_SEC) {
+        lim->suppressed++;
+        return false;
+    }
+    lim->sent++;
+    return true;
+}
+
+/* ------------------------------------------------ run */
+
+static void s_cleanup(fx_mgr_t *self)
+{
+    if (self->pool)
+        fx_pool_stop(self->pool, FX_MGR_TERM_GRACE_MS);
+    fx_mgr_link_flush(self); /* what finished before the stop */
+    fx_pool_destroy(&self->pool);
+    zpoller_destroy(&self->poller);
+    zsock_destroy(&self->router);
+    zsock_destroy(&self->link); /* lingers up to FX_MGR_LINGER_MS for the last messages */
+    for (size_t i = 0; i < self->q_len; i++)
+        fx_task_clear(&self->queue[(self->q_head + i) % self->q_cap].task);
+    free(self->queue);
+    for (size_t i = 0; i < self->out_len; i++)
+        s_result_free(&self->out[i].result);
+    free(self->out);
+}
+
+/* Ends a drain or a STOP: when nothing is held, or STOP's grace is over. */
+static void s_check_end(fx_mgr_t *self)
+{
+    if (!self->draining)
+        return;
+    size_t held = fx_mgr_held(self, false);
+    if (held == 0) {
+        fx_mgr_log("drained: nothing queued, running or unsent; stopping");
+        self->stopping = true;
+    }
+    else if (self->stop_deadline && fx_now_ms() >= self->stop_deadline) {
+        fx_mgr_log("STOP grace of %u ms is over with %zu tasks held; the interchange counts them lost",
+                   self->args->stop_grace_ms, held);
+        self->stopping = true;
+    }
+}
+
+int fx_mgr_run(const fx_mgr_args_t *args)
+{
+    fx_mgr_t mgr = { .args = args, .heartbeat_ms = args->heartbeat_ms, .exit_status = 0 };
+    fx_mgr_t *self = &mgr;
+    fx_keypair_t kp;
+    char err[512];
+    if (fx_keypair_load(args->key_file, &kp, false, err, sizeof err) != 0) {
+        fx_mgr_log("%s; pass the manager keypair file the endpoint wrote (manager.key)", err);
+        return 1;
+    }
+    zsys_handler_set(NULL); /* our handlers, not czmq's */
+    s_install_signals();
+    if (fx_mgr_link_open(self, &kp) != 0) {
+        self->exit_status = 1;
+        goto done;
+    }
+    fx_mgr_log("manager %s connecting to %s (workers %u, prefetch %u)", args->id, args->interchange, args->workers,
+               args->prefetch);
+    while (!self->stopping) {
+        int64_t now = fx_now_ms();
+        int64_t timeout = FX_MGR_TICK_MS;
+        if (self->state == FX_LINK_ACTIVE && self->next_beat - now < timeout)
+            timeout = self->next_beat > now ? self->next_beat - now : 0;
+        zpoller_wait(self->poller, (int) timeout);
+        if (s_signal) {
+            fx_mgr_log("got %s; stopping now", strsignal(s_signal));
+            break;
+        }
+        fx_mgr_link_read(self);
+        if (self->stopping)
+            break;
+        if (self->pool) {
+            fx_mgr_workers_read(self);
+            fx_mgr_workers_reap(self);
+            fx_mgr_workers_walltime(self);
+            fx_mgr_workers_dispatch(self);
+        }
+        fx_mgr_link_flush(self);
+        fx_mgr_link_credit(self);
+        fx_mgr_link_timers(self);
+        s_check_end(self);
+    }
+done:
+    s_cleanup(self);
+    return self->exit_status;
+}

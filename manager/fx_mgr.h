@@ -1,0 +1,34 @@
+/*  fx_mgr.h: the node agent behind fx-manager.
+
+    One process, one zpoller loop with two sockets: a CurveZMQ DEALER to
+    the interchange and a ROUTER (ipc://@fx-mgr-<id>) for its own workers.
+    Each pass runs the same phases in order: signals, interchange messages,
+    worker messages, dead workers, dispatch, results, heartbeats. */
+#ifndef FX_MGR_H
+#define FX_MGR_H
+
+#include <stdint.h>
+
+#include "fx_msg.h"
+
+typedef struct {
+    const char *interchange;  /* tcp://host:port */
+    const char *server_key;   /* interchange's public key, z85 */
+    const char *key_file;     /* this manager's keypair file */
+    uint32_t workers;
+    uint32_t prefetch;
+    uint32_t heartbeat_ms;
+    uint32_t stop_grace_ms;   /* COMMAND STOP: longest wait for held tasks */
+    fx_id_text_t id;          /* manager id */
+    const char *worker_path;  /* fx-worker binary */
+} fx_mgr_args_t;
+
+/* Runs the manager until SIGTERM/SIGINT, the end of a DRAIN or STOP (or
+   STOP's grace), or a refusal. Returns the process exit status: 0 after a stop,
+   1 if the interchange refused us or setup failed. */
+int fx_mgr_run(const fx_mgr_args_t *args);
+
+/* One line to stderr, prefixed "fx-manager[pid]: ". */
+void fx_mgr_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,110 @@
+/*  fx_mgr_internal.h: the manager's state, shared by its three files:
+        fx_mgr.c          the loop, held tasks and results, helpers
+        fx_mgr_link.c     the interchange link (SPEC 6.3, 7, 9)
+        fx_mgr_workers.c  the worker link and the pool (SPEC 6.4)
+    Not a public header. */
+#ifndef FX_MGR_INTERNAL_H
+#define FX_MGR_INTERNAL_H
+
+#include <czmq.h>
+
+#include "fx_conf.h"
+#include "fx_mgr.h"
+#include "fx_pool.h"
+
+/* Beats of silence before the interchange counts as lost (SPEC 9.3's
+   liveness); then MANAGER_HELLO goes out again, once per this many beats. */
+#define FX_MGR_LIVENESS 5
+/* Longest poll: reaping, walltimes and respawns run at least this often
+   (the SIGCHLD that wakes the poll can land just before it starts). */
+#define FX_MGR_TICK_MS 100
+/* Workers get this long to exit after SIGTERM before SIGKILL. */
+#define FX_MGR_TERM_GRACE_MS 3000
+/* How long a send to the interchange, or closing its socket, may block. */
+#define FX_MGR_LINGER_MS 1000
+/* The manager kills a task this long after its walltime, so a shell task's
+   own timeout in the worker (which keeps the worker warm) goes first. */
+#define FX_MGR_WALLTIME_SLACK_MS 1000
+/* ERRORs sent per second on each link (SPEC 10.3); the rest are logged. */
+#define FX_MGR_ERRORS_PER_SEC 10
+
+typedef enum { FX_LINK_HELLO_SENT, FX_LINK_ACTIVE } fx_link_state_t;
+
+/* A task not yet given to a worker, and the session it came in. */
+typedef struct {
+    fx_task_t task;
+    uint32_t session;
+} fx_queued_t;
+
+/* A result not yet sent to the interchange, and its task's session. */
+typedef struct {
+    fx_result_t result;
+    uint32_t session;
+} fx_outgoing_t;
+
+typedef struct {
+    int64_t second;
+    int sent;
+    int suppressed;
+} fx_limiter_t;
+
+typedef struct {
+    const fx_mgr_args_t *args;
+    zsock_t *link;   /* DEALER to the interchange */
+    zsock_t *router; /* our workers */
+    zpoller_t *poller;
+    fx_pool_t *pool;
+    char worker_addr[64];
+
+    fx_link_state_t state;
+    uint32_t session;      /* WELCOMEs so far; tags the session each held task came in */
+    uint32_t seq;          /* last request seq used on the link */
+    uint32_t hello_seq;    /* seq of the last MANAGER_HELLO */
+    uint32_t welcomed_seq; /* seq of the hello the last WELCOME answered */
+    uint32_t heartbeat_ms;
+    uint32_t credit_sent;  /* window announced in this session; UINT32_MAX = none yet */
+    bool hello_due;        /* send MANAGER_HELLO as soon as the link takes it */
+    int64_t next_hello;    /* when to say it again if still unanswered */
+    int64_t last_heard;
+    int64_t next_beat;
+
+    bool draining;          /* DRAIN or STOP: window 0, finish what is held */
+    bool stopping;          /* leave the loop */
+    int64_t stop_deadline;  /* STOP: leave by then even if tasks remain; 0 = none */
+    int exit_status;
+
+    fx_queued_t *queue;     /* a ring, oldest at q_head */
+    size_t q_head, q_len, q_cap;
+    fx_outgoing_t *out;
+    size_t out_len, out_cap;
+
+    fx_limiter_t link_errors;
+    fx_limiter_t worker_errors;
+} fx_mgr_t;
+
+/* fx_mgr.c */
+int fx_mgr_queue_push(fx_mgr_t *self, fx_task_t *task, uint32_t session, bool front);
+void fx_mgr_queue_pop(fx_mgr_t *self, fx_queued_t *item);
+void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session);
+void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id);
+size_t fx_mgr_held(fx_mgr_t *self, bool old_only);
+uint32_t fx_mgr_window(fx_mgr_t *self);
+bool fx_mgr_error_allowed(fx_limiter_t *lim, const char *link);
+
+/* fx_mgr_link.c */
+int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp);
+void fx_mgr_link_read(fx_mgr_t *self);
+void fx_mgr_link_flush(fx_mgr_t *self);
+void fx_mgr_link_credit(fx_mgr_t *self);
+void fx_mgr_link_timers(fx_mgr_t *self);
+
+/* fx_mgr_workers.c */
+int fx_mgr_workers_start(fx_mgr_t *self);
+void fx_mgr_workers_read(fx_mgr_t *self);
+void fx_mgr_workers_reap(fx_mgr_t *self);
+void fx_mgr_workers_walltime(fx_mgr_t *self);
+void fx_mgr_workers_dispatch(fx_mgr_t *self);
+
+#endif

@@ -1,0 +1,337 @@
+/*  fx_mgr_link.c: the manager's side of the manager link (SPEC 6.3).
+
+    HELLO_SENT: MANAGER_HELLO went out (or will, as soon as the link takes
+    it: the DEALER is ZMQ_IMMEDIATE, so nothing queues up while there is no
+    connection). An ERROR answering it that no retry can fix (version,
+    authentication, a refusal) ends the manager with exit 1; anything else
+    is retried every FX_MGR_LIVENESS beats. Results are held meanwhile.
+
+    ACTIVE (after WELCOME): TASKS are queued, RESULTS sent in batches, CREDIT
+    whenever the window to announce changes, HEARTBEAT every period. An
+    ERROR(NO_SESSION), or FX_MGR_LIVENESS beats without a word from the
+    interchange, means it lost us: back to HELLO_SENT, tasks keep running. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fx_mgr_internal.h"
+
+static uint32_t s_next_seq(fx_mgr_t *self)
+{
+    if (++self->seq == 0) /* requests never use seq 0 (SPEC 3.6.4) */
+        self->seq = 1;
+    return self->seq;
+}
+
+/* Sends msg (destroyed) with seq; logs a failure. */
+static int s_send(fx_mgr_t *self, fx_msg_t **msg_p, uint32_t seq)
+{
+    if (!*msg_p)
+        return FX_E_NOMEM;
+    (*msg_p)->seq = seq;
+    const char *name = fx_msg_type_name((*msg_p)->type);
+    int rc = fx_msg_send(msg_p, self->link, NULL);
+    if (rc != FX_OK)
+        fx_mgr_log("cannot send %s to the interchange at %s: %s", name, self->args->interchange, fx_strerror(rc));
+    return rc;
+}
+
+static bool s_writable(fx_mgr_t *self)
+{
+    return (zsock_events(self->link) & ZMQ_POLLOUT) != 0;
+}
+
+static void s_refuse(fx_mgr_t *self, uint32_t seq, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ERROR to the interchange, within the rate limit. */
+static void s_refuse(fx_mgr_t *self, uint32_t seq, int code, const char *fmt, ...)
+{
+    char text[FX_TEXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fx_mgr_log("refused a message from the interchange (%s): %s", fx_errname(code), text);
+    if (fx_mgr_error_allowed(&self->link_errors, "interchange"))
+        fx_send_error(self->link, NULL, seq, code, "%s", text);
+}
+
+int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp)
+{
+    self->link = zsock_new(ZMQ_DEALER);
+    if (!self->link) {
+        fx_mgr_log("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+        return -1;
+    }
+    fx_curve_client(self->link, kp, self->args->server_key);
+    zsock_set_immediate(self->link, 1);
+    zsock_set_sndtimeo(self->link, FX_MGR_LINGER_MS);
+    zsock_set_linger(self->link, FX_MGR_LINGER_MS);
+    zsock_set_maxmsgsize(self->link, FX_PAYLOAD_MAX > FX_HEADER_MAX ? FX_PAYLOAD_MAX : FX_HEADER_MAX); /* per frame */
+    if (zsock_connect(self->link, "%s", self->args->interchange) != 0) {
+        fx_mgr_log("cannot connect to %s: %s; pass --interchange tcp://HOST:PORT", self->args->interchange,
+                   zmq_strerror(errno));
+        return -1;
+    }
+    self->poller = zpoller_new(self->link, NULL);
+    if (!self->poller)
+        return -1;
+    self->state = FX_LINK_HELLO_SENT;
+    self->hello_due = true;
+    self->last_heard = fx_now_ms();
+    self->credit_sent = UINT32_MAX;
+    return 0;
+}
+
+/* MANAGER_HELLO, if the link can take it now; else on a later pass. */
+static void s_say_hello(fx_mgr_t *self)
+{
+    if (!s_writable(self))
+        return;
+    fx_msg_t *msg = fx_msg_new(FX_MSG_MANAGER_HELLO);
+    if (msg) {
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        host[FX_NAME_MAX] = '\0';
+        fx_strlcpy(msg->manager_hello.manager_id, self->args->id, sizeof msg->manager_hello.manager_id);
+        fx_strlcpy(msg->manager_hello.host, host, sizeof msg->manager_hello.host);
+        msg->manager_hello.pid = (uint32_t) getpid();
+        msg->manager_hello.workers = self->args->workers;
+        fx_strlcpy(msg->manager_hello.version, FX_VERSION, sizeof msg->manager_hello.version);
+    }
+    self->hello_seq = s_next_seq(self);
+    if (s_send(self, &msg, self->hello_seq) == FX_OK) {
+        self->hello_due = false;
+        self->next_hello = fx_now_ms() + (int64_t) FX_MGR_LIVENESS * self->heartbeat_ms;
+    }
+}
+
+/* The interchange lost us (or we it): start a new session. */
+static void s_rehello(fx_mgr_t *self, const char *why)
+{
+    fx_mgr_log("%s; saying MANAGER_HELLO again (%zu tasks held keep running)", why, fx_mgr_held(self, false));
+    self->state = FX_LINK_HELLO_SENT;
+    self->hello_due = true;
+    s_say_hello(self);
+}
+
+static void s_on_welcome(fx_mgr_t *self, fx_msg_t *msg)
+{
+    bool fresh = msg->seq != self->welcomed_seq &&
+                 (self->state == FX_LINK_HELLO_SENT || msg->seq == self->hello_seq);
+    if (!fresh) {
+        fx_mgr_log("WELCOME (seq %u) that answers no new MANAGER_HELLO of ours; ignored", msg->seq);
+        return;
+    }
+    /* A WELCOME to our latest hello starts a session even when ACTIVE (we
+       said hello twice): the interchange then counts nothing in flight and
+       its window is 0 until our CREDIT. */
+    self->welcomed_seq = msg->seq;
+    self->state = FX_LINK_ACTIVE;
+    self->session++;
+    self->credit_sent = UINT32_MAX; /* announce the window in this session */
+    uint32_t beat = msg->welcome.heartbeat_ms;
+    if (beat >= 10 && beat <= 3600000 && beat != self->heartbeat_ms) {
+        fx_mgr_log("the interchange beats every %u ms; adopting that instead of %u ms", beat, self->heartbeat_ms);
+        self->heartbeat_ms = beat;
+    }
+    fx_mgr_log("welcomed by the interchange at %s (fx %s), session %u", self->args->interchange,
+               msg->welcome.server_version, self->session);
+    self->next_beat = fx_now_ms() + self->heartbeat_ms;
+    if (!self->pool && fx_mgr_workers_start(self) != 0) {
+        fx_mgr_log("cannot start the workers; stopping");
+        self->stopping = true;
+        self->exit_status = 1;
+    }
+}
+
+/* Codes that answer MANAGER_HELLO for good: retrying cannot help. */
+static bool s_final(int code)
+{
+    switch (code) {
+    case FX_E_MALFORMED:
+    case FX_E_VERSION:
+    case FX_E_UNKNOWN_TYPE:
+    case FX_E_BAD_FIELD:
+    case FX_E_TOO_LARGE:
+    case FX_E_UNEXPECTED:
+    case FX_E_AUTH:
+    case FX_E_FORBIDDEN:
+    case FX_E_CONFLICT: return true;
+    default: return false;
+    }
+}
+
+static void s_on_error(fx_mgr_t *self, fx_msg_t *msg)
+{
+    const char *text = msg->error.text ? msg->error.text : "";
+    if (msg->error.code == FX_E_NO_SESSION) {
+        if (self->state == FX_LINK_ACTIVE)
+            s_rehello(self, "the interchange has no session for us");
+        return; /* in HELLO_SENT: an answer to something sent before our hello arrived */
+    }
+    bool about_hello = self->state == FX_LINK_HELLO_SENT && (msg->seq == self->hello_seq || msg->seq == 0);
+    if (about_hello && s_final(msg->error.code)) {
+        fx_mgr_log("the interchange at %s refused MANAGER_HELLO: %s: %s", self->args->interchange,
+                   fx_errname(msg->error.code), text);
+        self->stopping = true;
+        self->exit_status = 1;
+        return;
+    }
+    if (about_hello)
+        fx_mgr_log("the interchange could not take MANAGER_HELLO now (%s: %s); will say it again",
+                   fx_errname(msg->error.code), text);
+    else
+        fx_mgr_log("the interchange reports %s: %s (about our message %u)", fx_errname(msg->error.code), text,
+                   msg->seq);
+}
+
+static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
+{
+    for (uint32_t i = 0; i < msg->tasks.count; i++) {
+        fx_task_t *task = &msg->tasks.tasks[i];
+        if (fx_mgr_adopt(self, task->task_id)) {
+            fx_mgr_log("task %s arrived again while held; tied to the held copy", task->task_id);
+            continue; /* the copy is freed with msg */
+        }
+        if (fx_mgr_queue_push(self, task, self->session, false) != FX_OK)
+            fx_mgr_error_result(self, task->task_id, self->session, FX_E_NOMEM,
+                                "manager %s is out of memory; task not run", self->args->id);
+    }
+    size_t held = fx_mgr_held(self, false);
+    size_t full = (size_t) self->args->workers + self->args->prefetch;
+    if (held > full || self->draining)
+        fx_mgr_log("the interchange sent tasks beyond our CREDIT window (%zu held, window %u); queued anyway", held,
+                   self->credit_sent == UINT32_MAX ? 0 : self->credit_sent);
+}
+
+static void s_on_command(fx_mgr_t *self, fx_msg_t *msg)
+{
+    if (msg->command.command == FX_CMD_STOP) {
+        fx_mgr_log("COMMAND STOP: finishing %zu held tasks for up to %u ms, taking no more",
+                   fx_mgr_held(self, false), self->args->stop_grace_ms);
+        self->draining = true;
+        self->stop_deadline = fx_now_ms() + self->args->stop_grace_ms;
+    }
+    else if (msg->command.command == FX_CMD_DRAIN && !self->draining) {
+        fx_mgr_log("COMMAND DRAIN: finishing %zu held tasks, taking no more", fx_mgr_held(self, false));
+        self->draining = true;
+    }
+}
+
+/* One message from the interchange. */
+static void s_read_one(fx_mgr_t *self)
+{
+    zmsg_t *zmsg = zmsg_recv(self->link);
+    if (!zmsg)
+        return;
+    self->last_heard = fx_now_ms();
+    fx_msg_t *msg = NULL;
+    uint32_t seq = 0;
+    const char *detail = "";
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+    zmsg_destroy(&zmsg);
+    if (rc != FX_OK) {
+        s_refuse(self, seq, rc, "fx-manager cannot read the message: %s (%s); run an endpoint from the same fx release",
+                 fx_strerror(rc), detail);
+        return;
+    }
+    switch (msg->type) {
+    case FX_MSG_WELCOME: s_on_welcome(self, msg); break;
+    case FX_MSG_ERROR: s_on_error(self, msg); break;
+    case FX_MSG_HEARTBEAT: break;
+    case FX_MSG_TASKS:
+    case FX_MSG_COMMAND:
+        if (self->state != FX_LINK_ACTIVE) {
+            s_refuse(self, msg->seq, FX_E_NO_SESSION, "%s before WELCOME answered our MANAGER_HELLO; ignored",
+                     fx_msg_type_name(msg->type));
+            break;
+        }
+        if (msg->type == FX_MSG_TASKS)
+            s_on_tasks(self, msg);
+        else
+            s_on_command(self, msg);
+        break;
+    default:
+        s_refuse(self, msg->seq, FX_E_UNEXPECTED,
+                 "fx-manager takes WELCOME, TASKS, COMMAND, HEARTBEAT and ERROR from the interchange, not %s",
+                 fx_msg_type_name(msg->type));
+        break;
+    }
+    fx_msg_destroy(&msg);
+}
+
+void fx_mgr_link_read(fx_mgr_t *self)
+{
+    while (!self->stopping && (zsock_events(self->link) & ZMQ_POLLIN))
+        s_read_one(self);
+}
+
+/* Sends the results gathered so far as one RESULTS (several past
+   FX_BATCH_MAX), while ACTIVE and the link takes them; else they wait. */
+void fx_mgr_link_flush(fx_mgr_t *self)
+{
+    while (self->out_len && self->state == FX_LINK_ACTIVE && s_writable(self)) {
+        uint32_t n = self->out_len > FX_BATCH_MAX ? FX_BATCH_MAX : (uint32_t) self->out_len;
+        fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
+        if (!msg || fx_msg_alloc_records(msg, n) != FX_OK) {
+            fx_msg_destroy(&msg);
+            return;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            msg->results.results[i] = self->out[i].result;
+        memmove(self->out, self->out + n, (self->out_len - n) * sizeof *self->out);
+        self->out_len -= n;
+        s_send(self, &msg, 0);
+    }
+}
+
+/* CREDIT whenever the window to announce differs from the last one of this
+   session: after WELCOME, on DRAIN/STOP, and as tasks of earlier sessions
+   finish (SPEC 7.6, 7.7). */
+void fx_mgr_link_credit(fx_mgr_t *self)
+{
+    if (self->state != FX_LINK_ACTIVE || !s_writable(self))
+        return;
+    uint32_t window = fx_mgr_window(self);
+    if (window == self->credit_sent)
+        return;
+    fx_msg_t *msg = fx_msg_new(FX_MSG_CREDIT);
+    if (msg)
+        msg->credit.window = window;
+    if (s_send(self, &msg, 0) == FX_OK)
+        self->credit_sent = window;
+}
+
+/* Heartbeats, a lost interchange, and a MANAGER_HELLO still unanswered. */
+void fx_mgr_link_timers(fx_mgr_t *self)
+{
+    int64_t now = fx_now_ms();
+    int64_t lost_after = (int64_t) FX_MGR_LIVENESS * self->heartbeat_ms;
+    if (self->state == FX_LINK_ACTIVE) {
+        if (now >= self->next_beat) {
+            if (s_writable(self)) {
+                fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
+                s_send(self, &beat, 0);
+            }
+            self->next_beat = now + self->heartbeat_ms;
+        }
+        if (now - self->last_heard >= lost_after) {
+            char why[FX_ADDR_MAX + 128];
+            snprintf(why, sizeof why, "nothing heard from the interchange at %s for %lld ms (%d heartbeats)",
+                     self->args->interchange, (long long) (now - self->last_heard), FX_MGR_LIVENESS);
+            s_rehello(self, why);
+        }
+        return;
+    }
+    if (!self->hello_due && now >= self->next_hello) {
+        fx_mgr_log("no WELCOME from %s for %lld ms; saying MANAGER_HELLO again (ZeroMQ reconnects by itself)",
+                   self->args->interchange, (long long) (now - self->last_heard));
+        self->hello_due = true;
+    }
+    if (self->hello_due)
+        s_say_hello(self);
+}

@@ -1,0 +1,264 @@
+/*  fx_mgr_workers.c: the manager's side of the worker link (SPEC 6.4).
+
+    A ROUTER on ipc://@fx-mgr-<id>. Abstract sockets have no file
+    permissions, so a connection is admitted only by its routing id: each
+    worker process gets a fresh id from the pool (FX_WORKER_ID) and uses it
+    as its DEALER's routing id; and its READY must name the pid the pool
+    started. A task goes to an idle worker alone; the worker's one result
+    comes back; a worker that dies, or overruns the task's walltime, ends
+    the task with an error result and is replaced. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fx_mgr_internal.h"
+
+static void s_send(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t **msg_p, uint32_t seq, int *rc_p)
+{
+    zframe_t *rid = zframe_new(slot->id, strlen(slot->id));
+    int rc = FX_E_NOMEM;
+    if (rid && *msg_p) {
+        (*msg_p)->seq = seq;
+        rc = fx_msg_send(msg_p, self->router, rid);
+    }
+    fx_msg_destroy(msg_p);
+    zframe_destroy(&rid);
+    if (rc_p)
+        *rc_p = rc;
+}
+
+static void s_refuse(fx_mgr_t *self, zframe_t *rid, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* ERROR to a worker connection, within the rate limit. */
+static void s_refuse(fx_mgr_t *self, zframe_t *rid, uint32_t seq, int code, const char *fmt, ...)
+{
+    char text[FX_TEXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fx_mgr_log("refused a worker's message (%s): %s", fx_errname(code), text);
+    if (fx_mgr_error_allowed(&self->worker_errors, "workers"))
+        fx_send_error(self->router, rid, seq, code, "%s", text);
+}
+
+int fx_mgr_workers_start(fx_mgr_t *self)
+{
+    snprintf(self->worker_addr, sizeof self->worker_addr, "ipc://@fx-mgr-%s", self->args->id);
+    self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->router)
+        return -1;
+    zsock_set_router_mandatory(self->router, 1); /* a send to a gone worker fails instead of vanishing */
+    zsock_set_maxmsgsize(self->router, FX_PAYLOAD_MAX > FX_HEADER_MAX ? FX_PAYLOAD_MAX : FX_HEADER_MAX);
+    if (zsock_bind(self->router, "%s", self->worker_addr) != 0) {
+        fx_mgr_log("cannot bind %s: %s; is another fx-manager with id %s running on this host?", self->worker_addr,
+                   zmq_strerror(errno), self->args->id);
+        return -1;
+    }
+    zpoller_add(self->poller, self->router);
+    self->pool = fx_pool_new(self->args->worker_path, self->worker_addr, self->args->workers);
+    if (!self->pool)
+        return -1;
+    fx_pool_start_due(self->pool, fx_now_ms());
+    fx_mgr_log("started %u worker%s (%s) on %s", self->args->workers, self->args->workers == 1 ? "" : "s",
+               self->args->worker_path, self->worker_addr);
+    return 0;
+}
+
+/* Ends the slot's task with an error result; the slot keeps its state. */
+static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *what)
+{
+    fx_mgr_error_result(self, slot->task.task_id, slot->session, code, "worker pid %d on manager %s %s task %s",
+                        (int) slot->pid, self->args->id, what, slot->task.task_id);
+    fx_task_clear(&slot->task);
+    slot->deadline_ms = 0;
+}
+
+static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t *msg)
+{
+    if (slot->state != FX_SLOT_STARTING) {
+        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice", (int) slot->pid);
+        return;
+    }
+    if (msg->ready.pid != (uint32_t) slot->pid) {
+        s_refuse(self, rid, msg->seq, FX_E_FORBIDDEN,
+                 "READY names pid %u, but this connection belongs to the manager's worker pid %d", msg->ready.pid,
+                 (int) slot->pid);
+        return;
+    }
+    fx_strlcpy(slot->python_version, msg->ready.python_version, sizeof slot->python_version);
+    slot->state = FX_SLOT_IDLE;
+    slot->failures = 0;
+    fx_mgr_log("worker pid %d ready (Python %s) in %lld ms", (int) slot->pid, slot->python_version,
+               (long long) (fx_now_ms() - slot->started_ms));
+    fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME); /* id "" and no heartbeats (SPEC 5.23) */
+    if (welcome)
+        fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
+    s_send(self, slot, &welcome, msg->seq, NULL);
+}
+
+static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t *msg)
+{
+    fx_result_t *r = msg->results.count == 1 ? &msg->results.results[0] : NULL;
+    if (slot->state != FX_SLOT_BUSY || !r || strcmp(r->task_id, slot->task.task_id) != 0) {
+        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED,
+                 "RESULTS from worker pid %d must hold exactly the result of its running task (%s), not %u "
+                 "result(s) starting with %s",
+                 (int) slot->pid, slot->state == FX_SLOT_BUSY ? slot->task.task_id : "none", msg->results.count,
+                 msg->results.count ? msg->results.results[0].task_id : "-");
+        return;
+    }
+    fx_mgr_out_push(self, r, slot->session);
+    fx_task_clear(&slot->task);
+    slot->deadline_ms = 0;
+    slot->state = FX_SLOT_IDLE;
+}
+
+/* A worker answered ERROR: the task it was given, if any, ends here (the
+   worker did not take it), and the worker is idle again. */
+static void s_on_error(fx_mgr_t *self, fx_slot_t *slot, int code, const char *text)
+{
+    fx_mgr_log("worker pid %d reports %s: %s", (int) slot->pid, fx_errname(code), text);
+    if (slot->state != FX_SLOT_BUSY)
+        return;
+    char what[FX_TEXT_MAX];
+    snprintf(what, sizeof what, "refused (%s: %s)", fx_errname(code), text);
+    s_end_task(self, slot, code > FX_OK && code <= FX_ERR_LAST ? code : FX_E_INTERNAL, what);
+    slot->state = FX_SLOT_IDLE;
+}
+
+/* One message from the workers' ROUTER. */
+static void s_read_one(fx_mgr_t *self)
+{
+    zmsg_t *zmsg = zmsg_recv(self->router);
+    if (!zmsg)
+        return;
+    zframe_t *rid = zmsg_pop(zmsg);
+    fx_msg_t *msg = NULL;
+    if (!rid)
+        goto done;
+    fx_slot_t *slot = fx_pool_find(self->pool, rid);
+    if (!slot) {
+        s_refuse(self, rid, 0, FX_E_FORBIDDEN,
+                 "this socket serves the manager's own worker processes only (routing id of %zu bytes unknown)",
+                 zframe_size(rid));
+        goto done;
+    }
+    uint32_t seq = 0;
+    const char *detail = "";
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+    if (rc != FX_OK) {
+        char text[FX_TEXT_MAX];
+        snprintf(text, sizeof text, "the manager cannot read its message (%s: %s)", fx_strerror(rc), detail);
+        s_on_error(self, slot, rc, text);
+        s_refuse(self, rid, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc), detail);
+        goto done;
+    }
+    if (msg->type == FX_MSG_ERROR) { /* never answered with an ERROR */
+        s_on_error(self, slot, msg->error.code, msg->error.text ? msg->error.text : "");
+        goto done;
+    }
+    if (slot->state == FX_SLOT_STARTING && msg->type != FX_MSG_READY) {
+        s_refuse(self, rid, msg->seq, FX_E_NO_SESSION, "%s before READY; say READY first",
+                 fx_msg_type_name(msg->type));
+        goto done;
+    }
+    switch (msg->type) {
+    case FX_MSG_READY: s_on_ready(self, slot, rid, msg); break;
+    case FX_MSG_RESULTS: s_on_results(self, slot, rid, msg); break;
+    default:
+        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED, "fx-manager takes READY, RESULTS and ERROR from a worker, not %s",
+                 fx_msg_type_name(msg->type));
+        break;
+    }
+done:
+    fx_msg_destroy(&msg);
+    zframe_destroy(&rid);
+    zmsg_destroy(&zmsg);
+}
+
+void fx_mgr_workers_read(fx_mgr_t *self)
+{
+    while (zsock_events(self->router) & ZMQ_POLLIN)
+        s_read_one(self);
+}
+
+/* A worker process ended (fx_pool_reap): its task ends as an error result.
+   Running it again is the interchange's call (SPEC 8.5). */
+static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
+{
+    fx_mgr_t *self = arg;
+    if (slot->state != FX_SLOT_BUSY)
+        return;
+    char how[160];
+    fx_pool_describe_exit(wait_status, how, sizeof how);
+    strncat(how, " while running", sizeof how - strlen(how) - 1);
+    s_end_task(self, slot, FX_E_WORKER_LOST, how);
+}
+
+void fx_mgr_workers_reap(fx_mgr_t *self)
+{
+    fx_pool_reap(self->pool, s_on_death, self);
+    if (!self->stopping)
+        fx_pool_start_due(self->pool, fx_now_ms());
+}
+
+/* Kills the process group of every worker past its task's walltime. */
+void fx_mgr_workers_walltime(fx_mgr_t *self)
+{
+    int64_t now = fx_now_ms();
+    for (uint32_t i = 0; i < fx_pool_size(self->pool); i++) {
+        fx_slot_t *slot = fx_pool_slot(self->pool, i);
+        if (slot->state != FX_SLOT_BUSY || !slot->deadline_ms || now < slot->deadline_ms)
+            continue;
+        char what[96];
+        snprintf(what, sizeof what, "was killed after the walltime of %u ms of", slot->task.walltime_ms);
+        fx_mgr_log("worker pid %d ran task %s past its walltime of %u ms; killing its process group",
+                   (int) slot->pid, slot->task.task_id, slot->task.walltime_ms);
+        s_end_task(self, slot, FX_E_WALLTIME, what);
+        slot->state = FX_SLOT_DEAD;
+        kill(-slot->pid, SIGKILL);
+    }
+}
+
+/* Hands queued tasks, oldest first, to idle workers. The slot keeps the
+   task (for its error result, and for retries later); the worker gets
+   copies of the frames. */
+void fx_mgr_workers_dispatch(fx_mgr_t *self)
+{
+    fx_slot_t *slot;
+    while (self->q_len && (slot = fx_pool_idle(self->pool))) {
+        fx_queued_t item;
+        fx_mgr_queue_pop(self, &item);
+        fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+        fx_task_t *copy = msg && fx_msg_alloc_records(msg, 1) == FX_OK ? &msg->tasks.tasks[0] : NULL;
+        if (copy) {
+            *copy = item.task;
+            copy->body = item.task.body ? zframe_dup(item.task.body) : NULL;
+            copy->payload = item.task.payload ? zframe_dup(item.task.payload) : NULL;
+        }
+        if (!copy || (item.task.body && !copy->body) || (item.task.payload && !copy->payload)) {
+            fx_msg_destroy(&msg);
+            fx_mgr_queue_push(self, &item.task, item.session, true);
+            return; /* out of memory: try again next pass */
+        }
+        slot->task = item.task;
+        slot->session = item.session;
+        slot->state = FX_SLOT_BUSY;
+        slot->deadline_ms = item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
+        int rc;
+        s_send(self, slot, &msg, 0, &rc);
+        if (rc != FX_OK) {
+            fx_mgr_log("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
+                       slot->task.task_id, (int) slot->pid, fx_strerror(rc));
+            fx_mgr_queue_push(self, &slot->task, slot->session, true);
+            slot->deadline_ms = 0;
+            slot->state = FX_SLOT_DEAD;
+            kill(-slot->pid, SIGKILL);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+/*  fx_pool.c: the manager's worker processes; see fx_pool.h. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fx_conf.h"
+#include "fx_mgr.h"
+#include "fx_pool.h"
+
+extern char **environ;
+
+/* Restart delay after a worker died before READY: 250 ms, doubling, at most
+   10 s. A broken Python or a missing module at start would otherwise make
+   the manager fork as fast as it can. */
+#define S_BACKOFF_MIN_MS 250
+#define S_BACKOFF_MAX_MS 10000
+
+struct fx_pool_t {
+    char *worker_path;
+    char *endpoint;
+    uint32_t size;
+    fx_slot_t *slots;
+    bool stopped; /* fx_pool_stop ran: start nothing more */
+};
+
+fx_pool_t *fx_pool_new(const char *worker_path, const char *endpoint, uint32_t size)
+{
+    fx_pool_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->worker_path = strdup(worker_path);
+    self->endpoint = strdup(endpoint);
+    self->slots = calloc(size, sizeof *self->slots);
+    if (!self->worker_path || !self->endpoint || !self->slots) {
+        fx_pool_destroy(&self);
+        return NULL;
+    }
+    self->size = size;
+    for (uint32_t i = 0; i < size; i++)
+        self->slots[i].index = i;
+    return self;
+}
+
+void fx_pool_destroy(fx_pool_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fx_pool_t *self = *self_p;
+    for (uint32_t i = 0; self->slots && i < self->size; i++) {
+        fx_slot_t *slot = &self->slots[i];
+        if (slot->pid > 0) {
+            kill(slot->pid, SIGKILL);
+            waitpid(slot->pid, NULL, 0);
+        }
+        fx_task_clear(&slot->task);
+    }
+    free(self->slots);
+    free(self->worker_path);
+    free(self->endpoint);
+    free(self);
+    *self_p = NULL;
+}
+
+uint32_t fx_pool_size(fx_pool_t *self)
+{
+    return self->size;
+}
+
+fx_slot_t *fx_pool_slot(fx_pool_t *self, uint32_t index)
+{
+    return index < self->size ? &self->slots[index] : NULL;
+}
+
+fx_slot_t *fx_pool_find(fx_pool_t *self, zframe_t *routing_id)
+{
+    size_t len = zframe_size(routing_id);
+    for (uint32_t i = 0; i < self->size; i++) {
+        fx_slot_t *slot = &self->slots[i];
+        if (slot->pid > 0 && len == strlen(slot->id) && memcmp(zframe_data(routing_id), slot->id, len) == 0)
+            return slot;
+    }
+    return NULL;
+}
+
+fx_slot_t *fx_pool_idle(fx_pool_t *self)
+{
+    for (uint32_t i = 0; i < self->size; i++)
+        if (self->slots[i].state == FX_SLOT_IDLE)
+            return &self->slots[i];
+    return NULL;
+}
+
+uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < self->size; i++)
+        n += self->slots[i].state == state;
+    return n;
+}
+
+/* environ without FX_WORKER_ID, plus FX_WORKER_ID=id; built before fork
+   because the child of a threaded process may only call async-signal-safe
+   functions. Caller frees the array and its last entry. */
+static char **s_worker_env(const char *id)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 2, sizeof *env);
+    char *own = malloc(sizeof "FX_WORKER_ID=" + FX_ID_LEN);
+    if (!env || !own) {
+        free(env);
+        free(own);
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "FX_WORKER_ID=", 13) != 0)
+            env[k++] = environ[i];
+    sprintf(own, "FX_WORKER_ID=%s", id);
+    env[k++] = own;
+    env[k] = NULL;
+    return env;
+}
+
+static void s_free_env(char **env)
+{
+    if (!env)
+        return;
+    size_t n = 0;
+    while (env[n + 1])
+        n++;
+    free(env[n]); /* ours is the last one */
+    free(env);
+}
+
+static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
+{
+    fx_id_text_t id;
+    fx_id_new(id);
+    char **env = s_worker_env(id);
+    if (!env) {
+        fx_mgr_log("out of memory starting a worker; will retry");
+        return -1;
+    }
+    char *argv[] = { self->worker_path, "--connect", self->endpoint, NULL };
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* the child: async-signal-safe calls only, until exec */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
+        setpgid(0, 0); /* a walltime kill takes the worker's children too */
+        int fd = open("/dev/null", O_RDONLY);
+        if (fd >= 0)
+            dup2(fd, 0);
+        dup2(2, 1); /* stray prints go to the log, never into our stdout */
+        signal(SIGPIPE, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(argv[0], argv, env);
+        _exit(127);
+    }
+    s_free_env(env);
+    if (pid < 0) {
+        fx_mgr_log("cannot fork a worker: %s; will retry", strerror(errno));
+        return -1;
+    }
+    setpgid(pid, pid); /* also here: no race with the manager's first kill(-pid) */
+    slot->pid = pid;
+    slot->state = FX_SLOT_STARTING;
+    memcpy(slot->id, id, sizeof slot->id);
+    slot->python_version[0] = '\0';
+    slot->started_ms = now_ms;
+    return 0;
+}
+
+void fx_pool_start_due(fx_pool_t *self, int64_t now_ms)
+{
+    for (uint32_t i = 0; i < self->size && !self->stopped; i++) {
+        fx_slot_t *slot = &self->slots[i];
+        if (slot->state == FX_SLOT_EMPTY && slot->respawn_ms <= now_ms && s_start(self, slot, now_ms) != 0)
+            slot->respawn_ms = now_ms + S_BACKOFF_MIN_MS;
+    }
+}
+
+void fx_pool_describe_exit(int wait_status, char *buf, size_t len)
+{
+    if (WIFSIGNALED(wait_status))
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(wait_status), strsignal(WTERMSIG(wait_status)));
+    else if (WIFEXITED(wait_status))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(wait_status));
+    else
+        snprintf(buf, len, "ended (wait status %d)", wait_status);
+}
+
+void fx_task_clear(fx_task_t *task)
+{
+    zframe_destroy(&task->body);
+    zframe_destroy(&task->payload);
+    memset(task, 0, sizeof *task);
+}
+
+/* The slot's process is gone: hand it to fn, then free and reschedule. */
+static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_fn *fn, void *arg)
+{
+    int64_t now = fx_now_ms();
+    char how[128];
+    fx_pool_describe_exit(status, how, sizeof how);
+    bool never_ready = slot->state == FX_SLOT_STARTING;
+    if (fn)
+        fn(slot, status, arg);
+    fx_task_clear(&slot->task);
+    slot->session = 0;
+    slot->deadline_ms = 0;
+    slot->failures = never_ready ? slot->failures + 1 : 0;
+    uint64_t delay = 0;
+    if (slot->failures) {
+        delay = (uint64_t) S_BACKOFF_MIN_MS << (slot->failures > 6 ? 6 : slot->failures - 1);
+        if (delay > S_BACKOFF_MAX_MS)
+            delay = S_BACKOFF_MAX_MS;
+    }
+    if (!self->stopped)
+        fx_mgr_log("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
+                   never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
+    slot->pid = 0;
+    slot->state = FX_SLOT_EMPTY;
+    slot->respawn_ms = now + (int64_t) delay;
+}
+
+void fx_pool_reap(fx_pool_t *self, fx_pool_death_fn *fn, void *arg)
+{
+    for (uint32_t i = 0; i < self->size; i++) {
+        fx_slot_t *slot = &self->slots[i];
+        int status;
+        if (slot->pid > 0 && waitpid(slot->pid, &status, WNOHANG) == slot->pid)
+            s_dead(self, slot, status, fn, arg);
+    }
+}
+
+static int s_pidfd_open(pid_t pid)
+{
+    return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Waits until every live process has exited or the deadline passes. Sleeps
+   in poll() on pidfds, which wake it when a process exits; where pidfds are
+   missing (kernels before 5.3, valgrind) it looks again every 20 ms. */
+static void s_wait_all(fx_pool_t *self, int64_t deadline)
+{
+    struct pollfd *fds = calloc(self->size, sizeof *fds);
+    if (!fds)
+        return;
+    for (;;) {
+        nfds_t n = 0;
+        uint32_t live = 0;
+        for (uint32_t i = 0; i < self->size; i++) {
+            fx_slot_t *slot = &self->slots[i];
+            int status;
+            if (slot->pid > 0 && waitpid(slot->pid, &status, WNOHANG) == slot->pid)
+                s_dead(self, slot, status, NULL, NULL);
+            if (slot->pid > 0) {
+                live++;
+                int fd = s_pidfd_open(slot->pid);
+                if (fd >= 0)
+                    fds[n++] = (struct pollfd) { fd, POLLIN, 0 };
+            }
+        }
+        int64_t left = deadline - fx_now_ms();
+        if (live > 0 && left > 0)
+            poll(fds, n, n == live ? (int) left : (int) (left < 20 ? left : 20));
+        for (nfds_t i = 0; i < n; i++)
+            close(fds[i].fd);
+        if (live == 0 || left <= 0)
+            break;
+    }
+    free(fds);
+}
+
+void fx_pool_stop(fx_pool_t *self, int grace_ms)
+{
+    self->stopped = true;
+    for (uint32_t i = 0; i < self->size; i++)
+        if (self->slots[i].pid > 0)
+            kill(self->slots[i].pid, SIGTERM);
+    s_wait_all(self, fx_now_ms() + grace_ms);
+    for (uint32_t i = 0; i < self->size; i++) {
+        fx_slot_t *slot = &self->slots[i];
+        if (slot->pid > 0) {
+            fx_mgr_log("worker pid %d did not exit within %d ms of SIGTERM; sending SIGKILL", (int) slot->pid,
+                       grace_ms);
+            kill(slot->pid, SIGKILL);
+            int status;
+            if (waitpid(slot->pid, &status, 0) == slot->pid)
+                s_dead(self, slot, status, NULL, NULL);
+        }
+    }
+}

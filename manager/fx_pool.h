@@ -1,0 +1,84 @@
+/*  fx_pool.h: the manager's worker processes.
+
+    A pool is a fixed number of slots; each slot holds at most one fx-worker
+    process at a time. The pool starts processes (fork/exec, each in its own
+    process group, with a fresh routing id in FX_WORKER_ID that the manager
+    admits), reaps them
+    (waitpid WNOHANG), and restarts them with a backoff when one dies before
+    it ever said READY. What the slot's worker is doing (state, task) is set
+    by the manager; the pool only clears it when the process is gone. */
+#ifndef FX_POOL_H
+#define FX_POOL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fx_msg.h"
+
+typedef enum {
+    FX_SLOT_EMPTY = 0, /* no process; one starts at respawn_ms */
+    FX_SLOT_STARTING,  /* process started, no READY yet */
+    FX_SLOT_IDLE,      /* READY, no task */
+    FX_SLOT_BUSY,      /* running `task` */
+    FX_SLOT_DEAD,      /* killed by the manager (walltime, unreachable); not yet reaped */
+} fx_slot_state_t;
+
+typedef struct {
+    uint32_t index;
+    pid_t pid;                               /* 0 when EMPTY */
+    fx_slot_state_t state;
+    fx_id_text_t id;                         /* routing id of the current process */
+    char python_version[FX_VERSION_MAX + 1]; /* from READY */
+    fx_task_t task;                          /* BUSY: the task it runs; owns its frames */
+    uint32_t session;                        /* BUSY: interchange session the task came in */
+    int64_t deadline_ms;                     /* BUSY: walltime end, 0 = none */
+    int64_t started_ms;
+    int64_t respawn_ms;                      /* EMPTY: when to start the next process */
+    uint32_t failures;                       /* deaths before READY, in a row */
+} fx_slot_t;
+
+typedef struct fx_pool_t fx_pool_t;
+
+/* Called for each process that died, before its slot is cleared; the
+   manager turns a BUSY slot's task into a result here. */
+typedef void(fx_pool_death_fn)(fx_slot_t *slot, int wait_status, void *arg);
+
+/* A pool of `size` slots running worker_path --connect endpoint. Starts no
+   process yet (fx_pool_start_due does). Caller owns the return value. */
+fx_pool_t *fx_pool_new(const char *worker_path, const char *endpoint, uint32_t size);
+
+/* Kills (SIGKILL) and reaps any process left, frees the pool. Accepts NULL. */
+void fx_pool_destroy(fx_pool_t **self_p);
+
+uint32_t fx_pool_size(fx_pool_t *self);
+fx_slot_t *fx_pool_slot(fx_pool_t *self, uint32_t index);
+
+/* The slot whose current process connects with this routing id, or NULL. */
+fx_slot_t *fx_pool_find(fx_pool_t *self, zframe_t *routing_id);
+
+/* An IDLE slot, or NULL. */
+fx_slot_t *fx_pool_idle(fx_pool_t *self);
+
+/* Slots in this state. */
+uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state);
+
+/* Starts a process in every EMPTY slot whose respawn time has come. */
+void fx_pool_start_due(fx_pool_t *self, int64_t now_ms);
+
+/* Reaps every exited process (never blocks): calls fn, frees the slot's
+   task, and schedules the next process (at once if the dead one had been
+   READY or was killed by the manager, else with a growing delay). */
+void fx_pool_reap(fx_pool_t *self, fx_pool_death_fn *fn, void *arg);
+
+/* SIGTERM to every process, up to grace_ms for them to exit, then SIGKILL;
+   all reaped on return, nothing restarted afterwards. */
+void fx_pool_stop(fx_pool_t *self, int grace_ms);
+
+/* "killed by signal 9 (Killed)" or "exited with status 3", for logs and
+   result texts. */
+void fx_pool_describe_exit(int wait_status, char *buf, size_t len);
+
+/* Frees a task's frames and zeroes it. */
+void fx_task_clear(fx_task_t *task);
+
+#endif

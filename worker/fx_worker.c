@@ -1,0 +1,266 @@
+/*  fx-worker: runs one task at a time for its manager.
+
+        fx-worker --connect ipc://@NAME
+
+    A DEALER connected to the manager's ROUTER. On start it sends
+    READY(pid, python_version), then serves TASKS (one task each) with
+    RESULTS (one result each), reusing one embedded interpreter for every
+    task. If the environment has FX_WORKER_ID (a canonical id, set by
+    fx-manager), the DEALER uses it as its routing id: the manager admits
+    only the ids it handed to its own children.
+
+    SPEC 6.4: a TASKS with a count other than 1 gets ERROR(BAD_FIELD) and
+    nothing runs; an ERROR answering READY means the manager refused us
+    (exit 1). It stops on SIGTERM/SIGINT, COMMAND, or when its parent goes
+    away (PR_SET_PDEATHSIG, and a getppid() check every second). A signal
+    while a task runs ends the process at once (the manager is stopping it;
+    the task is lost either way); idle, it finalises Python and exits 0. */
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "fx_conf.h"
+#include "fx_msg.h"
+#include "fx_pyrun.h"
+
+/* How often the loop wakes to check that its parent is still there. */
+#define S_PARENT_CHECK_MS 1000
+
+static volatile sig_atomic_t s_stop;
+static volatile sig_atomic_t s_busy;
+static pid_t s_parent;
+
+static void s_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void s_log(const char *fmt, ...)
+{
+    char line[FX_TEXT_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "fx-worker[%d]: %s\n", (int) getpid(), line);
+}
+
+/* SIGTERM/SIGINT: idle, the loop notices s_stop; inside a task there is no
+   safe point to return to, so kill the shell command (if any) and leave. */
+static void s_on_signal(int sig)
+{
+    s_stop = 1;
+    if (s_busy) {
+        pid_t child = fx_pyrun_child();
+        if (child > 0)
+            kill(-child, SIGKILL);
+        _exit(0);
+    }
+}
+
+static void s_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: zmq_poll returns on the signal */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: fx-worker --connect ipc://@NAME\n"
+                 "  Runs tasks for the fx-manager listening at NAME; started by fx-manager.\n");
+}
+
+/* ERRORs sent per second (SPEC 10.3); the rest are only logged. */
+#define S_ERRORS_PER_SEC 10
+/* seq of READY, the worker's one request. */
+#define S_READY_SEQ 1
+
+static bool s_welcomed;
+static bool s_refused; /* the manager answered READY with ERROR */
+
+static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* ERROR to the manager, at most S_ERRORS_PER_SEC a second. */
+static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...)
+{
+    static int64_t second;
+    static int sent;
+    char text[FX_TEXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    s_log("refused a message from the manager (%s): %s", fx_errname(code), text);
+    int64_t now = fx_now_ms();
+    if (now - second >= 1000) {
+        second = now;
+        sent = 0;
+    }
+    if (sent++ < S_ERRORS_PER_SEC)
+        fx_send_error(sock, NULL, seq, code, "%s", text);
+}
+
+/* Runs the one task of a TASKS message and sends its RESULTS. */
+static void s_serve_task(fx_pyrun_t *py, zsock_t *sock, fx_msg_t *msg)
+{
+    if (msg->tasks.count != 1) {
+        s_refuse(sock, msg->seq, FX_E_BAD_FIELD, "TASKS to a worker must carry exactly 1 task, not %u; none was run",
+                 msg->tasks.count);
+        return;
+    }
+    fx_task_t *task = &msg->tasks.tasks[0];
+    fx_msg_t *reply = fx_msg_new(FX_MSG_RESULTS);
+    if (!reply || fx_msg_alloc_records(reply, 1) != FX_OK) {
+        fx_msg_destroy(&reply);
+        s_refuse(sock, msg->seq, FX_E_NOMEM, "fx-worker is out of memory; task %s not run", task->task_id);
+        return;
+    }
+    s_busy = 1;
+    fx_pyrun_run(py, task, &reply->results.results[0]);
+    s_busy = 0;
+    s_install_signals(); /* the task may have called signal.signal() */
+    reply->seq = 0;      /* not a request, not a reply (SPEC 3.6.3) */
+    int rc = fx_msg_send(&reply, sock, NULL);
+    if (rc != FX_OK)
+        s_log("cannot send the result of task %s: %s", task->task_id, fx_strerror(rc));
+}
+
+/* One message from the manager. */
+static void s_handle(fx_pyrun_t *py, zsock_t *sock)
+{
+    zmsg_t *zmsg = zmsg_recv(sock);
+    if (!zmsg)
+        return;
+    fx_msg_t *msg = NULL;
+    uint32_t seq = 0;
+    const char *detail = "";
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+    zmsg_destroy(&zmsg);
+    if (rc != FX_OK) {
+        s_refuse(sock, seq, rc, "fx-worker cannot read the message: %s (%s)", fx_strerror(rc), detail);
+        return;
+    }
+    switch (msg->type) {
+    case FX_MSG_TASKS: s_serve_task(py, sock, msg); break;
+    case FX_MSG_WELCOME: s_welcomed = true; break;
+    case FX_MSG_HEARTBEAT: break;
+    case FX_MSG_COMMAND: s_stop = 1; break;
+    case FX_MSG_ERROR:
+        s_log("manager says %s: %s", fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
+        if (!s_welcomed && msg->seq == S_READY_SEQ) {
+            s_log("the manager refused READY; exiting");
+            s_stop = 1;
+            s_refused = true;
+        }
+        break;
+    default:
+        s_refuse(sock, msg->seq, FX_E_UNEXPECTED, "fx-worker takes TASKS, WELCOME and ERROR, not %s",
+                 fx_msg_type_name(msg->type));
+        break;
+    }
+    fx_msg_destroy(&msg);
+}
+
+static int s_send_ready(fx_pyrun_t *py, zsock_t *sock)
+{
+    fx_msg_t *ready = fx_msg_new(FX_MSG_READY);
+    if (!ready)
+        return FX_E_NOMEM;
+    ready->seq = S_READY_SEQ;
+    ready->ready.pid = (uint32_t) getpid();
+    fx_strlcpy(ready->ready.python_version, fx_pyrun_version(py), sizeof ready->ready.python_version);
+    return fx_msg_send(&ready, sock, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    const char *endpoint = NULL;
+    static const struct option options[] = {
+        { "connect", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (opt == 'c')
+            endpoint = optarg;
+        else if (opt == 'h') {
+            s_usage(stdout);
+            return 0;
+        }
+        else {
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (!endpoint || optind != argc) {
+        s_usage(stderr);
+        return 2;
+    }
+
+    /* Die with the parent; the check after prctl closes the race where it
+       died first, the periodic check covers parents we were not forked by. */
+    s_parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != s_parent)
+        return 0;
+    zsys_handler_set(NULL); /* our handler, not czmq's */
+    s_install_signals();
+
+    int status = 1;
+    char err[512];
+    zsock_t *sock = NULL;
+    zpoller_t *poller = NULL;
+    fx_pyrun_t *py = fx_pyrun_new(err, sizeof err);
+    if (!py) {
+        s_log("%s", err);
+        goto cleanup;
+    }
+    sock = zsock_new(ZMQ_DEALER);
+    if (!sock) {
+        s_log("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+        goto cleanup;
+    }
+    const char *id = getenv("FX_WORKER_ID");
+    if (id && fx_id_valid(id))
+        zsock_set_identity(sock, id);
+    else if (id)
+        s_log("ignoring FX_WORKER_ID=\"%s\": not a canonical id", id);
+    if (zsock_connect(sock, "%s", endpoint) != 0) {
+        s_log("cannot connect to %s: %s; pass the manager's ipc:// address", endpoint, zmq_strerror(errno));
+        goto cleanup;
+    }
+    int rc = s_send_ready(py, sock);
+    if (rc != FX_OK) {
+        s_log("cannot send READY to %s: %s", endpoint, fx_strerror(rc));
+        goto cleanup;
+    }
+    poller = zpoller_new(sock, NULL);
+    if (!poller)
+        goto cleanup;
+    while (!s_stop) {
+        zsock_t *which = zpoller_wait(poller, S_PARENT_CHECK_MS);
+        if (s_stop)
+            break;
+        if (getppid() != s_parent) {
+            s_log("parent process %d is gone; exiting", (int) s_parent);
+            break;
+        }
+        if (which == sock)
+            s_handle(py, sock);
+    }
+    status = s_refused ? 1 : 0;
+cleanup:
+    zpoller_destroy(&poller);
+    zsock_destroy(&sock);
+    fx_pyrun_destroy(&py);
+    return status;
+}

@@ -1,0 +1,755 @@
+/*  fx_worker_test: drives the real fx-worker binary from a fake manager.
+
+        fx_worker_test PATH-TO-fx-worker PATH-TO-python3 SCENARIO
+
+    Binds a ROUTER on ipc://@fx-wtest-<pid>, starts the worker, sends it
+    tasks and checks the results. Pickles are made and read by the given
+    Python (the same major.minor as the worker's). Every wait has a
+    deadline; nothing sleeps. Each scenario ends by stopping the worker and
+    checking it exits 0 (under ASan that includes its leak check). */
+#define _GNU_SOURCE
+#include <czmq.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fx_conf.h"
+#include "fx_msg.h"
+
+#define S_WAIT_MS 30000 /* generous: ASan or valgrind builds are slow */
+
+static int s_failures;
+
+#define CHECK(cond, ...)                                                                   \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fputc('\n', stderr);                                                           \
+            s_failures++;                                                                  \
+        }                                                                                  \
+    } while (0)
+/* As CHECK, but the scenario cannot go on. */
+#define REQUIRE(cond, ...)                                                                 \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            CHECK(cond, __VA_ARGS__);                                                      \
+            goto done;                                                                     \
+        }                                                                                  \
+    } while (0)
+
+typedef struct {
+    const char *worker_bin;
+    const char *python;
+    char addr[64];
+    zsock_t *router;
+    zpoller_t *poller;
+    zframe_t *rid;   /* the worker's routing id, from READY */
+    pid_t pid;       /* the worker process */
+    int pidfd;
+    uint32_t ready_pid;
+    uint32_t ready_seq;
+    char python_version[FX_VERSION_MAX + 1];
+    uint32_t seq;
+} s_ctx_t;
+
+/* One task to send; NULL/0 fields get defaults. */
+typedef struct {
+    int kind;               /* default FX_FN_PYTHON; -1 sends kind 0 */
+    const char *function_id;
+    const char *entry;      /* default "f" */
+    const char *body;
+    const char *args;       /* Python expression for (args, kwargs); default "((), {})" */
+    const char *raw_payload;/* sent as is instead of a pickle of args */
+    const char *py_version; /* default: the worker's */
+    uint32_t walltime_ms;
+} s_task_spec_t;
+
+/* ------------------------------------------------ processes */
+
+static int s_pidfd_open(pid_t pid)
+{
+    return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Waits up to ms for pid to exit; its wait status, or -1 on timeout. */
+static int s_wait_exit(pid_t pid, int pidfd, int ms)
+{
+    struct pollfd p = { pidfd, POLLIN, 0 };
+    if (poll(&p, 1, ms) != 1)
+        return -1;
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return status;
+}
+
+/* Runs argv[0] with stdin from in_fd (or /dev/null) and stdout to out_fd
+   (or inherited); dies with us. Returns the pid. */
+static pid_t s_spawn(char *const argv[], int in_fd, int out_fd)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int fd = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
+    dup2(fd, 0);
+    if (out_fd >= 0)
+        dup2(out_fd, 1);
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+/* Runs python -c script with `input` on stdin; its stdout into a new
+   string (caller frees), NULL on failure. */
+static char *s_python(s_ctx_t *ctx, const char *script, const char *input)
+{
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
+        return NULL;
+    char *argv[] = { (char *) ctx->python, "-c", (char *) script, NULL };
+    pid_t pid = s_spawn(argv, in[0], out[1]);
+    close(in[0]);
+    close(out[1]);
+    size_t len = strlen(input), done = 0;
+    while (done < len) {
+        ssize_t n = write(in[1], input + done, len - done);
+        if (n <= 0)
+            break;
+        done += (size_t) n;
+    }
+    close(in[1]);
+    size_t cap = 4096, size = 0;
+    char *text = malloc(cap);
+    ssize_t n;
+    while (text && (n = read(out[0], text + size, cap - size - 1)) > 0) {
+        size += (size_t) n;
+        if (cap - size < 2) {
+            char *bigger = realloc(text, cap * 2);
+            if (!bigger) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = bigger;
+            cap *= 2;
+        }
+    }
+    close(out[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (text)
+        text[size] = '\0';
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* pickle.dumps(eval(expr)) as a frame. */
+static zframe_t *s_pickle(s_ctx_t *ctx, const char *expr)
+{
+    char *hex = s_python(ctx, "import pickle,sys; sys.stdout.write(pickle.dumps(eval(sys.stdin.read())).hex())", expr);
+    if (!hex)
+        return NULL;
+    size_t len = strlen(hex) / 2;
+    zframe_t *frame = zframe_new(NULL, len);
+    for (size_t i = 0; frame && i < len; i++) {
+        unsigned int octet;
+        sscanf(hex + 2 * i, "%2x", &octet);
+        zframe_data(frame)[i] = (byte) octet;
+    }
+    free(hex);
+    return frame;
+}
+
+/* repr(pickle.loads(frame)), "<empty>" for no bytes; caller frees. */
+static char *s_repr(s_ctx_t *ctx, zframe_t *frame)
+{
+    size_t len = frame ? zframe_size(frame) : 0;
+    char *hex = malloc(2 * len + 1);
+    if (!hex)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        sprintf(hex + 2 * i, "%02x", zframe_data(frame)[i]);
+    hex[2 * len] = '\0';
+    char *text = s_python(ctx,
+                          "import pickle,sys; d=bytes.fromhex(sys.stdin.read()); "
+                          "sys.stdout.write(repr(pickle.loads(d)) if d else '<empty>')",
+                          hex);
+    free(hex);
+    return text ? text : strdup("<repr failed>");
+}
+
+/* The output frame as a string; caller frees. */
+static char *s_frame_text(zframe_t *frame)
+{
+    return frame ? zframe_strdup(frame) : strdup("");
+}
+
+/* ------------------------------------------------ the fake manager */
+
+/* Next message from the worker, or NULL after ms. */
+static fx_msg_t *s_recv(s_ctx_t *ctx, int ms)
+{
+    int64_t deadline = fx_now_ms() + ms;
+    while (fx_now_ms() < deadline) {
+        zsock_t *which = zpoller_wait(ctx->poller, (int) (deadline - fx_now_ms()));
+        if (which != ctx->router)
+            continue;
+        zmsg_t *zmsg = zmsg_recv(ctx->router);
+        if (!zmsg)
+            continue;
+        zframe_t *rid = zmsg_pop(zmsg);
+        fx_msg_t *msg = NULL;
+        uint32_t seq;
+        const char *detail;
+        int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+        zmsg_destroy(&zmsg);
+        CHECK(rc == FX_OK, "worker sent an undecodable message: %s (%s)", fx_strerror(rc), detail);
+        if (rc == FX_OK) {
+            zframe_destroy(&ctx->rid);
+            ctx->rid = rid;
+            return msg;
+        }
+        zframe_destroy(&rid);
+    }
+    return NULL;
+}
+
+static int s_start(s_ctx_t *ctx)
+{
+    char *argv[] = { (char *) ctx->worker_bin, "--connect", ctx->addr, NULL };
+    ctx->pid = s_spawn(argv, -1, -1);
+    ctx->pidfd = s_pidfd_open(ctx->pid);
+    fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
+    int rc = -1;
+    CHECK(msg && msg->type == FX_MSG_READY, "expected READY from the worker, got %s",
+          msg ? fx_msg_type_name(msg->type) : "nothing");
+    if (msg && msg->type == FX_MSG_READY) {
+        CHECK(msg->seq != 0, "READY is a request: its seq must not be 0");
+        ctx->ready_seq = msg->seq;
+        ctx->ready_pid = msg->ready.pid;
+        fx_strlcpy(ctx->python_version, msg->ready.python_version, sizeof ctx->python_version);
+        rc = 0;
+    }
+    fx_msg_destroy(&msg);
+    return rc;
+}
+
+static int s_send(s_ctx_t *ctx, fx_msg_t **msg_p)
+{
+    (*msg_p)->seq = ++ctx->seq;
+    return fx_msg_send(msg_p, ctx->router, ctx->rid);
+}
+
+/* Sends one task; its id in task_id. */
+static int s_send_task(s_ctx_t *ctx, const s_task_spec_t *spec, fx_id_text_t task_id)
+{
+    fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+    if (!msg || fx_msg_alloc_records(msg, 1) != FX_OK)
+        return -1;
+    fx_task_t *t = &msg->tasks.tasks[0];
+    fx_id_new(t->task_id);
+    if (spec->function_id)
+        fx_strlcpy(t->function_id, spec->function_id, sizeof t->function_id);
+    else
+        fx_id_new(t->function_id);
+    t->kind = (uint8_t) (spec->kind == -1 ? 0 : spec->kind ? spec->kind : FX_FN_PYTHON);
+    fx_strlcpy(t->entry, spec->entry ? spec->entry : "f", sizeof t->entry);
+    fx_strlcpy(t->py_version, spec->py_version ? spec->py_version : ctx->python_version, sizeof t->py_version);
+    fx_strlcpy(t->serializer, "pickle", sizeof t->serializer);
+    t->walltime_ms = spec->walltime_ms;
+    t->body = zframe_new(spec->body, strlen(spec->body));
+    if (spec->raw_payload)
+        t->payload = zframe_new(spec->raw_payload, strlen(spec->raw_payload));
+    else
+        t->payload = s_pickle(ctx, spec->args ? spec->args : "((), {})");
+    strcpy(task_id, t->task_id);
+    if (!t->payload) {
+        fx_msg_destroy(&msg);
+        return -1;
+    }
+    return s_send(ctx, &msg) == FX_OK ? 0 : -1;
+}
+
+/* Sends a task and waits for its RESULTS; NULL (after a CHECK) if none. */
+static fx_msg_t *s_run(s_ctx_t *ctx, const s_task_spec_t *spec)
+{
+    fx_id_text_t id;
+    if (s_send_task(ctx, spec, id) != 0) {
+        CHECK(0, "cannot build or send the task");
+        return NULL;
+    }
+    fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
+    CHECK(msg && msg->type == FX_MSG_RESULTS && msg->results.count == 1,
+          "expected RESULTS with 1 result, got %s", msg ? fx_msg_type_name(msg->type) : "nothing");
+    if (!msg || msg->type != FX_MSG_RESULTS || msg->results.count != 1) {
+        fx_msg_destroy(&msg);
+        return NULL;
+    }
+    CHECK(strcmp(msg->results.results[0].task_id, id) == 0, "result for %s, sent %s",
+          msg->results.results[0].task_id, id);
+    CHECK(msg->seq == 0, "RESULTS from a worker carries seq 0, not %u", msg->seq);
+    return msg;
+}
+
+/* Runs a task; checks status (and code for errors); returns the result's
+   value repr in *repr_p and the output/error text in *out_p (caller frees). */
+static fx_msg_t *s_expect(s_ctx_t *ctx, const s_task_spec_t *spec, int status, int code)
+{
+    fx_msg_t *msg = s_run(ctx, spec);
+    if (!msg)
+        return NULL;
+    fx_result_t *r = &msg->results.results[0];
+    CHECK(r->status == status, "status %d, expected %d (code %s, text %s)", r->status, status,
+          fx_errname(r->error_code), r->error_text ? r->error_text : "(none)");
+    if (status == FX_RESULT_ERROR)
+        CHECK(r->error_code == code, "error code %s, expected %s (text %s)", fx_errname(r->error_code),
+              fx_errname(code), r->error_text ? r->error_text : "(none)");
+    return msg;
+}
+
+static bool s_has(const char *text, const char *part)
+{
+    return text && strstr(text, part);
+}
+
+/* Stops the worker with SIGTERM and checks it exits 0 in time. */
+static void s_stop_worker(s_ctx_t *ctx)
+{
+    if (ctx->pid <= 0)
+        return;
+    kill(ctx->pid, SIGTERM);
+    int status = s_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "worker did not exit 0 on SIGTERM (wait status %d)", status);
+    if (status == -1) {
+        kill(ctx->pid, SIGKILL);
+        waitpid(ctx->pid, NULL, 0);
+    }
+    ctx->pid = 0;
+}
+
+/* ------------------------------------------------ scenarios */
+
+static void s_test_python(s_ctx_t *ctx)
+{
+    CHECK(ctx->ready_pid == (uint32_t) ctx->pid, "READY pid %u, worker pid %d", ctx->ready_pid, (int) ctx->pid);
+    CHECK(strncmp(ctx->python_version, "3.11.", 5) == 0, "READY python_version %s", ctx->python_version);
+    s_task_spec_t spec = {
+        .body = "def f(a, b, *, c=0):\n    return (a + b) * c, 'ok'\n",
+        .args = "((2, 3), {'c': 4})",
+    };
+    fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_OK, 0);
+    if (msg) {
+        char *repr = s_repr(ctx, msg->results.results[0].value);
+        CHECK(strcmp(repr, "(20, 'ok')") == 0, "value %s", repr);
+        CHECK(!msg->results.results[0].error_text, "error text on an OK result");
+        free(repr);
+    }
+    fx_msg_destroy(&msg);
+    /* args as a list and an empty payload mean the same as a tuple / no args */
+    s_task_spec_t none = { .body = "def g():\n    return None\n", .entry = "g", .raw_payload = "" };
+    msg = s_expect(ctx, &none, FX_RESULT_OK, 0);
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_exception(s_ctx_t *ctx)
+{
+    s_task_spec_t spec = {
+        .body = "def helper(x):\n    raise ValueError('bad value %d' % x)\n\ndef f(x):\n    return helper(x)\n",
+        .args = "((3,), {})",
+    };
+    fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_EXCEPTION, 0);
+    if (msg) {
+        fx_result_t *r = &msg->results.results[0];
+        CHECK(r->error_text && strcmp(r->error_text, "ValueError: bad value 3") == 0, "error text %s",
+              r->error_text);
+        char *repr = s_repr(ctx, r->value);
+        CHECK(strcmp(repr, "ValueError('bad value 3')") == 0, "pickled exception %s", repr);
+        char *out = s_frame_text(r->output);
+        CHECK(s_has(out, "--- remote traceback ---\nTraceback (most recent call last):"), "output: %s", out);
+        CHECK(s_has(out, "raise ValueError('bad value %d' % x)"), "traceback lacks the source line: %s", out);
+        CHECK(s_has(out, "in helper") && !s_has(out, "fx-runner"), "traceback frames: %s", out);
+        free(repr);
+        free(out);
+    }
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_output(s_ctx_t *ctx)
+{
+    s_task_spec_t spec = {
+        .body = "import sys\ndef f():\n    print('hello out')\n    print('hello err', file=sys.stderr)\n"
+                "    sys.stdout.buffer.write(b'raw bytes\\n')\n    return 7\n",
+    };
+    fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_OK, 0);
+    if (msg) {
+        char *out = s_frame_text(msg->results.results[0].output);
+        CHECK(s_has(out, "hello out\nhello err\nraw bytes\n"), "output: %s", out);
+        char *repr = s_repr(ctx, msg->results.results[0].value);
+        CHECK(strcmp(repr, "7") == 0, "value %s", repr);
+        free(out);
+        free(repr);
+    }
+    fx_msg_destroy(&msg);
+    /* capped: FX_OUTPUT_MAX kept, the rest counted */
+    s_task_spec_t big = { .body = "def f():\n    print('x' * 100000)\n    print('tail')\n" };
+    msg = s_expect(ctx, &big, FX_RESULT_OK, 0);
+    if (msg) {
+        zframe_t *o = msg->results.results[0].output;
+        char *out = s_frame_text(o);
+        CHECK(zframe_size(o) < FX_OUTPUT_MAX + 100, "output is %zu bytes", zframe_size(o));
+        CHECK(s_has(out, "[... 34470 bytes cut]"), "no cut marker: ...%s", out + strlen(out) - 60);
+        free(out);
+    }
+    fx_msg_destroy(&msg);
+    /* nothing printed after a task leaks into the next one's output */
+    s_task_spec_t quiet = { .body = "def f():\n    return 1\n" };
+    msg = s_expect(ctx, &quiet, FX_RESULT_OK, 0);
+    if (msg)
+        CHECK(zframe_size(msg->results.results[0].output) == 0, "output of a quiet task is %zu bytes",
+              zframe_size(msg->results.results[0].output));
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_missing_module(s_ctx_t *ctx)
+{
+    s_task_spec_t spec = { .body = "def f():\n    import fx_no_such_module_42\n    return 1\n" };
+    fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_EXCEPTION, 0);
+    if (msg) {
+        const char *text = msg->results.results[0].error_text;
+        CHECK(text && strcmp(text, "ModuleNotFoundError: No module named 'fx_no_such_module_42'") == 0,
+              "error text %s", text);
+    }
+    fx_msg_destroy(&msg);
+    /* the same at the top level of the body */
+    s_task_spec_t top = { .body = "import fx_no_such_module_43\ndef f():\n    return 1\n" };
+    msg = s_expect(ctx, &top, FX_RESULT_EXCEPTION, 0);
+    if (msg)
+        CHECK(s_has(msg->results.results[0].error_text, "fx_no_such_module_43"), "error text %s",
+              msg->results.results[0].error_text);
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_version_mismatch(s_ctx_t *ctx)
+{
+    s_task_spec_t spec = { .body = "def f():\n    return 1\n", .py_version = "2.7.18" };
+    fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_ERROR, FX_E_VERSION_MISMATCH);
+    if (msg) {
+        char want[128];
+        snprintf(want, sizeof want, "client Python 2.7.18 (pickle) vs worker Python %s (pickle)", ctx->python_version);
+        CHECK(s_has(msg->results.results[0].error_text, want), "error text %s", msg->results.results[0].error_text);
+    }
+    fx_msg_destroy(&msg);
+    /* same major.minor, other micro: runs */
+    s_task_spec_t micro = { .body = "def f():\n    return 1\n", .py_version = "3.11.0" };
+    msg = s_expect(ctx, &micro, FX_RESULT_OK, 0);
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_bad_pickle(s_ctx_t *ctx)
+{
+    s_task_spec_t spec = { .body = "def f():\n    return 1\n", .raw_payload = "this is not a pickle" };
+    fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_ERROR, FX_E_LOAD);
+    if (msg) {
+        const char *text = msg->results.results[0].error_text;
+        CHECK(s_has(text, "UnpicklingError") && s_has(text, ctx->python_version), "error text %s", text);
+    }
+    fx_msg_destroy(&msg);
+    /* a fine pickle of the wrong shape */
+    s_task_spec_t shape = { .body = "def f():\n    return 1\n", .args = "42" };
+    msg = s_expect(ctx, &shape, FX_RESULT_ERROR, FX_E_LOAD);
+    if (msg)
+        CHECK(s_has(msg->results.results[0].error_text, "(args, kwargs)"), "error text %s",
+              msg->results.results[0].error_text);
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_bad_tasks(s_ctx_t *ctx)
+{
+    fx_msg_t *msg;
+    s_task_spec_t syntax = { .body = "def f(:\n    return 1\n" };
+    msg = s_expect(ctx, &syntax, FX_RESULT_EXCEPTION, 0);
+    if (msg)
+        CHECK(s_has(msg->results.results[0].error_text, "SyntaxError"), "%s", msg->results.results[0].error_text);
+    fx_msg_destroy(&msg);
+
+    s_task_spec_t kind = { .kind = -1, .body = "def f():\n    return 1\n" };
+    msg = s_expect(ctx, &kind, FX_RESULT_ERROR, FX_E_LOAD);
+    fx_msg_destroy(&msg);
+
+    s_task_spec_t entry = { .body = "def g():\n    return 1\n", .entry = "nope" };
+    msg = s_expect(ctx, &entry, FX_RESULT_ERROR, FX_E_LOAD);
+    if (msg)
+        CHECK(s_has(msg->results.results[0].error_text, "defines no 'nope' (it defines: g)"), "%s",
+              msg->results.results[0].error_text);
+    fx_msg_destroy(&msg);
+
+    s_task_spec_t utf8 = { .body = "def f():\n    return '\xff'\n" };
+    msg = s_expect(ctx, &utf8, FX_RESULT_ERROR, FX_E_LOAD);
+    fx_msg_destroy(&msg);
+
+    s_task_spec_t exit_ = { .body = "import sys\ndef f():\n    sys.exit(3)\n" };
+    msg = s_expect(ctx, &exit_, FX_RESULT_EXCEPTION, 0);
+    if (msg)
+        CHECK(s_has(msg->results.results[0].error_text, "SystemExit: 3"), "%s", msg->results.results[0].error_text);
+    fx_msg_destroy(&msg);
+
+    s_task_spec_t lambda = { .body = "def f():\n    return lambda: 1\n" };
+    msg = s_expect(ctx, &lambda, FX_RESULT_EXCEPTION, 0);
+    if (msg)
+        CHECK(s_has(msg->results.results[0].error_text, "cannot be pickled"), "%s", msg->results.results[0].error_text);
+    fx_msg_destroy(&msg);
+
+    /* garbage and an unexpected message type: an ERROR back, the worker lives */
+    zmsg_t *garbage = zmsg_new();
+    zmsg_append(garbage, &(zframe_t *) { zframe_dup(ctx->rid) });
+    zmsg_addstr(garbage, "garbage, not msgpack");
+    zmsg_send(&garbage, ctx->router);
+    msg = s_recv(ctx, S_WAIT_MS);
+    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_MALFORMED, "expected ERROR(MALFORMED), got %s",
+          msg ? fx_msg_type_name(msg->type) : "nothing");
+    fx_msg_destroy(&msg);
+    fx_msg_t *two = fx_msg_new(FX_MSG_TASKS);
+    fx_msg_alloc_records(two, 2);
+    for (int i = 0; i < 2; i++) {
+        fx_id_new(two->tasks.tasks[i].task_id);
+        fx_id_new(two->tasks.tasks[i].function_id);
+        two->tasks.tasks[i].kind = FX_FN_PYTHON;
+    }
+    s_send(ctx, &two);
+    msg = s_recv(ctx, S_WAIT_MS);
+    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_BAD_FIELD && msg->seq == ctx->seq,
+          "expected ERROR(BAD_FIELD) echoing seq %u for 2 tasks, got %s", ctx->seq,
+          msg ? fx_msg_type_name(msg->type) : "nothing");
+    fx_msg_destroy(&msg);
+    fx_msg_t *credit = fx_msg_new(FX_MSG_CREDIT);
+    s_send(ctx, &credit);
+    msg = s_recv(ctx, S_WAIT_MS);
+    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_UNEXPECTED,
+          "expected ERROR(UNEXPECTED), got %s", msg ? fx_msg_type_name(msg->type) : "nothing");
+    fx_msg_destroy(&msg);
+
+    /* a task that ignores SIGTERM does not keep the worker from stopping
+       (the scenario ends with SIGTERM and expects exit 0) */
+    s_task_spec_t sigign = { .body = "import signal\ndef f():\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" };
+    msg = s_expect(ctx, &sigign, FX_RESULT_OK, 0);
+    fx_msg_destroy(&msg);
+
+    s_task_spec_t good = { .body = "import os\ndef f():\n    return os.getpid()\n" };
+    msg = s_expect(ctx, &good, FX_RESULT_OK, 0);
+    if (msg) {
+        char *repr = s_repr(ctx, msg->results.results[0].value);
+        CHECK(atoi(repr) == ctx->pid, "still the same worker: pid %s vs %d", repr, (int) ctx->pid);
+        free(repr);
+    }
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_shell(s_ctx_t *ctx)
+{
+    char marker[64], args[256], body[256];
+    snprintf(marker, sizeof marker, "/tmp/fx-wtest-injected-%d", (int) getpid());
+    unlink(marker);
+    snprintf(args, sizeof args, "(('hello world', '$(touch %s)'), {'x': '; touch %s'})", marker, marker);
+    snprintf(body, sizeof body, "echo {0} {x} {1}; echo to-stderr >&2; exit 3");
+    s_task_spec_t spec = { .kind = FX_FN_SHELL, .body = body, .args = args };
+    fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_OK, 0);
+    if (msg) {
+        char *repr = s_repr(ctx, msg->results.results[0].value);
+        char want[512];
+        snprintf(want, sizeof want,
+                 "{'returncode': 3, 'stdout': 'hello world ; touch %s $(touch %s)\\n', 'stderr': 'to-stderr\\n'}",
+                 marker, marker);
+        CHECK(strcmp(repr, want) == 0, "value %s", repr);
+        free(repr);
+    }
+    fx_msg_destroy(&msg);
+    CHECK(access(marker, F_OK) != 0, "an argument was run as a command: %s exists", marker);
+    unlink(marker);
+
+    /* each stream capped at FX_OUTPUT_MAX with a marker */
+    s_task_spec_t big = { .kind = FX_FN_SHELL, .body = "yes | head -c 100000" };
+    msg = s_expect(ctx, &big, FX_RESULT_OK, 0);
+    if (msg) {
+        char *repr = s_repr(ctx, msg->results.results[0].value);
+        CHECK(s_has(repr, "[... 34464 bytes cut]"), "no cut marker in %zu bytes", strlen(repr));
+        CHECK(zframe_size(msg->results.results[0].value) < FX_OUTPUT_MAX + 200, "value is %zu bytes",
+              zframe_size(msg->results.results[0].value));
+        free(repr);
+    }
+    fx_msg_destroy(&msg);
+
+    s_task_spec_t missing = { .kind = FX_FN_SHELL, .body = "echo {0} {1}", .args = "(('only one',), {})" };
+    msg = s_expect(ctx, &missing, FX_RESULT_ERROR, FX_E_SHELL);
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_walltime(s_ctx_t *ctx)
+{
+    int64_t start = fx_now_ms();
+    s_task_spec_t spec = { .kind = FX_FN_SHELL, .body = "sleep 30", .walltime_ms = 300 };
+    fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_ERROR, FX_E_WALLTIME);
+    CHECK(fx_now_ms() - start < 20000, "walltime took %lld ms", (long long) (fx_now_ms() - start));
+    fx_msg_destroy(&msg);
+}
+
+static void s_test_warm(s_ctx_t *ctx)
+{
+    /* Module-level state survives between calls only if the function was
+       compiled once and its namespace kept. */
+    char fid[FX_ID_LEN + 1];
+    fx_id_new(fid);
+    s_task_spec_t spec = {
+        .function_id = fid,
+        .body = "import os\ncalls = []\ndef f(i):\n    calls.append(i)\n    return (os.getpid(), len(calls))\n",
+    };
+    char args[64], want[64];
+    int64_t start = fx_now_ms();
+    for (int i = 1; i <= 25; i++) {
+        snprintf(args, sizeof args, "((%d,), {})", i);
+        spec.args = args;
+        fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_OK, 0);
+        if (!msg)
+            return;
+        char *repr = s_repr(ctx, msg->results.results[0].value);
+        snprintf(want, sizeof want, "(%d, %d)", (int) ctx->pid, i);
+        CHECK(strcmp(repr, want) == 0, "call %d: %s, want %s", i, repr, want);
+        free(repr);
+        fx_msg_destroy(&msg);
+    }
+    printf("warm: 25 tasks in one worker in %lld ms (including the test's pickling)\n",
+           (long long) (fx_now_ms() - start));
+
+    /* The bridge leaks no Python objects per task: the interpreter's
+       allocated blocks stay flat over many runs of a stateless function
+       (LSan cannot see this: libpython's allocations are suppressed). */
+    s_task_spec_t blocks = { .function_id = fid, .body = "import sys\ndef f():\n    return sys.getallocatedblocks()\n" };
+    fx_id_new(fid);
+    long counts[60];
+    for (int i = 0; i < 60; i++) {
+        fx_msg_t *msg = s_expect(ctx, &blocks, FX_RESULT_OK, 0);
+        if (!msg)
+            return;
+        char *repr = s_repr(ctx, msg->results.results[0].value);
+        counts[i] = atol(repr);
+        free(repr);
+        fx_msg_destroy(&msg);
+    }
+    printf("warm: allocated blocks after 20 tasks %ld, after 60 %ld\n", counts[19], counts[59]);
+    CHECK(counts[59] - counts[19] < 40, "Python blocks grew by %ld over 40 tasks", counts[59] - counts[19]);
+}
+
+static void s_test_stop(s_ctx_t *ctx)
+{
+    /* COMMAND(STOP) when idle: exit 0 */
+    fx_msg_t *stop = fx_msg_new(FX_MSG_COMMAND);
+    stop->command.command = FX_CMD_STOP;
+    s_send(ctx, &stop);
+    int status = s_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "COMMAND STOP: wait status %d", status);
+    close(ctx->pidfd);
+    ctx->pid = 0;
+    /* SIGTERM in the middle of a task: out at once, the task's child too */
+    REQUIRE(s_start(ctx) == 0, "second worker did not start");
+    fx_id_text_t id;
+    char marker[64], body[256];
+    snprintf(marker, sizeof marker, "/tmp/fx-wtest-stop-%d", (int) getpid());
+    unlink(marker);
+    snprintf(body, sizeof body, "echo $$ > %s.tmp; mv %s.tmp %s; sleep 30", marker, marker, marker);
+    s_task_spec_t spec = { .kind = FX_FN_SHELL, .body = body };
+    REQUIRE(s_send_task(ctx, &spec, id) == 0, "cannot send");
+    int64_t deadline = fx_now_ms() + S_WAIT_MS;
+    while (access(marker, F_OK) != 0 && fx_now_ms() < deadline)
+        zpoller_wait(ctx->poller, 10); /* waits for the file, with a deadline */
+    FILE *f = fopen(marker, "r");
+    REQUIRE(f, "the shell task never started");
+    int shell_pid = 0;
+    CHECK(fscanf(f, "%d", &shell_pid) == 1, "no pid in %s", marker);
+    fclose(f);
+    unlink(marker);
+    kill(ctx->pid, SIGTERM);
+    status = s_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
+    CHECK(status != -1 && WIFEXITED(status), "SIGTERM mid-task: wait status %d", status);
+    ctx->pid = 0;
+    /* the shell was killed with its group (it may linger as a zombie of init for a moment) */
+    int shell_fd = shell_pid > 0 ? s_pidfd_open(shell_pid) : -1;
+    struct pollfd p = { shell_fd, POLLIN, 0 };
+    CHECK(shell_fd < 0 || poll(&p, 1, S_WAIT_MS) == 1, "shell pid %d still runs", shell_pid);
+    if (shell_fd >= 0)
+        close(shell_fd);
+done:;
+}
+
+static void s_test_refused(s_ctx_t *ctx)
+{
+    /* the manager answers READY with ERROR: the worker leaves, status 1 */
+    fx_send_error(ctx->router, ctx->rid, ctx->ready_seq, FX_E_FORBIDDEN, "not one of my workers (test)");
+    int status = s_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1, "refused READY: wait status %d", status);
+    if (status != -1)
+        ctx->pid = 0;
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(s_ctx_t *);
+} s_tests[] = {
+    { "python", s_test_python },           { "exception", s_test_exception },
+    { "output", s_test_output },           { "missing_module", s_test_missing_module },
+    { "version_mismatch", s_test_version_mismatch }, { "bad_pickle", s_test_bad_pickle },
+    { "bad_tasks", s_test_bad_tasks },     { "shell", s_test_shell },
+    { "walltime", s_test_walltime },       { "warm", s_test_warm },
+    { "stop", s_test_stop },               { "refused", s_test_refused },
+};
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: fx_worker_test FX_WORKER PYTHON SCENARIO|all\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    s_ctx_t ctx = { .worker_bin = argv[1], .python = argv[2], .pid = 0, .pidfd = -1 };
+    snprintf(ctx.addr, sizeof ctx.addr, "ipc://@fx-wtest-%d", (int) getpid());
+    ctx.router = zsock_new(ZMQ_ROUTER);
+    if (!ctx.router || zsock_bind(ctx.router, "%s", ctx.addr) != 0) {
+        fprintf(stderr, "cannot bind %s\n", ctx.addr);
+        return 1;
+    }
+    ctx.poller = zpoller_new(ctx.router, NULL);
+    int ran = 0;
+    for (size_t i = 0; i < sizeof s_tests / sizeof s_tests[0]; i++) {
+        if (strcmp(argv[3], "all") != 0 && strcmp(argv[3], s_tests[i].name) != 0)
+            continue;
+        ran++;
+        int before = s_failures;
+        if (s_start(&ctx) == 0)
+            s_tests[i].fn(&ctx);
+        s_stop_worker(&ctx);
+        if (ctx.pidfd >= 0)
+            close(ctx.pidfd);
+        ctx.pidfd = -1;
+        printf("%s: %s\n", s_tests[i].name, s_failures == before ? "ok" : "FAILED");
+    }
+    if (!ran)
+        fprintf(stderr, "no scenario named %s\n", argv[3]);
+    zframe_destroy(&ctx.rid);
+    zpoller_destroy(&ctx.poller);
+    zsock_destroy(&ctx.router);
+    return ran && s_failures == 0 ? 0 : 1;
+}
