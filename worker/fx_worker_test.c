@@ -381,8 +381,8 @@ static void s_test_exception(s_ctx_t *ctx)
         char *repr = s_repr(ctx, r->value);
         CHECK(strcmp(repr, "ValueError('bad value 3')") == 0, "pickled exception %s", repr);
         char *out = s_frame_text(r->output);
-        CHECK(s_has(out, "--- remote traceback ---\nTraceback (most recent call last):"), "output: %s", out);
-        CHECK(s_has(out, "raise ValueError('bad value %d' % x)"), "traceback lacks the source line: %s", out);
+        CHECK(s_has(out, "--- remote traceback ---\nTraceback (most recent call last):"), "output: %s", out ? out : "(none)");
+        CHECK(s_has(out, "raise ValueError('bad value %d' % x)"), "traceback lacks the source line: %s", out ? out : "(none)");
         CHECK(s_has(out, "in helper") && !s_has(out, "fx-runner"), "traceback frames: %s", out);
         free(repr);
         free(out);
