@@ -35,7 +35,7 @@ typedef enum {
     FX_MSG_FUNCTION_REGISTERED = 6, /* broker -> client */
     FX_MSG_REGISTER_ENDPOINT = 7,   /* client -> broker */
     FX_MSG_ENDPOINT_REGISTERED = 8, /* broker -> client */
-    FX_MSG_SUBMIT = 9,              /* client -> broker, 1 frame per task */
+    FX_MSG_SUBMIT = 9,              /* client -> broker, 2 frames per task (body empty) */
     FX_MSG_SUBMITTED = 10,          /* broker -> client, after the commit */
     FX_MSG_RESULTS = 11,            /* interchange->broker->client, manager->interchange, worker->manager; 2 frames per result */
     FX_MSG_RESULTS_ACK = 12,        /* receiver of RESULTS -> sender */
@@ -135,7 +135,9 @@ typedef struct {
         struct { fx_id_text_t endpoint_id; char name[FX_NAME_MAX + 1];
                  char public_key[FX_KEY_LEN + 1]; } register_endpoint;
         struct { fx_id_text_t endpoint_id; } endpoint_registered;
-        struct { uint32_t count; fx_task_t *tasks; } submit;   /* also TASKS */
+        /* SUBMIT and TASKS share one record layout; in SUBMIT each task's
+           body frame is sent empty and ignored (the broker has the body). */
+        struct { uint32_t count; fx_task_t *tasks; } submit;
         struct { uint32_t count; fx_task_t *tasks; } tasks;
         struct { uint32_t accepted; } submitted;
         struct { uint32_t count; fx_result_t *results; } results;
@@ -192,7 +194,8 @@ zmsg_t *fx_msg_encode(fx_msg_t *self, int *err_p);
    FX_E_UNKNOWN_TYPE, FX_E_BAD_FIELD, FX_E_TOO_LARGE) and, where the
    header could be read, *seq_p so the error reply can echo it. *detail_p, if
    given, gets a static string naming the offending field. The zmsg is left
-   with its frames consumed (caller still destroys it). */
+   with its frames consumed (caller still destroys it). The header frame is
+   consumed too: read fx_peer_user_id(zmsg_first(zmsg)) before decoding. */
 int fx_msg_decode(zmsg_t *zmsg, fx_msg_t **msg_p, uint32_t *seq_p, const char **detail_p);
 
 /* Convenience: encode and send on sock, after the routing frame if given
