@@ -1,0 +1,246 @@
+/*  fx_broker.c: the broker server: its three sockets (client ROUTER,
+    endpoint ROUTER, ZAP REP), the ZAP answers from the store, and the one
+    loop that serves them. Every pass runs the same phases in order:
+    authenticate, read clients, read endpoints, timers, dispatch to
+    endpoints, push results to clients. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_broker_int.h"
+
+void fx_broker_log(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "fx-broker: %s\n", line);
+}
+
+/* The store calls this after committing a new result. */
+static void s_on_result(const char *owner, const char *client_id, void *arg)
+{
+    fx_broker_t *self = arg;
+    fx_sessions_notify(self->sessions, owner, client_id);
+}
+
+/* A CurveZMQ server ROUTER bound on addr. */
+static zsock_t *s_router(fx_broker_t *self, const char *addr, const char *domain, const char *flag,
+                         char *err, size_t errlen)
+{
+    zsock_t *sock = zsock_new(ZMQ_ROUTER);
+    if (!sock) {
+        snprintf(err, errlen, "cannot create a socket for %s", flag);
+        return NULL;
+    }
+    zsock_set_linger(sock, 0);
+    /* Never drop silently: what can queue here is bounded by the endpoints'
+       credit and the sessions' push window. */
+    zsock_set_sndhwm(sock, 0);
+    zsock_set_rcvhwm(sock, 0);
+    /* Refuse any frame larger than a payload before it is buffered (SPEC 2.1.3). */
+    zsock_set_maxmsgsize(sock, FX_PAYLOAD_MAX);
+    fx_curve_server(sock, &self->keypair, domain);
+    if (zsock_bind(sock, "%s", addr) < 0) {
+        snprintf(err, errlen, "cannot bind %s %s: %s: give a free tcp://HOST:PORT", flag, addr,
+                 zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+        return NULL;
+    }
+    return sock;
+}
+
+fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errlen)
+{
+    fx_broker_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->conf = *conf;
+    self->store = fx_store_open(conf->state_dir, err, errlen);
+    if (!self->store)
+        goto fail;
+    if (fx_store_broker_keypair(conf->state_dir, &self->keypair, err, errlen) != 0)
+        goto fail;
+    self->zap = fx_zap_bind();
+    if (!self->zap) {
+        snprintf(err, errlen, "cannot bind the ZAP handler: another one is bound in this process");
+        goto fail;
+    }
+    self->client = s_router(self, conf->client_bind, "fx-client", "--client-bind", err, errlen);
+    if (!self->client)
+        goto fail;
+    self->endpoint =
+        s_router(self, conf->endpoint_bind, "fx-endpoint", "--endpoint-bind", err, errlen);
+    if (!self->endpoint)
+        goto fail;
+    self->client_addr = zsock_last_endpoint(self->client);
+    self->endpoint_addr = zsock_last_endpoint(self->endpoint);
+    self->poller = zpoller_new(self->zap, self->client, self->endpoint, NULL);
+    self->sessions = fx_sessions_new(self->client, self->store, conf->heartbeat_ms);
+    self->forwarders =
+        fx_fwd_set_new(self->endpoint, self->store, conf->heartbeat_ms, conf->max_attempts);
+    if (!self->poller || !self->sessions || !self->forwarders || !self->client_addr ||
+        !self->endpoint_addr) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    fx_store_set_result_hook(self->store, s_on_result, self);
+    return self;
+fail:
+    fx_broker_destroy(&self);
+    return NULL;
+}
+
+void fx_broker_destroy(fx_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fx_broker_t *self = *self_p;
+    fx_fwd_set_destroy(&self->forwarders);
+    fx_sessions_destroy(&self->sessions);
+    zpoller_destroy(&self->poller);
+    zsock_destroy(&self->endpoint);
+    zsock_destroy(&self->client);
+    zsock_destroy(&self->zap);
+    zstr_free(&self->client_addr);
+    zstr_free(&self->endpoint_addr);
+    fx_store_destroy(&self->store);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------- ZAP */
+
+/* Who a CURVE key is in a ZAP domain: "user:<id>" or "endpoint:<id>". */
+static bool s_zap_identify(fx_broker_t *self, const fx_zap_request_t *req, char *user_id,
+                           size_t cap)
+{
+    fx_id_text_t id;
+    if (strcmp(req->mechanism, "CURVE") != 0 || req->client_key[0] == '\0')
+        return false;
+    if (strcmp(req->domain, "fx-client") == 0 &&
+        fx_store_user_by_key(self->store, req->client_key, id) == FX_OK) {
+        snprintf(user_id, cap, "user:%s", id);
+        return true;
+    }
+    if (strcmp(req->domain, "fx-endpoint") == 0 &&
+        fx_store_endpoint_by_key(self->store, req->client_key, id) == FX_OK) {
+        snprintf(user_id, cap, "endpoint:%s", id);
+        return true;
+    }
+    return false;
+}
+
+static void s_zap_serve(fx_broker_t *self)
+{
+    for (int i = 0; i < FX_BROKER_READ_BUDGET && (zsock_events(self->zap) & ZMQ_POLLIN); i++) {
+        fx_zap_request_t req;
+        if (fx_zap_recv(self->zap, &req) != 0)
+            continue; /* malformed: already refused */
+        char user_id[64] = "";
+        bool allow = s_zap_identify(self, &req, user_id, sizeof user_id);
+        fx_zap_reply(self->zap, &req, allow, user_id);
+        if (allow)
+            continue;
+        /* A refused peer reconnects every few hundred ms: one line per key
+           and minute is enough to notice it. */
+        int64_t now = fx_now_ms();
+        if (strcmp(self->denied_key, req.client_key) != 0 || now - self->denied_ms > 60000) {
+            fx_broker_log("refused a %s connection on %s: key %s is not registered there",
+                          req.mechanism, req.domain, req.client_key[0] ? req.client_key : "(none)");
+            snprintf(self->denied_key, sizeof self->denied_key, "%s", req.client_key);
+            self->denied_ms = now;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- loop */
+
+/* Reads up to the budget of messages from a ROUTER and hands each, with its
+   routing frame and its connection's User-Id, to the handler. */
+static void s_read(fx_broker_t *self, zsock_t *sock)
+{
+    for (int i = 0; i < FX_BROKER_READ_BUDGET && (zsock_events(sock) & ZMQ_POLLIN); i++) {
+        zmsg_t *zmsg = zmsg_recv(sock);
+        if (!zmsg)
+            return;
+        zframe_t *routing = zmsg_pop(zmsg);
+        /* The User-Id lives on the header frame; decoding consumes it. */
+        zframe_t *header = zmsg_first(zmsg);
+        const char *meta = header ? fx_peer_user_id(header) : NULL;
+        char user_id[64] = "";
+        if (meta)
+            snprintf(user_id, sizeof user_id, "%s", meta);
+        if (!routing)
+            zmsg_destroy(&zmsg);
+        else if (sock == self->client)
+            fx_client_handle(self, routing, meta ? user_id : NULL, &zmsg);
+        else
+            fx_fwd_set_handle(self->forwarders, routing, meta ? user_id : NULL, &zmsg);
+        zframe_destroy(&routing);
+        zmsg_destroy(&zmsg);
+    }
+}
+
+static void s_purge(fx_broker_t *self)
+{
+    if (self->conf.result_ttl_s <= 0)
+        return;
+    uint32_t purged = 0;
+    int64_t before = fx_store_wall_ms() - self->conf.result_ttl_s * 1000;
+    int rc = fx_store_purge(self->store, before, &purged);
+    if (rc != FX_OK)
+        fx_broker_log("cannot purge old results: %s", fx_store_errmsg(self->store));
+    else if (purged)
+        fx_broker_log("purged %u results delivered more than %lld s ago", purged,
+                      (long long) self->conf.result_ttl_s);
+}
+
+/* Timers: heartbeats and loss detection, session expiry, the results TTL. */
+static void s_tick(fx_broker_t *self, int64_t now)
+{
+    if (now < self->next_tick)
+        return;
+    int64_t next = fx_fwd_set_tick(self->forwarders, now);
+    int64_t next_sessions = fx_sessions_tick(self->sessions, now);
+    if (next_sessions < next)
+        next = next_sessions;
+    self->next_tick = now + next;
+    if (now >= self->next_purge) {
+        s_purge(self);
+        int64_t period = self->conf.result_ttl_s * 1000;
+        self->next_purge = now + (period < 1000 ? 1000 : period > 60000 ? 60000 : period);
+    }
+}
+
+int fx_broker_run(fx_broker_t *self)
+{
+    printf("fx-broker: ready client=%s endpoint=%s public_key=%s\n", self->client_addr,
+           self->endpoint_addr, self->keypair.public_key);
+    fflush(stdout);
+    fx_broker_log("serving state %s, heartbeat %u ms, results kept %lld s after delivery",
+                  self->conf.state_dir, self->conf.heartbeat_ms,
+                  (long long) self->conf.result_ttl_s);
+    bool busy = false;
+    self->next_tick = self->next_purge = fx_now_ms();
+    while (!zsys_interrupted) {
+        int64_t wait = busy ? 0 : self->next_tick - fx_now_ms();
+        zpoller_wait(self->poller, (int) (wait < 0 ? 0 : wait));
+        if (zpoller_terminated(self->poller) || zsys_interrupted)
+            break;
+        s_zap_serve(self);
+        s_read(self, self->client);
+        s_read(self, self->endpoint);
+        s_tick(self, fx_now_ms());
+        busy = fx_fwd_set_dispatch(self->forwarders);
+        busy |= fx_sessions_pump(self->sessions);
+    }
+    fx_broker_log("stopping: %zu client sessions, %zu endpoints connected",
+                  fx_sessions_size(self->sessions), fx_fwd_set_size(self->forwarders));
+    return 0;
+}

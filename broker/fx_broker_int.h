@@ -1,0 +1,115 @@
+/*  fx_broker_int.h: private to fx-broker. The server (fx_broker.c: sockets,
+    ZAP, the loop), the client protocol (fx_client.c) and client sessions
+    (fx_session.c) share these declarations. */
+#ifndef FX_BROKER_INT_H
+#define FX_BROKER_INT_H
+
+#include <czmq.h>
+
+#include "fx_conf.h"
+#include "fx_forwarder.h"
+#include "fx_msg.h"
+#include "fx_store.h"
+
+/* Results pushed to one session and not yet acknowledged: pushing stops
+   here until acks come, so a client that does not read cannot make the
+   broker queue its whole backlog in the socket. */
+#define FX_SESSION_WINDOW FX_BATCH_MAX
+
+/* RESULTS messages pushed to one session in one loop pass. */
+#define FX_SESSION_BATCHES_PER_PASS 2
+
+/* A client session is forgotten after this many heartbeat periods without
+   a message from it (the client re-HELLOs when it gets NO_SESSION). More
+   lenient than the endpoint's 3: a session costs little, and a client
+   blocked waiting for results may beat slowly. */
+#define FX_SESSION_MISSED_BEATS 10
+
+/* Default dispatches of a task whose endpoint keeps getting lost before the
+   task fails with FX_E_WORKER_LOST (--max-attempts). */
+#define FX_BROKER_MAX_ATTEMPTS 3
+
+/* Messages read from one socket in one loop pass before the loop moves on
+   (fairness between the client port, the endpoint port and timers). */
+#define FX_BROKER_READ_BUDGET 256
+
+typedef struct {
+    char state_dir[4096];
+    char client_bind[FX_ADDR_MAX];
+    char endpoint_bind[FX_ADDR_MAX];
+    uint32_t heartbeat_ms;
+    int64_t result_ttl_s; /* 0: keep delivered results forever */
+    uint32_t max_attempts;
+} fx_broker_conf_t;
+
+/* ---------------------------------------------------------------- sessions */
+
+typedef struct _fx_sessions_t fx_sessions_t;
+
+/* One client connection that said HELLO. */
+typedef struct {
+    zframe_t *routing;
+    char *routing_key;     /* hex of routing */
+    fx_id_text_t user_id;
+    fx_id_text_t client_id;
+    int64_t heard_ms;      /* fx_now_ms of its last message */
+    int64_t beat_ms;       /* fx_now_ms of the last HEARTBEAT we sent it */
+    zhashx_t *pushed;      /* task id -> (void *) 1: pushed or fetched, not acked */
+    int64_t cursor;        /* results.seq up to which the store was read for it */
+    bool dirty;            /* results may be waiting for it */
+} fx_session_t;
+
+fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms);
+void fx_sessions_destroy(fx_sessions_t **self_p);
+
+/* HELLO on routing: a fresh session (pushed set empty, cursor 0), replacing
+   any session of this routing id or of the same (user, client_id). NULL on
+   OOM. */
+fx_session_t *fx_sessions_hello(fx_sessions_t *self, zframe_t *routing, const char *user_id,
+                                const char *client_id);
+fx_session_t *fx_sessions_find(fx_sessions_t *self, zframe_t *routing);
+/* New results exist for (owner, client_id): push them at the next pump. */
+void fx_sessions_notify(fx_sessions_t *self, const char *owner, const char *client_id);
+/* ids were acknowledged (or, with fetched = true, sent in reply to FETCH). */
+void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids,
+                      uint32_t count, bool fetched);
+/* End of a loop pass: push pending results to dirty sessions. True if
+   some session has more to push at once. */
+bool fx_sessions_pump(fx_sessions_t *self);
+/* Forget silent sessions. Returns ms until it wants to run again. */
+int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now);
+size_t fx_sessions_size(fx_sessions_t *self);
+
+/* ---------------------------------------------------------------- broker */
+
+typedef struct {
+    fx_broker_conf_t conf;
+    fx_store_t *store;
+    fx_keypair_t keypair;
+    zsock_t *zap;
+    zsock_t *client;
+    zsock_t *endpoint;
+    zpoller_t *poller;
+    fx_sessions_t *sessions;
+    fx_fwd_set_t *forwarders;
+    char *client_addr;
+    char *endpoint_addr;
+    int64_t next_tick;
+    int64_t next_purge;
+    char denied_key[FX_KEY_LEN + 1]; /* to log a refused key once a minute */
+    int64_t denied_ms;
+} fx_broker_t;
+
+fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errlen);
+void fx_broker_destroy(fx_broker_t **self_p);
+/* Serve until SIGINT/SIGTERM. 0 on a clean stop. */
+int fx_broker_run(fx_broker_t *self);
+
+/* One message from the client ROUTER (routing popped; user_id from ZAP). */
+void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id,
+                      zmsg_t **zmsg_p);
+
+/* A line on stderr, "fx-broker: " first. */
+void fx_broker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,255 @@
+/*  fx_session.c: client sessions and the push of results to them.
+
+    A session is a routing id that said HELLO: (user, client_id). Results of
+    tasks a client_id submitted are pushed to its session, oldest first,
+    read from the store with a per-session cursor, so the backlog stays in
+    sqlite and only a window of it is ever in memory. A result is pushed to
+    a session at most once; after a new HELLO (a reconnect) everything not
+    yet acknowledged is pushed again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_broker_int.h"
+
+struct _fx_sessions_t {
+    zsock_t *sock;
+    fx_store_t *store;
+    uint32_t heartbeat_ms;
+    zhashx_t *by_routing; /* routing hex -> fx_session_t (owned) */
+    zhashx_t *by_client;  /* "user/client_id" -> the same session (not owned) */
+};
+
+static void s_session_destroy(fx_session_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fx_session_t *self = *self_p;
+    zframe_destroy(&self->routing);
+    free(self->routing_key);
+    zhashx_destroy(&self->pushed);
+    free(self);
+    *self_p = NULL;
+}
+
+static void s_session_free(void **item)
+{
+    s_session_destroy((fx_session_t **) item);
+}
+
+static void s_client_key(char *out, size_t cap, const char *user_id, const char *client_id)
+{
+    snprintf(out, cap, "%s/%s", user_id, client_id);
+}
+
+fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms)
+{
+    fx_sessions_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->sock = sock;
+    self->store = store;
+    self->heartbeat_ms = heartbeat_ms;
+    self->by_routing = zhashx_new();
+    self->by_client = zhashx_new();
+    if (!self->by_routing || !self->by_client) {
+        fx_sessions_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->by_routing, s_session_free);
+    return self;
+}
+
+void fx_sessions_destroy(fx_sessions_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fx_sessions_t *self = *self_p;
+    zhashx_destroy(&self->by_client);
+    zhashx_destroy(&self->by_routing);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t fx_sessions_size(fx_sessions_t *self)
+{
+    return zhashx_size(self->by_routing);
+}
+
+static void s_drop(fx_sessions_t *self, fx_session_t *session)
+{
+    char key[2 * sizeof(fx_id_text_t) + 2];
+    s_client_key(key, sizeof key, session->user_id, session->client_id);
+    if (zhashx_lookup(self->by_client, key) == session)
+        zhashx_delete(self->by_client, key);
+    zhashx_delete(self->by_routing, session->routing_key); /* destroys it */
+}
+
+fx_session_t *fx_sessions_hello(fx_sessions_t *self, zframe_t *routing, const char *user_id,
+                                const char *client_id)
+{
+    char key[2 * sizeof(fx_id_text_t) + 2];
+    s_client_key(key, sizeof key, user_id, client_id);
+    fx_session_t *old = zhashx_lookup(self->by_client, key);
+    if (old)
+        s_drop(self, old);
+    char *routing_key = zframe_strhex(routing);
+    if (!routing_key)
+        return NULL;
+    old = zhashx_lookup(self->by_routing, routing_key);
+    if (old)
+        s_drop(self, old);
+    fx_session_t *session = calloc(1, sizeof *session);
+    if (!session) {
+        free(routing_key);
+        return NULL;
+    }
+    session->routing_key = routing_key;
+    session->routing = zframe_dup(routing);
+    session->pushed = zhashx_new();
+    if (!session->routing || !session->pushed) {
+        s_session_destroy(&session);
+        return NULL;
+    }
+    snprintf(session->user_id, sizeof session->user_id, "%s", user_id);
+    snprintf(session->client_id, sizeof session->client_id, "%s", client_id);
+    session->heard_ms = session->beat_ms = fx_now_ms();
+    session->dirty = true; /* push what is waiting for this client_id */
+    zhashx_insert(self->by_routing, routing_key, session);
+    zhashx_insert(self->by_client, key, session);
+    return session;
+}
+
+fx_session_t *fx_sessions_find(fx_sessions_t *self, zframe_t *routing)
+{
+    char *key = zframe_strhex(routing);
+    fx_session_t *session = key ? zhashx_lookup(self->by_routing, key) : NULL;
+    free(key);
+    return session;
+}
+
+void fx_sessions_notify(fx_sessions_t *self, const char *owner, const char *client_id)
+{
+    char key[2 * sizeof(fx_id_text_t) + 2];
+    s_client_key(key, sizeof key, owner, client_id);
+    fx_session_t *session = zhashx_lookup(self->by_client, key);
+    if (session)
+        session->dirty = true;
+}
+
+void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids,
+                      uint32_t count, bool fetched)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        if (fetched)
+            zhashx_update(session->pushed, ids[i], (void *) 1);
+        else
+            zhashx_delete(session->pushed, ids[i]);
+    }
+    if (!fetched && count)
+        session->dirty = true; /* the window opened */
+}
+
+/* Drops the records of msg whose task is already pushed to the session
+   (sent in reply to FETCH); returns how many are left. */
+static uint32_t s_drop_pushed(fx_session_t *session, fx_msg_t *msg)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < msg->results.count; i++) {
+        fx_result_t *result = &msg->results.results[i];
+        if (zhashx_lookup(session->pushed, result->task_id)) {
+            free(result->error_text);
+            zframe_destroy(&result->value);
+            zframe_destroy(&result->output);
+            continue;
+        }
+        if (kept != i)
+            msg->results.results[kept] = *result;
+        kept++;
+    }
+    msg->results.count = kept;
+    return kept;
+}
+
+/* Pushes up to FX_SESSION_BATCHES_PER_PASS batches. True if more may wait. */
+static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs)
+{
+    for (int batch = 0; batch < FX_SESSION_BATCHES_PER_PASS; batch++) {
+        size_t unacked = zhashx_size(session->pushed);
+        if (unacked >= FX_SESSION_WINDOW) {
+            session->dirty = false; /* an ack reopens it */
+            return false;
+        }
+        uint32_t room = (uint32_t) (FX_SESSION_WINDOW - unacked);
+        if (room > FX_BATCH_MAX)
+            room = FX_BATCH_MAX;
+        fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
+        int rc = msg ? fx_store_results_pending(self->store, session->user_id, session->client_id,
+                                                session->cursor, room, msg, seqs)
+                     : FX_E_NOMEM;
+        if (rc != FX_OK || msg->results.count == 0) {
+            if (rc != FX_OK)
+                fx_broker_log("cannot read results for client %s: %s (%s); retrying later",
+                              session->client_id, fx_strerror(rc), fx_store_errmsg(self->store));
+            fx_msg_destroy(&msg);
+            session->dirty = false; /* a new result, an ack or the tick wakes it */
+            return false;
+        }
+        session->cursor = seqs[msg->results.count - 1];
+        if (s_drop_pushed(session, msg) == 0) {
+            fx_msg_destroy(&msg);
+            continue;
+        }
+        for (uint32_t i = 0; i < msg->results.count; i++)
+            zhashx_insert(session->pushed, msg->results.results[i].task_id, (void *) 1);
+        msg->seq = 0; /* a push, not a reply (SPEC 3.6.3) */
+        if (fx_msg_send(&msg, self->sock, session->routing) != FX_OK)
+            fx_broker_log("cannot push results to client %s", session->client_id);
+    }
+    return true;
+}
+
+bool fx_sessions_pump(fx_sessions_t *self)
+{
+    bool busy = false;
+    int64_t *seqs = NULL;
+    for (fx_session_t *session = zhashx_first(self->by_routing); session;
+         session = zhashx_next(self->by_routing)) {
+        if (!session->dirty)
+            continue;
+        if (!seqs && !(seqs = malloc(FX_BATCH_MAX * sizeof *seqs)))
+            return true; /* out of memory: try again at once */
+        busy |= s_pump_one(self, session, seqs);
+    }
+    free(seqs);
+    return busy;
+}
+
+/* Every live session gets a HEARTBEAT each period (SPEC 9.2: sending one
+   every period regardless is correct); silent ones are forgotten. */
+int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now)
+{
+    int64_t idle = (int64_t) self->heartbeat_ms * FX_SESSION_MISSED_BEATS;
+    zlist_t *silent = zlist_new();
+    for (fx_session_t *session = zhashx_first(self->by_routing); session && silent;
+         session = zhashx_next(self->by_routing)) {
+        if (now - session->heard_ms > idle) {
+            zlist_append(silent, session);
+            continue;
+        }
+        if (now - session->beat_ms >= (int64_t) self->heartbeat_ms) {
+            fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
+            if (beat)
+                fx_msg_send(&beat, self->sock, session->routing);
+            session->beat_ms = now;
+        }
+    }
+    for (fx_session_t *session = silent ? zlist_first(silent) : NULL; session;
+         session = zlist_next(silent)) {
+        fx_broker_log("client %s of user %s silent for %lld ms: session closed",
+                      session->client_id, session->user_id, (long long) (now - session->heard_ms));
+        s_drop(self, session);
+    }
+    zlist_destroy(&silent);
+    return self->heartbeat_ms;
+}

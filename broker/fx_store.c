@@ -1,0 +1,615 @@
+/*  fx_store.c: opening the store (directory, schema, prepared statements),
+    users, endpoint and function registration, and the sqlite helpers the
+    other fx_store_*.c files share. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "fx_store_int.h"
+
+/* Schema version kept in PRAGMA user_version; a database from a newer fx is
+   refused rather than misread. */
+#define S_SCHEMA_VERSION 1
+
+/* Schema notes. tasks.seq orders dispatch (submission order) and survives
+   VACUUM, unlike a bare rowid; results.seq is AUTOINCREMENT because client
+   sessions keep a cursor into it and a purged maximum must never be reused.
+   The partial index over undelivered results keeps the push query cheap
+   when most results are delivered. */
+static const char *s_schema =
+    "CREATE TABLE IF NOT EXISTS users ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, public_key TEXT NOT NULL UNIQUE,"
+    "  created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS endpoints ("
+    "  id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL,"
+    "  public_key TEXT NOT NULL UNIQUE, created INTEGER NOT NULL, last_seen INTEGER);"
+    "CREATE INDEX IF NOT EXISTS endpoints_owner ON endpoints(owner, created);"
+    "CREATE TABLE IF NOT EXISTS functions ("
+    "  id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, kind INTEGER NOT NULL,"
+    "  entry TEXT NOT NULL, body BLOB NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS functions_owner ON functions(owner, created);"
+    "CREATE TABLE IF NOT EXISTS tasks ("
+    "  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, owner TEXT NOT NULL,"
+    "  client_id TEXT NOT NULL, endpoint TEXT NOT NULL, function TEXT NOT NULL,"
+    "  state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL, py_version TEXT NOT NULL, serializer TEXT NOT NULL,"
+    "  walltime_ms INTEGER NOT NULL, payload BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(endpoint, state, seq);"
+    "CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);"
+    "CREATE TABLE IF NOT EXISTS results ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL UNIQUE,"
+    "  status INTEGER NOT NULL, error_code INTEGER NOT NULL, error_text TEXT,"
+    "  value BLOB NOT NULL, output BLOB NOT NULL, created INTEGER NOT NULL, delivered INTEGER);"
+    "CREATE INDEX IF NOT EXISTS results_undelivered ON results(seq) WHERE delivered IS NULL;"
+    "CREATE INDEX IF NOT EXISTS results_delivered ON results(delivered)"
+    "  WHERE delivered IS NOT NULL;";
+
+static const char *s_sql[ST_COUNT_] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_USER_INSERT] = "INSERT INTO users(id, name, public_key, created) VALUES(?1, ?2, ?3, ?4)",
+    [ST_USER_BY_NAME] = "SELECT id, public_key FROM users WHERE name = ?1",
+    [ST_USER_BY_KEY] = "SELECT id FROM users WHERE public_key = ?1",
+    [ST_EP_BY_KEY] = "SELECT id FROM endpoints WHERE public_key = ?1",
+    [ST_EP_GET] = "SELECT owner, public_key FROM endpoints WHERE id = ?1",
+    [ST_EP_INSERT] = "INSERT INTO endpoints(id, owner, name, public_key, created)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_EP_RENAME] = "UPDATE endpoints SET name = ?2 WHERE id = ?1",
+    [ST_EP_SEEN] = "UPDATE endpoints SET last_seen = ?2 WHERE id = ?1",
+    [ST_FN_GET] = "SELECT owner, name, kind, entry, body FROM functions WHERE id = ?1",
+    [ST_FN_INSERT] = "INSERT INTO functions(id, owner, name, kind, entry, body, created)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_TASK_OWNER] = "SELECT owner FROM tasks WHERE id = ?1",
+    [ST_TASK_INSERT] = "INSERT INTO tasks(id, owner, client_id, endpoint, function, state, attempts,"
+                       " created, updated, py_version, serializer, walltime_ms, payload)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, 1, 0, ?6, ?6, ?7, ?8, ?9, ?10)",
+    [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = 1",
+    [ST_DISPATCH_SELECT] = "SELECT t.seq, t.id, t.function, t.py_version, t.serializer, t.attempts,"
+                           " t.walltime_ms, t.payload, f.kind, f.entry, f.body"
+                           " FROM tasks t JOIN functions f ON f.id = t.function"
+                           " WHERE t.endpoint = ?1 AND t.state = 1 ORDER BY t.seq LIMIT ?2",
+    [ST_DISPATCH_MARK] = "UPDATE tasks SET state = 2, attempts = attempts + 1, updated = ?2"
+                         " WHERE seq = ?1",
+    [ST_REQUEUE_SELECT] = "SELECT seq, id, attempts, owner, client_id FROM tasks"
+                          " WHERE endpoint = ?1 AND state = 2 ORDER BY seq",
+    [ST_REQUEUE_MARK] = "UPDATE tasks SET state = 1, updated = ?2 WHERE seq = ?1",
+    [ST_TASK_STATUS] = "SELECT owner, state, endpoint, attempts FROM tasks WHERE id = ?1",
+    [ST_RESULT_TASK] = "SELECT endpoint, owner, client_id FROM tasks WHERE id = ?1",
+    [ST_RESULT_INSERT] = "INSERT OR IGNORE INTO results(task_id, status, error_code, error_text,"
+                         " value, output, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_TASK_FINISH] = "UPDATE tasks SET state = ?2, updated = ?3, payload = x'' WHERE id = ?1",
+    [ST_PENDING] = "SELECT r.seq, r.task_id, r.status, r.error_code, r.error_text, r.value, r.output"
+                   /* CROSS JOIN keeps results outermost: walk the partial
+                      index of undelivered results, not every task of the owner */
+                   " FROM results r CROSS JOIN tasks t ON t.id = r.task_id"
+                   " WHERE r.delivered IS NULL AND r.seq > ?1 AND t.owner = ?2"
+                   " AND t.client_id = ?3 ORDER BY r.seq LIMIT ?4",
+    [ST_FETCH] = "SELECT r.status, r.error_code, r.error_text, r.value, r.output"
+                 " FROM results r JOIN tasks t ON t.id = r.task_id"
+                 " WHERE r.task_id = ?1 AND t.owner = ?2",
+    [ST_ACK_RESULT] = "UPDATE results SET delivered = ?3 WHERE task_id = ?1 AND delivered IS NULL"
+                      " AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = ?1 AND t.owner = ?2)",
+    [ST_ACK_TASK] = "UPDATE tasks SET state = 4, updated = ?3"
+                    " WHERE id = ?1 AND owner = ?2 AND state = 3",
+    [ST_PURGE_TASKS] = "DELETE FROM tasks WHERE id IN (SELECT task_id FROM results"
+                       " WHERE delivered IS NOT NULL AND delivered < ?1)",
+    [ST_PURGE_RESULTS] = "DELETE FROM results WHERE delivered IS NOT NULL AND delivered < ?1",
+    [ST_LIST_EP] = "SELECT e.id, e.name, e.last_seen,"
+                   " (SELECT count(*) FROM tasks t WHERE t.endpoint = e.id AND t.state = 1)"
+                   " FROM endpoints e WHERE e.owner = ?1 ORDER BY e.created, e.id LIMIT ?2",
+    [ST_LIST_FN] = "SELECT id, name, kind FROM functions WHERE owner = ?1"
+                   " ORDER BY created DESC, id LIMIT ?2",
+    [ST_LIST_TASKS] = "SELECT id, state, endpoint, function, attempts FROM tasks WHERE owner = ?1"
+                      " ORDER BY seq DESC LIMIT ?2",
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+sqlite3_stmt *fx_store_st(fx_store_t *self, fx_st_t which)
+{
+    sqlite3_stmt *st = self->st[which];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+int fx_store_fail(fx_store_t *self)
+{
+    snprintf(self->errmsg, sizeof self->errmsg, "%s", sqlite3_errmsg(self->db));
+    return FX_E_IO;
+}
+
+int fx_store_exec(fx_store_t *self, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    int result = rc == SQLITE_DONE || rc == SQLITE_ROW ? FX_OK : fx_store_fail(self);
+    sqlite3_reset(st);
+    return result;
+}
+
+int fx_store_begin(fx_store_t *self)
+{
+    return fx_store_exec(self, fx_store_st(self, ST_BEGIN));
+}
+
+int fx_store_commit(fx_store_t *self)
+{
+    int rc = fx_store_exec(self, fx_store_st(self, ST_COMMIT));
+    if (rc != FX_OK)
+        fx_store_rollback(self);
+    return rc;
+}
+
+void fx_store_rollback(fx_store_t *self)
+{
+    /* Reset every statement first: a statement still mid-step would keep the
+       transaction's read open. */
+    for (int i = 0; i < ST_COUNT_; i++)
+        sqlite3_reset(self->st[i]);
+    if (!sqlite3_get_autocommit(self->db)) {
+        sqlite3_step(self->st[ST_ROLLBACK]);
+        sqlite3_reset(self->st[ST_ROLLBACK]);
+    }
+}
+
+void fx_store_bind_text(sqlite3_stmt *st, int col, const char *text)
+{
+    if (text)
+        sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+void fx_store_bind_blob(sqlite3_stmt *st, int col, const void *data, size_t size)
+{
+    if (size == 0 || !data)
+        sqlite3_bind_zeroblob(st, col, 0);
+    else
+        sqlite3_bind_blob64(st, col, data, size, SQLITE_STATIC);
+}
+
+void fx_store_bind_frame(sqlite3_stmt *st, int col, zframe_t *frame)
+{
+    if (frame)
+        fx_store_bind_blob(st, col, zframe_data(frame), zframe_size(frame));
+    else
+        sqlite3_bind_zeroblob(st, col, 0);
+}
+
+void fx_store_column_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const char *text = (const char *) sqlite3_column_text(st, col);
+    snprintf(dst, cap, "%s", text ? text : "");
+}
+
+zframe_t *fx_store_column_frame(sqlite3_stmt *st, int col)
+{
+    const void *data = sqlite3_column_blob(st, col);
+    int size = sqlite3_column_bytes(st, col);
+    return size > 0 && data ? zframe_new(data, (size_t) size) : zframe_new_empty();
+}
+
+void fx_store_notify(fx_store_t *self, const char *owner, const char *client_id)
+{
+    if (self->hook)
+        self->hook(owner, client_id, self->hook_arg);
+}
+
+void fx_store_set_result_hook(fx_store_t *self, fx_store_result_fn *fn, void *arg)
+{
+    self->hook = fn;
+    self->hook_arg = arg;
+}
+
+const char *fx_store_errmsg(fx_store_t *self)
+{
+    return self ? self->errmsg : "";
+}
+
+int64_t fx_store_wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---------------------------------------------------------------- life */
+
+/* mkdir -p with mode 0700 for every directory it makes. */
+static int s_mkdirs(const char *path, char *err, size_t errlen)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf || buf[0] == '\0') {
+        snprintf(err, errlen, "state directory path is empty or too long: give a shorter --state");
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(err, errlen, "state directory %s is not a directory: give another --state", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_exec_sql(fx_store_t *self, const char *sql, const char *what, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(self->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s failed: %s", what, msg ? msg : sqlite3_errmsg(self->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(self->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version < 0) {
+        snprintf(err, errlen, "cannot read %s: %s (is it an sqlite database?)", path,
+                 sqlite3_errmsg(self->db));
+        return -1;
+    }
+    if (version > S_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "%s has schema version %d, this fx knows %d: use the newer fx that wrote it", path,
+                 version, S_SCHEMA_VERSION);
+        return -1;
+    }
+    if (s_exec_sql(self, "BEGIN IMMEDIATE", "schema transaction", err, errlen) != 0)
+        return -1;
+    if (s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
+        s_exec_sql(self, "PRAGMA user_version = 1", "setting the schema version", err, errlen) !=
+            0 ||
+        s_exec_sql(self, "COMMIT", "committing the schema", err, errlen) != 0) {
+        sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
+{
+    char path[4200];
+    fx_store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory opening the store");
+        return NULL;
+    }
+    if (!state_dir || s_mkdirs(state_dir, err, errlen) != 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/%s", state_dir, FX_STORE_DB_FILE);
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 self->db ? sqlite3_errmsg(self->db) : "out of memory");
+        goto fail;
+    }
+    /* Another process (fx user create) may hold the write lock briefly. */
+    sqlite3_busy_timeout(self->db, 5000);
+    /* WAL: readers never block the writer. synchronous=FULL: a task is on
+       disk before SUBMITTED and a result before its RESULTS_ACK. */
+    if (s_exec_sql(self, "PRAGMA journal_mode = WAL", "setting WAL mode", err, errlen) != 0 ||
+        s_exec_sql(self, "PRAGMA synchronous = FULL", "setting synchronous", err, errlen) != 0)
+        goto fail;
+    if (s_schema_setup(self, path, err, errlen) != 0)
+        goto fail;
+    for (int i = 0; i < ST_COUNT_; i++) {
+        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "cannot prepare statement %d of %s: %s", i, path,
+                     sqlite3_errmsg(self->db));
+            goto fail;
+        }
+    }
+    return self;
+fail:
+    fx_store_destroy(&self);
+    return NULL;
+}
+
+void fx_store_destroy(fx_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fx_store_t *self = *self_p;
+    for (int i = 0; i < ST_COUNT_; i++)
+        sqlite3_finalize(self->st[i]);
+    sqlite3_close(self->db);
+    free(self);
+    *self_p = NULL;
+}
+
+int fx_store_broker_keypair(const char *state_dir, fx_keypair_t *kp, char *err, size_t errlen)
+{
+    char path[4200];
+    if (!state_dir || s_mkdirs(state_dir, err, errlen) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s", state_dir, FX_STORE_KEY_FILE);
+    return fx_keypair_load(path, kp, true, err, errlen);
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* A name: 1..FX_NAME_MAX bytes, no control characters. */
+static bool s_name_valid(const char *name, bool allow_empty)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (!name || len > FX_NAME_MAX || (len == 0 && !allow_empty))
+        return false;
+    for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+int fx_store_user_create(fx_store_t *self, const char *name, const char *public_key,
+                         fx_id_text_t user_id_out, char *err, size_t errlen)
+{
+    if (!s_name_valid(name, false)) {
+        snprintf(err, errlen,
+                 "user name must be 1 to %d characters without control characters: pick another",
+                 FX_NAME_MAX);
+        return FX_E_BAD_FIELD;
+    }
+    if (!public_key || !fx_key_valid(public_key)) {
+        snprintf(err, errlen, "public key is not 40 characters of z85: give a CurveZMQ public key");
+        return FX_E_BAD_FIELD;
+    }
+    fx_id_text_t id;
+    fx_id_new(id);
+    if (fx_store_begin(self) != FX_OK)
+        goto io;
+    sqlite3_stmt *st = fx_store_st(self, ST_USER_BY_NAME);
+    fx_store_bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        fx_store_rollback(self);
+        snprintf(err, errlen, "user name '%s' is taken: pick another name", name);
+        return FX_E_CONFLICT;
+    }
+    st = fx_store_st(self, ST_USER_BY_KEY);
+    fx_store_bind_text(st, 1, public_key);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW) {
+        fx_store_rollback(self);
+        snprintf(err, errlen, "public key is already registered to another user: make a new keypair");
+        return FX_E_CONFLICT;
+    }
+    st = fx_store_st(self, ST_USER_INSERT);
+    fx_store_bind_text(st, 1, id);
+    fx_store_bind_text(st, 2, name);
+    fx_store_bind_text(st, 3, public_key);
+    sqlite3_bind_int64(st, 4, fx_store_wall_ms());
+    if (fx_store_exec(self, st) != FX_OK || fx_store_commit(self) != FX_OK)
+        goto io;
+    if (user_id_out)
+        memcpy(user_id_out, id, sizeof id);
+    return FX_OK;
+io:
+    fx_store_rollback(self);
+    snprintf(err, errlen, "cannot store user '%s': %s", name, self->errmsg);
+    return FX_E_IO;
+}
+
+int fx_store_user_find(fx_store_t *self, const char *name, fx_id_text_t user_id_out,
+                       char public_key_out[FX_KEY_LEN + 1])
+{
+    sqlite3_stmt *st = fx_store_st(self, ST_USER_BY_NAME);
+    fx_store_bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    int result = rc == SQLITE_ROW ? FX_OK : rc == SQLITE_DONE ? FX_E_NOT_FOUND : fx_store_fail(self);
+    if (rc == SQLITE_ROW) {
+        if (user_id_out)
+            fx_store_column_text(st, 0, user_id_out, FX_ID_LEN + 1);
+        if (public_key_out)
+            fx_store_column_text(st, 1, public_key_out, FX_KEY_LEN + 1);
+    }
+    sqlite3_reset(st);
+    return result;
+}
+
+/* One-column id lookup by key (users or endpoints). */
+static int s_id_by_key(fx_store_t *self, fx_st_t which, const char *key, fx_id_text_t id_out)
+{
+    sqlite3_stmt *st = fx_store_st(self, which);
+    fx_store_bind_text(st, 1, key);
+    int rc = sqlite3_step(st);
+    int result = rc == SQLITE_ROW ? FX_OK : rc == SQLITE_DONE ? FX_E_NOT_FOUND : fx_store_fail(self);
+    if (rc == SQLITE_ROW && id_out)
+        fx_store_column_text(st, 0, id_out, FX_ID_LEN + 1);
+    sqlite3_reset(st);
+    return result;
+}
+
+int fx_store_user_by_key(fx_store_t *self, const char *public_key, fx_id_text_t user_id_out)
+{
+    return s_id_by_key(self, ST_USER_BY_KEY, public_key, user_id_out);
+}
+
+int fx_store_endpoint_by_key(fx_store_t *self, const char *public_key, fx_id_text_t endpoint_id_out)
+{
+    return s_id_by_key(self, ST_EP_BY_KEY, public_key, endpoint_id_out);
+}
+
+/* ---------------------------------------------------------------- registry */
+
+/* Compares the stored function (row of ST_FN_GET) with a new registration. */
+static bool s_function_same(sqlite3_stmt *st, const char *name, int kind, const char *entry,
+                            const void *body, size_t body_len)
+{
+    const char *old_name = (const char *) sqlite3_column_text(st, 1);
+    const char *old_entry = (const char *) sqlite3_column_text(st, 3);
+    const void *old_body = sqlite3_column_blob(st, 4);
+    size_t old_len = (size_t) sqlite3_column_bytes(st, 4);
+    return sqlite3_column_int(st, 2) == kind && old_name && strcmp(old_name, name) == 0 &&
+           old_entry && strcmp(old_entry, entry) == 0 && old_len == body_len &&
+           (body_len == 0 || memcmp(old_body, body, body_len) == 0);
+}
+
+int fx_store_function_register(fx_store_t *self, const char *owner, const char *function_id,
+                               const char *name, int kind, const char *entry, const void *body,
+                               size_t body_len, char *err, size_t errlen)
+{
+    if (!fx_id_valid(function_id)) {
+        snprintf(err, errlen, "function id is not a canonical UUID: mint one with fx_id_new");
+        return FX_E_BAD_FIELD;
+    }
+    if (kind != FX_FN_PYTHON && kind != FX_FN_SHELL) {
+        snprintf(err, errlen, "function kind %d is neither python (1) nor shell (2)", kind);
+        return FX_E_BAD_FIELD;
+    }
+    if (!s_name_valid(name, false)) {
+        snprintf(err, errlen, "function name is empty or has control characters: give a name");
+        return FX_E_BAD_FIELD;
+    }
+    if (!s_name_valid(entry, kind == FX_FN_SHELL)) {
+        snprintf(err, errlen,
+                 "function entry %s: give the name of the Python function the body defines",
+                 entry[0] ? "has control characters" : "is empty");
+        return FX_E_BAD_FIELD;
+    }
+    if (body_len > FX_PAYLOAD_MAX) {
+        snprintf(err, errlen, "function body is %zu bytes, over the %u byte limit", body_len,
+                 FX_PAYLOAD_MAX);
+        return FX_E_TOO_LARGE;
+    }
+    if (fx_store_begin(self) != FX_OK)
+        goto io;
+    sqlite3_stmt *st = fx_store_st(self, ST_FN_GET);
+    fx_store_bind_text(st, 1, function_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *old_owner = (const char *) sqlite3_column_text(st, 0);
+        bool mine = old_owner && strcmp(old_owner, owner) == 0;
+        bool same = mine && s_function_same(st, name, kind, entry, body, body_len);
+        sqlite3_reset(st);
+        fx_store_rollback(self);
+        if (same)
+            return FX_OK;
+        snprintf(err, errlen,
+                 mine ? "function %s is already registered with other content; functions are "
+                        "immutable: register the new version under a new id"
+                      : "function id %s is held by another user: mint a new id",
+                 function_id);
+        return FX_E_CONFLICT;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        fx_store_fail(self);
+        goto io;
+    }
+    st = fx_store_st(self, ST_FN_INSERT);
+    fx_store_bind_text(st, 1, function_id);
+    fx_store_bind_text(st, 2, owner);
+    fx_store_bind_text(st, 3, name);
+    sqlite3_bind_int(st, 4, kind);
+    fx_store_bind_text(st, 5, entry);
+    fx_store_bind_blob(st, 6, body, body_len);
+    sqlite3_bind_int64(st, 7, fx_store_wall_ms());
+    if (fx_store_exec(self, st) != FX_OK || fx_store_commit(self) != FX_OK)
+        goto io;
+    return FX_OK;
+io:
+    fx_store_rollback(self);
+    snprintf(err, errlen, "cannot store function %s: %s", function_id, self->errmsg);
+    return FX_E_IO;
+}
+
+int fx_store_endpoint_register(fx_store_t *self, const char *owner, const char *endpoint_id,
+                               const char *name, const char *public_key, char *err, size_t errlen)
+{
+    if (!fx_id_valid(endpoint_id) || !s_name_valid(name, false) || !fx_key_valid(public_key)) {
+        snprintf(err, errlen,
+                 "endpoint registration needs a canonical UUID, a non-empty name without control "
+                 "characters and a z85 CurveZMQ public key that decodes to 32 bytes: fix the field");
+        return FX_E_BAD_FIELD;
+    }
+    if (fx_store_begin(self) != FX_OK)
+        goto io;
+    fx_id_text_t other;
+    int rc = fx_store_endpoint_by_key(self, public_key, other);
+    if (rc == FX_OK && strcmp(other, endpoint_id) != 0) {
+        fx_store_rollback(self);
+        snprintf(err, errlen,
+                 "public key is already registered for another endpoint: give each endpoint its "
+                 "own keypair");
+        return FX_E_CONFLICT;
+    }
+    if (rc == FX_E_IO)
+        goto io;
+    sqlite3_stmt *st = fx_store_st(self, ST_EP_GET);
+    fx_store_bind_text(st, 1, endpoint_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *old_owner = (const char *) sqlite3_column_text(st, 0);
+        const char *old_key = (const char *) sqlite3_column_text(st, 1);
+        bool mine = old_owner && strcmp(old_owner, owner) == 0;
+        bool same_key = old_key && strcmp(old_key, public_key) == 0;
+        sqlite3_reset(st);
+        if (!mine || !same_key) {
+            fx_store_rollback(self);
+            snprintf(err, errlen,
+                     !mine ? "endpoint id %s is held by another user: mint a new endpoint id"
+                           : "endpoint %s is registered with another public key; re-keying is not "
+                             "supported: register a new endpoint id",
+                     endpoint_id);
+            return !mine ? FX_E_CONFLICT : FX_E_FORBIDDEN;
+        }
+        st = fx_store_st(self, ST_EP_RENAME);
+        fx_store_bind_text(st, 1, endpoint_id);
+        fx_store_bind_text(st, 2, name);
+    }
+    else {
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            fx_store_fail(self);
+            goto io;
+        }
+        st = fx_store_st(self, ST_EP_INSERT);
+        fx_store_bind_text(st, 1, endpoint_id);
+        fx_store_bind_text(st, 2, owner);
+        fx_store_bind_text(st, 3, name);
+        fx_store_bind_text(st, 4, public_key);
+        sqlite3_bind_int64(st, 5, fx_store_wall_ms());
+    }
+    if (fx_store_exec(self, st) != FX_OK || fx_store_commit(self) != FX_OK)
+        goto io;
+    return FX_OK;
+io:
+    fx_store_rollback(self);
+    snprintf(err, errlen, "cannot store endpoint %s: %s", endpoint_id, self->errmsg);
+    return FX_E_IO;
+}
+
+int fx_store_endpoint_seen(fx_store_t *self, const char *endpoint_id, int64_t wall_ms)
+{
+    sqlite3_stmt *st = fx_store_st(self, ST_EP_SEEN);
+    fx_store_bind_text(st, 1, endpoint_id);
+    sqlite3_bind_int64(st, 2, wall_ms);
+    return fx_store_exec(self, st);
+}

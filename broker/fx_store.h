@@ -1,0 +1,190 @@
+/*  fx_store.h: the broker's durable state in one sqlite file (DIR/fx.db,
+    WAL mode): users, endpoints, functions, tasks, results.
+
+    The broker process and the local admin command (`fx user create`) both
+    open the same file; sqlite serialises their writes. Every function that
+    changes several rows does so in one transaction, so a crash leaves
+    either all of a batch or none of it. Statements are prepared once at
+    open and kept.
+
+    Return values: FX_OK (0) or a code from fx_error.h; where a function
+    takes err/errlen, a failure leaves a sentence there that names the
+    problem and what to do about it. Times stored are wall-clock
+    milliseconds since the epoch. Nothing here decodes payloads.
+
+    Not thread-safe: one store per thread (fx is one loop per process). */
+#ifndef FX_STORE_H
+#define FX_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fx_conf.h"
+#include "fx_msg.h"
+
+typedef struct _fx_store_t fx_store_t;
+
+/* Byte budget of one batch message the broker builds from the store
+   (TASKS to an endpoint, RESULTS to a client): with FX_PAYLOAD_MAX frames a
+   full FX_BATCH_MAX batch could reach tens of GiB, so batches stop at this
+   many payload bytes (a single record bigger than this still goes, alone). */
+#define FX_STORE_BATCH_BYTES (32u * 1024 * 1024)
+
+/* File names inside the state directory. */
+#define FX_STORE_DB_FILE "fx.db"
+#define FX_STORE_KEY_FILE "broker.key"
+
+/* ---------------------------------------------------------------- life */
+
+/* mkdir -p state_dir (mode 0700), open state_dir/fx.db (created if absent),
+   WAL mode, create the schema if needed. Caller owns the store. NULL on
+   failure, with a sentence in err. */
+fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen);
+
+/* Close the database and free everything. Accepts NULL; sets *self_p NULL. */
+void fx_store_destroy(fx_store_t **self_p);
+
+/* The broker keypair of a state directory (state_dir/broker.key, 0600),
+   created with the directory if absent. 0 or -1 with a sentence in err.
+   Used by fx-broker at start and by `fx user create` for the creds file. */
+int fx_store_broker_keypair(const char *state_dir, fx_keypair_t *kp, char *err, size_t errlen);
+
+/* Called after a transaction that stored new results commits, once per new
+   result, with the task's owner and the client_id that submitted it: the
+   broker uses it to push results to that client's session. */
+typedef void(fx_store_result_fn)(const char *owner, const char *client_id, void *arg);
+void fx_store_set_result_hook(fx_store_t *self, fx_store_result_fn *fn, void *arg);
+
+/* ---------------------------------------------------------------- users */
+
+/* New user with a fresh id. name: 1..FX_NAME_MAX printable chars, unique;
+   public_key: z85 Curve key, unique. FX_OK and the id in user_id_out, or
+   FX_E_CONFLICT (name or key taken), FX_E_BAD_FIELD, FX_E_IO. */
+int fx_store_user_create(fx_store_t *self, const char *name, const char *public_key,
+                         fx_id_text_t user_id_out, char *err, size_t errlen);
+
+/* Look a user up by name. FX_OK (id and key filled; either may be NULL),
+   FX_E_NOT_FOUND or FX_E_IO. */
+int fx_store_user_find(fx_store_t *self, const char *name, fx_id_text_t user_id_out,
+                       char public_key_out[FX_KEY_LEN + 1]);
+
+/* ZAP: the user whose key this is. FX_OK, FX_E_NOT_FOUND or FX_E_IO. */
+int fx_store_user_by_key(fx_store_t *self, const char *public_key, fx_id_text_t user_id_out);
+
+/* ZAP: the endpoint registered with this key. FX_OK, FX_E_NOT_FOUND, FX_E_IO. */
+int fx_store_endpoint_by_key(fx_store_t *self, const char *public_key, fx_id_text_t endpoint_id_out);
+
+/* ---------------------------------------------------------------- registry */
+
+/* Register a function under the id the client minted. Registering the same
+   id again by the same owner with the same content is a no-op (FX_OK).
+   FX_E_CONFLICT if the id is held by another user, or by this user with
+   other content (functions are immutable: tasks already queued refer to
+   them). FX_E_BAD_FIELD for a bad id, name, kind or entry. */
+int fx_store_function_register(fx_store_t *self, const char *owner, const char *function_id,
+                               const char *name, int kind, const char *entry, const void *body,
+                               size_t body_len, char *err, size_t errlen);
+
+/* Register an endpoint owned by owner. Same owner and key again: FX_OK (the
+   name is updated). FX_E_CONFLICT if the id belongs to another user or the
+   key to another endpoint; FX_E_FORBIDDEN if the id is this user's with a
+   different key (re-keying is not supported: use a new endpoint id). */
+int fx_store_endpoint_register(fx_store_t *self, const char *owner, const char *endpoint_id,
+                               const char *name, const char *public_key, char *err, size_t errlen);
+
+/* Record that the endpoint was heard from at wall_ms. */
+int fx_store_endpoint_seen(fx_store_t *self, const char *endpoint_id, int64_t wall_ms);
+
+/* ---------------------------------------------------------------- tasks */
+
+/* Validate and store a SUBMIT batch for owner, in one transaction. Every
+   task needs a canonical task, endpoint and function id; the function must
+   be the owner's; the endpoint must exist (FX_E_NOT_FOUND) and be the
+   owner's (FX_E_FORBIDDEN). A task id the owner already holds is skipped
+   (an idempotent resend); one held by another user refuses the whole batch
+   (FX_E_CONFLICT). On any error nothing is stored. *stored_out (may be
+   NULL) gets the number of tasks newly stored. Payload frames are read,
+   not taken. */
+int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id,
+                    const fx_task_t *tasks, uint32_t count, uint32_t *stored_out, char *err,
+                    size_t errlen);
+
+/* Number of QUEUED tasks of an endpoint. */
+int fx_store_queued_count(fx_store_t *self, const char *endpoint_id, uint32_t *count_out);
+
+/* Take up to max QUEUED tasks of the endpoint in submission order, mark
+   them DISPATCHED (attempts + 1) in one transaction and put them in msg
+   (type FX_MSG_TASKS; its records are replaced) with body, kind and entry
+   from the function. Stops early at FX_STORE_BATCH_BYTES. msg->tasks.count
+   may be 0. */
+int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, fx_msg_t *msg);
+
+/* Put the endpoint's DISPATCHED tasks back to QUEUED (the endpoint was lost
+   or said hello again). A task already dispatched max_attempts times is
+   failed instead, with an FX_E_WORKER_LOST error result. Counts may be NULL. */
+int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_attempts,
+                     uint32_t *requeued_out, uint32_t *failed_out);
+
+/* STATUS: one record per id; tasks that do not exist or are not the
+   owner's read as FX_TASK_UNKNOWN. out has count records. */
+int fx_store_status(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                    fx_task_status_t *out);
+
+/* LIST: fill reply (type FX_MSG_LIST_REPLY) with a table, header row
+   first, of the owner's endpoints, functions or latest tasks (at most
+   limit rows; 0 = as many as the protocol allows). online tells whether an
+   endpoint is connected now (may be NULL: all offline). */
+typedef bool(fx_store_online_fn)(const char *endpoint_id, void *arg);
+int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit,
+                  fx_store_online_fn *online, void *arg, fx_msg_t *reply);
+
+/* ---------------------------------------------------------------- results */
+
+/* What happened to one result of fx_store_results_commit. */
+typedef enum {
+    FX_STORE_NEW = 1,     /* stored now */
+    FX_STORE_DUP = 2,     /* a result for this task was stored before */
+    FX_STORE_FOREIGN = 3, /* no such task, or not dispatched to this endpoint */
+} fx_store_outcome_t;
+
+/* Store a RESULTS batch from endpoint_id in one transaction: INSERT OR
+   IGNORE by task id; the task becomes DONE (FAILED for FX_RESULT_ERROR)
+   and its payload is dropped. outcome (count entries, may be NULL) says
+   what happened to each. The result hook runs for each new one after the
+   commit. Frames are read, not taken. */
+int fx_store_results_commit(fx_store_t *self, const char *endpoint_id, const fx_result_t *results,
+                            uint32_t count, fx_store_outcome_t *outcome);
+
+/* Undelivered results of (owner, client_id) stored after the result
+   sequence number `after`, oldest first: up to max of them (and
+   FX_STORE_BATCH_BYTES) into msg (type FX_MSG_RESULTS; records replaced).
+   seqs (max entries) gets each one's sequence number: pass the last one as
+   `after` to continue. */
+int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id,
+                             int64_t after, uint32_t max, fx_msg_t *msg, int64_t *seqs);
+
+/* FETCH: the stored results among ids that belong to owner, into msg (type
+   FX_MSG_RESULTS; records replaced), up to FX_STORE_BATCH_BYTES. */
+int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids,
+                           uint32_t count, fx_msg_t *msg);
+
+/* RESULTS_ACK from the client: the owner's results among ids are delivered
+   (task DONE -> DELIVERED). *acked_out (may be NULL) counts newly delivered. */
+int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids,
+                         uint32_t count, uint32_t *acked_out);
+
+/* Drop results delivered before wall_ms, with their tasks. */
+int fx_store_purge(fx_store_t *self, int64_t before_wall_ms, uint32_t *purged_out);
+
+/* The last sqlite error text of this store ("" if none): for log lines
+   after a function returned FX_E_IO. */
+const char *fx_store_errmsg(fx_store_t *self);
+
+/* Wall-clock milliseconds since the epoch (what the store records). */
+int64_t fx_store_wall_ms(void);
+
+/* Name of a task state ("queued"), "unknown" if out of range. */
+const char *fx_store_state_name(int state);
+
+#endif

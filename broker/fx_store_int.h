@@ -1,0 +1,89 @@
+/*  fx_store_int.h: private to the fx_store*.c files. The store's struct, its
+    prepared statements, and small sqlite helpers shared by the files that
+    split the store by subject (fx_store.c: life, users, registry;
+    fx_store_tasks.c: submit, dispatch, requeue, status, list;
+    fx_store_results.c: results in and out, purge). */
+#ifndef FX_STORE_INT_H
+#define FX_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "fx_store.h"
+
+/* Every statement the store runs, prepared once at open (fx_store.c holds
+   the SQL, indexed by this enum). */
+typedef enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_USER_INSERT,
+    ST_USER_BY_NAME,
+    ST_USER_BY_KEY,
+    ST_EP_BY_KEY,
+    ST_EP_GET,
+    ST_EP_INSERT,
+    ST_EP_RENAME,
+    ST_EP_SEEN,
+    ST_FN_GET,
+    ST_FN_INSERT,
+    ST_TASK_OWNER,
+    ST_TASK_INSERT,
+    ST_QUEUED_COUNT,
+    ST_DISPATCH_SELECT,
+    ST_DISPATCH_MARK,
+    ST_REQUEUE_SELECT,
+    ST_REQUEUE_MARK,
+    ST_TASK_STATUS,
+    ST_RESULT_TASK,
+    ST_RESULT_INSERT,
+    ST_TASK_FINISH,
+    ST_PENDING,
+    ST_FETCH,
+    ST_ACK_RESULT,
+    ST_ACK_TASK,
+    ST_PURGE_TASKS,
+    ST_PURGE_RESULTS,
+    ST_LIST_EP,
+    ST_LIST_FN,
+    ST_LIST_TASKS,
+    ST_COUNT_
+} fx_st_t;
+
+struct _fx_store_t {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT_];
+    fx_store_result_fn *hook;
+    void *hook_arg;
+    char errmsg[256];
+};
+
+/* The statement, reset and with its bindings cleared, ready to bind. */
+sqlite3_stmt *fx_store_st(fx_store_t *self, fx_st_t which);
+
+/* Steps a statement that returns no rows and resets it. FX_OK or FX_E_IO
+   (the sqlite message is kept for fx_store_errmsg). */
+int fx_store_exec(fx_store_t *self, sqlite3_stmt *st);
+
+/* Records the db's current error for fx_store_errmsg; returns FX_E_IO. */
+int fx_store_fail(fx_store_t *self);
+
+/* Transactions: BEGIN IMMEDIATE (takes the write lock at once, so a batch
+   never fails half-way on a lock), COMMIT, ROLLBACK (never fails). */
+int fx_store_begin(fx_store_t *self);
+int fx_store_commit(fx_store_t *self);
+void fx_store_rollback(fx_store_t *self);
+
+/* Binds text; NULL binds SQL NULL. */
+void fx_store_bind_text(sqlite3_stmt *st, int col, const char *text);
+/* Binds bytes; a zero-length blob stays a blob (sqlite would bind NULL). */
+void fx_store_bind_blob(sqlite3_stmt *st, int col, const void *data, size_t size);
+void fx_store_bind_frame(sqlite3_stmt *st, int col, zframe_t *frame);
+/* Copies a text column into a fixed buffer of capacity cap ("" for NULL). */
+void fx_store_column_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
+/* A new frame holding a blob column (empty for NULL); NULL on OOM. */
+zframe_t *fx_store_column_frame(sqlite3_stmt *st, int col);
+
+/* Runs the result hook for a new result (after its commit). */
+void fx_store_notify(fx_store_t *self, const char *owner, const char *client_id);
+
+#endif

@@ -1,0 +1,296 @@
+/*  fx_store_results.c: results in from endpoints (deduplicated by task
+    id), out to clients (pushed in order of arrival, fetched on request),
+    delivered on the client's ack, purged after their TTL. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_store_int.h"
+
+/* ---------------------------------------------------------------- in */
+
+typedef struct {
+    fx_id_text_t owner;
+    fx_id_text_t client_id;
+} s_notice_t;
+
+/* Stores one result if its task was dispatched to endpoint_id. */
+static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_result_t *result,
+                        int64_t now, fx_store_outcome_t *outcome, s_notice_t *notice)
+{
+    *outcome = FX_STORE_FOREIGN;
+    sqlite3_stmt *st = fx_store_st(self, ST_RESULT_TASK);
+    fx_store_bind_text(st, 1, result->task_id);
+    int step = sqlite3_step(st);
+    if (step != SQLITE_ROW) {
+        int rc = step == SQLITE_DONE ? FX_OK : fx_store_fail(self);
+        sqlite3_reset(st);
+        return rc;
+    }
+    const char *task_endpoint = (const char *) sqlite3_column_text(st, 0);
+    bool ours = task_endpoint && strcmp(task_endpoint, endpoint_id) == 0;
+    fx_store_column_text(st, 1, notice->owner, sizeof notice->owner);
+    fx_store_column_text(st, 2, notice->client_id, sizeof notice->client_id);
+    sqlite3_reset(st);
+    if (!ours)
+        return FX_OK;
+    st = fx_store_st(self, ST_RESULT_INSERT);
+    fx_store_bind_text(st, 1, result->task_id);
+    sqlite3_bind_int(st, 2, result->status);
+    sqlite3_bind_int(st, 3, result->error_code);
+    fx_store_bind_text(st, 4, result->error_text);
+    fx_store_bind_frame(st, 5, result->value);
+    fx_store_bind_frame(st, 6, result->output);
+    sqlite3_bind_int64(st, 7, now);
+    int rc = fx_store_exec(self, st);
+    if (rc != FX_OK)
+        return rc;
+    if (sqlite3_changes(self->db) == 0) {
+        *outcome = FX_STORE_DUP;
+        return FX_OK;
+    }
+    *outcome = FX_STORE_NEW;
+    st = fx_store_st(self, ST_TASK_FINISH);
+    fx_store_bind_text(st, 1, result->task_id);
+    sqlite3_bind_int(st, 2, result->status == FX_RESULT_ERROR ? FX_TASK_FAILED : FX_TASK_DONE);
+    sqlite3_bind_int64(st, 3, now);
+    return fx_store_exec(self, st);
+}
+
+int fx_store_results_commit(fx_store_t *self, const char *endpoint_id, const fx_result_t *results,
+                            uint32_t count, fx_store_outcome_t *outcome)
+{
+    if (count == 0)
+        return FX_OK;
+    if (count > FX_BATCH_MAX)
+        return FX_E_TOO_LARGE;
+    s_notice_t *notices = calloc(count, sizeof *notices);
+    fx_store_outcome_t *outcomes = outcome ? outcome : calloc(count, sizeof *outcomes);
+    int rc = FX_E_NOMEM;
+    if (!notices || !outcomes)
+        goto done;
+    if ((rc = fx_store_begin(self)) != FX_OK)
+        goto done;
+    int64_t now = fx_store_wall_ms();
+    for (uint32_t i = 0; i < count && rc == FX_OK; i++)
+        rc = s_commit_one(self, endpoint_id, &results[i], now, &outcomes[i], &notices[i]);
+    if (rc == FX_OK)
+        rc = fx_store_commit(self);
+    if (rc != FX_OK) {
+        fx_store_rollback(self);
+        goto done;
+    }
+    for (uint32_t i = 0; i < count; i++)
+        if (outcomes[i] == FX_STORE_NEW)
+            fx_store_notify(self, notices[i].owner, notices[i].client_id);
+done:
+    free(notices);
+    if (outcomes != outcome)
+        free(outcomes);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- out */
+
+/* Reads one result row (status at column `col`, then error_code,
+   error_text, value, output) into a record. */
+static int s_result_from_row(sqlite3_stmt *st, int col, fx_result_t *result)
+{
+    result->status = (uint8_t) sqlite3_column_int(st, col);
+    result->error_code = (uint16_t) sqlite3_column_int(st, col + 1);
+    if (sqlite3_column_type(st, col + 2) != SQLITE_NULL &&
+        fx_result_set_text(result, (const char *) sqlite3_column_text(st, col + 2)) != FX_OK)
+        return FX_E_NOMEM;
+    result->value = fx_store_column_frame(st, col + 3);
+    result->output = fx_store_column_frame(st, col + 4);
+    return result->value && result->output ? FX_OK : FX_E_NOMEM;
+}
+
+static size_t s_row_bytes(sqlite3_stmt *st, int col)
+{
+    return (size_t) sqlite3_column_bytes(st, col + 3) + (size_t) sqlite3_column_bytes(st, col + 4);
+}
+
+/* A growing array of result records that moves into a RESULTS message. */
+typedef struct {
+    fx_result_t *records;
+    uint32_t count;
+    uint32_t cap;
+    size_t bytes;
+} s_batch_t;
+
+static fx_result_t *s_batch_add(s_batch_t *batch)
+{
+    if (batch->count == batch->cap) {
+        uint32_t grown = batch->cap ? batch->cap * 2 : 16;
+        fx_result_t *r = realloc(batch->records, grown * sizeof *r);
+        if (!r)
+            return NULL;
+        batch->records = r;
+        batch->cap = grown;
+    }
+    fx_result_t *result = &batch->records[batch->count++];
+    memset(result, 0, sizeof *result);
+    return result;
+}
+
+static void s_batch_free(s_batch_t *batch)
+{
+    for (uint32_t i = 0; i < batch->count; i++) {
+        free(batch->records[i].error_text);
+        zframe_destroy(&batch->records[i].value);
+        zframe_destroy(&batch->records[i].output);
+    }
+    free(batch->records);
+    memset(batch, 0, sizeof *batch);
+}
+
+/* Moves the batch into msg (type RESULTS); the batch is empty afterwards. */
+static int s_batch_move(s_batch_t *batch, fx_msg_t *msg)
+{
+    int rc = fx_msg_alloc_records(msg, batch->count);
+    if (rc != FX_OK) {
+        s_batch_free(batch);
+        return rc;
+    }
+    if (batch->count)
+        memcpy(msg->results.results, batch->records, batch->count * sizeof *batch->records);
+    free(batch->records);
+    memset(batch, 0, sizeof *batch);
+    return FX_OK;
+}
+
+int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id,
+                             int64_t after, uint32_t max, fx_msg_t *msg, int64_t *seqs)
+{
+    s_batch_t batch = { 0 };
+    if (max > FX_BATCH_MAX)
+        max = FX_BATCH_MAX;
+    sqlite3_stmt *st = fx_store_st(self, ST_PENDING);
+    sqlite3_bind_int64(st, 1, after);
+    fx_store_bind_text(st, 2, owner);
+    fx_store_bind_text(st, 3, client_id);
+    sqlite3_bind_int64(st, 4, max);
+    int rc = FX_OK, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t size = s_row_bytes(st, 2);
+        if (batch.count > 0 && batch.bytes + size > FX_STORE_BATCH_BYTES)
+            break;
+        fx_result_t *result = s_batch_add(&batch);
+        if (!result) {
+            rc = FX_E_NOMEM;
+            break;
+        }
+        seqs[batch.count - 1] = sqlite3_column_int64(st, 0);
+        fx_store_column_text(st, 1, result->task_id, sizeof result->task_id);
+        batch.bytes += size;
+        if ((rc = s_result_from_row(st, 2, result)) != FX_OK)
+            break;
+    }
+    if (rc == FX_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = fx_store_fail(self);
+    sqlite3_reset(st);
+    if (rc != FX_OK) {
+        s_batch_free(&batch);
+        return rc;
+    }
+    return s_batch_move(&batch, msg);
+}
+
+int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids,
+                           uint32_t count, fx_msg_t *msg)
+{
+    s_batch_t batch = { 0 };
+    int rc = FX_OK;
+    for (uint32_t i = 0; i < count && rc == FX_OK; i++) {
+        sqlite3_stmt *st = fx_store_st(self, ST_FETCH);
+        fx_store_bind_text(st, 1, ids[i]);
+        fx_store_bind_text(st, 2, owner);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            size_t size = s_row_bytes(st, 0);
+            if (batch.count > 0 && batch.bytes + size > FX_STORE_BATCH_BYTES) {
+                sqlite3_reset(st);
+                break; /* the client fetches the rest in another request */
+            }
+            fx_result_t *result = s_batch_add(&batch);
+            if (!result)
+                rc = FX_E_NOMEM;
+            else {
+                snprintf(result->task_id, sizeof result->task_id, "%s", ids[i]);
+                batch.bytes += size;
+                rc = s_result_from_row(st, 0, result);
+            }
+        }
+        else if (step != SQLITE_DONE)
+            rc = fx_store_fail(self);
+        sqlite3_reset(st);
+    }
+    if (rc != FX_OK) {
+        s_batch_free(&batch);
+        return rc;
+    }
+    return s_batch_move(&batch, msg);
+}
+
+int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids,
+                         uint32_t count, uint32_t *acked_out)
+{
+    uint32_t acked = 0;
+    if (acked_out)
+        *acked_out = 0;
+    if (count == 0)
+        return FX_OK;
+    int rc = fx_store_begin(self);
+    int64_t now = fx_store_wall_ms();
+    for (uint32_t i = 0; i < count && rc == FX_OK; i++) {
+        sqlite3_stmt *st = fx_store_st(self, ST_ACK_RESULT);
+        fx_store_bind_text(st, 1, ids[i]);
+        fx_store_bind_text(st, 2, owner);
+        sqlite3_bind_int64(st, 3, now);
+        if ((rc = fx_store_exec(self, st)) != FX_OK || sqlite3_changes(self->db) == 0)
+            continue;
+        acked++;
+        st = fx_store_st(self, ST_ACK_TASK);
+        fx_store_bind_text(st, 1, ids[i]);
+        fx_store_bind_text(st, 2, owner);
+        sqlite3_bind_int64(st, 3, now);
+        rc = fx_store_exec(self, st);
+    }
+    if (rc == FX_OK)
+        rc = fx_store_commit(self);
+    if (rc != FX_OK) {
+        fx_store_rollback(self);
+        return rc;
+    }
+    if (acked_out)
+        *acked_out = acked;
+    return FX_OK;
+}
+
+int fx_store_purge(fx_store_t *self, int64_t before_wall_ms, uint32_t *purged_out)
+{
+    if (purged_out)
+        *purged_out = 0;
+    int rc = fx_store_begin(self);
+    if (rc != FX_OK)
+        return rc;
+    sqlite3_stmt *st = fx_store_st(self, ST_PURGE_TASKS);
+    sqlite3_bind_int64(st, 1, before_wall_ms);
+    rc = fx_store_exec(self, st);
+    if (rc == FX_OK) {
+        st = fx_store_st(self, ST_PURGE_RESULTS);
+        sqlite3_bind_int64(st, 1, before_wall_ms);
+        rc = fx_store_exec(self, st);
+    }
+    uint32_t purged = rc == FX_OK ? (uint32_t) sqlite3_changes(self->db) : 0;
+    if (rc == FX_OK)
+        rc = fx_store_commit(self);
+    if (rc != FX_OK) {
+        fx_store_rollback(self);
+        return rc;
+    }
+    if (purged_out)
+        *purged_out = purged;
+    return FX_OK;
+}

@@ -1,0 +1,495 @@
+/*  fx_store_tasks.c: the task queue in sqlite. Tasks enter with SUBMIT
+    (QUEUED), leave for an endpoint in submission order (DISPATCHED), come
+    back to QUEUED when their endpoint is lost, and end with a result
+    (fx_store_results.c). Queued tasks live only here, never in RAM: the
+    forwarder asks for at most its credit's worth at a time. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fx_store_int.h"
+
+const char *fx_store_state_name(int state)
+{
+    switch (state) {
+    case FX_TASK_QUEUED: return "queued";
+    case FX_TASK_DISPATCHED: return "dispatched";
+    case FX_TASK_DONE: return "done";
+    case FX_TASK_DELIVERED: return "delivered";
+    case FX_TASK_FAILED: return "failed";
+    default: return "unknown";
+    }
+}
+
+/* ---------------------------------------------------------------- submit */
+
+/* Checks that a registry row (endpoint or function) exists and is owner's.
+   cache holds the last id that passed, so a batch to one endpoint and one
+   function costs two lookups, not two per task. */
+static int s_check_owned(fx_store_t *self, fx_st_t which, const char *what, const char *id,
+                         const char *owner, fx_id_text_t cache, uint32_t index, char *err,
+                         size_t errlen)
+{
+    if (strcmp(cache, id) == 0)
+        return FX_OK;
+    sqlite3_stmt *st = fx_store_st(self, which);
+    fx_store_bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    int result = FX_OK;
+    if (rc == SQLITE_ROW) {
+        const char *row_owner = (const char *) sqlite3_column_text(st, 0);
+        if (!row_owner || strcmp(row_owner, owner) != 0) {
+            snprintf(err, errlen,
+                     "task %u: %s %s belongs to another user: submit only to your own %ss", index,
+                     what, id, what);
+            result = FX_E_FORBIDDEN;
+        }
+    }
+    else if (rc == SQLITE_DONE) {
+        snprintf(err, errlen, "task %u: %s %s is not registered: register it first", index, what,
+                 id);
+        result = FX_E_NOT_FOUND;
+    }
+    else {
+        result = fx_store_fail(self);
+        snprintf(err, errlen, "task %u: cannot look up %s %s: %s", index, what, id, self->errmsg);
+    }
+    sqlite3_reset(st);
+    if (result == FX_OK)
+        memcpy(cache, id, sizeof(fx_id_text_t));
+    return result;
+}
+
+/* Field checks that need no database. */
+static int s_check_task(const fx_task_t *task, uint32_t index, char *err, size_t errlen)
+{
+    const char *bad = !fx_id_valid(task->task_id)       ? "task_id"
+                      : !fx_id_valid(task->endpoint_id) ? "endpoint_id"
+                      : !fx_id_valid(task->function_id) ? "function_id"
+                                                        : NULL;
+    if (bad) {
+        snprintf(err, errlen, "task %u: %s is not a canonical UUID: fix the submission", index, bad);
+        return FX_E_BAD_FIELD;
+    }
+    if (task->payload && zframe_size(task->payload) > FX_PAYLOAD_MAX) {
+        snprintf(err, errlen, "task %u: payload of %zu bytes is over the %u byte limit", index,
+                 zframe_size(task->payload), FX_PAYLOAD_MAX);
+        return FX_E_TOO_LARGE;
+    }
+    return FX_OK;
+}
+
+int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id,
+                    const fx_task_t *tasks, uint32_t count, uint32_t *stored_out, char *err,
+                    size_t errlen)
+{
+    uint32_t stored = 0;
+    if (stored_out)
+        *stored_out = 0;
+    if (!fx_id_valid(client_id) || !fx_id_valid(owner)) {
+        snprintf(err, errlen, "submit needs a session with a canonical client id: send HELLO");
+        return FX_E_BAD_FIELD;
+    }
+    if (count > FX_BATCH_MAX) {
+        snprintf(err, errlen, "batch of %u tasks is over the limit of %d: split it", count,
+                 FX_BATCH_MAX);
+        return FX_E_TOO_LARGE;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        int rc = s_check_task(&tasks[i], i, err, errlen);
+        if (rc != FX_OK)
+            return rc;
+    }
+    if (fx_store_begin(self) != FX_OK) {
+        snprintf(err, errlen, "cannot store the batch: %s", self->errmsg);
+        return FX_E_IO;
+    }
+    fx_id_text_t endpoint_ok = "", function_ok = "";
+    int64_t now = fx_store_wall_ms();
+    int rc = FX_OK;
+    for (uint32_t i = 0; i < count && rc == FX_OK; i++) {
+        const fx_task_t *task = &tasks[i];
+        rc = s_check_owned(self, ST_EP_GET, "endpoint", task->endpoint_id, owner, endpoint_ok, i,
+                           err, errlen);
+        if (rc == FX_OK)
+            rc = s_check_owned(self, ST_FN_GET, "function", task->function_id, owner, function_ok,
+                               i, err, errlen);
+        if (rc != FX_OK)
+            break;
+        sqlite3_stmt *st = fx_store_st(self, ST_TASK_OWNER);
+        fx_store_bind_text(st, 1, task->task_id);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            const char *holder = (const char *) sqlite3_column_text(st, 0);
+            bool mine = holder && strcmp(holder, owner) == 0;
+            sqlite3_reset(st);
+            if (mine)
+                continue; /* resent: already held, nothing to do */
+            snprintf(err, errlen,
+                     "task %u: task id %s is held by another user: mint new task ids; nothing "
+                     "in this batch was stored",
+                     i, task->task_id);
+            rc = FX_E_CONFLICT;
+            break;
+        }
+        sqlite3_reset(st);
+        st = fx_store_st(self, ST_TASK_INSERT);
+        fx_store_bind_text(st, 1, task->task_id);
+        fx_store_bind_text(st, 2, owner);
+        fx_store_bind_text(st, 3, client_id);
+        fx_store_bind_text(st, 4, task->endpoint_id);
+        fx_store_bind_text(st, 5, task->function_id);
+        sqlite3_bind_int64(st, 6, now);
+        fx_store_bind_text(st, 7, task->py_version);
+        fx_store_bind_text(st, 8, task->serializer);
+        sqlite3_bind_int64(st, 9, task->walltime_ms);
+        fx_store_bind_frame(st, 10, task->payload);
+        rc = fx_store_exec(self, st);
+        if (rc != FX_OK)
+            snprintf(err, errlen, "task %u: cannot store: %s", i, self->errmsg);
+        else
+            stored++;
+    }
+    if (rc == FX_OK && fx_store_commit(self) != FX_OK) {
+        snprintf(err, errlen, "cannot commit the batch: %s", self->errmsg);
+        rc = FX_E_IO;
+    }
+    if (rc != FX_OK) {
+        fx_store_rollback(self);
+        return rc;
+    }
+    if (stored_out)
+        *stored_out = stored;
+    return FX_OK;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+int fx_store_queued_count(fx_store_t *self, const char *endpoint_id, uint32_t *count_out)
+{
+    sqlite3_stmt *st = fx_store_st(self, ST_QUEUED_COUNT);
+    fx_store_bind_text(st, 1, endpoint_id);
+    int rc = sqlite3_step(st);
+    int result = rc == SQLITE_ROW ? FX_OK : fx_store_fail(self);
+    *count_out = rc == SQLITE_ROW ? (uint32_t) sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return result;
+}
+
+/* Frees the frames of the first n records of a work array, and the array. */
+static void s_free_tasks(fx_task_t *tasks, uint32_t n)
+{
+    for (uint32_t i = 0; tasks && i < n; i++) {
+        zframe_destroy(&tasks[i].body);
+        zframe_destroy(&tasks[i].payload);
+    }
+    free(tasks);
+}
+
+/* Fills one TASKS record from a row of ST_DISPATCH_SELECT. */
+static int s_task_from_row(sqlite3_stmt *st, const char *endpoint_id, fx_task_t *task)
+{
+    memset(task, 0, sizeof *task);
+    fx_store_column_text(st, 1, task->task_id, sizeof task->task_id);
+    (void) endpoint_id; /* TASKS carry "" there (SPEC 5.0) */
+    fx_store_column_text(st, 2, task->function_id, sizeof task->function_id);
+    fx_store_column_text(st, 3, task->py_version, sizeof task->py_version);
+    fx_store_column_text(st, 4, task->serializer, sizeof task->serializer);
+    task->attempt = (uint32_t) sqlite3_column_int64(st, 5);
+    task->walltime_ms = (uint32_t) sqlite3_column_int64(st, 6);
+    task->payload = fx_store_column_frame(st, 7);
+    task->kind = (uint8_t) sqlite3_column_int(st, 8);
+    fx_store_column_text(st, 9, task->entry, sizeof task->entry);
+    task->body = fx_store_column_frame(st, 10);
+    return task->payload && task->body ? FX_OK : FX_E_NOMEM;
+}
+
+int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, fx_msg_t *msg)
+{
+    int rc = fx_msg_alloc_records(msg, 0);
+    if (rc != FX_OK || max == 0)
+        return rc;
+    if (max > FX_BATCH_MAX)
+        max = FX_BATCH_MAX;
+    fx_task_t *work = NULL;
+    int64_t *seqs = NULL;
+    uint32_t n = 0, cap = 0;
+    size_t bytes = 0;
+    if (fx_store_begin(self) != FX_OK)
+        return FX_E_IO;
+    sqlite3_stmt *st = fx_store_st(self, ST_DISPATCH_SELECT);
+    fx_store_bind_text(st, 1, endpoint_id);
+    sqlite3_bind_int64(st, 2, max);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t size = (size_t) sqlite3_column_bytes(st, 7) + (size_t) sqlite3_column_bytes(st, 10);
+        if (n > 0 && bytes + size > FX_STORE_BATCH_BYTES)
+            break;
+        if (n == cap) {
+            uint32_t grown = cap ? cap * 2 : 16;
+            fx_task_t *w = realloc(work, grown * sizeof *work);
+            int64_t *s = w ? realloc(seqs, grown * sizeof *seqs) : NULL;
+            if (w)
+                work = w;
+            if (s)
+                seqs = s;
+            if (!w || !s) {
+                rc = FX_E_NOMEM;
+                goto fail;
+            }
+            cap = grown;
+        }
+        seqs[n] = sqlite3_column_int64(st, 0);
+        rc = s_task_from_row(st, endpoint_id, &work[n]);
+        n++;
+        if (rc != FX_OK)
+            goto fail;
+        bytes += size;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = fx_store_fail(self);
+        goto fail;
+    }
+    sqlite3_reset(st);
+    int64_t now = fx_store_wall_ms();
+    for (uint32_t i = 0; i < n; i++) {
+        st = fx_store_st(self, ST_DISPATCH_MARK);
+        sqlite3_bind_int64(st, 1, seqs[i]);
+        sqlite3_bind_int64(st, 2, now);
+        if ((rc = fx_store_exec(self, st)) != FX_OK)
+            goto fail;
+    }
+    if ((rc = fx_msg_alloc_records(msg, n)) != FX_OK)
+        goto fail;
+    if ((rc = fx_store_commit(self)) != FX_OK) {
+        fx_msg_alloc_records(msg, 0);
+        goto fail;
+    }
+    if (n)
+        memcpy(msg->tasks.tasks, work, n * sizeof *work);
+    free(work);
+    free(seqs);
+    return FX_OK;
+fail:
+    fx_store_rollback(self);
+    s_free_tasks(work, n);
+    free(seqs);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- requeue */
+
+typedef struct {
+    int64_t seq;
+    uint32_t attempts;
+    fx_id_text_t id;
+    fx_id_text_t owner;
+    fx_id_text_t client_id;
+} s_dispatched_t;
+
+/* Ends a task that used up its attempts with an explicit error result. */
+static int s_fail_lost(fx_store_t *self, const s_dispatched_t *task, const char *endpoint_id,
+                       int64_t now)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "task was dispatched %u times to endpoint %s and the endpoint was lost (or restarted) "
+             "each time before it returned a result; resubmit it if it is safe to run again",
+             task->attempts, endpoint_id);
+    sqlite3_stmt *st = fx_store_st(self, ST_RESULT_INSERT);
+    fx_store_bind_text(st, 1, task->id);
+    sqlite3_bind_int(st, 2, FX_RESULT_ERROR);
+    sqlite3_bind_int(st, 3, FX_E_WORKER_LOST);
+    fx_store_bind_text(st, 4, text);
+    sqlite3_bind_zeroblob(st, 5, 0);
+    sqlite3_bind_zeroblob(st, 6, 0);
+    sqlite3_bind_int64(st, 7, now);
+    int rc = fx_store_exec(self, st);
+    if (rc != FX_OK)
+        return rc;
+    st = fx_store_st(self, ST_TASK_FINISH);
+    fx_store_bind_text(st, 1, task->id);
+    sqlite3_bind_int(st, 2, FX_TASK_FAILED);
+    sqlite3_bind_int64(st, 3, now);
+    return fx_store_exec(self, st);
+}
+
+int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_attempts,
+                     uint32_t *requeued_out, uint32_t *failed_out)
+{
+    s_dispatched_t *work = NULL;
+    uint32_t n = 0, cap = 0, requeued = 0, failed = 0;
+    int rc = FX_OK;
+    if (fx_store_begin(self) != FX_OK)
+        return FX_E_IO;
+    sqlite3_stmt *st = fx_store_st(self, ST_REQUEUE_SELECT);
+    fx_store_bind_text(st, 1, endpoint_id);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            uint32_t grown = cap ? cap * 2 : 64;
+            s_dispatched_t *w = realloc(work, grown * sizeof *work);
+            if (!w) {
+                rc = FX_E_NOMEM;
+                goto fail;
+            }
+            work = w;
+            cap = grown;
+        }
+        s_dispatched_t *task = &work[n++];
+        task->seq = sqlite3_column_int64(st, 0);
+        fx_store_column_text(st, 1, task->id, sizeof task->id);
+        task->attempts = (uint32_t) sqlite3_column_int64(st, 2);
+        fx_store_column_text(st, 3, task->owner, sizeof task->owner);
+        fx_store_column_text(st, 4, task->client_id, sizeof task->client_id);
+    }
+    if (step != SQLITE_DONE) {
+        rc = fx_store_fail(self);
+        goto fail;
+    }
+    sqlite3_reset(st);
+    int64_t now = fx_store_wall_ms();
+    for (uint32_t i = 0; i < n; i++) {
+        if (max_attempts > 0 && work[i].attempts >= max_attempts) {
+            work[i].seq = -1; /* marks it failed, for the notifications */
+            rc = s_fail_lost(self, &work[i], endpoint_id, now);
+            failed++;
+        }
+        else {
+            st = fx_store_st(self, ST_REQUEUE_MARK);
+            sqlite3_bind_int64(st, 1, work[i].seq);
+            sqlite3_bind_int64(st, 2, now);
+            rc = fx_store_exec(self, st);
+            requeued++;
+        }
+        if (rc != FX_OK)
+            goto fail;
+    }
+    if ((rc = fx_store_commit(self)) != FX_OK)
+        goto fail;
+    for (uint32_t i = 0; i < n; i++)
+        if (work[i].seq == -1)
+            fx_store_notify(self, work[i].owner, work[i].client_id);
+    free(work);
+    if (requeued_out)
+        *requeued_out = requeued;
+    if (failed_out)
+        *failed_out = failed;
+    return FX_OK;
+fail:
+    fx_store_rollback(self);
+    free(work);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- status */
+
+int fx_store_status(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                    fx_task_status_t *out)
+{
+    int rc = FX_OK;
+    for (uint32_t i = 0; i < count; i++) {
+        fx_task_status_t *status = &out[i];
+        memset(status, 0, sizeof *status);
+        snprintf(status->task_id, sizeof status->task_id, "%s", ids[i]);
+        status->state = FX_TASK_UNKNOWN;
+        sqlite3_stmt *st = fx_store_st(self, ST_TASK_STATUS);
+        fx_store_bind_text(st, 1, ids[i]);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW) {
+            const char *row_owner = (const char *) sqlite3_column_text(st, 0);
+            if (row_owner && strcmp(row_owner, owner) == 0) {
+                status->state = (uint8_t) sqlite3_column_int(st, 1);
+                fx_store_column_text(st, 2, status->endpoint_id, sizeof status->endpoint_id);
+                status->attempts = (uint32_t) sqlite3_column_int64(st, 3);
+            }
+        }
+        else if (step != SQLITE_DONE)
+            rc = fx_store_fail(self);
+        sqlite3_reset(st);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- list */
+
+/* "2024-11-27T09:24:00Z" from wall ms, or "never". */
+static void s_time_text(sqlite3_stmt *st, int col, char *out, size_t cap)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        snprintf(out, cap, "never");
+        return;
+    }
+    time_t secs = (time_t) (sqlite3_column_int64(st, col) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *s_list_headers[][5] = {
+    [FX_LIST_ENDPOINTS] = { "id", "name", "status", "last_seen", "queued" },
+    [FX_LIST_FUNCTIONS] = { "id", "name", "kind", NULL, NULL },
+    [FX_LIST_TASKS] = { "id", "state", "endpoint", "function", "attempts" },
+};
+
+/* One row of the LIST_REPLY table from the statement's current row. */
+static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st,
+                      fx_store_online_fn *online, void *arg)
+{
+    char cells[5][FX_NAME_MAX + 1];
+    memset(cells, 0, sizeof cells);
+    int cols = what == FX_LIST_FUNCTIONS ? 3 : 5;
+    for (int c = 0; c < cols; c++)
+        fx_store_column_text(st, c, cells[c], sizeof cells[c]);
+    if (what == FX_LIST_ENDPOINTS) {
+        s_time_text(st, 2, cells[3], sizeof cells[3]);
+        snprintf(cells[4], sizeof cells[4], "%lld", (long long) sqlite3_column_int64(st, 3));
+        snprintf(cells[2], sizeof cells[2], "%s",
+                 online && online(cells[0], arg) ? "online" : "offline");
+    }
+    else if (what == FX_LIST_FUNCTIONS)
+        snprintf(cells[2], sizeof cells[2], "%s",
+                 sqlite3_column_int(st, 2) == FX_FN_SHELL ? "shell" : "python");
+    else
+        snprintf(cells[1], sizeof cells[1], "%s", fx_store_state_name(sqlite3_column_int(st, 1)));
+    for (int c = 0; c < cols; c++) {
+        int rc = fx_msg_set_cell(reply, row, (uint32_t) c, cells[c]);
+        if (rc != FX_OK)
+            return rc;
+    }
+    return FX_OK;
+}
+
+int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit,
+                  fx_store_online_fn *online, void *arg, fx_msg_t *reply)
+{
+    if (what < FX_LIST_ENDPOINTS || what > FX_LIST_TASKS)
+        return FX_E_BAD_FIELD;
+    if (limit == 0 || limit > FX_LIST_ROWS_MAX)
+        limit = FX_LIST_ROWS_MAX;
+    fx_st_t which = what == FX_LIST_ENDPOINTS   ? ST_LIST_EP
+                    : what == FX_LIST_FUNCTIONS ? ST_LIST_FN
+                                                : ST_LIST_TASKS;
+    uint32_t cols = what == FX_LIST_FUNCTIONS ? 3 : 5;
+    /* Count first: the table is allocated once at its final size. */
+    uint32_t rows = 0;
+    sqlite3_stmt *st = fx_store_st(self, which);
+    fx_store_bind_text(st, 1, owner);
+    sqlite3_bind_int64(st, 2, limit);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        rows++;
+    int rc = step == SQLITE_DONE ? FX_OK : fx_store_fail(self);
+    sqlite3_reset(st);
+    if (rc == FX_OK)
+        rc = fx_msg_alloc_table(reply, rows + 1, cols);
+    for (uint32_t c = 0; rc == FX_OK && c < cols; c++)
+        rc = fx_msg_set_cell(reply, 0, c, s_list_headers[what][c]);
+    uint32_t row = 1;
+    while (rc == FX_OK && row <= rows && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = s_list_row(reply, row++, what, st, online, arg);
+    sqlite3_reset(st);
+    /* Rows that vanished between the two passes stay as empty cells. */
+    return rc;
+}

@@ -1,0 +1,614 @@
+/*  fx_store_test.c: the store on a fresh temporary directory. One named
+    function per behaviour: schema, users, registry, submit (dedup and
+    conflict), dispatch order, results (dedup, foreign, push order, ack),
+    requeue and the retry limit, fetch, status, list, purge. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fx_store.h"
+
+static int s_failures;
+
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, \
+                    #cond);                                                             \
+            s_failures++;                                                               \
+        }                                                                               \
+    } while (0)
+
+/* Test fixture: a store, two users with a function and an endpoint each. */
+typedef struct {
+    char dir[256];
+    fx_store_t *store;
+    fx_id_text_t alice, bob;
+    fx_id_text_t client;
+    fx_id_text_t alice_fn, bob_fn;
+    fx_id_text_t alice_ep, alice_ep2, bob_ep;
+    int notified;
+    char last_owner[64], last_client[64];
+} s_fix_t;
+
+static void s_hook(const char *owner, const char *client_id, void *arg)
+{
+    s_fix_t *fix = arg;
+    fix->notified++;
+    snprintf(fix->last_owner, sizeof fix->last_owner, "%s", owner);
+    snprintf(fix->last_client, sizeof fix->last_client, "%s", client_id);
+}
+
+static void s_key(char out[FX_KEY_LEN + 1])
+{
+    fx_keypair_t kp;
+    fx_keypair_new(&kp);
+    memcpy(out, kp.public_key, FX_KEY_LEN + 1);
+}
+
+static void s_setup(s_fix_t *fix)
+{
+    memset(fix, 0, sizeof *fix);
+    snprintf(fix->dir, sizeof fix->dir, "/tmp/fx_store_test.XXXXXX");
+    if (!mkdtemp(fix->dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    char err[512], path[300], key[FX_KEY_LEN + 1];
+    snprintf(path, sizeof path, "%s/state/sub", fix->dir); /* mkdir -p */
+    fix->store = fx_store_open(path, err, sizeof err);
+    if (!fix->store) {
+        fprintf(stderr, "cannot open store: %s\n", err);
+        exit(1);
+    }
+    fx_store_set_result_hook(fix->store, s_hook, fix);
+    s_key(key);
+    CHECK(fx_store_user_create(fix->store, "alice", key, fix->alice, err, sizeof err) == FX_OK);
+    s_key(key);
+    CHECK(fx_store_user_create(fix->store, "bob", key, fix->bob, err, sizeof err) == FX_OK);
+    fx_id_new(fix->client);
+    fx_id_new(fix->alice_fn);
+    fx_id_new(fix->bob_fn);
+    CHECK(fx_store_function_register(fix->store, fix->alice, fix->alice_fn, "double", FX_FN_PYTHON,
+                                     "double", "def double(x): return 2*x", 25, err,
+                                     sizeof err) == FX_OK);
+    CHECK(fx_store_function_register(fix->store, fix->bob, fix->bob_fn, "echo", FX_FN_SHELL, "",
+                                     "echo {0}", 8, err, sizeof err) == FX_OK);
+    fx_id_new(fix->alice_ep);
+    fx_id_new(fix->alice_ep2);
+    fx_id_new(fix->bob_ep);
+    s_key(key);
+    CHECK(fx_store_endpoint_register(fix->store, fix->alice, fix->alice_ep, "laptop", key, err,
+                                     sizeof err) == FX_OK);
+    s_key(key);
+    CHECK(fx_store_endpoint_register(fix->store, fix->alice, fix->alice_ep2, "cluster", key, err,
+                                     sizeof err) == FX_OK);
+    s_key(key);
+    CHECK(fx_store_endpoint_register(fix->store, fix->bob, fix->bob_ep, "bobs", key, err,
+                                     sizeof err) == FX_OK);
+}
+
+static void s_teardown(s_fix_t *fix)
+{
+    fx_store_destroy(&fix->store);
+    CHECK(fix->store == NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fix->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", fix->dir);
+}
+
+/* A SUBMIT-style task record; payload "p<n>". */
+static void s_task(fx_task_t *task, const char *endpoint, const char *function, int n)
+{
+    memset(task, 0, sizeof *task);
+    fx_id_new(task->task_id);
+    snprintf(task->endpoint_id, sizeof task->endpoint_id, "%s", endpoint);
+    snprintf(task->function_id, sizeof task->function_id, "%s", function);
+    snprintf(task->py_version, sizeof task->py_version, "3.11.2");
+    snprintf(task->serializer, sizeof task->serializer, "pickle");
+    task->walltime_ms = 1000u * (uint32_t) n;
+    char payload[16];
+    snprintf(payload, sizeof payload, "p%d", n);
+    task->payload = zframe_new(payload, strlen(payload));
+}
+
+static void s_free_tasks(fx_task_t *tasks, int n)
+{
+    for (int i = 0; i < n; i++)
+        zframe_destroy(&tasks[i].payload);
+}
+
+static int s_state(s_fix_t *fix, const char *owner, const char *task_id, uint32_t *attempts)
+{
+    fx_id_text_t id;
+    fx_task_status_t status;
+    memcpy(id, task_id, sizeof id);
+    if (fx_store_status(fix->store, owner, (const fx_id_text_t *) &id, 1, &status) != FX_OK)
+        return -1;
+    if (attempts)
+        *attempts = status.attempts;
+    return status.state;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_schema(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char path[400];
+    snprintf(path, sizeof path, "%s/state/sub/fx.db", fix.dir);
+    CHECK(access(path, F_OK) == 0);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    const char *tables[] = { "users", "endpoints", "functions", "tasks", "results" };
+    for (int i = 0; i < 5; i++) {
+        char sql[200];
+        sqlite3_stmt *st = NULL;
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='%s'",
+                 tables[i]);
+        CHECK(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+        CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1);
+        sqlite3_finalize(st);
+    }
+    sqlite3_stmt *st = NULL;
+    CHECK(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW &&
+          strcmp((const char *) sqlite3_column_text(st, 0), "wal") == 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* Reopening an existing store keeps its data. */
+    char err[512], dir[400];
+    snprintf(dir, sizeof dir, "%s/state/sub", fix.dir);
+    fx_store_destroy(&fix.store);
+    fix.store = fx_store_open(dir, err, sizeof err);
+    CHECK(fix.store != NULL);
+    fx_id_text_t id;
+    CHECK(fix.store && fx_store_user_find(fix.store, "alice", id, NULL) == FX_OK &&
+          strcmp(id, fix.alice) == 0);
+    /* A file where the directory should be is a clear error. */
+    snprintf(dir, sizeof dir, "%s/state/sub/fx.db", fix.dir);
+    fx_store_t *bad = fx_store_open(dir, err, sizeof err);
+    CHECK(bad == NULL && strstr(err, "fx.db") != NULL);
+    fx_keypair_t kp1, kp2;
+    snprintf(dir, sizeof dir, "%s/state/sub", fix.dir);
+    CHECK(fx_store_broker_keypair(dir, &kp1, err, sizeof err) == 0);
+    CHECK(fx_store_broker_keypair(dir, &kp2, err, sizeof err) == 0);
+    CHECK(strcmp(kp1.public_key, kp2.public_key) == 0);
+    s_teardown(&fix);
+}
+
+static void test_users(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512] = "", key[FX_KEY_LEN + 1], alice_key[FX_KEY_LEN + 1];
+    fx_id_text_t id = "";
+    s_key(key);
+    CHECK(fx_store_user_create(fix.store, "alice", key, id, err, sizeof err) == FX_E_CONFLICT);
+    CHECK(strstr(err, "alice") && strstr(err, "taken"));
+    CHECK(fx_store_user_find(fix.store, "alice", id, alice_key) == FX_OK);
+    CHECK(fx_store_user_create(fix.store, "carol", alice_key, id, err, sizeof err) ==
+          FX_E_CONFLICT);
+    CHECK(fx_store_user_create(fix.store, "carol", "not a key", id, err, sizeof err) ==
+          FX_E_BAD_FIELD);
+    CHECK(fx_store_user_create(fix.store, "", key, id, err, sizeof err) == FX_E_BAD_FIELD);
+    CHECK(fx_store_user_create(fix.store, "bad\nname", key, id, err, sizeof err) == FX_E_BAD_FIELD);
+    CHECK(fx_store_user_create(fix.store, "carol", key, id, err, sizeof err) == FX_OK);
+    CHECK(fx_id_valid(id));
+    fx_id_text_t found;
+    CHECK(fx_store_user_by_key(fix.store, key, found) == FX_OK && strcmp(found, id) == 0);
+    s_key(key);
+    CHECK(fx_store_user_by_key(fix.store, key, found) == FX_E_NOT_FOUND);
+    CHECK(fx_store_user_find(fix.store, "nobody", found, NULL) == FX_E_NOT_FOUND);
+    s_teardown(&fix);
+}
+
+static void test_registry(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512], key[FX_KEY_LEN + 1], key2[FX_KEY_LEN + 1];
+    /* Functions: same content again is a no-op; other content or owner conflicts. */
+    CHECK(fx_store_function_register(fix.store, fix.alice, fix.alice_fn, "double", FX_FN_PYTHON,
+                                     "double", "def double(x): return 2*x", 25, err,
+                                     sizeof err) == FX_OK);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fix.alice_fn, "double", FX_FN_PYTHON,
+                                     "double", "def double(x): return 3*x", 25, err,
+                                     sizeof err) == FX_E_CONFLICT);
+    CHECK(fx_store_function_register(fix.store, fix.bob, fix.alice_fn, "double", FX_FN_PYTHON,
+                                     "double", "def double(x): return 2*x", 25, err,
+                                     sizeof err) == FX_E_CONFLICT);
+    fx_id_text_t fn;
+    fx_id_new(fn);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fn, "f", FX_FN_PYTHON, "", "x", 1, err,
+                                     sizeof err) == FX_E_BAD_FIELD);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fn, "", FX_FN_SHELL, "", "x", 1, err,
+                                     sizeof err) == FX_E_BAD_FIELD);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fn, "f", 7, "f", "x", 1, err,
+                                     sizeof err) == FX_E_BAD_FIELD);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fn, "empty", FX_FN_SHELL, "", "", 0,
+                                     err, sizeof err) == FX_OK);
+    /* Endpoints. */
+    fx_id_text_t ep, found;
+    fx_id_new(ep);
+    s_key(key);
+    s_key(key2);
+    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "one", key, err, sizeof err) ==
+          FX_OK);
+    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "renamed", key, err, sizeof err) ==
+          FX_OK);
+    CHECK(fx_store_endpoint_register(fix.store, fix.bob, ep, "mine", key, err, sizeof err) ==
+          FX_E_CONFLICT);
+    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "one", key2, err, sizeof err) ==
+          FX_E_FORBIDDEN);
+    CHECK(strstr(err, "re-keying") != NULL);
+    fx_id_text_t ep2;
+    fx_id_new(ep2);
+    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep2, "two", key, err, sizeof err) ==
+          FX_E_CONFLICT);
+    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep2, "", key2, err, sizeof err) ==
+          FX_E_BAD_FIELD);
+    CHECK(fx_store_endpoint_by_key(fix.store, key, found) == FX_OK && strcmp(found, ep) == 0);
+    CHECK(fx_store_endpoint_by_key(fix.store, key2, found) == FX_E_NOT_FOUND);
+    CHECK(fx_store_endpoint_seen(fix.store, ep, fx_store_wall_ms()) == FX_OK);
+    s_teardown(&fix);
+}
+
+static void test_submit(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512];
+    fx_task_t tasks[3];
+    uint32_t stored = 99, queued = 0;
+    for (int i = 0; i < 3; i++)
+        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, &stored, err, sizeof err) ==
+          FX_OK);
+    CHECK(stored == 3);
+    CHECK(fx_store_queued_count(fix.store, fix.alice_ep, &queued) == FX_OK && queued == 3);
+    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_QUEUED);
+    CHECK(s_state(&fix, fix.bob, tasks[0].task_id, NULL) == FX_TASK_UNKNOWN);
+    /* Idempotent resend. */
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, &stored, err, sizeof err) ==
+          FX_OK);
+    CHECK(stored == 0);
+    /* Another user's id refuses the whole batch, including its new task. */
+    fx_task_t mixed[2];
+    s_task(&mixed[0], fix.bob_ep, fix.bob_fn, 5);
+    s_task(&mixed[1], fix.bob_ep, fix.bob_fn, 6);
+    memcpy(mixed[1].task_id, tasks[1].task_id, sizeof mixed[1].task_id);
+    CHECK(fx_store_submit(fix.store, fix.bob, fix.client, mixed, 2, &stored, err, sizeof err) ==
+          FX_E_CONFLICT);
+    CHECK(strstr(err, tasks[1].task_id) != NULL);
+    CHECK(s_state(&fix, fix.bob, mixed[0].task_id, NULL) == FX_TASK_UNKNOWN);
+    /* Another user's endpoint, or function, is forbidden; unknown ones not found. */
+    fx_task_t one;
+    s_task(&one, fix.bob_ep, fix.alice_fn, 7);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &one, 1, &stored, err, sizeof err) ==
+          FX_E_FORBIDDEN);
+    CHECK(strstr(err, fix.bob_ep) != NULL);
+    memcpy(one.endpoint_id, fix.alice_ep, sizeof one.endpoint_id);
+    memcpy(one.function_id, fix.bob_fn, sizeof one.function_id);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &one, 1, &stored, err, sizeof err) ==
+          FX_E_FORBIDDEN);
+    fx_id_new(one.function_id);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &one, 1, &stored, err, sizeof err) ==
+          FX_E_NOT_FOUND);
+    memcpy(one.function_id, fix.alice_fn, sizeof one.function_id);
+    fx_id_new(one.endpoint_id);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &one, 1, &stored, err, sizeof err) ==
+          FX_E_NOT_FOUND);
+    one.endpoint_id[0] = '\0';
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &one, 1, &stored, err, sizeof err) ==
+          FX_E_BAD_FIELD);
+    CHECK(s_state(&fix, fix.alice, one.task_id, NULL) == FX_TASK_UNKNOWN);
+    CHECK(fx_store_queued_count(fix.store, fix.alice_ep, &queued) == FX_OK && queued == 3);
+    /* A task id repeated inside one batch is stored once. */
+    fx_task_t twice[2];
+    s_task(&twice[0], fix.alice_ep, fix.alice_fn, 8);
+    s_task(&twice[1], fix.alice_ep, fix.alice_fn, 9);
+    memcpy(twice[1].task_id, twice[0].task_id, sizeof twice[1].task_id);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, twice, 2, &stored, err, sizeof err) ==
+          FX_OK);
+    CHECK(stored == 1);
+    s_free_tasks(tasks, 3);
+    s_free_tasks(mixed, 2);
+    s_free_tasks(&one, 1);
+    s_free_tasks(twice, 2);
+    s_teardown(&fix);
+}
+
+static void test_dispatch_order(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512];
+    fx_task_t a[3], b[2], other[1];
+    for (int i = 0; i < 3; i++)
+        s_task(&a[i], fix.alice_ep, fix.alice_fn, i);
+    for (int i = 0; i < 2; i++)
+        s_task(&b[i], fix.alice_ep, fix.alice_fn, 3 + i);
+    s_task(&other[0], fix.alice_ep2, fix.alice_fn, 9);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, a, 3, NULL, err, sizeof err) == FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, other, 1, NULL, err, sizeof err) ==
+          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, b, 2, NULL, err, sizeof err) == FX_OK);
+    fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK);
+    CHECK(msg->tasks.count == 3);
+    for (uint32_t i = 0; i < msg->tasks.count && i < 3; i++) {
+        fx_task_t *t = &msg->tasks.tasks[i];
+        CHECK(strcmp(t->task_id, a[i].task_id) == 0);
+        CHECK(t->kind == FX_FN_PYTHON && strcmp(t->entry, "double") == 0);
+        CHECK(t->attempt == 0 && t->walltime_ms == 1000u * i);
+        CHECK(strcmp(t->py_version, "3.11.2") == 0 && strcmp(t->serializer, "pickle") == 0);
+        CHECK(zframe_streq(t->body, "def double(x): return 2*x"));
+        CHECK(zframe_eq(t->payload, a[i].payload));
+        CHECK(s_state(&fix, fix.alice, t->task_id, NULL) == FX_TASK_DISPATCHED);
+    }
+    /* Re-encodes cleanly: the TASKS message is valid on the wire. */
+    int rc = FX_OK;
+    zmsg_t *wire = fx_msg_encode(msg, &rc);
+    CHECK(wire != NULL && rc == FX_OK);
+    zmsg_destroy(&wire);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 10, msg) == FX_OK);
+    CHECK(msg->tasks.count == 2);
+    CHECK(msg->tasks.count == 2 && strcmp(msg->tasks.tasks[0].task_id, b[0].task_id) == 0 &&
+          strcmp(msg->tasks.tasks[1].task_id, b[1].task_id) == 0);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 10, msg) == FX_OK && msg->tasks.count == 0);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep2, 0, msg) == FX_OK && msg->tasks.count == 0);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep2, 5, msg) == FX_OK && msg->tasks.count == 1);
+    fx_msg_destroy(&msg);
+    s_free_tasks(a, 3);
+    s_free_tasks(b, 2);
+    s_free_tasks(other, 1);
+    s_teardown(&fix);
+}
+
+/* A result record for task_id. */
+static void s_result(fx_result_t *r, const char *task_id, int status, const char *value)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->task_id, sizeof r->task_id, "%s", task_id);
+    r->status = (uint8_t) status;
+    if (status == FX_RESULT_ERROR) {
+        r->error_code = FX_E_WALLTIME;
+        fx_result_set_text(r, "ran too long");
+    }
+    r->value = zframe_new(value, strlen(value));
+    r->output = zframe_new("out", 3);
+}
+
+static void s_free_results(fx_result_t *r, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(r[i].error_text);
+        zframe_destroy(&r[i].value);
+        zframe_destroy(&r[i].output);
+    }
+}
+
+static void test_results(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512];
+    fx_task_t tasks[3], bobs[1];
+    for (int i = 0; i < 3; i++)
+        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    s_task(&bobs[0], fix.bob_ep, fix.bob_fn, 0);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) ==
+          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.bob, fix.client, bobs, 1, NULL, err, sizeof err) == FX_OK);
+    fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 3);
+    fx_msg_destroy(&msg);
+    /* Results arrive out of order; one is an error; one is for Bob's task;
+       one for an unknown task. */
+    fx_result_t res[4];
+    fx_id_text_t unknown;
+    fx_id_new(unknown);
+    s_result(&res[0], tasks[2].task_id, FX_RESULT_OK, "v2");
+    s_result(&res[1], tasks[0].task_id, FX_RESULT_ERROR, "");
+    s_result(&res[2], bobs[0].task_id, FX_RESULT_OK, "stolen");
+    s_result(&res[3], unknown, FX_RESULT_OK, "x");
+    fx_store_outcome_t out[4];
+    fix.notified = 0;
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, res, 4, out) == FX_OK);
+    CHECK(out[0] == FX_STORE_NEW && out[1] == FX_STORE_NEW);
+    CHECK(out[2] == FX_STORE_FOREIGN && out[3] == FX_STORE_FOREIGN);
+    CHECK(fix.notified == 2);
+    CHECK(strcmp(fix.last_owner, fix.alice) == 0 && strcmp(fix.last_client, fix.client) == 0);
+    CHECK(s_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_DONE);
+    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_FAILED);
+    CHECK(s_state(&fix, fix.alice, tasks[1].task_id, NULL) == FX_TASK_DISPATCHED);
+    CHECK(s_state(&fix, fix.bob, bobs[0].task_id, NULL) == FX_TASK_QUEUED);
+    /* Dedup: the same results again change nothing and notify nobody. */
+    fix.notified = 0;
+    s_free_results(res, 1);
+    s_result(&res[0], tasks[2].task_id, FX_RESULT_OK, "second run");
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, res, 2, out) == FX_OK);
+    CHECK(out[0] == FX_STORE_DUP && out[1] == FX_STORE_DUP && fix.notified == 0);
+    /* Pending, in arrival order, with the first value stored. */
+    msg = fx_msg_new(FX_MSG_RESULTS);
+    int64_t seqs[FX_BATCH_MAX];
+    CHECK(fx_store_results_pending(fix.store, fix.alice, fix.client, 0, 10, msg, seqs) == FX_OK);
+    CHECK(msg->results.count == 2);
+    if (msg->results.count == 2) {
+        fx_result_t *r = msg->results.results;
+        CHECK(strcmp(r[0].task_id, tasks[2].task_id) == 0 && zframe_streq(r[0].value, "v2"));
+        CHECK(r[0].status == FX_RESULT_OK && r[0].error_text == NULL);
+        CHECK(zframe_streq(r[0].output, "out"));
+        CHECK(strcmp(r[1].task_id, tasks[0].task_id) == 0 && r[1].status == FX_RESULT_ERROR);
+        CHECK(r[1].error_code == FX_E_WALLTIME && r[1].error_text &&
+              strcmp(r[1].error_text, "ran too long") == 0);
+        CHECK(seqs[0] < seqs[1]);
+        /* The cursor skips what was read; another client id sees nothing. */
+        CHECK(fx_store_results_pending(fix.store, fix.alice, fix.client, seqs[0], 10, msg, seqs) ==
+                  FX_OK &&
+              msg->results.count == 1);
+    }
+    fx_id_text_t other_client;
+    fx_id_new(other_client);
+    CHECK(fx_store_results_pending(fix.store, fix.alice, other_client, 0, 10, msg, seqs) == FX_OK &&
+          msg->results.count == 0);
+    /* FETCH: owner only. */
+    fx_id_text_t ids[3];
+    memcpy(ids[0], tasks[2].task_id, sizeof ids[0]);
+    memcpy(ids[1], tasks[1].task_id, sizeof ids[1]);
+    memcpy(ids[2], unknown, sizeof ids[2]);
+    CHECK(fx_store_results_fetch(fix.store, fix.alice, ids, 3, msg) == FX_OK &&
+          msg->results.count == 1);
+    CHECK(fx_store_results_fetch(fix.store, fix.bob, ids, 3, msg) == FX_OK &&
+          msg->results.count == 0);
+    /* Ack: Bob cannot ack Alice's result; Alice can, once. */
+    uint32_t acked = 9;
+    CHECK(fx_store_results_ack(fix.store, fix.bob, ids, 1, &acked) == FX_OK && acked == 0);
+    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 3, &acked) == FX_OK && acked == 1);
+    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 1, &acked) == FX_OK && acked == 0);
+    CHECK(s_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_DELIVERED);
+    memcpy(ids[0], tasks[0].task_id, sizeof ids[0]);
+    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 1, &acked) == FX_OK && acked == 1);
+    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_FAILED);
+    CHECK(fx_store_results_pending(fix.store, fix.alice, fix.client, 0, 10, msg, seqs) == FX_OK &&
+          msg->results.count == 0);
+    /* Purge: delivered results go, with their tasks; the rest stays. */
+    uint32_t purged = 0;
+    CHECK(fx_store_purge(fix.store, fx_store_wall_ms() - 60000, &purged) == FX_OK && purged == 0);
+    CHECK(fx_store_purge(fix.store, fx_store_wall_ms() + 1000, &purged) == FX_OK && purged == 2);
+    CHECK(s_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_UNKNOWN);
+    CHECK(s_state(&fix, fix.alice, tasks[1].task_id, NULL) == FX_TASK_DISPATCHED);
+    fx_msg_destroy(&msg);
+    s_free_results(res, 4);
+    s_free_tasks(tasks, 3);
+    s_free_tasks(bobs, 1);
+    s_teardown(&fix);
+}
+
+static void test_requeue(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512];
+    fx_task_t tasks[2];
+    for (int i = 0; i < 2; i++)
+        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 2, NULL, err, sizeof err) ==
+          FX_OK);
+    fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+    uint32_t requeued = 0, failed = 0, attempts = 0;
+    /* First loss: both back in the queue, in order, attempt 1 next time. */
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 1, msg) == FX_OK && msg->tasks.count == 1);
+    CHECK(fx_store_requeue(fix.store, fix.alice_ep, 2, &requeued, &failed) == FX_OK);
+    CHECK(requeued == 1 && failed == 0);
+    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_QUEUED && attempts == 1);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 2);
+    CHECK(msg->tasks.count == 2 && strcmp(msg->tasks.tasks[0].task_id, tasks[0].task_id) == 0 &&
+          msg->tasks.tasks[0].attempt == 1 && msg->tasks.tasks[1].attempt == 0);
+    /* Second loss: task 0 used its 2 attempts and fails; task 1 requeues. */
+    fix.notified = 0;
+    CHECK(fx_store_requeue(fix.store, fix.alice_ep, 2, &requeued, &failed) == FX_OK);
+    CHECK(requeued == 1 && failed == 1 && fix.notified == 1);
+    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_FAILED && attempts == 2);
+    CHECK(s_state(&fix, fix.alice, tasks[1].task_id, NULL) == FX_TASK_QUEUED);
+    fx_id_text_t id;
+    memcpy(id, tasks[0].task_id, sizeof id);
+    fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
+    CHECK(fx_store_results_fetch(fix.store, fix.alice, (const fx_id_text_t *) &id, 1, res) ==
+              FX_OK &&
+          res->results.count == 1);
+    if (res->results.count == 1) {
+        CHECK(res->results.results[0].status == FX_RESULT_ERROR);
+        CHECK(res->results.results[0].error_code == FX_E_WORKER_LOST);
+        CHECK(strstr(res->results.results[0].error_text, fix.alice_ep) != NULL);
+    }
+    /* A late result of the failed task is a duplicate; nothing requeues twice. */
+    fx_result_t late;
+    fx_store_outcome_t out;
+    s_result(&late, tasks[0].task_id, FX_RESULT_OK, "late");
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK &&
+          out == FX_STORE_DUP);
+    CHECK(fx_store_requeue(fix.store, fix.alice_ep, 2, &requeued, &failed) == FX_OK &&
+          requeued == 0 && failed == 0);
+    /* A result for a requeued (QUEUED) task still counts, and it is not dispatched again. */
+    s_free_results(&late, 1);
+    s_result(&late, tasks[1].task_id, FX_RESULT_OK, "from the first run");
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK &&
+          out == FX_STORE_NEW);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 0);
+    s_free_results(&late, 1);
+    fx_msg_destroy(&res);
+    fx_msg_destroy(&msg);
+    s_free_tasks(tasks, 2);
+    s_teardown(&fix);
+}
+
+static bool s_online(const char *endpoint_id, void *arg)
+{
+    return strcmp(endpoint_id, (const char *) arg) == 0;
+}
+
+static void test_list(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512];
+    fx_task_t tasks[3];
+    for (int i = 0; i < 3; i++)
+        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) ==
+          FX_OK);
+    fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
+    CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_ENDPOINTS, 0, s_online, fix.alice_ep,
+                        reply) == FX_OK);
+    CHECK(reply->list_reply.rows == 3 && reply->list_reply.cols == 5);
+    if (reply->list_reply.rows == 3) {
+        char **c = reply->list_reply.cells;
+        CHECK(strcmp(c[0], "id") == 0 && strcmp(c[2], "status") == 0);
+        CHECK(strcmp(c[5], fix.alice_ep) == 0 && strcmp(c[6], "laptop") == 0);
+        CHECK(strcmp(c[7], "online") == 0 && strcmp(c[8], "never") == 0 && strcmp(c[9], "3") == 0);
+        CHECK(strcmp(c[12], "offline") == 0 && strcmp(c[14], "0") == 0);
+    }
+    CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_TASKS, 2, NULL, NULL, reply) == FX_OK);
+    CHECK(reply->list_reply.rows == 3);
+    if (reply->list_reply.rows == 3) {
+        char **c = reply->list_reply.cells;
+        CHECK(strcmp(c[5], tasks[2].task_id) == 0 && strcmp(c[6], "queued") == 0);
+        CHECK(strcmp(c[10], tasks[1].task_id) == 0);
+    }
+    CHECK(fx_store_list(fix.store, fix.bob, FX_LIST_FUNCTIONS, 0, NULL, NULL, reply) == FX_OK);
+    CHECK(reply->list_reply.rows == 2 && reply->list_reply.cols == 3);
+    if (reply->list_reply.rows == 2)
+        CHECK(strcmp(reply->list_reply.cells[5], "shell") == 0);
+    CHECK(fx_store_list(fix.store, fix.bob, 9, 0, NULL, NULL, reply) == FX_E_BAD_FIELD);
+    int rc = FX_OK;
+    zmsg_t *wire = fx_msg_encode(reply, &rc);
+    CHECK(wire != NULL);
+    zmsg_destroy(&wire);
+    fx_msg_destroy(&reply);
+    s_free_tasks(tasks, 3);
+    s_teardown(&fix);
+}
+
+int main(void)
+{
+    test_schema();
+    test_users();
+    test_registry();
+    test_submit();
+    test_dispatch_order();
+    test_results();
+    test_requeue();
+    test_list();
+    if (s_failures) {
+        fprintf(stderr, "fx_store_test: %d checks failed\n", s_failures);
+        return 1;
+    }
+    printf("fx_store_test: all checks passed\n");
+    return 0;
+}

@@ -1,0 +1,175 @@
+/*  fx_forwarder.c: one endpoint link: credit, dispatch from the store,
+    tasks in flight, results in. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_forwarder.h"
+#include "fx_forwarder_int.h"
+
+fx_forwarder_t *fx_forwarder_new(const char *endpoint_id, zframe_t *routing)
+{
+    fx_forwarder_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf(self->stats.endpoint_id, sizeof self->stats.endpoint_id, "%s", endpoint_id);
+    self->routing = zframe_dup(routing);
+    self->routing_key = zframe_strhex(routing);
+    self->in_flight = zhashx_new();
+    if (!self->routing || !self->routing_key || !self->in_flight)
+        fx_forwarder_destroy(&self);
+    return self;
+}
+
+void fx_forwarder_destroy(fx_forwarder_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fx_forwarder_t *self = *self_p;
+    zframe_destroy(&self->routing);
+    free(self->routing_key);
+    zhashx_destroy(&self->in_flight);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *fx_forwarder_endpoint_id(fx_forwarder_t *self)
+{
+    return self->stats.endpoint_id;
+}
+
+void fx_forwarder_stats(fx_forwarder_t *self, fx_forwarder_stats_t *stats)
+{
+    *stats = self->stats;
+    stats->in_flight = (uint32_t) zhashx_size(self->in_flight);
+}
+
+void fx_forwarder_credit(fx_forwarder_t *self, uint32_t window)
+{
+    self->stats.window = window > FX_FWD_WINDOW_MAX ? FX_FWD_WINDOW_MAX : window;
+    self->wants_dispatch = true;
+}
+
+/* Sends one TASKS batch of at most `room` tasks. Returns the number sent,
+   0 if none was queued, -1 on a store error. */
+static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store, uint32_t room)
+{
+    fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+    if (!msg)
+        return -1;
+    int rc = fx_store_dispatch(store, self->stats.endpoint_id, room, msg);
+    if (rc != FX_OK) {
+        fx_fwd_log("cannot take tasks for endpoint %s from the store: %s (%s); will retry",
+                   self->stats.endpoint_id, fx_strerror(rc), fx_store_errmsg(store));
+        fx_msg_destroy(&msg);
+        return -1;
+    }
+    uint32_t count = msg->tasks.count;
+    if (count == 0) {
+        fx_msg_destroy(&msg);
+        return 0;
+    }
+    for (uint32_t i = 0; i < count; i++)
+        zhashx_insert(self->in_flight, msg->tasks.tasks[i].task_id, (void *) 1);
+    uint32_t in_flight = (uint32_t) zhashx_size(self->in_flight);
+    if (in_flight > self->stats.max_in_flight)
+        self->stats.max_in_flight = in_flight;
+    if (in_flight > self->stats.window)
+        self->stats.over_credit++;
+    self->stats.dispatched += count;
+    msg->seq = ++self->seq;
+    self->sent_ms = fx_now_ms();
+    rc = fx_msg_send(&msg, sock, self->routing);
+    if (rc != FX_OK)
+        /* The tasks stay DISPATCHED and in flight: they come back when the
+           endpoint is lost or says hello again. */
+        fx_fwd_log("cannot send %u tasks to endpoint %s: %s", count, self->stats.endpoint_id,
+                   fx_strerror(rc));
+    return (int) count;
+}
+
+bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store)
+{
+    if (!self->wants_dispatch)
+        return false;
+    for (int batch = 0; batch < FX_FWD_BATCHES_PER_PASS; batch++) {
+        uint32_t in_flight = (uint32_t) zhashx_size(self->in_flight);
+        if (in_flight >= self->stats.window) {
+            self->wants_dispatch = false; /* a result or a CREDIT wakes it */
+            return false;
+        }
+        uint32_t room = self->stats.window - in_flight;
+        if (room > FX_BATCH_MAX)
+            room = FX_BATCH_MAX;
+        int sent = s_send_batch(self, sock, store, room);
+        if (sent <= 0) {
+            /* Nothing queued (a SUBMIT wakes it), or a store error: the next
+               tick retries rather than spinning on a broken disk. */
+            self->wants_dispatch = false;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Logs results the endpoint sent for tasks that are not its own (unknown
+   ids, or dispatched to another endpoint): SPEC 8.4 has them acknowledged
+   and dropped, so a confused endpoint does not resend them forever. */
+static void s_log_foreign(fx_forwarder_t *self, fx_msg_t *msg, const fx_store_outcome_t *outcome)
+{
+    uint32_t foreign = 0;
+    const char *first = NULL;
+    for (uint32_t i = 0; i < msg->results.count; i++)
+        if (outcome[i] == FX_STORE_FOREIGN) {
+            foreign++;
+            if (!first)
+                first = msg->results.results[i].task_id;
+        }
+    if (foreign)
+        fx_fwd_log("endpoint %s sent %u results for tasks not dispatched to it (first %s): "
+                   "acknowledged and dropped",
+                   self->stats.endpoint_id, foreign, first);
+}
+
+void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store, fx_msg_t *msg)
+{
+    uint32_t count = msg->results.count;
+    fx_store_outcome_t *outcome = count ? calloc(count, sizeof *outcome) : NULL;
+    fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
+    int rc = count && !outcome ? FX_E_NOMEM : !ack ? FX_E_NOMEM : FX_OK;
+    if (rc == FX_OK)
+        rc = fx_store_results_commit(store, self->stats.endpoint_id, msg->results.results, count,
+                                     outcome);
+    if (rc != FX_OK) {
+        fx_fwd_log("cannot store %u results from endpoint %s: %s (%s)", count,
+                   self->stats.endpoint_id, fx_strerror(rc), fx_store_errmsg(store));
+        fx_send_error(sock, self->routing, msg->seq, FX_E_IO,
+                      "the broker could not store these %u results (%s): they are not "
+                      "acknowledged; send them again later",
+                      count, fx_strerror(rc));
+        goto done;
+    }
+    if (fx_msg_alloc_records(ack, count) != FX_OK) {
+        /* Stored but not acked: the endpoint resends, the store dedups. */
+        fx_fwd_log("out of memory acknowledging results of endpoint %s", self->stats.endpoint_id);
+        goto done;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        const char *id = msg->results.results[i].task_id;
+        memcpy(ack->ids.ids[n++], id, sizeof(fx_id_text_t));
+        if (zhashx_lookup(self->in_flight, id)) {
+            zhashx_delete(self->in_flight, id);
+            self->wants_dispatch = true;
+        }
+    }
+    self->stats.results += n;
+    ack->seq = msg->seq;
+    self->sent_ms = fx_now_ms();
+    if (n > 0 && fx_msg_send(&ack, sock, self->routing) != FX_OK)
+        fx_fwd_log("cannot acknowledge %u results to endpoint %s", n, self->stats.endpoint_id);
+    s_log_foreign(self, msg, outcome);
+done:
+    fx_msg_destroy(&ack);
+    free(outcome);
+}

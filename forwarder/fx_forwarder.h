@@ -1,0 +1,112 @@
+/*  fx_forwarder.h: the broker's side of the endpoint links.
+
+    An fx_forwarder_t is one connected endpoint: its routing id, the credit
+    window it announced, the tasks in flight to it, its liveness. An
+    fx_fwd_set_t holds all of them and speaks the endpoint protocol on the
+    broker's endpoint ROUTER: it is driven by the broker's loop (no thread
+    of its own) and reaches the task queue only through broker/fx_store.h.
+
+    Flow control (contracts, "Flow control"): CREDIT(window) is absolute;
+    the forwarder never has more than `window` tasks in flight to an
+    endpoint; a task leaves flight when its result arrives, or when the
+    endpoint is lost or says hello again (then it is requeued in the store:
+    at-least-once, results deduplicated by task id). */
+#ifndef FX_FORWARDER_H
+#define FX_FORWARDER_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fx_msg.h"
+#include "fx_store.h"
+
+/* Largest window honoured: an endpoint announcing more is treated as
+   announcing this much. Bounds what one endpoint can make the broker hold
+   in its send queue (window x FX_PAYLOAD_MAX in the worst case). */
+#define FX_FWD_WINDOW_MAX 65536
+
+/* Beats an endpoint may miss before it is declared lost. */
+#define FX_FWD_MISSED_BEATS 3
+
+/* TASKS messages one forwarder may send in one loop pass, so one endpoint
+   with a large window cannot starve the rest of the loop. */
+#define FX_FWD_BATCHES_PER_PASS 4
+
+/* Counters of one endpoint link, for logs and tests. */
+typedef struct {
+    fx_id_text_t endpoint_id;
+    uint32_t window;        /* last CREDIT (capped at FX_FWD_WINDOW_MAX) */
+    uint32_t in_flight;     /* dispatched, no result yet */
+    uint32_t max_in_flight; /* highest in_flight ever on this link */
+    uint32_t over_credit;   /* sends that left in_flight > window: must stay 0 */
+    uint64_t dispatched;    /* tasks sent */
+    uint64_t results;       /* results received (new or duplicate) */
+} fx_forwarder_stats_t;
+
+/* ---------------------------------------------------------------- one link */
+
+typedef struct _fx_forwarder_t fx_forwarder_t;
+
+/* A link for endpoint_id reached through routing (copied). NULL on OOM. */
+fx_forwarder_t *fx_forwarder_new(const char *endpoint_id, zframe_t *routing);
+void fx_forwarder_destroy(fx_forwarder_t **self_p);
+
+const char *fx_forwarder_endpoint_id(fx_forwarder_t *self);
+void fx_forwarder_stats(fx_forwarder_t *self, fx_forwarder_stats_t *stats);
+
+/* CREDIT: the endpoint can hold `window` tasks in all. */
+void fx_forwarder_credit(fx_forwarder_t *self, uint32_t window);
+
+/* Sends TASKS from the store while credit and queued tasks last (at most
+   FX_FWD_BATCHES_PER_PASS messages). Returns true if it stopped with both
+   left, i.e. it wants another pass. */
+bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store);
+
+/* RESULTS from the endpoint: commit them (deduplicated by task id), then
+   RESULTS_ACK every id of the batch; results for tasks that are not this
+   endpoint's are dropped and logged (SPEC 8.4). A store failure is answered
+   with ERROR FX_E_IO and no ack: the endpoint resends. */
+void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store, fx_msg_t *msg);
+
+/* ---------------------------------------------------------------- all links */
+
+typedef struct _fx_fwd_set_t fx_fwd_set_t;
+
+/* Links served on sock (the broker's endpoint ROUTER, not owned), queued in
+   store (not owned). heartbeat_ms: the beat announced in WELCOME and sent
+   to every endpoint; max_attempts: dispatches before a task whose endpoint
+   keeps getting lost is failed (0 = never). NULL on OOM. */
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms,
+                             uint32_t max_attempts);
+/* Frees every link (their dispatched tasks stay DISPATCHED in the store and
+   are requeued when the endpoint says hello to the next broker). */
+void fx_fwd_set_destroy(fx_fwd_set_t **self_p);
+
+/* One message from the endpoint ROUTER, routing frame already popped;
+   user_id is the ZAP User-Id of its header frame (NULL if none). Takes the
+   zmsg. Answers malformed or unexpected input with ERROR and goes on. */
+void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);
+
+/* New tasks were queued for endpoint_id: dispatch them at the next pass. */
+void fx_fwd_set_wake(fx_fwd_set_t *self, const char *endpoint_id);
+
+/* End of a loop pass: dispatch to every link that has credit and work.
+   Returns true if some link wants another pass at once. */
+bool fx_fwd_set_dispatch(fx_fwd_set_t *self);
+
+/* Heartbeats out, lost endpoints (silent FX_FWD_MISSED_BEATS beats) dropped
+   and their tasks requeued, last_seen persisted. now = fx_now_ms(). Returns
+   the ms until it wants to run again. */
+int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now);
+
+/* Is the endpoint connected (said hello, not lost)? */
+bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id);
+
+/* Counters of a connected endpoint. 0, or -1 if it is not connected. */
+int fx_fwd_set_stats(fx_fwd_set_t *self, const char *endpoint_id, fx_forwarder_stats_t *stats);
+
+/* Number of connected endpoints. */
+size_t fx_fwd_set_size(fx_fwd_set_t *self);
+
+#endif

@@ -1,0 +1,338 @@
+/*  fx_fwd_set.c: all endpoint links of one broker. Routes each message from
+    the endpoint ROUTER to its link, runs ENDPOINT_HELLO, heartbeats and
+    loss detection, and keeps per-endpoint counters across reconnects. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_forwarder.h"
+#include "fx_forwarder_int.h"
+
+#define S_USER_PREFIX "endpoint:"
+
+struct _fx_fwd_set_t {
+    zsock_t *sock;
+    fx_store_t *store;
+    uint32_t heartbeat_ms;
+    uint32_t max_attempts;
+    zhashx_t *by_routing;  /* routing hex -> fx_forwarder_t (owned) */
+    zhashx_t *by_endpoint; /* endpoint id -> the same link (not owned) */
+    zhashx_t *history;     /* endpoint id -> fx_forwarder_stats_t of closed links (owned) */
+};
+
+void fx_fwd_log(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "fx-broker: %s\n", line);
+}
+
+static void s_link_destroy(void **item)
+{
+    fx_forwarder_destroy((fx_forwarder_t **) item);
+}
+
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms,
+                             uint32_t max_attempts)
+{
+    fx_fwd_set_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->sock = sock;
+    self->store = store;
+    self->heartbeat_ms = heartbeat_ms ? heartbeat_ms : 1000;
+    self->max_attempts = max_attempts;
+    self->by_routing = zhashx_new();
+    self->by_endpoint = zhashx_new();
+    self->history = zhashx_new();
+    if (!self->by_routing || !self->by_endpoint || !self->history) {
+        fx_fwd_set_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->by_routing, s_link_destroy);
+    zhashx_set_destructor(self->history, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator(self->history, NULL);
+    return self;
+}
+
+void fx_fwd_set_destroy(fx_fwd_set_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fx_fwd_set_t *self = *self_p;
+    zhashx_destroy(&self->by_endpoint);
+    zhashx_destroy(&self->by_routing);
+    zhashx_destroy(&self->history);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t fx_fwd_set_size(fx_fwd_set_t *self)
+{
+    return zhashx_size(self->by_routing);
+}
+
+/* ---------------------------------------------------------------- counters */
+
+/* Folds a closing link's counters into the endpoint's history. */
+static void s_remember(fx_fwd_set_t *self, fx_forwarder_t *link)
+{
+    fx_forwarder_stats_t now;
+    fx_forwarder_stats(link, &now);
+    fx_forwarder_stats_t *past = zhashx_lookup(self->history, now.endpoint_id);
+    if (!past) {
+        past = calloc(1, sizeof *past);
+        if (!past)
+            return;
+        memcpy(past->endpoint_id, now.endpoint_id, sizeof past->endpoint_id);
+        zhashx_insert(self->history, now.endpoint_id, past);
+    }
+    if (now.max_in_flight > past->max_in_flight)
+        past->max_in_flight = now.max_in_flight;
+    past->over_credit += now.over_credit;
+    past->dispatched += now.dispatched;
+    past->results += now.results;
+    past->window = now.window;
+}
+
+int fx_fwd_set_stats(fx_fwd_set_t *self, const char *endpoint_id, fx_forwarder_stats_t *stats)
+{
+    fx_forwarder_t *link = zhashx_lookup(self->by_endpoint, endpoint_id);
+    fx_forwarder_stats_t *past = zhashx_lookup(self->history, endpoint_id);
+    if (!link && !past)
+        return -1;
+    memset(stats, 0, sizeof *stats);
+    if (link)
+        fx_forwarder_stats(link, stats);
+    if (past) {
+        memcpy(stats->endpoint_id, past->endpoint_id, sizeof stats->endpoint_id);
+        if (past->max_in_flight > stats->max_in_flight)
+            stats->max_in_flight = past->max_in_flight;
+        stats->over_credit += past->over_credit;
+        stats->dispatched += past->dispatched;
+        stats->results += past->results;
+        if (!link)
+            stats->window = past->window;
+    }
+    return 0;
+}
+
+bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id)
+{
+    return zhashx_lookup(self->by_endpoint, endpoint_id) != NULL;
+}
+
+/* ---------------------------------------------------------------- links */
+
+static void s_save_seen(fx_fwd_set_t *self, fx_forwarder_t *link)
+{
+    if (link->heard_wall_ms == link->saved_wall_ms)
+        return;
+    if (fx_store_endpoint_seen(self->store, link->stats.endpoint_id, link->heard_wall_ms) == FX_OK)
+        link->saved_wall_ms = link->heard_wall_ms;
+}
+
+/* Puts the endpoint's DISPATCHED tasks back in the queue, and says so. */
+static void s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *why)
+{
+    uint32_t requeued = 0, failed = 0;
+    int rc = fx_store_requeue(self->store, endpoint_id, self->max_attempts, &requeued, &failed);
+    if (rc != FX_OK)
+        fx_fwd_log("cannot requeue the tasks of endpoint %s (%s): %s (%s); they stay dispatched "
+                   "until its next hello",
+                   endpoint_id, why, fx_strerror(rc), fx_store_errmsg(self->store));
+    else if (requeued || failed)
+        fx_fwd_log("endpoint %s %s: %u dispatched tasks requeued, %u failed after %u attempts",
+                   endpoint_id, why, requeued, failed, self->max_attempts);
+}
+
+/* Closes a link: counters kept, last_seen saved, indexes cleared. */
+static void s_drop(fx_fwd_set_t *self, fx_forwarder_t *link)
+{
+    s_remember(self, link);
+    s_save_seen(self, link);
+    if (zhashx_lookup(self->by_endpoint, link->stats.endpoint_id) == link)
+        zhashx_delete(self->by_endpoint, link->stats.endpoint_id);
+    zhashx_delete(self->by_routing, link->routing_key); /* destroys the link */
+}
+
+static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, const char *authed,
+                    fx_msg_t *msg)
+{
+    const char *endpoint_id = msg->endpoint_hello.endpoint_id;
+    if (strcmp(endpoint_id, authed) != 0) {
+        fx_fwd_log("endpoint %s tried to say hello as endpoint %s: refused", authed, endpoint_id);
+        fx_send_error(self->sock, routing, msg->seq, FX_E_FORBIDDEN,
+                      "this connection is authenticated with the key of endpoint %s; it cannot "
+                      "speak for endpoint %s: connect with that endpoint's own keypair",
+                      authed, endpoint_id);
+        return;
+    }
+    fx_forwarder_t *old = zhashx_lookup(self->by_endpoint, endpoint_id);
+    if (old)
+        s_drop(self, old);
+    old = zhashx_lookup(self->by_routing, key);
+    if (old)
+        s_drop(self, old);
+    s_requeue(self, endpoint_id, "said hello");
+    fx_forwarder_t *link = fx_forwarder_new(endpoint_id, routing);
+    if (!link) {
+        fx_send_error(self->sock, routing, msg->seq, FX_E_NOMEM,
+                      "the broker is out of memory: say hello again later");
+        return;
+    }
+    link->heard_ms = link->sent_ms = fx_now_ms();
+    link->heard_wall_ms = fx_store_wall_ms();
+    zhashx_insert(self->by_routing, key, link);
+    zhashx_insert(self->by_endpoint, endpoint_id, link);
+    s_save_seen(self, link);
+    fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
+    if (!welcome)
+        return;
+    welcome->seq = msg->seq;
+    memcpy(welcome->welcome.id, endpoint_id, sizeof welcome->welcome.id);
+    fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
+    welcome->welcome.heartbeat_ms = self->heartbeat_ms;
+    fx_msg_send(&welcome, self->sock, routing);
+    fx_fwd_log("endpoint %s connected (version %s)", endpoint_id,
+               msg->endpoint_hello.version[0] ? msg->endpoint_hello.version : "?");
+}
+
+static void s_heartbeat(fx_fwd_set_t *self, fx_forwarder_t *link, uint32_t seq)
+{
+    fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
+    if (!beat)
+        return;
+    beat->seq = seq;
+    link->sent_ms = fx_now_ms();
+    fx_msg_send(&beat, self->sock, link->routing);
+}
+
+/* Messages of a link that said hello. */
+static void s_serve(fx_fwd_set_t *self, fx_forwarder_t *link, fx_msg_t *msg)
+{
+    switch (msg->type) {
+    case FX_MSG_CREDIT: fx_forwarder_credit(link, msg->credit.window); break;
+    case FX_MSG_RESULTS: fx_forwarder_results(link, self->sock, self->store, msg); break;
+    case FX_MSG_HEARTBEAT: s_heartbeat(self, link, msg->seq); break;
+    default: break;
+    }
+}
+
+/* Which messages an endpoint may send us. */
+static bool s_valid_here(int type)
+{
+    return type == FX_MSG_ENDPOINT_HELLO || type == FX_MSG_CREDIT || type == FX_MSG_RESULTS ||
+           type == FX_MSG_HEARTBEAT || type == FX_MSG_ERROR;
+}
+
+void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
+{
+    fx_msg_t *msg = NULL;
+    uint32_t seq = 0;
+    const char *detail = "";
+    char *key = zframe_strhex(routing);
+    if (!key) {
+        zmsg_destroy(zmsg_p);
+        return;
+    }
+    fx_forwarder_t *link = zhashx_lookup(self->by_routing, key);
+    if (link) { /* any message at all shows the endpoint is alive */
+        link->heard_ms = fx_now_ms();
+        link->heard_wall_ms = fx_store_wall_ms();
+    }
+    int rc = fx_msg_decode(*zmsg_p, &msg, &seq, &detail);
+    zmsg_destroy(zmsg_p);
+    const char *authed = user_id && strncmp(user_id, S_USER_PREFIX, strlen(S_USER_PREFIX)) == 0
+                             ? user_id + strlen(S_USER_PREFIX)
+                             : NULL;
+    if (rc != FX_OK) {
+        fx_fwd_log("bad message from endpoint %s: %s: %s", authed ? authed : "?", fx_strerror(rc),
+                   detail);
+        fx_send_error(self->sock, routing, seq, rc, "cannot decode the message: %s: %s",
+                      fx_strerror(rc), detail);
+    }
+    else if (!authed || !fx_id_valid(authed))
+        fx_send_error(self->sock, routing, seq, FX_E_AUTH,
+                      "this connection did not authenticate as an endpoint: connect with a "
+                      "registered endpoint keypair");
+    else if (msg->type == FX_MSG_ERROR)
+        fx_fwd_log("endpoint %s reports %s: %s", authed, fx_errname(msg->error.code),
+                   msg->error.text ? msg->error.text : "");
+    else if (!s_valid_here(msg->type))
+        fx_send_error(self->sock, routing, seq, FX_E_UNEXPECTED,
+                      "%s is not a message an endpoint sends to the broker",
+                      fx_msg_type_name(msg->type));
+    else if (msg->type == FX_MSG_ENDPOINT_HELLO)
+        s_hello(self, routing, key, authed, msg);
+    else if (!link)
+        fx_send_error(self->sock, routing, seq, FX_E_NO_SESSION,
+                      "no session for this connection: send ENDPOINT_HELLO first");
+    else if (strcmp(link->stats.endpoint_id, authed) != 0)
+        fx_send_error(self->sock, routing, seq, FX_E_AUTH,
+                      "this connection is authenticated as endpoint %s, not %s", authed,
+                      link->stats.endpoint_id);
+    else
+        s_serve(self, link, msg);
+    fx_msg_destroy(&msg);
+    free(key);
+}
+
+void fx_fwd_set_wake(fx_fwd_set_t *self, const char *endpoint_id)
+{
+    fx_forwarder_t *link = zhashx_lookup(self->by_endpoint, endpoint_id);
+    if (link)
+        link->wants_dispatch = true;
+}
+
+bool fx_fwd_set_dispatch(fx_fwd_set_t *self)
+{
+    bool busy = false;
+    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link;
+         link = zhashx_next(self->by_routing))
+        busy |= fx_forwarder_dispatch(link, self->sock, self->store);
+    return busy;
+}
+
+int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
+{
+    int64_t beat = self->heartbeat_ms;
+    int64_t lost_after = beat * FX_FWD_MISSED_BEATS;
+    int64_t next = beat;
+    zlist_t *lost = zlist_new();
+    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link;
+         link = zhashx_next(self->by_routing)) {
+        if (now - link->heard_ms > lost_after) {
+            if (lost)
+                zlist_append(lost, link);
+            continue;
+        }
+        if (now - link->sent_ms >= beat)
+            s_heartbeat(self, link, 0);
+        if (link->heard_wall_ms - link->saved_wall_ms >= beat)
+            s_save_seen(self, link);
+        link->wants_dispatch = true; /* retries a dispatch a store error stopped */
+        int64_t due = link->sent_ms + beat - now;
+        int64_t dies = link->heard_ms + lost_after + 1 - now;
+        next = due < next ? due : next;
+        next = dies < next ? dies : next;
+    }
+    for (fx_forwarder_t *link = lost ? zlist_first(lost) : NULL; link; link = zlist_next(lost)) {
+        fx_forwarder_stats_t stats;
+        fx_forwarder_stats(link, &stats);
+        fx_fwd_log("endpoint %s lost: silent for %lld ms (%d missed beats); max in flight %u of "
+                   "window %u",
+                   stats.endpoint_id, (long long) (now - link->heard_ms), FX_FWD_MISSED_BEATS,
+                   stats.max_in_flight, stats.window);
+        fx_id_text_t id;
+        memcpy(id, stats.endpoint_id, sizeof id);
+        s_drop(self, link);
+        s_requeue(self, id, "was lost");
+    }
+    zlist_destroy(&lost);
+    return next < 1 ? 1 : next;
+}
