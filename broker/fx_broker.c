@@ -28,8 +28,8 @@ static void s_on_result(const char *owner, const char *client_id, void *arg)
 }
 
 /* A CurveZMQ server ROUTER bound on addr. */
-static zsock_t *s_router(fx_broker_t *self, const char *addr, const char *domain, const char *flag,
-                         char *err, size_t errlen)
+static zsock_t *s_router(fx_broker_t *self, const char *addr, const char *domain, const char *flag, char *err,
+                         size_t errlen)
 {
     zsock_t *sock = zsock_new(ZMQ_ROUTER);
     if (!sock) {
@@ -37,12 +37,16 @@ static zsock_t *s_router(fx_broker_t *self, const char *addr, const char *domain
         return NULL;
     }
     zsock_set_linger(sock, 0);
-    /* Never drop silently: what can queue here is bounded by the endpoints'
-       credit and the sessions' push window. */
-    zsock_set_sndhwm(sock, 0);
-    zsock_set_rcvhwm(sock, 0);
-    /* Refuse any frame larger than a payload before it is buffered (SPEC 2.1.3). */
-    zsock_set_maxmsgsize(sock, FX_PAYLOAD_MAX);
+    /* Endpoint port: what can queue toward an endpoint is bounded by its
+       credit, so never drop. Client port: pushes are bounded by the session
+       window and replies by the client's own requests; a client that stops
+       reading loses replies beyond the mark (and gets pushes again after
+       its next HELLO) rather than growing the broker without bound. */
+    zsock_set_sndhwm(sock, strcmp(domain, "fx-endpoint") == 0 ? 0 : 100000);
+    /* Refuse a frame larger than any payload before it is buffered (SPEC
+       2.1.3). libzmq checks the frame as it is on the wire, which under
+       CURVE carries some 40 bytes of box overhead: leave room for that. */
+    zsock_set_maxmsgsize(sock, (int64_t) FX_PAYLOAD_MAX + 65536);
     fx_curve_server(sock, &self->keypair, domain);
     if (zsock_bind(sock, "%s", addr) < 0) {
         snprintf(err, errlen, "cannot bind %s %s: %s: give a free tcp://HOST:PORT", flag, addr,
@@ -74,18 +78,17 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
     self->client = s_router(self, conf->client_bind, "fx-client", "--client-bind", err, errlen);
     if (!self->client)
         goto fail;
-    self->endpoint =
-        s_router(self, conf->endpoint_bind, "fx-endpoint", "--endpoint-bind", err, errlen);
+    self->endpoint = s_router(self, conf->endpoint_bind, "fx-endpoint", "--endpoint-bind", err, errlen);
     if (!self->endpoint)
         goto fail;
     self->client_addr = zsock_last_endpoint(self->client);
     self->endpoint_addr = zsock_last_endpoint(self->endpoint);
     self->poller = zpoller_new(self->zap, self->client, self->endpoint, NULL);
     self->sessions = fx_sessions_new(self->client, self->store, conf->heartbeat_ms);
-    self->forwarders =
-        fx_fwd_set_new(self->endpoint, self->store, conf->heartbeat_ms, conf->max_attempts);
-    if (!self->poller || !self->sessions || !self->forwarders || !self->client_addr ||
-        !self->endpoint_addr) {
+    self->forwarders = fx_fwd_set_new(self->endpoint, self->store, conf->heartbeat_ms, conf->max_attempts);
+    self->client_errors = fx_errlimit_new();
+    if (!self->poller || !self->sessions || !self->forwarders || !self->client_addr || !self->endpoint_addr ||
+        !self->client_errors) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -103,6 +106,7 @@ void fx_broker_destroy(fx_broker_t **self_p)
     fx_broker_t *self = *self_p;
     fx_fwd_set_destroy(&self->forwarders);
     fx_sessions_destroy(&self->sessions);
+    fx_errlimit_destroy(&self->client_errors);
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->endpoint);
     zsock_destroy(&self->client);
@@ -117,8 +121,7 @@ void fx_broker_destroy(fx_broker_t **self_p)
 /* ---------------------------------------------------------------- ZAP */
 
 /* Who a CURVE key is in a ZAP domain: "user:<id>" or "endpoint:<id>". */
-static bool s_zap_identify(fx_broker_t *self, const fx_zap_request_t *req, char *user_id,
-                           size_t cap)
+static bool s_zap_identify(fx_broker_t *self, const fx_zap_request_t *req, char *user_id, size_t cap)
 {
     fx_id_text_t id;
     if (strcmp(req->mechanism, "CURVE") != 0 || req->client_key[0] == '\0')
@@ -151,8 +154,8 @@ static void s_zap_serve(fx_broker_t *self)
            and minute is enough to notice it. */
         int64_t now = fx_now_ms();
         if (strcmp(self->denied_key, req.client_key) != 0 || now - self->denied_ms > 60000) {
-            fx_broker_log("refused a %s connection on %s: key %s is not registered there",
-                          req.mechanism, req.domain, req.client_key[0] ? req.client_key : "(none)");
+            fx_broker_log("refused a %s connection on %s: key %s is not registered there", req.mechanism,
+                          req.domain, req.client_key[0] ? req.client_key : "(none)");
             snprintf(self->denied_key, sizeof self->denied_key, "%s", req.client_key);
             self->denied_ms = now;
         }
@@ -211,6 +214,10 @@ static void s_tick(fx_broker_t *self, int64_t now)
     if (next_sessions < next)
         next = next_sessions;
     self->next_tick = now + next;
+    uint64_t suppressed = fx_errlimit_tick(self->client_errors, now);
+    if (suppressed)
+        fx_broker_log("%llu ERRORs to clients suppressed (over %d per second to one connection)",
+                      (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
     if (now >= self->next_purge) {
         s_purge(self);
         int64_t period = self->conf.result_ttl_s * 1000;
@@ -220,12 +227,11 @@ static void s_tick(fx_broker_t *self, int64_t now)
 
 int fx_broker_run(fx_broker_t *self)
 {
-    printf("fx-broker: ready client=%s endpoint=%s public_key=%s\n", self->client_addr,
-           self->endpoint_addr, self->keypair.public_key);
+    printf("fx-broker: ready client=%s endpoint=%s public_key=%s\n", self->client_addr, self->endpoint_addr,
+           self->keypair.public_key);
     fflush(stdout);
     fx_broker_log("serving state %s, heartbeat %u ms, results kept %lld s after delivery",
-                  self->conf.state_dir, self->conf.heartbeat_ms,
-                  (long long) self->conf.result_ttl_s);
+                  self->conf.state_dir, self->conf.heartbeat_ms, (long long) self->conf.result_ttl_s);
     bool busy = false;
     self->next_tick = self->next_purge = fx_now_ms();
     while (!zsys_interrupted) {
@@ -240,7 +246,7 @@ int fx_broker_run(fx_broker_t *self)
         busy = fx_fwd_set_dispatch(self->forwarders);
         busy |= fx_sessions_pump(self->sessions);
     }
-    fx_broker_log("stopping: %zu client sessions, %zu endpoints connected",
-                  fx_sessions_size(self->sessions), fx_fwd_set_size(self->forwarders));
+    fx_broker_log("stopping: %zu client sessions, %zu endpoints connected", fx_sessions_size(self->sessions),
+                  fx_fwd_set_size(self->forwarders));
     return 0;
 }

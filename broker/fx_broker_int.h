@@ -7,6 +7,7 @@
 #include <czmq.h>
 
 #include "fx_conf.h"
+#include "fx_errlimit.h"
 #include "fx_forwarder.h"
 #include "fx_msg.h"
 #include "fx_store.h"
@@ -49,14 +50,14 @@ typedef struct _fx_sessions_t fx_sessions_t;
 /* One client connection that said HELLO. */
 typedef struct {
     zframe_t *routing;
-    char *routing_key;     /* hex of routing */
+    char *routing_key; /* hex of routing */
     fx_id_text_t user_id;
     fx_id_text_t client_id;
-    int64_t heard_ms;      /* fx_now_ms of its last message */
-    int64_t beat_ms;       /* fx_now_ms of the last HEARTBEAT we sent it */
-    zhashx_t *pushed;      /* task id -> (void *) 1: pushed or fetched, not acked */
-    int64_t cursor;        /* results.seq up to which the store was read for it */
-    bool dirty;            /* results may be waiting for it */
+    int64_t heard_ms; /* fx_now_ms of its last message */
+    int64_t beat_ms;  /* fx_now_ms of the last HEARTBEAT we sent it */
+    zhashx_t *pushed; /* task id -> (void *) 1: pushed or fetched, not acked */
+    int64_t cursor;   /* results.seq up to which the store was read for it */
+    bool dirty;       /* results may be waiting for it */
 } fx_session_t;
 
 fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms);
@@ -71,8 +72,8 @@ fx_session_t *fx_sessions_find(fx_sessions_t *self, zframe_t *routing);
 /* New results exist for (owner, client_id): push them at the next pump. */
 void fx_sessions_notify(fx_sessions_t *self, const char *owner, const char *client_id);
 /* ids were acknowledged (or, with fetched = true, sent in reply to FETCH). */
-void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids,
-                      uint32_t count, bool fetched);
+void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids, uint32_t count,
+                      bool fetched);
 /* End of a loop pass: push pending results to dirty sessions. True if
    some session has more to push at once. */
 bool fx_sessions_pump(fx_sessions_t *self);
@@ -92,6 +93,7 @@ typedef struct {
     zpoller_t *poller;
     fx_sessions_t *sessions;
     fx_fwd_set_t *forwarders;
+    fx_errlimit_t *client_errors; /* ERRORs per client connection */
     char *client_addr;
     char *endpoint_addr;
     int64_t next_tick;
@@ -106,8 +108,7 @@ void fx_broker_destroy(fx_broker_t **self_p);
 int fx_broker_run(fx_broker_t *self);
 
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
-void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id,
-                      zmsg_t **zmsg_p);
+void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);
 
 /* A line on stderr, "fx-broker: " first. */
 void fx_broker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -80,24 +80,21 @@ static int s_parse(int argc, char **argv, fx_broker_conf_t *conf)
         }
         else if (strcmp(flag, "--heartbeat-ms") == 0) {
             if (s_number(value, 10, 3600000, &n)) {
-                fprintf(stderr, "fx-broker: --heartbeat-ms must be 10 to 3600000, not '%s'\n",
-                        value);
+                fprintf(stderr, "fx-broker: --heartbeat-ms must be 10 to 3600000, not '%s'\n", value);
                 return -1;
             }
             conf->heartbeat_ms = (uint32_t) n;
         }
         else if (strcmp(flag, "--result-ttl-s") == 0) {
             if (s_number(value, 0, 100LL * 365 * 86400, &n)) {
-                fprintf(stderr, "fx-broker: --result-ttl-s must be 0 to 3153600000, not '%s'\n",
-                        value);
+                fprintf(stderr, "fx-broker: --result-ttl-s must be 0 to 3153600000, not '%s'\n", value);
                 return -1;
             }
             conf->result_ttl_s = n;
         }
         else if (strcmp(flag, "--max-attempts") == 0) {
             if (s_number(value, 0, 1000000, &n)) {
-                fprintf(stderr, "fx-broker: --max-attempts must be 0 to 1000000, not '%s'\n",
-                        value);
+                fprintf(stderr, "fx-broker: --max-attempts must be 0 to 1000000, not '%s'\n", value);
                 return -1;
             }
             conf->max_attempts = (uint32_t) n;

@@ -13,9 +13,11 @@
       credit_and_push    CREDIT 2: at most 2 tasks arrive; RESULTS acked;
                          the client gets each result pushed once and acks
       queries            STATUS (owner only), FETCH, LIST
+      large_payload      an FX_PAYLOAD_MAX payload and result, end to end
       garbage            malformed and bad-field input of every message type,
                          and valid messages on the wrong port, on both ports:
-                         ERROR each time; then a valid task still runs
+                         ERROR each time; then a valid task still runs; a
+                         flood gets rate-limited ERRORs, others unaffected
     then on a restarted broker (same state, same ports, short heartbeat):
       restart            clients get NO_SESSION and recover with HELLO; the
                          undelivered result is pushed again; the dispatched
@@ -37,13 +39,12 @@
 
 static int s_failures;
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, \
-                    #cond);                                                             \
-            s_failures++;                                                               \
-        }                                                                               \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, #cond);           \
+            s_failures++;                                                                                    \
+        }                                                                                                    \
     } while (0)
 
 /* Deadlines scale on slow machines (valgrind, sanitizers): FX_TEST_SLOW=N. */
@@ -80,9 +81,8 @@ static int s_broker_start(s_broker_t *b, const char *client_bind, const char *en
         if (log >= 0)
             dup2(log, 2);
         close(fds[0]);
-        execl(s_binary, s_binary, "--state", state, "--client-bind", client_bind,
-              "--endpoint-bind", endpoint_bind, "--heartbeat-ms", heartbeat_ms, "--max-attempts",
-              "3", (char *) NULL);
+        execl(s_binary, s_binary, "--state", state, "--client-bind", client_bind, "--endpoint-bind",
+              endpoint_bind, "--heartbeat-ms", heartbeat_ms, "--max-attempts", "3", (char *) NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -90,7 +90,7 @@ static int s_broker_start(s_broker_t *b, const char *client_bind, const char *en
     size_t len = 0;
     int64_t deadline = zclock_mono() + 10000 * s_slow;
     while (!strchr(line, '\n') && zclock_mono() < deadline && len < sizeof line - 1) {
-        struct pollfd pfd = { fds[0], POLLIN, 0 };
+        struct pollfd pfd = {fds[0], POLLIN, 0};
         if (poll(&pfd, 1, (int) (deadline - zclock_mono())) <= 0)
             break;
         ssize_t n = read(fds[0], line + len, sizeof line - 1 - len);
@@ -100,8 +100,7 @@ static int s_broker_start(s_broker_t *b, const char *client_bind, const char *en
         line[len] = '\0';
     }
     close(fds[0]);
-    const char *c = strstr(line, "client="), *e = strstr(line, "endpoint="),
-               *k = strstr(line, "public_key=");
+    const char *c = strstr(line, "client="), *e = strstr(line, "endpoint="), *k = strstr(line, "public_key=");
     if (strncmp(line, "fx-broker: ready ", 17) != 0 || !c || !e || !k) {
         fprintf(stderr, "fx-broker did not get ready; its ready line: '%s'\n", line);
         return -1;
@@ -192,8 +191,8 @@ static void s_raw(s_peer_t *p, zmsg_t *zmsg)
    returns the seq. */
 static uint32_t s_send(s_peer_t *p, fx_msg_t *msg)
 {
-    bool request = msg->type != FX_MSG_HEARTBEAT && msg->type != FX_MSG_CREDIT &&
-                   msg->type != FX_MSG_ERROR && msg->type != FX_MSG_RESULTS_ACK;
+    bool request = msg->type != FX_MSG_HEARTBEAT && msg->type != FX_MSG_CREDIT && msg->type != FX_MSG_ERROR &&
+                   msg->type != FX_MSG_RESULTS_ACK;
     uint32_t seq = request ? ++p->seq : 0;
     msg->seq = seq;
     int rc = FX_OK;
@@ -237,8 +236,7 @@ static fx_msg_t *s_next(s_peer_t *p, int timeout_ms)
         int rc = zmsg ? fx_msg_decode(zmsg, &msg, NULL, &detail) : FX_E_IO;
         zmsg_destroy(&zmsg);
         if (rc != FX_OK) {
-            fprintf(stderr, "%s got an undecodable message: %s %s\n", p->name, fx_errname(rc),
-                    detail);
+            fprintf(stderr, "%s got an undecodable message: %s %s\n", p->name, fx_errname(rc), detail);
             CHECK(!"the broker sent something undecodable");
             continue;
         }
@@ -282,8 +280,7 @@ static bool s_quiet(s_peer_t *p)
 {
     fx_msg_t *msg = s_next(p, QUIET_MS);
     if (msg)
-        fprintf(stderr, "%s: unexpected %s seq %u\n", p->name, fx_msg_type_name(msg->type),
-                msg->seq);
+        fprintf(stderr, "%s: unexpected %s seq %u\n", p->name, fx_msg_type_name(msg->type), msg->seq);
     bool quiet = msg == NULL;
     fx_msg_destroy(&msg);
     return quiet;
@@ -346,8 +343,7 @@ static uint32_t s_register_function(s_peer_t *client, const char *id, const char
     return s_send(client, msg);
 }
 
-static uint32_t s_register_endpoint(s_peer_t *client, const char *id, const char *name,
-                                    const char *key)
+static uint32_t s_register_endpoint(s_peer_t *client, const char *id, const char *name, const char *key)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_REGISTER_ENDPOINT);
     memcpy(msg->register_endpoint.endpoint_id, id, sizeof(fx_id_text_t));
@@ -357,8 +353,8 @@ static uint32_t s_register_endpoint(s_peer_t *client, const char *id, const char
 }
 
 /* SUBMIT n new tasks; their ids go to ids. Returns the seq. */
-static uint32_t s_submit(s_peer_t *client, const char *endpoint_id, const char *function_id,
-                         uint32_t n, fx_id_text_t *ids)
+static uint32_t s_submit(s_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+                         fx_id_text_t *ids)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
     fx_msg_alloc_records(msg, n);
@@ -375,8 +371,8 @@ static uint32_t s_submit(s_peer_t *client, const char *endpoint_id, const char *
     return s_send(client, msg);
 }
 
-static void s_submit_ok(s_peer_t *client, const char *endpoint_id, const char *function_id,
-                        uint32_t n, fx_id_text_t *ids)
+static void s_submit_ok(s_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+                        fx_id_text_t *ids)
 {
     uint32_t seq = s_submit(client, endpoint_id, function_id, n, ids);
     fx_msg_t *msg = s_expect(client, FX_MSG_SUBMITTED, seq);
@@ -447,7 +443,7 @@ static void s_collect(s_peer_t *client, fx_id_text_t *ids, uint32_t n, bool ack)
             uint32_t j = 0;
             while (j < n && strcmp(ids[j], r->task_id) != 0)
                 j++;
-            CHECK(j < n);     /* a result we did not expect */
+            CHECK(j < n); /* a result we did not expect */
             if (j == n)
                 continue;
             CHECK(!seen[j]); /* pushed twice */
@@ -500,8 +496,7 @@ typedef struct {
 
 static void test_unknown_keys(s_world_t *w)
 {
-    s_peer_t *stranger =
-        s_peer_new("stranger", w->broker.client_addr, &w->stranger_kp, w->broker.public_key);
+    s_peer_t *stranger = s_peer_new("stranger", w->broker.client_addr, &w->stranger_kp, w->broker.public_key);
     fx_id_text_t id;
     fx_id_new(id);
     s_hello(stranger, id);
@@ -559,8 +554,7 @@ static void test_registration(s_world_t *w)
 static void test_endpoint_identity(s_world_t *w)
 {
     /* Bob's endpoint key cannot say hello as Alice's endpoint. */
-    s_peer_t *impostor = s_peer_new("impostor", w->broker.endpoint_addr, &w->bob_ep_kp,
-                                    w->broker.public_key);
+    s_peer_t *impostor = s_peer_new("impostor", w->broker.endpoint_addr, &w->bob_ep_kp, w->broker.public_key);
     s_endpoint_hello(impostor, w->ep, false);
     /* ... and without a hello of its own it has no session. */
     s_credit(impostor, 5);
@@ -577,8 +571,7 @@ static void test_submit_rules(s_world_t *w)
     fx_id_text_t ids[2];
     uint32_t seq = s_submit(w->alice_c, w->bob_ep, w->fn, 2, ids);
     fx_msg_t *msg = s_expect(w->alice_c, FX_MSG_ERROR, seq);
-    CHECK(msg && msg->error.code == FX_E_FORBIDDEN && msg->error.text &&
-          strstr(msg->error.text, w->bob_ep));
+    CHECK(msg && msg->error.code == FX_E_FORBIDDEN && msg->error.text && strstr(msg->error.text, w->bob_ep));
     fx_msg_destroy(&msg);
     CHECK(s_status(w->alice_c, ids[0], NULL) == FX_TASK_UNKNOWN);
     fx_id_text_t nowhere;
@@ -719,33 +712,92 @@ static void test_queries(s_world_t *w)
     zmsg_destroy(&zmsg);
 }
 
+/* The largest payload goes through: SUBMIT, store, TASKS, RESULTS, push. */
+static void test_large_payload(s_world_t *w)
+{
+    fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
+    fx_msg_alloc_records(msg, 1);
+    fx_task_t *t = &msg->submit.tasks[0];
+    fx_id_text_t id;
+    fx_id_new(t->task_id);
+    memcpy(id, t->task_id, sizeof id);
+    memcpy(t->endpoint_id, w->ep, sizeof(fx_id_text_t));
+    memcpy(t->function_id, w->fn, sizeof(fx_id_text_t));
+    t->payload = zframe_new(NULL, FX_PAYLOAD_MAX);
+    memset(zframe_data(t->payload), 'a', FX_PAYLOAD_MAX);
+    uint32_t seq = s_send(w->alice_c, msg);
+    msg = s_expect(w->alice_c, FX_MSG_SUBMITTED, seq);
+    fx_msg_destroy(&msg);
+    s_credit(w->endpoint, 1);
+    msg = s_expect(w->endpoint, FX_MSG_TASKS, 0);
+    CHECK(msg && msg->tasks.count == 1 && zframe_size(msg->tasks.tasks[0].payload) == FX_PAYLOAD_MAX);
+    fx_msg_destroy(&msg);
+    msg = fx_msg_new(FX_MSG_RESULTS);
+    fx_msg_alloc_records(msg, 1);
+    memcpy(msg->results.results[0].task_id, id, sizeof id);
+    msg->results.results[0].value = zframe_new(NULL, FX_PAYLOAD_MAX);
+    memset(zframe_data(msg->results.results[0].value), 'v', FX_PAYLOAD_MAX);
+    seq = s_send(w->endpoint, msg);
+    msg = s_expect(w->endpoint, FX_MSG_RESULTS_ACK, seq);
+    fx_msg_destroy(&msg);
+    msg = s_expect(w->alice_c, FX_MSG_RESULTS, 0);
+    CHECK(msg && msg->results.count == 1 && zframe_size(msg->results.results[0].value) == FX_PAYLOAD_MAX);
+    if (msg && msg->results.count == 1) {
+        fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
+        fx_msg_alloc_records(ack, 1);
+        memcpy(ack->ids.ids[0], id, sizeof id);
+        s_send(w->alice_c, ack);
+    }
+    fx_msg_destroy(&msg);
+    CHECK(s_status(w->alice_c, id, NULL) == FX_TASK_DELIVERED);
+}
+
 /* A message of this type that decodes, with minimal valid fields. */
 static fx_msg_t *s_valid_of(int type)
 {
     fx_msg_t *msg = fx_msg_new((fx_msg_type_t) type);
     fx_keypair_t kp;
     switch (type) {
-    case FX_MSG_HELLO: fx_id_new(msg->hello.client_id); break;
-    case FX_MSG_ERROR: fx_msg_set_error(msg, FX_E_INTERNAL, "test"); break;
+    case FX_MSG_HELLO:
+        fx_id_new(msg->hello.client_id);
+        break;
+    case FX_MSG_ERROR:
+        fx_msg_set_error(msg, FX_E_INTERNAL, "test");
+        break;
     case FX_MSG_REGISTER_FUNCTION:
         fx_id_new(msg->register_function.function_id);
         fx_strlcpy(msg->register_function.name, "n", FX_NAME_MAX);
         msg->register_function.kind = FX_FN_SHELL;
         break;
-    case FX_MSG_FUNCTION_REGISTERED: fx_id_new(msg->function_registered.function_id); break;
+    case FX_MSG_FUNCTION_REGISTERED:
+        fx_id_new(msg->function_registered.function_id);
+        break;
     case FX_MSG_REGISTER_ENDPOINT:
         fx_id_new(msg->register_endpoint.endpoint_id);
         fx_strlcpy(msg->register_endpoint.name, "n", FX_NAME_MAX);
         fx_keypair_new(&kp);
         memcpy(msg->register_endpoint.public_key, kp.public_key, FX_KEY_LEN + 1);
         break;
-    case FX_MSG_ENDPOINT_REGISTERED: fx_id_new(msg->endpoint_registered.endpoint_id); break;
-    case FX_MSG_LIST: msg->list.what = FX_LIST_ENDPOINTS; break;
-    case FX_MSG_ENDPOINT_HELLO: fx_id_new(msg->endpoint_hello.endpoint_id); break;
-    case FX_MSG_CREDIT: msg->credit.window = 1; break;
-    case FX_MSG_COMMAND: msg->command.command = FX_CMD_DRAIN; break;
-    case FX_MSG_MANAGER_HELLO: fx_id_new(msg->manager_hello.manager_id); break;
-    default: break;
+    case FX_MSG_ENDPOINT_REGISTERED:
+        fx_id_new(msg->endpoint_registered.endpoint_id);
+        break;
+    case FX_MSG_LIST:
+        msg->list.what = FX_LIST_ENDPOINTS;
+        break;
+    case FX_MSG_ENDPOINT_HELLO:
+        fx_id_new(msg->endpoint_hello.endpoint_id);
+        break;
+    case FX_MSG_CREDIT:
+        msg->credit.window = 1;
+        break;
+    case FX_MSG_COMMAND:
+        msg->command.command = FX_CMD_DRAIN;
+        break;
+    case FX_MSG_MANAGER_HELLO:
+        fx_id_new(msg->manager_hello.manager_id);
+        break;
+    default:
+        break;
     }
     return msg;
 }
@@ -767,7 +819,7 @@ static zmsg_t *s_bad_field_of(int type, uint32_t seq)
     if (size >= 6 && data[4] != 0x90)
         data[5] = 0xc3;
     else {
-        byte fixed[] = { 0x94, 0x01, (byte) type, (byte) seq, 0x91, 0xc3 };
+        byte fixed[] = {0x94, 0x01, (byte) type, (byte) seq, 0x91, 0xc3};
         zframe_reset(header, fixed, sizeof fixed);
     }
     zmsg_prepend(zmsg, &header);
@@ -777,9 +829,8 @@ static zmsg_t *s_bad_field_of(int type, uint32_t seq)
 static bool s_valid_on_client_port(int type)
 {
     return type == FX_MSG_HELLO || type == FX_MSG_HEARTBEAT || type == FX_MSG_ERROR ||
-           type == FX_MSG_REGISTER_FUNCTION || type == FX_MSG_REGISTER_ENDPOINT ||
-           type == FX_MSG_SUBMIT || type == FX_MSG_RESULTS_ACK || type == FX_MSG_STATUS ||
-           type == FX_MSG_FETCH || type == FX_MSG_LIST;
+           type == FX_MSG_REGISTER_FUNCTION || type == FX_MSG_REGISTER_ENDPOINT || type == FX_MSG_SUBMIT ||
+           type == FX_MSG_RESULTS_ACK || type == FX_MSG_STATUS || type == FX_MSG_FETCH || type == FX_MSG_LIST;
 }
 
 static bool s_valid_on_endpoint_port(int type)
@@ -789,8 +840,7 @@ static bool s_valid_on_endpoint_port(int type)
 }
 
 /* Raw frames, answered with ERROR(code) and seq. */
-static void s_garbage(s_peer_t *p, const void *header, size_t size, int extra_frames, int code,
-                      uint32_t seq)
+static void s_garbage(s_peer_t *p, const void *header, size_t size, int extra_frames, int code, uint32_t seq)
 {
     zmsg_t *zmsg = zmsg_new();
     zmsg_addmem(zmsg, header, size);
@@ -816,21 +866,21 @@ static void s_garbage_battery(s_peer_t *p, bool client_port)
         s_expect_error(p, FX_E_UNEXPECTED, seq);
     }
     /* Malformed framing. */
-    const byte empty[] = { 0 };
+    const byte empty[] = {0};
     s_garbage(p, empty, 0, 0, FX_E_MALFORMED, 0);
-    const byte not_array[] = { 0xc3 };
+    const byte not_array[] = {0xc3};
     s_garbage(p, not_array, 1, 0, FX_E_MALFORMED, 0);
-    const byte short_header[] = { 0x94, 0x01, 0x04 };
+    const byte short_header[] = {0x94, 0x01, 0x04};
     s_garbage(p, short_header, sizeof short_header, 0, FX_E_MALFORMED, 0);
-    const byte lying[] = { 0x94, 0x01, 0x0d, 0x07, 0x91, 0xdd, 0xff, 0xff, 0xff, 0xff };
+    const byte lying[] = {0x94, 0x01, 0x0d, 0x07, 0x91, 0xdd, 0xff, 0xff, 0xff, 0xff};
     s_garbage(p, lying, sizeof lying, 0, FX_E_MALFORMED, 7);
-    const byte version[] = { 0x94, 0x02, 0x04, 0x08, 0x90 };
+    const byte version[] = {0x94, 0x02, 0x04, 0x08, 0x90};
     s_garbage(p, version, sizeof version, 0, FX_E_VERSION, 8);
-    const byte unknown[] = { 0x94, 0x01, 0x63, 0x09, 0x90 };
+    const byte unknown[] = {0x94, 0x01, 0x63, 0x09, 0x90};
     s_garbage(p, unknown, sizeof unknown, 0, FX_E_UNKNOWN_TYPE, 9);
-    const byte heartbeat[] = { 0x94, 0x01, 0x04, 0x0a, 0x90 };
+    const byte heartbeat[] = {0x94, 0x01, 0x04, 0x0a, 0x90};
     s_garbage(p, heartbeat, sizeof heartbeat, 1, FX_E_MALFORMED, 10); /* a frame too many */
-    const byte trailing[] = { 0x94, 0x01, 0x04, 0x0b, 0x90, 0x00 };
+    const byte trailing[] = {0x94, 0x01, 0x04, 0x0b, 0x90, 0x00};
     s_garbage(p, trailing, sizeof trailing, 0, FX_E_MALFORMED, 11);
     byte random[64];
     for (int round = 0; round < 50; round++) {
@@ -884,6 +934,25 @@ static void test_garbage(s_world_t *w)
     CHECK(s_take_tasks(w->endpoint, 1, got, NULL) == 1 && strcmp(got[0], ids[0]) == 0);
     s_return(w->endpoint, got, 1);
     s_collect(w->alice_c, got, 1, true);
+    /* A flood of garbage: ERRORs are rate-limited per connection, the
+       broker keeps serving everyone (Bob is not limited by Alice). */
+    enum { FLOOD = 2000 };
+    for (int i = 0; i < FLOOD; i++) {
+        zmsg_t *zmsg = zmsg_new();
+        zmsg_addstr(zmsg, "garbage");
+        s_raw(w->alice_c, zmsg);
+    }
+    int errors = 0;
+    fx_msg_t *reply;
+    while ((reply = s_next(w->alice_c, QUIET_MS))) {
+        errors += reply->type == FX_MSG_ERROR;
+        fx_msg_destroy(&reply);
+    }
+    CHECK(errors > 0 && errors < FLOOD);
+    printf("garbage flood: %d messages, %d ERRORs back\n", FLOOD, errors);
+    seq = s_submit(w->bob_c, w->ep, w->fn, 1, ids);
+    s_expect_error(w->bob_c, FX_E_FORBIDDEN, seq);
+    CHECK(s_status(w->alice_c, got[0], NULL) == FX_TASK_DELIVERED);
 }
 
 /* Restart on the same state and ports: sessions are gone, state is not. */
@@ -917,7 +986,7 @@ static void test_restart(s_world_t *w, fx_id_text_t pending, fx_id_text_t runnin
     s_credit(w->endpoint, 2);
     s_expect_error(w->endpoint, FX_E_NO_SESSION, 0);
     s_endpoint_hello(w->endpoint, w->ep, true);
-    uint32_t attempts[1] = { 0 };
+    uint32_t attempts[1] = {0};
     s_credit(w->endpoint, 1);
     CHECK(s_take_tasks(w->endpoint, 1, got, attempts) == 1);
     CHECK(strcmp(got[0], running) == 0 && attempts[0] == 1);
@@ -980,12 +1049,10 @@ static void s_make_users(s_world_t *w)
         fprintf(stderr, "cannot open the store: %s\n", err);
         exit(1);
     }
-    CHECK(fx_store_user_create(store, "alice", w->alice_kp.public_key, w->alice, err, sizeof err) ==
-          FX_OK);
-    CHECK(fx_store_user_create(store, "bob", w->bob_kp.public_key, w->bob, err, sizeof err) ==
-          FX_OK);
-    CHECK(fx_store_user_create(store, "alice", w->stranger_kp.public_key, w->bob, err,
-                               sizeof err) == FX_E_CONFLICT);
+    CHECK(fx_store_user_create(store, "alice", w->alice_kp.public_key, w->alice, err, sizeof err) == FX_OK);
+    CHECK(fx_store_user_create(store, "bob", w->bob_kp.public_key, w->bob, err, sizeof err) == FX_OK);
+    CHECK(fx_store_user_create(store, "alice", w->stranger_kp.public_key, w->bob, err, sizeof err) ==
+          FX_E_CONFLICT);
     fx_store_destroy(&store);
 }
 
@@ -1035,6 +1102,7 @@ int main(int argc, char **argv)
     test_submit_rules(&w);
     test_credit_and_push(&w);
     test_queries(&w);
+    test_large_payload(&w);
     test_garbage(&w);
     fx_id_text_t pending, running;
     test_restart(&w, pending, running);

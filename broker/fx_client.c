@@ -1,6 +1,7 @@
 /*  fx_client.c: the client protocol on the broker's client port. Each
     message is checked against the ZAP User-Id of its connection; each
     action is one small function that answers with its reply or an ERROR. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,12 +10,27 @@
 
 #define S_USER_PREFIX "user:"
 
+/* ERROR to a client connection, unless it has had too many lately. */
+static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
+{
+    if (!fx_errlimit_allow(broker->client_errors, routing, fx_now_ms()))
+        return false;
+    char text[FX_TEXT_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fx_send_error(broker->client, routing, seq, code, "%s", text);
+    return true;
+}
+
 /* Sends a reply built by the caller; logs a failure (the client retries). */
 static void s_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq)
 {
     if (!*msg_p) {
-        fx_send_error(broker->client, routing, seq, FX_E_NOMEM,
-                      "the broker is out of memory: try again later");
+        s_error(broker, routing, seq, FX_E_NOMEM, "the broker is out of memory: try again later");
         return;
     }
     (*msg_p)->seq = seq;
@@ -26,34 +42,30 @@ static void s_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, ui
 
 static void s_hello(fx_broker_t *broker, zframe_t *routing, const char *user_id, fx_msg_t *msg)
 {
-    fx_session_t *session =
-        fx_sessions_hello(broker->sessions, routing, user_id, msg->hello.client_id);
+    fx_session_t *session = fx_sessions_hello(broker->sessions, routing, user_id, msg->hello.client_id);
     if (!session) {
-        fx_send_error(broker->client, routing, msg->seq, FX_E_NOMEM,
-                      "the broker is out of memory: say HELLO again later");
+        s_error(broker, routing, msg->seq, FX_E_NOMEM, "the broker is out of memory: say HELLO again later");
         return;
     }
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
     if (welcome) {
         memcpy(welcome->welcome.id, user_id, sizeof welcome->welcome.id);
-        fx_strlcpy(welcome->welcome.server_version, FX_VERSION,
-                   sizeof welcome->welcome.server_version);
+        fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
         welcome->welcome.heartbeat_ms = broker->conf.heartbeat_ms;
     }
     s_reply(broker, routing, &welcome, msg->seq);
 }
 
-static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
-                                fx_msg_t *msg)
+static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
     char err[512];
     zframe_t *body = msg->register_function.body;
-    int rc = fx_store_function_register(
-        broker->store, session->user_id, msg->register_function.function_id,
-        msg->register_function.name, msg->register_function.kind, msg->register_function.entry,
-        body ? zframe_data(body) : NULL, body ? zframe_size(body) : 0, err, sizeof err);
+    int rc = fx_store_function_register(broker->store, session->user_id, msg->register_function.function_id,
+                                        msg->register_function.name, msg->register_function.kind,
+                                        msg->register_function.entry, body ? zframe_data(body) : NULL,
+                                        body ? zframe_size(body) : 0, err, sizeof err);
     if (rc != FX_OK) {
-        fx_send_error(broker->client, routing, msg->seq, rc, "%s", err);
+        s_error(broker, routing, msg->seq, rc, "%s", err);
         return;
     }
     fx_msg_t *reply = fx_msg_new(FX_MSG_FUNCTION_REGISTERED);
@@ -63,16 +75,14 @@ static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
-                                fx_msg_t *msg)
+static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
     char err[512];
-    int rc = fx_store_endpoint_register(broker->store, session->user_id,
-                                        msg->register_endpoint.endpoint_id,
-                                        msg->register_endpoint.name,
-                                        msg->register_endpoint.public_key, err, sizeof err);
+    int rc = fx_store_endpoint_register(broker->store, session->user_id, msg->register_endpoint.endpoint_id,
+                                        msg->register_endpoint.name, msg->register_endpoint.public_key, err,
+                                        sizeof err);
     if (rc != FX_OK) {
-        fx_send_error(broker->client, routing, msg->seq, rc, "%s", err);
+        s_error(broker, routing, msg->seq, rc, "%s", err);
         return;
     }
     fx_msg_t *reply = fx_msg_new(FX_MSG_ENDPOINT_REGISTERED);
@@ -86,10 +96,10 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
 {
     char err[512];
     uint32_t stored = 0;
-    int rc = fx_store_submit(broker->store, session->user_id, session->client_id,
-                             msg->submit.tasks, msg->submit.count, &stored, err, sizeof err);
+    int rc = fx_store_submit(broker->store, session->user_id, session->client_id, msg->submit.tasks,
+                             msg->submit.count, &stored, err, sizeof err);
     if (rc != FX_OK) {
-        fx_send_error(broker->client, routing, msg->seq, rc, "%s", err);
+        s_error(broker, routing, msg->seq, rc, "%s", err);
         return;
     }
     if (stored > 0)
@@ -101,20 +111,17 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
-                          fx_msg_t *msg)
+static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
-    int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count,
-                                  NULL);
+    int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, NULL);
     if (rc != FX_OK) {
         /* Not delivered: stays pushed-unacked here, pushed again on the
            next HELLO; the client may ack again. */
-        fx_broker_log("cannot mark %u results delivered: %s", msg->ids.count,
-                      fx_store_errmsg(broker->store));
-        fx_send_error(broker->client, routing, msg->seq, FX_E_INTERNAL,
-                      "the broker could not record the acknowledgement of %u results: send "
-                      "RESULTS_ACK again",
-                      msg->ids.count);
+        fx_broker_log("cannot mark %u results delivered: %s", msg->ids.count, fx_store_errmsg(broker->store));
+        s_error(broker, routing, msg->seq, FX_E_INTERNAL,
+                "the broker could not record the acknowledgement of %u results: send "
+                "RESULTS_ACK again",
+                msg->ids.count);
         return;
     }
     fx_sessions_mark(broker->sessions, session, msg->ids.ids, msg->ids.count, false);
@@ -129,8 +136,7 @@ static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
                              reply->status_reply.tasks);
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
-        fx_send_error(broker->client, routing, msg->seq, rc,
-                      "cannot read task states: %s: try again", fx_strerror(rc));
+        s_error(broker, routing, msg->seq, rc, "cannot read task states: %s: try again", fx_strerror(rc));
         return;
     }
     s_reply(broker, routing, &reply, msg->seq);
@@ -139,13 +145,12 @@ static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
 static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_RESULTS);
-    int rc = reply ? fx_store_results_fetch(broker->store, session->user_id, msg->ids.ids,
-                                            msg->ids.count, reply)
-                   : FX_E_NOMEM;
+    int rc =
+        reply ? fx_store_results_fetch(broker->store, session->user_id, msg->ids.ids, msg->ids.count, reply)
+              : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
-        fx_send_error(broker->client, routing, msg->seq, rc, "cannot read results: %s: try again",
-                      fx_strerror(rc));
+        s_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
         return;
     }
     /* Sent now: the push must not send them again to this session. */
@@ -162,13 +167,12 @@ static bool s_online(const char *endpoint_id, void *arg)
 static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what,
-                                   msg->list.limit, s_online, broker->forwarders, reply)
+    int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what, msg->list.limit, s_online,
+                                   broker->forwarders, reply)
                    : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
-        fx_send_error(broker->client, routing, msg->seq, rc, "cannot list: %s: try again",
-                      fx_strerror(rc));
+        s_error(broker, routing, msg->seq, rc, "cannot list: %s: try again", fx_strerror(rc));
         return;
     }
     s_reply(broker, routing, &reply, msg->seq);
@@ -187,8 +191,10 @@ static bool s_valid_here(int type)
     case FX_MSG_RESULTS_ACK:
     case FX_MSG_STATUS:
     case FX_MSG_FETCH:
-    case FX_MSG_LIST: return true;
-    default: return false;
+    case FX_MSG_LIST:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -197,17 +203,32 @@ static void s_serve(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
     switch (msg->type) {
     case FX_MSG_HEARTBEAT: {
         fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
-        s_reply(broker, routing, &beat, msg->seq);
+        s_reply(broker, routing, &beat, 0); /* not a reply: seq 0 (SPEC 3.6.3) */
         break;
     }
-    case FX_MSG_REGISTER_FUNCTION: s_register_function(broker, routing, session, msg); break;
-    case FX_MSG_REGISTER_ENDPOINT: s_register_endpoint(broker, routing, session, msg); break;
-    case FX_MSG_SUBMIT: s_submit(broker, routing, session, msg); break;
-    case FX_MSG_RESULTS_ACK: s_results_ack(broker, routing, session, msg); break;
-    case FX_MSG_STATUS: s_status(broker, routing, session, msg); break;
-    case FX_MSG_FETCH: s_fetch(broker, routing, session, msg); break;
-    case FX_MSG_LIST: s_list(broker, routing, session, msg); break;
-    default: break;
+    case FX_MSG_REGISTER_FUNCTION:
+        s_register_function(broker, routing, session, msg);
+        break;
+    case FX_MSG_REGISTER_ENDPOINT:
+        s_register_endpoint(broker, routing, session, msg);
+        break;
+    case FX_MSG_SUBMIT:
+        s_submit(broker, routing, session, msg);
+        break;
+    case FX_MSG_RESULTS_ACK:
+        s_results_ack(broker, routing, session, msg);
+        break;
+    case FX_MSG_STATUS:
+        s_status(broker, routing, session, msg);
+        break;
+    case FX_MSG_FETCH:
+        s_fetch(broker, routing, session, msg);
+        break;
+    case FX_MSG_LIST:
+        s_list(broker, routing, session, msg);
+        break;
+    default:
+        break;
     }
 }
 
@@ -216,7 +237,6 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
     fx_msg_t *msg = NULL;
     uint32_t seq = 0;
     const char *detail = "";
-    zsock_t *sock = broker->client;
     int rc = fx_msg_decode(*zmsg_p, &msg, &seq, &detail);
     zmsg_destroy(zmsg_p);
     const char *user = user_id && strncmp(user_id, S_USER_PREFIX, strlen(S_USER_PREFIX)) == 0
@@ -226,32 +246,28 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
     if (session) /* any message at all shows the client is alive */
         session->heard_ms = fx_now_ms();
     if (rc != FX_OK) {
-        fx_broker_log("bad message from user %s: %s: %s", user ? user : "?", fx_strerror(rc),
-                      detail);
-        fx_send_error(sock, routing, seq, rc, "cannot decode the message: %s: %s",
-                      fx_strerror(rc), detail);
+        if (s_error(broker, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc), detail))
+            fx_broker_log("bad message from user %s: %s: %s", user ? user : "?", fx_strerror(rc), detail);
     }
     else if (!user || !fx_id_valid(user))
-        fx_send_error(sock, routing, seq, FX_E_AUTH,
-                      "this connection did not authenticate as a user: connect with the keypair "
-                      "of your credentials file");
+        s_error(broker, routing, seq, FX_E_AUTH,
+                "this connection did not authenticate as a user: connect with the keypair "
+                "of your credentials file");
     else if (msg->type == FX_MSG_ERROR)
         fx_broker_log("client of user %s reports %s: %s", user, fx_errname(msg->error.code),
                       msg->error.text ? msg->error.text : "");
     else if (!s_valid_here(msg->type))
-        fx_send_error(sock, routing, seq, FX_E_UNEXPECTED,
-                      "%s is not a message a client sends to the broker",
-                      fx_msg_type_name(msg->type));
+        s_error(broker, routing, seq, FX_E_UNEXPECTED, "%s is not a message a client sends to the broker",
+                fx_msg_type_name(msg->type));
     else if (msg->type == FX_MSG_HELLO)
         s_hello(broker, routing, user, msg);
     else if (!session)
-        fx_send_error(sock, routing, seq, FX_E_NO_SESSION,
-                      "no session for this connection (the broker may have restarted): send "
-                      "HELLO, then this request again");
+        s_error(broker, routing, seq, FX_E_NO_SESSION,
+                "no session for this connection (the broker may have restarted): send "
+                "HELLO, then this request again");
     else if (strcmp(session->user_id, user) != 0)
-        fx_send_error(sock, routing, seq, FX_E_AUTH,
-                      "this connection is authenticated as user %s, not %s", user,
-                      session->user_id);
+        s_error(broker, routing, seq, FX_E_AUTH, "this connection is authenticated as user %s, not %s", user,
+                session->user_id);
     else
         s_serve(broker, routing, session, msg);
     fx_msg_destroy(&msg);

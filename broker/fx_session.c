@@ -137,8 +137,8 @@ void fx_sessions_notify(fx_sessions_t *self, const char *owner, const char *clie
         session->dirty = true;
 }
 
-void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids,
-                      uint32_t count, bool fetched)
+void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids, uint32_t count,
+                      bool fetched)
 {
     for (uint32_t i = 0; i < count; i++) {
         if (fetched)
@@ -244,10 +244,9 @@ int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now)
             session->beat_ms = now;
         }
     }
-    for (fx_session_t *session = silent ? zlist_first(silent) : NULL; session;
-         session = zlist_next(silent)) {
-        fx_broker_log("client %s of user %s silent for %lld ms: session closed",
-                      session->client_id, session->user_id, (long long) (now - session->heard_ms));
+    for (fx_session_t *session = silent ? zlist_first(silent) : NULL; session; session = zlist_next(silent)) {
+        fx_broker_log("client %s of user %s silent for %lld ms: session closed", session->client_id,
+                      session->user_id, (long long) (now - session->heard_ms));
         s_drop(self, session);
     }
     zlist_destroy(&silent);

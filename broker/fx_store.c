@@ -273,16 +273,14 @@ static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t 
         return -1;
     }
     if (version > S_SCHEMA_VERSION) {
-        snprintf(err, errlen,
-                 "%s has schema version %d, this fx knows %d: use the newer fx that wrote it", path,
-                 version, S_SCHEMA_VERSION);
+        snprintf(err, errlen, "%s has schema version %d, this fx knows %d: use the newer fx that wrote it",
+                 path, version, S_SCHEMA_VERSION);
         return -1;
     }
     if (s_exec_sql(self, "BEGIN IMMEDIATE", "schema transaction", err, errlen) != 0)
         return -1;
     if (s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
-        s_exec_sql(self, "PRAGMA user_version = 1", "setting the schema version", err, errlen) !=
-            0 ||
+        s_exec_sql(self, "PRAGMA user_version = 1", "setting the schema version", err, errlen) != 0 ||
         s_exec_sql(self, "COMMIT", "committing the schema", err, errlen) != 0) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
@@ -301,8 +299,7 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
     if (!state_dir || s_mkdirs(state_dir, err, errlen) != 0)
         goto fail;
     snprintf(path, sizeof path, "%s/%s", state_dir, FX_STORE_DB_FILE);
-    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path,
                  self->db ? sqlite3_errmsg(self->db) : "out of memory");
         goto fail;
@@ -317,10 +314,9 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
     if (s_schema_setup(self, path, err, errlen) != 0)
         goto fail;
     for (int i = 0; i < ST_COUNT_; i++) {
-        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i],
-                               NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "cannot prepare statement %d of %s: %s", i, path,
-                     sqlite3_errmsg(self->db));
+        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i], NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errlen, "cannot prepare statement %d of %s: %s", i, path, sqlite3_errmsg(self->db));
             goto fail;
         }
     }
@@ -365,12 +361,11 @@ static bool s_name_valid(const char *name, bool allow_empty)
     return true;
 }
 
-int fx_store_user_create(fx_store_t *self, const char *name, const char *public_key,
-                         fx_id_text_t user_id_out, char *err, size_t errlen)
+int fx_store_user_create(fx_store_t *self, const char *name, const char *public_key, fx_id_text_t user_id_out,
+                         char *err, size_t errlen)
 {
     if (!s_name_valid(name, false)) {
-        snprintf(err, errlen,
-                 "user name must be 1 to %d characters without control characters: pick another",
+        snprintf(err, errlen, "user name must be 1 to %d characters without control characters: pick another",
                  FX_NAME_MAX);
         return FX_E_BAD_FIELD;
     }
@@ -459,21 +454,21 @@ int fx_store_endpoint_by_key(fx_store_t *self, const char *public_key, fx_id_tex
 /* ---------------------------------------------------------------- registry */
 
 /* Compares the stored function (row of ST_FN_GET) with a new registration. */
-static bool s_function_same(sqlite3_stmt *st, const char *name, int kind, const char *entry,
-                            const void *body, size_t body_len)
+static bool s_function_same(sqlite3_stmt *st, const char *name, int kind, const char *entry, const void *body,
+                            size_t body_len)
 {
     const char *old_name = (const char *) sqlite3_column_text(st, 1);
     const char *old_entry = (const char *) sqlite3_column_text(st, 3);
     const void *old_body = sqlite3_column_blob(st, 4);
     size_t old_len = (size_t) sqlite3_column_bytes(st, 4);
-    return sqlite3_column_int(st, 2) == kind && old_name && strcmp(old_name, name) == 0 &&
-           old_entry && strcmp(old_entry, entry) == 0 && old_len == body_len &&
+    return sqlite3_column_int(st, 2) == kind && old_name && strcmp(old_name, name) == 0 && old_entry &&
+           strcmp(old_entry, entry) == 0 && old_len == body_len &&
            (body_len == 0 || memcmp(old_body, body, body_len) == 0);
 }
 
-int fx_store_function_register(fx_store_t *self, const char *owner, const char *function_id,
-                               const char *name, int kind, const char *entry, const void *body,
-                               size_t body_len, char *err, size_t errlen)
+int fx_store_function_register(fx_store_t *self, const char *owner, const char *function_id, const char *name,
+                               int kind, const char *entry, const void *body, size_t body_len, char *err,
+                               size_t errlen)
 {
     if (!fx_id_valid(function_id)) {
         snprintf(err, errlen, "function id is not a canonical UUID: mint one with fx_id_new");
@@ -488,14 +483,12 @@ int fx_store_function_register(fx_store_t *self, const char *owner, const char *
         return FX_E_BAD_FIELD;
     }
     if (!s_name_valid(entry, kind == FX_FN_SHELL)) {
-        snprintf(err, errlen,
-                 "function entry %s: give the name of the Python function the body defines",
+        snprintf(err, errlen, "function entry %s: give the name of the Python function the body defines",
                  entry[0] ? "has control characters" : "is empty");
         return FX_E_BAD_FIELD;
     }
     if (body_len > FX_PAYLOAD_MAX) {
-        snprintf(err, errlen, "function body is %zu bytes, over the %u byte limit", body_len,
-                 FX_PAYLOAD_MAX);
+        snprintf(err, errlen, "function body is %zu bytes, over the %u byte limit", body_len, FX_PAYLOAD_MAX);
         return FX_E_TOO_LARGE;
     }
     if (fx_store_begin(self) != FX_OK)
@@ -540,8 +533,8 @@ io:
     return FX_E_IO;
 }
 
-int fx_store_endpoint_register(fx_store_t *self, const char *owner, const char *endpoint_id,
-                               const char *name, const char *public_key, char *err, size_t errlen)
+int fx_store_endpoint_register(fx_store_t *self, const char *owner, const char *endpoint_id, const char *name,
+                               const char *public_key, char *err, size_t errlen)
 {
     if (!fx_id_valid(endpoint_id) || !s_name_valid(name, false) || !fx_key_valid(public_key)) {
         snprintf(err, errlen,

@@ -61,8 +61,8 @@ void fx_store_set_result_hook(fx_store_t *self, fx_store_result_fn *fn, void *ar
 /* New user with a fresh id. name: 1..FX_NAME_MAX printable chars, unique;
    public_key: z85 Curve key, unique. FX_OK and the id in user_id_out, or
    FX_E_CONFLICT (name or key taken), FX_E_BAD_FIELD, FX_E_IO. */
-int fx_store_user_create(fx_store_t *self, const char *name, const char *public_key,
-                         fx_id_text_t user_id_out, char *err, size_t errlen);
+int fx_store_user_create(fx_store_t *self, const char *name, const char *public_key, fx_id_text_t user_id_out,
+                         char *err, size_t errlen);
 
 /* Look a user up by name. FX_OK (id and key filled; either may be NULL),
    FX_E_NOT_FOUND or FX_E_IO. */
@@ -82,16 +82,16 @@ int fx_store_endpoint_by_key(fx_store_t *self, const char *public_key, fx_id_tex
    FX_E_CONFLICT if the id is held by another user, or by this user with
    other content (functions are immutable: tasks already queued refer to
    them). FX_E_BAD_FIELD for a bad id, name, kind or entry. */
-int fx_store_function_register(fx_store_t *self, const char *owner, const char *function_id,
-                               const char *name, int kind, const char *entry, const void *body,
-                               size_t body_len, char *err, size_t errlen);
+int fx_store_function_register(fx_store_t *self, const char *owner, const char *function_id, const char *name,
+                               int kind, const char *entry, const void *body, size_t body_len, char *err,
+                               size_t errlen);
 
 /* Register an endpoint owned by owner. Same owner and key again: FX_OK (the
    name is updated). FX_E_CONFLICT if the id belongs to another user or the
    key to another endpoint; FX_E_FORBIDDEN if the id is this user's with a
    different key (re-keying is not supported: use a new endpoint id). */
-int fx_store_endpoint_register(fx_store_t *self, const char *owner, const char *endpoint_id,
-                               const char *name, const char *public_key, char *err, size_t errlen);
+int fx_store_endpoint_register(fx_store_t *self, const char *owner, const char *endpoint_id, const char *name,
+                               const char *public_key, char *err, size_t errlen);
 
 /* Record that the endpoint was heard from at wall_ms. */
 int fx_store_endpoint_seen(fx_store_t *self, const char *endpoint_id, int64_t wall_ms);
@@ -106,9 +106,8 @@ int fx_store_endpoint_seen(fx_store_t *self, const char *endpoint_id, int64_t wa
    (FX_E_CONFLICT). On any error nothing is stored. *stored_out (may be
    NULL) gets the number of tasks newly stored. Payload frames are read,
    not taken. */
-int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id,
-                    const fx_task_t *tasks, uint32_t count, uint32_t *stored_out, char *err,
-                    size_t errlen);
+int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, const fx_task_t *tasks,
+                    uint32_t count, uint32_t *stored_out, char *err, size_t errlen);
 
 /* Number of QUEUED tasks of an endpoint. */
 int fx_store_queued_count(fx_store_t *self, const char *endpoint_id, uint32_t *count_out);
@@ -123,8 +122,8 @@ int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, f
 /* Put the endpoint's DISPATCHED tasks back to QUEUED (the endpoint was lost
    or said hello again). A task already dispatched max_attempts times is
    failed instead, with an FX_E_WORKER_LOST error result. Counts may be NULL. */
-int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_attempts,
-                     uint32_t *requeued_out, uint32_t *failed_out);
+int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_attempts, uint32_t *requeued_out,
+                     uint32_t *failed_out);
 
 /* STATUS: one record per id; tasks that do not exist or are not the
    owner's read as FX_TASK_UNKNOWN. out has count records. */
@@ -136,8 +135,8 @@ int fx_store_status(fx_store_t *self, const char *owner, const fx_id_text_t *ids
    limit rows; 0 = as many as the protocol allows). online tells whether an
    endpoint is connected now (may be NULL: all offline). */
 typedef bool(fx_store_online_fn)(const char *endpoint_id, void *arg);
-int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit,
-                  fx_store_online_fn *online, void *arg, fx_msg_t *reply);
+int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit, fx_store_online_fn *online,
+                  void *arg, fx_msg_t *reply);
 
 /* ---------------------------------------------------------------- results */
 
@@ -161,18 +160,18 @@ int fx_store_results_commit(fx_store_t *self, const char *endpoint_id, const fx_
    FX_STORE_BATCH_BYTES) into msg (type FX_MSG_RESULTS; records replaced).
    seqs (max entries) gets each one's sequence number: pass the last one as
    `after` to continue. */
-int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id,
-                             int64_t after, uint32_t max, fx_msg_t *msg, int64_t *seqs);
+int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id, int64_t after,
+                             uint32_t max, fx_msg_t *msg, int64_t *seqs);
 
 /* FETCH: the stored results among ids that belong to owner, into msg (type
    FX_MSG_RESULTS; records replaced), up to FX_STORE_BATCH_BYTES. */
-int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids,
-                           uint32_t count, fx_msg_t *msg);
+int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                           fx_msg_t *msg);
 
 /* RESULTS_ACK from the client: the owner's results among ids are delivered
    (task DONE -> DELIVERED). *acked_out (may be NULL) counts newly delivered. */
-int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids,
-                         uint32_t count, uint32_t *acked_out);
+int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                         uint32_t *acked_out);
 
 /* Drop results delivered before wall_ms, with their tasks. */
 int fx_store_purge(fx_store_t *self, int64_t before_wall_ms, uint32_t *purged_out);

@@ -15,8 +15,8 @@ typedef struct {
 } s_notice_t;
 
 /* Stores one result if its task was dispatched to endpoint_id. */
-static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_result_t *result,
-                        int64_t now, fx_store_outcome_t *outcome, s_notice_t *notice)
+static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_result_t *result, int64_t now,
+                        fx_store_outcome_t *outcome, s_notice_t *notice)
 {
     *outcome = FX_STORE_FOREIGN;
     sqlite3_stmt *st = fx_store_st(self, ST_RESULT_TASK);
@@ -160,10 +160,10 @@ static int s_batch_move(s_batch_t *batch, fx_msg_t *msg)
     return FX_OK;
 }
 
-int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id,
-                             int64_t after, uint32_t max, fx_msg_t *msg, int64_t *seqs)
+int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id, int64_t after,
+                             uint32_t max, fx_msg_t *msg, int64_t *seqs)
 {
-    s_batch_t batch = { 0 };
+    s_batch_t batch = {0};
     if (max > FX_BATCH_MAX)
         max = FX_BATCH_MAX;
     sqlite3_stmt *st = fx_store_st(self, ST_PENDING);
@@ -197,10 +197,10 @@ int fx_store_results_pending(fx_store_t *self, const char *owner, const char *cl
     return s_batch_move(&batch, msg);
 }
 
-int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids,
-                           uint32_t count, fx_msg_t *msg)
+int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                           fx_msg_t *msg)
 {
-    s_batch_t batch = { 0 };
+    s_batch_t batch = {0};
     int rc = FX_OK;
     for (uint32_t i = 0; i < count && rc == FX_OK; i++) {
         sqlite3_stmt *st = fx_store_st(self, ST_FETCH);
@@ -233,8 +233,8 @@ int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text
     return s_batch_move(&batch, msg);
 }
 
-int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids,
-                         uint32_t count, uint32_t *acked_out)
+int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                         uint32_t *acked_out)
 {
     uint32_t acked = 0;
     if (acked_out)

@@ -13,12 +13,18 @@
 const char *fx_store_state_name(int state)
 {
     switch (state) {
-    case FX_TASK_QUEUED: return "queued";
-    case FX_TASK_DISPATCHED: return "dispatched";
-    case FX_TASK_DONE: return "done";
-    case FX_TASK_DELIVERED: return "delivered";
-    case FX_TASK_FAILED: return "failed";
-    default: return "unknown";
+    case FX_TASK_QUEUED:
+        return "queued";
+    case FX_TASK_DISPATCHED:
+        return "dispatched";
+    case FX_TASK_DONE:
+        return "done";
+    case FX_TASK_DELIVERED:
+        return "delivered";
+    case FX_TASK_FAILED:
+        return "failed";
+    default:
+        return "unknown";
     }
 }
 
@@ -27,9 +33,8 @@ const char *fx_store_state_name(int state)
 /* Checks that a registry row (endpoint or function) exists and is owner's.
    cache holds the last id that passed, so a batch to one endpoint and one
    function costs two lookups, not two per task. */
-static int s_check_owned(fx_store_t *self, fx_st_t which, const char *what, const char *id,
-                         const char *owner, fx_id_text_t cache, uint32_t index, char *err,
-                         size_t errlen)
+static int s_check_owned(fx_store_t *self, fx_st_t which, const char *what, const char *id, const char *owner,
+                         fx_id_text_t cache, uint32_t index, char *err, size_t errlen)
 {
     if (strcmp(cache, id) == 0)
         return FX_OK;
@@ -40,15 +45,13 @@ static int s_check_owned(fx_store_t *self, fx_st_t which, const char *what, cons
     if (rc == SQLITE_ROW) {
         const char *row_owner = (const char *) sqlite3_column_text(st, 0);
         if (!row_owner || strcmp(row_owner, owner) != 0) {
-            snprintf(err, errlen,
-                     "task %u: %s %s belongs to another user: submit only to your own %ss", index,
-                     what, id, what);
+            snprintf(err, errlen, "task %u: %s %s belongs to another user: submit only to your own %ss",
+                     index, what, id, what);
             result = FX_E_FORBIDDEN;
         }
     }
     else if (rc == SQLITE_DONE) {
-        snprintf(err, errlen, "task %u: %s %s is not registered: register it first", index, what,
-                 id);
+        snprintf(err, errlen, "task %u: %s %s is not registered: register it first", index, what, id);
         result = FX_E_NOT_FOUND;
     }
     else {
@@ -80,9 +83,8 @@ static int s_check_task(const fx_task_t *task, uint32_t index, char *err, size_t
     return FX_OK;
 }
 
-int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id,
-                    const fx_task_t *tasks, uint32_t count, uint32_t *stored_out, char *err,
-                    size_t errlen)
+int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, const fx_task_t *tasks,
+                    uint32_t count, uint32_t *stored_out, char *err, size_t errlen)
 {
     uint32_t stored = 0;
     if (stored_out)
@@ -92,8 +94,7 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id,
         return FX_E_BAD_FIELD;
     }
     if (count > FX_BATCH_MAX) {
-        snprintf(err, errlen, "batch of %u tasks is over the limit of %d: split it", count,
-                 FX_BATCH_MAX);
+        snprintf(err, errlen, "batch of %u tasks is over the limit of %d: split it", count, FX_BATCH_MAX);
         return FX_E_TOO_LARGE;
     }
     for (uint32_t i = 0; i < count; i++) {
@@ -110,11 +111,11 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id,
     int rc = FX_OK;
     for (uint32_t i = 0; i < count && rc == FX_OK; i++) {
         const fx_task_t *task = &tasks[i];
-        rc = s_check_owned(self, ST_EP_GET, "endpoint", task->endpoint_id, owner, endpoint_ok, i,
-                           err, errlen);
+        rc =
+            s_check_owned(self, ST_EP_GET, "endpoint", task->endpoint_id, owner, endpoint_ok, i, err, errlen);
         if (rc == FX_OK)
-            rc = s_check_owned(self, ST_FN_GET, "function", task->function_id, owner, function_ok,
-                               i, err, errlen);
+            rc = s_check_owned(self, ST_FN_GET, "function", task->function_id, owner, function_ok, i, err,
+                               errlen);
         if (rc != FX_OK)
             break;
         sqlite3_stmt *st = fx_store_st(self, ST_TASK_OWNER);
@@ -289,8 +290,7 @@ typedef struct {
 } s_dispatched_t;
 
 /* Ends a task that used up its attempts with an explicit error result. */
-static int s_fail_lost(fx_store_t *self, const s_dispatched_t *task, const char *endpoint_id,
-                       int64_t now)
+static int s_fail_lost(fx_store_t *self, const s_dispatched_t *task, const char *endpoint_id, int64_t now)
 {
     char text[512];
     snprintf(text, sizeof text,
@@ -315,8 +315,8 @@ static int s_fail_lost(fx_store_t *self, const s_dispatched_t *task, const char 
     return fx_store_exec(self, st);
 }
 
-int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_attempts,
-                     uint32_t *requeued_out, uint32_t *failed_out)
+int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_attempts, uint32_t *requeued_out,
+                     uint32_t *failed_out)
 {
     s_dispatched_t *work = NULL;
     uint32_t n = 0, cap = 0, requeued = 0, failed = 0;
@@ -428,14 +428,14 @@ static void s_time_text(sqlite3_stmt *st, int col, char *out, size_t cap)
 }
 
 static const char *s_list_headers[][5] = {
-    [FX_LIST_ENDPOINTS] = { "id", "name", "status", "last_seen", "queued" },
-    [FX_LIST_FUNCTIONS] = { "id", "name", "kind", NULL, NULL },
-    [FX_LIST_TASKS] = { "id", "state", "endpoint", "function", "attempts" },
+    [FX_LIST_ENDPOINTS] = {"id", "name", "status", "last_seen", "queued"},
+    [FX_LIST_FUNCTIONS] = {"id", "name", "kind", NULL, NULL},
+    [FX_LIST_TASKS] = {"id", "state", "endpoint", "function", "attempts"},
 };
 
 /* One row of the LIST_REPLY table from the statement's current row. */
-static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st,
-                      fx_store_online_fn *online, void *arg)
+static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st, fx_store_online_fn *online,
+                      void *arg)
 {
     char cells[5][FX_NAME_MAX + 1];
     memset(cells, 0, sizeof cells);
@@ -445,8 +445,7 @@ static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st,
     if (what == FX_LIST_ENDPOINTS) {
         s_time_text(st, 2, cells[3], sizeof cells[3]);
         snprintf(cells[4], sizeof cells[4], "%lld", (long long) sqlite3_column_int64(st, 3));
-        snprintf(cells[2], sizeof cells[2], "%s",
-                 online && online(cells[0], arg) ? "online" : "offline");
+        snprintf(cells[2], sizeof cells[2], "%s", online && online(cells[0], arg) ? "online" : "offline");
     }
     else if (what == FX_LIST_FUNCTIONS)
         snprintf(cells[2], sizeof cells[2], "%s",
@@ -461,8 +460,8 @@ static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st,
     return FX_OK;
 }
 
-int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit,
-                  fx_store_online_fn *online, void *arg, fx_msg_t *reply)
+int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit, fx_store_online_fn *online,
+                  void *arg, fx_msg_t *reply)
 {
     if (what < FX_LIST_ENDPOINTS || what > FX_LIST_TASKS)
         return FX_E_BAD_FIELD;

@@ -12,13 +12,12 @@
 
 static int s_failures;
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, \
-                    #cond);                                                             \
-            s_failures++;                                                               \
-        }                                                                               \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, #cond);           \
+            s_failures++;                                                                                    \
+        }                                                                                                    \
     } while (0)
 
 /* Test fixture: a store, two users with a function and an endpoint each. */
@@ -71,23 +70,22 @@ static void s_setup(s_fix_t *fix)
     fx_id_new(fix->client);
     fx_id_new(fix->alice_fn);
     fx_id_new(fix->bob_fn);
-    CHECK(fx_store_function_register(fix->store, fix->alice, fix->alice_fn, "double", FX_FN_PYTHON,
-                                     "double", "def double(x): return 2*x", 25, err,
-                                     sizeof err) == FX_OK);
-    CHECK(fx_store_function_register(fix->store, fix->bob, fix->bob_fn, "echo", FX_FN_SHELL, "",
-                                     "echo {0}", 8, err, sizeof err) == FX_OK);
+    CHECK(fx_store_function_register(fix->store, fix->alice, fix->alice_fn, "double", FX_FN_PYTHON, "double",
+                                     "def double(x): return 2*x", 25, err, sizeof err) == FX_OK);
+    CHECK(fx_store_function_register(fix->store, fix->bob, fix->bob_fn, "echo", FX_FN_SHELL, "", "echo {0}",
+                                     8, err, sizeof err) == FX_OK);
     fx_id_new(fix->alice_ep);
     fx_id_new(fix->alice_ep2);
     fx_id_new(fix->bob_ep);
     s_key(key);
-    CHECK(fx_store_endpoint_register(fix->store, fix->alice, fix->alice_ep, "laptop", key, err,
-                                     sizeof err) == FX_OK);
+    CHECK(fx_store_endpoint_register(fix->store, fix->alice, fix->alice_ep, "laptop", key, err, sizeof err) ==
+          FX_OK);
     s_key(key);
     CHECK(fx_store_endpoint_register(fix->store, fix->alice, fix->alice_ep2, "cluster", key, err,
                                      sizeof err) == FX_OK);
     s_key(key);
-    CHECK(fx_store_endpoint_register(fix->store, fix->bob, fix->bob_ep, "bobs", key, err,
-                                     sizeof err) == FX_OK);
+    CHECK(fx_store_endpoint_register(fix->store, fix->bob, fix->bob_ep, "bobs", key, err, sizeof err) ==
+          FX_OK);
 }
 
 static void s_teardown(s_fix_t *fix)
@@ -144,7 +142,7 @@ static void test_schema(void)
     CHECK(access(path, F_OK) == 0);
     sqlite3 *db = NULL;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    const char *tables[] = { "users", "endpoints", "functions", "tasks", "results" };
+    const char *tables[] = {"users", "endpoints", "functions", "tasks", "results"};
     for (int i = 0; i < 5; i++) {
         char sql[200];
         sqlite3_stmt *st = NULL;
@@ -156,8 +154,7 @@ static void test_schema(void)
     }
     sqlite3_stmt *st = NULL;
     CHECK(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK);
-    CHECK(sqlite3_step(st) == SQLITE_ROW &&
-          strcmp((const char *) sqlite3_column_text(st, 0), "wal") == 0);
+    CHECK(sqlite3_step(st) == SQLITE_ROW && strcmp((const char *) sqlite3_column_text(st, 0), "wal") == 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
     /* Reopening an existing store keeps its data. */
@@ -191,10 +188,8 @@ static void test_users(void)
     CHECK(fx_store_user_create(fix.store, "alice", key, id, err, sizeof err) == FX_E_CONFLICT);
     CHECK(strstr(err, "alice") && strstr(err, "taken"));
     CHECK(fx_store_user_find(fix.store, "alice", id, alice_key) == FX_OK);
-    CHECK(fx_store_user_create(fix.store, "carol", alice_key, id, err, sizeof err) ==
-          FX_E_CONFLICT);
-    CHECK(fx_store_user_create(fix.store, "carol", "not a key", id, err, sizeof err) ==
-          FX_E_BAD_FIELD);
+    CHECK(fx_store_user_create(fix.store, "carol", alice_key, id, err, sizeof err) == FX_E_CONFLICT);
+    CHECK(fx_store_user_create(fix.store, "carol", "not a key", id, err, sizeof err) == FX_E_BAD_FIELD);
     CHECK(fx_store_user_create(fix.store, "", key, id, err, sizeof err) == FX_E_BAD_FIELD);
     CHECK(fx_store_user_create(fix.store, "bad\nname", key, id, err, sizeof err) == FX_E_BAD_FIELD);
     CHECK(fx_store_user_create(fix.store, "carol", key, id, err, sizeof err) == FX_OK);
@@ -213,36 +208,30 @@ static void test_registry(void)
     s_setup(&fix);
     char err[512], key[FX_KEY_LEN + 1], key2[FX_KEY_LEN + 1];
     /* Functions: same content again is a no-op; other content or owner conflicts. */
-    CHECK(fx_store_function_register(fix.store, fix.alice, fix.alice_fn, "double", FX_FN_PYTHON,
-                                     "double", "def double(x): return 2*x", 25, err,
-                                     sizeof err) == FX_OK);
-    CHECK(fx_store_function_register(fix.store, fix.alice, fix.alice_fn, "double", FX_FN_PYTHON,
-                                     "double", "def double(x): return 3*x", 25, err,
-                                     sizeof err) == FX_E_CONFLICT);
-    CHECK(fx_store_function_register(fix.store, fix.bob, fix.alice_fn, "double", FX_FN_PYTHON,
-                                     "double", "def double(x): return 2*x", 25, err,
-                                     sizeof err) == FX_E_CONFLICT);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fix.alice_fn, "double", FX_FN_PYTHON, "double",
+                                     "def double(x): return 2*x", 25, err, sizeof err) == FX_OK);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fix.alice_fn, "double", FX_FN_PYTHON, "double",
+                                     "def double(x): return 3*x", 25, err, sizeof err) == FX_E_CONFLICT);
+    CHECK(fx_store_function_register(fix.store, fix.bob, fix.alice_fn, "double", FX_FN_PYTHON, "double",
+                                     "def double(x): return 2*x", 25, err, sizeof err) == FX_E_CONFLICT);
     fx_id_text_t fn;
     fx_id_new(fn);
     CHECK(fx_store_function_register(fix.store, fix.alice, fn, "f", FX_FN_PYTHON, "", "x", 1, err,
                                      sizeof err) == FX_E_BAD_FIELD);
     CHECK(fx_store_function_register(fix.store, fix.alice, fn, "", FX_FN_SHELL, "", "x", 1, err,
                                      sizeof err) == FX_E_BAD_FIELD);
-    CHECK(fx_store_function_register(fix.store, fix.alice, fn, "f", 7, "f", "x", 1, err,
-                                     sizeof err) == FX_E_BAD_FIELD);
-    CHECK(fx_store_function_register(fix.store, fix.alice, fn, "empty", FX_FN_SHELL, "", "", 0,
-                                     err, sizeof err) == FX_OK);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fn, "f", 7, "f", "x", 1, err, sizeof err) ==
+          FX_E_BAD_FIELD);
+    CHECK(fx_store_function_register(fix.store, fix.alice, fn, "empty", FX_FN_SHELL, "", "", 0, err,
+                                     sizeof err) == FX_OK);
     /* Endpoints. */
     fx_id_text_t ep, found;
     fx_id_new(ep);
     s_key(key);
     s_key(key2);
-    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "one", key, err, sizeof err) ==
-          FX_OK);
-    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "renamed", key, err, sizeof err) ==
-          FX_OK);
-    CHECK(fx_store_endpoint_register(fix.store, fix.bob, ep, "mine", key, err, sizeof err) ==
-          FX_E_CONFLICT);
+    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "one", key, err, sizeof err) == FX_OK);
+    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "renamed", key, err, sizeof err) == FX_OK);
+    CHECK(fx_store_endpoint_register(fix.store, fix.bob, ep, "mine", key, err, sizeof err) == FX_E_CONFLICT);
     CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "one", key2, err, sizeof err) ==
           FX_E_FORBIDDEN);
     CHECK(strstr(err, "re-keying") != NULL);
@@ -250,8 +239,7 @@ static void test_registry(void)
     fx_id_new(ep2);
     CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep2, "two", key, err, sizeof err) ==
           FX_E_CONFLICT);
-    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep2, "", key2, err, sizeof err) ==
-          FX_E_BAD_FIELD);
+    CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep2, "", key2, err, sizeof err) == FX_E_BAD_FIELD);
     CHECK(fx_store_endpoint_by_key(fix.store, key, found) == FX_OK && strcmp(found, ep) == 0);
     CHECK(fx_store_endpoint_by_key(fix.store, key2, found) == FX_E_NOT_FOUND);
     CHECK(fx_store_endpoint_seen(fix.store, ep, fx_store_wall_ms()) == FX_OK);
@@ -267,15 +255,13 @@ static void test_submit(void)
     uint32_t stored = 99, queued = 0;
     for (int i = 0; i < 3; i++)
         s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
-    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, &stored, err, sizeof err) ==
-          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, &stored, err, sizeof err) == FX_OK);
     CHECK(stored == 3);
     CHECK(fx_store_queued_count(fix.store, fix.alice_ep, &queued) == FX_OK && queued == 3);
     CHECK(s_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_QUEUED);
     CHECK(s_state(&fix, fix.bob, tasks[0].task_id, NULL) == FX_TASK_UNKNOWN);
     /* Idempotent resend. */
-    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, &stored, err, sizeof err) ==
-          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, &stored, err, sizeof err) == FX_OK);
     CHECK(stored == 0);
     /* Another user's id refuses the whole batch, including its new task. */
     fx_task_t mixed[2];
@@ -313,8 +299,7 @@ static void test_submit(void)
     s_task(&twice[0], fix.alice_ep, fix.alice_fn, 8);
     s_task(&twice[1], fix.alice_ep, fix.alice_fn, 9);
     memcpy(twice[1].task_id, twice[0].task_id, sizeof twice[1].task_id);
-    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, twice, 2, &stored, err, sizeof err) ==
-          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, twice, 2, &stored, err, sizeof err) == FX_OK);
     CHECK(stored == 1);
     s_free_tasks(tasks, 3);
     s_free_tasks(mixed, 2);
@@ -335,8 +320,7 @@ static void test_dispatch_order(void)
         s_task(&b[i], fix.alice_ep, fix.alice_fn, 3 + i);
     s_task(&other[0], fix.alice_ep2, fix.alice_fn, 9);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, a, 3, NULL, err, sizeof err) == FX_OK);
-    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, other, 1, NULL, err, sizeof err) ==
-          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, other, 1, NULL, err, sizeof err) == FX_OK);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, b, 2, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
     CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK);
@@ -402,8 +386,7 @@ static void test_results(void)
     for (int i = 0; i < 3; i++)
         s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
     s_task(&bobs[0], fix.bob_ep, fix.bob_fn, 0);
-    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) ==
-          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) == FX_OK);
     CHECK(fx_store_submit(fix.store, fix.bob, fix.client, bobs, 1, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
     CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 3);
@@ -449,8 +432,7 @@ static void test_results(void)
               strcmp(r[1].error_text, "ran too long") == 0);
         CHECK(seqs[0] < seqs[1]);
         /* The cursor skips what was read; another client id sees nothing. */
-        CHECK(fx_store_results_pending(fix.store, fix.alice, fix.client, seqs[0], 10, msg, seqs) ==
-                  FX_OK &&
+        CHECK(fx_store_results_pending(fix.store, fix.alice, fix.client, seqs[0], 10, msg, seqs) == FX_OK &&
               msg->results.count == 1);
     }
     fx_id_text_t other_client;
@@ -462,10 +444,8 @@ static void test_results(void)
     memcpy(ids[0], tasks[2].task_id, sizeof ids[0]);
     memcpy(ids[1], tasks[1].task_id, sizeof ids[1]);
     memcpy(ids[2], unknown, sizeof ids[2]);
-    CHECK(fx_store_results_fetch(fix.store, fix.alice, ids, 3, msg) == FX_OK &&
-          msg->results.count == 1);
-    CHECK(fx_store_results_fetch(fix.store, fix.bob, ids, 3, msg) == FX_OK &&
-          msg->results.count == 0);
+    CHECK(fx_store_results_fetch(fix.store, fix.alice, ids, 3, msg) == FX_OK && msg->results.count == 1);
+    CHECK(fx_store_results_fetch(fix.store, fix.bob, ids, 3, msg) == FX_OK && msg->results.count == 0);
     /* Ack: Bob cannot ack Alice's result; Alice can, once. */
     uint32_t acked = 9;
     CHECK(fx_store_results_ack(fix.store, fix.bob, ids, 1, &acked) == FX_OK && acked == 0);
@@ -498,8 +478,7 @@ static void test_requeue(void)
     fx_task_t tasks[2];
     for (int i = 0; i < 2; i++)
         s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
-    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 2, NULL, err, sizeof err) ==
-          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 2, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
     uint32_t requeued = 0, failed = 0, attempts = 0;
     /* First loss: both back in the queue, in order, attempt 1 next time. */
@@ -519,8 +498,7 @@ static void test_requeue(void)
     fx_id_text_t id;
     memcpy(id, tasks[0].task_id, sizeof id);
     fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
-    CHECK(fx_store_results_fetch(fix.store, fix.alice, (const fx_id_text_t *) &id, 1, res) ==
-              FX_OK &&
+    CHECK(fx_store_results_fetch(fix.store, fix.alice, (const fx_id_text_t *) &id, 1, res) == FX_OK &&
           res->results.count == 1);
     if (res->results.count == 1) {
         CHECK(res->results.results[0].status == FX_RESULT_ERROR);
@@ -531,15 +509,13 @@ static void test_requeue(void)
     fx_result_t late;
     fx_store_outcome_t out;
     s_result(&late, tasks[0].task_id, FX_RESULT_OK, "late");
-    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK &&
-          out == FX_STORE_DUP);
-    CHECK(fx_store_requeue(fix.store, fix.alice_ep, 2, &requeued, &failed) == FX_OK &&
-          requeued == 0 && failed == 0);
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK && out == FX_STORE_DUP);
+    CHECK(fx_store_requeue(fix.store, fix.alice_ep, 2, &requeued, &failed) == FX_OK && requeued == 0 &&
+          failed == 0);
     /* A result for a requeued (QUEUED) task still counts, and it is not dispatched again. */
     s_free_results(&late, 1);
     s_result(&late, tasks[1].task_id, FX_RESULT_OK, "from the first run");
-    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK &&
-          out == FX_STORE_NEW);
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK && out == FX_STORE_NEW);
     CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 0);
     s_free_results(&late, 1);
     fx_msg_destroy(&res);
@@ -561,11 +537,9 @@ static void test_list(void)
     fx_task_t tasks[3];
     for (int i = 0; i < 3; i++)
         s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
-    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) ==
-          FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_ENDPOINTS, 0, s_online, fix.alice_ep,
-                        reply) == FX_OK);
+    CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_ENDPOINTS, 0, s_online, fix.alice_ep, reply) == FX_OK);
     CHECK(reply->list_reply.rows == 3 && reply->list_reply.cols == 5);
     if (reply->list_reply.rows == 3) {
         char **c = reply->list_reply.cells;

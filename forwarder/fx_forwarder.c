@@ -77,7 +77,7 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store, 
     if (in_flight > self->stats.window)
         self->stats.over_credit++;
     self->stats.dispatched += count;
-    msg->seq = ++self->seq;
+    msg->seq = 0; /* TASKS is not a request (SPEC 3.6.3) */
     self->sent_ms = fx_now_ms();
     rc = fx_msg_send(&msg, sock, self->routing);
     if (rc != FX_OK)
@@ -138,11 +138,10 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store
     fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
     int rc = count && !outcome ? FX_E_NOMEM : !ack ? FX_E_NOMEM : FX_OK;
     if (rc == FX_OK)
-        rc = fx_store_results_commit(store, self->stats.endpoint_id, msg->results.results, count,
-                                     outcome);
+        rc = fx_store_results_commit(store, self->stats.endpoint_id, msg->results.results, count, outcome);
     if (rc != FX_OK) {
-        fx_fwd_log("cannot store %u results from endpoint %s: %s (%s)", count,
-                   self->stats.endpoint_id, fx_strerror(rc), fx_store_errmsg(store));
+        fx_fwd_log("cannot store %u results from endpoint %s: %s (%s)", count, self->stats.endpoint_id,
+                   fx_strerror(rc), fx_store_errmsg(store));
         fx_send_error(sock, self->routing, msg->seq, FX_E_IO,
                       "the broker could not store these %u results (%s): they are not "
                       "acknowledged; send them again later",

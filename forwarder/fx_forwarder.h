@@ -77,8 +77,7 @@ typedef struct _fx_fwd_set_t fx_fwd_set_t;
    store (not owned). heartbeat_ms: the beat announced in WELCOME and sent
    to every endpoint; max_attempts: dispatches before a task whose endpoint
    keeps getting lost is failed (0 = never). NULL on OOM. */
-fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms,
-                             uint32_t max_attempts);
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t max_attempts);
 /* Frees every link (their dispatched tasks stay DISPATCHED in the store and
    are requeued when the endpoint says hello to the next broker). */
 void fx_fwd_set_destroy(fx_fwd_set_t **self_p);

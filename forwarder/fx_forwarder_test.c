@@ -11,13 +11,12 @@
 
 static int s_failures;
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, \
-                    #cond);                                                             \
-            s_failures++;                                                               \
-        }                                                                               \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, #cond);           \
+            s_failures++;                                                                                    \
+        }                                                                                                    \
     } while (0)
 
 typedef struct {
@@ -50,11 +49,11 @@ static void s_setup(s_fix_t *fix, int tasks)
     fx_id_new(fix->fn);
     fx_id_new(fix->ep);
     fx_id_new(fix->other_ep);
-    CHECK(fx_store_function_register(fix->store, fix->user, fix->fn, "f", FX_FN_SHELL, "", "true",
-                                     4, err, sizeof err) == 0);
-    fx_keypair_new(&kp);
-    CHECK(fx_store_endpoint_register(fix->store, fix->user, fix->ep, "e", kp.public_key, err,
+    CHECK(fx_store_function_register(fix->store, fix->user, fix->fn, "f", FX_FN_SHELL, "", "true", 4, err,
                                      sizeof err) == 0);
+    fx_keypair_new(&kp);
+    CHECK(fx_store_endpoint_register(fix->store, fix->user, fix->ep, "e", kp.public_key, err, sizeof err) ==
+          0);
     fx_keypair_new(&kp);
     CHECK(fx_store_endpoint_register(fix->store, fix->user, fix->other_ep, "o", kp.public_key, err,
                                      sizeof err) == 0);
@@ -159,8 +158,7 @@ static void s_expect_error(s_fix_t *fix, int code)
 static void s_hello(s_fix_t *fix, const char *endpoint_id)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_ENDPOINT_HELLO);
-    snprintf(msg->endpoint_hello.endpoint_id, sizeof msg->endpoint_hello.endpoint_id, "%s",
-             endpoint_id);
+    snprintf(msg->endpoint_hello.endpoint_id, sizeof msg->endpoint_hello.endpoint_id, "%s", endpoint_id);
     snprintf(msg->endpoint_hello.version, sizeof msg->endpoint_hello.version, "test");
     s_send(fix, msg, fix->user_id);
 }
@@ -365,8 +363,8 @@ static void test_never_exceed(void)
     CHECK(stats.over_credit == 0);
     CHECK(stats.max_in_flight <= max_window);
     CHECK(done + nheld == stats.dispatched);
-    printf("never_exceed: %u results, max in flight %u, largest window %u\n", done,
-           stats.max_in_flight, max_window);
+    printf("never_exceed: %u results, max in flight %u, largest window %u\n", done, stats.max_in_flight,
+           max_window);
     free(held);
     s_teardown(&fix);
 }

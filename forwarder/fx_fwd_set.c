@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fx_errlimit.h"
 #include "fx_forwarder.h"
 #include "fx_forwarder_int.h"
 
@@ -19,6 +20,7 @@ struct _fx_fwd_set_t {
     zhashx_t *by_routing;  /* routing hex -> fx_forwarder_t (owned) */
     zhashx_t *by_endpoint; /* endpoint id -> the same link (not owned) */
     zhashx_t *history;     /* endpoint id -> fx_forwarder_stats_t of closed links (owned) */
+    fx_errlimit_t *errors; /* ERRORs per endpoint connection */
 };
 
 void fx_fwd_log(const char *fmt, ...)
@@ -31,13 +33,28 @@ void fx_fwd_log(const char *fmt, ...)
     fprintf(stderr, "fx-broker: %s\n", line);
 }
 
+/* ERROR to an endpoint connection, unless it has had too many lately. */
+static bool s_error(fx_fwd_set_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static bool s_error(fx_fwd_set_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
+{
+    if (!fx_errlimit_allow(self->errors, routing, fx_now_ms()))
+        return false;
+    char text[FX_TEXT_MAX + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fx_send_error(self->sock, routing, seq, code, "%s", text);
+    return true;
+}
+
 static void s_link_destroy(void **item)
 {
     fx_forwarder_destroy((fx_forwarder_t **) item);
 }
 
-fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms,
-                             uint32_t max_attempts)
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t max_attempts)
 {
     fx_fwd_set_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -49,7 +66,8 @@ fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbea
     self->by_routing = zhashx_new();
     self->by_endpoint = zhashx_new();
     self->history = zhashx_new();
-    if (!self->by_routing || !self->by_endpoint || !self->history) {
+    self->errors = fx_errlimit_new();
+    if (!self->by_routing || !self->by_endpoint || !self->history || !self->errors) {
         fx_fwd_set_destroy(&self);
         return NULL;
     }
@@ -67,6 +85,7 @@ void fx_fwd_set_destroy(fx_fwd_set_t **self_p)
     zhashx_destroy(&self->by_endpoint);
     zhashx_destroy(&self->by_routing);
     zhashx_destroy(&self->history);
+    fx_errlimit_destroy(&self->errors);
     free(self);
     *self_p = NULL;
 }
@@ -146,8 +165,8 @@ static void s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *w
                    "until its next hello",
                    endpoint_id, why, fx_strerror(rc), fx_store_errmsg(self->store));
     else if (requeued || failed)
-        fx_fwd_log("endpoint %s %s: %u dispatched tasks requeued, %u failed after %u attempts",
-                   endpoint_id, why, requeued, failed, self->max_attempts);
+        fx_fwd_log("endpoint %s %s: %u dispatched tasks requeued, %u failed after %u attempts", endpoint_id,
+                   why, requeued, failed, self->max_attempts);
 }
 
 /* Closes a link: counters kept, last_seen saved, indexes cleared. */
@@ -160,16 +179,15 @@ static void s_drop(fx_fwd_set_t *self, fx_forwarder_t *link)
     zhashx_delete(self->by_routing, link->routing_key); /* destroys the link */
 }
 
-static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, const char *authed,
-                    fx_msg_t *msg)
+static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, const char *authed, fx_msg_t *msg)
 {
     const char *endpoint_id = msg->endpoint_hello.endpoint_id;
     if (strcmp(endpoint_id, authed) != 0) {
         fx_fwd_log("endpoint %s tried to say hello as endpoint %s: refused", authed, endpoint_id);
-        fx_send_error(self->sock, routing, msg->seq, FX_E_FORBIDDEN,
-                      "this connection is authenticated with the key of endpoint %s; it cannot "
-                      "speak for endpoint %s: connect with that endpoint's own keypair",
-                      authed, endpoint_id);
+        s_error(self, routing, msg->seq, FX_E_FORBIDDEN,
+                "this connection is authenticated with the key of endpoint %s; it cannot "
+                "speak for endpoint %s: connect with that endpoint's own keypair",
+                authed, endpoint_id);
         return;
     }
     fx_forwarder_t *old = zhashx_lookup(self->by_endpoint, endpoint_id);
@@ -181,8 +199,7 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
     s_requeue(self, endpoint_id, "said hello");
     fx_forwarder_t *link = fx_forwarder_new(endpoint_id, routing);
     if (!link) {
-        fx_send_error(self->sock, routing, msg->seq, FX_E_NOMEM,
-                      "the broker is out of memory: say hello again later");
+        s_error(self, routing, msg->seq, FX_E_NOMEM, "the broker is out of memory: say hello again later");
         return;
     }
     link->heard_ms = link->sent_ms = fx_now_ms();
@@ -202,12 +219,12 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
                msg->endpoint_hello.version[0] ? msg->endpoint_hello.version : "?");
 }
 
-static void s_heartbeat(fx_fwd_set_t *self, fx_forwarder_t *link, uint32_t seq)
+/* HEARTBEAT, seq 0 (it is neither request nor reply: SPEC 3.6.3). */
+static void s_heartbeat(fx_fwd_set_t *self, fx_forwarder_t *link)
 {
     fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
     if (!beat)
         return;
-    beat->seq = seq;
     link->sent_ms = fx_now_ms();
     fx_msg_send(&beat, self->sock, link->routing);
 }
@@ -216,10 +233,17 @@ static void s_heartbeat(fx_fwd_set_t *self, fx_forwarder_t *link, uint32_t seq)
 static void s_serve(fx_fwd_set_t *self, fx_forwarder_t *link, fx_msg_t *msg)
 {
     switch (msg->type) {
-    case FX_MSG_CREDIT: fx_forwarder_credit(link, msg->credit.window); break;
-    case FX_MSG_RESULTS: fx_forwarder_results(link, self->sock, self->store, msg); break;
-    case FX_MSG_HEARTBEAT: s_heartbeat(self, link, msg->seq); break;
-    default: break;
+    case FX_MSG_CREDIT:
+        fx_forwarder_credit(link, msg->credit.window);
+        break;
+    case FX_MSG_RESULTS:
+        fx_forwarder_results(link, self->sock, self->store, msg);
+        break;
+    case FX_MSG_HEARTBEAT:
+        s_heartbeat(self, link);
+        break;
+    default:
+        break;
     }
 }
 
@@ -251,31 +275,28 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
                              ? user_id + strlen(S_USER_PREFIX)
                              : NULL;
     if (rc != FX_OK) {
-        fx_fwd_log("bad message from endpoint %s: %s: %s", authed ? authed : "?", fx_strerror(rc),
-                   detail);
-        fx_send_error(self->sock, routing, seq, rc, "cannot decode the message: %s: %s",
-                      fx_strerror(rc), detail);
+        if (s_error(self, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc), detail))
+            fx_fwd_log("bad message from endpoint %s: %s: %s", authed ? authed : "?", fx_strerror(rc),
+                       detail);
     }
     else if (!authed || !fx_id_valid(authed))
-        fx_send_error(self->sock, routing, seq, FX_E_AUTH,
-                      "this connection did not authenticate as an endpoint: connect with a "
-                      "registered endpoint keypair");
+        s_error(self, routing, seq, FX_E_AUTH,
+                "this connection did not authenticate as an endpoint: connect with a "
+                "registered endpoint keypair");
     else if (msg->type == FX_MSG_ERROR)
         fx_fwd_log("endpoint %s reports %s: %s", authed, fx_errname(msg->error.code),
                    msg->error.text ? msg->error.text : "");
     else if (!s_valid_here(msg->type))
-        fx_send_error(self->sock, routing, seq, FX_E_UNEXPECTED,
-                      "%s is not a message an endpoint sends to the broker",
-                      fx_msg_type_name(msg->type));
+        s_error(self, routing, seq, FX_E_UNEXPECTED, "%s is not a message an endpoint sends to the broker",
+                fx_msg_type_name(msg->type));
     else if (msg->type == FX_MSG_ENDPOINT_HELLO)
         s_hello(self, routing, key, authed, msg);
     else if (!link)
-        fx_send_error(self->sock, routing, seq, FX_E_NO_SESSION,
-                      "no session for this connection: send ENDPOINT_HELLO first");
+        s_error(self, routing, seq, FX_E_NO_SESSION,
+                "no session for this connection: send ENDPOINT_HELLO first");
     else if (strcmp(link->stats.endpoint_id, authed) != 0)
-        fx_send_error(self->sock, routing, seq, FX_E_AUTH,
-                      "this connection is authenticated as endpoint %s, not %s", authed,
-                      link->stats.endpoint_id);
+        s_error(self, routing, seq, FX_E_AUTH, "this connection is authenticated as endpoint %s, not %s",
+                authed, link->stats.endpoint_id);
     else
         s_serve(self, link, msg);
     fx_msg_destroy(&msg);
@@ -292,8 +313,7 @@ void fx_fwd_set_wake(fx_fwd_set_t *self, const char *endpoint_id)
 bool fx_fwd_set_dispatch(fx_fwd_set_t *self)
 {
     bool busy = false;
-    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link;
-         link = zhashx_next(self->by_routing))
+    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link; link = zhashx_next(self->by_routing))
         busy |= fx_forwarder_dispatch(link, self->sock, self->store);
     return busy;
 }
@@ -304,15 +324,14 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
     int64_t lost_after = beat * FX_FWD_MISSED_BEATS;
     int64_t next = beat;
     zlist_t *lost = zlist_new();
-    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link;
-         link = zhashx_next(self->by_routing)) {
+    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link; link = zhashx_next(self->by_routing)) {
         if (now - link->heard_ms > lost_after) {
             if (lost)
                 zlist_append(lost, link);
             continue;
         }
         if (now - link->sent_ms >= beat)
-            s_heartbeat(self, link, 0);
+            s_heartbeat(self, link);
         if (link->heard_wall_ms - link->saved_wall_ms >= beat)
             s_save_seen(self, link);
         link->wants_dispatch = true; /* retries a dispatch a store error stopped */
@@ -334,5 +353,9 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
         s_requeue(self, id, "was lost");
     }
     zlist_destroy(&lost);
+    uint64_t suppressed = fx_errlimit_tick(self->errors, now);
+    if (suppressed)
+        fx_fwd_log("%llu ERRORs to endpoints suppressed (over %d per second to one connection)",
+                   (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
     return next < 1 ? 1 : next;
 }

@@ -1,0 +1,30 @@
+/*  fx_errlimit.h: a token bucket per peer for the ERRORs a server sends
+    (SPEC 10.3: a broken or hostile peer must not make the broker spend its
+    time on error replies or fill its log). Peers are told apart by routing
+    id. Used on both broker ports. */
+#ifndef FX_ERRLIMIT_H
+#define FX_ERRLIMIT_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A peer may get this many ERRORs in a burst, and this many per second
+   after that. Generous for any client that merely makes mistakes. */
+#define FX_ERRLIMIT_BURST 200
+#define FX_ERRLIMIT_PER_SECOND 100
+
+typedef struct _fx_errlimit_t fx_errlimit_t;
+
+fx_errlimit_t *fx_errlimit_new(void);
+void fx_errlimit_destroy(fx_errlimit_t **self_p);
+
+/* May an ERROR go to this peer now (now = fx_now_ms)? Counts the ones that
+   may not. */
+bool fx_errlimit_allow(fx_errlimit_t *self, zframe_t *routing, int64_t now);
+
+/* Forgets peers whose bucket has refilled; returns how many ERRORs were
+   suppressed since the last call (for one log line). */
+uint64_t fx_errlimit_tick(fx_errlimit_t *self, int64_t now);
+
+#endif
