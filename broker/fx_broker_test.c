@@ -62,6 +62,7 @@ typedef struct {
 } s_broker_t;
 
 static const char *s_binary;
+static char **s_wrapper; /* e.g. valgrind and its flags, run in front of the broker */
 static char s_dir[256];
 static char s_log[300];
 
@@ -81,8 +82,18 @@ static int s_broker_start(s_broker_t *b, const char *client_bind, const char *en
         if (log >= 0)
             dup2(log, 2);
         close(fds[0]);
-        execl(s_binary, s_binary, "--state", state, "--client-bind", client_bind, "--endpoint-bind",
-              endpoint_bind, "--heartbeat-ms", heartbeat_ms, "--max-attempts", "3", (char *) NULL);
+        /* [wrapper args...] fx-broker flags... */
+        const char *args[64];
+        int n = 0;
+        for (int i = 0; s_wrapper && s_wrapper[i] && n < 40; i++)
+            args[n++] = s_wrapper[i];
+        const char *flags[] = {s_binary,     "--state",         state,         "--client-bind",
+                               client_bind,  "--endpoint-bind", endpoint_bind, "--heartbeat-ms",
+                               heartbeat_ms, "--max-attempts",  "3",           NULL};
+        for (int i = 0; flags[i]; i++)
+            args[n++] = flags[i];
+        args[n] = NULL;
+        execvp(args[0], (char *const *) args);
         _exit(127);
     }
     close(fds[1]);
@@ -1059,10 +1070,12 @@ static void s_make_users(s_world_t *w)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: fx_broker_test PATH_TO_FX_BROKER\n");
+        fprintf(stderr, "usage: fx_broker_test PATH_TO_FX_BROKER [WRAPPER ARGS...]\n"
+                        "  WRAPPER (valgrind ...) runs the broker; FX_TEST_SLOW=N stretches deadlines\n");
         return 2;
     }
     s_binary = argv[1];
+    s_wrapper = argc > 2 ? argv + 2 : NULL;
     if (getenv("FX_TEST_SLOW"))
         s_slow = atoi(getenv("FX_TEST_SLOW")) > 0 ? atoi(getenv("FX_TEST_SLOW")) : 1;
     /* No czmq signal handlers here: ctest's timeout must be able to stop us. */
