@@ -536,6 +536,15 @@ static void s_body_bad_hello(msgpack_packer *pk)
     msgpack_pack_array(pk, 0);
 }
 
+/* A body no message type has: seven nils (the most fields any type has is
+   six), so every type must refuse it as FX_E_BAD_FIELD. */
+static void s_body_seven_nils(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 7);
+    for (int i = 0; i < 7; i++)
+        msgpack_pack_nil(pk);
+}
+
 static void s_body_credit(msgpack_packer *pk)
 {
     msgpack_pack_array(pk, 1);
@@ -687,6 +696,13 @@ static void scenario_fake_managers(void)
     zmsg_t *empty = zmsg_new();
     zmsg_addmem(empty, "", 0);
     s_expect_error(&b, bad, empty, 0, "empty header frame");
+    /* every message type, with a body of the wrong shape */
+    for (int type = FX_MSG_TYPE_FIRST; type <= FX_MSG_TYPE_LAST; type++) {
+        char what[64];
+        snprintf(what, sizeof what, "%s with a malformed body", fx_msg_type_name(type));
+        s_expect_error(&b, bad, s_raw(FX_PROTO_VERSION, (uint32_t) type, s_body_seven_nils), FX_E_BAD_FIELD,
+                       what);
+    }
 
     /* a key the endpoint does not know gets nowhere */
     fx_keypair_t stranger_kp;
