@@ -15,15 +15,11 @@ static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int co
     __attribute__((format(printf, 5, 6)));
 static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
 {
-    if (!fx_errlimit_allow(broker->client_errors, routing, fx_now_ms()))
-        return false;
-    char text[FX_TEXT_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    bool sent = fx_errlimit_vsend(broker->client_errors, broker->client, routing, seq, code, fmt, ap);
     va_end(ap);
-    fx_send_error(broker->client, routing, seq, code, "%s", text);
-    return true;
+    return sent;
 }
 
 /* Sends a reply built by the caller; logs a failure (the client retries). */

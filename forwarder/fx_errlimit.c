@@ -2,7 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "fx_errlimit.h"
+#include "fx_conf.h"
+#include "fx_msg.h"
 
 typedef struct {
     double tokens;
@@ -98,4 +103,15 @@ uint64_t fx_errlimit_tick(fx_errlimit_t *self, int64_t now)
     uint64_t suppressed = self->suppressed;
     self->suppressed = 0;
     return suppressed;
+}
+
+bool fx_errlimit_vsend(fx_errlimit_t *self, zsock_t *sock, zframe_t *routing, uint32_t seq, int code,
+                       const char *fmt, va_list ap)
+{
+    if (!fx_errlimit_allow(self, routing, fx_now_ms()))
+        return false;
+    char text[FX_TEXT_MAX + 1];
+    vsnprintf(text, sizeof text, fmt, ap);
+    fx_send_error(sock, routing, seq, code, "%s", text);
+    return true;
 }

@@ -6,6 +6,7 @@
 #define FX_ERRLIMIT_H
 
 #include <czmq.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,6 +23,11 @@ void fx_errlimit_destroy(fx_errlimit_t **self_p);
 /* May an ERROR go to this peer now (now = fx_now_ms)? Counts the ones that
    may not. */
 bool fx_errlimit_allow(fx_errlimit_t *self, zframe_t *routing, int64_t now);
+
+/* Sends ERROR(code, text) with seq to routing on sock if this peer's bucket
+   allows it now (the text is only formatted then). True if it was sent. */
+bool fx_errlimit_vsend(fx_errlimit_t *self, zsock_t *sock, zframe_t *routing, uint32_t seq, int code,
+                       const char *fmt, va_list ap);
 
 /* Forgets peers whose bucket has refilled; returns how many ERRORs were
    suppressed since the last call (for one log line). */

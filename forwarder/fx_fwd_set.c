@@ -38,15 +38,11 @@ static bool s_error(fx_fwd_set_t *self, zframe_t *routing, uint32_t seq, int cod
     __attribute__((format(printf, 5, 6)));
 static bool s_error(fx_fwd_set_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
 {
-    if (!fx_errlimit_allow(self->errors, routing, fx_now_ms()))
-        return false;
-    char text[FX_TEXT_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    bool sent = fx_errlimit_vsend(self->errors, self->sock, routing, seq, code, fmt, ap);
     va_end(ap);
-    fx_send_error(self->sock, routing, seq, code, "%s", text);
-    return true;
+    return sent;
 }
 
 static void s_link_destroy(void **item)
