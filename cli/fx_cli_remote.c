@@ -152,6 +152,33 @@ static int s_list(s_link_t *link, const char *what, uint32_t limit)
     return FX_CLI_OK;
 }
 
+/* The endpoints table (LIST), or NULL: lets `fx status` say that a queued
+   task waits for an offline endpoint. */
+static fx_msg_t *s_endpoints(s_link_t *link)
+{
+    fx_msg_t *req = fx_msg_new(FX_MSG_LIST);
+    if (req == NULL)
+        return NULL;
+    req->list.what = FX_LIST_ENDPOINTS;
+    req->list.limit = FX_LIST_ROWS_MAX;
+    uint32_t seq = s_send(link, &req);
+    return seq ? s_reply(link, seq, FX_MSG_LIST_REPLY, "LIST") : NULL;
+}
+
+/* "online"/"offline" for an endpoint id from the endpoints table, or "-". */
+static const char *s_endpoint_status(const fx_msg_t *table, const char *endpoint_id)
+{
+    if (table == NULL || table->list_reply.cols < 3)
+        return "-";
+    uint32_t cols = table->list_reply.cols;
+    for (uint32_t row = 1; row < table->list_reply.rows; row++) {
+        char **cells = table->list_reply.cells + (size_t) row * cols;
+        if (cells[0] && strcmp(cells[0], endpoint_id) == 0)
+            return cells[2] ? cells[2] : "-";
+    }
+    return "-";
+}
+
 static int s_status(s_link_t *link, int count, char **ids)
 {
     fx_msg_t *req = fx_msg_new(FX_MSG_STATUS);
@@ -165,8 +192,9 @@ static int s_status(s_link_t *link, int count, char **ids)
     fx_msg_t *reply = seq ? s_reply(link, seq, FX_MSG_STATUS_REPLY, "STATUS") : NULL;
     if (reply == NULL)
         return FX_CLI_FAILED;
+    fx_msg_t *endpoints = s_endpoints(link);
     uint32_t n = reply->status_reply.count;
-    uint32_t cols = 4;
+    uint32_t cols = 5;
     char **cells = calloc((size_t) (n + 1) * cols, sizeof(char *));
     char(*numbers)[16] = calloc(n + 1, sizeof *numbers);
     int rc = FX_CLI_FAILED;
@@ -176,6 +204,7 @@ static int s_status(s_link_t *link, int count, char **ids)
     cells[1] = "STATE";
     cells[2] = "ENDPOINT";
     cells[3] = "ATTEMPTS";
+    cells[4] = "ENDPOINT_STATUS";
     for (uint32_t i = 0; i < n; i++) {
         fx_task_status_t *t = &reply->status_reply.tasks[i];
         snprintf(numbers[i], sizeof numbers[i], "%u", t->attempts);
@@ -183,12 +212,18 @@ static int s_status(s_link_t *link, int count, char **ids)
         cells[(i + 1) * cols + 1] = (char *) (t->state <= FX_TASK_FAILED ? s_state_names[t->state] : "?");
         cells[(i + 1) * cols + 2] = t->endpoint_id[0] ? t->endpoint_id : "-";
         cells[(i + 1) * cols + 3] = numbers[i];
+        /* a queued task on an offline endpoint waits for it, durably: say so */
+        const char *ep_status = t->endpoint_id[0] ? s_endpoint_status(endpoints, t->endpoint_id) : "-";
+        cells[(i + 1) * cols + 4] = (char *) (t->state == FX_TASK_QUEUED && strcmp(ep_status, "offline") == 0
+                                                  ? "offline (task waits for it)"
+                                                  : ep_status);
     }
     fx_cli_table_print(stdout, cells, n + 1, cols);
     rc = FX_CLI_OK;
 cleanup:
     free(cells);
     free(numbers);
+    fx_msg_destroy(&endpoints);
     fx_msg_destroy(&reply);
     return rc;
 }

@@ -126,8 +126,8 @@ def test_list_and_status(tmp_path, scripted):
     r = run("--creds", creds, "status", *ids)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["TASK_ID", "STATE", "ENDPOINT", "ATTEMPTS"]
-    assert lines[1].split() == [ids[0], "DONE", "-", "2"]
+    assert lines[0].split() == ["TASK_ID", "STATE", "ENDPOINT", "ATTEMPTS", "ENDPOINT_STATUS"]
+    assert lines[1].split() == [ids[0], "DONE", "-", "2", "-"]
 
 
 def test_broker_error_is_reported(tmp_path):

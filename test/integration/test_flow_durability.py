@@ -2,7 +2,7 @@
 import time
 
 import fx
-from fxharness import Federation, wait_for
+from fxharness import Federation, run_fx, wait_for
 
 
 def nap(x):
@@ -40,6 +40,9 @@ def test_broker_kill9_after_submit_loses_nothing(federation):
         assert len(tids) == 50  # acknowledged: committed in the broker's sqlite
         federation.broker.kill9()
         federation.start_broker()
+        # Queued durably, and the status says why nothing runs yet.
+        status = run_fx("--creds", creds, "status", tids[0]).stdout
+        assert "QUEUED" in status and "offline (task waits for it)" in status, status
         federation.start_endpoint(creds, "carol-ep", managers=1, workers=2)
         results = [client.get_result(t, timeout=120) for t in tids]
         assert results == list(range(50))
