@@ -100,9 +100,9 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_PURGE_RESULTS] = "DELETE FROM results WHERE delivered IS NOT NULL AND delivered < ?1",
     [ST_LIST_EP] = "SELECT e.id, e.name, e.last_seen,"
                    " (SELECT count(*) FROM tasks t WHERE t.endpoint = e.id AND t.state = 1)"
-                   " FROM endpoints e WHERE e.owner = ?1 ORDER BY e.created, e.id LIMIT ?2",
+                   " FROM endpoints e WHERE e.owner = ?1 ORDER BY e.created, e.rowid LIMIT ?2",
     [ST_LIST_FN] = "SELECT id, name, kind FROM functions WHERE owner = ?1"
-                   " ORDER BY created DESC, id LIMIT ?2",
+                   " ORDER BY created DESC, rowid DESC LIMIT ?2",
     [ST_LIST_TASKS] = "SELECT id, state, endpoint, function, attempts FROM tasks WHERE owner = ?1"
                       " ORDER BY seq DESC LIMIT ?2",
 };
