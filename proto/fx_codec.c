@@ -49,7 +49,7 @@ struct s_schema {
     uint32_t max_count;  /* for record schemas: most records in one message */
     int frames;          /* payload frames per record (or per message) */
     int nfields;
-    s_field_t fields[12];
+    s_field_t fields[13];
 };
 
 #define M(member) offsetof(fx_msg_t, member)
@@ -59,7 +59,7 @@ struct s_schema {
 #define STR(name, off, cap) { F_STR, name, off, 0, 0, (cap), NULL }
 
 static const s_schema_t s_task_schema = {
-    sizeof(fx_task_t), FX_BATCH_MAX, 2, 12, {
+    sizeof(fx_task_t), FX_BATCH_MAX, 2, 13, {
         { F_ID, "task_id", T(task_id), 0, 0, 0, NULL },
         { F_ID_OPT, "endpoint_id", T(endpoint_id), 0, 0, 0, NULL },
         { F_ID, "function_id", T(function_id), 0, 0, 0, NULL },
@@ -70,6 +70,7 @@ static const s_schema_t s_task_schema = {
         STR("serializer", T(serializer), FX_NAME_MAX + 1),
         { F_U32, "attempt", T(attempt), 0, 0, UINT32_MAX, NULL },
         { F_U32, "walltime_ms", T(walltime_ms), 0, 0, UINT32_MAX, NULL },
+        { F_U32, "retries", T(retries), 0, 0, FX_RETRIES_MAX, NULL },
         { F_FRAME, "body", T(body), 0, 0, 0, NULL },
         { F_FRAME, "payload", T(payload), 0, 0, 0, NULL },
     }
@@ -167,6 +168,13 @@ static const s_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
     [FX_MSG_READY] = { 0, 0, 0, 2, {
         U(F_U32, "pid", ready.pid, 0, UINT32_MAX),
         STR("python_version", M(ready.python_version), FX_VERSION_MAX + 1) } },
+    [FX_MSG_CANCEL] = { 0, 0, 0, 2, {
+        BATCH("task_ids", cancel.count, cancel.ids, s_id_schema),
+        U(F_U8, "queued_only", cancel.queued_only, 0, 1) } },
+    [FX_MSG_ENDPOINT_STATUS] = { 0, 0, 0, 3, {
+        U(F_U32, "managers", endpoint_status.managers, 0, UINT32_MAX),
+        U(F_U32, "workers", endpoint_status.workers, 0, UINT32_MAX),
+        U(F_U32, "free", endpoint_status.free, 0, UINT32_MAX) } },
 };
 
 /* ---------------------------------------------------------------- encode */

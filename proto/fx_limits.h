@@ -56,6 +56,27 @@
    marker saying so. */
 #define FX_OUTPUT_MAX (64u * 1024)
 
+/* Retries of a task whose worker dies while running it (kill -9, OOM,
+   segfault in an extension). Only a worker's death counts: the loss of a
+   manager, an endpoint or the broker requeues the task without counting,
+   because the task was not at fault. The default lets a task survive one
+   unlucky node; a task that kills its worker every time ends after
+   1 + FX_RETRIES_DEFAULT runs with FX_E_WORKER_LOST naming the attempts. */
+#define FX_RETRIES_DEFAULT 2
+#define FX_RETRIES_MAX 100
+
+/* Heartbeats, on every TCP link both ways: the period, and how many periods
+   of silence make a peer lost. 1 s x 3 detects a dead peer within ~3 s while
+   costing one small message per second per link. Configurable per process
+   (--heartbeat-ms, --heartbeat-missed); WELCOME tells the peer the period. */
+#define FX_HEARTBEAT_MS_DEFAULT 1000
+#define FX_HEARTBEAT_MISSED_DEFAULT 3
+
+/* Tasks one user may have queued (not yet finished) in the broker. Queued
+   tasks live in sqlite, not in RAM, so this bounds disk, not memory; the
+   default leaves room for a million queued tasks per user. */
+#define FX_QUEUED_PER_USER_DEFAULT 2000000
+
 /* Payload frames in one message: two per batch record, and a few spare. */
 #define FX_FRAMES_MAX (2 * FX_BATCH_MAX + 4)
 

@@ -31,6 +31,8 @@ static const char *s_type_names[] = {
     [FX_MSG_COMMAND] = "COMMAND",
     [FX_MSG_MANAGER_HELLO] = "MANAGER_HELLO",
     [FX_MSG_READY] = "READY",
+    [FX_MSG_CANCEL] = "CANCEL",
+    [FX_MSG_ENDPOINT_STATUS] = "ENDPOINT_STATUS",
 };
 
 const char *fx_msg_type_name(int type)
@@ -95,6 +97,7 @@ static void s_free_records(fx_msg_t *self)
     case FX_MSG_RESULTS_ACK:
     case FX_MSG_STATUS:
     case FX_MSG_FETCH:
+    case FX_MSG_CANCEL:
         free(self->ids.ids);
         self->ids.ids = NULL;
         self->ids.count = 0;
@@ -141,7 +144,8 @@ int fx_msg_alloc_records(fx_msg_t *self, uint32_t count)
     case FX_MSG_RESULTS: size = sizeof(fx_result_t); break;
     case FX_MSG_RESULTS_ACK:
     case FX_MSG_STATUS:
-    case FX_MSG_FETCH: size = sizeof(fx_id_text_t); max = FX_IDS_MAX; break;
+    case FX_MSG_FETCH:
+    case FX_MSG_CANCEL: size = sizeof(fx_id_text_t); max = FX_IDS_MAX; break;
     case FX_MSG_STATUS_REPLY: size = sizeof(fx_task_status_t); max = FX_IDS_MAX; break;
     case FX_MSG_MANAGER_HELLO:
         size = FX_NAME_MAX + 1;

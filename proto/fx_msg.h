@@ -50,10 +50,12 @@ typedef enum {
     FX_MSG_COMMAND = 21,            /* broker -> interchange, interchange -> manager */
     FX_MSG_MANAGER_HELLO = 22,      /* manager -> interchange */
     FX_MSG_READY = 23,              /* worker -> manager */
+    FX_MSG_CANCEL = 24,             /* client -> broker -> interchange -> manager; ids */
+    FX_MSG_ENDPOINT_STATUS = 25,    /* interchange -> broker: managers and workers */
 } fx_msg_type_t;
 
 #define FX_MSG_TYPE_FIRST FX_MSG_HELLO
-#define FX_MSG_TYPE_LAST FX_MSG_READY
+#define FX_MSG_TYPE_LAST FX_MSG_ENDPOINT_STATUS
 
 /* Kinds of function. */
 typedef enum { FX_FN_PYTHON = 1, FX_FN_SHELL = 2 } fx_fn_kind_t;
@@ -97,6 +99,8 @@ typedef struct {
     char serializer[FX_NAME_MAX + 1];     /* "pickle" */
     uint32_t attempt;                     /* TASKS: 0 on first dispatch */
     uint32_t walltime_ms;                 /* 0 = no limit */
+    uint32_t retries;                     /* worker deaths while running it that the
+                                             task survives (re-run on another worker) */
     zframe_t *body;                       /* TASKS: function body; SUBMIT: NULL */
     zframe_t *payload;                    /* serialized (args, kwargs) */
 } fx_task_t;
@@ -142,6 +146,10 @@ typedef struct {
         struct { uint32_t accepted; } submitted;
         struct { uint32_t count; fx_result_t *results; } results;
         struct { uint32_t count; fx_id_text_t *ids; } ids;     /* RESULTS_ACK, STATUS, FETCH */
+        /* CANCEL: count and ids sit where `ids` has them, so the same record
+           helpers serve; queued_only = 1 cancels only tasks not yet sent to
+           an endpoint (what concurrent.futures' Future.cancel needs) */
+        struct { uint32_t count; fx_id_text_t *ids; uint8_t queued_only; } cancel;
         struct { uint32_t count; fx_task_status_t *tasks; } status_reply;
         struct { uint8_t what; uint32_t limit; } list;
         /* a table of strings: cells[row * cols + col], row 0 = column names */
@@ -154,6 +162,8 @@ typedef struct {
                  uint32_t workers; char version[FX_VERSION_MAX + 1];
                  uint32_t container_count; char (*containers)[FX_NAME_MAX + 1]; } manager_hello;
         struct { uint32_t pid; char python_version[FX_VERSION_MAX + 1]; } ready;
+        /* what the endpoint runs now: live managers, their workers, free slots */
+        struct { uint32_t managers; uint32_t workers; uint32_t free; } endpoint_status;
     };
 } fx_msg_t;
 

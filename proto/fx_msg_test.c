@@ -79,6 +79,7 @@ static fx_msg_t *s_sample(int type)
             strcpy(t->serializer, "pickle");
             t->attempt = i;
             t->walltime_ms = 5000 * i;
+            t->retries = i;
             t->body = type == FX_MSG_TASKS ? s_frame("echo {x}") : NULL;
             t->payload = s_frame(i == 2 ? "" : "args");
         }
@@ -100,9 +101,12 @@ static fx_msg_t *s_sample(int type)
     case FX_MSG_RESULTS_ACK:
     case FX_MSG_STATUS:
     case FX_MSG_FETCH:
+    case FX_MSG_CANCEL:
         fx_msg_alloc_records(m, 2);
         fx_id_new(m->ids.ids[0]);
         fx_id_new(m->ids.ids[1]);
+        if (type == FX_MSG_CANCEL)
+            m->cancel.queued_only = 1;
         break;
     case FX_MSG_STATUS_REPLY:
         fx_msg_alloc_records(m, 1);
@@ -142,6 +146,11 @@ static fx_msg_t *s_sample(int type)
         m->ready.pid = 77;
         strcpy(m->ready.python_version, "3.11.2");
         break;
+    case FX_MSG_ENDPOINT_STATUS:
+        m->endpoint_status.managers = 2;
+        m->endpoint_status.workers = 8;
+        m->endpoint_status.free = 3;
+        break;
     default: break;
     }
     return m;
@@ -176,6 +185,7 @@ static void s_test_round_trip(int type)
         case FX_MSG_CREDIT:
         case FX_MSG_COMMAND:
         case FX_MSG_READY:
+        case FX_MSG_ENDPOINT_STATUS:
             /* scalar-only messages: the union bytes must match */
             CHECK(memcmp(&a->hello, &b->hello, sizeof a->hello) == 0);
             CHECK(memcmp(&a->welcome, &b->welcome, sizeof a->welcome) == 0);
@@ -199,6 +209,7 @@ static void s_test_round_trip(int type)
                 CHECK(strcmp(x->endpoint_id, y->endpoint_id) == 0);
                 CHECK(strcmp(x->function_id, y->function_id) == 0);
                 CHECK(x->kind == y->kind && x->attempt == y->attempt && x->walltime_ms == y->walltime_ms);
+                CHECK(x->retries == y->retries);
                 CHECK(strcmp(x->container, y->container) == 0 && strcmp(x->serializer, y->serializer) == 0);
                 CHECK(s_frame_is(y->payload, i == 2 ? "" : "args"));
                 CHECK(s_frame_is(y->body, type == FX_MSG_TASKS ? "echo {x}" : ""));
@@ -216,7 +227,9 @@ static void s_test_round_trip(int type)
         case FX_MSG_RESULTS_ACK:
         case FX_MSG_STATUS:
         case FX_MSG_FETCH:
+        case FX_MSG_CANCEL:
             CHECK(b->ids.count == 2 && strcmp(b->ids.ids[1], a->ids.ids[1]) == 0);
+            CHECK(type != FX_MSG_CANCEL || b->cancel.queued_only == 1);
             break;
         case FX_MSG_STATUS_REPLY:
             CHECK(b->status_reply.count == 1);
