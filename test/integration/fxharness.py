@@ -143,9 +143,85 @@ class Federation:
         return stats
 
     def stop(self):
+        """Stops every process by pid (SIGTERM, then SIGKILL), newest first;
+        returns their exit codes. Whatever fx process of this federation is
+        still alive after that is listed in self.left_behind and killed."""
         codes = {}
         for proc in reversed(self.processes):
             codes[proc.name] = proc.stop()
+        self.left_behind = leftovers(self)
+        kill_all(self.left_behind)
         if self.tmp:
             self.tmp.cleanup()
         return codes
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def _ppid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def pids_of(binary, containing=None):
+    """Live pids whose program is `binary` (fx-manager, fx-worker, ...) and,
+    if given, whose command line contains the text `containing`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        argv = _cmdline(int(entry))
+        if not argv or os.path.basename(argv[0].decode(errors="replace")) != binary:
+            continue
+        if containing and not any(containing.encode() in a for a in argv):
+            continue
+        with open(f"/proc/{entry}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":  # a zombie is already dead
+                continue
+        found.append(int(entry))
+    return sorted(found)
+
+
+def children_of(pid, binary):
+    """Live child pids of pid running `binary`."""
+    return [p for p in pids_of(binary) if _ppid(p) == pid]
+
+
+def endpoint_dir(fed, name):
+    return os.path.join(fed.root, f"endpoint-{name}")
+
+
+def managers_of(fed, name):
+    """The fx-manager processes of endpoint `name` (their --key-file is in its folder)."""
+    return pids_of("fx-manager", endpoint_dir(fed, name))
+
+
+def workers_of(fed, name):
+    return [w for m in managers_of(fed, name) for w in children_of(m, "fx-worker")]
+
+
+def leftovers(fed):
+    """fx processes still alive that belong to this federation's folder."""
+    left = []
+    for binary in ("fx-broker", "fx-endpoint", "fx-manager"):
+        left += pids_of(binary, fed.root)
+    for m in pids_of("fx-manager", fed.root):
+        left += children_of(m, "fx-worker")
+    return left
+
+
+def kill_all(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
