@@ -38,7 +38,8 @@ LIST_ROWS_MAX = _fx.LIST_ROWS_MAX
 limits = {name: getattr(_fx, name) for name in (
     "PROTO_VERSION", "ID_LEN", "KEY_LEN", "HEADER_MAX", "BATCH_MAX", "IDS_MAX",
     "PAYLOAD_MAX", "NAME_MAX", "VERSION_MAX", "TEXT_MAX", "CONTAINERS_MAX",
-    "LIST_ROWS_MAX", "LIST_COLS_MAX", "OUTPUT_MAX", "FRAMES_MAX")}
+    "LIST_ROWS_MAX", "LIST_COLS_MAX", "OUTPUT_MAX", "FRAMES_MAX", "RETRIES_DEFAULT",
+    "RETRIES_MAX", "HEARTBEAT_MS_DEFAULT", "HEARTBEAT_MISSED_DEFAULT")}
 
 __all__ = [
     "Client", "Executor", "Batch", "ShellFunction", "ShellResult",

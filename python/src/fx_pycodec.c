@@ -176,6 +176,7 @@ static int s_fill_task(fx_task_t *t, PyObject *r)
     S_STR(r, "serializer", t->serializer);
     S_U(r, "attempt", t->attempt, UINT32_MAX);
     S_U(r, "walltime_ms", t->walltime_ms, UINT32_MAX);
+    S_U(r, "retries", t->retries, FX_RETRIES_MAX);
     S_FRAME(r, "body", t->body);
     S_FRAME(r, "payload", t->payload);
     return 0;
@@ -427,6 +428,18 @@ static int s_fill(fx_msg_t *m, PyObject *f)
         S_U(f, "pid", m->ready.pid, UINT32_MAX);
         S_STR(f, "python_version", m->ready.python_version);
         return 0;
+    case FX_MSG_CANCEL: {
+        S_U(f, "queued_only", m->cancel.queued_only, 1);
+        PyObject *ids = s_item(f, "ids");
+        if (ids == NULL)
+            return 0;
+        return fx_py_fill_ids(m, ids);
+    }
+    case FX_MSG_ENDPOINT_STATUS:
+        S_U(f, "managers", m->endpoint_status.managers, UINT32_MAX);
+        S_U(f, "workers", m->endpoint_status.workers, UINT32_MAX);
+        S_U(f, "free", m->endpoint_status.free, UINT32_MAX);
+        return 0;
     }
     PyErr_Format(PyExc_ValueError, "message type %d has no encoder", (int) m->type);
     return -1;
@@ -518,6 +531,7 @@ static PyObject *s_task_dict(const fx_task_t *t, bool full)
     P_STR(d, "py_version", t->py_version);
     P_STR(d, "serializer", t->serializer);
     P_U(d, "walltime_ms", t->walltime_ms);
+    P_U(d, "retries", t->retries);
     P_FRAME(d, "payload", t->payload);
     if (!full) {
         P_STR(d, "endpoint_id", t->endpoint_id);
@@ -707,6 +721,17 @@ static int s_fields(const fx_msg_t *m, PyObject *d)
     case FX_MSG_READY:
         P_U(d, "pid", m->ready.pid);
         P_STR(d, "python_version", m->ready.python_version);
+        break;
+    case FX_MSG_CANCEL:
+        S_LIST(list, m->cancel.count, s_text(m->cancel.ids[i]));
+        if (s_put(d, "ids", list) < 0)
+            goto fail;
+        P_U(d, "queued_only", m->cancel.queued_only);
+        break;
+    case FX_MSG_ENDPOINT_STATUS:
+        P_U(d, "managers", m->endpoint_status.managers);
+        P_U(d, "workers", m->endpoint_status.workers);
+        P_U(d, "free", m->endpoint_status.free);
         break;
     }
     return 0;

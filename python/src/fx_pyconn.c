@@ -165,22 +165,29 @@ static PyObject *s_register_endpoint(fx_py_conn_t *self, PyObject *args, PyObjec
     return s_send_msg(self, m);
 }
 
-/* One SUBMIT record from a 7-tuple (task_id, endpoint_id, function_id,
-   py_version, serializer, walltime_ms, payload). */
+/* One SUBMIT record from a tuple (task_id, endpoint_id, function_id,
+   py_version, serializer, walltime_ms, payload[, retries]); without
+   retries the task gets FX_RETRIES_DEFAULT. */
 static int s_submit_record(fx_task_t *t, PyObject *item, Py_ssize_t index)
 {
     PyObject *tid, *eid, *fid, *pyv, *ser, *payload;
-    unsigned int walltime;
-    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 7) {
+    unsigned int walltime, retries = FX_RETRIES_DEFAULT;
+    if (!PyTuple_Check(item) || (PyTuple_GET_SIZE(item) != 7 && PyTuple_GET_SIZE(item) != 8)) {
         PyErr_Format(PyExc_TypeError,
-                     "task %zd must be a 7-tuple (task_id, endpoint_id, function_id, py_version, "
-                     "serializer, walltime_ms, payload)",
+                     "task %zd must be a tuple (task_id, endpoint_id, function_id, py_version, "
+                     "serializer, walltime_ms, payload[, retries])",
                      index);
         return -1;
     }
-    if (!PyArg_ParseTuple(item, "UUUUUIO", &tid, &eid, &fid, &pyv, &ser, &walltime, &payload))
+    if (!PyArg_ParseTuple(item, "UUUUUIO|I", &tid, &eid, &fid, &pyv, &ser, &walltime, &payload, &retries))
         return -1;
+    if (retries > FX_RETRIES_MAX) {
+        PyErr_Format(PyExc_ValueError, "task %zd: retries is %u; the limit (FX_RETRIES_MAX) is %u", index,
+                     retries, (unsigned) FX_RETRIES_MAX);
+        return -1;
+    }
     t->walltime_ms = walltime;
+    t->retries = retries;
     if (fx_py_copy_str(tid, "task_id", t->task_id, sizeof(t->task_id)) < 0 ||
         fx_py_copy_str(eid, "endpoint_id", t->endpoint_id, sizeof(t->endpoint_id)) < 0 ||
         fx_py_copy_str(fid, "function_id", t->function_id, sizeof(t->function_id)) < 0 ||
@@ -199,7 +206,7 @@ static PyObject *s_submit(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
     fx_msg_t *m = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IO:submit", kwlist, &seq, &tasks))
         return NULL;
-    list = PySequence_Fast(tasks, "tasks must be a list of 7-tuples");
+    list = PySequence_Fast(tasks, "tasks must be a list of tuples");
     if (list == NULL)
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(list);
@@ -259,6 +266,29 @@ static PyObject *s_status(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
 static PyObject *s_fetch(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
 {
     return s_ids_message(self, args, kwargs, FX_MSG_FETCH, "IO:fetch");
+}
+
+/* CANCEL(ids, queued_only): answered by STATUS_REPLY with the same seq. */
+static PyObject *s_cancel(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"seq", "ids", "queued_only", NULL};
+    unsigned int seq;
+    PyObject *ids;
+    int queued_only = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IO|p:cancel", kwlist, &seq, &ids, &queued_only))
+        return NULL;
+    if (PyUnicode_Check(ids)) {
+        PyErr_SetString(PyExc_TypeError, "ids must be a list of id strings, not one str");
+        return NULL;
+    }
+    fx_msg_t *m = fx_msg_new(FX_MSG_CANCEL);
+    if (m == NULL)
+        return PyErr_NoMemory();
+    m->seq = seq;
+    m->cancel.queued_only = queued_only ? 1 : 0;
+    if (fx_py_fill_ids(m, ids) < 0)
+        fx_msg_destroy(&m);
+    return s_send_msg(self, m);
 }
 
 /* LIST: what is 1/2/3 or "endpoints"/"functions"/"tasks". */
@@ -378,10 +408,12 @@ static PyMethodDef s_methods[] = {
      "register_endpoint(seq, endpoint_id, name, public_key) -> bool"},
     {"submit", (PyCFunction) (void (*)(void)) s_submit, KW,
      "submit(seq, tasks) -> bool; tasks: list of (task_id, endpoint_id, function_id, "
-     "py_version, serializer, walltime_ms, payload)"},
+     "py_version, serializer, walltime_ms, payload[, retries=FX_RETRIES_DEFAULT])"},
     {"results_ack", (PyCFunction) (void (*)(void)) s_results_ack, KW, "results_ack(seq, ids) -> bool"},
     {"status", (PyCFunction) (void (*)(void)) s_status, KW, "status(seq, ids) -> bool"},
     {"fetch", (PyCFunction) (void (*)(void)) s_fetch, KW, "fetch(seq, ids) -> bool"},
+    {"cancel", (PyCFunction) (void (*)(void)) s_cancel, KW,
+     "cancel(seq, ids, queued_only=False) -> bool; answered by STATUS_REPLY (same seq)"},
     {"list", (PyCFunction) (void (*)(void)) s_list, KW,
      "list(seq, what, limit=0) -> bool; what: 'endpoints', 'functions', 'tasks'"},
     {"send", (PyCFunction) (void (*)(void)) s_send, KW,

@@ -46,7 +46,8 @@ int fx_py_copy_str(PyObject *value, const char *field, char *dst, size_t cap);
 int fx_py_frame(PyObject *value, const char *field, zframe_t **frame_p);
 
 /* Fill msg->ids from a sequence of id strings (RESULTS_ACK, STATUS,
-   FETCH). -1 with an exception set. */
+   FETCH, CANCEL: its ids sit where msg->ids has them). -1 with an
+   exception set. */
 int fx_py_fill_ids(fx_msg_t *msg, PyObject *ids);
 
 /* Raise fx.ProtocolError for a decode failure: message

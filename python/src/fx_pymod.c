@@ -221,6 +221,11 @@ static int s_add_constants(PyObject *mod)
         {"LIST_FUNCTIONS", FX_LIST_FUNCTIONS},
         {"LIST_TASKS", FX_LIST_TASKS},
         {"ERR_LAST", FX_ERR_LAST},
+        {"RETRIES_DEFAULT", FX_RETRIES_DEFAULT},
+        {"RETRIES_MAX", FX_RETRIES_MAX},
+        {"HEARTBEAT_MS_DEFAULT", FX_HEARTBEAT_MS_DEFAULT},
+        {"HEARTBEAT_MISSED_DEFAULT", FX_HEARTBEAT_MISSED_DEFAULT},
+        {"QUEUED_PER_USER_DEFAULT", FX_QUEUED_PER_USER_DEFAULT},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
         if (s_add_int(mod, ints[i].name, ints[i].value) < 0)

@@ -53,6 +53,8 @@ ALL = {
     "FETCH": {"ids": [fx.new_id()]},
     "LIST": {"what": _fx.LIST_TASKS, "limit": 10},
     "CREDIT": {"window": 8},
+    "CANCEL": {"ids": [fx.new_id(), fx.new_id()], "queued_only": 1},
+    "ENDPOINT_STATUS": {"managers": 2, "workers": 8, "free": 3},
 }
 
 
@@ -68,7 +70,7 @@ def test_roundtrip_simple(type_):
 def test_roundtrip_batches():
     tasks = [{"task_id": fx.new_id(), "endpoint_id": fx.new_id(), "function_id": fx.new_id(),
               "py_version": "3.11.2", "serializer": "pickle", "walltime_ms": i,
-              "payload": bytes([i]) * i} for i in range(50)]
+              "retries": i % (_fx.RETRIES_MAX + 1), "payload": bytes([i]) * i} for i in range(50)]
     t, seq, fields = _fx.decode(_fx.encode("SUBMIT", 1, {"tasks": tasks}))
     assert t == "SUBMIT" and len(fields["tasks"]) == 50
     for sent, got in zip(tasks, fields["tasks"]):
@@ -111,6 +113,18 @@ def test_encode_refuses_over_limits():
         _fx.encode("CREDIT", 1, {"window": "many"})
     with pytest.raises(ValueError, match="unknown message type"):
         _fx.encode("NOPE", 1, {})
+    with pytest.raises(ValueError, match="queued_only"):
+        _fx.encode("CANCEL", 1, {"ids": [fx.new_id()], "queued_only": 2})
+    with pytest.raises(ValueError, match="retries"):
+        _fx.encode("SUBMIT", 1, {"tasks": [{"task_id": fx.new_id(), "function_id": fx.new_id(),
+                                            "retries": _fx.RETRIES_MAX + 1}]})
+
+
+def test_new_limits_exposed():
+    assert _fx.RETRIES_DEFAULT == 2 and _fx.RETRIES_MAX == 100
+    assert _fx.HEARTBEAT_MS_DEFAULT == 1000 and _fx.HEARTBEAT_MISSED_DEFAULT == 3
+    assert _fx.E_CANCELLED == 21 and _fx.errname(_fx.E_CANCELLED) == "FX_E_CANCELLED"
+    assert fx.limits["RETRIES_DEFAULT"] == 2
 
 
 def test_connection_checks_keys_and_address():
@@ -136,7 +150,7 @@ def test_connection_recv_times_out_and_wakes():
     assert conn.heartbeat(1) in (True, False)
     with pytest.raises(ValueError, match="FX_BATCH_MAX"):
         conn.submit(2, [])
-    with pytest.raises(TypeError, match="7-tuple"):
+    with pytest.raises(TypeError, match=r"payload\[, retries\]"):
         conn.submit(2, [("a",)])
     conn.reconnect()
     conn.close()
@@ -158,9 +172,20 @@ def test_connection_and_server_talk():
     assert conn.recv(5000) == ("WELCOME", 9, {"id": cid, "server_version": "x",
                                               "heartbeat_ms": 500})
     task = (fx.new_id(), fx.new_id(), fx.new_id(), "3.11.2", "pickle", 0, b"payload")
-    assert conn.submit(10, [task])
+    assert conn.submit(10, [task, task[:5] + (2500, b"p2", 7)])
     rid, t, seq, fields, user = server.recv(5000)
     assert t == "SUBMIT" and fields["tasks"][0]["payload"] == b"payload"
+    assert fields["tasks"][0]["retries"] == _fx.RETRIES_DEFAULT      # 7-tuple: the default
+    assert fields["tasks"][1]["retries"] == 7 and fields["tasks"][1]["walltime_ms"] == 2500
+    with pytest.raises(ValueError, match="FX_RETRIES_MAX"):
+        conn.submit(10, [task + (_fx.RETRIES_MAX + 1,)])
+    ids = [fx.new_id(), fx.new_id()]
+    assert conn.cancel(12, ids, True)
+    assert server.recv(5000)[1:4] == ("CANCEL", 12, {"ids": ids, "queued_only": 1})
+    assert conn.cancel(13, ids[:1])
+    assert server.recv(5000)[1:4] == ("CANCEL", 13, {"ids": ids[:1], "queued_only": 0})
+    with pytest.raises(TypeError, match="not one str"):
+        conn.cancel(14, ids[0])
     assert conn.list(11, "endpoints", 5)
     assert server.recv(5000)[1:4] == ("LIST", 11, {"what": _fx.LIST_ENDPOINTS, "limit": 5})
     server.send_raw(rid, [b"not msgpack"])
