@@ -13,8 +13,8 @@ run it by endpoint id on any machine that runs an fx endpoint.
 from . import _fx
 from ._fx import new_id, id_valid, key_valid, keypair_new, load_credentials
 from .errors import (ClientClosed, ConnectionError, DeserializationError, Error, FxError,
-                     PayloadTooLarge, ProtocolError, RequestError, TaskError, TaskFailed,
-                     TimeoutError)
+                     PayloadTooLarge, ProtocolError, RequestError, TaskCancelled, TaskError,
+                     TaskFailed, TimeoutError)
 from .shell import ShellFunction, ShellResult
 from .client import Batch, Client, TASK_STATES, default_credentials_path, unpack_result
 from .executor import Executor
@@ -44,7 +44,7 @@ limits = {name: getattr(_fx, name) for name in (
 __all__ = [
     "Client", "Executor", "Batch", "ShellFunction", "ShellResult",
     "Error", "FxError", "ConnectionError", "TimeoutError", "PayloadTooLarge", "ProtocolError",
-    "RequestError", "TaskFailed", "TaskError", "DeserializationError", "ClientClosed",
-    "new_id", "id_valid", "key_valid", "keypair_new", "load_credentials", "limits",
+    "RequestError", "TaskFailed", "TaskError", "TaskCancelled", "DeserializationError",
+    "ClientClosed", "new_id", "id_valid", "key_valid", "keypair_new", "load_credentials", "limits",
     "TASK_STATES", "default_credentials_path", "unpack_result",
 ]

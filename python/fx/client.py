@@ -34,8 +34,8 @@ import weakref
 
 from . import _fx
 from .errors import (ClientClosed, ConnectionError, DeserializationError, Error,
-                     PayloadTooLarge, ProtocolError, RequestError, TaskError, TaskFailed,
-                     TimeoutError)
+                     PayloadTooLarge, ProtocolError, RequestError, TaskCancelled, TaskError,
+                     TaskFailed, TimeoutError)
 from .shell import ShellFunction, ShellResult
 
 __all__ = ["Client", "Batch", "TASK_STATES", "default_credentials_path"]
@@ -64,28 +64,73 @@ def default_credentials_path():
     return os.environ.get("FX_CREDS") or os.path.expanduser("~/.fx/credentials")
 
 
+def _walltime_ms(walltime):
+    """Seconds (int or float, None = not given) -> milliseconds for the wire
+    (0 = no limit). ValueError naming the limit otherwise."""
+    if walltime is None:
+        return None
+    if isinstance(walltime, bool) or not isinstance(walltime, (int, float)):
+        raise TypeError(f"walltime must be a number of seconds, not {type(walltime).__name__}")
+    if not 0 <= walltime < float("inf"):
+        raise ValueError(f"walltime must be 0 (no limit) or a positive number of seconds, "
+                         f"not {walltime!r}")
+    ms = int(round(walltime * 1000))
+    if walltime > 0 and ms == 0:
+        ms = 1
+    if ms > 0xFFFFFFFF:
+        raise ValueError(f"walltime {walltime!r} s is over the protocol's limit of "
+                         f"{0xFFFFFFFF // 1000} s")
+    return ms
+
+
+def _retries(retries):
+    """Worker deaths a task survives (None = not given); ValueError naming
+    FX_RETRIES_MAX otherwise."""
+    if retries is None:
+        return None
+    if isinstance(retries, bool) or not isinstance(retries, int):
+        raise TypeError(f"retries must be an int, not {type(retries).__name__}")
+    if not 0 <= retries <= _fx.RETRIES_MAX:
+        raise ValueError(f"retries must be 0..{_fx.RETRIES_MAX} (FX_RETRIES_MAX), not {retries}")
+    return retries
+
+
 class _Task:
-    """One task on its way: what goes into SUBMIT, and who waits for it."""
+    """One task on its way: what goes into SUBMIT, and who waits for it.
+    walltime_ms and retries may stay None until sent: run_batch fills in
+    its own options, then the function's walltime and FX_RETRIES_DEFAULT."""
 
     __slots__ = ("task_id", "endpoint_id", "function_id", "payload", "walltime_ms",
-                 "kind", "max_batch", "submitted", "future", "py_version")
+                 "retries", "fn_walltime_ms", "kind", "max_batch", "submitted", "future",
+                 "py_version")
 
     def __init__(self, endpoint_id, function_id, payload, walltime_ms, kind, max_batch,
-                 future=None):
+                 future=None, retries=None, fn_walltime_ms=0):
         self.task_id = _fx.new_id()
         self.py_version = platform.python_version()
         self.endpoint_id = endpoint_id
         self.function_id = function_id
         self.payload = payload
         self.walltime_ms = walltime_ms
+        self.retries = retries
+        self.fn_walltime_ms = fn_walltime_ms
         self.kind = kind
         self.max_batch = max_batch
         self.submitted = concurrent.futures.Future()  # result: True once committed
         self.future = future                          # an Executor's future, if any
 
+    def defaults(self, walltime_ms=None, retries=None):
+        """Fill the options not given per task."""
+        if self.walltime_ms is None:
+            self.walltime_ms = walltime_ms
+        if self.retries is None:
+            self.retries = retries
+
     def record(self):
+        walltime_ms = self.fn_walltime_ms if self.walltime_ms is None else self.walltime_ms
+        retries = _fx.RETRIES_DEFAULT if self.retries is None else self.retries
         return (self.task_id, self.endpoint_id, self.function_id, self.py_version, "pickle",
-                self.walltime_ms, self.payload)
+                walltime_ms, self.payload, retries)
 
 
 class _Pending:
@@ -104,18 +149,27 @@ class _Pending:
 
 class Batch:
     """Tasks to submit together: client.create_batch(), batch.add(...),
-    client.run_batch(batch) -> task ids (one SUBMIT per FX_BATCH_MAX tasks)."""
+    client.run_batch(batch) -> task ids (one SUBMIT per FX_BATCH_MAX tasks).
+    walltime (seconds) and retries: per task in add(), else the batch's,
+    else run_batch's, else the function's walltime and FX_RETRIES_DEFAULT."""
 
-    def __init__(self, client, endpoint_id=None, function_id=None):
+    def __init__(self, client, endpoint_id=None, function_id=None, walltime=None,
+                 retries=None):
         self._client = client
         self.endpoint_id = endpoint_id
         self.function_id = function_id
+        self.walltime_ms = _walltime_ms(walltime)
+        self.retries = _retries(retries)
         self.tasks = []
 
-    def add(self, *args, endpoint_id=None, function_id=None, **kwargs):
+    def add(self, *args, endpoint_id=None, function_id=None, walltime=None, retries=None,
+            **kwargs):
         endpoint_id = endpoint_id or self.endpoint_id
         function_id = function_id or self.function_id
-        self.tasks.append(self._client._make_task(endpoint_id, function_id, args, kwargs))
+        task = self._client._make_task(endpoint_id, function_id, args, kwargs,
+                                       walltime=walltime, retries=retries)
+        task.defaults(self.walltime_ms, self.retries)
+        self.tasks.append(task)
 
     def __len__(self):
         return len(self.tasks)
@@ -230,10 +284,16 @@ class Client:
     HELLOs. If the broker does not answer within hello_timeout seconds,
     raises fx.ConnectionError (a key the broker does not know gets no
     answer at all: CurveZMQ denies the handshake silently).
+
+    heartbeat (s) is the beat period until the broker's WELCOME names its
+    own; the broker is given up on (and the session reopened) after
+    missed_beats silent periods (FX_HEARTBEAT_MISSED_DEFAULT).
+    cancel_timeout bounds how long Future.cancel() waits for the broker.
     """
 
     def __init__(self, credentials=None, *, hello_timeout=10.0, request_timeout=60.0,
-                 heartbeat=1.0, missed_beats=3, timeout=None):
+                 heartbeat=_fx.HEARTBEAT_MS_DEFAULT / 1000.0,
+                 missed_beats=_fx.HEARTBEAT_MISSED_DEFAULT, cancel_timeout=10.0, timeout=None):
         if timeout is not None:          # the short name: how long to wait for the broker
             hello_timeout = timeout
         if credentials is None:
@@ -246,6 +306,7 @@ class Client:
         self.user_id = creds.get("user_id", "")
         self.client_id = _fx.new_id()
         self.request_timeout = request_timeout
+        self.cancel_timeout = cancel_timeout
         self._heartbeat_s = heartbeat
         self._missed_beats = missed_beats
         try:
@@ -376,24 +437,37 @@ class Client:
         return self._request("REGISTER_ENDPOINT", send,
                              lambda t, f: f.get("endpoint_id") or endpoint_id)
 
-    def run(self, *args, endpoint_id=None, function_id=None, **kwargs):
-        """Submit one task; returns its id once the broker has committed it."""
-        task = self._make_task(endpoint_id, function_id, args, kwargs)
+    def run(self, *args, endpoint_id=None, function_id=None, walltime=None, retries=None,
+            **kwargs):
+        """Submit one task; returns its id once the broker has committed it.
+        walltime: seconds the task may run (None: the function's own, else
+        no limit); retries: worker deaths it survives (None:
+        FX_RETRIES_DEFAULT). These names (and endpoint_id, function_id) are
+        not passed on to the function."""
+        task = self._make_task(endpoint_id, function_id, args, kwargs, walltime=walltime,
+                               retries=retries)
         self._submit([task], wait=True)
         return task.task_id
 
-    def create_batch(self, endpoint_id=None, function_id=None):
+    def create_batch(self, endpoint_id=None, function_id=None, walltime=None, retries=None):
         """A Batch to fill with batch.add(*args, **kwargs) and pass to run_batch."""
-        return Batch(self, endpoint_id, function_id)
+        return Batch(self, endpoint_id, function_id, walltime, retries)
 
-    def run_batch(self, batch, endpoint_id=None, function_id=None):
+    def run_batch(self, batch, endpoint_id=None, function_id=None, walltime=None,
+                  retries=None):
         """Submit many tasks in as few SUBMIT messages as possible; returns
         their ids (in order) once all are committed. batch is a Batch, or an
-        iterable of (args, kwargs) pairs run with endpoint_id/function_id."""
+        iterable of (args, kwargs) pairs run with endpoint_id/function_id.
+        walltime (seconds) and retries apply to the tasks that did not set
+        their own (in Batch.add or create_batch)."""
+        walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
         if isinstance(batch, Batch):
             tasks = list(batch.tasks)
+            for t in tasks:
+                t.defaults(walltime_ms, retries)
         else:
-            tasks = [self._make_task(endpoint_id, function_id, tuple(a), dict(k or {}))
+            tasks = [self._make_task(endpoint_id, function_id, tuple(a), dict(k or {}),
+                                     walltime=walltime, retries=retries)
                      for a, k in batch]
         if tasks:
             self._submit(tasks, wait=True)
@@ -525,8 +599,10 @@ class Client:
             raise TimeoutError(f"{what}: no answer from the broker at {self.address} "
                                f"within {timeout} s") from None
 
-    def _make_task(self, endpoint_id, function_id, args, kwargs, future=None, max_batch=None):
+    def _make_task(self, endpoint_id, function_id, args, kwargs, future=None, max_batch=None,
+                   walltime=None, retries=None):
         self._check_usable()
+        walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
         if endpoint_id is None:
             raise ValueError("endpoint_id is required (the id `fx-endpoint` printed)")
         if not _fx.id_valid(endpoint_id):
@@ -543,9 +619,9 @@ class Client:
                 f"task arguments pickle to {len(payload)} bytes; the limit (FX_PAYLOAD_MAX) "
                 f"is {_fx.PAYLOAD_MAX} bytes: pass large data by reference (a file path or "
                 f"URL), not by value", len(payload), _fx.PAYLOAD_MAX)
-        kind, walltime_ms = self._fn_info.get(function_id, (_fx.FN_PYTHON, 0))
+        kind, fn_walltime_ms = self._fn_info.get(function_id, (_fx.FN_PYTHON, 0))
         return _Task(endpoint_id, function_id, payload, walltime_ms, kind,
-                     max_batch or _fx.BATCH_MAX, future)
+                     max_batch or _fx.BATCH_MAX, future, retries, fn_walltime_ms)
 
     def _submit(self, tasks, wait):
         with self._lock:

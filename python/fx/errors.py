@@ -13,7 +13,8 @@ FxError = Error
 
 __all__ = [
     "Error", "FxError", "ProtocolError", "ConnectionError", "TimeoutError", "PayloadTooLarge",
-    "RequestError", "TaskFailed", "TaskError", "DeserializationError", "ClientClosed",
+    "RequestError", "TaskFailed", "TaskError", "TaskCancelled", "DeserializationError",
+    "ClientClosed",
 ]
 
 
@@ -68,6 +69,13 @@ class TaskError(Error):
         self.code = code
         self.name = name
         self.text = text
+
+
+class TaskCancelled(TaskError):
+    """The task was cancelled (Client.cancel) before or while it ran: its
+    result is the error FX_E_CANCELLED. .code == fx._fx.E_CANCELLED, .text
+    says when ("cancelled before it ran", "cancelled while running on worker
+    pid N")."""
 
 
 class DeserializationError(Error):

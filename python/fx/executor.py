@@ -17,16 +17,24 @@ import threading
 import time
 
 from . import _fx
-from .client import Client
+from .client import Client, _retries, _walltime_ms
 
 __all__ = ["Executor"]
 
 
 class Executor(concurrent.futures.Executor):
     def __init__(self, endpoint_id=None, client=None, batch_size=_fx.BATCH_MAX,
-                 credentials=None, **client_kwargs):
+                 credentials=None, walltime=None, retries=None, **client_kwargs):
+        """walltime: seconds each task may run (None: the function's own,
+        else no limit); retries: worker deaths each task survives (None:
+        FX_RETRIES_DEFAULT). Other keyword arguments go to fx.Client when
+        the executor makes its own."""
         if not 1 <= int(batch_size) <= _fx.BATCH_MAX:
             raise ValueError(f"batch_size must be 1..{_fx.BATCH_MAX} (FX_BATCH_MAX)")
+        _walltime_ms(walltime)      # checked now, not at the first submit
+        _retries(retries)
+        self.walltime = walltime
+        self.retries = retries
         self.endpoint_id = endpoint_id
         self.batch_size = int(batch_size)
         self._own_client = client is None
@@ -55,7 +63,8 @@ class Executor(concurrent.futures.Executor):
         function_id = self.register_function(fn)
         future = concurrent.futures.Future()
         task = self.client._make_task(self.endpoint_id, function_id, args, kwargs,
-                                      future=future, max_batch=self.batch_size)
+                                      future=future, max_batch=self.batch_size,
+                                      walltime=self.walltime, retries=self.retries)
         future.task_id = task.task_id
         with self._lock:
             self._futures.add(future)
@@ -76,7 +85,8 @@ class Executor(concurrent.futures.Executor):
         for args in zip(*iterables):
             future = concurrent.futures.Future()
             task = self.client._make_task(self.endpoint_id, function_id, args, {},
-                                          future=future, max_batch=self.batch_size)
+                                          future=future, max_batch=self.batch_size,
+                                          walltime=self.walltime, retries=self.retries)
             future.task_id = task.task_id
             tasks.append(task)
             futures.append(future)

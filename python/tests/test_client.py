@@ -378,3 +378,65 @@ def test_close_from_a_done_callback(broker):
     wait_for(lambda: c.closed and not c._thread.is_alive(), what="the I/O thread to stop")
     with pytest.raises(fx.ClientClosed):
         c.status(fut.task_id)
+
+
+# ---- issue 3: walltime and retries ------------------------------------------
+
+def test_walltime_and_retries_in_submit(client, broker):
+    fid = client.register_function(add)
+    tid = client.run(1, endpoint_id=ENDPOINT, function_id=fid)
+    assert broker.tasks[tid]["retries"] == _fx.RETRIES_DEFAULT == fx.limits["RETRIES_DEFAULT"]
+    assert broker.tasks[tid]["walltime_ms"] == 0
+    tid = client.run(1, endpoint_id=ENDPOINT, function_id=fid, walltime=2.5, retries=0)
+    assert broker.tasks[tid]["walltime_ms"] == 2500 and broker.tasks[tid]["retries"] == 0
+    assert client.get_result(tid, timeout=TIMEOUT) == 1     # not passed to the function
+    tid = client.run(1, endpoint_id=ENDPOINT, function_id=fid, walltime=0.0001, retries=5)
+    assert broker.tasks[tid]["walltime_ms"] == 1 and broker.tasks[tid]["retries"] == 5
+    for bad in ({"walltime": -1}, {"walltime": float("nan")}, {"walltime": 5e9},
+                {"retries": -1}, {"retries": _fx.RETRIES_MAX + 1}):
+        with pytest.raises(ValueError):
+            client.run(1, endpoint_id=ENDPOINT, function_id=fid, **bad)
+    for bad in ({"walltime": "10"}, {"retries": 1.5}, {"retries": True}):
+        with pytest.raises(TypeError):
+            client.run(1, endpoint_id=ENDPOINT, function_id=fid, **bad)
+
+
+def test_walltime_and_retries_in_batches(client, broker):
+    fid = client.register_function(add)
+    batch = client.create_batch(endpoint_id=ENDPOINT, function_id=fid, retries=1)
+    batch.add(1)                                  # batch's retries, run_batch's walltime
+    batch.add(2, walltime=3, retries=4)           # its own
+    batch.add(3, walltime=0)                      # explicitly no limit
+    ids = client.run_batch(batch, walltime=7.5, retries=9)
+    got = [(broker.tasks[t]["walltime_ms"], broker.tasks[t]["retries"]) for t in ids]
+    assert got == [(7500, 1), (3000, 4), (0, 1)]
+    ids = client.run_batch([((1,), None), ((2,), {"b": 1})], endpoint_id=ENDPOINT,
+                           function_id=fid, walltime=1, retries=0)
+    assert [(broker.tasks[t]["walltime_ms"], broker.tasks[t]["retries"]) for t in ids] == \
+        [(1000, 0), (1000, 0)]
+    assert [client.get_result(t, timeout=TIMEOUT) for t in ids] == [1, 3]
+    with pytest.raises(ValueError, match="FX_RETRIES_MAX"):
+        client.create_batch(endpoint_id=ENDPOINT, function_id=fid, retries=1000)
+
+
+def test_shell_walltime_default_and_override(client, broker):
+    fid = client.register_function(fx.ShellFunction("echo {0}", walltime=5))
+    tid = client.run("a", endpoint_id=ENDPOINT, function_id=fid)
+    assert broker.tasks[tid]["walltime_ms"] == 5000
+    tid = client.run("a", endpoint_id=ENDPOINT, function_id=fid, walltime=1)
+    assert broker.tasks[tid]["walltime_ms"] == 1000
+
+
+def test_executor_walltime_and_retries(client, broker):
+    with fx.Executor(endpoint_id=ENDPOINT, client=client, walltime=60, retries=3) as ex:
+        assert ex.submit(square, 2).result(timeout=TIMEOUT) == 4
+        assert list(ex.map(square, [3, 4], timeout=TIMEOUT)) == [9, 16]
+    records = [t for m in broker.of_type("SUBMIT") for t in m[2]["tasks"]]
+    assert len(records) == 3
+    assert all(t["walltime_ms"] == 60000 and t["retries"] == 3 for t in records)
+    with pytest.raises(ValueError, match="retries"):
+        fx.Executor(endpoint_id=ENDPOINT, client=client, retries=-1)
+
+
+def test_heartbeat_defaults_from_limits(client):
+    assert client._missed_beats == _fx.HEARTBEAT_MISSED_DEFAULT
