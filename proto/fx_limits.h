@@ -34,6 +34,11 @@
    data store, not in the task queue. */
 #define FX_PAYLOAD_MAX (10u * 1024 * 1024)
 
+/* ZMQ_MAXMSGSIZE for every socket that receives from a peer: the largest
+   frame fx sends is a payload; under CURVE libzmq checks the boxed size
+   (payload + 33 bytes of box overhead), so allow a margin. */
+#define FX_WIRE_FRAME_MAX ((int64_t) FX_PAYLOAD_MAX + 64 * 1024)
+
 /* Names: function names, endpoint names, host names, container names,
    Python entry points, serializer names, version strings. */
 #define FX_NAME_MAX 128
