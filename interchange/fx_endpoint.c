@@ -4,8 +4,9 @@
 
     fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]
                 [--workers M=1] [--prefetch K=1]
-                [--manager-bind tcp://127.0.0.1:0] [--heartbeat-ms 1000]
-                [--stats-file PATH]
+                [--manager-bind ADDR] [--heartbeat-ms 1000]
+                [--heartbeat-missed 3] [--adopt-grace-ms MS]
+                [--stop-grace-ms 10000] [--stats-file PATH]
 
     stdout: "fx-endpoint: ready endpoint_id=<uuid>" once the broker welcomed
     the endpoint, then "fx-endpoint: managers=<bound address>". Everything
@@ -25,20 +26,34 @@
 /* How long registration waits for each answer of the broker. */
 #define S_REGISTER_TIMEOUT_MS 15000
 
+/* SIGTERM: how long in-flight tasks get to finish and their results to be
+   acknowledged, by default; a short task finishes well within it, a long
+   one is requeued by the broker when it sees this endpoint gone. */
+#define S_STOP_GRACE_MS 10000
+
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]\n"
-                 "                   [--workers M=1] [--prefetch K=1] [--manager-bind ADDR]\n"
-                 "                   [--heartbeat-ms 1000] [--stats-file PATH]\n"
-                 "  --creds         credentials file of the user who owns this endpoint (fx user create)\n"
-                 "  --dir           state directory: endpoint.conf, endpoint.key, manager.key\n"
-                 "  --name          endpoint name shown by `fx endpoints`\n"
-                 "  --managers      local fx-manager processes to start (0: none)\n"
-                 "  --workers       workers per manager\n"
-                 "  --prefetch      tasks a manager may hold beyond its workers\n"
-                 "  --manager-bind  address the managers dial (default tcp://127.0.0.1:0, a free port)\n"
-                 "  --heartbeat-ms  heartbeat period; a peer is lost after 5 silent periods\n"
-                 "  --stats-file    write counters here every second and on exit\n");
+    fprintf(out,
+            "usage: fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]\n"
+            "                   [--workers M=1] [--prefetch K=1] [--manager-bind ADDR]\n"
+            "                   [--heartbeat-ms %d] [--heartbeat-missed %d] [--adopt-grace-ms MS]\n"
+            "                   [--stop-grace-ms %d] [--stats-file PATH]\n"
+            "  --creds         credentials file of the user who owns this endpoint (fx user create)\n"
+            "  --dir           state directory: endpoint.conf, endpoint.key, manager.key\n"
+            "  --name          endpoint name shown by `fx endpoints`\n"
+            "  --managers      local fx-manager processes to start (0: none)\n"
+            "  --workers       workers per manager\n"
+            "  --prefetch      tasks a manager may hold beyond its workers\n"
+            "  --manager-bind  address the managers dial (default: the one in DIR/endpoint.conf,\n"
+            "                  else tcp://127.0.0.1:0, a free port, then kept in endpoint.conf)\n"
+            "  --heartbeat-ms  heartbeat period\n"
+            "  --heartbeat-missed  a peer silent for this many periods is lost\n"
+            "  --adopt-grace-ms    on start, how long managers of an earlier run (DIR/managers.pids)\n"
+            "                  get to say hello before new ones are started (default 3 x period x missed)\n"
+            "  --stop-grace-ms on SIGTERM, how long running tasks get to finish and their results\n"
+            "                  to be acknowledged by the broker\n"
+            "  --stats-file    write counters here every second and on exit\n",
+            FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT, S_STOP_GRACE_MS);
 }
 
 /* Parses a decimal int within [lo, hi] for flag; exits 2 otherwise. */
@@ -61,8 +76,10 @@ int main(int argc, char **argv)
         .managers = 1,
         .workers = 1,
         .prefetch = 1,
-        .manager_bind = "tcp://127.0.0.1:0",
-        .heartbeat_ms = 1000,
+        .heartbeat_ms = FX_HEARTBEAT_MS_DEFAULT,
+        .heartbeat_missed = FX_HEARTBEAT_MISSED_DEFAULT,
+        .adopt_grace_ms = -1, /* from the heartbeat once the flags are read */
+        .stop_grace_ms = S_STOP_GRACE_MS,
     };
     static const struct option options[] = {
         {"creds", required_argument, NULL, 'c'},
@@ -73,6 +90,9 @@ int main(int argc, char **argv)
         {"prefetch", required_argument, NULL, 'p'},
         {"manager-bind", required_argument, NULL, 'b'},
         {"heartbeat-ms", required_argument, NULL, 'h'},
+        {"heartbeat-missed", required_argument, NULL, 'M'},
+        {"adopt-grace-ms", required_argument, NULL, 'a'},
+        {"stop-grace-ms", required_argument, NULL, 'g'},
         {"stats-file", required_argument, NULL, 's'},
         {"help", no_argument, NULL, '?'},
         {NULL, 0, NULL, 0},
@@ -104,6 +124,15 @@ int main(int argc, char **argv)
         case 'h':
             conf.heartbeat_ms = s_int("--heartbeat-ms", optarg, 10, 3600 * 1000);
             break;
+        case 'M':
+            conf.heartbeat_missed = s_int("--heartbeat-missed", optarg, 1, 1000);
+            break;
+        case 'a':
+            conf.adopt_grace_ms = s_int("--adopt-grace-ms", optarg, 0, 3600 * 1000);
+            break;
+        case 'g':
+            conf.stop_grace_ms = s_int("--stop-grace-ms", optarg, 0, 3600 * 1000);
+            break;
         case 's':
             conf.stats_file = optarg;
             break;
@@ -119,6 +148,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (conf.adopt_grace_ms < 0) {
+        long grace = 3L * conf.heartbeat_ms * conf.heartbeat_missed;
+        conf.adopt_grace_ms = grace > 3600 * 1000 ? 3600 * 1000 : (int) grace;
+    }
     char err[1024];
     fx_creds_t creds;
     if (fx_creds_load(creds_path, &creds, err, sizeof err) != 0) {
@@ -136,6 +169,8 @@ int main(int argc, char **argv)
         fx_ep_error("%s", err);
         return zsys_interrupted ? 0 : 1;
     }
+    if (!conf.manager_bind)
+        conf.manager_bind = identity.manager_bind[0] ? identity.manager_bind : "tcp://127.0.0.1:0";
     conf.creds = &creds;
     conf.identity = &identity;
     fx_interchange_t *ic = fx_interchange_new(&conf, err, sizeof err);

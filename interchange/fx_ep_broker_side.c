@@ -2,6 +2,7 @@
     forwarder: phases 2 (read) and 6 (send) of the loop, and the link's
     liveness check. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fx_ep_internal.h"
@@ -30,6 +31,7 @@ static void s_on_welcome(fx_interchange_t *self, fx_msg_t *msg)
     bool first = !fx_ep_link_ever_ready(self->link);
     fx_ep_link_welcomed(self->link, msg->welcome.heartbeat_ms);
     self->credit_sent = false; /* the session is new: announce the window now */
+    self->status_sent = false;
     if (first) {
         printf("fx-endpoint: ready endpoint_id=%s\n", self->conf->identity->endpoint_id);
         fflush(stdout);
@@ -99,6 +101,33 @@ static void s_on_tasks(fx_interchange_t *self, fx_msg_t *msg)
     fx_ep_stats_note_held(&self->stats, fx_ep_held(self));
 }
 
+/* CANCEL: a task still queued here ends now with an FX_E_CANCELLED result
+   (sent and kept until acked like any result); a task at a manager is
+   cancelled there (the manager sends the result); unknown ids: ignored. */
+static void s_on_cancel(fx_interchange_t *self, fx_msg_t *msg)
+{
+    size_t queued = 0, forwarded = 0;
+    for (uint32_t i = 0; i < msg->cancel.count; i++) {
+        fx_ep_task_t *t = fx_ep_tasks_find(self->tasks, msg->cancel.ids[i]);
+        if (!t || t->holder)
+            continue;
+        fx_result_t r = {0};
+        memcpy(r.task_id, t->task.task_id, sizeof r.task_id);
+        r.status = FX_RESULT_ERROR;
+        r.error_code = FX_E_CANCELLED;
+        fx_result_set_text(&r, "cancelled before it ran (still queued at the endpoint)");
+        fx_ep_tasks_done(self->tasks, &t);
+        if (fx_ep_results_add(self->results, &r) != FX_OK)
+            free(r.error_text);
+        queued++;
+    }
+    forwarded = fx_ep_managers_cancel(self, msg->cancel.ids, msg->cancel.count);
+    self->stats.tasks_cancelled += queued;
+    fx_ep_info("CANCEL of %u task(s): %zu removed from the queue, %zu passed on to their managers, "
+               "the rest unknown here",
+               msg->cancel.count, queued, forwarded);
+}
+
 /* DRAIN: announce 0, finish what is held, then stop. STOP: the same, but
    exit after a grace period even if tasks remain (SPEC 5.21). Both are
    passed on to every manager. */
@@ -107,9 +136,9 @@ static void s_on_command(fx_interchange_t *self, fx_msg_t *msg)
     if (msg->command.command == FX_CMD_STOP && !self->stop_deadline) {
         fx_ep_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
                    "%d ms for the results of the %zu task(s) held",
-                   FX_EP_STOP_GRACE_MS, fx_ep_tasks_held(self->tasks));
+                   self->conf->stop_grace_ms, fx_ep_tasks_held(self->tasks));
         self->draining = true;
-        self->stop_deadline = fx_now_ms() + FX_EP_STOP_GRACE_MS;
+        self->stop_deadline = fx_now_ms() + self->conf->stop_grace_ms;
         fx_ep_managers_command(self, FX_CMD_STOP);
     }
     else if (msg->command.command == FX_CMD_DRAIN && !self->draining) {
@@ -141,6 +170,9 @@ static void s_handle(fx_interchange_t *self, fx_msg_t *msg)
         break; /* fx_ep_link_recv noted that the broker lives */
     case FX_MSG_COMMAND:
         s_on_command(self, msg);
+        break;
+    case FX_MSG_CANCEL:
+        s_on_cancel(self, msg);
         break;
     default: {
         fx_msg_t *err = fx_msg_new(FX_MSG_ERROR);
@@ -205,6 +237,32 @@ static void s_send_credit(fx_interchange_t *self, bool beat)
     }
 }
 
+static uint32_t s_u32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t) v;
+}
+
+/* ENDPOINT_STATUS when managers, workers or free slots changed, and with
+   every heartbeat. */
+static void s_send_status(fx_interchange_t *self, bool beat)
+{
+    uint32_t now[3] = {s_u32(fx_ep_managers_size(self->managers)),
+                       s_u32(fx_ep_managers_workers(self->managers)),
+                       s_u32(fx_ep_managers_free(self->managers))};
+    if (self->status_sent && memcmp(now, self->status, sizeof now) == 0 && !beat)
+        return;
+    fx_msg_t *msg = fx_msg_new(FX_MSG_ENDPOINT_STATUS);
+    if (!msg)
+        return;
+    msg->endpoint_status.managers = now[0];
+    msg->endpoint_status.workers = now[1];
+    msg->endpoint_status.free = now[2];
+    if (fx_ep_link_send(self->link, &msg, FX_EP_SEQ_NONE) == FX_OK) {
+        memcpy(self->status, now, sizeof now);
+        self->status_sent = true;
+    }
+}
+
 void fx_ep_broker_send(fx_interchange_t *self, int64_t now, bool beat)
 {
     (void) now;
@@ -212,6 +270,7 @@ void fx_ep_broker_send(fx_interchange_t *self, int64_t now, bool beat)
         return;
     s_send_results(self);
     s_send_credit(self, beat);
+    s_send_status(self, beat);
     if (beat) {
         fx_msg_t *msg = fx_msg_new(FX_MSG_HEARTBEAT);
         if (msg)
@@ -221,12 +280,12 @@ void fx_ep_broker_send(fx_interchange_t *self, int64_t now, bool beat)
 
 void fx_ep_broker_check(fx_interchange_t *self, int64_t now)
 {
-    if (!fx_ep_link_silent(self->link, now, FX_EP_LOST_BEATS))
+    if (!fx_ep_link_silent(self->link, now, self->conf->heartbeat_missed))
         return;
     if (fx_ep_link_ever_ready(self->link))
         fx_ep_warn("no word from the broker at %s for %d heartbeat periods: saying "
                    "ENDPOINT_HELLO again",
-                   fx_ep_link_address(self->link), FX_EP_LOST_BEATS);
+                   fx_ep_link_address(self->link), self->conf->heartbeat_missed);
     else
         fx_ep_warn("still waiting for the broker at %s to answer ENDPOINT_HELLO; check that "
                    "fx-broker runs there and that broker_public_key in the credentials file is "

@@ -31,6 +31,9 @@ static int s_load_conf(fx_ep_identity_t *self, const char *path, const char *nam
             return -1;
         }
         fx_strlcpy(self->endpoint_id, id, sizeof self->endpoint_id);
+        const char *bind = fx_kv_get(&kv, "manager_bind");
+        if (bind)
+            fx_strlcpy(self->manager_bind, bind, sizeof self->manager_bind);
         const char *old = fx_kv_get(&kv, "name");
         dirty = !old || strcmp(old, name) != 0;
     }
@@ -51,6 +54,24 @@ static int s_load_conf(fx_ep_identity_t *self, const char *path, const char *nam
             return -1;
         }
     }
+    return 0;
+}
+
+int fx_ep_identity_save_bind(fx_ep_identity_t *self, const char *addr, char *err, size_t errlen)
+{
+    if (strcmp(self->manager_bind, addr) == 0)
+        return 0;
+    char path[PATH_MAX];
+    fx_kv_t kv = {0};
+    if (s_path(path, sizeof path, self->dir, "endpoint.conf") != 0 || fx_kv_load(path, &kv, err, errlen) != 0)
+        return -1;
+    if (fx_kv_set(&kv, "manager_bind", addr) != 0 ||
+        fx_kv_save(path, &kv, 0600, "fx endpoint identity (written by fx-endpoint)") != 0) {
+        snprintf(err, errlen, "%s: cannot store manager_bind %s (%s); check that the --dir is writable", path,
+                 addr, strerror(errno));
+        return -1;
+    }
+    fx_strlcpy(self->manager_bind, addr, sizeof self->manager_bind);
     return 0;
 }
 

@@ -1,6 +1,8 @@
 /*  fx_ep_identity.h: who this endpoint is, kept in its state directory.
 
-        DIR/endpoint.conf   endpoint_id, name
+        DIR/endpoint.conf   endpoint_id, name, manager_bind (the managers'
+                            address bound by the first start, bound again by
+                            later ones so that surviving managers find it)
         DIR/endpoint.key    the endpoint's CurveZMQ keypair (0600); the broker
                             admits this public key on its endpoint port, and
                             the managers' ROUTER serves with it
@@ -23,6 +25,7 @@ typedef struct {
     char manager_key_path[PATH_MAX];
     fx_id_text_t endpoint_id;
     char name[FX_NAME_MAX + 1];
+    char manager_bind[FX_ADDR_MAX]; /* "" until a first start bound one */
     fx_keypair_t endpoint_kp;
     fx_keypair_t manager_kp;
     bool created; /* true if this start minted the id */
@@ -33,5 +36,9 @@ typedef struct {
    broker learns it at registration). Returns 0, or -1 with a sentence in err
    that names the file and what to do. */
 int fx_ep_identity_load(fx_ep_identity_t *self, const char *dir, const char *name, char *err, size_t errlen);
+
+/* Store addr as manager_bind in DIR/endpoint.conf (atomically) if it is
+   not the one stored already. Returns 0, or -1 with a sentence in err. */
+int fx_ep_identity_save_bind(fx_ep_identity_t *self, const char *addr, char *err, size_t errlen);
 
 #endif

@@ -14,20 +14,6 @@
 #include "fx_ep_tasks.h"
 #include "fx_interchange.h"
 
-/* A peer is lost after this many heartbeat periods of silence. */
-#define FX_EP_LOST_BEATS 5
-
-/* A task whose dispatch number (attempt + 1) reaches this when its manager
-   is lost is not dispatched again: it ends in an error result
-   (FX_E_WORKER_LOST) instead, so a task that kills every manager it reaches
-   cannot take the endpoint down one manager at a time (SPEC 8.5, the
-   RECOMMENDED 3 dispatches). */
-#define FX_EP_DISPATCH_MAX 3
-
-/* After COMMAND(STOP) from the broker: how long the endpoint waits for the
-   results of tasks it holds before it exits anyway (SPEC 5.21). */
-#define FX_EP_STOP_GRACE_MS 10000
-
 /* A manager's CREDIT above this is refused as a bad field: no node holds a
    million tasks, and the sum over managers must fit the uint32 we announce. */
 #define FX_EP_MANAGER_WINDOW_MAX (1u << 20)
@@ -55,9 +41,14 @@ struct fx_interchange_t {
     zlistx_t *orphans; /* scratch: tasks of lost managers */
     fx_ep_stats_t stats;
     bool credit_sent;          /* a CREDIT went out since the last WELCOME */
+    bool status_sent;          /* an ENDPOINT_STATUS went out since then */
+    uint32_t status[3];        /* managers, workers, free: as sent last */
     bool draining;             /* COMMAND(DRAIN): announce 0, stop when empty */
+    bool leaving;              /* SIGTERM: window 0, managers drain, no dispatch;
+                                  stop once in-flight results are acked */
     bool stopping;             /* signal, end of a drain, or STOP's grace over */
-    int64_t stop_deadline;     /* COMMAND(STOP): exit by then; 0 = none */
+    int64_t stop_deadline;     /* STOP or signal: exit by then; 0 = none */
+    int64_t adopt_deadline;    /* managers of an earlier run: hello by then; 0 = none */
     bool fatal;                /* the broker refused us: exit 1 */
     int64_t next_beat;         /* next heartbeat / periodic CREDIT to the broker */
     int64_t next_manager_beat; /* next heartbeat to the managers */
@@ -77,10 +68,13 @@ void fx_ep_zap_read(fx_interchange_t *self);
 void fx_ep_manager_read(fx_interchange_t *self);
 void fx_ep_managers_beat(fx_interchange_t *self);
 void fx_ep_managers_command(fx_interchange_t *self, int command);
+/* CANCEL(ids) to each manager that holds some of these tasks (its ids
+   only). Returns how many ids went to a manager. */
+size_t fx_ep_managers_cancel(fx_interchange_t *self, const fx_id_text_t *ids, uint32_t count);
 void fx_ep_dispatch(fx_interchange_t *self);
 void fx_ep_expire(fx_interchange_t *self, int64_t now);
-/* Requeue self->orphans at the front of the FIFO (or fail the ones over
-   the requeue limit); empties the list. */
+/* Requeue self->orphans at the front of the FIFO, without counting
+   anything against the task; empties the list. */
 void fx_ep_requeue_orphans(fx_interchange_t *self);
 
 /* What the endpoint holds against the window of the current broker

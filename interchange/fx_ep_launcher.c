@@ -1,7 +1,9 @@
-/*  fx_ep_launcher.c: fork/exec with setsid; waitpid(WNOHANG) to reap. */
+/*  fx_ep_launcher.c: fork/exec with setsid; waitpid(WNOHANG) to reap our
+    children, /proc to watch adopted managers; the pids file. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,21 +18,128 @@
 #define S_MAX_CHILDREN 1024
 
 struct fx_ep_launcher_t {
-    pid_t pids[S_MAX_CHILDREN]; /* 0 = slot free (exited and reaped) */
+    pid_t pids[S_MAX_CHILDREN];   /* 0 = slot free (exited and reaped) */
+    bool adopted[S_MAX_CHILDREN]; /* from an earlier run: not our child */
     int count;
+    char *pids_path; /* NULL: no pids file */
 };
 
-fx_ep_launcher_t *fx_ep_launcher_new(void)
+fx_ep_launcher_t *fx_ep_launcher_new(const char *pids_path)
 {
-    return calloc(1, sizeof(fx_ep_launcher_t));
+    fx_ep_launcher_t *self = calloc(1, sizeof *self);
+    if (self && pids_path && !(self->pids_path = strdup(pids_path)))
+        fx_ep_launcher_destroy(&self);
+    return self;
 }
 
 void fx_ep_launcher_destroy(fx_ep_launcher_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    free((*self_p)->pids_path);
     free(*self_p);
     *self_p = NULL;
+}
+
+/* Rewrite the pids file: a temporary file, then rename. */
+static void s_save_pids(fx_ep_launcher_t *self)
+{
+    if (!self->pids_path)
+        return;
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", self->pids_path) >= (int) sizeof tmp)
+        return;
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fx_ep_warn("cannot write %s (%s): managers of this run will not be adopted after a "
+                   "restart",
+                   tmp, strerror(errno));
+        return;
+    }
+    for (int i = 0; i < self->count; i++)
+        if (self->pids[i] > 0)
+            fprintf(f, "%d\n", (int) self->pids[i]);
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, self->pids_path) != 0) {
+        fx_ep_warn("cannot write %s (%s): managers of this run will not be adopted after a "
+                   "restart",
+                   self->pids_path, strerror(errno));
+        unlink(tmp);
+    }
+}
+
+/* True if pid runs (not a zombie). */
+static bool s_alive(pid_t pid)
+{
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return false;
+    char path[64], stat[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *paren = strrchr(stat, ')'); /* "pid (comm) S ..." */
+    return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/* True if pid runs fx-manager with key_file among its arguments. */
+static bool s_is_our_manager(pid_t pid, const char *key_file)
+{
+    char path[64], cmd[8192];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+    fclose(f);
+    cmd[n] = '\0';
+    const char *base = strrchr(cmd, '/');
+    if (strcmp(base ? base + 1 : cmd, "fx-manager") != 0)
+        return false;
+    for (size_t i = strlen(cmd) + 1; i < n; i += strlen(cmd + i) + 1)
+        if (strcmp(cmd + i, key_file) == 0)
+            return true;
+    return false;
+}
+
+int fx_ep_launcher_adopt(fx_ep_launcher_t *self, const char *key_file)
+{
+    FILE *f = self->pids_path ? fopen(self->pids_path, "r") : NULL;
+    if (!f)
+        return 0;
+    int adopted = 0;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1 && self->count < S_MAX_CHILDREN) {
+        if (pid <= 1 || pid > INT_MAX || !s_alive((pid_t) pid) || !s_is_our_manager((pid_t) pid, key_file))
+            continue;
+        self->adopted[self->count] = true;
+        self->pids[self->count++] = (pid_t) pid;
+        adopted++;
+        fx_ep_info("adopting fx-manager pid %ld of an earlier run; waiting for its hello", pid);
+    }
+    fclose(f);
+    s_save_pids(self);
+    return adopted;
+}
+
+int fx_ep_launcher_adopted(fx_ep_launcher_t *self, int *out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < self->count && n < cap; i++)
+        if (self->pids[i] > 0 && self->adopted[i])
+            out[n++] = (int) self->pids[i];
+    return n;
+}
+
+void fx_ep_launcher_terminate(fx_ep_launcher_t *self, int pid)
+{
+    for (int i = 0; i < self->count; i++)
+        if (self->pids[i] == pid)
+            kill(pid, SIGTERM);
 }
 
 /* Starts one child running argv[0] with argv. */
@@ -97,35 +206,51 @@ int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf
             snprintf(err, errlen, "cannot fork fx-manager: %s", strerror(errno));
             return -1;
         }
+        self->adopted[self->count] = false;
         self->pids[self->count++] = pid;
         fx_ep_info("started fx-manager pid %d (workers %d, prefetch %d)", (int) pid, conf->workers,
                    conf->prefetch);
+        s_save_pids(self);
     }
     return 0;
+}
+
+/* Checks one manager (slot i); true if it still runs. */
+static bool s_reap_one(fx_ep_launcher_t *self, int i)
+{
+    if (self->adopted[i]) {
+        if (s_alive(self->pids[i]))
+            return true;
+        fx_ep_info("adopted fx-manager pid %d is gone", (int) self->pids[i]);
+        return false;
+    }
+    int status = 0;
+    pid_t pid = waitpid(self->pids[i], &status, WNOHANG);
+    if (pid == 0 || (pid < 0 && errno != ECHILD))
+        return true;
+    if (pid > 0 && WIFEXITED(status))
+        fx_ep_info("fx-manager pid %d exited with status %d", (int) pid, WEXITSTATUS(status));
+    else if (pid > 0 && WIFSIGNALED(status))
+        fx_ep_info("fx-manager pid %d ended by signal %d", (int) pid, WTERMSIG(status));
+    return false;
 }
 
 int fx_ep_launcher_reap(fx_ep_launcher_t *self)
 {
     int running = 0;
+    bool changed = false;
     for (int i = 0; i < self->count; i++) {
         if (self->pids[i] == 0)
             continue;
-        int status = 0;
-        pid_t pid = waitpid(self->pids[i], &status, WNOHANG);
-        if (pid == 0) {
+        if (s_reap_one(self, i)) {
             running++;
             continue;
         }
-        if (pid < 0 && errno != ECHILD) {
-            running++;
-            continue;
-        }
-        if (pid > 0 && WIFEXITED(status))
-            fx_ep_info("fx-manager pid %d exited with status %d", (int) pid, WEXITSTATUS(status));
-        else if (pid > 0 && WIFSIGNALED(status))
-            fx_ep_info("fx-manager pid %d ended by signal %d", (int) pid, WTERMSIG(status));
         self->pids[i] = 0;
+        changed = true;
     }
+    if (changed)
+        s_save_pids(self);
     return running;
 }
 
@@ -147,10 +272,12 @@ int fx_ep_launcher_stop(fx_ep_launcher_t *self, int timeout_ms)
                        (int) self->pids[i], timeout_ms);
             kill(-self->pids[i], SIGKILL);
             kill(self->pids[i], SIGKILL);
-            waitpid(self->pids[i], NULL, 0);
+            if (!self->adopted[i])
+                waitpid(self->pids[i], NULL, 0);
             self->pids[i] = 0;
             killed++;
         }
     }
+    s_save_pids(self);
     return killed;
 }

@@ -5,7 +5,14 @@
     signal to the endpoint's group does not reach it and it could outlive
     the endpoint; the endpoint stops its managers explicitly, by pid. The
     managers' stdout goes to the endpoint's stderr: the endpoint's stdout
-    carries only its own "fx-endpoint: ..." lines. */
+    carries only its own "fx-endpoint: ..." lines.
+
+    Managers survive the endpoint (kill -9 included) and are adopted by its
+    next start: the launcher keeps DIR/managers.pids (one pid per line,
+    rewritten atomically whenever the set changes), and _adopt takes the
+    pids listed there that still run fx-manager with this endpoint's key
+    file. An adopted manager is not our child: it is watched through /proc
+    instead of waitpid, and stopped by pid like the others. */
 #ifndef FX_EP_LAUNCHER_H
 #define FX_EP_LAUNCHER_H
 
@@ -22,8 +29,9 @@ typedef struct {
 
 typedef struct fx_ep_launcher_t fx_ep_launcher_t;
 
-/* Caller owns the launcher. NULL only on OOM. */
-fx_ep_launcher_t *fx_ep_launcher_new(void);
+/* Caller owns the launcher; pids_path (copied; NULL: none) is where the
+   set of running managers is kept. NULL only on OOM. */
+fx_ep_launcher_t *fx_ep_launcher_new(const char *pids_path);
 /* Does not stop anything (see _stop). Accepts NULL. */
 void fx_ep_launcher_destroy(fx_ep_launcher_t **self_p);
 
@@ -31,6 +39,19 @@ void fx_ep_launcher_destroy(fx_ep_launcher_t **self_p);
    started so far keep running; _stop ends them). */
 int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf, int count, char *err,
                          size_t errlen);
+
+/* Adopt the managers of an earlier run: the pids in the pids file that are
+   alive and run fx-manager with key_file on their command line. Returns
+   how many were adopted (logged each). */
+int fx_ep_launcher_adopt(fx_ep_launcher_t *self, const char *key_file);
+
+/* Adopted managers still running: up to cap pids into out; returns how
+   many were written. */
+int fx_ep_launcher_adopted(fx_ep_launcher_t *self, int *out, int cap);
+
+/* SIGTERM one running manager (an adopted one that did not come back); it
+   stays watched until it is gone. */
+void fx_ep_launcher_terminate(fx_ep_launcher_t *self, int pid);
 
 /* Collect managers that exited (non-blocking), logging how each ended.
    Returns how many are still running. */

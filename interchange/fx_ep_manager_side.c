@@ -36,19 +36,34 @@ int fx_ep_manager_side_bind(fx_interchange_t *self, char *err, size_t errlen)
         return -1;
     }
     fx_curve_server(self->router, &self->conf->identity->endpoint_kp, S_ZAP_DOMAIN);
-    zsock_set_linger(self->router, 0);
+    zsock_set_linger(self->router, 200); /* the last COMMAND STOP still goes out on exit */
     zsock_set_maxmsgsize(self->router, FX_PAYLOAD_MAX);
-    if (zsock_bind(self->router, "%s", self->conf->manager_bind) == -1) {
+    const char *want = self->conf->manager_bind;
+    int rc = zsock_bind(self->router, "%s", want);
+    if (rc == -1 && want == self->conf->identity->manager_bind) {
+        fx_ep_warn("cannot bind the managers' address %s kept in endpoint.conf (%s); binding a "
+                   "free port instead: managers of the earlier run cannot come back",
+                   want, zmq_strerror(zmq_errno()));
+        rc = zsock_bind(self->router, "tcp://127.0.0.1:0");
+    }
+    if (rc == -1) {
         snprintf(err, errlen,
                  "cannot bind the managers' address %s (%s); pass another "
                  "--manager-bind, e.g. tcp://127.0.0.1:0 for a free port",
-                 self->conf->manager_bind, zmq_strerror(zmq_errno()));
+                 want, zmq_strerror(zmq_errno()));
         return -1;
     }
     char *bound = zsock_last_endpoint(self->router);
-    s_dial_address(bound ? bound : self->conf->manager_bind, self->manager_addr, sizeof self->manager_addr);
-    printf("fx-endpoint: managers=%s\n", bound ? bound : self->conf->manager_bind);
+    if (!bound) {
+        snprintf(err, errlen, "cannot read back the managers' bound address: out of memory");
+        return -1;
+    }
+    s_dial_address(bound, self->manager_addr, sizeof self->manager_addr);
+    printf("fx-endpoint: managers=%s\n", bound);
     fflush(stdout);
+    char why[512];
+    if (fx_ep_identity_save_bind(self->conf->identity, bound, why, sizeof why) != 0)
+        fx_ep_warn("%s; managers will not find this endpoint again after a restart", why);
     zstr_free(&bound);
     return 0;
 }
@@ -257,37 +272,51 @@ void fx_ep_managers_command(fx_interchange_t *self, int command)
     }
 }
 
-void fx_ep_requeue_orphans(fx_interchange_t *self)
+size_t fx_ep_managers_cancel(fx_interchange_t *self, const fx_id_text_t *ids, uint32_t count)
 {
-    /* from the back, so that the front of the FIFO keeps dispatch order */
-    for (fx_ep_task_t *t = zlistx_last(self->orphans); t; t = zlistx_prev(self->orphans)) {
-        if (t->task.attempt + 1 >= FX_EP_DISPATCH_MAX) {
-            fx_result_t r = {0};
-            memcpy(r.task_id, t->task.task_id, sizeof r.task_id);
-            r.status = FX_RESULT_ERROR;
-            r.error_code = FX_E_WORKER_LOST;
-            char text[256];
-            snprintf(text, sizeof text,
-                     "task %s was dispatched %u times and its manager was lost "
-                     "each time it ran (stopped answering or exited); not dispatched again",
-                     t->task.task_id, t->task.attempt + 1);
-            fx_result_set_text(&r, text);
-            fx_ep_warn("%s", text);
-            fx_ep_tasks_done(self->tasks, &t);
-            if (fx_ep_results_add(self->results, &r) != FX_OK)
-                free(r.error_text);
+    size_t sent = 0;
+    for (fx_ep_manager_t *m = fx_ep_managers_first(self->managers); m;
+         m = fx_ep_managers_next(self->managers)) {
+        uint32_t mine = 0;
+        for (uint32_t i = 0; i < count; i++) {
+            fx_ep_task_t *t = fx_ep_tasks_find(self->tasks, ids[i]);
+            mine += t && t->holder == m;
+        }
+        fx_msg_t *msg = mine ? fx_msg_new(FX_MSG_CANCEL) : NULL;
+        if (!msg || fx_msg_alloc_records(msg, mine) != FX_OK) {
+            fx_msg_destroy(&msg);
             continue;
         }
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < count && k < mine; i++) {
+            fx_ep_task_t *t = fx_ep_tasks_find(self->tasks, ids[i]);
+            if (t && t->holder == m)
+                memcpy(msg->cancel.ids[k++], ids[i], sizeof msg->cancel.ids[0]);
+        }
+        if (s_send(self, fx_ep_manager_routing(m), &msg, 0) == FX_OK)
+            sent += mine;
+        else
+            fx_ep_warn("cannot pass CANCEL of %u task(s) on to manager %s", mine, fx_ep_manager_id(m));
+    }
+    return sent;
+}
+
+void fx_ep_requeue_orphans(fx_interchange_t *self)
+{
+    /* from the back, so that the front of the FIFO keeps dispatch order;
+       a lost manager is not the task's fault: nothing is counted here (the
+       manager counts worker deaths against task.retries) */
+    for (fx_ep_task_t *t = zlistx_last(self->orphans); t; t = zlistx_prev(self->orphans))
         if (fx_ep_tasks_requeue(self->tasks, t) == FX_OK)
             self->stats.tasks_requeued++;
-    }
     zlistx_purge(self->orphans);
 }
 
 void fx_ep_expire(fx_interchange_t *self, int64_t now)
 {
     int lost = fx_ep_managers_expire(self->managers, now,
-                                     (int64_t) FX_EP_LOST_BEATS * self->conf->heartbeat_ms, self->orphans);
+                                     (int64_t) self->conf->heartbeat_missed * self->conf->heartbeat_ms,
+                                     self->orphans);
     self->stats.managers_lost += (uint64_t) lost;
     fx_ep_requeue_orphans(self);
 }

@@ -186,6 +186,30 @@ uint64_t fx_ep_managers_window(fx_ep_managers_t *self)
     return sum;
 }
 
+uint64_t fx_ep_managers_workers(fx_ep_managers_t *self)
+{
+    uint64_t sum = 0;
+    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+        sum += m->workers;
+    return sum;
+}
+
+uint64_t fx_ep_managers_free(fx_ep_managers_t *self)
+{
+    uint64_t sum = 0;
+    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+        sum += fx_ep_manager_free(m);
+    return sum;
+}
+
+fx_ep_manager_t *fx_ep_managers_by_pid(fx_ep_managers_t *self, uint32_t pid)
+{
+    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+        if (m->pid == pid)
+            return m;
+    return NULL;
+}
+
 const char *fx_ep_manager_id(const fx_ep_manager_t *self)
 {
     return self->manager_id;

@@ -50,6 +50,14 @@ size_t fx_ep_managers_size(fx_ep_managers_t *self);
 /* Sum of the windows of all managers (what this endpoint can hold). */
 uint64_t fx_ep_managers_window(fx_ep_managers_t *self);
 
+/* Sum of the workers the managers announced in MANAGER_HELLO, and of
+   their free windows (window - in flight): what ENDPOINT_STATUS reports. */
+uint64_t fx_ep_managers_workers(fx_ep_managers_t *self);
+uint64_t fx_ep_managers_free(fx_ep_managers_t *self);
+
+/* The manager whose MANAGER_HELLO carried this pid (first one), or NULL. */
+fx_ep_manager_t *fx_ep_managers_by_pid(fx_ep_managers_t *self, uint32_t pid);
+
 /* One manager. */
 const char *fx_ep_manager_id(const fx_ep_manager_t *self);
 const char *fx_ep_manager_host(const fx_ep_manager_t *self);

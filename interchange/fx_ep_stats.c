@@ -34,6 +34,7 @@ int fx_ep_stats_write(const fx_ep_stats_t *self, const char *path)
         {"tasks_duplicate", self->tasks_duplicate},
         {"tasks_dispatched", self->tasks_dispatched},
         {"tasks_requeued", self->tasks_requeued},
+        {"tasks_cancelled", self->tasks_cancelled},
         {"results_received", self->results_received},
         {"results_sent", self->results_sent},
         {"results_resent", self->results_resent},

@@ -49,7 +49,9 @@ fx_ep_task_t *fx_ep_tasks_peek(fx_ep_tasks_t *self);
    hands it to a manager). NULL if nothing is queued. */
 fx_ep_task_t *fx_ep_tasks_pop(fx_ep_tasks_t *self);
 
-/* Put a task a lost manager held back at the front of the FIFO. */
+/* Put a task a lost manager held back at the front of the FIFO. Its
+   attempt (the dispatch number) goes up by one; its retries (worker deaths
+   it may survive, counted by the manager) are left as they are. */
 int fx_ep_tasks_requeue(fx_ep_tasks_t *self, fx_ep_task_t *task);
 
 /* The held task with this id, or NULL. */

@@ -1,5 +1,6 @@
 /*  fx_interchange.c: life cycle and the loop; the phases live in
     fx_ep_broker_side.c and fx_ep_manager_side.c. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,9 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     self->tasks = fx_ep_tasks_new();
     self->managers = fx_ep_managers_new();
     self->results = fx_ep_results_new();
-    self->launcher = fx_ep_launcher_new();
+    char pids_path[PATH_MAX + 16];
+    snprintf(pids_path, sizeof pids_path, "%s/managers.pids", conf->identity->dir);
+    self->launcher = fx_ep_launcher_new(pids_path);
     self->orphans = zlistx_new();
     if (!self->tasks || !self->managers || !self->results || !self->launcher || !self->orphans) {
         snprintf(err, errlen, "out of memory");
@@ -112,7 +115,8 @@ static void s_pass(fx_interchange_t *self)
     int64_t now = fx_now_ms();
     fx_ep_expire(self, now);
     fx_ep_launcher_reap(self->launcher);
-    fx_ep_dispatch(self);
+    if (!self->leaving)
+        fx_ep_dispatch(self);
     bool beat = now >= self->next_beat;
     if (beat)
         self->next_beat = now + fx_ep_link_period(self->link);
@@ -127,22 +131,50 @@ static void s_pass(fx_interchange_t *self)
         self->next_stats = now + S_STATS_PERIOD_MS;
         s_write_stats(self);
     }
-    if (self->draining && fx_ep_tasks_held(self->tasks) == 0 && fx_ep_results_pending(self->results) == 0 &&
-        fx_ep_results_unacked(self->results) == 0) {
+    if (self->draining && !self->leaving && fx_ep_tasks_held(self->tasks) == 0 &&
+        fx_ep_results_pending(self->results) == 0 && fx_ep_results_unacked(self->results) == 0) {
         fx_ep_info("drained: every task held has its result acknowledged; stopping");
         self->stopping = true;
     }
-    if (self->stop_deadline && now >= self->stop_deadline) {
-        fx_ep_warn("stopping with %zu task(s) still held: the broker's grace period is over; it "
-                   "will dispatch them again",
-                   fx_ep_tasks_held(self->tasks));
+    size_t in_flight = fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks);
+    if (self->leaving && in_flight == 0 && fx_ep_results_pending(self->results) == 0 &&
+        fx_ep_results_unacked(self->results) == 0) {
+        fx_ep_info("every result of the tasks at managers is acknowledged by the broker; stopping "
+                   "(%zu queued task(s) left to the broker to dispatch again)",
+                   fx_ep_tasks_queued(self->tasks));
+        self->stopping = true;
+    }
+    if (self->stop_deadline && now >= self->stop_deadline && !self->stopping) {
+        fx_ep_warn("stopping with %zu task(s) at managers and %zu result(s) not acknowledged: the "
+                   "grace period is over; the broker will dispatch those tasks again",
+                   in_flight, fx_ep_results_pending(self->results) + fx_ep_results_unacked(self->results));
         self->stopping = true;
     }
 }
 
-static int s_start_managers(fx_interchange_t *self)
+/* SIGTERM/SIGINT: the first one starts a graceful stop (window 0, the
+   managers drain, results of running tasks go out and are acknowledged,
+   bounded by --stop-grace-ms); a second one stops at once. */
+static void s_on_signal(fx_interchange_t *self)
 {
-    if (self->conf->managers <= 0)
+    if (self->leaving || self->stopping) {
+        fx_ep_info("second signal: stopping now");
+        self->stopping = true;
+        return;
+    }
+    size_t in_flight = fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks);
+    fx_ep_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
+               "for the results of %zu running task(s) to be acknowledged",
+               self->conf->stop_grace_ms, in_flight);
+    self->leaving = true;
+    self->draining = true;
+    self->stop_deadline = fx_now_ms() + self->conf->stop_grace_ms;
+    fx_ep_managers_command(self, FX_CMD_DRAIN);
+}
+
+static int s_start_managers(fx_interchange_t *self, int count)
+{
+    if (count <= 0)
         return 0;
     char err[512];
     fx_ep_launch_conf_t lc = {
@@ -153,11 +185,37 @@ static int s_start_managers(fx_interchange_t *self)
         .prefetch = self->conf->prefetch,
         .heartbeat_ms = self->conf->heartbeat_ms,
     };
-    if (fx_ep_launcher_start(self->launcher, &lc, self->conf->managers, err, sizeof err) != 0) {
+    if (fx_ep_launcher_start(self->launcher, &lc, count, err, sizeof err) != 0) {
         fx_ep_error("%s", err);
         return -1;
     }
     return 0;
+}
+
+/* Managers adopted from an earlier run: once each has said hello again, or
+   the grace is over, the ones still silent are told to stop and only the
+   missing number is started. Returns -1 if starting failed. */
+static int s_check_adoption(fx_interchange_t *self, int64_t now)
+{
+    if (!self->adopt_deadline)
+        return 0;
+    int pids[256];
+    int n = fx_ep_launcher_adopted(self->launcher, pids, 256);
+    int back = 0;
+    for (int i = 0; i < n; i++)
+        back += fx_ep_managers_by_pid(self->managers, (uint32_t) pids[i]) != NULL;
+    if (back < n && now < self->adopt_deadline && !self->leaving)
+        return 0;
+    self->adopt_deadline = 0;
+    for (int i = 0; i < n; i++)
+        if (!fx_ep_managers_by_pid(self->managers, (uint32_t) pids[i])) {
+            fx_ep_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
+                       self->conf->adopt_grace_ms);
+            fx_ep_launcher_terminate(self->launcher, pids[i]);
+        }
+    int missing = self->leaving ? 0 : self->conf->managers - back;
+    fx_ep_info("%d adopted manager(s) came back; starting %d new one(s)", back, missing > 0 ? missing : 0);
+    return s_start_managers(self, missing);
 }
 
 int fx_interchange_run(fx_interchange_t *self)
@@ -175,12 +233,16 @@ int fx_interchange_run(fx_interchange_t *self)
         fx_ep_error("cannot make the poller: out of memory");
         return 1;
     }
+    zpoller_set_nonstop(self->poller, true); /* signals are handled by s_on_signal */
     int exit_code = 0;
-    if (s_start_managers(self) != 0) {
+    int64_t now = fx_now_ms();
+    int adopted = fx_ep_launcher_adopt(self->launcher, self->conf->identity->manager_key_path);
+    if (adopted > 0)
+        self->adopt_deadline = now + self->conf->adopt_grace_ms;
+    else if (s_start_managers(self, self->conf->managers) != 0) {
         exit_code = 1;
         self->stopping = true;
     }
-    int64_t now = fx_now_ms();
     self->next_beat = now;
     self->next_manager_beat = now;
     self->next_stats = now;
@@ -191,15 +253,21 @@ int fx_interchange_run(fx_interchange_t *self)
             next = self->next_manager_beat;
         if (self->stop_deadline && self->stop_deadline < next)
             next = self->stop_deadline;
+        if (self->adopt_deadline && self->adopt_deadline < next)
+            next = self->adopt_deadline;
         int64_t timeout = next - now;
         if (timeout < 0)
             timeout = 0;
         zpoller_wait(self->poller, (int) timeout);
         if (zsys_interrupted) {
-            fx_ep_info("signal received: stopping the managers and exiting");
-            self->stopping = true;
+            zsys_interrupted = 0; /* noted: a second signal stops at once */
+            s_on_signal(self);
         }
         s_pass(self);
+        if (s_check_adoption(self, fx_now_ms()) != 0) {
+            exit_code = 1;
+            self->stopping = true;
+        }
     }
     if (self->fatal)
         exit_code = 1;

@@ -7,7 +7,7 @@
         1. ZAP requests (admit manager.key's public key only)
         2. broker messages   (TASKS into the FIFO, RESULTS_ACK, COMMAND, ...)
         3. manager messages  (MANAGER_HELLO, CREDIT, RESULTS, HEARTBEAT)
-        4. expire managers silent for 5 heartbeat periods (tasks requeued)
+        4. expire managers silent for --heartbeat-missed periods (tasks requeued)
         5. dispatch          (FIFO -> managers, never beyond a manager's window)
         6. send              (RESULTS batch, CREDIT, heartbeats, link liveness)
 
@@ -23,12 +23,15 @@
 
 typedef struct {
     const fx_creds_t *creds;
-    const fx_ep_identity_t *identity;
-    int managers;             /* local fx-manager processes to start */
-    int workers;              /* per manager */
-    int prefetch;             /* per manager */
-    const char *manager_bind; /* ROUTER address for managers */
+    fx_ep_identity_t *identity; /* manager_bind is updated after the bind */
+    int managers;               /* local fx-manager processes to start */
+    int workers;                /* per manager */
+    int prefetch;               /* per manager */
+    const char *manager_bind;   /* ROUTER address for managers (may point into identity) */
     int heartbeat_ms;
+    int heartbeat_missed;   /* a peer silent this many periods is lost */
+    int adopt_grace_ms;     /* wait this long for adopted managers' hello */
+    int stop_grace_ms;      /* SIGTERM: wait this long for in-flight results */
     const char *stats_file; /* NULL: no stats file */
 } fx_interchange_conf_t;
 
