@@ -38,7 +38,7 @@ from .errors import (ClientClosed, ConnectionError, DeserializationError, Error,
                      TaskFailed, TimeoutError)
 from .shell import ShellFunction, ShellResult
 
-__all__ = ["Client", "Batch", "TASK_STATES", "default_credentials_path"]
+__all__ = ["Client", "Batch", "TaskFuture", "TASK_STATES", "default_credentials_path"]
 
 log = logging.getLogger("fx")
 
@@ -145,6 +145,78 @@ class _Pending:
         self.future = future
         self.tasks = tasks
         self.sent = False
+
+
+def _cancelled_result(task_id, text):
+    """The error result of a task cancelled here, before the broker had it."""
+    return {"task_id": task_id, "status": _fx.RESULT_ERROR, "error_code": _fx.E_CANCELLED,
+            "error_name": _fx.errname(_fx.E_CANCELLED), "error_text": text,
+            "value": b"", "output": b""}
+
+
+def _settle(future, value=None, exc=None):
+    """Resolve an Executor future unless something (cancel(), another
+    result) got there first."""
+    if future.done():
+        return
+    try:
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)
+    except concurrent.futures.InvalidStateError:
+        pass
+
+
+class TaskFuture(concurrent.futures.Future):
+    """An Executor's future for one fx task; .task_id is known at once.
+
+    cancel() keeps concurrent.futures' meaning: True if the task will not
+    run. A task not yet handed to the broker is cancelled locally. One
+    already submitted is cancelled only if it is still queued at the broker
+    (CANCEL with queued_only=1, waiting up to the client's cancel_timeout
+    for the answer); once it reached an endpoint, cancel() returns False
+    (use Client.cancel to stop a running task: the future then ends with
+    fx.TaskCancelled). Called from the client's I/O thread (a done
+    callback), cancel() cannot wait for the broker and returns False for a
+    submitted task."""
+
+    def __init__(self, client, task_id=None):
+        super().__init__()
+        self._fx_client = weakref.ref(client)
+        self._fx_cancelling = False      # a queued_only CANCEL awaits its answer
+        self.task_id = task_id
+
+    def cancel(self):
+        if super().cancel():             # not yet handed to the broker
+            return True
+        if self.done():
+            return self.cancelled()
+        client = self._fx_client()
+        if client is None:
+            return False
+        return client._cancel_futures([self])[0]
+
+    def _fx_mark_cancelled(self):
+        """Cancel a future that is RUNNING (submitted): the broker said the
+        task will not run. concurrent.futures has no public way to cancel
+        a running future, so this does what cancel() plus
+        set_running_or_notify_cancel() would. False if already done."""
+        with self._condition:
+            if self._state in (_FUTURE_FINISHED, _FUTURE_CANCELLED,
+                               _FUTURE_CANCELLED_AND_NOTIFIED):
+                return False
+            self._state = _FUTURE_CANCELLED_AND_NOTIFIED
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        return True
+
+
+# The states of concurrent.futures.Future, by their (stable) names.
+_FUTURE_CANCELLED = concurrent.futures._base.CANCELLED
+_FUTURE_CANCELLED_AND_NOTIFIED = concurrent.futures._base.CANCELLED_AND_NOTIFIED
+_FUTURE_FINISHED = concurrent.futures._base.FINISHED
 
 
 class Batch:
@@ -272,6 +344,9 @@ def unpack_result(raw, kind=None):
                                 remote_traceback=tb)
     name = raw.get("error_name") or _fx.errname(raw.get("error_code", 0))
     text = raw.get("error_text") or _fx.strerror(raw.get("error_code", 0))
+    if raw.get("error_code") == _fx.E_CANCELLED:
+        return None, TaskCancelled(f"task {task_id} cancelled: {text}", task_id=task_id,
+                                   code=_fx.E_CANCELLED, name=name, text=text)
     return None, TaskError(f"task {task_id} failed: {name}: {text}", task_id=task_id,
                            code=raw.get("error_code", 0), name=name, text=text)
 
@@ -329,6 +404,7 @@ class Client:
         self._kinds = {}                     # task_id -> fn kind, for tasks we submitted
         self._fetching = set()               # task ids not ours that someone waits for
         self._fn_lock = threading.Lock()
+        self._cancel_lock = threading.Lock()  # guards TaskFuture._fx_cancelling
         self._fn_cache = weakref.WeakKeyDictionary()   # function object -> function_id
         self._fn_info = {}                   # function_id -> (kind, walltime_ms)
 
@@ -525,6 +601,33 @@ class Client:
                                       "attempts": 0})
         return out
 
+    def cancel(self, task_ids):
+        """Cancel tasks (one id or a list); returns {task_id: state name}
+        as the broker has it after the cancel. A task still queued at the
+        broker ends at once ("FAILED"; its result is the error
+        FX_E_CANCELLED, "cancelled before it ran"); a running one is killed
+        on its worker and its result comes back the same way a little
+        later (state still "DISPATCHED" here); a finished one is left as it
+        is. A cancelled task's get_result raises fx.TaskCancelled, and an
+        Executor future ends with that exception. A task submitted here but
+        not yet sent is dropped locally ("FAILED")."""
+        ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+        for t in ids:
+            if not isinstance(t, str) or not _fx.id_valid(t):
+                raise ValueError(f"task id {t!r} is not a canonical UUID")
+        self._check_usable()
+        out = {}
+        for i in range(0, len(ids), _fx.IDS_MAX):
+            chunk = ids[i:i + _fx.IDS_MAX]
+            future = concurrent.futures.Future()
+            self._post(("cancel", chunk, False, future, None))
+            rows = self._wait(future, f"CANCEL of {len(chunk)} task(s)")
+            for row in rows:
+                out[row["task_id"]] = TASK_STATES.get(row["state"], str(row["state"]))
+        for t in ids:
+            out.setdefault(t, "UNKNOWN")
+        return out
+
     def list_endpoints(self, limit=0):
         """The user's endpoints, as a list of dicts (columns as the broker names them)."""
         return self._list("endpoints", limit)
@@ -634,6 +737,36 @@ class Client:
         for t in tasks:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             self._wait(t.submitted, f"SUBMIT of task {t.task_id}", left)
+
+    def _cancel_futures(self, futures):
+        """TaskFuture.cancel() for many futures, with one CANCEL
+        (queued_only=1) per IDS_MAX ids for those already submitted; waits
+        up to cancel_timeout for the broker. [future.cancelled()...]"""
+        remote = [f for f in futures
+                  if not concurrent.futures.Future.cancel(f) and not f.done()]
+        usable = not (self._closing or self._closed or self._fatal is not None)
+        if remote and usable and threading.current_thread() is not self._thread:
+            with self._cancel_lock:
+                for f in remote:
+                    f._fx_cancelling = True
+            by_id = {f.task_id: f for f in remote}
+            ids = list(by_id)
+            waits = []
+            for i in range(0, len(ids), _fx.IDS_MAX):
+                chunk = ids[i:i + _fx.IDS_MAX]
+                w = concurrent.futures.Future()
+                self._post(("cancel", chunk, True, w, {t: by_id[t] for t in chunk}))
+                waits.append(w)
+            deadline = time.monotonic() + (self.cancel_timeout or 0)
+            for w in waits:
+                try:
+                    w.result(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:     # no answer in time, refused, closed: not cancelled
+                    pass
+            with self._cancel_lock:
+                for f in remote:
+                    f._fx_cancelling = False
+        return [f.cancelled() for f in futures]
 
     def _kind_of(self, task_id):
         with self._lock:
@@ -762,6 +895,8 @@ class Client:
             elif kind == "fetch":
                 if self._in_session:
                     self._send_fetch(item[1])
+            elif kind == "cancel":
+                self._start_cancel(*item[1:])
             elif kind == "close":
                 closing = True
         self._flush_held()
@@ -798,8 +933,10 @@ class Client:
         batch, size, cap = [], 0, _fx.BATCH_MAX
         for task in tasks:
             if task.future is not None and not task.future.set_running_or_notify_cancel():
-                with self._lock:
-                    self._kinds.pop(task.task_id, None)
+                self._store_local_result(_cancelled_result(
+                    task.task_id, "cancelled before it was sent to the broker"))
+                if not task.submitted.done():
+                    task.submitted.set_result(True)
                 continue
             limit = min(cap, task.max_batch)
             if batch and (len(batch) >= limit or size + len(task.payload) > SUBMIT_BYTES_MAX):
@@ -826,6 +963,76 @@ class Client:
             return len(batch)
 
         self._add_pending(_Pending("SUBMIT", send, on_reply, None, batch))
+
+    def _start_cancel(self, ids, queued_only, future, futures):
+        """CANCEL ids (I/O thread). Tasks still held here never reach the
+        broker: they end locally. futures: {task_id: TaskFuture} whose
+        cancel() waits for this answer (queued_only), else None."""
+        wanted = set(ids)
+        local = [t for t in self._held if t.task_id in wanted]
+        rows = []
+        if local:
+            self._held = [t for t in self._held if t.task_id not in wanted]
+            for t in local:
+                if t.future is not None:
+                    concurrent.futures.Future.cancel(t.future)
+                    try:
+                        t.future.set_running_or_notify_cancel()   # wakes wait()/as_completed()
+                    except RuntimeError:
+                        pass
+                self._store_local_result(_cancelled_result(
+                    t.task_id, "cancelled before it was sent to the broker"))
+                if not t.submitted.done():
+                    t.submitted.set_result(True)
+                rows.append({"task_id": t.task_id, "state": _fx.TASK_FAILED,
+                             "endpoint_id": t.endpoint_id, "attempts": 0})
+            wanted -= {t.task_id for t in local}
+        rest = [t for t in ids if t in wanted]
+        if not rest:
+            if not future.done():
+                future.set_result(rows)
+            return
+
+        def send(conn, seq):
+            return conn.cancel(seq, rest, queued_only)
+
+        def on_reply(type_, fields):
+            if type_ != "STATUS_REPLY":
+                raise ProtocolError(f"the broker answered CANCEL with {type_}, "
+                                    f"not STATUS_REPLY")
+            got = fields.get("tasks", [])
+            for row in got:
+                f = (futures or {}).get(row["task_id"])
+                if f is not None and row["state"] == _fx.TASK_FAILED:
+                    self._cancel_running_future(f)     # cancelled before it ran
+            return rows + got
+
+        self._add_pending(_Pending("CANCEL", send, on_reply, future))
+
+    def _cancel_running_future(self, future):
+        """Mark a submitted TaskFuture cancelled if its cancel() still
+        waits for the broker (I/O thread). True if marked."""
+        with self._cancel_lock:
+            if not getattr(future, "_fx_cancelling", False):
+                return False
+            marked = future._fx_mark_cancelled()
+        if marked:
+            future._invoke_callbacks()
+        return marked
+
+    def _store_local_result(self, raw):
+        """A result made here (a task cancelled before it was sent):
+        get_result and its waiters see it as if the broker had sent it."""
+        task_id = raw["task_id"]
+        with self._lock:
+            if task_id in self._results:
+                return
+            self._results[task_id] = raw
+            waiters = self._waiters.pop(task_id, [])
+            self._fetching.discard(task_id)
+        self._awaiting.pop(task_id, None)
+        for w in waiters:
+            _settle(w, raw)
 
     def _send_fetch(self, ids):
         for i in range(0, len(ids), _fx.IDS_MAX):
@@ -936,8 +1143,8 @@ class Client:
         for t in pending.tasks or ():
             if not t.submitted.done():
                 t.submitted.set_exception(exc)
-            if t.future is not None and not t.future.done():
-                t.future.set_exception(exc)
+            if t.future is not None:
+                _settle(t.future, exc=exc)
             with self._lock:
                 self._kinds.pop(t.task_id, None)
 
@@ -967,19 +1174,19 @@ class Client:
                     w.set_result(raw)
             if task is not None and task.future is not None and not task.future.done():
                 value, exc = unpack_result(raw, kind)
-                try:
-                    if exc is not None:
-                        task.future.set_exception(exc)
-                    else:
-                        task.future.set_result(value)
-                except concurrent.futures.InvalidStateError:
-                    pass
+                # A TaskFuture.cancel() waiting for the broker: the task
+                # was cancelled before it ran, so the future is cancelled.
+                if isinstance(exc, TaskCancelled) and self._cancel_running_future(task.future):
+                    continue
+                _settle(task.future, value, exc)
 
     def _fail_item(self, item, exc):
         if item[0] == "submit":
             self._fail_pending(_Pending("SUBMIT", None, tasks=item[1]), exc)
         elif item[0] == "request":
             self._fail_pending(item[1], exc)
+        elif item[0] == "cancel":
+            _settle(item[3], exc=exc)
 
     def _shutdown_io(self):
         """Close the socket; everyone still waiting hears why."""

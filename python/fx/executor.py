@@ -10,14 +10,18 @@ submit() never waits for the broker: the task is queued for the client's
 I/O thread, which packs everything queued into as few SUBMIT messages as
 possible (at most batch_size tasks each). Futures are resolved by that I/O
 thread as the broker pushes results, so done-callbacks run there: keep them
-short. A future can be cancelled only until its task has been sent.
+short. future.cancel() (and shutdown(cancel_futures=True)) cancels a task
+that has not started: locally if not yet sent, else at the broker if it is
+still queued there (CANCEL queued_only=1); a task that reached an endpoint
+is not cancelled (False). Client.cancel(task_id) stops a running task too;
+its future then ends with fx.TaskCancelled.
 """
 import concurrent.futures
 import threading
 import time
 
 from . import _fx
-from .client import Client, _retries, _walltime_ms
+from .client import Client, TaskFuture, _retries, _walltime_ms
 
 __all__ = ["Executor"]
 
@@ -61,7 +65,7 @@ class Executor(concurrent.futures.Executor):
         if self.endpoint_id is None:
             raise ValueError("this Executor has no endpoint_id: set Executor(endpoint_id=...)")
         function_id = self.register_function(fn)
-        future = concurrent.futures.Future()
+        future = TaskFuture(self.client)
         task = self.client._make_task(self.endpoint_id, function_id, args, kwargs,
                                       future=future, max_batch=self.batch_size,
                                       walltime=self.walltime, retries=self.retries)
@@ -83,7 +87,7 @@ class Executor(concurrent.futures.Executor):
         function_id = self.register_function(fn)
         tasks, futures = [], []
         for args in zip(*iterables):
-            future = concurrent.futures.Future()
+            future = TaskFuture(self.client)
             task = self.client._make_task(self.endpoint_id, function_id, args, {},
                                           future=future, max_batch=self.batch_size,
                                           walltime=self.walltime, retries=self.retries)
@@ -106,8 +110,8 @@ class Executor(concurrent.futures.Executor):
                     else:
                         yield futures.pop().result(end_time - time.monotonic())
             finally:
-                for future in futures:
-                    future.cancel()
+                if futures:
+                    self.client._cancel_futures(futures)
 
         return results()
 
@@ -119,9 +123,8 @@ class Executor(concurrent.futures.Executor):
         self._shutdown = True
         with self._lock:
             futures = list(self._futures)
-        if cancel_futures:
-            for f in futures:
-                f.cancel()
+        if cancel_futures and futures:
+            self.client._cancel_futures(futures)   # one CANCEL for those submitted
         if wait and futures:
             concurrent.futures.wait(futures)
         if self._own_client:

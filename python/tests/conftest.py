@@ -65,6 +65,11 @@ class FakeBroker:
       no_session_on  set of message types answered once with FX_E_NO_SESSION
       reject_submit  answer SUBMIT with this (code, text)
       heartbeat_ms   sent in WELCOME
+      hold_submitted keep SUBMITs unanswered until release_submits()
+      dispatch       tasks go to the (pretend) endpoint: DISPATCHED, not QUEUED
+      cancel_push_first  on CANCEL, push the FX_E_CANCELLED results before
+                     the STATUS_REPLY (default: after)
+      cancel_silent  read CANCEL, answer nothing
     Record: received (list of (type, seq, fields, routing_id)), acked ids,
     hellos (list of (routing_id, client_id))."""
 
@@ -77,6 +82,12 @@ class FakeBroker:
         self.silent = False
         self.no_session_on = set()
         self.reject_submit = None
+        self.hold_submitted = False
+        self.held_submits = []     # (rid, seq, fields) not yet answered
+        self.dispatch = False
+        self.dispatched = set()
+        self.cancel_push_first = False
+        self.cancel_silent = False
         self.functions = {}
         self.tasks = {}            # task_id -> submit record
         self.results = {}          # task_id -> result dict
@@ -109,7 +120,13 @@ class FakeBroker:
     # -- the loop (its own thread; the only user of self.server) --------
 
     def _loop(self):
+        self._release = False
         while not self._stop.is_set():
+            if self._release:
+                self._release = False
+                held, self.held_submits = self.held_submits, []
+                for rid, seq, fields in held:
+                    self._on_submit(rid, seq, fields)
             try:
                 msg = self.server.recv(50)
             except fx.ProtocolError:
@@ -159,7 +176,15 @@ class FakeBroker:
     def _on_register_endpoint(self, rid, seq, fields):
         self.server.send(rid, "ENDPOINT_REGISTERED", seq, {"endpoint_id": fields["endpoint_id"]})
 
+    def release_submits(self):
+        """Answer the SUBMITs held back (from the loop's thread)."""
+        self.hold_submitted = False
+        self._release = True
+
     def _on_submit(self, rid, seq, fields):
+        if self.hold_submitted:
+            self.held_submits.append((rid, seq, fields))
+            return
         if self.reject_submit:
             code, text = self.reject_submit
             self.server.send(rid, "ERROR", seq, {"code": code, "text": text})
@@ -170,6 +195,8 @@ class FakeBroker:
                 continue          # idempotent resend
             self.tasks[t["task_id"]] = t
             self.owner[t["task_id"]] = self.sessions[rid]
+            if self.dispatch:
+                self.dispatched.add(t["task_id"])
             new.append(t)
         self.server.send(rid, "SUBMITTED", seq, {"accepted": len(fields["tasks"])})
         if self.execute and new:
@@ -203,14 +230,57 @@ class FakeBroker:
         found = [self.results[t] for t in fields["ids"] if t in self.results]
         self.server.send(rid, "RESULTS", seq, {"results": found})
 
+    def state(self, t):
+        if t in self.results:
+            if self.results[t]["status"] == _fx.RESULT_ERROR:
+                return _fx.TASK_FAILED
+            return _fx.TASK_DELIVERED if t in self.acked else _fx.TASK_DONE
+        if t in self.dispatched:
+            return _fx.TASK_DISPATCHED
+        return _fx.TASK_QUEUED if t in self.tasks else _fx.TASK_UNKNOWN
+
+    def _status_rows(self, ids):
+        return [{"task_id": t, "state": self.state(t),
+                 "endpoint_id": self.tasks[t]["endpoint_id"] if t in self.tasks else "",
+                 "attempts": 1} for t in ids]
+
     def _on_status(self, rid, seq, fields):
-        rows = []
+        self.server.send(rid, "STATUS_REPLY", seq, {"tasks": self._status_rows(fields["ids"])})
+
+    @staticmethod
+    def cancelled_result(task_id, text):
+        return {"task_id": task_id, "status": _fx.RESULT_ERROR, "error_code": _fx.E_CANCELLED,
+                "error_text": text, "value": b"", "output": b""}
+
+    def _on_cancel(self, rid, seq, fields):
+        """What the broker does: a QUEUED task ends now (FAILED, result
+        pushed); a DISPATCHED one is killed at the endpoint unless
+        queued_only (its result comes later: here, right after the reply);
+        anything else is left alone."""
+        if self.cancel_silent:
+            return
+        push = []
         for t in fields["ids"]:
-            state = (_fx.TASK_DELIVERED if t in self.acked else _fx.TASK_DONE if t in self.results
-                     else _fx.TASK_QUEUED if t in self.tasks else _fx.TASK_UNKNOWN)
-            ep = self.tasks[t]["endpoint_id"] if t in self.tasks else ""
-            rows.append({"task_id": t, "state": state, "endpoint_id": ep, "attempts": 1})
+            state = self.state(t)
+            if state == _fx.TASK_QUEUED:
+                self.results[t] = self.cancelled_result(t, "cancelled before it ran")
+                push.append(self.results[t])
+        rows = self._status_rows(fields["ids"])
+        later = []
+        if not fields["queued_only"]:
+            for t in fields["ids"]:
+                if t in self.dispatched and t not in self.results:
+                    self.results[t] = self.cancelled_result(
+                        t, "cancelled while running on worker pid 4242")
+                    later.append(self.results[t])
+        owner_rid = rid
+        if push and self.cancel_push_first:
+            self.server.send(owner_rid, "RESULTS", 0, {"results": push})
         self.server.send(rid, "STATUS_REPLY", seq, {"tasks": rows})
+        if push and not self.cancel_push_first:
+            self.server.send(owner_rid, "RESULTS", 0, {"results": push})
+        if later:
+            self.server.send(owner_rid, "RESULTS", 0, {"results": later})
 
     def _on_list(self, rid, seq, fields):
         self.server.send(rid, "LIST_REPLY", seq, {

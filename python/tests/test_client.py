@@ -440,3 +440,178 @@ def test_executor_walltime_and_retries(client, broker):
 
 def test_heartbeat_defaults_from_limits(client):
     assert client._missed_beats == _fx.HEARTBEAT_MISSED_DEFAULT
+
+
+# ---- issue 3: cancel ----------------------------------------------------------
+
+def test_client_cancel_queued_task(client, broker):
+    broker.execute = False
+    tid = client.run(1, endpoint_id=ENDPOINT, function_id=client.register_function(add))
+    assert client.cancel(tid) == {tid: "FAILED"}
+    (cancel,) = broker.of_type("CANCEL")
+    assert cancel[2] == {"ids": [tid], "queued_only": 0}
+    with pytest.raises(fx.TaskCancelled) as info:
+        client.get_result(tid, timeout=TIMEOUT)
+    e = info.value
+    assert isinstance(e, fx.TaskError) and isinstance(e, fx.Error)
+    assert e.code == _fx.E_CANCELLED and e.name == "FX_E_CANCELLED"
+    assert e.task_id == tid and "cancelled before it ran" in str(e)
+    wait_for(lambda: tid in broker.acked, what="the ack of the cancelled result")
+    assert client.status(tid)["state"] == "FAILED"
+
+
+def test_client_cancel_running_done_and_unknown(client, broker):
+    fid = client.register_function(add)
+    done = client.run(1, endpoint_id=ENDPOINT, function_id=fid)
+    assert client.get_result(done, timeout=TIMEOUT) == 1
+    broker.execute, broker.dispatch = False, True
+    running = client.run(2, endpoint_id=ENDPOINT, function_id=fid)
+    unknown = fx.new_id()
+    states = client.cancel([running, done, unknown])
+    assert states[running] == "DISPATCHED"          # killed at the endpoint; result follows
+    assert states[done] in ("DONE", "DELIVERED") and states[unknown] == "UNKNOWN"
+    with pytest.raises(fx.TaskCancelled, match="while running on worker pid 4242"):
+        client.get_result(running, timeout=TIMEOUT)
+    assert client.get_result(done) == 1             # left alone
+    with pytest.raises(ValueError, match="not a canonical UUID"):
+        client.cancel("nope")
+    assert client.cancel([]) == {}
+
+
+def test_client_cancel_refused_raises(client, broker):
+    broker._on_cancel = lambda rid, seq, f: broker.server.send(
+        rid, "ERROR", seq, {"code": _fx.E_UNKNOWN_TYPE, "text": "old broker"})
+    with pytest.raises(fx.RequestError, match="CANCEL.*FX_E_UNKNOWN_TYPE: old broker"):
+        client.cancel(fx.new_id())
+
+
+def test_client_cancel_ends_executor_future_with_task_cancelled(client, broker):
+    broker.execute, broker.dispatch = False, True
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(square, 3)
+        assert isinstance(fut, fx.TaskFuture)
+        wait_for(lambda: fut.task_id in broker.tasks, what="the SUBMIT")
+        assert client.cancel(fut.task_id) == {fut.task_id: "DISPATCHED"}
+        assert isinstance(fut.exception(timeout=TIMEOUT), fx.TaskCancelled)
+        assert not fut.cancelled()
+
+
+def _hold_one_submit(client, broker, ex):
+    """A first task whose SUBMIT stays unanswered: tasks submitted after it
+    wait in the client (not yet sent) until release_submits()."""
+    broker.hold_submitted = True
+    first = ex.submit(square, 1)
+    wait_for(lambda: broker.held_submits, what="the held SUBMIT")
+    return first
+
+
+def test_future_cancel_before_send(client, broker):
+    ex = fx.Executor(endpoint_id=ENDPOINT, client=client)
+    first = _hold_one_submit(client, broker, ex)
+    second = ex.submit(square, 2)
+    calls = []
+    second.add_done_callback(calls.append)
+    assert second.cancel() is True and second.cancelled() and calls == [second]
+    broker.release_submits()
+    assert first.result(timeout=TIMEOUT) == 1
+    ex.shutdown()
+    assert second.task_id not in broker.tasks and not broker.of_type("CANCEL")
+    with pytest.raises(fx.TaskCancelled, match="before it was sent"):
+        client.get_result(second.task_id, timeout=TIMEOUT)
+
+
+def test_client_cancel_of_a_task_not_yet_sent(client, broker):
+    ex = fx.Executor(endpoint_id=ENDPOINT, client=client)
+    first = _hold_one_submit(client, broker, ex)
+    second = ex.submit(square, 2)
+    assert client.cancel(second.task_id) == {second.task_id: "FAILED"}
+    assert second.cancelled() and not broker.of_type("CANCEL")
+    broker.release_submits()
+    assert first.result(timeout=TIMEOUT) == 1
+    assert concurrent.futures.wait([second], timeout=TIMEOUT).done == {second}
+    ex.shutdown()
+    assert second.task_id not in broker.tasks
+
+
+@pytest.mark.parametrize("push_first", [False, True])
+def test_future_cancel_queued_at_broker(client, broker, push_first):
+    broker.execute = False
+    broker.cancel_push_first = push_first
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(square, 4)
+        wait_for(lambda: fut.task_id in broker.tasks and fut.running(), what="the SUBMIT")
+        calls = []
+        fut.add_done_callback(calls.append)
+        waiter = concurrent.futures.ThreadPoolExecutor(1).submit(
+            concurrent.futures.wait, [fut], TIMEOUT)
+        assert fut.cancel() is True
+        assert fut.cancelled() and fut.done() and not fut.running()
+        with pytest.raises(concurrent.futures.CancelledError):
+            fut.result(timeout=0)
+        assert waiter.result(timeout=TIMEOUT).done == {fut}     # wait() woke up
+        wait_for(lambda: calls == [fut], what="the done callback")
+        assert fut.cancel() is True                              # again: still True
+    (cancel,) = broker.of_type("CANCEL")
+    assert cancel[2] == {"ids": [fut.task_id], "queued_only": 1}
+    wait_for(lambda: fut.task_id in broker.acked, what="the ack of the cancelled result")
+
+
+def test_future_cancel_running_returns_false(client, broker):
+    broker.execute, broker.dispatch = False, True
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(square, 5)
+        wait_for(lambda: fut.task_id in broker.tasks and fut.running(), what="the SUBMIT")
+        assert fut.cancel() is False
+        assert not fut.cancelled() and fut.running()
+        assert broker.of_type("CANCEL")[0][2]["queued_only"] == 1
+        rid = broker.hellos[-1][0]
+        broker.push(rid, [broker._execute(broker.tasks[fut.task_id])])   # it ran
+        assert fut.result(timeout=TIMEOUT) == 25
+
+
+def test_future_cancel_finished_returns_false(client, broker):
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(square, 6)
+        assert fut.result(timeout=TIMEOUT) == 36
+        assert fut.cancel() is False
+    assert not broker.of_type("CANCEL")
+
+
+def test_future_cancel_wait_is_bounded(client, broker):
+    broker.execute = False
+    broker.cancel_silent = True
+    client.cancel_timeout = 0.3
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(square, 7)
+        wait_for(lambda: fut.task_id in broker.tasks and fut.running(), what="the SUBMIT")
+        t0 = time.monotonic()
+        assert fut.cancel() is False
+        assert time.monotonic() - t0 < 3
+        # A late cancelled result is then an ordinary outcome, not a cancel.
+        broker.push(broker.hellos[-1][0],
+                    [broker.cancelled_result(fut.task_id, "cancelled before it ran")])
+        assert isinstance(fut.exception(timeout=TIMEOUT), fx.TaskCancelled)
+
+
+def test_shutdown_cancel_futures_sends_one_cancel(client, broker):
+    broker.execute = False
+    ex = fx.Executor(endpoint_id=ENDPOINT, client=client)
+    futures = [ex.submit(square, i) for i in range(20)]
+    wait_for(lambda: all(f.running() for f in futures), what="all SUBMITs")
+    ex.shutdown(wait=True, cancel_futures=True)
+    assert all(f.cancelled() for f in futures)
+    (cancel,) = broker.of_type("CANCEL")
+    assert sorted(cancel[2]["ids"]) == sorted(f.task_id for f in futures)
+    assert cancel[2]["queued_only"] == 1
+
+
+def test_cancel_after_close(broker):
+    c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    broker.execute = False
+    ex = fx.Executor(endpoint_id=ENDPOINT, client=c)
+    fut = ex.submit(square, 1)
+    wait_for(lambda: fut.running(), what="the SUBMIT")
+    c.close()
+    assert fut.cancel() is False and isinstance(fut.exception(timeout=TIMEOUT), fx.ClientClosed)
+    with pytest.raises(fx.ClientClosed):
+        c.cancel(fut.task_id)
