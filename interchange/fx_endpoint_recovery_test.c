@@ -7,7 +7,7 @@
     cancel     CANCEL from the broker: a queued task ends in an
         FX_E_CANCELLED result (unacked until RESULTS_ACK: resent after a
         re-hello), a task at a manager is cancelled there, unknown ids are
-        ignored.
+        ignored, a CANCEL with queued_only 1 changes nothing.
     missed     --heartbeat-missed: a silent manager is not lost before that
         many periods, then is; its task goes to the front of the queue.
     sigterm    SIGTERM while a task runs at a manager: CREDIT 0, COMMAND
@@ -102,7 +102,14 @@ static void scenario_cancel(void)
     s_send_task(&b, &ids[1]); /* no room: stays queued */
     fx_id_new(ids[2]);        /* unknown here */
 
+    /* queued_only 1 (not passed on by a broker): changes nothing here */
     fx_msg_t *cancel = fx_msg_new(FX_MSG_CANCEL);
+    fx_msg_alloc_records(cancel, 1);
+    memcpy(cancel->cancel.ids[0], ids[0], sizeof ids[0]);
+    cancel->cancel.queued_only = 1;
+    ept_send(b.endpoint, b.ep_routing, cancel, &b.seq);
+
+    cancel = fx_msg_new(FX_MSG_CANCEL);
     fx_msg_alloc_records(cancel, 3);
     memcpy(cancel->cancel.ids[0], ids[2], sizeof ids[2]);
     memcpy(cancel->cancel.ids[1], ids[1], sizeof ids[1]);
@@ -116,8 +123,9 @@ static void scenario_cancel(void)
           "the queued task ends in an FX_E_CANCELLED result");
     fx_msg_destroy(&r);
     fx_msg_t *c = ept_expect(&b, a->inbox, FX_MSG_CANCEL);
-    CHECK(c && c->cancel.count == 1 && strcmp(c->cancel.ids[0], ids[0]) == 0 && c->seq == 0,
-          "the manager got CANCEL of its task only");
+    CHECK(c && c->cancel.count == 1 && strcmp(c->cancel.ids[0], ids[0]) == 0 && c->seq == 0 &&
+              c->cancel.queued_only == 0,
+          "the manager got one CANCEL (queued_only 0) of its task only");
     fx_msg_destroy(&c);
     CHECK(ept_take(a->inbox, FX_MSG_TASKS) == NULL, "the cancelled queued task was not dispatched");
 

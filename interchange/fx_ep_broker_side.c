@@ -106,6 +106,13 @@ static void s_on_tasks(fx_interchange_t *self, fx_msg_t *msg)
    cancelled there (the manager sends the result); unknown ids: ignored. */
 static void s_on_cancel(fx_interchange_t *self, fx_msg_t *msg)
 {
+    if (msg->cancel.queued_only) {
+        /* only tasks that have not left the broker: none here (SPEC 8.10) */
+        fx_ep_warn("the broker passed on a CANCEL with queued_only 1 for %u task(s); ignored: those "
+                   "tasks have left the broker",
+                   msg->cancel.count);
+        return;
+    }
     size_t queued = 0, forwarded = 0;
     for (uint32_t i = 0; i < msg->cancel.count; i++) {
         fx_ep_task_t *t = fx_ep_tasks_find(self->tasks, msg->cancel.ids[i]);

@@ -43,7 +43,7 @@ fx_ep_link_t *fx_ep_link_new(const char *addr, const fx_keypair_t *kp, const cha
     zsock_set_linger(self->sock, 500); /* let the last results out on a clean stop */
     zsock_set_heartbeat_ivl(self->sock, heartbeat_ms);
     zsock_set_heartbeat_timeout(self->sock, 5 * heartbeat_ms);
-    zsock_set_maxmsgsize(self->sock, FX_PAYLOAD_MAX);
+    zsock_set_maxmsgsize(self->sock, (int) FX_WIRE_FRAME_MAX);
     if (zsock_connect(self->sock, "%s", addr) != 0) {
         snprintf(err, errlen,
                  "cannot connect to the broker's endpoint address %s; fix "

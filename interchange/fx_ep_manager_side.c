@@ -37,7 +37,7 @@ int fx_ep_manager_side_bind(fx_interchange_t *self, char *err, size_t errlen)
     }
     fx_curve_server(self->router, &self->conf->identity->endpoint_kp, S_ZAP_DOMAIN);
     zsock_set_linger(self->router, 200); /* the last COMMAND STOP still goes out on exit */
-    zsock_set_maxmsgsize(self->router, FX_PAYLOAD_MAX);
+    zsock_set_maxmsgsize(self->router, (int) FX_WIRE_FRAME_MAX);
     const char *want = self->conf->manager_bind;
     int rc = zsock_bind(self->router, "%s", want);
     if (rc == -1 && want == self->conf->identity->manager_bind) {

@@ -1,6 +1,7 @@
 /*  fx_ep_unit_test.c: the interchange's data structures without sockets or
     processes: task FIFO and index, manager registry, dispatch strategy,
-    result store, stats. Each check names what broke. */
+    result store, stats, endpoint.conf's manager_bind, managers.pids. Each check names what broke. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 
 #include "fx_conf.h"
 #include "fx_ep_dispatch.h"
+#include "fx_ep_identity.h"
+#include "fx_ep_launcher.h"
 #include "fx_ep_managers.h"
 #include "fx_ep_results.h"
 #include "fx_ep_stats.h"
@@ -124,6 +127,10 @@ static void test_registry_and_dispatch(void)
     CHECK(fx_ep_tasks_queued(q) == 1, "the sixth task waits");
     CHECK(fx_ep_manager_free(m1) == 0 && fx_ep_manager_in_flight(m2) == 3, "in flight counted");
     CHECK(zlistx_size(fx_ep_manager_outbox(m2)) == 3, "outbox holds the batch");
+    CHECK(fx_ep_managers_workers(reg) == 4 && fx_ep_managers_free(reg) == 0,
+          "status sums: workers 4, free 0 (got %llu, %llu)", (unsigned long long) fx_ep_managers_workers(reg),
+          (unsigned long long) fx_ep_managers_free(reg));
+    CHECK(fx_ep_managers_by_pid(reg, 0) == m1 && fx_ep_managers_by_pid(reg, 77) == NULL, "find by pid");
     zlistx_purge(fx_ep_manager_outbox(m1));
     zlistx_purge(fx_ep_manager_outbox(m2));
 
@@ -237,12 +244,49 @@ static void test_stats(void)
     unlink(path);
 }
 
+/* manager_bind kept in endpoint.conf; managers.pids written atomically,
+   and a pid that is not an fx-manager is not adopted. */
+static void test_identity_and_pids(void)
+{
+    char dir[] = "/tmp/fx-ep-unit-XXXXXX", err[512] = "";
+    CHECK(mkdtemp(dir) != NULL, "temp dir");
+    fx_ep_identity_t id;
+    CHECK(fx_ep_identity_load(&id, dir, "unit", err, sizeof err) == 0, "identity: %s", err);
+    CHECK(id.manager_bind[0] == '\0', "no manager_bind before a first bind");
+    CHECK(fx_ep_identity_save_bind(&id, "tcp://127.0.0.1:5999", err, sizeof err) == 0, "save_bind: %s", err);
+    fx_ep_identity_t again;
+    CHECK(fx_ep_identity_load(&again, dir, "unit", err, sizeof err) == 0, "identity again: %s", err);
+    CHECK(strcmp(again.manager_bind, "tcp://127.0.0.1:5999") == 0 &&
+              strcmp(again.endpoint_id, id.endpoint_id) == 0,
+          "manager_bind read back (%s), same id", again.manager_bind);
+
+    char pids[PATH_MAX + 32];
+    snprintf(pids, sizeof pids, "%s/managers.pids", dir);
+    FILE *f = fopen(pids, "w");
+    fprintf(f, "%d\n1\n999999999\n", (int) getpid());
+    fclose(f);
+    fx_ep_launcher_t *l = fx_ep_launcher_new(pids);
+    CHECK(fx_ep_launcher_adopt(l, again.manager_key_path) == 0, "neither this test, init nor a dead pid");
+    int out[4];
+    CHECK(fx_ep_launcher_adopted(l, out, 4) == 0, "nothing adopted");
+    f = fopen(pids, "r");
+    int c = f ? fgetc(f) : 0;
+    if (f)
+        fclose(f);
+    CHECK(c == EOF, "managers.pids rewritten empty");
+    fx_ep_launcher_destroy(&l);
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void)
 {
     test_fifo_and_requeue();
     test_registry_and_dispatch();
     test_results();
     test_stats();
+    test_identity_and_pids();
     if (s_failures) {
         printf("fx_ep_unit_test: %d check(s) failed\n", s_failures);
         return 1;
