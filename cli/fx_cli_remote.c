@@ -165,16 +165,33 @@ static fx_msg_t *s_endpoints(s_link_t *link)
     return seq ? s_reply(link, seq, FX_MSG_LIST_REPLY, "LIST") : NULL;
 }
 
+/* The column of the endpoints table named one of names[], else fallback
+   (the broker adds columns over time: look them up, never assume a place). */
+static uint32_t s_column(const fx_msg_t *table, const char *const *names, uint32_t fallback)
+{
+    for (uint32_t c = 0; c < table->list_reply.cols; c++) {
+        const char *head = table->list_reply.cells[c];
+        for (int i = 0; head && names[i]; i++)
+            if (strcmp(head, names[i]) == 0)
+                return c;
+    }
+    return fallback;
+}
+
 /* "online"/"offline" for an endpoint id from the endpoints table, or "-". */
 static const char *s_endpoint_status(const fx_msg_t *table, const char *endpoint_id)
 {
-    if (table == NULL || table->list_reply.cols < 3)
+    static const char *const id_names[] = {"id", "endpoint_id", NULL};
+    static const char *const status_names[] = {"status", "state", NULL};
+    if (table == NULL || table->list_reply.rows == 0 || table->list_reply.cols < 3)
         return "-";
     uint32_t cols = table->list_reply.cols;
+    uint32_t id_col = s_column(table, id_names, 0);
+    uint32_t status_col = s_column(table, status_names, 2);
     for (uint32_t row = 1; row < table->list_reply.rows; row++) {
         char **cells = table->list_reply.cells + (size_t) row * cols;
-        if (cells[0] && strcmp(cells[0], endpoint_id) == 0)
-            return cells[2] ? cells[2] : "-";
+        if (cells[id_col] && strcmp(cells[id_col], endpoint_id) == 0)
+            return cells[status_col] ? cells[status_col] : "-";
     }
     return "-";
 }

@@ -74,7 +74,10 @@ def test_silent_broker_times_out(tmp_path):
 class Scripted:
     """A TestServer answering HELLO, LIST and STATUS from a thread."""
 
-    def __init__(self, error=None):
+    def __init__(self, error=None, endpoints=None, task_state=_fx.TASK_DONE, endpoint_id=""):
+        self.endpoints = endpoints          # (columns, rows) for LIST endpoints
+        self.task_state = task_state
+        self.endpoint_id = endpoint_id
         self.pub, sec = fx.keypair_new()
         self.server = _fx.TestServer(self.pub, sec)
         self.error = error
@@ -93,12 +96,16 @@ class Scripted:
                 self.server.send(rid, "WELCOME", seq, {"heartbeat_ms": 1000})
             elif self.error:
                 self.server.send(rid, "ERROR", seq, {"code": self.error, "text": "go away"})
+            elif t == "LIST" and self.endpoints and fields["what"] == _fx.LIST_ENDPOINTS:
+                self.server.send(rid, "LIST_REPLY", seq, {
+                    "columns": self.endpoints[0], "rows": self.endpoints[1]})
             elif t == "LIST":
                 self.server.send(rid, "LIST_REPLY", seq, {
                     "columns": ["id", "name"], "rows": [[fx.new_id(), "laptop"]] * fields["limit"]})
             elif t == "STATUS":
                 self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [
-                    {"task_id": i, "state": _fx.TASK_DONE, "endpoint_id": "", "attempts": 2}
+                    {"task_id": i, "state": self.task_state, "endpoint_id": self.endpoint_id,
+                     "attempts": 2}
                     for i in fields["ids"]]})
 
     def close(self):
@@ -137,5 +144,33 @@ def test_broker_error_is_reported(tmp_path):
         r = run("--creds", creds, "functions")
         assert r.returncode == 1
         assert "FX_E_FORBIDDEN: go away" in r.stderr
+    finally:
+        s.close()
+
+
+def test_endpoint_columns_as_the_broker_sends_them(tmp_path):
+    """`fx endpoints` prints whatever columns come (issue 3 adds managers and
+    workers); `fx status` finds the endpoint's status column by its name."""
+    ep_off, ep_on = fx.new_id(), fx.new_id()
+    columns = ["id", "name", "managers", "workers", "status", "last_seen", "queued"]
+    rows = [[ep_on, "gpu", "2", "16", "online", "2026-11-27T10:00:00Z", "0"],
+            [ep_off, "laptop", "0", "0", "offline", "2026-11-26T09:00:00Z", "3"]]
+    s = Scripted(endpoints=(columns, rows), task_state=_fx.TASK_QUEUED, endpoint_id=ep_off)
+    try:
+        creds = _creds_file(tmp_path, s.server.endpoint, s.pub)
+        r = run("--creds", creds, "endpoints")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0].split() == columns
+        assert lines[1].split() == rows[0] and lines[2].split() == rows[1]
+        tid = fx.new_id()
+        r = run("--creds", creds, "status", tid)
+        assert r.returncode == 0, r.stderr
+        line = r.stdout.splitlines()[1]
+        assert line.split()[:4] == [tid, "QUEUED", ep_off, "2"]
+        assert line.endswith("offline (task waits for it)")
+        s.endpoint_id = ep_on
+        r = run("--creds", creds, "status", tid)
+        assert r.stdout.splitlines()[1].split()[-1] == "online"
     finally:
         s.close()

@@ -616,6 +616,7 @@ class Client:
             if not isinstance(t, str) or not _fx.id_valid(t):
                 raise ValueError(f"task id {t!r} is not a canonical UUID")
         self._check_usable()
+        self._check_not_io_thread("Client.cancel")
         out = {}
         for i in range(0, len(ids), _fx.IDS_MAX):
             chunk = ids[i:i + _fx.IDS_MAX]
@@ -686,9 +687,16 @@ class Client:
                 except OSError:
                     pass
 
+    def _check_not_io_thread(self, what):
+        if threading.current_thread() is self._thread:
+            raise Error(f"{what} cannot wait for the broker from a done callback (it runs on "
+                        f"the client's I/O thread, which brings the answer): call it from "
+                        f"another thread")
+
     def _request(self, type_, send, on_reply):
         """Send one request through the I/O thread and wait for its answer."""
         self._check_usable()
+        self._check_not_io_thread(type_)
         future = concurrent.futures.Future()
         pending = _Pending(type_, send, on_reply, future)
         self._post(("request", pending))

@@ -615,3 +615,23 @@ def test_cancel_after_close(broker):
     assert fut.cancel() is False and isinstance(fut.exception(timeout=TIMEOUT), fx.ClientClosed)
     with pytest.raises(fx.ClientClosed):
         c.cancel(fut.task_id)
+
+
+def test_requests_from_a_done_callback_raise_not_hang(client, broker):
+    errors = []
+
+    def callback(f):
+        try:
+            client.cancel(f.task_id)
+        except fx.Error as exc:
+            errors.append(exc)
+
+    broker.execute = False
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(square, 2)
+        fut.add_done_callback(callback)
+        wait_for(lambda: fut.task_id in broker.tasks, what="the SUBMIT")
+        broker.push(broker.hellos[-1][0], [broker._execute(broker.tasks[fut.task_id])])
+        assert fut.result(timeout=TIMEOUT) == 4
+    wait_for(lambda: errors, what="the callback's error")
+    assert "done callback" in str(errors[0])
