@@ -176,10 +176,11 @@ int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf
                  exe, strerror(errno));
         return -1;
     }
-    char workers[16], prefetch[16], heartbeat[16];
+    char workers[16], prefetch[16], heartbeat[16], missed[16];
     snprintf(workers, sizeof workers, "%d", conf->workers);
     snprintf(prefetch, sizeof prefetch, "%d", conf->prefetch);
     snprintf(heartbeat, sizeof heartbeat, "%d", conf->heartbeat_ms);
+    snprintf(missed, sizeof missed, "%d", conf->heartbeat_missed);
     char *argv[] = {exe,
                     "--interchange",
                     (char *) conf->interchange,
@@ -193,7 +194,13 @@ int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf
                     prefetch,
                     "--heartbeat-ms",
                     heartbeat,
+                    NULL,
+                    NULL,
                     NULL};
+    if (conf->heartbeat_missed > 0 && conf->heartbeat_missed != FX_HEARTBEAT_MISSED_DEFAULT) {
+        argv[13] = "--heartbeat-missed";
+        argv[14] = missed;
+    }
     for (int i = 0; i < count; i++) {
         if (self->count == S_MAX_CHILDREN) {
             snprintf(err, errlen, "cannot start more than %d local managers; use fewer --managers",

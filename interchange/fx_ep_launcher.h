@@ -25,6 +25,7 @@ typedef struct {
     int workers;
     int prefetch;
     int heartbeat_ms;
+    int heartbeat_missed; /* passed only when not FX_HEARTBEAT_MISSED_DEFAULT */
 } fx_ep_launch_conf_t;
 
 typedef struct fx_ep_launcher_t fx_ep_launcher_t;

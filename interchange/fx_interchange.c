@@ -184,6 +184,7 @@ static int s_start_managers(fx_interchange_t *self, int count)
         .workers = self->conf->workers,
         .prefetch = self->conf->prefetch,
         .heartbeat_ms = self->conf->heartbeat_ms,
+        .heartbeat_missed = self->conf->heartbeat_missed,
     };
     if (fx_ep_launcher_start(self->launcher, &lc, count, err, sizeof err) != 0) {
         fx_ep_error("%s", err);
