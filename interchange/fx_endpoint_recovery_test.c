@@ -12,7 +12,8 @@
         many periods, then is; its task goes to the front of the queue.
     sigterm    SIGTERM while a task runs at a manager: CREDIT 0, COMMAND
         DRAIN, the result reaches the broker, the endpoint waits for the ack,
-        exits 0, then COMMAND STOP.
+        exits 0, then COMMAND STOP; queued tasks are not dispatched.
+    drain      the same after COMMAND DRAIN from the broker.
     adopt      (real fx-manager) kill -9 the endpoint, start it again: the
         same two manager pids come back, none is launched, tasks run.
     sigterm_real (real fx-manager) SIGTERM while a short Python task runs:
@@ -203,9 +204,10 @@ done:
     ept_broker_stop(&b, ept_failures > 0);
 }
 
-static void scenario_sigterm(void)
+/* SIGTERM (by_signal) or COMMAND DRAIN from the broker: the same sequence. */
+static void s_leave(bool by_signal)
 {
-    fprintf(stderr, "scenario_sigterm\n");
+    fprintf(stderr, "scenario_%s\n", by_signal ? "sigterm" : "drain");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
     CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
@@ -220,8 +222,14 @@ static void scenario_sigterm(void)
     CHECK(s_got_task(&b, a, ids[0]), "task 0 runs at the manager");
     s_send_task(&b, &ids[1]); /* queued: left to the broker */
 
-    kill(b.pid, SIGTERM);
-    CHECK(WAIT_UNTIL(&b, b.window == 0), "SIGTERM: CREDIT 0 to the broker (got %u)", b.window);
+    if (by_signal)
+        kill(b.pid, SIGTERM);
+    else {
+        fx_msg_t *drain = fx_msg_new(FX_MSG_COMMAND);
+        drain->command.command = FX_CMD_DRAIN;
+        ept_send(b.endpoint, b.ep_routing, drain, &b.seq);
+    }
+    CHECK(WAIT_UNTIL(&b, b.window == 0), "CREDIT 0 to the broker (got %u)", b.window);
     fx_msg_t *cmd = ept_expect(&b, a->inbox, FX_MSG_COMMAND);
     CHECK(cmd && cmd->command.command == FX_CMD_DRAIN, "COMMAND DRAIN to the manager");
     fx_msg_destroy(&cmd);
@@ -244,6 +252,16 @@ static void scenario_sigterm(void)
     CHECK(ept_take(a->inbox, FX_MSG_TASKS) == NULL, "the queued task was not dispatched while leaving");
 done:
     ept_broker_stop(&b, ept_failures > 0);
+}
+
+static void scenario_sigterm(void)
+{
+    s_leave(true);
+}
+
+static void scenario_drain(void)
+{
+    s_leave(false);
 }
 
 /* The pids in DIR/managers.pids, sorted; returns how many. */
@@ -356,9 +374,13 @@ int main(int argc, char **argv)
         void (*run)(void);
         bool real; /* needs fx-manager and fx-worker: only when named */
     } scenarios[] = {
-        {"status", scenario_status, false}, {"cancel", scenario_cancel, false},
-        {"missed", scenario_missed, false}, {"sigterm", scenario_sigterm, false},
-        {"adopt", scenario_adopt, true},    {"sigterm_real", scenario_sigterm_real, true},
+        {"status", scenario_status, false},
+        {"cancel", scenario_cancel, false},
+        {"missed", scenario_missed, false},
+        {"sigterm", scenario_sigterm, false},
+        {"drain", scenario_drain, false},
+        {"adopt", scenario_adopt, true},
+        {"sigterm_real", scenario_sigterm_real, true},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (only ? strcmp(only, scenarios[i].name) == 0 : !scenarios[i].real)

@@ -135,23 +135,26 @@ static void s_on_cancel(fx_interchange_t *self, fx_msg_t *msg)
                msg->cancel.count, queued, forwarded);
 }
 
-/* DRAIN: announce 0, finish what is held, then stop. STOP: the same, but
-   exit after a grace period even if tasks remain (SPEC 5.21). Both are
-   passed on to every manager. */
+/* DRAIN: announce 0, dispatch no more, finish the tasks at managers and
+   have their results acknowledged, then stop; tasks still queued here are
+   left to the broker (it requeues them when it sees this endpoint gone).
+   STOP: the same, but exit after --stop-grace-ms even if tasks remain
+   (SPEC 5.21). Both are passed on to every manager. */
 static void s_on_command(fx_interchange_t *self, fx_msg_t *msg)
 {
     if (msg->command.command == FX_CMD_STOP && !self->stop_deadline) {
         fx_ep_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
-                   "%d ms for the results of the %zu task(s) held",
-                   self->conf->stop_grace_ms, fx_ep_tasks_held(self->tasks));
+                   "%d ms for the results of the %zu task(s) at managers",
+                   self->conf->stop_grace_ms,
+                   fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks));
         self->draining = true;
         self->stop_deadline = fx_now_ms() + self->conf->stop_grace_ms;
         fx_ep_managers_command(self, FX_CMD_STOP);
     }
     else if (msg->command.command == FX_CMD_DRAIN && !self->draining) {
         fx_ep_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
-                   "%zu task(s) held, then stopping",
-                   fx_ep_tasks_held(self->tasks));
+                   "%zu task(s) at managers, then stopping",
+                   fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks));
         self->draining = true;
         fx_ep_managers_command(self, FX_CMD_DRAIN);
     }

@@ -115,8 +115,8 @@ static void s_pass(fx_interchange_t *self)
     int64_t now = fx_now_ms();
     fx_ep_expire(self, now);
     fx_ep_launcher_reap(self->launcher);
-    if (!self->leaving)
-        fx_ep_dispatch(self);
+    if (!self->draining)
+        fx_ep_dispatch(self); /* a draining manager takes no more */
     bool beat = now >= self->next_beat;
     if (beat)
         self->next_beat = now + fx_ep_link_period(self->link);
@@ -131,16 +131,11 @@ static void s_pass(fx_interchange_t *self)
         self->next_stats = now + S_STATS_PERIOD_MS;
         s_write_stats(self);
     }
-    if (self->draining && !self->leaving && fx_ep_tasks_held(self->tasks) == 0 &&
-        fx_ep_results_pending(self->results) == 0 && fx_ep_results_unacked(self->results) == 0) {
-        fx_ep_info("drained: every task held has its result acknowledged; stopping");
-        self->stopping = true;
-    }
     size_t in_flight = fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks);
-    if (self->leaving && in_flight == 0 && fx_ep_results_pending(self->results) == 0 &&
+    if (self->draining && in_flight == 0 && fx_ep_results_pending(self->results) == 0 &&
         fx_ep_results_unacked(self->results) == 0) {
-        fx_ep_info("every result of the tasks at managers is acknowledged by the broker; stopping "
-                   "(%zu queued task(s) left to the broker to dispatch again)",
+        fx_ep_info("drained: every task given to a manager has its result acknowledged by the "
+                   "broker; stopping (%zu queued task(s) left to the broker to dispatch again)",
                    fx_ep_tasks_queued(self->tasks));
         self->stopping = true;
     }
