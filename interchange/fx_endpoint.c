@@ -163,6 +163,10 @@ int main(int argc, char **argv)
         fx_ep_error("%s", err);
         return 1;
     }
+    if (fx_ep_identity_lock(&identity, err, sizeof err) != 0) {
+        fx_ep_error("%s", err);
+        return 1;
+    }
     if (identity.created)
         fx_ep_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
     if (fx_ep_register(&creds, &identity, S_REGISTER_TIMEOUT_MS, err, sizeof err) != 0) {

@@ -3,7 +3,8 @@
     (fx_ep_test_harness.h).
 
     status     ENDPOINT_STATUS(managers, workers, free) when they change and
-        with every heartbeat.
+        with every heartbeat; a second fx-endpoint on the same --dir refuses
+        to start.
     cancel     CANCEL from the broker: a queued task ends in an
         FX_E_CANCELLED result (unacked until RESULTS_ACK: resent after a
         re-hello), a task at a manager is cancelled there, unknown ids are
@@ -51,6 +52,37 @@ static bool s_got_task(ept_broker_t *b, ept_fake_t *f, const char *id)
     return ok;
 }
 
+/* A second fx-endpoint on the same --dir refuses to start: exit 1, and
+   stderr says why. */
+static void s_second_instance(ept_broker_t *b)
+{
+    char bindir[PATH_MAX], exe[PATH_MAX + 16], creds[PATH_MAX + 16], dir[PATH_MAX + 16], log[PATH_MAX + 16];
+    fx_self_dir(bindir, sizeof bindir);
+    snprintf(exe, sizeof exe, "%s/fx-endpoint", bindir);
+    snprintf(creds, sizeof creds, "%s/user.creds", b->root);
+    snprintf(dir, sizeof dir, "%s/ep", b->root);
+    snprintf(log, sizeof log, "%s/second.stderr", b->root);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *err = freopen(log, "w", stderr);
+        (void) err;
+        execl(exe, exe, "--creds", creds, "--dir", dir, "--name", "test-ep", "--managers", "0",
+              (char *) NULL);
+        _exit(127);
+    }
+    int status = -1;
+    CHECK(WAIT_UNTIL(b, waitpid(pid, &status, WNOHANG) == pid), "the second fx-endpoint ends");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "it exits 1 (status %d)", status);
+    char text[2048] = "";
+    FILE *f = fopen(log, "r");
+    if (f) {
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+    }
+    CHECK(strstr(text, "another fx-endpoint runs with --dir"), "and says why: %s", text);
+}
+
 static void scenario_status(void)
 {
     fprintf(stderr, "scenario_status\n");
@@ -60,6 +92,7 @@ static void scenario_status(void)
     if (!ept_until_ready(&b))
         goto done;
     CHECK(WAIT_UNTIL(&b, b.statuses > 0), "ENDPOINT_STATUS after the WELCOME");
+    s_second_instance(&b);
     CHECK(b.st_managers == 0 && b.st_workers == 0 && b.st_free == 0, "nothing yet: 0 0 0 (got %u %u %u)",
           b.st_managers, b.st_workers, b.st_free);
     fx_keypair_t mkp = ept_manager_key(&b);

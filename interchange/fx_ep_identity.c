@@ -1,7 +1,9 @@
 /*  fx_ep_identity.c: endpoint.conf, endpoint.key and manager.key. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +57,29 @@ static int s_load_conf(fx_ep_identity_t *self, const char *path, const char *nam
         }
     }
     return 0;
+}
+
+int fx_ep_identity_lock(const fx_ep_identity_t *self, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    if (s_path(path, sizeof path, self->dir, "endpoint.lock") != 0) {
+        snprintf(err, errlen, "--dir %s is too long a path; use a shorter one", self->dir);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s (%s); check that the --dir is writable", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen,
+                 "another fx-endpoint runs with --dir %s (it holds %s); stop it first, or use "
+                 "another --dir",
+                 self->dir, path);
+        close(fd);
+        return -1;
+    }
+    return 0; /* fd stays open, and the lock held, until this process ends */
 }
 
 int fx_ep_identity_save_bind(fx_ep_identity_t *self, const char *addr, char *err, size_t errlen)

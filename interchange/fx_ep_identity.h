@@ -37,6 +37,12 @@ typedef struct {
    that names the file and what to do. */
 int fx_ep_identity_load(fx_ep_identity_t *self, const char *dir, const char *name, char *err, size_t errlen);
 
+/* Take DIR/endpoint.lock (flock, not inherited by children, released by
+   the kernel when this process ends, kill -9 included) so that a second
+   fx-endpoint on the same --dir refuses to start instead of taking over
+   the first one's managers. Returns 0, or -1 with a sentence in err. */
+int fx_ep_identity_lock(const fx_ep_identity_t *self, char *err, size_t errlen);
+
 /* Store addr as manager_bind in DIR/endpoint.conf (atomically) if it is
    not the one stored already. Returns 0, or -1 with a sentence in err. */
 int fx_ep_identity_save_bind(fx_ep_identity_t *self, const char *addr, char *err, size_t errlen);
