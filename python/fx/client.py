@@ -345,7 +345,9 @@ def unpack_result(raw, kind=None):
     name = raw.get("error_name") or _fx.errname(raw.get("error_code", 0))
     text = raw.get("error_text") or _fx.strerror(raw.get("error_code", 0))
     if raw.get("error_code") == _fx.E_CANCELLED:
-        return None, TaskCancelled(f"task {task_id} cancelled: {text}", task_id=task_id,
+        # the endpoint's text names the task already ("task T cancelled while ...")
+        message = text if task_id in text else f"task {task_id} cancelled: {text}"
+        return None, TaskCancelled(message, task_id=task_id,
                                    code=_fx.E_CANCELLED, name=name, text=text)
     return None, TaskError(f"task {task_id} failed: {name}: {text}", task_id=task_id,
                            code=raw.get("error_code", 0), name=name, text=text)

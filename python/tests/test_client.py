@@ -470,8 +470,12 @@ def test_client_cancel_running_done_and_unknown(client, broker):
     states = client.cancel([running, done, unknown])
     assert states[running] == "DISPATCHED"          # killed at the endpoint; result follows
     assert states[done] in ("DONE", "DELIVERED") and states[unknown] == "UNKNOWN"
-    with pytest.raises(fx.TaskCancelled, match="while running on worker pid 4242"):
+    with pytest.raises(fx.TaskCancelled, match="while running on worker pid 4242") as info:
         client.get_result(running, timeout=TIMEOUT)
+    assert str(info.value).startswith(f"task {running} cancelled: ")
+    # A text that names the task already is not prefixed twice.
+    raw = broker.cancelled_result(running, f"task {running} cancelled while running on pid 1")
+    assert str(fx.unpack_result(raw)[1]) == raw["error_text"]
     assert client.get_result(done) == 1             # left alone
     with pytest.raises(ValueError, match="not a canonical UUID"):
         client.cancel("nope")
