@@ -85,7 +85,8 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
     self->endpoint_addr = zsock_last_endpoint(self->endpoint);
     self->poller = zpoller_new(self->zap, self->client, self->endpoint, NULL);
     self->sessions = fx_sessions_new(self->client, self->store, conf->heartbeat_ms);
-    self->forwarders = fx_fwd_set_new(self->endpoint, self->store, conf->heartbeat_ms, conf->max_attempts);
+    self->forwarders =
+        fx_fwd_set_new(self->endpoint, self->store, conf->heartbeat_ms, conf->heartbeat_missed);
     self->client_errors = fx_errlimit_new();
     if (!self->poller || !self->sessions || !self->forwarders || !self->client_addr || !self->endpoint_addr ||
         !self->client_errors) {
@@ -93,6 +94,7 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
         goto fail;
     }
     fx_store_set_result_hook(self->store, s_on_result, self);
+    fx_store_set_queue_cap(self->store, conf->max_queued_per_user);
     return self;
 fail:
     fx_broker_destroy(&self);
@@ -168,7 +170,10 @@ static void s_zap_serve(fx_broker_t *self)
    routing frame and its connection's User-Id, to the handler. */
 static void s_read(fx_broker_t *self, zsock_t *sock)
 {
-    for (int i = 0; i < FX_BROKER_READ_BUDGET && (zsock_events(sock) & ZMQ_POLLIN); i++) {
+    /* After SIGTERM no new request is read: what was read is handled to
+       its commit (each handler commits before it returns). */
+    for (int i = 0; i < FX_BROKER_READ_BUDGET && !zsys_interrupted && (zsock_events(sock) & ZMQ_POLLIN);
+         i++) {
         zmsg_t *zmsg = zmsg_recv(sock);
         if (!zmsg)
             return;
@@ -230,8 +235,9 @@ int fx_broker_run(fx_broker_t *self)
     printf("fx-broker: ready client=%s endpoint=%s public_key=%s\n", self->client_addr, self->endpoint_addr,
            self->keypair.public_key);
     fflush(stdout);
-    fx_broker_log("serving state %s, heartbeat %u ms, results kept %lld s after delivery",
-                  self->conf.state_dir, self->conf.heartbeat_ms, (long long) self->conf.result_ttl_s);
+    fx_broker_log("serving state %s, heartbeat %u ms x %u, results kept %lld s after delivery",
+                  self->conf.state_dir, self->conf.heartbeat_ms, self->conf.heartbeat_missed,
+                  (long long) self->conf.result_ttl_s);
     bool busy = false;
     self->next_tick = self->next_purge = fx_now_ms();
     while (!zsys_interrupted) {
@@ -246,7 +252,11 @@ int fx_broker_run(fx_broker_t *self)
         busy = fx_fwd_set_dispatch(self->forwarders);
         busy |= fx_sessions_pump(self->sessions);
     }
-    fx_broker_log("stopping: %zu client sessions, %zu endpoints connected", fx_sessions_size(self->sessions),
-                  fx_fwd_set_size(self->forwarders));
+    /* Replies to requests already committed may still sit in the sockets:
+       give them a bounded moment to leave. */
+    zsock_set_linger(self->client, FX_BROKER_STOP_LINGER_MS);
+    zsock_set_linger(self->endpoint, FX_BROKER_STOP_LINGER_MS);
+    fx_broker_log("stopping: %zu client sessions, %zu endpoints connected; everything committed stays",
+                  fx_sessions_size(self->sessions), fx_fwd_set_size(self->forwarders));
     return 0;
 }

@@ -26,9 +26,9 @@
    blocked waiting for results may beat slowly. */
 #define FX_SESSION_MISSED_BEATS 10
 
-/* Default dispatches of a task whose endpoint keeps getting lost before the
-   task fails with FX_E_WORKER_LOST (--max-attempts). */
-#define FX_BROKER_MAX_ATTEMPTS 3
+/* At SIGTERM the sockets linger this long (at most) so that replies to
+   what was already committed still leave. */
+#define FX_BROKER_STOP_LINGER_MS 1000
 
 /* Messages read from one socket in one loop pass before the loop moves on
    (fairness between the client port, the endpoint port and timers). */
@@ -40,7 +40,8 @@ typedef struct {
     char endpoint_bind[FX_ADDR_MAX];
     uint32_t heartbeat_ms;
     int64_t result_ttl_s; /* 0: keep delivered results forever */
-    uint32_t max_attempts;
+    uint32_t heartbeat_missed;
+    uint64_t max_queued_per_user; /* 0: no cap */
 } fx_broker_conf_t;
 
 /* ---------------------------------------------------------------- sessions */

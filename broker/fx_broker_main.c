@@ -12,18 +12,22 @@ static void s_usage(FILE *out)
     fprintf(out,
             "usage: fx-broker --state DIR --client-bind tcp://HOST:PORT --endpoint-bind "
             "tcp://HOST:PORT\n"
-            "                 [--heartbeat-ms 1000] [--result-ttl-s 604800] [--max-attempts %d]\n"
+            "                 [--heartbeat-ms %d] [--heartbeat-missed %d] [--result-ttl-s 604800]\n"
+            "                 [--max-queued-per-user %d]\n"
             "  --state DIR          broker.key and fx.db live here (created, mode 0700)\n"
             "  --client-bind ADDR   CurveZMQ port for clients (port 0 picks a free one)\n"
             "  --endpoint-bind ADDR CurveZMQ port for endpoints\n"
-            "  --heartbeat-ms N     beat period announced in WELCOME; an endpoint silent for %d\n"
-            "                       beats is lost and its dispatched tasks are requeued\n"
+            "  --heartbeat-ms N     beat period announced in WELCOME\n"
+            "  --heartbeat-missed N an endpoint silent for N beats is lost: LIST shows it offline\n"
+            "                       and its dispatched tasks are requeued (never counted\n"
+            "                       against them)\n"
             "  --result-ttl-s N     delivered results (and their tasks) are purged after N s;\n"
             "                       0 keeps them forever\n"
-            "  --max-attempts N     dispatches before a task whose endpoint keeps being lost is\n"
-            "                       failed (0: retry forever)\n"
-            "Prints 'fx-broker: ready client=ADDR endpoint=ADDR public_key=KEY' when serving.\n",
-            FX_BROKER_MAX_ATTEMPTS, FX_FWD_MISSED_BEATS);
+            "  --max-queued-per-user N  a SUBMIT that would give a user more than N unfinished\n"
+            "                       (queued or dispatched) tasks is refused whole; 0: no cap\n"
+            "Prints 'fx-broker: ready client=ADDR endpoint=ADDR public_key=KEY' when serving.\n"
+            "SIGTERM/SIGINT: stops reading requests, keeps everything committed, exits 0.\n",
+            FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT, FX_QUEUED_PER_USER_DEFAULT);
 }
 
 /* Parses a decimal in [min, max]. 0 or -1. */
@@ -51,9 +55,10 @@ static int s_copy(char *dst, size_t cap, const char *flag, const char *value)
 static int s_parse(int argc, char **argv, fx_broker_conf_t *conf)
 {
     memset(conf, 0, sizeof *conf);
-    conf->heartbeat_ms = 1000;
+    conf->heartbeat_ms = FX_HEARTBEAT_MS_DEFAULT;
+    conf->heartbeat_missed = FX_HEARTBEAT_MISSED_DEFAULT;
     conf->result_ttl_s = 604800;
-    conf->max_attempts = FX_BROKER_MAX_ATTEMPTS;
+    conf->max_queued_per_user = FX_QUEUED_PER_USER_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
@@ -92,12 +97,19 @@ static int s_parse(int argc, char **argv, fx_broker_conf_t *conf)
             }
             conf->result_ttl_s = n;
         }
-        else if (strcmp(flag, "--max-attempts") == 0) {
-            if (s_number(value, 0, 1000000, &n)) {
-                fprintf(stderr, "fx-broker: --max-attempts must be 0 to 1000000, not '%s'\n", value);
+        else if (strcmp(flag, "--heartbeat-missed") == 0) {
+            if (s_number(value, 1, 1000, &n)) {
+                fprintf(stderr, "fx-broker: --heartbeat-missed must be 1 to 1000, not '%s'\n", value);
                 return -1;
             }
-            conf->max_attempts = (uint32_t) n;
+            conf->heartbeat_missed = (uint32_t) n;
+        }
+        else if (strcmp(flag, "--max-queued-per-user") == 0) {
+            if (s_number(value, 0, 1000000000000LL, &n)) {
+                fprintf(stderr, "fx-broker: --max-queued-per-user must be 0 to 10^12, not '%s'\n", value);
+                return -1;
+            }
+            conf->max_queued_per_user = (uint64_t) n;
         }
         else {
             fprintf(stderr, "fx-broker: unknown flag %s; see --help\n", flag);

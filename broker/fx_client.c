@@ -155,22 +155,63 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static bool s_online(const char *endpoint_id, void *arg)
-{
-    return fx_fwd_set_online((fx_fwd_set_t *) arg, endpoint_id);
-}
-
 static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what, msg->list.limit, s_online,
-                                   broker->forwarders, reply)
+    int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what, msg->list.limit,
+                                   fx_fwd_set_live, broker->forwarders, reply)
                    : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
         s_error(broker, routing, msg->seq, rc, "cannot list: %s: try again", fx_strerror(rc));
         return;
     }
+    s_reply(broker, routing, &reply, msg->seq);
+}
+
+/* Forwards CANCEL to the endpoints of the tasks still DISPATCHED after the
+   store's cancel, one message per endpoint. */
+static void s_forward_cancel(fx_broker_t *broker, const fx_task_status_t *tasks, uint32_t count)
+{
+    bool *sent = calloc(count, sizeof *sent);
+    fx_id_text_t *ids = calloc(count, sizeof *ids);
+    for (uint32_t i = 0; sent && ids && i < count; i++) {
+        if (sent[i] || tasks[i].state != FX_TASK_DISPATCHED)
+            continue;
+        uint32_t n = 0;
+        for (uint32_t j = i; j < count; j++)
+            if (!sent[j] && tasks[j].state == FX_TASK_DISPATCHED &&
+                strcmp(tasks[j].endpoint_id, tasks[i].endpoint_id) == 0) {
+                memcpy(ids[n++], tasks[j].task_id, sizeof(fx_id_text_t));
+                sent[j] = true;
+            }
+        if (fx_fwd_set_cancel(broker->forwarders, tasks[i].endpoint_id, ids, n) != 0)
+            fx_broker_log("could not forward CANCEL of %u tasks to endpoint %s; they end cancelled "
+                          "if it is lost",
+                          n, tasks[i].endpoint_id);
+    }
+    if (!sent || !ids)
+        fx_broker_log("out of memory forwarding a CANCEL of %u tasks", count);
+    free(sent);
+    free(ids);
+}
+
+static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+{
+    fx_msg_t *reply = fx_msg_new(FX_MSG_STATUS_REPLY);
+    int rc = reply ? fx_msg_alloc_records(reply, msg->cancel.count) : FX_E_NOMEM;
+    if (rc == FX_OK)
+        rc = fx_store_cancel(broker->store, session->user_id, msg->cancel.ids, msg->cancel.count,
+                             msg->cancel.queued_only != 0, fx_fwd_set_live, broker->forwarders,
+                             reply->status_reply.tasks);
+    if (rc != FX_OK) {
+        fx_msg_destroy(&reply);
+        s_error(broker, routing, msg->seq, rc, "cannot cancel: %s (%s): nothing was cancelled; try again",
+                fx_strerror(rc), fx_store_errmsg(broker->store));
+        return;
+    }
+    if (!msg->cancel.queued_only)
+        s_forward_cancel(broker, reply->status_reply.tasks, reply->status_reply.count);
     s_reply(broker, routing, &reply, msg->seq);
 }
 
@@ -188,6 +229,7 @@ static bool s_valid_here(int type)
     case FX_MSG_STATUS:
     case FX_MSG_FETCH:
     case FX_MSG_LIST:
+    case FX_MSG_CANCEL:
         return true;
     default:
         return false;
@@ -222,6 +264,9 @@ static void s_serve(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
         break;
     case FX_MSG_LIST:
         s_list(broker, routing, session, msg);
+        break;
+    case FX_MSG_CANCEL:
+        s_cancel(broker, routing, session, msg);
         break;
     default:
         break;

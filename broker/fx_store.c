@@ -12,7 +12,19 @@
 
 /* Schema version kept in PRAGMA user_version; a database from a newer fx is
    refused rather than misread. */
-#define S_SCHEMA_VERSION 1
+#define S_SCHEMA_VERSION 2
+
+/* Page cache of the broker's connection, in KiB: bounded so that a million
+   queued tasks cost disk, not RAM (sqlite's default is also about 2 MiB,
+   but say so rather than depend on it). */
+#define S_CACHE_PRAGMA "PRAGMA cache_size = -4096"
+
+/* Version 1 -> 2: tasks gained retries (worker deaths a task survives;
+   old tasks get the default) and cancel (a CANCEL was forwarded to the
+   endpoint: if the endpoint is lost, the task ends cancelled instead of
+   being requeued). */
+static const char *s_migrate_1_2 = "ALTER TABLE tasks ADD COLUMN retries INTEGER NOT NULL DEFAULT 2;"
+                                   "ALTER TABLE tasks ADD COLUMN cancel INTEGER NOT NULL DEFAULT 0;";
 
 /* Schema notes. tasks.seq orders dispatch (submission order) and survives
    VACUUM, unlike a bare rowid; results.seq is AUTOINCREMENT because client
@@ -36,9 +48,11 @@ static const char *s_schema =
     "  client_id TEXT NOT NULL, endpoint TEXT NOT NULL, function TEXT NOT NULL,"
     "  state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
     "  updated INTEGER NOT NULL, py_version TEXT NOT NULL, serializer TEXT NOT NULL,"
-    "  walltime_ms INTEGER NOT NULL, payload BLOB NOT NULL);"
+    "  walltime_ms INTEGER NOT NULL, payload BLOB NOT NULL,"
+    "  retries INTEGER NOT NULL DEFAULT 2, cancel INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(endpoint, state, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);"
+    "CREATE INDEX IF NOT EXISTS tasks_owner_state ON tasks(owner, state);"
     "CREATE TABLE IF NOT EXISTS results ("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL UNIQUE,"
     "  status INTEGER NOT NULL, error_code INTEGER NOT NULL, error_text TEXT,"
@@ -65,19 +79,21 @@ static const char *s_sql[ST_COUNT_] = {
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_TASK_OWNER] = "SELECT owner FROM tasks WHERE id = ?1",
     [ST_TASK_INSERT] = "INSERT INTO tasks(id, owner, client_id, endpoint, function, state, attempts,"
-                       " created, updated, py_version, serializer, walltime_ms, payload)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5, 1, 0, ?6, ?6, ?7, ?8, ?9, ?10)",
+                       " created, updated, py_version, serializer, walltime_ms, payload, retries)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, 1, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = 1",
     [ST_DISPATCH_SELECT] = "SELECT t.seq, t.id, t.function, t.py_version, t.serializer, t.attempts,"
-                           " t.walltime_ms, t.payload, f.kind, f.entry, f.body"
+                           " t.walltime_ms, t.payload, f.kind, f.entry, f.body, t.retries"
                            " FROM tasks t JOIN functions f ON f.id = t.function"
                            " WHERE t.endpoint = ?1 AND t.state = 1 ORDER BY t.seq LIMIT ?2",
     [ST_DISPATCH_MARK] = "UPDATE tasks SET state = 2, attempts = attempts + 1, updated = ?2"
                          " WHERE seq = ?1",
-    [ST_REQUEUE_SELECT] = "SELECT seq, id, attempts, owner, client_id FROM tasks"
+    [ST_REQUEUE_SELECT] = "SELECT seq, id, cancel, owner, client_id FROM tasks"
                           " WHERE endpoint = ?1 AND state = 2 ORDER BY seq",
     [ST_REQUEUE_MARK] = "UPDATE tasks SET state = 1, updated = ?2 WHERE seq = ?1",
-    [ST_TASK_STATUS] = "SELECT owner, state, endpoint, attempts FROM tasks WHERE id = ?1",
+    [ST_TASK_STATUS] = "SELECT owner, state, endpoint, attempts, client_id FROM tasks WHERE id = ?1",
+    [ST_TASK_CANCEL_MARK] = "UPDATE tasks SET cancel = 1, updated = ?2 WHERE id = ?1",
+    [ST_UNFINISHED] = "SELECT count(*) FROM tasks WHERE owner = ?1 AND state IN (1, 2)",
     [ST_RESULT_TASK] = "SELECT endpoint, owner, client_id FROM tasks WHERE id = ?1",
     [ST_RESULT_INSERT] = "INSERT OR IGNORE INTO results(task_id, status, error_code, error_text,"
                          " value, output, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -279,8 +295,12 @@ static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t 
     }
     if (s_exec_sql(self, "BEGIN IMMEDIATE", "schema transaction", err, errlen) != 0)
         return -1;
-    if (s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
-        s_exec_sql(self, "PRAGMA user_version = 1", "setting the schema version", err, errlen) != 0 ||
+    /* A version 1 database has the tables already (CREATE ... IF NOT
+       EXISTS leaves them alone): add the columns it lacks first. */
+    if ((version == 1 &&
+         s_exec_sql(self, s_migrate_1_2, "upgrading the schema to version 2", err, errlen) != 0) ||
+        s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
+        s_exec_sql(self, "PRAGMA user_version = 2", "setting the schema version", err, errlen) != 0 ||
         s_exec_sql(self, "COMMIT", "committing the schema", err, errlen) != 0) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
@@ -309,8 +329,16 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
     /* WAL: readers never block the writer. synchronous=FULL: a task is on
        disk before SUBMITTED and a result before its RESULTS_ACK. */
     if (s_exec_sql(self, "PRAGMA journal_mode = WAL", "setting WAL mode", err, errlen) != 0 ||
-        s_exec_sql(self, "PRAGMA synchronous = FULL", "setting synchronous", err, errlen) != 0)
+        s_exec_sql(self, "PRAGMA synchronous = FULL", "setting synchronous", err, errlen) != 0 ||
+        s_exec_sql(self, S_CACHE_PRAGMA, "bounding the page cache", err, errlen) != 0)
         goto fail;
+    self->queue_cap = FX_QUEUED_PER_USER_DEFAULT;
+    self->unfinished = zhashx_new();
+    if (!self->unfinished) {
+        snprintf(err, errlen, "out of memory opening the store");
+        goto fail;
+    }
+    zhashx_set_destructor(self->unfinished, fx_store_count_free);
     if (s_schema_setup(self, path, err, errlen) != 0)
         goto fail;
     for (int i = 0; i < ST_COUNT_; i++) {
@@ -334,6 +362,7 @@ void fx_store_destroy(fx_store_t **self_p)
     for (int i = 0; i < ST_COUNT_; i++)
         sqlite3_finalize(self->st[i]);
     sqlite3_close(self->db);
+    zhashx_destroy(&self->unfinished);
     free(self);
     *self_p = NULL;
 }

@@ -56,6 +56,15 @@ int fx_store_broker_keypair(const char *state_dir, fx_keypair_t *kp, char *err, 
 typedef void(fx_store_result_fn)(const char *owner, const char *client_id, void *arg);
 void fx_store_set_result_hook(fx_store_t *self, fx_store_result_fn *fn, void *arg);
 
+/* Unfinished (QUEUED + DISPATCHED) tasks one user may have: a SUBMIT that
+   would go over it is refused whole with FX_E_LIMIT. Default
+   FX_QUEUED_PER_USER_DEFAULT; 0 = no cap. */
+void fx_store_set_queue_cap(fx_store_t *self, uint64_t cap);
+
+/* The owner's unfinished (QUEUED + DISPATCHED) tasks: one indexed count on
+   first use, kept in memory after. FX_OK or FX_E_IO. */
+int fx_store_unfinished(fx_store_t *self, const char *owner, uint64_t *count_out);
+
 /* ---------------------------------------------------------------- users */
 
 /* New user with a fresh id. name: 1..FX_NAME_MAX printable chars, unique;
@@ -103,7 +112,9 @@ int fx_store_endpoint_seen(fx_store_t *self, const char *endpoint_id, int64_t wa
    be the owner's; the endpoint must exist (FX_E_NOT_FOUND) and be the
    owner's (FX_E_FORBIDDEN). A task id the owner already holds is skipped
    (an idempotent resend); one held by another user refuses the whole batch
-   (FX_E_CONFLICT). On any error nothing is stored. *stored_out (may be
+   (FX_E_CONFLICT); new tasks that would take the owner's unfinished tasks
+   over the queue cap refuse it too (FX_E_LIMIT, err names the count and
+   the cap). On any error nothing is stored. retries is stored as given. *stored_out (may be
    NULL) gets the number of tasks newly stored. Payload frames are read,
    not taken. */
 int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, const fx_task_t *tasks,
@@ -113,29 +124,53 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
 int fx_store_queued_count(fx_store_t *self, const char *endpoint_id, uint32_t *count_out);
 
 /* Take up to max QUEUED tasks of the endpoint in submission order, mark
-   them DISPATCHED (attempts + 1) in one transaction and put them in msg
+   them DISPATCHED (attempts + 1, for information only) in one transaction and put them in msg
    (type FX_MSG_TASKS; its records are replaced) with body, kind and entry
    from the function. Stops early at FX_STORE_BATCH_BYTES. msg->tasks.count
    may be 0. */
 int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, fx_msg_t *msg);
 
 /* Put the endpoint's DISPATCHED tasks back to QUEUED (the endpoint was lost
-   or said hello again). A task already dispatched max_attempts times is
-   failed instead, with an FX_E_WORKER_LOST error result. Counts may be NULL. */
-int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_attempts, uint32_t *requeued_out,
-                     uint32_t *failed_out);
+   or said hello again), keeping their place in the queue. This never counts
+   against a task: only worker deaths do, and the manager counts those.
+   A task whose CANCEL was forwarded to the endpoint ends cancelled instead
+   (FX_E_CANCELLED result). Counts may be NULL. */
+int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t *requeued_out,
+                     uint32_t *cancelled_out);
 
 /* STATUS: one record per id; tasks that do not exist or are not the
    owner's read as FX_TASK_UNKNOWN. out has count records. */
 int fx_store_status(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
                     fx_task_status_t *out);
 
+/* What the broker knows of a connected endpoint right now. */
+typedef struct {
+    bool online;       /* said hello, not lost */
+    uint32_t managers; /* from its last ENDPOINT_STATUS; 0 if none */
+    uint32_t workers;
+} fx_store_live_t;
+/* Fills *live for endpoint_id (the caller zeroes it first). */
+typedef void(fx_store_live_fn)(const char *endpoint_id, void *arg, fx_store_live_t *live);
+
+/* CANCEL from owner, one transaction: a QUEUED task ends at once with an
+   FX_E_CANCELLED error result ("cancelled before it ran", state FAILED,
+   pushed like any result); so does a DISPATCHED task whose endpoint is
+   offline (its result can no longer come). A DISPATCHED task of an online
+   endpoint, unless queued_only, is marked so that its endpoint's loss
+   cancels it rather than requeues it, and stays DISPATCHED: the caller
+   forwards CANCEL to the endpoint. Everything else is unchanged; tasks
+   that do not exist or are not the owner's read UNKNOWN. out (count
+   records) gets each task's state after. live may be NULL (all offline). */
+int fx_store_cancel(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                    bool queued_only, fx_store_live_fn *live, void *arg, fx_task_status_t *out);
+
 /* LIST: fill reply (type FX_MSG_LIST_REPLY) with a table, header row
-   first, of the owner's endpoints, functions or latest tasks (at most
-   limit rows; 0 = as many as the protocol allows). online tells whether an
-   endpoint is connected now (may be NULL: all offline). */
-typedef bool(fx_store_online_fn)(const char *endpoint_id, void *arg);
-int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit, fx_store_online_fn *online,
+   first, of the owner's endpoints (id, name, status, last_seen, queued,
+   managers, workers), functions (id, name, kind) or latest tasks (id,
+   state, endpoint, function, attempts), at most limit rows (0 = as many as
+   the protocol allows). live describes connected endpoints (may be NULL:
+   all offline). */
+int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit, fx_store_live_fn *live,
                   void *arg, fx_msg_t *reply);
 
 /* ---------------------------------------------------------------- results */

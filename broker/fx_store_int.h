@@ -34,6 +34,8 @@ typedef enum {
     ST_REQUEUE_SELECT,
     ST_REQUEUE_MARK,
     ST_TASK_STATUS,
+    ST_TASK_CANCEL_MARK,
+    ST_UNFINISHED,
     ST_RESULT_TASK,
     ST_RESULT_INSERT,
     ST_TASK_FINISH,
@@ -55,6 +57,9 @@ struct _fx_store_t {
     fx_store_result_fn *hook;
     void *hook_arg;
     char errmsg[256];
+    uint64_t queue_cap;   /* unfinished tasks one user may have */
+    zhashx_t *unfinished; /* owner -> uint64_t (heap) QUEUED + DISPATCHED tasks,
+                             loaded on first use, kept up to date after commits */
 };
 
 /* The statement, reset and with its bindings cleared, ready to bind. */
@@ -82,6 +87,16 @@ void fx_store_bind_frame(sqlite3_stmt *st, int col, zframe_t *frame);
 void fx_store_column_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 /* A new frame holding a blob column (empty for NULL); NULL on OOM. */
 zframe_t *fx_store_column_frame(sqlite3_stmt *st, int col);
+
+/* Ends a QUEUED or DISPATCHED task with an FX_E_CANCELLED error result
+   (text) inside the caller's transaction: the caller notifies and calls
+   fx_store_unfinished_add(owner, -1) after the commit. */
+int fx_store_cancel_one(fx_store_t *self, const char *task_id, const char *text, int64_t now);
+
+/* After a commit: the owner's count changed by delta (no-op if not cached). */
+void fx_store_unfinished_add(fx_store_t *self, const char *owner, int64_t delta);
+/* zhashx destructor of those counts. */
+void fx_store_count_free(void **item);
 
 /* Runs the result hook for a new result (after its commit). */
 void fx_store_notify(fx_store_t *self, const char *owner, const char *client_id);

@@ -81,8 +81,10 @@ int fx_store_results_commit(fx_store_t *self, const char *endpoint_id, const fx_
         goto done;
     }
     for (uint32_t i = 0; i < count; i++)
-        if (outcomes[i] == FX_STORE_NEW)
+        if (outcomes[i] == FX_STORE_NEW) {
+            fx_store_unfinished_add(self, notices[i].owner, -1);
             fx_store_notify(self, notices[i].owner, notices[i].client_id);
+        }
 done:
     free(notices);
     if (outcomes != outcome)

@@ -75,6 +75,11 @@ static int s_check_task(const fx_task_t *task, uint32_t index, char *err, size_t
         snprintf(err, errlen, "task %u: %s is not a canonical UUID: fix the submission", index, bad);
         return FX_E_BAD_FIELD;
     }
+    if (task->retries > FX_RETRIES_MAX) {
+        snprintf(err, errlen, "task %u: retries %u is over the limit of %d", index, task->retries,
+                 FX_RETRIES_MAX);
+        return FX_E_BAD_FIELD;
+    }
     if (task->payload && zframe_size(task->payload) > FX_PAYLOAD_MAX) {
         snprintf(err, errlen, "task %u: payload of %zu bytes is over the %u byte limit", index,
                  zframe_size(task->payload), FX_PAYLOAD_MAX);
@@ -102,7 +107,8 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         if (rc != FX_OK)
             return rc;
     }
-    if (fx_store_begin(self) != FX_OK) {
+    uint64_t unfinished = 0;
+    if (fx_store_unfinished(self, owner, &unfinished) != FX_OK || fx_store_begin(self) != FX_OK) {
         snprintf(err, errlen, "cannot store the batch: %s", self->errmsg);
         return FX_E_IO;
     }
@@ -146,11 +152,20 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         fx_store_bind_text(st, 8, task->serializer);
         sqlite3_bind_int64(st, 9, task->walltime_ms);
         fx_store_bind_frame(st, 10, task->payload);
+        sqlite3_bind_int64(st, 11, task->retries);
         rc = fx_store_exec(self, st);
         if (rc != FX_OK)
             snprintf(err, errlen, "task %u: cannot store: %s", i, self->errmsg);
         else
             stored++;
+    }
+    if (rc == FX_OK && self->queue_cap && unfinished + stored > self->queue_cap) {
+        snprintf(err, errlen,
+                 "you have %llu unfinished tasks (queued or dispatched); these %u new ones would take "
+                 "you over the cap of %llu per user: nothing in this batch was stored; wait for "
+                 "results and submit again",
+                 (unsigned long long) unfinished, stored, (unsigned long long) self->queue_cap);
+        rc = FX_E_LIMIT;
     }
     if (rc == FX_OK && fx_store_commit(self) != FX_OK) {
         snprintf(err, errlen, "cannot commit the batch: %s", self->errmsg);
@@ -160,6 +175,7 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         fx_store_rollback(self);
         return rc;
     }
+    fx_store_unfinished_add(self, owner, stored);
     if (stored_out)
         *stored_out = stored;
     return FX_OK;
@@ -203,6 +219,7 @@ static int s_task_from_row(sqlite3_stmt *st, const char *endpoint_id, fx_task_t 
     task->kind = (uint8_t) sqlite3_column_int(st, 8);
     fx_store_column_text(st, 9, task->entry, sizeof task->entry);
     task->body = fx_store_column_frame(st, 10);
+    task->retries = (uint32_t) sqlite3_column_int64(st, 11);
     return task->payload && task->body ? FX_OK : FX_E_NOMEM;
 }
 
@@ -283,43 +300,17 @@ fail:
 
 typedef struct {
     int64_t seq;
-    uint32_t attempts;
+    bool cancel; /* a CANCEL was forwarded: end it instead */
     fx_id_text_t id;
     fx_id_text_t owner;
     fx_id_text_t client_id;
 } s_dispatched_t;
 
-/* Ends a task that used up its attempts with an explicit error result. */
-static int s_fail_lost(fx_store_t *self, const s_dispatched_t *task, const char *endpoint_id, int64_t now)
-{
-    char text[512];
-    snprintf(text, sizeof text,
-             "task was dispatched %u times to endpoint %s and the endpoint was lost (or restarted) "
-             "each time before it returned a result; resubmit it if it is safe to run again",
-             task->attempts, endpoint_id);
-    sqlite3_stmt *st = fx_store_st(self, ST_RESULT_INSERT);
-    fx_store_bind_text(st, 1, task->id);
-    sqlite3_bind_int(st, 2, FX_RESULT_ERROR);
-    sqlite3_bind_int(st, 3, FX_E_WORKER_LOST);
-    fx_store_bind_text(st, 4, text);
-    sqlite3_bind_zeroblob(st, 5, 0);
-    sqlite3_bind_zeroblob(st, 6, 0);
-    sqlite3_bind_int64(st, 7, now);
-    int rc = fx_store_exec(self, st);
-    if (rc != FX_OK)
-        return rc;
-    st = fx_store_st(self, ST_TASK_FINISH);
-    fx_store_bind_text(st, 1, task->id);
-    sqlite3_bind_int(st, 2, FX_TASK_FAILED);
-    sqlite3_bind_int64(st, 3, now);
-    return fx_store_exec(self, st);
-}
-
-int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_attempts, uint32_t *requeued_out,
-                     uint32_t *failed_out)
+int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t *requeued_out,
+                     uint32_t *cancelled_out)
 {
     s_dispatched_t *work = NULL;
-    uint32_t n = 0, cap = 0, requeued = 0, failed = 0;
+    uint32_t n = 0, cap = 0, requeued = 0, cancelled = 0;
     int rc = FX_OK;
     if (fx_store_begin(self) != FX_OK)
         return FX_E_IO;
@@ -340,7 +331,7 @@ int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_att
         s_dispatched_t *task = &work[n++];
         task->seq = sqlite3_column_int64(st, 0);
         fx_store_column_text(st, 1, task->id, sizeof task->id);
-        task->attempts = (uint32_t) sqlite3_column_int64(st, 2);
+        task->cancel = sqlite3_column_int(st, 2) != 0;
         fx_store_column_text(st, 3, task->owner, sizeof task->owner);
         fx_store_column_text(st, 4, task->client_id, sizeof task->client_id);
     }
@@ -351,10 +342,10 @@ int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_att
     sqlite3_reset(st);
     int64_t now = fx_store_wall_ms();
     for (uint32_t i = 0; i < n; i++) {
-        if (max_attempts > 0 && work[i].attempts >= max_attempts) {
-            work[i].seq = -1; /* marks it failed, for the notifications */
-            rc = s_fail_lost(self, &work[i], endpoint_id, now);
-            failed++;
+        if (work[i].cancel) {
+            rc = fx_store_cancel_one(self, work[i].id,
+                                     "cancelled: its endpoint was lost before it answered the cancel", now);
+            cancelled++;
         }
         else {
             st = fx_store_st(self, ST_REQUEUE_MARK);
@@ -369,13 +360,15 @@ int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t max_att
     if ((rc = fx_store_commit(self)) != FX_OK)
         goto fail;
     for (uint32_t i = 0; i < n; i++)
-        if (work[i].seq == -1)
+        if (work[i].cancel) {
+            fx_store_unfinished_add(self, work[i].owner, -1);
             fx_store_notify(self, work[i].owner, work[i].client_id);
+        }
     free(work);
     if (requeued_out)
         *requeued_out = requeued;
-    if (failed_out)
-        *failed_out = failed;
+    if (cancelled_out)
+        *cancelled_out = cancelled;
     return FX_OK;
 fail:
     fx_store_rollback(self);
@@ -427,25 +420,32 @@ static void s_time_text(sqlite3_stmt *st, int col, char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static const char *s_list_headers[][5] = {
-    [FX_LIST_ENDPOINTS] = {"id", "name", "status", "last_seen", "queued"},
-    [FX_LIST_FUNCTIONS] = {"id", "name", "kind", NULL, NULL},
+#define S_LIST_COLS_MAX 7
+static const char *s_list_headers[][S_LIST_COLS_MAX] = {
+    [FX_LIST_ENDPOINTS] = {"id", "name", "status", "last_seen", "queued", "managers", "workers"},
+    [FX_LIST_FUNCTIONS] = {"id", "name", "kind"},
     [FX_LIST_TASKS] = {"id", "state", "endpoint", "function", "attempts"},
 };
+static const uint32_t s_list_cols[] = {[FX_LIST_ENDPOINTS] = 7, [FX_LIST_FUNCTIONS] = 3, [FX_LIST_TASKS] = 5};
 
 /* One row of the LIST_REPLY table from the statement's current row. */
-static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st, fx_store_online_fn *online,
+static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st, fx_store_live_fn *live,
                       void *arg)
 {
-    char cells[5][FX_NAME_MAX + 1];
+    char cells[S_LIST_COLS_MAX][FX_NAME_MAX + 1];
     memset(cells, 0, sizeof cells);
-    int cols = what == FX_LIST_FUNCTIONS ? 3 : 5;
-    for (int c = 0; c < cols; c++)
+    int cols = (int) s_list_cols[what];
+    for (int c = 0; c < cols && c < 5; c++)
         fx_store_column_text(st, c, cells[c], sizeof cells[c]);
     if (what == FX_LIST_ENDPOINTS) {
+        fx_store_live_t now = {0};
+        if (live)
+            live(cells[0], arg, &now);
         s_time_text(st, 2, cells[3], sizeof cells[3]);
         snprintf(cells[4], sizeof cells[4], "%lld", (long long) sqlite3_column_int64(st, 3));
-        snprintf(cells[2], sizeof cells[2], "%s", online && online(cells[0], arg) ? "online" : "offline");
+        snprintf(cells[2], sizeof cells[2], "%s", now.online ? "online" : "offline");
+        snprintf(cells[5], sizeof cells[5], "%u", now.online ? now.managers : 0);
+        snprintf(cells[6], sizeof cells[6], "%u", now.online ? now.workers : 0);
     }
     else if (what == FX_LIST_FUNCTIONS)
         snprintf(cells[2], sizeof cells[2], "%s",
@@ -460,7 +460,7 @@ static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st,
     return FX_OK;
 }
 
-int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit, fx_store_online_fn *online,
+int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit, fx_store_live_fn *live,
                   void *arg, fx_msg_t *reply)
 {
     if (what < FX_LIST_ENDPOINTS || what > FX_LIST_TASKS)
@@ -470,7 +470,7 @@ int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit,
     fx_st_t which = what == FX_LIST_ENDPOINTS   ? ST_LIST_EP
                     : what == FX_LIST_FUNCTIONS ? ST_LIST_FN
                                                 : ST_LIST_TASKS;
-    uint32_t cols = what == FX_LIST_FUNCTIONS ? 3 : 5;
+    uint32_t cols = s_list_cols[what];
     /* Count first: the table is allocated once at its final size. */
     uint32_t rows = 0;
     sqlite3_stmt *st = fx_store_st(self, which);
@@ -487,7 +487,7 @@ int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit,
         rc = fx_msg_set_cell(reply, 0, c, s_list_headers[what][c]);
     uint32_t row = 1;
     while (rc == FX_OK && row <= rows && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = s_list_row(reply, row++, what, st, online, arg);
+        rc = s_list_row(reply, row++, what, st, live, arg);
     sqlite3_reset(st);
     /* Rows that vanished between the two passes stay as empty cells. */
     return rc;

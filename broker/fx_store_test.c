@@ -1,7 +1,8 @@
 /*  fx_store_test.c: the store on a fresh temporary directory. One named
     function per behaviour: schema, users, registry, submit (dedup and
     conflict), dispatch order, results (dedup, foreign, push order, ack),
-    requeue and the retry limit, fetch, status, list, purge. */
+    requeue (never a limit), retries, cancel, the per-user queue cap, the
+    version 1 -> 2 migration, fetch, status, list, purge. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -470,6 +471,7 @@ static void test_results(void)
     s_teardown(&fix);
 }
 
+/* Endpoint loss requeues without ever failing a task: attempts only count. */
 static void test_requeue(void)
 {
     s_fix_t fix;
@@ -480,53 +482,213 @@ static void test_requeue(void)
         s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 2, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-    uint32_t requeued = 0, failed = 0, attempts = 0;
-    /* First loss: both back in the queue, in order, attempt 1 next time. */
+    uint32_t requeued = 0, cancelled = 0, attempts = 0;
+    /* First loss: back in the queue, in order, attempt 1 next time. */
     CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 1, msg) == FX_OK && msg->tasks.count == 1);
-    CHECK(fx_store_requeue(fix.store, fix.alice_ep, 2, &requeued, &failed) == FX_OK);
-    CHECK(requeued == 1 && failed == 0);
+    CHECK(fx_store_requeue(fix.store, fix.alice_ep, &requeued, &cancelled) == FX_OK);
+    CHECK(requeued == 1 && cancelled == 0);
     CHECK(s_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_QUEUED && attempts == 1);
     CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 2);
     CHECK(msg->tasks.count == 2 && strcmp(msg->tasks.tasks[0].task_id, tasks[0].task_id) == 0 &&
           msg->tasks.tasks[0].attempt == 1 && msg->tasks.tasks[1].attempt == 0);
-    /* Second loss: task 0 used its 2 attempts and fails; task 1 requeues. */
+    /* Many more losses: never failed, the counter only informs. */
     fix.notified = 0;
-    CHECK(fx_store_requeue(fix.store, fix.alice_ep, 2, &requeued, &failed) == FX_OK);
-    CHECK(requeued == 1 && failed == 1 && fix.notified == 1);
-    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_FAILED && attempts == 2);
-    CHECK(s_state(&fix, fix.alice, tasks[1].task_id, NULL) == FX_TASK_QUEUED);
-    fx_id_text_t id;
-    memcpy(id, tasks[0].task_id, sizeof id);
-    fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
-    CHECK(fx_store_results_fetch(fix.store, fix.alice, (const fx_id_text_t *) &id, 1, res) == FX_OK &&
-          res->results.count == 1);
-    if (res->results.count == 1) {
-        CHECK(res->results.results[0].status == FX_RESULT_ERROR);
-        CHECK(res->results.results[0].error_code == FX_E_WORKER_LOST);
-        CHECK(strstr(res->results.results[0].error_text, fix.alice_ep) != NULL);
+    for (int loss = 0; loss < 10; loss++) {
+        CHECK(fx_store_requeue(fix.store, fix.alice_ep, &requeued, &cancelled) == FX_OK);
+        CHECK(requeued == 2 && cancelled == 0);
+        CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 2);
     }
-    /* A late result of the failed task is a duplicate; nothing requeues twice. */
+    CHECK(fix.notified == 0);
+    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_DISPATCHED && attempts == 12);
+    /* A result for a requeued (QUEUED) task still counts, and it is not dispatched again. */
+    CHECK(fx_store_requeue(fix.store, fix.alice_ep, &requeued, &cancelled) == FX_OK && requeued == 2);
     fx_result_t late;
     fx_store_outcome_t out;
-    s_result(&late, tasks[0].task_id, FX_RESULT_OK, "late");
-    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK && out == FX_STORE_DUP);
-    CHECK(fx_store_requeue(fix.store, fix.alice_ep, 2, &requeued, &failed) == FX_OK && requeued == 0 &&
-          failed == 0);
-    /* A result for a requeued (QUEUED) task still counts, and it is not dispatched again. */
-    s_free_results(&late, 1);
     s_result(&late, tasks[1].task_id, FX_RESULT_OK, "from the first run");
     CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK && out == FX_STORE_NEW);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 0);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 1);
     s_free_results(&late, 1);
-    fx_msg_destroy(&res);
     fx_msg_destroy(&msg);
     s_free_tasks(tasks, 2);
     s_teardown(&fix);
 }
 
-static bool s_online(const char *endpoint_id, void *arg)
+/* retries travels SUBMIT -> store -> TASKS unchanged. */
+static void test_retries(void)
 {
-    return strcmp(endpoint_id, (const char *) arg) == 0;
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512];
+    fx_task_t tasks[3];
+    uint32_t given[3] = {0, 2, FX_RETRIES_MAX};
+    for (int i = 0; i < 3; i++) {
+        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+        tasks[i].retries = given[i];
+    }
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) == FX_OK);
+    fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 3);
+    for (uint32_t i = 0; i < msg->tasks.count && i < 3; i++)
+        CHECK(msg->tasks.tasks[i].retries == given[i]);
+    fx_task_t bad;
+    s_task(&bad, fix.alice_ep, fix.alice_fn, 9);
+    bad.retries = FX_RETRIES_MAX + 1;
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &bad, 1, NULL, err, sizeof err) ==
+          FX_E_BAD_FIELD);
+    CHECK(strstr(err, "retries") != NULL);
+    fx_msg_destroy(&msg);
+    s_free_tasks(tasks, 3);
+    s_free_tasks(&bad, 1);
+    s_teardown(&fix);
+}
+
+static void s_live(const char *endpoint_id, void *arg, fx_store_live_t *live)
+{
+    if (strcmp(endpoint_id, (const char *) arg) == 0) {
+        live->online = true;
+        live->managers = 2;
+        live->workers = 8;
+    }
+}
+
+/* CANCEL: queued ends now; dispatched to an online endpoint is marked and
+   stays (its loss cancels it); to an offline one ends now; others' tasks
+   and finished ones are untouched. */
+static void test_cancel(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512];
+    fx_task_t tasks[5], bobs[1];
+    for (int i = 0; i < 5; i++)
+        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    s_task(&bobs[0], fix.bob_ep, fix.bob_fn, 0);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 5, NULL, err, sizeof err) == FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.bob, fix.client, bobs, 1, NULL, err, sizeof err) == FX_OK);
+    fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 3);
+    fx_result_t done;
+    s_result(&done, tasks[2].task_id, FX_RESULT_OK, "v");
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &done, 1, NULL) == FX_OK);
+    uint64_t unfinished = 0;
+    CHECK(fx_store_unfinished(fix.store, fix.alice, &unfinished) == FX_OK && unfinished == 4);
+    /* queued_only: only the queued ones (3, 4) end. */
+    fx_id_text_t ids[6];
+    for (int i = 0; i < 5; i++)
+        memcpy(ids[i], tasks[i].task_id, sizeof ids[i]);
+    memcpy(ids[5], bobs[0].task_id, sizeof ids[5]);
+    fx_task_status_t out[6];
+    fix.notified = 0;
+    CHECK(fx_store_cancel(fix.store, fix.alice, ids + 3, 1, true, s_live, fix.alice_ep, out) == FX_OK);
+    CHECK(out[0].state == FX_TASK_FAILED && fix.notified == 1);
+    CHECK(fx_store_cancel(fix.store, fix.alice, ids, 6, true, s_live, fix.alice_ep, out) == FX_OK);
+    CHECK(out[0].state == FX_TASK_DISPATCHED && out[1].state == FX_TASK_DISPATCHED);
+    CHECK(out[2].state == FX_TASK_DONE && out[3].state == FX_TASK_FAILED && out[4].state == FX_TASK_FAILED);
+    CHECK(out[5].state == FX_TASK_UNKNOWN && out[5].endpoint_id[0] == '\0');
+    CHECK(s_state(&fix, fix.bob, bobs[0].task_id, NULL) == FX_TASK_QUEUED);
+    CHECK(fx_store_unfinished(fix.store, fix.alice, &unfinished) == FX_OK && unfinished == 2);
+    /* The cancelled result is an error result, pushed like any other. */
+    fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
+    CHECK(fx_store_results_fetch(fix.store, fix.alice, (const fx_id_text_t *) ids[4], 1, res) == FX_OK &&
+          res->results.count == 1);
+    if (res->results.count == 1) {
+        fx_result_t *r = &res->results.results[0];
+        CHECK(r->status == FX_RESULT_ERROR && r->error_code == FX_E_CANCELLED);
+        CHECK(r->error_text && strstr(r->error_text, "cancelled before it ran"));
+    }
+    /* Full cancel, endpoint online: dispatched ones stay, marked. */
+    CHECK(fx_store_cancel(fix.store, fix.alice, ids, 1, false, s_live, fix.alice_ep, out) == FX_OK);
+    CHECK(out[0].state == FX_TASK_DISPATCHED && strcmp(out[0].endpoint_id, fix.alice_ep) == 0);
+    /* Its endpoint is lost: the marked task ends cancelled, the other requeues. */
+    uint32_t requeued = 0, cancelled = 0;
+    CHECK(fx_store_requeue(fix.store, fix.alice_ep, &requeued, &cancelled) == FX_OK);
+    CHECK(requeued == 1 && cancelled == 1);
+    CHECK(s_state(&fix, fix.alice, ids[0], NULL) == FX_TASK_FAILED);
+    CHECK(s_state(&fix, fix.alice, ids[1], NULL) == FX_TASK_QUEUED);
+    /* Offline endpoint (live NULL): a dispatched task ends at once. */
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 1);
+    CHECK(fx_store_cancel(fix.store, fix.alice, ids + 1, 1, false, NULL, NULL, out) == FX_OK);
+    CHECK(out[0].state == FX_TASK_FAILED);
+    CHECK(fx_store_unfinished(fix.store, fix.alice, &unfinished) == FX_OK && unfinished == 0);
+    s_free_results(&done, 1);
+    fx_msg_destroy(&res);
+    fx_msg_destroy(&msg);
+    s_free_tasks(tasks, 5);
+    s_free_tasks(bobs, 1);
+    s_teardown(&fix);
+}
+
+/* The per-user cap: a batch that would go over is refused whole; resends
+   do not count; results make room; another user is not affected. */
+static void test_queue_cap(void)
+{
+    s_fix_t fix;
+    s_setup(&fix);
+    char err[512];
+    fx_store_set_queue_cap(fix.store, 5);
+    fx_task_t tasks[6], bobs[5];
+    for (int i = 0; i < 6; i++)
+        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    for (int i = 0; i < 5; i++)
+        s_task(&bobs[i], fix.bob_ep, fix.bob_fn, i);
+    uint32_t stored = 0;
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 4, &stored, err, sizeof err) == FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks + 4, 2, &stored, err, sizeof err) ==
+          FX_E_LIMIT);
+    CHECK(strstr(err, " 4 ") && strstr(err, " 5 "));
+    CHECK(s_state(&fix, fix.alice, tasks[4].task_id, NULL) == FX_TASK_UNKNOWN);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 5, &stored, err, sizeof err) == FX_OK);
+    CHECK(stored == 1); /* four resent, one new: 5 */
+    CHECK(fx_store_submit(fix.store, fix.bob, fix.client, bobs, 5, &stored, err, sizeof err) == FX_OK);
+    fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
+    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 1, msg) == FX_OK && msg->tasks.count == 1);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks + 5, 1, &stored, err, sizeof err) ==
+          FX_E_LIMIT); /* dispatched still counts */
+    fx_result_t r;
+    s_result(&r, tasks[0].task_id, FX_RESULT_OK, "v");
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &r, 1, NULL) == FX_OK);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks + 5, 1, &stored, err, sizeof err) == FX_OK);
+    uint64_t unfinished = 0;
+    CHECK(fx_store_unfinished(fix.store, fix.alice, &unfinished) == FX_OK && unfinished == 5);
+    s_free_results(&r, 1);
+    fx_msg_destroy(&msg);
+    s_free_tasks(tasks, 6);
+    s_free_tasks(bobs, 5);
+    s_teardown(&fix);
+}
+
+/* A version 1 database (no retries, no cancel) is upgraded in place. */
+static void test_migration(void)
+{
+    char dir[] = "/tmp/fx_store_mig.XXXXXX", path[300], err[512];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/fx.db", dir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "CREATE TABLE tasks (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, owner TEXT NOT "
+                       "NULL, client_id TEXT NOT NULL, endpoint TEXT NOT NULL, function TEXT NOT NULL, state "
+                       "INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, "
+                       "updated INTEGER NOT NULL, py_version TEXT NOT NULL, serializer TEXT NOT NULL, "
+                       "walltime_ms INTEGER NOT NULL, payload BLOB NOT NULL);"
+                       "INSERT INTO tasks VALUES(1, 'x', 'o', 'c', 'e', 'f', 1, 0, 0, 0, '', '', 0, x'');"
+                       "PRAGMA user_version = 1;",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    fx_store_t *store = fx_store_open(dir, err, sizeof err);
+    CHECK(store != NULL);
+    fx_store_destroy(&store);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK(sqlite3_prepare_v2(db, "SELECT retries, cancel FROM tasks", -1, &st, NULL) == SQLITE_OK);
+    CHECK(st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == FX_RETRIES_DEFAULT &&
+          sqlite3_column_int(st, 1) == 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
 }
 
 static void test_list(void)
@@ -539,14 +701,17 @@ static void test_list(void)
         s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_ENDPOINTS, 0, s_online, fix.alice_ep, reply) == FX_OK);
-    CHECK(reply->list_reply.rows == 3 && reply->list_reply.cols == 5);
-    if (reply->list_reply.rows == 3) {
+    CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_ENDPOINTS, 0, s_live, fix.alice_ep, reply) == FX_OK);
+    CHECK(reply->list_reply.rows == 3 && reply->list_reply.cols == 7);
+    if (reply->list_reply.rows == 3 && reply->list_reply.cols == 7) {
         char **c = reply->list_reply.cells;
         CHECK(strcmp(c[0], "id") == 0 && strcmp(c[2], "status") == 0);
-        CHECK(strcmp(c[5], fix.alice_ep) == 0 && strcmp(c[6], "laptop") == 0);
-        CHECK(strcmp(c[7], "online") == 0 && strcmp(c[8], "never") == 0 && strcmp(c[9], "3") == 0);
-        CHECK(strcmp(c[12], "offline") == 0 && strcmp(c[14], "0") == 0);
+        CHECK(strcmp(c[5], "managers") == 0 && strcmp(c[6], "workers") == 0);
+        CHECK(strcmp(c[7], fix.alice_ep) == 0 && strcmp(c[8], "laptop") == 0);
+        CHECK(strcmp(c[9], "online") == 0 && strcmp(c[10], "never") == 0 && strcmp(c[11], "3") == 0);
+        CHECK(strcmp(c[12], "2") == 0 && strcmp(c[13], "8") == 0);
+        CHECK(strcmp(c[16], "offline") == 0 && strcmp(c[18], "0") == 0);
+        CHECK(strcmp(c[19], "0") == 0 && strcmp(c[20], "0") == 0);
     }
     CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_TASKS, 2, NULL, NULL, reply) == FX_OK);
     CHECK(reply->list_reply.rows == 3);
@@ -578,6 +743,10 @@ int main(void)
     test_dispatch_order();
     test_results();
     test_requeue();
+    test_retries();
+    test_cancel();
+    test_queue_cap();
+    test_migration();
     test_list();
     if (s_failures) {
         fprintf(stderr, "fx_store_test: %d checks failed\n", s_failures);

@@ -26,9 +26,6 @@
    in its send queue (window x FX_PAYLOAD_MAX in the worst case). */
 #define FX_FWD_WINDOW_MAX 65536
 
-/* Beats an endpoint may miss before it is declared lost. */
-#define FX_FWD_MISSED_BEATS 3
-
 /* TASKS messages one forwarder may send in one loop pass, so one endpoint
    with a large window cannot starve the rest of the loop. */
 #define FX_FWD_BATCHES_PER_PASS 4
@@ -42,6 +39,9 @@ typedef struct {
     uint32_t over_credit;   /* sends that left in_flight > window: must stay 0 */
     uint64_t dispatched;    /* tasks sent */
     uint64_t results;       /* results received (new or duplicate) */
+    uint32_t managers;      /* from its last ENDPOINT_STATUS */
+    uint32_t workers;
+    uint32_t free;
 } fx_forwarder_stats_t;
 
 /* ---------------------------------------------------------------- one link */
@@ -75,11 +75,12 @@ typedef struct _fx_fwd_set_t fx_fwd_set_t;
 
 /* Links served on sock (the broker's endpoint ROUTER, not owned), queued in
    store (not owned). heartbeat_ms: the beat announced in WELCOME and sent
-   to every endpoint; max_attempts: dispatches before a task whose endpoint
-   keeps getting lost is failed (0 = never). NULL on OOM. */
-fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t max_attempts);
-/* Frees every link (their dispatched tasks stay DISPATCHED in the store and
-   are requeued when the endpoint says hello to the next broker). */
+   to every endpoint; an endpoint silent for missed beats is lost (its
+   DISPATCHED tasks are requeued, never counted against them). NULL on OOM. */
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t missed);
+/* Frees every link, saving last_seen (their dispatched tasks stay
+   DISPATCHED in the store and are requeued when the endpoint says hello to
+   the next broker). */
 void fx_fwd_set_destroy(fx_fwd_set_t **self_p);
 
 /* One message from the endpoint ROUTER, routing frame already popped;
@@ -94,13 +95,20 @@ void fx_fwd_set_wake(fx_fwd_set_t *self, const char *endpoint_id);
    Returns true if some link wants another pass at once. */
 bool fx_fwd_set_dispatch(fx_fwd_set_t *self);
 
-/* Heartbeats out, lost endpoints (silent FX_FWD_MISSED_BEATS beats) dropped
+/* Heartbeats out, lost endpoints (silent `missed` beats) dropped
    and their tasks requeued, last_seen persisted. now = fx_now_ms(). Returns
    the ms until it wants to run again. */
 int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now);
 
 /* Is the endpoint connected (said hello, not lost)? */
 bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id);
+
+/* fx_store_live_fn over the set (arg = the set): online, managers, workers. */
+void fx_fwd_set_live(const char *endpoint_id, void *arg, fx_store_live_t *live);
+
+/* Forwards CANCEL(ids, queued_only 0) to the endpoint's connection.
+   0, or -1 if it is not connected (or out of memory). */
+int fx_fwd_set_cancel(fx_fwd_set_t *self, const char *endpoint_id, const fx_id_text_t *ids, uint32_t count);
 
 /* Counters of a connected endpoint. 0, or -1 if it is not connected. */
 int fx_fwd_set_stats(fx_fwd_set_t *self, const char *endpoint_id, fx_forwarder_stats_t *stats);

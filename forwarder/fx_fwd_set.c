@@ -16,7 +16,7 @@ struct _fx_fwd_set_t {
     zsock_t *sock;
     fx_store_t *store;
     uint32_t heartbeat_ms;
-    uint32_t max_attempts;
+    uint32_t missed;
     zhashx_t *by_routing;  /* routing hex -> fx_forwarder_t (owned) */
     zhashx_t *by_endpoint; /* endpoint id -> the same link (not owned) */
     zhashx_t *history;     /* endpoint id -> fx_forwarder_stats_t of closed links (owned) */
@@ -45,20 +45,22 @@ static bool s_error(fx_fwd_set_t *self, zframe_t *routing, uint32_t seq, int cod
     return sent;
 }
 
+static void s_save_seen(fx_fwd_set_t *self, fx_forwarder_t *link);
+
 static void s_link_destroy(void **item)
 {
     fx_forwarder_destroy((fx_forwarder_t **) item);
 }
 
-fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t max_attempts)
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t missed)
 {
     fx_fwd_set_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->sock = sock;
     self->store = store;
-    self->heartbeat_ms = heartbeat_ms ? heartbeat_ms : 1000;
-    self->max_attempts = max_attempts;
+    self->heartbeat_ms = heartbeat_ms ? heartbeat_ms : FX_HEARTBEAT_MS_DEFAULT;
+    self->missed = missed ? missed : FX_HEARTBEAT_MISSED_DEFAULT;
     self->by_routing = zhashx_new();
     self->by_endpoint = zhashx_new();
     self->history = zhashx_new();
@@ -78,6 +80,9 @@ void fx_fwd_set_destroy(fx_fwd_set_t **self_p)
     if (!self_p || !*self_p)
         return;
     fx_fwd_set_t *self = *self_p;
+    for (fx_forwarder_t *link = self->by_routing ? zhashx_first(self->by_routing) : NULL; link;
+         link = zhashx_next(self->by_routing))
+        s_save_seen(self, link);
     zhashx_destroy(&self->by_endpoint);
     zhashx_destroy(&self->by_routing);
     zhashx_destroy(&self->history);
@@ -141,6 +146,36 @@ bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id)
     return zhashx_lookup(self->by_endpoint, endpoint_id) != NULL;
 }
 
+void fx_fwd_set_live(const char *endpoint_id, void *arg, fx_store_live_t *live)
+{
+    fx_fwd_set_t *self = arg;
+    fx_forwarder_t *link = zhashx_lookup(self->by_endpoint, endpoint_id);
+    if (!link)
+        return;
+    live->online = true;
+    live->managers = link->stats.managers;
+    live->workers = link->stats.workers;
+}
+
+int fx_fwd_set_cancel(fx_fwd_set_t *self, const char *endpoint_id, const fx_id_text_t *ids, uint32_t count)
+{
+    fx_forwarder_t *link = zhashx_lookup(self->by_endpoint, endpoint_id);
+    fx_msg_t *msg = link ? fx_msg_new(FX_MSG_CANCEL) : NULL;
+    if (!msg || fx_msg_alloc_records(msg, count) != FX_OK) {
+        fx_msg_destroy(&msg);
+        return -1;
+    }
+    memcpy(msg->cancel.ids, ids, count * sizeof *ids);
+    msg->cancel.queued_only = 0;
+    msg->seq = 0; /* no reply: the results say what happened */
+    link->sent_ms = fx_now_ms();
+    int rc = fx_msg_send(&msg, self->sock, link->routing);
+    if (rc != FX_OK)
+        fx_fwd_log("cannot forward CANCEL of %u tasks to endpoint %s: %s", count, endpoint_id,
+                   fx_strerror(rc));
+    return rc == FX_OK ? 0 : -1;
+}
+
 /* ---------------------------------------------------------------- links */
 
 static void s_save_seen(fx_fwd_set_t *self, fx_forwarder_t *link)
@@ -154,15 +189,15 @@ static void s_save_seen(fx_fwd_set_t *self, fx_forwarder_t *link)
 /* Puts the endpoint's DISPATCHED tasks back in the queue, and says so. */
 static void s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *why)
 {
-    uint32_t requeued = 0, failed = 0;
-    int rc = fx_store_requeue(self->store, endpoint_id, self->max_attempts, &requeued, &failed);
+    uint32_t requeued = 0, cancelled = 0;
+    int rc = fx_store_requeue(self->store, endpoint_id, &requeued, &cancelled);
     if (rc != FX_OK)
         fx_fwd_log("cannot requeue the tasks of endpoint %s (%s): %s (%s); they stay dispatched "
                    "until its next hello",
                    endpoint_id, why, fx_strerror(rc), fx_store_errmsg(self->store));
-    else if (requeued || failed)
-        fx_fwd_log("endpoint %s %s: %u dispatched tasks requeued, %u failed after %u attempts", endpoint_id,
-                   why, requeued, failed, self->max_attempts);
+    else if (requeued || cancelled)
+        fx_fwd_log("endpoint %s %s: %u dispatched tasks requeued, %u cancelled (a CANCEL was pending)",
+                   endpoint_id, why, requeued, cancelled);
 }
 
 /* Closes a link: counters kept, last_seen saved, indexes cleared. */
@@ -238,6 +273,11 @@ static void s_serve(fx_fwd_set_t *self, fx_forwarder_t *link, fx_msg_t *msg)
     case FX_MSG_HEARTBEAT:
         s_heartbeat(self, link);
         break;
+    case FX_MSG_ENDPOINT_STATUS:
+        link->stats.managers = msg->endpoint_status.managers;
+        link->stats.workers = msg->endpoint_status.workers;
+        link->stats.free = msg->endpoint_status.free;
+        break;
     default:
         break;
     }
@@ -247,7 +287,7 @@ static void s_serve(fx_fwd_set_t *self, fx_forwarder_t *link, fx_msg_t *msg)
 static bool s_valid_here(int type)
 {
     return type == FX_MSG_ENDPOINT_HELLO || type == FX_MSG_CREDIT || type == FX_MSG_RESULTS ||
-           type == FX_MSG_HEARTBEAT || type == FX_MSG_ERROR;
+           type == FX_MSG_HEARTBEAT || type == FX_MSG_ERROR || type == FX_MSG_ENDPOINT_STATUS;
 }
 
 void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
@@ -317,7 +357,7 @@ bool fx_fwd_set_dispatch(fx_fwd_set_t *self)
 int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
 {
     int64_t beat = self->heartbeat_ms;
-    int64_t lost_after = beat * FX_FWD_MISSED_BEATS;
+    int64_t lost_after = beat * self->missed;
     int64_t next = beat;
     zlist_t *lost = zlist_new();
     for (fx_forwarder_t *link = zhashx_first(self->by_routing); link; link = zhashx_next(self->by_routing)) {
@@ -339,10 +379,10 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
     for (fx_forwarder_t *link = lost ? zlist_first(lost) : NULL; link; link = zlist_next(lost)) {
         fx_forwarder_stats_t stats;
         fx_forwarder_stats(link, &stats);
-        fx_fwd_log("endpoint %s lost: silent for %lld ms (%d missed beats); max in flight %u of "
+        fx_fwd_log("endpoint %s lost: silent for %lld ms (%u missed beats); max in flight %u of "
                    "window %u",
-                   stats.endpoint_id, (long long) (now - link->heard_ms), FX_FWD_MISSED_BEATS,
-                   stats.max_in_flight, stats.window);
+                   stats.endpoint_id, (long long) (now - link->heard_ms), self->missed, stats.max_in_flight,
+                   stats.window);
         fx_id_text_t id;
         memcpy(id, stats.endpoint_id, sizeof id);
         s_drop(self, link);

@@ -1,0 +1,93 @@
+/*  fx_wire.h: test helpers over the real fx-broker binary: start and stop
+    it on a temporary state directory, and play clients and endpoints over
+    CurveZMQ (DEALER peers). Every wait has a deadline; nothing sleeps a
+    fixed time to let something happen. Used by the broker's wire tests, the
+    queue memory test and bench/fx_queue_bench.c. Not part of any product. */
+#ifndef FX_WIRE_H
+#define FX_WIRE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fx_store.h"
+
+extern int fxw_failures;
+
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, #cond);           \
+            fxw_failures++;                                                                                  \
+        }                                                                                                    \
+    } while (0)
+
+/* Deadlines scale on slow machines (valgrind, sanitizers): FX_TEST_SLOW=N. */
+extern int fxw_slow;
+#define WAIT_MS (3000 * fxw_slow)
+#define QUIET_MS (400 * fxw_slow)
+
+/* argv[1] of the test: the broker binary; argv[2...]: a wrapper (valgrind). */
+extern const char *fxw_binary;
+extern char **fxw_wrapper;
+extern char fxw_dir[256]; /* temporary directory: state/ and broker.log */
+extern char fxw_log[300];
+
+typedef struct {
+    pid_t pid;
+    char client_addr[128];
+    char endpoint_addr[128];
+    char public_key[FX_KEY_LEN + 1];
+} fxw_broker_t;
+
+/* A test client or endpoint: a CurveZMQ DEALER. keepalive: send HEARTBEAT
+   while the test waits on anything (only once it has a session). */
+typedef struct {
+    const char *name;
+    zsock_t *sock;
+    fx_keypair_t kp;
+    uint32_t seq;
+    bool keepalive;
+    int64_t beat_ms;
+} fxw_peer_t;
+
+#define FXW_PEERS_MAX 16
+
+/* Reads argv (broker path, wrapper) and FX_TEST_SLOW, sets czmq up for a
+   test, makes the temporary directory. Exits 2 on bad usage. */
+void fxw_init(int argc, char **argv, const char *name);
+/* Reports and returns the exit code; removes the directory if all passed. */
+int fxw_finish(const char *name);
+
+#define fxw_expect(p, type, seq) fxw_expect_at((p), (type), (seq), __LINE__)
+#define fxw_expect_error(p, code, seq) fxw_expect_error_at((p), (code), (seq), __LINE__)
+
+int fxw_broker_start(fxw_broker_t *b, const char *client_bind, const char *endpoint_bind,
+                     const char *const *extra);
+void fxw_broker_wait(fxw_broker_t *b);
+void fxw_broker_stop(fxw_broker_t *b);
+fxw_peer_t *fxw_peer_new(const char *name, const char *addr, const fx_keypair_t *kp, const char *server_key);
+void fxw_peer_destroy(fxw_peer_t **p_p);
+void fxw_raw(fxw_peer_t *p, zmsg_t *zmsg);
+uint32_t fxw_send(fxw_peer_t *p, fx_msg_t *msg);
+void fxw_keepalive(void);
+fx_msg_t *fxw_next(fxw_peer_t *p, int timeout_ms);
+fx_msg_t *fxw_expect_at(fxw_peer_t *p, int type, uint32_t seq, int line);
+void fxw_expect_error_at(fxw_peer_t *p, int code, uint32_t seq, int line);
+bool fxw_quiet(fxw_peer_t *p);
+uint32_t fxw_hello(fxw_peer_t *client, const char *client_id);
+uint32_t fxw_session(fxw_peer_t *client, const char *client_id, const char *user_id);
+void fxw_endpoint_hello(fxw_peer_t *ep, const char *endpoint_id, bool ok);
+void fxw_credit(fxw_peer_t *ep, uint32_t window);
+uint32_t fxw_register_function(fxw_peer_t *client, const char *id, const char *body);
+uint32_t fxw_register_endpoint(fxw_peer_t *client, const char *id, const char *name, const char *key);
+uint32_t fxw_submit(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+                    fx_id_text_t *ids);
+void fxw_submit_ok(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+                   fx_id_text_t *ids);
+uint32_t fxw_take_tasks(fxw_peer_t *ep, uint32_t want, fx_id_text_t *ids, uint32_t *attempts);
+void fxw_return(fxw_peer_t *ep, fx_id_text_t *ids, uint32_t n);
+void fxw_collect(fxw_peer_t *client, fx_id_text_t *ids, uint32_t n, bool ack);
+int fxw_status(fxw_peer_t *client, const char *task_id, uint32_t *attempts);
+
+#endif
