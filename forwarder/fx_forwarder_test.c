@@ -2,7 +2,8 @@
     pair, with a real store in a temporary directory. The test plays the
     broker loop (receive, hand to the set, dispatch) and the interchange
     (DEALER). User-Ids are passed in directly: ZAP is fx_broker_test's job.
-    Checks the never-exceed invariant of CREDIT under a random workload. */
+    Checks the never-exceed invariant of CREDIT under a random workload,
+    ENDPOINT_STATUS, CANCEL out and --heartbeat-missed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,49 @@ static void test_credit_window(void)
     s_teardown(&fix);
 }
 
+/* ENDPOINT_STATUS is kept per link (and forgotten with it); CANCEL goes
+   out to a connected endpoint only; loss follows the set's `missed`. */
+static void test_status_and_cancel(void)
+{
+    s_fix_t fix;
+    s_setup(&fix, 1);
+    fx_fwd_set_destroy(&fix.set);
+    fix.set = fx_fwd_set_new(fix.router, fix.store, 1000, 5); /* 5 missed beats */
+    fx_store_live_t live = {0};
+    fx_fwd_set_live(fix.ep, fix.set, &live);
+    CHECK(!live.online && live.managers == 0);
+    fx_id_text_t ids[1];
+    fx_id_new(ids[0]);
+    CHECK(fx_fwd_set_cancel(fix.set, fix.ep, ids, 1) == -1); /* not connected */
+    s_hello(&fix, fix.ep);
+    fx_msg_t *msg = s_expect(&fix, FX_MSG_WELCOME);
+    fx_msg_destroy(&msg);
+    msg = fx_msg_new(FX_MSG_ENDPOINT_STATUS);
+    msg->endpoint_status.managers = 3;
+    msg->endpoint_status.workers = 12;
+    msg->endpoint_status.free = 4;
+    s_send(&fix, msg, fix.user_id);
+    fx_fwd_set_live(fix.ep, fix.set, &live);
+    CHECK(live.online && live.managers == 3 && live.workers == 12);
+    fx_forwarder_stats_t stats;
+    CHECK(fx_fwd_set_stats(fix.set, fix.ep, &stats) == 0 && stats.free == 4);
+    CHECK(fx_fwd_set_cancel(fix.set, fix.ep, ids, 1) == 0);
+    msg = s_expect(&fix, FX_MSG_CANCEL);
+    CHECK(msg && msg->cancel.count == 1 && msg->cancel.queued_only == 0 && msg->seq == 0);
+    if (msg && msg->cancel.count == 1)
+        CHECK(strcmp(msg->cancel.ids[0], ids[0]) == 0);
+    fx_msg_destroy(&msg);
+    /* Silent for 4 beats: still there with missed = 5; for 6: lost. */
+    fx_fwd_set_tick(fix.set, fx_now_ms() + 4500);
+    CHECK(fx_fwd_set_online(fix.set, fix.ep));
+    fx_fwd_set_tick(fix.set, fx_now_ms() + 6500);
+    CHECK(!fx_fwd_set_online(fix.set, fix.ep));
+    memset(&live, 0, sizeof live);
+    fx_fwd_set_live(fix.ep, fix.set, &live);
+    CHECK(!live.online && live.managers == 0 && live.workers == 0);
+    s_teardown(&fix);
+}
+
 /* Random credits and results: the window is never exceeded. */
 static void test_never_exceed(void)
 {
@@ -373,6 +417,7 @@ int main(void)
 {
     test_session_rules();
     test_credit_window();
+    test_status_and_cancel();
     test_never_exceed();
     if (s_failures) {
         fprintf(stderr, "fx_forwarder_test: %d checks failed\n", s_failures);
