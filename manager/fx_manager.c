@@ -2,7 +2,8 @@
     pilot job). Parses flags, finds fx-worker beside itself, runs fx_mgr.
 
         fx-manager --interchange ADDR --server-key Z85 --key-file FILE --workers M
-                   [--prefetch K=1] [--heartbeat-ms 1000] [--id UUID] [--stop-grace-ms 10000] */
+                   [--prefetch K=1] [--heartbeat-ms 1000] [--heartbeat-missed 3] [--id UUID]
+                   [--stop-grace-ms 10000] [--orphan-timeout-s 600] */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -21,21 +22,31 @@
    above an hour a lost peer goes unnoticed for too long. */
 #define S_HEARTBEAT_MIN_MS 10
 #define S_HEARTBEAT_MAX_MS 3600000
+/* Beats of silence before the interchange is lost: past 100 a dead peer
+   goes unnoticed for too long. */
+#define S_MISSED_MAX 100
+/* Without an interchange for this long (seconds) the manager exits: a pilot
+   job should not hold a node forever (SPEC 9.4). */
+#define S_ORPHAN_DEFAULT_S 600
+#define S_ORPHAN_MAX_S (7 * 24 * 3600)
 
 static void s_usage(FILE *out)
 {
     fprintf(out,
             "usage: fx-manager --interchange ADDR --server-key Z85 --key-file FILE --workers M\n"
-            "                  [--prefetch K] [--heartbeat-ms MS] [--id UUID] [--stop-grace-ms MS]\n"
+            "                  [--prefetch K] [--heartbeat-ms MS] [--heartbeat-missed N] [--id UUID]\n"
+            "                  [--stop-grace-ms MS] [--orphan-timeout-s S]\n"
             "  --interchange ADDR   the endpoint's manager port, tcp://HOST:PORT\n"
             "  --server-key Z85     the endpoint's public key (40 chars of z85)\n"
             "  --key-file FILE      this manager's keypair file (must exist)\n"
             "  --workers M          worker processes to run (1..%d)\n"
             "  --prefetch K         tasks to hold beyond the workers (default 1)\n"
-            "  --heartbeat-ms MS    heartbeat period (default 1000)\n"
+            "  --heartbeat-ms MS    heartbeat period (default %d)\n"
+            "  --heartbeat-missed N beats of silence before the interchange counts as lost (default %d)\n"
             "  --id UUID            manager id (default: a new one)\n"
-            "  --stop-grace-ms MS   on COMMAND STOP, how long held tasks may still run (default 10000)\n",
-            S_WORKERS_MAX);
+            "  --stop-grace-ms MS   on COMMAND STOP or SIGTERM, how long running tasks may still run (default 10000)\n"
+            "  --orphan-timeout-s S exit after S seconds without the interchange; 0 = never (default %d)\n",
+            S_WORKERS_MAX, FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT, S_ORPHAN_DEFAULT_S);
 }
 
 /* Parses an unsigned number in [lo, hi]; -1 with a message if it is not. */
@@ -54,12 +65,18 @@ static int s_number(const char *flag, const char *text, unsigned long lo, unsign
 
 int main(int argc, char **argv)
 {
-    fx_mgr_args_t args = { .workers = 0, .prefetch = 1, .heartbeat_ms = 1000, .stop_grace_ms = 10000 };
+    fx_mgr_args_t args = { .workers = 0,
+                           .prefetch = 1,
+                           .heartbeat_ms = FX_HEARTBEAT_MS_DEFAULT,
+                           .heartbeat_missed = FX_HEARTBEAT_MISSED_DEFAULT,
+                           .stop_grace_ms = 10000,
+                           .orphan_timeout_s = S_ORPHAN_DEFAULT_S };
     static const struct option options[] = {
         { "interchange", required_argument, NULL, 'i' }, { "server-key", required_argument, NULL, 's' },
         { "key-file", required_argument, NULL, 'k' },    { "workers", required_argument, NULL, 'w' },
         { "prefetch", required_argument, NULL, 'p' },    { "heartbeat-ms", required_argument, NULL, 'b' },
         { "id", required_argument, NULL, 'd' },          { "stop-grace-ms", required_argument, NULL, 'g' },
+        { "heartbeat-missed", required_argument, NULL, 'm' }, { "orphan-timeout-s", required_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -76,6 +93,8 @@ int main(int argc, char **argv)
         case 'b': rc = s_number("--heartbeat-ms", optarg, S_HEARTBEAT_MIN_MS, S_HEARTBEAT_MAX_MS, &args.heartbeat_ms); break;
         case 'd': id = optarg; break;
         case 'g': rc = s_number("--stop-grace-ms", optarg, 0, S_HEARTBEAT_MAX_MS, &args.stop_grace_ms); break;
+        case 'm': rc = s_number("--heartbeat-missed", optarg, 1, S_MISSED_MAX, &args.heartbeat_missed); break;
+        case 'o': rc = s_number("--orphan-timeout-s", optarg, 0, S_ORPHAN_MAX_S, &args.orphan_timeout_s); break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }

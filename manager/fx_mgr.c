@@ -55,7 +55,7 @@ static void s_install_signals(void)
 
 /* ------------------------------------------------ held tasks */
 
-int fx_mgr_queue_push(fx_mgr_t *self, fx_task_t *task, uint32_t session, bool front)
+int fx_mgr_queue_push(fx_mgr_t *self, fx_queued_t *item, bool front)
 {
     if (self->q_len == self->q_cap) {
         size_t cap = self->q_cap ? self->q_cap * 2 : 16;
@@ -74,9 +74,8 @@ int fx_mgr_queue_push(fx_mgr_t *self, fx_task_t *task, uint32_t session, bool fr
         at = self->q_head = (self->q_head + self->q_cap - 1) % self->q_cap;
     else
         at = (self->q_head + self->q_len) % self->q_cap;
-    self->queue[at].task = *task;
-    self->queue[at].session = session;
-    memset(task, 0, sizeof *task);
+    self->queue[at] = *item;
+    memset(item, 0, sizeof *item);
     self->q_len++;
     return FX_OK;
 }
@@ -87,6 +86,35 @@ void fx_mgr_queue_pop(fx_mgr_t *self, fx_queued_t *item)
     memset(&self->queue[self->q_head], 0, sizeof *item);
     self->q_head = (self->q_head + 1) % self->q_cap;
     self->q_len--;
+}
+
+/* Removes the queued task with this id into item: true, or false if no
+   queued task has it. The others keep their order. */
+bool fx_mgr_queue_take(fx_mgr_t *self, const char *task_id, fx_queued_t *item)
+{
+    for (size_t i = 0; i < self->q_len; i++) {
+        fx_queued_t *q = &self->queue[(self->q_head + i) % self->q_cap];
+        if (strcmp(q->task.task_id, task_id) != 0)
+            continue;
+        *item = *q;
+        for (size_t k = i; k + 1 < self->q_len; k++)
+            self->queue[(self->q_head + k) % self->q_cap] = self->queue[(self->q_head + k + 1) % self->q_cap];
+        memset(&self->queue[(self->q_head + self->q_len - 1) % self->q_cap], 0, sizeof *item);
+        self->q_len--;
+        return true;
+    }
+    return false;
+}
+
+/* Drops every queued task (frames and losses freed). */
+void fx_mgr_queue_clear(fx_mgr_t *self)
+{
+    fx_queued_t item;
+    while (self->q_len) {
+        fx_mgr_queue_pop(self, &item);
+        fx_task_clear(&item.task);
+        fx_losses_clear(&item.losses);
+    }
 }
 
 static void s_result_free(fx_result_t *r)
@@ -213,12 +241,28 @@ static void s_cleanup(fx_mgr_t *self)
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->router);
     zsock_destroy(&self->link); /* lingers up to FX_MGR_LINGER_MS for the last messages */
-    for (size_t i = 0; i < self->q_len; i++)
-        fx_task_clear(&self->queue[(self->q_head + i) % self->q_cap].task);
+    fx_mgr_queue_clear(self);
     free(self->queue);
     for (size_t i = 0; i < self->out_len; i++)
         s_result_free(&self->out[i].result);
     free(self->out);
+}
+
+/* SIGTERM/SIGINT: CREDIT 0 at once, drop the tasks not started (the
+   interchange requeues what a leaving manager held), let the running ones
+   finish within --stop-grace-ms and send their results. */
+static void s_on_signal_stop(fx_mgr_t *self, int sig)
+{
+    size_t queued = self->q_len;
+    fx_mgr_queue_clear(self);
+    int64_t deadline = fx_now_ms() + self->args->stop_grace_ms;
+    if (!self->stop_deadline || deadline < self->stop_deadline)
+        self->stop_deadline = deadline;
+    self->draining = true;
+    self->signalled = true;
+    fx_mgr_log("got %s: taking no more tasks, dropped %zu not yet started (the interchange requeues them), "
+               "%zu running or unsent get up to %u ms; a second signal stops at once",
+               strsignal(sig), queued, fx_mgr_held(self, false), self->args->stop_grace_ms);
 }
 
 /* Ends a drain or a STOP: when nothing is held, or STOP's grace is over. */
@@ -232,7 +276,7 @@ static void s_check_end(fx_mgr_t *self)
         self->stopping = true;
     }
     else if (self->stop_deadline && fx_now_ms() >= self->stop_deadline) {
-        fx_mgr_log("STOP grace of %u ms is over with %zu tasks held; the interchange counts them lost",
+        fx_mgr_log("stop grace of %u ms is over with %zu tasks held; the interchange counts them lost",
                    self->args->stop_grace_ms, held);
         self->stopping = true;
     }
@@ -263,8 +307,13 @@ int fx_mgr_run(const fx_mgr_args_t *args)
             timeout = self->next_beat > now ? self->next_beat - now : 0;
         zpoller_wait(self->poller, (int) timeout);
         if (s_signal) {
-            fx_mgr_log("got %s; stopping now", strsignal(s_signal));
-            break;
+            int sig = s_signal;
+            s_signal = 0;
+            if (self->signalled) {
+                fx_mgr_log("got %s again; stopping now", strsignal(sig));
+                break;
+            }
+            s_on_signal_stop(self, sig);
         }
         fx_mgr_link_read(self);
         if (self->stopping)

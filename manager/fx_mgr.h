@@ -18,14 +18,18 @@ typedef struct {
     uint32_t workers;
     uint32_t prefetch;
     uint32_t heartbeat_ms;
-    uint32_t stop_grace_ms;   /* COMMAND STOP: longest wait for held tasks */
+    uint32_t heartbeat_missed; /* beats of silence before the interchange counts as lost */
+    uint32_t stop_grace_ms;   /* COMMAND STOP, SIGTERM: longest wait for running tasks */
+    uint32_t orphan_timeout_s; /* exit 0 after this long without the interchange; 0 = never */
     fx_id_text_t id;          /* manager id */
     const char *worker_path;  /* fx-worker binary */
 } fx_mgr_args_t;
 
-/* Runs the manager until SIGTERM/SIGINT, the end of a DRAIN or STOP (or
-   STOP's grace), or a refusal. Returns the process exit status: 0 after a stop,
-   1 if the interchange refused us or setup failed. */
+/* Runs the manager until the end of a DRAIN, a STOP or a SIGTERM/SIGINT
+   (running tasks finish within stop_grace_ms; a second signal stops at
+   once), orphan_timeout_s without the interchange, or a refusal. Returns
+   the process exit status: 0 after a stop, 1 if the interchange refused us
+   or setup failed. */
 int fx_mgr_run(const fx_mgr_args_t *args);
 
 /* One line to stderr, prefixed "fx-manager[pid]: ". */

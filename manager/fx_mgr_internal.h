@@ -12,9 +12,6 @@
 #include "fx_mgr.h"
 #include "fx_pool.h"
 
-/* Beats of silence before the interchange counts as lost (SPEC 9.3's
-   liveness); then MANAGER_HELLO goes out again, once per this many beats. */
-#define FX_MGR_LIVENESS 5
 /* Longest poll: reaping, walltimes and respawns run at least this often
    (the SIGCHLD that wakes the poll can land just before it starts). */
 #define FX_MGR_TICK_MS 100
@@ -30,10 +27,12 @@
 
 typedef enum { FX_LINK_HELLO_SENT, FX_LINK_ACTIVE } fx_link_state_t;
 
-/* A task not yet given to a worker, and the session it came in. */
+/* A task not yet given to a worker, the session it came in, and the
+   worker deaths it has survived so far (fx_losses_t, fx_pool.h). */
 typedef struct {
     fx_task_t task;
     uint32_t session;
+    fx_losses_t losses;
 } fx_queued_t;
 
 /* A result not yet sent to the interchange, and its task's session. */
@@ -68,9 +67,10 @@ typedef struct {
     int64_t last_heard;
     int64_t next_beat;
 
-    bool draining;          /* DRAIN or STOP: window 0, finish what is held */
+    bool draining;          /* DRAIN, STOP or SIGTERM: window 0, finish what is held */
+    bool signalled;         /* SIGTERM/SIGINT: stopping gracefully; a second one stops at once */
     bool stopping;          /* leave the loop */
-    int64_t stop_deadline;  /* STOP: leave by then even if tasks remain; 0 = none */
+    int64_t stop_deadline;  /* STOP, SIGTERM: leave by then even if tasks remain; 0 = none */
     int exit_status;
 
     fx_queued_t *queue;     /* a ring, oldest at q_head */
@@ -83,8 +83,10 @@ typedef struct {
 } fx_mgr_t;
 
 /* fx_mgr.c */
-int fx_mgr_queue_push(fx_mgr_t *self, fx_task_t *task, uint32_t session, bool front);
+int fx_mgr_queue_push(fx_mgr_t *self, fx_queued_t *item, bool front);
 void fx_mgr_queue_pop(fx_mgr_t *self, fx_queued_t *item);
+bool fx_mgr_queue_take(fx_mgr_t *self, const char *task_id, fx_queued_t *item);
+void fx_mgr_queue_clear(fx_mgr_t *self);
 void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session);
 void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -99,6 +101,7 @@ void fx_mgr_link_read(fx_mgr_t *self);
 void fx_mgr_link_flush(fx_mgr_t *self);
 void fx_mgr_link_credit(fx_mgr_t *self);
 void fx_mgr_link_timers(fx_mgr_t *self);
+uint32_t fx_mgr_lost_after_ms(fx_mgr_t *self);
 
 /* fx_mgr_workers.c */
 int fx_mgr_workers_start(fx_mgr_t *self);
@@ -106,5 +109,6 @@ void fx_mgr_workers_read(fx_mgr_t *self);
 void fx_mgr_workers_reap(fx_mgr_t *self);
 void fx_mgr_workers_walltime(fx_mgr_t *self);
 void fx_mgr_workers_dispatch(fx_mgr_t *self);
+void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only);
 
 #endif

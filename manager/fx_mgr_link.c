@@ -4,12 +4,15 @@
     it: the DEALER is ZMQ_IMMEDIATE, so nothing queues up while there is no
     connection). An ERROR answering it that no retry can fix (version,
     authentication, a refusal) ends the manager with exit 1; anything else
-    is retried every FX_MGR_LIVENESS beats. Results are held meanwhile.
+    is retried every --heartbeat-missed beats. Results are held meanwhile;
+    after --orphan-timeout-s without a word from the interchange the
+    manager exits 0 (SPEC 9.4).
 
     ACTIVE (after WELCOME): TASKS are queued, RESULTS sent in batches, CREDIT
     whenever the window to announce changes, HEARTBEAT every period. An
-    ERROR(NO_SESSION), or FX_MGR_LIVENESS beats without a word from the
-    interchange, means it lost us: back to HELLO_SENT, tasks keep running. */
+    ERROR(NO_SESSION), or --heartbeat-missed beats without a word from the
+    interchange, means it lost us: back to HELLO_SENT, tasks keep running.
+    CANCEL removes queued tasks and kills running ones (fx_mgr_workers.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdarg.h>
@@ -105,7 +108,7 @@ static void s_say_hello(fx_mgr_t *self)
     self->hello_seq = s_next_seq(self);
     if (s_send(self, &msg, self->hello_seq) == FX_OK) {
         self->hello_due = false;
-        self->next_hello = fx_now_ms() + (int64_t) FX_MGR_LIVENESS * self->heartbeat_ms;
+        self->next_hello = fx_now_ms() + fx_mgr_lost_after_ms(self);
     }
 }
 
@@ -191,15 +194,24 @@ static void s_on_error(fx_mgr_t *self, fx_msg_t *msg)
 
 static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
 {
+    if (self->signalled) {
+        fx_mgr_log("dropped %u tasks that came after our SIGTERM (CREDIT 0 was sent); the interchange requeues them",
+                   msg->tasks.count);
+        return;
+    }
     for (uint32_t i = 0; i < msg->tasks.count; i++) {
         fx_task_t *task = &msg->tasks.tasks[i];
         if (fx_mgr_adopt(self, task->task_id)) {
             fx_mgr_log("task %s arrived again while held; tied to the held copy", task->task_id);
             continue; /* the copy is freed with msg */
         }
-        if (fx_mgr_queue_push(self, task, self->session, false) != FX_OK)
-            fx_mgr_error_result(self, task->task_id, self->session, FX_E_NOMEM,
+        fx_queued_t item = { .task = *task, .session = self->session };
+        memset(task, 0, sizeof *task); /* the queue owns its frames now */
+        if (fx_mgr_queue_push(self, &item, false) != FX_OK) {
+            fx_mgr_error_result(self, item.task.task_id, self->session, FX_E_NOMEM,
                                 "manager %s is out of memory; task not run", self->args->id);
+            fx_task_clear(&item.task);
+        }
     }
     size_t held = fx_mgr_held(self, false);
     size_t full = (size_t) self->args->workers + self->args->prefetch;
@@ -208,13 +220,24 @@ static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
                    self->credit_sent == UINT32_MAX ? 0 : self->credit_sent);
 }
 
+/* CANCEL: each id queued here or running in a worker ends with an
+   FX_E_CANCELLED result; ids we do not hold (finished, never here) are
+   ignored. queued_only spares running tasks. */
+static void s_on_cancel(fx_mgr_t *self, fx_msg_t *msg)
+{
+    for (uint32_t i = 0; i < msg->cancel.count; i++)
+        fx_mgr_workers_cancel(self, msg->cancel.ids[i], msg->cancel.queued_only != 0);
+}
+
 static void s_on_command(fx_mgr_t *self, fx_msg_t *msg)
 {
     if (msg->command.command == FX_CMD_STOP) {
         fx_mgr_log("COMMAND STOP: finishing %zu held tasks for up to %u ms, taking no more",
                    fx_mgr_held(self, false), self->args->stop_grace_ms);
         self->draining = true;
-        self->stop_deadline = fx_now_ms() + self->args->stop_grace_ms;
+        int64_t deadline = fx_now_ms() + self->args->stop_grace_ms;
+        if (!self->stop_deadline || deadline < self->stop_deadline)
+            self->stop_deadline = deadline; /* never later than a SIGTERM's */
     }
     else if (msg->command.command == FX_CMD_DRAIN && !self->draining) {
         fx_mgr_log("COMMAND DRAIN: finishing %zu held tasks, taking no more", fx_mgr_held(self, false));
@@ -245,6 +268,7 @@ static void s_read_one(fx_mgr_t *self)
     case FX_MSG_HEARTBEAT: break;
     case FX_MSG_TASKS:
     case FX_MSG_COMMAND:
+    case FX_MSG_CANCEL:
         if (self->state != FX_LINK_ACTIVE) {
             s_refuse(self, msg->seq, FX_E_NO_SESSION, "%s before WELCOME answered our MANAGER_HELLO; ignored",
                      fx_msg_type_name(msg->type));
@@ -252,12 +276,14 @@ static void s_read_one(fx_mgr_t *self)
         }
         if (msg->type == FX_MSG_TASKS)
             s_on_tasks(self, msg);
+        else if (msg->type == FX_MSG_CANCEL)
+            s_on_cancel(self, msg);
         else
             s_on_command(self, msg);
         break;
     default:
         s_refuse(self, msg->seq, FX_E_UNEXPECTED,
-                 "fx-manager takes WELCOME, TASKS, COMMAND, HEARTBEAT and ERROR from the interchange, not %s",
+                 "fx-manager takes WELCOME, TASKS, CANCEL, COMMAND, HEARTBEAT and ERROR from the interchange, not %s",
                  fx_msg_type_name(msg->type));
         break;
     }
@@ -306,11 +332,28 @@ void fx_mgr_link_credit(fx_mgr_t *self)
         self->credit_sent = window;
 }
 
-/* Heartbeats, a lost interchange, and a MANAGER_HELLO still unanswered. */
+/* Silence after which the interchange counts as lost (SPEC 9.3). */
+uint32_t fx_mgr_lost_after_ms(fx_mgr_t *self)
+{
+    uint64_t ms = (uint64_t) self->args->heartbeat_missed * self->heartbeat_ms;
+    return ms > UINT32_MAX ? UINT32_MAX : (uint32_t) ms;
+}
+
+/* Heartbeats, a lost interchange, a MANAGER_HELLO still unanswered, and
+   the end of a manager left without an interchange for too long. */
 void fx_mgr_link_timers(fx_mgr_t *self)
 {
     int64_t now = fx_now_ms();
-    int64_t lost_after = (int64_t) FX_MGR_LIVENESS * self->heartbeat_ms;
+    int64_t lost_after = fx_mgr_lost_after_ms(self);
+    int64_t orphan_ms = (int64_t) self->args->orphan_timeout_s * 1000;
+    if (orphan_ms && now - self->last_heard >= orphan_ms) {
+        fx_mgr_log("nothing heard from the interchange at %s for %lld s (--orphan-timeout-s %u); exiting with "
+                   "%zu tasks held, which the interchange counts lost",
+                   self->args->interchange, (long long) ((now - self->last_heard) / 1000),
+                   self->args->orphan_timeout_s, fx_mgr_held(self, false));
+        self->stopping = true;
+        return;
+    }
     if (self->state == FX_LINK_ACTIVE) {
         if (now >= self->next_beat) {
             if (s_writable(self)) {
@@ -321,8 +364,8 @@ void fx_mgr_link_timers(fx_mgr_t *self)
         }
         if (now - self->last_heard >= lost_after) {
             char why[FX_ADDR_MAX + 128];
-            snprintf(why, sizeof why, "nothing heard from the interchange at %s for %lld ms (%d heartbeats)",
-                     self->args->interchange, (long long) (now - self->last_heard), FX_MGR_LIVENESS);
+            snprintf(why, sizeof why, "nothing heard from the interchange at %s for %lld ms (%u heartbeats)",
+                     self->args->interchange, (long long) (now - self->last_heard), self->args->heartbeat_missed);
             s_rehello(self, why);
         }
         return;

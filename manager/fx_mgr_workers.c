@@ -5,8 +5,11 @@
     worker process gets a fresh id from the pool (FX_WORKER_ID) and uses it
     as its DEALER's routing id; and its READY must name the pid the pool
     started. A task goes to an idle worker alone; the worker's one result
-    comes back; a worker that dies, or overruns the task's walltime, ends
-    the task with an error result and is replaced. */
+    comes back; a worker that overruns the task's walltime, or runs a task
+    that is cancelled, is killed and the task ends with an error result.
+    A worker that dies while running a task is replaced, and the task runs
+    again on another worker (attempt + 1) until it has taken 1 + retries
+    workers with it; then it ends with FX_E_WORKER_LOST naming each death. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -187,17 +190,91 @@ void fx_mgr_workers_read(fx_mgr_t *self)
         s_read_one(self);
 }
 
-/* A worker process ended (fx_pool_reap): its task ends as an error result.
-   Running it again is the interchange's call (SPEC 8.5). */
+/* Longest list of deaths kept for the final error text; later ones are
+   counted, and shown as "...". */
+#define S_LOSSES_TEXT_MAX (FX_TEXT_MAX - 512)
+
+static void s_losses_add(fx_losses_t *losses, const char *what)
+{
+    losses->count++;
+    size_t old = losses->text ? strlen(losses->text) : 0;
+    if (old && strcmp(losses->text + old - 3, "...") == 0)
+        return;
+    bool room = old + strlen(what) + 2 < S_LOSSES_TEXT_MAX;
+    const char *add = room ? what : "...";
+    char *text = realloc(losses->text, old + strlen(add) + 3);
+    if (!text)
+        return;
+    snprintf(text + old, strlen(add) + 3, "%s%s", old ? ", " : "", add);
+    losses->text = text;
+}
+
+/* A worker process ended (fx_pool_reap) while running a task: the task
+   runs again, ahead of the queue, if it has lost fewer than 1 + retries
+   workers; else it ends with FX_E_WORKER_LOST. Killed by us (walltime,
+   cancel) the slot is DEAD, not BUSY, and nothing happens here. */
 static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
 {
     fx_mgr_t *self = arg;
     if (slot->state != FX_SLOT_BUSY)
         return;
-    char how[160];
+    char how[160], what[200];
     fx_pool_describe_exit(wait_status, how, sizeof how);
-    strncat(how, " while running", sizeof how - strlen(how) - 1);
-    s_end_task(self, slot, FX_E_WORKER_LOST, how);
+    snprintf(what, sizeof what, "worker pid %d %s", (int) slot->pid, how);
+    s_losses_add(&slot->losses, what);
+    uint32_t deaths = slot->losses.count;
+    if (self->signalled) {
+        fx_mgr_log("%s while running task %s during our stop; not run again here (the interchange requeues it)",
+                   what, slot->task.task_id);
+        return;
+    }
+    if (deaths <= slot->task.retries) {
+        fx_queued_t item = { .task = slot->task, .session = slot->session, .losses = slot->losses };
+        item.task.attempt++;
+        memset(&slot->task, 0, sizeof slot->task);
+        memset(&slot->losses, 0, sizeof slot->losses);
+        fx_mgr_log("%s while running task %s (death %u, retries %u); running it again on another worker", what,
+                   item.task.task_id, deaths, item.task.retries);
+        if (fx_mgr_queue_push(self, &item, true) == FX_OK)
+            return;
+        slot->task = item.task; /* out of memory: end it below */
+        slot->losses = item.losses;
+    }
+    fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_WORKER_LOST,
+                        "worker lost %u time%s running task %s on manager %s (attempts: %s)", deaths,
+                        deaths == 1 ? "" : "s", slot->task.task_id, self->args->id,
+                        slot->losses.text ? slot->losses.text : what);
+}
+
+/* CANCEL of one id: a queued task is removed, a running one's worker
+   process group is killed (that death is not a loss and is not retried);
+   either way one FX_E_CANCELLED result. Other ids: nothing. */
+void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only)
+{
+    fx_queued_t item;
+    if (fx_mgr_queue_take(self, task_id, &item)) {
+        fx_mgr_log("CANCEL: task %s removed before it ran", task_id);
+        fx_mgr_error_result(self, item.task.task_id, item.session, FX_E_CANCELLED,
+                            "task %s cancelled before it ran on manager %s", item.task.task_id, self->args->id);
+        fx_task_clear(&item.task);
+        fx_losses_clear(&item.losses);
+        return;
+    }
+    for (uint32_t i = 0; !queued_only && self->pool && i < fx_pool_size(self->pool); i++) {
+        fx_slot_t *slot = fx_pool_slot(self->pool, i);
+        if (slot->state != FX_SLOT_BUSY || strcmp(slot->task.task_id, task_id) != 0)
+            continue;
+        fx_mgr_log("CANCEL: killing the process group of worker pid %d, which runs task %s", (int) slot->pid,
+                   task_id);
+        fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_CANCELLED,
+                            "task %s cancelled while running on worker pid %d (manager %s)", slot->task.task_id,
+                            (int) slot->pid, self->args->id);
+        fx_task_clear(&slot->task);
+        slot->deadline_ms = 0;
+        slot->state = FX_SLOT_DEAD;
+        kill(-slot->pid, SIGKILL);
+        return;
+    }
 }
 
 void fx_mgr_workers_reap(fx_mgr_t *self)
@@ -243,11 +320,12 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
         }
         if (!copy || (item.task.body && !copy->body) || (item.task.payload && !copy->payload)) {
             fx_msg_destroy(&msg);
-            fx_mgr_queue_push(self, &item.task, item.session, true);
+            fx_mgr_queue_push(self, &item, true);
             return; /* out of memory: try again next pass */
         }
         slot->task = item.task;
         slot->session = item.session;
+        slot->losses = item.losses;
         slot->state = FX_SLOT_BUSY;
         slot->deadline_ms = item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
         int rc;
@@ -255,7 +333,10 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
         if (rc != FX_OK) {
             fx_mgr_log("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
                        slot->task.task_id, (int) slot->pid, fx_strerror(rc));
-            fx_mgr_queue_push(self, &slot->task, slot->session, true);
+            fx_queued_t back = { .task = slot->task, .session = slot->session, .losses = slot->losses };
+            memset(&slot->task, 0, sizeof slot->task);
+            memset(&slot->losses, 0, sizeof slot->losses);
+            fx_mgr_queue_push(self, &back, true);
             slot->deadline_ms = 0;
             slot->state = FX_SLOT_DEAD;
             kill(-slot->pid, SIGKILL);

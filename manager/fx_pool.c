@@ -62,6 +62,7 @@ void fx_pool_destroy(fx_pool_t **self_p)
             waitpid(slot->pid, NULL, 0);
         }
         fx_task_clear(&slot->task);
+        fx_losses_clear(&slot->losses);
     }
     free(self->slots);
     free(self->worker_path);
@@ -205,6 +206,13 @@ void fx_pool_describe_exit(int wait_status, char *buf, size_t len)
         snprintf(buf, len, "ended (wait status %d)", wait_status);
 }
 
+void fx_losses_clear(fx_losses_t *losses)
+{
+    free(losses->text);
+    losses->text = NULL;
+    losses->count = 0;
+}
+
 void fx_task_clear(fx_task_t *task)
 {
     zframe_destroy(&task->body);
@@ -222,6 +230,7 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
     if (fn)
         fn(slot, status, arg);
     fx_task_clear(&slot->task);
+    fx_losses_clear(&slot->losses);
     slot->session = 0;
     slot->deadline_ms = 0;
     slot->failures = never_ready ? slot->failures + 1 : 0;

@@ -15,6 +15,17 @@
 
 #include "fx_msg.h"
 
+/* Worker deaths a task has survived (SPEC: fx_task_t.retries): how many,
+   and "worker pid N killed by signal 9 (Killed), ..." for the final error
+   text (heap; NULL before the first death). */
+typedef struct {
+    uint32_t count;
+    char *text;
+} fx_losses_t;
+
+/* Frees the text and zeroes the count. */
+void fx_losses_clear(fx_losses_t *losses);
+
 typedef enum {
     FX_SLOT_EMPTY = 0, /* no process; one starts at respawn_ms */
     FX_SLOT_STARTING,  /* process started, no READY yet */
@@ -31,6 +42,7 @@ typedef struct {
     char python_version[FX_VERSION_MAX + 1]; /* from READY */
     fx_task_t task;                          /* BUSY: the task it runs; owns its frames */
     uint32_t session;                        /* BUSY: interchange session the task came in */
+    fx_losses_t losses;                      /* BUSY: the task's earlier worker deaths */
     int64_t deadline_ms;                     /* BUSY: walltime end, 0 = none */
     int64_t started_ms;
     int64_t respawn_ms;                      /* EMPTY: when to start the next process */
@@ -66,7 +78,7 @@ uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state);
 void fx_pool_start_due(fx_pool_t *self, int64_t now_ms);
 
 /* Reaps every exited process (never blocks): calls fn, frees the slot's
-   task, and schedules the next process (at once if the dead one had been
+   task and losses (fn may move them out first), and schedules the next process (at once if the dead one had been
    READY or was killed by the manager, else with a growing delay). */
 void fx_pool_reap(fx_pool_t *self, fx_pool_death_fn *fn, void *arg);
 

@@ -1,0 +1,119 @@
+/*  fx_ixfake.h: a fake interchange for the manager's tests (test code only,
+    linked into fx_manager_test and fx_manager_faults_test).
+
+    It binds a CurveZMQ ROUTER on 127.0.0.1 (port 0) and answers ZAP
+    itself, admitting only the manager's key; it starts the real fx-manager,
+    which runs real fx-workers (found beside it). Every wait has a deadline;
+    nothing sleeps a fixed time. Pickles are made and read by the Python
+    given on the command line. */
+#ifndef FX_IXFAKE_H
+#define FX_IXFAKE_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "fx_conf.h"
+#include "fx_msg.h"
+
+#define IX_WAIT_MS 30000 /* generous: ASan or valgrind builds are slow */
+#define IX_BEAT_MS 200
+#define IX_USER_ID "manager:test"
+#define IX_PENDING_MAX 64
+
+extern int ix_failures; /* CHECKs failed so far, all scenarios */
+
+#define CHECK(cond, ...)                                                                   \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                \
+            fprintf(stderr, __VA_ARGS__);                                                  \
+            fputc('\n', stderr);                                                           \
+            ix_failures++;                                                                 \
+        }                                                                                  \
+    } while (0)
+#define REQUIRE(cond, ...)                                                                 \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            CHECK(cond, __VA_ARGS__);                                                      \
+            goto done;                                                                     \
+        }                                                                                  \
+    } while (0)
+
+typedef struct {
+    const char *manager_bin;
+    const char *python;
+    char dir[64];
+    char key_file[128];
+    char addr[64];
+    fx_keypair_t server;
+    fx_keypair_t client;
+    zsock_t *zap;
+    zsock_t *router;
+    zpoller_t *poller;
+    fx_id_text_t manager_id;
+    uint32_t workers, prefetch;
+    pid_t pid;
+    int pidfd;
+    zframe_t *rid;
+    uint32_t seq;
+    uint32_t hello_seq;
+    int heartbeats;
+    bool beating;          /* we send HEARTBEAT every IX_BEAT_MS */
+    int64_t next_beat;
+    int64_t last_sent;      /* when we last sent the manager anything */
+    uint32_t stop_grace_ms; /* passed as --stop-grace-ms when nonzero */
+    const char *extra[8];   /* more fx-manager flags, NULL-terminated; they win over the defaults */
+    fx_msg_t *pending[IX_PENDING_MAX];
+    int npending;
+} ix_t;
+
+/* processes and pickles */
+int ix_pidfd_open(pid_t pid);
+pid_t ix_spawn(char *const argv[], int in_fd, int out_fd);
+char *ix_python(ix_t *ix, const char *script, const char *input);   /* its stdout; caller frees */
+zframe_t *ix_pickle(ix_t *ix, const char *expr);                      /* pickle of a Python literal */
+char *ix_repr(ix_t *ix, zframe_t *frame);                             /* repr of a pickle; caller frees */
+int ix_wait_exit(pid_t pid, int pidfd, int ms);                       /* wait status, or -1 after ms */
+bool ix_gone(int pid);
+int ix_read_pid(const char *path);
+void ix_touch(const char *path);
+
+/* the link */
+void ix_pump(ix_t *ix, int ms);                        /* one message into pending, heartbeats counted */
+fx_msg_t *ix_next(ix_t *ix, int ms);                   /* next non-heartbeat message, or NULL after ms */
+fx_msg_t *ix_expect(ix_t *ix, int type, int ms);       /* the next one, which must be of this type */
+int ix_send(ix_t *ix, fx_msg_t **msg_p);
+bool ix_wait_file(ix_t *ix, const char *path, int ms); /* pumping meanwhile */
+void ix_welcome(ix_t *ix, uint32_t hello_seq);         /* WELCOME answering that hello */
+int ix_rebind(ix_t *ix);                               /* close the ROUTER, bind a new one on the same port */
+
+/* tasks */
+void ix_task(ix_t *ix, fx_task_t *t, const char *body, const char *args);
+void ix_send_task(ix_t *ix, const char *body, const char *args, uint32_t walltime_ms, fx_id_text_t id, bool again);
+void ix_send_one(ix_t *ix, const char *body, const char *args, fx_id_text_t id);
+void ix_send_retries(ix_t *ix, const char *body, const char *args, uint32_t retries, fx_id_text_t id);
+fx_msg_t *ix_result(ix_t *ix, const char *id);        /* RESULTS with exactly that one result */
+void ix_expect_ok(ix_t *ix, const char *id);
+void ix_expect_credit(ix_t *ix, uint32_t window);
+extern const char ix_waiter[]; /* f(path, release): writes its pid to path, returns once release exists */
+bool ix_start_waiter(ix_t *ix, const char *name, fx_id_text_t id);
+void ix_release(ix_t *ix, const char *name);
+
+/* the manager */
+int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch);
+int ix_handshake_window(ix_t *ix, uint32_t window);
+int ix_handshake(ix_t *ix);
+void ix_stop(ix_t *ix, bool command);                  /* COMMAND STOP or SIGTERM; must exit 0 */
+void ix_teardown(ix_t *ix);
+
+typedef struct {
+    const char *name;
+    void (*fn)(ix_t *);
+} ix_scenario_t;
+
+/* main() of a scenario file: PROG FX_MANAGER PYTHON SCENARIO|all. */
+int ix_main(int argc, char **argv, const ix_scenario_t *scenarios, size_t count);
+
+#endif

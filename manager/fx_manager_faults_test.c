@@ -1,0 +1,337 @@
+/*  fx_manager_faults_test: the manager when things go wrong, against a fake
+    interchange (fx_ixfake.h): workers that die (retries), CANCEL, a silent
+    or restarted interchange, SIGTERM while a task runs.
+
+        fx_manager_faults_test PATH-TO-fx-manager PATH-TO-python3 SCENARIO|all */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fx_ixfake.h"
+
+/* f(log): appends its pid to the file log, then kills its own process. */
+static const char s_suicide[] = "import os\n"
+                                "def f(log):\n"
+                                "    with open(log, 'a') as fh:\n"
+                                "        fh.write(str(os.getpid()) + '\\n')\n"
+                                "    os.kill(os.getpid(), 9)\n";
+
+/* f(marker): the first run creates marker (with its pid) and kills its own
+   process; a later run returns its pid. */
+static const char s_once[] = "import os\n"
+                             "def f(marker):\n"
+                             "    if not os.path.exists(marker):\n"
+                             "        with open(marker, 'w') as fh:\n"
+                             "            fh.write(str(os.getpid()))\n"
+                             "        os.kill(os.getpid(), 9)\n"
+                             "    return os.getpid()\n";
+
+/* The pids listed in a file, one a line; how many (at most max). */
+static int s_read_pids(const char *path, int *pids, int max)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && n < max && fscanf(f, "%d", &pids[n]) == 1)
+        n++;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A task that kills its worker every time, with `retries`: one
+   FX_E_WORKER_LOST result after 1 + retries deaths, each naming its pid and
+   signal; the next task runs on a replacement worker. */
+static void s_suicide_case(ix_t *ix, uint32_t retries)
+{
+    char log[160], args[256], want[64];
+    REQUIRE(ix_start(ix, 2, 1) == 0 && ix_handshake(ix) == 0, "setup");
+    snprintf(log, sizeof log, "%s/deaths", ix->dir);
+    snprintf(args, sizeof args, "(('%s',), {})", log);
+    fx_id_text_t t, next;
+    ix_send_retries(ix, s_suicide, args, retries, t);
+    fx_msg_t *msg = ix_result(ix, t);
+    REQUIRE(msg, "no result for the task that kills its worker");
+    fx_result_t *r = &msg->results.results[0];
+    const char *text = r->error_text ? r->error_text : "";
+    printf("result: %s\n", text);
+    CHECK(r->status == FX_RESULT_ERROR && r->error_code == FX_E_WORKER_LOST, "status %d code %s", r->status,
+          fx_errname(r->error_code));
+    snprintf(want, sizeof want, "worker lost %u time%s running task", retries + 1, retries ? "s" : "");
+    CHECK(strstr(text, want) && strstr(text, t), "text lacks \"%s\" or the task id: %s", want, text);
+    int pids[16];
+    int n = s_read_pids(log, pids, 16);
+    CHECK(n == (int) retries + 1, "the task ran %d times, want %u", n, retries + 1);
+    for (int i = 0; i < n; i++) {
+        snprintf(want, sizeof want, "worker pid %d killed by signal 9", pids[i]);
+        CHECK(strstr(text, want), "text lacks \"%s\": %s", want, text);
+        for (int k = 0; k < i; k++)
+            CHECK(pids[k] != pids[i], "runs %d and %d on the same worker pid %d", k, i, pids[i]);
+    }
+    fx_msg_destroy(&msg);
+    ix_send_one(ix, "def f():\n    return 'after'\n", "((), {})", next);
+    ix_expect_ok(ix, next); /* the only result left: no second one for t */
+    ix_stop(ix, false);
+done:;
+}
+
+static void s_test_retry_exhausted(ix_t *ix)
+{
+    s_suicide_case(ix, 2);
+}
+
+static void s_test_retries_zero(ix_t *ix)
+{
+    s_suicide_case(ix, 0);
+}
+
+/* A task that kills its worker only the first time succeeds on the retry,
+   on another worker, with attempt + 1. */
+static void s_test_retry_succeeds(ix_t *ix)
+{
+    char marker[160], args[256];
+    REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
+    snprintf(marker, sizeof marker, "%s/marker", ix->dir);
+    snprintf(args, sizeof args, "(('%s',), {})", marker);
+    fx_id_text_t t;
+    ix_send_retries(ix, s_once, args, FX_RETRIES_DEFAULT, t);
+    fx_msg_t *msg = ix_result(ix, t);
+    REQUIRE(msg, "no result");
+    fx_result_t *r = &msg->results.results[0];
+    CHECK(r->status == FX_RESULT_OK, "status %d code %s: %s", r->status, fx_errname(r->error_code),
+          r->error_text ? r->error_text : "");
+    char *repr = ix_repr(ix, r->value);
+    int first = ix_read_pid(marker), second = atoi(repr);
+    CHECK(first > 0 && second > 0 && first != second, "first run on pid %d, retry on pid %d (%s)", first, second,
+          repr);
+    free(repr);
+    fx_msg_destroy(&msg);
+    unlink(marker);
+    ix_stop(ix, false);
+done:;
+}
+
+/* CANCEL of a queued task, a running time.sleep(30) task and an unknown id:
+   two FX_E_CANCELLED results at once, the running worker killed, and the
+   next task runs. */
+static void s_test_cancel(ix_t *ix)
+{
+    char pid_path[160], ran[160], args[256];
+    REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
+    snprintf(pid_path, sizeof pid_path, "%s/r.pid", ix->dir);
+    snprintf(ran, sizeof ran, "%s/q.ran", ix->dir);
+    fx_id_text_t running, queued, unknown, next;
+    snprintf(args, sizeof args, "(('%s',), {})", pid_path);
+    ix_send_one(ix,
+                "import os, time\ndef f(path):\n    open(path + '.tmp', 'w').write(str(os.getpid()))\n"
+                "    os.rename(path + '.tmp', path)\n    time.sleep(30)\n",
+                args, running);
+    REQUIRE(ix_wait_file(ix, pid_path, IX_WAIT_MS), "the sleeping task never started");
+    int worker = ix_read_pid(pid_path);
+    snprintf(args, sizeof args, "(('%s',), {})", ran);
+    ix_send_one(ix, "def f(path):\n    open(path, 'w').close()\n", args, queued);
+    fx_id_new(unknown);
+    int64_t start = fx_now_ms();
+    fx_msg_t *cancel = fx_msg_new(FX_MSG_CANCEL);
+    fx_msg_alloc_records(cancel, 3);
+    strcpy(cancel->cancel.ids[0], queued);
+    strcpy(cancel->cancel.ids[1], unknown);
+    strcpy(cancel->cancel.ids[2], running);
+    ix_send(ix, &cancel);
+    bool got_running = false, got_queued = false;
+    while (!(got_running && got_queued)) {
+        fx_msg_t *msg = ix_expect(ix, FX_MSG_RESULTS, IX_WAIT_MS);
+        REQUIRE(msg, "cancelled results: running %d, queued %d", got_running, got_queued);
+        for (uint32_t i = 0; i < msg->results.count; i++) {
+            fx_result_t *r = &msg->results.results[i];
+            const char *text = r->error_text ? r->error_text : "";
+            printf("cancel: %s\n", text);
+            CHECK(r->status == FX_RESULT_ERROR && r->error_code == FX_E_CANCELLED, "task %s: status %d code %s",
+                  r->task_id, r->status, fx_errname(r->error_code));
+            char want[64];
+            snprintf(want, sizeof want, "cancelled while running on worker pid %d", worker);
+            if (strcmp(r->task_id, running) == 0 && !got_running) {
+                got_running = true;
+                CHECK(strstr(text, want), "text lacks \"%s\": %s", want, text);
+            }
+            else if (strcmp(r->task_id, queued) == 0 && !got_queued) {
+                got_queued = true;
+                CHECK(strstr(text, "cancelled before it ran"), "text %s", text);
+            }
+            else
+                CHECK(0, "unexpected result for %s: %s", r->task_id, text);
+        }
+        fx_msg_destroy(&msg);
+    }
+    CHECK(fx_now_ms() - start < 10000, "cancelled after %lld ms", (long long) (fx_now_ms() - start));
+    ix_send_one(ix, "def f():\n    return 'next'\n", "((), {})", next);
+    ix_expect_ok(ix, next); /* on the replacement; no WORKER_LOST came first */
+    CHECK(access(ran, F_OK) != 0, "the cancelled queued task ran");
+    CHECK(ix_gone(worker), "worker %d still runs the cancelled task", worker);
+    ix_stop(ix, false);
+done:;
+}
+
+/* --heartbeat-missed 2: the manager says MANAGER_HELLO again after two
+   silent periods. */
+static void s_test_heartbeat_missed(ix_t *ix)
+{
+    ix->extra[0] = "--heartbeat-missed";
+    ix->extra[1] = "2";
+    REQUIRE(ix_start(ix, 1, 0) == 0 && ix_handshake(ix) == 0, "setup");
+    ix->beating = false;
+    fx_msg_t *hello = ix_expect(ix, FX_MSG_MANAGER_HELLO, IX_WAIT_MS);
+    int64_t silent = fx_now_ms() - ix->last_sent;
+    CHECK(hello, "no MANAGER_HELLO after 2 silent beats");
+    fx_msg_destroy(&hello);
+    CHECK(silent >= 2 * IX_BEAT_MS, "hello again after %lld ms of silence, before 2 beats", (long long) silent);
+    printf("heartbeat_missed: hello again after %lld ms\n", (long long) silent);
+    ix_stop(ix, false);
+done:;
+}
+
+/* --orphan-timeout-s 1: without its interchange for a second the manager
+   exits 0 and takes its workers with it. */
+static void s_test_orphan(ix_t *ix)
+{
+    ix->extra[0] = "--orphan-timeout-s";
+    ix->extra[1] = "1";
+    REQUIRE(ix_start(ix, 1, 0) == 0 && ix_handshake(ix) == 0, "setup");
+    fx_id_text_t t;
+    REQUIRE(ix_start_waiter(ix, "t", t), "task");
+    ix->beating = false;
+    int status = ix_wait_exit(ix->pid, ix->pidfd, IX_WAIT_MS);
+    int64_t took = fx_now_ms() - ix->last_sent;
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "orphan: wait status %d", status);
+    if (status != -1)
+        ix->pid = 0;
+    CHECK(took >= 1000, "exited %lld ms after our last word, before the 1 s orphan timeout", (long long) took);
+    char path[160];
+    snprintf(path, sizeof path, "%s/t.pid", ix->dir);
+    int worker = ix_read_pid(path);
+    CHECK(ix_gone(worker), "worker %d outlived its orphaned manager", worker);
+done:;
+}
+
+/* The interchange dies mid-task and comes back at the same address: the
+   task keeps running, finishes while there is no session, and its result
+   comes after the new WELCOME, with the window whole again. */
+static void s_test_interchange_restart(ix_t *ix)
+{
+    char done_path[160], args[400], body[1024];
+    REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
+    snprintf(done_path, sizeof done_path, "%s/t.done", ix->dir);
+    snprintf(body, sizeof body, "%s\ndef g(path, release, done):\n    pid = f(path, release)\n"
+             "    open(done, 'w').close()\n    return pid\n", ix_waiter);
+    snprintf(args, sizeof args, "(('%s/t.pid', '%s/t.release', '%s'), {})", ix->dir, ix->dir, done_path);
+    fx_msg_t *tasks = fx_msg_new(FX_MSG_TASKS);
+    fx_msg_alloc_records(tasks, 1);
+    ix_task(ix, &tasks->tasks.tasks[0], body, args);
+    fx_strlcpy(tasks->tasks.tasks[0].entry, "g", sizeof tasks->tasks.tasks[0].entry);
+    fx_id_text_t t, next;
+    strcpy(t, tasks->tasks.tasks[0].task_id);
+    ix_send(ix, &tasks);
+    char pid_path[160];
+    snprintf(pid_path, sizeof pid_path, "%s/t.pid", ix->dir);
+    REQUIRE(ix_wait_file(ix, pid_path, IX_WAIT_MS), "T never started");
+
+    REQUIRE(ix_rebind(ix) == 0, "rebind");
+    fx_msg_t *hello = ix_expect(ix, FX_MSG_MANAGER_HELLO, IX_WAIT_MS);
+    REQUIRE(hello, "no MANAGER_HELLO to the new interchange");
+    uint32_t hello_seq = hello->seq;
+    fx_msg_destroy(&hello);
+    ix_release(ix, "t");
+    REQUIRE(ix_wait_file(ix, done_path, IX_WAIT_MS), "T never finished");
+    for (int i = 0; i < ix->npending; i++) { /* only hellos before WELCOME */
+        CHECK(ix->pending[i]->type == FX_MSG_MANAGER_HELLO, "%s sent without a session",
+              fx_msg_type_name(ix->pending[i]->type));
+        hello_seq = ix->pending[i]->seq;
+    }
+    while (ix->npending)
+        fx_msg_destroy(&ix->pending[--ix->npending]);
+    ix_welcome(ix, hello_seq);
+    ix->beating = true;
+    bool got_result = false;
+    uint32_t window = 0;
+    while (!got_result || window != 2) {
+        fx_msg_t *msg = ix_next(ix, IX_WAIT_MS);
+        REQUIRE(msg, "after the new WELCOME: result %d, window %u", got_result, window);
+        if (msg->type == FX_MSG_CREDIT)
+            window = msg->credit.window;
+        else if (msg->type == FX_MSG_RESULTS) {
+            CHECK(msg->results.count == 1 && strcmp(msg->results.results[0].task_id, t) == 0 &&
+                      msg->results.results[0].status == FX_RESULT_OK,
+                  "held result: %u results, first %s", msg->results.count,
+                  msg->results.count ? msg->results.results[0].task_id : "-");
+            got_result = true;
+        }
+        else
+            CHECK(0, "unexpected %s after the new WELCOME", fx_msg_type_name(msg->type));
+        fx_msg_destroy(&msg);
+    }
+    ix_send_one(ix, "def f():\n    return 'again'\n", "((), {})", next);
+    ix_expect_ok(ix, next);
+    ix_stop(ix, false);
+done:;
+}
+
+/* SIGTERM while a 0.5 s task runs: CREDIT 0 at once, the task's result,
+   exit 0; the task queued behind it is dropped, never run. */
+static void s_test_sigterm(ix_t *ix)
+{
+    char pid_path[160], ran[160], args[256];
+    ix->stop_grace_ms = 20000;
+    REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
+    snprintf(pid_path, sizeof pid_path, "%s/a.pid", ix->dir);
+    snprintf(ran, sizeof ran, "%s/b.ran", ix->dir);
+    /* A and B in one batch: B is queued behind A when the signal comes */
+    fx_msg_t *batch = fx_msg_new(FX_MSG_TASKS);
+    fx_msg_alloc_records(batch, 2);
+    snprintf(args, sizeof args, "(('%s',), {})", pid_path);
+    ix_task(ix, &batch->tasks.tasks[0],
+            "import os, time\ndef f(path):\n    open(path + '.tmp', 'w').write(str(os.getpid()))\n"
+            "    os.rename(path + '.tmp', path)\n    time.sleep(0.5)\n    return 'slept'\n",
+            args);
+    snprintf(args, sizeof args, "(('%s',), {})", ran);
+    ix_task(ix, &batch->tasks.tasks[1], "def f(path):\n    open(path, 'w').close()\n", args);
+    fx_id_text_t a;
+    strcpy(a, batch->tasks.tasks[0].task_id);
+    ix_send(ix, &batch);
+    REQUIRE(ix_wait_file(ix, pid_path, IX_WAIT_MS), "A never started");
+    kill(ix->pid, SIGTERM);
+    ix_expect_credit(ix, 0);
+    fx_msg_t *msg = ix_result(ix, a);
+    if (msg) {
+        char *repr = ix_repr(ix, msg->results.results[0].value);
+        CHECK(msg->results.results[0].status == FX_RESULT_OK && strcmp(repr, "'slept'") == 0, "A: status %d, %s",
+              msg->results.results[0].status, repr);
+        free(repr);
+    }
+    fx_msg_destroy(&msg);
+    int status = ix_wait_exit(ix->pid, ix->pidfd, IX_WAIT_MS);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "after SIGTERM: wait status %d", status);
+    if (status != -1)
+        ix->pid = 0;
+    ix_pump(ix, 0);
+    for (int i = 0; i < ix->npending; i++)
+        CHECK(ix->pending[i]->type != FX_MSG_RESULTS, "a result for the dropped task B");
+    CHECK(access(ran, F_OK) != 0, "B ran after SIGTERM");
+    CHECK(ix_gone(ix_read_pid(pid_path)), "worker outlived its manager");
+done:;
+}
+
+static const ix_scenario_t s_tests[] = {
+    { "retry_exhausted", s_test_retry_exhausted },     { "retry_succeeds", s_test_retry_succeeds },
+    { "retries_zero", s_test_retries_zero },           { "cancel", s_test_cancel },
+    { "heartbeat_missed", s_test_heartbeat_missed },   { "orphan", s_test_orphan },
+    { "interchange_restart", s_test_interchange_restart }, { "sigterm", s_test_sigterm },
+};
+
+int main(int argc, char **argv)
+{
+    return ix_main(argc, argv, s_tests, sizeof s_tests / sizeof s_tests[0]);
+}
