@@ -176,6 +176,36 @@ static void s_test_cancel(ix_t *ix)
 done:;
 }
 
+static void s_cancel_one(ix_t *ix, const char *id, bool queued_only)
+{
+    fx_msg_t *cancel = fx_msg_new(FX_MSG_CANCEL);
+    fx_msg_alloc_records(cancel, 1);
+    strcpy(cancel->cancel.ids[0], id);
+    cancel->cancel.queued_only = queued_only;
+    ix_send(ix, &cancel);
+}
+
+/* CANCEL with queued_only = 1 spares a running task (it finishes OK) and
+   removes a queued one. The queued one's result, asked for after the
+   running one's, shows that both CANCELs were read before the release. */
+static void s_test_cancel_queued_only(ix_t *ix)
+{
+    REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
+    fx_id_text_t running, queued;
+    REQUIRE(ix_start_waiter(ix, "r", running), "R");
+    ix_send_one(ix, "def f():\n    return 'ran'\n", "((), {})", queued);
+    s_cancel_one(ix, running, true);
+    s_cancel_one(ix, queued, true);
+    fx_msg_t *msg = ix_result(ix, queued);
+    CHECK(msg && msg->results.results[0].error_code == FX_E_CANCELLED, "queued task: %s",
+          msg ? fx_errname(msg->results.results[0].error_code) : "no result");
+    fx_msg_destroy(&msg);
+    ix_release(ix, "r");
+    ix_expect_ok(ix, running);
+    ix_stop(ix, false);
+done:;
+}
+
 /* --heartbeat-missed 2: the manager says MANAGER_HELLO again after two
    silent periods. */
 static void s_test_heartbeat_missed(ix_t *ix)
@@ -327,6 +357,7 @@ done:;
 static const ix_scenario_t s_tests[] = {
     { "retry_exhausted", s_test_retry_exhausted },     { "retry_succeeds", s_test_retry_succeeds },
     { "retries_zero", s_test_retries_zero },           { "cancel", s_test_cancel },
+    { "cancel_queued_only", s_test_cancel_queued_only },
     { "heartbeat_missed", s_test_heartbeat_missed },   { "orphan", s_test_orphan },
     { "interchange_restart", s_test_interchange_restart }, { "sigterm", s_test_sigterm },
 };

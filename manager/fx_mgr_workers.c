@@ -240,6 +240,8 @@ static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
         slot->task = item.task; /* out of memory: end it below */
         slot->losses = item.losses;
     }
+    fx_mgr_log("%s while running task %s (death %u, retries %u); the task ends with FX_E_WORKER_LOST", what,
+               slot->task.task_id, deaths, slot->task.retries);
     fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_WORKER_LOST,
                         "worker lost %u time%s running task %s on manager %s (attempts: %s)", deaths,
                         deaths == 1 ? "" : "s", slot->task.task_id, self->args->id,
