@@ -195,8 +195,8 @@ static int s_check_adoption(fx_interchange_t *self, int64_t now)
 {
     if (!self->adopt_deadline)
         return 0;
-    int pids[256];
-    int n = fx_ep_launcher_adopted(self->launcher, pids, 256);
+    int pids[1024];
+    int n = fx_ep_launcher_adopted(self->launcher, pids, (int) (sizeof pids / sizeof pids[0]));
     int back = 0;
     for (int i = 0; i < n; i++)
         back += fx_ep_managers_by_pid(self->managers, (uint32_t) pids[i]) != NULL;
