@@ -15,6 +15,8 @@
         DRAIN, the result reaches the broker, the endpoint waits for the ack,
         exits 0, then COMMAND STOP; queued tasks are not dispatched.
     drain      the same after COMMAND DRAIN from the broker.
+    zap_renew  the broker's ZAP refuses the first handshake: the endpoint
+        says hello again on a new socket and is welcomed.
     adopt      (real fx-manager) kill -9 the endpoint, start it again: the
         same two manager pids come back, none is launched, tasks run.
     sigterm_real (real fx-manager) SIGTERM while a short Python task runs:
@@ -297,6 +299,23 @@ static void scenario_drain(void)
     s_leave(false);
 }
 
+/* The broker's ZAP refuses the endpoint's first handshake (as a broker
+   restored from an older store would): libzmq never retries that socket,
+   so the endpoint must say hello again on a new one (SPEC 2.3.5). */
+static void scenario_zap_renew(void)
+{
+    fprintf(stderr, "scenario_zap_renew\n");
+    ept_broker_t b;
+    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
+    b.deny_endpoint = true;
+    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
+    CHECK(WAIT_UNTIL(&b, b.endpoint_denials > 0), "the endpoint's handshake was refused");
+    b.deny_endpoint = false;
+    CHECK(ept_until_ready(&b), "welcomed after a hello on a new socket");
+    CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
+    ept_broker_stop(&b, ept_failures > 0);
+}
+
 /* The pids in DIR/managers.pids, sorted; returns how many. */
 static int s_read_pids(ept_broker_t *b, long *pids, int cap)
 {
@@ -407,13 +426,10 @@ int main(int argc, char **argv)
         void (*run)(void);
         bool real; /* needs fx-manager and fx-worker: only when named */
     } scenarios[] = {
-        {"status", scenario_status, false},
-        {"cancel", scenario_cancel, false},
-        {"missed", scenario_missed, false},
-        {"sigterm", scenario_sigterm, false},
-        {"drain", scenario_drain, false},
-        {"adopt", scenario_adopt, true},
-        {"sigterm_real", scenario_sigterm_real, true},
+        {"status", scenario_status, false}, {"cancel", scenario_cancel, false},
+        {"missed", scenario_missed, false}, {"sigterm", scenario_sigterm, false},
+        {"drain", scenario_drain, false},   {"zap_renew", scenario_zap_renew, false},
+        {"adopt", scenario_adopt, true},    {"sigterm_real", scenario_sigterm_real, true},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (only ? strcmp(only, scenarios[i].name) == 0 : !scenarios[i].real)

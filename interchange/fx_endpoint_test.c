@@ -108,7 +108,7 @@ static void scenario_fake_managers(void)
     CHECK(WAIT_UNTIL(&b, b.window == 5), "CREDIT is the sum of windows: 5 (got %u)", b.window);
     CHECK(zlistx_size(stranger->inbox) == 0, "the stranger got no answer");
 
-    /* A falls silent: lost after 5 beats; task 1 goes to B as attempt 1 */
+    /* A falls silent: lost after --heartbeat-missed (3) beats; task 1 goes to B as attempt 1 */
     a->beating = false;
     t = ept_expect(&b, mb->inbox, FX_MSG_TASKS);
     CHECK(t && t->tasks.count == 1 && strcmp(t->tasks.tasks[0].task_id, ids[1]) == 0 &&

@@ -302,5 +302,11 @@ void fx_ep_broker_check(fx_interchange_t *self, int64_t now)
                    "its key",
                    fx_ep_link_address(self->link));
     self->stats.broker_rehellos++;
+    /* no answer: a new socket (SPEC 2.3.5), swapped in the loop's poller */
+    zsock_t *old = fx_ep_link_socket(self->link);
+    if (fx_ep_link_renew(self->link) == 0 && self->poller) {
+        zpoller_remove(self->poller, old);
+        zpoller_add(self->poller, fx_ep_link_socket(self->link));
+    }
     fx_ep_link_hello(self->link);
 }

@@ -9,6 +9,9 @@
 struct fx_ep_link_t {
     zsock_t *sock;
     char addr[FX_ADDR_MAX];
+    fx_keypair_t kp;                 /* the endpoint's, for a new socket */
+    char server_key[FX_KEY_LEN + 1]; /* the broker's */
+    int renewals;                    /* sockets made after the first */
     fx_id_text_t endpoint_id;
     fx_ep_link_state_t state;
     bool ever_ready;
@@ -20,6 +23,31 @@ struct fx_ep_link_t {
     uint32_t hello_seq;
 };
 
+/* A new DEALER to the broker, CURVE keys set, connecting. NULL with a
+   sentence in err. */
+static zsock_t *s_socket(fx_ep_link_t *self, char *err, size_t errlen)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock) {
+        snprintf(err, errlen, "cannot make a socket for the broker: %s", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    fx_curve_client(sock, &self->kp, self->server_key);
+    zsock_set_sndtimeo(sock, 0);
+    zsock_set_linger(sock, 500); /* let the last results out on a clean stop */
+    zsock_set_heartbeat_ivl(sock, self->heartbeat_ms);
+    zsock_set_heartbeat_timeout(sock, 5 * self->heartbeat_ms);
+    zsock_set_maxmsgsize(sock, (int) FX_WIRE_FRAME_MAX);
+    if (zsock_connect(sock, "%s", self->addr) != 0) {
+        snprintf(err, errlen,
+                 "cannot connect to the broker's endpoint address %s; fix "
+                 "broker_endpoint in the credentials file",
+                 self->addr);
+        zsock_destroy(&sock);
+    }
+    return sock;
+}
+
 fx_ep_link_t *fx_ep_link_new(const char *addr, const fx_keypair_t *kp, const char *server_key,
                              const char *endpoint_id, int heartbeat_ms, char *err, size_t errlen)
 {
@@ -29,32 +57,31 @@ fx_ep_link_t *fx_ep_link_new(const char *addr, const fx_keypair_t *kp, const cha
         return NULL;
     }
     snprintf(self->addr, sizeof self->addr, "%s", addr);
+    self->kp = *kp;
+    fx_strlcpy(self->server_key, server_key, sizeof self->server_key);
     fx_strlcpy(self->endpoint_id, endpoint_id, sizeof self->endpoint_id);
     self->heartbeat_ms = heartbeat_ms;
     self->broker_heartbeat_ms = heartbeat_ms;
     self->last_heard = fx_now_ms();
-    self->sock = zsock_new(ZMQ_DEALER);
-    if (!self->sock) {
-        snprintf(err, errlen, "cannot make a socket for the broker: %s", zmq_strerror(zmq_errno()));
-        goto fail;
-    }
-    fx_curve_client(self->sock, kp, server_key);
-    zsock_set_sndtimeo(self->sock, 0);
-    zsock_set_linger(self->sock, 500); /* let the last results out on a clean stop */
-    zsock_set_heartbeat_ivl(self->sock, heartbeat_ms);
-    zsock_set_heartbeat_timeout(self->sock, 5 * heartbeat_ms);
-    zsock_set_maxmsgsize(self->sock, (int) FX_WIRE_FRAME_MAX);
-    if (zsock_connect(self->sock, "%s", addr) != 0) {
-        snprintf(err, errlen,
-                 "cannot connect to the broker's endpoint address %s; fix "
-                 "broker_endpoint in the credentials file",
-                 addr);
-        goto fail;
-    }
+    self->sock = s_socket(self, err, errlen);
+    if (!self->sock)
+        fx_ep_link_destroy(&self);
     return self;
-fail:
-    fx_ep_link_destroy(&self);
-    return NULL;
+}
+
+int fx_ep_link_renew(fx_ep_link_t *self)
+{
+    char err[512];
+    zsock_t *sock = s_socket(self, err, sizeof err);
+    if (!sock) {
+        fx_ep_warn("%s; saying hello on the old socket", err);
+        return -1;
+    }
+    zsock_set_linger(self->sock, 0); /* what is queued there is sent again after WELCOME */
+    zsock_destroy(&self->sock);
+    self->sock = sock;
+    self->renewals++;
+    return 0;
 }
 
 void fx_ep_link_destroy(fx_ep_link_t **self_p)

@@ -25,6 +25,15 @@ fx_ep_link_t *fx_ep_link_new(const char *addr, const fx_keypair_t *kp, const cha
                              const char *endpoint_id, int heartbeat_ms, char *err, size_t errlen);
 void fx_ep_link_destroy(fx_ep_link_t **self_p);
 
+/* Replace the socket by a new one (CURVE keys set again, connecting), as
+   SPEC 2.3.5 requires before a hello that follows a WELCOME timeout:
+   libzmq never retries a handshake the broker's ZAP refused (an endpoint
+   registered while its socket was connecting, a broker restored from an
+   older store). Messages queued on the old socket are dropped; results
+   stay unacked and go out again after the WELCOME. The caller swaps the
+   socket in its poller. 0, or -1 (logged) keeping the old socket. */
+int fx_ep_link_renew(fx_ep_link_t *self);
+
 /* The socket, for the caller's poller. */
 zsock_t *fx_ep_link_socket(fx_ep_link_t *self);
 const char *fx_ep_link_address(fx_ep_link_t *self);

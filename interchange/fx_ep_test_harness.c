@@ -61,6 +61,9 @@ static void s_on_zap(ept_broker_t *b)
         snprintf(uid, sizeof uid, "user:%s", b->user_id);
         allow = true;
     }
+    else if (strcmp(req.domain, "fx-endpoint") == 0 && b->deny_endpoint) {
+        b->endpoint_denials++;
+    }
     else if (strcmp(req.domain, "fx-endpoint") == 0 && b->registered &&
              strcmp(req.client_key, b->ep_pub) == 0) {
         snprintf(uid, sizeof uid, "endpoint:%s", b->ep_id);

@@ -51,6 +51,8 @@ typedef struct {
     zsock_t *zap, *client, *endpoint;
     char client_addr[64], endpoint_addr[64];
     bool refuse_register;
+    bool deny_endpoint;   /* ZAP refuses the endpoint port while set */
+    int endpoint_denials; /* handshakes refused that way */
     /* learned from the endpoint */
     fx_id_text_t ep_id;
     char ep_pub[FX_KEY_LEN + 1];

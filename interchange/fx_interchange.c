@@ -94,13 +94,13 @@ static void s_write_stats(fx_interchange_t *self)
 static int s_wait_welcome(fx_interchange_t *self)
 {
     fx_ep_link_hello(self->link);
-    zpoller_t *poller = zpoller_new(fx_ep_link_socket(self->link), NULL);
-    while (!fx_ep_link_ever_ready(self->link) && !self->fatal && !zsys_interrupted) {
-        zpoller_wait(poller, self->conf->heartbeat_ms);
+    self->poller = zpoller_new(fx_ep_link_socket(self->link), NULL);
+    while (self->poller && !fx_ep_link_ever_ready(self->link) && !self->fatal && !zsys_interrupted) {
+        zpoller_wait(self->poller, self->conf->heartbeat_ms);
         fx_ep_broker_read(self);
         fx_ep_broker_check(self, fx_now_ms());
     }
-    zpoller_destroy(&poller);
+    zpoller_destroy(&self->poller);
     if (self->fatal)
         return 1;
     return fx_ep_link_ever_ready(self->link) ? 0 : -1;
