@@ -22,8 +22,8 @@
 
 /* A client session is forgotten after this many heartbeat periods without
    a message from it (the client re-HELLOs when it gets NO_SESSION). More
-   lenient than the endpoint's 3: a session costs little, and a client
-   blocked waiting for results may beat slowly. */
+   lenient than the endpoint's --heartbeat-missed (3): a session costs
+   little, and a client blocked waiting for results may beat slowly. */
 #define FX_SESSION_MISSED_BEATS 10
 
 /* At SIGTERM the sockets linger this long (at most) so that replies to

@@ -2,7 +2,8 @@
     prepared statements, and small sqlite helpers shared by the files that
     split the store by subject (fx_store.c: life, users, registry;
     fx_store_tasks.c: submit, dispatch, requeue, status, list;
-    fx_store_results.c: results in and out, purge). */
+    fx_store_results.c: results in and out, purge; fx_store_cancel.c:
+    cancel, per-user unfinished counts). */
 #ifndef FX_STORE_INT_H
 #define FX_STORE_INT_H
 

@@ -6,7 +6,7 @@
 #include "fx_wire_queue.h"
 
 /* SUBMITs in flight while filling. */
-#define S_FILL_IN_FLIGHT 4
+#define S_FILL_IN_FLIGHT 2
 
 int fxw_queue_setup(fxw_queue_t *q, fxw_broker_t *broker, const char *const *flags)
 {
