@@ -3,6 +3,9 @@
     fresh broker and state directory:
 
       retries           task.retries travels SUBMIT -> store -> TASKS unchanged
+      requeue_unlimited an endpoint lost (silence) or saying hello again, over and
+                        over: its task is requeued every time, never failed; the
+                        attempts counter only informs; finally the task runs
       cancel            CANCEL: queued tasks end FX_E_CANCELLED at once (pushed);
                         queued_only leaves dispatched ones; a full cancel is
                         forwarded to the owning endpoint; others' tasks read
@@ -166,6 +169,43 @@ static void scenario_retries(s_world_t *w)
     for (uint32_t i = 0; msg && i < msg->tasks.count && i < 3; i++)
         CHECK(msg->tasks.tasks[i].retries == given[i]);
     fx_msg_destroy(&msg);
+}
+
+/* Waits (deadline) until the task is no longer DISPATCHED; its state. */
+static int s_wait_requeued(s_world_t *w, const char *task_id, uint32_t *attempts)
+{
+    int64_t deadline = zclock_mono() + WAIT_MS;
+    int state = -1;
+    while (zclock_mono() < deadline &&
+           (state = fxw_status(w->alice_c, task_id, attempts)) == FX_TASK_DISPATCHED)
+        fxw_quiet(w->alice_c);
+    return state;
+}
+
+static void scenario_requeue_unlimited(s_world_t *w)
+{
+    enum { LOSSES = 6 };
+    fx_id_text_t ids[1], got[1];
+    uint32_t attempts = 0, attempt[1];
+    fxw_submit_ok(w->alice_c, w->ep, w->fn, 1, ids);
+    fxw_credit(w->endpoint, 1);
+    CHECK(fxw_take_tasks(w->endpoint, 1, got, attempt) == 1 && attempt[0] == 0);
+    for (uint32_t n = 1; n <= LOSSES; n++) {
+        if (n % 2) { /* lost: silent past the threshold */
+            w->endpoint->keepalive = false;
+            CHECK(s_wait_requeued(w, ids[0], &attempts) == FX_TASK_QUEUED && attempts == n);
+            fxw_credit(w->endpoint, 1);
+            fxw_expect_error(w->endpoint, FX_E_NO_SESSION, 0);
+        }
+        fxw_endpoint_hello(w->endpoint, w->ep, true); /* a re-hello requeues too */
+        fxw_credit(w->endpoint, 1);
+        CHECK(fxw_take_tasks(w->endpoint, 1, got, attempt) == 1 && attempt[0] == n);
+    }
+    CHECK(fxw_quiet(w->alice_c)); /* no failure was pushed */
+    CHECK(fxw_status(w->alice_c, ids[0], &attempts) == FX_TASK_DISPATCHED && attempts == LOSSES + 1);
+    fxw_return(w->endpoint, got, 1);
+    fxw_collect(w->alice_c, got, 1, true);
+    CHECK(fxw_status(w->alice_c, ids[0], NULL) == FX_TASK_DELIVERED);
 }
 
 static void scenario_cancel(s_world_t *w)
@@ -369,6 +409,7 @@ typedef struct {
 
 static const s_scenario_t s_scenarios[] = {
     {"retries", scenario_retries, {NULL}},
+    {"requeue_unlimited", scenario_requeue_unlimited, {"--heartbeat-ms", "100", NULL}},
     {"cancel", scenario_cancel, {NULL}},
     {"endpoint_status", scenario_endpoint_status, {"--heartbeat-ms", "100", NULL}},
     {"heartbeat_offline",
