@@ -72,6 +72,10 @@ fx_session_t *fx_sessions_hello(fx_sessions_t *self, zframe_t *routing, const ch
 fx_session_t *fx_sessions_find(fx_sessions_t *self, zframe_t *routing);
 /* New results exist for (owner, client_id): push them at the next pump. */
 void fx_sessions_notify(fx_sessions_t *self, const char *owner, const char *client_id);
+/* Drops the records of msg (RESULTS) already pushed to or fetched by this
+   session and not yet acknowledged; returns how many are left. */
+uint32_t fx_sessions_drop_pushed(fx_session_t *session, fx_msg_t *msg);
+
 /* ids were acknowledged (or, with fetched = true, sent in reply to FETCH). */
 void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids, uint32_t count,
                       bool fetched);

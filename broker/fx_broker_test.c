@@ -18,8 +18,8 @@
                          ERROR each time; then a valid task still runs; a
                          flood gets rate-limited ERRORs, others unaffected
     then on a restarted broker (same state, same ports, short heartbeat):
-      restart            clients get NO_SESSION and recover with HELLO; the
-                         undelivered result is pushed again; the dispatched
+      restart            clients get NO_SESSION and recover with HELLO; a
+                         result pushed before is not pushed again but FETCHed; the dispatched
                          task is requeued
       endpoint_loss      a silent endpoint is lost again and again: its task
                          is requeued every time, never failed, and finally runs
@@ -534,7 +534,20 @@ static void test_restart(s_world_t *w, fx_id_text_t pending, fx_id_text_t runnin
     fxw_expect_error(w->alice_c, FX_E_NO_SESSION, seq);
     uint32_t beat = fxw_session(w->alice_c, w->alice_client, w->alice);
     CHECK(beat == 200);
-    fxw_collect(w->alice_c, (fx_id_text_t *) pending, 1, true); /* pushed again after HELLO */
+    /* A result pushed before the restart is not pushed again (it was marked
+       pushed, durably, before it was sent): the client FETCHes it. */
+    CHECK(fxw_quiet(w->alice_c));
+    fx_msg_t *fetch = fx_msg_new(FX_MSG_FETCH);
+    fx_msg_alloc_records(fetch, 1);
+    memcpy(fetch->ids.ids[0], pending, sizeof(fx_id_text_t));
+    uint32_t fetch_seq = fxw_send(w->alice_c, fetch);
+    fx_msg_t *fetched = fxw_expect_at(w->alice_c, FX_MSG_RESULTS, fetch_seq, __LINE__);
+    CHECK(fetched && fetched->results.count == 1 && strcmp(fetched->results.results[0].task_id, pending) == 0);
+    fx_msg_destroy(&fetched);
+    fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
+    fx_msg_alloc_records(ack, 1);
+    memcpy(ack->ids.ids[0], pending, sizeof(fx_id_text_t));
+    fxw_send(w->alice_c, ack);
     CHECK(fxw_quiet(w->alice_c));
     fxw_credit(w->endpoint, 2);
     fxw_expect_error(w->endpoint, FX_E_NO_SESSION, 0);

@@ -149,7 +149,15 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
         s_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
         return;
     }
-    /* Sent now: the push must not send them again to this session. */
+    /* What this session was pushed already is not sent again; the rest is
+       marked pushed (durably, before it is sent) and in the session, so no
+       push repeats it. */
+    fx_sessions_drop_pushed(session, reply);
+    if ((rc = fx_store_results_mark_pushed(broker->store, reply)) != FX_OK) {
+        fx_msg_destroy(&reply);
+        s_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
+        return;
+    }
     for (uint32_t i = 0; i < reply->results.count; i++)
         fx_sessions_mark(broker->sessions, session, &reply->results.results[i].task_id, 1, true);
     s_reply(broker, routing, &reply, msg->seq);

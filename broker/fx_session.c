@@ -3,9 +3,10 @@
     A session is a routing id that said HELLO: (user, client_id). Results of
     tasks a client_id submitted are pushed to its session, oldest first,
     read from the store with a per-session cursor, so the backlog stays in
-    sqlite and only a window of it is ever in memory. A result is pushed to
-    a session at most once; after a new HELLO (a reconnect) everything not
-    yet acknowledged is pushed again. */
+    sqlite and only a window of it is ever in memory. A result is pushed at
+    most once, ever: it is marked pushed in sqlite before it is sent. After a
+    reconnect the client FETCHes what it still waits for, and the FETCH
+    reply leaves out what this session was pushed meanwhile. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,9 +151,7 @@ void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_te
         session->dirty = true; /* the window opened */
 }
 
-/* Drops the records of msg whose task is already pushed to the session
-   (sent in reply to FETCH); returns how many are left. */
-static uint32_t s_drop_pushed(fx_session_t *session, fx_msg_t *msg)
+uint32_t fx_sessions_drop_pushed(fx_session_t *session, fx_msg_t *msg)
 {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < msg->results.count; i++) {
@@ -196,9 +195,18 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
             return false;
         }
         session->cursor = seqs[msg->results.count - 1];
-        if (s_drop_pushed(session, msg) == 0) {
+        if (fx_sessions_drop_pushed(session, msg) == 0) {
             fx_msg_destroy(&msg);
             continue;
+        }
+        /* Durably pushed before it is sent: never pushed twice, even
+           across a broker restart (the client FETCHes a lost push). */
+        if ((rc = fx_store_results_mark_pushed(self->store, msg)) != FX_OK) {
+            fx_broker_log("cannot mark results pushed for client %s: %s (%s); retrying later",
+                          session->client_id, fx_strerror(rc), fx_store_errmsg(self->store));
+            fx_msg_destroy(&msg);
+            session->dirty = false;
+            return false;
         }
         for (uint32_t i = 0; i < msg->results.count; i++)
             zhashx_insert(session->pushed, msg->results.results[i].task_id, (void *) 1);

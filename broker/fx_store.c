@@ -12,7 +12,7 @@
 
 /* Schema version kept in PRAGMA user_version; a database from a newer fx is
    refused rather than misread. */
-#define S_SCHEMA_VERSION 2
+#define S_SCHEMA_VERSION 3
 
 /* Page cache of the broker's connection: 2 MiB, so that a million queued
    tasks cost disk, not RAM (sqlite's default is about the same: say so
@@ -26,6 +26,13 @@
    being requeued). */
 static const char *s_migrate_1_2 = "ALTER TABLE tasks ADD COLUMN retries INTEGER NOT NULL DEFAULT 2;"
                                    "ALTER TABLE tasks ADD COLUMN cancel INTEGER NOT NULL DEFAULT 0;";
+
+/* Version 2 -> 3: results gained pushed (set, durably, just before a result
+   is first sent to its client; such a result is never pushed again, the
+   client FETCHes what a lost connection took), and the push index covers
+   only results never pushed. */
+static const char *s_migrate_2_3 = "ALTER TABLE results ADD COLUMN pushed INTEGER;"
+                                   "DROP INDEX IF EXISTS results_undelivered;";
 
 /* Schema notes. tasks.seq orders dispatch (submission order) and survives
    VACUUM, unlike a bare rowid; results.seq is AUTOINCREMENT because client
@@ -57,8 +64,10 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS results ("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL UNIQUE,"
     "  status INTEGER NOT NULL, error_code INTEGER NOT NULL, error_text TEXT,"
-    "  value BLOB NOT NULL, output BLOB NOT NULL, created INTEGER NOT NULL, delivered INTEGER);"
-    "CREATE INDEX IF NOT EXISTS results_undelivered ON results(seq) WHERE delivered IS NULL;"
+    "  value BLOB NOT NULL, output BLOB NOT NULL, created INTEGER NOT NULL, delivered INTEGER,"
+    "  pushed INTEGER);"
+    "CREATE INDEX IF NOT EXISTS results_unpushed ON results(seq)"
+    "  WHERE delivered IS NULL AND pushed IS NULL;"
     "CREATE INDEX IF NOT EXISTS results_delivered ON results(delivered)"
     "  WHERE delivered IS NOT NULL;";
 
@@ -103,11 +112,12 @@ static const char *s_sql[ST_COUNT_] = {
                    /* CROSS JOIN keeps results outermost: walk the partial
                       index of undelivered results, not every task of the owner */
                    " FROM results r CROSS JOIN tasks t ON t.id = r.task_id"
-                   " WHERE r.delivered IS NULL AND r.seq > ?1 AND t.owner = ?2"
+                   " WHERE r.delivered IS NULL AND r.pushed IS NULL AND r.seq > ?1 AND t.owner = ?2"
                    " AND t.client_id = ?3 ORDER BY r.seq LIMIT ?4",
     [ST_FETCH] = "SELECT r.status, r.error_code, r.error_text, r.value, r.output"
                  " FROM results r JOIN tasks t ON t.id = r.task_id"
                  " WHERE r.task_id = ?1 AND t.owner = ?2",
+    [ST_MARK_PUSHED] = "UPDATE results SET pushed = 1 WHERE task_id = ?1",
     [ST_ACK_RESULT] = "UPDATE results SET delivered = ?3 WHERE task_id = ?1 AND delivered IS NULL"
                       " AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = ?1 AND t.owner = ?2)",
     [ST_ACK_TASK] = "UPDATE tasks SET state = 4, updated = ?3"
@@ -276,6 +286,19 @@ static int s_exec_sql(fx_store_t *self, const char *sql, const char *what, char 
     return 0;
 }
 
+static bool s_has_table(fx_store_t *self, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(self->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        found = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
@@ -300,8 +323,10 @@ static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t 
        EXISTS leaves them alone): add the columns it lacks first. */
     if ((version == 1 &&
          s_exec_sql(self, s_migrate_1_2, "upgrading the schema to version 2", err, errlen) != 0) ||
+        ((version == 1 || version == 2) && s_has_table(self, "results") &&
+         s_exec_sql(self, s_migrate_2_3, "upgrading the schema to version 3", err, errlen) != 0) ||
         s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
-        s_exec_sql(self, "PRAGMA user_version = 2", "setting the schema version", err, errlen) != 0 ||
+        s_exec_sql(self, "PRAGMA user_version = 3", "setting the schema version", err, errlen) != 0 ||
         s_exec_sql(self, "COMMIT", "committing the schema", err, errlen) != 0) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;

@@ -203,6 +203,14 @@ int fx_store_results_pending(fx_store_t *self, const char *owner, const char *cl
 int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
                            fx_msg_t *msg);
 
+/* The results in msg (type FX_MSG_RESULTS) are about to be sent to their
+   client: mark them pushed, durably, first. A pushed result is never pushed
+   again (not after a reconnect nor after a broker restart); the client
+   FETCHes what it still waits for after each new HELLO. Marking before
+   sending is what makes the push exactly-once: a crash between the mark
+   and the send loses only the send, which that FETCH repairs. */
+int fx_store_results_mark_pushed(fx_store_t *self, const fx_msg_t *msg);
+
 /* RESULTS_ACK from the client: the owner's results among ids are delivered
    (task DONE -> DELIVERED). *acked_out (may be NULL) counts newly delivered. */
 int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,

@@ -42,6 +42,7 @@ typedef enum {
     ST_TASK_FINISH,
     ST_PENDING,
     ST_FETCH,
+    ST_MARK_PUSHED,
     ST_ACK_RESULT,
     ST_ACK_TASK,
     ST_PURGE_TASKS,

@@ -235,6 +235,23 @@ int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text
     return s_batch_move(&batch, msg);
 }
 
+int fx_store_results_mark_pushed(fx_store_t *self, const fx_msg_t *msg)
+{
+    if (msg->results.count == 0)
+        return FX_OK;
+    int rc = fx_store_begin(self);
+    for (uint32_t i = 0; i < msg->results.count && rc == FX_OK; i++) {
+        sqlite3_stmt *st = fx_store_st(self, ST_MARK_PUSHED);
+        fx_store_bind_text(st, 1, msg->results.results[i].task_id);
+        rc = fx_store_exec(self, st);
+    }
+    if (rc == FX_OK)
+        rc = fx_store_commit(self);
+    if (rc != FX_OK)
+        fx_store_rollback(self);
+    return rc;
+}
+
 int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
                          uint32_t *acked_out)
 {

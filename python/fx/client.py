@@ -425,6 +425,7 @@ class Client:
         self._in_session = False
         self._hello_seq = None
         self._awaiting = {}                  # own task_id -> _Task, submitted, no result yet
+        self._welcomed_before = False        # FETCH own results after a re-HELLO only
         self._held = []                      # tasks queued, not yet in a SUBMIT
 
         self._thread = threading.Thread(target=self._io_main, name=f"fx-io-{self.client_id[:8]}",
@@ -1082,9 +1083,17 @@ class Client:
             pending = self._pending.get(seq)
             if pending is not None:
                 self._send_pending(seq, pending)
-        # Results of our own tasks need no FETCH: the broker pushes every
-        # undelivered result of (user, client_id) after each HELLO (SPEC
-        # 8.6), and a FETCH as well would bring each one twice.
+        # The broker pushes each result once (it marks it pushed, durably,
+        # before it sends), so a push lost with the old connection or with a
+        # broker killed mid-send is not pushed again: after every HELLO but
+        # the first, FETCH what we still wait for. The broker leaves out of
+        # its FETCH reply what it pushed to this session meanwhile.
+        if self._welcomed_before:
+            with self._lock:
+                own = [t for t in self._awaiting if t not in self._results]
+            if own:
+                self._send_fetch(own)
+        self._welcomed_before = True
         self._fetch_foreign()
         if not self._welcome.done():
             self._welcome.set_result(fields)

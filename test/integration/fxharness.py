@@ -149,6 +149,11 @@ class Federation:
         codes = {}
         for proc in reversed(self.processes):
             codes[proc.name] = proc.stop()
+        # Managers stop on their endpoint's STOP, workers with their manager:
+        # give them a bounded time to go by themselves.
+        deadline = time.monotonic() + 20
+        while leftovers(self) and time.monotonic() < deadline:
+            time.sleep(0.1)
         self.left_behind = leftovers(self)
         kill_all(self.left_behind)
         if self.tmp:
