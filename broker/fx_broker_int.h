@@ -12,10 +12,8 @@
 #include "fx_msg.h"
 #include "fx_store.h"
 
-/* Results pushed to one session and not yet acknowledged: pushing stops
-   here until acks come, so a client that does not read cannot make the
-   broker queue its whole backlog in the socket. */
-#define FX_SESSION_WINDOW FX_BATCH_MAX
+/* Results pushed to one session and not yet acknowledged: fx_limits.h. */
+#define FX_SESSION_WINDOW FX_PUSH_WINDOW
 
 /* RESULTS messages pushed to one session in one loop pass. */
 #define FX_SESSION_BATCHES_PER_PASS 2

@@ -25,11 +25,8 @@
 
 typedef struct _fx_store_t fx_store_t;
 
-/* Byte budget of one batch message the broker builds from the store
-   (TASKS to an endpoint, RESULTS to a client): with FX_PAYLOAD_MAX frames a
-   full FX_BATCH_MAX batch could reach tens of GiB, so batches stop at this
-   many payload bytes (a single record bigger than this still goes, alone). */
-#define FX_STORE_BATCH_BYTES (32u * 1024 * 1024)
+/* Byte budget of one batch message built from the store: fx_limits.h. */
+#define FX_STORE_BATCH_BYTES FX_BATCH_BYTES_MAX
 
 /* File names inside the state directory. */
 #define FX_STORE_DB_FILE "fx.db"

@@ -10,10 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fx_limits.h"
+
 /* A peer may get this many ERRORs in a burst, and this many per second
-   after that. Generous for any client that merely makes mistakes. */
-#define FX_ERRLIMIT_BURST 200
-#define FX_ERRLIMIT_PER_SECOND 100
+   after that: fx_limits.h. */
+#define FX_ERRLIMIT_BURST FX_ERRORS_BURST
+#define FX_ERRLIMIT_PER_SECOND FX_ERRORS_PER_SECOND
 
 typedef struct _fx_errlimit_t fx_errlimit_t;
 

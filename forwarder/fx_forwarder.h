@@ -21,10 +21,8 @@
 #include "fx_msg.h"
 #include "fx_store.h"
 
-/* Largest window honoured: an endpoint announcing more is treated as
-   announcing this much. Bounds what one endpoint can make the broker hold
-   in its send queue (window x FX_PAYLOAD_MAX in the worst case). */
-#define FX_FWD_WINDOW_MAX 65536
+/* Largest window honoured from an endpoint: fx_limits.h. */
+#define FX_FWD_WINDOW_MAX FX_ENDPOINT_WINDOW_MAX
 
 /* TASKS messages one forwarder may send in one loop pass, so one endpoint
    with a large window cannot starve the rest of the loop. */

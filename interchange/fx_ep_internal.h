@@ -14,9 +14,8 @@
 #include "fx_ep_tasks.h"
 #include "fx_interchange.h"
 
-/* A manager's CREDIT above this is refused as a bad field: no node holds a
-   million tasks, and the sum over managers must fit the uint32 we announce. */
-#define FX_EP_MANAGER_WINDOW_MAX (1u << 20)
+/* A manager's CREDIT above this is refused as a bad field: fx_limits.h. */
+#define FX_EP_MANAGER_WINDOW_MAX FX_MANAGER_WINDOW_MAX
 
 /* Messages read from one socket per pass, so that one busy peer cannot
    starve the other phases. */

@@ -15,9 +15,8 @@
 #include "fx_conf.h"
 #include "fx_mgr.h"
 
-/* Workers per manager: one process and one ipc connection each; a node
-   with more cores than this runs several managers. */
-#define S_WORKERS_MAX 1024
+/* Workers per manager: fx_limits.h. */
+#define S_WORKERS_MAX FX_WORKERS_PER_MANAGER_MAX
 /* Heartbeat period bounds: below 10 ms beats cost more than the work,
    above an hour a lost peer goes unnoticed for too long. */
 #define S_HEARTBEAT_MIN_MS 10

@@ -82,6 +82,38 @@
    default leaves room for a million queued tasks per user. */
 #define FX_QUEUED_PER_USER_DEFAULT 2000000
 
+/* Payload bytes in one batch message a service builds from its queue
+   (TASKS to an endpoint, RESULTS to a client): with FX_PAYLOAD_MAX frames a
+   full FX_BATCH_MAX batch could reach tens of GiB, so batches stop at this
+   many payload bytes (a single record bigger than this still goes, alone). */
+#define FX_BATCH_BYTES_MAX (32u * 1024 * 1024)
+
+/* Results pushed to one client session and not yet acknowledged: pushing
+   stops here until acks come, so a client that does not read cannot make
+   the broker queue its whole backlog in the socket. */
+#define FX_PUSH_WINDOW FX_BATCH_MAX
+
+/* Largest CREDIT window the broker honours from an endpoint: more is
+   treated as this much. Bounds what one endpoint can make the broker hold in
+   its send queue (window x FX_PAYLOAD_MAX in the worst case). */
+#define FX_ENDPOINT_WINDOW_MAX 65536
+
+/* Largest CREDIT window an interchange accepts from one manager (more is a
+   bad field): no node holds a million tasks, and the sum over managers must
+   fit the uint32 the interchange announces. */
+#define FX_MANAGER_WINDOW_MAX (1u << 20)
+
+/* Workers per manager: one process and one ipc connection each; a node with
+   more cores than this runs several managers. */
+#define FX_WORKERS_PER_MANAGER_MAX 1024
+
+/* ERROR replies to one misbehaving peer: a burst, then a rate per second.
+   A broken or hostile peer must not make a service spend its time on error
+   replies or fill its log; generous for a client that merely makes
+   mistakes. */
+#define FX_ERRORS_BURST 200
+#define FX_ERRORS_PER_SECOND 100
+
 /* Payload frames in one message: two per batch record, and a few spare. */
 #define FX_FRAMES_MAX (2 * FX_BATCH_MAX + 4)
 
