@@ -96,8 +96,11 @@ def test_broker_killed_mid_flight_everything_reconnects(fed1):
     fid = c.register_function(slow_double)
     tids = c.run_batch([((i,), {}) for i in range(40)], endpoint_id=fed1.ep.endpoint_id, function_id=fid)
     wait_for(lambda: c.status(tids[5])["state"] in ("DONE", "DELIVERED"), 60, "some results")
+    received = int(Federation.read_stats(fed1.ep).get("results_received", 0))
     fed1.broker.kill9()
-    time.sleep(0.5)  # results produced meanwhile are held by the endpoint
+    # results produced while the broker is down are held by the endpoint
+    wait_for(lambda: int(Federation.read_stats(fed1.ep).get("results_received", 0)) > received + 2, 30,
+             "results produced while the broker is down")
     fed1.start_broker()
     assert [c.get_result(t, timeout=120) for t in tids] == [2 * i for i in range(40)]
 
@@ -119,7 +122,9 @@ def test_cancel_running_and_queued_tasks(fed1):
     fid = c.register_function(sleepy)
     running = c.run(60, endpoint_id=fed1.ep.endpoint_id, function_id=fid)
     wait_for(lambda: c.status(running)["state"] == "DISPATCHED", 30, "the task to be dispatched")
-    time.sleep(0.5)  # let it start on a worker
+    # running on a worker: the endpoint has handed it to a manager
+    wait_for(lambda: int(Federation.read_stats(fed1.ep).get("tasks_dispatched", 0)) >= 1, 30,
+             "the task to reach a manager")
     c.cancel(running)
     with pytest.raises(fx.TaskCancelled):
         c.get_result(running, timeout=30)
