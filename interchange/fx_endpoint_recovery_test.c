@@ -20,7 +20,17 @@
     adopt      (real fx-manager) kill -9 the endpoint, start it again: the
         same two manager pids come back, none is launched, tasks run.
     sigterm_real (real fx-manager) SIGTERM while a short Python task runs:
-        its result reaches the broker, exit 0, no manager left. */
+        its result reaches the broker, exit 0, no manager left.
+    results_ack  end-to-end acks on the manager link: a manager's result
+        reaches the broker; the manager gets no RESULTS_ACK for it while
+        the broker has not acked (two heartbeat periods of ENDPOINT_STATUS
+        pass), then exactly that id once the broker acks; another manager
+        gets none.
+    adopted_result  a manager sends a result for a task this endpoint never
+        held (an adopted manager resending after an endpoint restart): it is
+        forwarded to the broker, and acked back to that manager only after
+        the broker's RESULTS_ACK; a second copy sent while the first is
+        unacked is acked too, once. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,7 +234,9 @@ static void scenario_missed(void)
     CHECK(b.window == 2 && b.st_managers == 2, "A silent for %d periods is not lost yet (window %u)",
           S_MISSED / 2, b.window);
     CHECK(WAIT_UNTIL(&b, b.window == 1), "A silent for %d periods is lost (window %u)", S_MISSED, b.window);
-    CHECK(fx_now_ms() - silent_since >= (int64_t) S_MISSED * HB_MS, "not before %d ms", S_MISSED * HB_MS);
+    /* A's last beat went out up to one period before silent_since */
+    CHECK(fx_now_ms() - silent_since >= (int64_t) (S_MISSED - 1) * HB_MS, "not before %d ms",
+          (S_MISSED - 1) * HB_MS);
     /* B finishes task 1; A's task 0 comes first, before the queued task 2 */
     s_answer(m2, ids[1]);
     CHECK(s_got_task(&b, m2, ids[0]), "the lost manager's task went to the front of the queue");
@@ -416,6 +428,91 @@ done:
     ept_broker_stop(&b, ept_failures > 0);
 }
 
+/* Pumps until two more ENDPOINT_STATUS (one per heartbeat) came, so the
+   endpoint had time to pass on anything it was going to; then checks that
+   f got no RESULTS_ACK. */
+static void s_no_ack_yet(ept_broker_t *b, ept_fake_t *f, const char *what)
+{
+    int before = b->statuses;
+    CHECK(WAIT_UNTIL(b, b->statuses >= before + 2), "two heartbeat periods pass (%s)", what);
+    fx_msg_t *early = ept_take(f->inbox, FX_MSG_RESULTS_ACK);
+    CHECK(!early, "no RESULTS_ACK to the manager before the broker acked (%s)", what);
+    fx_msg_destroy(&early);
+}
+
+/* Waits for one RESULTS_ACK at f naming exactly id. */
+static void s_expect_ack(ept_broker_t *b, ept_fake_t *f, const char *id, const char *what)
+{
+    fx_msg_t *ack = ept_expect(b, f->inbox, FX_MSG_RESULTS_ACK);
+    CHECK(ack && ack->ids.count == 1 && strcmp(ack->ids.ids[0], id) == 0,
+          "RESULTS_ACK with the one id %s to the manager (%s): %u ids, first %s", id, what,
+          ack ? ack->ids.count : 0, ack && ack->ids.count ? ack->ids.ids[0] : "-");
+    fx_msg_destroy(&ack);
+}
+
+/* True once the broker got a RESULTS carrying id. */
+static bool s_broker_got(ept_broker_t *b, const char *id)
+{
+    fx_msg_t *m = ept_take(b->ep_inbox, FX_MSG_RESULTS);
+    bool got = m && ept_has_result(m, id);
+    fx_msg_destroy(&m);
+    return got;
+}
+
+static void scenario_results_ack(void)
+{
+    fprintf(stderr, "scenario_results_ack\n");
+    ept_broker_t b;
+    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
+    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
+    if (!ept_until_ready(&b))
+        goto done;
+    fx_keypair_t mkp = ept_manager_key(&b);
+    ept_fake_t *a = ept_fake_new(&b, &mkp);
+    ept_fake_t *other = ept_fake_new(&b, &mkp);
+    ept_fake_hello(&b, a, 1);
+    ept_fake_hello(&b, other, 0); /* window 0: every task goes to a */
+    CHECK(WAIT_UNTIL(&b, b.st_managers == 2 && b.st_free == 1), "two managers, one free slot (got %u %u)",
+          b.st_managers, b.st_free);
+    fx_id_text_t id;
+    s_send_task(&b, &id);
+    CHECK(s_got_task(&b, a, id), "the task reached manager a");
+    s_answer(a, id);
+    CHECK(WAIT_UNTIL(&b, s_broker_got(&b, id)), "the result reached the broker");
+    s_no_ack_yet(&b, a, "result unacked by the broker");
+    ept_ack(&b, &id, 1);
+    s_expect_ack(&b, a, id, "after the broker's ack");
+    s_no_ack_yet(&b, other, "the other manager sent nothing");
+    CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
+done:
+    ept_broker_stop(&b, ept_failures > 0);
+}
+
+static void scenario_adopted_result(void)
+{
+    fprintf(stderr, "scenario_adopted_result\n");
+    ept_broker_t b;
+    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
+    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
+    if (!ept_until_ready(&b))
+        goto done;
+    fx_keypair_t mkp = ept_manager_key(&b);
+    ept_fake_t *a = ept_fake_new(&b, &mkp);
+    ept_fake_hello(&b, a, 1);
+    fx_id_text_t id; /* a task of an earlier endpoint run: never sent to this one */
+    fx_id_new(id);
+    s_answer(a, id);
+    CHECK(WAIT_UNTIL(&b, s_broker_got(&b, id)), "the unknown task's result is forwarded to the broker");
+    s_answer(a, id); /* resent while the first copy is still unacked */
+    s_no_ack_yet(&b, a, "adopted result unacked by the broker");
+    ept_ack(&b, &id, 1);
+    s_expect_ack(&b, a, id, "adopted result, after the broker's ack");
+    s_no_ack_yet(&b, a, "one ack for both copies");
+    CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
+done:
+    ept_broker_stop(&b, ept_failures > 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *only = argc > 1 ? argv[1] : NULL;
@@ -430,6 +527,7 @@ int main(int argc, char **argv)
         {"missed", scenario_missed, false}, {"sigterm", scenario_sigterm, false},
         {"drain", scenario_drain, false},   {"zap_renew", scenario_zap_renew, false},
         {"adopt", scenario_adopt, true},    {"sigterm_real", scenario_sigterm_real, true},
+        {"results_ack", scenario_results_ack, false}, {"adopted_result", scenario_adopted_result, false},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (only ? strcmp(only, scenarios[i].name) == 0 : !scenarios[i].real)
