@@ -172,10 +172,17 @@ static void s_handle(fx_interchange_t *self, fx_msg_t *msg)
     case FX_MSG_TASKS:
         s_on_tasks(self, msg);
         break;
-    case FX_MSG_RESULTS_ACK:
-        /* acks answer our RESULTS batches; any id we hold is taken as safe */
-        self->stats.results_acked += fx_ep_results_ack(self->results, msg->ids.ids, msg->ids.count);
+    case FX_MSG_RESULTS_ACK: {
+        /* acks answer our RESULTS batches; any id we hold is taken as safe,
+           and only now is the manager that sent it told (SPEC 6.3, 8.3) */
+        fx_ep_ack_pair_t *pairs = NULL;
+        size_t npairs = 0;
+        self->stats.results_acked +=
+            fx_ep_results_ack_senders(self->results, msg->ids.ids, msg->ids.count, &pairs, &npairs);
+        fx_ep_managers_ack(self, pairs, npairs);
+        free(pairs);
         break;
+    }
     case FX_MSG_HEARTBEAT:
         break; /* fx_ep_link_recv noted that the broker lives */
     case FX_MSG_COMMAND:

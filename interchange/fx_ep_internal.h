@@ -69,6 +69,10 @@ void fx_ep_managers_beat(fx_interchange_t *self);
 void fx_ep_managers_command(fx_interchange_t *self, int command);
 /* CANCEL(ids) to each manager that holds some of these tasks (its ids
    only). Returns how many ids went to a manager. */
+/* RESULTS_ACK to each manager named in pairs (sorted here), with the task
+   ids of its pairs, once the broker acked those results; managers no
+   longer connected are skipped. */
+void fx_ep_managers_ack(fx_interchange_t *self, fx_ep_ack_pair_t *pairs, size_t npairs);
 size_t fx_ep_managers_cancel(fx_interchange_t *self, const fx_id_text_t *ids, uint32_t count);
 void fx_ep_dispatch(fx_interchange_t *self);
 void fx_ep_expire(fx_interchange_t *self, int64_t now);

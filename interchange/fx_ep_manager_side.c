@@ -146,8 +146,11 @@ static void s_on_hello(fx_interchange_t *self, zframe_t *routing, fx_msg_t *msg)
 }
 
 /* Results from a manager: the tasks are no longer held; the first result
-   of each task goes on to the broker. No reply on this link (SPEC 5.11). */
-static void s_on_results(fx_interchange_t *self, fx_msg_t *msg)
+   of each task goes on to the broker, results for tasks not held here
+   included (an adopted manager's, SPEC 9.7). The manager is remembered as
+   the result's sender: it gets RESULTS_ACK once the broker has acked the
+   result (fx_ep_managers_ack), never before (SPEC 6.3, 8.3). */
+static void s_on_results(fx_interchange_t *self, fx_ep_manager_t *m, fx_msg_t *msg)
 {
     for (uint32_t i = 0; i < msg->results.count; i++) {
         fx_result_t *r = &msg->results.results[i];
@@ -158,11 +161,12 @@ static void s_on_results(fx_interchange_t *self, fx_msg_t *msg)
             fx_ep_tasks_done(self->tasks, &t);
         }
         self->stats.results_received++;
-        if (fx_ep_results_add(self->results, r) == FX_E_NOMEM)
+        if (fx_ep_results_add_from(self->results, r, fx_ep_manager_id(m)) == FX_E_NOMEM)
             fx_ep_error("out of memory: dropped the result of task %s (the broker will "
                         "redeliver the task)",
                         r->task_id);
-        /* FX_E_CONFLICT: a result for this task is on its way already */
+        /* FX_E_CONFLICT: a result for this task is on its way already; this
+           manager is acked along with it */
     }
 }
 
@@ -226,7 +230,7 @@ static void s_read_one(fx_interchange_t *self, zmsg_t *zmsg)
         s_on_credit(self, routing, m, msg);
         break;
     case FX_MSG_RESULTS:
-        s_on_results(self, msg);
+        s_on_results(self, m, msg);
         break;
     case FX_MSG_HEARTBEAT:
         break;
@@ -269,6 +273,44 @@ void fx_ep_managers_command(fx_interchange_t *self, int command)
         if (msg)
             msg->command.command = (uint8_t) command;
         s_send(self, fx_ep_manager_routing(m), &msg, 0);
+    }
+}
+
+static int s_pair_cmp(const void *a, const void *b)
+{
+    const fx_ep_ack_pair_t *x = a, *y = b;
+    return strcmp(x->manager_id, y->manager_id);
+}
+
+void fx_ep_managers_ack(fx_interchange_t *self, fx_ep_ack_pair_t *pairs, size_t npairs)
+{
+    if (!self->router || npairs == 0)
+        return;
+    qsort(pairs, npairs, sizeof *pairs, s_pair_cmp);
+    for (size_t i = 0; i < npairs;) {
+        size_t end = i + 1;
+        while (end < npairs && end - i < FX_IDS_MAX && strcmp(pairs[end].manager_id, pairs[i].manager_id) == 0)
+            end++;
+        fx_ep_manager_t *m = fx_ep_managers_by_id(self->managers, pairs[i].manager_id);
+        if (!m) {
+            /* gone: it resends to whichever interchange welcomes it next */
+            self->stats.acks_skipped += end - i;
+        }
+        else {
+            fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS_ACK);
+            if (msg && fx_msg_alloc_records(msg, (uint32_t) (end - i)) == FX_OK) {
+                for (size_t k = i; k < end; k++)
+                    memcpy(msg->ids.ids[k - i], pairs[k].task_id, sizeof msg->ids.ids[0]);
+                if (s_send(self, fx_ep_manager_routing(m), &msg, 0) == FX_OK)
+                    self->stats.acks_to_managers += end - i;
+                else
+                    fx_ep_warn("cannot pass RESULTS_ACK of %zu result(s) on to manager %s; it resends "
+                               "them after its next WELCOME",
+                               end - i, fx_ep_manager_id(m));
+            }
+            fx_msg_destroy(&msg);
+        }
+        i = end;
     }
 }
 

@@ -210,6 +210,14 @@ fx_ep_manager_t *fx_ep_managers_by_pid(fx_ep_managers_t *self, uint32_t pid)
     return NULL;
 }
 
+fx_ep_manager_t *fx_ep_managers_by_id(fx_ep_managers_t *self, const char *manager_id)
+{
+    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+        if (strcmp(m->manager_id, manager_id) == 0)
+            return m;
+    return NULL;
+}
+
 const char *fx_ep_manager_id(const fx_ep_manager_t *self)
 {
     return self->manager_id;

@@ -58,6 +58,9 @@ uint64_t fx_ep_managers_free(fx_ep_managers_t *self);
 /* The manager whose MANAGER_HELLO carried this pid (first one), or NULL. */
 fx_ep_manager_t *fx_ep_managers_by_pid(fx_ep_managers_t *self, uint32_t pid);
 
+/* The manager whose session carries this manager id, or NULL. */
+fx_ep_manager_t *fx_ep_managers_by_id(fx_ep_managers_t *self, const char *manager_id);
+
 /* One manager. */
 const char *fx_ep_manager_id(const fx_ep_manager_t *self);
 const char *fx_ep_manager_host(const fx_ep_manager_t *self);

@@ -11,6 +11,8 @@ typedef struct {
     bool acked_list;    /* true while in the unacked list */
     bool sent_once;
     void *handle; /* place in pending or unacked */
+    fx_id_text_t *senders; /* managers that sent this result (heap) */
+    size_t nsenders;
 } s_entry_t;
 
 struct fx_ep_results_t {
@@ -27,6 +29,7 @@ static void s_entry_free(void **item_p)
         free(e->result.error_text);
         zframe_destroy(&e->result.value);
         zframe_destroy(&e->result.output);
+        free(e->senders);
         free(e);
         *item_p = NULL;
     }
@@ -60,13 +63,41 @@ void fx_ep_results_destroy(fx_ep_results_t **self_p)
     *self_p = NULL;
 }
 
+/* Adds manager_id (if any, and not there yet) to e's senders. */
+static int s_add_sender(s_entry_t *e, const char *manager_id)
+{
+    if (!manager_id || !*manager_id)
+        return FX_OK;
+    for (size_t i = 0; i < e->nsenders; i++)
+        if (strcmp(e->senders[i], manager_id) == 0)
+            return FX_OK;
+    fx_id_text_t *more = realloc(e->senders, (e->nsenders + 1) * sizeof *more);
+    if (!more)
+        return FX_E_NOMEM;
+    e->senders = more;
+    fx_strlcpy(e->senders[e->nsenders++], manager_id, sizeof *more);
+    return FX_OK;
+}
+
 int fx_ep_results_add(fx_ep_results_t *self, fx_result_t *result)
 {
-    if (zhashx_lookup(self->index, result->task_id))
+    return fx_ep_results_add_from(self, result, NULL);
+}
+
+int fx_ep_results_add_from(fx_ep_results_t *self, fx_result_t *result, const char *manager_id)
+{
+    s_entry_t *held = zhashx_lookup(self->index, result->task_id);
+    if (held) {
+        s_add_sender(held, manager_id); /* on OOM that manager resends and is acked later */
         return FX_E_CONFLICT;
+    }
     s_entry_t *e = calloc(1, sizeof *e);
     if (!e)
         return FX_E_NOMEM;
+    if (s_add_sender(e, manager_id) != FX_OK) {
+        free(e);
+        return FX_E_NOMEM;
+    }
     e->result = *result;
     if (!e->result.value)
         e->result.value = zframe_new_empty();
@@ -81,6 +112,7 @@ int fx_ep_results_add(fx_ep_results_t *self, fx_result_t *result)
             zframe_destroy(&e->result.value);
         if (e->result.output != result->output)
             zframe_destroy(&e->result.output);
+        free(e->senders);
         free(e);
         return FX_E_NOMEM;
     }
@@ -144,11 +176,28 @@ size_t fx_ep_results_sent(fx_ep_results_t *self, size_t count)
 
 size_t fx_ep_results_ack(fx_ep_results_t *self, const fx_id_text_t *ids, size_t count)
 {
+    return fx_ep_results_ack_senders(self, ids, count, NULL, NULL);
+}
+
+size_t fx_ep_results_ack_senders(fx_ep_results_t *self, const fx_id_text_t *ids, size_t count,
+                                 fx_ep_ack_pair_t **pairs, size_t *npairs)
+{
     size_t acked = 0;
     for (size_t i = 0; i < count; i++) {
         s_entry_t *e = zhashx_lookup(self->index, ids[i]);
         if (!e)
             continue;
+        if (pairs && e->nsenders) {
+            fx_ep_ack_pair_t *more = realloc(*pairs, (*npairs + e->nsenders) * sizeof *more);
+            if (more) {
+                *pairs = more;
+                for (size_t k = 0; k < e->nsenders; k++) {
+                    memcpy(more[*npairs].task_id, e->result.task_id, sizeof more->task_id);
+                    memcpy(more[*npairs].manager_id, e->senders[k], sizeof more->manager_id);
+                    (*npairs)++;
+                }
+            }
+        }
         /* an ack for a result not sent since the last resend_all still
            means the broker has it */
         zlistx_delete(e->acked_list ? self->unacked : self->pending, e->handle);

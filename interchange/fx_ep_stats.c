@@ -39,6 +39,8 @@ int fx_ep_stats_write(const fx_ep_stats_t *self, const char *path)
         {"results_sent", self->results_sent},
         {"results_resent", self->results_resent},
         {"results_acked", self->results_acked},
+        {"acks_to_managers", self->acks_to_managers},
+        {"acks_skipped", self->acks_skipped},
         {"managers_lost", self->managers_lost},
         {"broker_rehellos", self->broker_rehellos},
         {"bad_messages", self->bad_messages},

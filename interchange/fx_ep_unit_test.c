@@ -218,6 +218,31 @@ static void test_results(void)
     fx_msg_destroy(&batch);
     CHECK(fx_ep_results_sent(rs, 2) == 0, "a resend is not a first send");
     fx_ep_results_destroy(&rs);
+
+    /* senders: the managers a broker ack is passed on to */
+    rs = fx_ep_results_new();
+    fx_id_text_t tid, m1, m2;
+    fx_id_new(m1);
+    fx_id_new(m2);
+    fx_result_t r = s_result(tid);
+    CHECK(fx_ep_results_add_from(rs, &r, m1) == FX_OK, "add from m1");
+    fx_result_t again = s_result(scratch);
+    memcpy(again.task_id, tid, sizeof again.task_id);
+    CHECK(fx_ep_results_add_from(rs, &again, m2) == FX_E_CONFLICT, "a copy from m2: kept once");
+    memcpy(again.task_id, tid, sizeof again.task_id);
+    CHECK(fx_ep_results_add_from(rs, &again, m1) == FX_E_CONFLICT, "m1 again: still one sender m1");
+    free(again.error_text);
+    zframe_destroy(&again.value);
+    zframe_destroy(&again.output);
+    fx_ep_ack_pair_t *pairs = NULL;
+    size_t npairs = 0;
+    CHECK(fx_ep_results_ack_senders(rs, &tid, 1, &pairs, &npairs) == 1, "acked");
+    CHECK(npairs == 2 && strcmp(pairs[0].task_id, tid) == 0 && strcmp(pairs[0].manager_id, m1) == 0 &&
+              strcmp(pairs[1].manager_id, m2) == 0,
+          "both senders, once each (%zu pairs)", npairs);
+    CHECK(fx_ep_results_ack_senders(rs, &tid, 1, &pairs, &npairs) == 0 && npairs == 2, "a second ack: nothing");
+    free(pairs);
+    fx_ep_results_destroy(&rs);
 }
 
 static void test_stats(void)

@@ -161,6 +161,18 @@ void ix_pump(ix_t *ix, int ms)
             fx_msg_destroy(&msg);
             continue;
         }
+        if (msg->type == FX_MSG_RESULTS && !ix->hold_acks) {
+            fx_id_text_t ids[64];
+            uint32_t n = 0;
+            for (uint32_t i = 0; i < msg->results.count; i++) {
+                memcpy(ids[n++], msg->results.results[i].task_id, sizeof ids[0]);
+                if (n == 64) {
+                    ix_ack(ix, ids, n);
+                    n = 0;
+                }
+            }
+            ix_ack(ix, ids, n);
+        }
         if (ix->npending == IX_PENDING_MAX) {
             CHECK(0, "too many messages pending");
             fx_msg_destroy(&msg);
@@ -318,6 +330,17 @@ int ix_rebind(ix_t *ix)
     CHECK(rc >= 0, "cannot bind %s again: %s", ix->addr, zmq_strerror(errno));
     ix->poller = zpoller_new(ix->zap, ix->router, NULL);
     return rc >= 0 ? 0 : -1;
+}
+
+void ix_ack(ix_t *ix, const fx_id_text_t *ids, uint32_t count)
+{
+    if (!count)
+        return;
+    fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
+    fx_msg_alloc_records(ack, count);
+    for (uint32_t i = 0; i < count; i++)
+        memcpy(ack->ids.ids[i], ids[i], sizeof ack->ids.ids[0]);
+    CHECK(ix_send(ix, &ack) == FX_OK, "cannot send RESULTS_ACK");
 }
 
 void ix_welcome(ix_t *ix, uint32_t hello_seq)

@@ -65,6 +65,9 @@ typedef struct {
     int64_t last_sent;      /* when we last sent the manager anything */
     uint32_t stop_grace_ms; /* passed as --stop-grace-ms when nonzero */
     const char *extra[8];   /* more fx-manager flags, NULL-terminated; they win over the defaults */
+    bool hold_acks;         /* false: every RESULTS is acked (RESULTS_ACK) as it arrives, as a
+                               real interchange does once its broker committed them; true: the
+                               test acks with ix_ack */
     fx_msg_t *pending[IX_PENDING_MAX];
     int npending;
 } ix_t;
@@ -88,6 +91,7 @@ int ix_send(ix_t *ix, fx_msg_t **msg_p);
 bool ix_wait_file(ix_t *ix, const char *path, int ms); /* pumping meanwhile */
 void ix_welcome(ix_t *ix, uint32_t hello_seq);         /* WELCOME answering that hello */
 int ix_rebind(ix_t *ix);                               /* close the ROUTER, bind a new one on the same port */
+void ix_ack(ix_t *ix, const fx_id_text_t *ids, uint32_t count); /* RESULTS_ACK with these ids */
 
 /* tasks */
 void ix_task(ix_t *ix, fx_task_t *t, const char *body, const char *args);

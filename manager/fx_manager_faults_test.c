@@ -1,6 +1,7 @@
 /*  fx_manager_faults_test: the manager when things go wrong, against a fake
     interchange (fx_ixfake.h): workers that die (retries), CANCEL, a silent
-    or restarted interchange, SIGTERM while a task runs.
+    or restarted interchange, SIGTERM while a task runs, results kept until
+    acknowledged and sent again after a new WELCOME (resend_unacked).
 
         fx_manager_faults_test PATH-TO-fx-manager PATH-TO-python3 SCENARIO|all */
 #define _GNU_SOURCE
@@ -309,6 +310,90 @@ static void s_test_interchange_restart(ix_t *ix)
 done:;
 }
 
+/* Results are held until acknowledged, end to end. With acks held back
+   by the test: A's result is never acked, B's is, C's is not (C also makes
+   sure the manager read B's ack before the interchange dies: the link
+   keeps order). The interchange dies and comes back at the same address:
+   after the new WELCOME A and C come again, B does not; once they are
+   acked, a further restart brings none of them back. */
+static void s_test_resend_unacked(ix_t *ix)
+{
+    const char *quick = "def f(x):\n    return x\n";
+    ix->hold_acks = true;
+    REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
+    fx_id_text_t a, b, c, d;
+    ix_send_one(ix, quick, "((1,), {})", a);
+    ix_expect_ok(ix, a);
+    ix_send_one(ix, quick, "((2,), {})", b);
+    ix_expect_ok(ix, b);
+    ix_ack(ix, &b, 1);
+    ix_send_one(ix, quick, "((3,), {})", c);
+    ix_expect_ok(ix, c);
+
+    for (int round = 0; round < 2; round++) {
+        REQUIRE(ix_rebind(ix) == 0, "rebind");
+        fx_msg_t *hello = ix_expect(ix, FX_MSG_MANAGER_HELLO, IX_WAIT_MS);
+        REQUIRE(hello, "no MANAGER_HELLO to the new interchange (round %d)", round);
+        uint32_t hello_seq = hello->seq;
+        fx_msg_destroy(&hello);
+        ix_pump(ix, 0);
+        for (int i = 0; i < ix->npending; i++) { /* only hellos before WELCOME */
+            CHECK(ix->pending[i]->type == FX_MSG_MANAGER_HELLO, "%s sent without a session",
+                  fx_msg_type_name(ix->pending[i]->type));
+            hello_seq = ix->pending[i]->seq;
+        }
+        while (ix->npending)
+            fx_msg_destroy(&ix->pending[--ix->npending]);
+        ix_welcome(ix, hello_seq);
+        ix->beating = true;
+        /* D's result comes after anything sent again on the WELCOME: the
+           link keeps order, and resends go out in the WELCOME's pass */
+        ix_send_one(ix, quick, "((4,), {})", d);
+        bool got_a = false, got_c = false, got_d = false;
+        while (!got_d) {
+            fx_msg_t *msg = ix_next(ix, IX_WAIT_MS);
+            REQUIRE(msg, "round %d: no result of D (A %d, C %d)", round, got_a, got_c);
+            for (uint32_t i = 0; msg->type == FX_MSG_RESULTS && i < msg->results.count; i++) {
+                const char *id = msg->results.results[i].task_id;
+                CHECK(strcmp(id, b) != 0, "round %d: B's result came again after it was acked", round);
+                CHECK(round == 0 || (strcmp(id, a) != 0 && strcmp(id, c) != 0),
+                      "round %d: %s came again after it was acked", round, strcmp(id, a) == 0 ? "A" : "C");
+                got_a |= strcmp(id, a) == 0;
+                got_c |= strcmp(id, c) == 0;
+                if (strcmp(id, d) == 0) {
+                    got_d = true;
+                    CHECK(msg->results.results[i].status == FX_RESULT_OK, "D: status %d",
+                          msg->results.results[i].status);
+                }
+            }
+            CHECK(msg->type == FX_MSG_RESULTS || msg->type == FX_MSG_CREDIT, "unexpected %s after the WELCOME",
+                  fx_msg_type_name(msg->type));
+            fx_msg_destroy(&msg);
+        }
+        if (round == 0) {
+            CHECK(got_a && got_c, "after the new WELCOME, the unacked results came again: A %d, C %d", got_a,
+                  got_c);
+            fx_id_text_t all[3];
+            memcpy(all[0], a, sizeof all[0]);
+            memcpy(all[1], c, sizeof all[0]);
+            memcpy(all[2], d, sizeof all[0]);
+            ix_ack(ix, all, 3);
+            /* E syncs: its result comes after the manager read that ack */
+            fx_id_text_t e;
+            ix_send_one(ix, quick, "((5,), {})", e);
+            ix_expect_ok(ix, e);
+            ix_ack(ix, &e, 1);
+            ix_send_one(ix, quick, "((6,), {})", e);
+            ix_expect_ok(ix, e);
+            ix_ack(ix, &e, 1);
+            ix_pump(ix, 0);
+        }
+    }
+    ix->hold_acks = false;
+    ix_stop(ix, false);
+done:;
+}
+
 /* SIGTERM while a 0.5 s task runs: CREDIT 0 at once, the task's result,
    exit 0; the task queued behind it is dropped, never run. */
 static void s_test_sigterm(ix_t *ix)
@@ -360,6 +445,7 @@ static const ix_scenario_t s_tests[] = {
     { "cancel_queued_only", s_test_cancel_queued_only },
     { "heartbeat_missed", s_test_heartbeat_missed },   { "orphan", s_test_orphan },
     { "interchange_restart", s_test_interchange_restart }, { "sigterm", s_test_sigterm },
+    { "resend_unacked", s_test_resend_unacked },
 };
 
 int main(int argc, char **argv)

@@ -2,7 +2,13 @@
 
     A task is *held* from the TASKS that brings it until its result has
     gone to the interchange: queued here, running in a worker, or a result
-    waiting to be sent. Each held task remembers the interchange session
+    waiting to be sent. A result that went out stays here, *unacked*, until
+    a RESULTS_ACK names it (the interchange sends one once the broker has
+    committed the result, SPEC 6.3, 8.3); after every new WELCOME the
+    unacked results are sent again (the broker deduplicates by task id).
+    Unacked results do not count as held tasks (the interchange's in_flight
+    dropped when they arrived), but past FX_MGR_UNACKED_MAX of them the
+    window is 0. Each held task remembers the interchange session
     (count of WELCOMEs) it came in. After the interchange forgets us and
     WELCOMEs us again, tasks of earlier sessions still count against our
     capacity but not against its in_flight, so the window we announce is
@@ -141,6 +147,7 @@ void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
     }
     self->out[self->out_len].result = *result;
     self->out[self->out_len].session = session;
+    self->out[self->out_len].sent_session = 0;
     self->out_len++;
     memset(result, 0, sizeof *result);
 }
@@ -181,7 +188,10 @@ bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id)
     }
     for (size_t i = 0; i < self->out_len; i++)
         if (strcmp(self->out[i].result.task_id, task_id) == 0) {
+            /* sent or not: send it (again) in this session, where the
+               interchange counts the task in flight */
             self->out[i].session = self->session;
+            self->out[i].sent_session = 0;
             return true;
         }
     return false;
@@ -198,8 +208,41 @@ size_t fx_mgr_held(fx_mgr_t *self, bool old_only)
         n += slot->state == FX_SLOT_BUSY && (!old_only || slot->session != self->session);
     }
     for (size_t i = 0; i < self->out_len; i++)
-        n += !old_only || self->out[i].session != self->session;
+        n += self->out[i].sent_session != self->session && (!old_only || self->out[i].session != self->session);
     return n;
+}
+
+/* Results sent in this session and not yet acknowledged. */
+size_t fx_mgr_unacked(fx_mgr_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->out_len; i++)
+        n += self->out[i].sent_session == self->session;
+    return n;
+}
+
+/* RESULTS_ACK: forgets the results it names, sent or not (an ack means the
+   broker has the result); unknown ids are ignored. Returns how many went. */
+size_t fx_mgr_ack(fx_mgr_t *self, const fx_id_text_t *ids, uint32_t count)
+{
+    if (!count || !self->out_len)
+        return 0;
+    zhashx_t *acked = zhashx_new();
+    if (!acked)
+        return 0; /* kept: sent again after the next WELCOME, acked then */
+    for (uint32_t i = 0; i < count; i++)
+        zhashx_insert(acked, ids[i], (void *) 1);
+    size_t kept = 0;
+    for (size_t i = 0; i < self->out_len; i++) {
+        if (zhashx_lookup(acked, self->out[i].result.task_id))
+            s_result_free(&self->out[i].result);
+        else
+            self->out[kept++] = self->out[i];
+    }
+    zhashx_destroy(&acked);
+    size_t gone = self->out_len - kept;
+    self->out_len = kept;
+    return gone;
 }
 
 /* The window to announce now (SPEC 7.1, 7.7, 5.21). */
@@ -207,6 +250,8 @@ uint32_t fx_mgr_window(fx_mgr_t *self)
 {
     if (self->draining)
         return 0;
+    if (fx_mgr_unacked(self) > FX_MGR_UNACKED_MAX)
+        return 0; /* too many results unacknowledged: no more work until acks come */
     size_t full = (size_t) self->args->workers + self->args->prefetch;
     size_t old = fx_mgr_held(self, true);
     return old >= full ? 0 : (uint32_t) (full - old);
@@ -265,19 +310,28 @@ static void s_on_signal_stop(fx_mgr_t *self, int sig)
                strsignal(sig), queued, fx_mgr_held(self, false), self->args->stop_grace_ms);
 }
 
-/* Ends a drain or a STOP: when nothing is held, or STOP's grace is over. */
+/* Ends a drain or a STOP: when nothing is held and every result sent has
+   been acknowledged, or STOP's grace is over. After a signal the acks are
+   not waited for: the endpoint stops its managers only once the broker
+   acked what they sent, or when its own grace is over. */
 static void s_check_end(fx_mgr_t *self)
 {
     if (!self->draining)
         return;
     size_t held = fx_mgr_held(self, false);
-    if (held == 0) {
-        fx_mgr_log("drained: nothing queued, running or unsent; stopping");
+    size_t unacked = fx_mgr_unacked(self);
+    if (held == 0 && (unacked == 0 || self->signalled)) {
+        if (unacked)
+            fx_mgr_log("drained: nothing queued, running or unsent; %zu result(s) sent are not yet "
+                       "acknowledged (the endpoint holds them); stopping", unacked);
+        else
+            fx_mgr_log("drained: nothing queued, running, unsent or unacknowledged; stopping");
         self->stopping = true;
     }
     else if (self->stop_deadline && fx_now_ms() >= self->stop_deadline) {
-        fx_mgr_log("stop grace of %u ms is over with %zu tasks held; the interchange counts them lost",
-                   self->args->stop_grace_ms, held);
+        fx_mgr_log("stop grace of %u ms is over with %zu tasks held (the interchange counts them lost) "
+                   "and %zu result(s) unacknowledged",
+                   self->args->stop_grace_ms, held, unacked);
         self->stopping = true;
     }
 }

@@ -35,10 +35,25 @@ typedef struct {
     fx_losses_t losses;
 } fx_queued_t;
 
-/* A result not yet sent to the interchange, and its task's session. */
+/* Unacknowledged results held: past this many the manager stops asking
+   for work. The interchange passes the broker's RESULTS_ACK back to the
+   manager that sent each result (SPEC 6.3, 8.3), and until then the manager
+   keeps the result, to send again after the next WELCOME. So that a broker
+   that stops acking cannot make a manager hold results without end, the
+   window it announces is 0 while it holds more than this many unacked
+   results (fx_mgr_window): the tasks still in flight finish, and no more
+   come until acks bring the count back down. Two full batches: one on its
+   way and one being committed is the normal worst case. */
+#define FX_MGR_UNACKED_MAX (2 * FX_BATCH_MAX)
+
+/* A result held until the interchange acknowledges it (RESULTS_ACK, which
+   it sends once the broker committed the result), its task's session, and
+   the session it was last sent in: sent_session != session now means it is
+   (again) to be sent, for instance after a new WELCOME. */
 typedef struct {
     fx_result_t result;
     uint32_t session;
+    uint32_t sent_session; /* 0: never sent */
 } fx_outgoing_t;
 
 typedef struct {
@@ -75,7 +90,7 @@ typedef struct {
 
     fx_queued_t *queue;     /* a ring, oldest at q_head */
     size_t q_head, q_len, q_cap;
-    fx_outgoing_t *out;
+    fx_outgoing_t *out;     /* results to send, and results sent but not acknowledged */
     size_t out_len, out_cap;
 
     fx_limiter_t link_errors;
@@ -92,6 +107,8 @@ void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, 
     __attribute__((format(printf, 5, 6)));
 bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id);
 size_t fx_mgr_held(fx_mgr_t *self, bool old_only);
+size_t fx_mgr_unacked(fx_mgr_t *self);
+size_t fx_mgr_ack(fx_mgr_t *self, const fx_id_text_t *ids, uint32_t count);
 uint32_t fx_mgr_window(fx_mgr_t *self);
 bool fx_mgr_error_allowed(fx_limiter_t *lim, const char *link);
 

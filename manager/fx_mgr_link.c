@@ -9,7 +9,11 @@
     manager exits 0 (SPEC 9.4).
 
     ACTIVE (after WELCOME): TASKS are queued, RESULTS sent in batches, CREDIT
-    whenever the window to announce changes, HEARTBEAT every period. An
+    whenever the window to announce changes, HEARTBEAT every period. Every
+    result sent is kept until a RESULTS_ACK names it (the interchange passes
+    the broker's ack on: end to end, SPEC 6.3, 8.3); after each new WELCOME
+    the ones not acknowledged are sent again, in batches. RESULTS_ACK is
+    taken in any state: it always means the broker has those results. An
     ERROR(NO_SESSION), or --heartbeat-missed beats without a word from the
     interchange, means it lost us: back to HELLO_SENT, tasks keep running.
     CANCEL removes queued tasks and kills running ones (fx_mgr_workers.c). */
@@ -144,6 +148,11 @@ static void s_on_welcome(fx_mgr_t *self, fx_msg_t *msg)
     fx_mgr_log("welcomed by the interchange at %s (fx %s), session %u", self->args->interchange,
                msg->welcome.server_version, self->session);
     self->next_beat = fx_now_ms() + self->heartbeat_ms;
+    size_t again = 0;
+    for (size_t i = 0; i < self->out_len; i++)
+        again += self->out[i].sent_session != 0;
+    if (again)
+        fx_mgr_log("sending %zu unacknowledged result(s) again in session %u", again, self->session);
     if (!self->pool && fx_mgr_workers_start(self) != 0) {
         fx_mgr_log("cannot start the workers; stopping");
         self->stopping = true;
@@ -264,6 +273,7 @@ static void s_read_one(fx_mgr_t *self)
     }
     switch (msg->type) {
     case FX_MSG_WELCOME: s_on_welcome(self, msg); break;
+    case FX_MSG_RESULTS_ACK: fx_mgr_ack(self, msg->ids.ids, msg->ids.count); break;
     case FX_MSG_ERROR: s_on_error(self, msg); break;
     case FX_MSG_HEARTBEAT: break;
     case FX_MSG_TASKS:
@@ -283,7 +293,8 @@ static void s_read_one(fx_mgr_t *self)
         break;
     default:
         s_refuse(self, msg->seq, FX_E_UNEXPECTED,
-                 "fx-manager takes WELCOME, TASKS, CANCEL, COMMAND, HEARTBEAT and ERROR from the interchange, not %s",
+                 "fx-manager takes WELCOME, TASKS, CANCEL, COMMAND, RESULTS_ACK, HEARTBEAT and ERROR from the "
+                 "interchange, not %s",
                  fx_msg_type_name(msg->type));
         break;
     }
@@ -296,22 +307,56 @@ void fx_mgr_link_read(fx_mgr_t *self)
         s_read_one(self);
 }
 
-/* Sends the results gathered so far as one RESULTS (several past
-   FX_BATCH_MAX), while ACTIVE and the link takes them; else they wait. */
+/* A copy of r into dst (text and frames duplicated): the message sent
+   takes the copy, the manager keeps r until it is acknowledged. */
+static int s_copy_result(const fx_result_t *r, fx_result_t *dst)
+{
+    memcpy(dst->task_id, r->task_id, sizeof dst->task_id);
+    dst->status = r->status;
+    dst->error_code = r->error_code;
+    if (r->error_text && fx_result_set_text(dst, r->error_text) != FX_OK)
+        return FX_E_NOMEM;
+    dst->value = r->value ? zframe_dup(r->value) : zframe_new_empty();
+    dst->output = r->output ? zframe_dup(r->output) : zframe_new_empty();
+    return dst->value && dst->output ? FX_OK : FX_E_NOMEM;
+}
+
+/* Sends the results not yet sent in this session (new ones, and after a
+   WELCOME the unacknowledged ones again) as RESULTS of at most
+   FX_BATCH_MAX, while ACTIVE and the link takes them; else they wait.
+   Each stays held until a RESULTS_ACK names it. */
 void fx_mgr_link_flush(fx_mgr_t *self)
 {
-    while (self->out_len && self->state == FX_LINK_ACTIVE && s_writable(self)) {
-        uint32_t n = self->out_len > FX_BATCH_MAX ? FX_BATCH_MAX : (uint32_t) self->out_len;
+    size_t from = 0;
+    while (self->state == FX_LINK_ACTIVE && s_writable(self)) {
+        while (from < self->out_len && self->out[from].sent_session == self->session)
+            from++;
+        uint32_t n = 0;
+        for (size_t i = from; i < self->out_len && n < FX_BATCH_MAX; i++)
+            n += self->out[i].sent_session != self->session;
+        if (n == 0)
+            return;
         fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
         if (!msg || fx_msg_alloc_records(msg, n) != FX_OK) {
             fx_msg_destroy(&msg);
             return;
         }
-        for (uint32_t i = 0; i < n; i++)
-            msg->results.results[i] = self->out[i].result;
-        memmove(self->out, self->out + n, (self->out_len - n) * sizeof *self->out);
-        self->out_len -= n;
-        s_send(self, &msg, 0);
+        uint32_t k = 0;
+        size_t i = from;
+        for (; i < self->out_len && k < n; i++) {
+            if (self->out[i].sent_session == self->session)
+                continue;
+            if (s_copy_result(&self->out[i].result, &msg->results.results[k++]) != FX_OK) {
+                fx_mgr_log("out of memory copying results to send; trying again on the next pass");
+                fx_msg_destroy(&msg);
+                return;
+            }
+        }
+        if (s_send(self, &msg, 0) != FX_OK)
+            return; /* kept unsent: the next pass tries again */
+        for (size_t j = from; j < i; j++)
+            self->out[j].sent_session = self->session;
+        from = i;
     }
 }
 
