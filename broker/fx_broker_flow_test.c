@@ -70,7 +70,7 @@ static int s_setup(s_world_t *w, const char *const *flags)
     fx_msg_destroy(&msg);
     w->endpoint = fxw_peer_new("endpoint", w->broker.endpoint_addr, &w->ep_kp, w->broker.public_key);
     fxw_endpoint_hello(w->endpoint, w->ep, true);
-    return fxw_failures ? -1 : 0;
+    return fx_check_failures ? -1 : 0;
 }
 
 static void s_teardown(s_world_t *w)

@@ -11,15 +11,8 @@
 
 #include "fx_store.h"
 
-static int s_failures;
 
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, #cond);           \
-            s_failures++;                                                                                    \
-        }                                                                                                    \
-    } while (0)
+#include "fx_check.h"
 
 /* Test fixture: a store, two users with a function and an endpoint each. */
 typedef struct {
@@ -748,8 +741,8 @@ int main(void)
     test_queue_cap();
     test_migration();
     test_list();
-    if (s_failures) {
-        fprintf(stderr, "fx_store_test: %d checks failed\n", s_failures);
+    if (fx_check_failures) {
+        fprintf(stderr, "fx_store_test: %d checks failed\n", fx_check_failures);
         return 1;
     }
     printf("fx_store_test: all checks passed\n");

@@ -11,7 +11,6 @@
 
 #include "fx_wire.h"
 
-int fxw_failures;
 
 /* Deadlines scale on slow machines (valgrind, sanitizers): FX_TEST_SLOW=N. */
 int fxw_slow = 1;
@@ -220,7 +219,7 @@ fx_msg_t *fxw_expect_at(fxw_peer_t *p, int type, uint32_t seq, int line)
                 fx_msg_type_name(type), seq, msg ? fx_msg_type_name(msg->type) : "nothing",
                 msg ? msg->seq : 0, msg && msg->type == FX_MSG_ERROR ? ": " : "",
                 msg && msg->type == FX_MSG_ERROR && msg->error.text ? msg->error.text : "");
-        fxw_failures++;
+        fx_check_failures++;
         fx_msg_destroy(&msg);
     }
     return msg;
@@ -232,7 +231,7 @@ void fxw_expect_error_at(fxw_peer_t *p, int code, uint32_t seq, int line)
     if (msg && msg->error.code != code) {
         fprintf(stderr, "line %d: %s expected %s, got %s: %s\n", line, p->name, fx_errname(code),
                 fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
-        fxw_failures++;
+        fx_check_failures++;
     }
     fx_msg_destroy(&msg);
 }
@@ -472,8 +471,8 @@ void fxw_init(int argc, char **argv, const char *name)
 
 int fxw_finish(const char *name)
 {
-    if (fxw_failures) {
-        fprintf(stderr, "%s: %d checks failed; broker log: %s\n", name, fxw_failures, fxw_log);
+    if (fx_check_failures) {
+        fprintf(stderr, "%s: %d checks failed; broker log: %s\n", name, fx_check_failures, fxw_log);
         return 1;
     }
     char cmd[300];

@@ -12,15 +12,8 @@
 
 #include "fx_store.h"
 
-extern int fxw_failures;
 
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, #cond);           \
-            fxw_failures++;                                                                                  \
-        }                                                                                                    \
-    } while (0)
+#include "fx_check.h"
 
 /* Deadlines scale on slow machines (valgrind, sanitizers): FX_TEST_SLOW=N. */
 extern int fxw_slow;

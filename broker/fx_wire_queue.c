@@ -46,9 +46,9 @@ int fxw_queue_setup(fxw_queue_t *q, fxw_broker_t *broker, const char *const *fla
 int fxw_queue_connect(fxw_queue_t *q, fxw_broker_t *broker)
 {
     q->endpoint = fxw_peer_new("endpoint", broker->endpoint_addr, &q->endpoint_kp, broker->public_key);
-    int before = fxw_failures;
+    int before = fx_check_failures;
     fxw_endpoint_hello(q->endpoint, q->endpoint_id, true);
-    return fxw_failures == before ? 0 : -1;
+    return fx_check_failures == before ? 0 : -1;
 }
 
 void fxw_queue_close(fxw_queue_t *q)

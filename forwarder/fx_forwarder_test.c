@@ -10,15 +10,8 @@
 
 #include "fx_forwarder.h"
 
-static int s_failures;
 
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: %s: check failed: %s\n", __FILE__, __LINE__, __func__, #cond);           \
-            s_failures++;                                                                                    \
-        }                                                                                                    \
-    } while (0)
+#include "fx_check.h"
 
 typedef struct {
     char dir[256];
@@ -372,7 +365,7 @@ static void test_never_exceed(void)
     srand(42);
     fx_id_text_t *held = calloc(TASKS, sizeof *held);
     uint32_t nheld = 0, done = 0, window = 0, max_window = 0;
-    int failures_before = s_failures;
+    int failures_before = fx_check_failures;
     s_hello(&fix, fix.ep);
     fx_msg_t *msg = s_expect(&fix, FX_MSG_WELCOME);
     fx_msg_destroy(&msg);
@@ -399,7 +392,7 @@ static void test_never_exceed(void)
            so never the largest window announced. */
         CHECK(nheld <= max_window);
         CHECK(s_in_flight(&fix) == nheld);
-        if (s_failures > failures_before)
+        if (fx_check_failures > failures_before)
             break;
     }
     fx_forwarder_stats_t stats;
@@ -419,8 +412,8 @@ int main(void)
     test_credit_window();
     test_status_and_cancel();
     test_never_exceed();
-    if (s_failures) {
-        fprintf(stderr, "fx_forwarder_test: %d checks failed\n", s_failures);
+    if (fx_check_failures) {
+        fprintf(stderr, "fx_forwarder_test: %d checks failed\n", fx_check_failures);
         return 1;
     }
     printf("fx_forwarder_test: all checks passed\n");

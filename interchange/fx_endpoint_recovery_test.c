@@ -127,7 +127,7 @@ static void scenario_status(void)
           b.st_managers, b.st_workers);
     CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 static void scenario_cancel(void)
@@ -197,7 +197,7 @@ static void scenario_cancel(void)
     ept_ack(&b, &ids[0], 1);
     CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 #define S_MISSED 20 /* x HB_MS = 2 s before a silent manager is lost */
@@ -248,7 +248,7 @@ static void scenario_missed(void)
     ept_ack(&b, ids, 3);
     CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 /* SIGTERM (by_signal) or COMMAND DRAIN from the broker: the same sequence. */
@@ -298,7 +298,7 @@ static void s_leave(bool by_signal)
     fx_msg_destroy(&cmd);
     CHECK(ept_take(a->inbox, FX_MSG_TASKS) == NULL, "the queued task was not dispatched while leaving");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 static void scenario_sigterm(void)
@@ -325,7 +325,7 @@ static void scenario_zap_renew(void)
     b.deny_endpoint = false;
     CHECK(ept_until_ready(&b), "welcomed after a hello on a new socket");
     CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 /* The pids in DIR/managers.pids, sorted; returns how many. */
@@ -396,7 +396,7 @@ done:
         for (int i = 0, n = s_read_pids(&b, pids, 4); i < n; i++)
             kill((pid_t) pids[i], SIGKILL);
     }
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 static void scenario_sigterm_real(void)
@@ -425,7 +425,7 @@ static void scenario_sigterm_real(void)
     CHECK(WAIT_UNTIL(&b, b.exit_status != -1) && b.exit_status == 0, "exit 0 (got %d)", b.exit_status);
     CHECK(WAIT_UNTIL(&b, !ept_process_with(key)), "no fx-manager left running");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 /* Pumps until two more ENDPOINT_STATUS (one per heartbeat) came, so the
@@ -485,7 +485,7 @@ static void scenario_results_ack(void)
     s_no_ack_yet(&b, other, "the other manager sent nothing");
     CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 static void scenario_adopted_result(void)
@@ -510,7 +510,7 @@ static void scenario_adopted_result(void)
     s_no_ack_yet(&b, a, "one ack for both copies");
     CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 int main(int argc, char **argv)
@@ -532,6 +532,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
         if (only ? strcmp(only, scenarios[i].name) == 0 : !scenarios[i].real)
             scenarios[i].run();
-    printf("fx_endpoint_recovery_test: %s\n", ept_failures ? "FAILED" : "all checks passed");
-    return ept_failures ? 1 : 0;
+    printf("fx_endpoint_recovery_test: %s\n", fx_check_failures ? "FAILED" : "all checks passed");
+    return fx_check_failures ? 1 : 0;
 }

@@ -238,7 +238,7 @@ static void scenario_fake_managers(void)
     CHECK(lost && atoi(lost) == 1, "managers_lost=1 (%s)", lost ? lost : "-");
     CHECK(bad_n && atoi(bad_n) >= 5, "bad_messages counted (%s)", bad_n ? bad_n : "-");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 static void scenario_refused(void)
@@ -262,7 +262,7 @@ static void scenario_refused(void)
               (strstr(text, "endpoint id held by another user (test)") && strstr(text, "--dir")),
           "stderr has the broker's text and what to do: %s", text);
     CHECK(!b.ready_id[0], "no ready line");
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 /* A task whose manager is lost again and again is dispatched again each
@@ -298,7 +298,7 @@ static void scenario_requeue(void)
     CHECK(ept_take(b.ep_inbox, FX_MSG_RESULTS) == NULL, "no result: the task is still queued");
     CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 static void scenario_real_managers(void)
@@ -326,7 +326,7 @@ static void scenario_real_managers(void)
     snprintf(key, sizeof key, "%s/ep/manager.key", b.root);
     CHECK(WAIT_UNTIL(&b, !ept_process_with(key)), "no fx-manager left running");
 done:
-    ept_broker_stop(&b, ept_failures > 0);
+    ept_broker_stop(&b, fx_check_failures > 0);
 }
 
 int main(int argc, char **argv)
@@ -342,6 +342,6 @@ int main(int argc, char **argv)
         scenario_requeue();
     if (only && strcmp(only, "real") == 0)
         scenario_real_managers();
-    printf("fx_endpoint_test: %s\n", ept_failures ? "FAILED" : "all checks passed");
-    return ept_failures ? 1 : 0;
+    printf("fx_endpoint_test: %s\n", fx_check_failures ? "FAILED" : "all checks passed");
+    return fx_check_failures ? 1 : 0;
 }

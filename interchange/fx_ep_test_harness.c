@@ -15,7 +15,6 @@
 
 #include "fx_ep_test_harness.h"
 
-int ept_failures;
 
 /* ------------------------------------------------------------ helpers */
 

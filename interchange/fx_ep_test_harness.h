@@ -21,17 +21,8 @@
 #define WAIT_MS 10000 /* generous: ASan builds and a loaded CI machine */
 #define MAX_FAKES 4
 
-extern int ept_failures; /* CHECKs failed so far */
 
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                  \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fputc('\n', stderr);                                                                             \
-            ept_failures++;                                                                                  \
-        }                                                                                                    \
-    } while (0)
+#include "fx_check.h"
 
 /* A manager played by the test. */
 typedef struct {

@@ -16,17 +16,8 @@
 #include "fx_ep_stats.h"
 #include "fx_ep_tasks.h"
 
-static int s_failures;
 
-#define CHECK(cond, ...)                                                                                     \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                  \
-            fprintf(stderr, __VA_ARGS__);                                                                    \
-            fputc('\n', stderr);                                                                             \
-            s_failures++;                                                                                    \
-        }                                                                                                    \
-    } while (0)
+#include "fx_check.h"
 
 static fx_task_t s_task(fx_id_text_t id)
 {
@@ -312,8 +303,8 @@ int main(void)
     test_results();
     test_stats();
     test_identity_and_pids();
-    if (s_failures) {
-        printf("fx_ep_unit_test: %d check(s) failed\n", s_failures);
+    if (fx_check_failures) {
+        printf("fx_ep_unit_test: %d check(s) failed\n", fx_check_failures);
         return 1;
     }
     printf("fx_ep_unit_test: all checks passed\n");

@@ -13,7 +13,6 @@
 
 #include "fx_ixfake.h"
 
-int ix_failures;
 
 /* ------------------------------------------------ processes and pickles */
 
@@ -556,13 +555,13 @@ int ix_main(int argc, char **argv, const ix_scenario_t *scenarios, size_t count)
         if (strcmp(argv[3], "all") != 0 && strcmp(argv[3], scenarios[i].name) != 0)
             continue;
         ran++;
-        int before = ix_failures;
+        int before = fx_check_failures;
         ix_t ix = { .manager_bin = argv[1], .python = argv[2], .pidfd = -1 };
         scenarios[i].fn(&ix);
         ix_teardown(&ix);
-        printf("%s: %s\n", scenarios[i].name, ix_failures == before ? "ok" : "FAILED");
+        printf("%s: %s\n", scenarios[i].name, fx_check_failures == before ? "ok" : "FAILED");
     }
     if (!ran)
         fprintf(stderr, "no scenario named %s\n", argv[3]);
-    return ran && ix_failures == 0 ? 0 : 1;
+    return ran && fx_check_failures == 0 ? 0 : 1;
 }

@@ -22,17 +22,8 @@
 #define IX_USER_ID "manager:test"
 #define IX_PENDING_MAX 64
 
-extern int ix_failures; /* CHECKs failed so far, all scenarios */
 
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-            ix_failures++;                                                                 \
-        }                                                                                  \
-    } while (0)
+#include "fx_check.h"
 #define REQUIRE(cond, ...)                                                                 \
     do {                                                                                   \
         if (!(cond)) {                                                                     \

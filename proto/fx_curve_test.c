@@ -6,14 +6,7 @@
 
 #include "fx_conf.h"
 
-static int s_failures = 0;
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            s_failures++;                                                                \
-        }                                                                                \
-    } while (0)
+#include "fx_check.h"
 
 /* Serves ZAP requests and the server socket until deadline; returns the
    first message the server got (routing frame popped) or NULL. */
@@ -121,8 +114,8 @@ int main(void)
 
     zsock_destroy(&server);
     zsock_destroy(&zap);
-    if (s_failures) {
-        fprintf(stderr, "fx_curve_test: %d checks failed\n", s_failures);
+    if (fx_check_failures) {
+        fprintf(stderr, "fx_curve_test: %d checks failed\n", fx_check_failures);
         return 1;
     }
     printf("fx_curve_test: all checks passed\n");

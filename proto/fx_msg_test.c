@@ -8,15 +8,8 @@
 #include "fx_conf.h"
 #include "fx_msg.h"
 
-static int s_failures = 0;
 
-#define CHECK(cond)                                                       \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            s_failures++;                                                 \
-        }                                                                 \
-    } while (0)
+#include "fx_check.h"
 
 static zframe_t *s_frame(const char *text)
 {
@@ -429,8 +422,8 @@ int main(int argc, char **argv)
     }
     s_test_bad_headers();
     s_test_limits();
-    if (s_failures) {
-        fprintf(stderr, "fx_msg_test: %d checks failed\n", s_failures);
+    if (fx_check_failures) {
+        fprintf(stderr, "fx_msg_test: %d checks failed\n", fx_check_failures);
         return 1;
     }
     printf("fx_msg_test: all checks passed\n");

@@ -26,17 +26,8 @@
 
 #define S_WAIT_MS 30000 /* generous: ASan or valgrind builds are slow */
 
-static int s_failures;
 
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-            s_failures++;                                                                  \
-        }                                                                                  \
-    } while (0)
+#include "fx_check.h"
 /* As CHECK, but the scenario cannot go on. */
 #define REQUIRE(cond, ...)                                                                 \
     do {                                                                                   \
@@ -737,19 +728,19 @@ int main(int argc, char **argv)
         if (strcmp(argv[3], "all") != 0 && strcmp(argv[3], s_tests[i].name) != 0)
             continue;
         ran++;
-        int before = s_failures;
+        int before = fx_check_failures;
         if (s_start(&ctx) == 0)
             s_tests[i].fn(&ctx);
         s_stop_worker(&ctx);
         if (ctx.pidfd >= 0)
             close(ctx.pidfd);
         ctx.pidfd = -1;
-        printf("%s: %s\n", s_tests[i].name, s_failures == before ? "ok" : "FAILED");
+        printf("%s: %s\n", s_tests[i].name, fx_check_failures == before ? "ok" : "FAILED");
     }
     if (!ran)
         fprintf(stderr, "no scenario named %s\n", argv[3]);
     zframe_destroy(&ctx.rid);
     zpoller_destroy(&ctx.poller);
     zsock_destroy(&ctx.router);
-    return ran && s_failures == 0 ? 0 : 1;
+    return ran && fx_check_failures == 0 ? 0 : 1;
 }
