@@ -24,13 +24,6 @@
 
 
 #include "fx_check.h"
-#define REQUIRE(cond, ...)                                                                 \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            CHECK(cond, __VA_ARGS__);                                                      \
-            goto done;                                                                     \
-        }                                                                                  \
-    } while (0)
 
 typedef struct {
     const char *manager_bin;

@@ -28,14 +28,6 @@
 
 
 #include "fx_check.h"
-/* As CHECK, but the scenario cannot go on. */
-#define REQUIRE(cond, ...)                                                                 \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            CHECK(cond, __VA_ARGS__);                                                      \
-            goto done;                                                                     \
-        }                                                                                  \
-    } while (0)
 
 typedef struct {
     const char *worker_bin;

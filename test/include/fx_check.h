@@ -26,4 +26,13 @@ __attribute__((weak)) int fx_check_failures;
         }                                                                                           \
     } while (0)
 
+/* As CHECK, but the scenario cannot go on: jumps to the caller's `done:`. */
+#define REQUIRE(cond, ...)                                                                          \
+    do {                                                                                            \
+        if (!(cond)) {                                                                              \
+            CHECK(cond, __VA_ARGS__);                                                               \
+            goto done;                                                                              \
+        }                                                                                           \
+    } while (0)
+
 #endif
