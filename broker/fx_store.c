@@ -171,6 +171,14 @@ int fx_store_commit(fx_store_t *self)
     return rc;
 }
 
+int fx_store_end(fx_store_t *self, int rc)
+{
+    if (rc == FX_OK)
+        return fx_store_commit(self); /* rolls back itself on failure */
+    fx_store_rollback(self);
+    return rc;
+}
+
 void fx_store_rollback(fx_store_t *self)
 {
     /* Reset every statement first: a statement still mid-step would keep the

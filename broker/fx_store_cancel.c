@@ -147,10 +147,7 @@ int fx_store_cancel(fx_store_t *self, const char *owner, const fx_id_text_t *ids
     int64_t now = fx_store_wall_ms();
     for (uint32_t i = 0; i < count && rc == FX_OK; i++)
         rc = s_cancel_task(self, owner, ids[i], queued_only, live, arg, now, &out[i], clients[i], &ended[i]);
-    if (rc == FX_OK)
-        rc = fx_store_commit(self);
-    if (rc != FX_OK)
-        fx_store_rollback(self);
+    rc = fx_store_end(self, rc);
     for (uint32_t i = 0; i < count && rc == FX_OK; i++)
         if (ended[i]) {
             fx_store_unfinished_add(self, owner, -1);

@@ -79,6 +79,9 @@ int fx_store_fail(fx_store_t *self);
 int fx_store_begin(fx_store_t *self);
 int fx_store_commit(fx_store_t *self);
 void fx_store_rollback(fx_store_t *self);
+/* Ends a transaction: COMMIT if rc is FX_OK, else ROLLBACK. Returns the
+   outcome (rc, or the commit's error). */
+int fx_store_end(fx_store_t *self, int rc);
 
 /* Binds text; NULL binds SQL NULL. */
 void fx_store_bind_text(sqlite3_stmt *st, int col, const char *text);

@@ -74,12 +74,9 @@ int fx_store_results_commit(fx_store_t *self, const char *endpoint_id, const fx_
     int64_t now = fx_store_wall_ms();
     for (uint32_t i = 0; i < count && rc == FX_OK; i++)
         rc = s_commit_one(self, endpoint_id, &results[i], now, &outcomes[i], &notices[i]);
-    if (rc == FX_OK)
-        rc = fx_store_commit(self);
-    if (rc != FX_OK) {
-        fx_store_rollback(self);
+    rc = fx_store_end(self, rc);
+    if (rc != FX_OK)
         goto done;
-    }
     for (uint32_t i = 0; i < count; i++)
         if (outcomes[i] == FX_STORE_NEW) {
             fx_store_unfinished_add(self, notices[i].owner, -1);
@@ -245,10 +242,7 @@ int fx_store_results_mark_pushed(fx_store_t *self, const fx_msg_t *msg)
         fx_store_bind_text(st, 1, msg->results.results[i].task_id);
         rc = fx_store_exec(self, st);
     }
-    if (rc == FX_OK)
-        rc = fx_store_commit(self);
-    if (rc != FX_OK)
-        fx_store_rollback(self);
+    rc = fx_store_end(self, rc);
     return rc;
 }
 
@@ -276,12 +270,9 @@ int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t
         sqlite3_bind_int64(st, 3, now);
         rc = fx_store_exec(self, st);
     }
-    if (rc == FX_OK)
-        rc = fx_store_commit(self);
-    if (rc != FX_OK) {
-        fx_store_rollback(self);
+    rc = fx_store_end(self, rc);
+    if (rc != FX_OK)
         return rc;
-    }
     if (acked_out)
         *acked_out = acked;
     return FX_OK;
@@ -303,12 +294,9 @@ int fx_store_purge(fx_store_t *self, int64_t before_wall_ms, uint32_t *purged_ou
         rc = fx_store_exec(self, st);
     }
     uint32_t purged = rc == FX_OK ? (uint32_t) sqlite3_changes(self->db) : 0;
-    if (rc == FX_OK)
-        rc = fx_store_commit(self);
-    if (rc != FX_OK) {
-        fx_store_rollback(self);
+    rc = fx_store_end(self, rc);
+    if (rc != FX_OK)
         return rc;
-    }
     if (purged_out)
         *purged_out = purged;
     return FX_OK;
