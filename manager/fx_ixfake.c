@@ -12,101 +12,41 @@
 #include <unistd.h>
 
 #include "fx_ixfake.h"
+#include "fx_testproc.h"
 
 
 /* ------------------------------------------------ processes and pickles */
 
+/* The process and pickle helpers are the tests' shared ones
+   (test/include/fx_testproc.h); these pass the fake's Python along. */
 int ix_pidfd_open(pid_t pid)
 {
-    return (int) syscall(SYS_pidfd_open, pid, 0);
+    return fx_test_pidfd_open(pid);
 }
 
 pid_t ix_spawn(char *const argv[], int in_fd, int out_fd)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(127);
-    int fd = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
-    dup2(fd, 0);
-    if (out_fd >= 0)
-        dup2(out_fd, 1);
-    execv(argv[0], argv);
-    _exit(127);
+    return fx_test_spawn(argv, in_fd, out_fd);
 }
 
-/* python -c script < input; its stdout (caller frees) or NULL. */
 char *ix_python(ix_t *ix, const char *script, const char *input)
 {
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
-        return NULL;
-    char *argv[] = { (char *) ix->python, "-c", (char *) script, NULL };
-    pid_t pid = ix_spawn(argv, in[0], out[1]);
-    close(in[0]);
-    close(out[1]);
-    if (write(in[1], input, strlen(input)) != (ssize_t) strlen(input))
-        fprintf(stderr, "short write to python\n");
-    close(in[1]);
-    char *text = calloc(1, 65536);
-    size_t size = 0;
-    ssize_t n;
-    while (text && size < 65535 && (n = read(out[0], text + size, 65535 - size)) > 0)
-        size += (size_t) n;
-    close(out[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
+    return fx_test_python(ix->python, script, input);
 }
 
 zframe_t *ix_pickle(ix_t *ix, const char *expr)
 {
-    char *hex = ix_python(ix, "import pickle,sys; sys.stdout.write(pickle.dumps(eval(sys.stdin.read())).hex())", expr);
-    if (!hex)
-        return NULL;
-    size_t len = strlen(hex) / 2;
-    zframe_t *frame = zframe_new(NULL, len);
-    for (size_t i = 0; frame && i < len; i++) {
-        unsigned int octet;
-        sscanf(hex + 2 * i, "%2x", &octet);
-        zframe_data(frame)[i] = (byte) octet;
-    }
-    free(hex);
-    return frame;
+    return fx_test_pickle(ix->python, expr);
 }
 
 char *ix_repr(ix_t *ix, zframe_t *frame)
 {
-    size_t len = frame ? zframe_size(frame) : 0;
-    char *hex = malloc(2 * len + 1);
-    for (size_t i = 0; hex && i < len; i++)
-        sprintf(hex + 2 * i, "%02x", zframe_data(frame)[i]);
-    if (hex)
-        hex[2 * len] = '\0';
-    char *text = hex ? ix_python(ix,
-                                "import pickle,sys; d=bytes.fromhex(sys.stdin.read()); "
-                                "sys.stdout.write(repr(pickle.loads(d)) if d else '<empty>')",
-                                hex)
-                     : NULL;
-    free(hex);
-    return text ? text : strdup("<repr failed>");
+    return fx_test_repr(ix->python, frame);
 }
 
-/* Waits up to ms for pid to exit; its wait status, or -1. */
 int ix_wait_exit(pid_t pid, int pidfd, int ms)
 {
-    struct pollfd p = { pidfd, POLLIN, 0 };
-    if (poll(&p, 1, ms) != 1)
-        return -1;
-    int status;
-    return waitpid(pid, &status, 0) == pid ? status : -1;
+    return fx_test_wait_exit(pid, pidfd, ms);
 }
 
 /* ------------------------------------------------ the fake interchange */

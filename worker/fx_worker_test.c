@@ -28,6 +28,7 @@
 
 
 #include "fx_check.h"
+#include "fx_testproc.h"
 
 typedef struct {
     const char *worker_bin;
@@ -58,122 +59,15 @@ typedef struct {
 
 /* ------------------------------------------------ processes */
 
-static int s_pidfd_open(pid_t pid)
-{
-    return (int) syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* Waits up to ms for pid to exit; its wait status, or -1 on timeout. */
-static int s_wait_exit(pid_t pid, int pidfd, int ms)
-{
-    struct pollfd p = { pidfd, POLLIN, 0 };
-    if (poll(&p, 1, ms) != 1)
-        return -1;
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
-    return status;
-}
-
-/* Runs argv[0] with stdin from in_fd (or /dev/null) and stdout to out_fd
-   (or inherited); dies with us. Returns the pid. */
-static pid_t s_spawn(char *const argv[], int in_fd, int out_fd)
-{
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(127);
-    int fd = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
-    dup2(fd, 0);
-    if (out_fd >= 0)
-        dup2(out_fd, 1);
-    execv(argv[0], argv);
-    _exit(127);
-}
-
-/* Runs python -c script with `input` on stdin; its stdout into a new
-   string (caller frees), NULL on failure. */
-static char *s_python(s_ctx_t *ctx, const char *script, const char *input)
-{
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
-        return NULL;
-    char *argv[] = { (char *) ctx->python, "-c", (char *) script, NULL };
-    pid_t pid = s_spawn(argv, in[0], out[1]);
-    close(in[0]);
-    close(out[1]);
-    size_t len = strlen(input), done = 0;
-    while (done < len) {
-        ssize_t n = write(in[1], input + done, len - done);
-        if (n <= 0)
-            break;
-        done += (size_t) n;
-    }
-    close(in[1]);
-    size_t cap = 4096, size = 0;
-    char *text = malloc(cap);
-    ssize_t n;
-    while (text && (n = read(out[0], text + size, cap - size - 1)) > 0) {
-        size += (size_t) n;
-        if (cap - size < 2) {
-            char *bigger = realloc(text, cap * 2);
-            if (!bigger) {
-                free(text);
-                text = NULL;
-                break;
-            }
-            text = bigger;
-            cap *= 2;
-        }
-    }
-    close(out[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (text)
-        text[size] = '\0';
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
-}
-
-/* pickle.dumps(eval(expr)) as a frame. */
+/* Process and pickle helpers: the tests' shared ones (fx_testproc.h). */
 static zframe_t *s_pickle(s_ctx_t *ctx, const char *expr)
 {
-    char *hex = s_python(ctx, "import pickle,sys; sys.stdout.write(pickle.dumps(eval(sys.stdin.read())).hex())", expr);
-    if (!hex)
-        return NULL;
-    size_t len = strlen(hex) / 2;
-    zframe_t *frame = zframe_new(NULL, len);
-    for (size_t i = 0; frame && i < len; i++) {
-        unsigned int octet;
-        sscanf(hex + 2 * i, "%2x", &octet);
-        zframe_data(frame)[i] = (byte) octet;
-    }
-    free(hex);
-    return frame;
+    return fx_test_pickle(ctx->python, expr);
 }
 
-/* repr(pickle.loads(frame)), "<empty>" for no bytes; caller frees. */
 static char *s_repr(s_ctx_t *ctx, zframe_t *frame)
 {
-    size_t len = frame ? zframe_size(frame) : 0;
-    char *hex = malloc(2 * len + 1);
-    if (!hex)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        sprintf(hex + 2 * i, "%02x", zframe_data(frame)[i]);
-    hex[2 * len] = '\0';
-    char *text = s_python(ctx,
-                          "import pickle,sys; d=bytes.fromhex(sys.stdin.read()); "
-                          "sys.stdout.write(repr(pickle.loads(d)) if d else '<empty>')",
-                          hex);
-    free(hex);
-    return text ? text : strdup("<repr failed>");
+    return fx_test_repr(ctx->python, frame);
 }
 
 /* The output frame as a string; caller frees. */
@@ -215,8 +109,8 @@ static fx_msg_t *s_recv(s_ctx_t *ctx, int ms)
 static int s_start(s_ctx_t *ctx)
 {
     char *argv[] = { (char *) ctx->worker_bin, "--connect", ctx->addr, NULL };
-    ctx->pid = s_spawn(argv, -1, -1);
-    ctx->pidfd = s_pidfd_open(ctx->pid);
+    ctx->pid = fx_test_spawn(argv, -1, -1);
+    ctx->pidfd = fx_test_pidfd_open(ctx->pid);
     fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
     int rc = -1;
     CHECK(msg && msg->type == FX_MSG_READY, "expected READY from the worker, got %s",
@@ -316,7 +210,7 @@ static void s_stop_worker(s_ctx_t *ctx)
     if (ctx->pid <= 0)
         return;
     kill(ctx->pid, SIGTERM);
-    int status = s_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
+    int status = fx_test_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
     CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
           "worker did not exit 0 on SIGTERM (wait status %d)", status);
     if (status == -1) {
@@ -643,7 +537,7 @@ static void s_test_stop(s_ctx_t *ctx)
     fx_msg_t *stop = fx_msg_new(FX_MSG_COMMAND);
     stop->command.command = FX_CMD_STOP;
     s_send(ctx, &stop);
-    int status = s_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
+    int status = fx_test_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
     CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "COMMAND STOP: wait status %d", status);
     close(ctx->pidfd);
     ctx->pid = 0;
@@ -666,11 +560,11 @@ static void s_test_stop(s_ctx_t *ctx)
     fclose(f);
     unlink(marker);
     kill(ctx->pid, SIGTERM);
-    status = s_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
+    status = fx_test_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
     CHECK(status != -1 && WIFEXITED(status), "SIGTERM mid-task: wait status %d", status);
     ctx->pid = 0;
     /* the shell was killed with its group (it may linger as a zombie of init for a moment) */
-    int shell_fd = shell_pid > 0 ? s_pidfd_open(shell_pid) : -1;
+    int shell_fd = shell_pid > 0 ? fx_test_pidfd_open(shell_pid) : -1;
     struct pollfd p = { shell_fd, POLLIN, 0 };
     CHECK(shell_fd < 0 || poll(&p, 1, S_WAIT_MS) == 1, "shell pid %d still runs", shell_pid);
     if (shell_fd >= 0)
@@ -682,7 +576,7 @@ static void s_test_refused(s_ctx_t *ctx)
 {
     /* the manager answers READY with ERROR: the worker leaves, status 1 */
     fx_send_error(ctx->router, ctx->rid, ctx->ready_seq, FX_E_FORBIDDEN, "not one of my workers (test)");
-    int status = s_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
+    int status = fx_test_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
     CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1, "refused READY: wait status %d", status);
     if (status != -1)
         ctx->pid = 0;
