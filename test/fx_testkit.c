@@ -1,0 +1,91 @@
+/*  fx_testkit.c: the scenario runner and deadline policy of fx's C tests
+    (fx_testkit.h). */
+#include "fx_testkit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fx_check.h"
+
+static const fx_scenario_t *s_find(const fx_scenario_t *scenarios, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(scenarios[i].name, name) == 0)
+            return &scenarios[i];
+    return NULL;
+}
+
+static void s_run_one(const fx_scenario_t *s, void *ctx)
+{
+    int before = fx_check_failures;
+    s->run(ctx);
+    printf("%s: %s\n", s->name, fx_check_failures == before ? "ok" : "FAILED");
+    fflush(stdout);
+}
+
+int fx_test_main(const char *program, int argc, char **argv, const fx_scenario_t *scenarios, size_t count,
+                 void *ctx)
+{
+    bool all = argc == 0 || (argc == 1 && strcmp(argv[0], "all") == 0);
+    if (!all) {
+        int unknown = 0;
+        for (int i = 0; i < argc; i++)
+            if (!s_find(scenarios, count, argv[i])) {
+                fprintf(stderr, "%s: no scenario named '%s'\n", program, argv[i]);
+                unknown++;
+            }
+        if (unknown) {
+            fprintf(stderr, "%s: known scenarios:", program);
+            for (size_t i = 0; i < count; i++)
+                fprintf(stderr, " %s", scenarios[i].name);
+            fprintf(stderr, " (or all)\n");
+            return 2;
+        }
+    }
+    if (all) {
+        for (size_t i = 0; i < count; i++)
+            if (!scenarios[i].by_name_only)
+                s_run_one(&scenarios[i], ctx);
+    }
+    else {
+        for (int i = 0; i < argc; i++)
+            s_run_one(s_find(scenarios, count, argv[i]), ctx);
+    }
+    printf("%s: %s\n", program, fx_check_failures ? "FAILED" : "all checks passed");
+    return fx_check_failures ? 1 : 0;
+}
+
+double fx_test_slow(void)
+{
+    static double slow = 0;
+    if (slow == 0) {
+        const char *text = getenv("FX_TEST_SLOW");
+        char *end = NULL;
+        double v = text ? strtod(text, &end) : 1;
+        if (text && (end == text || *end != '\0' || v < 1)) {
+            fprintf(stderr, "FX_TEST_SLOW=%s is not a number >= 1; using 1\n", text);
+            v = 1;
+        }
+        slow = v;
+    }
+    return slow;
+}
+
+int64_t fx_test_ms(int64_t ms)
+{
+    return (int64_t) ((double) ms * fx_test_slow());
+}
+
+int64_t fx_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t fx_test_deadline(int64_t ms)
+{
+    return fx_test_now_ms() + fx_test_ms(ms);
+}
