@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "fx_conf.h"
-#include "fx_ep_identity.h"
-#include "fx_ep_log.h"
-#include "fx_ep_register.h"
+#include "fx_ix_identity.h"
+#include "fx_ix_log.h"
+#include "fx_ix_register.h"
 #include "fx_interchange.h"
 
 /* How long registration waits for each answer of the broker. */
@@ -155,22 +155,22 @@ int main(int argc, char **argv)
     char err[1024];
     fx_creds_t creds;
     if (fx_creds_load(creds_path, &creds, err, sizeof err) != 0) {
-        fx_ep_error("%s; make one with `fx user create`", err);
+        fx_ix_error("%s; make one with `fx user create`", err);
         return 1;
     }
-    fx_ep_identity_t identity;
-    if (fx_ep_identity_load(&identity, dir, name, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
+    fx_ix_identity_t identity;
+    if (fx_ix_identity_load(&identity, dir, name, err, sizeof err) != 0) {
+        fx_ix_error("%s", err);
         return 1;
     }
-    if (fx_ep_identity_lock(&identity, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
+    if (fx_ix_identity_lock(&identity, err, sizeof err) != 0) {
+        fx_ix_error("%s", err);
         return 1;
     }
     if (identity.created)
-        fx_ep_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
-    if (fx_ep_register(&creds, &identity, S_REGISTER_TIMEOUT_MS, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
+        fx_ix_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
+    if (fx_ix_register(&creds, &identity, S_REGISTER_TIMEOUT_MS, err, sizeof err) != 0) {
+        fx_ix_error("%s", err);
         return zsys_interrupted ? 0 : 1;
     }
     if (!conf.manager_bind)
@@ -179,7 +179,7 @@ int main(int argc, char **argv)
     conf.identity = &identity;
     fx_interchange_t *ic = fx_interchange_new(&conf, err, sizeof err);
     if (!ic) {
-        fx_ep_error("%s", err);
+        fx_ix_error("%s", err);
         return 1;
     }
     int rc = fx_interchange_run(ic);

@@ -1,6 +1,6 @@
 /*  fx_endpoint_recovery_test.c: "nothing lost, nothing hung" (issue 3):
     the real fx-endpoint against a broker played by the test
-    (fx_ep_test_harness.h).
+    (fx_endpoint_harness.h).
 
     status     ENDPOINT_STATUS(managers, workers, free) when they change and
         with every heartbeat; a second fx-endpoint on the same --dir refuses
@@ -36,7 +36,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "fx_ep_test_harness.h"
+#include "fx_endpoint_harness.h"
 
 /* A task sent by the broker; its id in *id. */
 static void s_send_task(ept_broker_t *b, fx_id_text_t *id)

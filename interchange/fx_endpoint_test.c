@@ -1,5 +1,5 @@
 /*  fx_endpoint_test.c: the real fx-endpoint against a broker played by the
-    test (fx_ep_test_harness.h).
+    test (fx_endpoint_harness.h).
 
     fake       --managers 0; the test also plays the managers:
         registration order, ENDPOINT_HELLO, CREDIT = sum of windows, TASKS
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fx_ep_test_harness.h"
+#include "fx_endpoint_harness.h"
 
 /* ------------------------------------------------------------ scenarios */
 

@@ -1,12 +1,12 @@
 /*  fx_interchange.c: life cycle and the loop; the phases live in
-    fx_ep_broker_side.c and fx_ep_manager_side.c. */
+    fx_ix_broker_side.c and fx_ix_manager_side.c. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fx_ep_internal.h"
-#include "fx_ep_log.h"
+#include "fx_ix_internal.h"
+#include "fx_ix_log.h"
 
 /* How long managers get to exit after STOP and SIGTERM before SIGKILL. */
 #define S_STOP_TIMEOUT_MS 5000
@@ -14,17 +14,17 @@
 /* How often the stats file is rewritten. */
 #define S_STATS_PERIOD_MS 1000
 
-uint64_t fx_ep_held(fx_interchange_t *self)
+uint64_t fx_ix_held(fx_interchange_t *self)
 {
-    return fx_ep_tasks_held(self->tasks) - fx_ep_tasks_old(self->tasks) + fx_ep_results_unsent(self->results);
+    return fx_ix_tasks_held(self->tasks) - fx_ix_tasks_old(self->tasks) + fx_ix_results_unsent(self->results);
 }
 
-uint32_t fx_ep_window(fx_interchange_t *self)
+uint32_t fx_ix_window(fx_interchange_t *self)
 {
     if (self->draining)
         return 0;
-    uint64_t sum = fx_ep_managers_window(self->managers);
-    uint64_t old = fx_ep_tasks_old(self->tasks);
+    uint64_t sum = fx_ix_managers_window(self->managers);
+    uint64_t old = fx_ix_tasks_old(self->tasks);
     sum = sum > old ? sum - old : 0;
     return sum > UINT32_MAX ? UINT32_MAX : (uint32_t) sum;
 }
@@ -37,18 +37,18 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
         return NULL;
     }
     self->conf = conf;
-    self->tasks = fx_ep_tasks_new();
-    self->managers = fx_ep_managers_new();
-    self->results = fx_ep_results_new();
+    self->tasks = fx_ix_tasks_new();
+    self->managers = fx_ix_managers_new();
+    self->results = fx_ix_results_new();
     char pids_path[PATH_MAX + 16];
     snprintf(pids_path, sizeof pids_path, "%s/managers.pids", conf->identity->dir);
-    self->launcher = fx_ep_launcher_new(pids_path);
+    self->launcher = fx_ix_launcher_new(pids_path);
     self->orphans = zlistx_new();
     if (!self->tasks || !self->managers || !self->results || !self->launcher || !self->orphans) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    self->link = fx_ep_link_new(conf->creds->broker_endpoint, &conf->identity->endpoint_kp,
+    self->link = fx_ix_link_new(conf->creds->broker_endpoint, &conf->identity->endpoint_kp,
                                 conf->creds->broker_public_key, conf->identity->endpoint_id,
                                 conf->heartbeat_ms, err, errlen);
     if (!self->link)
@@ -67,12 +67,12 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->router);
     zsock_destroy(&self->zap);
-    fx_ep_link_destroy(&self->link);
+    fx_ix_link_destroy(&self->link);
     /* the registry points at tasks the store owns: registry first */
-    fx_ep_managers_destroy(&self->managers);
-    fx_ep_tasks_destroy(&self->tasks);
-    fx_ep_results_destroy(&self->results);
-    fx_ep_launcher_destroy(&self->launcher);
+    fx_ix_managers_destroy(&self->managers);
+    fx_ix_tasks_destroy(&self->tasks);
+    fx_ix_results_destroy(&self->results);
+    fx_ix_launcher_destroy(&self->launcher);
     zlistx_destroy(&self->orphans);
     free(self);
     *self_p = NULL;
@@ -82,9 +82,9 @@ static void s_write_stats(fx_interchange_t *self)
 {
     if (!self->conf->stats_file)
         return;
-    self->stats.held = fx_ep_held(self);
-    if (fx_ep_stats_write(&self->stats, self->conf->stats_file) != 0)
-        fx_ep_warn("cannot write the stats file %s; check that its directory is writable",
+    self->stats.held = fx_ix_held(self);
+    if (fx_ix_stats_write(&self->stats, self->conf->stats_file) != 0)
+        fx_ix_warn("cannot write the stats file %s; check that its directory is writable",
                    self->conf->stats_file);
 }
 
@@ -93,56 +93,56 @@ static void s_write_stats(fx_interchange_t *self)
    stop first. */
 static int s_wait_welcome(fx_interchange_t *self)
 {
-    fx_ep_link_hello(self->link);
-    self->poller = zpoller_new(fx_ep_link_socket(self->link), NULL);
-    while (self->poller && !fx_ep_link_ever_ready(self->link) && !self->fatal && !zsys_interrupted) {
+    fx_ix_link_hello(self->link);
+    self->poller = zpoller_new(fx_ix_link_socket(self->link), NULL);
+    while (self->poller && !fx_ix_link_ever_ready(self->link) && !self->fatal && !zsys_interrupted) {
         zpoller_wait(self->poller, self->conf->heartbeat_ms);
-        fx_ep_broker_read(self);
-        fx_ep_broker_check(self, fx_now_ms());
+        fx_ix_broker_read(self);
+        fx_ix_broker_check(self, fx_now_ms());
     }
     zpoller_destroy(&self->poller);
     if (self->fatal)
         return 1;
-    return fx_ep_link_ever_ready(self->link) ? 0 : -1;
+    return fx_ix_link_ever_ready(self->link) ? 0 : -1;
 }
 
 /* One pass of the loop, after the poller woke up or timed out. */
 static void s_pass(fx_interchange_t *self)
 {
-    fx_ep_zap_read(self);
-    fx_ep_broker_read(self);
-    fx_ep_manager_read(self);
+    fx_ix_zap_read(self);
+    fx_ix_broker_read(self);
+    fx_ix_manager_read(self);
     int64_t now = fx_now_ms();
-    fx_ep_expire(self, now);
-    fx_ep_launcher_reap(self->launcher);
+    fx_ix_expire(self, now);
+    fx_ix_launcher_reap(self->launcher);
     if (!self->draining)
-        fx_ep_dispatch(self); /* a draining manager takes no more */
+        fx_ix_dispatch(self); /* a draining manager takes no more */
     bool beat = now >= self->next_beat;
     if (beat)
-        self->next_beat = now + fx_ep_link_period(self->link);
-    fx_ep_broker_send(self, now, beat);
+        self->next_beat = now + fx_ix_link_period(self->link);
+    fx_ix_broker_send(self, now, beat);
     if (now >= self->next_manager_beat) {
         self->next_manager_beat = now + self->conf->heartbeat_ms;
-        fx_ep_managers_beat(self);
+        fx_ix_managers_beat(self);
     }
-    fx_ep_broker_check(self, now);
-    fx_ep_stats_note_held(&self->stats, fx_ep_held(self));
+    fx_ix_broker_check(self, now);
+    fx_ix_stats_note_held(&self->stats, fx_ix_held(self));
     if (now >= self->next_stats) {
         self->next_stats = now + S_STATS_PERIOD_MS;
         s_write_stats(self);
     }
-    size_t in_flight = fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks);
-    if (self->draining && in_flight == 0 && fx_ep_results_pending(self->results) == 0 &&
-        fx_ep_results_unacked(self->results) == 0) {
-        fx_ep_info("drained: every task given to a manager has its result acknowledged by the "
+    size_t in_flight = fx_ix_tasks_held(self->tasks) - fx_ix_tasks_queued(self->tasks);
+    if (self->draining && in_flight == 0 && fx_ix_results_pending(self->results) == 0 &&
+        fx_ix_results_unacked(self->results) == 0) {
+        fx_ix_info("drained: every task given to a manager has its result acknowledged by the "
                    "broker; stopping (%zu queued task(s) left to the broker to dispatch again)",
-                   fx_ep_tasks_queued(self->tasks));
+                   fx_ix_tasks_queued(self->tasks));
         self->stopping = true;
     }
     if (self->stop_deadline && now >= self->stop_deadline && !self->stopping) {
-        fx_ep_warn("stopping with %zu task(s) at managers and %zu result(s) not acknowledged: the "
+        fx_ix_warn("stopping with %zu task(s) at managers and %zu result(s) not acknowledged: the "
                    "grace period is over; the broker will dispatch those tasks again",
-                   in_flight, fx_ep_results_pending(self->results) + fx_ep_results_unacked(self->results));
+                   in_flight, fx_ix_results_pending(self->results) + fx_ix_results_unacked(self->results));
         self->stopping = true;
     }
 }
@@ -153,18 +153,18 @@ static void s_pass(fx_interchange_t *self)
 static void s_on_signal(fx_interchange_t *self)
 {
     if (self->leaving || self->stopping) {
-        fx_ep_info("second signal: stopping now");
+        fx_ix_info("second signal: stopping now");
         self->stopping = true;
         return;
     }
-    size_t in_flight = fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks);
-    fx_ep_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
+    size_t in_flight = fx_ix_tasks_held(self->tasks) - fx_ix_tasks_queued(self->tasks);
+    fx_ix_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
                "for the results of %zu running task(s) to be acknowledged",
                self->conf->stop_grace_ms, in_flight);
     self->leaving = true;
     self->draining = true;
     self->stop_deadline = fx_now_ms() + self->conf->stop_grace_ms;
-    fx_ep_managers_command(self, FX_CMD_DRAIN);
+    fx_ix_managers_command(self, FX_CMD_DRAIN);
 }
 
 static int s_start_managers(fx_interchange_t *self, int count)
@@ -172,7 +172,7 @@ static int s_start_managers(fx_interchange_t *self, int count)
     if (count <= 0)
         return 0;
     char err[512];
-    fx_ep_launch_conf_t lc = {
+    fx_ix_launch_conf_t lc = {
         .interchange = self->manager_addr,
         .server_key = self->conf->identity->endpoint_kp.public_key,
         .key_file = self->conf->identity->manager_key_path,
@@ -181,8 +181,8 @@ static int s_start_managers(fx_interchange_t *self, int count)
         .heartbeat_ms = self->conf->heartbeat_ms,
         .heartbeat_missed = self->conf->heartbeat_missed,
     };
-    if (fx_ep_launcher_start(self->launcher, &lc, count, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
+    if (fx_ix_launcher_start(self->launcher, &lc, count, err, sizeof err) != 0) {
+        fx_ix_error("%s", err);
         return -1;
     }
     return 0;
@@ -196,21 +196,21 @@ static int s_check_adoption(fx_interchange_t *self, int64_t now)
     if (!self->adopt_deadline)
         return 0;
     int pids[1024];
-    int n = fx_ep_launcher_adopted(self->launcher, pids, (int) (sizeof pids / sizeof pids[0]));
+    int n = fx_ix_launcher_adopted(self->launcher, pids, (int) (sizeof pids / sizeof pids[0]));
     int back = 0;
     for (int i = 0; i < n; i++)
-        back += fx_ep_managers_by_pid(self->managers, (uint32_t) pids[i]) != NULL;
+        back += fx_ix_managers_by_pid(self->managers, (uint32_t) pids[i]) != NULL;
     if (back < n && now < self->adopt_deadline && !self->leaving)
         return 0;
     self->adopt_deadline = 0;
     for (int i = 0; i < n; i++)
-        if (!fx_ep_managers_by_pid(self->managers, (uint32_t) pids[i])) {
-            fx_ep_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
+        if (!fx_ix_managers_by_pid(self->managers, (uint32_t) pids[i])) {
+            fx_ix_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
                        self->conf->adopt_grace_ms);
-            fx_ep_launcher_terminate(self->launcher, pids[i]);
+            fx_ix_launcher_terminate(self->launcher, pids[i]);
         }
     int missing = self->leaving ? 0 : self->conf->managers - back;
-    fx_ep_info("%d adopted manager(s) came back; starting %d new one(s)", back, missing > 0 ? missing : 0);
+    fx_ix_info("%d adopted manager(s) came back; starting %d new one(s)", back, missing > 0 ? missing : 0);
     return s_start_managers(self, missing);
 }
 
@@ -220,19 +220,19 @@ int fx_interchange_run(fx_interchange_t *self)
     if (rc != 0)
         return rc > 0 ? 1 : 0;
     char err[512];
-    if (fx_ep_manager_side_bind(self, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
+    if (fx_ix_manager_side_bind(self, err, sizeof err) != 0) {
+        fx_ix_error("%s", err);
         return 1;
     }
-    self->poller = zpoller_new(fx_ep_link_socket(self->link), self->router, self->zap, NULL);
+    self->poller = zpoller_new(fx_ix_link_socket(self->link), self->router, self->zap, NULL);
     if (!self->poller) {
-        fx_ep_error("cannot make the poller: out of memory");
+        fx_ix_error("cannot make the poller: out of memory");
         return 1;
     }
     zpoller_set_nonstop(self->poller, true); /* signals are handled by s_on_signal */
     int exit_code = 0;
     int64_t now = fx_now_ms();
-    int adopted = fx_ep_launcher_adopt(self->launcher, self->conf->identity->manager_key_path);
+    int adopted = fx_ix_launcher_adopt(self->launcher, self->conf->identity->manager_key_path);
     if (adopted > 0)
         self->adopt_deadline = now + self->conf->adopt_grace_ms;
     else if (s_start_managers(self, self->conf->managers) != 0) {
@@ -268,9 +268,9 @@ int fx_interchange_run(fx_interchange_t *self)
     if (self->fatal)
         exit_code = 1;
     /* results already at hand go out before the managers are stopped */
-    fx_ep_broker_send(self, fx_now_ms(), false);
-    fx_ep_managers_command(self, FX_CMD_STOP);
-    fx_ep_launcher_stop(self->launcher, S_STOP_TIMEOUT_MS);
+    fx_ix_broker_send(self, fx_now_ms(), false);
+    fx_ix_managers_command(self, FX_CMD_STOP);
+    fx_ix_launcher_stop(self->launcher, S_STOP_TIMEOUT_MS);
     s_write_stats(self);
     return exit_code;
 }

@@ -19,11 +19,11 @@
 #define FX_INTERCHANGE_H
 
 #include "fx_conf.h"
-#include "fx_ep_identity.h"
+#include "fx_ix_identity.h"
 
 typedef struct {
     const fx_creds_t *creds;
-    fx_ep_identity_t *identity; /* manager_bind is updated after the bind */
+    fx_ix_identity_t *identity; /* manager_bind is updated after the bind */
     int managers;               /* local fx-manager processes to start */
     int workers;                /* per manager */
     int prefetch;               /* per manager */

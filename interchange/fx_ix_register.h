@@ -1,4 +1,4 @@
-/*  fx_ep_register.h: make the broker know this endpoint.
+/*  fx_ix_register.h: make the broker know this endpoint.
 
     Over the broker's CLIENT port, as the user whose credentials file was
     given: HELLO -> WELCOME, then REGISTER_ENDPOINT(endpoint_id, name, the
@@ -7,18 +7,18 @@
     treats a registration it already holds for the same user as a no-op. The
     socket is closed afterwards: the endpoint's own link uses the ENDPOINT
     port and its own keypair. */
-#ifndef FX_EP_REGISTER_H
-#define FX_EP_REGISTER_H
+#ifndef FX_IX_REGISTER_H
+#define FX_IX_REGISTER_H
 
 #include <stddef.h>
 
 #include "fx_conf.h"
-#include "fx_ep_identity.h"
+#include "fx_ix_identity.h"
 
 /* Blocks up to timeout_ms for each answer. Returns 0, or -1 with a sentence
    in err that says what the broker answered (or that it was silent) and what
    to do. */
-int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, int timeout_ms, char *err,
+int fx_ix_register(const fx_creds_t *creds, const fx_ix_identity_t *identity, int timeout_ms, char *err,
                    size_t errlen);
 
 #endif

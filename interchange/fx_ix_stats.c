@@ -1,12 +1,12 @@
-/*  fx_ep_stats.c */
+/*  fx_ix_stats.c */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <unistd.h>
 
-#include "fx_ep_stats.h"
+#include "fx_ix_stats.h"
 
-void fx_ep_stats_note_held(fx_ep_stats_t *self, uint64_t held)
+void fx_ix_stats_note_held(fx_ix_stats_t *self, uint64_t held)
 {
     if (held > self->held && held > self->window)
         self->held_over_window++;
@@ -17,14 +17,14 @@ void fx_ep_stats_note_held(fx_ep_stats_t *self, uint64_t held)
     }
 }
 
-void fx_ep_stats_note_window(fx_ep_stats_t *self, uint64_t window)
+void fx_ix_stats_note_window(fx_ix_stats_t *self, uint64_t window)
 {
     self->window = window;
     if (window > self->max_window_announced)
         self->max_window_announced = window;
 }
 
-int fx_ep_stats_write(const fx_ep_stats_t *self, const char *path)
+int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
 {
     struct {
         const char *key;

@@ -1,4 +1,4 @@
-/*  fx_ep_stats.h: counters of one fx-endpoint run, for tests and benchmarks.
+/*  fx_ix_stats.h: counters of one fx-endpoint run, for tests and benchmarks.
 
     "held" is what the endpoint holds against the window it announced to
     the broker: tasks queued + tasks in flight to managers + results not yet
@@ -6,8 +6,8 @@
     max_held and window_at_max_held let a test check it after the fact.
     Written as key=value lines via a temporary file and rename, so a reader
     never sees half a file (fx_kv_load reads it). */
-#ifndef FX_EP_STATS_H
-#define FX_EP_STATS_H
+#ifndef FX_IX_STATS_H
+#define FX_IX_STATS_H
 
 #include <stdint.h>
 
@@ -33,15 +33,15 @@ typedef struct {
     uint64_t max_window_announced;
     uint64_t window_at_max_held; /* window announced last when max_held was reached */
     uint64_t held_over_window;   /* times held was seen above the window announced last */
-} fx_ep_stats_t;
+} fx_ix_stats_t;
 
 /* Record the current held count against the window announced last. */
-void fx_ep_stats_note_held(fx_ep_stats_t *self, uint64_t held);
+void fx_ix_stats_note_held(fx_ix_stats_t *self, uint64_t held);
 
 /* Record a CREDIT sent to the broker. */
-void fx_ep_stats_note_window(fx_ep_stats_t *self, uint64_t window);
+void fx_ix_stats_note_window(fx_ix_stats_t *self, uint64_t window);
 
 /* Write the counters to path. 0 or -1 (errno). */
-int fx_ep_stats_write(const fx_ep_stats_t *self, const char *path);
+int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path);
 
 #endif

@@ -1,5 +1,5 @@
-/*  fx_ep_test_harness.c: the broker and managers a test plays against
-    fx-endpoint (see fx_ep_test_harness.h). */
+/*  fx_endpoint_harness.c: the broker and managers a test plays against
+    fx-endpoint (see fx_endpoint_harness.h). */
 #define _GNU_SOURCE /* nftw */
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fx_ep_test_harness.h"
+#include "fx_endpoint_harness.h"
 
 
 /* ------------------------------------------------------------ helpers */

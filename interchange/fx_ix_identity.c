@@ -1,4 +1,4 @@
-/*  fx_ep_identity.c: endpoint.conf, endpoint.key and manager.key. */
+/*  fx_ix_identity.c: endpoint.conf, endpoint.key and manager.key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fx_ep_identity.h"
+#include "fx_ix_identity.h"
 
 /* Joins dir and file into out; -1 if it does not fit. */
 static int s_path(char *out, size_t cap, const char *dir, const char *file)
@@ -17,7 +17,7 @@ static int s_path(char *out, size_t cap, const char *dir, const char *file)
 }
 
 /* Reads endpoint.conf, or mints a new id and writes it. */
-static int s_load_conf(fx_ep_identity_t *self, const char *path, const char *name, char *err, size_t errlen)
+static int s_load_conf(fx_ix_identity_t *self, const char *path, const char *name, char *err, size_t errlen)
 {
     fx_kv_t kv = {0};
     bool dirty = false;
@@ -59,7 +59,7 @@ static int s_load_conf(fx_ep_identity_t *self, const char *path, const char *nam
     return 0;
 }
 
-int fx_ep_identity_lock(const fx_ep_identity_t *self, char *err, size_t errlen)
+int fx_ix_identity_lock(const fx_ix_identity_t *self, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     if (s_path(path, sizeof path, self->dir, "endpoint.lock") != 0) {
@@ -82,7 +82,7 @@ int fx_ep_identity_lock(const fx_ep_identity_t *self, char *err, size_t errlen)
     return 0; /* fd stays open, and the lock held, until this process ends */
 }
 
-int fx_ep_identity_save_bind(fx_ep_identity_t *self, const char *addr, char *err, size_t errlen)
+int fx_ix_identity_save_bind(fx_ix_identity_t *self, const char *addr, char *err, size_t errlen)
 {
     if (strcmp(self->manager_bind, addr) == 0)
         return 0;
@@ -100,7 +100,7 @@ int fx_ep_identity_save_bind(fx_ep_identity_t *self, const char *addr, char *err
     return 0;
 }
 
-int fx_ep_identity_load(fx_ep_identity_t *self, const char *dir, const char *name, char *err, size_t errlen)
+int fx_ix_identity_load(fx_ix_identity_t *self, const char *dir, const char *name, char *err, size_t errlen)
 {
     memset(self, 0, sizeof *self);
     char path[PATH_MAX];

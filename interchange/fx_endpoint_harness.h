@@ -1,12 +1,12 @@
-/*  fx_ep_test_harness.h: a broker (two CurveZMQ ROUTERs and a ZAP handler
+/*  fx_endpoint_harness.h: a broker (two CurveZMQ ROUTERs and a ZAP handler
     answering from a small table, on free loopback ports) and managers,
     played by a test against the real fx-endpoint binary. Used by
     fx_endpoint_test.c and fx_endpoint_recovery_test.c.
 
     Every wait has a deadline (WAIT_UNTIL, ept_expect); nothing sleeps for a
     fixed time. */
-#ifndef FX_EP_TEST_HARNESS_H
-#define FX_EP_TEST_HARNESS_H
+#ifndef FX_ENDPOINT_HARNESS_H
+#define FX_ENDPOINT_HARNESS_H
 
 #include <limits.h>
 #include <msgpack.h>

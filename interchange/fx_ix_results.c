@@ -1,10 +1,10 @@
-/*  fx_ep_results.c: two ordered lists (pending, unacked) plus an index by
+/*  fx_ix_results.c: two ordered lists (pending, unacked) plus an index by
     task id that owns the entries. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fx_ep_results.h"
+#include "fx_ix_results.h"
 
 typedef struct {
     fx_result_t result; /* owns error_text, value, output */
@@ -15,7 +15,7 @@ typedef struct {
     size_t nsenders;
 } s_entry_t;
 
-struct fx_ep_results_t {
+struct fx_ix_results_t {
     zlistx_t *pending; /* s_entry_t *, not owned */
     zlistx_t *unacked; /* s_entry_t *, not owned */
     zhashx_t *index;   /* task_id -> s_entry_t *, owns */
@@ -35,27 +35,27 @@ static void s_entry_free(void **item_p)
     }
 }
 
-fx_ep_results_t *fx_ep_results_new(void)
+fx_ix_results_t *fx_ix_results_new(void)
 {
-    fx_ep_results_t *self = calloc(1, sizeof *self);
+    fx_ix_results_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->pending = zlistx_new();
     self->unacked = zlistx_new();
     self->index = zhashx_new();
     if (!self->pending || !self->unacked || !self->index) {
-        fx_ep_results_destroy(&self);
+        fx_ix_results_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->index, s_entry_free);
     return self;
 }
 
-void fx_ep_results_destroy(fx_ep_results_t **self_p)
+void fx_ix_results_destroy(fx_ix_results_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    fx_ep_results_t *self = *self_p;
+    fx_ix_results_t *self = *self_p;
     zlistx_destroy(&self->pending);
     zlistx_destroy(&self->unacked);
     zhashx_destroy(&self->index);
@@ -79,12 +79,12 @@ static int s_add_sender(s_entry_t *e, const char *manager_id)
     return FX_OK;
 }
 
-int fx_ep_results_add(fx_ep_results_t *self, fx_result_t *result)
+int fx_ix_results_add(fx_ix_results_t *self, fx_result_t *result)
 {
-    return fx_ep_results_add_from(self, result, NULL);
+    return fx_ix_results_add_from(self, result, NULL);
 }
 
-int fx_ep_results_add_from(fx_ep_results_t *self, fx_result_t *result, const char *manager_id)
+int fx_ix_results_add_from(fx_ix_results_t *self, fx_result_t *result, const char *manager_id)
 {
     s_entry_t *held = zhashx_lookup(self->index, result->task_id);
     if (held) {
@@ -135,7 +135,7 @@ static int s_copy(const fx_result_t *src, fx_result_t *dst)
     return dst->value && dst->output ? FX_OK : FX_E_NOMEM;
 }
 
-fx_msg_t *fx_ep_results_batch(fx_ep_results_t *self)
+fx_msg_t *fx_ix_results_batch(fx_ix_results_t *self)
 {
     size_t n = zlistx_size(self->pending);
     if (n == 0)
@@ -155,7 +155,7 @@ nomem:
     return NULL;
 }
 
-size_t fx_ep_results_sent(fx_ep_results_t *self, size_t count)
+size_t fx_ix_results_sent(fx_ix_results_t *self, size_t count)
 {
     size_t first = 0;
     for (size_t i = 0; i < count; i++) {
@@ -174,13 +174,13 @@ size_t fx_ep_results_sent(fx_ep_results_t *self, size_t count)
     return first;
 }
 
-size_t fx_ep_results_ack(fx_ep_results_t *self, const fx_id_text_t *ids, size_t count)
+size_t fx_ix_results_ack(fx_ix_results_t *self, const fx_id_text_t *ids, size_t count)
 {
-    return fx_ep_results_ack_senders(self, ids, count, NULL, NULL);
+    return fx_ix_results_ack_senders(self, ids, count, NULL, NULL);
 }
 
-size_t fx_ep_results_ack_senders(fx_ep_results_t *self, const fx_id_text_t *ids, size_t count,
-                                 fx_ep_ack_pair_t **pairs, size_t *npairs)
+size_t fx_ix_results_ack_senders(fx_ix_results_t *self, const fx_id_text_t *ids, size_t count,
+                                 fx_ix_ack_pair_t **pairs, size_t *npairs)
 {
     size_t acked = 0;
     for (size_t i = 0; i < count; i++) {
@@ -188,7 +188,7 @@ size_t fx_ep_results_ack_senders(fx_ep_results_t *self, const fx_id_text_t *ids,
         if (!e)
             continue;
         if (pairs && e->nsenders) {
-            fx_ep_ack_pair_t *more = realloc(*pairs, (*npairs + e->nsenders) * sizeof *more);
+            fx_ix_ack_pair_t *more = realloc(*pairs, (*npairs + e->nsenders) * sizeof *more);
             if (more) {
                 *pairs = more;
                 for (size_t k = 0; k < e->nsenders; k++) {
@@ -209,7 +209,7 @@ size_t fx_ep_results_ack_senders(fx_ep_results_t *self, const fx_id_text_t *ids,
     return acked;
 }
 
-void fx_ep_results_resend_all(fx_ep_results_t *self)
+void fx_ix_results_resend_all(fx_ix_results_t *self)
 {
     /* walk unacked from the back so the front of pending keeps their order */
     for (s_entry_t *e = zlistx_last(self->unacked); e; e = zlistx_last(self->unacked)) {
@@ -219,15 +219,15 @@ void fx_ep_results_resend_all(fx_ep_results_t *self)
     }
 }
 
-size_t fx_ep_results_pending(fx_ep_results_t *self)
+size_t fx_ix_results_pending(fx_ix_results_t *self)
 {
     return zlistx_size(self->pending);
 }
-size_t fx_ep_results_unacked(fx_ep_results_t *self)
+size_t fx_ix_results_unacked(fx_ix_results_t *self)
 {
     return zlistx_size(self->unacked);
 }
-size_t fx_ep_results_unsent(fx_ep_results_t *self)
+size_t fx_ix_results_unsent(fx_ix_results_t *self)
 {
     return self->unsent;
 }

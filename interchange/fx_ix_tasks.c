@@ -1,18 +1,18 @@
-/*  fx_ep_tasks.c: FIFO (zlistx) plus index by task id (zhashx). */
+/*  fx_ix_tasks.c: FIFO (zlistx) plus index by task id (zhashx). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "fx_ep_tasks.h"
+#include "fx_ix_tasks.h"
 
-struct fx_ep_tasks_t {
-    zlistx_t *fifo;  /* fx_ep_task_t *, not owned: the index owns */
-    zhashx_t *index; /* task_id -> fx_ep_task_t *, owns */
+struct fx_ix_tasks_t {
+    zlistx_t *fifo;  /* fx_ix_task_t *, not owned: the index owns */
+    zhashx_t *index; /* task_id -> fx_ix_task_t *, owns */
     size_t old;      /* tasks with .old set */
 };
 
 static void s_task_free(void **item_p)
 {
-    fx_ep_task_t *task = *item_p;
+    fx_ix_task_t *task = *item_p;
     if (task) {
         zframe_destroy(&task->task.body);
         zframe_destroy(&task->task.payload);
@@ -21,35 +21,35 @@ static void s_task_free(void **item_p)
     }
 }
 
-fx_ep_tasks_t *fx_ep_tasks_new(void)
+fx_ix_tasks_t *fx_ix_tasks_new(void)
 {
-    fx_ep_tasks_t *self = calloc(1, sizeof *self);
+    fx_ix_tasks_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->fifo = zlistx_new();
     self->index = zhashx_new();
     if (!self->fifo || !self->index) {
-        fx_ep_tasks_destroy(&self);
+        fx_ix_tasks_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->index, s_task_free);
     return self;
 }
 
-void fx_ep_tasks_destroy(fx_ep_tasks_t **self_p)
+void fx_ix_tasks_destroy(fx_ix_tasks_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    fx_ep_tasks_t *self = *self_p;
+    fx_ix_tasks_t *self = *self_p;
     zlistx_destroy(&self->fifo);
     zhashx_destroy(&self->index);
     free(self);
     *self_p = NULL;
 }
 
-int fx_ep_tasks_add(fx_ep_tasks_t *self, fx_task_t *task)
+int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
 {
-    fx_ep_task_t *known = zhashx_lookup(self->index, task->task_id);
+    fx_ix_task_t *known = zhashx_lookup(self->index, task->task_id);
     if (known) {
         if (known->old) {
             known->old = false; /* in the broker's in_flight again */
@@ -57,7 +57,7 @@ int fx_ep_tasks_add(fx_ep_tasks_t *self, fx_task_t *task)
         }
         return FX_E_CONFLICT;
     }
-    fx_ep_task_t *held = calloc(1, sizeof *held);
+    fx_ix_task_t *held = calloc(1, sizeof *held);
     if (!held)
         return FX_E_NOMEM;
     held->task = *task;
@@ -73,14 +73,14 @@ int fx_ep_tasks_add(fx_ep_tasks_t *self, fx_task_t *task)
     return FX_OK;
 }
 
-fx_ep_task_t *fx_ep_tasks_peek(fx_ep_tasks_t *self)
+fx_ix_task_t *fx_ix_tasks_peek(fx_ix_tasks_t *self)
 {
     return zlistx_first(self->fifo);
 }
 
-fx_ep_task_t *fx_ep_tasks_pop(fx_ep_tasks_t *self)
+fx_ix_task_t *fx_ix_tasks_pop(fx_ix_tasks_t *self)
 {
-    fx_ep_task_t *task = zlistx_first(self->fifo);
+    fx_ix_task_t *task = zlistx_first(self->fifo);
     if (task) {
         zlistx_delete(self->fifo, task->handle);
         task->handle = NULL;
@@ -88,7 +88,7 @@ fx_ep_task_t *fx_ep_tasks_pop(fx_ep_tasks_t *self)
     return task;
 }
 
-int fx_ep_tasks_requeue(fx_ep_tasks_t *self, fx_ep_task_t *task)
+int fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task)
 {
     task->holder = NULL;
     task->requeues++;
@@ -97,14 +97,14 @@ int fx_ep_tasks_requeue(fx_ep_tasks_t *self, fx_ep_task_t *task)
     return task->handle ? FX_OK : FX_E_NOMEM;
 }
 
-fx_ep_task_t *fx_ep_tasks_find(fx_ep_tasks_t *self, const char *task_id)
+fx_ix_task_t *fx_ix_tasks_find(fx_ix_tasks_t *self, const char *task_id)
 {
     return zhashx_lookup(self->index, task_id);
 }
 
-void fx_ep_tasks_done(fx_ep_tasks_t *self, fx_ep_task_t **task_p)
+void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p)
 {
-    fx_ep_task_t *task = *task_p;
+    fx_ix_task_t *task = *task_p;
     if (!task)
         return;
     if (!task->holder && task->handle)
@@ -117,30 +117,30 @@ void fx_ep_tasks_done(fx_ep_tasks_t *self, fx_ep_task_t **task_p)
     zhashx_delete(self->index, id); /* frees it */
 }
 
-size_t fx_ep_tasks_age(fx_ep_tasks_t *self)
+size_t fx_ix_tasks_age(fx_ix_tasks_t *self)
 {
-    for (fx_ep_task_t *t = zhashx_first(self->index); t; t = zhashx_next(self->index))
+    for (fx_ix_task_t *t = zhashx_first(self->index); t; t = zhashx_next(self->index))
         t->old = true;
     self->old = zhashx_size(self->index);
     return self->old;
 }
 
-size_t fx_ep_tasks_old(fx_ep_tasks_t *self)
+size_t fx_ix_tasks_old(fx_ix_tasks_t *self)
 {
     return self->old;
 }
 
-size_t fx_ep_tasks_queued(fx_ep_tasks_t *self)
+size_t fx_ix_tasks_queued(fx_ix_tasks_t *self)
 {
     return zlistx_size(self->fifo);
 }
 
-size_t fx_ep_tasks_held(fx_ep_tasks_t *self)
+size_t fx_ix_tasks_held(fx_ix_tasks_t *self)
 {
     return zhashx_size(self->index);
 }
 
-int fx_ep_task_copy(const fx_ep_task_t *task, fx_task_t *out)
+int fx_ix_task_copy(const fx_ix_task_t *task, fx_task_t *out)
 {
     *out = task->task;
     out->body = task->task.body ? zframe_dup(task->task.body) : zframe_new_empty();

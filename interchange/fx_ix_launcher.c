@@ -1,4 +1,4 @@
-/*  fx_ep_launcher.c: fork/exec with setsid; waitpid(WNOHANG) to reap our
+/*  fx_ix_launcher.c: fork/exec with setsid; waitpid(WNOHANG) to reap our
     children, /proc to watch adopted managers; the pids file. */
 #include <errno.h>
 #include <limits.h>
@@ -12,27 +12,27 @@
 #include <unistd.h>
 
 #include "fx_conf.h"
-#include "fx_ep_launcher.h"
-#include "fx_ep_log.h"
+#include "fx_ix_launcher.h"
+#include "fx_ix_log.h"
 
 #define S_MAX_CHILDREN 1024
 
-struct fx_ep_launcher_t {
+struct fx_ix_launcher_t {
     pid_t pids[S_MAX_CHILDREN];   /* 0 = slot free (exited and reaped) */
     bool adopted[S_MAX_CHILDREN]; /* from an earlier run: not our child */
     int count;
     char *pids_path; /* NULL: no pids file */
 };
 
-fx_ep_launcher_t *fx_ep_launcher_new(const char *pids_path)
+fx_ix_launcher_t *fx_ix_launcher_new(const char *pids_path)
 {
-    fx_ep_launcher_t *self = calloc(1, sizeof *self);
+    fx_ix_launcher_t *self = calloc(1, sizeof *self);
     if (self && pids_path && !(self->pids_path = strdup(pids_path)))
-        fx_ep_launcher_destroy(&self);
+        fx_ix_launcher_destroy(&self);
     return self;
 }
 
-void fx_ep_launcher_destroy(fx_ep_launcher_t **self_p)
+void fx_ix_launcher_destroy(fx_ix_launcher_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -42,7 +42,7 @@ void fx_ep_launcher_destroy(fx_ep_launcher_t **self_p)
 }
 
 /* Rewrite the pids file: a temporary file, then rename. */
-static void s_save_pids(fx_ep_launcher_t *self)
+static void s_save_pids(fx_ix_launcher_t *self)
 {
     if (!self->pids_path)
         return;
@@ -51,7 +51,7 @@ static void s_save_pids(fx_ep_launcher_t *self)
         return;
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        fx_ep_warn("cannot write %s (%s): managers of this run will not be adopted after a "
+        fx_ix_warn("cannot write %s (%s): managers of this run will not be adopted after a "
                    "restart",
                    tmp, strerror(errno));
         return;
@@ -62,7 +62,7 @@ static void s_save_pids(fx_ep_launcher_t *self)
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, self->pids_path) != 0) {
-        fx_ep_warn("cannot write %s (%s): managers of this run will not be adopted after a "
+        fx_ix_warn("cannot write %s (%s): managers of this run will not be adopted after a "
                    "restart",
                    self->pids_path, strerror(errno));
         unlink(tmp);
@@ -106,7 +106,7 @@ static bool s_is_our_manager(pid_t pid, const char *key_file)
     return false;
 }
 
-int fx_ep_launcher_adopt(fx_ep_launcher_t *self, const char *key_file)
+int fx_ix_launcher_adopt(fx_ix_launcher_t *self, const char *key_file)
 {
     FILE *f = self->pids_path ? fopen(self->pids_path, "r") : NULL;
     if (!f)
@@ -119,14 +119,14 @@ int fx_ep_launcher_adopt(fx_ep_launcher_t *self, const char *key_file)
         self->adopted[self->count] = true;
         self->pids[self->count++] = (pid_t) pid;
         adopted++;
-        fx_ep_info("adopting fx-manager pid %ld of an earlier run; waiting for its hello", pid);
+        fx_ix_info("adopting fx-manager pid %ld of an earlier run; waiting for its hello", pid);
     }
     fclose(f);
     s_save_pids(self);
     return adopted;
 }
 
-int fx_ep_launcher_adopted(fx_ep_launcher_t *self, int *out, int cap)
+int fx_ix_launcher_adopted(fx_ix_launcher_t *self, int *out, int cap)
 {
     int n = 0;
     for (int i = 0; i < self->count && n < cap; i++)
@@ -135,7 +135,7 @@ int fx_ep_launcher_adopted(fx_ep_launcher_t *self, int *out, int cap)
     return n;
 }
 
-void fx_ep_launcher_terminate(fx_ep_launcher_t *self, int pid)
+void fx_ix_launcher_terminate(fx_ix_launcher_t *self, int pid)
 {
     for (int i = 0; i < self->count; i++)
         if (self->pids[i] == pid)
@@ -158,7 +158,7 @@ static pid_t s_spawn(char *const argv[])
     _exit(127);
 }
 
-int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf, int count, char *err,
+int fx_ix_launcher_start(fx_ix_launcher_t *self, const fx_ix_launch_conf_t *conf, int count, char *err,
                          size_t errlen)
 {
     char exe[PATH_MAX];
@@ -215,7 +215,7 @@ int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf
         }
         self->adopted[self->count] = false;
         self->pids[self->count++] = pid;
-        fx_ep_info("started fx-manager pid %d (workers %d, prefetch %d)", (int) pid, conf->workers,
+        fx_ix_info("started fx-manager pid %d (workers %d, prefetch %d)", (int) pid, conf->workers,
                    conf->prefetch);
         s_save_pids(self);
     }
@@ -223,12 +223,12 @@ int fx_ep_launcher_start(fx_ep_launcher_t *self, const fx_ep_launch_conf_t *conf
 }
 
 /* Checks one manager (slot i); true if it still runs. */
-static bool s_reap_one(fx_ep_launcher_t *self, int i)
+static bool s_reap_one(fx_ix_launcher_t *self, int i)
 {
     if (self->adopted[i]) {
         if (s_alive(self->pids[i]))
             return true;
-        fx_ep_info("adopted fx-manager pid %d is gone", (int) self->pids[i]);
+        fx_ix_info("adopted fx-manager pid %d is gone", (int) self->pids[i]);
         return false;
     }
     int status = 0;
@@ -236,13 +236,13 @@ static bool s_reap_one(fx_ep_launcher_t *self, int i)
     if (pid == 0 || (pid < 0 && errno != ECHILD))
         return true;
     if (pid > 0 && WIFEXITED(status))
-        fx_ep_info("fx-manager pid %d exited with status %d", (int) pid, WEXITSTATUS(status));
+        fx_ix_info("fx-manager pid %d exited with status %d", (int) pid, WEXITSTATUS(status));
     else if (pid > 0 && WIFSIGNALED(status))
-        fx_ep_info("fx-manager pid %d ended by signal %d", (int) pid, WTERMSIG(status));
+        fx_ix_info("fx-manager pid %d ended by signal %d", (int) pid, WTERMSIG(status));
     return false;
 }
 
-int fx_ep_launcher_reap(fx_ep_launcher_t *self)
+int fx_ix_launcher_reap(fx_ix_launcher_t *self)
 {
     int running = 0;
     bool changed = false;
@@ -261,20 +261,20 @@ int fx_ep_launcher_reap(fx_ep_launcher_t *self)
     return running;
 }
 
-int fx_ep_launcher_stop(fx_ep_launcher_t *self, int timeout_ms)
+int fx_ix_launcher_stop(fx_ix_launcher_t *self, int timeout_ms)
 {
     for (int i = 0; i < self->count; i++)
         if (self->pids[i] > 0)
             kill(self->pids[i], SIGTERM);
     int64_t deadline = fx_now_ms() + timeout_ms;
-    while (fx_ep_launcher_reap(self) > 0 && fx_now_ms() < deadline) {
+    while (fx_ix_launcher_reap(self) > 0 && fx_now_ms() < deadline) {
         struct timespec pause = {0, 10 * 1000 * 1000}; /* poll children every 10 ms */
         nanosleep(&pause, NULL);
     }
     int killed = 0;
     for (int i = 0; i < self->count; i++) {
         if (self->pids[i] > 0) {
-            fx_ep_warn("fx-manager pid %d did not stop within %d ms of SIGTERM; killing its "
+            fx_ix_warn("fx-manager pid %d did not stop within %d ms of SIGTERM; killing its "
                        "process group",
                        (int) self->pids[i], timeout_ms);
             kill(-self->pids[i], SIGKILL);

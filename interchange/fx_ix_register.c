@@ -1,8 +1,8 @@
-/*  fx_ep_register.c: the short request/reply exchange on the client port. */
+/*  fx_ix_register.c: the short request/reply exchange on the client port. */
 #include <stdio.h>
 #include <string.h>
 
-#include "fx_ep_register.h"
+#include "fx_ix_register.h"
 
 /* What a user can do about a refusal, by error code. */
 static const char *s_advice(int code)
@@ -86,7 +86,7 @@ done:
     return reply;
 }
 
-int fx_ep_register(const fx_creds_t *creds, const fx_ep_identity_t *identity, int timeout_ms, char *err,
+int fx_ix_register(const fx_creds_t *creds, const fx_ix_identity_t *identity, int timeout_ms, char *err,
                    size_t errlen)
 {
     int rc = -1;

@@ -1,12 +1,12 @@
-/*  fx_ep_managers.c: records in arrival order (zlistx, owning) plus an
+/*  fx_ix_managers.c: records in arrival order (zlistx, owning) plus an
     index by routing id (zhashx keyed by the id's hex text). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "fx_ep_log.h"
-#include "fx_ep_managers.h"
+#include "fx_ix_log.h"
+#include "fx_ix_managers.h"
 
-struct fx_ep_manager_t {
+struct fx_ix_manager_t {
     char key[2 * 256 + 1]; /* routing id as hex: the index key */
     zframe_t *routing;
     fx_id_text_t manager_id;
@@ -15,19 +15,19 @@ struct fx_ep_manager_t {
     uint32_t workers;
     uint32_t window;
     int64_t last_heard;
-    zlistx_t *in_flight; /* fx_ep_task_t *, dispatch order, not owned */
-    zlistx_t *outbox;    /* fx_ep_task_t *, not owned */
-    void *handle;        /* place in fx_ep_managers_t.list */
+    zlistx_t *in_flight; /* fx_ix_task_t *, dispatch order, not owned */
+    zlistx_t *outbox;    /* fx_ix_task_t *, not owned */
+    void *handle;        /* place in fx_ix_managers_t.list */
 };
 
-struct fx_ep_managers_t {
-    zlistx_t *list;  /* fx_ep_manager_t *, owns */
-    zhashx_t *index; /* key -> fx_ep_manager_t * */
+struct fx_ix_managers_t {
+    zlistx_t *list;  /* fx_ix_manager_t *, owns */
+    zhashx_t *index; /* key -> fx_ix_manager_t * */
 };
 
 static void s_manager_free(void **item_p)
 {
-    fx_ep_manager_t *self = *item_p;
+    fx_ix_manager_t *self = *item_p;
     if (self) {
         zframe_destroy(&self->routing);
         zlistx_destroy(&self->in_flight);
@@ -51,39 +51,39 @@ static void s_key(zframe_t *routing, char *out, size_t cap)
     out[2 * n] = '\0';
 }
 
-fx_ep_managers_t *fx_ep_managers_new(void)
+fx_ix_managers_t *fx_ix_managers_new(void)
 {
-    fx_ep_managers_t *self = calloc(1, sizeof *self);
+    fx_ix_managers_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->list = zlistx_new();
     self->index = zhashx_new();
     if (!self->list || !self->index) {
-        fx_ep_managers_destroy(&self);
+        fx_ix_managers_destroy(&self);
         return NULL;
     }
     zlistx_set_destructor(self->list, s_manager_free);
     return self;
 }
 
-void fx_ep_managers_destroy(fx_ep_managers_t **self_p)
+void fx_ix_managers_destroy(fx_ix_managers_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    fx_ep_managers_t *self = *self_p;
+    fx_ix_managers_t *self = *self_p;
     zhashx_destroy(&self->index);
     zlistx_destroy(&self->list);
     free(self);
     *self_p = NULL;
 }
 
-void fx_ep_managers_remove(fx_ep_managers_t *self, fx_ep_manager_t **manager_p, zlistx_t *orphans)
+void fx_ix_managers_remove(fx_ix_managers_t *self, fx_ix_manager_t **manager_p, zlistx_t *orphans)
 {
-    fx_ep_manager_t *m = *manager_p;
+    fx_ix_manager_t *m = *manager_p;
     if (!m)
         return;
     *manager_p = NULL;
-    for (fx_ep_task_t *t = zlistx_first(m->in_flight); t; t = zlistx_next(m->in_flight)) {
+    for (fx_ix_task_t *t = zlistx_first(m->in_flight); t; t = zlistx_next(m->in_flight)) {
         t->holder = NULL;
         t->handle = NULL;
         if (orphans)
@@ -93,24 +93,24 @@ void fx_ep_managers_remove(fx_ep_managers_t *self, fx_ep_manager_t **manager_p, 
     zlistx_delete(self->list, m->handle); /* frees m */
 }
 
-fx_ep_manager_t *fx_ep_managers_hello(fx_ep_managers_t *self, zframe_t *routing, const fx_msg_t *hello,
+fx_ix_manager_t *fx_ix_managers_hello(fx_ix_managers_t *self, zframe_t *routing, const fx_msg_t *hello,
                                       int64_t now, zlistx_t *orphans)
 {
-    char key[sizeof((fx_ep_manager_t *) 0)->key];
+    char key[sizeof((fx_ix_manager_t *) 0)->key];
     s_key(routing, key, sizeof key);
-    fx_ep_manager_t *old = zhashx_lookup(self->index, key);
+    fx_ix_manager_t *old = zhashx_lookup(self->index, key);
     if (old)
-        fx_ep_managers_remove(self, &old, orphans);
-    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list)) {
+        fx_ix_managers_remove(self, &old, orphans);
+    for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list)) {
         if (strcmp(m->manager_id, hello->manager_hello.manager_id) == 0) {
-            fx_ep_info("manager %s said hello again on a new connection; its old session's %zu "
+            fx_ix_info("manager %s said hello again on a new connection; its old session's %zu "
                        "task(s) go back to the queue",
                        m->manager_id, zlistx_size(m->in_flight));
-            fx_ep_managers_remove(self, &m, orphans);
+            fx_ix_managers_remove(self, &m, orphans);
             break;
         }
     }
-    fx_ep_manager_t *m = calloc(1, sizeof *m);
+    fx_ix_manager_t *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     memcpy(m->key, key, sizeof key);
@@ -137,136 +137,136 @@ nomem:
     return NULL;
 }
 
-fx_ep_manager_t *fx_ep_managers_lookup(fx_ep_managers_t *self, zframe_t *routing)
+fx_ix_manager_t *fx_ix_managers_lookup(fx_ix_managers_t *self, zframe_t *routing)
 {
-    char key[sizeof((fx_ep_manager_t *) 0)->key];
+    char key[sizeof((fx_ix_manager_t *) 0)->key];
     s_key(routing, key, sizeof key);
     return zhashx_lookup(self->index, key);
 }
 
-int fx_ep_managers_expire(fx_ep_managers_t *self, int64_t now, int64_t silence_ms, zlistx_t *orphans)
+int fx_ix_managers_expire(fx_ix_managers_t *self, int64_t now, int64_t silence_ms, zlistx_t *orphans)
 {
     int lost = 0;
     void *handle = zlistx_first(self->list) ? zlistx_cursor(self->list) : NULL;
     while (handle) {
-        fx_ep_manager_t *m = zlistx_handle_item(handle);
+        fx_ix_manager_t *m = zlistx_handle_item(handle);
         handle = zlistx_next(self->list) ? zlistx_cursor(self->list) : NULL;
         if (now - m->last_heard > silence_ms) {
-            fx_ep_warn("manager %s (host %s, pid %u) silent for %lld ms: lost; its %zu task(s) go "
+            fx_ix_warn("manager %s (host %s, pid %u) silent for %lld ms: lost; its %zu task(s) go "
                        "back to the front of the queue",
                        m->manager_id, m->host, m->pid, (long long) (now - m->last_heard),
                        zlistx_size(m->in_flight));
-            fx_ep_managers_remove(self, &m, orphans);
+            fx_ix_managers_remove(self, &m, orphans);
             lost++;
         }
     }
     return lost;
 }
 
-fx_ep_manager_t *fx_ep_managers_first(fx_ep_managers_t *self)
+fx_ix_manager_t *fx_ix_managers_first(fx_ix_managers_t *self)
 {
     return zlistx_first(self->list);
 }
 
-fx_ep_manager_t *fx_ep_managers_next(fx_ep_managers_t *self)
+fx_ix_manager_t *fx_ix_managers_next(fx_ix_managers_t *self)
 {
     return zlistx_next(self->list);
 }
 
-size_t fx_ep_managers_size(fx_ep_managers_t *self)
+size_t fx_ix_managers_size(fx_ix_managers_t *self)
 {
     return zlistx_size(self->list);
 }
 
-uint64_t fx_ep_managers_window(fx_ep_managers_t *self)
+uint64_t fx_ix_managers_window(fx_ix_managers_t *self)
 {
     uint64_t sum = 0;
-    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+    for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
         sum += m->window;
     return sum;
 }
 
-uint64_t fx_ep_managers_workers(fx_ep_managers_t *self)
+uint64_t fx_ix_managers_workers(fx_ix_managers_t *self)
 {
     uint64_t sum = 0;
-    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+    for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
         sum += m->workers;
     return sum;
 }
 
-uint64_t fx_ep_managers_free(fx_ep_managers_t *self)
+uint64_t fx_ix_managers_free(fx_ix_managers_t *self)
 {
     uint64_t sum = 0;
-    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
-        sum += fx_ep_manager_free(m);
+    for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+        sum += fx_ix_manager_free(m);
     return sum;
 }
 
-fx_ep_manager_t *fx_ep_managers_by_pid(fx_ep_managers_t *self, uint32_t pid)
+fx_ix_manager_t *fx_ix_managers_by_pid(fx_ix_managers_t *self, uint32_t pid)
 {
-    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+    for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
         if (m->pid == pid)
             return m;
     return NULL;
 }
 
-fx_ep_manager_t *fx_ep_managers_by_id(fx_ep_managers_t *self, const char *manager_id)
+fx_ix_manager_t *fx_ix_managers_by_id(fx_ix_managers_t *self, const char *manager_id)
 {
-    for (fx_ep_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
+    for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
         if (strcmp(m->manager_id, manager_id) == 0)
             return m;
     return NULL;
 }
 
-const char *fx_ep_manager_id(const fx_ep_manager_t *self)
+const char *fx_ix_manager_id(const fx_ix_manager_t *self)
 {
     return self->manager_id;
 }
-const char *fx_ep_manager_host(const fx_ep_manager_t *self)
+const char *fx_ix_manager_host(const fx_ix_manager_t *self)
 {
     return self->host;
 }
-uint32_t fx_ep_manager_pid(const fx_ep_manager_t *self)
+uint32_t fx_ix_manager_pid(const fx_ix_manager_t *self)
 {
     return self->pid;
 }
-uint32_t fx_ep_manager_workers(const fx_ep_manager_t *self)
+uint32_t fx_ix_manager_workers(const fx_ix_manager_t *self)
 {
     return self->workers;
 }
-zframe_t *fx_ep_manager_routing(const fx_ep_manager_t *self)
+zframe_t *fx_ix_manager_routing(const fx_ix_manager_t *self)
 {
     return self->routing;
 }
-uint32_t fx_ep_manager_window(const fx_ep_manager_t *self)
+uint32_t fx_ix_manager_window(const fx_ix_manager_t *self)
 {
     return self->window;
 }
-void fx_ep_manager_set_window(fx_ep_manager_t *self, uint32_t window)
+void fx_ix_manager_set_window(fx_ix_manager_t *self, uint32_t window)
 {
     self->window = window;
 }
-void fx_ep_manager_heard(fx_ep_manager_t *self, int64_t now)
+void fx_ix_manager_heard(fx_ix_manager_t *self, int64_t now)
 {
     self->last_heard = now;
 }
-zlistx_t *fx_ep_manager_outbox(fx_ep_manager_t *self)
+zlistx_t *fx_ix_manager_outbox(fx_ix_manager_t *self)
 {
     return self->outbox;
 }
 
-uint32_t fx_ep_manager_in_flight(const fx_ep_manager_t *self)
+uint32_t fx_ix_manager_in_flight(const fx_ix_manager_t *self)
 {
     return (uint32_t) zlistx_size(self->in_flight);
 }
 
-uint32_t fx_ep_manager_free(const fx_ep_manager_t *self)
+uint32_t fx_ix_manager_free(const fx_ix_manager_t *self)
 {
-    uint32_t busy = fx_ep_manager_in_flight(self);
+    uint32_t busy = fx_ix_manager_in_flight(self);
     return self->window > busy ? self->window - busy : 0;
 }
 
-int fx_ep_manager_hold(fx_ep_manager_t *self, fx_ep_task_t *task)
+int fx_ix_manager_hold(fx_ix_manager_t *self, fx_ix_task_t *task)
 {
     task->handle = zlistx_add_end(self->in_flight, task);
     if (!task->handle)
@@ -280,7 +280,7 @@ int fx_ep_manager_hold(fx_ep_manager_t *self, fx_ep_task_t *task)
     return FX_OK;
 }
 
-void fx_ep_manager_release(fx_ep_manager_t *self, fx_ep_task_t *task)
+void fx_ix_manager_release(fx_ix_manager_t *self, fx_ix_task_t *task)
 {
     if (task->holder != self || !task->handle)
         return;
