@@ -1,11 +1,13 @@
-/*  fx_interchange.c: life cycle and the loop; the phases live in
-    fx_ix_broker_side.c and fx_ix_manager_side.c. */
+/*  fx_interchange.c: the interchange's life cycle and its loop. The state
+    of the loop lives here and nowhere else; each phase of a pass is in its
+    own file (see fx_ix_internal.h) and sees only the parts it is handed. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fx_ix_internal.h"
+#include "fx_ix_launcher.h"
 #include "fx_ix_log.h"
 
 /* How long managers get to exit after STOP and SIGTERM before SIGKILL. */
@@ -14,20 +16,25 @@
 /* How often the stats file is rewritten. */
 #define S_STATS_PERIOD_MS 1000
 
-uint64_t fx_ix_held(fx_interchange_t *self)
-{
-    return fx_ix_tasks_held(self->tasks) - fx_ix_tasks_old(self->tasks) + fx_ix_results_unsent(self->results);
-}
-
-uint32_t fx_ix_window(fx_interchange_t *self)
-{
-    if (self->draining)
-        return 0;
-    uint64_t sum = fx_ix_managers_window(self->managers);
-    uint64_t old = fx_ix_tasks_old(self->tasks);
-    sum = sum > old ? sum - old : 0;
-    return sum > UINT32_MAX ? UINT32_MAX : (uint32_t) sum;
-}
+struct fx_interchange_t {
+    const fx_interchange_conf_t *conf;
+    fx_ix_link_t *link;
+    fx_ix_port_t *port; /* the managers' port: NULL until the first WELCOME */
+    zpoller_t *poller;
+    fx_ix_work_t work;
+    fx_ix_sent_t sent;
+    fx_ix_launcher_t *launcher;
+    bool draining;             /* COMMAND(DRAIN): announce 0, stop when empty */
+    bool leaving;              /* SIGTERM: window 0, managers drain, no dispatch;
+                                  stop once in-flight results are acked */
+    bool stopping;             /* signal, end of a drain, or STOP's grace over */
+    int64_t stop_deadline;     /* STOP or signal: exit by then; 0 = none */
+    int64_t adopt_deadline;    /* managers of an earlier run: hello by then; 0 = none */
+    bool fatal;                /* the broker refused us: exit 1 */
+    int64_t next_beat;         /* next heartbeat / periodic CREDIT to the broker */
+    int64_t next_manager_beat; /* next heartbeat to the managers */
+    int64_t next_stats;        /* next stats file write */
+};
 
 fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *err, size_t errlen)
 {
@@ -37,14 +44,15 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
         return NULL;
     }
     self->conf = conf;
-    self->tasks = fx_ix_tasks_new();
-    self->managers = fx_ix_managers_new();
-    self->results = fx_ix_results_new();
+    fx_ix_work_t *w = &self->work;
+    w->tasks = fx_ix_tasks_new();
+    w->managers = fx_ix_managers_new();
+    w->results = fx_ix_results_new();
+    w->orphans = zlistx_new();
     char pids_path[PATH_MAX + 16];
     snprintf(pids_path, sizeof pids_path, "%s/managers.pids", conf->identity->dir);
     self->launcher = fx_ix_launcher_new(pids_path);
-    self->orphans = zlistx_new();
-    if (!self->tasks || !self->managers || !self->results || !self->launcher || !self->orphans) {
+    if (!w->tasks || !w->managers || !w->results || !self->launcher || !w->orphans) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -65,27 +73,78 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
         return;
     fx_interchange_t *self = *self_p;
     zpoller_destroy(&self->poller);
-    zsock_destroy(&self->router);
-    zsock_destroy(&self->zap);
+    fx_ix_port_destroy(&self->port);
     fx_ix_link_destroy(&self->link);
     /* the registry points at tasks the store owns: registry first */
-    fx_ix_managers_destroy(&self->managers);
-    fx_ix_tasks_destroy(&self->tasks);
-    fx_ix_results_destroy(&self->results);
+    fx_ix_managers_destroy(&self->work.managers);
+    fx_ix_tasks_destroy(&self->work.tasks);
+    fx_ix_results_destroy(&self->work.results);
     fx_ix_launcher_destroy(&self->launcher);
-    zlistx_destroy(&self->orphans);
+    zlistx_destroy(&self->work.orphans);
     free(self);
     *self_p = NULL;
+}
+
+void fx_ix_welcomed(fx_interchange_t *self, bool first)
+{
+    self->sent.credit_sent = false; /* the session is new: announce the window now */
+    self->sent.status_sent = false;
+    if (first) {
+        printf("fx-endpoint: ready endpoint_id=%s\n", self->conf->identity->endpoint_id);
+        fflush(stdout);
+    }
+}
+
+void fx_ix_refused(fx_interchange_t *self)
+{
+    self->fatal = true;
+}
+
+/* DRAIN: announce 0, dispatch no more, finish the tasks at managers and
+   have their results acknowledged, then stop; tasks still queued here are
+   left to the broker (it requeues them when it sees this endpoint gone).
+   STOP: the same, but exit after --stop-grace-ms even if tasks remain
+   (SPEC 5.21). Both are passed on to every manager. */
+void fx_ix_command(fx_interchange_t *self, int command)
+{
+    fx_ix_work_t *w = &self->work;
+    if (command == FX_CMD_STOP && !self->stop_deadline) {
+        fx_ix_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
+                   "%d ms for the results of the %zu task(s) at managers",
+                   self->conf->stop_grace_ms, fx_ix_tasks_held(w->tasks) - fx_ix_tasks_queued(w->tasks));
+        self->draining = true;
+        self->stop_deadline = fx_now_ms() + self->conf->stop_grace_ms;
+        fx_ix_port_command(self->port, w->managers, FX_CMD_STOP);
+    }
+    else if (command == FX_CMD_DRAIN && !self->draining) {
+        fx_ix_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
+                   "%zu task(s) at managers, then stopping",
+                   fx_ix_tasks_held(w->tasks) - fx_ix_tasks_queued(w->tasks));
+        self->draining = true;
+        fx_ix_port_command(self->port, w->managers, FX_CMD_DRAIN);
+    }
 }
 
 static void s_write_stats(fx_interchange_t *self)
 {
     if (!self->conf->stats_file)
         return;
-    self->stats.held = fx_ix_held(self);
-    if (fx_ix_stats_write(&self->stats, self->conf->stats_file) != 0)
+    self->work.stats.held = fx_ix_held(&self->work);
+    if (fx_ix_stats_write(&self->work.stats, self->conf->stats_file) != 0)
         fx_ix_warn("cannot write the stats file %s; check that its directory is writable",
                    self->conf->stats_file);
+}
+
+/* Phase 2 for this interchange. */
+static void s_broker_read(fx_interchange_t *self)
+{
+    fx_ix_broker_read(self->link, &self->work, self->port, self);
+}
+
+/* Phase 6 for this interchange. */
+static void s_broker_send(fx_interchange_t *self, bool beat)
+{
+    fx_ix_broker_send(self->link, &self->work, &self->sent, fx_ix_window(&self->work, self->draining), beat);
 }
 
 /* Say hello and wait for the first WELCOME, re-saying hello while the
@@ -97,8 +156,8 @@ static int s_wait_welcome(fx_interchange_t *self)
     self->poller = zpoller_new(fx_ix_link_socket(self->link), NULL);
     while (self->poller && !fx_ix_link_ever_ready(self->link) && !self->fatal && !zsys_interrupted) {
         zpoller_wait(self->poller, self->conf->heartbeat_ms);
-        fx_ix_broker_read(self);
-        fx_ix_broker_check(self, fx_now_ms());
+        s_broker_read(self);
+        fx_ix_broker_check(self->link, &self->work, self->poller, fx_now_ms(), self->conf->heartbeat_missed);
     }
     zpoller_destroy(&self->poller);
     if (self->fatal)
@@ -109,40 +168,41 @@ static int s_wait_welcome(fx_interchange_t *self)
 /* One pass of the loop, after the poller woke up or timed out. */
 static void s_pass(fx_interchange_t *self)
 {
-    fx_ix_zap_read(self);
-    fx_ix_broker_read(self);
-    fx_ix_manager_read(self);
+    fx_ix_work_t *w = &self->work;
+    fx_ix_port_zap(self->port);
+    s_broker_read(self);
+    fx_ix_manager_read(w, self->port, self->conf->heartbeat_ms);
     int64_t now = fx_now_ms();
-    fx_ix_expire(self, now);
+    fx_ix_expire(w, now, (int64_t) self->conf->heartbeat_missed * self->conf->heartbeat_ms);
     fx_ix_launcher_reap(self->launcher);
     if (!self->draining)
-        fx_ix_dispatch(self); /* a draining manager takes no more */
+        fx_ix_dispatch(w, self->port); /* a draining manager takes no more */
     bool beat = now >= self->next_beat;
     if (beat)
         self->next_beat = now + fx_ix_link_period(self->link);
-    fx_ix_broker_send(self, now, beat);
+    s_broker_send(self, beat);
     if (now >= self->next_manager_beat) {
         self->next_manager_beat = now + self->conf->heartbeat_ms;
-        fx_ix_managers_beat(self);
+        fx_ix_port_beat(self->port, w->managers);
     }
-    fx_ix_broker_check(self, now);
-    fx_ix_stats_note_held(&self->stats, fx_ix_held(self));
+    fx_ix_broker_check(self->link, w, self->poller, now, self->conf->heartbeat_missed);
+    fx_ix_stats_note_held(&w->stats, fx_ix_held(w));
     if (now >= self->next_stats) {
         self->next_stats = now + S_STATS_PERIOD_MS;
         s_write_stats(self);
     }
-    size_t in_flight = fx_ix_tasks_held(self->tasks) - fx_ix_tasks_queued(self->tasks);
-    if (self->draining && in_flight == 0 && fx_ix_results_pending(self->results) == 0 &&
-        fx_ix_results_unacked(self->results) == 0) {
+    size_t in_flight = fx_ix_tasks_held(w->tasks) - fx_ix_tasks_queued(w->tasks);
+    if (self->draining && in_flight == 0 && fx_ix_results_pending(w->results) == 0 &&
+        fx_ix_results_unacked(w->results) == 0) {
         fx_ix_info("drained: every task given to a manager has its result acknowledged by the "
                    "broker; stopping (%zu queued task(s) left to the broker to dispatch again)",
-                   fx_ix_tasks_queued(self->tasks));
+                   fx_ix_tasks_queued(w->tasks));
         self->stopping = true;
     }
     if (self->stop_deadline && now >= self->stop_deadline && !self->stopping) {
         fx_ix_warn("stopping with %zu task(s) at managers and %zu result(s) not acknowledged: the "
                    "grace period is over; the broker will dispatch those tasks again",
-                   in_flight, fx_ix_results_pending(self->results) + fx_ix_results_unacked(self->results));
+                   in_flight, fx_ix_results_pending(w->results) + fx_ix_results_unacked(w->results));
         self->stopping = true;
     }
 }
@@ -157,14 +217,15 @@ static void s_on_signal(fx_interchange_t *self)
         self->stopping = true;
         return;
     }
-    size_t in_flight = fx_ix_tasks_held(self->tasks) - fx_ix_tasks_queued(self->tasks);
+    fx_ix_work_t *w = &self->work;
+    size_t in_flight = fx_ix_tasks_held(w->tasks) - fx_ix_tasks_queued(w->tasks);
     fx_ix_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
                "for the results of %zu running task(s) to be acknowledged",
                self->conf->stop_grace_ms, in_flight);
     self->leaving = true;
     self->draining = true;
     self->stop_deadline = fx_now_ms() + self->conf->stop_grace_ms;
-    fx_ix_managers_command(self, FX_CMD_DRAIN);
+    fx_ix_port_command(self->port, w->managers, FX_CMD_DRAIN);
 }
 
 static int s_start_managers(fx_interchange_t *self, int count)
@@ -173,7 +234,7 @@ static int s_start_managers(fx_interchange_t *self, int count)
         return 0;
     char err[512];
     fx_ix_launch_conf_t lc = {
-        .interchange = self->manager_addr,
+        .interchange = fx_ix_port_dial_address(self->port),
         .server_key = self->conf->identity->endpoint_kp.public_key,
         .key_file = self->conf->identity->manager_key_path,
         .workers = self->conf->workers,
@@ -195,16 +256,17 @@ static int s_check_adoption(fx_interchange_t *self, int64_t now)
 {
     if (!self->adopt_deadline)
         return 0;
+    fx_ix_managers_t *managers = self->work.managers;
     int pids[1024];
     int n = fx_ix_launcher_adopted(self->launcher, pids, (int) (sizeof pids / sizeof pids[0]));
     int back = 0;
     for (int i = 0; i < n; i++)
-        back += fx_ix_managers_by_pid(self->managers, (uint32_t) pids[i]) != NULL;
+        back += fx_ix_managers_by_pid(managers, (uint32_t) pids[i]) != NULL;
     if (back < n && now < self->adopt_deadline && !self->leaving)
         return 0;
     self->adopt_deadline = 0;
     for (int i = 0; i < n; i++)
-        if (!fx_ix_managers_by_pid(self->managers, (uint32_t) pids[i])) {
+        if (!fx_ix_managers_by_pid(managers, (uint32_t) pids[i])) {
             fx_ix_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
                        self->conf->adopt_grace_ms);
             fx_ix_launcher_terminate(self->launcher, pids[i]);
@@ -220,11 +282,14 @@ int fx_interchange_run(fx_interchange_t *self)
     if (rc != 0)
         return rc > 0 ? 1 : 0;
     char err[512];
-    if (fx_ix_manager_side_bind(self, err, sizeof err) != 0) {
+    self->port = fx_ix_port_new(self->conf->identity, self->conf->manager_bind, &self->work.stats, err,
+                                sizeof err);
+    if (!self->port) {
         fx_ix_error("%s", err);
         return 1;
     }
-    self->poller = zpoller_new(fx_ix_link_socket(self->link), self->router, self->zap, NULL);
+    self->poller = zpoller_new(fx_ix_link_socket(self->link), fx_ix_port_router(self->port),
+                               fx_ix_port_zap_socket(self->port), NULL);
     if (!self->poller) {
         fx_ix_error("cannot make the poller: out of memory");
         return 1;
@@ -268,8 +333,8 @@ int fx_interchange_run(fx_interchange_t *self)
     if (self->fatal)
         exit_code = 1;
     /* results already at hand go out before the managers are stopped */
-    fx_ix_broker_send(self, fx_now_ms(), false);
-    fx_ix_managers_command(self, FX_CMD_STOP);
+    s_broker_send(self, false);
+    fx_ix_port_command(self->port, self->work.managers, FX_CMD_STOP);
     fx_ix_launcher_stop(self->launcher, S_STOP_TIMEOUT_MS);
     s_write_stats(self);
     return exit_code;

@@ -1,18 +1,38 @@
-/*  fx_ix_internal.h: the interchange's state, shared by its three files
-    (fx_interchange.c: life cycle and loop; fx_ix_broker_side.c: the broker
-    link; fx_ix_manager_side.c: the managers' ROUTER). Not for other code. */
+/*  fx_ix_internal.h: what the phases of the interchange's loop share, and
+    the calls between the loop (fx_interchange.c) and its phase files. Not
+    for other code.
+
+    The loop's own state (lifecycle, timers, sockets, poller) is private to
+    fx_interchange.c: fx_interchange_t is opaque here. A phase is handed the
+    parts it works on and nothing else:
+
+        phase                            file                   works on
+        1. ZAP requests                  fx_ix_port.c           port
+        2. broker messages               fx_ix_broker_read.c    link, work, port; tells the loop
+                                                                of WELCOME, refusal and COMMAND
+              CANCEL                     fx_ix_cancel.c         work, port
+              RESULTS_ACK                fx_ix_acks.c           work, port
+        3. manager messages              fx_ix_manager_read.c   work, port
+        4. expire lost managers          fx_ix_expire.c         work
+        5. dispatch                      fx_ix_dispatch.c       work, port
+        6. send to the broker            fx_ix_broker_send.c    link, work, what it sent
+           the window and what is held   fx_ix_flow.c           work
+
+    The loop itself (fx_interchange.c) runs them in that order on every
+    pass, then heartbeats to the managers, the stats file, the end of a
+    drain, and the managers of an earlier run. */
 #ifndef FX_IX_INTERNAL_H
 #define FX_IX_INTERNAL_H
 
 #include <stdbool.h>
 
-#include "fx_ix_launcher.h"
+#include "fx_interchange.h"
 #include "fx_ix_link.h"
 #include "fx_ix_managers.h"
+#include "fx_ix_port.h"
 #include "fx_ix_results.h"
 #include "fx_ix_stats.h"
 #include "fx_ix_tasks.h"
-#include "fx_interchange.h"
 
 /* A manager's CREDIT above this is refused as a bad field: fx_limits.h. */
 #define FX_IX_MANAGER_WINDOW_MAX FX_MANAGER_WINDOW_MAX
@@ -21,72 +41,78 @@
    starve the other phases. */
 #define FX_IX_READS_PER_PASS 256
 
-/* ERROR replies to managers per second, in all: a broken or hostile peer
-   holding the manager key cannot make the endpoint spend its loop on error
-   replies and log lines (SPEC 10.3). The rest are only counted. */
-#define FX_IX_ERRORS_PER_SEC 50
-
-struct fx_interchange_t {
-    const fx_interchange_conf_t *conf;
-    fx_ix_link_t *link;
-    zsock_t *router; /* managers */
-    zsock_t *zap;    /* ZAP handler for the router */
-    zpoller_t *poller;
-    char manager_addr[FX_ADDR_MAX]; /* where local managers dial */
-    fx_ix_tasks_t *tasks;
-    fx_ix_managers_t *managers;
-    fx_ix_results_t *results;
-    fx_ix_launcher_t *launcher;
-    zlistx_t *orphans; /* scratch: tasks of lost managers */
+/* What the interchange holds, shared by the phases. Each part is opaque
+   (its header says what it keeps and what each call costs); the counters
+   are plain, every phase adds to them. */
+typedef struct {
+    fx_ix_tasks_t *tasks;       /* the FIFO and every task held */
+    fx_ix_managers_t *managers; /* the managers with a session */
+    fx_ix_results_t *results;   /* results until the broker's RESULTS_ACK */
+    zlistx_t *orphans;          /* scratch: tasks of lost or replaced managers */
     fx_ix_stats_t stats;
-    bool credit_sent;          /* a CREDIT went out since the last WELCOME */
-    bool status_sent;          /* an ENDPOINT_STATUS went out since then */
-    uint32_t status[3];        /* managers, workers, free: as sent last */
-    bool draining;             /* COMMAND(DRAIN): announce 0, stop when empty */
-    bool leaving;              /* SIGTERM: window 0, managers drain, no dispatch;
-                                  stop once in-flight results are acked */
-    bool stopping;             /* signal, end of a drain, or STOP's grace over */
-    int64_t stop_deadline;     /* STOP or signal: exit by then; 0 = none */
-    int64_t adopt_deadline;    /* managers of an earlier run: hello by then; 0 = none */
-    bool fatal;                /* the broker refused us: exit 1 */
-    int64_t next_beat;         /* next heartbeat / periodic CREDIT to the broker */
-    int64_t next_manager_beat; /* next heartbeat to the managers */
-    int64_t next_stats;        /* next stats file write */
-    int64_t error_second;      /* start of the current second of ERROR replies */
-    int errors_this_second;    /* ERROR replies to managers sent in it */
-};
+} fx_ix_work_t;
 
-/* fx_ix_broker_side.c */
-void fx_ix_broker_read(fx_interchange_t *self);
-void fx_ix_broker_send(fx_interchange_t *self, int64_t now, bool beat);
-void fx_ix_broker_check(fx_interchange_t *self, int64_t now);
+/* What went to the broker in its current session: CREDIT and
+   ENDPOINT_STATUS go again when they changed, and with every heartbeat. A
+   WELCOME clears it: the new session hears everything anew. */
+typedef struct {
+    bool credit_sent;
+    bool status_sent;
+    uint32_t status[3]; /* managers, workers, free: as sent last */
+} fx_ix_sent_t;
 
-/* fx_ix_manager_side.c */
-int fx_ix_manager_side_bind(fx_interchange_t *self, char *err, size_t errlen);
-void fx_ix_zap_read(fx_interchange_t *self);
-void fx_ix_manager_read(fx_interchange_t *self);
-void fx_ix_managers_beat(fx_interchange_t *self);
-void fx_ix_managers_command(fx_interchange_t *self, int command);
-/* CANCEL(ids) to each manager that holds some of these tasks (its ids
-   only). Returns how many ids went to a manager. */
-/* RESULTS_ACK to each manager named in pairs (sorted here), with the task
-   ids of its pairs, once the broker acked those results; managers no
-   longer connected are skipped. */
-void fx_ix_managers_ack(fx_interchange_t *self, fx_ix_ack_pair_t *pairs, size_t npairs);
-size_t fx_ix_managers_cancel(fx_interchange_t *self, const fx_id_text_t *ids, uint32_t count);
-void fx_ix_dispatch(fx_interchange_t *self);
-void fx_ix_expire(fx_interchange_t *self, int64_t now);
-/* Requeue self->orphans at the front of the FIFO, without counting
-   anything against the task; empties the list. */
-void fx_ix_requeue_orphans(fx_interchange_t *self);
+/* Phase 2 (fx_ix_broker_read.c): the messages waiting on the link. port is
+   NULL until the managers' port is bound. What concerns the lifecycle goes
+   back to the loop through the three calls below. */
+void fx_ix_broker_read(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx_interchange_t *ix);
 
-/* What the endpoint holds against the window of the current broker
-   session (see fx_ix_stats.h): tasks held, less the old ones the broker
-   does not count, plus results not yet sent. */
-uint64_t fx_ix_held(fx_interchange_t *self);
+/* The loop's side of phase 2 (fx_interchange.c): the broker welcomed this
+   endpoint (first: the first time in this run); refused it for good; sent
+   COMMAND(command). */
+void fx_ix_welcomed(fx_interchange_t *ix, bool first);
+void fx_ix_refused(fx_interchange_t *ix);
+void fx_ix_command(fx_interchange_t *ix, int command);
+
+/* CANCEL from the broker (fx_ix_cancel.c): a task still queued here ends
+   now with an FX_E_CANCELLED result; a task at a manager is passed on in a
+   CANCEL to that manager, its ids only; unknown ids are ignored. */
+void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *cancel);
+
+/* RESULTS_ACK from the broker (fx_ix_acks.c): those results are forgotten,
+   and each manager that sent some of them gets a RESULTS_ACK with their
+   ids; never before the broker's ack (SPEC 6.3, 8.3). */
+void fx_ix_acks(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *ack);
+
+/* Phase 3 (fx_ix_manager_read.c): the managers' messages waiting.
+   heartbeat_ms goes out in every WELCOME. */
+void fx_ix_manager_read(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms);
+
+/* Phase 4 (fx_ix_expire.c): managers silent for more than silence_ms are
+   lost; their tasks go back to the front of the FIFO. */
+void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
+
+/* Phase 5 (fx_ix_dispatch.c): tasks from the front of the FIFO to the
+   managers the strategy picks, never beyond a manager's window; one TASKS
+   batch per manager. */
+void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
+
+/* Phase 6 (fx_ix_broker_send.c), only while the link is READY: pending
+   RESULTS, then CREDIT(window) and ENDPOINT_STATUS when changed or beat,
+   then a HEARTBEAT if beat. */
+void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, uint32_t window, bool beat);
+
+/* The link's liveness (fx_ix_broker_send.c): after --heartbeat-missed
+   silent periods, ENDPOINT_HELLO again on a new socket, swapped in
+   poller. */
+void fx_ix_broker_check(fx_ix_link_t *link, fx_ix_work_t *w, zpoller_t *poller, int64_t now, int missed);
+
+/* Flow control (fx_ix_flow.c). What the endpoint holds against the window
+   of the current broker session (see fx_ix_stats.h): tasks held, less the
+   old ones the broker does not count, plus results not yet sent. */
+uint64_t fx_ix_held(const fx_ix_work_t *w);
 
 /* The window to announce: the managers' windows, less the old tasks still
    held; 0 while draining. */
-uint32_t fx_ix_window(fx_interchange_t *self);
+uint32_t fx_ix_window(const fx_ix_work_t *w, bool draining);
 
 #endif

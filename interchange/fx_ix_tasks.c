@@ -97,6 +97,15 @@ int fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task)
     return task->handle ? FX_OK : FX_E_NOMEM;
 }
 
+size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, zlistx_t *list)
+{
+    size_t back = 0;
+    for (fx_ix_task_t *t = zlistx_last(list); t; t = zlistx_prev(list))
+        back += fx_ix_tasks_requeue(self, t) == FX_OK;
+    zlistx_purge(list);
+    return back;
+}
+
 fx_ix_task_t *fx_ix_tasks_find(fx_ix_tasks_t *self, const char *task_id)
 {
     return zhashx_lookup(self->index, task_id);

@@ -54,6 +54,13 @@ fx_ix_task_t *fx_ix_tasks_pop(fx_ix_tasks_t *self);
    it may survive, counted by the manager) are left as they are. */
 int fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task);
 
+/* Requeue every task of list (fx_ix_task_t *, as fx_ix_managers_hello and
+   _expire fill it) as above, from the back, so that the front of the FIFO
+   keeps their dispatch order; empties the list. A lost manager is not the
+   tasks' fault: nothing is counted against them. Returns how many went
+   back. */
+size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, zlistx_t *list);
+
 /* The held task with this id, or NULL. */
 fx_ix_task_t *fx_ix_tasks_find(fx_ix_tasks_t *self, const char *task_id);
 
