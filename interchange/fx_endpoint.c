@@ -19,7 +19,7 @@
 
 #include "fx_conf.h"
 #include "fx_ix_identity.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 #include "fx_ix_register.h"
 #include "fx_interchange.h"
 
@@ -71,6 +71,7 @@ static int s_int(const char *flag, const char *text, int lo, int hi)
 
 int main(int argc, char **argv)
 {
+    fx_log_init("fx-endpoint");
     const char *creds_path = NULL, *dir = NULL, *name = NULL;
     fx_interchange_conf_t conf = {
         .managers = 1,
@@ -155,22 +156,22 @@ int main(int argc, char **argv)
     char err[1024];
     fx_creds_t creds;
     if (fx_creds_load(creds_path, &creds, err, sizeof err) != 0) {
-        fx_ix_error("%s; make one with `fx user create`", err);
+        fx_error("%s; make one with `fx user create`", err);
         return 1;
     }
     fx_ix_identity_t identity;
     if (fx_ix_identity_load(&identity, dir, name, err, sizeof err) != 0) {
-        fx_ix_error("%s", err);
+        fx_error("%s", err);
         return 1;
     }
     if (fx_ix_identity_lock(&identity, err, sizeof err) != 0) {
-        fx_ix_error("%s", err);
+        fx_error("%s", err);
         return 1;
     }
     if (identity.created)
-        fx_ix_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
+        fx_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
     if (fx_ix_register(&creds, &identity, S_REGISTER_TIMEOUT_MS, err, sizeof err) != 0) {
-        fx_ix_error("%s", err);
+        fx_error("%s", err);
         return zsys_interrupted ? 0 : 1;
     }
     if (!conf.manager_bind)
@@ -179,7 +180,7 @@ int main(int argc, char **argv)
     conf.identity = &identity;
     fx_interchange_t *ic = fx_interchange_new(&conf, err, sizeof err);
     if (!ic) {
-        fx_ix_error("%s", err);
+        fx_error("%s", err);
         return 1;
     }
     int rc = fx_interchange_run(ic);

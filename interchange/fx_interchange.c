@@ -8,7 +8,7 @@
 
 #include "fx_ix_internal.h"
 #include "fx_ix_launcher.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 /* How long managers get to exit after STOP and SIGTERM before SIGKILL. */
 #define S_STOP_TIMEOUT_MS 5000
@@ -109,7 +109,7 @@ void fx_ix_command(fx_interchange_t *self, int command)
 {
     fx_ix_work_t *w = &self->work;
     if (command == FX_CMD_STOP && !self->stop_deadline) {
-        fx_ix_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
+        fx_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
                    "%d ms for the results of the %zu task(s) at managers",
                    self->conf->stop_grace_ms, fx_ix_tasks_held(w->tasks) - fx_ix_tasks_queued(w->tasks));
         self->draining = true;
@@ -117,7 +117,7 @@ void fx_ix_command(fx_interchange_t *self, int command)
         fx_ix_port_command(self->port, w->managers, FX_CMD_STOP);
     }
     else if (command == FX_CMD_DRAIN && !self->draining) {
-        fx_ix_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
+        fx_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
                    "%zu task(s) at managers, then stopping",
                    fx_ix_tasks_held(w->tasks) - fx_ix_tasks_queued(w->tasks));
         self->draining = true;
@@ -131,7 +131,7 @@ static void s_write_stats(fx_interchange_t *self)
         return;
     self->work.stats.held = fx_ix_held(&self->work);
     if (fx_ix_stats_write(&self->work.stats, self->conf->stats_file) != 0)
-        fx_ix_warn("cannot write the stats file %s; check that its directory is writable",
+        fx_warn("cannot write the stats file %s; check that its directory is writable",
                    self->conf->stats_file);
 }
 
@@ -184,6 +184,7 @@ static void s_pass(fx_interchange_t *self)
     if (now >= self->next_manager_beat) {
         self->next_manager_beat = now + self->conf->heartbeat_ms;
         fx_ix_port_beat(self->port, w->managers);
+        fx_ix_port_tick(self->port, now);
     }
     fx_ix_broker_check(self->link, w, self->poller, now, self->conf->heartbeat_missed);
     fx_ix_stats_note_held(&w->stats, fx_ix_held(w));
@@ -194,13 +195,13 @@ static void s_pass(fx_interchange_t *self)
     size_t in_flight = fx_ix_tasks_held(w->tasks) - fx_ix_tasks_queued(w->tasks);
     if (self->draining && in_flight == 0 && fx_ix_results_pending(w->results) == 0 &&
         fx_ix_results_unacked(w->results) == 0) {
-        fx_ix_info("drained: every task given to a manager has its result acknowledged by the "
+        fx_info("drained: every task given to a manager has its result acknowledged by the "
                    "broker; stopping (%zu queued task(s) left to the broker to dispatch again)",
                    fx_ix_tasks_queued(w->tasks));
         self->stopping = true;
     }
     if (self->stop_deadline && now >= self->stop_deadline && !self->stopping) {
-        fx_ix_warn("stopping with %zu task(s) at managers and %zu result(s) not acknowledged: the "
+        fx_warn("stopping with %zu task(s) at managers and %zu result(s) not acknowledged: the "
                    "grace period is over; the broker will dispatch those tasks again",
                    in_flight, fx_ix_results_pending(w->results) + fx_ix_results_unacked(w->results));
         self->stopping = true;
@@ -213,13 +214,13 @@ static void s_pass(fx_interchange_t *self)
 static void s_on_signal(fx_interchange_t *self)
 {
     if (self->leaving || self->stopping) {
-        fx_ix_info("second signal: stopping now");
+        fx_info("second signal: stopping now");
         self->stopping = true;
         return;
     }
     fx_ix_work_t *w = &self->work;
     size_t in_flight = fx_ix_tasks_held(w->tasks) - fx_ix_tasks_queued(w->tasks);
-    fx_ix_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
+    fx_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
                "for the results of %zu running task(s) to be acknowledged",
                self->conf->stop_grace_ms, in_flight);
     self->leaving = true;
@@ -243,7 +244,7 @@ static int s_start_managers(fx_interchange_t *self, int count)
         .heartbeat_missed = self->conf->heartbeat_missed,
     };
     if (fx_ix_launcher_start(self->launcher, &lc, count, err, sizeof err) != 0) {
-        fx_ix_error("%s", err);
+        fx_error("%s", err);
         return -1;
     }
     return 0;
@@ -267,12 +268,12 @@ static int s_check_adoption(fx_interchange_t *self, int64_t now)
     self->adopt_deadline = 0;
     for (int i = 0; i < n; i++)
         if (!fx_ix_managers_by_pid(managers, (uint32_t) pids[i])) {
-            fx_ix_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
+            fx_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
                        self->conf->adopt_grace_ms);
             fx_ix_launcher_terminate(self->launcher, pids[i]);
         }
     int missing = self->leaving ? 0 : self->conf->managers - back;
-    fx_ix_info("%d adopted manager(s) came back; starting %d new one(s)", back, missing > 0 ? missing : 0);
+    fx_info("%d adopted manager(s) came back; starting %d new one(s)", back, missing > 0 ? missing : 0);
     return s_start_managers(self, missing);
 }
 
@@ -285,13 +286,13 @@ int fx_interchange_run(fx_interchange_t *self)
     self->port = fx_ix_port_new(self->conf->identity, self->conf->manager_bind, &self->work.stats, err,
                                 sizeof err);
     if (!self->port) {
-        fx_ix_error("%s", err);
+        fx_error("%s", err);
         return 1;
     }
     self->poller = zpoller_new(fx_ix_link_socket(self->link), fx_ix_port_router(self->port),
                                fx_ix_port_zap_socket(self->port), NULL);
     if (!self->poller) {
-        fx_ix_error("cannot make the poller: out of memory");
+        fx_error("cannot make the poller: out of memory");
         return 1;
     }
     zpoller_set_nonstop(self->poller, true); /* signals are handled by s_on_signal */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fx_ix_internal.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 static int s_pair_cmp(const void *a, const void *b)
 {
@@ -37,7 +37,7 @@ static void s_ack_managers(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_ack_pair_t
                 if (fx_ix_port_send(port, fx_ix_manager_routing(m), &msg, 0) == FX_OK)
                     w->stats.acks_to_managers += end - i;
                 else
-                    fx_ix_warn("cannot pass RESULTS_ACK of %zu result(s) on to manager %s; it resends "
+                    fx_warn("cannot pass RESULTS_ACK of %zu result(s) on to manager %s; it resends "
                                "them after its next WELCOME",
                                end - i, fx_ix_manager_id(m));
             }

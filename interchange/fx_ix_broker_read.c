@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fx_ix_internal.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 /* What to do when the broker refuses ENDPOINT_HELLO, by code. */
 static const char *s_hello_advice(int code)
@@ -36,7 +36,7 @@ static void s_on_welcome(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *
     size_t again = fx_ix_results_unacked(w->results);
     fx_ix_results_resend_all(w->results);
     size_t old = fx_ix_tasks_age(w->tasks);
-    fx_ix_info("the broker welcomed this endpoint again; resending %zu unacknowledged result(s); "
+    fx_info("the broker welcomed this endpoint again; resending %zu unacknowledged result(s); "
                "%zu task(s) held from the earlier session are left out of the window",
                again, old);
 }
@@ -50,7 +50,7 @@ static bool s_on_error(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix
             return true; /* a hello is on its way already */
         if (msg->seq && msg->seq < fx_ix_link_hello_seq(link))
             return true; /* answers a message sent before our latest hello */
-        fx_ix_info("the broker has no session for this endpoint (it restarted?): saying "
+        fx_info("the broker has no session for this endpoint (it restarted?): saying "
                    "ENDPOINT_HELLO again");
         w->stats.broker_rehellos++;
         fx_ix_link_hello(link);
@@ -60,25 +60,25 @@ static bool s_on_error(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix
         msg->error.code == FX_E_VERSION || msg->error.code == FX_E_FORBIDDEN || msg->error.code == FX_E_AUTH;
     if (fx_ix_link_state(link) == FX_IX_LINK_SAYING_HELLO) {
         if (config || !fx_ix_link_ever_ready(link)) {
-            fx_ix_error("the broker at %s refused ENDPOINT_HELLO: %s (%s); %s", fx_ix_link_address(link), text,
+            fx_error("the broker at %s refused ENDPOINT_HELLO: %s (%s); %s", fx_ix_link_address(link), text,
                         fx_errname(msg->error.code), s_hello_advice(msg->error.code));
             fx_ix_refused(ix);
             return false;
         }
         else
-            fx_ix_warn("the broker refused ENDPOINT_HELLO: %s (%s); trying again in a while; %s", text,
+            fx_warn("the broker refused ENDPOINT_HELLO: %s (%s); trying again in a while; %s", text,
                        fx_errname(msg->error.code), s_hello_advice(msg->error.code));
         return true;
     }
     if (msg->error.code == FX_E_IO) {
         /* the broker could not commit a RESULTS batch: send it again */
-        fx_ix_warn("the broker could not store results (%s); sending the %zu unacknowledged "
+        fx_warn("the broker could not store results (%s); sending the %zu unacknowledged "
                    "result(s) again",
                    text, fx_ix_results_unacked(w->results));
         fx_ix_results_resend_all(w->results);
         return true;
     }
-    fx_ix_warn("the broker sent ERROR %s: %s", fx_errname(msg->error.code), text);
+    fx_warn("the broker sent ERROR %s: %s", fx_errname(msg->error.code), text);
     return true;
 }
 
@@ -92,7 +92,7 @@ static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
         else if (rc == FX_E_CONFLICT)
             w->stats.tasks_duplicate++; /* redelivered; the copy held here will answer */
         else
-            fx_ix_error("cannot hold task %s: %s; the broker will redeliver it when this "
+            fx_error("cannot hold task %s: %s; the broker will redeliver it when this "
                         "endpoint reconnects",
                         task->task_id, fx_strerror(rc));
     }
@@ -132,7 +132,7 @@ static bool s_handle(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx
                              fx_msg_type_name(msg->type));
             fx_ix_link_send(link, &err, msg->seq);
         }
-        fx_ix_warn("the broker sent %s, which an endpoint does not expect; ignored",
+        fx_warn("the broker sent %s, which an endpoint does not expect; ignored",
                    fx_msg_type_name(msg->type));
     }
     }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fx_ix_internal.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 /* RESULTS batches until nothing is pending or the socket is full. */
 static void s_send_results(fx_ix_link_t *link, fx_ix_work_t *w)
@@ -18,7 +18,7 @@ static void s_send_results(fx_ix_link_t *link, fx_ix_work_t *w)
         int rc = fx_ix_link_send(link, &msg, FX_IX_SEQ_REQUEST);
         if (rc != FX_OK) {
             if (rc != FX_E_IO)
-                fx_ix_error("cannot encode RESULTS for the broker: %s", fx_strerror(rc));
+                fx_error("cannot encode RESULTS for the broker: %s", fx_strerror(rc));
             return; /* the results stay pending: next pass */
         }
         size_t first = fx_ix_results_sent(w->results, count);
@@ -85,11 +85,11 @@ void fx_ix_broker_check(fx_ix_link_t *link, fx_ix_work_t *w, zpoller_t *poller, 
     if (!fx_ix_link_silent(link, now, missed))
         return;
     if (fx_ix_link_ever_ready(link))
-        fx_ix_warn("no word from the broker at %s for %d heartbeat periods: saying "
+        fx_warn("no word from the broker at %s for %d heartbeat periods: saying "
                    "ENDPOINT_HELLO again",
                    fx_ix_link_address(link), missed);
     else
-        fx_ix_warn("still waiting for the broker at %s to answer ENDPOINT_HELLO; check that "
+        fx_warn("still waiting for the broker at %s to answer ENDPOINT_HELLO; check that "
                    "fx-broker runs there and that broker_public_key in the credentials file is "
                    "its key",
                    fx_ix_link_address(link));

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fx_ix_internal.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 /* Ends the queued tasks among ids; returns how many. */
 static size_t s_cancel_queued(fx_ix_work_t *w, const fx_id_text_t *ids, uint32_t count)
@@ -56,7 +56,7 @@ static size_t s_cancel_at_managers(fx_ix_work_t *w, fx_ix_port_t *port, const fx
         if (fx_ix_port_send(port, fx_ix_manager_routing(m), &msg, 0) == FX_OK)
             sent += mine;
         else
-            fx_ix_warn("cannot pass CANCEL of %u task(s) on to manager %s", mine, fx_ix_manager_id(m));
+            fx_warn("cannot pass CANCEL of %u task(s) on to manager %s", mine, fx_ix_manager_id(m));
     }
     return sent;
 }
@@ -65,7 +65,7 @@ void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *msg)
 {
     if (msg->cancel.queued_only) {
         /* only tasks that have not left the broker: none here (SPEC 8.10) */
-        fx_ix_warn("the broker passed on a CANCEL with queued_only 1 for %u task(s); ignored: those "
+        fx_warn("the broker passed on a CANCEL with queued_only 1 for %u task(s); ignored: those "
                    "tasks have left the broker",
                    msg->cancel.count);
         return;
@@ -73,7 +73,7 @@ void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *msg)
     size_t queued = s_cancel_queued(w, msg->cancel.ids, msg->cancel.count);
     size_t forwarded = port ? s_cancel_at_managers(w, port, msg->cancel.ids, msg->cancel.count) : 0;
     w->stats.tasks_cancelled += queued;
-    fx_ix_info("CANCEL of %u task(s): %zu removed from the queue, %zu passed on to their managers, "
+    fx_info("CANCEL of %u task(s): %zu removed from the queue, %zu passed on to their managers, "
                "the rest unknown here",
                msg->cancel.count, queued, forwarded);
 }

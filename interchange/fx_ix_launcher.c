@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #include "fx_conf.h"
+#include "fx_file.h"
 #include "fx_ix_launcher.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 #define S_MAX_CHILDREN 1024
 
@@ -41,32 +42,21 @@ void fx_ix_launcher_destroy(fx_ix_launcher_t **self_p)
     *self_p = NULL;
 }
 
-/* Rewrite the pids file: a temporary file, then rename. */
+/* Rewrite the pids file atomically (fx_file_write_atomic, on disk before
+   the rename). */
 static void s_save_pids(fx_ix_launcher_t *self)
 {
     if (!self->pids_path)
         return;
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", self->pids_path) >= (int) sizeof tmp)
-        return;
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fx_ix_warn("cannot write %s (%s): managers of this run will not be adopted after a "
-                   "restart",
-                   tmp, strerror(errno));
-        return;
-    }
+    char text[S_MAX_CHILDREN * 12];
+    size_t len = 0;
     for (int i = 0; i < self->count; i++)
         if (self->pids[i] > 0)
-            fprintf(f, "%d\n", (int) self->pids[i]);
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, self->pids_path) != 0) {
-        fx_ix_warn("cannot write %s (%s): managers of this run will not be adopted after a "
-                   "restart",
-                   self->pids_path, strerror(errno));
-        unlink(tmp);
-    }
+            len += (size_t) snprintf(text + len, sizeof text - len, "%d\n", (int) self->pids[i]);
+    if (fx_file_write_atomic(self->pids_path, text, len, 0644, 1) != 0)
+        fx_warn("cannot write %s (%s): managers of this run will not be adopted after a "
+                "restart",
+                self->pids_path, strerror(errno));
 }
 
 /* True if pid runs (not a zombie). */
@@ -119,7 +109,7 @@ int fx_ix_launcher_adopt(fx_ix_launcher_t *self, const char *key_file)
         self->adopted[self->count] = true;
         self->pids[self->count++] = (pid_t) pid;
         adopted++;
-        fx_ix_info("adopting fx-manager pid %ld of an earlier run; waiting for its hello", pid);
+        fx_info("adopting fx-manager pid %ld of an earlier run; waiting for its hello", pid);
     }
     fclose(f);
     s_save_pids(self);
@@ -215,7 +205,7 @@ int fx_ix_launcher_start(fx_ix_launcher_t *self, const fx_ix_launch_conf_t *conf
         }
         self->adopted[self->count] = false;
         self->pids[self->count++] = pid;
-        fx_ix_info("started fx-manager pid %d (workers %d, prefetch %d)", (int) pid, conf->workers,
+        fx_info("started fx-manager pid %d (workers %d, prefetch %d)", (int) pid, conf->workers,
                    conf->prefetch);
         s_save_pids(self);
     }
@@ -228,7 +218,7 @@ static bool s_reap_one(fx_ix_launcher_t *self, int i)
     if (self->adopted[i]) {
         if (s_alive(self->pids[i]))
             return true;
-        fx_ix_info("adopted fx-manager pid %d is gone", (int) self->pids[i]);
+        fx_info("adopted fx-manager pid %d is gone", (int) self->pids[i]);
         return false;
     }
     int status = 0;
@@ -236,9 +226,9 @@ static bool s_reap_one(fx_ix_launcher_t *self, int i)
     if (pid == 0 || (pid < 0 && errno != ECHILD))
         return true;
     if (pid > 0 && WIFEXITED(status))
-        fx_ix_info("fx-manager pid %d exited with status %d", (int) pid, WEXITSTATUS(status));
+        fx_info("fx-manager pid %d exited with status %d", (int) pid, WEXITSTATUS(status));
     else if (pid > 0 && WIFSIGNALED(status))
-        fx_ix_info("fx-manager pid %d ended by signal %d", (int) pid, WTERMSIG(status));
+        fx_info("fx-manager pid %d ended by signal %d", (int) pid, WTERMSIG(status));
     return false;
 }
 
@@ -274,7 +264,7 @@ int fx_ix_launcher_stop(fx_ix_launcher_t *self, int timeout_ms)
     int killed = 0;
     for (int i = 0; i < self->count; i++) {
         if (self->pids[i] > 0) {
-            fx_ix_warn("fx-manager pid %d did not stop within %d ms of SIGTERM; killing its "
+            fx_warn("fx-manager pid %d did not stop within %d ms of SIGTERM; killing its "
                        "process group",
                        (int) self->pids[i], timeout_ms);
             kill(-self->pids[i], SIGKILL);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fx_ix_link.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 struct fx_ix_link_t {
     zsock_t *sock;
@@ -74,7 +74,7 @@ int fx_ix_link_renew(fx_ix_link_t *self)
     char err[512];
     zsock_t *sock = s_socket(self, err, sizeof err);
     if (!sock) {
-        fx_ix_warn("%s; saying hello on the old socket", err);
+        fx_warn("%s; saying hello on the old socket", err);
         return -1;
     }
     zsock_set_linger(self->sock, 0); /* what is queued there is sent again after WELCOME */
@@ -163,7 +163,7 @@ int fx_ix_link_recv(fx_ix_link_t *self, fx_msg_t **msg_p)
     int rc = fx_msg_decode(zmsg, msg_p, &seq, &detail);
     zmsg_destroy(&zmsg);
     if (rc != FX_OK) {
-        fx_ix_warn("cannot read a message from the broker (%s: %s); answered ERROR and ignored it",
+        fx_warn("cannot read a message from the broker (%s: %s); answered ERROR and ignored it",
                    fx_strerror(rc), detail);
         fx_send_error(self->sock, NULL, seq, rc,
                       "fx-endpoint cannot read your message: %s (%s); "

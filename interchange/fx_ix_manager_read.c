@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fx_ix_internal.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing, fx_msg_t *msg)
 {
@@ -17,7 +17,7 @@ static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zf
                       "the endpoint is out of memory; try again later");
         return;
     }
-    fx_ix_info("manager %s connected (host %s, pid %u, %u workers, version %s)", msg->manager_hello.manager_id,
+    fx_info("manager %s connected (host %s, pid %u, %u workers, version %s)", msg->manager_hello.manager_id,
                msg->manager_hello.host, msg->manager_hello.pid, msg->manager_hello.workers,
                msg->manager_hello.version);
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
@@ -46,7 +46,7 @@ static void s_on_results(fx_ix_work_t *w, fx_ix_manager_t *m, fx_msg_t *msg)
         }
         w->stats.results_received++;
         if (fx_ix_results_add_from(w->results, r, fx_ix_manager_id(m)) == FX_E_NOMEM)
-            fx_ix_error("out of memory: dropped the result of task %s (the broker will "
+            fx_error("out of memory: dropped the result of task %s (the broker will "
                         "redeliver the task)",
                         r->task_id);
         /* FX_E_CONFLICT: a result for this task is on its way already; this
@@ -98,7 +98,7 @@ static void s_read_one(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zm
         goto done;
     }
     if (msg->type == FX_MSG_ERROR) {
-        fx_ix_warn("manager %s sent ERROR %s: %s", m ? fx_ix_manager_id(m) : "(no session)",
+        fx_warn("manager %s sent ERROR %s: %s", m ? fx_ix_manager_id(m) : "(no session)",
                    fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
         goto done;
     }

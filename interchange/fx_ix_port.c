@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fx_errlimit.h"
 #include "fx_ix_internal.h"
-#include "fx_ix_log.h"
+#include "fx_log.h"
 
 #define S_ZAP_DOMAIN "fx-manager"
 
@@ -15,8 +16,7 @@ struct fx_ix_port_t {
     const fx_ix_identity_t *identity;
     fx_ix_stats_t *stats;
     char dial[FX_ADDR_MAX];
-    int64_t error_second;   /* start of the current second of ERROR replies */
-    int errors_this_second; /* ERROR replies sent in it */
+    fx_errlimit_t *errors; /* ERROR replies, per manager connection */
 };
 
 static void s_dial_address(const char *bound, char *out, size_t cap)
@@ -33,7 +33,7 @@ static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *wa
 {
     int rc = zsock_bind(self->router, "%s", want);
     if (rc == -1 && want == identity->manager_bind) {
-        fx_ix_warn("cannot bind the managers' address %s kept in endpoint.conf (%s); binding a "
+        fx_warn("cannot bind the managers' address %s kept in endpoint.conf (%s); binding a "
                    "free port instead: managers of the earlier run cannot come back",
                    want, zmq_strerror(zmq_errno()));
         rc = zsock_bind(self->router, "tcp://127.0.0.1:0");
@@ -55,7 +55,7 @@ static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *wa
     fflush(stdout);
     char why[512];
     if (fx_ix_identity_save_bind(identity, bound, why, sizeof why) != 0)
-        fx_ix_warn("%s; managers will not find this endpoint again after a restart", why);
+        fx_warn("%s; managers will not find this endpoint again after a restart", why);
     zstr_free(&bound);
     return 0;
 }
@@ -70,6 +70,11 @@ fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, fx_ix
     }
     self->identity = identity;
     self->stats = stats;
+    self->errors = fx_errlimit_new();
+    if (!self->errors) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     self->zap = fx_zap_bind();
     if (!self->zap) {
         snprintf(err, errlen, "cannot bind the ZAP handler (another one is bound in this process)");
@@ -97,6 +102,7 @@ void fx_ix_port_destroy(fx_ix_port_t **self_p)
         return;
     zsock_destroy(&(*self_p)->router);
     zsock_destroy(&(*self_p)->zap);
+    fx_errlimit_destroy(&(*self_p)->errors);
     free(*self_p);
     *self_p = NULL;
 }
@@ -123,7 +129,7 @@ void fx_ix_port_zap(fx_ix_port_t *self)
         bool allow = strcmp(req.domain, S_ZAP_DOMAIN) == 0 && strcmp(req.mechanism, "CURVE") == 0 &&
                      strcmp(req.client_key, self->identity->manager_kp.public_key) == 0;
         if (!allow)
-            fx_ix_warn("refused a connection to the managers' port: domain '%s', mechanism %s, "
+            fx_warn("refused a connection to the managers' port: domain '%s', mechanism %s, "
                        "key %s is not this endpoint's manager key (%s)",
                        req.domain, req.mechanism, req.client_key[0] ? req.client_key : "-",
                        self->identity->manager_key_path);
@@ -149,15 +155,7 @@ int fx_ix_port_send(fx_ix_port_t *self, zframe_t *routing, fx_msg_t **msg_p, uin
 void fx_ix_port_refuse(fx_ix_port_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
 {
     self->stats->bad_messages++;
-    int64_t now = fx_now_ms();
-    if (now - self->error_second >= 1000) {
-        if (self->errors_this_second > FX_IX_ERRORS_PER_SEC)
-            fx_ix_warn("%d more refused manager messages in the last second were not answered",
-                       self->errors_this_second - FX_IX_ERRORS_PER_SEC);
-        self->error_second = now;
-        self->errors_this_second = 0;
-    }
-    if (++self->errors_this_second > FX_IX_ERRORS_PER_SEC) {
+    if (!fx_errlimit_allow(self->errors, routing, fx_now_ms())) {
         self->stats->errors_suppressed++;
         return;
     }
@@ -166,8 +164,19 @@ void fx_ix_port_refuse(fx_ix_port_t *self, zframe_t *routing, uint32_t seq, int 
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fx_ix_warn("refused a manager's message (%s): %s", fx_errname(code), text);
+    fx_warn("refused a manager's message (%s): %s", fx_errname(code), text);
     fx_send_error(self->router, routing, seq, code, "%s", text);
+}
+
+void fx_ix_port_tick(fx_ix_port_t *self, int64_t now)
+{
+    if (!self)
+        return;
+    uint64_t suppressed = fx_errlimit_tick(self->errors, now);
+    if (suppressed)
+        fx_warn("%llu refused manager messages were not answered (over %d ERRORs per second to one "
+                "connection)",
+                (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
 }
 
 void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers)

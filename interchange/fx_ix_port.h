@@ -4,8 +4,8 @@
 
     Phase 1 of the loop (ZAP requests) is fx_ix_port_zap. The other phases
     send through fx_ix_port_send, and refuse a manager's message through
-    fx_ix_port_refuse, which answers ERROR within FX_IX_ERRORS_PER_SEC (SPEC
-    10.3) and counts the rest. */
+    fx_ix_port_refuse, which answers ERROR within the rate of
+    proto/fx_errlimit.h per connection (SPEC 10.3) and counts the rest. */
 #ifndef FX_IX_PORT_H
 #define FX_IX_PORT_H
 
@@ -13,11 +13,6 @@
 #include "fx_ix_managers.h"
 #include "fx_ix_stats.h"
 #include "fx_msg.h"
-
-/* ERROR replies to managers per second, in all: a broken or hostile peer
-   holding the manager key cannot make the interchange spend its loop on
-   error replies and log lines (SPEC 10.3). The rest are only counted. */
-#define FX_IX_ERRORS_PER_SEC 50
 
 /* The User-Id the ZAP handler gives an admitted manager. */
 #define FX_IX_MANAGER_USER_ID "manager"
@@ -53,10 +48,17 @@ zmsg_t *fx_ix_port_recv(fx_ix_port_t *self);
    carry 0 (SPEC 3.6). FX_OK or an error of fx_msg_send. */
 int fx_ix_port_send(fx_ix_port_t *self, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq);
 
-/* Refuse a manager's message: count it, log it and answer ERROR(code) with
-   the message's seq, within FX_IX_ERRORS_PER_SEC. */
+/* Refuse a manager's message: count it; if this connection's ERROR budget
+   allows (fx_errlimit.h: a broken or hostile peer holding the manager key
+   cannot make the interchange spend its loop on error replies and log
+   lines), log it and answer ERROR(code) with the message's seq. */
 void fx_ix_port_refuse(fx_ix_port_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Once in a while (every heartbeat): forget connections whose ERROR budget
+   is full again, and log how many ERRORs were not sent since the last
+   tick. Does nothing when self is NULL. */
+void fx_ix_port_tick(fx_ix_port_t *self, int64_t now);
 
 /* HEARTBEAT, or COMMAND(command), to every manager with a session. Does
    nothing when self is NULL (the port is bound only after the broker's

@@ -2,8 +2,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <unistd.h>
 
+#include "fx_file.h"
 #include "fx_ix_stats.h"
 
 void fx_ix_stats_note_held(fx_ix_stats_t *self, uint64_t held)
@@ -52,25 +52,15 @@ int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
         {"window_at_max_held", self->window_at_max_held},
         {"held_over_window", self->held_over_window},
     };
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int) getpid()) >= (int) sizeof tmp) {
-        errno = ENAMETOOLONG;
+    char text[2048];
+    size_t len = (size_t) snprintf(text, sizeof text,
+                                   "# fx-endpoint counters; held = queued + at managers + results not yet "
+                                   "sent; invariant: held <= window announced last\n");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && len < sizeof text; i++)
+        len += (size_t) snprintf(text + len, sizeof text - len, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
+    if (len >= sizeof text) {
+        errno = ENOBUFS;
         return -1;
     }
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "# fx-endpoint counters; held = queued + at managers + results not yet sent; "
-               "invariant: held <= window announced last\n");
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        fprintf(f, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
-    int rc = fclose(f) == 0 ? 0 : -1;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
-    if (rc != 0) {
-        int saved = errno;
-        unlink(tmp);
-        errno = saved;
-    }
-    return rc;
+    return fx_file_write_atomic(path, text, len, 0644, 0);
 }
