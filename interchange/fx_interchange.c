@@ -31,6 +31,7 @@ struct fx_interchange_t {
     int64_t stop_deadline;     /* STOP or signal: exit by then; 0 = none */
     int64_t adopt_deadline;    /* managers of an earlier run: hello by then; 0 = none */
     bool fatal;                /* the broker refused us: exit 1 */
+    bool ready;                /* the broker welcomed us once */
     int64_t next_beat;         /* next heartbeat / periodic CREDIT to the broker */
     int64_t next_manager_beat; /* next heartbeat to the managers */
     int64_t next_stats;        /* next stats file write */
@@ -58,7 +59,7 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     }
     self->link = fx_ix_link_new(conf->creds->broker_endpoint, &conf->identity->endpoint_kp,
                                 conf->creds->broker_public_key, conf->identity->endpoint_id,
-                                conf->heartbeat_ms, err, errlen);
+                                conf->heartbeat_ms, conf->heartbeat_missed, err, errlen);
     if (!self->link)
         goto fail;
     return self;
@@ -90,6 +91,7 @@ void fx_ix_welcomed(fx_interchange_t *self, bool first)
     self->sent.credit_sent = false; /* the session is new: announce the window now */
     self->sent.status_sent = false;
     if (first) {
+        self->ready = true;
         printf("fx-endpoint: ready endpoint_id=%s\n", self->conf->identity->endpoint_id);
         fflush(stdout);
     }
@@ -152,17 +154,19 @@ static void s_broker_send(fx_interchange_t *self, bool beat)
    stop first. */
 static int s_wait_welcome(fx_interchange_t *self)
 {
-    fx_ix_link_hello(self->link);
+    fx_ix_broker_tick(self->link, &self->work, self, fx_now_ms()); /* START: the first hello */
     self->poller = zpoller_new(fx_ix_link_socket(self->link), NULL);
-    while (self->poller && !fx_ix_link_ever_ready(self->link) && !self->fatal && !zsys_interrupted) {
+    fx_ix_link_set_poller(self->link, self->poller);
+    while (self->poller && !self->ready && !self->fatal && !zsys_interrupted) {
         zpoller_wait(self->poller, self->conf->heartbeat_ms);
         s_broker_read(self);
-        fx_ix_broker_check(self->link, &self->work, self->poller, fx_now_ms(), self->conf->heartbeat_missed);
+        fx_ix_broker_tick(self->link, &self->work, self, fx_now_ms());
     }
+    fx_ix_link_set_poller(self->link, NULL);
     zpoller_destroy(&self->poller);
     if (self->fatal)
         return 1;
-    return fx_ix_link_ever_ready(self->link) ? 0 : -1;
+    return self->ready ? 0 : -1;
 }
 
 /* One pass of the loop, after the poller woke up or timed out. */
@@ -186,7 +190,7 @@ static void s_pass(fx_interchange_t *self)
         fx_ix_port_beat(self->port, w->managers);
         fx_ix_port_tick(self->port, now);
     }
-    fx_ix_broker_check(self->link, w, self->poller, now, self->conf->heartbeat_missed);
+    fx_ix_broker_tick(self->link, w, self, now);
     fx_ix_stats_note_held(&w->stats, fx_ix_held(w));
     if (now >= self->next_stats) {
         self->next_stats = now + S_STATS_PERIOD_MS;
@@ -296,6 +300,7 @@ int fx_interchange_run(fx_interchange_t *self)
         return 1;
     }
     zpoller_set_nonstop(self->poller, true); /* signals are handled by s_on_signal */
+    fx_ix_link_set_poller(self->link, self->poller);
     int exit_code = 0;
     int64_t now = fx_now_ms();
     int adopted = fx_ix_launcher_adopt(self->launcher, self->conf->identity->manager_key_path);

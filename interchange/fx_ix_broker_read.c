@@ -1,6 +1,7 @@
 /*  fx_ix_broker_read.c: phase 2 of the loop, what the interchange hears
     from its forwarder: TASKS into the FIFO, CANCEL, RESULTS_ACK, COMMAND,
-    and the WELCOME and ERROR that move the link. */
+    and the WELCOME and ERROR that move the link (fx_ix_link_step); and the
+    link's silence check, the other event of that state machine. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,78 +9,45 @@
 #include "fx_ix_internal.h"
 #include "fx_log.h"
 
-/* What to do when the broker refuses ENDPOINT_HELLO, by code. */
-static const char *s_hello_advice(int code)
+/* What the link's state machine (fx_ix_link_step) asks of the
+   interchange. Returns false if the endpoint stops (CLOSED). */
+static bool s_link_do(fx_ix_work_t *w, fx_interchange_t *ix, fx_ix_link_do_t what, const char *text)
 {
-    switch (code) {
-    case FX_E_AUTH:
-    case FX_E_NOT_FOUND:
-    case FX_E_FORBIDDEN:
-        return "the broker does not know this endpoint or its key: check that --dir and --creds "
-               "belong together, or start with an empty --dir to register a new endpoint";
-    case FX_E_VERSION:
-        return "run fx-endpoint from the same fx release as the broker";
-    default:
-        return "see the broker's log for the cause";
-    }
-}
-
-static void s_on_welcome(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix, fx_msg_t *msg)
-{
-    if (fx_ix_link_state(link) == FX_IX_LINK_READY)
-        return; /* an answer to an earlier hello of ours */
-    bool first = !fx_ix_link_ever_ready(link);
-    fx_ix_link_welcomed(link, msg->welcome.heartbeat_ms);
-    fx_ix_welcomed(ix, first);
-    if (first)
-        return;
-    size_t again = fx_ix_results_unacked(w->results);
-    fx_ix_results_resend_all(w->results);
-    size_t old = fx_ix_tasks_age(w->tasks);
-    fx_info("the broker welcomed this endpoint again; resending %zu unacknowledged result(s); "
-               "%zu task(s) held from the earlier session are left out of the window",
-               again, old);
-}
-
-/* Returns false if the broker refused this endpoint for good. */
-static bool s_on_error(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix, fx_msg_t *msg)
-{
-    const char *text = msg->error.text ? msg->error.text : "";
-    if (msg->error.code == FX_E_NO_SESSION) {
-        if (fx_ix_link_state(link) == FX_IX_LINK_SAYING_HELLO)
-            return true; /* a hello is on its way already */
-        if (msg->seq && msg->seq < fx_ix_link_hello_seq(link))
-            return true; /* answers a message sent before our latest hello */
-        fx_info("the broker has no session for this endpoint (it restarted?): saying "
-                   "ENDPOINT_HELLO again");
-        w->stats.broker_rehellos++;
-        fx_ix_link_hello(link);
-        return true;
-    }
-    bool config =
-        msg->error.code == FX_E_VERSION || msg->error.code == FX_E_FORBIDDEN || msg->error.code == FX_E_AUTH;
-    if (fx_ix_link_state(link) == FX_IX_LINK_SAYING_HELLO) {
-        if (config || !fx_ix_link_ever_ready(link)) {
-            fx_error("the broker at %s refused ENDPOINT_HELLO: %s (%s); %s", fx_ix_link_address(link), text,
-                        fx_errname(msg->error.code), s_hello_advice(msg->error.code));
-            fx_ix_refused(ix);
-            return false;
-        }
-        else
-            fx_warn("the broker refused ENDPOINT_HELLO: %s (%s); trying again in a while; %s", text,
-                       fx_errname(msg->error.code), s_hello_advice(msg->error.code));
-        return true;
-    }
-    if (msg->error.code == FX_E_IO) {
-        /* the broker could not commit a RESULTS batch: send it again */
-        fx_warn("the broker could not store results (%s); sending the %zu unacknowledged "
-                   "result(s) again",
-                   text, fx_ix_results_unacked(w->results));
+    switch (what) {
+    case FX_IX_LINK_DO_NOTHING:
+        break;
+    case FX_IX_LINK_DO_FIRST_SESSION:
+        fx_ix_welcomed(ix, true);
+        break;
+    case FX_IX_LINK_DO_NEW_SESSION: {
+        fx_ix_welcomed(ix, false);
+        size_t again = fx_ix_results_unacked(w->results);
         fx_ix_results_resend_all(w->results);
-        return true;
+        size_t old = fx_ix_tasks_age(w->tasks);
+        fx_info("the broker welcomed this endpoint again; resending %zu unacknowledged result(s); "
+                "%zu task(s) held from the earlier session are left out of the window",
+                again, old);
+        break;
     }
-    fx_warn("the broker sent ERROR %s: %s", fx_errname(msg->error.code), text);
+    case FX_IX_LINK_DO_RESEND:
+        fx_warn("the broker could not store results (%s); sending the %zu unacknowledged "
+                "result(s) again",
+                text ? text : "", fx_ix_results_unacked(w->results));
+        fx_ix_results_resend_all(w->results);
+        break;
+    case FX_IX_LINK_DO_COUNT_REHELLO:
+        w->stats.broker_rehellos++;
+        break;
+    case FX_IX_LINK_DO_EXIT:
+        fx_ix_refused(ix);
+        return false;
+    }
     return true;
+}
+
+void fx_ix_broker_tick(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix, int64_t now)
+{
+    s_link_do(w, ix, fx_ix_link_step(link, FX_IX_LINK_TICK, NULL, now), NULL);
 }
 
 static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
@@ -105,10 +73,9 @@ static bool s_handle(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx
 {
     switch (msg->type) {
     case FX_MSG_WELCOME:
-        s_on_welcome(link, w, ix, msg);
-        break;
+        return s_link_do(w, ix, fx_ix_link_step(link, FX_IX_LINK_WELCOME, msg, fx_now_ms()), NULL);
     case FX_MSG_ERROR:
-        return s_on_error(link, w, ix, msg);
+        return s_link_do(w, ix, fx_ix_link_step(link, FX_IX_LINK_ERROR, msg, fx_now_ms()), msg->error.text);
     case FX_MSG_TASKS:
         s_on_tasks(w, msg);
         break;

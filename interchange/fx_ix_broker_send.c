@@ -1,7 +1,7 @@
 /*  fx_ix_broker_send.c: phase 6 of the loop, what the interchange says to
     its forwarder: RESULTS batches, CREDIT and ENDPOINT_STATUS when they
-    changed and with every heartbeat, HEARTBEAT; and ENDPOINT_HELLO again
-    when the broker has been silent too long. */
+    changed and with every heartbeat, HEARTBEAT; only while the link is
+    ACTIVE. */
 #include <string.h>
 
 #include "fx_ix_internal.h"
@@ -68,7 +68,7 @@ static void s_send_status(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sen
 
 void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, uint32_t window, bool beat)
 {
-    if (fx_ix_link_state(link) != FX_IX_LINK_READY)
+    if (fx_ix_link_state(link) != FX_IX_LINK_ACTIVE)
         return;
     s_send_results(link, w);
     s_send_credit(link, w, sent, window, beat);
@@ -78,27 +78,4 @@ void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, 
         if (msg)
             fx_ix_link_send(link, &msg, FX_IX_SEQ_NONE);
     }
-}
-
-void fx_ix_broker_check(fx_ix_link_t *link, fx_ix_work_t *w, zpoller_t *poller, int64_t now, int missed)
-{
-    if (!fx_ix_link_silent(link, now, missed))
-        return;
-    if (fx_ix_link_ever_ready(link))
-        fx_warn("no word from the broker at %s for %d heartbeat periods: saying "
-                   "ENDPOINT_HELLO again",
-                   fx_ix_link_address(link), missed);
-    else
-        fx_warn("still waiting for the broker at %s to answer ENDPOINT_HELLO; check that "
-                   "fx-broker runs there and that broker_public_key in the credentials file is "
-                   "its key",
-                   fx_ix_link_address(link));
-    w->stats.broker_rehellos++;
-    /* no answer: a new socket (SPEC 2.3.5), swapped in the loop's poller */
-    zsock_t *old = fx_ix_link_socket(link);
-    if (fx_ix_link_renew(link) == 0 && poller) {
-        zpoller_remove(poller, old);
-        zpoller_add(poller, fx_ix_link_socket(link));
-    }
-    fx_ix_link_hello(link);
 }

@@ -66,6 +66,10 @@ typedef struct {
    back to the loop through the three calls below. */
 void fx_ix_broker_read(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx_interchange_t *ix);
 
+/* The link's other event (fx_ix_broker_read.c): the silence check of
+   fx_ix_link_step (TICK), once a pass; in START it says the first hello. */
+void fx_ix_broker_tick(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix, int64_t now);
+
 /* The loop's side of phase 2 (fx_interchange.c): the broker welcomed this
    endpoint (first: the first time in this run); refused it for good; sent
    COMMAND(command). */
@@ -96,15 +100,10 @@ void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
    batch per manager. */
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
 
-/* Phase 6 (fx_ix_broker_send.c), only while the link is READY: pending
+/* Phase 6 (fx_ix_broker_send.c), only while the link is ACTIVE: pending
    RESULTS, then CREDIT(window) and ENDPOINT_STATUS when changed or beat,
    then a HEARTBEAT if beat. */
 void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, uint32_t window, bool beat);
-
-/* The link's liveness (fx_ix_broker_send.c): after --heartbeat-missed
-   silent periods, ENDPOINT_HELLO again on a new socket, swapped in
-   poller. */
-void fx_ix_broker_check(fx_ix_link_t *link, fx_ix_work_t *w, zpoller_t *poller, int64_t now, int missed);
 
 /* Flow control (fx_ix_flow.c). What the endpoint holds against the window
    of the current broker session (see fx_ix_stats.h): tasks held, less the

@@ -1,7 +1,9 @@
 /*  fx_ix_manager_read.c: phase 3 of the loop, what the interchange hears
-    from its managers: MANAGER_HELLO (a session begins, WELCOME), CREDIT
-    (the manager's window), RESULTS (on to the broker), HEARTBEAT; anything
-    else, or anything from a connection without a session, is refused. */
+    from its managers, by the table of SPEC 6.3 (interchange side, per
+    routing id: NONE or ACTIVE, fx_ix_managers.h): MANAGER_HELLO (a session
+    begins, WELCOME), CREDIT (the manager's window), RESULTS (on to the
+    broker), HEARTBEAT; anything else, or anything but a hello from a
+    connection without a session, is refused. */
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +68,57 @@ static void s_on_credit(fx_ix_port_t *port, zframe_t *routing, fx_ix_manager_t *
     fx_ix_manager_set_window(m, msg->credit.window);
 }
 
+static void s_on_error(fx_ix_manager_t *m, fx_msg_t *msg)
+{
+    fx_warn("manager %s sent ERROR %s: %s", m ? fx_ix_manager_id(m) : "(no session)",
+            fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
+}
+
+/* SPEC 6.3, interchange side, per routing id, row by row; m is the
+   session's record when ACTIVE. */
+static void s_handle(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing,
+                     fx_ix_session_t session, fx_ix_manager_t *m, fx_msg_t *msg)
+{
+    switch (session) {
+    case FX_IX_SESSION_NONE:
+        switch (msg->type) {
+        case FX_MSG_MANAGER_HELLO: /* | MANAGER_HELLO | record it; WELCOME | ACTIVE | */
+            s_on_hello(w, port, heartbeat_ms, routing, msg);
+            return;
+        case FX_MSG_ERROR: /* | ERROR | log it (an ERROR is never answered) | NONE | */
+            s_on_error(NULL, msg);
+            return;
+        default: /* | anything else | ERROR FX_E_NO_SESSION | NONE | */
+            fx_ix_port_refuse(port, routing, msg->seq, FX_E_NO_SESSION,
+                              "%s from a connection without a session (no MANAGER_HELLO yet, or the endpoint "
+                              "declared this manager lost or restarted): say MANAGER_HELLO again",
+                              fx_msg_type_name(msg->type));
+            return;
+        }
+    case FX_IX_SESSION_ACTIVE:
+        switch (msg->type) {
+        case FX_MSG_MANAGER_HELLO: /* | MANAGER_HELLO | as from NONE | ACTIVE | */
+            s_on_hello(w, port, heartbeat_ms, routing, msg);
+            return;
+        case FX_MSG_CREDIT: /* | CREDIT | window := CREDIT.window | ACTIVE | */
+            s_on_credit(port, routing, m, msg);
+            return;
+        case FX_MSG_RESULTS: /* | RESULTS | on to the broker, remember the sender | ACTIVE | */
+            s_on_results(w, m, msg);
+            return;
+        case FX_MSG_HEARTBEAT: /* | HEARTBEAT | note liveness (done for every message) | ACTIVE | */
+            return;
+        case FX_MSG_ERROR: /* | ERROR | log it | ACTIVE | */
+            s_on_error(m, msg);
+            return;
+        default: /* | any other type | unexpected | ACTIVE | */
+            fx_ix_port_refuse(port, routing, msg->seq, FX_E_UNEXPECTED,
+                              "%s is not a message a manager sends to its endpoint", fx_msg_type_name(msg->type));
+            return;
+        }
+    }
+}
+
 /* One message from the managers' ROUTER. */
 static void s_read_one(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zmsg_t *zmsg)
 {
@@ -90,38 +143,11 @@ static void s_read_one(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zm
                           fx_strerror(rc), detail);
         goto done;
     }
-    fx_ix_manager_t *m = fx_ix_managers_lookup(w->managers, routing);
-    if (m)
-        fx_ix_manager_heard(m, fx_now_ms());
-    if (msg->type == FX_MSG_MANAGER_HELLO) {
-        s_on_hello(w, port, heartbeat_ms, routing, msg);
-        goto done;
-    }
-    if (msg->type == FX_MSG_ERROR) {
-        fx_warn("manager %s sent ERROR %s: %s", m ? fx_ix_manager_id(m) : "(no session)",
-                   fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
-        goto done;
-    }
-    if (!m) {
-        fx_ix_port_refuse(port, routing, msg->seq, FX_E_NO_SESSION,
-                          "%s from a connection without a session (no MANAGER_HELLO yet, or the endpoint "
-                          "declared this manager lost or restarted): say MANAGER_HELLO again",
-                          fx_msg_type_name(msg->type));
-        goto done;
-    }
-    switch (msg->type) {
-    case FX_MSG_CREDIT:
-        s_on_credit(port, routing, m, msg);
-        break;
-    case FX_MSG_RESULTS:
-        s_on_results(w, m, msg);
-        break;
-    case FX_MSG_HEARTBEAT:
-        break;
-    default:
-        fx_ix_port_refuse(port, routing, msg->seq, FX_E_UNEXPECTED,
-                          "%s is not a message a manager sends to its endpoint", fx_msg_type_name(msg->type));
-    }
+    fx_ix_manager_t *m = NULL;
+    fx_ix_session_t session = fx_ix_managers_session(w->managers, routing, &m);
+    if (session == FX_IX_SESSION_ACTIVE)
+        fx_ix_manager_heard(m, fx_now_ms()); /* any message shows it lives (SPEC 9.3) */
+    s_handle(w, port, heartbeat_ms, routing, session, m, msg);
 done:
     fx_msg_destroy(&msg);
     zframe_destroy(&routing);

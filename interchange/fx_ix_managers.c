@@ -137,11 +137,12 @@ nomem:
     return NULL;
 }
 
-fx_ix_manager_t *fx_ix_managers_lookup(fx_ix_managers_t *self, zframe_t *routing)
+fx_ix_session_t fx_ix_managers_session(fx_ix_managers_t *self, zframe_t *routing, fx_ix_manager_t **manager_p)
 {
     char key[sizeof((fx_ix_manager_t *) 0)->key];
     s_key(routing, key, sizeof key);
-    return zhashx_lookup(self->index, key);
+    *manager_p = zhashx_lookup(self->index, key);
+    return *manager_p ? FX_IX_SESSION_ACTIVE : FX_IX_SESSION_NONE;
 }
 
 int fx_ix_managers_expire(fx_ix_managers_t *self, int64_t now, int64_t silence_ms, zlistx_t *orphans)

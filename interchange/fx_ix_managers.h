@@ -7,6 +7,14 @@
     connection that carries the same manager id, replaces the record: the old
     session's tasks go back to the caller to requeue (at-least-once).
 
+    The registry is the per-routing-id session state of SPEC 6.3
+    (interchange side): a routing id is ACTIVE while a record is kept for
+    it, NONE otherwise. The transitions are made here and nowhere else:
+    _hello (NONE -> ACTIVE; ACTIVE -> ACTIVE with a new record), _remove and
+    _expire (ACTIVE -> NONE), a hello that replaces another connection's
+    record (that connection: ACTIVE -> NONE). fx_ix_manager_read.c holds
+    the table of what each message does in each state.
+
     Cost: lookup by routing id O(1); window sum and expiry O(managers). */
 #ifndef FX_IX_MANAGERS_H
 #define FX_IX_MANAGERS_H
@@ -17,6 +25,12 @@
 #include "fx_msg.h"
 
 typedef struct fx_ix_managers_t fx_ix_managers_t;
+
+/* A routing id's session, as SPEC 6.3 names the states. */
+typedef enum {
+    FX_IX_SESSION_NONE,   /* no MANAGER_HELLO yet, or lost, or replaced */
+    FX_IX_SESSION_ACTIVE, /* MANAGER_HELLO answered with WELCOME */
+} fx_ix_session_t;
 
 /* Caller owns the registry. NULL only on OOM. */
 fx_ix_managers_t *fx_ix_managers_new(void);
@@ -32,8 +46,9 @@ void fx_ix_managers_destroy(fx_ix_managers_t **self_p);
 fx_ix_manager_t *fx_ix_managers_hello(fx_ix_managers_t *self, zframe_t *routing, const fx_msg_t *hello,
                                       int64_t now, zlistx_t *orphans);
 
-/* The record of the session on routing, or NULL (no hello yet). */
-fx_ix_manager_t *fx_ix_managers_lookup(fx_ix_managers_t *self, zframe_t *routing);
+/* The session state of routing; when ACTIVE, *manager_p is its record
+   (else NULL). */
+fx_ix_session_t fx_ix_managers_session(fx_ix_managers_t *self, zframe_t *routing, fx_ix_manager_t **manager_p);
 
 /* Drop the record; its tasks are appended to orphans as in _hello. */
 void fx_ix_managers_remove(fx_ix_managers_t *self, fx_ix_manager_t **manager_p, zlistx_t *orphans);

@@ -91,7 +91,12 @@ static void test_registry_and_dispatch(void)
     fx_ix_manager_t *m1 = fx_ix_managers_hello(reg, r1, h1, 1000, orphans);
     fx_ix_manager_t *m2 = fx_ix_managers_hello(reg, r2, h2, 1000, orphans);
     CHECK(m1 && m2 && fx_ix_managers_size(reg) == 2, "two managers");
-    CHECK(fx_ix_managers_lookup(reg, r2) == m2, "lookup by routing id");
+    fx_ix_manager_t *found = NULL;
+    CHECK(fx_ix_managers_session(reg, r2, &found) == FX_IX_SESSION_ACTIVE && found == m2,
+          "after MANAGER_HELLO the routing id is ACTIVE, with its record");
+    zframe_t *r3 = zframe_new("\x00\x03", 2);
+    CHECK(fx_ix_managers_session(reg, r3, &found) == FX_IX_SESSION_NONE && found == NULL,
+          "a routing id that said no hello is NONE");
     CHECK(fx_ix_strategy_pick(reg, NULL) == NULL, "no window yet: nobody gets a task");
     fx_ix_manager_set_window(m1, 2);
     fx_ix_manager_set_window(m2, 3);
@@ -138,9 +143,7 @@ static void test_registry_and_dispatch(void)
     CHECK(m2b && fx_ix_managers_size(reg) == 2 && zlistx_size(orphans) == 2,
           "re-hello replaces the record and gives back %zu tasks", zlistx_size(orphans));
     CHECK(fx_ix_manager_window(m2b) == 0, "the new session has no window until CREDIT");
-    for (fx_ix_task_t *t = zlistx_last(orphans); t; t = zlistx_prev(orphans))
-        fx_ix_tasks_requeue(q, t);
-    zlistx_purge(orphans);
+    CHECK(fx_ix_tasks_requeue_all(q, orphans) == 2 && zlistx_size(orphans) == 0, "orphans requeued, list emptied");
     CHECK(fx_ix_tasks_queued(q) == 3, "orphans back in the FIFO");
 
     /* m1 silent: expires */
@@ -148,15 +151,15 @@ static void test_registry_and_dispatch(void)
     int lost = fx_ix_managers_expire(reg, 9000, 5000, orphans);
     CHECK(lost == 1 && fx_ix_managers_size(reg) == 1 && zlistx_size(orphans) == 2,
           "m1 lost after 5 s of silence with its 2 tasks");
-    for (fx_ix_task_t *t = zlistx_last(orphans); t; t = zlistx_prev(orphans))
-        fx_ix_tasks_requeue(q, t);
-    zlistx_purge(orphans);
+    CHECK(fx_ix_managers_session(reg, r1, &found) == FX_IX_SESSION_NONE, "a lost manager's routing id is NONE");
+    fx_ix_tasks_requeue_all(q, orphans);
     CHECK(fx_ix_tasks_held(q) == 5 && fx_ix_tasks_queued(q) == 5, "nothing lost: 5 held, 5 queued");
 
     fx_msg_destroy(&h1);
     fx_msg_destroy(&h2);
     zframe_destroy(&r1);
     zframe_destroy(&r2);
+    zframe_destroy(&r3);
     zlistx_destroy(&orphans);
     fx_ix_managers_destroy(&reg);
     fx_ix_tasks_destroy(&q);
