@@ -1,6 +1,7 @@
 /*  fx_endpoint.c: main() of fx-endpoint. Reads the flags, loads the
-    credentials and the endpoint's identity, registers it with the broker,
-    then runs the interchange until told to stop.
+    credentials and the endpoint's identity, takes DIR/endpoint.lock, then
+    runs the interchange (which registers the endpoint with the broker)
+    until told to stop.
 
     fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]
                 [--workers M=1] [--prefetch K=1]
@@ -20,11 +21,7 @@
 #include "fx_conf.h"
 #include "fx_ix_identity.h"
 #include "fx_log.h"
-#include "fx_ix_register.h"
 #include "fx_interchange.h"
-
-/* How long registration waits for each answer of the broker. */
-#define S_REGISTER_TIMEOUT_MS 15000
 
 /* SIGTERM: how long in-flight tasks get to finish and their results to be
    acknowledged, by default; a short task finishes well within it, a long
@@ -170,10 +167,6 @@ int main(int argc, char **argv)
     }
     if (identity.created)
         fx_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
-    if (fx_ix_register(&creds, &identity, S_REGISTER_TIMEOUT_MS, err, sizeof err) != 0) {
-        fx_error("%s", err);
-        return zsys_interrupted ? 0 : 1;
-    }
     if (!conf.manager_bind)
         conf.manager_bind = identity.manager_bind[0] ? identity.manager_bind : "tcp://127.0.0.1:0";
     conf.creds = &creds;

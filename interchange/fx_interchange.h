@@ -41,11 +41,13 @@ typedef struct fx_interchange_t fx_interchange_t;
 fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *err, size_t errlen);
 void fx_interchange_destroy(fx_interchange_t **self_p);
 
-/* Connect to the broker, wait for its WELCOME (prints the ready line), bind
-   the managers' ROUTER, start the local managers, and serve until SIGTERM /
-   SIGINT, a STOP command, or the end of a drain; then stop the managers.
-   Returns the process exit code: 0 on a clean stop, 1 on a fatal error
-   (already printed with what to do). */
+/* The lifecycle of SPEC 6.5 (fx_ix_lifecycle.h), from STARTING to STOPPED:
+   register the endpoint on the broker's client port, connect its link and
+   wait for the WELCOME (prints the ready line), bind the managers' ROUTER,
+   adopt or start the local managers, and serve until SIGTERM / SIGINT, a
+   STOP command, or the end of a drain; then stop the managers. Returns the
+   process exit code: 0 on a clean stop, 1 on a fatal error (already
+   printed with what to do). */
 int fx_interchange_run(fx_interchange_t *self);
 
 #endif

@@ -11,6 +11,7 @@
 #include "fx_ix_strategy.h"
 #include "fx_ix_identity.h"
 #include "fx_ix_launcher.h"
+#include "fx_ix_lifecycle.h"
 #include "fx_ix_managers.h"
 #include "fx_ix_results.h"
 #include "fx_ix_stats.h"
@@ -299,6 +300,48 @@ static void test_identity_and_pids(void)
     CHECK(system(cmd) == 0, "cleanup");
 }
 
+/* The lifecycle table, every (state, event) pair, as SPEC 6.5 writes it. */
+static void test_lifecycle(void)
+{
+#define S FX_IX_STARTING
+#define G FX_IX_REGISTERING
+#define R FX_IX_RUNNING
+#define D FX_IX_DRAINING
+#define P FX_IX_STOPPING
+#define L FX_IX_LEAVING
+#define X FX_IX_STOPPED
+    /* rows: state; columns: run, welcomed, drain, stop, signal, drained, grace over, fatal */
+    static const fx_ix_life_t want[FX_IX_LIFE_COUNT][FX_IX_EV_COUNT] = {
+        [FX_IX_STARTING] = {G, S, S, S, S, S, S, X},
+        [FX_IX_REGISTERING] = {G, R, G, G, X, G, G, X},
+        [FX_IX_RUNNING] = {R, R, D, P, L, R, R, X},
+        [FX_IX_DRAINING] = {D, D, D, P, L, X, D, X},
+        [FX_IX_STOPPING] = {P, P, P, P, L, X, X, X},
+        [FX_IX_LEAVING] = {L, L, L, L, X, X, X, X},
+        [FX_IX_STOPPED] = {X, X, X, X, X, X, X, X},
+    };
+    bool works[FX_IX_LIFE_COUNT] = {[G] = true, [R] = true}, drains[FX_IX_LIFE_COUNT] = {[D] = true, [P] = true, [L] = true};
+#undef S
+#undef G
+#undef R
+#undef D
+#undef P
+#undef L
+#undef X
+    for (int st = 0; st < FX_IX_LIFE_COUNT; st++)
+        for (int ev = 0; ev < FX_IX_EV_COUNT; ev++) {
+            fx_ix_life_t got = fx_ix_life_next((fx_ix_life_t) st, (fx_ix_life_event_t) ev);
+            CHECK(got == want[st][ev], "%s --%s--> %s, expected %s", fx_ix_life_name((fx_ix_life_t) st),
+                  fx_ix_life_event_name((fx_ix_life_event_t) ev), fx_ix_life_name(got),
+                  fx_ix_life_name(want[st][ev]));
+        }
+    for (int st = 0; st < FX_IX_LIFE_COUNT; st++) {
+        CHECK(fx_ix_life_takes_work((fx_ix_life_t) st) == works[st] &&
+                  fx_ix_life_draining((fx_ix_life_t) st) == drains[st],
+              "%s: takes work %d, draining %d", fx_ix_life_name((fx_ix_life_t) st), works[st], drains[st]);
+    }
+}
+
 int main(void)
 {
     test_fifo_and_requeue();
@@ -306,6 +349,7 @@ int main(void)
     test_results();
     test_stats();
     test_identity_and_pids();
+    test_lifecycle();
     if (fx_check_failures) {
         printf("fx_ix_unit_test: %d check(s) failed\n", fx_check_failures);
         return 1;
