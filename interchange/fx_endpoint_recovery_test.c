@@ -1,5 +1,5 @@
-/*  fx_endpoint_recovery_test.c: "nothing lost, nothing hung" (issue 3):
-    the real fx-endpoint against a broker played by the test
+/*  fx_endpoint_recovery_test.c: nothing lost, nothing hung when something
+    goes wrong or the endpoint is told to stop: the real fx-endpoint against a broker played by the test
     (fx_endpoint_harness.h).
 
     status     ENDPOINT_STATUS(managers, workers, free) when they change and

@@ -1,8 +1,10 @@
-/*  fx_interchange.h: the endpoint agent's event loop (Parsl HTEX's
-    interchange, over fx's protocol).
+/*  fx_interchange.h: the interchange, the agent a user starts as
+    fx-endpoint: its configuration and its one event loop (Parsl HTEX's
+    interchange, over fx's protocol). The only header other code includes.
 
     One zpoller loop serves the broker link, the managers' ROUTER and the
-    ZAP handler of that ROUTER. Every pass runs the same phases in order:
+    ZAP handler of that ROUTER. Every pass runs the same phases in order,
+    each in its own file (fx_ix_internal.h has the map):
 
         1. ZAP requests (admit manager.key's public key only)
         2. broker messages   (TASKS into the FIFO, RESULTS_ACK, COMMAND, ...)

@@ -1,4 +1,6 @@
-/*  fx_ix_stats.c */
+/*  fx_ix_stats.c: the counters of one fx-endpoint run (fx_ix_stats.h): the
+    held-against-window bookkeeping, and the stats file as key=value lines
+    written atomically (common/fx_file.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
