@@ -18,8 +18,6 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/* ------------------------------------------------------------ helpers */
-
 static void s_msg_free(void **item_p)
 {
     fx_msg_destroy((fx_msg_t **) item_p);
@@ -233,8 +231,34 @@ fx_msg_t *ept_expect(ept_broker_t *b, zlistx_t *inbox, fx_msg_type_t type)
     fx_msg_t *m = NULL;
     WAIT_UNTIL(b, (m = ept_take(inbox, type)) != NULL);
     if (!m)
-        fprintf(stderr, "  (no %s within %d ms)\n", fx_msg_type_name(type), WAIT_MS);
+        fprintf(stderr, "  (no %s within %lld ms)\n", fx_msg_type_name(type), (long long) fx_test_ms(WAIT_MS));
     return m;
+}
+
+/* The first ERROR in inbox echoing seq, taken out; NULL if none. */
+static fx_msg_t *s_take_error(zlistx_t *inbox, uint32_t seq)
+{
+    for (fx_msg_t *m = zlistx_first(inbox); m; m = zlistx_next(inbox))
+        if (m->type == FX_MSG_ERROR && m->seq == seq) {
+            zlistx_detach_cur(inbox);
+            return m;
+        }
+    return NULL;
+}
+
+bool ept_barrier(ept_broker_t *b, ept_fake_t *f)
+{
+    fx_msg_t *req = fx_msg_new(FX_MSG_RESULTS_ACK);
+    fx_msg_alloc_records(req, 1);
+    fx_id_new(req->ids.ids[0]);
+    ept_send(f->sock, NULL, req, &f->seq);
+    uint32_t seq = f->seq;
+    fx_msg_t *e = NULL;
+    bool ok = WAIT_UNTIL(b, (e = s_take_error(f->inbox, seq)) != NULL);
+    CHECK(ok && (e->error.code == FX_E_UNEXPECTED || e->error.code == FX_E_NO_SESSION),
+          "barrier: ERROR with seq %u (got %s)", seq, e ? fx_errname(e->error.code) : "nothing");
+    fx_msg_destroy(&e);
+    return ok;
 }
 
 int ept_broker_start(ept_broker_t *b)
@@ -515,8 +539,8 @@ int ept_collect_results(ept_broker_t *b, fx_id_text_t *ids, int count, int *ok_s
 {
     bool seen[16] = {false};
     int got = 0;
-    int64_t deadline = fx_now_ms() + 6 * WAIT_MS;
-    while (got < count && fx_now_ms() < deadline) {
+    int64_t deadline = fx_test_deadline(6 * WAIT_MS);
+    while (got < count && fx_test_now_ms() < deadline) {
         fx_msg_t *m = ept_take(b->ep_inbox, FX_MSG_RESULTS);
         if (!m) {
             ept_pump(b, 20);

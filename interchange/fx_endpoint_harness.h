@@ -3,8 +3,10 @@
     played by a test against the real fx-endpoint binary. Used by
     fx_endpoint_test.c and fx_endpoint_recovery_test.c.
 
-    Every wait has a deadline (WAIT_UNTIL, ept_expect); nothing sleeps for a
-    fixed time. */
+    Every wait has a deadline (WAIT_UNTIL, ept_expect), stretched by
+    FX_TEST_SLOW through fx_test_ms (fx_testkit.h); nothing sleeps for a
+    fixed time, and nothing waits for silence: a check that something did
+    not arrive comes after a barrier (ept_barrier). */
 #ifndef FX_ENDPOINT_HARNESS_H
 #define FX_ENDPOINT_HARNESS_H
 
@@ -17,12 +19,12 @@
 #include "fx_conf.h"
 #include "fx_msg.h"
 
-#define HB_MS 100
-#define WAIT_MS 10000 /* generous: ASan builds and a loaded CI machine */
-#define MAX_FAKES 4
-
-
 #include "fx_check.h"
+#include "fx_testkit.h"
+
+#define HB_MS 100     /* the heartbeat the endpoint and the played broker use */
+#define WAIT_MS 10000 /* a deadline on a quiet machine; fx_test_ms stretches it */
+#define MAX_FAKES 4
 
 /* A manager played by the test. */
 typedef struct {
@@ -70,13 +72,14 @@ typedef struct {
     int nfakes;
 } ept_broker_t;
 
-/* Pump until cond holds or WAIT_MS pass; true if it held. cond is
-   evaluated once per round (it may take a message out of an inbox). */
+/* Pump until cond holds or fx_test_ms(WAIT_MS) pass; true if it held.
+   cond is evaluated once per round (it may take a message out of an
+   inbox). */
 #define WAIT_UNTIL(b, cond)                                                                                  \
     ({                                                                                                       \
-        int64_t deadline_ = fx_now_ms() + WAIT_MS;                                                           \
+        int64_t deadline_ = fx_test_deadline(WAIT_MS);                                                       \
         bool held_ = false;                                                                                  \
-        while (!(held_ = (cond)) && fx_now_ms() < deadline_)                                                 \
+        while (!(held_ = (cond)) && fx_test_now_ms() < deadline_)                                            \
             ept_pump((b), 20);                                                                               \
         held_;                                                                                               \
     })
@@ -92,6 +95,14 @@ int ept_send(zsock_t *sock, zframe_t *routing, fx_msg_t *msg, uint32_t *seq);
 void ept_pump(ept_broker_t *b, int timeout_ms);
 /* Wait for a message of this type in inbox; caller owns it (NULL on timeout). */
 fx_msg_t *ept_expect(ept_broker_t *b, zlistx_t *inbox, fx_msg_type_t type);
+
+/* A barrier on f's connection: f sends a request the endpoint must refuse
+   (RESULTS_ACK is not a manager's message: ERROR FX_E_UNEXPECTED, or
+   FX_E_NO_SESSION once f is lost) and waits for the ERROR echoing its seq.
+   The endpoint reads a connection in order and answers on it in order, so
+   everything it sent f in answer to what f sent before, or before it read
+   the barrier, is in f's inbox once this returns true. */
+bool ept_barrier(ept_broker_t *b, ept_fake_t *f);
 
 /* The broker, and fx-endpoint (flags after managers, NULL-ended; may be
    started again in the same state dir after it ended). */

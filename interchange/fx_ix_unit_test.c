@@ -19,6 +19,7 @@
 
 
 #include "fx_check.h"
+#include "fx_testkit.h"
 
 static fx_task_t s_task(fx_id_text_t id)
 {
@@ -40,8 +41,9 @@ static fx_msg_t *s_hello(const char *manager_id)
     return m;
 }
 
-static void test_fifo_and_requeue(void)
+static void scenario_fifo_and_requeue(void *ctx)
 {
+    (void) ctx;
     fx_ix_tasks_t *q = fx_ix_tasks_new();
     fx_id_text_t ids[3];
     for (int i = 0; i < 3; i++) {
@@ -79,8 +81,9 @@ static void test_fifo_and_requeue(void)
     CHECK(q == NULL, "destroy clears the pointer");
 }
 
-static void test_registry_and_dispatch(void)
+static void scenario_registry_and_dispatch(void *ctx)
 {
+    (void) ctx;
     fx_ix_tasks_t *q = fx_ix_tasks_new();
     fx_ix_managers_t *reg = fx_ix_managers_new();
     zlistx_t *orphans = zlistx_new();
@@ -178,8 +181,9 @@ static fx_result_t s_result(fx_id_text_t id)
     return r;
 }
 
-static void test_results(void)
+static void scenario_results(void *ctx)
 {
+    (void) ctx;
     fx_ix_results_t *rs = fx_ix_results_new();
     fx_id_text_t ids[3];
     for (int i = 0; i < 3; i++) {
@@ -240,8 +244,9 @@ static void test_results(void)
     fx_ix_results_destroy(&rs);
 }
 
-static void test_stats(void)
+static void scenario_stats(void *ctx)
 {
+    (void) ctx;
     fx_ix_stats_t st = {0};
     fx_ix_stats_note_window(&st, 4);
     fx_ix_stats_note_held(&st, 3);
@@ -266,8 +271,9 @@ static void test_stats(void)
 
 /* manager_bind kept in endpoint.conf; managers.pids written atomically,
    and a pid that is not an fx-manager is not adopted. */
-static void test_identity_and_pids(void)
+static void scenario_identity_and_pids(void *ctx)
 {
+    (void) ctx;
     char dir[] = "/tmp/fx-ep-unit-XXXXXX", err[512] = "";
     CHECK(mkdtemp(dir) != NULL, "temp dir");
     fx_ix_identity_t id;
@@ -301,8 +307,9 @@ static void test_identity_and_pids(void)
 }
 
 /* The lifecycle table, every (state, event) pair, as SPEC 6.5 writes it. */
-static void test_lifecycle(void)
+static void scenario_lifecycle(void *ctx)
 {
+    (void) ctx;
 #define S FX_IX_STARTING
 #define G FX_IX_REGISTERING
 #define R FX_IX_RUNNING
@@ -342,18 +349,16 @@ static void test_lifecycle(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    test_fifo_and_requeue();
-    test_registry_and_dispatch();
-    test_results();
-    test_stats();
-    test_identity_and_pids();
-    test_lifecycle();
-    if (fx_check_failures) {
-        printf("fx_ix_unit_test: %d check(s) failed\n", fx_check_failures);
-        return 1;
-    }
-    printf("fx_ix_unit_test: all checks passed\n");
-    return 0;
+    static const fx_scenario_t scenarios[] = {
+        {"fifo_and_requeue", scenario_fifo_and_requeue, false},
+        {"registry_and_dispatch", scenario_registry_and_dispatch, false},
+        {"results", scenario_results, false},
+        {"stats", scenario_stats, false},
+        {"identity_and_pids", scenario_identity_and_pids, false},
+        {"lifecycle", scenario_lifecycle, false},
+    };
+    return fx_test_main("fx_ix_unit_test", argc - 1, argv + 1, scenarios, sizeof scenarios / sizeof scenarios[0],
+                        NULL);
 }
