@@ -19,9 +19,9 @@
 #include <string.h>
 
 #include "fx_conf.h"
+#include "fx_interchange.h"
 #include "fx_ix_identity.h"
 #include "fx_log.h"
-#include "fx_interchange.h"
 
 /* SIGTERM: how long in-flight tasks get to finish and their results to be
    acknowledged, by default; a short task finishes well within it, a long

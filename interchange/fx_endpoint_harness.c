@@ -15,7 +15,6 @@
 
 #include "fx_endpoint_harness.h"
 
-
 /* ------------------------------------------------------------ helpers */
 
 static void s_msg_free(void **item_p)
@@ -231,7 +230,8 @@ fx_msg_t *ept_expect(ept_broker_t *b, zlistx_t *inbox, fx_msg_type_t type)
     fx_msg_t *m = NULL;
     WAIT_UNTIL(b, (m = ept_take(inbox, type)) != NULL);
     if (!m)
-        fprintf(stderr, "  (no %s within %lld ms)\n", fx_msg_type_name(type), (long long) fx_test_ms(WAIT_MS));
+        fprintf(stderr, "  (no %s within %lld ms)\n", fx_msg_type_name(type),
+                (long long) fx_test_ms(WAIT_MS));
     return m;
 }
 

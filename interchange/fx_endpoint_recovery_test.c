@@ -239,8 +239,9 @@ static void scenario_missed(void *ctx)
     int statuses = b.statuses;
     CHECK(WAIT_UNTIL(&b, b.statuses >= statuses + S_MISSED / 2), "%d heartbeat periods of ENDPOINT_STATUS",
           S_MISSED / 2);
-    CHECK(b.window == 2 && b.st_managers == 2, "A silent for %d periods is not lost yet (window %u, managers %u)",
-          S_MISSED / 2, b.window, b.st_managers);
+    CHECK(b.window == 2 && b.st_managers == 2,
+          "A silent for %d periods is not lost yet (window %u, managers %u)", S_MISSED / 2, b.window,
+          b.st_managers);
     CHECK(WAIT_UNTIL(&b, b.window == 1), "A silent for %d periods is lost (window %u)", S_MISSED, b.window);
     /* A's last beat went out up to one period before silent_since */
     CHECK(fx_now_ms() - silent_since >= (int64_t) (S_MISSED - 1) * HB_MS, "not before %d ms",

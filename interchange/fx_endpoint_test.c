@@ -226,7 +226,8 @@ static void scenario_fake_managers(void *ctx)
             else
                 acks_other++;
         }
-    CHECK(acked[0] == 0 && acked[1] == 1 && acked[2] == 1 && acked[3] == 1 && acked[4] == 1 && acks_other == 0,
+    CHECK(acked[0] == 0 && acked[1] == 1 && acked[2] == 1 && acked[3] == 1 && acked[4] == 1 &&
+              acks_other == 0,
           "B got RESULTS_ACK for tasks 1 2 3 4 once each, none for A's task 0 (%d %d %d %d %d, other %d)",
           acked[0], acked[1], acked[2], acked[3], acked[4], acks_other);
     char path[PATH_MAX + 16], err[256];
@@ -349,6 +350,6 @@ int main(int argc, char **argv)
         {"requeue", scenario_requeue, false},
         {"real", scenario_real_managers, true}, /* needs fx-manager and fx-worker */
     };
-    return fx_test_main("fx_endpoint_test", argc - 1, argv + 1, scenarios, sizeof scenarios / sizeof scenarios[0],
-                        NULL);
+    return fx_test_main("fx_endpoint_test", argc - 1, argv + 1, scenarios,
+                        sizeof scenarios / sizeof scenarios[0], NULL);
 }

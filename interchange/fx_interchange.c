@@ -186,7 +186,8 @@ static void s_write_stats(fx_interchange_t *self)
         return;
     self->work.stats.held = fx_ix_held(&self->work);
     if (fx_ix_stats_write(&self->work.stats, self->conf->stats_file) != 0)
-        fx_warn("cannot write the stats file %s; check that its directory is writable", self->conf->stats_file);
+        fx_warn("cannot write the stats file %s; check that its directory is writable",
+                self->conf->stats_file);
 }
 
 /* Phase 2 for this interchange. */
@@ -215,8 +216,8 @@ static void s_register(fx_interchange_t *self)
         return;
     }
     self->link = fx_ix_link_new(conf->creds->broker_endpoint, &conf->identity->endpoint_kp,
-                                conf->creds->broker_public_key, conf->identity->endpoint_id, conf->heartbeat_ms,
-                                conf->heartbeat_missed, err, sizeof err);
+                                conf->creds->broker_public_key, conf->identity->endpoint_id,
+                                conf->heartbeat_ms, conf->heartbeat_missed, err, sizeof err);
     if (!self->link) {
         fx_error("%s", err);
         s_life(self, FX_IX_EV_FATAL);

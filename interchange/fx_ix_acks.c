@@ -22,7 +22,8 @@ static void s_ack_managers(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_ack_pair_t
     qsort(pairs, npairs, sizeof *pairs, s_pair_cmp);
     for (size_t i = 0; i < npairs;) {
         size_t end = i + 1;
-        while (end < npairs && end - i < FX_IDS_MAX && strcmp(pairs[end].manager_id, pairs[i].manager_id) == 0)
+        while (end < npairs && end - i < FX_IDS_MAX &&
+               strcmp(pairs[end].manager_id, pairs[i].manager_id) == 0)
             end++;
         fx_ix_manager_t *m = fx_ix_managers_by_id(w->managers, pairs[i].manager_id);
         if (!m) {
@@ -38,8 +39,8 @@ static void s_ack_managers(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_ack_pair_t
                     w->stats.acks_to_managers += end - i;
                 else
                     fx_warn("cannot pass RESULTS_ACK of %zu result(s) on to manager %s; it resends "
-                               "them after its next WELCOME",
-                               end - i, fx_ix_manager_id(m));
+                            "them after its next WELCOME",
+                            end - i, fx_ix_manager_id(m));
             }
             fx_msg_destroy(&msg);
         }

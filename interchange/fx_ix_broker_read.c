@@ -61,8 +61,8 @@ static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
             w->stats.tasks_duplicate++; /* redelivered; the copy held here will answer */
         else
             fx_error("cannot hold task %s: %s; the broker will redeliver it when this "
-                        "endpoint reconnects",
-                        task->task_id, fx_strerror(rc));
+                     "endpoint reconnects",
+                     task->task_id, fx_strerror(rc));
     }
     fx_ix_stats_note_held(&w->stats, fx_ix_held(w));
 }
@@ -100,7 +100,7 @@ static bool s_handle(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx
             fx_ix_link_send(link, &err, msg->seq);
         }
         fx_warn("the broker sent %s, which an endpoint does not expect; ignored",
-                   fx_msg_type_name(msg->type));
+                fx_msg_type_name(msg->type));
     }
     }
     return true;

@@ -66,14 +66,14 @@ void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *msg)
     if (msg->cancel.queued_only) {
         /* only tasks that have not left the broker: none here (SPEC 8.10) */
         fx_warn("the broker passed on a CANCEL with queued_only 1 for %u task(s); ignored: those "
-                   "tasks have left the broker",
-                   msg->cancel.count);
+                "tasks have left the broker",
+                msg->cancel.count);
         return;
     }
     size_t queued = s_cancel_queued(w, msg->cancel.ids, msg->cancel.count);
     size_t forwarded = port ? s_cancel_at_managers(w, port, msg->cancel.ids, msg->cancel.count) : 0;
     w->stats.tasks_cancelled += queued;
     fx_info("CANCEL of %u task(s): %zu removed from the queue, %zu passed on to their managers, "
-               "the rest unknown here",
-               msg->cancel.count, queued, forwarded);
+            "the rest unknown here",
+            msg->cancel.count, queued, forwarded);
 }

@@ -4,8 +4,8 @@
     manager gets what it was handed in TASKS batches of at most
     FX_BATCH_MAX. The loop does not call it while draining. */
 #include "fx_ix_internal.h"
-#include "fx_log.h"
 #include "fx_ix_strategy.h"
+#include "fx_log.h"
 
 /* Sends a manager its outbox, in batches of at most FX_BATCH_MAX. */
 static void s_send_outbox(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m)
@@ -25,14 +25,14 @@ static void s_send_outbox(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *
             zlistx_delete(outbox, zlistx_cursor(outbox));
             if (fx_ix_task_copy(t, &msg->tasks.tasks[i]) != FX_OK)
                 fx_error("out of memory copying task %s for manager %s; it is sent without "
-                            "its payload",
-                            t->task.task_id, fx_ix_manager_id(m));
+                         "its payload",
+                         t->task.task_id, fx_ix_manager_id(m));
         }
         int rc = fx_ix_port_send(port, fx_ix_manager_routing(m), &msg, 0);
         if (rc != FX_OK)
             fx_warn("cannot send %zu task(s) to manager %s (%s); they come back if the "
-                       "manager is lost",
-                       n, fx_ix_manager_id(m), fx_strerror(rc));
+                    "manager is lost",
+                    n, fx_ix_manager_id(m), fx_strerror(rc));
         else
             w->stats.tasks_dispatched += n;
     }

@@ -206,7 +206,7 @@ int fx_ix_launcher_start(fx_ix_launcher_t *self, const fx_ix_launch_conf_t *conf
         self->adopted[self->count] = false;
         self->pids[self->count++] = pid;
         fx_info("started fx-manager pid %d (workers %d, prefetch %d)", (int) pid, conf->workers,
-                   conf->prefetch);
+                conf->prefetch);
         s_save_pids(self);
     }
     return 0;
@@ -265,8 +265,8 @@ int fx_ix_launcher_stop(fx_ix_launcher_t *self, int timeout_ms)
     for (int i = 0; i < self->count; i++) {
         if (self->pids[i] > 0) {
             fx_warn("fx-manager pid %d did not stop within %d ms of SIGTERM; killing its "
-                       "process group",
-                       (int) self->pids[i], timeout_ms);
+                    "process group",
+                    (int) self->pids[i], timeout_ms);
             kill(-self->pids[i], SIGKILL);
             kill(self->pids[i], SIGKILL);
             if (!self->adopted[i])

@@ -66,9 +66,14 @@ const char *fx_ix_life_name(fx_ix_life_t state)
 const char *fx_ix_life_event_name(fx_ix_life_event_t event)
 {
     static const char *names[FX_IX_EV_COUNT] = {
-        [FX_IX_EV_RUN] = "run",         [FX_IX_EV_WELCOMED] = "welcomed", [FX_IX_EV_DRAIN] = "COMMAND DRAIN",
-        [FX_IX_EV_STOP] = "COMMAND STOP", [FX_IX_EV_SIGNAL] = "signal",   [FX_IX_EV_DRAINED] = "drained",
-        [FX_IX_EV_GRACE_OVER] = "grace over", [FX_IX_EV_FATAL] = "fatal",
+        [FX_IX_EV_RUN] = "run",
+        [FX_IX_EV_WELCOMED] = "welcomed",
+        [FX_IX_EV_DRAIN] = "COMMAND DRAIN",
+        [FX_IX_EV_STOP] = "COMMAND STOP",
+        [FX_IX_EV_SIGNAL] = "signal",
+        [FX_IX_EV_DRAINED] = "drained",
+        [FX_IX_EV_GRACE_OVER] = "grace over",
+        [FX_IX_EV_FATAL] = "fatal",
     };
     return (unsigned) event < FX_IX_EV_COUNT ? names[event] : "?";
 }

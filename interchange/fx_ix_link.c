@@ -223,7 +223,8 @@ static void s_hello(fx_ix_link_t *self, int64_t now)
     self->unanswered++;
     fx_msg_t *msg = fx_msg_new(FX_MSG_ENDPOINT_HELLO);
     if (msg) {
-        fx_strlcpy(msg->endpoint_hello.endpoint_id, self->endpoint_id, sizeof msg->endpoint_hello.endpoint_id);
+        fx_strlcpy(msg->endpoint_hello.endpoint_id, self->endpoint_id,
+                   sizeof msg->endpoint_hello.endpoint_id);
         fx_strlcpy(msg->endpoint_hello.version, FX_VERSION, sizeof msg->endpoint_hello.version);
         fx_ix_link_send(self, &msg, FX_IX_SEQ_REQUEST);
     }
@@ -305,7 +306,8 @@ static fx_ix_link_do_t s_tick(fx_ix_link_t *self, int64_t now)
 }
 
 /* SPEC 6.2, interchange side of the endpoint port, row by row. */
-fx_ix_link_do_t fx_ix_link_step(fx_ix_link_t *self, fx_ix_link_event_t event, const fx_msg_t *msg, int64_t now)
+fx_ix_link_do_t fx_ix_link_step(fx_ix_link_t *self, fx_ix_link_event_t event, const fx_msg_t *msg,
+                                int64_t now)
 {
     switch (self->state) {
     case FX_IX_LINK_START: /* | START | connected | send ENDPOINT_HELLO | HELLO_SENT | */
@@ -318,7 +320,8 @@ fx_ix_link_do_t fx_ix_link_step(fx_ix_link_t *self, fx_ix_link_event_t event, co
             return s_welcomed(self, msg);
         case FX_IX_LINK_ERROR:
             if (msg->error.code == FX_E_NO_SESSION)
-                return FX_IX_LINK_DO_NOTHING; /* | ERROR NO_SESSION | - (a hello is on its way) | HELLO_SENT | */
+                return FX_IX_LINK_DO_NOTHING; /* | ERROR NO_SESSION | - (a hello is on its way) | HELLO_SENT |
+                                               */
             return s_hello_refused(self, msg); /* | ERROR VERSION, FORBIDDEN, AUTH | exit | CLOSED | */
         case FX_IX_LINK_TICK: /* | no reply in time | new socket, hello (back off) | HELLO_SENT | */
             return s_tick(self, now);

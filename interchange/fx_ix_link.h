@@ -67,7 +67,8 @@ void fx_ix_link_destroy(fx_ix_link_t **self_p);
 
 /* The SPEC 6.2 table: apply event (msg: the WELCOME or ERROR; NULL for
    TICK) at time now. */
-fx_ix_link_do_t fx_ix_link_step(fx_ix_link_t *self, fx_ix_link_event_t event, const fx_msg_t *msg, int64_t now);
+fx_ix_link_do_t fx_ix_link_step(fx_ix_link_t *self, fx_ix_link_event_t event, const fx_msg_t *msg,
+                                int64_t now);
 
 fx_ix_link_state_t fx_ix_link_state(fx_ix_link_t *self);
 const char *fx_ix_link_state_name(fx_ix_link_state_t state);

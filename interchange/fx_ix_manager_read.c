@@ -10,7 +10,8 @@
 #include "fx_ix_internal.h"
 #include "fx_log.h"
 
-static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing, fx_msg_t *msg)
+static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing,
+                       fx_msg_t *msg)
 {
     fx_ix_manager_t *m = fx_ix_managers_hello(w->managers, routing, msg, fx_now_ms(), w->orphans);
     w->stats.tasks_requeued += fx_ix_tasks_requeue_all(w->tasks, w->orphans);
@@ -20,8 +21,8 @@ static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zf
         return;
     }
     fx_info("manager %s connected (host %s, pid %u, %u workers, version %s)", msg->manager_hello.manager_id,
-               msg->manager_hello.host, msg->manager_hello.pid, msg->manager_hello.workers,
-               msg->manager_hello.version);
+            msg->manager_hello.host, msg->manager_hello.pid, msg->manager_hello.workers,
+            msg->manager_hello.version);
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
     if (welcome) {
         memcpy(welcome->welcome.id, msg->manager_hello.manager_id, sizeof welcome->welcome.id);
@@ -49,8 +50,8 @@ static void s_on_results(fx_ix_work_t *w, fx_ix_manager_t *m, fx_msg_t *msg)
         w->stats.results_received++;
         if (fx_ix_results_add_from(w->results, r, fx_ix_manager_id(m)) == FX_E_NOMEM)
             fx_error("out of memory: dropped the result of task %s (the broker will "
-                        "redeliver the task)",
-                        r->task_id);
+                     "redeliver the task)",
+                     r->task_id);
         /* FX_E_CONFLICT: a result for this task is on its way already; this
            manager is acked along with it */
     }
@@ -113,7 +114,8 @@ static void s_handle(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zfra
             return;
         default: /* | any other type | unexpected | ACTIVE | */
             fx_ix_port_refuse(port, routing, msg->seq, FX_E_UNEXPECTED,
-                              "%s is not a message a manager sends to its endpoint", fx_msg_type_name(msg->type));
+                              "%s is not a message a manager sends to its endpoint",
+                              fx_msg_type_name(msg->type));
             return;
         }
     }

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fx_log.h"
 #include "fx_ix_managers.h"
+#include "fx_log.h"
 
 struct fx_ix_manager_t {
     char key[2 * 256 + 1]; /* routing id as hex: the index key */
@@ -104,8 +104,8 @@ fx_ix_manager_t *fx_ix_managers_hello(fx_ix_managers_t *self, zframe_t *routing,
     for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list)) {
         if (strcmp(m->manager_id, hello->manager_hello.manager_id) == 0) {
             fx_info("manager %s said hello again on a new connection; its old session's %zu "
-                       "task(s) go back to the queue",
-                       m->manager_id, zlistx_size(m->in_flight));
+                    "task(s) go back to the queue",
+                    m->manager_id, zlistx_size(m->in_flight));
             fx_ix_managers_remove(self, &m, orphans);
             break;
         }
@@ -154,9 +154,9 @@ int fx_ix_managers_expire(fx_ix_managers_t *self, int64_t now, int64_t silence_m
         handle = zlistx_next(self->list) ? zlistx_cursor(self->list) : NULL;
         if (now - m->last_heard > silence_ms) {
             fx_warn("manager %s (host %s, pid %u) silent for %lld ms: lost; its %zu task(s) go "
-                       "back to the front of the queue",
-                       m->manager_id, m->host, m->pid, (long long) (now - m->last_heard),
-                       zlistx_size(m->in_flight));
+                    "back to the front of the queue",
+                    m->manager_id, m->host, m->pid, (long long) (now - m->last_heard),
+                    zlistx_size(m->in_flight));
             fx_ix_managers_remove(self, &m, orphans);
             lost++;
         }

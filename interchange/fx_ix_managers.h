@@ -48,7 +48,8 @@ fx_ix_manager_t *fx_ix_managers_hello(fx_ix_managers_t *self, zframe_t *routing,
 
 /* The session state of routing; when ACTIVE, *manager_p is its record
    (else NULL). */
-fx_ix_session_t fx_ix_managers_session(fx_ix_managers_t *self, zframe_t *routing, fx_ix_manager_t **manager_p);
+fx_ix_session_t fx_ix_managers_session(fx_ix_managers_t *self, zframe_t *routing,
+                                       fx_ix_manager_t **manager_p);
 
 /* Drop the record; its tasks are appended to orphans as in _hello. */
 void fx_ix_managers_remove(fx_ix_managers_t *self, fx_ix_manager_t **manager_p, zlistx_t *orphans);

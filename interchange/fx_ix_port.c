@@ -34,8 +34,8 @@ static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *wa
     int rc = zsock_bind(self->router, "%s", want);
     if (rc == -1 && want == identity->manager_bind) {
         fx_warn("cannot bind the managers' address %s kept in endpoint.conf (%s); binding a "
-                   "free port instead: managers of the earlier run cannot come back",
-                   want, zmq_strerror(zmq_errno()));
+                "free port instead: managers of the earlier run cannot come back",
+                want, zmq_strerror(zmq_errno()));
         rc = zsock_bind(self->router, "tcp://127.0.0.1:0");
     }
     if (rc == -1) {
@@ -130,9 +130,9 @@ void fx_ix_port_zap(fx_ix_port_t *self)
                      strcmp(req.client_key, self->identity->manager_kp.public_key) == 0;
         if (!allow)
             fx_warn("refused a connection to the managers' port: domain '%s', mechanism %s, "
-                       "key %s is not this endpoint's manager key (%s)",
-                       req.domain, req.mechanism, req.client_key[0] ? req.client_key : "-",
-                       self->identity->manager_key_path);
+                    "key %s is not this endpoint's manager key (%s)",
+                    req.domain, req.mechanism, req.client_key[0] ? req.client_key : "-",
+                    self->identity->manager_key_path);
         fx_zap_reply(self->zap, &req, allow, FX_IX_MANAGER_USER_ID);
     }
 }

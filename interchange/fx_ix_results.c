@@ -10,7 +10,7 @@ typedef struct {
     fx_result_t result; /* owns error_text, value, output */
     bool acked_list;    /* true while in the unacked list */
     bool sent_once;
-    void *handle; /* place in pending or unacked */
+    void *handle;          /* place in pending or unacked */
     fx_id_text_t *senders; /* managers that sent this result (heap) */
     size_t nsenders;
 } s_entry_t;

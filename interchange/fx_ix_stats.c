@@ -59,7 +59,8 @@ int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
                                    "# fx-endpoint counters; held = queued + at managers + results not yet "
                                    "sent; invariant: held <= window announced last\n");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && len < sizeof text; i++)
-        len += (size_t) snprintf(text + len, sizeof text - len, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
+        len +=
+            (size_t) snprintf(text + len, sizeof text - len, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
     if (len >= sizeof text) {
         errno = ENOBUFS;
         return -1;

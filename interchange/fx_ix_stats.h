@@ -21,8 +21,8 @@ typedef struct {
     uint64_t results_sent;     /* results sent to the broker for the first time */
     uint64_t results_resent;   /* ... and again after a re-hello */
     uint64_t results_acked;
-    uint64_t acks_to_managers;  /* task ids passed on in RESULTS_ACK to the managers that sent them */
-    uint64_t acks_skipped;      /* ... not passed on: that manager was gone */
+    uint64_t acks_to_managers; /* task ids passed on in RESULTS_ACK to the managers that sent them */
+    uint64_t acks_skipped;     /* ... not passed on: that manager was gone */
     uint64_t managers_lost;
     uint64_t broker_rehellos;
     uint64_t bad_messages;      /* malformed or refused messages from managers */

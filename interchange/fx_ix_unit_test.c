@@ -8,15 +8,14 @@
 #include <unistd.h>
 
 #include "fx_conf.h"
-#include "fx_ix_strategy.h"
 #include "fx_ix_identity.h"
 #include "fx_ix_launcher.h"
 #include "fx_ix_lifecycle.h"
 #include "fx_ix_managers.h"
 #include "fx_ix_results.h"
 #include "fx_ix_stats.h"
+#include "fx_ix_strategy.h"
 #include "fx_ix_tasks.h"
-
 
 #include "fx_check.h"
 #include "fx_testkit.h"
@@ -147,7 +146,8 @@ static void scenario_registry_and_dispatch(void *ctx)
     CHECK(m2b && fx_ix_managers_size(reg) == 2 && zlistx_size(orphans) == 2,
           "re-hello replaces the record and gives back %zu tasks", zlistx_size(orphans));
     CHECK(fx_ix_manager_window(m2b) == 0, "the new session has no window until CREDIT");
-    CHECK(fx_ix_tasks_requeue_all(q, orphans) == 2 && zlistx_size(orphans) == 0, "orphans requeued, list emptied");
+    CHECK(fx_ix_tasks_requeue_all(q, orphans) == 2 && zlistx_size(orphans) == 0,
+          "orphans requeued, list emptied");
     CHECK(fx_ix_tasks_queued(q) == 3, "orphans back in the FIFO");
 
     /* m1 silent: expires */
@@ -155,7 +155,8 @@ static void scenario_registry_and_dispatch(void *ctx)
     int lost = fx_ix_managers_expire(reg, 9000, 5000, orphans);
     CHECK(lost == 1 && fx_ix_managers_size(reg) == 1 && zlistx_size(orphans) == 2,
           "m1 lost after 5 s of silence with its 2 tasks");
-    CHECK(fx_ix_managers_session(reg, r1, &found) == FX_IX_SESSION_NONE, "a lost manager's routing id is NONE");
+    CHECK(fx_ix_managers_session(reg, r1, &found) == FX_IX_SESSION_NONE,
+          "a lost manager's routing id is NONE");
     fx_ix_tasks_requeue_all(q, orphans);
     CHECK(fx_ix_tasks_held(q) == 5 && fx_ix_tasks_queued(q) == 5, "nothing lost: 5 held, 5 queued");
 
@@ -239,7 +240,8 @@ static void scenario_results(void *ctx)
     CHECK(npairs == 2 && strcmp(pairs[0].task_id, tid) == 0 && strcmp(pairs[0].manager_id, m1) == 0 &&
               strcmp(pairs[1].manager_id, m2) == 0,
           "both senders, once each (%zu pairs)", npairs);
-    CHECK(fx_ix_results_ack_senders(rs, &tid, 1, &pairs, &npairs) == 0 && npairs == 2, "a second ack: nothing");
+    CHECK(fx_ix_results_ack_senders(rs, &tid, 1, &pairs, &npairs) == 0 && npairs == 2,
+          "a second ack: nothing");
     free(pairs);
     fx_ix_results_destroy(&rs);
 }
@@ -318,16 +320,19 @@ static void scenario_lifecycle(void *ctx)
 #define L FX_IX_LEAVING
 #define X FX_IX_STOPPED
     /* rows: state; columns: run, welcomed, drain, stop, signal, drained, grace over, fatal */
+    /* clang-format off */
     static const fx_ix_life_t want[FX_IX_LIFE_COUNT][FX_IX_EV_COUNT] = {
-        [FX_IX_STARTING] = {G, S, S, S, S, S, S, X},
+        [FX_IX_STARTING]    = {G, S, S, S, S, S, S, X},
         [FX_IX_REGISTERING] = {G, R, G, G, X, G, G, X},
-        [FX_IX_RUNNING] = {R, R, D, P, L, R, R, X},
-        [FX_IX_DRAINING] = {D, D, D, P, L, X, D, X},
-        [FX_IX_STOPPING] = {P, P, P, P, L, X, X, X},
-        [FX_IX_LEAVING] = {L, L, L, L, X, X, X, X},
-        [FX_IX_STOPPED] = {X, X, X, X, X, X, X, X},
+        [FX_IX_RUNNING]     = {R, R, D, P, L, R, R, X},
+        [FX_IX_DRAINING]    = {D, D, D, P, L, X, D, X},
+        [FX_IX_STOPPING]    = {P, P, P, P, L, X, X, X},
+        [FX_IX_LEAVING]     = {L, L, L, L, X, X, X, X},
+        [FX_IX_STOPPED]     = {X, X, X, X, X, X, X, X},
     };
-    bool works[FX_IX_LIFE_COUNT] = {[G] = true, [R] = true}, drains[FX_IX_LIFE_COUNT] = {[D] = true, [P] = true, [L] = true};
+    /* clang-format on */
+    bool works[FX_IX_LIFE_COUNT] = {[G] = true, [R] = true},
+         drains[FX_IX_LIFE_COUNT] = {[D] = true, [P] = true, [L] = true};
 #undef S
 #undef G
 #undef R
@@ -359,6 +364,6 @@ int main(int argc, char **argv)
         {"identity_and_pids", scenario_identity_and_pids, false},
         {"lifecycle", scenario_lifecycle, false},
     };
-    return fx_test_main("fx_ix_unit_test", argc - 1, argv + 1, scenarios, sizeof scenarios / sizeof scenarios[0],
-                        NULL);
+    return fx_test_main("fx_ix_unit_test", argc - 1, argv + 1, scenarios,
+                        sizeof scenarios / sizeof scenarios[0], NULL);
 }
