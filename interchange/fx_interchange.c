@@ -100,24 +100,24 @@ static void s_enter(fx_interchange_t *self, fx_ix_life_t to, fx_ix_life_event_t 
         fflush(stdout);
         break;
     case FX_IX_DRAINING:
-        fx_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
-                "%zu task(s) at managers, then stopping",
-                s_in_flight(self));
-        fx_ix_port_command(self->port, w->managers, FX_CMD_DRAIN);
-        break;
     case FX_IX_STOPPING:
-        fx_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
-                "%d ms for the results of the %zu task(s) at managers",
-                conf->stop_grace_ms, s_in_flight(self));
-        self->stop_deadline = fx_now_ms() + conf->stop_grace_ms;
-        fx_ix_port_command(self->port, w->managers, FX_CMD_STOP);
-        break;
     case FX_IX_LEAVING:
-        fx_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
-                "for the results of %zu running task(s) to be acknowledged",
-                conf->stop_grace_ms, s_in_flight(self));
-        self->stop_deadline = fx_now_ms() + conf->stop_grace_ms;
-        fx_ix_port_command(self->port, w->managers, FX_CMD_DRAIN);
+        /* window 0 and no dispatch from now on (fx_ix_life_takes_work) */
+        if (to == FX_IX_DRAINING)
+            fx_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
+                    "%zu task(s) at managers, then stopping",
+                    s_in_flight(self));
+        else if (to == FX_IX_STOPPING)
+            fx_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
+                    "%d ms for the results of the %zu task(s) at managers",
+                    conf->stop_grace_ms, s_in_flight(self));
+        else
+            fx_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
+                    "for the results of %zu running task(s) to be acknowledged",
+                    conf->stop_grace_ms, s_in_flight(self));
+        if (to != FX_IX_DRAINING)
+            self->stop_deadline = fx_now_ms() + conf->stop_grace_ms; /* the grace starts now */
+        fx_ix_port_command(self->port, w->managers, to == FX_IX_STOPPING ? FX_CMD_STOP : FX_CMD_DRAIN);
         break;
     case FX_IX_STOPPED:
         if (event == FX_IX_EV_DRAINED)
