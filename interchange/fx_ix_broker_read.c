@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fx_ix_internal.h"
+#include "fx_link.h"
 #include "fx_log.h"
 
 /* What the link's state machine (fx_ix_link_step) asks of the
@@ -67,41 +68,51 @@ static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
     fx_ix_stats_note_held(&w->stats, fx_ix_held(w));
 }
 
-/* One message; false if reading must stop (refused for good). */
+/* One message; false if reading must stop (refused for good). First
+   proto's one arrival check (fx_link_admit, SPEC 5.26.1); "in session"
+   for this connecting side means welcomed at least once in this run, so
+   what the broker sent before it lost an earlier session (a RESULTS_ACK,
+   say) is still taken while the link is back in HELLO_SENT (SPEC 6.2). */
 static bool s_handle(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx_interchange_t *ix,
                      fx_msg_t *msg)
 {
-    switch (msg->type) {
-    case FX_MSG_WELCOME:
-        return s_link_do(w, ix, fx_ix_link_step(link, FX_IX_LINK_WELCOME, msg, fx_now_ms()), NULL);
-    case FX_MSG_ERROR:
+    fx_admit_t verdict =
+        fx_link_admit(FX_LINK_ENDPOINT, FX_FROM_SERVING, fx_ix_link_sessions(link) > 0, msg->type);
+    switch (verdict) {
+    case FX_ADMIT_REPORT:
         return s_link_do(w, ix, fx_ix_link_step(link, FX_IX_LINK_ERROR, msg, fx_now_ms()), msg->error.text);
+    case FX_ADMIT_HELLO:
+        return s_link_do(w, ix, fx_ix_link_step(link, FX_IX_LINK_WELCOME, msg, fx_now_ms()), NULL);
+    case FX_ADMIT_NO_SESSION:
+    case FX_ADMIT_UNEXPECTED: {
+        char text[FX_TEXT_MAX + 1];
+        fx_link_refusal(FX_LINK_ENDPOINT, FX_FROM_SERVING, verdict, msg->type, text, sizeof text);
+        fx_msg_t *err = fx_msg_new(FX_MSG_ERROR);
+        if (err) {
+            fx_msg_set_error(err, fx_link_refusal_code(verdict), "%s", text);
+            fx_ix_link_send(link, &err, msg->seq);
+        }
+        fx_warn("the broker sent %s, refused: %s", fx_msg_type_name(msg->type), text);
+        return true;
+    }
+    case FX_ADMIT_OK:
+        break;
+    }
+    switch (msg->type) {
     case FX_MSG_TASKS:
         s_on_tasks(w, msg);
         break;
     case FX_MSG_RESULTS_ACK:
         fx_ix_acks(w, port, msg);
         break;
-    case FX_MSG_HEARTBEAT:
-        break; /* fx_ix_link_recv noted that the broker lives */
     case FX_MSG_COMMAND:
         fx_ix_command(ix, msg->command.command);
         break;
     case FX_MSG_CANCEL:
         fx_ix_cancel(w, port, msg);
         break;
-    default: {
-        fx_msg_t *err = fx_msg_new(FX_MSG_ERROR);
-        if (err) {
-            fx_msg_set_error(err, FX_E_UNEXPECTED,
-                             "%s is not a message an endpoint expects from "
-                             "the broker",
-                             fx_msg_type_name(msg->type));
-            fx_ix_link_send(link, &err, msg->seq);
-        }
-        fx_warn("the broker sent %s, which an endpoint does not expect; ignored",
-                fx_msg_type_name(msg->type));
-    }
+    default:
+        break; /* HEARTBEAT: fx_ix_link_recv noted that the broker lives */
     }
     return true;
 }

@@ -125,6 +125,10 @@ fx_ix_link_state_t fx_ix_link_state(fx_ix_link_t *self)
 {
     return self->state;
 }
+int fx_ix_link_sessions(fx_ix_link_t *self)
+{
+    return self->sessions;
+}
 
 const char *fx_ix_link_state_name(fx_ix_link_state_t state)
 {

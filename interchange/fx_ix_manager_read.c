@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fx_ix_internal.h"
+#include "fx_link.h"
 #include "fx_log.h"
 
 static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing,
@@ -75,49 +76,45 @@ static void s_on_error(fx_ix_manager_t *m, fx_msg_t *msg)
             fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
 }
 
-/* SPEC 6.3, interchange side, per routing id, row by row; m is the
-   session's record when ACTIVE. */
+/* SPEC 6.3, interchange side, per routing id; m is the session's record
+   when ACTIVE. The rows every link shares (an ERROR is logged, never
+   answered; a type a manager never sends is unexpected in any state;
+   anything but the hello without a session gets FX_E_NO_SESSION) are
+   proto's one arrival check (fx_link_admit, SPEC 5.26.1); the rows of
+   this role follow it. */
 static void s_handle(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing,
                      fx_ix_session_t session, fx_ix_manager_t *m, fx_msg_t *msg)
 {
-    switch (session) {
-    case FX_IX_SESSION_NONE:
-        switch (msg->type) {
-        case FX_MSG_MANAGER_HELLO: /* | MANAGER_HELLO | record it; WELCOME | ACTIVE | */
-            s_on_hello(w, port, heartbeat_ms, routing, msg);
-            return;
-        case FX_MSG_ERROR: /* | ERROR | log it (an ERROR is never answered) | NONE | */
-            s_on_error(NULL, msg);
-            return;
-        default: /* | anything else | ERROR FX_E_NO_SESSION | NONE | */
-            fx_ix_port_refuse(port, routing, msg->seq, FX_E_NO_SESSION,
-                              "%s from a connection without a session (no MANAGER_HELLO yet, or the endpoint "
-                              "declared this manager lost or restarted): say MANAGER_HELLO again",
-                              fx_msg_type_name(msg->type));
-            return;
-        }
-    case FX_IX_SESSION_ACTIVE:
-        switch (msg->type) {
-        case FX_MSG_MANAGER_HELLO: /* | MANAGER_HELLO | as from NONE | ACTIVE | */
-            s_on_hello(w, port, heartbeat_ms, routing, msg);
-            return;
-        case FX_MSG_CREDIT: /* | CREDIT | window := CREDIT.window | ACTIVE | */
-            s_on_credit(port, routing, m, msg);
-            return;
-        case FX_MSG_RESULTS: /* | RESULTS | on to the broker, remember the sender | ACTIVE | */
-            s_on_results(w, m, msg);
-            return;
-        case FX_MSG_HEARTBEAT: /* | HEARTBEAT | note liveness (done for every message) | ACTIVE | */
-            return;
-        case FX_MSG_ERROR: /* | ERROR | log it | ACTIVE | */
-            s_on_error(m, msg);
-            return;
-        default: /* | any other type | unexpected | ACTIVE | */
-            fx_ix_port_refuse(port, routing, msg->seq, FX_E_UNEXPECTED,
-                              "%s is not a message a manager sends to its endpoint",
-                              fx_msg_type_name(msg->type));
-            return;
-        }
+    fx_admit_t verdict =
+        fx_link_admit(FX_LINK_MANAGER, FX_FROM_CONNECTING, session == FX_IX_SESSION_ACTIVE, msg->type);
+    switch (verdict) {
+    case FX_ADMIT_REPORT: /* | NONE, ACTIVE | ERROR | log it | same | */
+        s_on_error(m, msg);
+        return;
+    case FX_ADMIT_HELLO: /* | NONE, ACTIVE | MANAGER_HELLO | record it; WELCOME | ACTIVE | */
+        s_on_hello(w, port, heartbeat_ms, routing, msg);
+        return;
+    case FX_ADMIT_NO_SESSION: /* | NONE | anything else | ERROR FX_E_NO_SESSION | NONE | */
+    case FX_ADMIT_UNEXPECTED: /* | any | a type managers never send | unexpected | same | */
+    {
+        char text[FX_TEXT_MAX + 1];
+        fx_ix_port_refuse(
+            port, routing, msg->seq, fx_link_refusal_code(verdict), "%s",
+            fx_link_refusal(FX_LINK_MANAGER, FX_FROM_CONNECTING, verdict, msg->type, text, sizeof text));
+        return;
+    }
+    case FX_ADMIT_OK:
+        break;
+    }
+    switch (msg->type) { /* ACTIVE from here on */
+    case FX_MSG_CREDIT:  /* | ACTIVE | CREDIT | window := CREDIT.window | ACTIVE | */
+        s_on_credit(port, routing, m, msg);
+        break;
+    case FX_MSG_RESULTS: /* | ACTIVE | RESULTS | on to the broker, remember the sender | ACTIVE | */
+        s_on_results(w, m, msg);
+        break;
+    default: /* | ACTIVE | HEARTBEAT | note liveness (done for every message) | ACTIVE | */
+        break;
     }
 }
 
