@@ -17,10 +17,12 @@
         5. dispatch                      fx_ix_dispatch.c       work, port
         6. send to the broker            fx_ix_broker_send.c    link, work, what it sent
            the window and what is held   fx_ix_flow.c           work
+           the link's silence check      fx_ix_broker_read.c    link, work; tells the loop
 
     The loop itself (fx_interchange.c) runs them in that order on every
-    pass, then heartbeats to the managers, the stats file, the end of a
-    drain, and the managers of an earlier run. */
+    pass, with heartbeats to the managers after phase 6, then the stats
+    file, the end of a drain or of the stop grace (lifecycle events), and
+    the managers of an earlier run. */
 #ifndef FX_IX_INTERNAL_H
 #define FX_IX_INTERNAL_H
 
