@@ -46,7 +46,7 @@ def run_python_task(body, entry, payload):
             value = pickle.dumps(exc)
         except Exception:
             value = b""
-        output = out.getvalue() + fx.client.TRACEBACK_MARKER + "\n" + tb
+        output = out.getvalue() + fx.serialize.TRACEBACK_MARKER + "\n" + tb
         return (_fx.RESULT_EXCEPTION, 0, f"{type(exc).__name__}: {exc}", value,
                 output.encode())
 
