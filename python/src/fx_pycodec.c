@@ -751,6 +751,21 @@ PyObject *fx_py_msg_to_tuple(const fx_msg_t *msg)
     return Py_BuildValue("(skN)", fx_msg_type_name(msg->type), (unsigned long) msg->seq, fields);
 }
 
+PyObject *fx_py_decode(zmsg_t *zmsg)
+{
+    fx_msg_t *msg = NULL;
+    uint32_t seq = 0;
+    const char *detail = NULL;
+    PyObject *result = NULL;
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+    if (rc != FX_OK)
+        fx_py_raise_decode(rc, detail, seq);
+    else
+        result = fx_py_msg_to_tuple(msg);
+    fx_msg_destroy(&msg);
+    return result;
+}
+
 /* Set attribute name of obj to a new reference, dropping it after. */
 static void s_setattr(PyObject *obj, const char *name, PyObject *value)
 {

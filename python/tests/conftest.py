@@ -1,5 +1,5 @@
 """Shared fixtures: keys, credentials, and FakeBroker, a scripted broker
-built on fx._fx.TestServer (a real CurveZMQ ROUTER speaking the real codec)
+built on _fxtest.TestServer (a real CurveZMQ ROUTER speaking the real codec)
 that also plays the endpoint: it runs submitted Python functions in-process
 the way a worker does, and pushes their results.
 
@@ -15,6 +15,7 @@ import traceback
 
 import pytest
 
+import _fxtest
 import fx
 from fx import _fx
 
@@ -75,7 +76,7 @@ class FakeBroker:
 
     def __init__(self, zap=None, heartbeat_ms=1000):
         self.public_key, self.secret_key = fx.keypair_new()
-        self.server = _fx.TestServer(self.public_key, self.secret_key, zap=zap)
+        self.server = _fxtest.TestServer(self.public_key, self.secret_key, zap=zap)
         self.endpoint = self.server.endpoint
         self.heartbeat_ms = heartbeat_ms
         self.execute = True

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+import _fxtest
 import fx
 from fx import _fx
 
@@ -161,7 +162,7 @@ def test_connection_recv_times_out_and_wakes():
 
 def test_connection_and_server_talk():
     spub, ssec = fx.keypair_new()
-    server = _fx.TestServer(spub, ssec)
+    server = _fxtest.TestServer(spub, ssec)
     pub, sec = fx.keypair_new()
     conn = _fx.Connection(server.endpoint, spub, pub, sec)
     cid = fx.new_id()
@@ -213,3 +214,19 @@ def test_shell_function_local():
     sf = fx.ShellFunction("echo {0} {x}")
     r = sf("a b", x="$(id)")
     assert r.returncode == 0 and r.stdout == "a b $(id)\n"
+
+
+def test_test_server_is_not_in_the_package():
+    """The fake broker is a test-only module: the fx package a user
+    installs has no TestServer, and _fxtest lives outside the package."""
+    import pathlib
+    assert not hasattr(_fx, "TestServer")
+    package = pathlib.Path(fx.__file__).resolve().parent
+    assert package not in pathlib.Path(_fxtest.__file__).resolve().parents
+    assert not list(package.glob("_fxtest*"))
+    server = _fxtest.TestServer(*fx.keypair_new())
+    with pytest.raises(ValueError, match="FX_IDS_MAX"):     # fx._fx's codec checks the limits
+        server.send(b"x", "STATUS", 1, {"ids": [fx.new_id()] * (fx.IDS_MAX + 1)})
+    server.close()
+    with pytest.raises(fx.Error, match="closed"):           # and its exceptions
+        server.recv(0)
