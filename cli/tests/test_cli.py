@@ -107,7 +107,7 @@ class Scripted:
                 self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [
                     {"task_id": i, "state": self.task_state, "endpoint_id": self.endpoint_id,
                      "attempts": 2}
-                    for i in fields["ids"]]})
+                    for i in fields["task_ids"]]})
 
     def close(self):
         self.stop.set()

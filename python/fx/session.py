@@ -528,7 +528,7 @@ class Session:
     def _on_error(self, seq, fields):
         code = fields.get("code", 0)
         name = fields.get("name") or _fx.errname(code)
-        text = fields.get("text", "")
+        text = fields.get("text") or ""
         if seq == self._hello_seq and self.state is State.HELLO_SENT:
             exc = ConnectionError(f"broker at {self.address} refused the session: {name}: {text}")
             if not self.welcome.done() or code in _FATAL_HELLO_ERRORS:

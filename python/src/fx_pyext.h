@@ -33,6 +33,11 @@ int fx_py_msg_type(PyObject *type);
    naming the field and the limit it breaks, TypeError for a wrong type). */
 fx_msg_t *fx_py_msg_from_fields(int type, uint32_t seq, PyObject *fields);
 
+/* The schema of message type `type` (a valid one) as Python sees it: a list
+   of {"name", "kind" ("u8", "str", "batch", ...), "min", "max"} in wire
+   order; a batch's "max" is its most records and "record" describes them. */
+PyObject *fx_py_schema(int type);
+
 /* (type_name, seq, fields) for a decoded message; new reference or NULL. */
 PyObject *fx_py_msg_to_tuple(const fx_msg_t *msg);
 

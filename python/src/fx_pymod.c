@@ -87,6 +87,13 @@ static PyObject *s_load_credentials(PyObject *mod, PyObject *arg)
                          creds.user_id, "public_key", creds.public_key, "secret_key", creds.secret_key);
 }
 
+/* schema(type) -> the fields of a message type, as fx_py_schema describes them */
+static PyObject *s_schema(PyObject *mod, PyObject *arg)
+{
+    int t = fx_py_msg_type(arg);
+    return t < 0 ? NULL : fx_py_schema(t);
+}
+
 /* encode(type, seq, fields) -> [header, payload frames...] */
 static PyObject *s_encode(PyObject *mod, PyObject *args, PyObject *kwargs)
 {
@@ -157,6 +164,9 @@ static PyMethodDef s_functions[] = {
     {"encode", (PyCFunction) (void (*)(void)) s_encode, METH_VARARGS | METH_KEYWORDS,
      "encode(type, seq, fields) -> list of frames (bytes)"},
     {"decode", s_decode, METH_O, "decode(frames) -> (type, seq, fields)"},
+    {"schema", s_schema, METH_O,
+     "schema(type) -> [{name, kind, min, max[, record]}, ...]: the message's fields in wire order, "
+     "named as in SPEC.md (proto/fx_schema.h)"},
     {NULL, NULL, 0, NULL},
 };
 

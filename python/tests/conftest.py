@@ -225,10 +225,10 @@ class FakeBroker:
 
     def _on_results_ack(self, rid, seq, fields):
         with self.lock:
-            self.acked.extend(fields["ids"])
+            self.acked.extend(fields["task_ids"])
 
     def _on_fetch(self, rid, seq, fields):
-        found = [self.results[t] for t in fields["ids"] if t in self.results]
+        found = [self.results[t] for t in fields["task_ids"] if t in self.results]
         self.server.send(rid, "RESULTS", seq, {"results": found})
 
     def state(self, t):
@@ -246,7 +246,7 @@ class FakeBroker:
                  "attempts": 1} for t in ids]
 
     def _on_status(self, rid, seq, fields):
-        self.server.send(rid, "STATUS_REPLY", seq, {"tasks": self._status_rows(fields["ids"])})
+        self.server.send(rid, "STATUS_REPLY", seq, {"tasks": self._status_rows(fields["task_ids"])})
 
     @staticmethod
     def cancelled_result(task_id, text):
@@ -261,15 +261,15 @@ class FakeBroker:
         if self.cancel_silent:
             return
         push = []
-        for t in fields["ids"]:
+        for t in fields["task_ids"]:
             state = self.state(t)
             if state == _fx.TASK_QUEUED:
                 self.results[t] = self.cancelled_result(t, "cancelled before it ran")
                 push.append(self.results[t])
-        rows = self._status_rows(fields["ids"])
+        rows = self._status_rows(fields["task_ids"])
         later = []
         if not fields["queued_only"]:
-            for t in fields["ids"]:
+            for t in fields["task_ids"]:
                 if t in self.dispatched and t not in self.results:
                     self.results[t] = self.cancelled_result(
                         t, "cancelled while running on worker pid 4242")

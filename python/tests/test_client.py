@@ -450,7 +450,7 @@ def test_client_cancel_queued_task(client, broker):
     tid = client.run(1, endpoint_id=ENDPOINT, function_id=client.register_function(add))
     assert client.cancel(tid) == {tid: "FAILED"}
     (cancel,) = broker.of_type("CANCEL")
-    assert cancel[2] == {"ids": [tid], "queued_only": 0}
+    assert cancel[2] == {"task_ids": [tid], "queued_only": 0}
     with pytest.raises(fx.TaskCancelled) as info:
         client.get_result(tid, timeout=TIMEOUT)
     e = info.value
@@ -557,7 +557,7 @@ def test_future_cancel_queued_at_broker(client, broker, push_first):
         wait_for(lambda: calls == [fut], what="the done callback")
         assert fut.cancel() is True                              # again: still True
     (cancel,) = broker.of_type("CANCEL")
-    assert cancel[2] == {"ids": [fut.task_id], "queued_only": 1}
+    assert cancel[2] == {"task_ids": [fut.task_id], "queued_only": 1}
     wait_for(lambda: fut.task_id in broker.acked, what="the ack of the cancelled result")
 
 
@@ -606,7 +606,7 @@ def test_shutdown_cancel_futures_sends_one_cancel(client, broker):
     ex.shutdown(wait=True, cancel_futures=True)
     assert all(f.cancelled() for f in futures)
     (cancel,) = broker.of_type("CANCEL")
-    assert sorted(cancel[2]["ids"]) == sorted(f.task_id for f in futures)
+    assert sorted(cancel[2]["task_ids"]) == sorted(f.task_id for f in futures)
     assert cancel[2]["queued_only"] == 1
 
 
