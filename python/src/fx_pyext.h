@@ -29,8 +29,9 @@ extern PyTypeObject fx_py_conn_type;
 int fx_py_msg_type(PyObject *type);
 
 /* A new message of `type` filled from the dict `fields` (keys named as the
-   members of fx_msg_t's union). NULL with a Python exception set (ValueError
-   naming the field and the limit it breaks, TypeError for a wrong type). */
+   SPEC names the fields, proto/fx_schema.h). NULL with a Python exception
+   set (ValueError naming the field and the limit it breaks, TypeError for
+   a wrong type). */
 fx_msg_t *fx_py_msg_from_fields(int type, uint32_t seq, PyObject *fields);
 
 /* The schema of message type `type` (a valid one) as Python sees it: a list
@@ -54,9 +55,8 @@ int fx_py_copy_str(PyObject *value, const char *field, char *dst, size_t cap);
    than FX_PAYLOAD_MAX. */
 int fx_py_frame(PyObject *value, const char *field, zframe_t **frame_p);
 
-/* Fill msg->ids from a sequence of id strings (RESULTS_ACK, STATUS,
-   FETCH, CANCEL: its ids sit where msg->ids has them). -1 with an
-   exception set. */
+/* Fill the task_ids of a new RESULTS_ACK, STATUS, FETCH or CANCEL from a
+   sequence of id strings. -1 with an exception set. */
 int fx_py_fill_ids(fx_msg_t *msg, PyObject *ids);
 
 /* Raise fx.ProtocolError for a decode failure: message
