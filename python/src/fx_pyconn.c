@@ -2,18 +2,58 @@
     port. Every method that sends takes the request's seq first and returns
     True if the message was queued on the socket, False if the socket
     refused it (no peer yet, or queue full: the caller resends later).
-    A Connection belongs to one thread at a time (ZeroMQ sockets are not
-    thread-safe); the Python Client gives it to its I/O thread only. */
+
+    Threads: a ZeroMQ socket may move between threads with a full memory
+    barrier in between. Every method here that touches the socket holds the
+    GIL while it does (only the blocking recv() lets go of it, and is for
+    single-threaded use), so the GIL is that barrier and the Python Client
+    may use one Connection from several threads under its own lock. wait()
+    is the one call made without that lock: it releases the GIL and polls
+    only file descriptors (the socket's ZMQ_FD, the interrupt pipe, a
+    caller's fd), never the socket itself.
+
+    ZMQ_FD is edge-like: it signals when the socket's state changes, and a
+    thread that sends may consume that signal for a message that has just
+    arrived. So a send made while another thread is blocked in wait() that
+    leaves input waiting writes the interrupt pipe, and so do reconnect()
+    and close(): a thread blocked in wait() always wakes up to look. (Each
+    look at ZMQ_EVENTS costs libzmq a poll() of its own mailbox, so no send
+    looks when no thread waits.) */
 #include "fx_pyext.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sodium.h>
+#include <unistd.h>
 
 typedef struct {
     PyObject_HEAD zsock_t *sock;
     char addr[FX_ADDR_MAX];
     char server_key[FX_KEY_LEN + 1];
     fx_keypair_t keypair;
+    int intr[2];  /* the interrupt pipe: read end, write end */
+    bool has_intr;
+    int waiting;  /* threads inside wait(), changed with the GIL held */
 } fx_py_conn_t;
+
+/* What wait() saw, as bits of its result. */
+enum { S_WAIT_SOCKET = 1, S_WAIT_INTERRUPT = 2, S_WAIT_FD = 4 };
+
+static void s_interrupt(fx_py_conn_t *self)
+{
+    if (self->has_intr) {
+        ssize_t rc = write(self->intr[1], "x", 1); /* a full pipe is a wake-up already pending */
+        (void) rc;
+    }
+}
+
+/* After a send: if a thread is in wait() and input waits on the socket,
+   make sure it looks. */
+static void s_kick_if_readable(fx_py_conn_t *self)
+{
+    if (self->waiting > 0 && self->sock != NULL && (zsock_events(self->sock) & ZMQ_POLLIN))
+        s_interrupt(self);
+}
 
 /* Open a new DEALER and start connecting. 0, or -1 with an exception. */
 static int s_open(fx_py_conn_t *self)
@@ -25,6 +65,11 @@ static int s_open(fx_py_conn_t *self)
     }
     zsock_set_linger(sock, 0);
     zsock_set_sndtimeo(sock, 0);
+    zsock_set_rcvtimeo(sock, 0);
+    /* No receive high-water mark: the broker's ROUTER drops what a full
+       peer cannot take, and a push it drops is not pushed again (SPEC 8.6).
+       Results wait here, in memory, until the session reads them. */
+    zsock_set_rcvhwm(sock, 0);
     fx_curve_client(sock, &self->keypair, self->server_key);
     if (zsock_connect(sock, "%s", self->addr) != 0) {
         int saved = errno;
@@ -49,6 +94,13 @@ static int s_init(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
         fx_py_copy_str(pub, "public_key", self->keypair.public_key, sizeof(self->keypair.public_key)) < 0 ||
         fx_py_copy_str(sec, "secret_key", self->keypair.secret_key, sizeof(self->keypair.secret_key)) < 0)
         return -1;
+    if (!self->has_intr) {
+        if (pipe2(self->intr, O_NONBLOCK | O_CLOEXEC) != 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        self->has_intr = true;
+    }
     const char *names[] = {"broker_public_key", "public_key", "secret_key"};
     const char *keys[] = {self->server_key, self->keypair.public_key, self->keypair.secret_key};
     for (int i = 0; i < 3; i++)
@@ -64,6 +116,10 @@ static int s_init(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
 static void s_dealloc(fx_py_conn_t *self)
 {
     zsock_destroy(&self->sock);
+    if (self->has_intr) {
+        close(self->intr[0]);
+        close(self->intr[1]);
+    }
     sodium_memzero(self->keypair.secret_key, sizeof(self->keypair.secret_key));
     Py_TYPE(self)->tp_free((PyObject *) self);
 }
@@ -88,6 +144,7 @@ static PyObject *s_send_msg(fx_py_conn_t *self, fx_msg_t *msg)
     int rc = fx_py_send(&msg, self->sock, NULL);
     if (rc < 0)
         return NULL;
+    s_kick_if_readable(self);
     return PyBool_FromLong(rc);
 }
 
@@ -232,6 +289,51 @@ fail:
     return NULL;
 }
 
+/* submit_parts(seq, parts): one SUBMIT from task groups (fx_pybatch.c). */
+static PyObject *s_submit_parts(fx_py_conn_t *self, PyObject *args)
+{
+    unsigned int seq;
+    PyObject *parts;
+    if (!PyArg_ParseTuple(args, "IO:submit_parts", &seq, &parts))
+        return NULL;
+    if (s_check_open(self) < 0)
+        return NULL;
+    int rc = fx_py_submit_send(self->sock, seq, parts);
+    if (rc < 0)
+        return NULL;
+    s_kick_if_readable(self);
+    return PyBool_FromLong(rc);
+}
+
+/* ack_results(seq, results): RESULTS_ACK of every task id of a RESULTS
+   message (a list of Result records or of ids), echoing its seq, in
+   messages of at most FX_IDS_MAX ids. True if all were queued. */
+static PyObject *s_ack_results(fx_py_conn_t *self, PyObject *args)
+{
+    unsigned int seq;
+    PyObject *results;
+    if (!PyArg_ParseTuple(args, "IO!:ack_results", &seq, &PyList_Type, &results))
+        return NULL;
+    bool all = true;
+    for (Py_ssize_t at = 0; at < PyList_GET_SIZE(results); at += FX_IDS_MAX) {
+        Py_ssize_t stop = PyList_GET_SIZE(results) - at > FX_IDS_MAX ? at + FX_IDS_MAX : PyList_GET_SIZE(results);
+        fx_msg_t *m = fx_msg_new(FX_MSG_RESULTS_ACK);
+        if (m == NULL)
+            return PyErr_NoMemory();
+        m->seq = seq;
+        if (fx_py_fill_result_ids(m, results, at, stop) < 0) {
+            fx_msg_destroy(&m);
+            return NULL;
+        }
+        PyObject *sent = s_send_msg(self, m);
+        if (sent == NULL)
+            return NULL;
+        all = all && sent == Py_True;
+        Py_DECREF(sent);
+    }
+    return PyBool_FromLong(all);
+}
+
 static PyObject *s_ids_message(fx_py_conn_t *self, PyObject *args, PyObject *kwargs, fx_msg_type_t type,
                                const char *format)
 {
@@ -373,9 +475,98 @@ static PyObject *s_recv(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
     return result;
 }
 
+/* take(): the next message without waiting (None if there is none), as
+   (type_name, seq, fields); a RESULTS message's fields are a list of
+   Result records. Never releases the GIL. fx.ProtocolError for a message
+   that does not decode (it is consumed). */
+static PyObject *s_take(fx_py_conn_t *self, PyObject *unused)
+{
+    if (s_check_open(self) < 0)
+        return NULL;
+    zmsg_t *zmsg = zmsg_recv(self->sock); /* rcvtimeo 0: NULL when nothing waits */
+    if (zmsg == NULL)
+        Py_RETURN_NONE;
+    fx_msg_t *msg = NULL;
+    uint32_t seq = 0;
+    const char *detail = NULL;
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+    zmsg_destroy(&zmsg);
+    if (rc != FX_OK) {
+        fx_py_raise_decode(rc, detail, seq);
+        return NULL;
+    }
+    PyObject *result;
+    if (msg->type == FX_MSG_RESULTS)
+        result = Py_BuildValue("(skN)", "RESULTS", (unsigned long) msg->seq, fx_py_results_list(msg));
+    else
+        result = fx_py_msg_to_tuple(msg);
+    fx_msg_destroy(&msg);
+    return result;
+}
+
+/* wait(timeout_ms=-1, wake_fd=-1): block, without the GIL, until the socket
+   may have input, the interrupt pipe or wake_fd is readable, or the time is
+   up. Returns the bits S_WAIT_* of what it saw (0: the time is up); input
+   already waiting returns at once. Reads neither pipe: clear_interrupt()
+   and the owner of wake_fd do, under the caller's lock. */
+static PyObject *s_wait(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"timeout_ms", "wake_fd", NULL};
+    long timeout_ms = -1;
+    int wake_fd = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|li:wait", kwlist, &timeout_ms, &wake_fd))
+        return NULL;
+    if (self->sock == NULL || !self->has_intr)
+        return PyLong_FromLong(S_WAIT_INTERRUPT); /* closed: nothing to wait for */
+    /* Counted before the look at the socket: a send from now on checks. */
+    self->waiting++;
+    if (zsock_events(self->sock) & ZMQ_POLLIN) {
+        self->waiting--;
+        return PyLong_FromLong(S_WAIT_SOCKET);
+    }
+    struct pollfd fds[3] = {
+        {zsock_fd(self->sock), POLLIN, 0},
+        {self->intr[0], POLLIN, 0},
+        {wake_fd, POLLIN, 0},
+    };
+    int rc, saved;
+    Py_BEGIN_ALLOW_THREADS rc = poll(fds, wake_fd >= 0 ? 3 : 2, timeout_ms < 0 ? -1 : (int) timeout_ms);
+    saved = errno;
+    Py_END_ALLOW_THREADS self->waiting--;
+    if (rc < 0) {
+        if (saved == EINTR)
+            return PyErr_CheckSignals() < 0 ? NULL : PyLong_FromLong(0);
+        errno = saved;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    long seen = 0;
+    if (fds[0].revents)
+        seen |= S_WAIT_SOCKET;
+    if (fds[1].revents)
+        seen |= S_WAIT_INTERRUPT;
+    if (wake_fd >= 0 && fds[2].revents)
+        seen |= S_WAIT_FD;
+    return PyLong_FromLong(seen);
+}
+
+static PyObject *s_interrupt_py(fx_py_conn_t *self, PyObject *unused)
+{
+    s_interrupt(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *s_clear_interrupt(fx_py_conn_t *self, PyObject *unused)
+{
+    char buf[64];
+    while (self->has_intr && read(self->intr[0], buf, sizeof buf) > 0) {
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *s_reconnect(fx_py_conn_t *self, PyObject *unused)
 {
     zsock_destroy(&self->sock);
+    s_interrupt(self); /* a thread in wait() polls the old socket's fd */
     if (s_open(self) < 0)
         return NULL;
     Py_RETURN_NONE;
@@ -384,6 +575,7 @@ static PyObject *s_reconnect(fx_py_conn_t *self, PyObject *unused)
 static PyObject *s_close(fx_py_conn_t *self, PyObject *unused)
 {
     zsock_destroy(&self->sock);
+    s_interrupt(self);
     Py_RETURN_NONE;
 }
 
@@ -409,7 +601,13 @@ static PyMethodDef s_methods[] = {
     {"submit", (PyCFunction) (void (*)(void)) s_submit, KW,
      "submit(seq, tasks) -> bool; tasks: list of (task_id, endpoint_id, function_id, "
      "py_version, serializer, walltime_ms, payload[, retries=FX_RETRIES_DEFAULT])"},
+    {"submit_parts", (PyCFunction) s_submit_parts, METH_VARARGS,
+     "submit_parts(seq, parts) -> bool; parts: list of (endpoint_id, function_id, py_version, "
+     "serializer, ids, payloads, walltime_ms, retries), walltime_ms and retries an int or a "
+     "list with one per task"},
     {"results_ack", (PyCFunction) (void (*)(void)) s_results_ack, KW, "results_ack(seq, ids) -> bool"},
+    {"ack_results", (PyCFunction) s_ack_results, METH_VARARGS,
+     "ack_results(seq, results) -> bool: RESULTS_ACK of every record's task id, FX_IDS_MAX per message"},
     {"status", (PyCFunction) (void (*)(void)) s_status, KW, "status(seq, ids) -> bool"},
     {"fetch", (PyCFunction) (void (*)(void)) s_fetch, KW, "fetch(seq, ids) -> bool"},
     {"cancel", (PyCFunction) (void (*)(void)) s_cancel, KW,
@@ -419,7 +617,15 @@ static PyMethodDef s_methods[] = {
     {"send", (PyCFunction) (void (*)(void)) s_send, KW,
      "send(type, seq, fields) -> bool: any message from a dict of fields"},
     {"recv", (PyCFunction) (void (*)(void)) s_recv, KW,
-     "recv(timeout_ms=-1, wake_fd=-1) -> None | (type, seq, fields); releases the GIL"},
+     "recv(timeout_ms=-1, wake_fd=-1) -> None | (type, seq, fields); releases the GIL "
+     "(single-threaded use)"},
+    {"take", (PyCFunction) s_take, METH_NOARGS,
+     "take() -> None | (type, seq, fields), without waiting; RESULTS fields: [Result, ...]"},
+    {"wait", (PyCFunction) (void (*)(void)) s_wait, KW,
+     "wait(timeout_ms=-1, wake_fd=-1) -> int: 1 socket, 2 interrupt, 4 wake_fd (bits), 0 time up; "
+     "polls file descriptors only, without the GIL"},
+    {"interrupt", (PyCFunction) s_interrupt_py, METH_NOARGS, "wake a thread blocked in wait()"},
+    {"clear_interrupt", (PyCFunction) s_clear_interrupt, METH_NOARGS, "empty the interrupt pipe"},
     {"reconnect", (PyCFunction) s_reconnect, METH_NOARGS,
      "close the socket and open a new one (a new session at the broker)"},
     {"close", (PyCFunction) s_close, METH_NOARGS, "close the socket"},

@@ -72,6 +72,33 @@ int fx_py_send(fx_msg_t **msg_p, zsock_t *sock, zframe_t *routing);
 /* fx_py_send of a message given as (type, seq, fields) from Python. */
 int fx_py_send_fields(zsock_t *sock, zframe_t *routing, PyObject *type, uint32_t seq, PyObject *fields);
 
+/* fx_pybatch.c: the per-task hot paths, one call per batch. */
+
+/* fx._fx.Result, the struct sequence of one result record. */
+extern PyTypeObject *fx_py_result_type;
+
+/* Make fx._fx.Result and set libsodium up; 0, or -1 with an exception. */
+int fx_py_batch_init(PyObject *mod);
+
+/* A list of n fresh ids (version 4 UUID text), from one random draw per
+   256 ids. */
+PyObject *fx_py_new_ids(Py_ssize_t n);
+
+/* Encode and send one SUBMIT from parts, each a tuple (endpoint_id,
+   function_id, py_version, serializer, ids, payloads, walltime_ms,
+   retries): ids and payloads (bytes) lists of one length, walltime_ms and
+   retries an int for every task or a list with one per task. Every field
+   is checked against the limits the decoder applies. 1 sent, 0 the socket
+   refused it (would block), -1 with an exception set. */
+int fx_py_submit_send(zsock_t *sock, uint32_t seq, PyObject *parts);
+
+/* The records of a RESULTS message as a list of Result. */
+PyObject *fx_py_results_list(const fx_msg_t *msg);
+
+/* Fill the ids of a new RESULTS_ACK from items [start, stop) of a list of
+   Result records or id strings. -1 with an exception set. */
+int fx_py_fill_result_ids(fx_msg_t *msg, PyObject *results, Py_ssize_t start, Py_ssize_t stop);
+
 /* Wait up to timeout_ms (-1: forever) for sock, and for wake_fd (if >= 0),
    with the GIL released. Returns 1 if sock is readable, 0 on timeout or a
    wake-up, -1 with an exception set (a signal's handler raised). */

@@ -14,6 +14,18 @@ static PyObject *s_new_id(PyObject *mod, PyObject *unused)
     return PyUnicode_FromString(id);
 }
 
+static PyObject *s_new_ids(PyObject *mod, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "new_ids(n): n must not be negative");
+        return NULL;
+    }
+    return fx_py_new_ids(n);
+}
+
 static PyObject *s_id_valid(PyObject *mod, PyObject *arg)
 {
     if (!PyUnicode_Check(arg))
@@ -152,6 +164,7 @@ cleanup:
 
 static PyMethodDef s_functions[] = {
     {"new_id", s_new_id, METH_NOARGS, "new_id() -> str: a fresh UUID (v4) in canonical text"},
+    {"new_ids", s_new_ids, METH_O, "new_ids(n) -> [str, ...]: n fresh ids, one random draw per 256"},
     {"id_valid", s_id_valid, METH_O, "id_valid(text) -> bool"},
     {"key_valid", s_key_valid, METH_O, "key_valid(text) -> bool: 40 chars of Z85"},
     {"strerror", s_strerror, METH_O, "strerror(code) -> str"},
@@ -275,7 +288,7 @@ PyMODINIT_FUNC PyInit__fx(void)
     Py_XDECREF(capsule);
     if (added < 0)
         goto fail;
-    if (s_add_constants(mod) < 0)
+    if (s_add_constants(mod) < 0 || fx_py_batch_init(mod) < 0)
         goto fail;
     return mod;
 fail:

@@ -283,3 +283,95 @@ def test_test_server_is_not_in_the_package():
     server.close()
     with pytest.raises(fx.Error, match="closed"):           # and its exceptions
         server.recv(0)
+
+
+def test_new_ids_in_bulk():
+    ids = _fx.new_ids(1000)
+    assert len(set(ids)) == 1000
+    assert all(fx.id_valid(i) and i[14] == "4" and i[19] in "89ab" for i in ids)
+    assert _fx.new_ids(0) == [] and len(_fx.new_ids(1)) == 1
+    with pytest.raises(ValueError):
+        _fx.new_ids(-1)
+
+
+def _talking_pair():
+    spub, ssec = fx.keypair_new()
+    server = _fxtest.TestServer(spub, ssec)
+    pub, sec = fx.keypair_new()
+    conn = _fx.Connection(server.endpoint, spub, pub, sec)
+    assert conn.hello(1, fx.new_id(), "0.1.0", "3.11.2")
+    rid = server.recv(5000)[0]
+    return server, conn, rid
+
+
+def test_submit_parts_fills_every_field_of_the_schema():
+    server, conn, rid = _talking_pair()
+    eid, fid, fid2 = fx.new_id(), fx.new_id(), fx.new_id()
+    ids = _fx.new_ids(5)
+    payloads = [bytes([i]) * i for i in range(5)]
+    assert conn.submit_parts(7, [(eid, fid, "3.11.2", "pickle", ids[:3], payloads[:3],
+                                  [0, 1, 2], [2, 1, 0]),
+                                 (eid, fid2, "3.9.1", "other", ids[3:], payloads[3:], 2500, 9)])
+    _, t, seq, fields, _ = server.recv(5000)
+    assert (t, seq) == ("SUBMIT", 7)
+    got = fields["tasks"]
+    expect = [(ids[i], fid if i < 3 else fid2, "3.11.2" if i < 3 else "3.9.1",
+               "pickle" if i < 3 else "other", [0, 1, 2, 2500, 2500][i], [2, 1, 0, 9, 9][i],
+               payloads[i]) for i in range(5)]
+    assert [(g["task_id"], g["function_id"], g["py_version"], g["serializer"], g["walltime_ms"],
+             g["retries"], g["payload"]) for g in got] == expect
+    names = {f["name"] for f in _fx.schema("SUBMIT")[0]["record"]}
+    for g in got:      # what the client does not set is the zero value, the body empty
+        assert set(g) == names
+        assert (g["endpoint_id"], g["kind"], g["entry"], g["container"], g["attempt"],
+                g["body"]) == (eid, 0, "", "", 0, b"")
+    for bad, what in [((eid, fid, "3", "p", ["nope"], [b""], 0, 0), "task_id"),
+                      ((eid, "x", "3", "p", ids[:1], [b""], 0, 0), "function_id"),
+                      ((eid, fid, "3", "p", ids[:1], [b""], 0, _fx.RETRIES_MAX + 1), "retries"),
+                      ((eid, fid, "3", "p", ids[:1], [b""], -1, 0), "walltime_ms"),
+                      ((eid, fid, "3" * 40, "p", ids[:1], [b""], 0, 0), "py_version"),
+                      ((eid, fid, "3", "p", ids[:2], [b""], 0, 0), "differ in length"),
+                      ((eid, fid, "3", "p", ids[:1], [b"x" * (fx.PAYLOAD_MAX + 1)], 0, 0),
+                       "FX_PAYLOAD_MAX")]:
+        with pytest.raises(ValueError, match=what):
+            conn.submit_parts(8, [bad])
+    with pytest.raises(TypeError, match="bytes"):
+        conn.submit_parts(8, [(eid, fid, "3", "p", ids[:1], ["str"], 0, 0)])
+    with pytest.raises(ValueError, match="FX_BATCH_MAX"):
+        conn.submit_parts(8, [])
+    conn.close()
+    server.close()
+
+
+def test_take_wait_interrupt_and_ack_results():
+    server, conn, rid = _talking_pair()
+    assert conn.wait(50) == 0 and conn.take() is None             # nothing there: time up
+    ids = _fx.new_ids(3)
+    server.send(rid, "RESULTS", 0, {"results": [
+        {"task_id": ids[0], "status": _fx.RESULT_OK, "value": b"v", "output": b"o"},
+        {"task_id": ids[1], "status": _fx.RESULT_ERROR, "error_code": _fx.E_CANCELLED,
+         "error_text": "cancelled", "value": b"", "output": b""},
+        {"task_id": ids[2], "status": _fx.RESULT_EXCEPTION, "error_text": "E: x",
+         "value": b"", "output": b""}]})
+    server.send(rid, "HEARTBEAT", 0, {})
+    assert conn.wait(5000) & 1                                    # the socket
+    t, seq, results = conn.take()
+    assert (t, seq) == ("RESULTS", 0)
+    assert results == [(ids[0], 0, 0, None, b"v", b"o"),
+                       (ids[1], 2, _fx.E_CANCELLED, "cancelled", b"", b""),
+                       (ids[2], 1, 0, "E: x", b"", b"")]
+    assert results[1].error_code == _fx.E_CANCELLED and isinstance(results[0], _fx.Result)
+    assert conn.take() == ("HEARTBEAT", 0, {})
+    assert conn.ack_results(0, results)
+    assert server.recv(5000)[1:4] == ("RESULTS_ACK", 0, {"task_ids": ids})
+    conn.interrupt()
+    assert conn.wait(5000) == 2                                   # woken, not timed out
+    assert conn.wait(0) == 2                                      # until cleared
+    conn.clear_interrupt()
+    assert conn.wait(0) == 0
+    r, w = os.pipe()
+    os.write(w, b"x")
+    assert conn.wait(5000, r) == 4
+    conn.close()
+    assert conn.wait(5000) == 2                                   # closed: never blocks
+    server.close()
