@@ -8,8 +8,8 @@ functions, arguments and results become bytes is serialize.py's; the
 results it holds, results.py's; the Executor's futures, futures.py's.
 """
 import atexit
-import concurrent.futures
 import os
+import platform
 import threading
 import time
 import weakref
@@ -17,11 +17,10 @@ import weakref
 from . import _fx, serialize
 from .errors import ClientClosed, ConnectionError, Error, TimeoutError
 from .futures import TaskFuture
-from .results import ResultBook
 from .serialize import split_output, unpack_result
 from .session import Session
 from .shell import ShellFunction
-from .task import Task, retries as _retries, walltime_ms as _walltime_ms
+from .task import TaskGroup, retries as _retries, walltime_ms as _walltime_ms
 
 __all__ = ["Client", "Batch", "TaskFuture", "TASK_STATES", "default_credentials_path",
            "unpack_result"]
@@ -53,19 +52,29 @@ class Batch:
         self.function_id = function_id
         self.walltime_ms = _walltime_ms(walltime)
         self.retries = _retries(retries)
-        self.tasks = []
+        self.tasks = []      # (target, payload, walltime_ms or None, retries or None)
 
     def add(self, *args, endpoint_id=None, function_id=None, walltime=None, retries=None,
             **kwargs):
-        endpoint_id = endpoint_id or self.endpoint_id
-        function_id = function_id or self.function_id
-        task = self._client._make_task(endpoint_id, function_id, args, kwargs,
-                                       walltime=walltime, retries=retries)
-        task.defaults(self.walltime_ms, self.retries)
-        self.tasks.append(task)
+        target = self._client._target(endpoint_id or self.endpoint_id,
+                                      function_id or self.function_id)
+        walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
+        payload = serialize.pack_args(self._client._serializer, args, kwargs)
+        self.tasks.append((target, payload,
+                           self.walltime_ms if walltime_ms is None else walltime_ms,
+                           self.retries if retries is None else retries))
 
     def __len__(self):
         return len(self.tasks)
+
+
+class _Registering:
+    """A function being registered by one thread while others wait for its id."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.function_id = None
+        self.exc = None
 
 
 class Client:
@@ -105,26 +114,27 @@ class Client:
         except Error as exc:
             raise ConnectionError(str(exc)) from None
         self._serializer = serialize.get()       # of the arguments of every task
-        self._book = ResultBook()
         self._fn_lock = threading.Lock()         # guards the two below; never held while waiting
         self._fn_cache = weakref.WeakKeyDictionary()   # function -> id, or a Future while registering
         self._fn_info = {}                       # function_id -> (kind, walltime_ms)
         self._closing = False
         self._closed = False
-        self._session = Session(conn, self.client_id, self.address, self._book, heartbeat,
-                                missed_beats)
+        self._session = Session(conn, self.client_id, self.address, heartbeat, missed_beats)
+        self._book = self._session.book
         self._session.start()
         _live_clients.add(self)
         try:
-            self._session.welcome.result(timeout=hello_timeout)
-        except concurrent.futures.TimeoutError:
-            self.close()
-            raise ConnectionError(
-                f"broker at {self.address} did not answer: is it running, and is your key "
-                f"registered (fx user create)?") from None
+            welcomed = self._session.wait(self._session.welcome, hello_timeout)
+            if welcomed:
+                self._session.welcome.result()
         except Error:
             self.close()
             raise
+        if not welcomed:
+            self.close()
+            raise ConnectionError(
+                f"broker at {self.address} did not answer: is it running, and is your key "
+                f"registered (fx user create)?")
 
     # ---- public API -----------------------------------------------------
 
@@ -136,8 +146,10 @@ class Client:
     @property
     def raw_result_counts(self):
         """How many result records arrived per task id, duplicates included
-        (the application sees each result once whatever these say)."""
-        return dict(self._session.raw_counts)
+        (the application sees each result once whatever these say), for the
+        results the client holds (fx.results says which) and every task id
+        that got a record it had no use for."""
+        return self._session.raw_counts
 
     @property
     def stats_received(self):
@@ -158,14 +170,18 @@ class Client:
             try:
                 known = self._fn_cache.get(function)
                 if known is None:
-                    self._fn_cache[function] = concurrent.futures.Future()
-                    mine = self._fn_cache[function]
+                    self._fn_cache[function] = mine = _Registering()
             except TypeError:            # not weakly referable: registered each time
                 known = None
         if isinstance(known, str):
             return known
         if known is not None:            # another thread registers it now
-            return self._wait(known, "REGISTER_FUNCTION request")
+            if not known.done.wait(self.request_timeout):
+                raise TimeoutError(f"REGISTER_FUNCTION request: no answer from the broker at "
+                                   f"{self.address} within {self.request_timeout} s")
+            if known.exc is not None:
+                raise known.exc
+            return known.function_id
         try:
             function_id = self._register(function, name)
         except BaseException as exc:
@@ -173,12 +189,14 @@ class Client:
                 with self._fn_lock:
                     if self._fn_cache.get(function) is mine:
                         del self._fn_cache[function]
-                mine.set_exception(exc)
+                mine.exc = exc
+                mine.done.set()
             raise
         if mine is not None:
             with self._fn_lock:
                 self._fn_cache[function] = function_id
-            mine.set_result(function_id)
+            mine.function_id = function_id
+            mine.done.set()
         return function_id
 
     def register_endpoint(self, name, public_key, endpoint_id=None):
@@ -198,10 +216,12 @@ class Client:
         no limit); retries: worker deaths it survives (None:
         FX_RETRIES_DEFAULT). These names (and endpoint_id, function_id) are
         not passed on to the function."""
-        task = self._make_task(endpoint_id, function_id, args, kwargs, walltime=walltime,
-                               retries=retries)
-        self._submit([task], wait=True)
-        return task.task_id
+        walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
+        target = self._target(endpoint_id, function_id)
+        payload = serialize.pack_args(self._serializer, args, kwargs)
+        group = self._group(target, [payload], walltime_ms, retries)
+        self._submit([group])
+        return group.ids[0]
 
     def create_batch(self, endpoint_id=None, function_id=None, walltime=None, retries=None):
         """A Batch to fill with batch.add(*args, **kwargs) and pass to run_batch."""
@@ -216,16 +236,15 @@ class Client:
         their own (in Batch.add or create_batch)."""
         walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
         if isinstance(batch, Batch):
-            tasks = list(batch.tasks)
-            for t in tasks:
-                t.defaults(walltime_ms, retries)
+            groups = self._batch_groups(batch.tasks, walltime_ms, retries)
         else:
-            tasks = [self._make_task(endpoint_id, function_id, tuple(a), dict(k or {}),
-                                     walltime=walltime, retries=retries)
-                     for a, k in batch]
-        if tasks:
-            self._submit(tasks, wait=True)
-        return [t.task_id for t in tasks]
+            target = self._target(endpoint_id, function_id)
+            payloads = serialize.pack_many(self._serializer,
+                                           ((tuple(a), dict(k or {})) for a, k in batch))
+            groups = [self._group(target, payloads, walltime_ms, retries)] if payloads else []
+        if groups:
+            self._submit(groups)
+        return [t for g in groups for t in g.ids]
 
     batch_run = run_batch
 
@@ -234,23 +253,22 @@ class Client:
         remote traceback in its message and as .remote_traceback), or raises
         fx.TaskFailed if it cannot be rebuilt here, fx.TaskError if fx could
         not run the task, fx.TimeoutError after timeout seconds."""
-        raw = self._wait_raw(task_id, timeout)
-        kind, serializer = self._book.info(task_id)
-        value, exc = unpack_result(raw, kind, serializer)
+        result, (kind, serializer) = self._wait_result(task_id, timeout)
+        value, exc = unpack_result(result, kind, serializer)
         if exc is not None:
             raise exc
         return value
 
     def get_output(self, task_id, timeout=None):
         """What the task printed (stdout and stderr), without the traceback."""
-        raw = self._wait_raw(task_id, timeout)
-        printed, _ = split_output(raw["output"])
+        result, _ = self._wait_result(task_id, timeout)
+        printed, _ = split_output(result.output)
         return printed
 
     def get_remote_traceback(self, task_id, timeout=None):
         """The remote traceback text of a task that raised, else ''."""
-        raw = self._wait_raw(task_id, timeout)
-        return split_output(raw["output"])[1]
+        result, _ = self._wait_result(task_id, timeout)
+        return split_output(result.output)[1]
 
     def status(self, task_ids):
         """Task states from the broker. For one id (str): a dict
@@ -360,18 +378,17 @@ class Client:
                         f"another thread")
 
     def _request(self, type_, send, on_reply):
-        """Send one request through the I/O thread and wait for its answer."""
+        """Send one request and wait for its answer."""
         self._check_usable()
         self._check_not_io_thread(type_)
         return self._wait(self._session.request(type_, send, on_reply), f"{type_} request")
 
-    def _wait(self, future, what, timeout=-1):
+    def _wait(self, waiter, what, timeout=-1):
         timeout = self.request_timeout if timeout == -1 else timeout
-        try:
-            return future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError:
+        if not self._session.wait(waiter, timeout):
             raise TimeoutError(f"{what}: no answer from the broker at {self.address} "
-                               f"within {timeout} s") from None
+                               f"within {timeout} s")
+        return waiter.result()
 
     def _register(self, function, name):
         """REGISTER_FUNCTION for one function; its id."""
@@ -388,10 +405,10 @@ class Client:
             self._fn_info[fid] = (spec.kind, spec.walltime_ms)
         return fid
 
-    def _make_task(self, endpoint_id, function_id, args, kwargs, future=None, max_batch=None,
-                   walltime=None, retries=None):
+    def _target(self, endpoint_id, function_id):
+        """Checked (endpoint_id, function_id, function kind, function's
+        walltime_ms) for new tasks; a function object is registered."""
         self._check_usable()
-        walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
         if endpoint_id is None:
             raise ValueError("endpoint_id is required (the id `fx-endpoint` printed)")
         if not _fx.id_valid(endpoint_id):
@@ -402,21 +419,50 @@ class Client:
             function_id = self.register_function(function_id)
         if not _fx.id_valid(function_id):
             raise ValueError(f"function_id {function_id!r} is not a canonical UUID")
-        payload = serialize.pack_args(self._serializer, args, kwargs)
         with self._fn_lock:
             kind, fn_walltime_ms = self._fn_info.get(function_id, (_fx.FN_PYTHON, 0))
-        return Task(endpoint_id, function_id, payload, self._serializer.name, walltime_ms, kind,
-                    max_batch or _fx.BATCH_MAX, future, retries, fn_walltime_ms)
+        return endpoint_id, function_id, kind, fn_walltime_ms
 
-    def _submit(self, tasks, wait):
-        self._book.own((t.task_id, t.kind, t.serializer) for t in tasks)
-        self._session.submit(tasks)
-        if not wait:
-            return
+    def _group(self, target, payloads, walltime_ms, retries, max_batch=_fx.BATCH_MAX):
+        """A TaskGroup of new tasks for target (from _target), with fresh
+        ids. walltime_ms / retries: an int, None (the function's walltime,
+        FX_RETRIES_DEFAULT) or a list with one per task."""
+        endpoint_id, function_id, kind, fn_walltime_ms = target
+        if walltime_ms is None:
+            walltime_ms = fn_walltime_ms
+        if retries is None:
+            retries = _fx.RETRIES_DEFAULT
+        return TaskGroup(endpoint_id, function_id, platform.python_version(),
+                         self._serializer.name, kind, _fx.new_ids(len(payloads)), payloads,
+                         walltime_ms, retries, max_batch=max_batch)
+
+    def _batch_groups(self, tasks, walltime_ms, retries):
+        """A Batch's tasks as groups of neighbours with the same target,
+        each task's options resolved (its own, the batch's, run_batch's,
+        then the function's)."""
+        groups, i = [], 0
+        while i < len(tasks):
+            target = tasks[i][0]
+            j = i
+            while j < len(tasks) and tasks[j][0] == target:
+                j += 1
+            run = tasks[i:j]
+            walls = [target[3] if w is None and walltime_ms is None else
+                     walltime_ms if w is None else w for _, _, w, _ in run]
+            tries = [_fx.RETRIES_DEFAULT if r is None and retries is None else
+                     retries if r is None else r for _, _, _, r in run]
+            groups.append(self._group(target, [p for _, p, _, _ in run], walls, tries))
+            i = j
+        return groups
+
+    def _submit(self, groups):
+        """Hand groups to the session and wait until all are committed."""
+        self._check_not_io_thread("SUBMIT")
+        waiters = self._session.submit(groups, wait=True)
         deadline = None if self.request_timeout is None else time.monotonic() + self.request_timeout
-        for t in tasks:
+        for group, w in zip(groups, waiters):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._wait(t.submitted, f"SUBMIT of task {t.task_id}", left)
+            self._wait(w, f"SUBMIT of {len(group)} task(s)", left)
 
     def _cancel_futures(self, futures):
         """TaskFuture.cancel() for many futures, with one CANCEL
@@ -428,36 +474,46 @@ class Client:
                 f._fx_wait_cancel(True)
             by_id = {f.task_id: f for f in remote}
             ids = list(by_id)
-            waits = [self._session.cancel(ids[i:i + _fx.IDS_MAX], True,
-                                          {t: by_id[t] for t in ids[i:i + _fx.IDS_MAX]})
-                     for i in range(0, len(ids), _fx.IDS_MAX)]
             deadline = time.monotonic() + (self.cancel_timeout or 0)
-            for w in waits:
-                try:
-                    w.result(timeout=max(0.0, deadline - time.monotonic()))
-                except Exception:     # no answer in time, refused, closed: not cancelled
-                    pass
+            try:
+                waits = [self._session.cancel(ids[i:i + _fx.IDS_MAX], True,
+                                              {t: by_id[t] for t in ids[i:i + _fx.IDS_MAX]})
+                         for i in range(0, len(ids), _fx.IDS_MAX)]
+                for w in waits:
+                    self._session.wait(w, max(0.0, deadline - time.monotonic()))
+            except Exception:     # refused, closed: not cancelled
+                pass
             for f in remote:
                 f._fx_wait_cancel(False)
         return [f.cancelled() for f in futures]
 
-    def _wait_raw(self, task_id, timeout):
+    def _cancel_queued(self, task_ids):
+        """CANCEL (queued_only=1) tasks nobody waits for any more, waiting
+        up to cancel_timeout for the broker's answer; those not yet sent
+        end here."""
+        if not task_ids or not self._usable():
+            return
+        deadline = time.monotonic() + (self.cancel_timeout or 0)
+        try:
+            for i in range(0, len(task_ids), _fx.IDS_MAX):
+                waiter = self._session.cancel(task_ids[i:i + _fx.IDS_MAX], True)
+                if not self._session.is_io_thread():
+                    self._session.wait(waiter, max(0.0, deadline - time.monotonic()))
+        except Exception:     # refused, closed: they run
+            pass
+
+    def _wait_result(self, task_id, timeout):
+        """(Result, (kind, serializer)) of a task, waiting up to timeout s."""
         if not isinstance(task_id, str):
             raise TypeError("task_id must be a str")
-        raw = self._book.get(task_id)
-        if raw is not None:
-            return raw
+        entry, waiter = self._session.result(task_id)
+        if entry is not None:
+            return entry
         self._check_usable()
-        raw, future, foreign = self._book.wait(task_id)
-        if raw is not None:
-            return raw
-        if foreign:
-            self._session.fetch([task_id])
-        try:
-            return future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError:
-            self._book.forget(task_id, future)
-            raise TimeoutError(f"no result for task {task_id} within {timeout} s") from None
+        if not self._session.wait(waiter, timeout):
+            self._session.forget(task_id, waiter)
+            raise TimeoutError(f"no result for task {task_id} within {timeout} s")
+        return waiter.result()
 
     def _list(self, what, limit):
         limit = max(0, min(int(limit), _fx.LIST_ROWS_MAX))

@@ -16,26 +16,57 @@ stopped waiting never sees its future cancelled behind its back.
 import concurrent.futures
 import weakref
 
-__all__ = ["TaskFuture", "settle"]
+__all__ = ["TaskFuture", "settle", "start", "unfinished"]
 
 # The states of concurrent.futures.Future, by their (stable) names.
+_PENDING = concurrent.futures._base.PENDING
+_RUNNING = concurrent.futures._base.RUNNING
 _CANCELLED = concurrent.futures._base.CANCELLED
 _CANCELLED_AND_NOTIFIED = concurrent.futures._base.CANCELLED_AND_NOTIFIED
 _FINISHED = concurrent.futures._base.FINISHED
+_InvalidState = concurrent.futures.InvalidStateError
+_DONE = (_CANCELLED, _CANCELLED_AND_NOTIFIED, _FINISHED)
 
 
 def settle(future, value=None, exc=None):
     """Resolve a future unless something (cancel(), another result) got
     there first."""
-    if future.done():
-        return
     try:
         if exc is not None:
             future.set_exception(exc)
         else:
             future.set_result(value)
-    except concurrent.futures.InvalidStateError:
+    except _InvalidState:
         pass
+
+
+def unfinished(futures):
+    """Those of futures not done yet. Reads their state without their locks:
+    a future that finishes meanwhile may be listed (for pruning lists)."""
+    return [f for f in futures if f._state not in _DONE]
+
+
+def start(futures):
+    """Futures whose tasks go into a SUBMIT now: each is set RUNNING, as
+    set_running_or_notify_cancel() does (from then on cancel() asks the
+    broker). The indices of those cancel() had cancelled already (their
+    waiters are told, and the task is not sent), or None."""
+    cancelled = None
+    for i, f in enumerate(futures):
+        with f._condition:
+            state = f._state
+            if state == _PENDING:
+                f._state = _RUNNING
+                continue
+            if state == _CANCELLED:
+                f._state = _CANCELLED_AND_NOTIFIED
+                for waiter in f._waiters:
+                    waiter.add_cancelled(f)
+        if state in (_CANCELLED, _CANCELLED_AND_NOTIFIED):
+            if cancelled is None:
+                cancelled = []
+            cancelled.append(i)
+    return cancelled
 
 
 class TaskFuture(concurrent.futures.Future):
@@ -51,10 +82,14 @@ class TaskFuture(concurrent.futures.Future):
     callback), cancel() cannot wait for the broker and returns False for a
     submitted task."""
 
-    def __init__(self, client, task_id=None):
+    def __init__(self, client, task_id=None, info=(None, None)):
+        """client: the Client, or a weak reference to it (shared by the
+        futures of one call); info: (function kind, serializer) of the
+        task, to read its result with."""
         super().__init__()
-        self._fx_client = weakref.ref(client)
+        self._fx_client = client if client.__class__ is weakref.ref else weakref.ref(client)
         self._fx_cancelling = False      # guarded by self._condition
+        self._fx_info = info
         self.task_id = task_id
 
     def cancel(self):
@@ -89,12 +124,13 @@ class TaskFuture(concurrent.futures.Future):
         with self._condition:
             self._fx_cancelling = waiting
 
-    def _fx_cancelled_by_broker(self):
-        """The broker cancelled the task before it ran (I/O thread). If a
-        cancel() still waits for that answer, end the RUNNING future as
-        cancelled, waking its waiters and running its callbacks; True if
-        so. concurrent.futures has no public way to cancel a running
-        future, so this does what cancel() plus
+    def _fx_cancelled_by_broker(self, callbacks=True):
+        """The broker cancelled the task before it ran. If a cancel() still
+        waits for that answer, end the RUNNING future as cancelled, waking
+        its waiters and running its callbacks (unless callbacks is False:
+        then the caller runs _invoke_callbacks() later, outside its locks);
+        True if so. concurrent.futures has no public way to cancel a
+        running future, so this does what cancel() plus
         set_running_or_notify_cancel() would."""
         with self._condition:
             if not self._fx_cancelling or self._state in (_FINISHED, _CANCELLED,
@@ -104,5 +140,6 @@ class TaskFuture(concurrent.futures.Future):
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
             self._condition.notify_all()
-        self._invoke_callbacks()
+        if callbacks:
+            self._invoke_callbacks()
         return True

@@ -25,7 +25,7 @@ from .errors import (DeserializationError, Error, PayloadTooLarge, TaskCancelled
                      TaskFailed)
 from .shell import ShellFunction, ShellResult
 
-__all__ = ["Serializer", "PickleSerializer", "register", "get", "DEFAULT", "pack_args",
+__all__ = ["Serializer", "PickleSerializer", "register", "get", "DEFAULT", "pack_args", "pack_many",
            "function_spec", "FunctionSpec", "unpack_result", "split_output", "TRACEBACK_MARKER"]
 
 # The line a worker writes between the captured output and the traceback.
@@ -89,11 +89,25 @@ def pack_args(serializer, args, kwargs):
     against FX_PAYLOAD_MAX."""
     payload = serializer.dumps((tuple(args), dict(kwargs)))
     if len(payload) > _fx.PAYLOAD_MAX:
-        raise PayloadTooLarge(
-            f"task arguments serialize ({serializer.name}) to {len(payload)} bytes; the limit "
-            f"(FX_PAYLOAD_MAX) is {_fx.PAYLOAD_MAX} bytes: pass large data by reference (a "
-            f"file path or URL), not by value", len(payload), _fx.PAYLOAD_MAX)
+        _too_large(serializer, payload)
     return payload
+
+
+def pack_many(serializer, calls):
+    """The payload frames of many tasks, one per (args tuple, kwargs dict)
+    of calls, checked against FX_PAYLOAD_MAX."""
+    dumps = serializer.dumps
+    payloads = [dumps(call) for call in calls]
+    if payloads and max(map(len, payloads)) > _fx.PAYLOAD_MAX:
+        _too_large(serializer, next(p for p in payloads if len(p) > _fx.PAYLOAD_MAX))
+    return payloads
+
+
+def _too_large(serializer, payload):
+    raise PayloadTooLarge(
+        f"task arguments serialize ({serializer.name}) to {len(payload)} bytes; the limit "
+        f"(FX_PAYLOAD_MAX) is {_fx.PAYLOAD_MAX} bytes: pass large data by reference (a "
+        f"file path or URL), not by value", len(payload), _fx.PAYLOAD_MAX)
 
 
 # ---- functions ----------------------------------------------------------------
@@ -186,15 +200,19 @@ def _augment(exc, task_id, tb):
 
 
 def unpack_result(raw, kind=None, serializer=None):
-    """(value, None) or (None, exception) for a raw result record (a dict
-    from the RESULTS message). kind: the function's kind if known;
-    serializer: the name the task was submitted with (None: the default)."""
-    task_id = raw["task_id"]
-    status = raw["status"]
+    """(value, None) or (None, exception) for a result record: an
+    fx._fx.Result, or a dict with the same fields (task_id, status,
+    error_code, error_text, value, output). kind: the function's kind if
+    known; serializer: the name the task was submitted with (None: the
+    default)."""
+    if isinstance(raw, dict):
+        raw = _fx.Result((raw["task_id"], raw["status"], raw.get("error_code") or 0,
+                          raw.get("error_text"), raw.get("value", b""), raw.get("output", b"")))
+    task_id, status, error_code, error_text, value, output = raw
     codec = get(serializer)
     if status == _fx.RESULT_OK:
         try:
-            value = codec.loads(raw["value"])
+            value = codec.loads(value)
         except Exception as exc:
             return None, DeserializationError(
                 f"cannot unpickle the result of task {task_id} here: "
@@ -208,12 +226,12 @@ def unpack_result(raw, kind=None, serializer=None):
                                 value.get("stderr", ""))
         return value, None
     if status == _fx.RESULT_EXCEPTION:
-        _, tb = split_output(raw["output"])
-        error_text = raw.get("error_text") or "remote exception"
+        _, tb = split_output(output)
+        error_text = error_text or "remote exception"
         exc = None
-        if raw["value"]:
+        if value:
             try:
-                exc = codec.loads(raw["value"])
+                exc = codec.loads(value)
             except Exception:
                 exc = None
         if isinstance(exc, BaseException):
@@ -223,12 +241,12 @@ def unpack_result(raw, kind=None, serializer=None):
             message += f"\n\n{TRACEBACK_MARKER}\n{tb.rstrip()}"
         return None, TaskFailed(message, task_id=task_id, error_text=error_text,
                                 remote_traceback=tb)
-    name = raw.get("error_name") or _fx.errname(raw.get("error_code", 0))
-    text = raw.get("error_text") or _fx.strerror(raw.get("error_code", 0))
-    if raw.get("error_code") == _fx.E_CANCELLED:
+    name = _fx.errname(error_code)
+    text = error_text or _fx.strerror(error_code)
+    if error_code == _fx.E_CANCELLED:
         # the endpoint's text names the task already ("task T cancelled while ...")
         message = text if task_id in text else f"task {task_id} cancelled: {text}"
         return None, TaskCancelled(message, task_id=task_id,
                                    code=_fx.E_CANCELLED, name=name, text=text)
     return None, TaskError(f"task {task_id} failed: {name}: {text}", task_id=task_id,
-                           code=raw.get("error_code", 0), name=name, text=text)
+                           code=error_code, name=name, text=text)

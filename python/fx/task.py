@@ -1,13 +1,18 @@
-"""fx.task: one task on its way from a caller to the broker (what goes into
-SUBMIT, and who waits for it), and the checks of its options, walltime and
-retries, shared by Client, Batch and Executor.
-"""
-import concurrent.futures
-import platform
+"""fx.task: tasks on their way from a caller to the broker, and the checks
+of their options, walltime and retries, shared by Client, Batch and
+Executor.
 
+Tasks travel in groups: one TaskGroup per call (Client.run, run_batch,
+Executor.submit or map) holds the tasks that share their endpoint,
+function, Python version and serializer, as lists (ids, payloads, the
+Executor's futures), so nothing is made per task but its id, its payload
+and, for an Executor, its future. The session sends a group in slices, as
+many to a SUBMIT as the limits allow; once every slice is SUBMITTED nothing
+refers to the group any more.
+"""
 from . import _fx
 
-__all__ = ["Task", "walltime_ms", "retries"]
+__all__ = ["TaskGroup", "walltime_ms", "retries", "cancelled_result"]
 
 
 def walltime_ms(walltime):
@@ -41,48 +46,63 @@ def retries(value):
     return value
 
 
-class Task:
-    """One task on its way: what goes into SUBMIT, and who waits for it.
-    walltime_ms and retries may stay None until sent: run_batch fills in
-    its own options, then the function's walltime and FX_RETRIES_DEFAULT.
-    serializer is the name of the serializer that made the payload."""
+def cancelled_result(task_id, text):
+    """The error result of a task cancelled here, before the broker had it."""
+    return _fx.Result((task_id, _fx.RESULT_ERROR, _fx.E_CANCELLED, text, b"", b""))
 
-    __slots__ = ("task_id", "endpoint_id", "function_id", "payload", "serializer",
-                 "walltime_ms", "retries", "fn_walltime_ms", "kind", "max_batch", "submitted",
-                 "future", "py_version")
 
-    def __init__(self, endpoint_id, function_id, payload, serializer, walltime_ms, kind,
-                 max_batch, future=None, retries=None, fn_walltime_ms=0):
-        self.task_id = _fx.new_id()
-        self.py_version = platform.python_version()
+class TaskGroup:
+    """Tasks of one call that share endpoint_id, function_id, py_version and
+    serializer. ids and payloads are lists; walltime_ms and retries an int
+    for every task or a list with one per task (already resolved: the
+    wire's values). futures: Executor.submit's TaskFutures, else None;
+    collector: Executor.map's results.Collector, else None. info:
+    (function kind, serializer name), kept with each result. committed:
+    a waiter the session sets once every task is in the broker's store (or
+    with the error that refused them), if the caller waits for that."""
+
+    __slots__ = ("endpoint_id", "function_id", "py_version", "serializer", "info", "ids",
+                 "payloads", "walltime_ms", "retries", "futures", "collector", "max_batch",
+                 "unanswered", "committed", "dropped", "nbytes")
+
+    def __init__(self, endpoint_id, function_id, py_version, serializer, kind, ids, payloads,
+                 walltime_ms, retries, futures=None, max_batch=_fx.BATCH_MAX):
         self.endpoint_id = endpoint_id
         self.function_id = function_id
-        self.payload = payload
+        self.py_version = py_version
         self.serializer = serializer
+        self.info = (kind, serializer)
+        self.ids = ids
+        self.payloads = payloads
         self.walltime_ms = walltime_ms
         self.retries = retries
-        self.fn_walltime_ms = fn_walltime_ms
-        self.kind = kind
+        self.futures = futures
+        self.collector = None          # an Executor.map's results.Collector
         self.max_batch = max_batch
-        self.submitted = concurrent.futures.Future()  # result: True once committed
-        self.future = future                          # an Executor's TaskFuture, if any
+        self.unanswered = len(ids)     # tasks not yet SUBMITTED (nor dropped)
+        self.committed = None
+        self.dropped = None            # indices cancelled before they were sent
+        self.nbytes = sum(map(len, payloads))
 
-    def defaults(self, walltime_ms=None, retries=None):
-        """Fill the options not given per task."""
-        if self.walltime_ms is None:
-            self.walltime_ms = walltime_ms
-        if self.retries is None:
-            self.retries = retries
+    def __len__(self):
+        return len(self.ids)
 
-    def record(self):
-        """The task as Connection.submit takes it."""
-        walltime_ms = self.fn_walltime_ms if self.walltime_ms is None else self.walltime_ms
-        retries = _fx.RETRIES_DEFAULT if self.retries is None else self.retries
-        return (self.task_id, self.endpoint_id, self.function_id, self.py_version,
-                self.serializer, walltime_ms, self.payload, retries)
-
-    def cancelled_result(self, text):
-        """The error result of this task cancelled here, before the broker had it."""
-        return {"task_id": self.task_id, "status": _fx.RESULT_ERROR,
-                "error_code": _fx.E_CANCELLED, "error_name": _fx.errname(_fx.E_CANCELLED),
-                "error_text": text, "value": b"", "output": b""}
+    def part(self, lo, hi):
+        """Tasks [lo, hi) as Connection.submit_parts takes them, without
+        those dropped (None if none is left)."""
+        ids, payloads = self.ids[lo:hi], self.payloads[lo:hi]
+        wall, tries = self.walltime_ms, self.retries
+        if isinstance(wall, list):
+            wall = wall[lo:hi]
+        if isinstance(tries, list):
+            tries = tries[lo:hi]
+        if self.dropped:
+            keep = [i - lo for i in range(lo, hi) if i not in self.dropped]
+            if not keep:
+                return None
+            ids = [ids[k] for k in keep]
+            payloads = [payloads[k] for k in keep]
+            wall = [wall[k] for k in keep] if isinstance(wall, list) else wall
+            tries = [tries[k] for k in keep] if isinstance(tries, list) else tries
+        return (self.endpoint_id, self.function_id, self.py_version, self.serializer, ids,
+                payloads, wall, tries)

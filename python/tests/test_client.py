@@ -705,3 +705,145 @@ def test_register_function_once_across_threads(client, broker):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(register, range(8)))
     assert len(set(ids)) == 1 and broker.counts["REGISTER_FUNCTION"] == 1
+
+
+# ---- issue 7: who reads the socket, what is kept --------------------------------
+
+def test_sequential_round_trip_is_read_by_the_caller(client, broker):
+    """run + get_result: the caller reads the socket itself, and keeps the
+    role (parked) afterwards; the I/O thread's wake-ups are not on the path."""
+    fid = client.register_function(square)
+    for i in range(20):
+        tid = client.run(i, endpoint_id=ENDPOINT, function_id=fid)
+        assert client.get_result(tid, timeout=TIMEOUT) == i * i
+    session = client._session
+    assert session._poller == threading.get_ident() and not session._polling
+    wait_for(lambda: tid in broker.acked, what="the ack, sent by the caller")
+
+
+def test_a_parked_socket_goes_back_to_the_io_thread(broker):
+    c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT, heartbeat=0.1)
+    try:
+        tid = c.run(2, endpoint_id=ENDPOINT, function_id=c.register_function(square))
+        assert c._session._poller == threading.get_ident()
+        wait_for(lambda: c._session._poller is None, what="the I/O thread to take it back")
+        assert c.get_result(tid, timeout=TIMEOUT) == 4
+    finally:
+        c.close()
+
+
+def test_a_second_waiting_thread_is_woken_by_the_poller(client, broker):
+    """One thread reads the socket for its own result; another waits for a
+    different task and is woken by whoever reads."""
+    fid = client.register_function(square)
+    broker.execute = False
+    t1 = client.run(3, endpoint_id=ENDPOINT, function_id=fid)
+    t2 = client.run(4, endpoint_id=ENDPOINT, function_id=fid)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        f1 = pool.submit(client.get_result, t1, TIMEOUT)
+        f2 = pool.submit(client.get_result, t2, TIMEOUT)
+        wait_for(lambda: client._book.waiting(t1) and client._book.waiting(t2), what="both")
+        rid = broker.hellos[-1][0]
+        broker.push(rid, [broker._execute(broker.tasks[t2])])
+        assert f2.result(timeout=TIMEOUT) == 16
+        broker.push(rid, [broker._execute(broker.tasks[t1])])
+        assert f1.result(timeout=TIMEOUT) == 9
+
+
+def test_map_makes_no_future_and_keeps_no_result(client, broker):
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        it = ex.map(square, range(300), timeout=TIMEOUT)
+        assert not isinstance(it, list)
+        assert list(it) == [x * x for x in range(300)]
+        assert ex._futures == []
+    book = client._book
+    assert not book.tasks and not book._untaken and not book._taken
+    assert client.raw_result_counts == {}
+
+
+def test_map_raises_at_the_failing_task_and_cancels_the_rest(client, broker):
+    broker.execute = False
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        it = ex.map(fails, range(5), timeout=TIMEOUT)
+        wait_for(lambda: len(broker.tasks) == 5, what="the SUBMIT")
+        ids = list(broker.tasks)
+        broker.push(broker.hellos[-1][0], [broker._execute(broker.tasks[ids[0]])])
+        with pytest.raises(ValueError, match="bad value 0"):
+            next(it)
+    (cancel,) = broker.of_type("CANCEL")
+    assert cancel[2] == {"task_ids": ids[1:], "queued_only": 1}
+    # their cancelled results come and are dropped: nothing is kept for them
+    wait_for(lambda: all(t in broker.acked for t in ids[1:]), what="their acks")
+    assert not client._book.tasks
+
+
+def test_map_timeout_and_refused_submit(client, broker):
+    broker.execute = False
+    ex = fx.Executor(endpoint_id=ENDPOINT, client=client)
+    it = ex.map(square, [1, 2], timeout=0.3)
+    with pytest.raises(TimeoutError):
+        next(it)
+    broker.reject_submit = (_fx.E_NOT_FOUND, "endpoint not found")
+    with pytest.raises(fx.RequestError, match="endpoint not found"):
+        list(ex.map(square, [3], timeout=TIMEOUT))
+
+
+def test_shutdown_waits_for_an_unread_map(client, broker):
+    ex = fx.Executor(endpoint_id=ENDPOINT, client=client)
+    broker.execute = False
+    it = ex.map(square, range(3))
+    wait_for(lambda: len(broker.tasks) == 3, what="the SUBMIT")
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (ex.shutdown(wait=True), done.set()))
+    waiter.start()
+    assert not done.wait(0.3)
+    broker.push(broker.hellos[-1][0], [broker._execute(t) for t in broker.tasks.values()])
+    assert done.wait(TIMEOUT)
+    assert list(it) == [0, 1, 4]
+
+
+def test_big_map_submits_without_waiting_for_submitted(client, broker):
+    """Tasks handed over in one call go out at once, in FX_BATCH_MAX pieces:
+    the broker sees every SUBMIT before it answers the first."""
+    broker.hold_submitted = True
+    n = fx.BATCH_MAX + 10
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        it = ex.map(square, range(n), timeout=TIMEOUT * 3)
+        wait_for(lambda: len(broker.held_submits) == 2, what="both SUBMITs, unanswered")
+        assert [len(f["tasks"]) for _, _, f in broker.held_submits] == [fx.BATCH_MAX, 10]
+        broker.release_submits()
+        assert list(it) == [x * x for x in range(n)]
+
+
+def test_taken_results_are_kept_up_to_a_bound_then_fetched(client, broker, monkeypatch):
+    from fx import results
+    monkeypatch.setattr(results, "KEEP_TAKEN", 3)
+    fid = client.register_function(square)
+    ids = client.run_batch([((i,), None) for i in range(6)], endpoint_id=ENDPOINT,
+                           function_id=fid)
+    wait_for(lambda: len(client._book._untaken) == 6, what="the results")
+    assert [client.get_result(t, timeout=TIMEOUT) for t in ids] == [i * i for i in range(6)]
+    assert list(client._book._taken) == ids[3:] and not client._book._untaken
+    assert client.get_result(ids[5]) == 25                   # still here
+    fetches = client.stats.get("FETCH", 0)
+    assert client.get_result(ids[0], timeout=TIMEOUT) == 0   # asked of the broker again
+    assert client.stats["FETCH"] == fetches + 1
+
+
+def test_executor_futures_and_sequential_calls_mix(client, broker):
+    """A caller never reads the socket while Executor futures wait: their
+    callbacks stay on the I/O thread."""
+    threads = []
+    fid = client.register_function(square)
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        broker.execute = False
+        fut = ex.submit(square, 5)
+        fut.add_done_callback(lambda f: threads.append(threading.current_thread().name))
+        wait_for(lambda: fut.task_id in broker.tasks, what="the SUBMIT")
+        broker.execute = True
+        tid = client.run(6, endpoint_id=ENDPOINT, function_id=fid)
+        assert client.get_result(tid, timeout=TIMEOUT) == 36
+        broker.push(broker.hellos[-1][0], [broker._execute(broker.tasks[fut.task_id])])
+        assert fut.result(timeout=TIMEOUT) == 25
+    wait_for(lambda: threads, what="the callback")
+    assert threads[0].startswith("fx-io-")
