@@ -198,6 +198,7 @@ class Session:
         self._welcomed_before = False      # FETCH own results after a re-HELLO only
         self._last_recv = 0.0
         self._next_beat = 0.0
+        self._io_ident = None
 
     # ---- caller threads ---------------------------------------------------
 
@@ -207,9 +208,10 @@ class Session:
             self._last_recv, self._next_beat = now, now + self.heartbeat_s
             self._fire("connected")
         self._thread.start()
+        self._io_ident = self._thread.ident
 
     def is_io_thread(self):
-        return threading.get_ident() == self._thread.ident
+        return threading.get_ident() == self._io_ident
 
     def alive(self):
         return self._thread.is_alive()
@@ -604,18 +606,19 @@ class Session:
     def _drain(self):
         """Read and handle what is waiting on the socket, without waiting."""
         take = self._conn.take
-        for _ in range(DRAIN_MAX):
+        for n in range(DRAIN_MAX):
             try:
                 msg = take()
             except ProtocolError as exc:
                 log.warning("fx: dropped a message from the broker that did not decode: %s", exc)
                 continue
             if msg is None:
-                return
-            self._last_recv = time.monotonic()
+                break
+            if n == 0:
+                self._last_recv = time.monotonic()
             self._handle(*msg)
             if self.state is State.CLOSED:
-                return
+                break
 
     def _handle(self, type_, seq, fields):
         self.received[type_] += 1
@@ -695,6 +698,7 @@ class Session:
     # ---- the I/O thread --------------------------------------------------------
 
     def _io_main(self):
+        self._io_ident = threading.get_ident()
         try:
             self._io_loop()
         except BaseException as exc:   # never die silently

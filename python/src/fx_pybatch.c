@@ -74,7 +74,7 @@ typedef enum {
     S_SERIALIZER,
     S_WALLTIME_MS, /* the task's (a part's int or list) */
     S_RETRIES,
-    S_PAYLOAD,     /* the task's payload frame */
+    S_PAYLOAD, /* the task's payload frame */
 } s_source_t;
 
 static const fx_schema_t *s_task_schema;
@@ -86,9 +86,9 @@ static int s_plan_init(void)
         const char *name;
         s_source_t source;
     } named[] = {
-        {"task_id", S_TASK_ID},         {"endpoint_id", S_ENDPOINT_ID}, {"function_id", S_FUNCTION_ID},
-        {"py_version", S_PY_VERSION},   {"serializer", S_SERIALIZER},   {"walltime_ms", S_WALLTIME_MS},
-        {"retries", S_RETRIES},         {"payload", S_PAYLOAD},
+        {"task_id", S_TASK_ID},       {"endpoint_id", S_ENDPOINT_ID}, {"function_id", S_FUNCTION_ID},
+        {"py_version", S_PY_VERSION}, {"serializer", S_SERIALIZER},   {"walltime_ms", S_WALLTIME_MS},
+        {"retries", S_RETRIES},       {"payload", S_PAYLOAD},
     };
     s_task_schema = fx_schema_batch(fx_schema_of(FX_MSG_SUBMIT))->record;
     if (s_task_schema->nfields > (int) (sizeof s_plan / sizeof s_plan[0])) {
@@ -101,9 +101,9 @@ static int s_plan_init(void)
         for (size_t k = 0; k < sizeof named / sizeof named[0]; k++)
             if (strcmp(f->name, named[k].name) == 0)
                 s_plan[i] = named[k].source;
-        bool zero_ok = f->kind == FX_FIELD_FRAME || f->kind == FX_FIELD_STR || f->kind == FX_FIELD_ID_OPT ||
-                       ((f->kind == FX_FIELD_U8 || f->kind == FX_FIELD_U16 || f->kind == FX_FIELD_U32) &&
-                        f->min == 0);
+        bool zero_ok =
+            f->kind == FX_FIELD_FRAME || f->kind == FX_FIELD_STR || f->kind == FX_FIELD_ID_OPT ||
+            ((f->kind == FX_FIELD_U8 || f->kind == FX_FIELD_U16 || f->kind == FX_FIELD_U32) && f->min == 0);
         if (s_plan[i] == S_ZERO && !zero_ok) {
             PyErr_Format(PyExc_ImportError, "fx._fx cannot fill the task record's field '%s'", f->name);
             return -1;
@@ -237,21 +237,25 @@ static int s_pack_submit(msgpack_sbuffer *sbuf, uint32_t seq, s_part_t *parts, P
                         msgpack_pack_uint32(&pk, 0);
                     break;
                 case S_TASK_ID:
-                    if (s_text(PyList_GET_ITEM(part->ids, i), "task_id", FX_ID_LEN + 1, true, &text, &len) < 0)
+                    if (s_text(PyList_GET_ITEM(part->ids, i), "task_id", FX_ID_LEN + 1, true, &text, &len) <
+                        0)
                         return -1;
                     s_pack_text(&pk, text, len);
                     break;
                 case S_ENDPOINT_ID:
                 case S_FUNCTION_ID:
                 case S_PY_VERSION:
-                case S_SERIALIZER: s_pack_text(&pk, part->text[s_plan[k]], part->len[s_plan[k]]); break;
+                case S_SERIALIZER:
+                    s_pack_text(&pk, part->text[s_plan[k]], part->len[s_plan[k]]);
+                    break;
                 case S_WALLTIME_MS:
                 case S_RETRIES:
                     if (s_option(s_plan[k] == S_RETRIES ? part->retries : part->walltime, i, f, &v) < 0)
                         return -1;
                     msgpack_pack_uint32(&pk, v);
                     break;
-                case S_PAYLOAD: break;
+                case S_PAYLOAD:
+                    break;
                 }
             }
         }
@@ -313,11 +317,13 @@ int fx_py_submit_send(zsock_t *sock, uint32_t seq, PyObject *parts)
         for (Py_ssize_t i = 0; i < read[p].n; i++) {
             PyObject *payload = PyList_GET_ITEM(read[p].payloads, i);
             if (!PyBytes_Check(payload)) {
-                PyErr_Format(PyExc_TypeError, "field 'payload' must be bytes, not %s", Py_TYPE(payload)->tp_name);
+                PyErr_Format(PyExc_TypeError, "field 'payload' must be bytes, not %s",
+                             Py_TYPE(payload)->tp_name);
                 goto done;
             }
             if ((size_t) PyBytes_GET_SIZE(payload) > FX_PAYLOAD_MAX) {
-                PyErr_Format(PyExc_ValueError, "field 'payload' is %zd bytes; the limit (FX_PAYLOAD_MAX) is %u bytes",
+                PyErr_Format(PyExc_ValueError,
+                             "field 'payload' is %zd bytes; the limit (FX_PAYLOAD_MAX) is %u bytes",
                              PyBytes_GET_SIZE(payload), (unsigned) FX_PAYLOAD_MAX);
                 goto done;
             }

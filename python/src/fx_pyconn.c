@@ -31,9 +31,9 @@ typedef struct {
     char addr[FX_ADDR_MAX];
     char server_key[FX_KEY_LEN + 1];
     fx_keypair_t keypair;
-    int intr[2];  /* the interrupt pipe: read end, write end */
+    int intr[2]; /* the interrupt pipe: read end, write end */
     bool has_intr;
-    int waiting;  /* threads inside wait(), changed with the GIL held */
+    int waiting; /* threads inside wait(), changed with the GIL held */
 } fx_py_conn_t;
 
 /* What wait() saw, as bits of its result. */
@@ -316,7 +316,8 @@ static PyObject *s_ack_results(fx_py_conn_t *self, PyObject *args)
         return NULL;
     bool all = true;
     for (Py_ssize_t at = 0; at < PyList_GET_SIZE(results); at += FX_IDS_MAX) {
-        Py_ssize_t stop = PyList_GET_SIZE(results) - at > FX_IDS_MAX ? at + FX_IDS_MAX : PyList_GET_SIZE(results);
+        Py_ssize_t stop =
+            PyList_GET_SIZE(results) - at > FX_IDS_MAX ? at + FX_IDS_MAX : PyList_GET_SIZE(results);
         fx_msg_t *m = fx_msg_new(FX_MSG_RESULTS_ACK);
         if (m == NULL)
             return PyErr_NoMemory();
