@@ -441,6 +441,25 @@ static PyObject *s_send(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
     return s_send_msg(self, fx_py_msg_from_fields(t, seq, fields));
 }
 
+/* A received message, decoded as rc says, to Python: (type_name, seq,
+   fields), a RESULTS message's fields a list of Result if records; NULL
+   with fx.ProtocolError set if it did not decode. Takes msg. */
+static PyObject *s_received(fx_msg_t *msg, int rc, uint32_t seq, const char *detail, bool records)
+{
+    if (rc != FX_OK) {
+        fx_msg_destroy(&msg);
+        fx_py_raise_decode(rc, detail, seq);
+        return NULL;
+    }
+    PyObject *result;
+    if (records && msg->type == FX_MSG_RESULTS)
+        result = Py_BuildValue("(skN)", "RESULTS", (unsigned long) msg->seq, fx_py_results_list(msg));
+    else
+        result = fx_py_msg_to_tuple(msg);
+    fx_msg_destroy(&msg);
+    return result;
+}
+
 /* recv(timeout_ms=-1, wake_fd=-1): None on timeout or wake-up, else
    (type_name, seq, fields). Raises fx.ProtocolError for a message that does
    not decode. */
@@ -467,13 +486,7 @@ static PyObject *s_recv(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
         rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
     zmsg_destroy(&zmsg);
     Py_END_ALLOW_THREADS if (!got) return Py_NewRef(Py_None); /* interrupted receive: nothing read */
-    if (rc != FX_OK) {
-        fx_py_raise_decode(rc, detail, seq);
-        return NULL;
-    }
-    PyObject *result = fx_py_msg_to_tuple(msg);
-    fx_msg_destroy(&msg);
-    return result;
+    return s_received(msg, rc, seq, detail, false);
 }
 
 /* take(): the next message without waiting (None if there is none), as
@@ -492,17 +505,7 @@ static PyObject *s_take(fx_py_conn_t *self, PyObject *unused)
     const char *detail = NULL;
     int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
     zmsg_destroy(&zmsg);
-    if (rc != FX_OK) {
-        fx_py_raise_decode(rc, detail, seq);
-        return NULL;
-    }
-    PyObject *result;
-    if (msg->type == FX_MSG_RESULTS)
-        result = Py_BuildValue("(skN)", "RESULTS", (unsigned long) msg->seq, fx_py_results_list(msg));
-    else
-        result = fx_py_msg_to_tuple(msg);
-    fx_msg_destroy(&msg);
-    return result;
+    return s_received(msg, rc, seq, detail, true);
 }
 
 /* wait(timeout_ms=-1, wake_fd=-1): block, without the GIL, until the socket
