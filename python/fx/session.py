@@ -242,6 +242,7 @@ class Session:
             polling = self._take_socket(me)
             if not polling:
                 self._followers += 1
+                self._unpark()
         try:
             while polling:
                 left = None if deadline is None else deadline - time.monotonic()
@@ -290,6 +291,8 @@ class Session:
                     group.committed = Waiter()
                 self.book.add(group)
                 self._held.append((group, 0, len(group)))
+                if group.futures is not None:
+                    self._unpark()         # their results are the I/O thread's to read
             self._flush_held()
         return [g.committed for g in groups]
 
@@ -379,6 +382,13 @@ class Session:
             self._wake()                   # the I/O thread polls the socket: it stops
         self._poller, self._polling = me, True
         return True
+
+    def _unpark(self):
+        """The I/O thread is needed to read now: a role a caller left
+        parked goes back to it at once, not at its next timer."""
+        if self._poller is not None and not self._polling:
+            self._poller = None
+            self._wake()
 
     def _give_socket(self, keep):
         """A caller stops reading: parked (keep) or back to the I/O thread."""

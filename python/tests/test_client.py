@@ -847,3 +847,35 @@ def test_executor_futures_and_sequential_calls_mix(client, broker):
         assert fut.result(timeout=TIMEOUT) == 25
     wait_for(lambda: threads, what="the callback")
     assert threads[0].startswith("fx-io-")
+
+
+def test_a_parked_socket_is_taken_back_when_futures_need_it(client, broker):
+    fid = client.register_function(square)
+    assert client.get_result(client.run(2, endpoint_id=ENDPOINT, function_id=fid),
+                             timeout=TIMEOUT) == 4
+    session = client._session
+    assert session._poller == threading.get_ident()          # parked by this caller
+    with fx.Executor(endpoint_id=ENDPOINT, client=client) as ex:
+        fut = ex.submit(square, 3)
+        assert session._poller is None                       # the I/O thread reads for it
+        assert fut.result(timeout=TIMEOUT) == 9
+
+
+def test_reconnect_while_a_caller_reads(broker):
+    """The broker goes silent while run() waits, reading the socket itself:
+    the I/O thread's liveness timer reopens the session on a new socket,
+    which wakes the caller, and the SUBMIT is resent there."""
+    c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT, heartbeat=0.1)
+    try:
+        fid = c.register_function(square)
+        broker.silent = True
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            run = pool.submit(c.run, 7, endpoint_id=ENDPOINT, function_id=fid)
+            wait_for(lambda: c._session._polling, what="the caller reading")
+            wait_for(lambda: c.stats.get("HELLO", 0) >= 2, what="a reconnect")
+            broker.silent = False
+            tid = run.result(timeout=TIMEOUT)
+        assert c.get_result(tid, timeout=TIMEOUT) == 49
+        assert len({m[3] for m in broker.of_type("SUBMIT")}) >= 2     # sent on two sockets
+    finally:
+        c.close()
