@@ -31,15 +31,21 @@ def wait_for(predicate, timeout=TIMEOUT, what="condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def run_python_task(body, entry, payload):
-    """What a worker does with one Python task: (status, code, text, value, output)."""
+def load_python_function(body, entry):
+    """A registered Python function, as a worker loads it from its body."""
+    namespace = {}
+    exec(compile(body, "<fx function>", "exec"), namespace)
+    return namespace[entry]
+
+
+def run_python_task(fn, payload):
+    """What a worker does with one Python task: (status, code, text, value,
+    output). fn: the loaded function, or a callable raising why it is not."""
     out = io.StringIO()
     try:
-        namespace = {}
-        exec(compile(body, "<fx function>", "exec"), namespace)
         args, kwargs = pickle.loads(payload)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            value = namespace[entry](*args, **kwargs)
+            value = fn(*args, **kwargs)
         return _fx.RESULT_OK, 0, None, pickle.dumps(value), out.getvalue().encode()
     except Exception as exc:
         tb = traceback.format_exc()
@@ -90,6 +96,8 @@ class FakeBroker:
         self.cancel_push_first = False
         self.cancel_silent = False
         self.functions = {}
+        self._loaded = {}          # function_id -> the function, loaded
+        self.errors = []           # tracebacks of handlers that raised
         self.tasks = {}            # task_id -> submit record
         self.results = {}          # task_id -> result dict
         self.owner = {}            # task_id -> client_id
@@ -110,9 +118,12 @@ class FakeBroker:
                 "public_key": pub, "secret_key": sec}
 
     def close(self):
+        """Stop; a handler that raised fails the test that used it."""
         self._stop.set()
         self._thread.join(timeout=5)
         self.server.close()
+        if self.errors:
+            raise AssertionError("the fake broker's handlers raised:\n" + "\n".join(self.errors))
 
     def of_type(self, type_):
         with self.lock:
@@ -127,7 +138,7 @@ class FakeBroker:
                 self._release = False
                 held, self.held_submits = self.held_submits, []
                 for rid, seq, fields in held:
-                    self._on_submit(rid, seq, fields)
+                    self._guarded(self._on_submit, rid, seq, fields)
             try:
                 msg = self.server.recv(50)
             except fx.ProtocolError:
@@ -150,7 +161,16 @@ class FakeBroker:
                 self.server.send(rid, "ERROR", seq, {"code": _fx.E_NO_SESSION,
                                                      "text": "no session: send HELLO first"})
                 continue
-            getattr(self, "_on_" + type_.lower(), self._on_other)(rid, seq, fields)
+            self._guarded(getattr(self, "_on_" + type_.lower(), self._on_other), rid, seq, fields)
+
+    def _guarded(self, handler, *args):
+        """A handler's exception is recorded (close() raises it) and the
+        loop lives on: a bug here must fail the test, not hang it."""
+        try:
+            handler(*args)
+        except Exception:
+            with self.lock:
+                self.errors.append(traceback.format_exc())
 
     def _on_other(self, rid, seq, fields):
         self.server.send(rid, "ERROR", seq, {"code": _fx.E_UNEXPECTED, "text": "unexpected"})
@@ -165,13 +185,14 @@ class FakeBroker:
         pending = [r for t, r in self.results.items()
                    if self.owner.get(t) == fields["client_id"] and t not in self.acked]
         if pending:
-            self.server.send(rid, "RESULTS", 0, {"results": pending})
+            self.push(rid, pending)
 
     def _on_heartbeat(self, rid, seq, fields):
         self.server.send(rid, "HEARTBEAT", seq, {})
 
     def _on_register_function(self, rid, seq, fields):
         self.functions[fields["function_id"]] = fields
+        self._loaded.pop(fields["function_id"], None)
         self.server.send(rid, "FUNCTION_REGISTERED", seq, {"function_id": fields["function_id"]})
 
     def _on_register_endpoint(self, rid, seq, fields):
@@ -204,7 +225,7 @@ class FakeBroker:
             results = [self._execute(t) for t in new]
             for r in results:
                 self.results[r["task_id"]] = r
-            self.server.send(rid, "RESULTS", 0, {"results": results})
+            self.push(rid, results)
 
     def _execute(self, task):
         fn = self.functions.get(task["function_id"])
@@ -215,13 +236,29 @@ class FakeBroker:
             status, code, text, value, output = run_shell_task(fn["body"].decode(),
                                                                task["payload"])
         else:
-            status, code, text, value, output = run_python_task(fn["body"].decode(), fn["entry"],
-                                                                task["payload"])
+            status, code, text, value, output = run_python_task(
+                self._loaded_function(task["function_id"], fn), task["payload"])
         return {"task_id": task["task_id"], "status": status, "error_code": code,
                 "error_text": text, "value": value, "output": output}
 
-    def push(self, rid, results):
-        self.server.send(rid, "RESULTS", 0, {"results": results})
+    def _loaded_function(self, function_id, fn):
+        """The function, loaded once per registration (a worker keeps it
+        warm): executing a big batch must not keep the loop from answering
+        heartbeats for long."""
+        loaded = self._loaded.get(function_id)
+        if loaded is None:
+            try:
+                loaded = load_python_function(fn["body"].decode(), fn["entry"])
+            except Exception as exc:
+                def loaded(*_args, _exc=exc, **_kwargs):
+                    raise _exc
+            self._loaded[function_id] = loaded
+        return loaded
+
+    def push(self, rid, results, seq=0):
+        """RESULTS, in as many messages as FX_BATCH_MAX needs."""
+        for i in range(0, max(1, len(results)), _fx.BATCH_MAX):
+            self.server.send(rid, "RESULTS", seq, {"results": results[i:i + _fx.BATCH_MAX]})
 
     def _on_results_ack(self, rid, seq, fields):
         with self.lock:
@@ -229,7 +266,7 @@ class FakeBroker:
 
     def _on_fetch(self, rid, seq, fields):
         found = [self.results[t] for t in fields["task_ids"] if t in self.results]
-        self.server.send(rid, "RESULTS", seq, {"results": found})
+        self.push(rid, found, seq)
 
     def state(self, t):
         if t in self.results:
@@ -276,12 +313,12 @@ class FakeBroker:
                     later.append(self.results[t])
         owner_rid = rid
         if push and self.cancel_push_first:
-            self.server.send(owner_rid, "RESULTS", 0, {"results": push})
+            self.push(owner_rid, push)
         self.server.send(rid, "STATUS_REPLY", seq, {"tasks": rows})
         if push and not self.cancel_push_first:
-            self.server.send(owner_rid, "RESULTS", 0, {"results": push})
+            self.push(owner_rid, push)
         if later:
-            self.server.send(owner_rid, "RESULTS", 0, {"results": later})
+            self.push(owner_rid, later)
 
     def _on_list(self, rid, seq, fields):
         self.server.send(rid, "LIST_REPLY", seq, {
