@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_creds.h"
+#include "fx_file.h"
+#include "fx_log.h"
 #include "fx_mgr.h"
 
 /* Workers per manager: fx_limits.h. */
@@ -64,6 +66,7 @@ static int s_number(const char *flag, const char *text, unsigned long lo, unsign
 
 int main(int argc, char **argv)
 {
+    fx_log_init("fx-manager");
     fx_mgr_args_t args = { .workers = 0,
                            .prefetch = 1,
                            .heartbeat_ms = FX_HEARTBEAT_MS_DEFAULT,

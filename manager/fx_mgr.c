@@ -29,16 +29,6 @@
 
 static volatile sig_atomic_t s_signal; /* SIGTERM or SIGINT received */
 
-void fx_mgr_log(const char *fmt, ...)
-{
-    char line[FX_TEXT_MAX + 256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fx-manager[%d]: %s\n", (int) getpid(), line);
-}
-
 static void s_on_signal(int sig)
 {
     if (sig != SIGCHLD) /* SIGCHLD only has to interrupt the poll */
@@ -137,7 +127,7 @@ void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
         size_t cap = self->out_cap ? self->out_cap * 2 : 16;
         fx_outgoing_t *out = realloc(self->out, cap * sizeof *out);
         if (!out) {
-            fx_mgr_log("out of memory holding the result of task %s; the interchange will count it lost",
+            fx_warn("out of memory holding the result of task %s; the interchange will count it lost",
                        result->task_id);
             s_result_free(result);
             return;
@@ -257,22 +247,17 @@ uint32_t fx_mgr_window(fx_mgr_t *self)
     return old >= full ? 0 : (uint32_t) (full - old);
 }
 
-/* At most FX_MGR_ERRORS_PER_SEC ERRORs a second on one link (SPEC 10.3). */
-bool fx_mgr_error_allowed(fx_limiter_t *lim, const char *link)
+/* Once a second: how many ERRORs the limit held back (SPEC 10.3). */
+void fx_mgr_errors_tick(fx_mgr_t *self)
 {
     int64_t now = fx_now_ms();
-    if (now - lim->second >= 1000) {
-        if (lim->suppressed)
-            fx_mgr_log("%d more ERROR replies to the %s in the last second were not sent", lim->suppressed, link);
-        lim->second = now;
-        lim->sent = lim->suppressed = 0;
-    }
-    if (lim->sent >= FX_MGR_ERRORS_PER_SEC) {
-        lim->suppressed++;
-        return false;
-    }
-    lim->sent++;
-    return true;
+    if (now < self->next_errors_tick)
+        return;
+    self->next_errors_tick = now + 1000;
+    uint64_t held = fx_errlimit_tick(self->errors, now);
+    if (held)
+        fx_warn("%llu ERROR replies to the interchange or the workers were not sent (rate limit)",
+                (unsigned long long) held);
 }
 
 /* ------------------------------------------------ run */
@@ -291,6 +276,8 @@ static void s_cleanup(fx_mgr_t *self)
     for (size_t i = 0; i < self->out_len; i++)
         s_result_free(&self->out[i].result);
     free(self->out);
+    fx_errlimit_destroy(&self->errors);
+    zframe_destroy(&self->link_peer);
 }
 
 /* SIGTERM/SIGINT: CREDIT 0 at once, drop the tasks not started (the
@@ -305,7 +292,7 @@ static void s_on_signal_stop(fx_mgr_t *self, int sig)
         self->stop_deadline = deadline;
     self->draining = true;
     self->signalled = true;
-    fx_mgr_log("got %s: taking no more tasks, dropped %zu not yet started (the interchange requeues them), "
+    fx_info("got %s: taking no more tasks, dropped %zu not yet started (the interchange requeues them), "
                "%zu running or unsent get up to %u ms; a second signal stops at once",
                strsignal(sig), queued, fx_mgr_held(self, false), self->args->stop_grace_ms);
 }
@@ -322,14 +309,14 @@ static void s_check_end(fx_mgr_t *self)
     size_t unacked = fx_mgr_unacked(self);
     if (held == 0 && (unacked == 0 || self->signalled)) {
         if (unacked)
-            fx_mgr_log("drained: nothing queued, running or unsent; %zu result(s) sent are not yet "
+            fx_info("drained: nothing queued, running or unsent; %zu result(s) sent are not yet "
                        "acknowledged (the endpoint holds them); stopping", unacked);
         else
-            fx_mgr_log("drained: nothing queued, running, unsent or unacknowledged; stopping");
+            fx_info("drained: nothing queued, running, unsent or unacknowledged; stopping");
         self->stopping = true;
     }
     else if (self->stop_deadline && fx_now_ms() >= self->stop_deadline) {
-        fx_mgr_log("stop grace of %u ms is over with %zu tasks held (the interchange counts them lost) "
+        fx_warn("stop grace of %u ms is over with %zu tasks held (the interchange counts them lost) "
                    "and %zu result(s) unacknowledged",
                    self->args->stop_grace_ms, held, unacked);
         self->stopping = true;
@@ -343,16 +330,23 @@ int fx_mgr_run(const fx_mgr_args_t *args)
     fx_keypair_t kp;
     char err[512];
     if (fx_keypair_load(args->key_file, &kp, false, err, sizeof err) != 0) {
-        fx_mgr_log("%s; pass the manager keypair file the endpoint wrote (manager.key)", err);
+        fx_error("%s; pass the manager keypair file the endpoint wrote (manager.key)", err);
         return 1;
     }
     zsys_handler_set(NULL); /* our handlers, not czmq's */
     s_install_signals();
+    self->errors = fx_errlimit_new();
+    self->link_peer = zframe_new("interchange", 11);
+    if (!self->errors || !self->link_peer) {
+        fx_error("out of memory");
+        self->exit_status = 1;
+        goto done;
+    }
     if (fx_mgr_link_open(self, &kp) != 0) {
         self->exit_status = 1;
         goto done;
     }
-    fx_mgr_log("manager %s connecting to %s (workers %u, prefetch %u)", args->id, args->interchange, args->workers,
+    fx_info("manager %s connecting to %s (workers %u, prefetch %u)", args->id, args->interchange, args->workers,
                args->prefetch);
     while (!self->stopping) {
         int64_t now = fx_now_ms();
@@ -364,7 +358,7 @@ int fx_mgr_run(const fx_mgr_args_t *args)
             int sig = s_signal;
             s_signal = 0;
             if (self->signalled) {
-                fx_mgr_log("got %s again; stopping now", strsignal(sig));
+                fx_info("got %s again; stopping now", strsignal(sig));
                 break;
             }
             s_on_signal_stop(self, sig);
@@ -381,6 +375,7 @@ int fx_mgr_run(const fx_mgr_args_t *args)
         fx_mgr_link_flush(self);
         fx_mgr_link_credit(self);
         fx_mgr_link_timers(self);
+        fx_mgr_errors_tick(self);
         s_check_end(self);
     }
 done:

@@ -32,7 +32,4 @@ typedef struct {
    or setup failed. */
 int fx_mgr_run(const fx_mgr_args_t *args);
 
-/* One line to stderr, prefixed "fx-manager[pid]: ". */
-void fx_mgr_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
 #endif

@@ -8,7 +8,11 @@
 
 #include <czmq.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_errlimit.h"
+#include "fx_log.h"
 #include "fx_mgr.h"
 #include "fx_pool.h"
 
@@ -22,8 +26,6 @@
 /* The manager kills a task this long after its walltime, so a shell task's
    own timeout in the worker (which keeps the worker warm) goes first. */
 #define FX_MGR_WALLTIME_SLACK_MS 1000
-/* ERRORs sent per second on each link (SPEC 10.3); the rest are logged. */
-#define FX_MGR_ERRORS_PER_SEC 10
 
 typedef enum { FX_LINK_HELLO_SENT, FX_LINK_ACTIVE } fx_link_state_t;
 
@@ -57,12 +59,6 @@ typedef struct {
 } fx_outgoing_t;
 
 typedef struct {
-    int64_t second;
-    int sent;
-    int suppressed;
-} fx_limiter_t;
-
-typedef struct {
     const fx_mgr_args_t *args;
     zsock_t *link;   /* DEALER to the interchange */
     zsock_t *router; /* our workers */
@@ -93,8 +89,9 @@ typedef struct {
     fx_outgoing_t *out;     /* results to send, and results sent but not acknowledged */
     size_t out_len, out_cap;
 
-    fx_limiter_t link_errors;
-    fx_limiter_t worker_errors;
+    fx_errlimit_t *errors;  /* ERRORs we send, per peer (SPEC 10.3): the interchange and each worker */
+    zframe_t *link_peer;    /* the interchange's key in `errors` (the DEALER has no routing id) */
+    int64_t next_errors_tick; /* when to log how many ERRORs the limit held back */
 } fx_mgr_t;
 
 /* fx_mgr.c */
@@ -110,7 +107,7 @@ size_t fx_mgr_held(fx_mgr_t *self, bool old_only);
 size_t fx_mgr_unacked(fx_mgr_t *self);
 size_t fx_mgr_ack(fx_mgr_t *self, const fx_id_text_t *ids, uint32_t count);
 uint32_t fx_mgr_window(fx_mgr_t *self);
-bool fx_mgr_error_allowed(fx_limiter_t *lim, const char *link);
+void fx_mgr_errors_tick(fx_mgr_t *self);
 
 /* fx_mgr_link.c */
 int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp);

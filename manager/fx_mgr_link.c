@@ -42,7 +42,7 @@ static int s_send(fx_mgr_t *self, fx_msg_t **msg_p, uint32_t seq)
     const char *name = fx_msg_type_name((*msg_p)->type);
     int rc = fx_msg_send(msg_p, self->link, NULL);
     if (rc != FX_OK)
-        fx_mgr_log("cannot send %s to the interchange at %s: %s", name, self->args->interchange, fx_strerror(rc));
+        fx_warn("cannot send %s to the interchange at %s: %s", name, self->args->interchange, fx_strerror(rc));
     return rc;
 }
 
@@ -61,8 +61,8 @@ static void s_refuse(fx_mgr_t *self, uint32_t seq, int code, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fx_mgr_log("refused a message from the interchange (%s): %s", fx_errname(code), text);
-    if (fx_mgr_error_allowed(&self->link_errors, "interchange"))
+    fx_warn("refused a message from the interchange (%s): %s", fx_errname(code), text);
+    if (fx_errlimit_allow(self->errors, self->link_peer, fx_now_ms()))
         fx_send_error(self->link, NULL, seq, code, "%s", text);
 }
 
@@ -70,7 +70,7 @@ int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp)
 {
     self->link = zsock_new(ZMQ_DEALER);
     if (!self->link) {
-        fx_mgr_log("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+        fx_error("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
         return -1;
     }
     fx_curve_client(self->link, kp, self->args->server_key);
@@ -79,7 +79,7 @@ int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp)
     zsock_set_linger(self->link, FX_MGR_LINGER_MS);
     zsock_set_maxmsgsize(self->link, FX_PAYLOAD_MAX > FX_HEADER_MAX ? FX_PAYLOAD_MAX : FX_HEADER_MAX); /* per frame */
     if (zsock_connect(self->link, "%s", self->args->interchange) != 0) {
-        fx_mgr_log("cannot connect to %s: %s; pass --interchange tcp://HOST:PORT", self->args->interchange,
+        fx_error("cannot connect to %s: %s; pass --interchange tcp://HOST:PORT", self->args->interchange,
                    zmq_strerror(errno));
         return -1;
     }
@@ -119,7 +119,7 @@ static void s_say_hello(fx_mgr_t *self)
 /* The interchange lost us (or we it): start a new session. */
 static void s_rehello(fx_mgr_t *self, const char *why)
 {
-    fx_mgr_log("%s; saying MANAGER_HELLO again (%zu tasks held keep running)", why, fx_mgr_held(self, false));
+    fx_warn("%s; saying MANAGER_HELLO again (%zu tasks held keep running)", why, fx_mgr_held(self, false));
     self->state = FX_LINK_HELLO_SENT;
     self->hello_due = true;
     s_say_hello(self);
@@ -130,7 +130,7 @@ static void s_on_welcome(fx_mgr_t *self, fx_msg_t *msg)
     bool fresh = msg->seq != self->welcomed_seq &&
                  (self->state == FX_LINK_HELLO_SENT || msg->seq == self->hello_seq);
     if (!fresh) {
-        fx_mgr_log("WELCOME (seq %u) that answers no new MANAGER_HELLO of ours; ignored", msg->seq);
+        fx_warn("WELCOME (seq %u) that answers no new MANAGER_HELLO of ours; ignored", msg->seq);
         return;
     }
     /* A WELCOME to our latest hello starts a session even when ACTIVE (we
@@ -142,19 +142,19 @@ static void s_on_welcome(fx_mgr_t *self, fx_msg_t *msg)
     self->credit_sent = UINT32_MAX; /* announce the window in this session */
     uint32_t beat = msg->welcome.heartbeat_ms;
     if (beat >= 10 && beat <= 3600000 && beat != self->heartbeat_ms) {
-        fx_mgr_log("the interchange beats every %u ms; adopting that instead of %u ms", beat, self->heartbeat_ms);
+        fx_info("the interchange beats every %u ms; adopting that instead of %u ms", beat, self->heartbeat_ms);
         self->heartbeat_ms = beat;
     }
-    fx_mgr_log("welcomed by the interchange at %s (fx %s), session %u", self->args->interchange,
+    fx_info("welcomed by the interchange at %s (fx %s), session %u", self->args->interchange,
                msg->welcome.server_version, self->session);
     self->next_beat = fx_now_ms() + self->heartbeat_ms;
     size_t again = 0;
     for (size_t i = 0; i < self->out_len; i++)
         again += self->out[i].sent_session != 0;
     if (again)
-        fx_mgr_log("sending %zu unacknowledged result(s) again in session %u", again, self->session);
+        fx_info("sending %zu unacknowledged result(s) again in session %u", again, self->session);
     if (!self->pool && fx_mgr_workers_start(self) != 0) {
-        fx_mgr_log("cannot start the workers; stopping");
+        fx_error("cannot start the workers; stopping");
         self->stopping = true;
         self->exit_status = 1;
     }
@@ -187,31 +187,31 @@ static void s_on_error(fx_mgr_t *self, fx_msg_t *msg)
     }
     bool about_hello = self->state == FX_LINK_HELLO_SENT && (msg->seq == self->hello_seq || msg->seq == 0);
     if (about_hello && s_final(msg->error.code)) {
-        fx_mgr_log("the interchange at %s refused MANAGER_HELLO: %s: %s", self->args->interchange,
+        fx_error("the interchange at %s refused MANAGER_HELLO: %s: %s", self->args->interchange,
                    fx_errname(msg->error.code), text);
         self->stopping = true;
         self->exit_status = 1;
         return;
     }
     if (about_hello)
-        fx_mgr_log("the interchange could not take MANAGER_HELLO now (%s: %s); will say it again",
+        fx_warn("the interchange could not take MANAGER_HELLO now (%s: %s); will say it again",
                    fx_errname(msg->error.code), text);
     else
-        fx_mgr_log("the interchange reports %s: %s (about our message %u)", fx_errname(msg->error.code), text,
+        fx_warn("the interchange reports %s: %s (about our message %u)", fx_errname(msg->error.code), text,
                    msg->seq);
 }
 
 static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
 {
     if (self->signalled) {
-        fx_mgr_log("dropped %u tasks that came after our SIGTERM (CREDIT 0 was sent); the interchange requeues them",
+        fx_warn("dropped %u tasks that came after our SIGTERM (CREDIT 0 was sent); the interchange requeues them",
                    msg->tasks.count);
         return;
     }
     for (uint32_t i = 0; i < msg->tasks.count; i++) {
         fx_task_t *task = &msg->tasks.tasks[i];
         if (fx_mgr_adopt(self, task->task_id)) {
-            fx_mgr_log("task %s arrived again while held; tied to the held copy", task->task_id);
+            fx_info("task %s arrived again while held; tied to the held copy", task->task_id);
             continue; /* the copy is freed with msg */
         }
         fx_queued_t item = { .task = *task, .session = self->session };
@@ -225,7 +225,7 @@ static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
     size_t held = fx_mgr_held(self, false);
     size_t full = (size_t) self->args->workers + self->args->prefetch;
     if (held > full || self->draining)
-        fx_mgr_log("the interchange sent tasks beyond our CREDIT window (%zu held, window %u); queued anyway", held,
+        fx_warn("the interchange sent tasks beyond our CREDIT window (%zu held, window %u); queued anyway", held,
                    self->credit_sent == UINT32_MAX ? 0 : self->credit_sent);
 }
 
@@ -241,7 +241,7 @@ static void s_on_cancel(fx_mgr_t *self, fx_msg_t *msg)
 static void s_on_command(fx_mgr_t *self, fx_msg_t *msg)
 {
     if (msg->command.command == FX_CMD_STOP) {
-        fx_mgr_log("COMMAND STOP: finishing %zu held tasks for up to %u ms, taking no more",
+        fx_info("COMMAND STOP: finishing %zu held tasks for up to %u ms, taking no more",
                    fx_mgr_held(self, false), self->args->stop_grace_ms);
         self->draining = true;
         int64_t deadline = fx_now_ms() + self->args->stop_grace_ms;
@@ -249,7 +249,7 @@ static void s_on_command(fx_mgr_t *self, fx_msg_t *msg)
             self->stop_deadline = deadline; /* never later than a SIGTERM's */
     }
     else if (msg->command.command == FX_CMD_DRAIN && !self->draining) {
-        fx_mgr_log("COMMAND DRAIN: finishing %zu held tasks, taking no more", fx_mgr_held(self, false));
+        fx_info("COMMAND DRAIN: finishing %zu held tasks, taking no more", fx_mgr_held(self, false));
         self->draining = true;
     }
 }
@@ -347,7 +347,7 @@ void fx_mgr_link_flush(fx_mgr_t *self)
             if (self->out[i].sent_session == self->session)
                 continue;
             if (s_copy_result(&self->out[i].result, &msg->results.results[k++]) != FX_OK) {
-                fx_mgr_log("out of memory copying results to send; trying again on the next pass");
+                fx_warn("out of memory copying results to send; trying again on the next pass");
                 fx_msg_destroy(&msg);
                 return;
             }
@@ -392,7 +392,7 @@ void fx_mgr_link_timers(fx_mgr_t *self)
     int64_t lost_after = fx_mgr_lost_after_ms(self);
     int64_t orphan_ms = (int64_t) self->args->orphan_timeout_s * 1000;
     if (orphan_ms && now - self->last_heard >= orphan_ms) {
-        fx_mgr_log("nothing heard from the interchange at %s for %lld s (--orphan-timeout-s %u); exiting with "
+        fx_warn("nothing heard from the interchange at %s for %lld s (--orphan-timeout-s %u); exiting with "
                    "%zu tasks held, which the interchange counts lost",
                    self->args->interchange, (long long) ((now - self->last_heard) / 1000),
                    self->args->orphan_timeout_s, fx_mgr_held(self, false));
@@ -416,7 +416,7 @@ void fx_mgr_link_timers(fx_mgr_t *self)
         return;
     }
     if (!self->hello_due && now >= self->next_hello) {
-        fx_mgr_log("no WELCOME from %s for %lld ms; saying MANAGER_HELLO again (ZeroMQ reconnects by itself)",
+        fx_warn("no WELCOME from %s for %lld ms; saying MANAGER_HELLO again (ZeroMQ reconnects by itself)",
                    self->args->interchange, (long long) (now - self->last_heard));
         self->hello_due = true;
     }

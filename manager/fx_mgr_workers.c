@@ -44,8 +44,8 @@ static void s_refuse(fx_mgr_t *self, zframe_t *rid, uint32_t seq, int code, cons
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fx_mgr_log("refused a worker's message (%s): %s", fx_errname(code), text);
-    if (fx_mgr_error_allowed(&self->worker_errors, "workers"))
+    fx_warn("refused a worker's message (%s): %s", fx_errname(code), text);
+    if (fx_errlimit_allow(self->errors, rid, fx_now_ms()))
         fx_send_error(self->router, rid, seq, code, "%s", text);
 }
 
@@ -58,7 +58,7 @@ int fx_mgr_workers_start(fx_mgr_t *self)
     zsock_set_router_mandatory(self->router, 1); /* a send to a gone worker fails instead of vanishing */
     zsock_set_maxmsgsize(self->router, FX_PAYLOAD_MAX > FX_HEADER_MAX ? FX_PAYLOAD_MAX : FX_HEADER_MAX);
     if (zsock_bind(self->router, "%s", self->worker_addr) != 0) {
-        fx_mgr_log("cannot bind %s: %s; is another fx-manager with id %s running on this host?", self->worker_addr,
+        fx_error("cannot bind %s: %s; is another fx-manager with id %s running on this host?", self->worker_addr,
                    zmq_strerror(errno), self->args->id);
         return -1;
     }
@@ -67,7 +67,7 @@ int fx_mgr_workers_start(fx_mgr_t *self)
     if (!self->pool)
         return -1;
     fx_pool_start_due(self->pool, fx_now_ms());
-    fx_mgr_log("started %u worker%s (%s) on %s", self->args->workers, self->args->workers == 1 ? "" : "s",
+    fx_info("started %u worker%s (%s) on %s", self->args->workers, self->args->workers == 1 ? "" : "s",
                self->args->worker_path, self->worker_addr);
     return 0;
 }
@@ -96,7 +96,7 @@ static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t 
     fx_strlcpy(slot->python_version, msg->ready.python_version, sizeof slot->python_version);
     slot->state = FX_SLOT_IDLE;
     slot->failures = 0;
-    fx_mgr_log("worker pid %d ready (Python %s) in %lld ms", (int) slot->pid, slot->python_version,
+    fx_info("worker pid %d ready (Python %s) in %lld ms", (int) slot->pid, slot->python_version,
                (long long) (fx_now_ms() - slot->started_ms));
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME); /* id "" and no heartbeats (SPEC 5.23) */
     if (welcome)
@@ -125,7 +125,7 @@ static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_
    worker did not take it), and the worker is idle again. */
 static void s_on_error(fx_mgr_t *self, fx_slot_t *slot, int code, const char *text)
 {
-    fx_mgr_log("worker pid %d reports %s: %s", (int) slot->pid, fx_errname(code), text);
+    fx_warn("worker pid %d reports %s: %s", (int) slot->pid, fx_errname(code), text);
     if (slot->state != FX_SLOT_BUSY)
         return;
     char what[FX_TEXT_MAX];
@@ -224,7 +224,7 @@ static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
     s_losses_add(&slot->losses, what);
     uint32_t deaths = slot->losses.count;
     if (self->signalled) {
-        fx_mgr_log("%s while running task %s during our stop; not run again here (the interchange requeues it)",
+        fx_warn("%s while running task %s during our stop; not run again here (the interchange requeues it)",
                    what, slot->task.task_id);
         return;
     }
@@ -233,14 +233,14 @@ static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
         item.task.attempt++;
         memset(&slot->task, 0, sizeof slot->task);
         memset(&slot->losses, 0, sizeof slot->losses);
-        fx_mgr_log("%s while running task %s (death %u, retries %u); running it again on another worker", what,
+        fx_warn("%s while running task %s (death %u, retries %u); running it again on another worker", what,
                    item.task.task_id, deaths, item.task.retries);
         if (fx_mgr_queue_push(self, &item, true) == FX_OK)
             return;
         slot->task = item.task; /* out of memory: end it below */
         slot->losses = item.losses;
     }
-    fx_mgr_log("%s while running task %s (death %u, retries %u); the task ends with FX_E_WORKER_LOST", what,
+    fx_warn("%s while running task %s (death %u, retries %u); the task ends with FX_E_WORKER_LOST", what,
                slot->task.task_id, deaths, slot->task.retries);
     fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_WORKER_LOST,
                         "worker lost %u time%s running task %s on manager %s (attempts: %s)", deaths,
@@ -255,7 +255,7 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
 {
     fx_queued_t item;
     if (fx_mgr_queue_take(self, task_id, &item)) {
-        fx_mgr_log("CANCEL: task %s removed before it ran", task_id);
+        fx_info("CANCEL: task %s removed before it ran", task_id);
         fx_mgr_error_result(self, item.task.task_id, item.session, FX_E_CANCELLED,
                             "task %s cancelled before it ran on manager %s", item.task.task_id, self->args->id);
         fx_task_clear(&item.task);
@@ -266,7 +266,7 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
         fx_slot_t *slot = fx_pool_slot(self->pool, i);
         if (slot->state != FX_SLOT_BUSY || strcmp(slot->task.task_id, task_id) != 0)
             continue;
-        fx_mgr_log("CANCEL: killing the process group of worker pid %d, which runs task %s", (int) slot->pid,
+        fx_info("CANCEL: killing the process group of worker pid %d, which runs task %s", (int) slot->pid,
                    task_id);
         fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_CANCELLED,
                             "task %s cancelled while running on worker pid %d (manager %s)", slot->task.task_id,
@@ -296,7 +296,7 @@ void fx_mgr_workers_walltime(fx_mgr_t *self)
             continue;
         char what[96];
         snprintf(what, sizeof what, "was killed after the walltime of %u ms of", slot->task.walltime_ms);
-        fx_mgr_log("worker pid %d ran task %s past its walltime of %u ms; killing its process group",
+        fx_warn("worker pid %d ran task %s past its walltime of %u ms; killing its process group",
                    (int) slot->pid, slot->task.task_id, slot->task.walltime_ms);
         s_end_task(self, slot, FX_E_WALLTIME, what);
         slot->state = FX_SLOT_DEAD;
@@ -333,7 +333,7 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
         int rc;
         s_send(self, slot, &msg, 0, &rc);
         if (rc != FX_OK) {
-            fx_mgr_log("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
+            fx_warn("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
                        slot->task.task_id, (int) slot->pid, fx_strerror(rc));
             fx_queued_t back = { .task = slot->task, .session = slot->session, .losses = slot->losses };
             memset(&slot->task, 0, sizeof slot->task);

@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
-#include "fx_mgr.h"
+#include "fx_clock.h"
+#include "fx_log.h"
 #include "fx_pool.h"
 
 extern char **environ;
@@ -150,7 +150,7 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
     fx_id_new(id);
     char **env = s_worker_env(id);
     if (!env) {
-        fx_mgr_log("out of memory starting a worker; will retry");
+        fx_warn("out of memory starting a worker; will retry");
         return -1;
     }
     char *argv[] = { self->worker_path, "--connect", self->endpoint, NULL };
@@ -175,7 +175,7 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
     }
     s_free_env(env);
     if (pid < 0) {
-        fx_mgr_log("cannot fork a worker: %s; will retry", strerror(errno));
+        fx_warn("cannot fork a worker: %s; will retry", strerror(errno));
         return -1;
     }
     setpgid(pid, pid); /* also here: no race with the manager's first kill(-pid) */
@@ -241,7 +241,7 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
             delay = S_BACKOFF_MAX_MS;
     }
     if (!self->stopped)
-        fx_mgr_log("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
+        fx_warn("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
                    never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
     slot->pid = 0;
     slot->state = FX_SLOT_EMPTY;
@@ -307,7 +307,7 @@ void fx_pool_stop(fx_pool_t *self, int grace_ms)
     for (uint32_t i = 0; i < self->size; i++) {
         fx_slot_t *slot = &self->slots[i];
         if (slot->pid > 0) {
-            fx_mgr_log("worker pid %d did not exit within %d ms of SIGTERM; sending SIGKILL", (int) slot->pid,
+            fx_warn("worker pid %d did not exit within %d ms of SIGTERM; sending SIGKILL", (int) slot->pid,
                        grace_ms);
             kill(slot->pid, SIGKILL);
             int status;

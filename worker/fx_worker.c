@@ -25,7 +25,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_errlimit.h"
+#include "fx_log.h"
 #include "fx_msg.h"
 #include "fx_pyrun.h"
 
@@ -35,18 +37,6 @@
 static volatile sig_atomic_t s_stop;
 static volatile sig_atomic_t s_busy;
 static pid_t s_parent;
-
-static void s_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void s_log(const char *fmt, ...)
-{
-    char line[FX_TEXT_MAX + 64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fx-worker[%d]: %s\n", (int) getpid(), line);
-}
 
 /* SIGTERM/SIGINT: idle, the loop notices s_stop; inside a task there is no
    safe point to return to, so kill the shell command (if any) and leave. */
@@ -78,33 +68,26 @@ static void s_usage(FILE *out)
                  "  Runs tasks for the fx-manager listening at NAME; started by fx-manager.\n");
 }
 
-/* ERRORs sent per second (SPEC 10.3); the rest are only logged. */
-#define S_ERRORS_PER_SEC 10
 /* seq of READY, the worker's one request. */
 #define S_READY_SEQ 1
 
 static bool s_welcomed;
 static bool s_refused; /* the manager answered READY with ERROR */
+static fx_errlimit_t *s_errors; /* ERRORs to the manager (SPEC 10.3) */
+static zframe_t *s_manager;     /* the manager's key in s_errors (a DEALER has no routing id) */
 
 static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-/* ERROR to the manager, at most S_ERRORS_PER_SEC a second. */
+/* ERROR to the manager, within the rate limit. */
 static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...)
 {
-    static int64_t second;
-    static int sent;
     char text[FX_TEXT_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    s_log("refused a message from the manager (%s): %s", fx_errname(code), text);
-    int64_t now = fx_now_ms();
-    if (now - second >= 1000) {
-        second = now;
-        sent = 0;
-    }
-    if (sent++ < S_ERRORS_PER_SEC)
+    fx_warn("refused a message from the manager (%s): %s", fx_errname(code), text);
+    if (fx_errlimit_allow(s_errors, s_manager, fx_now_ms()))
         fx_send_error(sock, NULL, seq, code, "%s", text);
 }
 
@@ -130,7 +113,7 @@ static void s_serve_task(fx_pyrun_t *py, zsock_t *sock, fx_msg_t *msg)
     reply->seq = 0;      /* not a request, not a reply (SPEC 3.6.3) */
     int rc = fx_msg_send(&reply, sock, NULL);
     if (rc != FX_OK)
-        s_log("cannot send the result of task %s: %s", task->task_id, fx_strerror(rc));
+        fx_warn("cannot send the result of task %s: %s", task->task_id, fx_strerror(rc));
 }
 
 /* One message from the manager. */
@@ -154,9 +137,9 @@ static void s_handle(fx_pyrun_t *py, zsock_t *sock)
     case FX_MSG_HEARTBEAT: break;
     case FX_MSG_COMMAND: s_stop = 1; break;
     case FX_MSG_ERROR:
-        s_log("manager says %s: %s", fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
+        fx_warn("manager says %s: %s", fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
         if (!s_welcomed && msg->seq == S_READY_SEQ) {
-            s_log("the manager refused READY; exiting");
+            fx_error("the manager refused READY; exiting");
             s_stop = 1;
             s_refused = true;
         }
@@ -182,6 +165,7 @@ static int s_send_ready(fx_pyrun_t *py, zsock_t *sock)
 
 int main(int argc, char **argv)
 {
+    fx_log_init("fx-worker");
     const char *endpoint = NULL;
     static const struct option options[] = {
         { "connect", required_argument, NULL, 'c' },
@@ -214,33 +198,40 @@ int main(int argc, char **argv)
         return 0;
     zsys_handler_set(NULL); /* our handler, not czmq's */
     s_install_signals();
+    s_errors = fx_errlimit_new();
+    s_manager = zframe_new("manager", 7);
 
     int status = 1;
     char err[512];
     zsock_t *sock = NULL;
     zpoller_t *poller = NULL;
-    fx_pyrun_t *py = fx_pyrun_new(err, sizeof err);
+    fx_pyrun_t *py = NULL;
+    if (!s_errors || !s_manager) {
+        fx_error("out of memory");
+        goto cleanup;
+    }
+    py = fx_pyrun_new(err, sizeof err);
     if (!py) {
-        s_log("%s", err);
+        fx_error("%s", err);
         goto cleanup;
     }
     sock = zsock_new(ZMQ_DEALER);
     if (!sock) {
-        s_log("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+        fx_error("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
         goto cleanup;
     }
     const char *id = getenv("FX_WORKER_ID");
     if (id && fx_id_valid(id))
         zsock_set_identity(sock, id);
     else if (id)
-        s_log("ignoring FX_WORKER_ID=\"%s\": not a canonical id", id);
+        fx_warn("ignoring FX_WORKER_ID=\"%s\": not a canonical id", id);
     if (zsock_connect(sock, "%s", endpoint) != 0) {
-        s_log("cannot connect to %s: %s; pass the manager's ipc:// address", endpoint, zmq_strerror(errno));
+        fx_error("cannot connect to %s: %s; pass the manager's ipc:// address", endpoint, zmq_strerror(errno));
         goto cleanup;
     }
     int rc = s_send_ready(py, sock);
     if (rc != FX_OK) {
-        s_log("cannot send READY to %s: %s", endpoint, fx_strerror(rc));
+        fx_error("cannot send READY to %s: %s", endpoint, fx_strerror(rc));
         goto cleanup;
     }
     poller = zpoller_new(sock, NULL);
@@ -251,16 +242,21 @@ int main(int argc, char **argv)
         if (s_stop)
             break;
         if (getppid() != s_parent) {
-            s_log("parent process %d is gone; exiting", (int) s_parent);
+            fx_warn("parent process %d is gone; exiting", (int) s_parent);
             break;
         }
         if (which == sock)
             s_handle(py, sock);
+        uint64_t held = fx_errlimit_tick(s_errors, fx_now_ms());
+        if (held)
+            fx_warn("%llu ERROR replies to the manager were not sent (rate limit)", (unsigned long long) held);
     }
     status = s_refused ? 1 : 0;
 cleanup:
     zpoller_destroy(&poller);
     zsock_destroy(&sock);
     fx_pyrun_destroy(&py);
+    fx_errlimit_destroy(&s_errors);
+    zframe_destroy(&s_manager);
     return status;
 }
