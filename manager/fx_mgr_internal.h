@@ -27,7 +27,14 @@
    own timeout in the worker (which keeps the worker warm) goes first. */
 #define FX_MGR_WALLTIME_SLACK_MS 1000
 
-typedef enum { FX_LINK_HELLO_SENT, FX_LINK_ACTIVE } fx_link_state_t;
+/* The manager's link to its interchange, by the names of SPEC 6.3 (manager
+   side). Its transitions are one table, s_moves in fx_mgr_link.c. */
+typedef enum {
+    FX_LINK_START = 0, /* connected or connecting, no MANAGER_HELLO said on this attempt yet */
+    FX_LINK_HELLO_SENT, /* MANAGER_HELLO sent, waiting for WELCOME */
+    FX_LINK_ACTIVE,     /* WELCOMEd: a session */
+    FX_LINK_CLOSED,     /* given up (refused, or orphaned): the manager stops */
+} fx_link_state_t;
 
 /* A task not yet given to a worker, the session it came in, and the
    worker deaths it has survived so far (fx_losses_t, fx_pool.h). */
@@ -73,8 +80,7 @@ typedef struct {
     uint32_t welcomed_seq; /* seq of the hello the last WELCOME answered */
     uint32_t heartbeat_ms;
     uint32_t credit_sent;  /* window announced in this session; UINT32_MAX = none yet */
-    bool hello_due;        /* send MANAGER_HELLO as soon as the link takes it */
-    int64_t next_hello;    /* when to say it again if still unanswered */
+    int64_t next_hello;    /* HELLO_SENT: when to give up waiting for WELCOME */
     int64_t last_heard;
     int64_t next_beat;
 

@@ -1,12 +1,15 @@
 /*  fx_mgr_link.c: the manager's side of the manager link (SPEC 6.3).
 
-    HELLO_SENT: MANAGER_HELLO went out (or will, as soon as the link takes
-    it: the DEALER is ZMQ_IMMEDIATE, so nothing queues up while there is no
-    connection). An ERROR answering it that no retry can fix (version,
-    authentication, a refusal) ends the manager with exit 1; anything else
-    is retried every --heartbeat-missed beats. Results are held meanwhile;
-    after --orphan-timeout-s without a word from the interchange the
-    manager exits 0 (SPEC 9.4).
+    The link's states are SPEC 6.3's (fx_link_state_t); every change of state
+    goes through s_move, along a row of s_moves, which is the SPEC's table.
+
+    START: MANAGER_HELLO is sent as soon as the link takes it (the DEALER is
+    ZMQ_IMMEDIATE, so nothing queues up while there is no connection).
+    HELLO_SENT: an ERROR answering it that no retry can fix (version,
+    authentication, a refusal) ends the manager with exit 1 (CLOSED); no
+    WELCOME within --heartbeat-missed beats means START again. Results are
+    held meanwhile; after --orphan-timeout-s without a word from the
+    interchange the manager exits 0 (CLOSED, SPEC 9.4).
 
     ACTIVE (after WELCOME): TASKS are queued, RESULTS sent in batches, CREDIT
     whenever the window to announce changes, HEARTBEAT every period. Every
@@ -15,7 +18,7 @@
     the ones not acknowledged are sent again, in batches. RESULTS_ACK is
     taken in any state: it always means the broker has those results. An
     ERROR(NO_SESSION), or --heartbeat-missed beats without a word from the
-    interchange, means it lost us: back to HELLO_SENT, tasks keep running.
+    interchange, means it lost us: back to START, tasks keep running.
     CANCEL removes queued tasks and kills running ones (fx_mgr_workers.c). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +28,55 @@
 #include <unistd.h>
 
 #include "fx_mgr_internal.h"
+
+/* What happens to the link (the "event" column of SPEC 6.3). */
+typedef enum {
+    S_HELLO,   /* the link took MANAGER_HELLO */
+    S_WELCOME, /* a WELCOME answering our latest hello */
+    S_REFUSED, /* an ERROR answering it that no retry can fix */
+    S_TIMEOUT, /* no WELCOME within the timeout */
+    S_LOST,    /* ERROR(NO_SESSION), or the interchange fell silent */
+    S_ORPHAN,  /* nothing from an interchange for --orphan-timeout-s */
+} s_event_t;
+
+static const char *const s_state_names[] = { "START", "HELLO_SENT", "ACTIVE", "CLOSED" };
+static const char *const s_event_names[] = { "hello", "welcome", "refused", "timeout", "lost", "orphan" };
+
+/* SPEC 6.3, manager side: every transition of the link, in the SPEC's
+   order. A pair (state, event) that is not here changes nothing. */
+static const struct {
+    fx_link_state_t from;
+    s_event_t event;
+    fx_link_state_t to;
+} s_moves[] = {
+    { FX_LINK_START, S_HELLO, FX_LINK_HELLO_SENT },
+    { FX_LINK_HELLO_SENT, S_WELCOME, FX_LINK_ACTIVE },
+    { FX_LINK_START, S_WELCOME, FX_LINK_ACTIVE },   /* the answer to a hello we had given up on */
+    { FX_LINK_ACTIVE, S_WELCOME, FX_LINK_ACTIVE },  /* a WELCOME to our latest hello: a new session */
+    { FX_LINK_HELLO_SENT, S_REFUSED, FX_LINK_CLOSED },
+    { FX_LINK_START, S_REFUSED, FX_LINK_CLOSED },
+    { FX_LINK_HELLO_SENT, S_TIMEOUT, FX_LINK_START },
+    { FX_LINK_ACTIVE, S_LOST, FX_LINK_START },
+    { FX_LINK_START, S_ORPHAN, FX_LINK_CLOSED },
+    { FX_LINK_HELLO_SENT, S_ORPHAN, FX_LINK_CLOSED },
+    { FX_LINK_ACTIVE, S_ORPHAN, FX_LINK_CLOSED }, /* --orphan-timeout-s shorter than a loss */
+};
+
+/* Takes the transition of (state, event) in s_moves: true, or false (and
+   the state is unchanged) if there is none. */
+static bool s_move(fx_mgr_t *self, s_event_t event)
+{
+    for (size_t i = 0; i < sizeof s_moves / sizeof s_moves[0]; i++)
+        if (s_moves[i].from == self->state && s_moves[i].event == event) {
+            fx_debug("link %s --%s--> %s", s_state_names[self->state], s_event_names[event],
+                     s_state_names[s_moves[i].to]);
+            self->state = s_moves[i].to;
+            if (self->state == FX_LINK_CLOSED)
+                self->stopping = true;
+            return true;
+        }
+    return false;
+}
 
 static uint32_t s_next_seq(fx_mgr_t *self)
 {
@@ -86,17 +138,16 @@ int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp)
     self->poller = zpoller_new(self->link, NULL);
     if (!self->poller)
         return -1;
-    self->state = FX_LINK_HELLO_SENT;
-    self->hello_due = true;
+    self->state = FX_LINK_START;
     self->last_heard = fx_now_ms();
     self->credit_sent = UINT32_MAX;
     return 0;
 }
 
-/* MANAGER_HELLO, if the link can take it now; else on a later pass. */
+/* START: MANAGER_HELLO, if the link can take it now; else on a later pass. */
 static void s_say_hello(fx_mgr_t *self)
 {
-    if (!s_writable(self))
+    if (self->state != FX_LINK_START || !s_writable(self))
         return;
     fx_msg_t *msg = fx_msg_new(FX_MSG_MANAGER_HELLO);
     if (msg) {
@@ -111,7 +162,7 @@ static void s_say_hello(fx_mgr_t *self)
     }
     self->hello_seq = s_next_seq(self);
     if (s_send(self, &msg, self->hello_seq) == FX_OK) {
-        self->hello_due = false;
+        s_move(self, S_HELLO);
         self->next_hello = fx_now_ms() + fx_mgr_lost_after_ms(self);
     }
 }
@@ -120,16 +171,14 @@ static void s_say_hello(fx_mgr_t *self)
 static void s_rehello(fx_mgr_t *self, const char *why)
 {
     fx_warn("%s; saying MANAGER_HELLO again (%zu tasks held keep running)", why, fx_mgr_held(self, false));
-    self->state = FX_LINK_HELLO_SENT;
-    self->hello_due = true;
+    s_move(self, S_LOST);
     s_say_hello(self);
 }
 
 static void s_on_welcome(fx_mgr_t *self, fx_msg_t *msg)
 {
-    bool fresh = msg->seq != self->welcomed_seq &&
-                 (self->state == FX_LINK_HELLO_SENT || msg->seq == self->hello_seq);
-    if (!fresh) {
+    bool fresh = msg->seq != self->welcomed_seq && (self->state != FX_LINK_ACTIVE || msg->seq == self->hello_seq);
+    if (!fresh || !s_move(self, S_WELCOME)) {
         fx_warn("WELCOME (seq %u) that answers no new MANAGER_HELLO of ours; ignored", msg->seq);
         return;
     }
@@ -137,7 +186,6 @@ static void s_on_welcome(fx_mgr_t *self, fx_msg_t *msg)
        said hello twice): the interchange then counts nothing in flight and
        its window is 0 until our CREDIT. */
     self->welcomed_seq = msg->seq;
-    self->state = FX_LINK_ACTIVE;
     self->session++;
     self->credit_sent = UINT32_MAX; /* announce the window in this session */
     uint32_t beat = msg->welcome.heartbeat_ms;
@@ -185,11 +233,11 @@ static void s_on_error(fx_mgr_t *self, fx_msg_t *msg)
             s_rehello(self, "the interchange has no session for us");
         return; /* in HELLO_SENT: an answer to something sent before our hello arrived */
     }
-    bool about_hello = self->state == FX_LINK_HELLO_SENT && (msg->seq == self->hello_seq || msg->seq == 0);
+    bool about_hello = self->state != FX_LINK_ACTIVE && (msg->seq == self->hello_seq || msg->seq == 0);
     if (about_hello && s_final(msg->error.code)) {
         fx_error("the interchange at %s refused MANAGER_HELLO: %s: %s", self->args->interchange,
-                   fx_errname(msg->error.code), text);
-        self->stopping = true;
+                 fx_errname(msg->error.code), text);
+        s_move(self, S_REFUSED);
         self->exit_status = 1;
         return;
     }
@@ -396,7 +444,7 @@ void fx_mgr_link_timers(fx_mgr_t *self)
                    "%zu tasks held, which the interchange counts lost",
                    self->args->interchange, (long long) ((now - self->last_heard) / 1000),
                    self->args->orphan_timeout_s, fx_mgr_held(self, false));
-        self->stopping = true;
+        s_move(self, S_ORPHAN);
         return;
     }
     if (self->state == FX_LINK_ACTIVE) {
@@ -415,11 +463,10 @@ void fx_mgr_link_timers(fx_mgr_t *self)
         }
         return;
     }
-    if (!self->hello_due && now >= self->next_hello) {
+    if (self->state == FX_LINK_HELLO_SENT && now >= self->next_hello) {
         fx_warn("no WELCOME from %s for %lld ms; saying MANAGER_HELLO again (ZeroMQ reconnects by itself)",
-                   self->args->interchange, (long long) (now - self->last_heard));
-        self->hello_due = true;
+                self->args->interchange, (long long) (now - self->last_heard));
+        s_move(self, S_TIMEOUT);
     }
-    if (self->hello_due)
-        s_say_hello(self);
+    s_say_hello(self);
 }

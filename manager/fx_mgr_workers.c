@@ -9,7 +9,9 @@
     that is cancelled, is killed and the task ends with an error result.
     A worker that dies while running a task is replaced, and the task runs
     again on another worker (attempt + 1) until it has taken 1 + retries
-    workers with it; then it ends with FX_E_WORKER_LOST naming each death. */
+    workers with it; then it ends with FX_E_WORKER_LOST naming each death.
+    Each worker's state (fx_slot_state_t: SPEC 6.4's) changes only through
+    fx_slot_on (fx_pool.c holds the table). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -83,7 +85,7 @@ static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *wh
 
 static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t *msg)
 {
-    if (slot->state != FX_SLOT_STARTING) {
+    if (slot->state != FX_SLOT_SPAWNED) {
         s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice", (int) slot->pid);
         return;
     }
@@ -94,7 +96,7 @@ static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t 
         return;
     }
     fx_strlcpy(slot->python_version, msg->ready.python_version, sizeof slot->python_version);
-    slot->state = FX_SLOT_IDLE;
+    fx_slot_on(slot, FX_SLOT_READY);
     slot->failures = 0;
     fx_info("worker pid %d ready (Python %s) in %lld ms", (int) slot->pid, slot->python_version,
                (long long) (fx_now_ms() - slot->started_ms));
@@ -118,7 +120,7 @@ static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_
     fx_mgr_out_push(self, r, slot->session);
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;
-    slot->state = FX_SLOT_IDLE;
+    fx_slot_on(slot, FX_SLOT_DONE);
 }
 
 /* A worker answered ERROR: the task it was given, if any, ends here (the
@@ -131,7 +133,7 @@ static void s_on_error(fx_mgr_t *self, fx_slot_t *slot, int code, const char *te
     char what[FX_TEXT_MAX];
     snprintf(what, sizeof what, "refused (%s: %s)", fx_errname(code), text);
     s_end_task(self, slot, code > FX_OK && code <= FX_ERR_LAST ? code : FX_E_INTERNAL, what);
-    slot->state = FX_SLOT_IDLE;
+    fx_slot_on(slot, FX_SLOT_DONE);
 }
 
 /* One message from the workers' ROUTER. */
@@ -165,7 +167,7 @@ static void s_read_one(fx_mgr_t *self)
         s_on_error(self, slot, msg->error.code, msg->error.text ? msg->error.text : "");
         goto done;
     }
-    if (slot->state == FX_SLOT_STARTING && msg->type != FX_MSG_READY) {
+    if (slot->state == FX_SLOT_SPAWNED && msg->type != FX_MSG_READY) {
         s_refuse(self, rid, msg->seq, FX_E_NO_SESSION, "%s before READY; say READY first",
                  fx_msg_type_name(msg->type));
         goto done;
@@ -212,7 +214,7 @@ static void s_losses_add(fx_losses_t *losses, const char *what)
 /* A worker process ended (fx_pool_reap) while running a task: the task
    runs again, ahead of the queue, if it has lost fewer than 1 + retries
    workers; else it ends with FX_E_WORKER_LOST. Killed by us (walltime,
-   cancel) the slot is DEAD, not BUSY, and nothing happens here. */
+   cancel) the slot is KILLED, not BUSY, and nothing happens here. */
 static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
 {
     fx_mgr_t *self = arg;
@@ -273,7 +275,7 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
                             (int) slot->pid, self->args->id);
         fx_task_clear(&slot->task);
         slot->deadline_ms = 0;
-        slot->state = FX_SLOT_DEAD;
+        fx_slot_on(slot, FX_SLOT_KILL);
         kill(-slot->pid, SIGKILL);
         return;
     }
@@ -299,7 +301,7 @@ void fx_mgr_workers_walltime(fx_mgr_t *self)
         fx_warn("worker pid %d ran task %s past its walltime of %u ms; killing its process group",
                    (int) slot->pid, slot->task.task_id, slot->task.walltime_ms);
         s_end_task(self, slot, FX_E_WALLTIME, what);
-        slot->state = FX_SLOT_DEAD;
+        fx_slot_on(slot, FX_SLOT_KILL);
         kill(-slot->pid, SIGKILL);
     }
 }
@@ -328,7 +330,7 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
         slot->task = item.task;
         slot->session = item.session;
         slot->losses = item.losses;
-        slot->state = FX_SLOT_BUSY;
+        fx_slot_on(slot, FX_SLOT_TASK);
         slot->deadline_ms = item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
         int rc;
         s_send(self, slot, &msg, 0, &rc);
@@ -340,7 +342,7 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
             memset(&slot->losses, 0, sizeof slot->losses);
             fx_mgr_queue_push(self, &back, true);
             slot->deadline_ms = 0;
-            slot->state = FX_SLOT_DEAD;
+            fx_slot_on(slot, FX_SLOT_KILL);
             kill(-slot->pid, SIGKILL);
         }
     }

@@ -24,6 +24,42 @@ extern char **environ;
 #define S_BACKOFF_MIN_MS 250
 #define S_BACKOFF_MAX_MS 10000
 
+static const char *const s_state_names[] = { "DEAD", "SPAWNED", "IDLE", "BUSY", "KILLED" };
+
+/* SPEC 6.4, manager side, per worker: every transition of a slot. What is
+   done on each (WELCOME, TASKS, a kill, an error result, a retry) is done
+   by the caller: fx_mgr_workers.c, and the reaping and restarting below. */
+static const struct {
+    fx_slot_state_t from;
+    fx_slot_event_t event;
+    fx_slot_state_t to;
+} s_moves[] = {
+    { FX_SLOT_SPAWNED, FX_SLOT_READY, FX_SLOT_IDLE },
+    { FX_SLOT_IDLE, FX_SLOT_TASK, FX_SLOT_BUSY },
+    { FX_SLOT_BUSY, FX_SLOT_DONE, FX_SLOT_IDLE },
+    { FX_SLOT_BUSY, FX_SLOT_KILL, FX_SLOT_KILLED },  /* walltime, CANCEL, TASKS could not be sent */
+    { FX_SLOT_BUSY, FX_SLOT_EXITED, FX_SLOT_DEAD },  /* a worker death of its task (8.5) */
+    { FX_SLOT_IDLE, FX_SLOT_EXITED, FX_SLOT_DEAD },
+    { FX_SLOT_SPAWNED, FX_SLOT_EXITED, FX_SLOT_DEAD }, /* died before READY: restarted with back-off */
+    { FX_SLOT_KILLED, FX_SLOT_EXITED, FX_SLOT_DEAD },
+    { FX_SLOT_DEAD, FX_SLOT_STARTED, FX_SLOT_SPAWNED },
+};
+
+bool fx_slot_on(fx_slot_t *slot, fx_slot_event_t event)
+{
+    for (size_t i = 0; i < sizeof s_moves / sizeof s_moves[0]; i++)
+        if (s_moves[i].from == slot->state && s_moves[i].event == event) {
+            slot->state = s_moves[i].to;
+            return true;
+        }
+    return false;
+}
+
+const char *fx_slot_state_name(fx_slot_state_t state)
+{
+    return (unsigned) state < sizeof s_state_names / sizeof s_state_names[0] ? s_state_names[state] : "?";
+}
+
 struct fx_pool_t {
     char *worker_path;
     char *endpoint;
@@ -180,7 +216,7 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
     }
     setpgid(pid, pid); /* also here: no race with the manager's first kill(-pid) */
     slot->pid = pid;
-    slot->state = FX_SLOT_STARTING;
+    fx_slot_on(slot, FX_SLOT_STARTED);
     memcpy(slot->id, id, sizeof slot->id);
     slot->python_version[0] = '\0';
     slot->started_ms = now_ms;
@@ -191,7 +227,7 @@ void fx_pool_start_due(fx_pool_t *self, int64_t now_ms)
 {
     for (uint32_t i = 0; i < self->size && !self->stopped; i++) {
         fx_slot_t *slot = &self->slots[i];
-        if (slot->state == FX_SLOT_EMPTY && slot->respawn_ms <= now_ms && s_start(self, slot, now_ms) != 0)
+        if (slot->state == FX_SLOT_DEAD && slot->respawn_ms <= now_ms && s_start(self, slot, now_ms) != 0)
             slot->respawn_ms = now_ms + S_BACKOFF_MIN_MS;
     }
 }
@@ -226,7 +262,7 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
     int64_t now = fx_now_ms();
     char how[128];
     fx_pool_describe_exit(status, how, sizeof how);
-    bool never_ready = slot->state == FX_SLOT_STARTING;
+    bool never_ready = slot->state == FX_SLOT_SPAWNED;
     if (fn)
         fn(slot, status, arg);
     fx_task_clear(&slot->task);
@@ -244,7 +280,7 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
         fx_warn("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
                    never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
     slot->pid = 0;
-    slot->state = FX_SLOT_EMPTY;
+    fx_slot_on(slot, FX_SLOT_EXITED);
     slot->respawn_ms = now + (int64_t) delay;
 }
 

@@ -10,6 +10,7 @@
 #ifndef FX_POOL_H
 #define FX_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,17 +27,30 @@ typedef struct {
 /* Frees the text and zeroes the count. */
 void fx_losses_clear(fx_losses_t *losses);
 
+/* A worker as its manager sees it, by the names of SPEC 6.4 (manager side,
+   per worker), and what happens to it. A slot's state changes only through
+   fx_slot_on, along a row of its table (s_moves in fx_pool.c), which is the
+   SPEC's. */
 typedef enum {
-    FX_SLOT_EMPTY = 0, /* no process; one starts at respawn_ms */
-    FX_SLOT_STARTING,  /* process started, no READY yet */
-    FX_SLOT_IDLE,      /* READY, no task */
-    FX_SLOT_BUSY,      /* running `task` */
-    FX_SLOT_DEAD,      /* killed by the manager (walltime, unreachable); not yet reaped */
+    FX_SLOT_DEAD = 0, /* no process; a new one starts at respawn_ms */
+    FX_SLOT_SPAWNED,  /* process started, no READY yet */
+    FX_SLOT_IDLE,     /* READY answered with WELCOME; no task */
+    FX_SLOT_BUSY,     /* running `task` */
+    FX_SLOT_KILLED,   /* its process group killed by the manager (walltime, CANCEL, unreachable); not yet reaped */
 } fx_slot_state_t;
+
+typedef enum {
+    FX_SLOT_STARTED, /* a process started in the slot */
+    FX_SLOT_READY,   /* its READY, naming its pid, was answered with WELCOME */
+    FX_SLOT_TASK,    /* it was sent TASKS with one task */
+    FX_SLOT_DONE,    /* its task ended: RESULTS with its result, or an ERROR (the task was not taken) */
+    FX_SLOT_KILL,    /* the manager killed its process group */
+    FX_SLOT_EXITED,  /* its process is gone (reaped) */
+} fx_slot_event_t;
 
 typedef struct {
     uint32_t index;
-    pid_t pid;                               /* 0 when EMPTY */
+    pid_t pid;                               /* 0 when DEAD */
     fx_slot_state_t state;
     fx_id_text_t id;                         /* routing id of the current process */
     char python_version[FX_VERSION_MAX + 1]; /* from READY */
@@ -45,11 +59,18 @@ typedef struct {
     fx_losses_t losses;                      /* BUSY: the task's earlier worker deaths */
     int64_t deadline_ms;                     /* BUSY: walltime end, 0 = none */
     int64_t started_ms;
-    int64_t respawn_ms;                      /* EMPTY: when to start the next process */
+    int64_t respawn_ms;                      /* DEAD: when to start the next process */
     uint32_t failures;                       /* deaths before READY, in a row */
 } fx_slot_t;
 
 typedef struct fx_pool_t fx_pool_t;
+
+/* Takes the slot along the transition of (its state, event): true, or
+   false, with the state unchanged, if SPEC 6.4 has no such transition. */
+bool fx_slot_on(fx_slot_t *slot, fx_slot_event_t event);
+
+/* "SPAWNED", "IDLE", ... */
+const char *fx_slot_state_name(fx_slot_state_t state);
 
 /* Called for each process that died, before its slot is cleared; the
    manager turns a BUSY slot's task into a result here. */
@@ -74,7 +95,7 @@ fx_slot_t *fx_pool_idle(fx_pool_t *self);
 /* Slots in this state. */
 uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state);
 
-/* Starts a process in every EMPTY slot whose respawn time has come. */
+/* Starts a process in every DEAD slot whose respawn time has come. */
 void fx_pool_start_due(fx_pool_t *self, int64_t now_ms);
 
 /* Reaps every exited process (never blocks): calls fn, frees the slot's

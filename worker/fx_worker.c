@@ -9,9 +9,11 @@
     fx-manager), the DEALER uses it as its routing id: the manager admits
     only the ids it handed to its own children.
 
-    SPEC 6.4: a TASKS with a count other than 1 gets ERROR(BAD_FIELD) and
-    nothing runs; an ERROR answering READY means the manager refused us
-    (exit 1). It stops on SIGTERM/SIGINT, COMMAND, or when its parent goes
+    Its states are SPEC 6.4's (worker side): START, HELLO_SENT once READY is
+    sent, IDLE once WELCOMEd, BUSY while a task runs; they change only
+    through s_on, along a row of s_moves (the SPEC's table). A TASKS with a
+    count other than 1 gets ERROR(BAD_FIELD) and nothing runs; an ERROR
+    answering READY means the manager refused us (exit 1). It stops on SIGTERM/SIGINT, COMMAND, or when its parent goes
     away (PR_SET_PDEATHSIG, and a getppid() check every second). A signal
     while a task runs ends the process at once (the manager is stopping it;
     the task is lost either way); idle, it finalises Python and exits 0. */
@@ -34,16 +36,57 @@
 /* How often the loop wakes to check that its parent is still there. */
 #define S_PARENT_CHECK_MS 1000
 
+/* SPEC 6.4, worker side. */
+typedef enum {
+    FX_WORKER_START = 0, /* connecting; READY not yet sent */
+    FX_WORKER_HELLO_SENT, /* READY sent, no WELCOME yet */
+    FX_WORKER_IDLE,       /* WELCOMEd; no task */
+    FX_WORKER_BUSY,       /* running a task (reads nothing meanwhile) */
+} fx_worker_state_t;
+
+/* What happens to the worker (the "event" column of SPEC 6.4). */
+typedef enum {
+    S_READY_SENT, /* READY went out */
+    S_WELCOME,    /* the manager's WELCOME */
+    S_TASK,       /* TASKS with one task: it runs */
+    S_DONE,       /* the task ended; RESULTS sent */
+} s_event_t;
+
+/* SPEC 6.4, worker side: every transition. A pair (state, event) that is
+   not here changes nothing. */
+static const struct {
+    fx_worker_state_t from;
+    s_event_t event;
+    fx_worker_state_t to;
+} s_moves[] = {
+    { FX_WORKER_START, S_READY_SENT, FX_WORKER_HELLO_SENT },
+    { FX_WORKER_HELLO_SENT, S_WELCOME, FX_WORKER_IDLE },
+    { FX_WORKER_IDLE, S_TASK, FX_WORKER_BUSY },
+    { FX_WORKER_HELLO_SENT, S_TASK, FX_WORKER_BUSY }, /* a manager sends TASKS only to a worker it welcomed */
+    { FX_WORKER_BUSY, S_DONE, FX_WORKER_IDLE },
+};
+
+static volatile sig_atomic_t s_state; /* fx_worker_state_t; the signal handler reads it */
 static volatile sig_atomic_t s_stop;
-static volatile sig_atomic_t s_busy;
 static pid_t s_parent;
+
+/* Takes the transition of (state, event): true, or false (state unchanged). */
+static bool s_on(s_event_t event)
+{
+    for (size_t i = 0; i < sizeof s_moves / sizeof s_moves[0]; i++)
+        if (s_moves[i].from == (fx_worker_state_t) s_state && s_moves[i].event == event) {
+            s_state = s_moves[i].to;
+            return true;
+        }
+    return false;
+}
 
 /* SIGTERM/SIGINT: idle, the loop notices s_stop; inside a task there is no
    safe point to return to, so kill the shell command (if any) and leave. */
 static void s_on_signal(int sig)
 {
     s_stop = 1;
-    if (s_busy) {
+    if (s_state == FX_WORKER_BUSY) {
         pid_t child = fx_pyrun_child();
         if (child > 0)
             kill(-child, SIGKILL);
@@ -71,8 +114,7 @@ static void s_usage(FILE *out)
 /* seq of READY, the worker's one request. */
 #define S_READY_SEQ 1
 
-static bool s_welcomed;
-static bool s_refused; /* the manager answered READY with ERROR */
+static int s_exit_status; /* 1 once the manager answered READY with ERROR */
 static fx_errlimit_t *s_errors; /* ERRORs to the manager (SPEC 10.3) */
 static zframe_t *s_manager;     /* the manager's key in s_errors (a DEALER has no routing id) */
 
@@ -106,9 +148,13 @@ static void s_serve_task(fx_pyrun_t *py, zsock_t *sock, fx_msg_t *msg)
         s_refuse(sock, msg->seq, FX_E_NOMEM, "fx-worker is out of memory; task %s not run", task->task_id);
         return;
     }
-    s_busy = 1;
+    if (!s_on(S_TASK)) {
+        fx_msg_destroy(&reply);
+        s_refuse(sock, msg->seq, FX_E_UNEXPECTED, "TASKS before READY; task %s not run", task->task_id);
+        return;
+    }
     fx_pyrun_run(py, task, &reply->results.results[0]);
-    s_busy = 0;
+    s_on(S_DONE);
     s_install_signals(); /* the task may have called signal.signal() */
     reply->seq = 0;      /* not a request, not a reply (SPEC 3.6.3) */
     int rc = fx_msg_send(&reply, sock, NULL);
@@ -133,15 +179,15 @@ static void s_handle(fx_pyrun_t *py, zsock_t *sock)
     }
     switch (msg->type) {
     case FX_MSG_TASKS: s_serve_task(py, sock, msg); break;
-    case FX_MSG_WELCOME: s_welcomed = true; break;
+    case FX_MSG_WELCOME: s_on(S_WELCOME); break;
     case FX_MSG_HEARTBEAT: break;
     case FX_MSG_COMMAND: s_stop = 1; break;
     case FX_MSG_ERROR:
         fx_warn("manager says %s: %s", fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
-        if (!s_welcomed && msg->seq == S_READY_SEQ) {
+        if (s_state == FX_WORKER_HELLO_SENT && msg->seq == S_READY_SEQ) {
             fx_error("the manager refused READY; exiting");
             s_stop = 1;
-            s_refused = true;
+            s_exit_status = 1;
         }
         break;
     default:
@@ -234,6 +280,7 @@ int main(int argc, char **argv)
         fx_error("cannot send READY to %s: %s", endpoint, fx_strerror(rc));
         goto cleanup;
     }
+    s_on(S_READY_SENT);
     poller = zpoller_new(sock, NULL);
     if (!poller)
         goto cleanup;
@@ -251,7 +298,7 @@ int main(int argc, char **argv)
         if (held)
             fx_warn("%llu ERROR replies to the manager were not sent (rate limit)", (unsigned long long) held);
     }
-    status = s_refused ? 1 : 0;
+    status = s_exit_status;
 cleanup:
     zpoller_destroy(&poller);
     zsock_destroy(&sock);
