@@ -73,7 +73,8 @@ void ix_pump(ix_t *ix, int ms)
             if (fx_zap_recv(ix->zap, &req) == 0) {
                 bool ok = strcmp(req.domain, "fx-manager") == 0 && strcmp(req.client_key, ix->client.public_key) == 0;
                 CHECK(ok, "ZAP request for domain %s with key %s", req.domain, req.client_key);
-                fx_zap_reply(ix->zap, &req, ok, IX_USER_ID);
+                ix->zap_requests++;
+                fx_zap_reply(ix->zap, &req, ok && !ix->deny_key, IX_USER_ID);
             }
             continue;
         }
@@ -159,6 +160,33 @@ bool ix_wait_file(ix_t *ix, const char *path, int ms)
 {
     int64_t deadline = fx_now_ms() + ms;
     while (access(path, F_OK) != 0) {
+        if (fx_now_ms() >= deadline)
+            return false;
+        ix_pump(ix, 20);
+    }
+    return true;
+}
+
+int ix_log_count(ix_t *ix, const char *text)
+{
+    FILE *f = fopen(ix->log_path, "r");
+    if (!f)
+        return 0;
+    int n = 0;
+    char line[8192];
+    while (fgets(line, sizeof line, f))
+        for (const char *at = strstr(line, text); at; at = strstr(at + 1, text))
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* Waits (pumping messages, answering ZAP) until text occurs `times` times
+   in the manager's captured stderr; false after ms. */
+bool ix_wait_log(ix_t *ix, const char *text, int times, int ms)
+{
+    int64_t deadline = fx_now_ms() + ms;
+    while (ix_log_count(ix, text) < times) {
         if (fx_now_ms() >= deadline)
             return false;
         ix_pump(ix, 20);
@@ -319,7 +347,11 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
     snprintf(w, sizeof w, "%u", workers);
     snprintf(p, sizeof p, "%u", prefetch);
     snprintf(b, sizeof b, "%d", IX_BEAT_MS);
-    char *argv[32] = { (char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", ix->server.public_key,
+    fx_keypair_t other;
+    if (ix->wrong_server_key && fx_keypair_new(&other) != 0)
+        return -1;
+    char *server_key = ix->wrong_server_key ? other.public_key : ix->server.public_key;
+    char *argv[32] = { (char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", server_key,
                        "--key-file", ix->key_file, "--workers", w, "--prefetch", p, "--heartbeat-ms", b,
                        "--id", ix->manager_id,
                        /* the fake beats only while it pumps, not while
@@ -336,7 +368,21 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
     for (int i = 0; i < 8 && ix->extra[i]; i++)
         argv[argc++] = (char *) ix->extra[i];
     argv[argc] = NULL;
+    int saved_stderr = -1;
+    if (ix->capture_stderr) { /* the child inherits fd 2 */
+        snprintf(ix->log_path, sizeof ix->log_path, "%s/manager.log", ix->dir);
+        int fd = open(ix->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        saved_stderr = fd >= 0 ? dup(2) : -1;
+        if (saved_stderr >= 0)
+            dup2(fd, 2);
+        if (fd >= 0)
+            close(fd);
+    }
     ix->pid = ix_spawn(argv, -1, -1);
+    if (saved_stderr >= 0) {
+        dup2(saved_stderr, 2);
+        close(saved_stderr);
+    }
     ix->pidfd = ix_pidfd_open(ix->pid);
     return ix->pid > 0 && ix->pidfd >= 0 ? 0 : -1;
 }
@@ -416,6 +462,15 @@ void ix_teardown(ix_t *ix)
     zpoller_destroy(&ix->poller);
     zsock_destroy(&ix->router);
     zsock_destroy(&ix->zap);
+    if (ix->log_path[0]) { /* what the manager said, for whoever reads the test's output */
+        FILE *f = fopen(ix->log_path, "r");
+        char line[8192];
+        while (f && fgets(line, sizeof line, f))
+            fputs(line, stderr);
+        if (f)
+            fclose(f);
+        unlink(ix->log_path);
+    }
     unlink(ix->key_file);
     rmdir(ix->dir);
 }

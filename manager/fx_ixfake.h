@@ -54,6 +54,12 @@ typedef struct {
                                test acks with ix_ack */
     fx_msg_t *pending[IX_PENDING_MAX];
     int npending;
+    /* faults of the interchange side of the handshake */
+    bool wrong_server_key;  /* the manager is given another public key than ours */
+    bool deny_key;          /* our ZAP handler refuses the manager's key */
+    int zap_requests;       /* ZAP requests answered (one per handshake) */
+    bool capture_stderr;    /* the manager's stderr goes to log_path (printed at teardown) */
+    char log_path[128];
 } ix_t;
 
 /* processes and pickles */
@@ -73,6 +79,8 @@ fx_msg_t *ix_next(ix_t *ix, int ms);                   /* next non-heartbeat mes
 fx_msg_t *ix_expect(ix_t *ix, int type, int ms);       /* the next one, which must be of this type */
 int ix_send(ix_t *ix, fx_msg_t **msg_p);
 bool ix_wait_file(ix_t *ix, const char *path, int ms); /* pumping meanwhile */
+int ix_log_count(ix_t *ix, const char *text);          /* times text occurs in the captured stderr */
+bool ix_wait_log(ix_t *ix, const char *text, int times, int ms); /* pumping until it occurs that often */
 void ix_welcome(ix_t *ix, uint32_t hello_seq);         /* WELCOME answering that hello */
 int ix_rebind(ix_t *ix);                               /* close the ROUTER, bind a new one on the same port */
 void ix_ack(ix_t *ix, const fx_id_text_t *ids, uint32_t count); /* RESULTS_ACK with these ids */

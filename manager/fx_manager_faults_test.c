@@ -12,6 +12,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "fx_ixfake.h"
 
@@ -439,6 +442,102 @@ static void s_test_sigterm(ix_t *ix)
 done:;
 }
 
+/* The manager's first hello fails the same way twice: each time its
+   stderr names the likely cause (SPEC 2.3.2), and it tries again on a new
+   socket (2.3.5) until --orphan-timeout-s, when it exits 0. Returns after
+   the exit, with the causes found. */
+static void s_hello_fails(ix_t *ix, const char *cause)
+{
+    ix->capture_stderr = true;
+    ix->extra[0] = "--heartbeat-missed"; /* attempts of 400 ms, 800 ms, 1.6 s, ... */
+    ix->extra[1] = "2";
+    ix->extra[2] = "--orphan-timeout-s";
+    ix->extra[3] = "3";
+    REQUIRE(ix_start(ix, 1, 0) == 0, "setup");
+    int64_t start = fx_now_ms();
+    CHECK(ix_wait_log(ix, cause, 2, IX_WAIT_MS), "the manager did not say twice that %s (said it %d times)", cause,
+          ix_log_count(ix, cause));
+    CHECK(ix_log_count(ix, "trying again on a new socket") >= 2, "no retry on a new socket");
+    int status = ix_wait_exit(ix->pid, ix->pidfd, IX_WAIT_MS);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "after --orphan-timeout-s: wait status %d",
+          status);
+    if (status != -1)
+        ix->pid = 0;
+    CHECK(fx_now_ms() - start >= 3000 - 100, "exited after %lld ms, before --orphan-timeout-s 3",
+          (long long) (fx_now_ms() - start));
+    CHECK(ix->npending == 0, "%s got through a failed handshake",
+          ix->npending ? fx_msg_type_name(ix->pending[0]->type) : "");
+done:;
+}
+
+/* The manager is given a --server-key that is not ours: every handshake
+   fails, no hello ever leaves, and it says so. */
+static void s_test_hello_wrong_server_key(ix_t *ix)
+{
+    ix->wrong_server_key = true;
+    s_hello_fails(ix, "--server-key is probably not the public key of the interchange");
+}
+
+/* Our ZAP handler refuses the manager's key: libzmq never retries such a
+   handshake on the same socket, so a second ZAP request shows a new one. */
+static void s_test_hello_unregistered_key(ix_t *ix)
+{
+    ix->deny_key = true;
+    s_hello_fails(ix, "is not registered with it");
+    CHECK(ix->zap_requests >= 2, "%d ZAP requests: the hello was not retried on a new socket", ix->zap_requests);
+}
+
+/* Nothing listens at --interchange (a port bound, not listening). */
+static void s_test_hello_no_interchange(ix_t *ix)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
+                getsockname(fd, (struct sockaddr *) &sa, &len) == 0,
+            "cannot reserve a port: %s", strerror(errno));
+    char addr[64];
+    snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+    ix->extra[4] = "--interchange"; /* the last one wins */
+    ix->extra[5] = addr;
+    s_hello_fails(ix, "the interchange is probably down");
+done:
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The interchange admits the manager but does not answer its hello: after
+   --heartbeat-missed beats the manager says why, and says hello again from
+   a new socket (a new connection: another routing id, another ZAP
+   request); that one is answered, and the manager works. */
+static void s_test_hello_unanswered(ix_t *ix)
+{
+    ix->capture_stderr = true;
+    ix->extra[0] = "--heartbeat-missed";
+    ix->extra[1] = "2";
+    REQUIRE(ix_start(ix, 1, 0) == 0, "setup");
+    fx_msg_t *first = ix_expect(ix, FX_MSG_MANAGER_HELLO, IX_WAIT_MS);
+    REQUIRE(first, "no first hello");
+    zframe_t *first_rid = zframe_dup(ix->rid);
+    int first_zap = ix->zap_requests;
+    fx_msg_t *second = ix_expect(ix, FX_MSG_MANAGER_HELLO, IX_WAIT_MS);
+    if (second) {
+        CHECK(!zframe_eq(first_rid, ix->rid), "the second hello came on the same connection");
+        CHECK(ix->zap_requests > first_zap, "no new handshake for the second hello");
+        CHECK(second->seq != first->seq, "both hellos have seq %u", first->seq);
+        CHECK(ix_wait_log(ix, "admitted our key but sent no WELCOME", 1, IX_WAIT_MS), "no word on why");
+        ix_welcome(ix, second->seq);
+        ix_expect_credit(ix, 1);
+        ix->beating = true;
+        ix_stop(ix, false);
+    }
+    CHECK(second, "no second hello");
+    zframe_destroy(&first_rid);
+    fx_msg_destroy(&first);
+    fx_msg_destroy(&second);
+done:;
+}
+
 static const ix_scenario_t s_tests[] = {
     { "retry_exhausted", s_test_retry_exhausted },     { "retry_succeeds", s_test_retry_succeeds },
     { "retries_zero", s_test_retries_zero },           { "cancel", s_test_cancel },
@@ -446,6 +545,10 @@ static const ix_scenario_t s_tests[] = {
     { "heartbeat_missed", s_test_heartbeat_missed },   { "orphan", s_test_orphan },
     { "interchange_restart", s_test_interchange_restart }, { "sigterm", s_test_sigterm },
     { "resend_unacked", s_test_resend_unacked },
+    { "hello_wrong_server_key", s_test_hello_wrong_server_key },
+    { "hello_unregistered_key", s_test_hello_unregistered_key },
+    { "hello_no_interchange", s_test_hello_no_interchange },
+    { "hello_unanswered", s_test_hello_unanswered },
 };
 
 int main(int argc, char **argv)

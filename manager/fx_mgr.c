@@ -270,7 +270,7 @@ static void s_cleanup(fx_mgr_t *self)
     fx_pool_destroy(&self->pool);
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->router);
-    zsock_destroy(&self->link); /* lingers up to FX_MGR_LINGER_MS for the last messages */
+    fx_mgr_socket_destroy(&self->uplink); /* lingers a moment for the last messages */
     fx_mgr_queue_clear(self);
     free(self->queue);
     for (size_t i = 0; i < self->out_len; i++)

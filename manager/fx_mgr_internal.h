@@ -1,6 +1,7 @@
 /*  fx_mgr_internal.h: the manager's state, shared by its three files:
         fx_mgr.c          the loop, held tasks and results, helpers
-        fx_mgr_link.c     the interchange link (SPEC 6.3, 7, 9)
+        fx_mgr_link.c     the interchange link (SPEC 6.3, 7, 9), over
+                          fx_mgr_socket.c (its socket and why it fails)
         fx_mgr_workers.c  the worker link and the pool (SPEC 6.4)
     Not a public header. */
 #ifndef FX_MGR_INTERNAL_H
@@ -14,6 +15,7 @@
 #include "fx_errlimit.h"
 #include "fx_log.h"
 #include "fx_mgr.h"
+#include "fx_mgr_socket.h"
 #include "fx_pool.h"
 
 /* Longest poll: reaping, walltimes and respawns run at least this often
@@ -21,8 +23,11 @@
 #define FX_MGR_TICK_MS 100
 /* Workers get this long to exit after SIGTERM before SIGKILL. */
 #define FX_MGR_TERM_GRACE_MS 3000
-/* How long a send to the interchange, or closing its socket, may block. */
-#define FX_MGR_LINGER_MS 1000
+/* A hello attempt waits --heartbeat-missed beats for its WELCOME, twice as
+   long after each attempt that failed, but at most this long (or the one
+   wait, if that is longer): a manager started before its interchange, or
+   with the wrong keys, retries every half minute and says why each time. */
+#define FX_MGR_HELLO_BACKOFF_MAX_MS 30000
 /* The manager kills a task this long after its walltime, so a shell task's
    own timeout in the worker (which keeps the worker warm) goes first. */
 #define FX_MGR_WALLTIME_SLACK_MS 1000
@@ -67,7 +72,8 @@ typedef struct {
 
 typedef struct {
     const fx_mgr_args_t *args;
-    zsock_t *link;   /* DEALER to the interchange */
+    fx_mgr_socket_t *uplink; /* the socket to the interchange (renewed after a failed hello) */
+    zsock_t *link;           /* its DEALER now: fx_mgr_socket_zsock(uplink) */
     zsock_t *router; /* our workers */
     zpoller_t *poller;
     fx_pool_t *pool;
@@ -80,7 +86,8 @@ typedef struct {
     uint32_t welcomed_seq; /* seq of the hello the last WELCOME answered */
     uint32_t heartbeat_ms;
     uint32_t credit_sent;  /* window announced in this session; UINT32_MAX = none yet */
-    int64_t next_hello;    /* HELLO_SENT: when to give up waiting for WELCOME */
+    uint32_t attempt;      /* START, HELLO_SENT: hello attempts since the last WELCOME (1 = the first) */
+    int64_t attempt_end;   /* START, HELLO_SENT: when this attempt has failed without a WELCOME */
     int64_t last_heard;
     int64_t next_beat;
 
