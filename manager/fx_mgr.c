@@ -254,7 +254,7 @@ void fx_mgr_errors_tick(fx_mgr_t *self)
     if (now < self->next_errors_tick)
         return;
     self->next_errors_tick = now + 1000;
-    uint64_t held = fx_errlimit_tick(self->errors, now);
+    uint64_t held = fx_errlimit_tick(self->errors, now) + (self->wlink ? fx_wlink_tick(self->wlink, now) : 0);
     if (held)
         fx_warn("%llu ERROR replies to the interchange or the workers were not sent (rate limit)",
                 (unsigned long long) held);
@@ -269,7 +269,7 @@ static void s_cleanup(fx_mgr_t *self)
     fx_mgr_link_flush(self); /* what finished before the stop */
     fx_pool_destroy(&self->pool);
     zpoller_destroy(&self->poller);
-    zsock_destroy(&self->router);
+    fx_wlink_destroy(&self->wlink);
     fx_mgr_socket_destroy(&self->uplink); /* lingers a moment for the last messages */
     fx_mgr_queue_clear(self);
     free(self->queue);

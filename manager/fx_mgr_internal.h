@@ -2,7 +2,9 @@
         fx_mgr.c          the loop, held tasks and results, helpers
         fx_mgr_link.c     the interchange link (SPEC 6.3, 7, 9), over
                           fx_mgr_socket.c (its socket and why it fails)
-        fx_mgr_workers.c  the worker link and the pool (SPEC 6.4)
+        fx_mgr_workers.c  the worker link and the pool (SPEC 6.4), over
+                          worker/fx_wlink.c (the link's transport) and
+                          fx_pool.c (the processes)
     Not a public header. */
 #ifndef FX_MGR_INTERNAL_H
 #define FX_MGR_INTERNAL_H
@@ -74,10 +76,9 @@ typedef struct {
     const fx_mgr_args_t *args;
     fx_mgr_socket_t *uplink; /* the socket to the interchange (renewed after a failed hello) */
     zsock_t *link;           /* its DEALER now: fx_mgr_socket_zsock(uplink) */
-    zsock_t *router; /* our workers */
+    fx_wlink_t *wlink; /* the worker link: our workers */
     zpoller_t *poller;
     fx_pool_t *pool;
-    char worker_addr[64];
 
     fx_link_state_t state;
     uint32_t session;      /* WELCOMEs so far; tags the session each held task came in */
@@ -102,7 +103,7 @@ typedef struct {
     fx_outgoing_t *out;     /* results to send, and results sent but not acknowledged */
     size_t out_len, out_cap;
 
-    fx_errlimit_t *errors;  /* ERRORs we send, per peer (SPEC 10.3): the interchange and each worker */
+    fx_errlimit_t *errors;  /* ERRORs we send to the interchange (SPEC 10.3; the worker link has its own) */
     zframe_t *link_peer;    /* the interchange's key in `errors` (the DEALER has no routing id) */
     int64_t next_errors_tick; /* when to log how many ERRORs the limit held back */
 } fx_mgr_t;

@@ -1,10 +1,8 @@
 /*  fx_mgr_workers.c: the manager's side of the worker link (SPEC 6.4).
 
-    A ROUTER on ipc://@fx-mgr-<id>. Abstract sockets have no file
-    permissions, so a connection is admitted only by its routing id: each
-    worker process gets a fresh id from the pool (FX_WORKER_ID) and uses it
-    as its DEALER's routing id; and its READY must name the pid the pool
-    started. A task goes to an idle worker alone; the worker's one result
+    Over the worker link (worker/fx_wlink.h, which admits only the
+    processes the pool started); a worker's READY must also name the pid
+    the pool started. A task goes to an idle worker alone; the worker's one result
     comes back; a worker that overruns the task's walltime, or runs a task
     that is cancelled, is killed and the task ends with an error result.
     A worker that dies while running a task is replaced, and the task runs
@@ -23,23 +21,20 @@
 
 static void s_send(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t **msg_p, uint32_t seq, int *rc_p)
 {
-    zframe_t *rid = zframe_new(slot->id, strlen(slot->id));
     int rc = FX_E_NOMEM;
-    if (rid && *msg_p) {
+    if (*msg_p) {
         (*msg_p)->seq = seq;
-        rc = fx_msg_send(msg_p, self->router, rid);
+        rc = fx_wlink_send(self->wlink, slot->id, msg_p);
     }
-    fx_msg_destroy(msg_p);
-    zframe_destroy(&rid);
     if (rc_p)
         *rc_p = rc;
 }
 
-static void s_refuse(fx_mgr_t *self, zframe_t *rid, uint32_t seq, int code, const char *fmt, ...)
+static void s_refuse(fx_mgr_t *self, const char *peer, uint32_t seq, int code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* ERROR to a worker connection, within the rate limit. */
-static void s_refuse(fx_mgr_t *self, zframe_t *rid, uint32_t seq, int code, const char *fmt, ...)
+/* ERROR to a worker, within its ERROR budget; logged either way. */
+static void s_refuse(fx_mgr_t *self, const char *peer, uint32_t seq, int code, const char *fmt, ...)
 {
     char text[FX_TEXT_MAX];
     va_list ap;
@@ -47,30 +42,23 @@ static void s_refuse(fx_mgr_t *self, zframe_t *rid, uint32_t seq, int code, cons
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     fx_warn("refused a worker's message (%s): %s", fx_errname(code), text);
-    if (fx_errlimit_allow(self->errors, rid, fx_now_ms()))
-        fx_send_error(self->router, rid, seq, code, "%s", text);
+    fx_wlink_send_error(self->wlink, peer, seq, code, "%s", text);
 }
 
 int fx_mgr_workers_start(fx_mgr_t *self)
 {
-    snprintf(self->worker_addr, sizeof self->worker_addr, "ipc://@fx-mgr-%s", self->args->id);
-    self->router = zsock_new(ZMQ_ROUTER);
-    if (!self->router)
-        return -1;
-    zsock_set_router_mandatory(self->router, 1); /* a send to a gone worker fails instead of vanishing */
-    zsock_set_maxmsgsize(self->router, FX_PAYLOAD_MAX > FX_HEADER_MAX ? FX_PAYLOAD_MAX : FX_HEADER_MAX);
-    if (zsock_bind(self->router, "%s", self->worker_addr) != 0) {
-        fx_error("cannot bind %s: %s; is another fx-manager with id %s running on this host?", self->worker_addr,
-                   zmq_strerror(errno), self->args->id);
+    char err[FX_ADDR_MAX + 128];
+    self->wlink = fx_wlink_listen(self->args->id, self->poller, err, sizeof err);
+    if (!self->wlink) {
+        fx_error("%s", err);
         return -1;
     }
-    zpoller_add(self->poller, self->router);
-    self->pool = fx_pool_new(self->args->worker_path, self->worker_addr, self->args->workers);
+    self->pool = fx_pool_new(self->args->worker_path, self->wlink, self->args->workers);
     if (!self->pool)
         return -1;
     fx_pool_start_due(self->pool, fx_now_ms());
     fx_info("started %u worker%s (%s) on %s", self->args->workers, self->args->workers == 1 ? "" : "s",
-               self->args->worker_path, self->worker_addr);
+            self->args->worker_path, fx_wlink_address(self->wlink));
     return 0;
 }
 
@@ -83,14 +71,14 @@ static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *wh
     slot->deadline_ms = 0;
 }
 
-static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t *msg)
+static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
 {
     if (slot->state != FX_SLOT_SPAWNED) {
-        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice", (int) slot->pid);
+        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice", (int) slot->pid);
         return;
     }
     if (msg->ready.pid != (uint32_t) slot->pid) {
-        s_refuse(self, rid, msg->seq, FX_E_FORBIDDEN,
+        s_refuse(self, slot->id, msg->seq, FX_E_FORBIDDEN,
                  "READY names pid %u, but this connection belongs to the manager's worker pid %d", msg->ready.pid,
                  (int) slot->pid);
         return;
@@ -106,11 +94,11 @@ static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t 
     s_send(self, slot, &welcome, msg->seq, NULL);
 }
 
-static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t *msg)
+static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
 {
     fx_result_t *r = msg->results.count == 1 ? &msg->results.results[0] : NULL;
     if (slot->state != FX_SLOT_BUSY || !r || strcmp(r->task_id, slot->task.task_id) != 0) {
-        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED,
+        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED,
                  "RESULTS from worker pid %d must hold exactly the result of its running task (%s), not %u "
                  "result(s) starting with %s",
                  (int) slot->pid, slot->state == FX_SLOT_BUSY ? slot->task.task_id : "none", msg->results.count,
@@ -136,60 +124,53 @@ static void s_on_error(fx_mgr_t *self, fx_slot_t *slot, int code, const char *te
     fx_slot_on(slot, FX_SLOT_DONE);
 }
 
-/* One message from the workers' ROUTER. */
-static void s_read_one(fx_mgr_t *self)
+/* One message from a worker (rc, peer, seq, detail: fx_wlink_recv's). */
+static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, uint32_t seq, const char *detail)
 {
-    zmsg_t *zmsg = zmsg_recv(self->router);
-    if (!zmsg)
+    fx_slot_t *slot = fx_pool_find(self->pool, peer);
+    if (!slot) { /* admitted by the link, but its process is gone */
+        s_refuse(self, peer, seq, FX_E_FORBIDDEN, "worker %s is not one of this manager's processes now", peer);
         return;
-    zframe_t *rid = zmsg_pop(zmsg);
-    fx_msg_t *msg = NULL;
-    if (!rid)
-        goto done;
-    fx_slot_t *slot = fx_pool_find(self->pool, rid);
-    if (!slot) {
-        s_refuse(self, rid, 0, FX_E_FORBIDDEN,
-                 "this socket serves the manager's own worker processes only (routing id of %zu bytes unknown)",
-                 zframe_size(rid));
-        goto done;
     }
-    uint32_t seq = 0;
-    const char *detail = "";
-    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
     if (rc != FX_OK) {
         char text[FX_TEXT_MAX];
         snprintf(text, sizeof text, "the manager cannot read its message (%s: %s)", fx_strerror(rc), detail);
         s_on_error(self, slot, rc, text);
-        s_refuse(self, rid, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc), detail);
-        goto done;
+        s_refuse(self, slot->id, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc), detail);
+        return;
     }
     if (msg->type == FX_MSG_ERROR) { /* never answered with an ERROR */
         s_on_error(self, slot, msg->error.code, msg->error.text ? msg->error.text : "");
-        goto done;
+        return;
     }
     if (slot->state == FX_SLOT_SPAWNED && msg->type != FX_MSG_READY) {
-        s_refuse(self, rid, msg->seq, FX_E_NO_SESSION, "%s before READY; say READY first",
+        s_refuse(self, slot->id, msg->seq, FX_E_NO_SESSION, "%s before READY; say READY first",
                  fx_msg_type_name(msg->type));
-        goto done;
+        return;
     }
     switch (msg->type) {
-    case FX_MSG_READY: s_on_ready(self, slot, rid, msg); break;
-    case FX_MSG_RESULTS: s_on_results(self, slot, rid, msg); break;
+    case FX_MSG_READY: s_on_ready(self, slot, msg); break;
+    case FX_MSG_RESULTS: s_on_results(self, slot, msg); break;
     default:
-        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED, "fx-manager takes READY, RESULTS and ERROR from a worker, not %s",
-                 fx_msg_type_name(msg->type));
+        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED,
+                 "fx-manager takes READY, RESULTS and ERROR from a worker, not %s", fx_msg_type_name(msg->type));
         break;
     }
-done:
-    fx_msg_destroy(&msg);
-    zframe_destroy(&rid);
-    zmsg_destroy(&zmsg);
 }
 
 void fx_mgr_workers_read(fx_mgr_t *self)
 {
-    while (zsock_events(self->router) & ZMQ_POLLIN)
-        s_read_one(self);
+    for (;;) {
+        fx_id_text_t peer;
+        fx_msg_t *msg = NULL;
+        uint32_t seq = 0;
+        const char *detail = "";
+        int rc = fx_wlink_recv(self->wlink, peer, &msg, &seq, &detail);
+        if (rc == FX_E_TIMEOUT)
+            return;
+        s_read_one(self, rc, peer, msg, seq, detail);
+        fx_msg_destroy(&msg);
+    }
 }
 
 /* Longest list of deaths kept for the final error text; later ones are

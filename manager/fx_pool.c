@@ -62,21 +62,21 @@ const char *fx_slot_state_name(fx_slot_state_t state)
 
 struct fx_pool_t {
     char *worker_path;
-    char *endpoint;
+    fx_wlink_t *link;
     uint32_t size;
     fx_slot_t *slots;
     bool stopped; /* fx_pool_stop ran: start nothing more */
 };
 
-fx_pool_t *fx_pool_new(const char *worker_path, const char *endpoint, uint32_t size)
+fx_pool_t *fx_pool_new(const char *worker_path, fx_wlink_t *link, uint32_t size)
 {
     fx_pool_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->worker_path = strdup(worker_path);
-    self->endpoint = strdup(endpoint);
+    self->link = link;
     self->slots = calloc(size, sizeof *self->slots);
-    if (!self->worker_path || !self->endpoint || !self->slots) {
+    if (!self->worker_path || !self->slots) {
         fx_pool_destroy(&self);
         return NULL;
     }
@@ -102,7 +102,6 @@ void fx_pool_destroy(fx_pool_t **self_p)
     }
     free(self->slots);
     free(self->worker_path);
-    free(self->endpoint);
     free(self);
     *self_p = NULL;
 }
@@ -117,12 +116,11 @@ fx_slot_t *fx_pool_slot(fx_pool_t *self, uint32_t index)
     return index < self->size ? &self->slots[index] : NULL;
 }
 
-fx_slot_t *fx_pool_find(fx_pool_t *self, zframe_t *routing_id)
+fx_slot_t *fx_pool_find(fx_pool_t *self, const char *peer)
 {
-    size_t len = zframe_size(routing_id);
     for (uint32_t i = 0; i < self->size; i++) {
         fx_slot_t *slot = &self->slots[i];
-        if (slot->pid > 0 && len == strlen(slot->id) && memcmp(zframe_data(routing_id), slot->id, len) == 0)
+        if (slot->pid > 0 && strcmp(slot->id, peer) == 0)
             return slot;
     }
     return NULL;
@@ -144,16 +142,17 @@ uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state)
     return n;
 }
 
-/* environ without FX_WORKER_ID, plus FX_WORKER_ID=id; built before fork
-   because the child of a threaded process may only call async-signal-safe
-   functions. Caller frees the array and its last entry. */
-static char **s_worker_env(const char *id)
+/* environ without `name`, plus name=value; built before fork because the
+   child of a threaded process may only call async-signal-safe functions.
+   Caller frees the array and its last entry. */
+static char **s_worker_env(const char *name, const char *value)
 {
+    size_t name_len = strlen(name);
     size_t n = 0;
     while (environ[n])
         n++;
     char **env = calloc(n + 2, sizeof *env);
-    char *own = malloc(sizeof "FX_WORKER_ID=" + FX_ID_LEN);
+    char *own = malloc(name_len + strlen(value) + 2);
     if (!env || !own) {
         free(env);
         free(own);
@@ -161,9 +160,9 @@ static char **s_worker_env(const char *id)
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "FX_WORKER_ID=", 13) != 0)
+        if (strncmp(environ[i], name, name_len) != 0 || environ[i][name_len] != '=')
             env[k++] = environ[i];
-    sprintf(own, "FX_WORKER_ID=%s", id);
+    sprintf(own, "%s=%s", name, value);
     env[k++] = own;
     env[k] = NULL;
     return env;
@@ -182,14 +181,15 @@ static void s_free_env(char **env)
 
 static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
 {
-    fx_id_text_t id;
-    fx_id_new(id);
-    char **env = s_worker_env(id);
+    fx_wlink_child_t child;
+    fx_wlink_child(self->link, &child);
+    char **env = s_worker_env(child.env_name, child.env_value);
     if (!env) {
+        fx_wlink_child_gone(self->link, child.peer);
         fx_warn("out of memory starting a worker; will retry");
         return -1;
     }
-    char *argv[] = { self->worker_path, "--connect", self->endpoint, NULL };
+    char *argv[] = { self->worker_path, "--connect", child.connect, NULL };
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -211,13 +211,14 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
     }
     s_free_env(env);
     if (pid < 0) {
+        fx_wlink_child_gone(self->link, child.peer);
         fx_warn("cannot fork a worker: %s; will retry", strerror(errno));
         return -1;
     }
     setpgid(pid, pid); /* also here: no race with the manager's first kill(-pid) */
     slot->pid = pid;
     fx_slot_on(slot, FX_SLOT_STARTED);
-    memcpy(slot->id, id, sizeof slot->id);
+    memcpy(slot->id, child.peer, sizeof slot->id);
     slot->python_version[0] = '\0';
     slot->started_ms = now_ms;
     return 0;
@@ -280,6 +281,7 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
         fx_warn("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
                    never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
     slot->pid = 0;
+    fx_wlink_child_gone(self->link, slot->id);
     fx_slot_on(slot, FX_SLOT_EXITED);
     slot->respawn_ms = now + (int64_t) delay;
 }

@@ -2,8 +2,8 @@
 
     A pool is a fixed number of slots; each slot holds at most one fx-worker
     process at a time. The pool starts processes (fork/exec, each in its own
-    process group, with a fresh routing id in FX_WORKER_ID that the manager
-    admits), reaps them
+    process group, each a fresh peer of the worker link, fx_wlink_child,
+    told where and as whom to connect), reaps them
     (waitpid WNOHANG), and restarts them with a backoff when one dies before
     it ever said READY. What the slot's worker is doing (state, task) is set
     by the manager; the pool only clears it when the process is gone. */
@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "fx_msg.h"
+#include "fx_wlink.h"
 
 /* Worker deaths a task has survived (SPEC: fx_task_t.retries): how many,
    and "worker pid N killed by signal 9 (Killed), ..." for the final error
@@ -52,7 +53,7 @@ typedef struct {
     uint32_t index;
     pid_t pid;                               /* 0 when DEAD */
     fx_slot_state_t state;
-    fx_id_text_t id;                         /* routing id of the current process */
+    fx_id_text_t id;                         /* the current process's peer on the worker link */
     char python_version[FX_VERSION_MAX + 1]; /* from READY */
     fx_task_t task;                          /* BUSY: the task it runs; owns its frames */
     uint32_t session;                        /* BUSY: interchange session the task came in */
@@ -76,9 +77,10 @@ const char *fx_slot_state_name(fx_slot_state_t state);
    manager turns a BUSY slot's task into a result here. */
 typedef void(fx_pool_death_fn)(fx_slot_t *slot, int wait_status, void *arg);
 
-/* A pool of `size` slots running worker_path --connect endpoint. Starts no
-   process yet (fx_pool_start_due does). Caller owns the return value. */
-fx_pool_t *fx_pool_new(const char *worker_path, const char *endpoint, uint32_t size);
+/* A pool of `size` slots running worker_path, each process a peer of
+   link (which must outlive the pool). Starts no process yet
+   (fx_pool_start_due does). Caller owns the return value. */
+fx_pool_t *fx_pool_new(const char *worker_path, fx_wlink_t *link, uint32_t size);
 
 /* Kills (SIGKILL) and reaps any process left, frees the pool. Accepts NULL. */
 void fx_pool_destroy(fx_pool_t **self_p);
@@ -86,8 +88,8 @@ void fx_pool_destroy(fx_pool_t **self_p);
 uint32_t fx_pool_size(fx_pool_t *self);
 fx_slot_t *fx_pool_slot(fx_pool_t *self, uint32_t index);
 
-/* The slot whose current process connects with this routing id, or NULL. */
-fx_slot_t *fx_pool_find(fx_pool_t *self, zframe_t *routing_id);
+/* The slot whose current process is this peer of the worker link, or NULL. */
+fx_slot_t *fx_pool_find(fx_pool_t *self, const char *peer);
 
 /* An IDLE slot, or NULL. */
 fx_slot_t *fx_pool_idle(fx_pool_t *self);

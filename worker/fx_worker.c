@@ -1,13 +1,12 @@
 /*  fx-worker: runs one task at a time for its manager.
 
-        fx-worker --connect ipc://@NAME
+        fx-worker --connect WHERE
 
-    A DEALER connected to the manager's ROUTER. On start it sends
-    READY(pid, python_version), then serves TASKS (one task each) with
-    RESULTS (one result each), reusing one embedded interpreter for every
-    task. If the environment has FX_WORKER_ID (a canonical id, set by
-    fx-manager), the DEALER uses it as its routing id: the manager admits
-    only the ids it handed to its own children.
+    Connected to its manager over the worker link (fx_wlink.h: where it
+    connects and as whom come from its command line and environment). On
+    start it sends READY(pid, python_version), then serves TASKS (one task
+    each) with RESULTS (one result each), reusing one embedded interpreter
+    for every task.
 
     Its states are SPEC 6.4's (worker side): START, HELLO_SENT once READY is
     sent, IDLE once WELCOMEd, BUSY while a task runs; they change only
@@ -18,7 +17,6 @@
     while a task runs ends the process at once (the manager is stopping it;
     the task is lost either way); idle, it finalises Python and exits 0. */
 #include <czmq.h>
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,10 +26,10 @@
 #include <unistd.h>
 
 #include "fx_clock.h"
-#include "fx_errlimit.h"
 #include "fx_log.h"
 #include "fx_msg.h"
 #include "fx_pyrun.h"
+#include "fx_wlink.h"
 
 /* How often the loop wakes to check that its parent is still there. */
 #define S_PARENT_CHECK_MS 1000
@@ -107,21 +105,20 @@ static void s_install_signals(void)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: fx-worker --connect ipc://@NAME\n"
-                 "  Runs tasks for the fx-manager listening at NAME; started by fx-manager.\n");
+    fprintf(out, "usage: fx-worker --connect WHERE\n"
+                 "  Runs tasks for the fx-manager whose worker link is at WHERE; started by fx-manager.\n");
 }
 
 /* seq of READY, the worker's one request. */
 #define S_READY_SEQ 1
 
 static int s_exit_status; /* 1 once the manager answered READY with ERROR */
-static fx_errlimit_t *s_errors; /* ERRORs to the manager (SPEC 10.3) */
-static zframe_t *s_manager;     /* the manager's key in s_errors (a DEALER has no routing id) */
 
-static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void s_refuse(fx_wlink_conn_t *link, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-/* ERROR to the manager, within the rate limit. */
-static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...)
+/* ERROR to the manager, within the ERROR budget; logged either way. */
+static void s_refuse(fx_wlink_conn_t *link, uint32_t seq, int code, const char *fmt, ...)
 {
     char text[FX_TEXT_MAX];
     va_list ap;
@@ -129,15 +126,14 @@ static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     fx_warn("refused a message from the manager (%s): %s", fx_errname(code), text);
-    if (fx_errlimit_allow(s_errors, s_manager, fx_now_ms()))
-        fx_send_error(sock, NULL, seq, code, "%s", text);
+    fx_wlink_conn_send_error(link, seq, code, "%s", text);
 }
 
 /* Runs the one task of a TASKS message and sends its RESULTS. */
-static void s_serve_task(fx_pyrun_t *py, zsock_t *sock, fx_msg_t *msg)
+static void s_serve_task(fx_pyrun_t *py, fx_wlink_conn_t *link, fx_msg_t *msg)
 {
     if (msg->tasks.count != 1) {
-        s_refuse(sock, msg->seq, FX_E_BAD_FIELD, "TASKS to a worker must carry exactly 1 task, not %u; none was run",
+        s_refuse(link, msg->seq, FX_E_BAD_FIELD, "TASKS to a worker must carry exactly 1 task, not %u; none was run",
                  msg->tasks.count);
         return;
     }
@@ -145,40 +141,32 @@ static void s_serve_task(fx_pyrun_t *py, zsock_t *sock, fx_msg_t *msg)
     fx_msg_t *reply = fx_msg_new(FX_MSG_RESULTS);
     if (!reply || fx_msg_alloc_records(reply, 1) != FX_OK) {
         fx_msg_destroy(&reply);
-        s_refuse(sock, msg->seq, FX_E_NOMEM, "fx-worker is out of memory; task %s not run", task->task_id);
+        s_refuse(link, msg->seq, FX_E_NOMEM, "fx-worker is out of memory; task %s not run", task->task_id);
         return;
     }
     if (!s_on(S_TASK)) {
         fx_msg_destroy(&reply);
-        s_refuse(sock, msg->seq, FX_E_UNEXPECTED, "TASKS before READY; task %s not run", task->task_id);
+        s_refuse(link, msg->seq, FX_E_UNEXPECTED, "TASKS before READY; task %s not run", task->task_id);
         return;
     }
     fx_pyrun_run(py, task, &reply->results.results[0]);
     s_on(S_DONE);
     s_install_signals(); /* the task may have called signal.signal() */
     reply->seq = 0;      /* not a request, not a reply (SPEC 3.6.3) */
-    int rc = fx_msg_send(&reply, sock, NULL);
+    int rc = fx_wlink_conn_send(link, &reply);
     if (rc != FX_OK)
         fx_warn("cannot send the result of task %s: %s", task->task_id, fx_strerror(rc));
 }
 
-/* One message from the manager. */
-static void s_handle(fx_pyrun_t *py, zsock_t *sock)
+/* One message from the manager (rc, seq, detail: fx_wlink_conn_recv's). */
+static void s_handle(fx_pyrun_t *py, fx_wlink_conn_t *link, int rc, fx_msg_t *msg, uint32_t seq, const char *detail)
 {
-    zmsg_t *zmsg = zmsg_recv(sock);
-    if (!zmsg)
-        return;
-    fx_msg_t *msg = NULL;
-    uint32_t seq = 0;
-    const char *detail = "";
-    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
-    zmsg_destroy(&zmsg);
     if (rc != FX_OK) {
-        s_refuse(sock, seq, rc, "fx-worker cannot read the message: %s (%s)", fx_strerror(rc), detail);
+        s_refuse(link, seq, rc, "fx-worker cannot read the message: %s (%s)", fx_strerror(rc), detail);
         return;
     }
     switch (msg->type) {
-    case FX_MSG_TASKS: s_serve_task(py, sock, msg); break;
+    case FX_MSG_TASKS: s_serve_task(py, link, msg); break;
     case FX_MSG_WELCOME: s_on(S_WELCOME); break;
     case FX_MSG_HEARTBEAT: break;
     case FX_MSG_COMMAND: s_stop = 1; break;
@@ -191,14 +179,13 @@ static void s_handle(fx_pyrun_t *py, zsock_t *sock)
         }
         break;
     default:
-        s_refuse(sock, msg->seq, FX_E_UNEXPECTED, "fx-worker takes TASKS, WELCOME and ERROR, not %s",
+        s_refuse(link, msg->seq, FX_E_UNEXPECTED, "fx-worker takes TASKS, WELCOME and ERROR, not %s",
                  fx_msg_type_name(msg->type));
         break;
     }
-    fx_msg_destroy(&msg);
 }
 
-static int s_send_ready(fx_pyrun_t *py, zsock_t *sock)
+static int s_send_ready(fx_pyrun_t *py, fx_wlink_conn_t *link)
 {
     fx_msg_t *ready = fx_msg_new(FX_MSG_READY);
     if (!ready)
@@ -206,7 +193,7 @@ static int s_send_ready(fx_pyrun_t *py, zsock_t *sock)
     ready->seq = S_READY_SEQ;
     ready->ready.pid = (uint32_t) getpid();
     fx_strlcpy(ready->ready.python_version, fx_pyrun_version(py), sizeof ready->ready.python_version);
-    return fx_msg_send(&ready, sock, NULL);
+    return fx_wlink_conn_send(link, &ready);
 }
 
 int main(int argc, char **argv)
@@ -244,66 +231,50 @@ int main(int argc, char **argv)
         return 0;
     zsys_handler_set(NULL); /* our handler, not czmq's */
     s_install_signals();
-    s_errors = fx_errlimit_new();
-    s_manager = zframe_new("manager", 7);
 
     int status = 1;
     char err[512];
-    zsock_t *sock = NULL;
-    zpoller_t *poller = NULL;
-    fx_pyrun_t *py = NULL;
-    if (!s_errors || !s_manager) {
-        fx_error("out of memory");
-        goto cleanup;
-    }
-    py = fx_pyrun_new(err, sizeof err);
+    fx_wlink_conn_t *link = NULL;
+    fx_pyrun_t *py = fx_pyrun_new(err, sizeof err);
     if (!py) {
         fx_error("%s", err);
         goto cleanup;
     }
-    sock = zsock_new(ZMQ_DEALER);
-    if (!sock) {
-        fx_error("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+    link = fx_wlink_connect(endpoint, err, sizeof err);
+    if (!link) {
+        fx_error("%s", err);
         goto cleanup;
     }
-    const char *id = getenv("FX_WORKER_ID");
-    if (id && fx_id_valid(id))
-        zsock_set_identity(sock, id);
-    else if (id)
-        fx_warn("ignoring FX_WORKER_ID=\"%s\": not a canonical id", id);
-    if (zsock_connect(sock, "%s", endpoint) != 0) {
-        fx_error("cannot connect to %s: %s; pass the manager's ipc:// address", endpoint, zmq_strerror(errno));
-        goto cleanup;
-    }
-    int rc = s_send_ready(py, sock);
+    int rc = s_send_ready(py, link);
     if (rc != FX_OK) {
         fx_error("cannot send READY to %s: %s", endpoint, fx_strerror(rc));
         goto cleanup;
     }
     s_on(S_READY_SENT);
-    poller = zpoller_new(sock, NULL);
-    if (!poller)
-        goto cleanup;
     while (!s_stop) {
-        zsock_t *which = zpoller_wait(poller, S_PARENT_CHECK_MS);
-        if (s_stop)
-            break;
-        if (getppid() != s_parent) {
-            fx_warn("parent process %d is gone; exiting", (int) s_parent);
+        fx_msg_t *msg = NULL;
+        uint32_t seq = 0;
+        const char *detail = "";
+        rc = fx_wlink_conn_recv(link, S_PARENT_CHECK_MS, &msg, &seq, &detail);
+        if (s_stop) {
+            fx_msg_destroy(&msg);
             break;
         }
-        if (which == sock)
-            s_handle(py, sock);
-        uint64_t held = fx_errlimit_tick(s_errors, fx_now_ms());
+        if (getppid() != s_parent) {
+            fx_warn("parent process %d is gone; exiting", (int) s_parent);
+            fx_msg_destroy(&msg);
+            break;
+        }
+        if (rc != FX_E_TIMEOUT)
+            s_handle(py, link, rc, msg, seq, detail);
+        fx_msg_destroy(&msg);
+        uint64_t held = fx_wlink_conn_tick(link, fx_now_ms());
         if (held)
             fx_warn("%llu ERROR replies to the manager were not sent (rate limit)", (unsigned long long) held);
     }
     status = s_exit_status;
 cleanup:
-    zpoller_destroy(&poller);
-    zsock_destroy(&sock);
+    fx_wlink_conn_destroy(&link);
     fx_pyrun_destroy(&py);
-    fx_errlimit_destroy(&s_errors);
-    zframe_destroy(&s_manager);
     return status;
 }

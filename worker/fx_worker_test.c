@@ -2,8 +2,9 @@
 
         fx_worker_test PATH-TO-fx-worker PATH-TO-python3 SCENARIO
 
-    Binds a ROUTER on ipc://@fx-wtest-<pid>, starts the worker, sends it
-    tasks and checks the results. Pickles are made and read by the given
+    Listens on the manager's side of the worker link (fx_wlink.h, as
+    fx-manager does), starts the worker as a peer of it, sends it tasks and
+    checks the results. Pickles are made and read by the given
     Python (the same major.minor as the worker's). Every wait has a
     deadline; nothing sleeps. Each scenario ends by stopping the worker and
     checking it exits 0 (under ASan that includes its leak check). */
@@ -21,8 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
 #include "fx_msg.h"
+#include "fx_wlink.h"
 
 #define S_WAIT_MS 30000 /* generous: ASan or valgrind builds are slow */
 
@@ -33,10 +35,9 @@
 typedef struct {
     const char *worker_bin;
     const char *python;
-    char addr[64];
-    zsock_t *router;
+    fx_wlink_t *link;
     zpoller_t *poller;
-    zframe_t *rid;   /* the worker's routing id, from READY */
+    fx_id_text_t peer; /* the worker's peer on the link */
     pid_t pid;       /* the worker process */
     int pidfd;
     uint32_t ready_pid;
@@ -82,34 +83,33 @@ static char *s_frame_text(zframe_t *frame)
 static fx_msg_t *s_recv(s_ctx_t *ctx, int ms)
 {
     int64_t deadline = fx_now_ms() + ms;
-    while (fx_now_ms() < deadline) {
-        zsock_t *which = zpoller_wait(ctx->poller, (int) (deadline - fx_now_ms()));
-        if (which != ctx->router)
-            continue;
-        zmsg_t *zmsg = zmsg_recv(ctx->router);
-        if (!zmsg)
-            continue;
-        zframe_t *rid = zmsg_pop(zmsg);
+    for (;;) {
+        fx_id_text_t peer;
         fx_msg_t *msg = NULL;
         uint32_t seq;
         const char *detail;
-        int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
-        zmsg_destroy(&zmsg);
-        CHECK(rc == FX_OK, "worker sent an undecodable message: %s (%s)", fx_strerror(rc), detail);
+        int rc = fx_wlink_recv(ctx->link, peer, &msg, &seq, &detail);
         if (rc == FX_OK) {
-            zframe_destroy(&ctx->rid);
-            ctx->rid = rid;
+            CHECK(strcmp(peer, ctx->peer) == 0, "a message from peer %s, not the worker's %s", peer, ctx->peer);
             return msg;
         }
-        zframe_destroy(&rid);
+        CHECK(rc == FX_E_TIMEOUT, "worker sent an undecodable message: %s (%s)", fx_strerror(rc), detail);
+        int64_t left = deadline - fx_now_ms();
+        if (left <= 0)
+            return NULL;
+        zpoller_wait(ctx->poller, (int) left);
     }
-    return NULL;
 }
 
 static int s_start(s_ctx_t *ctx)
 {
-    char *argv[] = { (char *) ctx->worker_bin, "--connect", ctx->addr, NULL };
+    fx_wlink_child_t child;
+    fx_wlink_child(ctx->link, &child);
+    memcpy(ctx->peer, child.peer, sizeof ctx->peer);
+    char *argv[] = { (char *) ctx->worker_bin, "--connect", child.connect, NULL };
+    setenv(child.env_name, child.env_value, 1); /* the worker inherits it */
     ctx->pid = fx_test_spawn(argv, -1, -1);
+    unsetenv(child.env_name);
     ctx->pidfd = fx_test_pidfd_open(ctx->pid);
     fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
     int rc = -1;
@@ -129,7 +129,7 @@ static int s_start(s_ctx_t *ctx)
 static int s_send(s_ctx_t *ctx, fx_msg_t **msg_p)
 {
     (*msg_p)->seq = ++ctx->seq;
-    return fx_msg_send(msg_p, ctx->router, ctx->rid);
+    return fx_wlink_send(ctx->link, ctx->peer, msg_p);
 }
 
 /* Sends one task; its id in task_id. */
@@ -218,6 +218,7 @@ static void s_stop_worker(s_ctx_t *ctx)
         waitpid(ctx->pid, NULL, 0);
     }
     ctx->pid = 0;
+    fx_wlink_child_gone(ctx->link, ctx->peer);
 }
 
 /* ------------------------------------------------ scenarios */
@@ -393,10 +394,8 @@ static void s_test_bad_tasks(s_ctx_t *ctx)
     fx_msg_destroy(&msg);
 
     /* garbage and an unexpected message type: an ERROR back, the worker lives */
-    zmsg_t *garbage = zmsg_new();
-    zmsg_append(garbage, &(zframe_t *) { zframe_dup(ctx->rid) });
-    zmsg_addstr(garbage, "garbage, not msgpack");
-    zmsg_send(&garbage, ctx->router);
+    const char garbage[] = "garbage, not msgpack";
+    fx_wlink_send_bytes(ctx->link, ctx->peer, garbage, strlen(garbage));
     msg = s_recv(ctx, S_WAIT_MS);
     CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_MALFORMED, "expected ERROR(MALFORMED), got %s",
           msg ? fx_msg_type_name(msg->type) : "nothing");
@@ -541,6 +540,7 @@ static void s_test_stop(s_ctx_t *ctx)
     CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "COMMAND STOP: wait status %d", status);
     close(ctx->pidfd);
     ctx->pid = 0;
+    fx_wlink_child_gone(ctx->link, ctx->peer);
     /* SIGTERM in the middle of a task: out at once, the task's child too */
     REQUIRE(s_start(ctx) == 0, "second worker did not start");
     fx_id_text_t id;
@@ -575,7 +575,7 @@ done:;
 static void s_test_refused(s_ctx_t *ctx)
 {
     /* the manager answers READY with ERROR: the worker leaves, status 1 */
-    fx_send_error(ctx->router, ctx->rid, ctx->ready_seq, FX_E_FORBIDDEN, "not one of my workers (test)");
+    fx_wlink_send_error(ctx->link, ctx->peer, ctx->ready_seq, FX_E_FORBIDDEN, "not one of my workers (test)");
     int status = fx_test_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
     CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1, "refused READY: wait status %d", status);
     if (status != -1)
@@ -602,13 +602,15 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     s_ctx_t ctx = { .worker_bin = argv[1], .python = argv[2], .pid = 0, .pidfd = -1 };
-    snprintf(ctx.addr, sizeof ctx.addr, "ipc://@fx-wtest-%d", (int) getpid());
-    ctx.router = zsock_new(ZMQ_ROUTER);
-    if (!ctx.router || zsock_bind(ctx.router, "%s", ctx.addr) != 0) {
-        fprintf(stderr, "cannot bind %s\n", ctx.addr);
+    fx_id_text_t id;
+    fx_id_new(id);
+    char err[256];
+    ctx.poller = zpoller_new(NULL);
+    ctx.link = ctx.poller ? fx_wlink_listen(id, ctx.poller, err, sizeof err) : NULL;
+    if (!ctx.link) {
+        fprintf(stderr, "cannot listen for a worker: %s\n", ctx.poller ? err : "out of memory");
         return 1;
     }
-    ctx.poller = zpoller_new(ctx.router, NULL);
     int ran = 0;
     for (size_t i = 0; i < sizeof s_tests / sizeof s_tests[0]; i++) {
         if (strcmp(argv[3], "all") != 0 && strcmp(argv[3], s_tests[i].name) != 0)
@@ -625,8 +627,7 @@ int main(int argc, char **argv)
     }
     if (!ran)
         fprintf(stderr, "no scenario named %s\n", argv[3]);
-    zframe_destroy(&ctx.rid);
     zpoller_destroy(&ctx.poller);
-    zsock_destroy(&ctx.router);
+    fx_wlink_destroy(&ctx.link);
     return ran && fx_check_failures == 0 ? 0 : 1;
 }
