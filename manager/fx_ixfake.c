@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -12,13 +13,13 @@
 #include <unistd.h>
 
 #include "fx_ixfake.h"
+#include "fx_testkit.h"
 #include "fx_testproc.h"
 
 
 /* ------------------------------------------------ processes and pickles */
 
-/* The process and pickle helpers are the tests' shared ones
-   (test/include/fx_testproc.h); these pass the fake's Python along. */
+/* The process helpers are the tests' shared ones (test/include/fx_testproc.h). */
 int ix_pidfd_open(pid_t pid)
 {
     return fx_test_pidfd_open(pid);
@@ -29,24 +30,143 @@ pid_t ix_spawn(char *const argv[], int in_fd, int out_fd)
     return fx_test_spawn(argv, in_fd, out_fd);
 }
 
-char *ix_python(ix_t *ix, const char *script, const char *input)
+int ix_wait_exit(pid_t pid, int pidfd, int ms)
 {
-    return fx_test_python(ix->python, script, input);
+    return fx_test_wait_exit(pid, pidfd, ms);
+}
+
+/* Pickles are made and read by one Python process per test, asked a line
+   at a time ("pickle HEX(expr)" or "repr HEX(bytes)", answered "ok HEX" or
+   "err HEX"), so that the fake goes on pumping (heartbeats, ZAP) while it
+   waits: a Python started per pickle takes most of a second on a loaded
+   machine, long enough for the manager to count the fake lost. */
+static const char s_pickler[] = "import pickle, sys\n"
+                                "for line in sys.stdin:\n"
+                                "    op, _, arg = line.strip().partition(' ')\n"
+                                "    data = bytes.fromhex(arg)\n"
+                                "    try:\n"
+                                "        if op == 'pickle':\n"
+                                "            out = pickle.dumps(eval(data.decode()))\n"
+                                "        else:\n"
+                                "            out = (repr(pickle.loads(data)) if data else '<empty>').encode()\n"
+                                "        sys.stdout.write('ok ' + out.hex() + '\\n')\n"
+                                "    except Exception as e:\n"
+                                "        sys.stdout.write('err ' + repr(e).encode().hex() + '\\n')\n"
+                                "    sys.stdout.flush()\n";
+
+static int s_pickler_start(ix_t *ix)
+{
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) != 0)
+        return -1;
+    if (pipe2(out, O_CLOEXEC) != 0) {
+        close(in[0]);
+        close(in[1]);
+        return -1;
+    }
+    char *argv[] = { (char *) ix->python, "-c", (char *) s_pickler, NULL };
+    ix->py_pid = fx_test_spawn(argv, in[0], out[1]);
+    close(in[0]);
+    close(out[1]);
+    ix->py_in = in[1];
+    ix->py_out = out[0];
+    return ix->py_pid > 0 ? 0 : -1;
+}
+
+static void s_pickler_stop(ix_t *ix)
+{
+    if (ix->py_pid <= 0)
+        return;
+    close(ix->py_in); /* EOF: it ends */
+    close(ix->py_out);
+    waitpid(ix->py_pid, NULL, 0);
+    ix->py_pid = 0;
+}
+
+static char *s_hex(const void *data, size_t len)
+{
+    char *hex = malloc(2 * len + 1);
+    for (size_t i = 0; hex && i < len; i++)
+        sprintf(hex + 2 * i, "%02x", ((const unsigned char *) data)[i]);
+    if (hex)
+        hex[2 * len] = '\0';
+    return hex;
+}
+
+/* Sends one request line to the pickler: "op HEX(data)\n". */
+static bool s_request(ix_t *ix, const char *op, const void *data, size_t len)
+{
+    char *hex = s_hex(data, len);
+    char *line = hex ? malloc(strlen(op) + strlen(hex) + 3) : NULL;
+    if (line)
+        sprintf(line, "%s %s\n", op, hex);
+    free(hex);
+    bool sent = line != NULL;
+    for (size_t done = 0, total = line ? strlen(line) : 0; sent && done < total;) {
+        ssize_t n = write(ix->py_in, line + done, total - done);
+        sent = n > 0;
+        done += sent ? (size_t) n : 0;
+    }
+    free(line);
+    return sent;
+}
+
+/* Asks the pickler, pumping while it works; the bytes of an "ok" answer
+   as a frame, or NULL. */
+static zframe_t *s_ask(ix_t *ix, const char *op, const void *data, size_t len)
+{
+    if ((ix->py_pid <= 0 && s_pickler_start(ix) != 0) || !s_request(ix, op, data, len))
+        return NULL;
+    size_t cap = 4096, size = 0;
+    char *answer = malloc(cap);
+    int64_t deadline = fx_test_deadline(IX_WAIT_MS);
+    while (answer && (size == 0 || answer[size - 1] != '\n')) {
+        if (fx_test_now_ms() >= deadline) {
+            CHECK(0, "the pickler did not answer in time");
+            break;
+        }
+        if (ix->poller)
+            ix_pump(ix, 0); /* heartbeats and ZAP go on meanwhile */
+        struct pollfd p = { ix->py_out, POLLIN, 0 };
+        if (poll(&p, 1, 20) != 1)
+            continue;
+        if (cap - size < 2) {
+            char *bigger = realloc(answer, cap * 2);
+            if (!bigger)
+                break;
+            answer = bigger;
+            cap *= 2;
+        }
+        ssize_t n = read(ix->py_out, answer + size, cap - size - 1);
+        if (n <= 0)
+            break;
+        size += (size_t) n;
+    }
+    zframe_t *frame = NULL;
+    if (answer && size > 3 && answer[size - 1] == '\n' && strncmp(answer, "ok ", 3) == 0) {
+        size_t bytes = (size - 4) / 2;
+        frame = zframe_new(NULL, bytes);
+        for (size_t i = 0; frame && i < bytes; i++) {
+            unsigned int octet;
+            sscanf(answer + 3 + 2 * i, "%2x", &octet);
+            zframe_data(frame)[i] = (byte) octet;
+        }
+    }
+    free(answer);
+    return frame;
 }
 
 zframe_t *ix_pickle(ix_t *ix, const char *expr)
 {
-    return fx_test_pickle(ix->python, expr);
+    return s_ask(ix, "pickle", expr, strlen(expr));
 }
 
 char *ix_repr(ix_t *ix, zframe_t *frame)
 {
-    return fx_test_repr(ix->python, frame);
-}
-
-int ix_wait_exit(pid_t pid, int pidfd, int ms)
-{
-    return fx_test_wait_exit(pid, pidfd, ms);
+    zframe_t *text = s_ask(ix, "repr", frame ? zframe_data(frame) : (byte *) "", frame ? zframe_size(frame) : 0);
+    char *repr = text ? zframe_strdup(text) : strdup("<repr failed>");
+    zframe_destroy(&text);
+    return repr;
 }
 
 /* ------------------------------------------------ the fake interchange */
@@ -462,6 +582,7 @@ void ix_teardown(ix_t *ix)
     zpoller_destroy(&ix->poller);
     zsock_destroy(&ix->router);
     zsock_destroy(&ix->zap);
+    s_pickler_stop(ix);
     if (ix->log_path[0]) { /* what the manager said, for whoever reads the test's output */
         FILE *f = fopen(ix->log_path, "r");
         char line[8192];

@@ -60,12 +60,13 @@ typedef struct {
     int zap_requests;       /* ZAP requests answered (one per handshake) */
     bool capture_stderr;    /* the manager's stderr goes to log_path (printed at teardown) */
     char log_path[128];
+    pid_t py_pid;           /* the pickler (fx_ixfake.c), started on first use */
+    int py_in, py_out;
 } ix_t;
 
 /* processes and pickles */
 int ix_pidfd_open(pid_t pid);
 pid_t ix_spawn(char *const argv[], int in_fd, int out_fd);
-char *ix_python(ix_t *ix, const char *script, const char *input);   /* its stdout; caller frees */
 zframe_t *ix_pickle(ix_t *ix, const char *expr);                      /* pickle of a Python literal */
 char *ix_repr(ix_t *ix, zframe_t *frame);                             /* repr of a pickle; caller frees */
 int ix_wait_exit(pid_t pid, int pidfd, int ms);                       /* wait status, or -1 after ms */
