@@ -7,7 +7,7 @@ FX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # anywhere else.
 FX_PACKAGES=(
   cmake make gcc pkg-config
-  libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libsqlite3-dev
+  libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libsqlite3-dev libgit2-dev git
   python3 python3-dev python3-pytest
   valgrind procps
 )
