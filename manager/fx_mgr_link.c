@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fx_link.h"
 #include "fx_mgr_internal.h"
 
 /* What happens to the link (the "event" column of SPEC 6.3). */
@@ -339,40 +340,27 @@ static void s_read_one(fx_mgr_t *self)
                  fx_strerror(rc), detail);
         return;
     }
-    switch (msg->type) {
-    case FX_MSG_WELCOME:
-        s_on_welcome(self, msg);
+    /* SPEC 5.26.1, the one arrival check: the WELCOME has come once ACTIVE */
+    fx_admit_t verdict = fx_link_admit(FX_LINK_MANAGER, FX_FROM_SERVING, self->state == FX_LINK_ACTIVE, msg->type);
+    char why[FX_TEXT_MAX];
+    switch (verdict) {
+    case FX_ADMIT_HELLO: s_on_welcome(self, msg); break;
+    case FX_ADMIT_REPORT: s_on_error(self, msg); break;
+    case FX_ADMIT_NO_SESSION:
+    case FX_ADMIT_UNEXPECTED:
+        s_refuse(self, msg->seq, fx_link_refusal_code(verdict), "%s",
+                 fx_link_refusal(FX_LINK_MANAGER, FX_FROM_SERVING, verdict, msg->type, why, sizeof why));
         break;
-    case FX_MSG_RESULTS_ACK:
-        fx_mgr_ack(self, msg->ids.ids, msg->ids.count);
-        break;
-    case FX_MSG_ERROR:
-        s_on_error(self, msg);
-        break;
-    case FX_MSG_HEARTBEAT:
-        break;
-    case FX_MSG_TASKS:
-    case FX_MSG_COMMAND:
-    case FX_MSG_CANCEL:
-        if (self->state != FX_LINK_ACTIVE) {
-            s_refuse(self, msg->seq, FX_E_NO_SESSION, "%s before WELCOME answered our MANAGER_HELLO; ignored",
-                     fx_msg_type_name(msg->type));
-            break;
-        }
-        if (msg->type == FX_MSG_TASKS)
+    case FX_ADMIT_OK:
+        if (msg->type == FX_MSG_RESULTS_ACK)
+            fx_mgr_ack(self, msg->ids.ids, msg->ids.count);
+        else if (msg->type == FX_MSG_TASKS)
             s_on_tasks(self, msg);
         else if (msg->type == FX_MSG_CANCEL)
             s_on_cancel(self, msg);
-        else
+        else if (msg->type == FX_MSG_COMMAND)
             s_on_command(self, msg);
-        break;
-    default:
-        s_refuse(
-            self, msg->seq, FX_E_UNEXPECTED,
-            "fx-manager takes WELCOME, TASKS, CANCEL, COMMAND, RESULTS_ACK, HEARTBEAT and ERROR from the "
-            "interchange, not %s",
-            fx_msg_type_name(msg->type));
-        break;
+        break; /* HEARTBEAT: only liveness, noted above */
     }
     fx_msg_destroy(&msg);
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fx_link.h"
 #include "fx_mgr_internal.h"
 
 static void s_send(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t **msg_p, uint32_t seq, int *rc_p)
@@ -139,22 +140,20 @@ static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, 
         s_refuse(self, slot->id, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc), detail);
         return;
     }
-    if (msg->type == FX_MSG_ERROR) { /* never answered with an ERROR */
+    /* SPEC 5.26.1, the one arrival check: a worker's session is its READY */
+    fx_admit_t verdict = fx_link_admit(FX_LINK_WORKER, FX_FROM_CONNECTING, slot->state != FX_SLOT_SPAWNED, msg->type);
+    char why[FX_TEXT_MAX];
+    switch (verdict) {
+    case FX_ADMIT_HELLO: s_on_ready(self, slot, msg); break;
+    case FX_ADMIT_REPORT: /* never answered with an ERROR */
         s_on_error(self, slot, msg->error.code, msg->error.text ? msg->error.text : "");
-        return;
-    }
-    if (slot->state == FX_SLOT_SPAWNED && msg->type != FX_MSG_READY) {
-        s_refuse(self, slot->id, msg->seq, FX_E_NO_SESSION, "%s before READY; say READY first",
-                 fx_msg_type_name(msg->type));
-        return;
-    }
-    switch (msg->type) {
-    case FX_MSG_READY: s_on_ready(self, slot, msg); break;
-    case FX_MSG_RESULTS: s_on_results(self, slot, msg); break;
-    default:
-        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED,
-                 "fx-manager takes READY, RESULTS and ERROR from a worker, not %s", fx_msg_type_name(msg->type));
         break;
+    case FX_ADMIT_NO_SESSION:
+    case FX_ADMIT_UNEXPECTED:
+        s_refuse(self, slot->id, msg->seq, fx_link_refusal_code(verdict), "%s",
+                 fx_link_refusal(FX_LINK_WORKER, FX_FROM_CONNECTING, verdict, msg->type, why, sizeof why));
+        break;
+    case FX_ADMIT_OK: s_on_results(self, slot, msg); break; /* RESULTS: the only other thing a worker sends */
     }
 }
 

@@ -11,9 +11,12 @@
     Its states are SPEC 6.4's (worker side): START, HELLO_SENT once READY is
     sent, IDLE once WELCOMEd, BUSY while a task runs; they change only
     through s_on, along a row of s_moves (the SPEC's table). A TASKS with a
-    count other than 1 gets ERROR(BAD_FIELD) and nothing runs; an ERROR
-    answering READY means the manager refused us (exit 1). It stops on SIGTERM/SIGINT, COMMAND, or when its parent goes
-    away (PR_SET_PDEATHSIG, and a getppid() check every second). A signal
+    count other than 1 gets ERROR(BAD_FIELD) and nothing runs; anything
+    before WELCOME but an ERROR gets ERROR(NO_SESSION), and types a manager
+    does not send get ERROR(UNEXPECTED) (SPEC 5.26.1, fx_link_admit); an
+    ERROR answering READY means the manager refused us (exit 1). It stops
+    on SIGTERM/SIGINT, or when its parent goes away (PR_SET_PDEATHSIG, and a
+    getppid() check every second). A signal
     while a task runs ends the process at once (the manager is stopping it;
     the task is lost either way); idle, it finalises Python and exits 0. */
 #include <czmq.h>
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include "fx_clock.h"
+#include "fx_link.h"
 #include "fx_log.h"
 #include "fx_msg.h"
 #include "fx_pyrun.h"
@@ -60,7 +64,6 @@ static const struct {
     { FX_WORKER_START, S_READY_SENT, FX_WORKER_HELLO_SENT },
     { FX_WORKER_HELLO_SENT, S_WELCOME, FX_WORKER_IDLE },
     { FX_WORKER_IDLE, S_TASK, FX_WORKER_BUSY },
-    { FX_WORKER_HELLO_SENT, S_TASK, FX_WORKER_BUSY }, /* a manager sends TASKS only to a worker it welcomed */
     { FX_WORKER_BUSY, S_DONE, FX_WORKER_IDLE },
 };
 
@@ -146,7 +149,7 @@ static void s_serve_task(fx_pyrun_t *py, fx_wlink_conn_t *link, fx_msg_t *msg)
     }
     if (!s_on(S_TASK)) {
         fx_msg_destroy(&reply);
-        s_refuse(link, msg->seq, FX_E_UNEXPECTED, "TASKS before READY; task %s not run", task->task_id);
+        s_refuse(link, msg->seq, FX_E_UNEXPECTED, "TASKS while not IDLE; task %s not run", task->task_id);
         return;
     }
     fx_pyrun_run(py, task, &reply->results.results[0]);
@@ -165,22 +168,25 @@ static void s_handle(fx_pyrun_t *py, fx_wlink_conn_t *link, int rc, fx_msg_t *ms
         s_refuse(link, seq, rc, "fx-worker cannot read the message: %s (%s)", fx_strerror(rc), detail);
         return;
     }
-    switch (msg->type) {
-    case FX_MSG_TASKS: s_serve_task(py, link, msg); break;
-    case FX_MSG_WELCOME: s_on(S_WELCOME); break;
-    case FX_MSG_HEARTBEAT: break;
-    case FX_MSG_COMMAND: s_stop = 1; break;
-    case FX_MSG_ERROR:
+    /* SPEC 5.26.1, the one arrival check: the session starts with WELCOME */
+    bool welcomed = s_state == FX_WORKER_IDLE || s_state == FX_WORKER_BUSY;
+    fx_admit_t verdict = fx_link_admit(FX_LINK_WORKER, FX_FROM_SERVING, welcomed, msg->type);
+    char why[FX_TEXT_MAX];
+    switch (verdict) {
+    case FX_ADMIT_HELLO: s_on(S_WELCOME); break; /* a second WELCOME changes nothing */
+    case FX_ADMIT_OK: s_serve_task(py, link, msg); break; /* TASKS: the only other thing a manager sends */
+    case FX_ADMIT_NO_SESSION:
+    case FX_ADMIT_UNEXPECTED:
+        s_refuse(link, msg->seq, fx_link_refusal_code(verdict), "%s",
+                 fx_link_refusal(FX_LINK_WORKER, FX_FROM_SERVING, verdict, msg->type, why, sizeof why));
+        break;
+    case FX_ADMIT_REPORT:
         fx_warn("manager says %s: %s", fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
         if (s_state == FX_WORKER_HELLO_SENT && msg->seq == S_READY_SEQ) {
             fx_error("the manager refused READY; exiting");
             s_stop = 1;
             s_exit_status = 1;
         }
-        break;
-    default:
-        s_refuse(link, msg->seq, FX_E_UNEXPECTED, "fx-worker takes TASKS, WELCOME and ERROR, not %s",
-                 fx_msg_type_name(msg->type));
         break;
     }
 }

@@ -44,6 +44,7 @@ typedef struct {
     uint32_t ready_seq;
     char python_version[FX_VERSION_MAX + 1];
     uint32_t seq;
+    bool no_welcome; /* s_start leaves READY unanswered */
 } s_ctx_t;
 
 /* One task to send; NULL/0 fields get defaults. */
@@ -123,6 +124,12 @@ static int s_start(s_ctx_t *ctx)
         rc = 0;
     }
     fx_msg_destroy(&msg);
+    if (rc == 0 && !ctx->no_welcome) { /* as fx-manager answers READY (SPEC 6.4) */
+        fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
+        fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
+        welcome->seq = ctx->ready_seq;
+        rc = fx_wlink_send(ctx->link, ctx->peer, &welcome) == FX_OK ? 0 : -1;
+    }
     return rc;
 }
 
@@ -532,12 +539,18 @@ static void s_test_warm(s_ctx_t *ctx)
 
 static void s_test_stop(s_ctx_t *ctx)
 {
-    /* COMMAND(STOP) when idle: exit 0 */
+    /* COMMAND is not a message of the worker link (SPEC 5.26): refused,
+       and the worker stays; SIGTERM when idle: exit 0 */
     fx_msg_t *stop = fx_msg_new(FX_MSG_COMMAND);
     stop->command.command = FX_CMD_STOP;
     s_send(ctx, &stop);
+    fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
+    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_UNEXPECTED,
+          "COMMAND: expected ERROR(UNEXPECTED), got %s", msg ? fx_msg_type_name(msg->type) : "nothing");
+    fx_msg_destroy(&msg);
+    kill(ctx->pid, SIGTERM);
     int status = fx_test_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
-    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "COMMAND STOP: wait status %d", status);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM when idle: wait status %d", status);
     close(ctx->pidfd);
     ctx->pid = 0;
     fx_wlink_child_gone(ctx->link, ctx->peer);
@@ -582,16 +595,38 @@ static void s_test_refused(s_ctx_t *ctx)
         ctx->pid = 0;
 }
 
+/* TASKS before WELCOME: ERROR(NO_SESSION) and nothing runs (SPEC 5.26.1);
+   after the WELCOME the same task runs. */
+static void s_test_no_session(s_ctx_t *ctx)
+{
+    s_task_spec_t spec = { .body = "def f():\n    return 'ran'\n" };
+    fx_id_text_t id;
+    REQUIRE(s_send_task(ctx, &spec, id) == 0, "cannot send");
+    fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
+    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_NO_SESSION && msg->seq == ctx->seq,
+          "TASKS before WELCOME: expected ERROR(NO_SESSION) echoing seq %u, got %s", ctx->seq,
+          msg ? fx_msg_type_name(msg->type) : "nothing");
+    fx_msg_destroy(&msg);
+    fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
+    welcome->seq = ctx->ready_seq;
+    REQUIRE(fx_wlink_send(ctx->link, ctx->peer, &welcome) == FX_OK, "cannot send WELCOME");
+    msg = s_expect(ctx, &spec, FX_RESULT_OK, 0);
+    fx_msg_destroy(&msg);
+done:;
+}
+
 static const struct {
     const char *name;
     void (*fn)(s_ctx_t *);
+    bool no_welcome; /* READY stays unanswered */
 } s_tests[] = {
-    { "python", s_test_python },           { "exception", s_test_exception },
-    { "output", s_test_output },           { "missing_module", s_test_missing_module },
-    { "version_mismatch", s_test_version_mismatch }, { "bad_pickle", s_test_bad_pickle },
-    { "bad_tasks", s_test_bad_tasks },     { "shell", s_test_shell },
-    { "walltime", s_test_walltime },       { "warm", s_test_warm },
-    { "stop", s_test_stop },               { "refused", s_test_refused },
+    { .name = "python", .fn = s_test_python },           { .name = "exception", .fn = s_test_exception },
+    { .name = "output", .fn = s_test_output },           { .name = "missing_module", .fn = s_test_missing_module },
+    { .name = "version_mismatch", .fn = s_test_version_mismatch }, { .name = "bad_pickle", .fn = s_test_bad_pickle },
+    { .name = "bad_tasks", .fn = s_test_bad_tasks },     { .name = "shell", .fn = s_test_shell },
+    { .name = "walltime", .fn = s_test_walltime },       { .name = "warm", .fn = s_test_warm },
+    { .name = "stop", .fn = s_test_stop },               { .name = "refused", .fn = s_test_refused, .no_welcome = true },
+    { .name = "no_session", .fn = s_test_no_session, .no_welcome = true },
 };
 
 int main(int argc, char **argv)
@@ -617,6 +652,7 @@ int main(int argc, char **argv)
             continue;
         ran++;
         int before = fx_check_failures;
+        ctx.no_welcome = s_tests[i].no_welcome;
         if (s_start(&ctx) == 0)
             s_tests[i].fn(&ctx);
         s_stop_worker(&ctx);
