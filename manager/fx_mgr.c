@@ -135,6 +135,10 @@ void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
         self->out = out;
         self->out_cap = cap;
     }
+    if (self->state != FX_LINK_ACTIVE)
+        fx_info("task=%s ended while the interchange has no session with us; its result waits for the next "
+                "WELCOME",
+                result->task_id);
     self->out[self->out_len].result = *result;
     self->out[self->out_len].session = session;
     self->out[self->out_len].sent_session = 0;
