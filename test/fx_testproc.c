@@ -1,4 +1,4 @@
-/*  fx_testproc.c: see include/fx_testproc.h. */
+/*  fx_testproc.c: child processes and the pickler of fx's C tests; see include/fx_testproc.h. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
@@ -47,55 +47,7 @@ pid_t fx_test_spawn(char *const argv[], int in_fd, int out_fd)
     _exit(127);
 }
 
-char *fx_test_python(const char *python, const char *script, const char *input)
-{
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0)
-        return NULL;
-    if (pipe2(out, O_CLOEXEC) != 0) {
-        close(in[0]);
-        close(in[1]);
-        return NULL;
-    }
-    char *argv[] = { (char *) python, "-c", (char *) script, NULL };
-    pid_t pid = fx_test_spawn(argv, in[0], out[1]);
-    close(in[0]);
-    close(out[1]);
-    size_t len = strlen(input), done = 0;
-    while (done < len) {
-        ssize_t n = write(in[1], input + done, len - done);
-        if (n <= 0)
-            break;
-        done += (size_t) n;
-    }
-    close(in[1]);
-    size_t cap = 4096, size = 0;
-    char *text = malloc(cap);
-    ssize_t n;
-    while (text && (n = read(out[0], text + size, cap - size - 1)) > 0) {
-        size += (size_t) n;
-        if (cap - size < 2) {
-            char *bigger = realloc(text, cap * 2);
-            if (!bigger) {
-                free(text);
-                text = NULL;
-                break;
-            }
-            text = bigger;
-            cap *= 2;
-        }
-    }
-    close(out[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (text)
-        text[size] = '\0';
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        free(text);
-        return NULL;
-    }
-    return text;
-}
+/* ------------------------------------------------ the pickler */
 
 /* Hex text of len bytes; caller frees. */
 static char *s_hex(const void *data, size_t len)
@@ -120,35 +72,9 @@ static zframe_t *s_unhex(const char *hex, size_t n)
     return frame;
 }
 
-zframe_t *fx_test_pickle(const char *python, const char *expr)
-{
-    char *hex = fx_test_python(
-        python, "import pickle,sys; sys.stdout.write(pickle.dumps(eval(sys.stdin.read())).hex())", expr);
-    if (!hex)
-        return NULL;
-    zframe_t *frame = s_unhex(hex, strlen(hex) / 2);
-    free(hex);
-    return frame;
-}
-
-char *fx_test_repr(const char *python, zframe_t *frame)
-{
-    char *hex = s_hex(frame ? zframe_data(frame) : (byte *) "", frame ? zframe_size(frame) : 0);
-    if (!hex)
-        return NULL;
-    char *text = fx_test_python(python,
-                                "import pickle,sys; d=bytes.fromhex(sys.stdin.read()); "
-                                "sys.stdout.write(repr(pickle.loads(d)) if d else '<empty>')",
-                                hex);
-    free(hex);
-    return text ? text : strdup("<repr failed>");
-}
-
-/* ------------------------------------------------ the pickler */
-
 /* Asked "pickle HEX(expr)" or "repr HEX(bytes)" a line at a time, it
-   answers "ok HEX" or "err HEX", with the results of fx_test_pickle and
-   fx_test_repr. */
+   answers "ok HEX(pickle.dumps(eval(expr)))" or "ok HEX(repr(pickle.loads(bytes)))",
+   or "err HEX(the exception)". */
 static const char s_pickler_py[] =
     "import pickle, sys\n"
     "for line in sys.stdin:\n"

@@ -1,7 +1,7 @@
 /*  fx_testproc.h: child processes for fx's C tests: spawn a binary that
     dies with the test, wait for it with a deadline, and ask Debian's Python
-    for pickles (the tests build task payloads the way a client would),
-    once per pickle or through one pickler process per test. */
+    for pickles through one pickler process per test (the tests build task
+    payloads the way a client would). */
 #ifndef FX_TESTPROC_H
 #define FX_TESTPROC_H
 
@@ -19,20 +19,10 @@ int fx_test_wait_exit(pid_t pid, int pidfd, int ms);
    (or inherited); it dies with the test (PR_SET_PDEATHSIG). Its pid. */
 pid_t fx_test_spawn(char *const argv[], int in_fd, int out_fd);
 
-/* Runs `python -c script` with input on stdin; its stdout as a new string
-   (caller frees), or NULL if it failed. */
-char *fx_test_python(const char *python, const char *script, const char *input);
-
-/* pickle.dumps(eval(expr)) as a new frame, or NULL. */
-zframe_t *fx_test_pickle(const char *python, const char *expr);
-
-/* repr(pickle.loads(frame)), "<empty>" for no bytes; caller frees. */
-char *fx_test_repr(const char *python, zframe_t *frame);
-
 /* One Python per test that makes and reads pickles, asked a line at a
    time: no interpreter starts per pickle (that takes a large part of a
    second on a loaded machine), and the test keeps serving its peers while
-   it waits (idle). Same results as fx_test_pickle and fx_test_repr. */
+   it waits (idle). */
 typedef struct fx_test_pickler_t fx_test_pickler_t;
 
 /* Starts it; each answer is waited for up to wait_ms, calling idle(arg)
