@@ -3,9 +3,12 @@
 
     It binds a CurveZMQ ROUTER on 127.0.0.1 (port 0) and answers ZAP
     itself, admitting only the manager's key; it starts the real fx-manager,
-    which runs real fx-workers (found beside it). Every wait has a deadline;
-    nothing sleeps a fixed time. Pickles are made and read by the Python
-    given on the command line. */
+    which runs real fx-workers (found beside it). Every wait has a deadline
+    (stretched by FX_TEST_SLOW); nothing sleeps a fixed time, and no check
+    waits for silence. Pickles are made and read by one process of the
+    Python given on the command line, while the fake keeps pumping. It can
+    also fail the handshake (another server key, a refused key) and capture
+    the manager's stderr, for the scenarios about a hello that fails. */
 #ifndef FX_IXFAKE_H
 #define FX_IXFAKE_H
 

@@ -1,7 +1,9 @@
 /*  fx_manager_faults_test: the manager when things go wrong, against a fake
     interchange (fx_ixfake.h): workers that die (retries), CANCEL, a silent
     or restarted interchange, SIGTERM while a task runs, results kept until
-    acknowledged and sent again after a new WELCOME (resend_unacked).
+    acknowledged and sent again after a new WELCOME (resend_unacked), and a
+    first hello that fails (wrong server key, unregistered key, nothing
+    listening, no answer): said why, retried on a new socket (hello_*).
 
         fx_manager_faults_test PATH-TO-fx-manager PATH-TO-python3 [SCENARIO...|all] */
 #define _GNU_SOURCE

@@ -1,7 +1,8 @@
 /*  fx_mgr.h: the node agent behind fx-manager.
 
-    One process, one zpoller loop with two sockets: a CurveZMQ DEALER to
-    the interchange and a ROUTER (ipc://@fx-mgr-<id>) for its own workers.
+    One process, one zpoller loop over two links: a CurveZMQ DEALER to the
+    interchange (fx_mgr_socket.h, renewed after a hello that brought no
+    WELCOME) and the worker link to its own workers (worker/fx_wlink.h).
     Each pass runs the same phases in order: signals, interchange messages,
     worker messages, dead workers, dispatch, results, heartbeats. */
 #ifndef FX_MGR_H
