@@ -79,16 +79,7 @@ IX_SCENARIO(s_test_worker_lost)
     snprintf(pid_a, sizeof pid_a, "%s/a.pid", ix->dir);
     snprintf(pid_b, sizeof pid_b, "%s/b.pid", ix->dir);
     snprintf(release, sizeof release, "%s/release", ix->dir);
-    const char *writer = "import os, time\n"
-                         "def f(path, release=None):\n"
-                         "    with open(path + '.tmp', 'w') as fh:\n"
-                         "        fh.write(str(os.getpid()))\n"
-                         "    os.rename(path + '.tmp', path)\n"
-                         "    for _ in range(6000):\n"
-                         "        if release and os.path.exists(release):\n"
-                         "            return os.getpid()\n"
-                         "        time.sleep(0.01)\n"
-                         "    return -1\n";
+    const char *writer = ix_waiter; /* writes its pid to path, returns once release exists */
     char args[512];
     fx_id_text_t a, b, c;
     /* A: sleeps until killed */
