@@ -283,6 +283,8 @@ def slurm_cluster(request, conf=None):
         if keep:
             print(f"\nfxslurm: keeping {cluster.root} (logs in {cluster.root}/log)", file=sys.stderr)
         cluster.close(keep=keep)
+        if "SIGKILL" in cluster.down_messages:
+            print(f"\nfxslurm: {cluster.down_messages}", file=sys.stderr)
 
 
 def job_processes(slurm, job_id=None):

@@ -1,6 +1,7 @@
 # test/slurm/slurm-lib.sh: shell functions shared by slurm-up and slurm-down
 # (messages, tool checks, clocks, free ports, and the processes of one DIR).
 # Sourced, never run. Names start with fxs_.
+# shellcheck shell=bash
 
 fxs_die() {
   echo "slurm: error: $*" >&2
@@ -22,7 +23,7 @@ fxs_die_log() {
 
 # Every command these scripts or the tests run, with the package that has it.
 fxs_need_tools() {
-  local pair tool pkg missing=()
+  local pair tool pkg missing=() pkgs=()
   for pair in munged:munge mungekey:munge munge:munge unmunge:munge \
     slurmctld:slurmctld slurmd:slurmd slurmstepd:slurmd \
     sinfo:slurm-client sbatch:slurm-client squeue:slurm-client scancel:slurm-client \
@@ -30,20 +31,25 @@ fxs_need_tools() {
     python3:python3 setsid:util-linux timeout:coreutils; do
     tool=${pair%%:*}
     pkg=${pair#*:}
-    command -v "$tool" > /dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$tool" > /dev/null 2>&1 ||
-      missing+=("$tool (Debian package $pkg)")
+    command -v "$tool" > /dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$tool" > /dev/null 2>&1 && continue
+    missing+=("$tool")
+    case " ${pkgs[*]} " in *" $pkg "*) ;; *) pkgs+=("$pkg") ;; esac
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    fxs_die "missing: ${missing[*]}; install with: apt-get install --no-install-recommends munge slurmctld slurmd slurm-client"
+    fxs_die "not installed: ${missing[*]}; they come with the Debian packages ${pkgs[*]}: apt-get install --no-install-recommends ${pkgs[*]}"
   fi
   case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
 }
 
 fxs_now_ms() { date +%s%3N; }
 
+# Debian's python3, never a pyenv shim found first on PATH (2 s a start here).
+FXS_PY=/usr/bin/python3
+[ -x "$FXS_PY" ] || FXS_PY=python3
+
 # fxs_free_ports N: N distinct free TCP ports of 127.0.0.1 on one line.
 fxs_free_ports() {
-  python3 -c '
+  "$FXS_PY" -c '
 import socket, sys
 socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks:
@@ -53,13 +59,10 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 
 # fxs_stat_field PID N: field N (3 = state, 4 = ppid) of /proc/PID/stat.
 fxs_stat_field() {
-  local s
+  local s fields
   s=$(cat "/proc/$1/stat" 2> /dev/null) || return 1
-  s=${s##*) }
-  set -- "$2" $s
-  local n=$1
-  shift
-  eval "echo \${$((n - 2))}"
+  read -ra fields <<< "${s##*) }" # fields[0] is field 3
+  echo "${fields[$(($2 - 3))]}"
 }
 
 # fxs_pid_alive PID [DIR]: PID runs (a zombie does not count) and, given
@@ -79,17 +82,13 @@ fxs_pid_of() {
 
 # fxs_any_alive DIR: some daemon listed in DIR/pids still runs.
 fxs_any_alive() {
-  local name pid
-  while read -r name pid; do
+  local _name pid
+  while read -r _name pid; do
     fxs_pid_alive "$pid" "$1" && return 0
   done < "$1/pids"
   return 1
 }
 
-# fxs_check_alive DIR NAME LOG: dies naming LOG if NAME is no longer running.
-fxs_check_alive() {
-  fxs_pid_alive "$(fxs_pid_of "$1" "$2")" "$1" || fxs_die_log "$2 exited during start" "$3"
-}
 
 # fxs_job_pids DIR: pids of this Slurm's job steps and everything under them:
 # each slurmstepd holding a file in DIR open (its log), their descendants,
@@ -97,7 +96,7 @@ fxs_check_alive() {
 # process whose slurmstepd is gone). Never this shell or its parents; never a
 # zombie. One pass over /proc in Python (a fork per process is slow here).
 fxs_job_pids() {
-  python3 - "$1" "$$" <<'PY'
+  "$FXS_PY" - "$1" "$$" <<'PY'
 import os, sys
 d, me = sys.argv[1], int(sys.argv[2])
 conf = ("SLURM_CONF=%s/slurm.conf" % d).encode()

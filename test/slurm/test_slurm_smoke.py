@@ -102,14 +102,14 @@ def test_srun_inside_a_batch_job_one_task_per_node(slurm):
         "#SBATCH --nodes=1",
         "#SBATCH --ntasks-per-node=1",
         "echo \"batch nodes=$SLURM_JOB_NUM_NODES ntasks=$SLURM_NTASKS nodelist=$SLURM_JOB_NODELIST\"",
-        "srun --ntasks-per-node=1 bash -c 'echo \"task $SLURM_PROCID of $SLURM_NTASKS on $(hostname -s) step $SLURM_STEP_ID\"'",
+        "srun --ntasks-per-node=1 bash -c 'echo \"task $SLURM_PROCID of $SLURM_NTASKS on $(hostname -s) step $SLURM_STEP_ID probe $FXSLURM_PROBE\"'",
         "echo \"srun exit $?\"",
         ""])
-    job = slurm.sbatch(script)
+    job = slurm.sbatch(script, "--export=ALL,FXSLURM_PROBE=42")
     assert slurm.wait_state(job, FINISHED) == "COMPLETED", slurm.output(job)
     out = slurm.output(job)
     assert f"batch nodes=1 ntasks=1 nodelist={slurm.node}\n" in out, out
-    assert f"task 0 of 1 on {slurm.node} step 0\n" in out, out
+    assert f"task 0 of 1 on {slurm.node} step 0 probe 42\n" in out, out  # --export reaches the step
     assert "srun exit 0\n" in out, out
 
 
