@@ -23,6 +23,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+from fxharness import wait_for  # noqa: E402  (the suite's one polling loop)
 SLOW = max(1.0, float(os.environ.get("FX_TEST_SLOW", "1") or 1))
 
 # Job states (squeue's %T and sacct's State): the ones a job leaves, and the
@@ -64,7 +66,11 @@ class Slurm:
         env["FXSLURM_UP_TIMEOUT"] = str(int(30 * SLOW))
         env["FXSLURM_WATCH_PID"] = str(os.getpid())
         started = time.monotonic()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120 * SLOW)
+        try:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120 * SLOW)
+        except subprocess.TimeoutExpired:
+            self.down()  # slurm-up was killed before its own cleanup
+            raise SlurmError(f"slurm-up {self.root} did not finish within {120 * SLOW:.0f}s") from None
         self.up_seconds = time.monotonic() - started
         if proc.returncode != 0:
             raise SlurmError(f"slurm-up {self.root} failed (exit {proc.returncode}):\n{proc.stderr}")
@@ -248,25 +254,22 @@ class Slurm:
         """Polls until the job is in one of states; returns it, or raises on the deadline."""
         if isinstance(states, str):
             states = (states,)
-        deadline = time.monotonic() + timeout * SLOW
-        state = None
-        while time.monotonic() < deadline:
-            state = self.job_state(job_id)
-            if state in states:
-                return state
-            time.sleep(0.05)
-        raise SlurmError(f"job {job_id} not {'/'.join(states)} within {timeout * SLOW:.0f}s "
-                         f"(last state {state}); output:\n{self.output(job_id)}\n{self.log_tail(10)}")
+        seen = [None]
+
+        def reached():
+            seen[0] = self.job_state(job_id)
+            return seen[0] in states
+        try:
+            wait_for(reached, timeout * SLOW, f"job {job_id} to be {'/'.join(states)}")
+        except TimeoutError as e:
+            raise SlurmError(f"{e} (last state {seen[0]}); output:\n{self.output(job_id)}\n"
+                             f"{self.log_tail(10)}") from None
+        return seen[0]
 
     def wait_for(self, predicate, what, timeout=30.0):
-        """Polls predicate() until true before the deadline; returns its value."""
-        deadline = time.monotonic() + timeout * SLOW
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.05)
-        raise SlurmError(f"timed out after {timeout * SLOW:.0f}s waiting for {what}")
+        """Polls predicate() until true before the deadline (stretched by
+        FX_TEST_SLOW); returns its value, raises TimeoutError naming `what`."""
+        return wait_for(predicate, timeout * SLOW, what)
 
 
 def slurm_cluster(request, conf=None):
