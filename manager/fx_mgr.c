@@ -128,7 +128,7 @@ void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
         fx_outgoing_t *out = realloc(self->out, cap * sizeof *out);
         if (!out) {
             fx_warn("out of memory holding the result of task %s; the interchange will count it lost",
-                       result->task_id);
+                    result->task_id);
             s_result_free(result);
             return;
         }
@@ -146,7 +146,8 @@ void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
     memset(result, 0, sizeof *result);
 }
 
-void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt, ...)
+void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt,
+                         ...)
 {
     char text[FX_TEXT_MAX];
     va_list ap;
@@ -202,7 +203,8 @@ size_t fx_mgr_held(fx_mgr_t *self, bool old_only)
         n += slot->state == FX_SLOT_BUSY && (!old_only || slot->session != self->session);
     }
     for (size_t i = 0; i < self->out_len; i++)
-        n += self->out[i].sent_session != self->session && (!old_only || self->out[i].session != self->session);
+        n += self->out[i].sent_session != self->session &&
+             (!old_only || self->out[i].session != self->session);
     return n;
 }
 
@@ -297,8 +299,8 @@ static void s_on_signal_stop(fx_mgr_t *self, int sig)
     self->draining = true;
     self->signalled = true;
     fx_info("got %s: taking no more tasks, dropped %zu not yet started (the interchange requeues them), "
-               "%zu running or unsent get up to %u ms; a second signal stops at once",
-               strsignal(sig), queued, fx_mgr_held(self, false), self->args->stop_grace_ms);
+            "%zu running or unsent get up to %u ms; a second signal stops at once",
+            strsignal(sig), queued, fx_mgr_held(self, false), self->args->stop_grace_ms);
 }
 
 /* Ends a drain or a STOP: when nothing is held and every result sent has
@@ -314,22 +316,23 @@ static void s_check_end(fx_mgr_t *self)
     if (held == 0 && (unacked == 0 || self->signalled)) {
         if (unacked)
             fx_info("drained: nothing queued, running or unsent; %zu result(s) sent are not yet "
-                       "acknowledged (the endpoint holds them); stopping", unacked);
+                    "acknowledged (the endpoint holds them); stopping",
+                    unacked);
         else
             fx_info("drained: nothing queued, running, unsent or unacknowledged; stopping");
         self->stopping = true;
     }
     else if (self->stop_deadline && fx_now_ms() >= self->stop_deadline) {
         fx_warn("stop grace of %u ms is over with %zu tasks held (the interchange counts them lost) "
-                   "and %zu result(s) unacknowledged",
-                   self->args->stop_grace_ms, held, unacked);
+                "and %zu result(s) unacknowledged",
+                self->args->stop_grace_ms, held, unacked);
         self->stopping = true;
     }
 }
 
 int fx_mgr_run(const fx_mgr_args_t *args)
 {
-    fx_mgr_t mgr = { .args = args, .heartbeat_ms = args->heartbeat_ms, .exit_status = 0 };
+    fx_mgr_t mgr = {.args = args, .heartbeat_ms = args->heartbeat_ms, .exit_status = 0};
     fx_mgr_t *self = &mgr;
     fx_keypair_t kp;
     char err[512];
@@ -350,8 +353,8 @@ int fx_mgr_run(const fx_mgr_args_t *args)
         self->exit_status = 1;
         goto done;
     }
-    fx_info("manager %s connecting to %s (workers %u, prefetch %u)", args->id, args->interchange, args->workers,
-               args->prefetch);
+    fx_info("manager %s connecting to %s (workers %u, prefetch %u)", args->id, args->interchange,
+            args->workers, args->prefetch);
     while (!self->stopping) {
         int64_t now = fx_now_ms();
         int64_t timeout = FX_MGR_TICK_MS;

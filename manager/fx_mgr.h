@@ -13,17 +13,17 @@
 #include "fx_msg.h"
 
 typedef struct {
-    const char *interchange;  /* tcp://host:port */
-    const char *server_key;   /* interchange's public key, z85 */
-    const char *key_file;     /* this manager's keypair file */
+    const char *interchange; /* tcp://host:port */
+    const char *server_key;  /* interchange's public key, z85 */
+    const char *key_file;    /* this manager's keypair file */
     uint32_t workers;
     uint32_t prefetch;
     uint32_t heartbeat_ms;
     uint32_t heartbeat_missed; /* beats of silence before the interchange counts as lost */
-    uint32_t stop_grace_ms;   /* COMMAND STOP, SIGTERM: longest wait for running tasks */
+    uint32_t stop_grace_ms;    /* COMMAND STOP, SIGTERM: longest wait for running tasks */
     uint32_t orphan_timeout_s; /* exit 0 after this long without the interchange; 0 = never */
-    fx_id_text_t id;          /* manager id */
-    const char *worker_path;  /* fx-worker binary */
+    fx_id_text_t id;           /* manager id */
+    const char *worker_path;   /* fx-worker binary */
 } fx_mgr_args_t;
 
 /* Runs the manager until the end of a DRAIN, a STOP or a SIGTERM/SIGINT

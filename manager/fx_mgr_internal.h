@@ -37,7 +37,7 @@
 /* The manager's link to its interchange, by the names of SPEC 6.3 (manager
    side). Its transitions are one table, s_moves in fx_mgr_link.c. */
 typedef enum {
-    FX_LINK_START = 0, /* connected or connecting, no MANAGER_HELLO said on this attempt yet */
+    FX_LINK_START = 0,  /* connected or connecting, no MANAGER_HELLO said on this attempt yet */
     FX_LINK_HELLO_SENT, /* MANAGER_HELLO sent, waiting for WELCOME */
     FX_LINK_ACTIVE,     /* WELCOMEd: a session */
     FX_LINK_CLOSED,     /* given up (refused, or orphaned): the manager stops */
@@ -76,7 +76,7 @@ typedef struct {
     const fx_mgr_args_t *args;
     fx_mgr_socket_t *uplink; /* the socket to the interchange (renewed after a failed hello) */
     zsock_t *link;           /* its DEALER now: fx_mgr_socket_zsock(uplink) */
-    fx_wlink_t *wlink; /* the worker link: our workers */
+    fx_wlink_t *wlink;       /* the worker link: our workers */
     zpoller_t *poller;
     fx_pool_t *pool;
 
@@ -86,25 +86,25 @@ typedef struct {
     uint32_t hello_seq;    /* seq of the last MANAGER_HELLO */
     uint32_t welcomed_seq; /* seq of the hello the last WELCOME answered */
     uint32_t heartbeat_ms;
-    uint32_t credit_sent;  /* window announced in this session; UINT32_MAX = none yet */
-    uint32_t attempt;      /* START, HELLO_SENT: hello attempts since the last WELCOME (1 = the first) */
-    int64_t attempt_end;   /* START, HELLO_SENT: when this attempt has failed without a WELCOME */
+    uint32_t credit_sent; /* window announced in this session; UINT32_MAX = none yet */
+    uint32_t attempt;     /* START, HELLO_SENT: hello attempts since the last WELCOME (1 = the first) */
+    int64_t attempt_end;  /* START, HELLO_SENT: when this attempt has failed without a WELCOME */
     int64_t last_heard;
     int64_t next_beat;
 
-    bool draining;          /* DRAIN, STOP or SIGTERM: window 0, finish what is held */
-    bool signalled;         /* SIGTERM/SIGINT: stopping gracefully; a second one stops at once */
-    bool stopping;          /* leave the loop */
-    int64_t stop_deadline;  /* STOP, SIGTERM: leave by then even if tasks remain; 0 = none */
+    bool draining;         /* DRAIN, STOP or SIGTERM: window 0, finish what is held */
+    bool signalled;        /* SIGTERM/SIGINT: stopping gracefully; a second one stops at once */
+    bool stopping;         /* leave the loop */
+    int64_t stop_deadline; /* STOP, SIGTERM: leave by then even if tasks remain; 0 = none */
     int exit_status;
 
-    fx_queued_t *queue;     /* a ring, oldest at q_head */
+    fx_queued_t *queue; /* a ring, oldest at q_head */
     size_t q_head, q_len, q_cap;
-    fx_outgoing_t *out;     /* results to send, and results sent but not acknowledged */
+    fx_outgoing_t *out; /* results to send, and results sent but not acknowledged */
     size_t out_len, out_cap;
 
-    fx_errlimit_t *errors;  /* ERRORs we send to the interchange (SPEC 10.3; the worker link has its own) */
-    zframe_t *link_peer;    /* the interchange's key in `errors` (the DEALER has no routing id) */
+    fx_errlimit_t *errors;    /* ERRORs we send to the interchange (SPEC 10.3; the worker link has its own) */
+    zframe_t *link_peer;      /* the interchange's key in `errors` (the DEALER has no routing id) */
     int64_t next_errors_tick; /* when to log how many ERRORs the limit held back */
 } fx_mgr_t;
 
@@ -114,8 +114,8 @@ void fx_mgr_queue_pop(fx_mgr_t *self, fx_queued_t *item);
 bool fx_mgr_queue_take(fx_mgr_t *self, const char *task_id, fx_queued_t *item);
 void fx_mgr_queue_clear(fx_mgr_t *self);
 void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session);
-void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
 bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id);
 size_t fx_mgr_held(fx_mgr_t *self, bool old_only);
 size_t fx_mgr_unacked(fx_mgr_t *self);

@@ -341,11 +341,16 @@ static void s_read_one(fx_mgr_t *self)
         return;
     }
     /* SPEC 5.26.1, the one arrival check: the WELCOME has come once ACTIVE */
-    fx_admit_t verdict = fx_link_admit(FX_LINK_MANAGER, FX_FROM_SERVING, self->state == FX_LINK_ACTIVE, msg->type);
+    fx_admit_t verdict =
+        fx_link_admit(FX_LINK_MANAGER, FX_FROM_SERVING, self->state == FX_LINK_ACTIVE, msg->type);
     char why[FX_TEXT_MAX];
     switch (verdict) {
-    case FX_ADMIT_HELLO: s_on_welcome(self, msg); break;
-    case FX_ADMIT_REPORT: s_on_error(self, msg); break;
+    case FX_ADMIT_HELLO:
+        s_on_welcome(self, msg);
+        break;
+    case FX_ADMIT_REPORT:
+        s_on_error(self, msg);
+        break;
     case FX_ADMIT_NO_SESSION:
     case FX_ADMIT_UNEXPECTED:
         s_refuse(self, msg->seq, fx_link_refusal_code(verdict), "%s",

@@ -66,8 +66,9 @@ int fx_mgr_workers_start(fx_mgr_t *self)
 /* Ends the slot's task with an error result; the slot keeps its state. */
 static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *what)
 {
-    fx_mgr_error_result(self, slot->task.task_id, slot->session, code, "worker pid %d on manager %s %s task %s",
-                        (int) slot->pid, self->args->id, what, slot->task.task_id);
+    fx_mgr_error_result(self, slot->task.task_id, slot->session, code,
+                        "worker pid %d on manager %s %s task %s", (int) slot->pid, self->args->id, what,
+                        slot->task.task_id);
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;
 }
@@ -75,20 +76,21 @@ static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *wh
 static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
 {
     if (slot->state != FX_SLOT_SPAWNED) {
-        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice", (int) slot->pid);
+        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice",
+                 (int) slot->pid);
         return;
     }
     if (msg->ready.pid != (uint32_t) slot->pid) {
         s_refuse(self, slot->id, msg->seq, FX_E_FORBIDDEN,
-                 "READY names pid %u, but this connection belongs to the manager's worker pid %d", msg->ready.pid,
-                 (int) slot->pid);
+                 "READY names pid %u, but this connection belongs to the manager's worker pid %d",
+                 msg->ready.pid, (int) slot->pid);
         return;
     }
     fx_strlcpy(slot->python_version, msg->ready.python_version, sizeof slot->python_version);
     fx_slot_on(slot, FX_SLOT_READY);
     slot->failures = 0;
     fx_info("worker pid %d ready (Python %s) in %lld ms", (int) slot->pid, slot->python_version,
-               (long long) (fx_now_ms() - slot->started_ms));
+            (long long) (fx_now_ms() - slot->started_ms));
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME); /* id "" and no heartbeats (SPEC 5.23) */
     if (welcome)
         fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
@@ -102,8 +104,8 @@ static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
         s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED,
                  "RESULTS from worker pid %d must hold exactly the result of its running task (%s), not %u "
                  "result(s) starting with %s",
-                 (int) slot->pid, slot->state == FX_SLOT_BUSY ? slot->task.task_id : "none", msg->results.count,
-                 msg->results.count ? msg->results.results[0].task_id : "-");
+                 (int) slot->pid, slot->state == FX_SLOT_BUSY ? slot->task.task_id : "none",
+                 msg->results.count, msg->results.count ? msg->results.results[0].task_id : "-");
         return;
     }
     fx_mgr_out_push(self, r, slot->session);
@@ -126,25 +128,31 @@ static void s_on_error(fx_mgr_t *self, fx_slot_t *slot, int code, const char *te
 }
 
 /* One message from a worker (rc, peer, seq, detail: fx_wlink_recv's). */
-static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, uint32_t seq, const char *detail)
+static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, uint32_t seq,
+                       const char *detail)
 {
     fx_slot_t *slot = fx_pool_find(self->pool, peer);
     if (!slot) { /* admitted by the link, but its process is gone */
-        s_refuse(self, peer, seq, FX_E_FORBIDDEN, "worker %s is not one of this manager's processes now", peer);
+        s_refuse(self, peer, seq, FX_E_FORBIDDEN, "worker %s is not one of this manager's processes now",
+                 peer);
         return;
     }
     if (rc != FX_OK) {
         char text[FX_TEXT_MAX];
         snprintf(text, sizeof text, "the manager cannot read its message (%s: %s)", fx_strerror(rc), detail);
         s_on_error(self, slot, rc, text);
-        s_refuse(self, slot->id, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc), detail);
+        s_refuse(self, slot->id, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc),
+                 detail);
         return;
     }
     /* SPEC 5.26.1, the one arrival check: a worker's session is its READY */
-    fx_admit_t verdict = fx_link_admit(FX_LINK_WORKER, FX_FROM_CONNECTING, slot->state != FX_SLOT_SPAWNED, msg->type);
+    fx_admit_t verdict =
+        fx_link_admit(FX_LINK_WORKER, FX_FROM_CONNECTING, slot->state != FX_SLOT_SPAWNED, msg->type);
     char why[FX_TEXT_MAX];
     switch (verdict) {
-    case FX_ADMIT_HELLO: s_on_ready(self, slot, msg); break;
+    case FX_ADMIT_HELLO:
+        s_on_ready(self, slot, msg);
+        break;
     case FX_ADMIT_REPORT: /* never answered with an ERROR */
         s_on_error(self, slot, msg->error.code, msg->error.text ? msg->error.text : "");
         break;
@@ -153,7 +161,9 @@ static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, 
         s_refuse(self, slot->id, msg->seq, fx_link_refusal_code(verdict), "%s",
                  fx_link_refusal(FX_LINK_WORKER, FX_FROM_CONNECTING, verdict, msg->type, why, sizeof why));
         break;
-    case FX_ADMIT_OK: s_on_results(self, slot, msg); break; /* RESULTS: the only other thing a worker sends */
+    case FX_ADMIT_OK:
+        s_on_results(self, slot, msg);
+        break; /* RESULTS: the only other thing a worker sends */
     }
 }
 
@@ -207,23 +217,23 @@ static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
     uint32_t deaths = slot->losses.count;
     if (self->signalled) {
         fx_warn("%s while running task %s during our stop; not run again here (the interchange requeues it)",
-                   what, slot->task.task_id);
+                what, slot->task.task_id);
         return;
     }
     if (deaths <= slot->task.retries) {
-        fx_queued_t item = { .task = slot->task, .session = slot->session, .losses = slot->losses };
+        fx_queued_t item = {.task = slot->task, .session = slot->session, .losses = slot->losses};
         item.task.attempt++;
         memset(&slot->task, 0, sizeof slot->task);
         memset(&slot->losses, 0, sizeof slot->losses);
         fx_warn("%s while running task %s (death %u, retries %u); running it again on another worker", what,
-                   item.task.task_id, deaths, item.task.retries);
+                item.task.task_id, deaths, item.task.retries);
         if (fx_mgr_queue_push(self, &item, true) == FX_OK)
             return;
         slot->task = item.task; /* out of memory: end it below */
         slot->losses = item.losses;
     }
     fx_warn("%s while running task %s (death %u, retries %u); the task ends with FX_E_WORKER_LOST", what,
-               slot->task.task_id, deaths, slot->task.retries);
+            slot->task.task_id, deaths, slot->task.retries);
     fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_WORKER_LOST,
                         "worker lost %u time%s running task %s on manager %s (attempts: %s)", deaths,
                         deaths == 1 ? "" : "s", slot->task.task_id, self->args->id,
@@ -239,7 +249,8 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
     if (fx_mgr_queue_take(self, task_id, &item)) {
         fx_info("CANCEL: task %s removed before it ran", task_id);
         fx_mgr_error_result(self, item.task.task_id, item.session, FX_E_CANCELLED,
-                            "task %s cancelled before it ran on manager %s", item.task.task_id, self->args->id);
+                            "task %s cancelled before it ran on manager %s", item.task.task_id,
+                            self->args->id);
         fx_task_clear(&item.task);
         fx_losses_clear(&item.losses);
         return;
@@ -249,10 +260,10 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
         if (slot->state != FX_SLOT_BUSY || strcmp(slot->task.task_id, task_id) != 0)
             continue;
         fx_info("CANCEL: killing the process group of worker pid %d, which runs task %s", (int) slot->pid,
-                   task_id);
+                task_id);
         fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_CANCELLED,
-                            "task %s cancelled while running on worker pid %d (manager %s)", slot->task.task_id,
-                            (int) slot->pid, self->args->id);
+                            "task %s cancelled while running on worker pid %d (manager %s)",
+                            slot->task.task_id, (int) slot->pid, self->args->id);
         fx_task_clear(&slot->task);
         slot->deadline_ms = 0;
         fx_slot_on(slot, FX_SLOT_KILL);
@@ -279,7 +290,7 @@ void fx_mgr_workers_walltime(fx_mgr_t *self)
         char what[96];
         snprintf(what, sizeof what, "was killed after the walltime of %u ms of", slot->task.walltime_ms);
         fx_warn("worker pid %d ran task %s past its walltime of %u ms; killing its process group",
-                   (int) slot->pid, slot->task.task_id, slot->task.walltime_ms);
+                (int) slot->pid, slot->task.task_id, slot->task.walltime_ms);
         s_end_task(self, slot, FX_E_WALLTIME, what);
         fx_slot_on(slot, FX_SLOT_KILL);
         kill(-slot->pid, SIGKILL);
@@ -311,13 +322,14 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
         slot->session = item.session;
         slot->losses = item.losses;
         fx_slot_on(slot, FX_SLOT_TASK);
-        slot->deadline_ms = item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
+        slot->deadline_ms =
+            item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
         int rc;
         s_send(self, slot, &msg, 0, &rc);
         if (rc != FX_OK) {
             fx_warn("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
-                       slot->task.task_id, (int) slot->pid, fx_strerror(rc));
-            fx_queued_t back = { .task = slot->task, .session = slot->session, .losses = slot->losses };
+                    slot->task.task_id, (int) slot->pid, fx_strerror(rc));
+            fx_queued_t back = {.task = slot->task, .session = slot->session, .losses = slot->losses};
             memset(&slot->task, 0, sizeof slot->task);
             memset(&slot->losses, 0, sizeof slot->losses);
             fx_mgr_queue_push(self, &back, true);

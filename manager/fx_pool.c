@@ -24,7 +24,7 @@ extern char **environ;
 #define S_BACKOFF_MIN_MS 250
 #define S_BACKOFF_MAX_MS 10000
 
-static const char *const s_state_names[] = { "DEAD", "SPAWNED", "IDLE", "BUSY", "KILLED" };
+static const char *const s_state_names[] = {"DEAD", "SPAWNED", "IDLE", "BUSY", "KILLED"};
 
 /* SPEC 6.4, manager side, per worker: every transition of a slot. What is
    done on each (WELCOME, TASKS, a kill, an error result, a retry) is done
@@ -34,15 +34,15 @@ static const struct {
     fx_slot_event_t event;
     fx_slot_state_t to;
 } s_moves[] = {
-    { FX_SLOT_SPAWNED, FX_SLOT_READY, FX_SLOT_IDLE },
-    { FX_SLOT_IDLE, FX_SLOT_TASK, FX_SLOT_BUSY },
-    { FX_SLOT_BUSY, FX_SLOT_DONE, FX_SLOT_IDLE },
-    { FX_SLOT_BUSY, FX_SLOT_KILL, FX_SLOT_KILLED },  /* walltime, CANCEL, TASKS could not be sent */
-    { FX_SLOT_BUSY, FX_SLOT_EXITED, FX_SLOT_DEAD },  /* a worker death of its task (8.5) */
-    { FX_SLOT_IDLE, FX_SLOT_EXITED, FX_SLOT_DEAD },
-    { FX_SLOT_SPAWNED, FX_SLOT_EXITED, FX_SLOT_DEAD }, /* died before READY: restarted with back-off */
-    { FX_SLOT_KILLED, FX_SLOT_EXITED, FX_SLOT_DEAD },
-    { FX_SLOT_DEAD, FX_SLOT_STARTED, FX_SLOT_SPAWNED },
+    {FX_SLOT_SPAWNED, FX_SLOT_READY, FX_SLOT_IDLE},
+    {FX_SLOT_IDLE, FX_SLOT_TASK, FX_SLOT_BUSY},
+    {FX_SLOT_BUSY, FX_SLOT_DONE, FX_SLOT_IDLE},
+    {FX_SLOT_BUSY, FX_SLOT_KILL, FX_SLOT_KILLED}, /* walltime, CANCEL, TASKS could not be sent */
+    {FX_SLOT_BUSY, FX_SLOT_EXITED, FX_SLOT_DEAD}, /* a worker death of its task (8.5) */
+    {FX_SLOT_IDLE, FX_SLOT_EXITED, FX_SLOT_DEAD},
+    {FX_SLOT_SPAWNED, FX_SLOT_EXITED, FX_SLOT_DEAD}, /* died before READY: restarted with back-off */
+    {FX_SLOT_KILLED, FX_SLOT_EXITED, FX_SLOT_DEAD},
+    {FX_SLOT_DEAD, FX_SLOT_STARTED, FX_SLOT_SPAWNED},
 };
 
 bool fx_slot_on(fx_slot_t *slot, fx_slot_event_t event)
@@ -189,7 +189,7 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
         fx_warn("out of memory starting a worker; will retry");
         return -1;
     }
-    char *argv[] = { self->worker_path, "--connect", child.connect, NULL };
+    char *argv[] = {self->worker_path, "--connect", child.connect, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -236,7 +236,8 @@ void fx_pool_start_due(fx_pool_t *self, int64_t now_ms)
 void fx_pool_describe_exit(int wait_status, char *buf, size_t len)
 {
     if (WIFSIGNALED(wait_status))
-        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(wait_status), strsignal(WTERMSIG(wait_status)));
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(wait_status),
+                 strsignal(WTERMSIG(wait_status)));
     else if (WIFEXITED(wait_status))
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(wait_status));
     else
@@ -279,7 +280,7 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
     }
     if (!self->stopped)
         fx_warn("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
-                   never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
+                never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
     slot->pid = 0;
     fx_wlink_child_gone(self->link, slot->id);
     fx_slot_on(slot, FX_SLOT_EXITED);
@@ -321,7 +322,7 @@ static void s_wait_all(fx_pool_t *self, int64_t deadline)
                 live++;
                 int fd = s_pidfd_open(slot->pid);
                 if (fd >= 0)
-                    fds[n++] = (struct pollfd) { fd, POLLIN, 0 };
+                    fds[n++] = (struct pollfd){fd, POLLIN, 0};
             }
         }
         int64_t left = deadline - fx_now_ms();
@@ -346,7 +347,7 @@ void fx_pool_stop(fx_pool_t *self, int grace_ms)
         fx_slot_t *slot = &self->slots[i];
         if (slot->pid > 0) {
             fx_warn("worker pid %d did not exit within %d ms of SIGTERM; sending SIGKILL", (int) slot->pid,
-                       grace_ms);
+                    grace_ms);
             kill(slot->pid, SIGKILL);
             int status;
             if (waitpid(slot->pid, &status, 0) == slot->pid)

@@ -37,7 +37,8 @@ typedef enum {
     FX_SLOT_SPAWNED,  /* process started, no READY yet */
     FX_SLOT_IDLE,     /* READY answered with WELCOME; no task */
     FX_SLOT_BUSY,     /* running `task` */
-    FX_SLOT_KILLED,   /* its process group killed by the manager (walltime, CANCEL, unreachable); not yet reaped */
+    FX_SLOT_KILLED, /* its process group killed by the manager (walltime, CANCEL, unreachable); not yet reaped
+                     */
 } fx_slot_state_t;
 
 typedef enum {
@@ -51,7 +52,7 @@ typedef enum {
 
 typedef struct {
     uint32_t index;
-    pid_t pid;                               /* 0 when DEAD */
+    pid_t pid; /* 0 when DEAD */
     fx_slot_state_t state;
     fx_id_text_t id;                         /* the current process's peer on the worker link */
     char python_version[FX_VERSION_MAX + 1]; /* from READY */
@@ -60,8 +61,8 @@ typedef struct {
     fx_losses_t losses;                      /* BUSY: the task's earlier worker deaths */
     int64_t deadline_ms;                     /* BUSY: walltime end, 0 = none */
     int64_t started_ms;
-    int64_t respawn_ms;                      /* DEAD: when to start the next process */
-    uint32_t failures;                       /* deaths before READY, in a row */
+    int64_t respawn_ms; /* DEAD: when to start the next process */
+    uint32_t failures;  /* deaths before READY, in a row */
 } fx_slot_t;
 
 typedef struct fx_pool_t fx_pool_t;
@@ -101,8 +102,8 @@ uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state);
 void fx_pool_start_due(fx_pool_t *self, int64_t now_ms);
 
 /* Reaps every exited process (never blocks): calls fn, frees the slot's
-   task and losses (fn may move them out first), and schedules the next process (at once if the dead one had been
-   READY or was killed by the manager, else with a growing delay). */
+   task and losses (fn may move them out first), and schedules the next process (at once if the dead one had
+   been READY or was killed by the manager, else with a growing delay). */
 void fx_pool_reap(fx_pool_t *self, fx_pool_death_fn *fn, void *arg);
 
 /* SIGTERM to every process, up to grace_ms for them to exit, then SIGKILL;

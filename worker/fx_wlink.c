@@ -149,7 +149,8 @@ static bool s_admitted(fx_wlink_t *self, zframe_t *rid, fx_id_text_t peer)
     return zhashx_lookup(self->admitted, peer) != NULL;
 }
 
-int fx_wlink_recv(fx_wlink_t *self, fx_id_text_t peer, fx_msg_t **msg_p, uint32_t *seq_p, const char **detail_p)
+int fx_wlink_recv(fx_wlink_t *self, fx_id_text_t peer, fx_msg_t **msg_p, uint32_t *seq_p,
+                  const char **detail_p)
 {
     *msg_p = NULL;
     *seq_p = 0;
@@ -259,7 +260,8 @@ bool fx_wlink_conn_send_error(fx_wlink_conn_t *self, uint32_t seq, int code, con
     return true;
 }
 
-int fx_wlink_conn_recv(fx_wlink_conn_t *self, int ms, fx_msg_t **msg_p, uint32_t *seq_p, const char **detail_p)
+int fx_wlink_conn_recv(fx_wlink_conn_t *self, int ms, fx_msg_t **msg_p, uint32_t *seq_p,
+                       const char **detail_p)
 {
     *msg_p = NULL;
     *seq_p = 0;

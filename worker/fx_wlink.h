@@ -40,7 +40,7 @@ const char *fx_wlink_address(fx_wlink_t *self);
    command line gets "--connect" and `connect`, its environment
    env_name=env_value. */
 typedef struct {
-    fx_id_text_t peer;    /* names the process in fx_wlink_send and fx_wlink_recv */
+    fx_id_text_t peer; /* names the process in fx_wlink_send and fx_wlink_recv */
     char connect[96];
     const char *env_name;
     char env_value[FX_ID_LEN + 1];
@@ -70,7 +70,8 @@ bool fx_wlink_send_error(fx_wlink_t *self, const char *peer, uint32_t seq, int c
    decode error, with peer, *seq_p and *detail_p set and no message. A
    message from a connection that is no admitted peer is answered
    ERROR(FORBIDDEN) here and skipped. */
-int fx_wlink_recv(fx_wlink_t *self, fx_id_text_t peer, fx_msg_t **msg_p, uint32_t *seq_p, const char **detail_p);
+int fx_wlink_recv(fx_wlink_t *self, fx_id_text_t peer, fx_msg_t **msg_p, uint32_t *seq_p,
+                  const char **detail_p);
 
 /* ERRORs the budget held back since the last call (call about once a
    second, for one log line). */
@@ -99,7 +100,8 @@ bool fx_wlink_conn_send_error(fx_wlink_conn_t *self, uint32_t seq, int code, con
 /* Waits up to ms for the next message from the manager: FX_OK with *msg_p
    (caller destroys); FX_E_TIMEOUT if none came (or a signal ended the
    wait); or a decode error with *seq_p and *detail_p set. */
-int fx_wlink_conn_recv(fx_wlink_conn_t *self, int ms, fx_msg_t **msg_p, uint32_t *seq_p, const char **detail_p);
+int fx_wlink_conn_recv(fx_wlink_conn_t *self, int ms, fx_msg_t **msg_p, uint32_t *seq_p,
+                       const char **detail_p);
 
 /* As fx_wlink_tick, for the ERRORs to the manager. */
 uint64_t fx_wlink_conn_tick(fx_wlink_conn_t *self, int64_t now);

@@ -40,7 +40,7 @@
 
 /* SPEC 6.4, worker side. */
 typedef enum {
-    FX_WORKER_START = 0, /* connecting; READY not yet sent */
+    FX_WORKER_START = 0,  /* connecting; READY not yet sent */
     FX_WORKER_HELLO_SENT, /* READY sent, no WELCOME yet */
     FX_WORKER_IDLE,       /* WELCOMEd; no task */
     FX_WORKER_BUSY,       /* running a task (reads nothing meanwhile) */
@@ -61,10 +61,10 @@ static const struct {
     s_event_t event;
     fx_worker_state_t to;
 } s_moves[] = {
-    { FX_WORKER_START, S_READY_SENT, FX_WORKER_HELLO_SENT },
-    { FX_WORKER_HELLO_SENT, S_WELCOME, FX_WORKER_IDLE },
-    { FX_WORKER_IDLE, S_TASK, FX_WORKER_BUSY },
-    { FX_WORKER_BUSY, S_DONE, FX_WORKER_IDLE },
+    {FX_WORKER_START, S_READY_SENT, FX_WORKER_HELLO_SENT},
+    {FX_WORKER_HELLO_SENT, S_WELCOME, FX_WORKER_IDLE},
+    {FX_WORKER_IDLE, S_TASK, FX_WORKER_BUSY},
+    {FX_WORKER_BUSY, S_DONE, FX_WORKER_IDLE},
 };
 
 static volatile sig_atomic_t s_state; /* fx_worker_state_t; the signal handler reads it */
@@ -136,8 +136,8 @@ static void s_refuse(fx_wlink_conn_t *link, uint32_t seq, int code, const char *
 static void s_serve_task(fx_pyrun_t *py, fx_wlink_conn_t *link, fx_msg_t *msg)
 {
     if (msg->tasks.count != 1) {
-        s_refuse(link, msg->seq, FX_E_BAD_FIELD, "TASKS to a worker must carry exactly 1 task, not %u; none was run",
-                 msg->tasks.count);
+        s_refuse(link, msg->seq, FX_E_BAD_FIELD,
+                 "TASKS to a worker must carry exactly 1 task, not %u; none was run", msg->tasks.count);
         return;
     }
     fx_task_t *task = &msg->tasks.tasks[0];
@@ -162,7 +162,8 @@ static void s_serve_task(fx_pyrun_t *py, fx_wlink_conn_t *link, fx_msg_t *msg)
 }
 
 /* One message from the manager (rc, seq, detail: fx_wlink_conn_recv's). */
-static void s_handle(fx_pyrun_t *py, fx_wlink_conn_t *link, int rc, fx_msg_t *msg, uint32_t seq, const char *detail)
+static void s_handle(fx_pyrun_t *py, fx_wlink_conn_t *link, int rc, fx_msg_t *msg, uint32_t seq,
+                     const char *detail)
 {
     if (rc != FX_OK) {
         s_refuse(link, seq, rc, "fx-worker cannot read the message: %s (%s)", fx_strerror(rc), detail);
@@ -173,8 +174,12 @@ static void s_handle(fx_pyrun_t *py, fx_wlink_conn_t *link, int rc, fx_msg_t *ms
     fx_admit_t verdict = fx_link_admit(FX_LINK_WORKER, FX_FROM_SERVING, welcomed, msg->type);
     char why[FX_TEXT_MAX];
     switch (verdict) {
-    case FX_ADMIT_HELLO: s_on(S_WELCOME); break; /* a second WELCOME changes nothing */
-    case FX_ADMIT_OK: s_serve_task(py, link, msg); break; /* TASKS: the only other thing a manager sends */
+    case FX_ADMIT_HELLO:
+        s_on(S_WELCOME);
+        break; /* a second WELCOME changes nothing */
+    case FX_ADMIT_OK:
+        s_serve_task(py, link, msg);
+        break; /* TASKS: the only other thing a manager sends */
     case FX_ADMIT_NO_SESSION:
     case FX_ADMIT_UNEXPECTED:
         s_refuse(link, msg->seq, fx_link_refusal_code(verdict), "%s",
@@ -207,9 +212,9 @@ int main(int argc, char **argv)
     fx_log_init("fx-worker");
     const char *endpoint = NULL;
     static const struct option options[] = {
-        { "connect", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"connect", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -276,7 +281,8 @@ int main(int argc, char **argv)
         fx_msg_destroy(&msg);
         uint64_t held = fx_wlink_conn_tick(link, fx_now_ms());
         if (held)
-            fx_warn("%llu ERROR replies to the manager were not sent (rate limit)", (unsigned long long) held);
+            fx_warn("%llu ERROR replies to the manager were not sent (rate limit)",
+                    (unsigned long long) held);
     }
     status = s_exit_status;
 cleanup:
