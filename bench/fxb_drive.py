@@ -1,0 +1,65 @@
+"""fxb_drive: the line protocol between fx-bench (C) and a Python driver.
+
+fx-bench starts a driver by pid, reads "ready", then writes one command per
+line on its stdin and reads one reply per line on its stdout:
+
+    warm KIND N        N sequential round trips, not timed
+    latency KIND N     N sequential round trips -> ok US US ... (one per trip)
+    map KIND N         N tasks through the system's map -> ok SECONDS
+    batch KIND N       N tasks as batches, then every result -> ok SECONDS
+    payload BYTES N    N round trips of a numpy array of BYTES -> ok US ...
+    quit
+
+KIND is py (a Python no-op) or sh (a shell no-op). A failure answers
+"error TEXT" (one line) and the driver goes on. The backend object has one
+method per command (cmd_latency, ...) taking the words as strings and
+returning a list of numbers; fx-bench measures CPU time and everything
+else around the command from outside.
+"""
+import sys
+import time
+import traceback
+
+
+def timed_trips(n, one_trip):
+    """Runs one_trip() n times; returns each round trip in microseconds."""
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        one_trip(i)
+        out.append((time.perf_counter() - t0) * 1e6)
+    return out
+
+
+def numpy_array(nbytes):
+    """A numpy array of nbytes random bytes, or an error naming the package."""
+    try:
+        import numpy
+    except ImportError:
+        raise RuntimeError("numpy is not installed: apt-get install python3-numpy") from None
+    return numpy.random.default_rng(7).integers(0, 256, size=int(nbytes), dtype=numpy.uint8)
+
+
+def serve(backend):
+    """Answers commands on stdin until quit or end of input."""
+    out = sys.stdout
+    print("ready", file=out, flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "quit":
+            break
+        method = getattr(backend, "cmd_" + words[0], None)
+        try:
+            if method is None:
+                raise ValueError(f"unknown command {words[0]!r}")
+            values = method(*words[1:])
+            print("ok", *(f"{v:.6g}" for v in values), file=out, flush=True)
+        except Exception as exc:  # the reply says what failed; the driver lives on
+            traceback.print_exc(file=sys.stderr)
+            text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+            print("error", text, file=out, flush=True)
+    close = getattr(backend, "close", None)
+    if close:
+        close()
