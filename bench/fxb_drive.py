@@ -21,6 +21,17 @@ import time
 import traceback
 
 
+def noop(x=None):
+    """The Python no-op every system runs."""
+    return x
+
+
+def shell_noop(x=None):
+    """The shell no-op for systems without shell functions: run `true`."""
+    import subprocess
+    return subprocess.run(["true"]).returncode
+
+
 def timed_trips(n, one_trip):
     """Runs one_trip() n times; returns each round trip in microseconds."""
     out = []
