@@ -27,7 +27,8 @@ typedef struct {
 typedef struct {
     int runs;                    /* --runs: medians over this many runs */
     int count;                   /* --count: sequential round trips per run */
-    fxb_list_t tasks;            /* --tasks: throughput task counts */
+    fxb_list_t tasks;            /* --tasks: throughput task counts (Python no-op) */
+    fxb_list_t sh_tasks;         /* --sh-tasks: the same for the shell no-op */
     fxb_list_t clients;          /* --clients: broker scenario client counts */
     fxb_list_t batches;          /* --batches: broker scenario SUBMIT batch sizes */
     fxb_list_t sizes;            /* --sizes: payload bytes */
@@ -113,6 +114,8 @@ int fxb_curve(const fxb_opts_t *opts, const char *name, const char *title, const
 
 /* The no-op kinds --kinds names, "py" then "sh"; returns how many. */
 int fxb_kinds(const fxb_opts_t *opts, const char *kinds[2]);
+/* The task counts of a kind: --tasks for py, --sh-tasks for sh. */
+const fxb_list_t *fxb_kind_tasks(const fxb_opts_t *opts, const char *kind);
 
 /* Parses "1,8,64" into list. 0, or -1 on a malformed or too long list. */
 int fxb_list_parse(const char *text, fxb_list_t *list);

@@ -35,6 +35,7 @@ typedef struct {
 
 typedef struct {
     pid_t pid[S_HOPS + 1];
+    bool curve;               /* false: plain tcp, to show what CURVE costs */
     char addr[256];           /* the first forwarder's */
     s_keys_t server;          /* the first forwarder's keys */
     s_keys_t client;
@@ -44,12 +45,16 @@ static void s_opt(void *sock, int opt, int value) { zmq_setsockopt(sock, opt, &v
 
 static void s_curve_server(void *sock, const s_keys_t *k)
 {
+    if (!k)
+        return;
     s_opt(sock, ZMQ_CURVE_SERVER, 1);
     zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, k->sec, 40);
 }
 
 static void s_curve_client(void *sock, const s_keys_t *mine, const char *server_pub)
 {
+    if (!mine)
+        return;
     zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_pub, 40);
     zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, mine->pub, 40);
     zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, mine->sec, 40);
@@ -64,8 +69,9 @@ static void *s_socket(void *zctx, int type)
     return sock;
 }
 
-/* The child: binds a CURVE ROUTER on a free port, reports it on fd, then
-   forwards to next (next_pub its key) or, with next NULL, echoes. */
+/* The child: binds a CURVE ROUTER (plain with mine and client NULL) on a
+   free port, reports it on fd, then forwards to next (next_pub its key)
+   or, with next NULL, echoes. */
 static void s_hop_main(const s_keys_t *mine, const s_keys_t *client, const char *next, const char *next_pub,
                        int fd)
 {
@@ -108,9 +114,10 @@ static void s_chain_stop(s_chain_t *c)
 }
 
 /* Starts echo, then the forwarders back to front. 0 or -1. */
-static int s_chain_start(s_chain_t *c)
+static int s_chain_start(s_chain_t *c, bool curve)
 {
     memset(c, 0, sizeof *c);
+    c->curve = curve;
     zmq_curve_keypair(c->client.pub, c->client.sec);
     char next[256] = "", next_pub[41] = "";
     for (int i = S_HOPS; i >= 0; i--) {   /* i == S_HOPS: the echo */
@@ -123,7 +130,7 @@ static int s_chain_start(s_chain_t *c)
         c->pid[i] = fork();
         if (c->pid[i] == 0) {
             close(fds[0]);
-            s_hop_main(&k, &c->client, i == S_HOPS ? NULL : next, next_pub, fds[1]);
+            s_hop_main(curve ? &k : NULL, curve ? &c->client : NULL, i == S_HOPS ? NULL : next, next_pub, fds[1]);
         }
         close(fds[1]);
         ssize_t n = c->pid[i] > 0 ? read(fds[0], next, sizeof next - 1) : -1;
@@ -144,7 +151,7 @@ static int s_chain_start(s_chain_t *c)
 static void *s_client(void *zctx, const s_chain_t *c)
 {
     void *sock = s_socket(zctx, ZMQ_DEALER);
-    s_curve_client(sock, &c->client, c->server.pub);
+    s_curve_client(sock, c->curve ? &c->client : NULL, c->server.pub);
     s_opt(sock, ZMQ_RCVTIMEO, 10000);
     zmq_connect(sock, c->addr);
     char buf[S_MSG] = {0};
@@ -259,12 +266,35 @@ void fxb_size_name(double bytes, char *out, size_t cap)
 /* Per-run values of every floor figure. */
 typedef struct {
     double rtt[4], rtt_sync, pipe[S_WINDOWS], batch, sync[2], payload_ms[FXB_LIST_MAX];
+    double plain_ms[FXB_LIST_MAX];   /* the payloads again without CURVE */
 } s_run_t;
+
+/* Round trips of every --sizes payload on a new chain, the median in ms
+   of each in ms[]. 0 or -1. */
+static int s_payloads(const fxb_opts_t *o, bool curve, double *ms)
+{
+    s_chain_t chain;
+    if (s_chain_start(&chain, curve) != 0)
+        return -1;
+    void *zctx = zmq_ctx_new();
+    void *sock = s_client(zctx, &chain);
+    int rc = sock ? 0 : -1;
+    for (int i = 0; rc == 0 && i < o->sizes.count; i++) {
+        int reps = o->sizes.v[i] >= 4 * 1024 * 1024 ? 3 : 10;
+        if ((ms[i] = s_payload(sock, (size_t) o->sizes.v[i], reps)) < 0)
+            rc = -1;
+    }
+    if (sock)
+        zmq_close(sock);
+    zmq_ctx_term(zctx);
+    s_chain_stop(&chain);
+    return rc;
+}
 
 static int s_one_run(const fxb_opts_t *o, bool quick, s_run_t *r)
 {
     s_chain_t chain;
-    if (s_chain_start(&chain) != 0) {
+    if (s_chain_start(&chain, true) != 0) {
         fxb_progress("floor: the chain did not start");
         return -1;
     }
@@ -290,15 +320,14 @@ static int s_one_run(const fxb_opts_t *o, bool quick, s_run_t *r)
         r->batch = b * S_BATCH_RECORDS;
         rc = b < 0 ? -1 : 0;
     }
-    for (int i = 0; rc == 0 && i < o->sizes.count; i++) {
-        int reps = o->sizes.v[i] >= 4 * 1024 * 1024 ? 3 : 10;
-        if ((r->payload_ms[i] = s_payload(sock, (size_t) o->sizes.v[i], reps)) < 0)
-            rc = -1;
-    }
     if (sock)
         zmq_close(sock);
     zmq_ctx_term(zctx);
     s_chain_stop(&chain);
+    if (rc == 0)
+        rc = s_payloads(o, true, r->payload_ms);
+    if (rc == 0)
+        rc = s_payloads(o, false, r->plain_ms);
     fxb_samples_clear(&s);
     if (rc == 0 && s_fdatasync(o->state_dir, quick ? 100 : 300, &s) == 0) {
         r->sync[0] = fxb_percentile(&s, 50);
@@ -358,13 +387,18 @@ int fxb_floor(fxb_ctx_t *ctx, bool quick)
         fxb_report_add(rep, name, "round trip", "ms", v, o->runs, NULL, 0);
         S_COLLECT(o->sizes.v[k] / 1e6 / (run[i].payload_ms[k] / 1e3));
         fxb_report_add(rep, name, "MB/s", "MB/s", v, o->runs, NULL, 0);
+        snprintf(name, sizeof name, "%s %s no CURVE", FXB_FLOOR_PAYLOAD, size);
+        S_COLLECT(run[i].plain_ms[k]);
+        fxb_report_add(rep, name, "round trip", "ms", v, o->runs, NULL, 0);
     }
 #undef S_COLLECT
     fxb_report_note(rep, "chain: client -> %d zmq_proxy processes -> echo; CurveZMQ on each of the %d tcp hops "
                          "(127.0.0.1); no ZAP handler (a ZAP request costs once per connection only)",
                     S_HOPS, S_HOPS + 1);
     fxb_report_note(rep, "fdatasync: pwrite of 4 KiB over a preallocated file in %s, then fdatasync", o->state_dir);
-    fxb_report_note(rep, "payload MB/s = array bytes / round-trip time (the bytes cross the chain twice)");
+    fxb_report_note(rep, "payload MB/s = array bytes / round-trip time (the bytes cross the chain twice); "
+                         "'no CURVE': the same chain on plain tcp, to show what CURVE costs (fx's worker hop "
+                         "is ipc without CURVE, so fx crosses one CURVE hop less than this chain)");
     fxb_report_finish(rep, o);
     static const char *const cols[] = {"in flight", "msgs/s"};
     fxb_curve(o, "floor-pipelined", "bare ZeroMQ chain, 4 CURVE hops: throughput by messages in flight",

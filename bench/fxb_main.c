@@ -41,7 +41,9 @@ static void s_usage(FILE *to)
             "options:\n"
             "  --runs N            runs per figure, the figure is their median (default 3)\n"
             "  --count N           sequential round trips per run (default 200; the floor takes >= 2000)\n"
-            "  --tasks LIST        throughput task counts (default 10000,100000; 10k, 1M accepted)\n"
+            "  --tasks LIST        Python no-op task counts (default 10000,100000; 10k, 1M accepted)\n"
+            "  --sh-tasks LIST     shell no-op task counts (default 1000: a shell no-op runs at\n"
+            "                      tens per second today, so 100000 would take about an hour)\n"
             "  --kinds LIST        no-op kinds: py,sh (default both)\n"
             "  --managers N        local managers of the endpoint (default 2)\n"
             "  --workers N         workers per manager (default 2)\n"
@@ -66,10 +68,10 @@ static int s_bad(const char *what, const char *value)
 
 static int s_parse(int argc, char **argv, fxb_opts_t *o)
 {
-    enum { O_RUNS = 1, O_COUNT, O_TASKS, O_KINDS, O_MANAGERS, O_WORKERS, O_EPARGS, O_SIZES, O_CLIENTS,
+    enum { O_RUNS = 1, O_COUNT, O_TASKS, O_SH_TASKS, O_KINDS, O_MANAGERS, O_WORKERS, O_EPARGS, O_SIZES, O_CLIENTS,
            O_BATCHES, O_SECONDS, O_OUT, O_STATE, O_FLOOR, O_HELP };
     static const struct option opts[] = {
-        {"runs", 1, 0, O_RUNS},         {"count", 1, 0, O_COUNT},       {"tasks", 1, 0, O_TASKS},
+        {"runs", 1, 0, O_RUNS},         {"count", 1, 0, O_COUNT},       {"tasks", 1, 0, O_TASKS},       {"sh-tasks", 1, 0, O_SH_TASKS},
         {"kinds", 1, 0, O_KINDS},       {"managers", 1, 0, O_MANAGERS}, {"workers", 1, 0, O_WORKERS},
         {"endpoint-args", 1, 0, O_EPARGS}, {"sizes", 1, 0, O_SIZES},    {"clients", 1, 0, O_CLIENTS},
         {"batches", 1, 0, O_BATCHES},   {"seconds", 1, 0, O_SECONDS},   {"out", 1, 0, O_OUT},
@@ -101,6 +103,10 @@ static int s_parse(int argc, char **argv, fxb_opts_t *o)
         case O_TASKS:
             if (fxb_list_parse(optarg, &o->tasks) != 0)
                 return s_bad("--tasks", optarg);
+            break;
+        case O_SH_TASKS:
+            if (fxb_list_parse(optarg, &o->sh_tasks) != 0)
+                return s_bad("--sh-tasks", optarg);
             break;
         case O_SIZES:
             if (fxb_list_parse(optarg, &o->sizes) != 0)
@@ -147,6 +153,7 @@ int main(int argc, char **argv)
     o->kinds = "py,sh";
     o->src_dir = FXB_SRC_DIR;
     fxb_list_parse("10000,100000", &o->tasks);
+    fxb_list_parse("1000", &o->sh_tasks);
     fxb_list_parse("1Ki,1Mi,10Mi", &o->sizes);
     fxb_list_parse("1,8", &o->clients);
     fxb_list_parse("1,64,1024", &o->batches);

@@ -46,8 +46,8 @@ static int s_measure(const fxb_opts_t *o, fxb_driver_t *drv, const char *sys, in
 {
     const char *kinds[2];
     int nk = fxb_kinds(o, kinds);
-    long n = (long) o->tasks.v[0];
     for (int k = 0; k < nk; k++) {
+        long n = (long) fxb_kind_tasks(o, kinds[k])->v[0];
         fxb_samples_t s = {0}, t = {0};
         fxb_progress("peers: run %d/%d: %s %s: %d round trips, map of %ld", run + 1, o->runs, sys, kinds[k], o->count, n);
         int rc = fxb_driver_cmd(drv, NULL, "warm %s %d", kinds[k], 5 * o->managers * o->workers);
@@ -135,7 +135,7 @@ int fxb_peers(fxb_ctx_t *ctx)
             s_fig_t *f = &fig[i][k], *fx = &fig[0][k];
             fxb_report_add(rep, name, "rtt p50", "us", f->p50, o->runs, rtt_name, rtt);
             fxb_report_add(rep, name, "rtt p99", "us", f->p99, o->runs, NULL, 0);
-            snprintf(metric, sizeof metric, "map %.0f tasks/s", o->tasks.v[0]);
+            snprintf(metric, sizeof metric, "map %.0f tasks/s", fxb_kind_tasks(o, kinds[k])->v[0]);
             fxb_report_add(rep, name, metric, "tasks/s", f->rate, o->runs, pipe_name, pipe);
             if (i == 0)
                 continue;

@@ -424,3 +424,8 @@ int fxb_kinds(const fxb_opts_t *opts, const char *kinds[2])
         kinds[n++] = "sh";
     return n;
 }
+
+const fxb_list_t *fxb_kind_tasks(const fxb_opts_t *opts, const char *kind)
+{
+    return strcmp(kind, "sh") ? &opts->tasks : &opts->sh_tasks;
+}

@@ -29,9 +29,9 @@ static int s_run(const fxb_opts_t *o, const char *config, const char *args, int 
     const char *kinds[2];
     int nk = fxb_kinds(o, kinds), rc = 0, c = 0;
     for (int k = 0; k < nk && rc == 0; k++)
-        for (int t = 0; t < o->tasks.count && rc == 0; t++)
+        for (int t = 0; t < fxb_kind_tasks(o, kinds[k])->count && rc == 0; t++)
             for (int a = 0; a < 2 && rc == 0 && c < S_CASES; a++, c++) {
-                long n = (long) o->tasks.v[t];
+                long n = (long) fxb_kind_tasks(o, kinds[k])->v[t];
                 s_case_t *cs = &cases[c];
                 snprintf(cs->name, sizeof cs->name, "%s %s %s %ld", config, kinds[k], s_apis[a], n);
                 fxb_progress("throughput: run %d/%d: %s", run + 1, o->runs, cs->name);
