@@ -42,6 +42,21 @@ def timed_trips(n, one_trip):
     return out
 
 
+class TripBackend:
+    """warm and latency from one method, trip(kind) -> a function of i that
+    makes one round trip; subclasses add map, batch, payload."""
+
+    def trip(self, kind):
+        raise NotImplementedError
+
+    def cmd_warm(self, kind, n):
+        timed_trips(int(n), self.trip(kind))
+        return []
+
+    def cmd_latency(self, kind, n):
+        return timed_trips(int(n), self.trip(kind))
+
+
 def numpy_array(nbytes):
     """A numpy array of nbytes random bytes, or an error naming the package."""
     try:

@@ -23,7 +23,7 @@ def echo(a):
     return a
 
 
-class FxBackend:
+class FxBackend(fxb_drive.TripBackend):
     def __init__(self, creds, endpoint_id):
         self.endpoint_id = endpoint_id
         self.client = fx.Client(credentials=creds)
@@ -32,7 +32,7 @@ class FxBackend:
                      "sh": self.client.register_function(self.shell)}
         self.echo_fid = self.client.register_function(echo)
 
-    def _trip(self, kind):
+    def trip(self, kind):
         fid = self.fids[kind]
         if kind == "py":
             def one(i):
@@ -45,13 +45,6 @@ class FxBackend:
                 if self.client.get_result(tid, timeout=TIMEOUT).returncode != 0:
                     raise RuntimeError("shell no-op failed")
         return one
-
-    def cmd_warm(self, kind, n):
-        fxb_drive.timed_trips(int(n), self._trip(kind))
-        return []
-
-    def cmd_latency(self, kind, n):
-        return fxb_drive.timed_trips(int(n), self._trip(kind))
 
     def _check(self, kind, n, results):
         if kind == "py":

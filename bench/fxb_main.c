@@ -78,8 +78,8 @@ static int s_parse(int argc, char **argv, fxb_opts_t *o)
         {"state-dir", 1, 0, O_STATE},   {"floor-from", 1, 0, O_FLOOR},  {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int c, idx = 0;
+    while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
         char *end = NULL;
         long n = optarg ? strtol(optarg, &end, 10) : 0;
         bool num_ok = optarg && end && *end == 0 && n > 0;
@@ -101,25 +101,18 @@ static int s_parse(int argc, char **argv, fxb_opts_t *o)
             *(c == O_MANAGERS ? &o->managers : &o->workers) = (int) n;
             break;
         case O_TASKS:
-            if (fxb_list_parse(optarg, &o->tasks) != 0)
-                return s_bad("--tasks", optarg);
-            break;
         case O_SH_TASKS:
-            if (fxb_list_parse(optarg, &o->sh_tasks) != 0)
-                return s_bad("--sh-tasks", optarg);
-            break;
         case O_SIZES:
-            if (fxb_list_parse(optarg, &o->sizes) != 0)
-                return s_bad("--sizes", optarg);
-            break;
         case O_CLIENTS:
-            if (fxb_list_parse(optarg, &o->clients) != 0)
-                return s_bad("--clients", optarg);
+        case O_BATCHES: {
+            fxb_list_t *list = c == O_TASKS ? &o->tasks : c == O_SH_TASKS ? &o->sh_tasks
+                             : c == O_SIZES ? &o->sizes : c == O_CLIENTS ? &o->clients : &o->batches;
+            char name[32];
+            snprintf(name, sizeof name, "--%s", opts[idx].name);
+            if (fxb_list_parse(optarg, list) != 0)
+                return s_bad(name, optarg);
             break;
-        case O_BATCHES:
-            if (fxb_list_parse(optarg, &o->batches) != 0)
-                return s_bad("--batches", optarg);
-            break;
+        }
         case O_SECONDS:
             o->seconds = strtod(optarg, &end);
             if (*end || o->seconds <= 0)

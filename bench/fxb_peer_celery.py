@@ -52,7 +52,7 @@ def stop(proc):
             proc.wait(timeout=10)
 
 
-class CeleryBackend:
+class CeleryBackend(fxb_drive.TripBackend):
     def __init__(self, workers, url, redis):
         self.redis = redis
         env = dict(os.environ, FXB_REDIS_URL=url)
@@ -67,16 +67,9 @@ class CeleryBackend:
                 raise RuntimeError("the celery worker did not answer a ping")
         self.tasks = {"py": noop, "sh": shell_noop}
 
-    def _trip(self, kind):
+    def trip(self, kind):
         task = self.tasks[kind]
         return lambda i: task.delay(i).get(timeout=TIMEOUT)
-
-    def cmd_warm(self, kind, n):
-        fxb_drive.timed_trips(int(n), self._trip(kind))
-        return []
-
-    def cmd_latency(self, kind, n):
-        return fxb_drive.timed_trips(int(n), self._trip(kind))
 
     def cmd_map(self, kind, n):
         n = int(n)

@@ -14,7 +14,7 @@ import fxb_drive
 TIMEOUT = 900.0
 
 
-class DaskBackend:
+class DaskBackend(fxb_drive.TripBackend):
     def __init__(self, workers):
         from distributed import Client, LocalCluster
         self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -22,16 +22,9 @@ class DaskBackend:
         self.client = Client(self.cluster)
         self.fns = {"py": fxb_drive.noop, "sh": fxb_drive.shell_noop}
 
-    def _trip(self, kind):
+    def trip(self, kind):
         fn = self.fns[kind]
         return lambda i: self.client.submit(fn, i, pure=False).result(timeout=TIMEOUT)
-
-    def cmd_warm(self, kind, n):
-        fxb_drive.timed_trips(int(n), self._trip(kind))
-        return []
-
-    def cmd_latency(self, kind, n):
-        return fxb_drive.timed_trips(int(n), self._trip(kind))
 
     def cmd_map(self, kind, n):
         n = int(n)
