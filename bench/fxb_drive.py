@@ -16,6 +16,7 @@ method per command (cmd_latency, ...) taking the words as strings and
 returning a list of numbers; fx-bench measures CPU time and everything
 else around the command from outside.
 """
+import signal
 import sys
 import time
 import traceback
@@ -67,7 +68,18 @@ def numpy_array(nbytes):
 
 
 def serve(backend):
-    """Answers commands on stdin until quit or end of input."""
+    """Answers commands on stdin until quit, end of input or SIGTERM; then
+    closes the backend (which stops what it started)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        _loop(backend)
+    finally:
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+
+
+def _loop(backend):
     out = sys.stdout
     print("ready", file=out, flush=True)
     for line in sys.stdin:
@@ -86,6 +98,3 @@ def serve(backend):
             traceback.print_exc(file=sys.stderr)
             text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
             print("error", text, file=out, flush=True)
-    close = getattr(backend, "close", None)
-    if close:
-        close()

@@ -133,6 +133,7 @@ static int s_chain_start(s_chain_t *c, bool curve)
             s_hop_main(curve ? &k : NULL, curve ? &c->client : NULL, i == S_HOPS ? NULL : next, next_pub, fds[1]);
         }
         close(fds[1]);
+        fxb_proc_track(c->pid[i]);
         ssize_t n = c->pid[i] > 0 ? read(fds[0], next, sizeof next - 1) : -1;
         close(fds[0]);
         if (n <= 0) {

@@ -11,6 +11,7 @@
 
 #include "fx_file.h"
 #include "fx_limits.h"
+#include "fxb_proc.h"
 #include "fxb_scen.h"
 
 typedef struct {
@@ -199,6 +200,7 @@ int main(int argc, char **argv)
             o->sizes.v[i] = FX_PAYLOAD_MAX - 4096;
     if (o->runs < 3)
         fxb_progress("warning: --runs %d: figures are medians of fewer than 3 runs", o->runs);
+    fxb_proc_stop_on_signals();
     fxb_machine_report(o);
     int failed = 0;
     for (int i = all ? 0 : first; i < (all ? S_SCENARIOS : first + 1); i++) {

@@ -17,6 +17,45 @@
 
 extern char **environ;
 
+/* Every process started here and not yet reaped, so that an interrupted
+   fx-bench stops them (by pid) instead of leaving them running. */
+#define S_LIVE_MAX 256
+static volatile pid_t s_live[S_LIVE_MAX];
+
+void fxb_proc_track(pid_t pid)
+{
+    for (int i = 0; pid > 0 && i < S_LIVE_MAX; i++)
+        if (s_live[i] == 0) {
+            s_live[i] = pid;
+            return;
+        }
+}
+
+static void s_untrack(pid_t pid)
+{
+    for (int i = 0; i < S_LIVE_MAX; i++)
+        if (s_live[i] == pid)
+            s_live[i] = 0;
+}
+
+static void s_on_signal(int sig)
+{
+    for (int i = 0; i < S_LIVE_MAX; i++)
+        if (s_live[i] > 0)
+            kill(s_live[i], SIGTERM);
+    _exit(128 + sig);
+}
+
+void fxb_proc_stop_on_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 /* In the child: stdin from in_fd (or /dev/null), stdout to out_fd, stderr
    appended to err_path, a session of its own; then exec. Never returns. */
 static void s_exec(char *const argv[], char *const envp[], int in_fd, int out_fd, const char *err_path)
@@ -43,6 +82,7 @@ pid_t fxb_spawn(char *const argv[], const char *out_path, const char *err_path)
     pid_t pid = fork();
     if (pid == 0)
         s_exec(argv, NULL, -1, out, err_path);
+    fxb_proc_track(pid);
     if (out >= 0)
         close(out);
     return pid;
@@ -97,13 +137,14 @@ int fxb_reap(pid_t pid, double timeout_s)
     int status = 0;
     while (fxb_now() < deadline) {
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0)
-            return -1;
+        if (r == pid || r < 0) {
+            s_untrack(pid);
+            return r == pid ? status : -1;
+        }
         s_sleep_ms(5);
     }
     kill(pid, SIGKILL);
+    s_untrack(pid);
     return waitpid(pid, &status, 0) == pid ? status : -1;
 }
 
@@ -256,6 +297,7 @@ fxb_driver_t *fxb_driver_start(char *const argv[], char *const env[], const char
     self->pid = fork();
     if (self->pid == 0)
         s_exec(argv, envp, to_child[0], from_child[1], err_path);
+    fxb_proc_track(self->pid);
     free(envp);
     close(to_child[0]);
     close(from_child[1]);

@@ -15,6 +15,13 @@
 
 #include "fxb.h"
 
+/* On SIGINT, SIGTERM or SIGHUP, every process started here and not yet
+   reaped gets SIGTERM (an endpoint then stops its managers) and fx-bench
+   exits 128 + the signal. */
+void fxb_proc_stop_on_signals(void);
+/* Adds a process forked elsewhere to those stopped on a signal. */
+void fxb_proc_track(pid_t pid);
+
 /* Starts argv[0] (a path) in a new session, stdout to out_path and stderr
    to err_path (appended; NULL: /dev/null). Returns the pid or -1. */
 pid_t fxb_spawn(char *const argv[], const char *out_path, const char *err_path);
