@@ -102,7 +102,8 @@ fxb_report_t *fxb_report_load(const char *path, const char *scenario);
 
 /* ---- curves ----------------------------------------------------------- */
 
-/* Writes OUT/NAME.csv with a header row and rows of columns values, then,
+/* Writes OUT/NAME.csv (NAME must differ from every scenario's name: that
+   CSV is the table's) with a header row and rows of columns values, then,
    if gnuplot is installed, OUT/NAME.png: columns 2.. against column 1.
    logx/logy choose log scales. Without gnuplot it says so once and skips
    the plot. 0 or -1 (the CSV could not be written). */

@@ -393,8 +393,8 @@ int fxb_broker(fxb_ctx_t *ctx)
     cols[0] = "batch or window";
     bool dry = false;
     for (int c = 0; c < o->clients.count; c++) {
-        snprintf(colnames[2 * c], 48, "SUBMIT tasks/s, %g clients", o->clients.v[c]);
-        snprintf(colnames[2 * c + 1], 48, "results/s, %g clients", o->clients.v[c]);
+        snprintf(colnames[2 * c], 48, "SUBMIT tasks/s (%g client%s)", o->clients.v[c], o->clients.v[c] == 1 ? "" : "s");
+        snprintf(colnames[2 * c + 1], 48, "results/s (%g client%s)", o->clients.v[c], o->clients.v[c] == 1 ? "" : "s");
         cols[1 + 2 * c] = colnames[2 * c];
         cols[2 + 2 * c] = colnames[2 * c + 1];
         for (int k = 0; k < o->batches.count; k++) {
@@ -429,7 +429,7 @@ int fxb_broker(fxb_ctx_t *ctx)
                              "(use a longer --seconds for the SUBMIT points)");
     fxb_report_finish(rep, o);
     fxb_report_destroy(&rep);
-    fxb_curve(o, "broker", "fx-broker alone: tasks and results committed per second", "tasks per SUBMIT / CREDIT window",
+    fxb_curve(o, "broker-rates", "fx-broker alone: tasks and results committed per second", "tasks per SUBMIT / CREDIT window",
               "per second", cols, 1 + 2 * o->clients.count, rows, o->batches.count, true, true);
     return 0;
 }

@@ -353,8 +353,11 @@ int fxb_curve(const fxb_opts_t *opts, const char *name, const char *title, const
     FILE *f = fopen(csv, "w");
     if (!f)
         return -1;
-    for (int c = 0; c < ncols; c++)
-        fprintf(f, "%s%s", c ? "," : "", columns[c]);
+    for (int c = 0; c < ncols; c++) {
+        char cell[128];
+        s_cell(cell, sizeof cell, columns[c]);
+        fprintf(f, "%s%s", c ? "," : "", cell);
+    }
     fputc('\n', f);
     for (int r = 0; r < nrows; r++)
         for (int c = 0; c < ncols; c++)
