@@ -368,7 +368,7 @@ static zmsg_t *s_bad_field_of(int type, uint32_t seq)
     if (size >= 6 && data[4] != 0x90)
         data[5] = 0xc3;
     else {
-        byte fixed[] = {0x94, 0x01, (byte) type, (byte) seq, 0x91, 0xc3};
+        byte fixed[] = {0x94, FX_PROTO_VERSION, (byte) type, (byte) seq, 0x91, 0xc3};
         zframe_reset(header, fixed, sizeof fixed);
     }
     zmsg_prepend(zmsg, &header);
@@ -421,17 +421,17 @@ static void s_garbage_battery(fxw_peer_t *p, bool client_port)
     s_garbage(p, empty, 0, 0, FX_E_MALFORMED, 0);
     const byte not_array[] = {0xc3};
     s_garbage(p, not_array, 1, 0, FX_E_MALFORMED, 0);
-    const byte short_header[] = {0x94, 0x01, 0x04};
+    const byte short_header[] = {0x94, FX_PROTO_VERSION, 0x04};
     s_garbage(p, short_header, sizeof short_header, 0, FX_E_MALFORMED, 0);
-    const byte lying[] = {0x94, 0x01, 0x0d, 0x07, 0x91, 0xdd, 0xff, 0xff, 0xff, 0xff};
+    const byte lying[] = {0x94, FX_PROTO_VERSION, 0x0d, 0x07, 0x91, 0xdd, 0xff, 0xff, 0xff, 0xff};
     s_garbage(p, lying, sizeof lying, 0, FX_E_MALFORMED, 7);
-    const byte version[] = {0x94, 0x02, 0x04, 0x08, 0x90};
+    const byte version[] = {0x94, FX_PROTO_VERSION + 1, 0x04, 0x08, 0x90};
     s_garbage(p, version, sizeof version, 0, FX_E_VERSION, 8);
-    const byte unknown[] = {0x94, 0x01, 0x63, 0x09, 0x90};
+    const byte unknown[] = {0x94, FX_PROTO_VERSION, 0x63, 0x09, 0x90};
     s_garbage(p, unknown, sizeof unknown, 0, FX_E_UNKNOWN_TYPE, 9);
-    const byte heartbeat[] = {0x94, 0x01, 0x04, 0x0a, 0x90};
+    const byte heartbeat[] = {0x94, FX_PROTO_VERSION, 0x04, 0x0a, 0x90};
     s_garbage(p, heartbeat, sizeof heartbeat, 1, FX_E_MALFORMED, 10); /* a frame too many */
-    const byte trailing[] = {0x94, 0x01, 0x04, 0x0b, 0x90, 0x00};
+    const byte trailing[] = {0x94, FX_PROTO_VERSION, 0x04, 0x0b, 0x90, 0x00};
     s_garbage(p, trailing, sizeof trailing, 0, FX_E_MALFORMED, 11);
     byte random[64];
     for (int round = 0; round < 50; round++) {

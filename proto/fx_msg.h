@@ -87,6 +87,29 @@ typedef enum { FX_CMD_DRAIN = 1, FX_CMD_STOP = 2 } fx_command_t;
 
 typedef char fx_id_text_t[FX_ID_LEN + 1];
 
+/* Where a task's timestamps go (SPEC 12.5): wall-clock microseconds since
+   the epoch, written by the component that sees the event; 0 = not seen.
+   The task record carries the first ones down, the result record all of
+   them back, so a round trip can be broken down per hop. */
+typedef enum {
+    FX_TIME_CLIENT_SENT = 0,      /* client: SUBMIT sent */
+    FX_TIME_BROKER_RECEIVED,      /* broker: SUBMIT read */
+    FX_TIME_BROKER_WRITTEN,       /* broker: task written to the store */
+    FX_TIME_BROKER_DURABLE,       /* broker: task on disk (fsync) */
+    FX_TIME_BROKER_DISPATCHED,    /* broker: TASKS sent to the endpoint */
+    FX_TIME_IX_RECEIVED,          /* interchange: TASKS read */
+    FX_TIME_IX_DISPATCHED,        /* interchange: TASKS sent to a manager */
+    FX_TIME_MANAGER_RECEIVED,     /* manager: TASKS read */
+    FX_TIME_WORKER_STARTED,       /* worker: function called */
+    FX_TIME_WORKER_FINISHED,      /* worker: function returned or raised */
+    FX_TIME_MANAGER_SENT,         /* manager: RESULTS sent */
+    FX_TIME_IX_RESULT,            /* interchange: RESULTS passed on */
+    FX_TIME_BROKER_RESULT,        /* broker: RESULTS read */
+    FX_TIME_BROKER_RESULT_DURABLE,/* broker: result on disk */
+    FX_TIME_BROKER_PUSHED,        /* broker: RESULTS pushed to the client */
+    FX_TIME_CLIENT_RECEIVED,      /* client: RESULTS read */
+} fx_time_t;
+
 /* One task in SUBMIT (client fields only) or TASKS (all fields). */
 typedef struct {
     fx_id_text_t task_id;
@@ -101,6 +124,7 @@ typedef struct {
     uint32_t walltime_ms;                 /* 0 = no limit */
     uint32_t retries;                     /* worker deaths while running it that the
                                              task survives (re-run on another worker) */
+    uint64_t times[FX_TIMES_MAX];         /* fx_time_t stamps so far, 0 = not seen */
     zframe_t *body;                       /* TASKS: function body; SUBMIT: NULL */
     zframe_t *payload;                    /* serialized (args, kwargs) */
 } fx_task_t;
@@ -111,6 +135,7 @@ typedef struct {
     uint8_t status;                       /* fx_result_status_t */
     uint16_t error_code;                  /* fx_err_t, with FX_RESULT_ERROR */
     char *error_text;                     /* heap, may be NULL; <= FX_TEXT_MAX */
+    uint64_t times[FX_TIMES_MAX];         /* the task's stamps and the result's (fx_time_t) */
     zframe_t *value;                      /* result bytes; never NULL after decode */
     zframe_t *output;                     /* captured output; never NULL after decode */
 } fx_result_t;
@@ -219,6 +244,9 @@ int fx_send_error(zsock_t *sock, zframe_t *routing, uint32_t seq, int code, cons
 
 /* Name of a message type ("SUBMIT"), "?" if out of range. */
 const char *fx_msg_type_name(int type);
+
+/* Sets times[event] to the wall clock now (microseconds since the epoch). */
+void fx_stamp(uint64_t *times, fx_time_t event);
 
 /* Ids: canonical lowercase UUID text from 128 random bits (version 4). */
 void fx_id_new(fx_id_text_t out);

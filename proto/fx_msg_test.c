@@ -298,47 +298,50 @@ static void s_test_bad_headers(void)
     fx_msg_t *m = NULL;
     CHECK(fx_msg_decode(z, &m, NULL, NULL) == FX_E_MALFORMED && !m);
     zmsg_destroy(&z);
-    /* [2, HEARTBEAT, 7, []]: unknown version, and seq still reported */
-    uint8_t v2[] = { 0x94, 0x02, 0x04, 0x07, 0x90 };
+    /* [next version, HEARTBEAT, 7, []]: unknown version, and seq still reported */
+    uint8_t v2[] = { 0x94, FX_PROTO_VERSION + 1, 0x04, 0x07, 0x90 };
     z = zmsg_new();
     zmsg_addmem(z, v2, sizeof v2);
     uint32_t seq = 0;
     CHECK(fx_msg_decode(z, &m, &seq, &detail) == FX_E_VERSION && seq == 7);
     /* SPEC 11.2: what is said back names both versions */
-    CHECK(strstr(detail, "version 2") && strstr(detail, "version 1"), "version detail: %s", detail);
+    char v_theirs[32], v_ours[32];
+    snprintf(v_theirs, sizeof v_theirs, "version %d", FX_PROTO_VERSION + 1);
+    snprintf(v_ours, sizeof v_ours, "version %d", FX_PROTO_VERSION);
+    CHECK(strstr(detail, v_theirs) && strstr(detail, v_ours), "version detail: %s", detail);
     zmsg_destroy(&z);
-    /* [1, 99, 0, []]: unknown type */
-    uint8_t t99[] = { 0x94, 0x01, 0x63, 0x00, 0x90 };
+    /* [version, 99, 0, []]: unknown type */
+    uint8_t t99[] = { 0x94, FX_PROTO_VERSION, 0x63, 0x00, 0x90 };
     CHECK(s_decode_raw(t99, sizeof t99, 0, NULL) == FX_E_UNKNOWN_TYPE);
-    /* [1, HEARTBEAT, 0, []]: fine */
-    uint8_t hb[] = { 0x94, 0x01, 0x04, 0x00, 0x90 };
+    /* [version, HEARTBEAT, 0, []]: fine */
+    uint8_t hb[] = { 0x94, FX_PROTO_VERSION, 0x04, 0x00, 0x90 };
     CHECK(s_decode_raw(hb, sizeof hb, 0, NULL) == FX_OK);
     /* trailing garbage */
-    uint8_t hbx[] = { 0x94, 0x01, 0x04, 0x00, 0x90, 0x00 };
+    uint8_t hbx[] = { 0x94, FX_PROTO_VERSION, 0x04, 0x00, 0x90, 0x00 };
     CHECK(s_decode_raw(hbx, sizeof hbx, 0, NULL) == FX_E_MALFORMED);
     /* HEARTBEAT body with a field too many */
-    uint8_t hb1[] = { 0x94, 0x01, 0x04, 0x00, 0x91, 0x00 };
+    uint8_t hb1[] = { 0x94, FX_PROTO_VERSION, 0x04, 0x00, 0x91, 0x00 };
     CHECK(s_decode_raw(hb1, sizeof hb1, 0, NULL) == FX_E_BAD_FIELD);
     /* CREDIT with a string window: wrong type */
-    uint8_t cs[] = { 0x94, 0x01, 0x13, 0x00, 0x91, 0xa1, 'x' };
+    uint8_t cs[] = { 0x94, FX_PROTO_VERSION, 0x13, 0x00, 0x91, 0xa1, 'x' };
     CHECK(s_decode_raw(cs, sizeof cs, 0, &detail) == FX_E_BAD_FIELD && strcmp(detail, "window") == 0);
     /* COMMAND 9: out of range */
-    uint8_t c9[] = { 0x94, 0x01, 0x15, 0x00, 0x91, 0x09 };
+    uint8_t c9[] = { 0x94, FX_PROTO_VERSION, 0x15, 0x00, 0x91, 0x09 };
     CHECK(s_decode_raw(c9, sizeof c9, 0, NULL) == FX_E_BAD_FIELD);
     /* RESULTS_ACK whose array32 claims 4 billion ids: refused before any
        allocation (msgpack-c's own unpacker would ask for ~128 GiB) */
-    uint8_t lie[] = { 0x94, 0x01, 0x0c, 0x00, 0x91, 0xdd, 0xff, 0xff, 0xff, 0xff };
+    uint8_t lie[] = { 0x94, FX_PROTO_VERSION, 0x0c, 0x00, 0x91, 0xdd, 0xff, 0xff, 0xff, 0xff };
     CHECK(s_decode_raw(lie, sizeof lie, 0, NULL) == FX_E_MALFORMED);
     /* a header claiming a 4 GiB string */
-    uint8_t bigstr[] = { 0x94, 0x01, 0x13, 0x00, 0x91, 0xdb, 0xff, 0xff, 0xff, 0xff };
+    uint8_t bigstr[] = { 0x94, FX_PROTO_VERSION, 0x13, 0x00, 0x91, 0xdb, 0xff, 0xff, 0xff, 0xff };
     CHECK(s_decode_raw(bigstr, sizeof bigstr, 0, NULL) != FX_OK);
     /* TASKS claiming 2 tasks but carrying no frames */
-    uint8_t nof[] = { 0x94, 0x01, 0x14, 0x00, 0x91, 0x92, 0x90, 0x90 };
+    uint8_t nof[] = { 0x94, FX_PROTO_VERSION, 0x14, 0x00, 0x91, 0x92, 0x90, 0x90 };
     CHECK(s_decode_raw(nof, sizeof nof, 0, NULL) == FX_E_MALFORMED);
     /* FUNCTION_REGISTERED with a bad id, an id with a NUL, an over-long id */
-    uint8_t badid[] = { 0x94, 0x01, 0x06, 0x00, 0x91, 0xa3, 'a', 'b', 'c' };
+    uint8_t badid[] = { 0x94, FX_PROTO_VERSION, 0x06, 0x00, 0x91, 0xa3, 'a', 'b', 'c' };
     CHECK(s_decode_raw(badid, sizeof badid, 0, &detail) == FX_E_BAD_FIELD && strcmp(detail, "function_id") == 0);
-    uint8_t nul[] = { 0x94, 0x01, 0x06, 0x00, 0x91, 0xa3, 'a', 0, 'c' };
+    uint8_t nul[] = { 0x94, FX_PROTO_VERSION, 0x06, 0x00, 0x91, 0xa3, 'a', 0, 'c' };
     CHECK(s_decode_raw(nul, sizeof nul, 0, NULL) == FX_E_BAD_FIELD);
     /* a header frame over FX_HEADER_MAX */
     size_t big = FX_HEADER_MAX + 1;

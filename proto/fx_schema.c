@@ -23,6 +23,7 @@
 #define ID_OPT(n, at) { .kind = FX_FIELD_ID_OPT, .name = (n), .offset = (at) }
 #define KEY(n, at) { .kind = FX_FIELD_KEY, .name = (n), .offset = (at) }
 #define TEXT(n, at) { .kind = FX_FIELD_TEXT, .name = (n), .offset = (at) }
+#define TIMES(n, at) { .kind = FX_FIELD_TIMES, .name = (n), .offset = (at), .max = FX_TIMES_MAX }
 #define FRAME(n, at) { .kind = FX_FIELD_FRAME, .name = (n), .offset = (at) }
 #define BATCH(n, count, records, schema)                                                                     \
     { .kind = FX_FIELD_BATCH, .name = (n), .offset = (count), .offset2 = (records), .record = &(schema) }
@@ -47,6 +48,7 @@ static const fx_schema_t s_task = {
            U32("attempt", T(attempt)),
            U32("walltime_ms", T(walltime_ms)),
            U32_TO("retries", T(retries), FX_RETRIES_MAX),
+           TIMES("times", T(times)),
            FRAME("body", T(body)),
            FRAME("payload", T(payload))),
 };
@@ -57,6 +59,7 @@ static const fx_schema_t s_result = {
            U8("status", R(status), FX_RESULT_OK, FX_RESULT_ERROR),
            U16("error_code", R(error_code), 0, FX_ERR_LAST),
            TEXT("error_text", R(error_text)),
+           TIMES("times", R(times)),
            FRAME("value", R(value)),
            FRAME("output", R(output))),
 };

@@ -29,6 +29,7 @@ typedef enum {
     FX_FIELD_FRAME,  /* zframe_t *: a payload frame, not in the body */
     FX_FIELD_BATCH,  /* uint32 count at offset, record array pointer at offset2 */
     FX_FIELD_TABLE,  /* LIST_REPLY's table (rows, cols, cells) */
+    FX_FIELD_TIMES,  /* uint64_t[FX_TIMES_MAX]: an array of at most that many uints, the rest 0 */
 } fx_field_kind_t;
 
 typedef struct fx_schema fx_schema_t;
