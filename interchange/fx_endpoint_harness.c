@@ -313,10 +313,13 @@ int ept_endpoint_start(ept_broker_t *b, const char *managers, ...)
     snprintf(stats, sizeof stats, "%s/ep.stats", b->root);
     snprintf(errlog, sizeof errlog, "%s/ep.stderr", b->root);
     snprintf(hb, sizeof hb, "%d", HB_MS);
-    const char *argv[32] = {exe,      "--creds",      creds,        "--dir",  dir,
-                            "--name", "test-ep",      "--managers", managers, "--heartbeat-ms",
-                            hb,       "--stats-file", stats};
-    int argc = 13;
+    const char *argv[32] = {exe,       "--creds",        creds, "--dir",        dir,  "--name",
+                            "test-ep", "--heartbeat-ms", hb,    "--stats-file", stats};
+    int argc = 11;
+    if (managers) {
+        argv[argc++] = "--managers";
+        argv[argc++] = managers;
+    }
     va_list ap;
     va_start(ap, managers);
     for (const char *a = va_arg(ap, const char *); a && argc < 30; a = va_arg(ap, const char *))
@@ -349,6 +352,16 @@ int ept_endpoint_start(ept_broker_t *b, const char *managers, ...)
     b->out_fd = fds[0];
     fcntl(b->out_fd, F_SETFL, O_NONBLOCK);
     return b->pid > 0 ? 0 : -1;
+}
+
+int ept_write_config(ept_broker_t *b, const char *text)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ep", b->root);
+    if (fx_file_mkdirs(path, 0700) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/ep/config.yaml", b->root);
+    return fx_file_write_atomic(path, text, strlen(text), 0600, 0);
 }
 
 /* SIGTERM the endpoint and wait for its exit; returns the exit status. */

@@ -105,9 +105,12 @@ fx_msg_t *ept_expect(ept_broker_t *b, zlistx_t *inbox, fx_msg_type_t type);
 bool ept_barrier(ept_broker_t *b, ept_fake_t *f);
 
 /* The broker, and fx-endpoint (flags after managers, NULL-ended; may be
-   started again in the same state dir after it ended). */
+   started again in the same state dir after it ended). managers NULL: no
+   --managers flag (the provider of ROOT/ep/config.yaml, if any, decides). */
 int ept_broker_start(ept_broker_t *b);
 int ept_endpoint_start(ept_broker_t *b, const char *managers, ...);
+/* ROOT/ep/config.yaml, read by the next ept_endpoint_start. 0 or -1. */
+int ept_write_config(ept_broker_t *b, const char *text);
 int ept_endpoint_stop(ept_broker_t *b); /* SIGTERM, wait: exit status */
 void ept_broker_stop(ept_broker_t *b, bool keep_root);
 bool ept_until_ready(ept_broker_t *b); /* registered, welcomed, first CREDIT */

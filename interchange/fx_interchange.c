@@ -54,10 +54,13 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     w->managers = fx_ix_managers_new();
     w->results = fx_ix_results_new();
     w->orphans = zlistx_new();
+    w->allowed = fx_ix_allowed_new(conf->allowed_functions, conf->allowed_functions_count);
+    w->config_path = conf->config_path;
     char pids_path[PATH_MAX + 16];
     snprintf(pids_path, sizeof pids_path, "%s/managers.pids", conf->identity->dir);
     self->launcher = fx_ix_launcher_new(pids_path);
-    if (!w->tasks || !w->managers || !w->results || !self->launcher || !w->orphans) {
+    if (!w->tasks || !w->managers || !w->results || !self->launcher || !w->orphans ||
+        (conf->allowed_functions && !w->allowed)) {
         snprintf(err, errlen, "out of memory");
         fx_interchange_destroy(&self);
     }
@@ -78,6 +81,7 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
     fx_ix_results_destroy(&self->work.results);
     fx_ix_launcher_destroy(&self->launcher);
     zlistx_destroy(&self->work.orphans);
+    zhashx_destroy(&self->work.allowed);
     free(self);
     *self_p = NULL;
 }
@@ -329,7 +333,8 @@ static int s_open(fx_interchange_t *self, int64_t now)
 {
     char err[512];
     self->port =
-        fx_ix_port_new(self->conf->identity, self->conf->manager_bind, &self->work.stats, err, sizeof err);
+        fx_ix_port_new(self->conf->identity, self->conf->manager_bind, self->conf->manager_bind_fallback,
+                       &self->work.stats, err, sizeof err);
     if (!self->port) {
         fx_error("%s", err);
         return -1;

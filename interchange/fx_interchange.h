@@ -30,11 +30,15 @@ typedef struct {
     int workers;                /* per manager */
     int prefetch;               /* per manager */
     const char *manager_bind;   /* ROUTER address for managers (may point into identity) */
+    const char *manager_bind_fallback; /* bound instead if manager_bind cannot be (NULL: none) */
     int heartbeat_ms;
     int heartbeat_missed;   /* a peer silent this many periods is lost */
     int adopt_grace_ms;     /* wait this long for adopted managers' hello */
     int stop_grace_ms;      /* SIGTERM: wait this long for in-flight results */
     const char *stats_file; /* NULL: no stats file */
+    const char *config_path; /* the config file read, for messages (NULL: none) */
+    const fx_id_text_t *allowed_functions; /* NULL: every function may run here */
+    size_t allowed_functions_count;
 } fx_interchange_conf_t;
 
 typedef struct fx_interchange_t fx_interchange_t;

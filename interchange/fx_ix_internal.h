@@ -11,6 +11,7 @@
         2. broker messages               fx_ix_broker_read.c    link, work, port; tells the loop
                                                                 of WELCOME, refusal and COMMAND
               CANCEL                     fx_ix_cancel.c         work, port
+              TASKS not allowed here     fx_ix_allowed.c        work
               RESULTS_ACK                fx_ix_acks.c           work, port
         3. manager messages              fx_ix_manager_read.c   work, port
         4. expire lost managers          fx_ix_expire.c         work
@@ -51,6 +52,8 @@ typedef struct {
     fx_ix_managers_t *managers; /* the managers with a session */
     fx_ix_results_t *results;   /* results until the broker's RESULTS_ACK */
     zlistx_t *orphans;          /* scratch: tasks of lost or replaced managers */
+    zhashx_t *allowed;          /* function ids allowed here; NULL: all */
+    const char *config_path;    /* for messages; NULL: no config file */
     fx_ix_stats_t stats;
 } fx_ix_work_t;
 
@@ -83,6 +86,13 @@ void fx_ix_command(fx_interchange_t *ix, int command);
    now with an FX_E_CANCELLED result; a task at a manager is passed on in a
    CANCEL to that manager, its ids only; unknown ids are ignored. */
 void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *cancel);
+
+/* allowed_functions (fx_ix_allowed.c): the set of ids (NULL if ids is
+   NULL: every function is allowed; NULL on OOM too, which the caller
+   tells apart by ids). _check is true if task may run here; if not, the
+   task has ended with an FX_E_FORBIDDEN result naming its function. */
+zhashx_t *fx_ix_allowed_new(const fx_id_text_t *ids, size_t count);
+bool fx_ix_allowed_check(fx_ix_work_t *w, const fx_task_t *task);
 
 /* RESULTS_ACK from the broker (fx_ix_acks.c): those results are forgotten,
    and each manager that sent some of them gets a RESULTS_ACK with their

@@ -37,6 +37,7 @@ int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
         {"tasks_dispatched", self->tasks_dispatched},
         {"tasks_requeued", self->tasks_requeued},
         {"tasks_cancelled", self->tasks_cancelled},
+        {"tasks_forbidden", self->tasks_forbidden},
         {"results_received", self->results_received},
         {"results_sent", self->results_sent},
         {"results_resent", self->results_resent},

@@ -17,6 +17,7 @@ typedef struct {
     uint64_t tasks_dispatched; /* task hand-overs to managers (incl. re-dispatch) */
     uint64_t tasks_requeued;   /* tasks given back by lost or replaced managers */
     uint64_t tasks_cancelled;  /* tasks removed from the queue by CANCEL */
+    uint64_t tasks_forbidden;  /* tasks refused: their function is not in allowed_functions */
     uint64_t results_received; /* results from managers */
     uint64_t results_sent;     /* results sent to the broker for the first time */
     uint64_t results_resent;   /* ... and again after a re-hello */
