@@ -31,6 +31,10 @@
    one is requeued by the broker when it sees this endpoint gone. */
 #define S_STOP_GRACE_MS 10000
 
+/* A block whose managers hold no task this long is ended, by default
+   (Parsl's max_idletime). */
+#define S_IDLE_MS 120000
+
 static void s_usage(FILE *out)
 {
     fprintf(
@@ -198,6 +202,33 @@ static fx_ix_config_t *s_read_config(const s_flags_t *f, char *path, size_t cap)
     return cfg;
 }
 
+/* The provider with every count set: --managers N is N local blocks of
+   one manager, kept at N; a provider section gets Globus Compute's
+   defaults (one block of one node to start, none kept, at most one); no
+   provider at all is one local manager, kept. */
+static void s_provider(const s_flags_t *f, const fx_ix_config_t *cfg, fx_ix_provider_conf_t *p)
+{
+    *p = cfg->provider; /* the lines stay owned by cfg */
+    if (f->managers >= 0 || p->kind == FX_IX_PROVIDER_UNSET) {
+        memset(p, 0, sizeof *p);
+        p->kind = FX_IX_PROVIDER_LOCAL;
+        p->nodes_per_block = 1;
+        p->init_blocks = p->min_blocks = p->max_blocks = f->managers >= 0 ? f->managers : 1;
+        return;
+    }
+    if (p->nodes_per_block == FX_IX_UNSET)
+        p->nodes_per_block = 1;
+    if (p->min_blocks == FX_IX_UNSET)
+        p->min_blocks = 0;
+    if (p->max_blocks == FX_IX_UNSET) {
+        p->max_blocks = p->min_blocks > 1 ? p->min_blocks : 1;
+        if (p->init_blocks > p->max_blocks)
+            p->max_blocks = p->init_blocks;
+    }
+    if (p->init_blocks == FX_IX_UNSET)
+        p->init_blocks = p->max_blocks < 1 ? p->max_blocks : 1;
+}
+
 /* "tcp://IP:PORT" with the port the endpoint bound last time (kept in
    endpoint.conf, so surviving managers find it), else a free one. */
 static void s_bind_for_address(const char *ip, const char *kept, char *out, size_t cap)
@@ -314,20 +345,12 @@ int main(int argc, char **argv)
         long grace = 3L * conf.heartbeat_ms * conf.heartbeat_missed;
         conf.adopt_grace_ms = grace > 3600 * 1000 ? 3600 * 1000 : (int) grace;
     }
-    const fx_ix_provider_conf_t *p = &cfg->provider;
-    if (f.managers >= 0)
-        conf.managers = f.managers;
-    else if (p->kind == FX_IX_PROVIDER_UNSET)
-        conf.managers = 1;
-    else if (p->kind == FX_IX_PROVIDER_LOCAL) {
-        int blocks = p->init_blocks > p->min_blocks ? p->init_blocks : p->min_blocks;
-        conf.managers = (blocks > 0 ? blocks : 1) * (p->nodes_per_block > 0 ? p->nodes_per_block : 1);
-    }
-    else {
-        fprintf(stderr, "fx-endpoint: error: %s: provider %s is not supported yet; use local\n", config_path,
-                fx_ix_provider_name(p->kind));
-        goto done;
-    }
+    fx_ix_provider_conf_t provider;
+    s_provider(&f, cfg, &provider);
+    conf.provider = &provider;
+    conf.idle_ms = cfg->idle_time_ms != FX_IX_UNSET ? cfg->idle_time_ms : S_IDLE_MS;
+    if (f.workers <= 0 && cfg->workers_per_node == FX_IX_WORKERS_AUTO)
+        conf.workers = FX_IX_WORKERS_AUTO;
 
     rc = 1;
     char err[1024];

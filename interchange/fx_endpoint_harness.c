@@ -354,6 +354,30 @@ int ept_endpoint_start(ept_broker_t *b, const char *managers, ...)
     return b->pid > 0 ? 0 : -1;
 }
 
+void ept_stat_text(ept_broker_t *b, const char *key, char *out, size_t cap)
+{
+    char path[PATH_MAX + 16], line[1024];
+    snprintf(path, sizeof path, "%s/ep.stats", b->root);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    size_t klen = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(out, cap, "%s", line + klen + 1);
+            break;
+        }
+    if (f)
+        fclose(f);
+}
+
+long ept_stat(ept_broker_t *b, const char *key)
+{
+    char text[64];
+    ept_stat_text(b, key, text, sizeof text);
+    return text[0] ? atol(text) : -1;
+}
+
 int ept_write_config(ept_broker_t *b, const char *text)
 {
     char path[PATH_MAX + 32];

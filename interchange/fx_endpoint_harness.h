@@ -109,6 +109,10 @@ bool ept_barrier(ept_broker_t *b, ept_fake_t *f);
    --managers flag (the provider of ROOT/ep/config.yaml, if any, decides). */
 int ept_broker_start(ept_broker_t *b);
 int ept_endpoint_start(ept_broker_t *b, const char *managers, ...);
+/* A counter of ROOT/ep.stats (the endpoint's --stats-file), or -1. */
+long ept_stat(ept_broker_t *b, const char *key);
+/* The text of a row of it into out ("" if none). */
+void ept_stat_text(ept_broker_t *b, const char *key, char *out, size_t cap);
 /* ROOT/ep/config.yaml, read by the next ept_endpoint_start. 0 or -1. */
 int ept_write_config(ept_broker_t *b, const char *text);
 int ept_endpoint_stop(ept_broker_t *b); /* SIGTERM, wait: exit status */

@@ -15,15 +15,17 @@
               RESULTS_ACK                fx_ix_acks.c           work, port
         3. manager messages              fx_ix_manager_read.c   work, port
         4. expire lost managers          fx_ix_expire.c         work
-        5. dispatch                      fx_ix_dispatch.c       work, port
-        6. send to the broker            fx_ix_broker_send.c    link, work, what it sent
+        5. blocks: scale out and in      fx_ix_scaling.c        its blocks and provider, work
+        6. dispatch                      fx_ix_dispatch.c       work, port
+        7. send to the broker            fx_ix_broker_send.c    link, work, what it sent
            the window and what is held   fx_ix_flow.c           work
            the link's silence check      fx_ix_broker_read.c    link, work; tells the loop
 
     The loop itself (fx_interchange.c) runs them in that order on every
-    pass, with heartbeats to the managers after phase 6, then the stats
-    file, the end of a drain or of the stop grace (lifecycle events), and
-    the managers of an earlier run. */
+    pass, with heartbeats to the managers after phase 7, then the stats
+    file and the end of a drain or of the stop grace (lifecycle events).
+    Phase 5 has its own header (fx_ix_scaling.h); its blocks come from a
+    provider (fx_ix_provider.h). */
 #ifndef FX_IX_INTERNAL_H
 #define FX_IX_INTERNAL_H
 
@@ -107,12 +109,12 @@ void fx_ix_manager_read(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms);
    lost; their tasks go back to the front of the FIFO. */
 void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
 
-/* Phase 5 (fx_ix_dispatch.c): tasks from the front of the FIFO to the
+/* Phase 6 (fx_ix_dispatch.c): tasks from the front of the FIFO to the
    managers the strategy picks, never beyond a manager's window; one TASKS
    batch per manager. */
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
 
-/* Phase 6 (fx_ix_broker_send.c), only while the link is ACTIVE: pending
+/* Phase 7 (fx_ix_broker_send.c), only while the link is ACTIVE: pending
    RESULTS, then CREDIT(window) and ENDPOINT_STATUS when changed or beat,
    then a HEARTBEAT if beat. */
 void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, uint32_t window, bool beat);
@@ -122,8 +124,10 @@ void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, 
    old ones the broker does not count, plus results not yet sent. */
 uint64_t fx_ix_held(const fx_ix_work_t *w);
 
-/* The window to announce: the managers' windows, less the old tasks still
+/* The window to announce: the managers' windows, or potential (what the
+   blocks the provider may still bring in would announce,
+   fx_ix_scaling_potential) if that is more, less the old tasks still
    held; 0 while draining. */
-uint32_t fx_ix_window(const fx_ix_work_t *w, bool draining);
+uint32_t fx_ix_window(const fx_ix_work_t *w, bool draining, uint64_t potential);
 
 #endif
