@@ -1,13 +1,24 @@
-/*  fx_pyserver.c: fx._fx.TestServer, a CurveZMQ ROUTER that plays a broker's
-    client port in tests (python/tests, cli tests): it lets a test script a
-    broker's answers, delay or drop them, and deny keys, without a broker.
+/*  fx_pyserver.c: the test-only module _fxtest and its one type, TestServer:
+    a CurveZMQ ROUTER that plays a broker's client port in tests
+    (python/tests, cli tests). It lets a test script a broker's answers,
+    delay or drop them, and deny keys, without a broker. It is built for the
+    tests only, outside the fx package, and speaks through the codec of
+    fx._fx itself (fx_pyapi.h), so it raises fx.ProtocolError and fx.Error.
 
     zap=None admits every client key (no ZAP handler), "allow" runs a ZAP
     handler that admits all with User-Id "user:test", "deny" one that denies
     all (the CurveZMQ handshake then never completes: the client hears
     nothing, just as with a key the real broker does not know). The ZAP
     handler is polled inside recv(), so call recv() to let clients in. */
-#include "fx_pyext.h"
+#include "fx_pyapi.h" /* first: it brings Python.h */
+
+#include "fx_conf.h"
+#include "fx_error.h"
+#include "fx_limits.h"
+#include "fx_msg.h"
+
+/* fx._fx's codec and exceptions, taken by the module init. */
+static const fx_py_api_t *s_fx;
 
 typedef struct {
     PyObject_HEAD zsock_t *router;
@@ -37,14 +48,14 @@ static int s_init(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
     if (zap != NULL) {
         self->zap = fx_zap_bind();
         if (self->zap == NULL) {
-            PyErr_SetString(fx_py_error, "a ZAP handler is already bound in this process");
+            PyErr_SetString(s_fx->error, "a ZAP handler is already bound in this process");
             return -1;
         }
         self->allow = strcmp(zap, "allow") == 0;
     }
     self->router = zsock_new(ZMQ_ROUTER);
     if (self->router == NULL) {
-        PyErr_SetString(fx_py_error, "cannot create a ROUTER socket");
+        PyErr_SetString(s_fx->error, "cannot create a ROUTER socket");
         return -1;
     }
     zsock_set_linger(self->router, 0);
@@ -52,7 +63,7 @@ static int s_init(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
     fx_curve_server(self->router, &kp, "fx-client");
     int port = zsock_bind(self->router, "%s", bind);
     if (port < 0) {
-        PyErr_Format(fx_py_error, "cannot bind %s: %s", bind, zmq_strerror(errno));
+        PyErr_Format(s_fx->error, "cannot bind %s: %s", bind, zmq_strerror(errno));
         return -1;
     }
     const char *last = zsock_endpoint(self->router);
@@ -90,7 +101,7 @@ static PyObject *s_recv(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|l:recv", kwlist, &timeout_ms))
         return NULL;
     if (self->router == NULL) {
-        PyErr_SetString(fx_py_error, "the test server is closed");
+        PyErr_SetString(s_fx->error, "the test server is closed");
         return NULL;
     }
     int64_t deadline = timeout_ms < 0 ? -1 : fx_now_ms() + timeout_ms;
@@ -117,22 +128,13 @@ static PyObject *s_recv(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
     zframe_t *header = zmsg_first(zmsg);
     const char *uid = header ? fx_peer_user_id(header) : NULL;
     PyObject *user = uid ? PyUnicode_FromString(uid) : Py_NewRef(Py_None);
-    fx_msg_t *msg = NULL;
-    uint32_t seq = 0;
-    const char *detail = NULL;
-    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
-    if (rc != FX_OK)
-        fx_py_raise_decode(rc, detail, seq);
-    else {
-        PyObject *decoded = fx_py_msg_to_tuple(msg);
-        if (decoded != NULL)
-            result = Py_BuildValue("(y#OOOO)", (const char *) zframe_data(rid), (Py_ssize_t) zframe_size(rid),
-                                   PyTuple_GET_ITEM(decoded, 0), PyTuple_GET_ITEM(decoded, 1),
-                                   PyTuple_GET_ITEM(decoded, 2), user);
-        Py_XDECREF(decoded);
-    }
+    PyObject *decoded = user ? s_fx->decode(zmsg) : NULL;
+    if (decoded != NULL)
+        result = Py_BuildValue("(y#OOOO)", (const char *) zframe_data(rid), (Py_ssize_t) zframe_size(rid),
+                               PyTuple_GET_ITEM(decoded, 0), PyTuple_GET_ITEM(decoded, 1),
+                               PyTuple_GET_ITEM(decoded, 2), user);
+    Py_XDECREF(decoded);
     Py_XDECREF(user);
-    fx_msg_destroy(&msg);
     zframe_destroy(&rid);
     zmsg_destroy(&zmsg);
     return result;
@@ -149,16 +151,12 @@ static PyObject *s_send(fx_py_server_t *self, PyObject *args, PyObject *kwargs)
         return NULL;
     PyObject *result = NULL;
     zframe_t *routing = zframe_new(rid.buf, (size_t) rid.len);
-    int t = fx_py_msg_type(type);
-    fx_msg_t *msg = t < 0 ? NULL : fx_py_msg_from_fields(t, seq, fields);
-    if (msg != NULL && self->router != NULL) {
-        int rc = fx_py_send(&msg, self->router, routing);
+    if (self->router == NULL)
+        PyErr_SetString(s_fx->error, "the test server is closed");
+    else {
+        int rc = s_fx->send(self->router, routing, type, seq, fields);
         if (rc >= 0)
             result = PyBool_FromLong(rc);
-    }
-    else if (msg != NULL) {
-        fx_msg_destroy(&msg);
-        PyErr_SetString(fx_py_error, "the test server is closed");
     }
     zframe_destroy(&routing);
     PyBuffer_Release(&rid);
@@ -192,7 +190,7 @@ cleanup:
     Py_XDECREF(seq);
     PyBuffer_Release(&rid);
     if (result == NULL && !PyErr_Occurred())
-        PyErr_SetString(fx_py_error, "the test server is closed");
+        PyErr_SetString(s_fx->error, "the test server is closed");
     return result;
 }
 
@@ -229,8 +227,8 @@ static PyGetSetDef s_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyTypeObject fx_py_server_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "fx._fx.TestServer",
+static PyTypeObject s_server_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_fxtest.TestServer",
     .tp_doc = "TestServer(public_key, secret_key, bind='tcp://127.0.0.1:*', zap=None): a "
               "CurveZMQ ROUTER that plays a broker in tests.",
     .tp_basicsize = sizeof(fx_py_server_t),
@@ -241,3 +239,33 @@ PyTypeObject fx_py_server_type = {
     .tp_methods = s_methods,
     .tp_getset = s_getset,
 };
+
+static struct PyModuleDef s_module = {
+    PyModuleDef_HEAD_INIT,
+    "_fxtest",
+    "_fxtest: a fake broker for fx's tests (TestServer); not part of the fx package.",
+    -1,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__fxtest(void)
+{
+    s_fx = PyCapsule_Import(FX_PY_API_NAME, 0);
+    if (s_fx == NULL)
+        return NULL;
+    if (s_fx->version != FX_PY_API_VERSION) {
+        PyErr_Format(PyExc_ImportError, "_fxtest speaks version %d of fx._fx's C API; this fx._fx has %d",
+                     FX_PY_API_VERSION, s_fx->version);
+        return NULL;
+    }
+    if (PyType_Ready(&s_server_type) < 0)
+        return NULL;
+    PyObject *mod = PyModule_Create(&s_module);
+    if (mod != NULL && PyModule_AddObjectRef(mod, "TestServer", (PyObject *) &s_server_type) < 0)
+        Py_CLEAR(mod);
+    return mod;
+}
