@@ -272,13 +272,16 @@ int main(int argc, char **argv)
     fx_log_init("fx-endpoint");
     s_flags_t f;
     s_read_flags(argc, argv, &f);
+    /* a bad config is said on stderr even with --log-file: whoever starts
+       the endpoint in the background sees it at once */
+    char config_path[PATH_MAX];
+    fx_ix_config_t *cfg = s_read_config(&f, config_path, sizeof config_path);
     if (f.log_file && s_log_to(f.log_file) != 0) {
         fprintf(stderr, "fx-endpoint: error: cannot open the log file %s (%s); pass a writable --log-file\n",
                 f.log_file, strerror(errno));
+        fx_ix_config_destroy(&cfg);
         return 2;
     }
-    char config_path[PATH_MAX];
-    fx_ix_config_t *cfg = s_read_config(&f, config_path, sizeof config_path);
 
     /* the state directory and the name */
     char dir_buf[PATH_MAX], name_buf[PATH_MAX];

@@ -58,10 +58,7 @@ static void scenario_allowed(void *ctx)
     CHECK(t && t->tasks.count == 1 && strcmp(t->tasks.tasks[0].task_id, ids[0]) == 0,
           "the manager got the allowed task only");
     fx_msg_destroy(&t);
-    fx_msg_t *answer = fx_msg_new(FX_MSG_RESULTS);
-    fx_msg_alloc_records(answer, 1);
-    ept_fill_result(answer, 0, ids[0], "v0");
-    ept_send(m->sock, NULL, answer, &m->seq);
+    ept_answer(m, ids[0]);
     r = ept_expect(&b, b.ep_inbox, FX_MSG_RESULTS);
     CHECK(r && ept_has_result(r, ids[0]), "the allowed task's result reaches the broker");
     fx_msg_destroy(&r);
@@ -120,20 +117,6 @@ static void s_send_naps(ept_broker_t *b, fx_id_text_t *ids, int count)
              &b->seq);
 }
 
-/* The pids in DIR/managers.pids; returns how many. */
-static int s_pids(ept_broker_t *b, long *pids, int cap)
-{
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/ep/managers.pids", b->root);
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    while (f && n < cap && fscanf(f, "%ld", &pids[n]) == 1)
-        n++;
-    if (f)
-        fclose(f);
-    return n;
-}
-
 static bool s_log_has(ept_broker_t *b, const char *text)
 {
     char path[PATH_MAX + 16], *log = NULL;
@@ -173,13 +156,13 @@ static void scenario_replace(void *ctx)
           "one manager of 2 workers, free (window %u, managers %u, free %u)", b.window, b.st_managers,
           b.st_free);
     long before[4], after[4];
-    REQUIRE(s_pids(&b, before, 4) == 1, "managers.pids lists one manager");
+    REQUIRE(ept_read_pids(&b, before, 4) == 1, "managers.pids lists one manager");
     fx_id_text_t ids[2];
     s_send_naps(&b, ids, 2);
     CHECK(WAIT_UNTIL(&b, b.st_free == 0 && b.st_managers == 1), "both tasks at the manager (free %u)",
           b.st_free);
     kill((pid_t) before[0], SIGKILL);
-    CHECK(WAIT_UNTIL(&b, s_pids(&b, after, 4) == 1 && after[0] != before[0]),
+    CHECK(WAIT_UNTIL(&b, ept_read_pids(&b, after, 4) == 1 && after[0] != before[0]),
           "a new manager replaces the killed one (%ld)", before[0]);
     int ok = 0;
     CHECK(ept_collect_results(&b, ids, 2, &ok) == 2 && ok == 2, "both tasks complete (ok %d)", ok);
@@ -220,7 +203,7 @@ static void scenario_scale(void *ctx)
         goto stop;
     CHECK(WAIT_UNTIL(&b, b.window == 2), "no manager, yet the window covers two blocks (got %u)", b.window);
     long pids[4];
-    CHECK(s_pids(&b, pids, 4) == 0 && !ept_process_with(key), "no block started without tasks");
+    CHECK(ept_read_pids(&b, pids, 4) == 0 && !ept_process_with(key), "no block started without tasks");
     for (int round = 0; round < 2; round++) {
         fx_id_text_t ids[2];
         s_send_naps(&b, ids, 2);

@@ -619,6 +619,33 @@ fx_result_t *ept_fill_result(fx_msg_t *m, uint32_t i, const char *id, const char
     return r;
 }
 
+void ept_answer(ept_fake_t *f, const char *id)
+{
+    fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
+    fx_msg_alloc_records(res, 1);
+    ept_fill_result(res, 0, id, "v");
+    ept_send(f->sock, NULL, res, &f->seq);
+}
+
+int ept_read_pids(ept_broker_t *b, long *pids, int cap)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ep/managers.pids", b->root);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && n < cap && fscanf(f, "%ld", &pids[n]) == 1)
+        n++;
+    if (f)
+        fclose(f);
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && pids[k - 1] > pids[k]; k--) {
+            long t = pids[k];
+            pids[k] = pids[k - 1];
+            pids[k - 1] = t;
+        }
+    return n;
+}
+
 const char ept_shell_payload[EPT_SHELL_PAYLOAD_LEN + 1] =
     "\x80\x02K\x15\x85q\x00}q\x01\x86q\x02."; /* ((21,), {}) */
 

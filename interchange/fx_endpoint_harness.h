@@ -129,6 +129,11 @@ void ept_body_bad_hello(msgpack_packer *pk);
 void ept_body_seven_nils(msgpack_packer *pk);
 void ept_body_credit(msgpack_packer *pk);
 
+/* A fake manager answers task id with an OK result ("v"). */
+void ept_answer(ept_fake_t *f, const char *id);
+/* The pids in ROOT/ep/managers.pids, sorted; returns how many. */
+int ept_read_pids(ept_broker_t *b, long *pids, int cap);
+
 /* Tasks and results. */
 fx_msg_t *ept_tasks(int count, fx_id_text_t *ids, int kind, const char *body, const char *entry,
                     const void *payload, size_t payload_len);

@@ -19,7 +19,7 @@ const fx_ix_provider_ops_t *fx_ix_provider_ops(fx_ix_provider_kind_t kind)
         return &fx_ix_provider_local;
     case FX_IX_PROVIDER_SLURM:
     case FX_IX_PROVIDER_PBS:
-        return NULL;
+        return &fx_ix_provider_batch;
     }
     return NULL;
 }

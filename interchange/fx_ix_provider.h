@@ -12,7 +12,8 @@
     plus adopt (the blocks of an earlier run of this endpoint, after a
     restart) and stop (the endpoint exits: end them all). Each provider is
     one file: fx_ix_provider_local.c, fx_ix_provider_slurm.c,
-    fx_ix_provider_pbs.c.
+    fx_ix_provider_pbs.c (the last two are dialects of fx_ix_batch.c, which
+    runs the scheduler commands for both).
 
     No call blocks the interchange's loop for long: a provider that runs
     scheduler commands starts them and collects their output on later
@@ -89,8 +90,9 @@ typedef struct {
 } fx_ix_provider_ops_t;
 
 extern const fx_ix_provider_ops_t fx_ix_provider_local;
-extern const fx_ix_provider_ops_t fx_ix_provider_slurm;
-extern const fx_ix_provider_ops_t fx_ix_provider_pbs;
+/* slurm and pbs: one implementation over each scheduler's dialect
+   (fx_ix_batch.h); create picks the dialect by conf->kind. */
+extern const fx_ix_provider_ops_t fx_ix_provider_batch;
 
 /* The ops of a kind (local for FX_IX_PROVIDER_UNSET). */
 const fx_ix_provider_ops_t *fx_ix_provider_ops(fx_ix_provider_kind_t kind);

@@ -109,19 +109,28 @@ static void s_drop_proc(s_local_t *self, int i)
 
 /* ------------------------------------------------------------ /proc */
 
+/* /proc/PID/NAME into buf (NUL-terminated); its length, or -1. */
+static long s_proc_file(pid_t pid, const char *name, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return (long) n;
+}
+
 /* True if pid runs (not a zombie); *pgid_p its process group if asked. */
 static bool s_alive(pid_t pid, pid_t *pgid_p)
 {
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return false;
-    char path[64], stat[512] = "";
-    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char stat[512];
+    if (s_proc_file(pid, "stat", stat, sizeof stat) < 0)
         return false;
-    size_t n = fread(stat, 1, sizeof stat - 1, f);
-    fclose(f);
-    stat[n] = '\0';
     const char *paren = strrchr(stat, ')'); /* "pid (comm) S ppid pgrp ..." */
     if (!paren || paren[1] != ' ' || paren[2] == 'Z' || paren[2] == 'X')
         return false;
@@ -135,14 +144,11 @@ static bool s_alive(pid_t pid, pid_t *pgid_p)
    --id (the manager id) into id, "" without one. */
 static bool s_is_our_manager(pid_t pid, const char *key_file, fx_id_text_t id)
 {
-    char path[64], cmd[8192];
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char cmd[8192];
+    long got = s_proc_file(pid, "cmdline", cmd, sizeof cmd);
+    if (got < 0)
         return false;
-    size_t n = fread(cmd, 1, sizeof cmd - 1, f);
-    fclose(f);
-    cmd[n] = '\0';
+    size_t n = (size_t) got;
     const char *base = strrchr(cmd, '/');
     if (strcmp(base ? base + 1 : cmd, "fx-manager") != 0)
         return false;

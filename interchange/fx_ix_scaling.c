@@ -15,6 +15,8 @@
    most 60 s. */
 #define S_BACKOFF_MS 1000
 #define S_BACKOFF_MAX_MS 60000
+/* Blocks handed to one poll: max_blocks of them, and as many being ended. */
+#define S_LIVE_MAX (2 * FX_IX_BLOCKS_MAX)
 
 typedef struct {
     fx_ix_block_t block; /* the provider's view: id, job, state, reason */
@@ -168,8 +170,9 @@ static bool s_submit(fx_ix_scaling_t *self, fx_ix_work_t *w, int64_t now)
         return false;
     w->stats.blocks_submitted++;
     if (self->ops->submit(self->impl, &b->block, now) == 0) {
-        fx_info("block %s submitted to the %s provider (%d manager(s))%s%s", b->block.id, self->ops->name,
-                b->block.managers, b->block.job_id[0] ? ": job " : "", b->block.job_id);
+        fx_info("block %s submitted to the %s provider (%d manager(s))%s%s", b->block.id,
+                fx_ix_provider_name(self->conf->kind), b->block.managers, b->block.job_id[0] ? ": job " : "",
+                b->block.job_id);
         return true;
     }
     return false; /* FAILED: the next evaluation reports it and backs off */
@@ -229,7 +232,7 @@ static void s_reap(fx_ix_scaling_t *self, fx_ix_work_t *w, int64_t now)
             s_backoff(self, now);
             w->stats.blocks_failed++;
             s_decide(w, FX_LOG_WARN,
-                     "block %s (job %s) is held by the scheduler (%s); cancelling it, next block in %lld ms "
+                     "block %s (job %s) is held: %s; cancelling it, next block in %lld ms "
                      "(failure %d in a row)",
                      b->block.id, job, b->block.reason, (long long) (self->retry_at - now), self->failures);
             s_cancel(self, w, b, now);
@@ -305,16 +308,18 @@ static bool s_adopting(fx_ix_scaling_t *self, fx_ix_work_t *w, int64_t now, bool
     if (!self->adopt_until)
         return false;
     int waiting = 0, back = 0, silent = 0;
+    /* only running blocks are waited for: an adopted pilot job still
+       queued has no manager to come back yet */
     for (s_block_t *b = zlistx_first(self->blocks); b; b = zlistx_next(self->blocks))
         if (b->adopted && s_active(b)) {
-            waiting += b->connected < b->block.managers;
+            waiting += b->block.state == FX_IX_BLOCK_RUNNING && b->connected < b->block.managers;
             back += b->connected;
         }
     if (waiting && now < self->adopt_until && takes_work)
         return true;
     self->adopt_until = 0;
     for (s_block_t *b = zlistx_first(self->blocks); b; b = zlistx_next(self->blocks))
-        if (b->adopted && s_active(b) && b->connected == 0) {
+        if (b->adopted && s_active(b) && b->connected == 0 && b->block.state == FX_IX_BLOCK_RUNNING) {
             fx_warn("adopted block %s: none of its managers said hello within the adopt grace; stopping it",
                     b->block.id);
             s_cancel(self, w, b, now);
@@ -389,17 +394,23 @@ static void s_rules(fx_ix_scaling_t *self, fx_ix_work_t *w, uint64_t unattached,
     }
 }
 
+/* The blocks not ended, for the provider (at most S_LIVE_MAX). */
+static size_t s_live(fx_ix_scaling_t *self, fx_ix_block_t **live)
+{
+    size_t n = 0;
+    for (s_block_t *b = zlistx_first(self->blocks); b && n < S_LIVE_MAX; b = zlistx_next(self->blocks))
+        if (!fx_ix_block_ended(b->block.state))
+            live[n++] = &b->block;
+    return n;
+}
+
 void fx_ix_scaling_tick(fx_ix_scaling_t *self, fx_ix_work_t *w, int64_t now, bool takes_work)
 {
     if (!self || now < self->next)
         return;
     self->next = now + S_PERIOD_MS;
-    fx_ix_block_t *live[FX_IX_BLOCKS_MAX * 2];
-    size_t n = 0;
-    for (s_block_t *b = zlistx_first(self->blocks); b && n < sizeof live / sizeof live[0];
-         b = zlistx_next(self->blocks))
-        if (!fx_ix_block_ended(b->block.state))
-            live[n++] = &b->block;
+    fx_ix_block_t *live[S_LIVE_MAX];
+    size_t n = s_live(self, live);
     if (n)
         self->ops->poll(self->impl, live, n, now);
     s_reap(self, w, now);
@@ -436,11 +447,7 @@ void fx_ix_scaling_stop(fx_ix_scaling_t *self, int timeout_ms)
 {
     if (!self)
         return;
-    fx_ix_block_t *live[FX_IX_BLOCKS_MAX * 2];
-    size_t n = 0;
-    for (s_block_t *b = zlistx_first(self->blocks); b && n < sizeof live / sizeof live[0];
-         b = zlistx_next(self->blocks))
-        if (!fx_ix_block_ended(b->block.state))
-            live[n++] = &b->block;
+    fx_ix_block_t *live[S_LIVE_MAX];
+    size_t n = s_live(self, live);
     self->ops->stop(self->impl, live, n, timeout_ms);
 }

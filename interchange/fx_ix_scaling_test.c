@@ -229,8 +229,7 @@ static void scenario_rules(void *ctx)
     /* a held block is cancelled and counted as a failure */
     s_set(4, FX_IX_BLOCK_HELD, "JobHeldAdmin");
     fx_ix_scaling_tick(s, &w, t = 4250, true);
-    CHECK(s_sched.cancelled == 1 &&
-              s_logged("(job 104) is held by the scheduler (JobHeldAdmin); cancelling it"),
+    CHECK(s_sched.cancelled == 1 && s_logged("(job 104) is held: JobHeldAdmin; cancelling it"),
           "held: cancelled and reported");
     fx_ix_scaling_tick(s, &w, t = 4500, true); /* the cancel shows DONE: the block leaves */
     CHECK(w.stats.blocks_active == 2, "two blocks left (%llu)", (unsigned long long) w.stats.blocks_active);

@@ -27,7 +27,7 @@ def other(x):
 
 # ---------------------------------------------------------------- helpers
 
-def start_config_endpoint(fed, name, config, extra=(), epdir=None):
+def start_config_endpoint(fed, name, config, extra=(), epdir=None, env=None):
     """fx-endpoint --dir DIR, DIR/config.yaml holding config; or, with epdir,
     --config ROOT/NAME.yaml --dir epdir (made by fx-endpoint). The federation
     stops it like the others. Returns the Process with endpoint_id, stats_path."""
@@ -43,7 +43,7 @@ def start_config_endpoint(fed, name, config, extra=(), epdir=None):
         f.write(config)
     stats = os.path.join(fed.root, f"endpoint-{name}.stats")
     proc = Process(f"endpoint-{name}", [ENDPOINT, *args, "--heartbeat-ms", "200",
-                                        "--stats-file", stats, *extra], fed.root)
+                                        "--stats-file", stats, *extra], fed.root, env=env)
     fed.processes.append(proc)
     m = proc.wait_ready(r"fx-endpoint: ready endpoint_id=([0-9a-f-]{36})", timeout=60)
     proc.endpoint_id = m.group(1)
