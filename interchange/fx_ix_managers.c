@@ -207,14 +207,6 @@ uint64_t fx_ix_managers_free(fx_ix_managers_t *self)
     return sum;
 }
 
-fx_ix_manager_t *fx_ix_managers_by_pid(fx_ix_managers_t *self, uint32_t pid)
-{
-    for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
-        if (m->pid == pid)
-            return m;
-    return NULL;
-}
-
 fx_ix_manager_t *fx_ix_managers_by_id(fx_ix_managers_t *self, const char *manager_id)
 {
     for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))

@@ -72,9 +72,6 @@ uint64_t fx_ix_managers_window(fx_ix_managers_t *self);
 uint64_t fx_ix_managers_workers(fx_ix_managers_t *self);
 uint64_t fx_ix_managers_free(fx_ix_managers_t *self);
 
-/* The manager whose MANAGER_HELLO carried this pid (first one), or NULL. */
-fx_ix_manager_t *fx_ix_managers_by_pid(fx_ix_managers_t *self, uint32_t pid);
-
 /* The manager whose session carries this manager id, or NULL. */
 fx_ix_manager_t *fx_ix_managers_by_id(fx_ix_managers_t *self, const char *manager_id);
 

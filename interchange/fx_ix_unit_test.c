@@ -129,7 +129,7 @@ static void scenario_registry_and_dispatch(void *ctx)
     CHECK(fx_ix_managers_workers(reg) == 4 && fx_ix_managers_free(reg) == 0,
           "status sums: workers 4, free 0 (got %llu, %llu)", (unsigned long long) fx_ix_managers_workers(reg),
           (unsigned long long) fx_ix_managers_free(reg));
-    CHECK(fx_ix_managers_by_pid(reg, 0) == m1 && fx_ix_managers_by_pid(reg, 77) == NULL, "find by pid");
+    CHECK(fx_ix_managers_by_id(reg, mid1) == m1 && fx_ix_managers_by_id(reg, "nope") == NULL, "find by id");
     zlistx_purge(fx_ix_manager_outbox(m1));
     zlistx_purge(fx_ix_manager_outbox(m2));
 
