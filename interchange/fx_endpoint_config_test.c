@@ -220,11 +220,12 @@ static void scenario_scale(void *ctx)
               "round %d: idle for 1 s, both blocks end (managers %u)", round, b.st_managers);
         CHECK(b.window == 2, "round %d: the window still covers two blocks (%u)", round, b.window);
     }
-    CHECK(ept_stat(&b, "blocks_cancelled") == 4 && ept_stat(&b, "blocks_failed") == 0,
+    /* the stats file is rewritten every second: wait for it to catch up */
+    CHECK(WAIT_UNTIL(&b, ept_stat(&b, "blocks_cancelled") == 4) && ept_stat(&b, "blocks_failed") == 0,
           "stats: four blocks scaled in, none failed (%ld, %ld)", ept_stat(&b, "blocks_cancelled"),
           ept_stat(&b, "blocks_failed"));
-    ept_stat_text(&b, "scaling_last", last, sizeof last);
-    CHECK(strstr(last, "scale in: ending block") && strstr(last, "idle for"),
+    CHECK(WAIT_UNTIL(&b, (ept_stat_text(&b, "scaling_last", last, sizeof last), strstr(last, "scale in: ending block") &&
+                                                                                 strstr(last, "idle for"))),
           "the last decision is in the stats file: %s", last);
     CHECK(s_log_has(&b, "scale out by 2 block(s) to 2: 2 task(s) outstanding"),
           "the scale-out is logged with why");
