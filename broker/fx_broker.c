@@ -85,8 +85,9 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
     self->endpoint_addr = zsock_last_endpoint(self->endpoint);
     self->poller = zpoller_new(self->zap, self->client, self->endpoint, NULL);
     self->sessions = fx_sessions_new(self->client, self->store, conf->heartbeat_ms);
+    self->queue = fx_broker_queue(self->store);
     self->forwarders =
-        fx_fwd_set_new(self->endpoint, self->store, conf->heartbeat_ms, conf->heartbeat_missed);
+        fx_fwd_set_new(self->endpoint, &self->queue, conf->heartbeat_ms, conf->heartbeat_missed);
     self->client_errors = fx_errlimit_new();
     if (!self->poller || !self->sessions || !self->forwarders || !self->client_addr || !self->endpoint_addr ||
         !self->client_errors) {
@@ -122,7 +123,8 @@ void fx_broker_destroy(fx_broker_t **self_p)
 
 /* ---------------------------------------------------------------- ZAP */
 
-/* Who a CURVE key is in a ZAP domain: "user:<id>" or "endpoint:<id>". */
+/* Who a CURVE key is in a ZAP domain: a user on the client port
+   ("user:<id>"); on the endpoint port, whatever the forwarder says. */
 static bool s_zap_identify(fx_broker_t *self, const fx_zap_request_t *req, char *user_id, size_t cap)
 {
     fx_id_text_t id;
@@ -130,14 +132,11 @@ static bool s_zap_identify(fx_broker_t *self, const fx_zap_request_t *req, char 
         return false;
     if (strcmp(req->domain, "fx-client") == 0 &&
         fx_store_user_by_key(self->store, req->client_key, id) == FX_OK) {
-        snprintf(user_id, cap, "user:%s", id);
+        snprintf(user_id, cap, "%s%s", FX_BROKER_USER_PREFIX, id);
         return true;
     }
-    if (strcmp(req->domain, "fx-endpoint") == 0 &&
-        fx_store_endpoint_by_key(self->store, req->client_key, id) == FX_OK) {
-        snprintf(user_id, cap, "endpoint:%s", id);
-        return true;
-    }
+    if (strcmp(req->domain, "fx-endpoint") == 0)
+        return fx_fwd_set_zap(self->forwarders, req->client_key, user_id, cap) == FX_OK;
     return false;
 }
 

@@ -1,6 +1,7 @@
 /*  fx_broker_int.h: private to fx-broker. The server (fx_broker.c: sockets,
-    ZAP, the loop), the client protocol (fx_client.c) and client sessions
-    (fx_session.c) share these declarations. */
+    ZAP, the loop), the client protocol (fx_client.c), client sessions
+    (fx_session.c) and the forwarder's queue over the store
+    (fx_broker_queue.c) share these declarations. */
 #ifndef FX_BROKER_INT_H
 #define FX_BROKER_INT_H
 
@@ -23,6 +24,11 @@
    lenient than the endpoint's --heartbeat-missed (3): a session costs
    little, and a client blocked waiting for results may beat slowly. */
 #define FX_SESSION_MISSED_BEATS 10
+
+/* The User-Id the broker's ZAP handler gives a user's connection on the
+   client port ("user:<id>"), read back by fx_client.c. (The endpoint port's
+   User-Ids are the forwarder's: fx_fwd_set_zap.) */
+#define FX_BROKER_USER_PREFIX "user:"
 
 /* At SIGTERM the sockets linger this long (at most) so that replies to
    what was already committed still leave. */
@@ -86,9 +92,13 @@ size_t fx_sessions_size(fx_sessions_t *self);
 
 /* ---------------------------------------------------------------- broker */
 
+/* The forwarder's queue (forwarder/fx_fwd_queue.h) over store (not owned). */
+fx_fwd_queue_t fx_broker_queue(fx_store_t *store);
+
 typedef struct {
     fx_broker_conf_t conf;
     fx_store_t *store;
+    fx_fwd_queue_t queue; /* the store, as the forwarder sees it */
     fx_keypair_t keypair;
     zsock_t *zap;
     zsock_t *client;

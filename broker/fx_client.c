@@ -8,7 +8,16 @@
 
 #include "fx_broker_int.h"
 
-#define S_USER_PREFIX "user:"
+/* fx_store_live_fn over the forwarders (arg): online, managers, workers. */
+static void s_live(const char *endpoint_id, void *arg, fx_store_live_t *live)
+{
+    fx_forwarder_stats_t stats;
+    if (!fx_fwd_set_online(arg, endpoint_id) || fx_fwd_set_stats(arg, endpoint_id, &stats) != 0)
+        return;
+    live->online = true;
+    live->managers = stats.managers;
+    live->workers = stats.workers;
+}
 
 /* ERROR to a client connection, unless it has had too many lately. */
 static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
@@ -167,7 +176,7 @@ static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
     int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what, msg->list.limit,
-                                   fx_fwd_set_live, broker->forwarders, reply)
+                                   s_live, broker->forwarders, reply)
                    : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
@@ -210,7 +219,7 @@ static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     int rc = reply ? fx_msg_alloc_records(reply, msg->cancel.count) : FX_E_NOMEM;
     if (rc == FX_OK)
         rc = fx_store_cancel(broker->store, session->user_id, msg->cancel.ids, msg->cancel.count,
-                             msg->cancel.queued_only != 0, fx_fwd_set_live, broker->forwarders,
+                             msg->cancel.queued_only != 0, s_live, broker->forwarders,
                              reply->status_reply.tasks);
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
@@ -288,9 +297,10 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
     const char *detail = "";
     int rc = fx_msg_decode(*zmsg_p, &msg, &seq, &detail);
     zmsg_destroy(zmsg_p);
-    const char *user = user_id && strncmp(user_id, S_USER_PREFIX, strlen(S_USER_PREFIX)) == 0
-                           ? user_id + strlen(S_USER_PREFIX)
-                           : NULL;
+    const char *user =
+        user_id && strncmp(user_id, FX_BROKER_USER_PREFIX, strlen(FX_BROKER_USER_PREFIX)) == 0
+            ? user_id + strlen(FX_BROKER_USER_PREFIX)
+            : NULL;
     fx_session_t *session = fx_sessions_find(broker->sessions, routing);
     if (session) /* any message at all shows the client is alive */
         session->heard_ms = fx_now_ms();

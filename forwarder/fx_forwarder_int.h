@@ -11,6 +11,9 @@ struct _fx_forwarder_t {
     char *routing_key;     /* its hex text, the set's index key */
     zhashx_t *in_flight;   /* task id -> (void *) 1, dispatched, no result yet */
     bool wants_dispatch;   /* credit or work may have appeared */
+    bool requeue_pending;  /* its hello could not requeue the tasks of the
+                              endpoint's earlier session: take nothing new
+                              until the tick's retry has done it */
     int64_t heard_ms;      /* fx_now_ms of the last message from it */
     int64_t sent_ms;       /* fx_now_ms of the last message to it */
     int64_t heard_wall_ms; /* the same as wall clock, for endpoints.last_seen */

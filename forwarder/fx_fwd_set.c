@@ -5,23 +5,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
 #include "fx_forwarder_int.h"
 
+/* The User-Id fx_fwd_set_zap gives an endpoint's connection, read back by
+   fx_fwd_set_handle: "endpoint:<id>". */
 #define S_USER_PREFIX "endpoint:"
 
 struct _fx_fwd_set_t {
     zsock_t *sock;
-    fx_store_t *store;
+    fx_fwd_queue_t queue;
     uint32_t heartbeat_ms;
     uint32_t missed;
     zhashx_t *by_routing;  /* routing hex -> fx_forwarder_t (owned) */
     zhashx_t *by_endpoint; /* endpoint id -> the same link (not owned) */
     zhashx_t *history;     /* endpoint id -> fx_forwarder_stats_t of closed links (owned) */
+    zhashx_t *requeue;     /* endpoint id -> (void *) 1: lost while the queue failed
+                              to requeue its tasks; the tick retries */
     fx_errlimit_t *errors; /* ERRORs per endpoint connection */
 };
+
+/* Wall-clock ms since the epoch, for endpoints' last_seen. */
+static int64_t s_wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
 
 void fx_fwd_log(const char *fmt, ...)
 {
@@ -52,20 +65,22 @@ static void s_link_destroy(void **item)
     fx_forwarder_destroy((fx_forwarder_t **) item);
 }
 
-fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t missed)
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, const fx_fwd_queue_t *queue, uint32_t heartbeat_ms,
+                             uint32_t missed)
 {
     fx_fwd_set_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->sock = sock;
-    self->store = store;
+    self->queue = *queue;
     self->heartbeat_ms = heartbeat_ms ? heartbeat_ms : FX_HEARTBEAT_MS_DEFAULT;
     self->missed = missed ? missed : FX_HEARTBEAT_MISSED_DEFAULT;
     self->by_routing = zhashx_new();
     self->by_endpoint = zhashx_new();
     self->history = zhashx_new();
+    self->requeue = zhashx_new();
     self->errors = fx_errlimit_new();
-    if (!self->by_routing || !self->by_endpoint || !self->history || !self->errors) {
+    if (!self->by_routing || !self->by_endpoint || !self->history || !self->requeue || !self->errors) {
         fx_fwd_set_destroy(&self);
         return NULL;
     }
@@ -86,6 +101,7 @@ void fx_fwd_set_destroy(fx_fwd_set_t **self_p)
     zhashx_destroy(&self->by_endpoint);
     zhashx_destroy(&self->by_routing);
     zhashx_destroy(&self->history);
+    zhashx_destroy(&self->requeue);
     fx_errlimit_destroy(&self->errors);
     free(self);
     *self_p = NULL;
@@ -146,15 +162,16 @@ bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id)
     return zhashx_lookup(self->by_endpoint, endpoint_id) != NULL;
 }
 
-void fx_fwd_set_live(const char *endpoint_id, void *arg, fx_store_live_t *live)
+int fx_fwd_set_zap(fx_fwd_set_t *self, const char *public_key, char *user_id, size_t cap)
 {
-    fx_fwd_set_t *self = arg;
-    fx_forwarder_t *link = zhashx_lookup(self->by_endpoint, endpoint_id);
-    if (!link)
-        return;
-    live->online = true;
-    live->managers = link->stats.managers;
-    live->workers = link->stats.workers;
+    fx_id_text_t id;
+    int rc = self->queue.ops->by_key(self->queue.ctx, public_key, id);
+    if (rc == FX_OK && (!fx_id_valid(id) || snprintf(user_id, cap, "%s%s", S_USER_PREFIX, id) >= (int) cap))
+        rc = FX_E_INTERNAL;
+    if (rc != FX_OK && rc != FX_E_NOT_FOUND)
+        fx_fwd_log("cannot look up the endpoint of key %s: %s (%s); refused it for now", public_key,
+                   fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
+    return rc;
 }
 
 int fx_fwd_set_cancel(fx_fwd_set_t *self, const char *endpoint_id, const fx_id_text_t *ids, uint32_t count)
@@ -182,22 +199,52 @@ static void s_save_seen(fx_fwd_set_t *self, fx_forwarder_t *link)
 {
     if (link->heard_wall_ms == link->saved_wall_ms)
         return;
-    if (fx_store_endpoint_seen(self->store, link->stats.endpoint_id, link->heard_wall_ms) == FX_OK)
+    /* A failure leaves saved_wall_ms behind: the next tick writes again. */
+    if (self->queue.ops->seen(self->queue.ctx, link->stats.endpoint_id, link->heard_wall_ms) == FX_OK)
         link->saved_wall_ms = link->heard_wall_ms;
 }
 
-/* Puts the endpoint's DISPATCHED tasks back in the queue, and says so. */
-static void s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *why)
+/* Puts the endpoint's DISPATCHED tasks back in the queue, and says so.
+   true if the queue did it. */
+static bool s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *why)
 {
     uint32_t requeued = 0, cancelled = 0;
-    int rc = fx_store_requeue(self->store, endpoint_id, &requeued, &cancelled);
+    int rc = self->queue.ops->requeue(self->queue.ctx, endpoint_id, &requeued, &cancelled);
     if (rc != FX_OK)
-        fx_fwd_log("cannot requeue the tasks of endpoint %s (%s): %s (%s); they stay dispatched "
-                   "until its next hello",
-                   endpoint_id, why, fx_strerror(rc), fx_store_errmsg(self->store));
+        fx_fwd_log("cannot requeue the tasks of endpoint %s (%s): %s (%s); will retry", endpoint_id, why,
+                   fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
     else if (requeued || cancelled)
         fx_fwd_log("endpoint %s %s: %u dispatched tasks requeued, %u cancelled (a CANCEL was pending)",
                    endpoint_id, why, requeued, cancelled);
+    return rc == FX_OK;
+}
+
+/* A lost endpoint's tasks: requeued now, or by a later tick. */
+static void s_requeue_lost(fx_fwd_set_t *self, const char *endpoint_id)
+{
+    if (!s_requeue(self, endpoint_id, "was lost"))
+        zhashx_update(self->requeue, endpoint_id, (void *) 1);
+}
+
+/* The tick's retries of requeues the queue failed: for lost endpoints (not
+   connected again since: a hello takes the retry over), and for links whose
+   hello could not requeue (they take nothing until then). */
+static void s_retry_requeues(fx_fwd_set_t *self)
+{
+    zlist_t *done = zlist_new();
+    for (void *item = zhashx_first(self->requeue); item && done; item = zhashx_next(self->requeue)) {
+        const char *endpoint_id = zhashx_cursor(self->requeue);
+        if (s_requeue(self, endpoint_id, "was lost (retried)"))
+            zlist_append(done, (void *) endpoint_id);
+    }
+    for (const char *id = done ? zlist_first(done) : NULL; id; id = zlist_next(done))
+        zhashx_delete(self->requeue, id);
+    zlist_destroy(&done);
+    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link; link = zhashx_next(self->by_routing))
+        if (link->requeue_pending && s_requeue(self, link->stats.endpoint_id, "said hello (retried)")) {
+            link->requeue_pending = false;
+            link->wants_dispatch = true;
+        }
 }
 
 /* Closes a link: counters kept, last_seen saved, indexes cleared. */
@@ -227,14 +274,17 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
     old = zhashx_lookup(self->by_routing, key);
     if (old)
         s_drop(self, old);
-    s_requeue(self, endpoint_id, "said hello");
     fx_forwarder_t *link = fx_forwarder_new(endpoint_id, routing);
     if (!link) {
         s_error(self, routing, msg->seq, FX_E_NOMEM, "the broker is out of memory: say hello again later");
         return;
     }
+    /* The earlier session's tasks go back first; until they have, this
+       link takes nothing (a later requeue would take back its new ones). */
+    link->requeue_pending = !s_requeue(self, endpoint_id, "said hello");
+    zhashx_delete(self->requeue, endpoint_id); /* the link retries it now */
     link->heard_ms = link->sent_ms = fx_now_ms();
-    link->heard_wall_ms = fx_store_wall_ms();
+    link->heard_wall_ms = s_wall_ms();
     zhashx_insert(self->by_routing, key, link);
     zhashx_insert(self->by_endpoint, endpoint_id, link);
     s_save_seen(self, link);
@@ -268,7 +318,7 @@ static void s_serve(fx_fwd_set_t *self, fx_forwarder_t *link, fx_msg_t *msg)
         fx_forwarder_credit(link, msg->credit.window);
         break;
     case FX_MSG_RESULTS:
-        fx_forwarder_results(link, self->sock, self->store, msg);
+        fx_forwarder_results(link, self->sock, &self->queue, msg);
         break;
     case FX_MSG_HEARTBEAT:
         s_heartbeat(self, link);
@@ -303,7 +353,7 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
     fx_forwarder_t *link = zhashx_lookup(self->by_routing, key);
     if (link) { /* any message at all shows the endpoint is alive */
         link->heard_ms = fx_now_ms();
-        link->heard_wall_ms = fx_store_wall_ms();
+        link->heard_wall_ms = s_wall_ms();
     }
     int rc = fx_msg_decode(*zmsg_p, &msg, &seq, &detail);
     zmsg_destroy(zmsg_p);
@@ -350,7 +400,7 @@ bool fx_fwd_set_dispatch(fx_fwd_set_t *self)
 {
     bool busy = false;
     for (fx_forwarder_t *link = zhashx_first(self->by_routing); link; link = zhashx_next(self->by_routing))
-        busy |= fx_forwarder_dispatch(link, self->sock, self->store);
+        busy |= fx_forwarder_dispatch(link, self->sock, &self->queue);
     return busy;
 }
 
@@ -370,7 +420,7 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
             s_heartbeat(self, link);
         if (link->heard_wall_ms - link->saved_wall_ms >= beat)
             s_save_seen(self, link);
-        link->wants_dispatch = true; /* retries a dispatch a store error stopped */
+        link->wants_dispatch = true; /* retries a dispatch a queue error stopped */
         int64_t due = link->sent_ms + beat - now;
         int64_t dies = link->heard_ms + lost_after + 1 - now;
         next = due < next ? due : next;
@@ -386,9 +436,10 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
         fx_id_text_t id;
         memcpy(id, stats.endpoint_id, sizeof id);
         s_drop(self, link);
-        s_requeue(self, id, "was lost");
+        s_requeue_lost(self, id);
     }
     zlist_destroy(&lost);
+    s_retry_requeues(self);
     uint64_t suppressed = fx_errlimit_tick(self->errors, now);
     if (suppressed)
         fx_fwd_log("%llu ERRORs to endpoints suppressed (over %d per second to one connection)",
