@@ -25,6 +25,7 @@ struct _fx_fwd_queue_mem_t {
     fx_id_text_t function_id; /* every task runs this one */
     bool failing;     /* a fault is set */
     uint64_t fail_after;
+    uint64_t fail_count; /* 0: until healed */
     int fail_code;
     uint64_t calls;
     uint64_t failures;
@@ -88,10 +89,11 @@ void fx_fwd_queue_mem_submit(fx_fwd_queue_mem_t *self, const char *endpoint_id, 
         memcpy(task_id, task->id, sizeof task->id);
 }
 
-void fx_fwd_queue_mem_fail(fx_fwd_queue_mem_t *self, uint64_t after, int code)
+void fx_fwd_queue_mem_fail(fx_fwd_queue_mem_t *self, uint64_t after, uint64_t count, int code)
 {
     self->failing = true;
     self->fail_after = after;
+    self->fail_count = count;
     self->fail_code = code;
 }
 
@@ -148,6 +150,8 @@ static int s_call(fx_fwd_queue_mem_t *self, const char *what)
         return FX_OK;
     }
     self->failures++;
+    if (self->fail_count > 0 && --self->fail_count == 0)
+        self->failing = false;
     snprintf(self->why, sizeof self->why, "in-memory queue: injected failure of %s (call %llu)", what,
              (unsigned long long) self->calls);
     return self->fail_code;

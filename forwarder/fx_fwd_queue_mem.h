@@ -6,9 +6,10 @@
     is all or none and deduplicated by task id, results for another
     endpoint's task are FOREIGN.
 
-    It can be told to fail: after `after` more calls succeed, every call
-    fails (nothing changed) with the given code until it is healed. That is
-    how the tests put a store failure at every point of a scenario. */
+    It can be told to fail: after `after` more calls succeed, the next ones
+    fail (nothing changed) with the given code, for a count of calls or
+    until it is healed. That is how the tests put a store failure at every
+    point of a scenario, once or for good. */
 #ifndef FX_FWD_QUEUE_MEM_H
 #define FX_FWD_QUEUE_MEM_H
 
@@ -33,9 +34,10 @@ void fx_fwd_queue_mem_endpoint(fx_fwd_queue_mem_t *self, const char *endpoint_id
    its id into task_id (may be NULL). */
 void fx_fwd_queue_mem_submit(fx_fwd_queue_mem_t *self, const char *endpoint_id, fx_id_text_t task_id);
 
-/* From now, `after` calls succeed, then every call fails with code (an
-   fx_err_t, FX_E_IO for a broken disk) until fx_fwd_queue_mem_heal. */
-void fx_fwd_queue_mem_fail(fx_fwd_queue_mem_t *self, uint64_t after, int code);
+/* From now, `after` calls succeed, then `count` calls fail with code (an
+   fx_err_t, FX_E_IO for a broken disk); count 0: every call fails until
+   fx_fwd_queue_mem_heal. */
+void fx_fwd_queue_mem_fail(fx_fwd_queue_mem_t *self, uint64_t after, uint64_t count, int code);
 void fx_fwd_queue_mem_heal(fx_fwd_queue_mem_t *self);
 
 /* What the queue saw. */
