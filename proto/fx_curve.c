@@ -1,12 +1,12 @@
-/*  fx_curve.c: CurveZMQ socket setup, our ZAP handler plumbing (RFC 27),
-    and two small process helpers. */
+/*  fx_curve.c: CurveZMQ socket setup and our ZAP handler plumbing (RFC 27). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_curve.h"
 
 void fx_curve_server(zsock_t *sock, const fx_keypair_t *kp, const char *zap_domain)
 {
@@ -88,24 +88,4 @@ int fx_zap_reply(zsock_t *zap, const fx_zap_request_t *req, bool allow, const ch
 const char *fx_peer_user_id(zframe_t *frame)
 {
     return frame ? zframe_meta(frame, "User-Id") : NULL;
-}
-
-int fx_self_dir(char *out, size_t cap)
-{
-    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
-    if (n <= 0)
-        return -1;
-    out[n] = '\0';
-    char *slash = strrchr(out, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    return 0;
-}
-
-int64_t fx_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -1,7 +1,7 @@
 /*  fx_errlimit.h: a token bucket per peer for the ERRORs a server sends
     (SPEC 10.3: a broken or hostile peer must not make the broker spend its
     time on error replies or fill its log). Peers are told apart by routing
-    id. Used on both broker ports. */
+    id. Used by every server (broker ports, interchange, manager). */
 #ifndef FX_ERRLIMIT_H
 #define FX_ERRLIMIT_H
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "fx_errlimit.h"
-#include "fx_conf.h"
+#include "fx_clock.h"
 #include "fx_msg.h"
 
 typedef struct {

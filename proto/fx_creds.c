@@ -1,6 +1,5 @@
-/*  fx_conf.c: key = value files, credentials and keypairs on disk. */
+/*  fx_creds.c: credentials files and CurveZMQ keypairs on disk (fx_creds.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,118 +7,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "fx_conf.h"
-
-static char *s_trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
-}
-
-int fx_kv_load(const char *path, fx_kv_t *kv, char *err, size_t errlen)
-{
-    memset(kv, 0, sizeof *kv);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[1024];
-    int lineno = 0;
-    int rc = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        if (!strchr(line, '\n') && !feof(f)) {
-            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
-            rc = -1;
-            break;
-        }
-        char *s = s_trim(line);
-        if (*s == '\0' || *s == '#')
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            snprintf(err, errlen, "%s:%d: expected 'key = value'", path, lineno);
-            rc = -1;
-            break;
-        }
-        *eq = '\0';
-        const char *key = s_trim(s);
-        const char *value = s_trim(eq + 1);
-        if (*key == '\0' || fx_kv_set(kv, key, value) != 0) {
-            snprintf(err, errlen, "%s:%d: empty key, key or value too long, or too many keys", path,
-                     lineno);
-            rc = -1;
-            break;
-        }
-    }
-    fclose(f);
-    return rc;
-}
-
-const char *fx_kv_get(const fx_kv_t *kv, const char *key)
-{
-    for (int i = 0; i < kv->count; i++)
-        if (strcmp(kv->key[i], key) == 0)
-            return kv->value[i];
-    return NULL;
-}
-
-int fx_kv_set(fx_kv_t *kv, const char *key, const char *value)
-{
-    if (strlen(key) >= sizeof kv->key[0] || strlen(value) >= sizeof kv->value[0])
-        return -1;
-    int i = 0;
-    while (i < kv->count && strcmp(kv->key[i], key) != 0)
-        i++;
-    if (i == kv->count) {
-        if (kv->count == FX_KV_MAX)
-            return -1;
-        kv->count++;
-    }
-    strcpy(kv->key[i], key);
-    strcpy(kv->value[i], value);
-    return 0;
-}
-
-int fx_kv_save(const char *path, const fx_kv_t *kv, int mode, const char *comment)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int) getpid()) >= (int) sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return -1;
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    if (comment)
-        fprintf(f, "# %s\n", comment);
-    for (int i = 0; i < kv->count; i++)
-        fprintf(f, "%s = %s\n", kv->key[i], kv->value[i]);
-    int rc = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -1;
-    if (fclose(f) != 0)
-        rc = -1;
-    if (rc == 0 && fchmodat(AT_FDCWD, tmp, (mode_t) mode, 0) != 0)
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
-    if (rc != 0) {
-        int saved = errno;
-        unlink(tmp);
-        errno = saved;
-    }
-    return rc;
-}
+#include "fx_creds.h"
+#include "fx_log.h"
 
 bool fx_key_valid(const char *text)
 {
@@ -127,6 +16,35 @@ bool fx_key_valid(const char *text)
         return false;
     uint8_t bin[32];
     return zmq_z85_decode(bin, text) != NULL;
+}
+
+bool fx_keys_match(const char *public_key, const char *secret_key)
+{
+    char derived[FX_KEY_LEN + 1];
+    if (!fx_key_valid(public_key) || !fx_key_valid(secret_key))
+        return false;
+    if (zmq_curve_public(derived, secret_key) != 0)
+        return false;
+    return strcmp(derived, public_key) == 0;
+}
+
+bool fx_secret_file_exposed(const char *path, char *warn, size_t warnlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || (st.st_mode & 077) == 0)
+        return false;
+    snprintf(warn, warnlen,
+             "%s holds a secret key but others may read it (mode %04o); run: chmod 600 %s", path,
+             (unsigned) (st.st_mode & 07777), path);
+    return true;
+}
+
+/* Logs a warning when a secret file is open to others. */
+static void s_warn_if_exposed(const char *path)
+{
+    char warn[512 + 2 * FX_ADDR_MAX];
+    if (fx_secret_file_exposed(path, warn, sizeof warn))
+        fx_warn("%s", warn);
 }
 
 /* Copies a required field of a credentials or key file, checking it. */
@@ -170,6 +88,14 @@ int fx_creds_load(const char *path, fx_creds_t *c, char *err, size_t errlen)
                  path, bad);
         return -1;
     }
+    if (!fx_keys_match(c->public_key, c->secret_key)) {
+        snprintf(err, errlen,
+                 "%s is inconsistent: its secret_key does not belong to its public_key (was the file edited "
+                 "by hand or put together from two files? make it again with `fx user create`)",
+                 path);
+        return -1;
+    }
+    s_warn_if_exposed(path);
     return 0;
 }
 
@@ -217,5 +143,10 @@ int fx_keypair_load(const char *path, fx_keypair_t *kp, bool create, char *err, 
         snprintf(err, errlen, "%s: keys must be 40 characters of z85", path);
         return -1;
     }
+    if (!fx_keys_match(kp->public_key, kp->secret_key)) {
+        snprintf(err, errlen, "%s is inconsistent: its secret_key does not belong to its public_key", path);
+        return -1;
+    }
+    s_warn_if_exposed(path);
     return 0;
 }
