@@ -10,16 +10,6 @@
 
 #include "fx_broker_int.h"
 
-void fx_broker_log(const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fx-broker: %s\n", line);
-}
-
 /* The store calls this after committing a new result. */
 static void s_on_result(const char *owner, const char *client_id, void *arg)
 {
@@ -155,7 +145,7 @@ static void s_zap_serve(fx_broker_t *self)
            and minute is enough to notice it. */
         int64_t now = fx_now_ms();
         if (strcmp(self->denied_key, req.client_key) != 0 || now - self->denied_ms > 60000) {
-            fx_broker_log("refused a %s connection on %s: key %s is not registered there", req.mechanism,
+            fx_warn("refused a %s connection on %s: key %s is not registered there", req.mechanism,
                           req.domain, req.client_key[0] ? req.client_key : "(none)");
             snprintf(self->denied_key, sizeof self->denied_key, "%s", req.client_key);
             self->denied_ms = now;
@@ -202,9 +192,9 @@ static void s_purge(fx_broker_t *self)
     int64_t before = fx_store_wall_ms() - self->conf.result_ttl_s * 1000;
     int rc = fx_store_purge(self->store, before, &purged);
     if (rc != FX_OK)
-        fx_broker_log("cannot purge old results: %s", fx_store_errmsg(self->store));
+        fx_error("cannot purge old results: %s", fx_store_errmsg(self->store));
     else if (purged)
-        fx_broker_log("purged %u results delivered more than %lld s ago", purged,
+        fx_info("purged %u results delivered more than %lld s ago", purged,
                       (long long) self->conf.result_ttl_s);
 }
 
@@ -220,7 +210,7 @@ static void s_tick(fx_broker_t *self, int64_t now)
     self->next_tick = now + next;
     uint64_t suppressed = fx_errlimit_tick(self->client_errors, now);
     if (suppressed)
-        fx_broker_log("%llu ERRORs to clients suppressed (over %d per second to one connection)",
+        fx_warn("%llu ERRORs to clients suppressed (over %d per second to one connection)",
                       (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
     if (now >= self->next_purge) {
         s_purge(self);
@@ -234,7 +224,7 @@ int fx_broker_run(fx_broker_t *self)
     printf("fx-broker: ready client=%s endpoint=%s public_key=%s\n", self->client_addr, self->endpoint_addr,
            self->keypair.public_key);
     fflush(stdout);
-    fx_broker_log("serving state %s, heartbeat %u ms x %u, results kept %lld s after delivery",
+    fx_info("serving state %s, heartbeat %u ms x %u, results kept %lld s after delivery",
                   self->conf.state_dir, self->conf.heartbeat_ms, self->conf.heartbeat_missed,
                   (long long) self->conf.result_ttl_s);
     bool busy = false;
@@ -255,7 +245,7 @@ int fx_broker_run(fx_broker_t *self)
        give them a bounded moment to leave. */
     zsock_set_linger(self->client, FX_BROKER_STOP_LINGER_MS);
     zsock_set_linger(self->endpoint, FX_BROKER_STOP_LINGER_MS);
-    fx_broker_log("stopping: %zu client sessions, %zu endpoints connected; everything committed stays",
+    fx_info("stopping: %zu client sessions, %zu endpoints connected; everything committed stays",
                   fx_sessions_size(self->sessions), fx_fwd_set_size(self->forwarders));
     return 0;
 }

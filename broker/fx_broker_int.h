@@ -10,6 +10,7 @@
 #include "fx_conf.h"
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
+#include "fx_log.h"
 #include "fx_msg.h"
 #include "fx_store.h"
 
@@ -122,8 +123,5 @@ int fx_broker_run(fx_broker_t *self);
 
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);
-
-/* A line on stderr, "fx-broker: " first. */
-void fx_broker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

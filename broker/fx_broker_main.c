@@ -130,13 +130,14 @@ static int s_parse(int argc, char **argv, fx_broker_conf_t *conf)
 int main(int argc, char **argv)
 {
     fx_broker_conf_t conf;
+    fx_log_init("fx-broker");
     zsys_init(); /* SIGINT/SIGTERM set zsys_interrupted from here on */
     if (s_parse(argc, argv, &conf) != 0)
         return 2;
     char err[1024] = "";
     fx_broker_t *broker = fx_broker_new(&conf, err, sizeof err);
     if (!broker) {
-        fprintf(stderr, "fx-broker: %s\n", err);
+        fx_error("%s", err);
         return 1;
     }
     int rc = fx_broker_run(broker);

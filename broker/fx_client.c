@@ -42,7 +42,7 @@ static void s_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, ui
     int type = (*msg_p)->type;
     int rc = fx_msg_send(msg_p, broker->client, routing);
     if (rc != FX_OK)
-        fx_broker_log("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
+        fx_warn("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
 }
 
 static void s_hello(fx_broker_t *broker, zframe_t *routing, const char *user_id, fx_msg_t *msg)
@@ -122,7 +122,7 @@ static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *
     if (rc != FX_OK) {
         /* Not delivered: stays pushed-unacked here, pushed again on the
            next HELLO; the client may ack again. */
-        fx_broker_log("cannot mark %u results delivered: %s", msg->ids.count, fx_store_errmsg(broker->store));
+        fx_error("cannot mark %u results delivered: %s", msg->ids.count, fx_store_errmsg(broker->store));
         s_error(broker, routing, msg->seq, FX_E_INTERNAL,
                 "the broker could not record the acknowledgement of %u results: send "
                 "RESULTS_ACK again",
@@ -203,12 +203,12 @@ static void s_forward_cancel(fx_broker_t *broker, const fx_task_status_t *tasks,
                 sent[j] = true;
             }
         if (fx_fwd_set_cancel(broker->forwarders, tasks[i].endpoint_id, ids, n) != 0)
-            fx_broker_log("could not forward CANCEL of %u tasks to endpoint %s; they end cancelled "
+            fx_warn("could not forward CANCEL of %u tasks to endpoint=%s; they end cancelled "
                           "if it is lost",
                           n, tasks[i].endpoint_id);
     }
     if (!sent || !ids)
-        fx_broker_log("out of memory forwarding a CANCEL of %u tasks", count);
+        fx_error("out of memory forwarding a CANCEL of %u tasks", count);
     free(sent);
     free(ids);
 }
@@ -306,14 +306,14 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
         session->heard_ms = fx_now_ms();
     if (rc != FX_OK) {
         if (s_error(broker, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc), detail))
-            fx_broker_log("bad message from user %s: %s: %s", user ? user : "?", fx_strerror(rc), detail);
+            fx_warn("bad message from user=%s: %s: %s", user ? user : "?", fx_strerror(rc), detail);
     }
     else if (!user || !fx_id_valid(user))
         s_error(broker, routing, seq, FX_E_AUTH,
                 "this connection did not authenticate as a user: connect with the keypair "
                 "of your credentials file");
     else if (msg->type == FX_MSG_ERROR)
-        fx_broker_log("client of user %s reports %s: %s", user, fx_errname(msg->error.code),
+        fx_warn("client of user=%s reports %s: %s", user, fx_errname(msg->error.code),
                       msg->error.text ? msg->error.text : "");
     else if (!s_valid_here(msg->type))
         s_error(broker, routing, seq, FX_E_UNEXPECTED, "%s is not a message a client sends to the broker",

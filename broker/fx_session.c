@@ -188,7 +188,7 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
                      : FX_E_NOMEM;
         if (rc != FX_OK || msg->results.count == 0) {
             if (rc != FX_OK)
-                fx_broker_log("cannot read results for client %s: %s (%s); retrying later",
+                fx_error("cannot read results for client=%s: %s (%s); retrying later",
                               session->client_id, fx_strerror(rc), fx_store_errmsg(self->store));
             fx_msg_destroy(&msg);
             session->dirty = false; /* a new result, an ack or the tick wakes it */
@@ -202,7 +202,7 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
         /* Durably pushed before it is sent: never pushed twice, even
            across a broker restart (the client FETCHes a lost push). */
         if ((rc = fx_store_results_mark_pushed(self->store, msg)) != FX_OK) {
-            fx_broker_log("cannot mark results pushed for client %s: %s (%s); retrying later",
+            fx_error("cannot mark results pushed for client=%s: %s (%s); retrying later",
                           session->client_id, fx_strerror(rc), fx_store_errmsg(self->store));
             fx_msg_destroy(&msg);
             session->dirty = false;
@@ -212,7 +212,7 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
             zhashx_insert(session->pushed, msg->results.results[i].task_id, (void *) 1);
         msg->seq = 0; /* a push, not a reply (SPEC 3.6.3) */
         if (fx_msg_send(&msg, self->sock, session->routing) != FX_OK)
-            fx_broker_log("cannot push results to client %s", session->client_id);
+            fx_warn("cannot push results to client=%s", session->client_id);
     }
     return true;
 }
@@ -253,7 +253,7 @@ int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now)
         }
     }
     for (fx_session_t *session = silent ? zlist_first(silent) : NULL; session; session = zlist_next(silent)) {
-        fx_broker_log("client %s of user %s silent for %lld ms: session closed", session->client_id,
+        fx_info("client=%s of user=%s silent for %lld ms: session closed", session->client_id,
                       session->user_id, (long long) (now - session->heard_ms));
         s_drop(self, session);
     }

@@ -59,7 +59,7 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_
         return -1;
     int rc = queue->ops->take(queue->ctx, self->stats.endpoint_id, room, msg);
     if (rc != FX_OK) {
-        fx_fwd_log("cannot take tasks for endpoint %s from the queue: %s (%s); will retry",
+        fx_error("cannot take tasks for endpoint=%s from the queue: %s (%s); will retry",
                    self->stats.endpoint_id, fx_strerror(rc), queue->ops->describe(queue->ctx));
         fx_msg_destroy(&msg);
         return -1;
@@ -83,7 +83,7 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_
     if (rc != FX_OK)
         /* The tasks stay DISPATCHED and in flight: they come back when the
            endpoint is lost or says hello again. */
-        fx_fwd_log("cannot send %u tasks to endpoint %s: %s", count, self->stats.endpoint_id,
+        fx_warn("cannot send %u tasks to endpoint=%s: %s", count, self->stats.endpoint_id,
                    fx_strerror(rc));
     return (int) count;
 }
@@ -126,7 +126,7 @@ static void s_log_foreign(fx_forwarder_t *self, fx_msg_t *msg, const fx_fwd_outc
                 first = msg->results.results[i].task_id;
         }
     if (foreign)
-        fx_fwd_log("endpoint %s sent %u results for tasks not dispatched to it (first %s): "
+        fx_warn("endpoint=%s sent %u results for tasks not dispatched to it (first %s): "
                    "acknowledged and dropped",
                    self->stats.endpoint_id, foreign, first);
 }
@@ -141,7 +141,7 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queu
         rc = queue->ops->commit(queue->ctx, self->stats.endpoint_id, msg->results.results, count, outcome);
     if (rc != FX_OK) {
         /* SPEC 6.2: ERROR FX_E_IO with the batch's seq, and no ack. */
-        fx_fwd_log("cannot store %u results from endpoint %s: %s (%s)", count, self->stats.endpoint_id,
+        fx_error("cannot store %u results from endpoint=%s: %s (%s)", count, self->stats.endpoint_id,
                    fx_strerror(rc), rc == FX_E_NOMEM ? "out of memory" : queue->ops->describe(queue->ctx));
         fx_send_error(sock, self->routing, msg->seq, rc == FX_E_NOMEM ? FX_E_NOMEM : FX_E_IO,
                       "the broker could not store these %u results (%s): they are not "
@@ -151,7 +151,7 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queu
     }
     if (fx_msg_alloc_records(ack, count) != FX_OK) {
         /* Committed but not acked: the endpoint resends, the queue dedups. */
-        fx_fwd_log("out of memory acknowledging results of endpoint %s", self->stats.endpoint_id);
+        fx_error("out of memory acknowledging results of endpoint=%s", self->stats.endpoint_id);
         goto done;
     }
     uint32_t n = 0;
@@ -167,7 +167,7 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queu
     ack->seq = msg->seq;
     self->sent_ms = fx_now_ms();
     if (n > 0 && fx_msg_send(&ack, sock, self->routing) != FX_OK)
-        fx_fwd_log("cannot acknowledge %u results to endpoint %s", n, self->stats.endpoint_id);
+        fx_warn("cannot acknowledge %u results to endpoint=%s", n, self->stats.endpoint_id);
     s_log_foreign(self, msg, outcome);
 done:
     fx_msg_destroy(&ack);

@@ -26,7 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
 #include "fx_fwd_queue.h"
 #include "fx_msg.h"
 

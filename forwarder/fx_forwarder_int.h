@@ -1,9 +1,10 @@
 /*  fx_forwarder_int.h: private to forwarder/. The link struct (the set
-    reads its liveness fields) and the log helper. */
+    reads its liveness fields). */
 #ifndef FX_FORWARDER_INT_H
 #define FX_FORWARDER_INT_H
 
 #include "fx_forwarder.h"
+#include "fx_log.h"
 
 struct _fx_forwarder_t {
     fx_forwarder_stats_t stats;
@@ -19,8 +20,5 @@ struct _fx_forwarder_t {
     int64_t heard_wall_ms; /* the same as wall clock, for endpoints.last_seen */
     int64_t saved_wall_ms; /* last value written to endpoints.last_seen */
 };
-
-/* A line on stderr, "fx-broker: " first. */
-void fx_fwd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fx_check.h"
+#include "fx_creds.h"
 #include "fx_fwd_testfix.h"
 #include "fx_testkit.h"
 

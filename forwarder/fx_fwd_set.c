@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
@@ -31,19 +30,7 @@ struct _fx_fwd_set_t {
 /* Wall-clock ms since the epoch, for endpoints' last_seen. */
 static int64_t s_wall_ms(void)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-void fx_fwd_log(const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fx-broker: %s\n", line);
+    return fx_wall_us() / 1000;
 }
 
 /* ERROR to an endpoint connection, unless it has had too many lately. */
@@ -169,7 +156,7 @@ int fx_fwd_set_zap(fx_fwd_set_t *self, const char *public_key, char *user_id, si
     if (rc == FX_OK && (!fx_id_valid(id) || snprintf(user_id, cap, "%s%s", S_USER_PREFIX, id) >= (int) cap))
         rc = FX_E_INTERNAL;
     if (rc != FX_OK && rc != FX_E_NOT_FOUND)
-        fx_fwd_log("cannot look up the endpoint of key %s: %s (%s); refused it for now", public_key,
+        fx_error("cannot look up the endpoint of key %s: %s (%s); refused it for now", public_key,
                    fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
     return rc;
 }
@@ -188,7 +175,7 @@ int fx_fwd_set_cancel(fx_fwd_set_t *self, const char *endpoint_id, const fx_id_t
     link->sent_ms = fx_now_ms();
     int rc = fx_msg_send(&msg, self->sock, link->routing);
     if (rc != FX_OK)
-        fx_fwd_log("cannot forward CANCEL of %u tasks to endpoint %s: %s", count, endpoint_id,
+        fx_warn("cannot forward CANCEL of %u tasks to endpoint=%s: %s", count, endpoint_id,
                    fx_strerror(rc));
     return rc == FX_OK ? 0 : -1;
 }
@@ -211,10 +198,10 @@ static bool s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *w
     uint32_t requeued = 0, cancelled = 0;
     int rc = self->queue.ops->requeue(self->queue.ctx, endpoint_id, &requeued, &cancelled);
     if (rc != FX_OK)
-        fx_fwd_log("cannot requeue the tasks of endpoint %s (%s): %s (%s); will retry", endpoint_id, why,
+        fx_error("cannot requeue the tasks of endpoint=%s (%s): %s (%s); will retry", endpoint_id, why,
                    fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
     else if (requeued || cancelled)
-        fx_fwd_log("endpoint %s %s: %u dispatched tasks requeued, %u cancelled (a CANCEL was pending)",
+        fx_info("endpoint=%s %s: %u dispatched tasks requeued, %u cancelled (a CANCEL was pending)",
                    endpoint_id, why, requeued, cancelled);
     return rc == FX_OK;
 }
@@ -261,7 +248,7 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
 {
     const char *endpoint_id = msg->endpoint_hello.endpoint_id;
     if (strcmp(endpoint_id, authed) != 0) {
-        fx_fwd_log("endpoint %s tried to say hello as endpoint %s: refused", authed, endpoint_id);
+        fx_warn("endpoint=%s tried to say hello as endpoint=%s: refused", authed, endpoint_id);
         s_error(self, routing, msg->seq, FX_E_FORBIDDEN,
                 "this connection is authenticated with the key of endpoint %s; it cannot "
                 "speak for endpoint %s: connect with that endpoint's own keypair",
@@ -296,7 +283,7 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
     fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
     welcome->welcome.heartbeat_ms = self->heartbeat_ms;
     fx_msg_send(&welcome, self->sock, routing);
-    fx_fwd_log("endpoint %s connected (version %s)", endpoint_id,
+    fx_info("endpoint=%s connected (version %s)", endpoint_id,
                msg->endpoint_hello.version[0] ? msg->endpoint_hello.version : "?");
 }
 
@@ -362,7 +349,7 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
                              : NULL;
     if (rc != FX_OK) {
         if (s_error(self, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc), detail))
-            fx_fwd_log("bad message from endpoint %s: %s: %s", authed ? authed : "?", fx_strerror(rc),
+            fx_warn("bad message from endpoint=%s: %s: %s", authed ? authed : "?", fx_strerror(rc),
                        detail);
     }
     else if (!authed || !fx_id_valid(authed))
@@ -370,7 +357,7 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
                 "this connection did not authenticate as an endpoint: connect with a "
                 "registered endpoint keypair");
     else if (msg->type == FX_MSG_ERROR)
-        fx_fwd_log("endpoint %s reports %s: %s", authed, fx_errname(msg->error.code),
+        fx_warn("endpoint=%s reports %s: %s", authed, fx_errname(msg->error.code),
                    msg->error.text ? msg->error.text : "");
     else if (!s_valid_here(msg->type))
         s_error(self, routing, seq, FX_E_UNEXPECTED, "%s is not a message an endpoint sends to the broker",
@@ -429,7 +416,7 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
     for (fx_forwarder_t *link = lost ? zlist_first(lost) : NULL; link; link = zlist_next(lost)) {
         fx_forwarder_stats_t stats;
         fx_forwarder_stats(link, &stats);
-        fx_fwd_log("endpoint %s lost: silent for %lld ms (%u missed beats); max in flight %u of "
+        fx_warn("endpoint=%s lost: silent for %lld ms (%u missed beats); max in flight %u of "
                    "window %u",
                    stats.endpoint_id, (long long) (now - link->heard_ms), self->missed, stats.max_in_flight,
                    stats.window);
@@ -442,7 +429,7 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
     s_retry_requeues(self);
     uint64_t suppressed = fx_errlimit_tick(self->errors, now);
     if (suppressed)
-        fx_fwd_log("%llu ERRORs to endpoints suppressed (over %d per second to one connection)",
+        fx_warn("%llu ERRORs to endpoints suppressed (over %d per second to one connection)",
                    (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
     return next < 1 ? 1 : next;
 }

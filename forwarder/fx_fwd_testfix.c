@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fx_check.h"
+#include "fx_creds.h"
 #include "fx_testkit.h"
 
 void ft_setup(ft_fix_t *fix, int tasks)
