@@ -146,7 +146,7 @@ static void s_zap_serve(fx_broker_t *self)
         int64_t now = fx_now_ms();
         if (strcmp(self->denied_key, req.client_key) != 0 || now - self->denied_ms > 60000) {
             fx_warn("refused a %s connection on %s: key %s is not registered there", req.mechanism,
-                          req.domain, req.client_key[0] ? req.client_key : "(none)");
+                    req.domain, req.client_key[0] ? req.client_key : "(none)");
             snprintf(self->denied_key, sizeof self->denied_key, "%s", req.client_key);
             self->denied_ms = now;
         }
@@ -195,7 +195,7 @@ static void s_purge(fx_broker_t *self)
         fx_error("cannot purge old results: %s", fx_store_errmsg(self->store));
     else if (purged)
         fx_info("purged %u results delivered more than %lld s ago", purged,
-                      (long long) self->conf.result_ttl_s);
+                (long long) self->conf.result_ttl_s);
 }
 
 /* Timers: heartbeats and loss detection, session expiry, the results TTL. */
@@ -211,7 +211,7 @@ static void s_tick(fx_broker_t *self, int64_t now)
     uint64_t suppressed = fx_errlimit_tick(self->client_errors, now);
     if (suppressed)
         fx_warn("%llu ERRORs to clients suppressed (over %d per second to one connection)",
-                      (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
+                (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
     if (now >= self->next_purge) {
         s_purge(self);
         int64_t period = self->conf.result_ttl_s * 1000;
@@ -225,8 +225,8 @@ int fx_broker_run(fx_broker_t *self)
            self->keypair.public_key);
     fflush(stdout);
     fx_info("serving state %s, heartbeat %u ms x %u, results kept %lld s after delivery",
-                  self->conf.state_dir, self->conf.heartbeat_ms, self->conf.heartbeat_missed,
-                  (long long) self->conf.result_ttl_s);
+            self->conf.state_dir, self->conf.heartbeat_ms, self->conf.heartbeat_missed,
+            (long long) self->conf.result_ttl_s);
     bool busy = false;
     self->next_tick = self->next_purge = fx_now_ms();
     while (!zsys_interrupted) {
@@ -246,6 +246,6 @@ int fx_broker_run(fx_broker_t *self)
     zsock_set_linger(self->client, FX_BROKER_STOP_LINGER_MS);
     zsock_set_linger(self->endpoint, FX_BROKER_STOP_LINGER_MS);
     fx_info("stopping: %zu client sessions, %zu endpoints connected; everything committed stays",
-                  fx_sessions_size(self->sessions), fx_fwd_set_size(self->forwarders));
+            fx_sessions_size(self->sessions), fx_fwd_set_size(self->forwarders));
     return 0;
 }

@@ -26,65 +26,9 @@
 
 #include "fx_wire.h"
 
-typedef struct {
-    fxw_broker_t broker;
-    fx_keypair_t alice_kp, bob_kp, ep_kp;
-    fx_id_text_t alice, bob, client, bob_client, fn, ep;
-    fxw_peer_t *alice_c, *bob_c, *endpoint;
-} s_world_t;
-
-/* Users in the store, a broker with these flags, Alice's function and
-   endpoint registered, the endpoint connected (no credit yet), Bob's
-   session. 0 or -1. */
-static int s_setup(s_world_t *w, const char *const *flags)
-{
-    memset(w, 0, sizeof *w);
-    fx_keypair_new(&w->alice_kp);
-    fx_keypair_new(&w->bob_kp);
-    fx_keypair_new(&w->ep_kp);
-    fx_id_new(w->client);
-    fx_id_new(w->bob_client);
-    fx_id_new(w->fn);
-    fx_id_new(w->ep);
-    char err[512], state[300];
-    snprintf(state, sizeof state, "%s/state", fxw_dir);
-    fx_store_t *store = fx_store_open(state, err, sizeof err);
-    if (!store) {
-        fprintf(stderr, "cannot open the store: %s\n", err);
-        return -1;
-    }
-    CHECK(fx_store_user_create(store, "alice", w->alice_kp.public_key, w->alice, err, sizeof err) == FX_OK);
-    CHECK(fx_store_user_create(store, "bob", w->bob_kp.public_key, w->bob, err, sizeof err) == FX_OK);
-    fx_store_destroy(&store);
-    if (fxw_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", flags) != 0)
-        return -1;
-    w->alice_c = fxw_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
-    w->bob_c = fxw_peer_new("bob", w->broker.client_addr, &w->bob_kp, w->broker.public_key);
-    fxw_session(w->alice_c, w->client, w->alice);
-    fxw_session(w->bob_c, w->bob_client, w->bob);
-    uint32_t seq = fxw_register_function(w->alice_c, w->fn, "def double(x): return 2 * x\n");
-    fx_msg_t *msg = fxw_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
-    fx_msg_destroy(&msg);
-    seq = fxw_register_endpoint(w->alice_c, w->ep, "laptop", w->ep_kp.public_key);
-    msg = fxw_expect(w->alice_c, FX_MSG_ENDPOINT_REGISTERED, seq);
-    fx_msg_destroy(&msg);
-    w->endpoint = fxw_peer_new("endpoint", w->broker.endpoint_addr, &w->ep_kp, w->broker.public_key);
-    fxw_endpoint_hello(w->endpoint, w->ep, true);
-    return fx_check_failures ? -1 : 0;
-}
-
-static void s_teardown(s_world_t *w)
-{
-    fxw_peer_destroy(&w->alice_c);
-    fxw_peer_destroy(&w->bob_c);
-    fxw_peer_destroy(&w->endpoint);
-    if (w->broker.pid > 0) /* never kill(0): that is our own process group */
-        fxw_broker_stop(&w->broker);
-}
-
 /* LIST endpoints; the row of the test endpoint as (status, managers,
    workers) into the buffers. 0, or -1 if the reply was not as expected. */
-static int s_list_endpoint(s_world_t *w, char *status, char *managers, char *workers)
+static int s_list_endpoint(fxw_world_t *w, char *status, char *managers, char *workers)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_LIST);
     msg->list.what = FX_LIST_ENDPOINTS;
@@ -147,7 +91,7 @@ static void s_collect_cancelled(fxw_peer_t *client, fx_id_text_t *ids, uint32_t 
 
 /* ---------------------------------------------------------------- scenarios */
 
-static void scenario_retries(s_world_t *w)
+static void scenario_retries(fxw_world_t *w)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
     uint32_t given[3] = {0, 7, FX_RETRIES_MAX};
@@ -172,7 +116,7 @@ static void scenario_retries(s_world_t *w)
 }
 
 /* Waits (deadline) until the task is no longer DISPATCHED; its state. */
-static int s_wait_requeued(s_world_t *w, const char *task_id, uint32_t *attempts)
+static int s_wait_requeued(fxw_world_t *w, const char *task_id, uint32_t *attempts)
 {
     int64_t deadline = zclock_mono() + WAIT_MS;
     int state = -1;
@@ -182,7 +126,7 @@ static int s_wait_requeued(s_world_t *w, const char *task_id, uint32_t *attempts
     return state;
 }
 
-static void scenario_requeue_unlimited(s_world_t *w)
+static void scenario_requeue_unlimited(fxw_world_t *w)
 {
     enum { LOSSES = 6 };
     fx_id_text_t ids[1], got[1];
@@ -208,7 +152,7 @@ static void scenario_requeue_unlimited(s_world_t *w)
     CHECK(fxw_status(w->alice_c, ids[0], NULL) == FX_TASK_DELIVERED);
 }
 
-static void scenario_cancel(s_world_t *w)
+static void scenario_cancel(fxw_world_t *w)
 {
     fx_id_text_t ids[3], got[1];
     fxw_submit_ok(w->alice_c, w->ep, w->fn, 3, ids);
@@ -263,7 +207,7 @@ static void scenario_cancel(s_world_t *w)
     CHECK(fxw_quiet(w->endpoint) && fxw_quiet(w->alice_c));
 }
 
-static void scenario_endpoint_status(s_world_t *w)
+static void scenario_endpoint_status(fxw_world_t *w)
 {
     char status[16] = "", managers[16] = "", workers[16] = "";
     CHECK(s_list_endpoint(w, status, managers, workers) == 0);
@@ -292,7 +236,7 @@ static void scenario_endpoint_status(s_world_t *w)
 #define S_BEAT_MS 200
 #define S_MISSED 3
 
-static void scenario_heartbeat_offline(s_world_t *w)
+static void scenario_heartbeat_offline(fxw_world_t *w)
 {
     fx_id_text_t ids[1], got[1];
     fxw_submit_ok(w->alice_c, w->ep, w->fn, 1, ids);
@@ -316,7 +260,7 @@ static void scenario_heartbeat_offline(s_world_t *w)
     CHECK(fxw_status(w->alice_c, ids[0], &attempts) == FX_TASK_QUEUED && attempts == 1);
 }
 
-static void scenario_queue_cap(s_world_t *w)
+static void scenario_queue_cap(fxw_world_t *w)
 {
     enum { CAP = 10 };
     fx_id_text_t ids[CAP + 5];
@@ -346,7 +290,7 @@ static void scenario_queue_cap(s_world_t *w)
     fxw_submit_ok(w->alice_c, w->ep, w->fn, 2, ids + 10);
 }
 
-static void scenario_sigterm(s_world_t *w)
+static void scenario_sigterm(fxw_world_t *w)
 {
     enum { BATCHES = 12, PER = 300 };
     static fx_id_text_t ids[BATCHES][PER];
@@ -403,7 +347,7 @@ static void scenario_sigterm(s_world_t *w)
 
 typedef struct {
     const char *name;
-    void (*run)(s_world_t *w);
+    void (*run)(fxw_world_t *w);
     const char *flags[8];
 } s_scenario_t;
 
@@ -435,11 +379,11 @@ int main(int argc, char **argv)
     char name[64];
     snprintf(name, sizeof name, "broker_%s", scenario->name);
     fxw_init(argc - 1, argv + 1, name);
-    s_world_t w;
-    if (s_setup(&w, scenario->flags) == 0)
+    fxw_world_t w;
+    if (fxw_world_setup(&w, scenario->flags) == 0)
         scenario->run(&w);
     else
         CHECK(!"setup failed");
-    s_teardown(&w);
+    fxw_world_teardown(&w);
     return fxw_finish(name);
 }

@@ -64,6 +64,7 @@ typedef struct {
     zhashx_t *pushed; /* task id -> (void *) 1: pushed or fetched, not acked */
     int64_t cursor;   /* results.seq up to which the store was read for it */
     bool dirty;       /* results may be waiting for it */
+    bool retry;       /* a push failed on the store: the tick tries again */
 } fx_session_t;
 
 fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms);

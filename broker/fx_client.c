@@ -120,13 +120,13 @@ static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *
 {
     int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, NULL);
     if (rc != FX_OK) {
-        /* Not delivered: stays pushed-unacked here, pushed again on the
-           next HELLO; the client may ack again. */
+        /* Not delivered: the results stay DONE and unacked in this session
+           (no push repeats them); the client may ack again (SPEC 6.1). */
         fx_error("cannot mark %u results delivered: %s", msg->ids.count, fx_store_errmsg(broker->store));
-        s_error(broker, routing, msg->seq, FX_E_INTERNAL,
-                "the broker could not record the acknowledgement of %u results: send "
+        s_error(broker, routing, msg->seq, rc,
+                "the broker could not record the acknowledgement of %u results (%s): send "
                 "RESULTS_ACK again",
-                msg->ids.count);
+                msg->ids.count, fx_store_errmsg(broker->store));
         return;
     }
     fx_sessions_mark(broker->sessions, session, msg->ids.ids, msg->ids.count, false);
@@ -164,7 +164,8 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
     fx_sessions_drop_pushed(session, reply);
     if ((rc = fx_store_results_mark_pushed(broker->store, reply)) != FX_OK) {
         fx_msg_destroy(&reply);
-        s_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
+        s_error(broker, routing, msg->seq, rc, "cannot record the results as sent: %s (%s): try again",
+                fx_strerror(rc), fx_store_errmsg(broker->store));
         return;
     }
     for (uint32_t i = 0; i < reply->results.count; i++)
@@ -175,8 +176,8 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
 static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what, msg->list.limit,
-                                   s_live, broker->forwarders, reply)
+    int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what, msg->list.limit, s_live,
+                                   broker->forwarders, reply)
                    : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
@@ -204,8 +205,8 @@ static void s_forward_cancel(fx_broker_t *broker, const fx_task_status_t *tasks,
             }
         if (fx_fwd_set_cancel(broker->forwarders, tasks[i].endpoint_id, ids, n) != 0)
             fx_warn("could not forward CANCEL of %u tasks to endpoint=%s; they end cancelled "
-                          "if it is lost",
-                          n, tasks[i].endpoint_id);
+                    "if it is lost",
+                    n, tasks[i].endpoint_id);
     }
     if (!sent || !ids)
         fx_error("out of memory forwarding a CANCEL of %u tasks", count);
@@ -297,10 +298,9 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
     const char *detail = "";
     int rc = fx_msg_decode(*zmsg_p, &msg, &seq, &detail);
     zmsg_destroy(zmsg_p);
-    const char *user =
-        user_id && strncmp(user_id, FX_BROKER_USER_PREFIX, strlen(FX_BROKER_USER_PREFIX)) == 0
-            ? user_id + strlen(FX_BROKER_USER_PREFIX)
-            : NULL;
+    const char *user = user_id && strncmp(user_id, FX_BROKER_USER_PREFIX, strlen(FX_BROKER_USER_PREFIX)) == 0
+                           ? user_id + strlen(FX_BROKER_USER_PREFIX)
+                           : NULL;
     fx_session_t *session = fx_sessions_find(broker->sessions, routing);
     if (session) /* any message at all shows the client is alive */
         session->heard_ms = fx_now_ms();
@@ -314,7 +314,7 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
                 "of your credentials file");
     else if (msg->type == FX_MSG_ERROR)
         fx_warn("client of user=%s reports %s: %s", user, fx_errname(msg->error.code),
-                      msg->error.text ? msg->error.text : "");
+                msg->error.text ? msg->error.text : "");
     else if (!s_valid_here(msg->type))
         s_error(broker, routing, seq, FX_E_UNEXPECTED, "%s is not a message a client sends to the broker",
                 fx_msg_type_name(msg->type));

@@ -188,12 +188,14 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
                      : FX_E_NOMEM;
         if (rc != FX_OK || msg->results.count == 0) {
             if (rc != FX_OK)
-                fx_error("cannot read results for client=%s: %s (%s); retrying later",
-                              session->client_id, fx_strerror(rc), fx_store_errmsg(self->store));
+                fx_error("cannot read results for client=%s: %s (%s); retrying later", session->client_id,
+                         fx_strerror(rc), fx_store_errmsg(self->store));
             fx_msg_destroy(&msg);
             session->dirty = false; /* a new result, an ack or the tick wakes it */
+            session->retry = rc != FX_OK;
             return false;
         }
+        int64_t cursor = session->cursor;
         session->cursor = seqs[msg->results.count - 1];
         if (fx_sessions_drop_pushed(session, msg) == 0) {
             fx_msg_destroy(&msg);
@@ -202,10 +204,12 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
         /* Durably pushed before it is sent: never pushed twice, even
            across a broker restart (the client FETCHes a lost push). */
         if ((rc = fx_store_results_mark_pushed(self->store, msg)) != FX_OK) {
-            fx_error("cannot mark results pushed for client=%s: %s (%s); retrying later",
-                          session->client_id, fx_strerror(rc), fx_store_errmsg(self->store));
+            fx_error("cannot mark results pushed for client=%s: %s (%s); retrying later", session->client_id,
+                     fx_strerror(rc), fx_store_errmsg(self->store));
             fx_msg_destroy(&msg);
+            session->cursor = cursor; /* read these again */
             session->dirty = false;
+            session->retry = true;
             return false;
         }
         for (uint32_t i = 0; i < msg->results.count; i++)
@@ -245,6 +249,10 @@ int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now)
             zlist_append(silent, session);
             continue;
         }
+        if (session->retry) {
+            session->retry = false;
+            session->dirty = true;
+        }
         if (now - session->beat_ms >= (int64_t) self->heartbeat_ms) {
             fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
             if (beat)
@@ -254,7 +262,7 @@ int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now)
     }
     for (fx_session_t *session = silent ? zlist_first(silent) : NULL; session; session = zlist_next(silent)) {
         fx_info("client=%s of user=%s silent for %lld ms: session closed", session->client_id,
-                      session->user_id, (long long) (now - session->heard_ms));
+                session->user_id, (long long) (now - session->heard_ms));
         s_drop(self, session);
     }
     zlist_destroy(&silent);

@@ -247,6 +247,36 @@ bool fxw_quiet(fxw_peer_t *p)
     return quiet;
 }
 
+bool fxw_barrier(fxw_peer_t *p)
+{
+    fx_msg_t *msg;
+    if (p->endpoint) {
+        fx_id_text_t nobody;
+        fx_id_new(nobody);
+        msg = fx_msg_new(FX_MSG_RESULTS);
+        fx_msg_alloc_records(msg, 1);
+        memcpy(msg->results.results[0].task_id, nobody, sizeof nobody);
+    }
+    else
+        msg = fx_msg_new(FX_MSG_STATUS);
+    int reply = p->endpoint ? FX_MSG_RESULTS_ACK : FX_MSG_STATUS_REPLY;
+    uint32_t seq = fxw_send(p, msg);
+    bool clean = true;
+    while ((msg = fxw_next(p, WAIT_MS))) {
+        bool done = (int) msg->type == reply && msg->seq == seq;
+        if (!done) {
+            fprintf(stderr, "%s: %s seq %u came before the barrier's reply\n", p->name,
+                    fx_msg_type_name(msg->type), msg->seq);
+            clean = false;
+        }
+        fx_msg_destroy(&msg);
+        if (done)
+            return clean;
+    }
+    fprintf(stderr, "%s: no reply to the barrier\n", p->name);
+    return false;
+}
+
 /* ---------------------------------------------------------------- steps */
 
 uint32_t fxw_hello(fxw_peer_t *client, const char *client_id)
@@ -283,6 +313,7 @@ void fxw_endpoint_hello(fxw_peer_t *ep, const char *endpoint_id, bool ok)
     msg = fxw_expect(ep, FX_MSG_WELCOME, seq);
     CHECK(msg && strcmp(msg->welcome.id, endpoint_id) == 0);
     ep->keepalive = msg != NULL;
+    ep->endpoint = true;
     fx_msg_destroy(&msg);
 }
 
@@ -317,12 +348,19 @@ uint32_t fxw_register_endpoint(fxw_peer_t *client, const char *id, const char *n
 uint32_t fxw_submit(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
                     fx_id_text_t *ids)
 {
+    for (uint32_t i = 0; i < n; i++)
+        fx_id_new(ids[i]);
+    return fxw_submit_ids(client, endpoint_id, function_id, n, ids);
+}
+
+uint32_t fxw_submit_ids(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+                        const fx_id_text_t *ids)
+{
     fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
     fx_msg_alloc_records(msg, n);
     for (uint32_t i = 0; i < n; i++) {
         fx_task_t *t = &msg->submit.tasks[i];
-        fx_id_new(t->task_id);
-        memcpy(ids[i], t->task_id, sizeof(fx_id_text_t));
+        memcpy(t->task_id, ids[i], sizeof(fx_id_text_t));
         memcpy(t->endpoint_id, endpoint_id, sizeof(fx_id_text_t));
         memcpy(t->function_id, function_id, sizeof(fx_id_text_t));
         fx_strlcpy(t->py_version, "3.11.2", sizeof t->py_version);
@@ -368,8 +406,7 @@ uint32_t fxw_take_tasks(fxw_peer_t *ep, uint32_t want, fx_id_text_t *ids, uint32
     return got;
 }
 
-/* The endpoint returns results for ids (value "v:<id>") and checks the ack. */
-void fxw_return(fxw_peer_t *ep, fx_id_text_t *ids, uint32_t n)
+uint32_t fxw_results(fxw_peer_t *ep, const fx_id_text_t *ids, uint32_t n)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
     fx_msg_alloc_records(msg, n);
@@ -381,8 +418,14 @@ void fxw_return(fxw_peer_t *ep, fx_id_text_t *ids, uint32_t n)
         r->value = zframe_new(value, strlen(value));
         r->output = zframe_new("printed\n", 8);
     }
-    uint32_t seq = fxw_send(ep, msg);
-    msg = fxw_expect(ep, FX_MSG_RESULTS_ACK, seq);
+    return fxw_send(ep, msg);
+}
+
+/* The endpoint returns results for ids (value "v:<id>") and checks the ack. */
+void fxw_return(fxw_peer_t *ep, fx_id_text_t *ids, uint32_t n)
+{
+    uint32_t seq = fxw_results(ep, ids, n);
+    fx_msg_t *msg = fxw_expect(ep, FX_MSG_RESULTS_ACK, seq);
     CHECK(msg && msg->ids.count == n);
     for (uint32_t i = 0; msg && i < msg->ids.count && i < n; i++)
         CHECK(strcmp(msg->ids.ids[i], ids[i]) == 0);
@@ -442,6 +485,54 @@ int fxw_status(fxw_peer_t *client, const char *task_id, uint32_t *attempts)
     }
     fx_msg_destroy(&msg);
     return state;
+}
+
+/* ---------------------------------------------------------------- world */
+
+int fxw_world_setup(fxw_world_t *w, const char *const *flags)
+{
+    memset(w, 0, sizeof *w);
+    fx_keypair_new(&w->alice_kp);
+    fx_keypair_new(&w->bob_kp);
+    fx_keypair_new(&w->ep_kp);
+    fx_id_new(w->client);
+    fx_id_new(w->bob_client);
+    fx_id_new(w->fn);
+    fx_id_new(w->ep);
+    char err[512], state[300];
+    snprintf(state, sizeof state, "%s/state", fxw_dir);
+    fx_store_t *store = fx_store_open(state, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "cannot open the store: %s\n", err);
+        return -1;
+    }
+    CHECK(fx_store_user_create(store, "alice", w->alice_kp.public_key, w->alice, err, sizeof err) == FX_OK);
+    CHECK(fx_store_user_create(store, "bob", w->bob_kp.public_key, w->bob, err, sizeof err) == FX_OK);
+    fx_store_destroy(&store);
+    if (fxw_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", flags) != 0)
+        return -1;
+    w->alice_c = fxw_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
+    w->bob_c = fxw_peer_new("bob", w->broker.client_addr, &w->bob_kp, w->broker.public_key);
+    fxw_session(w->alice_c, w->client, w->alice);
+    fxw_session(w->bob_c, w->bob_client, w->bob);
+    uint32_t seq = fxw_register_function(w->alice_c, w->fn, "def double(x): return 2 * x\n");
+    fx_msg_t *msg = fxw_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
+    fx_msg_destroy(&msg);
+    seq = fxw_register_endpoint(w->alice_c, w->ep, "laptop", w->ep_kp.public_key);
+    msg = fxw_expect(w->alice_c, FX_MSG_ENDPOINT_REGISTERED, seq);
+    fx_msg_destroy(&msg);
+    w->endpoint = fxw_peer_new("endpoint", w->broker.endpoint_addr, &w->ep_kp, w->broker.public_key);
+    fxw_endpoint_hello(w->endpoint, w->ep, true);
+    return fx_check_failures ? -1 : 0;
+}
+
+void fxw_world_teardown(fxw_world_t *w)
+{
+    fxw_peer_destroy(&w->alice_c);
+    fxw_peer_destroy(&w->bob_c);
+    fxw_peer_destroy(&w->endpoint);
+    if (w->broker.pid > 0) /* never kill(0): that is our own process group */
+        fxw_broker_stop(&w->broker);
 }
 
 void fxw_init(int argc, char **argv, const char *name)

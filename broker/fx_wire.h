@@ -41,10 +41,27 @@ typedef struct {
     fx_keypair_t kp;
     uint32_t seq;
     bool keepalive;
+    bool endpoint; /* said ENDPOINT_HELLO: on the endpoint port */
     int64_t beat_ms;
 } fxw_peer_t;
 
 #define FXW_PEERS_MAX 16
+
+/* The usual cast: users Alice and Bob, a broker, both users' client
+   sessions, Alice's function and endpoint registered, the endpoint
+   connected (said hello, no credit yet). */
+typedef struct {
+    fxw_broker_t broker;
+    fx_keypair_t alice_kp, bob_kp, ep_kp;
+    fx_id_text_t alice, bob, client, bob_client, fn, ep;
+    fxw_peer_t *alice_c, *bob_c, *endpoint;
+} fxw_world_t;
+
+/* Users in a fresh store (fxw_dir/state), the broker started with flags,
+   the rest as above. 0 or -1. */
+int fxw_world_setup(fxw_world_t *w, const char *const *flags);
+/* Frees the peers and stops the broker (it must exit 0). */
+void fxw_world_teardown(fxw_world_t *w);
 
 /* Reads argv (broker path, wrapper) and FX_TEST_SLOW, sets czmq up for a
    test, makes the temporary directory. Exits 2 on bad usage. */
@@ -68,6 +85,13 @@ fx_msg_t *fxw_next(fxw_peer_t *p, int timeout_ms);
 fx_msg_t *fxw_expect_at(fxw_peer_t *p, int type, uint32_t seq, int line);
 void fxw_expect_error_at(fxw_peer_t *p, int code, uint32_t seq, int line);
 bool fxw_quiet(fxw_peer_t *p);
+/* A barrier on p's connection: sends a request whose reply must come
+   after everything the broker sent p before it read the request (STATUS
+   of no task on the client port; on the endpoint port, RESULTS for a task
+   nobody has, which SPEC 8.4 has acknowledged and dropped), and reads up to
+   that reply. True if nothing but heartbeats came before it; what did is
+   reported. */
+bool fxw_barrier(fxw_peer_t *p);
 uint32_t fxw_hello(fxw_peer_t *client, const char *client_id);
 uint32_t fxw_session(fxw_peer_t *client, const char *client_id, const char *user_id);
 void fxw_endpoint_hello(fxw_peer_t *ep, const char *endpoint_id, bool ok);
@@ -78,7 +102,12 @@ uint32_t fxw_submit(fxw_peer_t *client, const char *endpoint_id, const char *fun
                     fx_id_text_t *ids);
 void fxw_submit_ok(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
                    fx_id_text_t *ids);
+/* SUBMIT n tasks with the given ids (a resend). Returns the seq. */
+uint32_t fxw_submit_ids(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+                        const fx_id_text_t *ids);
 uint32_t fxw_take_tasks(fxw_peer_t *ep, uint32_t want, fx_id_text_t *ids, uint32_t *attempts);
+/* RESULTS for ids (value "v:<id>"); returns the seq, reads nothing. */
+uint32_t fxw_results(fxw_peer_t *ep, const fx_id_text_t *ids, uint32_t n);
 void fxw_return(fxw_peer_t *ep, fx_id_text_t *ids, uint32_t n);
 void fxw_collect(fxw_peer_t *client, fx_id_text_t *ids, uint32_t n, bool ack);
 int fxw_status(fxw_peer_t *client, const char *task_id, uint32_t *attempts);

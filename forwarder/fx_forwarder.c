@@ -60,7 +60,7 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_
     int rc = queue->ops->take(queue->ctx, self->stats.endpoint_id, room, msg);
     if (rc != FX_OK) {
         fx_error("cannot take tasks for endpoint=%s from the queue: %s (%s); will retry",
-                   self->stats.endpoint_id, fx_strerror(rc), queue->ops->describe(queue->ctx));
+                 self->stats.endpoint_id, fx_strerror(rc), queue->ops->describe(queue->ctx));
         fx_msg_destroy(&msg);
         return -1;
     }
@@ -83,8 +83,7 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_
     if (rc != FX_OK)
         /* The tasks stay DISPATCHED and in flight: they come back when the
            endpoint is lost or says hello again. */
-        fx_warn("cannot send %u tasks to endpoint=%s: %s", count, self->stats.endpoint_id,
-                   fx_strerror(rc));
+        fx_warn("cannot send %u tasks to endpoint=%s: %s", count, self->stats.endpoint_id, fx_strerror(rc));
     return (int) count;
 }
 
@@ -127,8 +126,8 @@ static void s_log_foreign(fx_forwarder_t *self, fx_msg_t *msg, const fx_fwd_outc
         }
     if (foreign)
         fx_warn("endpoint=%s sent %u results for tasks not dispatched to it (first %s): "
-                   "acknowledged and dropped",
-                   self->stats.endpoint_id, foreign, first);
+                "acknowledged and dropped",
+                self->stats.endpoint_id, foreign, first);
 }
 
 void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t *msg)
@@ -142,7 +141,7 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queu
     if (rc != FX_OK) {
         /* SPEC 6.2: ERROR FX_E_IO with the batch's seq, and no ack. */
         fx_error("cannot store %u results from endpoint=%s: %s (%s)", count, self->stats.endpoint_id,
-                   fx_strerror(rc), rc == FX_E_NOMEM ? "out of memory" : queue->ops->describe(queue->ctx));
+                 fx_strerror(rc), rc == FX_E_NOMEM ? "out of memory" : queue->ops->describe(queue->ctx));
         fx_send_error(sock, self->routing, msg->seq, rc == FX_E_NOMEM ? FX_E_NOMEM : FX_E_IO,
                       "the broker could not store these %u results (%s): they are not "
                       "acknowledged; send them again later",

@@ -19,11 +19,11 @@ typedef struct {
 struct _fx_fwd_queue_mem_t {
     s_task_t *tasks;
     size_t count, cap;
-    zhashx_t *by_id;  /* task id -> index + 1 */
-    zhashx_t *keys;   /* public key -> endpoint id (owned strings) */
-    zhashx_t *seen;   /* endpoint id -> int64_t wall_ms (owned) */
+    zhashx_t *by_id;          /* task id -> index + 1 */
+    zhashx_t *keys;           /* public key -> endpoint id (owned strings) */
+    zhashx_t *seen;           /* endpoint id -> int64_t wall_ms (owned) */
     fx_id_text_t function_id; /* every task runs this one */
-    bool failing;     /* a fault is set */
+    bool failing;             /* a fault is set */
     uint64_t fail_after;
     uint64_t fail_count; /* 0: until healed */
     int fail_code;
@@ -195,7 +195,8 @@ static int s_requeue(void *ctx, const char *endpoint_id, uint32_t *requeued, uin
         return rc;
     uint32_t n = 0;
     for (size_t i = 0; i < self->count; i++)
-        if (self->tasks[i].state == FX_TASK_DISPATCHED && strcmp(self->tasks[i].endpoint_id, endpoint_id) == 0) {
+        if (self->tasks[i].state == FX_TASK_DISPATCHED &&
+            strcmp(self->tasks[i].endpoint_id, endpoint_id) == 0) {
             self->tasks[i].state = FX_TASK_QUEUED;
             n++;
         }

@@ -42,12 +42,12 @@ void fx_fwd_queue_mem_heal(fx_fwd_queue_mem_t *self);
 
 /* What the queue saw. */
 typedef struct {
-    uint64_t calls;      /* every operation, failed or not */
-    uint64_t failures;   /* operations failed by fx_fwd_queue_mem_fail */
-    uint32_t queued;     /* tasks in each state now */
+    uint64_t calls;    /* every operation, failed or not */
+    uint64_t failures; /* operations failed by fx_fwd_queue_mem_fail */
+    uint32_t queued;   /* tasks in each state now */
     uint32_t dispatched;
-    uint32_t done;       /* with a committed result */
-    uint32_t taken_max;  /* most takes of one task (1 + its requeues) */
+    uint32_t done;        /* with a committed result */
+    uint32_t taken_max;   /* most takes of one task (1 + its requeues) */
     uint32_t results_max; /* most NEW results committed for one task: must stay <= 1 */
 } fx_fwd_queue_mem_stats_t;
 void fx_fwd_queue_mem_stats(fx_fwd_queue_mem_t *self, fx_fwd_queue_mem_stats_t *stats);

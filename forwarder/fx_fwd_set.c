@@ -157,7 +157,7 @@ int fx_fwd_set_zap(fx_fwd_set_t *self, const char *public_key, char *user_id, si
         rc = FX_E_INTERNAL;
     if (rc != FX_OK && rc != FX_E_NOT_FOUND)
         fx_error("cannot look up the endpoint of key %s: %s (%s); refused it for now", public_key,
-                   fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
+                 fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
     return rc;
 }
 
@@ -175,8 +175,7 @@ int fx_fwd_set_cancel(fx_fwd_set_t *self, const char *endpoint_id, const fx_id_t
     link->sent_ms = fx_now_ms();
     int rc = fx_msg_send(&msg, self->sock, link->routing);
     if (rc != FX_OK)
-        fx_warn("cannot forward CANCEL of %u tasks to endpoint=%s: %s", count, endpoint_id,
-                   fx_strerror(rc));
+        fx_warn("cannot forward CANCEL of %u tasks to endpoint=%s: %s", count, endpoint_id, fx_strerror(rc));
     return rc == FX_OK ? 0 : -1;
 }
 
@@ -199,10 +198,10 @@ static bool s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *w
     int rc = self->queue.ops->requeue(self->queue.ctx, endpoint_id, &requeued, &cancelled);
     if (rc != FX_OK)
         fx_error("cannot requeue the tasks of endpoint=%s (%s): %s (%s); will retry", endpoint_id, why,
-                   fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
+                 fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
     else if (requeued || cancelled)
         fx_info("endpoint=%s %s: %u dispatched tasks requeued, %u cancelled (a CANCEL was pending)",
-                   endpoint_id, why, requeued, cancelled);
+                endpoint_id, why, requeued, cancelled);
     return rc == FX_OK;
 }
 
@@ -284,7 +283,7 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
     welcome->welcome.heartbeat_ms = self->heartbeat_ms;
     fx_msg_send(&welcome, self->sock, routing);
     fx_info("endpoint=%s connected (version %s)", endpoint_id,
-               msg->endpoint_hello.version[0] ? msg->endpoint_hello.version : "?");
+            msg->endpoint_hello.version[0] ? msg->endpoint_hello.version : "?");
 }
 
 /* HEARTBEAT, seq 0 (it is neither request nor reply: SPEC 3.6.3). */
@@ -349,8 +348,7 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
                              : NULL;
     if (rc != FX_OK) {
         if (s_error(self, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc), detail))
-            fx_warn("bad message from endpoint=%s: %s: %s", authed ? authed : "?", fx_strerror(rc),
-                       detail);
+            fx_warn("bad message from endpoint=%s: %s: %s", authed ? authed : "?", fx_strerror(rc), detail);
     }
     else if (!authed || !fx_id_valid(authed))
         s_error(self, routing, seq, FX_E_AUTH,
@@ -358,7 +356,7 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
                 "registered endpoint keypair");
     else if (msg->type == FX_MSG_ERROR)
         fx_warn("endpoint=%s reports %s: %s", authed, fx_errname(msg->error.code),
-                   msg->error.text ? msg->error.text : "");
+                msg->error.text ? msg->error.text : "");
     else if (!s_valid_here(msg->type))
         s_error(self, routing, seq, FX_E_UNEXPECTED, "%s is not a message an endpoint sends to the broker",
                 fx_msg_type_name(msg->type));
@@ -417,9 +415,9 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
         fx_forwarder_stats_t stats;
         fx_forwarder_stats(link, &stats);
         fx_warn("endpoint=%s lost: silent for %lld ms (%u missed beats); max in flight %u of "
-                   "window %u",
-                   stats.endpoint_id, (long long) (now - link->heard_ms), self->missed, stats.max_in_flight,
-                   stats.window);
+                "window %u",
+                stats.endpoint_id, (long long) (now - link->heard_ms), self->missed, stats.max_in_flight,
+                stats.window);
         fx_id_text_t id;
         memcpy(id, stats.endpoint_id, sizeof id);
         s_drop(self, link);
@@ -430,6 +428,6 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
     uint64_t suppressed = fx_errlimit_tick(self->errors, now);
     if (suppressed)
         fx_warn("%llu ERRORs to endpoints suppressed (over %d per second to one connection)",
-                   (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
+                (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
     return next < 1 ? 1 : next;
 }

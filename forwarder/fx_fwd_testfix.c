@@ -150,7 +150,6 @@ uint32_t ft_in_flight(ft_fix_t *fix)
     return stats.in_flight;
 }
 
-
 /* Ticks the set at `now` (fx_now_ms() + some, to play time forward), then
    runs dispatch passes as the broker loop would. */
 void ft_tick(ft_fix_t *fix, int64_t now)
