@@ -1,4 +1,5 @@
-/*  fx_wire.c: see fx_wire.h. */
+/*  fx_bt.c: the broker tests' helpers (fx_bt.h): the broker process, the
+    peers, the protocol steps, the usual world. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -9,41 +10,38 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fx_wire.h"
+#include "fx_bt.h"
 
-
-/* Deadlines scale on slow machines (valgrind, sanitizers): FX_TEST_SLOW=N. */
-int fxw_slow = 1;
 
 /* ---------------------------------------------------------------- broker */
 
-const char *fxw_binary;
-char **fxw_wrapper; /* e.g. valgrind and its flags, run in front of the broker */
-char fxw_dir[256];
-char fxw_log[300];
+const char *bt_binary;
+char **bt_wrapper; /* e.g. valgrind and its flags, run in front of the broker */
+char bt_dir[256];
+char bt_log[300];
 
 /* Starts fx-broker and waits (deadline) for its ready line. */
-int fxw_broker_start(fxw_broker_t *b, const char *client_bind, const char *endpoint_bind,
+int bt_broker_start(bt_broker_t *b, const char *client_bind, const char *endpoint_bind,
                      const char *const *extra)
 {
     int fds[2];
     if (pipe(fds) != 0)
         return -1;
     char state[300];
-    snprintf(state, sizeof state, "%s/state", fxw_dir);
+    snprintf(state, sizeof state, "%s/state", bt_dir);
     b->pid = fork();
     if (b->pid == 0) {
         dup2(fds[1], 1);
-        int log = open(fxw_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        int log = open(bt_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (log >= 0)
             dup2(log, 2);
         close(fds[0]);
         /* [wrapper args...] fx-broker flags... */
         const char *args[64];
         int n = 0;
-        for (int i = 0; fxw_wrapper && fxw_wrapper[i] && n < 40; i++)
-            args[n++] = fxw_wrapper[i];
-        const char *flags[] = {fxw_binary,  "--state",         state,         "--client-bind",
+        for (int i = 0; bt_wrapper && bt_wrapper[i] && n < 40; i++)
+            args[n++] = bt_wrapper[i];
+        const char *flags[] = {bt_binary,  "--state",         state,         "--client-bind",
                                client_bind, "--endpoint-bind", endpoint_bind, NULL};
         for (int i = 0; flags[i]; i++)
             args[n++] = flags[i];
@@ -56,7 +54,7 @@ int fxw_broker_start(fxw_broker_t *b, const char *client_bind, const char *endpo
     close(fds[1]);
     char line[1024] = "";
     size_t len = 0;
-    int64_t deadline = zclock_mono() + 10000 * fxw_slow;
+    int64_t deadline = zclock_mono() + fx_test_ms(10000);
     while (!strchr(line, '\n') && zclock_mono() < deadline && len < sizeof line - 1) {
         struct pollfd pfd = {fds[0], POLLIN, 0};
         if (poll(&pfd, 1, (int) (deadline - zclock_mono())) <= 0)
@@ -80,10 +78,10 @@ int fxw_broker_start(fxw_broker_t *b, const char *client_bind, const char *endpo
 }
 
 /* Waits (deadline) for the broker, already signalled, to exit 0. */
-void fxw_broker_wait(fxw_broker_t *b)
+void bt_broker_wait(bt_broker_t *b)
 {
     int status = -1;
-    int64_t deadline = zclock_mono() + 10000 * fxw_slow;
+    int64_t deadline = zclock_mono() + fx_test_ms(10000);
     pid_t done = 0;
     while ((done = waitpid(b->pid, &status, WNOHANG)) == 0 && zclock_mono() < deadline)
         zclock_sleep(10); /* polling a deadline, not waiting for an effect */
@@ -94,25 +92,25 @@ void fxw_broker_wait(fxw_broker_t *b)
     }
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fprintf(stderr, "fx-broker exit status %d (see %s)\n", status, fxw_log);
+        fprintf(stderr, "fx-broker exit status %d (see %s)\n", status, bt_log);
 }
 
 /* SIGTERM, then wait (deadline) for a clean exit 0. */
-void fxw_broker_stop(fxw_broker_t *b)
+void bt_broker_stop(bt_broker_t *b)
 {
     if (b->pid <= 0)
         return; /* never kill(0): that is our own process group */
     kill(b->pid, SIGTERM);
-    fxw_broker_wait(b);
+    bt_broker_wait(b);
 }
 
 /* ---------------------------------------------------------------- peers */
 
-fxw_peer_t *fxw_peers[FXW_PEERS_MAX];
+bt_peer_t *bt_peers[BT_PEERS_MAX];
 
-fxw_peer_t *fxw_peer_new(const char *name, const char *addr, const fx_keypair_t *kp, const char *server_key)
+bt_peer_t *bt_peer_new(const char *name, const char *addr, const fx_keypair_t *kp, const char *server_key)
 {
-    fxw_peer_t *p = calloc(1, sizeof *p);
+    bt_peer_t *p = calloc(1, sizeof *p);
     p->name = name;
     p->kp = *kp;
     p->sock = zsock_new(ZMQ_DEALER);
@@ -122,29 +120,39 @@ fxw_peer_t *fxw_peer_new(const char *name, const char *addr, const fx_keypair_t 
        never let the test hang on that. */
     zsock_set_sndtimeo(p->sock, 1000);
     fx_curve_client(p->sock, kp, server_key);
+    /* Watch the connection (before it starts): a refusal by ZAP and the
+       end of a connection are events a test can wait for. */
+    static int monitors;
+    char monitor[64];
+    snprintf(monitor, sizeof monitor, "inproc://bt-monitor-%d", ++monitors);
+    zmq_socket_monitor(zsock_resolve(p->sock), monitor,
+                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED);
+    p->monitor = zsock_new_pair(monitor); /* connects (">" is the default for PAIR) */
     zsock_connect(p->sock, "%s", addr);
-    for (int i = 0; i < FXW_PEERS_MAX; i++)
-        if (!fxw_peers[i]) {
-            fxw_peers[i] = p;
+    for (int i = 0; i < BT_PEERS_MAX; i++)
+        if (!bt_peers[i]) {
+            bt_peers[i] = p;
             break;
         }
     return p;
 }
 
-void fxw_peer_destroy(fxw_peer_t **p_p)
+void bt_peer_destroy(bt_peer_t **p_p)
 {
-    fxw_peer_t *p = *p_p;
+    bt_peer_t *p = *p_p;
     if (!p)
         return;
-    for (int i = 0; i < FXW_PEERS_MAX; i++)
-        if (fxw_peers[i] == p)
-            fxw_peers[i] = NULL;
+    for (int i = 0; i < BT_PEERS_MAX; i++)
+        if (bt_peers[i] == p)
+            bt_peers[i] = NULL;
+    zmq_socket_monitor(zsock_resolve(p->sock), NULL, 0);
+    zsock_destroy(&p->monitor);
     zsock_destroy(&p->sock);
     free(p);
     *p_p = NULL;
 }
 
-void fxw_raw(fxw_peer_t *p, zmsg_t *zmsg)
+void bt_raw(bt_peer_t *p, zmsg_t *zmsg)
 {
     zmsg_send(&zmsg, p->sock);
 }
@@ -152,7 +160,7 @@ void fxw_raw(fxw_peer_t *p, zmsg_t *zmsg)
 /* Sends msg with the next seq, or seq 0 for what is not a request
    (SPEC 3.6.3: HEARTBEAT, CREDIT, ERROR, and RESULTS_ACK of a push);
    returns the seq. */
-uint32_t fxw_send(fxw_peer_t *p, fx_msg_t *msg)
+uint32_t bt_send(bt_peer_t *p, fx_msg_t *msg)
 {
     bool request = msg->type != FX_MSG_HEARTBEAT && msg->type != FX_MSG_CREDIT && msg->type != FX_MSG_ERROR &&
                    msg->type != FX_MSG_RESULTS_ACK;
@@ -163,28 +171,28 @@ uint32_t fxw_send(fxw_peer_t *p, fx_msg_t *msg)
     fx_msg_destroy(&msg);
     CHECK(zmsg != NULL);
     if (zmsg)
-        fxw_raw(p, zmsg);
+        bt_raw(p, zmsg);
     return seq;
 }
 
-void fxw_keepalive(void)
+void bt_keepalive(void)
 {
     int64_t now = zclock_mono();
-    for (int i = 0; i < FXW_PEERS_MAX; i++) {
-        fxw_peer_t *p = fxw_peers[i];
+    for (int i = 0; i < BT_PEERS_MAX; i++) {
+        bt_peer_t *p = bt_peers[i];
         if (p && p->keepalive && now - p->beat_ms >= 100) {
-            fxw_send(p, fx_msg_new(FX_MSG_HEARTBEAT));
+            bt_send(p, fx_msg_new(FX_MSG_HEARTBEAT));
             p->beat_ms = now;
         }
     }
 }
 
 /* Next message that is not a HEARTBEAT, or NULL after timeout_ms. */
-fx_msg_t *fxw_next(fxw_peer_t *p, int timeout_ms)
+fx_msg_t *bt_next(bt_peer_t *p, int timeout_ms)
 {
     int64_t deadline = zclock_mono() + timeout_ms;
     while (true) {
-        fxw_keepalive();
+        bt_keepalive();
         int64_t left = deadline - zclock_mono();
         if (left < 0)
             return NULL;
@@ -210,9 +218,9 @@ fx_msg_t *fxw_next(fxw_peer_t *p, int timeout_ms)
 }
 
 /* The next message must be of this type (and seq, unless UINT32_MAX). */
-fx_msg_t *fxw_expect_at(fxw_peer_t *p, int type, uint32_t seq, int line)
+fx_msg_t *bt_expect_at(bt_peer_t *p, int type, uint32_t seq, int line)
 {
-    fx_msg_t *msg = fxw_next(p, WAIT_MS);
+    fx_msg_t *msg = bt_next(p, BT_WAIT_MS);
     bool ok = msg && (int) msg->type == type && (seq == UINT32_MAX || msg->seq == seq);
     if (!ok) {
         fprintf(stderr, "line %d: %s expected %s seq %u, got %s seq %u%s%s\n", line, p->name,
@@ -225,9 +233,9 @@ fx_msg_t *fxw_expect_at(fxw_peer_t *p, int type, uint32_t seq, int line)
     return msg;
 }
 
-void fxw_expect_error_at(fxw_peer_t *p, int code, uint32_t seq, int line)
+void bt_expect_error_at(bt_peer_t *p, int code, uint32_t seq, int line)
 {
-    fx_msg_t *msg = fxw_expect_at(p, FX_MSG_ERROR, seq, line);
+    fx_msg_t *msg = bt_expect_at(p, FX_MSG_ERROR, seq, line);
     if (msg && msg->error.code != code) {
         fprintf(stderr, "line %d: %s expected %s, got %s: %s\n", line, p->name, fx_errname(code),
                 fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
@@ -236,18 +244,33 @@ void fxw_expect_error_at(fxw_peer_t *p, int code, uint32_t seq, int line)
     fx_msg_destroy(&msg);
 }
 
-/* Nothing but heartbeats for QUIET_MS. */
-bool fxw_quiet(fxw_peer_t *p)
+int bt_event(bt_peer_t *p, int events, int timeout_ms)
 {
-    fx_msg_t *msg = fxw_next(p, QUIET_MS);
-    if (msg)
-        fprintf(stderr, "%s: unexpected %s seq %u\n", p->name, fx_msg_type_name(msg->type), msg->seq);
-    bool quiet = msg == NULL;
-    fx_msg_destroy(&msg);
-    return quiet;
+    int64_t deadline = zclock_mono() + timeout_ms;
+    zpoller_t *poller = zpoller_new(p->monitor, NULL);
+    int got = 0;
+    while (!got && poller) {
+        bt_keepalive();
+        int64_t left = deadline - zclock_mono();
+        if (left < 0)
+            break;
+        if (!zpoller_wait(poller, (int) (left < 100 ? left : 100)))
+            continue;
+        zmsg_t *event = zmsg_recv(p->monitor);
+        zframe_t *head = event ? zmsg_first(event) : NULL;
+        if (head && zframe_size(head) >= 2) {
+            uint16_t which;
+            memcpy(&which, zframe_data(head), sizeof which);
+            if (which & events)
+                got = which;
+        }
+        zmsg_destroy(&event);
+    }
+    zpoller_destroy(&poller);
+    return got;
 }
 
-bool fxw_barrier(fxw_peer_t *p)
+int bt_barrier_count(bt_peer_t *p, bool report, int *errors)
 {
     fx_msg_t *msg;
     if (p->endpoint) {
@@ -260,39 +283,73 @@ bool fxw_barrier(fxw_peer_t *p)
     else
         msg = fx_msg_new(FX_MSG_STATUS);
     int reply = p->endpoint ? FX_MSG_RESULTS_ACK : FX_MSG_STATUS_REPLY;
-    uint32_t seq = fxw_send(p, msg);
-    bool clean = true;
-    while ((msg = fxw_next(p, WAIT_MS))) {
+    uint32_t seq = bt_send(p, msg);
+    int before = 0;
+    if (errors)
+        *errors = 0;
+    while ((msg = bt_next(p, BT_WAIT_MS))) {
         bool done = (int) msg->type == reply && msg->seq == seq;
         if (!done) {
-            fprintf(stderr, "%s: %s seq %u came before the barrier's reply\n", p->name,
-                    fx_msg_type_name(msg->type), msg->seq);
-            clean = false;
+            if (report)
+                fprintf(stderr, "%s: %s seq %u came before the barrier's reply\n", p->name,
+                        fx_msg_type_name(msg->type), msg->seq);
+            if (errors && msg->type == FX_MSG_ERROR)
+                (*errors)++;
+            before++;
         }
         fx_msg_destroy(&msg);
         if (done)
-            return clean;
+            return before;
     }
     fprintf(stderr, "%s: no reply to the barrier\n", p->name);
-    return false;
+    return -1;
+}
+
+bool bt_barrier(bt_peer_t *p)
+{
+    return bt_barrier_count(p, true, NULL) == 0;
+}
+
+/* The gap between two polls of a condition that has a deadline of its
+   own (the peers beat meanwhile): not a wait for something to happen. */
+static void s_poll_gap(void)
+{
+    bt_keepalive();
+    zclock_sleep(20);
+}
+
+int bt_wait_state(bt_peer_t *client, const char *task_id, int leave, uint32_t *attempts, int timeout_ms)
+{
+    int64_t deadline = zclock_mono() + timeout_ms;
+    int state = bt_status(client, task_id, attempts);
+    while (state == leave && zclock_mono() < deadline) {
+        s_poll_gap();
+        state = bt_status(client, task_id, attempts);
+    }
+    return state;
+}
+
+void bt_poll_gap(void)
+{
+    s_poll_gap();
 }
 
 /* ---------------------------------------------------------------- steps */
 
-uint32_t fxw_hello(fxw_peer_t *client, const char *client_id)
+uint32_t bt_hello(bt_peer_t *client, const char *client_id)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_HELLO);
     memcpy(msg->hello.client_id, client_id, sizeof(fx_id_text_t));
     fx_strlcpy(msg->hello.client_version, "test", sizeof msg->hello.client_version);
     fx_strlcpy(msg->hello.python_version, "3.11.2", sizeof msg->hello.python_version);
-    return fxw_send(client, msg);
+    return bt_send(client, msg);
 }
 
 /* HELLO and WELCOME; returns the heartbeat period. */
-uint32_t fxw_session(fxw_peer_t *client, const char *client_id, const char *user_id)
+uint32_t bt_session(bt_peer_t *client, const char *client_id, const char *user_id)
 {
-    uint32_t seq = fxw_hello(client, client_id);
-    fx_msg_t *msg = fxw_expect(client, FX_MSG_WELCOME, seq);
+    uint32_t seq = bt_hello(client, client_id);
+    fx_msg_t *msg = bt_expect(client, FX_MSG_WELCOME, seq);
     uint32_t beat = msg ? msg->welcome.heartbeat_ms : 0;
     CHECK(msg && strcmp(msg->welcome.id, user_id) == 0 && beat > 0);
     client->keepalive = msg != NULL;
@@ -300,31 +357,31 @@ uint32_t fxw_session(fxw_peer_t *client, const char *client_id, const char *user
     return beat;
 }
 
-void fxw_endpoint_hello(fxw_peer_t *ep, const char *endpoint_id, bool ok)
+void bt_endpoint_hello(bt_peer_t *ep, const char *endpoint_id, bool ok)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_ENDPOINT_HELLO);
     memcpy(msg->endpoint_hello.endpoint_id, endpoint_id, sizeof(fx_id_text_t));
     fx_strlcpy(msg->endpoint_hello.version, "test", sizeof msg->endpoint_hello.version);
-    uint32_t seq = fxw_send(ep, msg);
+    uint32_t seq = bt_send(ep, msg);
     if (!ok) {
-        fxw_expect_error(ep, FX_E_FORBIDDEN, seq);
+        bt_expect_error(ep, FX_E_FORBIDDEN, seq);
         return;
     }
-    msg = fxw_expect(ep, FX_MSG_WELCOME, seq);
+    msg = bt_expect(ep, FX_MSG_WELCOME, seq);
     CHECK(msg && strcmp(msg->welcome.id, endpoint_id) == 0);
     ep->keepalive = msg != NULL;
     ep->endpoint = true;
     fx_msg_destroy(&msg);
 }
 
-void fxw_credit(fxw_peer_t *ep, uint32_t window)
+void bt_credit(bt_peer_t *ep, uint32_t window)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_CREDIT);
     msg->credit.window = window;
-    fxw_send(ep, msg);
+    bt_send(ep, msg);
 }
 
-uint32_t fxw_register_function(fxw_peer_t *client, const char *id, const char *body)
+uint32_t bt_register_function(bt_peer_t *client, const char *id, const char *body)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_REGISTER_FUNCTION);
     memcpy(msg->register_function.function_id, id, sizeof(fx_id_text_t));
@@ -332,28 +389,28 @@ uint32_t fxw_register_function(fxw_peer_t *client, const char *id, const char *b
     msg->register_function.kind = FX_FN_PYTHON;
     fx_strlcpy(msg->register_function.entry, "double", sizeof msg->register_function.entry);
     msg->register_function.body = zframe_new(body, strlen(body));
-    return fxw_send(client, msg);
+    return bt_send(client, msg);
 }
 
-uint32_t fxw_register_endpoint(fxw_peer_t *client, const char *id, const char *name, const char *key)
+uint32_t bt_register_endpoint(bt_peer_t *client, const char *id, const char *name, const char *key)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_REGISTER_ENDPOINT);
     memcpy(msg->register_endpoint.endpoint_id, id, sizeof(fx_id_text_t));
     fx_strlcpy(msg->register_endpoint.name, name, sizeof msg->register_endpoint.name);
     fx_strlcpy(msg->register_endpoint.public_key, key, sizeof msg->register_endpoint.public_key);
-    return fxw_send(client, msg);
+    return bt_send(client, msg);
 }
 
 /* SUBMIT n new tasks; their ids go to ids. Returns the seq. */
-uint32_t fxw_submit(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+uint32_t bt_submit(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
                     fx_id_text_t *ids)
 {
     for (uint32_t i = 0; i < n; i++)
         fx_id_new(ids[i]);
-    return fxw_submit_ids(client, endpoint_id, function_id, n, ids);
+    return bt_submit_ids(client, endpoint_id, function_id, n, ids);
 }
 
-uint32_t fxw_submit_ids(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+uint32_t bt_submit_ids(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
                         const fx_id_text_t *ids)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
@@ -367,25 +424,25 @@ uint32_t fxw_submit_ids(fxw_peer_t *client, const char *endpoint_id, const char 
         fx_strlcpy(t->serializer, "pickle", sizeof t->serializer);
         t->payload = zframe_new("args", 4);
     }
-    return fxw_send(client, msg);
+    return bt_send(client, msg);
 }
 
-void fxw_submit_ok(fxw_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+void bt_submit_ok(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
                    fx_id_text_t *ids)
 {
-    uint32_t seq = fxw_submit(client, endpoint_id, function_id, n, ids);
-    fx_msg_t *msg = fxw_expect(client, FX_MSG_SUBMITTED, seq);
+    uint32_t seq = bt_submit(client, endpoint_id, function_id, n, ids);
+    fx_msg_t *msg = bt_expect(client, FX_MSG_SUBMITTED, seq);
     CHECK(msg && msg->submitted.accepted == n);
     fx_msg_destroy(&msg);
 }
 
 /* The endpoint takes TASKS until `want` tasks arrived (deadline); ids and
    attempts of what came go to ids/attempts. Returns how many came. */
-uint32_t fxw_take_tasks(fxw_peer_t *ep, uint32_t want, fx_id_text_t *ids, uint32_t *attempts)
+uint32_t bt_take_tasks(bt_peer_t *ep, uint32_t want, fx_id_text_t *ids, uint32_t *attempts)
 {
     uint32_t got = 0;
     while (got < want) {
-        fx_msg_t *msg = fxw_next(ep, WAIT_MS);
+        fx_msg_t *msg = bt_next(ep, BT_WAIT_MS);
         if (!msg)
             break;
         CHECK(msg->type == FX_MSG_TASKS);
@@ -406,7 +463,7 @@ uint32_t fxw_take_tasks(fxw_peer_t *ep, uint32_t want, fx_id_text_t *ids, uint32
     return got;
 }
 
-uint32_t fxw_results(fxw_peer_t *ep, const fx_id_text_t *ids, uint32_t n)
+uint32_t bt_results(bt_peer_t *ep, const fx_id_text_t *ids, uint32_t n)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
     fx_msg_alloc_records(msg, n);
@@ -418,14 +475,14 @@ uint32_t fxw_results(fxw_peer_t *ep, const fx_id_text_t *ids, uint32_t n)
         r->value = zframe_new(value, strlen(value));
         r->output = zframe_new("printed\n", 8);
     }
-    return fxw_send(ep, msg);
+    return bt_send(ep, msg);
 }
 
 /* The endpoint returns results for ids (value "v:<id>") and checks the ack. */
-void fxw_return(fxw_peer_t *ep, fx_id_text_t *ids, uint32_t n)
+void bt_return(bt_peer_t *ep, fx_id_text_t *ids, uint32_t n)
 {
-    uint32_t seq = fxw_results(ep, ids, n);
-    fx_msg_t *msg = fxw_expect(ep, FX_MSG_RESULTS_ACK, seq);
+    uint32_t seq = bt_results(ep, ids, n);
+    fx_msg_t *msg = bt_expect(ep, FX_MSG_RESULTS_ACK, seq);
     CHECK(msg && msg->ids.count == n);
     for (uint32_t i = 0; msg && i < msg->ids.count && i < n; i++)
         CHECK(strcmp(msg->ids.ids[i], ids[i]) == 0);
@@ -434,12 +491,12 @@ void fxw_return(fxw_peer_t *ep, fx_id_text_t *ids, uint32_t n)
 
 /* The client collects pushed RESULTS (seq 0) until it has the n ids, each
    exactly once, and acks them if ack. */
-void fxw_collect(fxw_peer_t *client, fx_id_text_t *ids, uint32_t n, bool ack)
+void bt_collect(bt_peer_t *client, fx_id_text_t *ids, uint32_t n, bool ack)
 {
     bool *seen = calloc(n, sizeof *seen);
     uint32_t have = 0;
     while (have < n) {
-        fx_msg_t *msg = fxw_expect(client, FX_MSG_RESULTS, 0);
+        fx_msg_t *msg = bt_expect(client, FX_MSG_RESULTS, 0);
         if (!msg)
             break;
         for (uint32_t i = 0; i < msg->results.count; i++) {
@@ -463,20 +520,20 @@ void fxw_collect(fxw_peer_t *client, fx_id_text_t *ids, uint32_t n, bool ack)
             fx_msg_alloc_records(reply, msg->results.count);
             for (uint32_t i = 0; i < msg->results.count; i++)
                 memcpy(reply->ids.ids[i], msg->results.results[i].task_id, sizeof(fx_id_text_t));
-            fxw_send(client, reply);
+            bt_send(client, reply);
         }
         fx_msg_destroy(&msg);
     }
     free(seen);
 }
 
-int fxw_status(fxw_peer_t *client, const char *task_id, uint32_t *attempts)
+int bt_status(bt_peer_t *client, const char *task_id, uint32_t *attempts)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_STATUS);
     fx_msg_alloc_records(msg, 1);
     memcpy(msg->ids.ids[0], task_id, sizeof(fx_id_text_t));
-    uint32_t seq = fxw_send(client, msg);
-    msg = fxw_expect(client, FX_MSG_STATUS_REPLY, seq);
+    uint32_t seq = bt_send(client, msg);
+    msg = bt_expect(client, FX_MSG_STATUS_REPLY, seq);
     int state = -1;
     if (msg && msg->status_reply.count == 1) {
         state = msg->status_reply.tasks[0].state;
@@ -489,7 +546,7 @@ int fxw_status(fxw_peer_t *client, const char *task_id, uint32_t *attempts)
 
 /* ---------------------------------------------------------------- world */
 
-int fxw_world_setup(fxw_world_t *w, const char *const *flags)
+int bt_world_setup(bt_world_t *w, const char *const *flags)
 {
     memset(w, 0, sizeof *w);
     fx_keypair_new(&w->alice_kp);
@@ -499,8 +556,11 @@ int fxw_world_setup(fxw_world_t *w, const char *const *flags)
     fx_id_new(w->bob_client);
     fx_id_new(w->fn);
     fx_id_new(w->ep);
-    char err[512], state[300];
-    snprintf(state, sizeof state, "%s/state", fxw_dir);
+    char err[512], state[300], cmd[400];
+    snprintf(state, sizeof state, "%s/state", bt_dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", state); /* a fresh world each time */
+    if (system(cmd) != 0)
+        return -1;
     fx_store_t *store = fx_store_open(state, err, sizeof err);
     if (!store) {
         fprintf(stderr, "cannot open the store: %s\n", err);
@@ -509,67 +569,70 @@ int fxw_world_setup(fxw_world_t *w, const char *const *flags)
     CHECK(fx_store_user_create(store, "alice", w->alice_kp.public_key, w->alice, err, sizeof err) == FX_OK);
     CHECK(fx_store_user_create(store, "bob", w->bob_kp.public_key, w->bob, err, sizeof err) == FX_OK);
     fx_store_destroy(&store);
-    if (fxw_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", flags) != 0)
+    if (bt_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", flags) != 0)
         return -1;
-    w->alice_c = fxw_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
-    w->bob_c = fxw_peer_new("bob", w->broker.client_addr, &w->bob_kp, w->broker.public_key);
-    fxw_session(w->alice_c, w->client, w->alice);
-    fxw_session(w->bob_c, w->bob_client, w->bob);
-    uint32_t seq = fxw_register_function(w->alice_c, w->fn, "def double(x): return 2 * x\n");
-    fx_msg_t *msg = fxw_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
+    w->alice_c = bt_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
+    w->bob_c = bt_peer_new("bob", w->broker.client_addr, &w->bob_kp, w->broker.public_key);
+    bt_session(w->alice_c, w->client, w->alice);
+    bt_session(w->bob_c, w->bob_client, w->bob);
+    uint32_t seq = bt_register_function(w->alice_c, w->fn, "def double(x): return 2 * x\n");
+    fx_msg_t *msg = bt_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
     fx_msg_destroy(&msg);
-    seq = fxw_register_endpoint(w->alice_c, w->ep, "laptop", w->ep_kp.public_key);
-    msg = fxw_expect(w->alice_c, FX_MSG_ENDPOINT_REGISTERED, seq);
+    seq = bt_register_endpoint(w->alice_c, w->ep, "laptop", w->ep_kp.public_key);
+    msg = bt_expect(w->alice_c, FX_MSG_ENDPOINT_REGISTERED, seq);
     fx_msg_destroy(&msg);
-    w->endpoint = fxw_peer_new("endpoint", w->broker.endpoint_addr, &w->ep_kp, w->broker.public_key);
-    fxw_endpoint_hello(w->endpoint, w->ep, true);
+    w->endpoint = bt_peer_new("endpoint", w->broker.endpoint_addr, &w->ep_kp, w->broker.public_key);
+    bt_endpoint_hello(w->endpoint, w->ep, true);
     return fx_check_failures ? -1 : 0;
 }
 
-void fxw_world_teardown(fxw_world_t *w)
+void bt_world_teardown(bt_world_t *w)
 {
-    fxw_peer_destroy(&w->alice_c);
-    fxw_peer_destroy(&w->bob_c);
-    fxw_peer_destroy(&w->endpoint);
+    bt_peer_destroy(&w->alice_c);
+    bt_peer_destroy(&w->bob_c);
+    bt_peer_destroy(&w->endpoint);
     if (w->broker.pid > 0) /* never kill(0): that is our own process group */
-        fxw_broker_stop(&w->broker);
+        bt_broker_stop(&w->broker);
 }
 
-void fxw_init(int argc, char **argv, const char *name)
+void bt_init(int argc, char **argv, const char *name, int *count, char ***names)
 {
-    if (argc < 2) {
+    if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr,
-                "usage: %s PATH_TO_FX_BROKER [WRAPPER ARGS...]\n"
+                "usage: %s PATH_TO_FX_BROKER [SCENARIO...] [-- WRAPPER ARGS...]\n"
                 "  WRAPPER (valgrind ...) runs the broker; FX_TEST_SLOW=N stretches deadlines\n",
                 name);
         exit(2);
     }
-    fxw_binary = argv[1];
-    fxw_wrapper = argc > 2 ? argv + 2 : NULL;
-    if (getenv("FX_TEST_SLOW"))
-        fxw_slow = atoi(getenv("FX_TEST_SLOW")) > 0 ? atoi(getenv("FX_TEST_SLOW")) : 1;
+    bt_binary = argv[1];
+    int n = 0;
+    while (2 + n < argc && strcmp(argv[2 + n], "--") != 0)
+        n++;
+    bt_wrapper = 2 + n + 1 < argc ? argv + 2 + n + 1 : NULL;
+    argv[2 + n] = NULL; /* ends the names (argv[argc] is NULL already) */
+    *count = n;
+    *names = argv + 2;
     /* No czmq signal handlers here: ctest's timeout must be able to stop us. */
     zsys_handler_set(NULL);
     zsys_init();
     zsys_set_logstream(NULL);
-    snprintf(fxw_dir, sizeof fxw_dir, "/tmp/%s.XXXXXX", name);
-    if (!mkdtemp(fxw_dir)) {
+    snprintf(bt_dir, sizeof bt_dir, "/tmp/%s.XXXXXX", name);
+    if (!mkdtemp(bt_dir)) {
         perror("mkdtemp");
         exit(1);
     }
-    snprintf(fxw_log, sizeof fxw_log, "%s/broker.log", fxw_dir);
+    snprintf(bt_log, sizeof bt_log, "%s/broker.log", bt_dir);
 }
 
-int fxw_finish(const char *name)
+int bt_finish(int rc)
 {
-    if (fx_check_failures) {
-        fprintf(stderr, "%s: %d checks failed; broker log: %s\n", name, fx_check_failures, fxw_log);
+    if (rc == 1 || fx_check_failures) {
+        fprintf(stderr, "broker log: %s\n", bt_log);
         return 1;
     }
     char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fxw_dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", bt_dir);
     if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", fxw_dir);
-    printf("%s: all checks passed\n", name);
-    return 0;
+        fprintf(stderr, "could not remove %s\n", bt_dir);
+    return rc;
 }
