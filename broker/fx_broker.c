@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fx_broker_int.h"
+#include "fx_state.h"
 
 /* The store calls this after committing a new result. */
 static void s_on_result(const char *owner, const char *client_id, void *arg)
@@ -54,7 +56,12 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    self->lock_fd = -1;
     self->conf = *conf;
+    /* The state directory is this broker's before anything in it is read. */
+    self->lock_fd = fx_state_lock(conf->state_dir, err, errlen);
+    if (self->lock_fd < 0)
+        goto fail;
     self->store = fx_store_open(conf->state_dir, err, errlen);
     if (!self->store)
         goto fail;
@@ -107,6 +114,8 @@ void fx_broker_destroy(fx_broker_t **self_p)
     zstr_free(&self->client_addr);
     zstr_free(&self->endpoint_addr);
     fx_store_destroy(&self->store);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd); /* the next broker may have the directory now */
     free(self);
     *self_p = NULL;
 }

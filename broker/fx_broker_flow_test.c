@@ -17,12 +17,16 @@
                         with FX_E_LIMIT naming the count and the cap
       sigterm           SIGTERM while SUBMITs stream in: exit 0; every batch that
                         got SUBMITTED is stored, every batch all or nothing
+      state_lock        a second broker on the same --state is refused, naming
+                        the first one's pid; the first serves on; after it is
+                        killed (SIGKILL) a new one starts
 
     Usage: fx_broker_flow_test PATH_TO_FX_BROKER [SCENARIO...] [-- WRAPPER ARGS...] */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "fx_bt.h"
 
@@ -338,6 +342,30 @@ static void scenario_sigterm(bt_world_t *w)
     CHECK(replies >= 1 && stored >= replies);
 }
 
+/* One broker per state directory: a second one is refused, naming the
+   first one's pid, and the first serves on; the lock goes with the
+   process, however it ends (here: SIGKILL), so a new broker can start. */
+static void scenario_state_lock(bt_world_t *w)
+{
+    char out[4096], pid[32];
+    int rc = bt_broker_refused(out, sizeof out);
+    CHECK(rc == 1, "a second broker on the same state directory exited %d", rc);
+    snprintf(pid, sizeof pid, "pid %ld ", (long) w->broker.pid);
+    CHECK(strstr(out, pid) != NULL && strstr(out, "in use by another fx-broker") != NULL, "it said: %s", out);
+    printf("state_lock: the second broker said: %s", out);
+    fx_id_text_t ids[1], got[1];
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 1, ids);
+    bt_credit(w->endpoint, 1);
+    CHECK(bt_take_tasks(w->endpoint, 1, got, NULL) == 1);
+    bt_return(w->endpoint, got, 1);
+    bt_collect(w->alice_c, got, 1, true);
+    w->alice_c->keepalive = w->bob_c->keepalive = w->endpoint->keepalive = false;
+    kill(w->broker.pid, SIGKILL);
+    waitpid(w->broker.pid, NULL, 0);
+    w->broker.pid = 0;
+    CHECK(bt_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", NULL) == 0);
+}
+
 /* ---------------------------------------------------------------- main */
 
 /* Each scenario on a fresh broker and state directory, started with flags. */
@@ -365,6 +393,7 @@ S_SCENARIO(endpoint_status, "--heartbeat-ms", "100")
 S_SCENARIO(heartbeat_offline, "--heartbeat-ms", "200", "--heartbeat-missed", "3")
 S_SCENARIO(queue_cap, "--max-queued-per-user", "10")
 S_SCENARIO(sigterm, NULL)
+S_SCENARIO(state_lock, NULL)
 
 static const fx_scenario_t s_scenarios[] = {
     {"retries", run_retries, false},
@@ -374,6 +403,7 @@ static const fx_scenario_t s_scenarios[] = {
     {"heartbeat_offline", run_heartbeat_offline, false},
     {"queue_cap", run_queue_cap, false},
     {"sigterm", run_sigterm, false},
+    {"state_lock", run_state_lock, false},
 };
 
 int main(int argc, char **argv)

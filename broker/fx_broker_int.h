@@ -99,6 +99,7 @@ fx_fwd_queue_t fx_broker_queue(fx_store_t *store);
 
 typedef struct {
     fx_broker_conf_t conf;
+    int lock_fd; /* holds the state directory (fx_state.h) while open */
     fx_store_t *store;
     fx_fwd_queue_t queue; /* the store, as the forwarder sees it */
     fx_keypair_t keypair;

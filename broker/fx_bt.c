@@ -20,6 +20,66 @@ char **bt_wrapper; /* e.g. valgrind and its flags, run in front of the broker */
 char bt_dir[256];
 char bt_log[300];
 
+/* In a child: [wrapper args...] fx-broker --state ... flags... */
+static void s_exec(const char *state, const char *client_bind, const char *endpoint_bind,
+                   const char *const *extra)
+{
+    const char *args[64];
+    int n = 0;
+    for (int i = 0; bt_wrapper && bt_wrapper[i] && n < 40; i++)
+        args[n++] = bt_wrapper[i];
+    const char *flags[] = {bt_binary,   "--state",         state,         "--client-bind",
+                           client_bind, "--endpoint-bind", endpoint_bind, NULL};
+    for (int i = 0; flags[i]; i++)
+        args[n++] = flags[i];
+    for (int i = 0; extra && extra[i] && n < 62; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    execvp(args[0], (char *const *) args);
+    _exit(127);
+}
+
+int bt_broker_refused(char *out, size_t cap)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    char state[300];
+    snprintf(state, sizeof state, "%s/state", bt_dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        s_exec(state, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", NULL);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    out[0] = '\0';
+    int64_t deadline = zclock_mono() + fx_test_ms(10000);
+    while (zclock_mono() < deadline && len < cap - 1) {
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        if (poll(&pfd, 1, (int) (deadline - zclock_mono())) <= 0)
+            break;
+        ssize_t n = read(fds[0], out + len, cap - 1 - len);
+        if (n <= 0)
+            break; /* EOF: it exited */
+        len += (size_t) n;
+        out[len] = '\0';
+    }
+    close(fds[0]);
+    int status = -1;
+    pid_t done = 0;
+    while ((done = waitpid(pid, &status, WNOHANG)) == 0 && zclock_mono() < deadline)
+        zclock_sleep(10); /* polling a deadline, not waiting for an effect */
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* Starts fx-broker and waits (deadline) for its ready line. */
 int bt_broker_start(bt_broker_t *b, const char *client_bind, const char *endpoint_bind,
                      const char *const *extra)
@@ -36,20 +96,7 @@ int bt_broker_start(bt_broker_t *b, const char *client_bind, const char *endpoin
         if (log >= 0)
             dup2(log, 2);
         close(fds[0]);
-        /* [wrapper args...] fx-broker flags... */
-        const char *args[64];
-        int n = 0;
-        for (int i = 0; bt_wrapper && bt_wrapper[i] && n < 40; i++)
-            args[n++] = bt_wrapper[i];
-        const char *flags[] = {bt_binary,  "--state",         state,         "--client-bind",
-                               client_bind, "--endpoint-bind", endpoint_bind, NULL};
-        for (int i = 0; flags[i]; i++)
-            args[n++] = flags[i];
-        for (int i = 0; extra && extra[i] && n < 62; i++)
-            args[n++] = extra[i];
-        args[n] = NULL;
-        execvp(args[0], (char *const *) args);
-        _exit(127);
+        s_exec(state, client_bind, endpoint_bind, extra);
     }
     close(fds[1]);
     char line[1024] = "";

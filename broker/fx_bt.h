@@ -83,6 +83,10 @@ int bt_finish(int rc);
 int bt_broker_start(bt_broker_t *b, const char *client_bind, const char *endpoint_bind,
                      const char *const *extra);
 void bt_broker_wait(bt_broker_t *b);
+/* Starts another broker on the same state directory (ports 0) and waits
+   (deadline) for it to exit by itself: its exit status, or -1 if it did not
+   (then it is killed). What it printed is in out. */
+int bt_broker_refused(char *out, size_t cap);
 void bt_broker_stop(bt_broker_t *b);
 bt_peer_t *bt_peer_new(const char *name, const char *addr, const fx_keypair_t *kp, const char *server_key);
 void bt_peer_destroy(bt_peer_t **p_p);
