@@ -65,7 +65,7 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
     self->store = fx_store_open(conf->state_dir, err, errlen);
     if (!self->store)
         goto fail;
-    if (fx_store_broker_keypair(conf->state_dir, &self->keypair, err, errlen) != 0)
+    if (fx_state_keypair(conf->state_dir, &self->keypair, err, errlen) != 0)
         goto fail;
     self->zap = fx_zap_bind();
     if (!self->zap) {

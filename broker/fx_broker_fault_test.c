@@ -146,7 +146,7 @@ static void scenario_push_io(bt_world_t *w)
     memcpy(ack->ids.ids, ids, sizeof ids);
     bt_send(back, ack);
     CHECK(s_count_state(back, ids, 2, FX_TASK_DELIVERED) == 2); /* STATUS is read after the ack */
-    CHECK(bt_barrier(back));                                     /* nothing pushed twice */
+    CHECK(bt_barrier(back));                                    /* nothing pushed twice */
     bt_peer_destroy(&back);
 }
 
@@ -165,10 +165,10 @@ static void s_run(void (*scenario)(bt_world_t *w))
     bt_world_teardown(&w);
 }
 
-#define S_SCENARIO(name)                                                                                    \
-    static void run_##name(void *ctx)                                                                       \
-    {                                                                                                       \
-        s_run(scenario_##name);                                                                             \
+#define S_SCENARIO(name)                                                                                     \
+    static void run_##name(void *ctx)                                                                        \
+    {                                                                                                        \
+        s_run(scenario_##name);                                                                              \
     }
 S_SCENARIO(submit_io)
 S_SCENARIO(results_io)

@@ -302,7 +302,7 @@ static void scenario_sigterm(bt_world_t *w)
     if (msg)
         kill(w->broker.pid, SIGTERM);
     w->alice_c->keepalive = w->endpoint->keepalive = false; /* no one to beat to */
-    bt_broker_wait(&w->broker); /* exit 0, bounded */
+    bt_broker_wait(&w->broker);                             /* exit 0, bounded */
     /* Every reply it sent before it closed the connection is ours once
        the connection has ended: then read them all. */
     CHECK(bt_event(w->alice_c, ZMQ_EVENT_DISCONNECTED, BT_WAIT_MS) == ZMQ_EVENT_DISCONNECTED);
@@ -379,11 +379,11 @@ static void s_run(void (*scenario)(bt_world_t *w), const char *const *flags)
     bt_world_teardown(&w);
 }
 
-#define S_SCENARIO(name, ...)                                                                               \
-    static void run_##name(void *ctx)                                                                       \
-    {                                                                                                       \
-        static const char *const flags[] = {__VA_ARGS__, NULL};                                             \
-        s_run(scenario_##name, flags);                                                                      \
+#define S_SCENARIO(name, ...)                                                                                \
+    static void run_##name(void *ctx)                                                                        \
+    {                                                                                                        \
+        static const char *const flags[] = {__VA_ARGS__, NULL};                                              \
+        s_run(scenario_##name, flags);                                                                       \
     }
 
 S_SCENARIO(retries, NULL)

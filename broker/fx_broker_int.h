@@ -126,4 +126,11 @@ int fx_broker_run(fx_broker_t *self);
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);
 
+/* LIST: the owner's endpoints, functions or tasks (what), at most limit
+   rows (0: as many as the protocol allows), into reply (LIST_REPLY) as the
+   display table of SPEC 5.17 (fx_client_list.c). */
+int fx_client_list(fx_broker_t *broker, const char *owner, int what, uint32_t limit, fx_msg_t *reply);
+/* Name of a task state ("queued"), "unknown" if out of range. */
+const char *fx_client_state_name(int state);
+
 #endif

@@ -6,9 +6,21 @@
 
 #include "fx_broker_int.h"
 
+/* fx_store_room_fn: the records of the TASKS message (arg), n of them. */
+static fx_task_t *s_room(uint32_t n, void *arg)
+{
+    fx_msg_t *tasks = arg;
+    return fx_msg_alloc_records(tasks, n) == FX_OK ? tasks->tasks.tasks : NULL;
+}
+
 static int s_take(void *ctx, const char *endpoint_id, uint32_t max, fx_msg_t *tasks)
 {
-    return fx_store_dispatch(ctx, endpoint_id, max, tasks);
+    uint32_t n = 0;
+    int rc = fx_msg_alloc_records(tasks, 0);
+    if (rc == FX_OK)
+        rc = fx_store_dispatch(ctx, endpoint_id, max, s_room, tasks, &n);
+    tasks->tasks.count = n; /* 0 after a failure: the room holds no frames */
+    return rc;
 }
 
 static int s_requeue(void *ctx, const char *endpoint_id, uint32_t *requeued, uint32_t *cancelled)

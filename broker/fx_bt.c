@@ -12,7 +12,6 @@
 
 #include "fx_bt.h"
 
-
 /* ---------------------------------------------------------------- broker */
 
 const char *bt_binary;
@@ -82,7 +81,7 @@ int bt_broker_refused(char *out, size_t cap)
 
 /* Starts fx-broker and waits (deadline) for its ready line. */
 int bt_broker_start(bt_broker_t *b, const char *client_bind, const char *endpoint_bind,
-                     const char *const *extra)
+                    const char *const *extra)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -173,7 +172,8 @@ bt_peer_t *bt_peer_new(const char *name, const char *addr, const fx_keypair_t *k
     char monitor[64];
     snprintf(monitor, sizeof monitor, "inproc://bt-monitor-%d", ++monitors);
     zmq_socket_monitor(zsock_resolve(p->sock), monitor,
-                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED);
+                       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                           ZMQ_EVENT_DISCONNECTED);
     p->monitor = zsock_new_pair(monitor); /* connects (">" is the default for PAIR) */
     zsock_connect(p->sock, "%s", addr);
     for (int i = 0; i < BT_PEERS_MAX; i++)
@@ -450,7 +450,7 @@ uint32_t bt_register_endpoint(bt_peer_t *client, const char *id, const char *nam
 
 /* SUBMIT n new tasks; their ids go to ids. Returns the seq. */
 uint32_t bt_submit(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
-                    fx_id_text_t *ids)
+                   fx_id_text_t *ids)
 {
     for (uint32_t i = 0; i < n; i++)
         fx_id_new(ids[i]);
@@ -458,7 +458,7 @@ uint32_t bt_submit(bt_peer_t *client, const char *endpoint_id, const char *funct
 }
 
 uint32_t bt_submit_ids(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
-                        const fx_id_text_t *ids)
+                       const fx_id_text_t *ids)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
     fx_msg_alloc_records(msg, n);
@@ -475,7 +475,7 @@ uint32_t bt_submit_ids(bt_peer_t *client, const char *endpoint_id, const char *f
 }
 
 void bt_submit_ok(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
-                   fx_id_text_t *ids)
+                  fx_id_text_t *ids)
 {
     uint32_t seq = bt_submit(client, endpoint_id, function_id, n, ids);
     fx_msg_t *msg = bt_expect(client, FX_MSG_SUBMITTED, seq);

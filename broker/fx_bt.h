@@ -20,11 +20,14 @@
 
 #include "fx_check.h"
 #include "fx_creds.h"
+#include "fx_curve.h"
 #include "fx_store.h"
 #include "fx_testkit.h"
 
-/* One expected message, on a quiet machine (stretched by FX_TEST_SLOW). */
-#define BT_WAIT_MS ((int) fx_test_ms(3000))
+/* The deadline of one expected message (stretched by FX_TEST_SLOW). Only
+   a failing test waits it out, so it is generous: a 4 MiB SUBMIT committed
+   with fsync on a busy shared disk has taken over 3 s. */
+#define BT_WAIT_MS ((int) fx_test_ms(10000))
 
 extern const char *bt_binary;
 extern char **bt_wrapper;
@@ -81,7 +84,7 @@ int bt_finish(int rc);
 #define bt_expect_error(p, code, seq) bt_expect_error_at((p), (code), (seq), __LINE__)
 
 int bt_broker_start(bt_broker_t *b, const char *client_bind, const char *endpoint_bind,
-                     const char *const *extra);
+                    const char *const *extra);
 void bt_broker_wait(bt_broker_t *b);
 /* Starts another broker on the same state directory (ports 0) and waits
    (deadline) for it to exit by itself: its exit status, or -1 if it did not
@@ -122,12 +125,12 @@ void bt_credit(bt_peer_t *ep, uint32_t window);
 uint32_t bt_register_function(bt_peer_t *client, const char *id, const char *body);
 uint32_t bt_register_endpoint(bt_peer_t *client, const char *id, const char *name, const char *key);
 uint32_t bt_submit(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
-                    fx_id_text_t *ids);
-void bt_submit_ok(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
                    fx_id_text_t *ids);
+void bt_submit_ok(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
+                  fx_id_text_t *ids);
 /* SUBMIT n tasks with the given ids (a resend). Returns the seq. */
 uint32_t bt_submit_ids(bt_peer_t *client, const char *endpoint_id, const char *function_id, uint32_t n,
-                        const fx_id_text_t *ids);
+                       const fx_id_text_t *ids);
 uint32_t bt_take_tasks(bt_peer_t *ep, uint32_t want, fx_id_text_t *ids, uint32_t *attempts);
 /* RESULTS for ids (value "v:<id>"); returns the seq, reads nothing. */
 uint32_t bt_results(bt_peer_t *ep, const fx_id_text_t *ids, uint32_t n);

@@ -8,15 +8,22 @@
 
 #include "fx_broker_int.h"
 
-/* fx_store_live_fn over the forwarders (arg): online, managers, workers. */
-static void s_live(const char *endpoint_id, void *arg, fx_store_live_t *live)
+/* fx_store_online_fn over the forwarders (arg). */
+static bool s_online(const char *endpoint_id, void *arg)
 {
-    fx_forwarder_stats_t stats;
-    if (!fx_fwd_set_online(arg, endpoint_id) || fx_fwd_set_stats(arg, endpoint_id, &stats) != 0)
-        return;
-    live->online = true;
-    live->managers = stats.managers;
-    live->workers = stats.workers;
+    return fx_fwd_set_online(arg, endpoint_id);
+}
+
+/* A RESULTS reply with room for `room` records (count 0 until the store
+   filled them), or NULL on OOM. */
+static fx_msg_t *s_results_msg(uint32_t room)
+{
+    fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
+    if (msg && fx_msg_alloc_records(msg, room) != FX_OK)
+        fx_msg_destroy(&msg);
+    if (msg)
+        msg->results.count = 0; /* filled by the store, then counted */
+    return msg;
 }
 
 /* ERROR to a client connection, unless it has had too many lately. */
@@ -149,10 +156,10 @@ static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
 
 static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
-    fx_msg_t *reply = fx_msg_new(FX_MSG_RESULTS);
-    int rc =
-        reply ? fx_store_results_fetch(broker->store, session->user_id, msg->ids.ids, msg->ids.count, reply)
-              : FX_E_NOMEM;
+    fx_msg_t *reply = s_results_msg(msg->ids.count);
+    int rc = reply ? fx_store_results_fetch(broker->store, session->user_id, msg->ids.ids, msg->ids.count,
+                                            reply->results.results, &reply->results.count)
+                   : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
         s_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
@@ -162,7 +169,8 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
        marked pushed (durably, before it is sent) and in the session, so no
        push repeats it. */
     fx_sessions_drop_pushed(session, reply);
-    if ((rc = fx_store_results_mark_pushed(broker->store, reply)) != FX_OK) {
+    if ((rc = fx_store_results_mark_pushed(broker->store, reply->results.results, reply->results.count)) !=
+        FX_OK) {
         fx_msg_destroy(&reply);
         s_error(broker, routing, msg->seq, rc, "cannot record the results as sent: %s (%s): try again",
                 fx_strerror(rc), fx_store_errmsg(broker->store));
@@ -176,9 +184,8 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
 static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what, msg->list.limit, s_live,
-                                   broker->forwarders, reply)
-                   : FX_E_NOMEM;
+    int rc =
+        reply ? fx_client_list(broker, session->user_id, msg->list.what, msg->list.limit, reply) : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
         s_error(broker, routing, msg->seq, rc, "cannot list: %s: try again", fx_strerror(rc));
@@ -220,7 +227,7 @@ static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     int rc = reply ? fx_msg_alloc_records(reply, msg->cancel.count) : FX_E_NOMEM;
     if (rc == FX_OK)
         rc = fx_store_cancel(broker->store, session->user_id, msg->cancel.ids, msg->cancel.count,
-                             msg->cancel.queued_only != 0, s_live, broker->forwarders,
+                             msg->cancel.queued_only != 0, s_online, broker->forwarders,
                              reply->status_reply.tasks);
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);

@@ -1,4 +1,5 @@
-/*  fx_state.c: the broker's state directory: its lock (fx_state.h). */
+/*  fx_state.c: the broker's state directory: its lock and the broker's
+    keypair file (fx_state.h). */
 #include "fx_state.h"
 
 #include <errno.h>
@@ -9,6 +10,21 @@
 #include <unistd.h>
 
 #include "fx_file.h"
+
+/* mkdir -p state_dir (0700) and the path of one of its files. 0 or -1. */
+static int s_path(const char *state_dir, const char *file, char *path, size_t cap, char *err, size_t errlen)
+{
+    if (!state_dir || !*state_dir || fx_file_mkdirs(state_dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create the state directory %s: %s: give another --state",
+                 state_dir ? state_dir : "", strerror(errno));
+        return -1;
+    }
+    if (snprintf(path, cap, "%s/%s", state_dir, file) >= (int) cap) {
+        snprintf(err, errlen, "the state directory path %s is too long: give a shorter --state", state_dir);
+        return -1;
+    }
+    return 0;
+}
 
 /* Who holds the lock on fd: its pid, or 0 if that cannot be told. */
 static long s_holder(int fd)
@@ -22,12 +38,8 @@ static long s_holder(int fd)
 int fx_state_lock(const char *state_dir, char *err, size_t errlen)
 {
     char path[4200];
-    if (!state_dir || !*state_dir || fx_file_mkdirs(state_dir, 0700) != 0) {
-        snprintf(err, errlen, "cannot create the state directory %s: %s: give another --state",
-                 state_dir ? state_dir : "", strerror(errno));
+    if (s_path(state_dir, FX_STATE_LOCK_FILE, path, sizeof path, err, errlen) != 0)
         return -1;
-    }
-    snprintf(path, sizeof path, "%s/%s", state_dir, FX_STATE_LOCK_FILE);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s: check that the --state directory is writable", path,
@@ -56,4 +68,12 @@ int fx_state_lock(const char *state_dir, char *err, size_t errlen)
     bool noted = ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t) len, 0) == len;
     (void) noted;
     return fd;
+}
+
+int fx_state_keypair(const char *state_dir, fx_keypair_t *kp, char *err, size_t errlen)
+{
+    char path[4200];
+    if (s_path(state_dir, FX_STATE_KEY_FILE, path, sizeof path, err, errlen) != 0)
+        return -1;
+    return fx_keypair_load(path, kp, true, err, errlen);
 }

@@ -1,5 +1,5 @@
 /*  fx_state.h: the broker's state directory (--state DIR) as a whole:
-    what lives in it, and who owns it.
+    what lives in it, who owns it, and the broker's keypair in it.
 
         DIR/fx.db        the store (fx_store.h)
         DIR/broker.key   the broker's CurveZMQ keypair
@@ -18,6 +18,10 @@
 
 #include <stddef.h>
 
+#include "fx_creds.h"
+
+#define FX_STATE_DB_FILE "fx.db"
+#define FX_STATE_KEY_FILE "broker.key"
 #define FX_STATE_LOCK_FILE "broker.lock"
 
 /* mkdir -p state_dir (0700), then takes state_dir/broker.lock. The open
@@ -25,5 +29,9 @@
    sentence in err; for a directory another process holds, the sentence
    names its pid. */
 int fx_state_lock(const char *state_dir, char *err, size_t errlen);
+
+/* The broker's keypair (state_dir/broker.key, 0600), made with the
+   directory if absent. 0, or -1 with a sentence in err. */
+int fx_state_keypair(const char *state_dir, fx_keypair_t *kp, char *err, size_t errlen);
 
 #endif

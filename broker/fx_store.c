@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/time.h>
 
+#include "fx_clock.h"
+#include "fx_file.h"
 #include "fx_store_int.h"
 
 /* Schema version kept in PRAGMA user_version; a database from a newer fx is
@@ -247,41 +247,10 @@ const char *fx_store_errmsg(fx_store_t *self)
 
 int64_t fx_store_wall_ms(void)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    return fx_wall_us() / 1000;
 }
 
 /* ---------------------------------------------------------------- life */
-
-/* mkdir -p with mode 0700 for every directory it makes. */
-static int s_mkdirs(const char *path, char *err, size_t errlen)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf || buf[0] == '\0') {
-        snprintf(err, errlen, "state directory path is empty or too long: give a shorter --state");
-        return -1;
-    }
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
-                return -1;
-            }
-            *p = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        snprintf(err, errlen, "state directory %s is not a directory: give another --state", path);
-        return -1;
-    }
-    return 0;
-}
 
 static int s_exec_sql(fx_store_t *self, const char *sql, const char *what, char *err, size_t errlen)
 {
@@ -350,8 +319,11 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory opening the store");
         return NULL;
     }
-    if (!state_dir || s_mkdirs(state_dir, err, errlen) != 0)
+    if (!state_dir || !*state_dir || fx_file_mkdirs(state_dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create the state directory %s: %s: give another --state",
+                 state_dir ? state_dir : "", strerror(errno));
         goto fail;
+    }
     snprintf(path, sizeof path, "%s/%s", state_dir, FX_STORE_DB_FILE);
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path,
@@ -399,15 +371,6 @@ void fx_store_destroy(fx_store_t **self_p)
     zhashx_destroy(&self->unfinished);
     free(self);
     *self_p = NULL;
-}
-
-int fx_store_broker_keypair(const char *state_dir, fx_keypair_t *kp, char *err, size_t errlen)
-{
-    char path[4200];
-    if (!state_dir || s_mkdirs(state_dir, err, errlen) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/%s", state_dir, FX_STORE_KEY_FILE);
-    return fx_keypair_load(path, kp, true, err, errlen);
 }
 
 /* ---------------------------------------------------------------- users */

@@ -67,7 +67,7 @@ static void s_case_new(s_case_t *c, bool submit, bool dispatch, bool results)
                               sizeof err) == FX_OK);
     if (dispatch) {
         fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-        CHECK(fx_store_dispatch(c->fix.store, c->fix.alice_ep, S_N, msg) == FX_OK && msg->tasks.count == S_N);
+        CHECK(st_dispatch(c->fix.store, c->fix.alice_ep, S_N, msg) == FX_OK && msg->tasks.count == S_N);
         fx_msg_destroy(&msg);
     }
     if (results)
@@ -153,7 +153,7 @@ static void test_submit(void *ctx)
 static int s_op_dispatch(s_case_t *c)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-    int rc = fx_store_dispatch(c->fix.store, c->fix.alice_ep, S_N, msg);
+    int rc = st_dispatch(c->fix.store, c->fix.alice_ep, S_N, msg);
     CHECK(rc == FX_OK ? msg->tasks.count == S_N : msg->tasks.count == 0);
     fx_msg_destroy(&msg);
     return rc;
@@ -186,8 +186,7 @@ static void s_unchanged_results(s_case_t *c)
     CHECK(s_states(c, FX_TASK_DISPATCHED) == S_N);
     CHECK(s_unfinished(c) == c->unfinished);
     fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
-    CHECK(fx_store_results_fetch(c->fix.store, c->fix.alice, c->ids, S_N, msg) == FX_OK &&
-          msg->results.count == 0);
+    CHECK(st_fetch(c->fix.store, c->fix.alice, c->ids, S_N, msg) == FX_OK && msg->results.count == 0);
     fx_msg_destroy(&msg);
 }
 
@@ -208,7 +207,7 @@ static uint32_t s_pending(s_case_t *c)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
     int64_t seqs[S_N];
-    CHECK(fx_store_results_pending(c->fix.store, c->fix.alice, c->fix.client, 0, S_N, msg, seqs) == FX_OK);
+    CHECK(st_pending(c->fix.store, c->fix.alice, c->fix.client, 0, S_N, msg, seqs) == FX_OK);
     uint32_t n = msg->results.count;
     fx_msg_destroy(&msg);
     return n;
@@ -218,8 +217,8 @@ static int s_op_push(s_case_t *c)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
     int64_t seqs[S_N];
-    CHECK(fx_store_results_pending(c->fix.store, c->fix.alice, c->fix.client, 0, S_N, msg, seqs) == FX_OK);
-    int rc = fx_store_results_mark_pushed(c->fix.store, msg);
+    CHECK(st_pending(c->fix.store, c->fix.alice, c->fix.client, 0, S_N, msg, seqs) == FX_OK);
+    int rc = st_mark_pushed(c->fix.store, msg);
     fx_msg_destroy(&msg);
     return rc;
 }

@@ -130,3 +130,46 @@ void st_free_results(fx_result_t *r, int n)
         zframe_destroy(&r[i].output);
     }
 }
+
+static fx_task_t *s_room(uint32_t n, void *arg)
+{
+    fx_msg_t *tasks = arg;
+    return fx_msg_alloc_records(tasks, n) == FX_OK ? tasks->tasks.tasks : NULL;
+}
+
+int st_dispatch(fx_store_t *store, const char *endpoint_id, uint32_t max, fx_msg_t *tasks)
+{
+    uint32_t n = 0;
+    int rc = fx_msg_alloc_records(tasks, 0);
+    if (rc == FX_OK)
+        rc = fx_store_dispatch(store, endpoint_id, max, s_room, tasks, &n);
+    tasks->tasks.count = n;
+    return rc;
+}
+
+int st_pending(fx_store_t *store, const char *owner, const char *client_id, int64_t after, uint32_t max,
+               fx_msg_t *results, int64_t *seqs)
+{
+    uint32_t n = 0;
+    int rc = fx_msg_alloc_records(results, max);
+    if (rc == FX_OK)
+        rc =
+            fx_store_results_pending(store, owner, client_id, after, max, results->results.results, seqs, &n);
+    results->results.count = n;
+    return rc;
+}
+
+int st_fetch(fx_store_t *store, const char *owner, const fx_id_text_t *ids, uint32_t count, fx_msg_t *results)
+{
+    uint32_t n = 0;
+    int rc = fx_msg_alloc_records(results, count);
+    if (rc == FX_OK)
+        rc = fx_store_results_fetch(store, owner, ids, count, results->results.results, &n);
+    results->results.count = n;
+    return rc;
+}
+
+int st_mark_pushed(fx_store_t *store, const fx_msg_t *results)
+{
+    return fx_store_results_mark_pushed(store, results->results.results, results->results.count);
+}

@@ -36,6 +36,15 @@ void st_free_tasks(fx_task_t *tasks, int n);
 void st_result(fx_result_t *r, const char *task_id, int status, const char *value);
 void st_free_results(fx_result_t *r, int n);
 
+/* The store's row calls, into messages as the broker makes them (records
+   replaced): TASKS for dispatch, RESULTS for pending and fetch. */
+int st_dispatch(fx_store_t *store, const char *endpoint_id, uint32_t max, fx_msg_t *tasks);
+int st_pending(fx_store_t *store, const char *owner, const char *client_id, int64_t after, uint32_t max,
+               fx_msg_t *results, int64_t *seqs);
+int st_fetch(fx_store_t *store, const char *owner, const fx_id_text_t *ids, uint32_t count,
+             fx_msg_t *results);
+int st_mark_pushed(fx_store_t *store, const fx_msg_t *results);
+
 /* The task's state as owner sees it (-1 on a store error). */
 int st_state(st_fix_t *fix, const char *owner, const char *task_id, uint32_t *attempts);
 
