@@ -52,9 +52,10 @@ static void s_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, ui
         fx_warn("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
 }
 
-static void s_hello(fx_broker_t *broker, zframe_t *routing, const char *user_id, fx_msg_t *msg)
+static void s_hello(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user_id,
+                    fx_msg_t *msg)
 {
-    fx_session_t *session = fx_sessions_hello(broker->sessions, routing, user_id, msg->hello.client_id);
+    session = fx_sessions_hello(broker->sessions, routing, user_id, msg->hello.client_id);
     if (!session) {
         s_error(broker, routing, msg->seq, FX_E_NOMEM, "the broker is out of memory: say HELLO again later");
         return;
@@ -68,7 +69,8 @@ static void s_hello(fx_broker_t *broker, zframe_t *routing, const char *user_id,
     s_reply(broker, routing, &welcome, msg->seq);
 }
 
-static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
+                                const char *user, fx_msg_t *msg)
 {
     char err[512];
     zframe_t *body = msg->register_function.body;
@@ -87,7 +89,8 @@ static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
+                                const char *user, fx_msg_t *msg)
 {
     char err[512];
     int rc = fx_store_endpoint_register(broker->store, session->user_id, msg->register_endpoint.endpoint_id,
@@ -104,7 +107,8 @@ static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                     fx_msg_t *msg)
 {
     char err[512];
     uint32_t stored = 0;
@@ -123,7 +127,8 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                          fx_msg_t *msg)
 {
     int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, NULL);
     if (rc != FX_OK) {
@@ -139,7 +144,8 @@ static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *
     fx_sessions_mark(broker->sessions, session, msg->ids.ids, msg->ids.count, false);
 }
 
-static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                     fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_STATUS_REPLY);
     int rc = reply ? fx_msg_alloc_records(reply, msg->ids.count) : FX_E_NOMEM;
@@ -154,7 +160,8 @@ static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                    fx_msg_t *msg)
 {
     fx_msg_t *reply = s_results_msg(msg->ids.count);
     int rc = reply ? fx_store_results_fetch(broker->store, session->user_id, msg->ids.ids, msg->ids.count,
@@ -181,7 +188,8 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                   fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
     int rc =
@@ -221,7 +229,8 @@ static void s_forward_cancel(fx_broker_t *broker, const fx_task_status_t *tasks,
     free(ids);
 }
 
-static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                     fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_STATUS_REPLY);
     int rc = reply ? fx_msg_alloc_records(reply, msg->cancel.count) : FX_E_NOMEM;
@@ -261,41 +270,76 @@ static bool s_valid_here(int type)
     }
 }
 
-static void s_serve(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_heartbeat(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                        fx_msg_t *msg)
 {
-    switch (msg->type) {
-    case FX_MSG_HEARTBEAT: {
-        fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
-        s_reply(broker, routing, &beat, 0); /* not a reply: seq 0 (SPEC 3.6.3) */
-        break;
+    fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
+    s_reply(broker, routing, &beat, 0); /* not a reply: seq 0 (SPEC 3.6.3) */
+}
+
+/* An ERROR from a client is logged, never answered (SPEC 10.3). */
+static void s_peer_error(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                         fx_msg_t *msg)
+{
+    fx_warn("client of user=%s reports %s: %s", user, fx_errname(msg->error.code),
+            msg->error.text ? msg->error.text : "");
+}
+
+static void s_no_session(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                         fx_msg_t *msg)
+{
+    s_error(broker, routing, msg->seq, FX_E_NO_SESSION,
+            "no session for this connection (the broker may have restarted): send "
+            "HELLO, then this request again");
+}
+
+/* SPEC 6.1, broker side: the state of one routing id on the client port
+   is NONE (no session) or ACTIVE (a session bound to (user, client_id)).
+   The rows below are that table, in its order: in this state, this
+   message gets this action and leaves the routing id in that state (only
+   s_hello makes a session; "client lost -> NONE" is fx_sessions_tick's).
+   Type 0 is "anything else". Messages that are not the client port's at
+   all (SPEC 5.26) never get here: they are unexpected in any state. */
+typedef enum { FX_CLIENT_NONE, FX_CLIENT_ACTIVE } fx_client_state_t;
+
+typedef void(s_action_fn)(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                          fx_msg_t *msg);
+
+static const struct {
+    fx_client_state_t state;
+    int type;
+    s_action_fn *action;
+    fx_client_state_t next;
+} s_transitions[] = {
+    {FX_CLIENT_NONE, FX_MSG_HELLO, s_hello, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_NONE, FX_MSG_ERROR, s_peer_error, FX_CLIENT_NONE},
+    {FX_CLIENT_NONE, 0, s_no_session, FX_CLIENT_NONE},
+    {FX_CLIENT_ACTIVE, FX_MSG_HELLO, s_hello, FX_CLIENT_ACTIVE}, /* rebind */
+    {FX_CLIENT_ACTIVE, FX_MSG_REGISTER_FUNCTION, s_register_function, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_REGISTER_ENDPOINT, s_register_endpoint, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_SUBMIT, s_submit, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_STATUS, s_status, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_FETCH, s_fetch, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_LIST, s_list, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_CANCEL, s_cancel, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_RESULTS_ACK, s_results_ack, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_HEARTBEAT, s_heartbeat, FX_CLIENT_ACTIVE},
+    {FX_CLIENT_ACTIVE, FX_MSG_ERROR, s_peer_error, FX_CLIENT_ACTIVE},
+};
+
+/* The row for this message in this state (its own, else "anything else"). */
+static s_action_fn *s_transition(fx_client_state_t state, int type)
+{
+    s_action_fn *other = NULL;
+    for (size_t i = 0; i < sizeof s_transitions / sizeof s_transitions[0]; i++) {
+        if (s_transitions[i].state != state)
+            continue;
+        if (s_transitions[i].type == type)
+            return s_transitions[i].action;
+        if (s_transitions[i].type == 0)
+            other = s_transitions[i].action;
     }
-    case FX_MSG_REGISTER_FUNCTION:
-        s_register_function(broker, routing, session, msg);
-        break;
-    case FX_MSG_REGISTER_ENDPOINT:
-        s_register_endpoint(broker, routing, session, msg);
-        break;
-    case FX_MSG_SUBMIT:
-        s_submit(broker, routing, session, msg);
-        break;
-    case FX_MSG_RESULTS_ACK:
-        s_results_ack(broker, routing, session, msg);
-        break;
-    case FX_MSG_STATUS:
-        s_status(broker, routing, session, msg);
-        break;
-    case FX_MSG_FETCH:
-        s_fetch(broker, routing, session, msg);
-        break;
-    case FX_MSG_LIST:
-        s_list(broker, routing, session, msg);
-        break;
-    case FX_MSG_CANCEL:
-        s_cancel(broker, routing, session, msg);
-        break;
-    default:
-        break;
-    }
+    return other;
 }
 
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
@@ -319,22 +363,17 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
         s_error(broker, routing, seq, FX_E_AUTH,
                 "this connection did not authenticate as a user: connect with the keypair "
                 "of your credentials file");
-    else if (msg->type == FX_MSG_ERROR)
-        fx_warn("client of user=%s reports %s: %s", user, fx_errname(msg->error.code),
-                msg->error.text ? msg->error.text : "");
     else if (!s_valid_here(msg->type))
         s_error(broker, routing, seq, FX_E_UNEXPECTED, "%s is not a message a client sends to the broker",
                 fx_msg_type_name(msg->type));
-    else if (msg->type == FX_MSG_HELLO)
-        s_hello(broker, routing, user, msg);
-    else if (!session)
-        s_error(broker, routing, seq, FX_E_NO_SESSION,
-                "no session for this connection (the broker may have restarted): send "
-                "HELLO, then this request again");
-    else if (strcmp(session->user_id, user) != 0)
+    else if (session && strcmp(session->user_id, user) != 0 && msg->type != FX_MSG_HELLO &&
+             msg->type != FX_MSG_ERROR)
         s_error(broker, routing, seq, FX_E_AUTH, "this connection is authenticated as user %s, not %s", user,
                 session->user_id);
-    else
-        s_serve(broker, routing, session, msg);
+    else {
+        s_action_fn *action = s_transition(session ? FX_CLIENT_ACTIVE : FX_CLIENT_NONE, msg->type);
+        if (action)
+            action(broker, routing, session, user, msg);
+    }
     fx_msg_destroy(&msg);
 }

@@ -71,6 +71,19 @@ static const char *s_schema =
     "CREATE INDEX IF NOT EXISTS results_delivered ON results(delivered)"
     "  WHERE delivered IS NOT NULL;";
 
+/* Task states in the SQL below are written {QUEUED}, {DISPATCHED}, {DONE},
+   {DELIVERED}, {FAILED} and become the fx_task_state_t values of
+   proto/fx_msg.h when the statements are prepared (s_expand), so the
+   numbers in the database and in STATUS_REPLY are one list. A token left
+   unexpanded is a syntax error: the store refuses to open. */
+static const struct {
+    const char *token;
+    fx_task_state_t state;
+} s_states[] = {
+    {"{QUEUED}", FX_TASK_QUEUED},       {"{DISPATCHED}", FX_TASK_DISPATCHED}, {"{DONE}", FX_TASK_DONE},
+    {"{DELIVERED}", FX_TASK_DELIVERED}, {"{FAILED}", FX_TASK_FAILED},
+};
+
 static const char *s_sql[ST_COUNT_] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -90,20 +103,20 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_TASK_OWNER] = "SELECT owner FROM tasks WHERE id = ?1",
     [ST_TASK_INSERT] = "INSERT INTO tasks(id, owner, client_id, endpoint, function, state, attempts,"
                        " created, updated, py_version, serializer, walltime_ms, payload, retries)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5, 1, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
-    [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = 1",
+                       " VALUES(?1, ?2, ?3, ?4, ?5, {QUEUED}, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = {QUEUED}",
     [ST_DISPATCH_SELECT] = "SELECT t.seq, t.id, t.function, t.py_version, t.serializer, t.attempts,"
                            " t.walltime_ms, t.payload, f.kind, f.entry, f.body, t.retries"
                            " FROM tasks t JOIN functions f ON f.id = t.function"
-                           " WHERE t.endpoint = ?1 AND t.state = 1 ORDER BY t.seq LIMIT ?2",
-    [ST_DISPATCH_MARK] = "UPDATE tasks SET state = 2, attempts = attempts + 1, updated = ?2"
+                           " WHERE t.endpoint = ?1 AND t.state = {QUEUED} ORDER BY t.seq LIMIT ?2",
+    [ST_DISPATCH_MARK] = "UPDATE tasks SET state = {DISPATCHED}, attempts = attempts + 1, updated = ?2"
                          " WHERE seq = ?1",
     [ST_REQUEUE_SELECT] = "SELECT seq, id, cancel, owner, client_id FROM tasks"
-                          " WHERE endpoint = ?1 AND state = 2 ORDER BY seq",
-    [ST_REQUEUE_MARK] = "UPDATE tasks SET state = 1, updated = ?2 WHERE seq = ?1",
+                          " WHERE endpoint = ?1 AND state = {DISPATCHED} ORDER BY seq",
+    [ST_REQUEUE_MARK] = "UPDATE tasks SET state = {QUEUED}, updated = ?2 WHERE seq = ?1",
     [ST_TASK_STATUS] = "SELECT owner, state, endpoint, attempts, client_id FROM tasks WHERE id = ?1",
     [ST_TASK_CANCEL_MARK] = "UPDATE tasks SET cancel = 1, updated = ?2 WHERE id = ?1",
-    [ST_UNFINISHED] = "SELECT count(*) FROM tasks WHERE owner = ?1 AND state IN (1, 2)",
+    [ST_UNFINISHED] = "SELECT count(*) FROM tasks WHERE owner = ?1 AND state IN ({QUEUED}, {DISPATCHED})",
     [ST_RESULT_TASK] = "SELECT endpoint, owner, client_id FROM tasks WHERE id = ?1",
     [ST_RESULT_INSERT] = "INSERT OR IGNORE INTO results(task_id, status, error_code, error_text,"
                          " value, output, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -120,13 +133,13 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_MARK_PUSHED] = "UPDATE results SET pushed = 1 WHERE task_id = ?1",
     [ST_ACK_RESULT] = "UPDATE results SET delivered = ?3 WHERE task_id = ?1 AND delivered IS NULL"
                       " AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = ?1 AND t.owner = ?2)",
-    [ST_ACK_TASK] = "UPDATE tasks SET state = 4, updated = ?3"
-                    " WHERE id = ?1 AND owner = ?2 AND state = 3",
+    [ST_ACK_TASK] = "UPDATE tasks SET state = {DELIVERED}, updated = ?3"
+                    " WHERE id = ?1 AND owner = ?2 AND state = {DONE}",
     [ST_PURGE_TASKS] = "DELETE FROM tasks WHERE id IN (SELECT task_id FROM results"
                        " WHERE delivered IS NOT NULL AND delivered < ?1)",
     [ST_PURGE_RESULTS] = "DELETE FROM results WHERE delivered IS NOT NULL AND delivered < ?1",
     [ST_LIST_EP] = "SELECT e.id, e.name, e.last_seen,"
-                   " (SELECT count(*) FROM tasks t WHERE t.endpoint = e.id AND t.state = 1)"
+                   " (SELECT count(*) FROM tasks t WHERE t.endpoint = e.id AND t.state = {QUEUED})"
                    " FROM endpoints e WHERE e.owner = ?1 ORDER BY e.created, e.rowid LIMIT ?2",
     [ST_LIST_FN] = "SELECT id, name, kind FROM functions WHERE owner = ?1"
                    " ORDER BY created DESC, rowid DESC LIMIT ?2",
@@ -135,6 +148,25 @@ static const char *s_sql[ST_COUNT_] = {
 };
 
 /* ---------------------------------------------------------------- helpers */
+
+/* sql with its state tokens replaced by their numbers, into out. 0, or -1
+   if it does not fit. */
+static int s_expand(const char *sql, char *out, size_t cap)
+{
+    size_t len = 0;
+    while (*sql) {
+        size_t i = 0, n = sizeof s_states / sizeof s_states[0];
+        while (i < n && strncmp(sql, s_states[i].token, strlen(s_states[i].token)) != 0)
+            i++;
+        int wrote = i < n ? snprintf(out + len, cap - len, "%d", (int) s_states[i].state)
+                          : snprintf(out + len, cap - len, "%c", *sql);
+        if (wrote < 0 || (size_t) wrote >= cap - len)
+            return -1;
+        len += (size_t) wrote;
+        sql += i < n ? strlen(s_states[i].token) : 1;
+    }
+    return 0;
+}
 
 sqlite3_stmt *fx_store_st(fx_store_t *self, fx_st_t which)
 {
@@ -348,8 +380,10 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
     if (s_schema_setup(self, path, err, errlen) != 0)
         goto fail;
     for (int i = 0; i < ST_COUNT_; i++) {
-        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i], NULL) !=
-            SQLITE_OK) {
+        char sql[1024];
+        if (s_expand(s_sql[i], sql, sizeof sql) != 0 ||
+            sqlite3_prepare_v3(self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &self->st[i], NULL) !=
+                SQLITE_OK) {
             snprintf(err, errlen, "cannot prepare statement %d of %s: %s", i, path, sqlite3_errmsg(self->db));
             goto fail;
         }

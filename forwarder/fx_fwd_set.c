@@ -296,30 +296,101 @@ static void s_heartbeat(fx_fwd_set_t *self, fx_forwarder_t *link)
     fx_msg_send(&beat, self->sock, link->routing);
 }
 
-/* Messages of a link that said hello. */
-static void s_serve(fx_fwd_set_t *self, fx_forwarder_t *link, fx_msg_t *msg)
+/* One message from an endpoint connection, for the actions below. */
+typedef struct {
+    zframe_t *routing;
+    const char *key;      /* routing hex */
+    const char *authed;   /* endpoint id from the ZAP User-Id */
+    fx_forwarder_t *link; /* its link, NULL in NONE */
+    fx_msg_t *msg;
+} s_in_t;
+
+static void s_on_hello(fx_fwd_set_t *self, s_in_t *in)
 {
-    switch (msg->type) {
-    case FX_MSG_CREDIT:
-        fx_forwarder_credit(link, msg->credit.window);
-        break;
-    case FX_MSG_RESULTS:
-        fx_forwarder_results(link, self->sock, &self->queue, msg);
-        break;
-    case FX_MSG_HEARTBEAT:
-        s_heartbeat(self, link);
-        break;
-    case FX_MSG_ENDPOINT_STATUS:
-        link->stats.managers = msg->endpoint_status.managers;
-        link->stats.workers = msg->endpoint_status.workers;
-        link->stats.free = msg->endpoint_status.free;
-        break;
-    default:
-        break;
-    }
+    s_hello(self, in->routing, in->key, in->authed, in->msg);
 }
 
-/* Which messages an endpoint may send us. */
+static void s_on_credit(fx_fwd_set_t *self, s_in_t *in)
+{
+    fx_forwarder_credit(in->link, in->msg->credit.window);
+}
+
+static void s_on_results(fx_fwd_set_t *self, s_in_t *in)
+{
+    fx_forwarder_results(in->link, self->sock, &self->queue, in->msg);
+}
+
+/* Kept in memory for listings (SPEC 5.25), forgotten with the link. */
+static void s_on_status(fx_fwd_set_t *self, s_in_t *in)
+{
+    in->link->stats.managers = in->msg->endpoint_status.managers;
+    in->link->stats.workers = in->msg->endpoint_status.workers;
+    in->link->stats.free = in->msg->endpoint_status.free;
+}
+
+static void s_on_heartbeat(fx_fwd_set_t *self, s_in_t *in)
+{
+    s_heartbeat(self, in->link);
+}
+
+/* An ERROR from an endpoint is logged, never answered (SPEC 10.3). */
+static void s_on_error(fx_fwd_set_t *self, s_in_t *in)
+{
+    fx_warn("endpoint=%s reports %s: %s", in->authed, fx_errname(in->msg->error.code),
+            in->msg->error.text ? in->msg->error.text : "");
+}
+
+static void s_no_session(fx_fwd_set_t *self, s_in_t *in)
+{
+    s_error(self, in->routing, in->msg->seq, FX_E_NO_SESSION,
+            "no session for this connection: send ENDPOINT_HELLO first");
+}
+
+/* SPEC 6.2, broker side: the state of one routing id on the endpoint port
+   is NONE (no link) or ACTIVE (a link of the endpoint it authenticated
+   as). The rows below are that table, in its order: in this state, this
+   message gets this action and leaves the routing id in that state (only
+   s_hello makes a link, and refuses a hello for another endpoint id with
+   FX_E_FORBIDDEN; "endpoint lost -> NONE" is fx_fwd_set_tick's). Type 0 is
+   "anything else". Messages that are not the endpoint port's at all (SPEC
+   5.26) never get here: they are unexpected in any state. */
+typedef enum { FX_FWD_NONE, FX_FWD_ACTIVE } fx_fwd_state_t;
+
+typedef void(s_action_fn)(fx_fwd_set_t *self, s_in_t *in);
+
+static const struct {
+    fx_fwd_state_t state;
+    int type;
+    s_action_fn *action;
+    fx_fwd_state_t next;
+} s_transitions[] = {
+    {FX_FWD_NONE, FX_MSG_ENDPOINT_HELLO, s_on_hello, FX_FWD_ACTIVE},
+    {FX_FWD_NONE, FX_MSG_ERROR, s_on_error, FX_FWD_NONE},
+    {FX_FWD_NONE, 0, s_no_session, FX_FWD_NONE},
+    {FX_FWD_ACTIVE, FX_MSG_ENDPOINT_HELLO, s_on_hello, FX_FWD_ACTIVE}, /* a restarted interchange */
+    {FX_FWD_ACTIVE, FX_MSG_CREDIT, s_on_credit, FX_FWD_ACTIVE},
+    {FX_FWD_ACTIVE, FX_MSG_RESULTS, s_on_results, FX_FWD_ACTIVE},
+    {FX_FWD_ACTIVE, FX_MSG_ENDPOINT_STATUS, s_on_status, FX_FWD_ACTIVE},
+    {FX_FWD_ACTIVE, FX_MSG_HEARTBEAT, s_on_heartbeat, FX_FWD_ACTIVE},
+    {FX_FWD_ACTIVE, FX_MSG_ERROR, s_on_error, FX_FWD_ACTIVE},
+};
+
+/* The row for this message in this state (its own, else "anything else"). */
+static s_action_fn *s_transition(fx_fwd_state_t state, int type)
+{
+    s_action_fn *other = NULL;
+    for (size_t i = 0; i < sizeof s_transitions / sizeof s_transitions[0]; i++) {
+        if (s_transitions[i].state != state)
+            continue;
+        if (s_transitions[i].type == type)
+            return s_transitions[i].action;
+        if (s_transitions[i].type == 0)
+            other = s_transitions[i].action;
+    }
+    return other;
+}
+
+/* Which messages an endpoint may send us (SPEC 5.26). */
 static bool s_valid_here(int type)
 {
     return type == FX_MSG_ENDPOINT_HELLO || type == FX_MSG_CREDIT || type == FX_MSG_RESULTS ||
@@ -354,22 +425,19 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
         s_error(self, routing, seq, FX_E_AUTH,
                 "this connection did not authenticate as an endpoint: connect with a "
                 "registered endpoint keypair");
-    else if (msg->type == FX_MSG_ERROR)
-        fx_warn("endpoint=%s reports %s: %s", authed, fx_errname(msg->error.code),
-                msg->error.text ? msg->error.text : "");
     else if (!s_valid_here(msg->type))
         s_error(self, routing, seq, FX_E_UNEXPECTED, "%s is not a message an endpoint sends to the broker",
                 fx_msg_type_name(msg->type));
-    else if (msg->type == FX_MSG_ENDPOINT_HELLO)
-        s_hello(self, routing, key, authed, msg);
-    else if (!link)
-        s_error(self, routing, seq, FX_E_NO_SESSION,
-                "no session for this connection: send ENDPOINT_HELLO first");
-    else if (strcmp(link->stats.endpoint_id, authed) != 0)
+    else if (link && strcmp(link->stats.endpoint_id, authed) != 0 && msg->type != FX_MSG_ENDPOINT_HELLO &&
+             msg->type != FX_MSG_ERROR)
         s_error(self, routing, seq, FX_E_AUTH, "this connection is authenticated as endpoint %s, not %s",
                 authed, link->stats.endpoint_id);
-    else
-        s_serve(self, link, msg);
+    else {
+        s_in_t in = {.routing = routing, .key = key, .authed = authed, .link = link, .msg = msg};
+        s_action_fn *action = s_transition(link ? FX_FWD_ACTIVE : FX_FWD_NONE, msg->type);
+        if (action)
+            action(self, &in);
+    }
     fx_msg_destroy(&msg);
     free(key);
 }
