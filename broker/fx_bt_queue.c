@@ -1,4 +1,5 @@
-/*  fx_bt_queue.c: see fx_bt_queue.h. */
+/*  fx_bt_queue.c: a large queue through the real fx-broker (fx_bt_queue.h):
+    fill it with SUBMITs a few in flight, drain it through one endpoint. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
