@@ -295,52 +295,39 @@ static void s_no_session(fx_broker_t *broker, zframe_t *routing, fx_session_t *s
 
 /* SPEC 6.1, broker side: the state of one routing id on the client port
    is NONE (no session) or ACTIVE (a session bound to (user, client_id)).
-   The rows below are that table, in its order: in this state, this
-   message gets this action and leaves the routing id in that state (only
+   The table below is that one: in this state, this message gets this
+   action, which leaves the routing id in the state named after it (only
    s_hello makes a session; "client lost -> NONE" is fx_sessions_tick's).
-   Type 0 is "anything else". Messages that are not the client port's at
-   all (SPEC 5.26) never get here: they are unexpected in any state. */
+   Entry 0 of a state is its "anything else". Messages that are not the
+   client port's at all (SPEC 5.26) never get here: they are unexpected in
+   any state. */
 typedef enum { FX_CLIENT_NONE, FX_CLIENT_ACTIVE } fx_client_state_t;
 
 typedef void(s_action_fn)(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                           fx_msg_t *msg);
 
-static const struct {
-    fx_client_state_t state;
-    int type;
-    s_action_fn *action;
-    fx_client_state_t next;
-} s_transitions[] = {
-    {FX_CLIENT_NONE, FX_MSG_HELLO, s_hello, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_NONE, FX_MSG_ERROR, s_peer_error, FX_CLIENT_NONE},
-    {FX_CLIENT_NONE, 0, s_no_session, FX_CLIENT_NONE},
-    {FX_CLIENT_ACTIVE, FX_MSG_HELLO, s_hello, FX_CLIENT_ACTIVE}, /* rebind */
-    {FX_CLIENT_ACTIVE, FX_MSG_REGISTER_FUNCTION, s_register_function, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_REGISTER_ENDPOINT, s_register_endpoint, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_SUBMIT, s_submit, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_STATUS, s_status, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_FETCH, s_fetch, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_LIST, s_list, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_CANCEL, s_cancel, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_RESULTS_ACK, s_results_ack, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_HEARTBEAT, s_heartbeat, FX_CLIENT_ACTIVE},
-    {FX_CLIENT_ACTIVE, FX_MSG_ERROR, s_peer_error, FX_CLIENT_ACTIVE},
+static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
+    [FX_CLIENT_NONE] =
+        {
+            [FX_MSG_HELLO] = s_hello,      /* -> ACTIVE */
+            [FX_MSG_ERROR] = s_peer_error, /* -> NONE */
+            [0] = s_no_session,            /* -> NONE */
+        },
+    [FX_CLIENT_ACTIVE] =
+        {
+            [FX_MSG_HELLO] = s_hello, /* rebind -> ACTIVE */
+            [FX_MSG_REGISTER_FUNCTION] = s_register_function,
+            [FX_MSG_REGISTER_ENDPOINT] = s_register_endpoint,
+            [FX_MSG_SUBMIT] = s_submit,
+            [FX_MSG_STATUS] = s_status,
+            [FX_MSG_FETCH] = s_fetch,
+            [FX_MSG_LIST] = s_list,
+            [FX_MSG_CANCEL] = s_cancel,
+            [FX_MSG_RESULTS_ACK] = s_results_ack,
+            [FX_MSG_HEARTBEAT] = s_heartbeat,
+            [FX_MSG_ERROR] = s_peer_error, /* all -> ACTIVE */
+        },
 };
-
-/* The row for this message in this state (its own, else "anything else"). */
-static s_action_fn *s_transition(fx_client_state_t state, int type)
-{
-    s_action_fn *other = NULL;
-    for (size_t i = 0; i < sizeof s_transitions / sizeof s_transitions[0]; i++) {
-        if (s_transitions[i].state != state)
-            continue;
-        if (s_transitions[i].type == type)
-            return s_transitions[i].action;
-        if (s_transitions[i].type == 0)
-            other = s_transitions[i].action;
-    }
-    return other;
-}
 
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
 {
@@ -371,7 +358,8 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
         s_error(broker, routing, seq, FX_E_AUTH, "this connection is authenticated as user %s, not %s", user,
                 session->user_id);
     else {
-        s_action_fn *action = s_transition(session ? FX_CLIENT_ACTIVE : FX_CLIENT_NONE, msg->type);
+        s_action_fn *const *row = s_transitions[session ? FX_CLIENT_ACTIVE : FX_CLIENT_NONE];
+        s_action_fn *action = row[msg->type] ? row[msg->type] : row[0];
         if (action)
             action(broker, routing, session, user, msg);
     }

@@ -348,47 +348,34 @@ static void s_no_session(fx_fwd_set_t *self, s_in_t *in)
 
 /* SPEC 6.2, broker side: the state of one routing id on the endpoint port
    is NONE (no link) or ACTIVE (a link of the endpoint it authenticated
-   as). The rows below are that table, in its order: in this state, this
-   message gets this action and leaves the routing id in that state (only
+   as). The table below is that one: in this state, this message gets this
+   action, which leaves the routing id in the state named after it (only
    s_hello makes a link, and refuses a hello for another endpoint id with
-   FX_E_FORBIDDEN; "endpoint lost -> NONE" is fx_fwd_set_tick's). Type 0 is
-   "anything else". Messages that are not the endpoint port's at all (SPEC
-   5.26) never get here: they are unexpected in any state. */
+   FX_E_FORBIDDEN; "endpoint lost -> NONE" is fx_fwd_set_tick's). Entry 0
+   of a state is its "anything else". Messages that are not the endpoint
+   port's at all (SPEC 5.26) never get here: they are unexpected in any
+   state. */
 typedef enum { FX_FWD_NONE, FX_FWD_ACTIVE } fx_fwd_state_t;
 
 typedef void(s_action_fn)(fx_fwd_set_t *self, s_in_t *in);
 
-static const struct {
-    fx_fwd_state_t state;
-    int type;
-    s_action_fn *action;
-    fx_fwd_state_t next;
-} s_transitions[] = {
-    {FX_FWD_NONE, FX_MSG_ENDPOINT_HELLO, s_on_hello, FX_FWD_ACTIVE},
-    {FX_FWD_NONE, FX_MSG_ERROR, s_on_error, FX_FWD_NONE},
-    {FX_FWD_NONE, 0, s_no_session, FX_FWD_NONE},
-    {FX_FWD_ACTIVE, FX_MSG_ENDPOINT_HELLO, s_on_hello, FX_FWD_ACTIVE}, /* a restarted interchange */
-    {FX_FWD_ACTIVE, FX_MSG_CREDIT, s_on_credit, FX_FWD_ACTIVE},
-    {FX_FWD_ACTIVE, FX_MSG_RESULTS, s_on_results, FX_FWD_ACTIVE},
-    {FX_FWD_ACTIVE, FX_MSG_ENDPOINT_STATUS, s_on_status, FX_FWD_ACTIVE},
-    {FX_FWD_ACTIVE, FX_MSG_HEARTBEAT, s_on_heartbeat, FX_FWD_ACTIVE},
-    {FX_FWD_ACTIVE, FX_MSG_ERROR, s_on_error, FX_FWD_ACTIVE},
+static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
+    [FX_FWD_NONE] =
+        {
+            [FX_MSG_ENDPOINT_HELLO] = s_on_hello, /* -> ACTIVE */
+            [FX_MSG_ERROR] = s_on_error,          /* -> NONE */
+            [0] = s_no_session,                   /* -> NONE */
+        },
+    [FX_FWD_ACTIVE] =
+        {
+            [FX_MSG_ENDPOINT_HELLO] = s_on_hello, /* a restarted interchange -> ACTIVE */
+            [FX_MSG_CREDIT] = s_on_credit,
+            [FX_MSG_RESULTS] = s_on_results,
+            [FX_MSG_ENDPOINT_STATUS] = s_on_status,
+            [FX_MSG_HEARTBEAT] = s_on_heartbeat,
+            [FX_MSG_ERROR] = s_on_error, /* all -> ACTIVE */
+        },
 };
-
-/* The row for this message in this state (its own, else "anything else"). */
-static s_action_fn *s_transition(fx_fwd_state_t state, int type)
-{
-    s_action_fn *other = NULL;
-    for (size_t i = 0; i < sizeof s_transitions / sizeof s_transitions[0]; i++) {
-        if (s_transitions[i].state != state)
-            continue;
-        if (s_transitions[i].type == type)
-            return s_transitions[i].action;
-        if (s_transitions[i].type == 0)
-            other = s_transitions[i].action;
-    }
-    return other;
-}
 
 /* Which messages an endpoint may send us (SPEC 5.26). */
 static bool s_valid_here(int type)
@@ -434,7 +421,8 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
                 authed, link->stats.endpoint_id);
     else {
         s_in_t in = {.routing = routing, .key = key, .authed = authed, .link = link, .msg = msg};
-        s_action_fn *action = s_transition(link ? FX_FWD_ACTIVE : FX_FWD_NONE, msg->type);
+        s_action_fn *const *row = s_transitions[link ? FX_FWD_ACTIVE : FX_FWD_NONE];
+        s_action_fn *action = row[msg->type] ? row[msg->type] : row[0];
         if (action)
             action(self, &in);
     }
