@@ -9,9 +9,9 @@
 /* SUBMITs in flight while filling. */
 #define S_FILL_IN_FLIGHT 2
 
-int bt_queue_setup(bt_queue_t *q, bt_broker_t *broker, const char *const *flags)
+/* The setup proper; bt_queue_setup cleans up after a failure. */
+static int s_setup(bt_queue_t *q, bt_broker_t *broker, const char *const *flags)
 {
-    memset(q, 0, sizeof *q);
     fx_keypair_new(&q->user_kp);
     fx_keypair_new(&q->endpoint_kp);
     fx_id_new(q->endpoint_id);
@@ -42,6 +42,18 @@ int bt_queue_setup(bt_queue_t *q, bt_broker_t *broker, const char *const *flags)
     ok = ok && msg != NULL;
     fx_msg_destroy(&msg);
     return ok ? 0 : -1;
+}
+
+int bt_queue_setup(bt_queue_t *q, bt_broker_t *broker, const char *const *flags)
+{
+    memset(q, 0, sizeof *q);
+    memset(broker, 0, sizeof *broker);
+    if (s_setup(q, broker, flags) == 0)
+        return 0;
+    CHECK(!"queue setup failed");
+    bt_queue_close(q);
+    bt_broker_stop(broker); /* if it started at all */
+    return -1;
 }
 
 int bt_queue_connect(bt_queue_t *q, bt_broker_t *broker)

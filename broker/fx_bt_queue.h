@@ -19,7 +19,8 @@ typedef struct {
 
 /* A user in a fresh state directory (bt_dir/state), a broker started with
    flags, the user's client session, a function and an endpoint registered
-   (not connected). 0 or -1. */
+   (not connected). 0, or -1 after a failed CHECK, with the broker stopped
+   and nothing left to free. */
 int bt_queue_setup(bt_queue_t *q, bt_broker_t *broker, const char *const *flags);
 
 /* Connects the queue's endpoint (ENDPOINT_HELLO -> WELCOME). 0 or -1. */

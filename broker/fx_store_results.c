@@ -120,6 +120,16 @@ void fx_store_results_free(fx_result_t *rows, uint32_t count)
     }
 }
 
+/* The end of a read into rows: on a failure the n rows read are freed and
+   none counted. */
+static int s_rows_end(int rc, fx_result_t *rows, uint32_t n, uint32_t *count)
+{
+    if (rc != FX_OK)
+        fx_store_results_free(rows, n);
+    *count = rc == FX_OK ? n : 0;
+    return rc;
+}
+
 int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id, int64_t after,
                              uint32_t max, fx_result_t *rows, int64_t *seqs, uint32_t *count)
 {
@@ -149,12 +159,7 @@ int fx_store_results_pending(fx_store_t *self, const char *owner, const char *cl
     if (rc == FX_OK && step != SQLITE_ROW && step != SQLITE_DONE)
         rc = fx_store_fail(self);
     sqlite3_reset(st);
-    if (rc != FX_OK) {
-        fx_store_results_free(rows, n);
-        return rc;
-    }
-    *count = n;
-    return FX_OK;
+    return s_rows_end(rc, rows, n, count);
 }
 
 int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
@@ -185,12 +190,7 @@ int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text
             rc = fx_store_fail(self);
         sqlite3_reset(st);
     }
-    if (rc != FX_OK) {
-        fx_store_results_free(rows, n);
-        return rc;
-    }
-    *found = n;
-    return FX_OK;
+    return s_rows_end(rc, rows, n, found);
 }
 
 int fx_store_results_mark_pushed(fx_store_t *self, const fx_result_t *results, uint32_t count)
