@@ -1,6 +1,7 @@
 /*  fx_endpoint.c: main() of fx-endpoint. Reads the flags, loads the
-    credentials and the endpoint's identity, registers it with the broker,
-    then runs the interchange until told to stop.
+    credentials and the endpoint's identity, takes DIR/endpoint.lock, then
+    runs the interchange (which registers the endpoint with the broker)
+    until told to stop.
 
     fx-endpoint --creds CREDS --dir DIR --name NAME [--managers N=1]
                 [--workers M=1] [--prefetch K=1]
@@ -18,13 +19,9 @@
 #include <string.h>
 
 #include "fx_conf.h"
-#include "fx_ep_identity.h"
-#include "fx_ep_log.h"
-#include "fx_ep_register.h"
 #include "fx_interchange.h"
-
-/* How long registration waits for each answer of the broker. */
-#define S_REGISTER_TIMEOUT_MS 15000
+#include "fx_ix_identity.h"
+#include "fx_log.h"
 
 /* SIGTERM: how long in-flight tasks get to finish and their results to be
    acknowledged, by default; a short task finishes well within it, a long
@@ -71,6 +68,7 @@ static int s_int(const char *flag, const char *text, int lo, int hi)
 
 int main(int argc, char **argv)
 {
+    fx_log_init("fx-endpoint");
     const char *creds_path = NULL, *dir = NULL, *name = NULL;
     fx_interchange_conf_t conf = {
         .managers = 1,
@@ -155,31 +153,27 @@ int main(int argc, char **argv)
     char err[1024];
     fx_creds_t creds;
     if (fx_creds_load(creds_path, &creds, err, sizeof err) != 0) {
-        fx_ep_error("%s; make one with `fx user create`", err);
+        fx_error("%s; make one with `fx user create`", err);
         return 1;
     }
-    fx_ep_identity_t identity;
-    if (fx_ep_identity_load(&identity, dir, name, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
+    fx_ix_identity_t identity;
+    if (fx_ix_identity_load(&identity, dir, name, err, sizeof err) != 0) {
+        fx_error("%s", err);
         return 1;
     }
-    if (fx_ep_identity_lock(&identity, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
+    if (fx_ix_identity_lock(&identity, err, sizeof err) != 0) {
+        fx_error("%s", err);
         return 1;
     }
     if (identity.created)
-        fx_ep_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
-    if (fx_ep_register(&creds, &identity, S_REGISTER_TIMEOUT_MS, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
-        return zsys_interrupted ? 0 : 1;
-    }
+        fx_info("new endpoint %s (%s) in %s", identity.endpoint_id, identity.name, dir);
     if (!conf.manager_bind)
         conf.manager_bind = identity.manager_bind[0] ? identity.manager_bind : "tcp://127.0.0.1:0";
     conf.creds = &creds;
     conf.identity = &identity;
     fx_interchange_t *ic = fx_interchange_new(&conf, err, sizeof err);
     if (!ic) {
-        fx_ep_error("%s", err);
+        fx_error("%s", err);
         return 1;
     }
     int rc = fx_interchange_run(ic);

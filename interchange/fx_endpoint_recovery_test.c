@@ -1,6 +1,6 @@
-/*  fx_endpoint_recovery_test.c: "nothing lost, nothing hung" (issue 3):
-    the real fx-endpoint against a broker played by the test
-    (fx_ep_test_harness.h).
+/*  fx_endpoint_recovery_test.c: nothing lost, nothing hung when something
+    goes wrong or the endpoint is told to stop: the real fx-endpoint against a broker played by the test
+    (fx_endpoint_harness.h).
 
     status     ENDPOINT_STATUS(managers, workers, free) when they change and
         with every heartbeat; a second fx-endpoint on the same --dir refuses
@@ -23,9 +23,9 @@
         its result reaches the broker, exit 0, no manager left.
     results_ack  end-to-end acks on the manager link: a manager's result
         reaches the broker; the manager gets no RESULTS_ACK for it while
-        the broker has not acked (two heartbeat periods of ENDPOINT_STATUS
-        pass), then exactly that id once the broker acks; another manager
-        gets none.
+        the broker has not acked (checked after a barrier on its
+        connection), then exactly that id once the broker acks; another
+        manager gets none.
     adopted_result  a manager sends a result for a task this endpoint never
         held (an adopted manager resending after an endpoint restart): it is
         forwarded to the broker, and acked back to that manager only after
@@ -36,7 +36,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "fx_ep_test_harness.h"
+#include "fx_endpoint_harness.h"
 
 /* A task sent by the broker; its id in *id. */
 static void s_send_task(ept_broker_t *b, fx_id_text_t *id)
@@ -95,8 +95,9 @@ static void s_second_instance(ept_broker_t *b)
     CHECK(strstr(text, "another fx-endpoint runs with --dir"), "and says why: %s", text);
 }
 
-static void scenario_status(void)
+static void scenario_status(void *ctx)
 {
+    (void) ctx;
     fprintf(stderr, "scenario_status\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
@@ -130,8 +131,9 @@ done:
     ept_broker_stop(&b, fx_check_failures > 0);
 }
 
-static void scenario_cancel(void)
+static void scenario_cancel(void *ctx)
 {
+    (void) ctx;
     fprintf(stderr, "scenario_cancel\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
@@ -173,7 +175,6 @@ static void scenario_cancel(void)
               c->cancel.queued_only == 0,
           "the manager got one CANCEL (queued_only 0) of its task only");
     fx_msg_destroy(&c);
-    CHECK(ept_take(a->inbox, FX_MSG_TASKS) == NULL, "the cancelled queued task was not dispatched");
 
     /* not acked yet: after a re-hello the cancel result is sent again */
     fx_send_error(b.endpoint, b.ep_routing, 0, FX_E_NO_SESSION, "no session (test)");
@@ -195,6 +196,10 @@ static void scenario_cancel(void)
           "the manager's cancel result reaches the broker");
     fx_msg_destroy(&r);
     ept_ack(&b, &ids[0], 1);
+    /* a has room again: had the cancelled task stayed queued, it would go
+       to a now; the barrier comes after any such TASKS */
+    CHECK(ept_barrier(&b, a), "barrier on the manager's connection");
+    CHECK(ept_take(a->inbox, FX_MSG_TASKS) == NULL, "the cancelled queued task was not dispatched");
     CHECK(ept_endpoint_stop(&b) == 0, "fx-endpoint exits 0 on SIGTERM");
 done:
     ept_broker_stop(&b, fx_check_failures > 0);
@@ -202,8 +207,9 @@ done:
 
 #define S_MISSED 20 /* x HB_MS = 2 s before a silent manager is lost */
 
-static void scenario_missed(void)
+static void scenario_missed(void *ctx)
 {
+    (void) ctx;
     fprintf(stderr, "scenario_missed\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
@@ -227,12 +233,15 @@ static void scenario_missed(void)
 
     a->beating = false;
     int64_t silent_since = fx_now_ms();
-    /* half the threshold: A still counts */
-    int64_t half = silent_since + (int64_t) S_MISSED * HB_MS / 2;
-    while (fx_now_ms() < half)
-        ept_pump(&b, 20);
-    CHECK(b.window == 2 && b.st_managers == 2, "A silent for %d periods is not lost yet (window %u)",
-          S_MISSED / 2, b.window);
+    /* half the threshold, counted by the endpoint itself: it sends one
+       ENDPOINT_STATUS per heartbeat period (more only when something
+       changes, and losing A would be such a change) */
+    int statuses = b.statuses;
+    CHECK(WAIT_UNTIL(&b, b.statuses >= statuses + S_MISSED / 2), "%d heartbeat periods of ENDPOINT_STATUS",
+          S_MISSED / 2);
+    CHECK(b.window == 2 && b.st_managers == 2,
+          "A silent for %d periods is not lost yet (window %u, managers %u)", S_MISSED / 2, b.window,
+          b.st_managers);
     CHECK(WAIT_UNTIL(&b, b.window == 1), "A silent for %d periods is lost (window %u)", S_MISSED, b.window);
     /* A's last beat went out up to one period before silent_since */
     CHECK(fx_now_ms() - silent_since >= (int64_t) (S_MISSED - 1) * HB_MS, "not before %d ms",
@@ -301,21 +310,24 @@ done:
     ept_broker_stop(&b, fx_check_failures > 0);
 }
 
-static void scenario_sigterm(void)
+static void scenario_sigterm(void *ctx)
 {
+    (void) ctx;
     s_leave(true);
 }
 
-static void scenario_drain(void)
+static void scenario_drain(void *ctx)
 {
+    (void) ctx;
     s_leave(false);
 }
 
 /* The broker's ZAP refuses the endpoint's first handshake (as a broker
    restored from an older store would): libzmq never retries that socket,
    so the endpoint must say hello again on a new one (SPEC 2.3.5). */
-static void scenario_zap_renew(void)
+static void scenario_zap_renew(void *ctx)
 {
+    (void) ctx;
     fprintf(stderr, "scenario_zap_renew\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
@@ -350,8 +362,9 @@ static int s_read_pids(ept_broker_t *b, long *pids, int cap)
 
 static const char s_py_double[] = "def double(x):\n    return 2 * x\n";
 
-static void scenario_adopt(void)
+static void scenario_adopt(void *ctx)
 {
+    (void) ctx;
     fprintf(stderr, "scenario_adopt\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
@@ -399,8 +412,9 @@ done:
     ept_broker_stop(&b, fx_check_failures > 0);
 }
 
-static void scenario_sigterm_real(void)
+static void scenario_sigterm_real(void *ctx)
 {
+    (void) ctx;
     fprintf(stderr, "scenario_sigterm_real\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
@@ -428,13 +442,11 @@ done:
     ept_broker_stop(&b, fx_check_failures > 0);
 }
 
-/* Pumps until two more ENDPOINT_STATUS (one per heartbeat) came, so the
-   endpoint had time to pass on anything it was going to; then checks that
-   f got no RESULTS_ACK. */
+/* f got no RESULTS_ACK: checked after a barrier on f's connection, so an
+   ack the endpoint sent f in answer to anything before it has arrived. */
 static void s_no_ack_yet(ept_broker_t *b, ept_fake_t *f, const char *what)
 {
-    int before = b->statuses;
-    CHECK(WAIT_UNTIL(b, b->statuses >= before + 2), "two heartbeat periods pass (%s)", what);
+    CHECK(ept_barrier(b, f), "barrier (%s)", what);
     fx_msg_t *early = ept_take(f->inbox, FX_MSG_RESULTS_ACK);
     CHECK(!early, "no RESULTS_ACK to the manager before the broker acked (%s)", what);
     fx_msg_destroy(&early);
@@ -459,8 +471,9 @@ static bool s_broker_got(ept_broker_t *b, const char *id)
     return got;
 }
 
-static void scenario_results_ack(void)
+static void scenario_results_ack(void *ctx)
 {
+    (void) ctx;
     fprintf(stderr, "scenario_results_ack\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
@@ -488,8 +501,9 @@ done:
     ept_broker_stop(&b, fx_check_failures > 0);
 }
 
-static void scenario_adopted_result(void)
+static void scenario_adopted_result(void *ctx)
 {
+    (void) ctx;
     fprintf(stderr, "scenario_adopted_result\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
@@ -515,23 +529,21 @@ done:
 
 int main(int argc, char **argv)
 {
-    const char *only = argc > 1 ? argv[1] : NULL;
     zsys_init();
     zsys_handler_set(NULL); /* the test reaps its children; no czmq signal handling */
-    static const struct {
-        const char *name;
-        void (*run)(void);
-        bool real; /* needs fx-manager and fx-worker: only when named */
-    } scenarios[] = {
-        {"status", scenario_status, false}, {"cancel", scenario_cancel, false},
-        {"missed", scenario_missed, false}, {"sigterm", scenario_sigterm, false},
-        {"drain", scenario_drain, false},   {"zap_renew", scenario_zap_renew, false},
-        {"adopt", scenario_adopt, true},    {"sigterm_real", scenario_sigterm_real, true},
-        {"results_ack", scenario_results_ack, false}, {"adopted_result", scenario_adopted_result, false},
+    static const fx_scenario_t scenarios[] = {
+        {"status", scenario_status, false},
+        {"cancel", scenario_cancel, false},
+        {"missed", scenario_missed, false},
+        {"sigterm", scenario_sigterm, false},
+        {"drain", scenario_drain, false},
+        {"zap_renew", scenario_zap_renew, false},
+        {"results_ack", scenario_results_ack, false},
+        {"adopted_result", scenario_adopted_result, false},
+        /* need fx-manager and fx-worker: only when named */
+        {"adopt", scenario_adopt, true},
+        {"sigterm_real", scenario_sigterm_real, true},
     };
-    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
-        if (only ? strcmp(only, scenarios[i].name) == 0 : !scenarios[i].real)
-            scenarios[i].run();
-    printf("fx_endpoint_recovery_test: %s\n", fx_check_failures ? "FAILED" : "all checks passed");
-    return fx_check_failures ? 1 : 0;
+    return fx_test_main("fx_endpoint_recovery_test", argc - 1, argv + 1, scenarios,
+                        sizeof scenarios / sizeof scenarios[0], NULL);
 }

@@ -1,12 +1,21 @@
-/*  fx_interchange.c: life cycle and the loop; the phases live in
-    fx_ep_broker_side.c and fx_ep_manager_side.c. */
+/*  fx_interchange.c: the interchange's lifecycle and its loop. The state
+    of the loop lives here and nowhere else: the lifecycle (fx_ix_lifecycle.h;
+    s_life is the one place it changes), the timers, the sockets. Each phase
+    of a pass is in its own file (see fx_ix_internal.h) and sees only the
+    parts it is handed. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fx_ep_internal.h"
-#include "fx_ep_log.h"
+#include "fx_ix_internal.h"
+#include "fx_ix_launcher.h"
+#include "fx_ix_lifecycle.h"
+#include "fx_ix_register.h"
+#include "fx_log.h"
+
+/* How long registration waits for each answer of the broker. */
+#define S_REGISTER_TIMEOUT_MS 15000
 
 /* How long managers get to exit after STOP and SIGTERM before SIGKILL. */
 #define S_STOP_TIMEOUT_MS 5000
@@ -14,20 +23,22 @@
 /* How often the stats file is rewritten. */
 #define S_STATS_PERIOD_MS 1000
 
-uint64_t fx_ep_held(fx_interchange_t *self)
-{
-    return fx_ep_tasks_held(self->tasks) - fx_ep_tasks_old(self->tasks) + fx_ep_results_unsent(self->results);
-}
-
-uint32_t fx_ep_window(fx_interchange_t *self)
-{
-    if (self->draining)
-        return 0;
-    uint64_t sum = fx_ep_managers_window(self->managers);
-    uint64_t old = fx_ep_tasks_old(self->tasks);
-    sum = sum > old ? sum - old : 0;
-    return sum > UINT32_MAX ? UINT32_MAX : (uint32_t) sum;
-}
+struct fx_interchange_t {
+    const fx_interchange_conf_t *conf;
+    fx_ix_life_t life;  /* changed by s_life only */
+    int exit_code;      /* 1 once FATAL happened */
+    fx_ix_link_t *link; /* made once registered */
+    fx_ix_port_t *port; /* the managers' port: NULL until the first WELCOME */
+    zpoller_t *poller;
+    fx_ix_work_t work;
+    fx_ix_sent_t sent;
+    fx_ix_launcher_t *launcher;
+    int64_t stop_deadline;     /* STOPPING, LEAVING: exit by then */
+    int64_t adopt_deadline;    /* managers of an earlier run: hello by then; 0 = none */
+    int64_t next_beat;         /* next heartbeat / periodic CREDIT to the broker */
+    int64_t next_manager_beat; /* next heartbeat to the managers */
+    int64_t next_stats;        /* next stats file write */
+};
 
 fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *err, size_t errlen)
 {
@@ -37,26 +48,20 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
         return NULL;
     }
     self->conf = conf;
-    self->tasks = fx_ep_tasks_new();
-    self->managers = fx_ep_managers_new();
-    self->results = fx_ep_results_new();
+    self->life = FX_IX_STARTING;
+    fx_ix_work_t *w = &self->work;
+    w->tasks = fx_ix_tasks_new();
+    w->managers = fx_ix_managers_new();
+    w->results = fx_ix_results_new();
+    w->orphans = zlistx_new();
     char pids_path[PATH_MAX + 16];
     snprintf(pids_path, sizeof pids_path, "%s/managers.pids", conf->identity->dir);
-    self->launcher = fx_ep_launcher_new(pids_path);
-    self->orphans = zlistx_new();
-    if (!self->tasks || !self->managers || !self->results || !self->launcher || !self->orphans) {
+    self->launcher = fx_ix_launcher_new(pids_path);
+    if (!w->tasks || !w->managers || !w->results || !self->launcher || !w->orphans) {
         snprintf(err, errlen, "out of memory");
-        goto fail;
+        fx_interchange_destroy(&self);
     }
-    self->link = fx_ep_link_new(conf->creds->broker_endpoint, &conf->identity->endpoint_kp,
-                                conf->creds->broker_public_key, conf->identity->endpoint_id,
-                                conf->heartbeat_ms, err, errlen);
-    if (!self->link)
-        goto fail;
     return self;
-fail:
-    fx_interchange_destroy(&self);
-    return NULL;
 }
 
 void fx_interchange_destroy(fx_interchange_t **self_p)
@@ -65,106 +70,205 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
         return;
     fx_interchange_t *self = *self_p;
     zpoller_destroy(&self->poller);
-    zsock_destroy(&self->router);
-    zsock_destroy(&self->zap);
-    fx_ep_link_destroy(&self->link);
+    fx_ix_port_destroy(&self->port);
+    fx_ix_link_destroy(&self->link);
     /* the registry points at tasks the store owns: registry first */
-    fx_ep_managers_destroy(&self->managers);
-    fx_ep_tasks_destroy(&self->tasks);
-    fx_ep_results_destroy(&self->results);
-    fx_ep_launcher_destroy(&self->launcher);
-    zlistx_destroy(&self->orphans);
+    fx_ix_managers_destroy(&self->work.managers);
+    fx_ix_tasks_destroy(&self->work.tasks);
+    fx_ix_results_destroy(&self->work.results);
+    fx_ix_launcher_destroy(&self->launcher);
+    zlistx_destroy(&self->work.orphans);
     free(self);
     *self_p = NULL;
 }
+
+/* ------------------------------------------------------------ the lifecycle */
+
+static size_t s_in_flight(fx_interchange_t *self)
+{
+    return fx_ix_tasks_held(self->work.tasks) - fx_ix_tasks_queued(self->work.tasks);
+}
+
+/* What entering state `to` by event does (SPEC 6.5, the action column). */
+static void s_enter(fx_interchange_t *self, fx_ix_life_t to, fx_ix_life_event_t event)
+{
+    fx_ix_work_t *w = &self->work;
+    const fx_interchange_conf_t *conf = self->conf;
+    switch (to) {
+    case FX_IX_RUNNING:
+        printf("fx-endpoint: ready endpoint_id=%s\n", conf->identity->endpoint_id);
+        fflush(stdout);
+        break;
+    case FX_IX_DRAINING:
+    case FX_IX_STOPPING:
+    case FX_IX_LEAVING:
+        /* window 0 and no dispatch from now on (fx_ix_life_takes_work) */
+        if (to == FX_IX_DRAINING)
+            fx_info("the broker asked this endpoint to drain: announcing window 0, finishing the "
+                    "%zu task(s) at managers, then stopping",
+                    s_in_flight(self));
+        else if (to == FX_IX_STOPPING)
+            fx_info("the broker asked this endpoint to stop: announcing window 0, waiting up to "
+                    "%d ms for the results of the %zu task(s) at managers",
+                    conf->stop_grace_ms, s_in_flight(self));
+        else
+            fx_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
+                    "for the results of %zu running task(s) to be acknowledged",
+                    conf->stop_grace_ms, s_in_flight(self));
+        if (to != FX_IX_DRAINING)
+            self->stop_deadline = fx_now_ms() + conf->stop_grace_ms; /* the grace starts now */
+        fx_ix_port_command(self->port, w->managers, to == FX_IX_STOPPING ? FX_CMD_STOP : FX_CMD_DRAIN);
+        break;
+    case FX_IX_STOPPED:
+        if (event == FX_IX_EV_DRAINED)
+            fx_info("drained: every task given to a manager has its result acknowledged by the "
+                    "broker; stopping (%zu queued task(s) left to the broker to dispatch again)",
+                    fx_ix_tasks_queued(w->tasks));
+        else if (event == FX_IX_EV_GRACE_OVER)
+            fx_warn("stopping with %zu task(s) at managers and %zu result(s) not acknowledged: the "
+                    "grace period is over; the broker will dispatch those tasks again",
+                    s_in_flight(self), fx_ix_results_pending(w->results) + fx_ix_results_unacked(w->results));
+        else if (event == FX_IX_EV_SIGNAL && self->life == FX_IX_LEAVING)
+            fx_info("second signal: stopping now");
+        break;
+    case FX_IX_STARTING:
+    case FX_IX_REGISTERING:
+        break;
+    }
+}
+
+/* The one place the lifecycle changes: the table (fx_ix_life_next), then
+   what entering the new state does. */
+static void s_life(fx_interchange_t *self, fx_ix_life_event_t event)
+{
+    if (event == FX_IX_EV_FATAL)
+        self->exit_code = 1; /* said why already */
+    fx_ix_life_t to = fx_ix_life_next(self->life, event);
+    if (to == self->life)
+        return;
+    fx_debug("lifecycle: %s --%s--> %s", fx_ix_life_name(self->life), fx_ix_life_event_name(event),
+             fx_ix_life_name(to));
+    s_enter(self, to, event);
+    self->life = to;
+}
+
+void fx_ix_welcomed(fx_interchange_t *self, bool first)
+{
+    self->sent.credit_sent = false; /* the session is new: announce the window now */
+    self->sent.status_sent = false;
+    if (first)
+        s_life(self, FX_IX_EV_WELCOMED);
+}
+
+void fx_ix_refused(fx_interchange_t *self)
+{
+    s_life(self, FX_IX_EV_FATAL);
+}
+
+/* DRAIN: announce 0, dispatch no more, finish the tasks at managers and
+   have their results acknowledged, then stop; tasks still queued here are
+   left to the broker (it requeues them when it sees this endpoint gone).
+   STOP: the same, but exit after --stop-grace-ms even if tasks remain
+   (SPEC 5.21). Both are passed on to every manager (s_enter). */
+void fx_ix_command(fx_interchange_t *self, int command)
+{
+    if (command == FX_CMD_DRAIN)
+        s_life(self, FX_IX_EV_DRAIN);
+    else if (command == FX_CMD_STOP)
+        s_life(self, FX_IX_EV_STOP);
+}
+
+/* ------------------------------------------------------------ the loop */
 
 static void s_write_stats(fx_interchange_t *self)
 {
     if (!self->conf->stats_file)
         return;
-    self->stats.held = fx_ep_held(self);
-    if (fx_ep_stats_write(&self->stats, self->conf->stats_file) != 0)
-        fx_ep_warn("cannot write the stats file %s; check that its directory is writable",
-                   self->conf->stats_file);
+    self->work.stats.held = fx_ix_held(&self->work);
+    if (fx_ix_stats_write(&self->work.stats, self->conf->stats_file) != 0)
+        fx_warn("cannot write the stats file %s; check that its directory is writable",
+                self->conf->stats_file);
 }
 
-/* Say hello and wait for the first WELCOME, re-saying hello while the
-   broker is silent. Returns 0 when welcomed, 1 if refused, -1 if told to
-   stop first. */
-static int s_wait_welcome(fx_interchange_t *self)
+/* Phase 2 for this interchange. */
+static void s_broker_read(fx_interchange_t *self)
 {
-    fx_ep_link_hello(self->link);
-    self->poller = zpoller_new(fx_ep_link_socket(self->link), NULL);
-    while (self->poller && !fx_ep_link_ever_ready(self->link) && !self->fatal && !zsys_interrupted) {
-        zpoller_wait(self->poller, self->conf->heartbeat_ms);
-        fx_ep_broker_read(self);
-        fx_ep_broker_check(self, fx_now_ms());
+    fx_ix_broker_read(self->link, &self->work, self->port, self);
+}
+
+/* Phase 6 for this interchange. */
+static void s_broker_send(fx_interchange_t *self, bool beat)
+{
+    uint32_t window = fx_ix_window(&self->work, !fx_ix_life_takes_work(self->life));
+    fx_ix_broker_send(self->link, &self->work, &self->sent, window, beat);
+}
+
+/* REGISTERING: REGISTER_ENDPOINT on the client port, then the link: say
+   hello and wait for the first WELCOME, saying hello again while the
+   broker is silent. Leaves RUNNING, or STOPPED. */
+static void s_register(fx_interchange_t *self)
+{
+    const fx_interchange_conf_t *conf = self->conf;
+    char err[1024];
+    if (fx_ix_register(conf->creds, conf->identity, S_REGISTER_TIMEOUT_MS, err, sizeof err) != 0) {
+        fx_error("%s", err);
+        s_life(self, zsys_interrupted ? FX_IX_EV_SIGNAL : FX_IX_EV_FATAL);
+        return;
     }
+    self->link = fx_ix_link_new(conf->creds->broker_endpoint, &conf->identity->endpoint_kp,
+                                conf->creds->broker_public_key, conf->identity->endpoint_id,
+                                conf->heartbeat_ms, conf->heartbeat_missed, err, sizeof err);
+    if (!self->link) {
+        fx_error("%s", err);
+        s_life(self, FX_IX_EV_FATAL);
+        return;
+    }
+    fx_ix_broker_tick(self->link, &self->work, self, fx_now_ms()); /* START: the first hello */
+    self->poller = zpoller_new(fx_ix_link_socket(self->link), NULL);
+    fx_ix_link_set_poller(self->link, self->poller);
+    while (self->poller && self->life == FX_IX_REGISTERING && !zsys_interrupted) {
+        zpoller_wait(self->poller, conf->heartbeat_ms);
+        s_broker_read(self);
+        fx_ix_broker_tick(self->link, &self->work, self, fx_now_ms());
+    }
+    fx_ix_link_set_poller(self->link, NULL);
     zpoller_destroy(&self->poller);
-    if (self->fatal)
-        return 1;
-    return fx_ep_link_ever_ready(self->link) ? 0 : -1;
+    if (self->life == FX_IX_REGISTERING)
+        s_life(self, zsys_interrupted ? FX_IX_EV_SIGNAL : FX_IX_EV_FATAL); /* no poller: out of memory */
 }
 
 /* One pass of the loop, after the poller woke up or timed out. */
 static void s_pass(fx_interchange_t *self)
 {
-    fx_ep_zap_read(self);
-    fx_ep_broker_read(self);
-    fx_ep_manager_read(self);
+    fx_ix_work_t *w = &self->work;
+    fx_ix_port_zap(self->port);
+    s_broker_read(self);
+    fx_ix_manager_read(w, self->port, self->conf->heartbeat_ms);
     int64_t now = fx_now_ms();
-    fx_ep_expire(self, now);
-    fx_ep_launcher_reap(self->launcher);
-    if (!self->draining)
-        fx_ep_dispatch(self); /* a draining manager takes no more */
+    fx_ix_expire(w, now, (int64_t) self->conf->heartbeat_missed * self->conf->heartbeat_ms);
+    fx_ix_launcher_reap(self->launcher);
+    if (fx_ix_life_takes_work(self->life))
+        fx_ix_dispatch(w, self->port); /* a draining manager takes no more */
     bool beat = now >= self->next_beat;
     if (beat)
-        self->next_beat = now + fx_ep_link_period(self->link);
-    fx_ep_broker_send(self, now, beat);
+        self->next_beat = now + fx_ix_link_period(self->link);
+    s_broker_send(self, beat);
     if (now >= self->next_manager_beat) {
         self->next_manager_beat = now + self->conf->heartbeat_ms;
-        fx_ep_managers_beat(self);
+        fx_ix_port_beat(self->port, w->managers);
+        fx_ix_port_tick(self->port, now);
     }
-    fx_ep_broker_check(self, now);
-    fx_ep_stats_note_held(&self->stats, fx_ep_held(self));
+    fx_ix_broker_tick(self->link, w, self, now);
+    fx_ix_stats_note_held(&w->stats, fx_ix_held(w));
     if (now >= self->next_stats) {
         self->next_stats = now + S_STATS_PERIOD_MS;
         s_write_stats(self);
     }
-    size_t in_flight = fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks);
-    if (self->draining && in_flight == 0 && fx_ep_results_pending(self->results) == 0 &&
-        fx_ep_results_unacked(self->results) == 0) {
-        fx_ep_info("drained: every task given to a manager has its result acknowledged by the "
-                   "broker; stopping (%zu queued task(s) left to the broker to dispatch again)",
-                   fx_ep_tasks_queued(self->tasks));
-        self->stopping = true;
-    }
-    if (self->stop_deadline && now >= self->stop_deadline && !self->stopping) {
-        fx_ep_warn("stopping with %zu task(s) at managers and %zu result(s) not acknowledged: the "
-                   "grace period is over; the broker will dispatch those tasks again",
-                   in_flight, fx_ep_results_pending(self->results) + fx_ep_results_unacked(self->results));
-        self->stopping = true;
-    }
-}
-
-/* SIGTERM/SIGINT: the first one starts a graceful stop (window 0, the
-   managers drain, results of running tasks go out and are acknowledged,
-   bounded by --stop-grace-ms); a second one stops at once. */
-static void s_on_signal(fx_interchange_t *self)
-{
-    if (self->leaving || self->stopping) {
-        fx_ep_info("second signal: stopping now");
-        self->stopping = true;
-        return;
-    }
-    size_t in_flight = fx_ep_tasks_held(self->tasks) - fx_ep_tasks_queued(self->tasks);
-    fx_ep_info("signal received: announcing window 0, draining the managers, waiting up to %d ms "
-               "for the results of %zu running task(s) to be acknowledged",
-               self->conf->stop_grace_ms, in_flight);
-    self->leaving = true;
-    self->draining = true;
-    self->stop_deadline = fx_now_ms() + self->conf->stop_grace_ms;
-    fx_ep_managers_command(self, FX_CMD_DRAIN);
+    if (fx_ix_life_draining(self->life) && s_in_flight(self) == 0 && fx_ix_results_pending(w->results) == 0 &&
+        fx_ix_results_unacked(w->results) == 0)
+        s_life(self, FX_IX_EV_DRAINED);
+    if ((self->life == FX_IX_STOPPING || self->life == FX_IX_LEAVING) && now >= self->stop_deadline)
+        s_life(self, FX_IX_EV_GRACE_OVER);
 }
 
 static int s_start_managers(fx_interchange_t *self, int count)
@@ -172,8 +276,8 @@ static int s_start_managers(fx_interchange_t *self, int count)
     if (count <= 0)
         return 0;
     char err[512];
-    fx_ep_launch_conf_t lc = {
-        .interchange = self->manager_addr,
+    fx_ix_launch_conf_t lc = {
+        .interchange = fx_ix_port_dial_address(self->port),
         .server_key = self->conf->identity->endpoint_kp.public_key,
         .key_file = self->conf->identity->manager_key_path,
         .workers = self->conf->workers,
@@ -181,8 +285,8 @@ static int s_start_managers(fx_interchange_t *self, int count)
         .heartbeat_ms = self->conf->heartbeat_ms,
         .heartbeat_missed = self->conf->heartbeat_missed,
     };
-    if (fx_ep_launcher_start(self->launcher, &lc, count, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
+    if (fx_ix_launcher_start(self->launcher, &lc, count, err, sizeof err) != 0) {
+        fx_error("%s", err);
         return -1;
     }
     return 0;
@@ -190,87 +294,102 @@ static int s_start_managers(fx_interchange_t *self, int count)
 
 /* Managers adopted from an earlier run: once each has said hello again, or
    the grace is over, the ones still silent are told to stop and only the
-   missing number is started. Returns -1 if starting failed. */
+   missing number is started (none once LEAVING). Returns -1 if starting
+   failed. */
 static int s_check_adoption(fx_interchange_t *self, int64_t now)
 {
     if (!self->adopt_deadline)
         return 0;
+    bool leaving = self->life == FX_IX_LEAVING;
+    fx_ix_managers_t *managers = self->work.managers;
     int pids[1024];
-    int n = fx_ep_launcher_adopted(self->launcher, pids, (int) (sizeof pids / sizeof pids[0]));
+    int n = fx_ix_launcher_adopted(self->launcher, pids, (int) (sizeof pids / sizeof pids[0]));
     int back = 0;
     for (int i = 0; i < n; i++)
-        back += fx_ep_managers_by_pid(self->managers, (uint32_t) pids[i]) != NULL;
-    if (back < n && now < self->adopt_deadline && !self->leaving)
+        back += fx_ix_managers_by_pid(managers, (uint32_t) pids[i]) != NULL;
+    if (back < n && now < self->adopt_deadline && !leaving)
         return 0;
     self->adopt_deadline = 0;
     for (int i = 0; i < n; i++)
-        if (!fx_ep_managers_by_pid(self->managers, (uint32_t) pids[i])) {
-            fx_ep_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
-                       self->conf->adopt_grace_ms);
-            fx_ep_launcher_terminate(self->launcher, pids[i]);
+        if (!fx_ix_managers_by_pid(managers, (uint32_t) pids[i])) {
+            fx_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
+                    self->conf->adopt_grace_ms);
+            fx_ix_launcher_terminate(self->launcher, pids[i]);
         }
-    int missing = self->leaving ? 0 : self->conf->managers - back;
-    fx_ep_info("%d adopted manager(s) came back; starting %d new one(s)", back, missing > 0 ? missing : 0);
+    int missing = leaving ? 0 : self->conf->managers - back;
+    fx_info("%d adopted manager(s) came back; starting %d new one(s)", back, missing > 0 ? missing : 0);
     return s_start_managers(self, missing);
+}
+
+/* RUNNING begins: bind the managers' port, adopt the managers of an
+   earlier run or start new ones. 0; -1 (logged) if the port or the poller
+   could not be made: nothing to stop then. A manager that cannot be
+   started is FATAL, and STOPPED stops the others. */
+static int s_open(fx_interchange_t *self, int64_t now)
+{
+    char err[512];
+    self->port =
+        fx_ix_port_new(self->conf->identity, self->conf->manager_bind, &self->work.stats, err, sizeof err);
+    if (!self->port) {
+        fx_error("%s", err);
+        return -1;
+    }
+    self->poller = zpoller_new(fx_ix_link_socket(self->link), fx_ix_port_router(self->port),
+                               fx_ix_port_zap_socket(self->port), NULL);
+    if (!self->poller) {
+        fx_error("cannot make the poller: out of memory");
+        return -1;
+    }
+    zpoller_set_nonstop(self->poller, true); /* signals are handled by the loop */
+    fx_ix_link_set_poller(self->link, self->poller);
+    int adopted = fx_ix_launcher_adopt(self->launcher, self->conf->identity->manager_key_path);
+    if (adopted > 0)
+        self->adopt_deadline = now + self->conf->adopt_grace_ms;
+    else if (s_start_managers(self, self->conf->managers) != 0)
+        s_life(self, FX_IX_EV_FATAL);
+    return 0;
+}
+
+/* Until the next timer: the broker's and the managers' heartbeats, the
+   stats file, the stop grace, the adoption grace. */
+static int s_timeout(fx_interchange_t *self, int64_t now)
+{
+    int64_t next = self->next_beat < self->next_stats ? self->next_beat : self->next_stats;
+    if (self->next_manager_beat < next)
+        next = self->next_manager_beat;
+    if ((self->life == FX_IX_STOPPING || self->life == FX_IX_LEAVING) && self->stop_deadline < next)
+        next = self->stop_deadline;
+    if (self->adopt_deadline && self->adopt_deadline < next)
+        next = self->adopt_deadline;
+    return next > now ? (int) (next - now) : 0;
 }
 
 int fx_interchange_run(fx_interchange_t *self)
 {
-    int rc = s_wait_welcome(self);
-    if (rc != 0)
-        return rc > 0 ? 1 : 0;
-    char err[512];
-    if (fx_ep_manager_side_bind(self, err, sizeof err) != 0) {
-        fx_ep_error("%s", err);
-        return 1;
-    }
-    self->poller = zpoller_new(fx_ep_link_socket(self->link), self->router, self->zap, NULL);
-    if (!self->poller) {
-        fx_ep_error("cannot make the poller: out of memory");
-        return 1;
-    }
-    zpoller_set_nonstop(self->poller, true); /* signals are handled by s_on_signal */
-    int exit_code = 0;
+    s_life(self, FX_IX_EV_RUN);
+    s_register(self);
+    if (self->life == FX_IX_STOPPED)
+        return self->exit_code; /* nothing started yet */
     int64_t now = fx_now_ms();
-    int adopted = fx_ep_launcher_adopt(self->launcher, self->conf->identity->manager_key_path);
-    if (adopted > 0)
-        self->adopt_deadline = now + self->conf->adopt_grace_ms;
-    else if (s_start_managers(self, self->conf->managers) != 0) {
-        exit_code = 1;
-        self->stopping = true;
-    }
+    if (s_open(self, now) != 0)
+        return 1;
     self->next_beat = now;
     self->next_manager_beat = now;
     self->next_stats = now;
-    while (!self->stopping && !self->fatal) {
-        now = fx_now_ms();
-        int64_t next = self->next_beat < self->next_stats ? self->next_beat : self->next_stats;
-        if (self->next_manager_beat < next)
-            next = self->next_manager_beat;
-        if (self->stop_deadline && self->stop_deadline < next)
-            next = self->stop_deadline;
-        if (self->adopt_deadline && self->adopt_deadline < next)
-            next = self->adopt_deadline;
-        int64_t timeout = next - now;
-        if (timeout < 0)
-            timeout = 0;
-        zpoller_wait(self->poller, (int) timeout);
+    while (self->life != FX_IX_STOPPED) {
+        zpoller_wait(self->poller, s_timeout(self, fx_now_ms()));
         if (zsys_interrupted) {
             zsys_interrupted = 0; /* noted: a second signal stops at once */
-            s_on_signal(self);
+            s_life(self, FX_IX_EV_SIGNAL);
         }
         s_pass(self);
-        if (s_check_adoption(self, fx_now_ms()) != 0) {
-            exit_code = 1;
-            self->stopping = true;
-        }
+        if (s_check_adoption(self, fx_now_ms()) != 0)
+            s_life(self, FX_IX_EV_FATAL);
     }
-    if (self->fatal)
-        exit_code = 1;
-    /* results already at hand go out before the managers are stopped */
-    fx_ep_broker_send(self, fx_now_ms(), false);
-    fx_ep_managers_command(self, FX_CMD_STOP);
-    fx_ep_launcher_stop(self->launcher, S_STOP_TIMEOUT_MS);
+    /* STOPPED: results already at hand go out before the managers are stopped */
+    s_broker_send(self, false);
+    fx_ix_port_command(self->port, self->work.managers, FX_CMD_STOP);
+    fx_ix_launcher_stop(self->launcher, S_STOP_TIMEOUT_MS);
     s_write_stats(self);
-    return exit_code;
+    return self->exit_code;
 }

@@ -1,8 +1,10 @@
-/*  fx_interchange.h: the endpoint agent's event loop (Parsl HTEX's
-    interchange, over fx's protocol).
+/*  fx_interchange.h: the interchange, the agent a user starts as
+    fx-endpoint: its configuration and its one event loop (Parsl HTEX's
+    interchange, over fx's protocol). The only header other code includes.
 
     One zpoller loop serves the broker link, the managers' ROUTER and the
-    ZAP handler of that ROUTER. Every pass runs the same phases in order:
+    ZAP handler of that ROUTER. Every pass runs the same phases in order,
+    each in its own file (fx_ix_internal.h has the map):
 
         1. ZAP requests (admit manager.key's public key only)
         2. broker messages   (TASKS into the FIFO, RESULTS_ACK, COMMAND, ...)
@@ -19,11 +21,11 @@
 #define FX_INTERCHANGE_H
 
 #include "fx_conf.h"
-#include "fx_ep_identity.h"
+#include "fx_ix_identity.h"
 
 typedef struct {
     const fx_creds_t *creds;
-    fx_ep_identity_t *identity; /* manager_bind is updated after the bind */
+    fx_ix_identity_t *identity; /* manager_bind is updated after the bind */
     int managers;               /* local fx-manager processes to start */
     int workers;                /* per manager */
     int prefetch;               /* per manager */
@@ -41,11 +43,13 @@ typedef struct fx_interchange_t fx_interchange_t;
 fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *err, size_t errlen);
 void fx_interchange_destroy(fx_interchange_t **self_p);
 
-/* Connect to the broker, wait for its WELCOME (prints the ready line), bind
-   the managers' ROUTER, start the local managers, and serve until SIGTERM /
-   SIGINT, a STOP command, or the end of a drain; then stop the managers.
-   Returns the process exit code: 0 on a clean stop, 1 on a fatal error
-   (already printed with what to do). */
+/* The lifecycle of SPEC 6.5 (fx_ix_lifecycle.h), from STARTING to STOPPED:
+   register the endpoint on the broker's client port, connect its link and
+   wait for the WELCOME (prints the ready line), bind the managers' ROUTER,
+   adopt or start the local managers, and serve until SIGTERM / SIGINT, a
+   STOP command, or the end of a drain; then stop the managers. Returns the
+   process exit code: 0 on a clean stop, 1 on a fatal error (already
+   printed with what to do). */
 int fx_interchange_run(fx_interchange_t *self);
 
 #endif

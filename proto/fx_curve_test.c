@@ -4,9 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fx_conf.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_file.h"
+#include "fx_log.h"
 
 #include "fx_check.h"
+#include "fx_testkit.h"
 
 /* Serves ZAP requests and the server socket until deadline; returns the
    first message the server got (routing frame popped) or NULL. */
@@ -36,7 +44,7 @@ static zmsg_t *s_serve(zsock_t *zap, zsock_t *server, const char *admitted, int 
     return got;
 }
 
-int main(void)
+static void scenario_curve_zap(void *ctx)
 {
     fx_keypair_t server_kp, good, bad;
     fx_keypair_new(&server_kp);
@@ -90,9 +98,24 @@ int main(void)
     CHECK(got == NULL);
     zsock_destroy(&client);
 
-    /* credentials file round trip, with mode 0600, and a bad file named */
+    zsock_destroy(&server);
+    zsock_destroy(&zap);
+}
+
+/* Credentials: a round trip with mode 0600, a bad field named, keys that do
+   not belong together called inconsistent, a file others can read warned
+   about. */
+static void scenario_credentials(void *ctx)
+{
+    fx_keypair_t server_kp, good, other;
+    fx_keypair_new(&server_kp);
+    fx_keypair_new(&good);
+    fx_keypair_new(&other);
     char path[] = "/tmp/fx-creds-test-XXXXXX";
     int fd = mkstemp(path);
+    close(fd);
+    char log_path[] = "/tmp/fx-creds-log-XXXXXX";
+    fd = mkstemp(log_path);
     close(fd);
     fx_creds_t c = { 0 }, d;
     strcpy(c.broker_client, "tcp://127.0.0.1:1");
@@ -106,18 +129,47 @@ int main(void)
     CHECK(fx_creds_load(path, &d, err, sizeof err) == 0 && memcmp(&c, &d, sizeof c) == 0);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    CHECK(fx_keys_match(good.public_key, good.secret_key) && !fx_keys_match(other.public_key, good.secret_key));
+
+    /* mode 0644: still loads, with a warning that says what to do */
+    fx_log_init("fx_curve_test");
+    CHECK(fx_log_open(log_path) == 0);
+    chmod(path, 0644);
+    CHECK(fx_creds_load(path, &d, err, sizeof err) == 0);
+    char *logged = NULL;
+    CHECK(fx_file_read(log_path, 1 << 16, &logged, NULL) == 0 && strstr(logged, "others may read it") &&
+          strstr(logged, "chmod 600"), "no warning in: %s", logged ? logged : "");
+    free(logged);
+
+    /* a secret key from another pair: inconsistent, not "not registered" */
+    strcpy(c.secret_key, other.secret_key);
+    CHECK(fx_creds_save(path, &c) == 0);
+    CHECK(fx_creds_load(path, &d, err, sizeof err) == -1 && strstr(err, "inconsistent"), "%s", err);
+    strcpy(c.secret_key, good.secret_key);
+    CHECK(fx_creds_save(path, &c) == 0);
+
     FILE *f = fopen(path, "a");
     fputs("user_id = nonsense\n", f);
     fclose(f);
     CHECK(fx_creds_load(path, &d, err, sizeof err) == -1 && strstr(err, "user_id"));
-    unlink(path);
 
-    zsock_destroy(&server);
-    zsock_destroy(&zap);
-    if (fx_check_failures) {
-        fprintf(stderr, "fx_curve_test: %d checks failed\n", fx_check_failures);
-        return 1;
-    }
-    printf("fx_curve_test: all checks passed\n");
-    return 0;
+    /* a keypair file with mismatched keys */
+    fx_kv_t kv = { 0 };
+    fx_kv_set(&kv, "public_key", good.public_key);
+    fx_kv_set(&kv, "secret_key", other.secret_key);
+    CHECK(fx_kv_save(path, &kv, 0600, NULL) == 0);
+    fx_keypair_t kp;
+    CHECK(fx_keypair_load(path, &kp, false, err, sizeof err) == -1 && strstr(err, "inconsistent"), "%s", err);
+    unlink(path);
+    unlink(log_path);
+}
+
+int main(int argc, char **argv)
+{
+    static const fx_scenario_t scenarios[] = {
+        { "curve_zap", scenario_curve_zap, false },
+        { "credentials", scenario_credentials, false },
+    };
+    return fx_test_main("fx_curve_test", argc - 1, argv + 1, scenarios, sizeof scenarios / sizeof scenarios[0],
+                        NULL);
 }

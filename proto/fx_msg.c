@@ -6,40 +6,12 @@
 #include <string.h>
 
 #include "fx_msg.h"
-
-static const char *s_type_names[] = {
-    [FX_MSG_HELLO] = "HELLO",
-    [FX_MSG_WELCOME] = "WELCOME",
-    [FX_MSG_ERROR] = "ERROR",
-    [FX_MSG_HEARTBEAT] = "HEARTBEAT",
-    [FX_MSG_REGISTER_FUNCTION] = "REGISTER_FUNCTION",
-    [FX_MSG_FUNCTION_REGISTERED] = "FUNCTION_REGISTERED",
-    [FX_MSG_REGISTER_ENDPOINT] = "REGISTER_ENDPOINT",
-    [FX_MSG_ENDPOINT_REGISTERED] = "ENDPOINT_REGISTERED",
-    [FX_MSG_SUBMIT] = "SUBMIT",
-    [FX_MSG_SUBMITTED] = "SUBMITTED",
-    [FX_MSG_RESULTS] = "RESULTS",
-    [FX_MSG_RESULTS_ACK] = "RESULTS_ACK",
-    [FX_MSG_STATUS] = "STATUS",
-    [FX_MSG_STATUS_REPLY] = "STATUS_REPLY",
-    [FX_MSG_FETCH] = "FETCH",
-    [FX_MSG_LIST] = "LIST",
-    [FX_MSG_LIST_REPLY] = "LIST_REPLY",
-    [FX_MSG_ENDPOINT_HELLO] = "ENDPOINT_HELLO",
-    [FX_MSG_CREDIT] = "CREDIT",
-    [FX_MSG_TASKS] = "TASKS",
-    [FX_MSG_COMMAND] = "COMMAND",
-    [FX_MSG_MANAGER_HELLO] = "MANAGER_HELLO",
-    [FX_MSG_READY] = "READY",
-    [FX_MSG_CANCEL] = "CANCEL",
-    [FX_MSG_ENDPOINT_STATUS] = "ENDPOINT_STATUS",
-};
+#include "fx_schema.h"
 
 const char *fx_msg_type_name(int type)
 {
-    if (type < FX_MSG_TYPE_FIRST || type > FX_MSG_TYPE_LAST)
-        return "?";
-    return s_type_names[type];
+    const fx_schema_t *schema = fx_schema_of(type);
+    return schema ? schema->name : "?";
 }
 
 fx_msg_t *fx_msg_new(fx_msg_type_t type)
@@ -48,25 +20,6 @@ fx_msg_t *fx_msg_new(fx_msg_type_t type)
     if (self)
         self->type = type;
     return self;
-}
-
-static void s_free_tasks(fx_task_t *tasks, uint32_t count)
-{
-    for (uint32_t i = 0; tasks && i < count; i++) {
-        zframe_destroy(&tasks[i].body);
-        zframe_destroy(&tasks[i].payload);
-    }
-    free(tasks);
-}
-
-static void s_free_results(fx_result_t *results, uint32_t count)
-{
-    for (uint32_t i = 0; results && i < count; i++) {
-        free(results[i].error_text);
-        zframe_destroy(&results[i].value);
-        zframe_destroy(&results[i].output);
-    }
-    free(results);
 }
 
 static void s_free_table(fx_msg_t *self)
@@ -79,97 +32,65 @@ static void s_free_table(fx_msg_t *self)
     self->list_reply.rows = self->list_reply.cols = 0;
 }
 
-/* Frees the variable part of the message, leaving scalars alone. */
-static void s_free_records(fx_msg_t *self)
+/* Frees what one message or record owns (frames, text, record arrays),
+   walking its schema; scalars are left alone. */
+static void s_free_fields(const fx_schema_t *schema, char *base)
 {
-    switch (self->type) {
-    case FX_MSG_SUBMIT:
-    case FX_MSG_TASKS:
-        s_free_tasks(self->tasks.tasks, self->tasks.count);
-        self->tasks.tasks = NULL;
-        self->tasks.count = 0;
-        break;
-    case FX_MSG_RESULTS:
-        s_free_results(self->results.results, self->results.count);
-        self->results.results = NULL;
-        self->results.count = 0;
-        break;
-    case FX_MSG_RESULTS_ACK:
-    case FX_MSG_STATUS:
-    case FX_MSG_FETCH:
-    case FX_MSG_CANCEL:
-        free(self->ids.ids);
-        self->ids.ids = NULL;
-        self->ids.count = 0;
-        break;
-    case FX_MSG_STATUS_REPLY:
-        free(self->status_reply.tasks);
-        self->status_reply.tasks = NULL;
-        self->status_reply.count = 0;
-        break;
-    case FX_MSG_LIST_REPLY:
-        s_free_table(self);
-        break;
-    case FX_MSG_MANAGER_HELLO:
-        free(self->manager_hello.containers);
-        self->manager_hello.containers = NULL;
-        self->manager_hello.container_count = 0;
-        break;
-    default:
-        break;
+    for (int i = 0; i < schema->nfields; i++) {
+        const fx_field_t *f = &schema->fields[i];
+        char *at = base + f->offset;
+        switch (f->kind) {
+        case FX_FIELD_TEXT:
+            free(*(char **) at);
+            *(char **) at = NULL;
+            break;
+        case FX_FIELD_FRAME: zframe_destroy((zframe_t **) at); break;
+        case FX_FIELD_BATCH: {
+            uint32_t *count = (uint32_t *) at;
+            char **records = (char **) (base + f->offset2);
+            for (uint32_t j = 0; *records && j < *count; j++)
+                s_free_fields(f->record, *records + (size_t) j * f->record->record_size);
+            free(*records);
+            *records = NULL;
+            *count = 0;
+            break;
+        }
+        case FX_FIELD_TABLE: s_free_table((fx_msg_t *) base); break;
+        default: break;
+        }
     }
+}
+
+static void s_free_message(fx_msg_t *self)
+{
+    const fx_schema_t *schema = fx_schema_of(self->type);
+    if (schema)
+        s_free_fields(schema, (char *) self);
 }
 
 void fx_msg_destroy(fx_msg_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    fx_msg_t *self = *self_p;
-    s_free_records(self);
-    if (self->type == FX_MSG_ERROR)
-        free(self->error.text);
-    if (self->type == FX_MSG_REGISTER_FUNCTION)
-        zframe_destroy(&self->register_function.body);
-    free(self);
+    s_free_message(*self_p);
+    free(*self_p);
     *self_p = NULL;
 }
 
 int fx_msg_alloc_records(fx_msg_t *self, uint32_t count)
 {
-    uint32_t max = FX_BATCH_MAX;
-    size_t size;
-    switch (self->type) {
-    case FX_MSG_SUBMIT:
-    case FX_MSG_TASKS: size = sizeof(fx_task_t); break;
-    case FX_MSG_RESULTS: size = sizeof(fx_result_t); break;
-    case FX_MSG_RESULTS_ACK:
-    case FX_MSG_STATUS:
-    case FX_MSG_FETCH:
-    case FX_MSG_CANCEL: size = sizeof(fx_id_text_t); max = FX_IDS_MAX; break;
-    case FX_MSG_STATUS_REPLY: size = sizeof(fx_task_status_t); max = FX_IDS_MAX; break;
-    case FX_MSG_MANAGER_HELLO:
-        size = FX_NAME_MAX + 1;
-        max = FX_CONTAINERS_MAX;
-        break;
-    default: return FX_E_UNEXPECTED;
-    }
-    if (count > max)
+    const fx_schema_t *schema = fx_schema_of(self->type);
+    const fx_field_t *batch = schema ? fx_schema_batch(schema) : NULL;
+    if (!batch)
+        return FX_E_UNEXPECTED;
+    if (count > batch->record->max_count)
         return FX_E_TOO_LARGE;
-    s_free_records(self);
-    void *records = count ? calloc(count, size) : NULL;
+    void *records = count ? calloc(count, batch->record->record_size) : NULL;
     if (count && !records)
         return FX_E_NOMEM;
-    switch (self->type) {
-    case FX_MSG_SUBMIT:
-    case FX_MSG_TASKS: self->tasks.tasks = records; self->tasks.count = count; break;
-    case FX_MSG_RESULTS: self->results.results = records; self->results.count = count; break;
-    case FX_MSG_STATUS_REPLY: self->status_reply.tasks = records; self->status_reply.count = count; break;
-    case FX_MSG_MANAGER_HELLO:
-        self->manager_hello.containers = records;
-        self->manager_hello.container_count = count;
-        break;
-    default: self->ids.ids = records; self->ids.count = count; break;
-    }
+    s_free_message(self);
+    *(uint32_t *) ((char *) self + batch->offset) = count;
+    *(void **) ((char *) self + batch->offset2) = records;
     return FX_OK;
 }
 
@@ -218,7 +139,12 @@ int fx_msg_set_error(fx_msg_t *self, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    self->type = FX_MSG_ERROR;
+    if (self->type != FX_MSG_ERROR) {
+        /* a request turned into its error reply: what the request owned goes */
+        s_free_message(self);
+        memset(&self->error, 0, sizeof self->error);
+        self->type = FX_MSG_ERROR;
+    }
     self->error.code = (uint16_t) code;
     free(self->error.text);
     self->error.text = s_text_dup(buf);

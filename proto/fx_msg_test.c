@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fx_conf.h"
+#include "fx_creds.h"
+#include "fx_link.h"
 #include "fx_msg.h"
-
+#include "fx_schema.h"
 
 #include "fx_check.h"
+#include "fx_testkit.h"
 
 static zframe_t *s_frame(const char *text)
 {
@@ -302,6 +304,8 @@ static void s_test_bad_headers(void)
     zmsg_addmem(z, v2, sizeof v2);
     uint32_t seq = 0;
     CHECK(fx_msg_decode(z, &m, &seq, &detail) == FX_E_VERSION && seq == 7);
+    /* SPEC 11.2: what is said back names both versions */
+    CHECK(strstr(detail, "version 2") && strstr(detail, "version 1"), "version detail: %s", detail);
     zmsg_destroy(&z);
     /* [1, 99, 0, []]: unknown type */
     uint8_t t99[] = { 0x94, 0x01, 0x63, 0x00, 0x90 };
@@ -412,20 +416,223 @@ static int s_write_seeds(const char *dir)
     return 0;
 }
 
+static void scenario_round_trip(void *ctx)
+{
+    for (int type = FX_MSG_TYPE_FIRST; type <= FX_MSG_TYPE_LAST; type++)
+        s_test_round_trip(type);
+}
+
+static void scenario_truncated(void *ctx)
+{
+    for (int type = FX_MSG_TYPE_FIRST; type <= FX_MSG_TYPE_LAST; type++)
+        s_test_truncated(type);
+}
+
+static void scenario_bad_headers(void *ctx)
+{
+    s_test_bad_headers();
+}
+
+static void scenario_limits(void *ctx)
+{
+    s_test_limits();
+}
+
+/* Every type has a schema named as fx_msg_type_name says, with distinct
+   field names, and a batch only where fx_msg_alloc_records works. */
+static void scenario_schema_shape(void *ctx)
+{
+    for (int type = FX_MSG_TYPE_FIRST; type <= FX_MSG_TYPE_LAST; type++) {
+        const fx_schema_t *schema = fx_schema_of(type);
+        REQUIRE(schema, "type %d has no schema", type);
+        CHECK(strcmp(schema->name, fx_msg_type_name(type)) == 0);
+        for (int i = 0; i < schema->nfields; i++)
+            for (int j = i + 1; j < schema->nfields; j++)
+                CHECK(strcmp(schema->fields[i].name, schema->fields[j].name) != 0, "%s: %s twice", schema->name,
+                      schema->fields[i].name);
+        fx_msg_t *m = fx_msg_new((fx_msg_type_t) type);
+        int rc = fx_msg_alloc_records(m, 2);
+        CHECK((rc == FX_OK) == (fx_schema_batch(schema) != NULL), "%s: alloc_records %s", schema->name,
+              fx_strerror(rc));
+        fx_msg_destroy(&m);
+    }
+    CHECK(fx_schema_of(0) == NULL && fx_schema_of(FX_MSG_TYPE_LAST + 1) == NULL);
+    CHECK(strcmp(fx_msg_type_name(999), "?") == 0);
+done:;
+}
+
+/* ------------------------------------------------ the SPEC's field tables */
+
+/* The field names of the table that follows `heading` in the SPEC (rows
+   "| N | name | ..."), space-separated in wire order; frames, if the section
+   has a frame table, as "frames: a b". */
+static void s_spec_fields(const char *spec, const char *heading, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *at = strstr(spec, heading);
+    if (!at)
+        return;
+    at += strlen(heading);
+    const char *end = strstr(at, "\n#");
+    if (!end)
+        end = at + strlen(at);
+    size_t len = 0;
+    bool frames = false;
+    for (const char *line = at; line && line < end; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        char name[128];
+        int number;
+        if (sscanf(line, "| %d | %127[a-z_] |", &number, name) == 2)
+            len += (size_t) snprintf(out + len, cap - len, "%s%s", len ? " " : "", name);
+        else if (strncmp(line, "| frame |", 9) == 0)
+            frames = true;
+        else if (frames && sscanf(line, "| %127[a-z_] |", name) == 1)
+            len += (size_t) snprintf(out + len, cap - len, "%s%s", len ? " " : "", name);
+        else if (line[0] != '|')
+            frames = false; /* a frame table ends at the first line that is not a row */
+        if (len >= cap)
+            break;
+    }
+}
+
+/* The same, from the schema: body fields then frames. */
+static void s_schema_fields(const fx_schema_t *schema, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < schema->nfields; i++)
+            if ((schema->fields[i].kind == FX_FIELD_FRAME) == (pass == 1))
+                len += (size_t) snprintf(out + len, cap - len, "%s%s", len ? " " : "", schema->fields[i].name);
+}
+
+/* The schema and SPEC.md section 5 list the same fields in the same order,
+   so the spec and the code cannot drift apart. */
+static void scenario_schema_matches_spec(void *ctx)
+{
+    char *spec = NULL;
+    size_t len = 0;
+    FILE *f = fopen(FX_SPEC_PATH, "r");
+    REQUIRE(f, "cannot open %s", FX_SPEC_PATH);
+    spec = calloc(1, 1 << 20);
+    len = fread(spec, 1, (1 << 20) - 1, f);
+    fclose(f);
+    REQUIRE(len > 0);
+    char heading[128], want[1024], got[1024];
+    for (int type = FX_MSG_TYPE_FIRST; type <= FX_MSG_TYPE_LAST; type++) {
+        const fx_schema_t *schema = fx_schema_of(type);
+        snprintf(heading, sizeof heading, " %s (%d)\n", schema->name, type);
+        REQUIRE(strstr(spec, heading), "SPEC.md has no section for %s", schema->name);
+        s_spec_fields(spec, heading, want, sizeof want);
+        s_schema_fields(schema, got, sizeof got);
+        if (!want[0]) {
+            /* a one-field section says "Body: `[name]`" instead of a table */
+            const char *section = strstr(spec, heading), *next = strstr(section + 1, "\n### ");
+            const char *body = strstr(section, "Body: `[");
+            if (body && (!next || body < next))
+                sscanf(body, "Body: `[%127[a-z_]", want);
+        }
+        if (schema->nfields == 0) {
+            CHECK(strstr(strstr(spec, heading), "Body: `[]`") != NULL, "%s: SPEC does not say the body is empty",
+                  schema->name);
+            continue;
+        }
+        CHECK(strcmp(want, got) == 0, "%s: SPEC lists [%s], the schema [%s]", schema->name, want, got);
+    }
+    /* the records */
+    static const struct { const char *heading; int type; } records[] = {
+        { "#### Task record", FX_MSG_TASKS },
+        { "#### Result record", FX_MSG_RESULTS },
+        { "#### Status record", FX_MSG_STATUS_REPLY },
+    };
+    for (size_t i = 0; i < sizeof records / sizeof records[0]; i++) {
+        const fx_field_t *batch = fx_schema_batch(fx_schema_of(records[i].type));
+        s_spec_fields(spec, records[i].heading, want, sizeof want);
+        s_schema_fields(batch->record, got, sizeof got);
+        CHECK(want[0] && strcmp(want, got) == 0, "%s: SPEC lists [%s], the schema [%s]", records[i].heading, want, got);
+    }
+done:
+    free(spec);
+}
+
+/* ----------------------------------------------------- the arrival table */
+
+static void scenario_link_admit(void *ctx)
+{
+    /* the broker's client port */
+    CHECK(fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, false, FX_MSG_HELLO) == FX_ADMIT_HELLO);
+    CHECK(fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, false, FX_MSG_SUBMIT) == FX_ADMIT_NO_SESSION);
+    CHECK(fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, true, FX_MSG_SUBMIT) == FX_ADMIT_OK);
+    CHECK(fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, true, FX_MSG_TASKS) == FX_ADMIT_UNEXPECTED);
+    CHECK(fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, false, FX_MSG_TASKS) == FX_ADMIT_UNEXPECTED,
+          "an unexpected type is refused as such even without a session");
+    CHECK(fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, false, FX_MSG_ERROR) == FX_ADMIT_REPORT);
+    CHECK(fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, false, FX_MSG_HEARTBEAT) == FX_ADMIT_NO_SESSION,
+          "a beat from a peer the server does not know tells it the server restarted");
+    /* the endpoint port */
+    CHECK(fx_link_admit(FX_LINK_ENDPOINT, FX_FROM_CONNECTING, false, FX_MSG_ENDPOINT_HELLO) == FX_ADMIT_HELLO);
+    CHECK(fx_link_admit(FX_LINK_ENDPOINT, FX_FROM_CONNECTING, true, FX_MSG_HELLO) == FX_ADMIT_UNEXPECTED);
+    CHECK(fx_link_admit(FX_LINK_ENDPOINT, FX_FROM_CONNECTING, true, FX_MSG_RESULTS) == FX_ADMIT_OK);
+    CHECK(fx_link_admit(FX_LINK_ENDPOINT, FX_FROM_SERVING, false, FX_MSG_WELCOME) == FX_ADMIT_HELLO);
+    CHECK(fx_link_admit(FX_LINK_ENDPOINT, FX_FROM_SERVING, false, FX_MSG_TASKS) == FX_ADMIT_NO_SESSION);
+    /* the manager link: acks of an earlier session count in any state */
+    CHECK(fx_link_admit(FX_LINK_MANAGER, FX_FROM_SERVING, false, FX_MSG_RESULTS_ACK) == FX_ADMIT_OK);
+    CHECK(fx_link_admit(FX_LINK_MANAGER, FX_FROM_SERVING, false, FX_MSG_HEARTBEAT) == FX_ADMIT_OK);
+    CHECK(fx_link_admit(FX_LINK_MANAGER, FX_FROM_CONNECTING, true, FX_MSG_RESULTS_ACK) == FX_ADMIT_UNEXPECTED);
+    /* the worker link */
+    CHECK(fx_link_admit(FX_LINK_WORKER, FX_FROM_CONNECTING, false, FX_MSG_READY) == FX_ADMIT_HELLO);
+    CHECK(fx_link_admit(FX_LINK_WORKER, FX_FROM_CONNECTING, false, FX_MSG_RESULTS) == FX_ADMIT_NO_SESSION);
+    CHECK(fx_link_admit(FX_LINK_WORKER, FX_FROM_CONNECTING, true, FX_MSG_HEARTBEAT) == FX_ADMIT_UNEXPECTED);
+    CHECK(fx_link_admit(FX_LINK_WORKER, FX_FROM_SERVING, true, FX_MSG_CANCEL) == FX_ADMIT_UNEXPECTED);
+    /* out of range */
+    CHECK(fx_link_admit(FX_LINK_WORKER, FX_FROM_SERVING, true, 0) == FX_ADMIT_UNEXPECTED);
+    CHECK(fx_link_admit(FX_LINK_WORKER, FX_FROM_SERVING, true, 63) == FX_ADMIT_UNEXPECTED);
+    CHECK(!fx_link_sends(FX_LINK_COUNT, FX_FROM_SERVING, FX_MSG_HELLO));
+    /* every type is sent by someone, and every link's hello by its connecting side */
+    for (int type = FX_MSG_TYPE_FIRST; type <= FX_MSG_TYPE_LAST; type++) {
+        bool someone = false;
+        for (int link = 0; link < FX_LINK_COUNT; link++)
+            someone |= fx_link_sends((fx_link_t) link, FX_FROM_CONNECTING, type) ||
+                        fx_link_sends((fx_link_t) link, FX_FROM_SERVING, type);
+        CHECK(someone, "%s travels on no link", fx_msg_type_name(type));
+    }
+    for (int link = 0; link < FX_LINK_COUNT; link++)
+        CHECK(fx_link_sends((fx_link_t) link, FX_FROM_CONNECTING, fx_link_hello((fx_link_t) link)) &&
+              fx_link_sends((fx_link_t) link, FX_FROM_SERVING, FX_MSG_WELCOME));
+    /* the refusal sentences name the type and what to do */
+    char text[512];
+    fx_link_refusal(FX_LINK_MANAGER, FX_FROM_CONNECTING, FX_ADMIT_NO_SESSION, FX_MSG_CREDIT, text, sizeof text);
+    CHECK(strstr(text, "CREDIT") && strstr(text, "send MANAGER_HELLO"), "%s", text);
+    fx_link_refusal(FX_LINK_CLIENT, FX_FROM_CONNECTING, FX_ADMIT_UNEXPECTED, FX_MSG_TASKS, text, sizeof text);
+    CHECK(strstr(text, "TASKS is not a message a client sends to the broker"), "%s", text);
+    CHECK(fx_link_refusal_code(FX_ADMIT_NO_SESSION) == FX_E_NO_SESSION &&
+          fx_link_refusal_code(FX_ADMIT_UNEXPECTED) == FX_E_UNEXPECTED && fx_link_refusal_code(FX_ADMIT_OK) == FX_OK);
+}
+
+/* A request turned into its error reply frees what the request held. */
+static void scenario_error_reuse(void *ctx)
+{
+    fx_msg_t *m = s_sample(FX_MSG_SUBMIT);
+    CHECK(fx_msg_set_error(m, FX_E_IO, "disk full") == FX_OK);
+    CHECK(m->type == FX_MSG_ERROR && m->error.code == FX_E_IO && strcmp(m->error.text, "disk full") == 0);
+    zmsg_t *z = fx_msg_encode(m, NULL);
+    CHECK(z != NULL);
+    zmsg_destroy(&z);
+    fx_msg_destroy(&m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--seeds") == 0)
         return s_write_seeds(argv[2]);
-    for (int type = FX_MSG_TYPE_FIRST; type <= FX_MSG_TYPE_LAST; type++) {
-        s_test_round_trip(type);
-        s_test_truncated(type);
-    }
-    s_test_bad_headers();
-    s_test_limits();
-    if (fx_check_failures) {
-        fprintf(stderr, "fx_msg_test: %d checks failed\n", fx_check_failures);
-        return 1;
-    }
-    printf("fx_msg_test: all checks passed\n");
-    return 0;
+    static const fx_scenario_t scenarios[] = {
+        { "round_trip", scenario_round_trip, false },
+        { "truncated", scenario_truncated, false },
+        { "bad_headers", scenario_bad_headers, false },
+        { "limits", scenario_limits, false },
+        { "schema_shape", scenario_schema_shape, false },
+        { "schema_matches_spec", scenario_schema_matches_spec, false },
+        { "link_admit", scenario_link_admit, false },
+        { "error_reuse", scenario_error_reuse, false },
+    };
+    return fx_test_main("fx_msg_test", argc - 1, argv + 1, scenarios, sizeof scenarios / sizeof scenarios[0], NULL);
 }

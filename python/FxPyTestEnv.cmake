@@ -1,7 +1,8 @@
 # FX_PY_TEST_ENV: the environment of a test that imports fx._fx from the
-# build tree with ${FX_PYTHON}. Included by python/ and cli/.
+# build tree with ${FX_PYTHON}, and the tests' own _fxtest (the fake broker,
+# python/tests/ext) from beside it. Included by python/, cli/ and test/.
 set(FX_PY_TEST_ENV
-  "PYTHONPATH=${CMAKE_BINARY_DIR}/python"
+  "PYTHONPATH=${CMAKE_BINARY_DIR}/python:${CMAKE_BINARY_DIR}/python-test"
   "PYTHONDONTWRITEBYTECODE=1"
   "FX_BIN_DIR=${CMAKE_BINARY_DIR}/bin")
 if(FX_SANITIZE)

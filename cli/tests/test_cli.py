@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import _fxtest
 import fx
 from fx import _fx
 
@@ -79,7 +80,7 @@ class Scripted:
         self.task_state = task_state
         self.endpoint_id = endpoint_id
         self.pub, sec = fx.keypair_new()
-        self.server = _fx.TestServer(self.pub, sec)
+        self.server = _fxtest.TestServer(self.pub, sec)
         self.error = error
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
@@ -106,7 +107,7 @@ class Scripted:
                 self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [
                     {"task_id": i, "state": self.task_state, "endpoint_id": self.endpoint_id,
                      "attempts": 2}
-                    for i in fields["ids"]]})
+                    for i in fields["task_ids"]]})
 
     def close(self):
         self.stop.set()

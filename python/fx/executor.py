@@ -21,7 +21,9 @@ import threading
 import time
 
 from . import _fx
-from .client import Client, TaskFuture, _retries, _walltime_ms
+from .client import Client
+from .futures import TaskFuture
+from .task import retries as _retries, walltime_ms as _walltime_ms
 
 __all__ = ["Executor"]
 

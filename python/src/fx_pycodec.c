@@ -1,11 +1,25 @@
-/*  fx_pycodec.c: fx_msg_t <-> Python objects.
+/*  fx_pycodec.c: fx_msg_t <-> Python objects, by walking the message schema
+    (proto/fx_schema.h), so every message and field the protocol has is
+    here without a line of its own.
 
-    Fields are named as the members of fx_msg_t's union (fx_msg.h), so the
-    header is the documentation. Records (tasks, results, ids, status rows)
-    are lists of dicts; frames are bytes; a LIST_REPLY table is
-    {"columns": [...], "rows": [[...], ...]}. Missing fields take their zero
-    value; a field of the wrong type or over its limit raises. */
+    A message's fields are a dict keyed by the SPEC's field names (those of
+    the schema). By the kind of field:
+      integers              int, within the schema's range
+      strings, ids, keys    str, within the field's capacity
+      text                  str, or None for nil
+      frames                bytes (any bytes-like object when sending)
+      batches               a list of records: each a dict, or the bare
+                            value for a record of one field (task_ids,
+                            containers)
+      LIST_REPLY's table    two keys in place of "table": "columns" (the
+                            first row) and "rows" (the others, lists of str)
+    Missing fields take their zero value; a field of the wrong type or over
+    its limit raises (TypeError; ValueError naming the field and the limit).
+    Decoding adds the name of every error code beside it: "name" and
+    "message" (fx_strerror's sentence) beside ERROR's code, "error_name"
+    beside a result's error_code. */
 #include "fx_pyext.h"
+#include "fx_schema.h"
 
 int fx_py_copy_str(PyObject *value, const char *field, char *dst, size_t cap)
 {
@@ -61,12 +75,10 @@ cleanup:
     return rc;
 }
 
-/* An unsigned integer field no larger than max. */
-static int s_uint(PyObject *value, const char *field, unsigned long long max, unsigned long long *out)
+/* An integer field within [min, max]. */
+static int s_uint(PyObject *value, const char *field, unsigned long long min, unsigned long long max,
+                  unsigned long long *out)
 {
-    *out = 0;
-    if (value == NULL || value == Py_None)
-        return 0;
     if (!PyLong_Check(value)) {
         PyErr_Format(PyExc_TypeError, "field '%s' must be an int, not %s", field, Py_TYPE(value)->tp_name);
         return -1;
@@ -81,183 +93,159 @@ static int s_uint(PyObject *value, const char *field, unsigned long long max, un
         PyErr_Format(PyExc_ValueError, "field '%s' is %llu; the largest allowed is %llu", field, v, max);
         return -1;
     }
+    if (v < min) {
+        PyErr_Format(PyExc_ValueError, "field '%s' is %llu; the smallest allowed is %llu", field, v, min);
+        return -1;
+    }
     *out = v;
     return 0;
 }
 
-/* Borrowed item of a dict, NULL if absent (no exception). */
-static PyObject *s_item(PyObject *dict, const char *key)
+/* A text field: a heap copy cut to FX_TEXT_MAX bytes, as the C senders cut. */
+static int s_fill_text(PyObject *value, const char *field, char **dst)
 {
-    return PyDict_GetItemString(dict, key);
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "field '%s' must be a str or None, not %s", field,
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    const char *utf8 = PyUnicode_AsUTF8(value);
+    if (utf8 == NULL)
+        return -1;
+    size_t len = strnlen(utf8, FX_TEXT_MAX);
+    char *copy = malloc(len + 1);
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(copy, utf8, len);
+    copy[len] = '\0';
+    free(*dst);
+    *dst = copy;
+    return 0;
 }
 
-#define S_STR(dict, key, dst)                                                                                \
-    if (fx_py_copy_str(s_item(dict, key), key, dst, sizeof(dst)) < 0)                                        \
-    goto fail
-#define S_U(dict, key, dst, max)                                                                             \
-    do {                                                                                                     \
-        unsigned long long v_;                                                                               \
-        if (s_uint(s_item(dict, key), key, max, &v_) < 0)                                                    \
-            goto fail;                                                                                       \
-        dst = v_;                                                                                            \
-    } while (0)
-#define S_FRAME(dict, key, dst)                                                                              \
-    if (fx_py_frame(s_item(dict, key), key, &(dst)) < 0)                                                     \
-    goto fail
-
-/* A list (or other sequence) of records under key, as a fast sequence;
-   *n_p gets its length, checked against max. NULL + exception on error;
-   an absent key gives an empty tuple. */
-static PyObject *s_records(PyObject *fields, const char *key, uint32_t max, uint32_t *n_p)
+/* A record of one plain field (an id record, a container record) is given
+   as that field's bare value. */
+static bool s_bare_record(const fx_schema_t *record)
 {
-    PyObject *value = s_item(fields, key);
-    if (value == NULL || value == Py_None) {
-        *n_p = 0;
-        return PyTuple_New(0);
-    }
-    PyObject *seq = PySequence_Fast(value, "records must be a list");
+    if (record->nfields != 1)
+        return false;
+    fx_field_kind_t kind = record->fields[0].kind;
+    return kind != FX_FIELD_FRAME && kind != FX_FIELD_BATCH && kind != FX_FIELD_TABLE;
+}
+
+static int s_fill_fields(const fx_schema_t *schema, char *base, PyObject *dict, fx_msg_t *msg);
+static int s_fill_table(fx_msg_t *msg, PyObject *fields);
+static int s_fill_field(const fx_field_t *f, char *base, PyObject *value, fx_msg_t *msg);
+
+/* A batch: the record array, allocated here (the message is new, so there is
+   none before), then each record from its dict or bare value. */
+static int s_fill_batch(const fx_field_t *f, char *base, PyObject *value, fx_msg_t *msg)
+{
+    const fx_schema_t *record = f->record;
+    PyObject *seq = PySequence_Fast(value, "a batch field must be a list of records");
     if (seq == NULL)
-        return NULL;
+        return -1;
+    int rc = -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if ((size_t) n > max) {
-        PyErr_Format(PyExc_ValueError, "field '%s' has %zd records; the limit is %u", key, n, max);
-        Py_DECREF(seq);
-        return NULL;
+    if ((size_t) n > record->max_count) {
+        PyErr_Format(PyExc_ValueError, "field '%s' has %zd %s records; the limit is %u", f->name, n,
+                     record->name, record->max_count);
+        goto cleanup;
     }
-    *n_p = (uint32_t) n;
-    return seq;
+    char *records = n ? calloc((size_t) n, record->record_size) : NULL;
+    if (n && records == NULL) {
+        PyErr_NoMemory();
+        goto cleanup;
+    }
+    *(char **) (base + f->offset2) = records;
+    *(uint32_t *) (base + f->offset) = (uint32_t) n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        char *at = records + (size_t) i * record->record_size;
+        if (s_bare_record(record)) {
+            if (item == Py_None)
+                continue;
+            if (s_fill_field(&record->fields[0], at, item, msg) < 0)
+                goto cleanup;
+        }
+        else if (!PyDict_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "each %s record must be a dict, not %s", record->name,
+                         Py_TYPE(item)->tp_name);
+            goto cleanup;
+        }
+        else if (s_fill_fields(record, at, item, msg) < 0)
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    Py_DECREF(seq);
+    return rc;
 }
 
-static int s_check_dict(PyObject *record, const char *what)
+static int s_fill_field(const fx_field_t *f, char *base, PyObject *value, fx_msg_t *msg)
 {
-    if (PyDict_Check(record))
+    char *at = base + f->offset;
+    unsigned long long v;
+    switch (f->kind) {
+    case FX_FIELD_U8:
+    case FX_FIELD_U16:
+    case FX_FIELD_U32:
+        if (s_uint(value, f->name, f->min, f->max, &v) < 0)
+            return -1;
+        if (f->kind == FX_FIELD_U8)
+            *(uint8_t *) at = (uint8_t) v;
+        else if (f->kind == FX_FIELD_U16)
+            *(uint16_t *) at = (uint16_t) v;
+        else
+            *(uint32_t *) at = (uint32_t) v;
         return 0;
-    PyErr_Format(PyExc_TypeError, "each %s record must be a dict, not %s", what, Py_TYPE(record)->tp_name);
+    case FX_FIELD_STR: return fx_py_copy_str(value, f->name, at, f->max);
+    case FX_FIELD_ID:
+    case FX_FIELD_ID_OPT: return fx_py_copy_str(value, f->name, at, FX_ID_LEN + 1);
+    case FX_FIELD_KEY: return fx_py_copy_str(value, f->name, at, FX_KEY_LEN + 1);
+    case FX_FIELD_TEXT: return s_fill_text(value, f->name, (char **) at);
+    case FX_FIELD_FRAME: return fx_py_frame(value, f->name, (zframe_t **) at);
+    case FX_FIELD_BATCH: return s_fill_batch(f, base, value, msg);
+    case FX_FIELD_TABLE: break; /* from two keys, in s_fill_fields */
+    }
+    PyErr_Format(PyExc_ValueError, "field '%s' has no encoder", f->name);
     return -1;
+}
+
+static int s_fill_fields(const fx_schema_t *schema, char *base, PyObject *dict, fx_msg_t *msg)
+{
+    for (int i = 0; i < schema->nfields; i++) {
+        const fx_field_t *f = &schema->fields[i];
+        if (f->kind == FX_FIELD_TABLE) {
+            if (s_fill_table(msg, dict) < 0)
+                return -1;
+            continue;
+        }
+        PyObject *value = PyDict_GetItemString(dict, f->name); /* borrowed; NULL if absent */
+        if (value != NULL && value != Py_None && s_fill_field(f, base, value, msg) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 int fx_py_fill_ids(fx_msg_t *msg, PyObject *ids)
 {
-    PyObject *seq = PySequence_Fast(ids, "ids must be a list of task id strings");
-    if (seq == NULL)
+    const fx_schema_t *schema = fx_schema_of(msg->type);
+    const fx_field_t *batch = schema ? fx_schema_batch(schema) : NULL;
+    if (batch == NULL || !s_bare_record(batch->record)) {
+        PyErr_Format(PyExc_ValueError, "%s carries no list of ids", fx_msg_type_name(msg->type));
         return -1;
-    int rc = -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if ((size_t) n > FX_IDS_MAX) {
-        PyErr_Format(PyExc_ValueError, "%zd ids in one message; the limit (FX_IDS_MAX) is %u", n,
-                     (unsigned) FX_IDS_MAX);
-        goto cleanup;
     }
-    if (fx_msg_alloc_records(msg, (uint32_t) n) != FX_OK) {
-        PyErr_NoMemory();
-        goto cleanup;
-    }
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (fx_py_copy_str(PySequence_Fast_GET_ITEM(seq, i), "ids", msg->ids.ids[i],
-                           sizeof(msg->ids.ids[i])) < 0)
-            goto cleanup;
-    rc = 0;
-cleanup:
-    Py_DECREF(seq);
-    return rc;
-}
-
-static int s_fill_task(fx_task_t *t, PyObject *r)
-{
-    if (s_check_dict(r, "task") < 0)
-        return -1;
-    S_STR(r, "task_id", t->task_id);
-    S_STR(r, "endpoint_id", t->endpoint_id);
-    S_STR(r, "function_id", t->function_id);
-    S_U(r, "kind", t->kind, 255);
-    S_STR(r, "entry", t->entry);
-    S_STR(r, "container", t->container);
-    S_STR(r, "py_version", t->py_version);
-    S_STR(r, "serializer", t->serializer);
-    S_U(r, "attempt", t->attempt, UINT32_MAX);
-    S_U(r, "walltime_ms", t->walltime_ms, UINT32_MAX);
-    S_U(r, "retries", t->retries, FX_RETRIES_MAX);
-    S_FRAME(r, "body", t->body);
-    S_FRAME(r, "payload", t->payload);
-    return 0;
-fail:
-    return -1;
-}
-
-static int s_fill_result(fx_result_t *res, PyObject *r)
-{
-    if (s_check_dict(r, "result") < 0)
-        return -1;
-    S_STR(r, "task_id", res->task_id);
-    S_U(r, "status", res->status, 255);
-    S_U(r, "error_code", res->error_code, UINT16_MAX);
-    PyObject *text = s_item(r, "error_text");
-    if (text != NULL && text != Py_None) {
-        if (!PyUnicode_Check(text)) {
-            PyErr_SetString(PyExc_TypeError, "field 'error_text' must be a str");
-            return -1;
-        }
-        const char *utf8 = PyUnicode_AsUTF8(text);
-        if (utf8 == NULL || fx_result_set_text(res, utf8) != FX_OK) {
-            if (!PyErr_Occurred())
-                PyErr_NoMemory();
-            return -1;
-        }
-    }
-    S_FRAME(r, "value", res->value);
-    S_FRAME(r, "output", res->output);
-    return 0;
-fail:
-    return -1;
-}
-
-static int s_fill_records(fx_msg_t *msg, PyObject *fields)
-{
-    const char *key = msg->type == FX_MSG_RESULTS ? "results" : "tasks";
-    uint32_t n = 0;
-    PyObject *seq = s_records(fields, key, FX_BATCH_MAX, &n);
-    if (seq == NULL)
-        return -1;
-    int rc = -1;
-    if (fx_msg_alloc_records(msg, n) != FX_OK) {
-        PyErr_NoMemory();
-        goto cleanup;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        PyObject *r = PySequence_Fast_GET_ITEM(seq, i);
-        int one = 0;
-        if (msg->type == FX_MSG_SUBMIT)
-            one = s_fill_task(&msg->submit.tasks[i], r);
-        else if (msg->type == FX_MSG_TASKS)
-            one = s_fill_task(&msg->tasks.tasks[i], r);
-        else if (msg->type == FX_MSG_RESULTS)
-            one = s_fill_result(&msg->results.results[i], r);
-        else {
-            fx_task_status_t *st = &msg->status_reply.tasks[i];
-            if (s_check_dict(r, "status") < 0)
-                goto cleanup;
-            S_STR(r, "task_id", st->task_id);
-            S_U(r, "state", st->state, 255);
-            S_STR(r, "endpoint_id", st->endpoint_id);
-            S_U(r, "attempts", st->attempts, UINT32_MAX);
-        }
-        if (one < 0)
-            goto cleanup;
-    }
-    rc = 0;
-    goto cleanup;
-fail:
-    rc = -1;
-cleanup:
-    Py_DECREF(seq);
-    return rc;
+    return s_fill_batch(batch, (char *) msg, ids, msg);
 }
 
 /* LIST_REPLY: {"columns": [str...], "rows": [[str...]...]}. */
 static int s_fill_table(fx_msg_t *msg, PyObject *fields)
 {
-    PyObject *cols = s_item(fields, "columns");
-    PyObject *rows = s_item(fields, "rows");
+    PyObject *cols = PyDict_GetItemString(fields, "columns");
+    PyObject *rows = PyDict_GetItemString(fields, "rows");
     PyObject *cols_seq = NULL, *rows_seq = NULL;
     int rc = -1;
     cols_seq = PySequence_Fast(cols ? cols : Py_None, "field 'columns' must be a list of str");
@@ -312,141 +300,6 @@ cleanup:
     return rc;
 }
 
-static int s_fill_containers(fx_msg_t *msg, PyObject *fields)
-{
-    uint32_t n = 0;
-    PyObject *seq = s_records(fields, "containers", FX_CONTAINERS_MAX, &n);
-    if (seq == NULL)
-        return -1;
-    int rc = -1;
-    msg->manager_hello.container_count = 0;
-    if (n > 0) {
-        msg->manager_hello.containers = calloc(n, sizeof(*msg->manager_hello.containers));
-        if (msg->manager_hello.containers == NULL) {
-            PyErr_NoMemory();
-            goto cleanup;
-        }
-    }
-    msg->manager_hello.container_count = n;
-    for (uint32_t i = 0; i < n; i++)
-        if (fx_py_copy_str(PySequence_Fast_GET_ITEM(seq, i), "containers", msg->manager_hello.containers[i],
-                           FX_NAME_MAX + 1) < 0)
-            goto cleanup;
-    rc = 0;
-cleanup:
-    Py_DECREF(seq);
-    return rc;
-}
-
-static int s_fill(fx_msg_t *m, PyObject *f)
-{
-    switch (m->type) {
-    case FX_MSG_HELLO:
-        S_STR(f, "client_id", m->hello.client_id);
-        S_STR(f, "client_version", m->hello.client_version);
-        S_STR(f, "python_version", m->hello.python_version);
-        return 0;
-    case FX_MSG_WELCOME:
-        S_STR(f, "id", m->welcome.id);
-        S_STR(f, "server_version", m->welcome.server_version);
-        S_U(f, "heartbeat_ms", m->welcome.heartbeat_ms, UINT32_MAX);
-        return 0;
-    case FX_MSG_ERROR: {
-        unsigned long long code = 0;
-        if (s_uint(s_item(f, "code"), "code", UINT16_MAX, &code) < 0)
-            return -1;
-        PyObject *text = s_item(f, "text");
-        const char *utf8 = text && text != Py_None ? PyUnicode_AsUTF8(text) : "";
-        if (utf8 == NULL)
-            return -1;
-        if (fx_msg_set_error(m, (int) code, "%s", utf8) != FX_OK) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        return 0;
-    }
-    case FX_MSG_HEARTBEAT:
-        return 0;
-    case FX_MSG_REGISTER_FUNCTION:
-        S_STR(f, "function_id", m->register_function.function_id);
-        S_STR(f, "name", m->register_function.name);
-        S_U(f, "kind", m->register_function.kind, 255);
-        S_STR(f, "entry", m->register_function.entry);
-        S_FRAME(f, "body", m->register_function.body);
-        return 0;
-    case FX_MSG_FUNCTION_REGISTERED:
-        S_STR(f, "function_id", m->function_registered.function_id);
-        return 0;
-    case FX_MSG_REGISTER_ENDPOINT:
-        S_STR(f, "endpoint_id", m->register_endpoint.endpoint_id);
-        S_STR(f, "name", m->register_endpoint.name);
-        S_STR(f, "public_key", m->register_endpoint.public_key);
-        return 0;
-    case FX_MSG_ENDPOINT_REGISTERED:
-        S_STR(f, "endpoint_id", m->endpoint_registered.endpoint_id);
-        return 0;
-    case FX_MSG_SUBMIT:
-    case FX_MSG_TASKS:
-    case FX_MSG_RESULTS:
-    case FX_MSG_STATUS_REPLY:
-        return s_fill_records(m, f);
-    case FX_MSG_SUBMITTED:
-        S_U(f, "accepted", m->submitted.accepted, UINT32_MAX);
-        return 0;
-    case FX_MSG_RESULTS_ACK:
-    case FX_MSG_STATUS:
-    case FX_MSG_FETCH: {
-        PyObject *ids = s_item(f, "ids");
-        if (ids == NULL)
-            return 0;
-        return fx_py_fill_ids(m, ids);
-    }
-    case FX_MSG_LIST:
-        S_U(f, "what", m->list.what, 255);
-        S_U(f, "limit", m->list.limit, UINT32_MAX);
-        return 0;
-    case FX_MSG_LIST_REPLY:
-        return s_fill_table(m, f);
-    case FX_MSG_ENDPOINT_HELLO:
-        S_STR(f, "endpoint_id", m->endpoint_hello.endpoint_id);
-        S_STR(f, "version", m->endpoint_hello.version);
-        return 0;
-    case FX_MSG_CREDIT:
-        S_U(f, "window", m->credit.window, UINT32_MAX);
-        return 0;
-    case FX_MSG_COMMAND:
-        S_U(f, "command", m->command.command, 255);
-        return 0;
-    case FX_MSG_MANAGER_HELLO:
-        S_STR(f, "manager_id", m->manager_hello.manager_id);
-        S_STR(f, "host", m->manager_hello.host);
-        S_U(f, "pid", m->manager_hello.pid, UINT32_MAX);
-        S_U(f, "workers", m->manager_hello.workers, UINT32_MAX);
-        S_STR(f, "version", m->manager_hello.version);
-        return s_fill_containers(m, f);
-    case FX_MSG_READY:
-        S_U(f, "pid", m->ready.pid, UINT32_MAX);
-        S_STR(f, "python_version", m->ready.python_version);
-        return 0;
-    case FX_MSG_CANCEL: {
-        S_U(f, "queued_only", m->cancel.queued_only, 1);
-        PyObject *ids = s_item(f, "ids");
-        if (ids == NULL)
-            return 0;
-        return fx_py_fill_ids(m, ids);
-    }
-    case FX_MSG_ENDPOINT_STATUS:
-        S_U(f, "managers", m->endpoint_status.managers, UINT32_MAX);
-        S_U(f, "workers", m->endpoint_status.workers, UINT32_MAX);
-        S_U(f, "free", m->endpoint_status.free, UINT32_MAX);
-        return 0;
-    }
-    PyErr_Format(PyExc_ValueError, "message type %d has no encoder", (int) m->type);
-    return -1;
-fail:
-    return -1;
-}
-
 int fx_py_msg_type(PyObject *type)
 {
     if (PyLong_Check(type)) {
@@ -482,7 +335,7 @@ fx_msg_t *fx_py_msg_from_fields(int type, uint32_t seq, PyObject *fields)
     PyObject *empty = NULL;
     if (fields == NULL || fields == Py_None)
         fields = empty = PyDict_New();
-    if (fields == NULL || s_fill(msg, fields) < 0)
+    if (fields == NULL || s_fill_fields(fx_schema_of(type), (char *) msg, fields, msg) < 0)
         fx_msg_destroy(&msg);
     Py_XDECREF(empty);
     return msg;
@@ -511,93 +364,6 @@ static PyObject *s_text(const char *text)
     return PyUnicode_DecodeUTF8(text, (Py_ssize_t) strlen(text), "replace");
 }
 
-#define P_STR(d, key, v)                                                                                     \
-    if (s_put(d, key, s_text(v)) < 0)                                                                        \
-    goto fail
-#define P_U(d, key, v)                                                                                       \
-    if (s_put(d, key, PyLong_FromUnsignedLongLong((unsigned long long) (v))) < 0)                            \
-    goto fail
-#define P_FRAME(d, key, v)                                                                                   \
-    if (s_put(d, key, s_bytes(v)) < 0)                                                                       \
-    goto fail
-
-static PyObject *s_task_dict(const fx_task_t *t, bool full)
-{
-    PyObject *d = PyDict_New();
-    if (d == NULL)
-        return NULL;
-    P_STR(d, "task_id", t->task_id);
-    P_STR(d, "function_id", t->function_id);
-    P_STR(d, "py_version", t->py_version);
-    P_STR(d, "serializer", t->serializer);
-    P_U(d, "walltime_ms", t->walltime_ms);
-    P_U(d, "retries", t->retries);
-    P_FRAME(d, "payload", t->payload);
-    if (!full) {
-        P_STR(d, "endpoint_id", t->endpoint_id);
-        return d;
-    }
-    P_U(d, "kind", t->kind);
-    P_STR(d, "entry", t->entry);
-    P_STR(d, "container", t->container);
-    P_U(d, "attempt", t->attempt);
-    P_FRAME(d, "body", t->body);
-    return d;
-fail:
-    Py_DECREF(d);
-    return NULL;
-}
-
-static PyObject *s_result_dict(const fx_result_t *r)
-{
-    PyObject *d = PyDict_New();
-    if (d == NULL)
-        return NULL;
-    P_STR(d, "task_id", r->task_id);
-    P_U(d, "status", r->status);
-    P_U(d, "error_code", r->error_code);
-    P_STR(d, "error_name", fx_errname(r->error_code));
-    if (s_put(d, "error_text", r->error_text ? s_text(r->error_text) : Py_NewRef(Py_None)) < 0)
-        goto fail;
-    P_FRAME(d, "value", r->value);
-    P_FRAME(d, "output", r->output);
-    return d;
-fail:
-    Py_DECREF(d);
-    return NULL;
-}
-
-static PyObject *s_status_dict(const fx_task_status_t *s)
-{
-    PyObject *d = PyDict_New();
-    if (d == NULL)
-        return NULL;
-    P_STR(d, "task_id", s->task_id);
-    P_U(d, "state", s->state);
-    P_STR(d, "endpoint_id", s->endpoint_id);
-    P_U(d, "attempts", s->attempts);
-    return d;
-fail:
-    Py_DECREF(d);
-    return NULL;
-}
-
-/* A list of `count` items built by `make(i)`. */
-#define S_LIST(out, count, expr)                                                                             \
-    do {                                                                                                     \
-        out = PyList_New((Py_ssize_t) (count));                                                              \
-        if (out == NULL)                                                                                     \
-            goto fail;                                                                                       \
-        for (uint32_t i = 0; i < (count); i++) {                                                             \
-            PyObject *item_ = (expr);                                                                        \
-            if (item_ == NULL) {                                                                             \
-                Py_DECREF(out);                                                                              \
-                goto fail;                                                                                   \
-            }                                                                                                \
-            PyList_SET_ITEM(out, i, item_);                                                                  \
-        }                                                                                                    \
-    } while (0)
-
 static PyObject *s_table_row(const fx_msg_t *m, uint32_t row)
 {
     PyObject *list = PyList_New(m->list_reply.cols);
@@ -615,128 +381,117 @@ static PyObject *s_table_row(const fx_msg_t *m, uint32_t row)
     return list;
 }
 
-static int s_fields(const fx_msg_t *m, PyObject *d)
+static int s_put_fields(const fx_schema_t *schema, const char *base, const fx_msg_t *msg, PyObject *d);
+
+static PyObject *s_value(const fx_field_t *f, const char *base, const fx_msg_t *msg)
 {
-    PyObject *list = NULL;
-    switch (m->type) {
-    case FX_MSG_HELLO:
-        P_STR(d, "client_id", m->hello.client_id);
-        P_STR(d, "client_version", m->hello.client_version);
-        P_STR(d, "python_version", m->hello.python_version);
-        break;
-    case FX_MSG_WELCOME:
-        P_STR(d, "id", m->welcome.id);
-        P_STR(d, "server_version", m->welcome.server_version);
-        P_U(d, "heartbeat_ms", m->welcome.heartbeat_ms);
-        break;
-    case FX_MSG_ERROR:
-        P_U(d, "code", m->error.code);
-        P_STR(d, "name", fx_errname(m->error.code));
-        P_STR(d, "message", fx_strerror(m->error.code));
-        P_STR(d, "text", m->error.text ? m->error.text : "");
-        break;
-    case FX_MSG_HEARTBEAT:
-        break;
-    case FX_MSG_REGISTER_FUNCTION:
-        P_STR(d, "function_id", m->register_function.function_id);
-        P_STR(d, "name", m->register_function.name);
-        P_U(d, "kind", m->register_function.kind);
-        P_STR(d, "entry", m->register_function.entry);
-        P_FRAME(d, "body", m->register_function.body);
-        break;
-    case FX_MSG_FUNCTION_REGISTERED:
-        P_STR(d, "function_id", m->function_registered.function_id);
-        break;
-    case FX_MSG_REGISTER_ENDPOINT:
-        P_STR(d, "endpoint_id", m->register_endpoint.endpoint_id);
-        P_STR(d, "name", m->register_endpoint.name);
-        P_STR(d, "public_key", m->register_endpoint.public_key);
-        break;
-    case FX_MSG_ENDPOINT_REGISTERED:
-        P_STR(d, "endpoint_id", m->endpoint_registered.endpoint_id);
-        break;
-    case FX_MSG_SUBMIT:
-        S_LIST(list, m->submit.count, s_task_dict(&m->submit.tasks[i], false));
-        if (s_put(d, "tasks", list) < 0)
-            goto fail;
-        break;
-    case FX_MSG_TASKS:
-        S_LIST(list, m->tasks.count, s_task_dict(&m->tasks.tasks[i], true));
-        if (s_put(d, "tasks", list) < 0)
-            goto fail;
-        break;
-    case FX_MSG_SUBMITTED:
-        P_U(d, "accepted", m->submitted.accepted);
-        break;
-    case FX_MSG_RESULTS:
-        S_LIST(list, m->results.count, s_result_dict(&m->results.results[i]));
-        if (s_put(d, "results", list) < 0)
-            goto fail;
-        break;
-    case FX_MSG_RESULTS_ACK:
-    case FX_MSG_STATUS:
-    case FX_MSG_FETCH:
-        S_LIST(list, m->ids.count, s_text(m->ids.ids[i]));
-        if (s_put(d, "ids", list) < 0)
-            goto fail;
-        break;
-    case FX_MSG_STATUS_REPLY:
-        S_LIST(list, m->status_reply.count, s_status_dict(&m->status_reply.tasks[i]));
-        if (s_put(d, "tasks", list) < 0)
-            goto fail;
-        break;
-    case FX_MSG_LIST:
-        P_U(d, "what", m->list.what);
-        P_U(d, "limit", m->list.limit);
-        break;
-    case FX_MSG_LIST_REPLY: {
-        uint32_t rows = m->list_reply.rows ? m->list_reply.rows - 1 : 0;
-        if (s_put(d, "columns", m->list_reply.rows ? s_table_row(m, 0) : PyList_New(0)) < 0)
-            goto fail;
-        S_LIST(list, rows, s_table_row(m, i + 1));
-        if (s_put(d, "rows", list) < 0)
-            goto fail;
-        break;
+    const char *at = base + f->offset;
+    switch (f->kind) {
+    case FX_FIELD_U8: return PyLong_FromUnsignedLong(*(const uint8_t *) at);
+    case FX_FIELD_U16: return PyLong_FromUnsignedLong(*(const uint16_t *) at);
+    case FX_FIELD_U32: return PyLong_FromUnsignedLong(*(const uint32_t *) at);
+    case FX_FIELD_STR:
+    case FX_FIELD_ID:
+    case FX_FIELD_ID_OPT:
+    case FX_FIELD_KEY: return s_text(at);
+    case FX_FIELD_TEXT: {
+        const char *text = *(char *const *) at;
+        return text ? s_text(text) : Py_NewRef(Py_None);
     }
-    case FX_MSG_ENDPOINT_HELLO:
-        P_STR(d, "endpoint_id", m->endpoint_hello.endpoint_id);
-        P_STR(d, "version", m->endpoint_hello.version);
-        break;
-    case FX_MSG_CREDIT:
-        P_U(d, "window", m->credit.window);
-        break;
-    case FX_MSG_COMMAND:
-        P_U(d, "command", m->command.command);
-        break;
-    case FX_MSG_MANAGER_HELLO:
-        P_STR(d, "manager_id", m->manager_hello.manager_id);
-        P_STR(d, "host", m->manager_hello.host);
-        P_U(d, "pid", m->manager_hello.pid);
-        P_U(d, "workers", m->manager_hello.workers);
-        P_STR(d, "version", m->manager_hello.version);
-        S_LIST(list, m->manager_hello.container_count, s_text(m->manager_hello.containers[i]));
-        if (s_put(d, "containers", list) < 0)
-            goto fail;
-        break;
-    case FX_MSG_READY:
-        P_U(d, "pid", m->ready.pid);
-        P_STR(d, "python_version", m->ready.python_version);
-        break;
-    case FX_MSG_CANCEL:
-        S_LIST(list, m->cancel.count, s_text(m->cancel.ids[i]));
-        if (s_put(d, "ids", list) < 0)
-            goto fail;
-        P_U(d, "queued_only", m->cancel.queued_only);
-        break;
-    case FX_MSG_ENDPOINT_STATUS:
-        P_U(d, "managers", m->endpoint_status.managers);
-        P_U(d, "workers", m->endpoint_status.workers);
-        P_U(d, "free", m->endpoint_status.free);
-        break;
+    case FX_FIELD_FRAME: return s_bytes(*(zframe_t *const *) at);
+    case FX_FIELD_BATCH: {
+        uint32_t count = *(const uint32_t *) at;
+        const char *records = *(char *const *) (base + f->offset2);
+        PyObject *list = PyList_New((Py_ssize_t) count);
+        for (uint32_t i = 0; list != NULL && i < count; i++) {
+            const char *rec = records + (size_t) i * f->record->record_size;
+            PyObject *item = NULL;
+            if (s_bare_record(f->record))
+                item = s_value(&f->record->fields[0], rec, msg);
+            else if ((item = PyDict_New()) != NULL && s_put_fields(f->record, rec, msg, item) < 0)
+                Py_CLEAR(item);
+            if (item == NULL)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, i, item);
+        }
+        return list;
+    }
+    case FX_FIELD_TABLE: break; /* two keys, in s_put_fields */
+    }
+    PyErr_Format(PyExc_ValueError, "field '%s' has no decoder", f->name);
+    return NULL;
+}
+
+/* The name of an error code beside it: "code" gets "name" and "message",
+   "error_code" gets "error_name". */
+static int s_put_code_names(const fx_field_t *f, const char *base, PyObject *d)
+{
+    if (f->kind != FX_FIELD_U16)
+        return 0;
+    int code = *(const uint16_t *) (base + f->offset);
+    if (strcmp(f->name, "code") == 0)
+        return s_put(d, "name", s_text(fx_errname(code))) < 0 ? -1
+               : s_put(d, "message", s_text(fx_strerror(code)));
+    if (strcmp(f->name, "error_code") == 0)
+        return s_put(d, "error_name", s_text(fx_errname(code)));
+    return 0;
+}
+
+static int s_put_fields(const fx_schema_t *schema, const char *base, const fx_msg_t *msg, PyObject *d)
+{
+    for (int i = 0; i < schema->nfields; i++) {
+        const fx_field_t *f = &schema->fields[i];
+        if (f->kind == FX_FIELD_TABLE) {
+            uint32_t rows = msg->list_reply.rows ? msg->list_reply.rows - 1 : 0;
+            PyObject *list = PyList_New((Py_ssize_t) rows);
+            for (uint32_t r = 0; list != NULL && r < rows; r++) {
+                PyObject *row = s_table_row(msg, r + 1);
+                if (row == NULL)
+                    Py_CLEAR(list);
+                else
+                    PyList_SET_ITEM(list, r, row);
+            }
+            if (s_put(d, "columns", msg->list_reply.rows ? s_table_row(msg, 0) : PyList_New(0)) < 0 ||
+                s_put(d, "rows", list) < 0)
+                return -1;
+            continue;
+        }
+        if (s_put(d, f->name, s_value(f, base, msg)) < 0 || s_put_code_names(f, base, d) < 0)
+            return -1;
     }
     return 0;
-fail:
-    return -1;
+}
+
+/* [{"name", "kind", "min", "max"[, "record"]}...] for one schema. */
+static PyObject *s_describe(const fx_schema_t *schema)
+{
+    static const char *kinds[] = {
+        [FX_FIELD_U8] = "u8",    [FX_FIELD_U16] = "u16",     [FX_FIELD_U32] = "u32",  [FX_FIELD_STR] = "str",
+        [FX_FIELD_ID] = "id",    [FX_FIELD_ID_OPT] = "id?",  [FX_FIELD_KEY] = "key",  [FX_FIELD_TEXT] = "text",
+        [FX_FIELD_FRAME] = "frame", [FX_FIELD_BATCH] = "batch", [FX_FIELD_TABLE] = "table",
+    };
+    PyObject *list = PyList_New(schema->nfields);
+    for (int i = 0; list != NULL && i < schema->nfields; i++) {
+        const fx_field_t *f = &schema->fields[i];
+        PyObject *d = Py_BuildValue("{s:s,s:s,s:k,s:k}", "name", f->name, "kind", kinds[f->kind], "min",
+                                    (unsigned long) f->min, "max", (unsigned long) f->max);
+        if (d != NULL && f->kind == FX_FIELD_BATCH) {
+            PyObject *count = PyLong_FromUnsignedLong(f->record->max_count);
+            if (s_put(d, "record", s_describe(f->record)) < 0 || s_put(d, "max", count) < 0)
+                Py_CLEAR(d);
+        }
+        if (d == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, i, d);
+    }
+    return list;
+}
+
+PyObject *fx_py_schema(int type)
+{
+    return s_describe(fx_schema_of(type));
 }
 
 PyObject *fx_py_msg_to_tuple(const fx_msg_t *msg)
@@ -744,11 +499,26 @@ PyObject *fx_py_msg_to_tuple(const fx_msg_t *msg)
     PyObject *fields = PyDict_New();
     if (fields == NULL)
         return NULL;
-    if (s_fields(msg, fields) < 0) {
+    if (s_put_fields(fx_schema_of(msg->type), (const char *) msg, msg, fields) < 0) {
         Py_DECREF(fields);
         return NULL;
     }
     return Py_BuildValue("(skN)", fx_msg_type_name(msg->type), (unsigned long) msg->seq, fields);
+}
+
+PyObject *fx_py_decode(zmsg_t *zmsg)
+{
+    fx_msg_t *msg = NULL;
+    uint32_t seq = 0;
+    const char *detail = NULL;
+    PyObject *result = NULL;
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+    if (rc != FX_OK)
+        fx_py_raise_decode(rc, detail, seq);
+    else
+        result = fx_py_msg_to_tuple(msg);
+    fx_msg_destroy(&msg);
+    return result;
 }
 
 /* Set attribute name of obj to a new reference, dropping it after. */

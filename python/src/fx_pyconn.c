@@ -235,13 +235,13 @@ fail:
 static PyObject *s_ids_message(fx_py_conn_t *self, PyObject *args, PyObject *kwargs, fx_msg_type_t type,
                                const char *format)
 {
-    static char *kwlist[] = {"seq", "ids", NULL};
+    static char *kwlist[] = {"seq", "task_ids", NULL};
     unsigned int seq;
     PyObject *ids;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, format, kwlist, &seq, &ids))
         return NULL;
     if (PyUnicode_Check(ids)) {
-        PyErr_SetString(PyExc_TypeError, "ids must be a list of id strings, not one str");
+        PyErr_SetString(PyExc_TypeError, "task_ids must be a list of id strings, not one str");
         return NULL;
     }
     fx_msg_t *m = fx_msg_new(type);
@@ -271,14 +271,14 @@ static PyObject *s_fetch(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
 /* CANCEL(ids, queued_only): answered by STATUS_REPLY with the same seq. */
 static PyObject *s_cancel(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"seq", "ids", "queued_only", NULL};
+    static char *kwlist[] = {"seq", "task_ids", "queued_only", NULL};
     unsigned int seq;
     PyObject *ids;
     int queued_only = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "IO|p:cancel", kwlist, &seq, &ids, &queued_only))
         return NULL;
     if (PyUnicode_Check(ids)) {
-        PyErr_SetString(PyExc_TypeError, "ids must be a list of id strings, not one str");
+        PyErr_SetString(PyExc_TypeError, "task_ids must be a list of id strings, not one str");
         return NULL;
     }
     fx_msg_t *m = fx_msg_new(FX_MSG_CANCEL);

@@ -2,9 +2,10 @@
 
     The extension is thin on purpose: it turns Python objects into fx_msg_t
     and back (fx_pycodec.c), owns one CurveZMQ DEALER per Connection
-    (fx_pyconn.c), offers a CurveZMQ ROUTER for tests that play the broker
-    (fx_pyserver.c), and exposes ids, keys, limits and error codes
-    (fx_pymod.c). Everything stateful above one socket lives in Python. */
+    (fx_pyconn.c), and exposes ids, keys, limits and error codes
+    (fx_pymod.c), and lends its codec to the tests' fake broker through a
+    capsule (fx_pyapi.h). Everything stateful above one socket lives in
+    Python. */
 #ifndef FX_PYEXT_H
 #define FX_PYEXT_H
 
@@ -22,19 +23,28 @@ extern PyObject *fx_py_error;
 extern PyObject *fx_py_protocol_error;
 
 extern PyTypeObject fx_py_conn_type;
-extern PyTypeObject fx_py_server_type;
 
 /* Message type from a name ("SUBMIT") or a number; -1 with a Python
    exception set if it is neither. */
 int fx_py_msg_type(PyObject *type);
 
 /* A new message of `type` filled from the dict `fields` (keys named as the
-   members of fx_msg_t's union). NULL with a Python exception set (ValueError
-   naming the field and the limit it breaks, TypeError for a wrong type). */
+   SPEC names the fields, proto/fx_schema.h). NULL with a Python exception
+   set (ValueError naming the field and the limit it breaks, TypeError for
+   a wrong type). */
 fx_msg_t *fx_py_msg_from_fields(int type, uint32_t seq, PyObject *fields);
+
+/* The schema of message type `type` (a valid one) as Python sees it: a list
+   of {"name", "kind" ("u8", "str", "batch", ...), "min", "max"} in wire
+   order; a batch's "max" is its most records and "record" describes them. */
+PyObject *fx_py_schema(int type);
 
 /* (type_name, seq, fields) for a decoded message; new reference or NULL. */
 PyObject *fx_py_msg_to_tuple(const fx_msg_t *msg);
+
+/* Decode the frames of one message (the caller keeps them) into
+   (type_name, seq, fields); NULL with fx.ProtocolError set. */
+PyObject *fx_py_decode(zmsg_t *zmsg);
 
 /* Copy a str into a fixed field; -1 with ValueError naming `field` if it
    does not fit in cap - 1 bytes, TypeError if it is not a str. */
@@ -45,9 +55,8 @@ int fx_py_copy_str(PyObject *value, const char *field, char *dst, size_t cap);
    than FX_PAYLOAD_MAX. */
 int fx_py_frame(PyObject *value, const char *field, zframe_t **frame_p);
 
-/* Fill msg->ids from a sequence of id strings (RESULTS_ACK, STATUS,
-   FETCH, CANCEL: its ids sit where msg->ids has them). -1 with an
-   exception set. */
+/* Fill the task_ids of a new RESULTS_ACK, STATUS, FETCH or CANCEL from a
+   sequence of id strings. -1 with an exception set. */
 int fx_py_fill_ids(fx_msg_t *msg, PyObject *ids);
 
 /* Raise fx.ProtocolError for a decode failure: message
@@ -59,6 +68,9 @@ void fx_py_raise_decode(int code, const char *detail, uint32_t seq);
    later), -1 with an exception set for a message that breaks a limit.
    Destroys *msg_p in every case. */
 int fx_py_send(fx_msg_t **msg_p, zsock_t *sock, zframe_t *routing);
+
+/* fx_py_send of a message given as (type, seq, fields) from Python. */
+int fx_py_send_fields(zsock_t *sock, zframe_t *routing, PyObject *type, uint32_t seq, PyObject *fields);
 
 /* Wait up to timeout_ms (-1: forever) for sock, and for wake_fd (if >= 0),
    with the GIL released. Returns 1 if sock is readable, 0 on timeout or a

@@ -1,7 +1,8 @@
 /*  fx_pymod.c: the fx._fx module: ids, keys, credentials, limits, error
-    codes, a codec for tests (encode/decode), and the Connection and
-    TestServer types. */
+    codes, a codec for tests (encode/decode), the Connection type, and the
+    capsule that lends the codec to the tests' _fxtest (fx_pyapi.h). */
 #include "fx_pyext.h"
+#include "fx_pyapi.h"
 
 PyObject *fx_py_error;
 PyObject *fx_py_protocol_error;
@@ -86,6 +87,13 @@ static PyObject *s_load_credentials(PyObject *mod, PyObject *arg)
                          creds.user_id, "public_key", creds.public_key, "secret_key", creds.secret_key);
 }
 
+/* schema(type) -> the fields of a message type, as fx_py_schema describes them */
+static PyObject *s_schema(PyObject *mod, PyObject *arg)
+{
+    int t = fx_py_msg_type(arg);
+    return t < 0 ? NULL : fx_py_schema(t);
+}
+
 /* encode(type, seq, fields) -> [header, payload frames...] */
 static PyObject *s_encode(PyObject *mod, PyObject *args, PyObject *kwargs)
 {
@@ -135,15 +143,7 @@ static PyObject *s_decode(PyObject *mod, PyObject *arg)
         }
         zmsg_addmem(zmsg, PyBytes_AS_STRING(item), (size_t) PyBytes_GET_SIZE(item));
     }
-    fx_msg_t *msg = NULL;
-    uint32_t msg_seq = 0;
-    const char *detail = NULL;
-    int rc = fx_msg_decode(zmsg, &msg, &msg_seq, &detail);
-    if (rc != FX_OK)
-        fx_py_raise_decode(rc, detail, msg_seq);
-    else
-        result = fx_py_msg_to_tuple(msg);
-    fx_msg_destroy(&msg);
+    result = fx_py_decode(zmsg);
 cleanup:
     zmsg_destroy(&zmsg);
     Py_DECREF(seq);
@@ -164,6 +164,9 @@ static PyMethodDef s_functions[] = {
     {"encode", (PyCFunction) (void (*)(void)) s_encode, METH_VARARGS | METH_KEYWORDS,
      "encode(type, seq, fields) -> list of frames (bytes)"},
     {"decode", s_decode, METH_O, "decode(frames) -> (type, seq, fields)"},
+    {"schema", s_schema, METH_O,
+     "schema(type) -> [{name, kind, min, max[, record]}, ...]: the message's fields in wire order, "
+     "named as in SPEC.md (proto/fx_schema.h)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -241,6 +244,13 @@ static int s_add_constants(PyObject *mod)
     return 0;
 }
 
+/* What fx_pyapi.h promises; error is set by the module init. */
+static fx_py_api_t s_api = {
+    .version = FX_PY_API_VERSION,
+    .decode = fx_py_decode,
+    .send = fx_py_send_fields,
+};
+
 PyMODINIT_FUNC PyInit__fx(void)
 {
     /* czmq must not take over SIGINT/SIGTERM from the interpreter. */
@@ -256,9 +266,14 @@ PyMODINIT_FUNC PyInit__fx(void)
         PyModule_AddObjectRef(mod, "Error", fx_py_error) < 0 ||
         PyModule_AddObjectRef(mod, "ProtocolError", fx_py_protocol_error) < 0)
         goto fail;
-    if (PyType_Ready(&fx_py_conn_type) < 0 || PyType_Ready(&fx_py_server_type) < 0 ||
-        PyModule_AddObjectRef(mod, "Connection", (PyObject *) &fx_py_conn_type) < 0 ||
-        PyModule_AddObjectRef(mod, "TestServer", (PyObject *) &fx_py_server_type) < 0)
+    if (PyType_Ready(&fx_py_conn_type) < 0 ||
+        PyModule_AddObjectRef(mod, "Connection", (PyObject *) &fx_py_conn_type) < 0)
+        goto fail;
+    s_api.error = fx_py_error;
+    PyObject *capsule = PyCapsule_New(&s_api, FX_PY_API_NAME, NULL);
+    int added = capsule ? PyModule_AddObjectRef(mod, "_C_API", capsule) : -1;
+    Py_XDECREF(capsule);
+    if (added < 0)
         goto fail;
     if (s_add_constants(mod) < 0)
         goto fail;

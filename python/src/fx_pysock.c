@@ -31,6 +31,13 @@ int fx_py_send(fx_msg_t **msg_p, zsock_t *sock, zframe_t *routing)
     return zmsg_send(&zmsg, sock) == 0 ? 1 : 0;
 }
 
+int fx_py_send_fields(zsock_t *sock, zframe_t *routing, PyObject *type, uint32_t seq, PyObject *fields)
+{
+    int t = fx_py_msg_type(type);
+    fx_msg_t *msg = t < 0 ? NULL : fx_py_msg_from_fields(t, seq, fields);
+    return msg == NULL ? -1 : fx_py_send(&msg, sock, routing);
+}
+
 int fx_py_poll(zsock_t *sock, int wake_fd, long timeout_ms)
 {
     zmq_pollitem_t items[2] = {

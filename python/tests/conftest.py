@@ -1,5 +1,5 @@
 """Shared fixtures: keys, credentials, and FakeBroker, a scripted broker
-built on fx._fx.TestServer (a real CurveZMQ ROUTER speaking the real codec)
+built on _fxtest.TestServer (a real CurveZMQ ROUTER speaking the real codec)
 that also plays the endpoint: it runs submitted Python functions in-process
 the way a worker does, and pushes their results.
 
@@ -15,6 +15,7 @@ import traceback
 
 import pytest
 
+import _fxtest
 import fx
 from fx import _fx
 
@@ -46,7 +47,7 @@ def run_python_task(body, entry, payload):
             value = pickle.dumps(exc)
         except Exception:
             value = b""
-        output = out.getvalue() + fx.client.TRACEBACK_MARKER + "\n" + tb
+        output = out.getvalue() + fx.serialize.TRACEBACK_MARKER + "\n" + tb
         return (_fx.RESULT_EXCEPTION, 0, f"{type(exc).__name__}: {exc}", value,
                 output.encode())
 
@@ -75,7 +76,7 @@ class FakeBroker:
 
     def __init__(self, zap=None, heartbeat_ms=1000):
         self.public_key, self.secret_key = fx.keypair_new()
-        self.server = _fx.TestServer(self.public_key, self.secret_key, zap=zap)
+        self.server = _fxtest.TestServer(self.public_key, self.secret_key, zap=zap)
         self.endpoint = self.server.endpoint
         self.heartbeat_ms = heartbeat_ms
         self.execute = True
@@ -224,10 +225,10 @@ class FakeBroker:
 
     def _on_results_ack(self, rid, seq, fields):
         with self.lock:
-            self.acked.extend(fields["ids"])
+            self.acked.extend(fields["task_ids"])
 
     def _on_fetch(self, rid, seq, fields):
-        found = [self.results[t] for t in fields["ids"] if t in self.results]
+        found = [self.results[t] for t in fields["task_ids"] if t in self.results]
         self.server.send(rid, "RESULTS", seq, {"results": found})
 
     def state(self, t):
@@ -245,7 +246,7 @@ class FakeBroker:
                  "attempts": 1} for t in ids]
 
     def _on_status(self, rid, seq, fields):
-        self.server.send(rid, "STATUS_REPLY", seq, {"tasks": self._status_rows(fields["ids"])})
+        self.server.send(rid, "STATUS_REPLY", seq, {"tasks": self._status_rows(fields["task_ids"])})
 
     @staticmethod
     def cancelled_result(task_id, text):
@@ -260,15 +261,15 @@ class FakeBroker:
         if self.cancel_silent:
             return
         push = []
-        for t in fields["ids"]:
+        for t in fields["task_ids"]:
             state = self.state(t)
             if state == _fx.TASK_QUEUED:
                 self.results[t] = self.cancelled_result(t, "cancelled before it ran")
                 push.append(self.results[t])
-        rows = self._status_rows(fields["ids"])
+        rows = self._status_rows(fields["task_ids"])
         later = []
         if not fields["queued_only"]:
-            for t in fields["ids"]:
+            for t in fields["task_ids"]:
                 if t in self.dispatched and t not in self.results:
                     self.results[t] = self.cancelled_result(
                         t, "cancelled while running on worker pid 4242")

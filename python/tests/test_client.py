@@ -1,5 +1,6 @@
 """fx.Client and fx.Executor against FakeBroker (conftest.py)."""
 import concurrent.futures
+import threading
 import time
 
 import pytest
@@ -106,7 +107,7 @@ def test_unpicklable_exception_is_task_failed(client, broker):
 def test_task_error(client, broker):
     fid = client.register_function(add)
     tid = fx.new_id()
-    client._kinds[tid] = _fx.FN_PYTHON
+    client._book.own([(tid, _fx.FN_PYTHON, "pickle")])   # as if submitted here
     client.run(1, endpoint_id=ENDPOINT, function_id=fid)   # a session exists
     rid = broker.hellos[-1][0]
     broker.push(rid, [{"task_id": tid, "status": _fx.RESULT_ERROR,
@@ -307,7 +308,7 @@ def test_close_fails_waiters(broker):
     c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
     tid = c.run(1, endpoint_id=ENDPOINT, function_id=c.register_function(square))
     fut = concurrent.futures.ThreadPoolExecutor(1).submit(c.get_result, tid)
-    wait_for(lambda: tid in c._waiters, what="the waiter")
+    wait_for(lambda: c._book.waiting(tid), what="the waiter")
     c.close()
     with pytest.raises(fx.ClientClosed):
         fut.result(timeout=TIMEOUT)
@@ -375,7 +376,7 @@ def test_close_from_a_done_callback(broker):
     fut = ex.submit(square, 5)
     fut.add_done_callback(lambda f: c.close())      # runs on the I/O thread
     assert fut.result(timeout=TIMEOUT) == 25
-    wait_for(lambda: c.closed and not c._thread.is_alive(), what="the I/O thread to stop")
+    wait_for(lambda: c.closed and not c._session.alive(), what="the I/O thread to stop")
     with pytest.raises(fx.ClientClosed):
         c.status(fut.task_id)
 
@@ -439,7 +440,7 @@ def test_executor_walltime_and_retries(client, broker):
 
 
 def test_heartbeat_defaults_from_limits(client):
-    assert client._missed_beats == _fx.HEARTBEAT_MISSED_DEFAULT
+    assert client._session.missed_beats == _fx.HEARTBEAT_MISSED_DEFAULT
 
 
 # ---- issue 3: cancel ----------------------------------------------------------
@@ -449,7 +450,7 @@ def test_client_cancel_queued_task(client, broker):
     tid = client.run(1, endpoint_id=ENDPOINT, function_id=client.register_function(add))
     assert client.cancel(tid) == {tid: "FAILED"}
     (cancel,) = broker.of_type("CANCEL")
-    assert cancel[2] == {"ids": [tid], "queued_only": 0}
+    assert cancel[2] == {"task_ids": [tid], "queued_only": 0}
     with pytest.raises(fx.TaskCancelled) as info:
         client.get_result(tid, timeout=TIMEOUT)
     e = info.value
@@ -556,7 +557,7 @@ def test_future_cancel_queued_at_broker(client, broker, push_first):
         wait_for(lambda: calls == [fut], what="the done callback")
         assert fut.cancel() is True                              # again: still True
     (cancel,) = broker.of_type("CANCEL")
-    assert cancel[2] == {"ids": [fut.task_id], "queued_only": 1}
+    assert cancel[2] == {"task_ids": [fut.task_id], "queued_only": 1}
     wait_for(lambda: fut.task_id in broker.acked, what="the ack of the cancelled result")
 
 
@@ -605,7 +606,7 @@ def test_shutdown_cancel_futures_sends_one_cancel(client, broker):
     ex.shutdown(wait=True, cancel_futures=True)
     assert all(f.cancelled() for f in futures)
     (cancel,) = broker.of_type("CANCEL")
-    assert sorted(cancel[2]["ids"]) == sorted(f.task_id for f in futures)
+    assert sorted(cancel[2]["task_ids"]) == sorted(f.task_id for f in futures)
     assert cancel[2]["queued_only"] == 1
 
 
@@ -639,3 +640,68 @@ def test_requests_from_a_done_callback_raise_not_hang(client, broker):
         assert fut.result(timeout=TIMEOUT) == 4
     wait_for(lambda: errors, what="the callback's error")
     assert "done callback" in str(errors[0])
+
+
+# ---- the session's states (SPEC 6.1, client side) -----------------------------
+
+def test_session_states_are_the_specs():
+    """fx.session.State names the states of SPEC 6.1's client-side table,
+    and every transition has its action."""
+    import pathlib
+    import re
+    from fx.session import TRANSITIONS, Session, State
+    spec = (pathlib.Path(__file__).resolve().parents[2] / "proto" / "SPEC.md").read_text()
+    table = spec.split("### 6.1 Client port", 1)[1].split("Client side:", 1)[1]
+    table = table.split("Broker side", 1)[0]
+    named = set()
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"[A-Z_]+", cells[0]):
+            named.update({cells[0], cells[3].split()[0]})
+    assert named == {s.name for s in State}
+    for (state, event), nxt in TRANSITIONS.items():
+        assert callable(getattr(Session, "_do_" + event)), event
+
+
+def test_session_goes_back_to_start_and_ready(broker):
+    from fx.session import State
+    c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    try:
+        assert c._session.state is State.READY
+        broker.no_session_on.add("STATUS")   # ERROR FX_E_NO_SESSION: START, HELLO, resend
+        assert c.status(fx.new_id())["state"] == "UNKNOWN"
+        assert c.stats["HELLO"] == 2 and c._session.state is State.READY
+    finally:
+        c.close()
+    assert c._session.state is State.CLOSED
+
+
+def test_hello_refused_for_good_after_welcome_closes(broker):
+    from fx.session import State
+    c = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    try:
+        broker._on_hello = lambda rid, seq, f: broker.server.send(
+            rid, "ERROR", seq, {"code": _fx.E_AUTH, "text": "key revoked"})
+        broker.no_session_on.add("STATUS")   # makes the client say HELLO again
+        with pytest.raises(fx.ConnectionError, match="FX_E_AUTH: key revoked"):
+            c.status(fx.new_id())
+        wait_for(lambda: c._session.state is State.CLOSED, what="CLOSED")
+        with pytest.raises(fx.ConnectionError, match="key revoked"):
+            c.run(1, endpoint_id=ENDPOINT, function_id=fx.new_id())
+    finally:
+        c.close()
+
+
+def test_register_function_once_across_threads(client, broker):
+    def triple(x):
+        return 3 * x
+
+    barrier = threading.Barrier(8)
+
+    def register(_):
+        barrier.wait(timeout=TIMEOUT)
+        return client.register_function(triple)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(register, range(8)))
+    assert len(set(ids)) == 1 and broker.counts["REGISTER_FUNCTION"] == 1

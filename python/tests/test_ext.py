@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+import _fxtest
 import fx
 from fx import _fx
 
@@ -48,12 +49,12 @@ ALL = {
                           "public_key": fx.keypair_new()[0]},
     "ENDPOINT_REGISTERED": {"endpoint_id": fx.new_id()},
     "SUBMITTED": {"accepted": 3},
-    "RESULTS_ACK": {"ids": [fx.new_id(), fx.new_id()]},
-    "STATUS": {"ids": [fx.new_id()]},
-    "FETCH": {"ids": [fx.new_id()]},
+    "RESULTS_ACK": {"task_ids": [fx.new_id(), fx.new_id()]},
+    "STATUS": {"task_ids": [fx.new_id()]},
+    "FETCH": {"task_ids": [fx.new_id()]},
     "LIST": {"what": _fx.LIST_TASKS, "limit": 10},
     "CREDIT": {"window": 8},
-    "CANCEL": {"ids": [fx.new_id(), fx.new_id()], "queued_only": 1},
+    "CANCEL": {"task_ids": [fx.new_id(), fx.new_id()], "queued_only": 1},
     "ENDPOINT_STATUS": {"managers": 2, "workers": 8, "free": 3},
 }
 
@@ -65,6 +66,59 @@ def test_roundtrip_simple(type_):
     assert (t, seq) == (type_, 42)
     for key, value in ALL[type_].items():
         assert fields[key] == value, key
+
+
+def _sample(field, i):
+    """A value for one field of the schema: the extremes of its range, its
+    full capacity, a present and an absent optional."""
+    kind = field["kind"]
+    if kind in ("u8", "u16", "u32"):
+        return field["max"] if i % 2 else field["min"]
+    if kind == "str":
+        return "s" * (field["max"] - 1) if i % 2 else ""
+    if kind == "id":
+        return fx.new_id()
+    if kind == "id?":
+        return fx.new_id() if i % 2 else ""
+    if kind == "key":
+        return fx.keypair_new()[0]
+    if kind == "text":
+        return "t" * 100 if i % 2 else None
+    if kind == "frame":
+        return bytes([i]) * (i + 3)
+    record = field["record"]
+    if len(record) == 1:                       # a record of one field: its bare value
+        return [_sample(record[0], j) for j in range(2)]
+    return [{f["name"]: _sample(f, j) for f in record} for j in range(2)]
+
+
+@pytest.mark.parametrize("type_", range(1, 26))
+def test_every_field_of_every_message_roundtrips(type_):
+    """The codec walks proto/fx_schema.h: whatever fields the schema gives a
+    message, they come back as sent, under the SPEC's names."""
+    fields = {}
+    for f in _fx.schema(type_):
+        if f["kind"] == "table":
+            fields.update(columns=["a", "b"], rows=[["1", "2"], ["3", ""]])
+        else:
+            fields[f["name"]] = _sample(f, 1)
+    name, seq, got = _fx.decode(_fx.encode(type_, 7, fields))
+    assert (name, seq) == (_fx.msg_type_name(type_), 7)
+    for key, value in fields.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            # records come back with what was sent, plus derived names (error_name)
+            assert [{k: r[k] for k in sent} for r, sent in zip(got[key], value)] == value, key
+        else:
+            assert got[key] == value, key
+    assert "ids" not in got
+
+
+def test_schema_names_are_the_specs():
+    names = [f["name"] for f in _fx.schema("CANCEL")]
+    assert names == ["task_ids", "queued_only"]
+    (batch,) = _fx.schema("RESULTS_ACK")
+    assert batch["name"] == "task_ids" and batch["max"] == fx.IDS_MAX
+    assert [f["name"] for f in batch["record"]] == ["task_id"]
 
 
 def test_roundtrip_batches():
@@ -107,14 +161,14 @@ def test_encode_refuses_over_limits():
         _fx.encode("HELLO", 1, {"client_id": "x" * 100})
     with pytest.raises(ValueError, match="FX_PAYLOAD_MAX"):
         _fx.encode("REGISTER_FUNCTION", 1, {"body": b"x" * (fx.PAYLOAD_MAX + 1)})
-    with pytest.raises(ValueError, match="FX_IDS_MAX"):
-        _fx.encode("STATUS", 1, {"ids": [fx.new_id()] * (fx.IDS_MAX + 1)})
+    with pytest.raises(ValueError, match="task_ids.*limit is 4096"):
+        _fx.encode("STATUS", 1, {"task_ids": [fx.new_id()] * (fx.IDS_MAX + 1)})
     with pytest.raises(TypeError):
         _fx.encode("CREDIT", 1, {"window": "many"})
     with pytest.raises(ValueError, match="unknown message type"):
         _fx.encode("NOPE", 1, {})
     with pytest.raises(ValueError, match="queued_only"):
-        _fx.encode("CANCEL", 1, {"ids": [fx.new_id()], "queued_only": 2})
+        _fx.encode("CANCEL", 1, {"task_ids": [fx.new_id()], "queued_only": 2})
     with pytest.raises(ValueError, match="retries"):
         _fx.encode("SUBMIT", 1, {"tasks": [{"task_id": fx.new_id(), "function_id": fx.new_id(),
                                             "retries": _fx.RETRIES_MAX + 1}]})
@@ -161,7 +215,7 @@ def test_connection_recv_times_out_and_wakes():
 
 def test_connection_and_server_talk():
     spub, ssec = fx.keypair_new()
-    server = _fx.TestServer(spub, ssec)
+    server = _fxtest.TestServer(spub, ssec)
     pub, sec = fx.keypair_new()
     conn = _fx.Connection(server.endpoint, spub, pub, sec)
     cid = fx.new_id()
@@ -181,9 +235,9 @@ def test_connection_and_server_talk():
         conn.submit(10, [task + (_fx.RETRIES_MAX + 1,)])
     ids = [fx.new_id(), fx.new_id()]
     assert conn.cancel(12, ids, True)
-    assert server.recv(5000)[1:4] == ("CANCEL", 12, {"ids": ids, "queued_only": 1})
+    assert server.recv(5000)[1:4] == ("CANCEL", 12, {"task_ids": ids, "queued_only": 1})
     assert conn.cancel(13, ids[:1])
-    assert server.recv(5000)[1:4] == ("CANCEL", 13, {"ids": ids[:1], "queued_only": 0})
+    assert server.recv(5000)[1:4] == ("CANCEL", 13, {"task_ids": ids[:1], "queued_only": 0})
     with pytest.raises(TypeError, match="not one str"):
         conn.cancel(14, ids[0])
     assert conn.list(11, "endpoints", 5)
@@ -213,3 +267,19 @@ def test_shell_function_local():
     sf = fx.ShellFunction("echo {0} {x}")
     r = sf("a b", x="$(id)")
     assert r.returncode == 0 and r.stdout == "a b $(id)\n"
+
+
+def test_test_server_is_not_in_the_package():
+    """The fake broker is a test-only module: the fx package a user
+    installs has no TestServer, and _fxtest lives outside the package."""
+    import pathlib
+    assert not hasattr(_fx, "TestServer")
+    package = pathlib.Path(fx.__file__).resolve().parent
+    assert package not in pathlib.Path(_fxtest.__file__).resolve().parents
+    assert not list(package.glob("_fxtest*"))
+    server = _fxtest.TestServer(*fx.keypair_new())
+    with pytest.raises(ValueError, match="task_ids.*limit is 4096"):     # fx._fx's codec checks the limits
+        server.send(b"x", "STATUS", 1, {"task_ids": [fx.new_id()] * (fx.IDS_MAX + 1)})
+    server.close()
+    with pytest.raises(fx.Error, match="closed"):           # and its exceptions
+        server.recv(0)

@@ -206,8 +206,11 @@ def endpoint_dir(fed, name):
 
 
 def managers_of(fed, name):
-    """The fx-manager processes of endpoint `name` (their --key-file is in its folder)."""
-    return pids_of("fx-manager", endpoint_dir(fed, name))
+    """The fx-manager processes of endpoint `name` (their --key-file is in its folder).
+    A manager's child between fork and exec of its fx-worker still shows the
+    manager's command line; it is left out (its parent is a manager)."""
+    found = pids_of("fx-manager", endpoint_dir(fed, name))
+    return [p for p in found if _ppid(p) not in found]
 
 
 def workers_of(fed, name):

@@ -1,0 +1,81 @@
+/*  fx_ix_broker_send.c: phase 6 of the loop, what the interchange says to
+    its forwarder: RESULTS batches, CREDIT and ENDPOINT_STATUS when they
+    changed and with every heartbeat, HEARTBEAT; only while the link is
+    ACTIVE. */
+#include <string.h>
+
+#include "fx_ix_internal.h"
+#include "fx_log.h"
+
+/* RESULTS batches until nothing is pending or the socket is full. */
+static void s_send_results(fx_ix_link_t *link, fx_ix_work_t *w)
+{
+    while (fx_ix_results_pending(w->results) > 0) {
+        fx_msg_t *msg = fx_ix_results_batch(w->results);
+        if (!msg)
+            return;
+        size_t count = msg->results.count;
+        int rc = fx_ix_link_send(link, &msg, FX_IX_SEQ_REQUEST);
+        if (rc != FX_OK) {
+            if (rc != FX_E_IO)
+                fx_error("cannot encode RESULTS for the broker: %s", fx_strerror(rc));
+            return; /* the results stay pending: next pass */
+        }
+        size_t first = fx_ix_results_sent(w->results, count);
+        w->stats.results_sent += first;
+        w->stats.results_resent += count - first;
+    }
+}
+
+static void s_send_credit(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, uint32_t window, bool beat)
+{
+    if (sent->credit_sent && window == w->stats.window && !beat)
+        return;
+    fx_msg_t *msg = fx_msg_new(FX_MSG_CREDIT);
+    if (!msg)
+        return;
+    msg->credit.window = window;
+    if (fx_ix_link_send(link, &msg, FX_IX_SEQ_NONE) == FX_OK) {
+        fx_ix_stats_note_window(&w->stats, window);
+        sent->credit_sent = true;
+    }
+}
+
+static uint32_t s_u32(uint64_t v)
+{
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t) v;
+}
+
+/* ENDPOINT_STATUS when managers, workers or free slots changed, and with
+   every heartbeat. */
+static void s_send_status(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, bool beat)
+{
+    uint32_t now[3] = {s_u32(fx_ix_managers_size(w->managers)), s_u32(fx_ix_managers_workers(w->managers)),
+                       s_u32(fx_ix_managers_free(w->managers))};
+    if (sent->status_sent && memcmp(now, sent->status, sizeof now) == 0 && !beat)
+        return;
+    fx_msg_t *msg = fx_msg_new(FX_MSG_ENDPOINT_STATUS);
+    if (!msg)
+        return;
+    msg->endpoint_status.managers = now[0];
+    msg->endpoint_status.workers = now[1];
+    msg->endpoint_status.free = now[2];
+    if (fx_ix_link_send(link, &msg, FX_IX_SEQ_NONE) == FX_OK) {
+        memcpy(sent->status, now, sizeof now);
+        sent->status_sent = true;
+    }
+}
+
+void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, uint32_t window, bool beat)
+{
+    if (fx_ix_link_state(link) != FX_IX_LINK_ACTIVE)
+        return;
+    s_send_results(link, w);
+    s_send_credit(link, w, sent, window, beat);
+    s_send_status(link, w, sent, beat);
+    if (beat) {
+        fx_msg_t *msg = fx_msg_new(FX_MSG_HEARTBEAT);
+        if (msg)
+            fx_ix_link_send(link, &msg, FX_IX_SEQ_NONE);
+    }
+}

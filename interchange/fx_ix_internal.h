@@ -1,0 +1,119 @@
+/*  fx_ix_internal.h: what the phases of the interchange's loop share, and
+    the calls between the loop (fx_interchange.c) and its phase files. Not
+    for other code.
+
+    The loop's own state (lifecycle, timers, sockets, poller) is private to
+    fx_interchange.c: fx_interchange_t is opaque here. A phase is handed the
+    parts it works on and nothing else:
+
+        phase                            file                   works on
+        1. ZAP requests                  fx_ix_port.c           port
+        2. broker messages               fx_ix_broker_read.c    link, work, port; tells the loop
+                                                                of WELCOME, refusal and COMMAND
+              CANCEL                     fx_ix_cancel.c         work, port
+              RESULTS_ACK                fx_ix_acks.c           work, port
+        3. manager messages              fx_ix_manager_read.c   work, port
+        4. expire lost managers          fx_ix_expire.c         work
+        5. dispatch                      fx_ix_dispatch.c       work, port
+        6. send to the broker            fx_ix_broker_send.c    link, work, what it sent
+           the window and what is held   fx_ix_flow.c           work
+           the link's silence check      fx_ix_broker_read.c    link, work; tells the loop
+
+    The loop itself (fx_interchange.c) runs them in that order on every
+    pass, with heartbeats to the managers after phase 6, then the stats
+    file, the end of a drain or of the stop grace (lifecycle events), and
+    the managers of an earlier run. */
+#ifndef FX_IX_INTERNAL_H
+#define FX_IX_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "fx_interchange.h"
+#include "fx_ix_link.h"
+#include "fx_ix_managers.h"
+#include "fx_ix_port.h"
+#include "fx_ix_results.h"
+#include "fx_ix_stats.h"
+#include "fx_ix_tasks.h"
+
+/* A manager's CREDIT above this is refused as a bad field: fx_limits.h. */
+#define FX_IX_MANAGER_WINDOW_MAX FX_MANAGER_WINDOW_MAX
+
+/* Messages read from one socket per pass, so that one busy peer cannot
+   starve the other phases. */
+#define FX_IX_READS_PER_PASS 256
+
+/* What the interchange holds, shared by the phases. Each part is opaque
+   (its header says what it keeps and what each call costs); the counters
+   are plain, every phase adds to them. */
+typedef struct {
+    fx_ix_tasks_t *tasks;       /* the FIFO and every task held */
+    fx_ix_managers_t *managers; /* the managers with a session */
+    fx_ix_results_t *results;   /* results until the broker's RESULTS_ACK */
+    zlistx_t *orphans;          /* scratch: tasks of lost or replaced managers */
+    fx_ix_stats_t stats;
+} fx_ix_work_t;
+
+/* What went to the broker in its current session: CREDIT and
+   ENDPOINT_STATUS go again when they changed, and with every heartbeat. A
+   WELCOME clears it: the new session hears everything anew. */
+typedef struct {
+    bool credit_sent;
+    bool status_sent;
+    uint32_t status[3]; /* managers, workers, free: as sent last */
+} fx_ix_sent_t;
+
+/* Phase 2 (fx_ix_broker_read.c): the messages waiting on the link. port is
+   NULL until the managers' port is bound. What concerns the lifecycle goes
+   back to the loop through the three calls below. */
+void fx_ix_broker_read(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx_interchange_t *ix);
+
+/* The link's other event (fx_ix_broker_read.c): the silence check of
+   fx_ix_link_step (TICK), once a pass; in START it says the first hello. */
+void fx_ix_broker_tick(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix, int64_t now);
+
+/* The loop's side of phase 2 (fx_interchange.c): the broker welcomed this
+   endpoint (first: the first time in this run); refused it for good; sent
+   COMMAND(command). */
+void fx_ix_welcomed(fx_interchange_t *ix, bool first);
+void fx_ix_refused(fx_interchange_t *ix);
+void fx_ix_command(fx_interchange_t *ix, int command);
+
+/* CANCEL from the broker (fx_ix_cancel.c): a task still queued here ends
+   now with an FX_E_CANCELLED result; a task at a manager is passed on in a
+   CANCEL to that manager, its ids only; unknown ids are ignored. */
+void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *cancel);
+
+/* RESULTS_ACK from the broker (fx_ix_acks.c): those results are forgotten,
+   and each manager that sent some of them gets a RESULTS_ACK with their
+   ids; never before the broker's ack (SPEC 6.3, 8.3). */
+void fx_ix_acks(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *ack);
+
+/* Phase 3 (fx_ix_manager_read.c): the managers' messages waiting.
+   heartbeat_ms goes out in every WELCOME. */
+void fx_ix_manager_read(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms);
+
+/* Phase 4 (fx_ix_expire.c): managers silent for more than silence_ms are
+   lost; their tasks go back to the front of the FIFO. */
+void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
+
+/* Phase 5 (fx_ix_dispatch.c): tasks from the front of the FIFO to the
+   managers the strategy picks, never beyond a manager's window; one TASKS
+   batch per manager. */
+void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
+
+/* Phase 6 (fx_ix_broker_send.c), only while the link is ACTIVE: pending
+   RESULTS, then CREDIT(window) and ENDPOINT_STATUS when changed or beat,
+   then a HEARTBEAT if beat. */
+void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, uint32_t window, bool beat);
+
+/* Flow control (fx_ix_flow.c). What the endpoint holds against the window
+   of the current broker session (see fx_ix_stats.h): tasks held, less the
+   old ones the broker does not count, plus results not yet sent. */
+uint64_t fx_ix_held(const fx_ix_work_t *w);
+
+/* The window to announce: the managers' windows, less the old tasks still
+   held; 0 while draining. */
+uint32_t fx_ix_window(const fx_ix_work_t *w, bool draining);
+
+#endif

@@ -1,0 +1,164 @@
+/*  fx_ix_manager_read.c: phase 3 of the loop, what the interchange hears
+    from its managers, by the table of SPEC 6.3 (interchange side, per
+    routing id: NONE or ACTIVE, fx_ix_managers.h): MANAGER_HELLO (a session
+    begins, WELCOME), CREDIT (the manager's window), RESULTS (on to the
+    broker), HEARTBEAT; anything else, or anything but a hello from a
+    connection without a session, is refused. */
+#include <stdio.h>
+#include <string.h>
+
+#include "fx_ix_internal.h"
+#include "fx_link.h"
+#include "fx_log.h"
+
+static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing,
+                       fx_msg_t *msg)
+{
+    fx_ix_manager_t *m = fx_ix_managers_hello(w->managers, routing, msg, fx_now_ms(), w->orphans);
+    w->stats.tasks_requeued += fx_ix_tasks_requeue_all(w->tasks, w->orphans);
+    if (!m) {
+        fx_send_error(fx_ix_port_router(port), routing, msg->seq, FX_E_NOMEM,
+                      "the endpoint is out of memory; try again later");
+        return;
+    }
+    fx_info("manager %s connected (host %s, pid %u, %u workers, version %s)", msg->manager_hello.manager_id,
+            msg->manager_hello.host, msg->manager_hello.pid, msg->manager_hello.workers,
+            msg->manager_hello.version);
+    fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
+    if (welcome) {
+        memcpy(welcome->welcome.id, msg->manager_hello.manager_id, sizeof welcome->welcome.id);
+        fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
+        welcome->welcome.heartbeat_ms = (uint32_t) heartbeat_ms;
+    }
+    fx_ix_port_send(port, routing, &welcome, msg->seq);
+}
+
+/* Results from a manager: the tasks are no longer held; the first result
+   of each task goes on to the broker, results for tasks not held here
+   included (an adopted manager's, SPEC 9.7). The manager is remembered as
+   the result's sender: it gets RESULTS_ACK once the broker has acked the
+   result (fx_ix_acks.c), never before (SPEC 6.3, 8.3). */
+static void s_on_results(fx_ix_work_t *w, fx_ix_manager_t *m, fx_msg_t *msg)
+{
+    for (uint32_t i = 0; i < msg->results.count; i++) {
+        fx_result_t *r = &msg->results.results[i];
+        fx_ix_task_t *t = fx_ix_tasks_find(w->tasks, r->task_id);
+        if (t) {
+            if (t->holder)
+                fx_ix_manager_release(t->holder, t);
+            fx_ix_tasks_done(w->tasks, &t);
+        }
+        w->stats.results_received++;
+        if (fx_ix_results_add_from(w->results, r, fx_ix_manager_id(m)) == FX_E_NOMEM)
+            fx_error("out of memory: dropped the result of task %s (the broker will "
+                     "redeliver the task)",
+                     r->task_id);
+        /* FX_E_CONFLICT: a result for this task is on its way already; this
+           manager is acked along with it */
+    }
+}
+
+static void s_on_credit(fx_ix_port_t *port, zframe_t *routing, fx_ix_manager_t *m, fx_msg_t *msg)
+{
+    if (msg->credit.window > FX_IX_MANAGER_WINDOW_MAX) {
+        fx_ix_port_refuse(port, routing, msg->seq, FX_E_BAD_FIELD,
+                          "CREDIT window %u is over the endpoint's limit of %u per manager; announce "
+                          "workers + prefetch",
+                          msg->credit.window, FX_IX_MANAGER_WINDOW_MAX);
+        return;
+    }
+    fx_ix_manager_set_window(m, msg->credit.window);
+}
+
+static void s_on_error(fx_ix_manager_t *m, fx_msg_t *msg)
+{
+    fx_warn("manager %s sent ERROR %s: %s", m ? fx_ix_manager_id(m) : "(no session)",
+            fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
+}
+
+/* SPEC 6.3, interchange side, per routing id; m is the session's record
+   when ACTIVE. The rows every link shares (an ERROR is logged, never
+   answered; a type a manager never sends is unexpected in any state;
+   anything but the hello without a session gets FX_E_NO_SESSION) are
+   proto's one arrival check (fx_link_admit, SPEC 5.26.1); the rows of
+   this role follow it. */
+static void s_handle(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing,
+                     fx_ix_session_t session, fx_ix_manager_t *m, fx_msg_t *msg)
+{
+    fx_admit_t verdict =
+        fx_link_admit(FX_LINK_MANAGER, FX_FROM_CONNECTING, session == FX_IX_SESSION_ACTIVE, msg->type);
+    switch (verdict) {
+    case FX_ADMIT_REPORT: /* | NONE, ACTIVE | ERROR | log it | same | */
+        s_on_error(m, msg);
+        return;
+    case FX_ADMIT_HELLO: /* | NONE, ACTIVE | MANAGER_HELLO | record it; WELCOME | ACTIVE | */
+        s_on_hello(w, port, heartbeat_ms, routing, msg);
+        return;
+    case FX_ADMIT_NO_SESSION: /* | NONE | anything else | ERROR FX_E_NO_SESSION | NONE | */
+    case FX_ADMIT_UNEXPECTED: /* | any | a type managers never send | unexpected | same | */
+    {
+        char text[FX_TEXT_MAX + 1];
+        fx_ix_port_refuse(
+            port, routing, msg->seq, fx_link_refusal_code(verdict), "%s",
+            fx_link_refusal(FX_LINK_MANAGER, FX_FROM_CONNECTING, verdict, msg->type, text, sizeof text));
+        return;
+    }
+    case FX_ADMIT_OK:
+        break;
+    }
+    switch (msg->type) { /* ACTIVE from here on */
+    case FX_MSG_CREDIT:  /* | ACTIVE | CREDIT | window := CREDIT.window | ACTIVE | */
+        s_on_credit(port, routing, m, msg);
+        break;
+    case FX_MSG_RESULTS: /* | ACTIVE | RESULTS | on to the broker, remember the sender | ACTIVE | */
+        s_on_results(w, m, msg);
+        break;
+    default: /* | ACTIVE | HEARTBEAT | note liveness (done for every message) | ACTIVE | */
+        break;
+    }
+}
+
+/* One message from the managers' ROUTER. */
+static void s_read_one(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zmsg_t *zmsg)
+{
+    fx_msg_t *msg = NULL;
+    zframe_t *routing = zmsg_pop(zmsg);
+    zframe_t *header = zmsg_first(zmsg);
+    if (!routing || !header)
+        goto done; /* nobody to answer */
+    const char *user = fx_peer_user_id(header);
+    if (!user || strcmp(user, FX_IX_MANAGER_USER_ID) != 0) {
+        fx_ix_port_refuse(port, routing, 0, FX_E_AUTH,
+                          "this port serves the endpoint's managers only; connect with its manager.key");
+        goto done;
+    }
+    uint32_t seq = 0;
+    const char *detail = "";
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
+    if (rc != FX_OK) {
+        fx_ix_port_refuse(port, routing, seq, rc,
+                          "the endpoint cannot read your message: %s (%s); run a manager from the "
+                          "same fx release",
+                          fx_strerror(rc), detail);
+        goto done;
+    }
+    fx_ix_manager_t *m = NULL;
+    fx_ix_session_t session = fx_ix_managers_session(w->managers, routing, &m);
+    if (session == FX_IX_SESSION_ACTIVE)
+        fx_ix_manager_heard(m, fx_now_ms()); /* any message shows it lives (SPEC 9.3) */
+    s_handle(w, port, heartbeat_ms, routing, session, m, msg);
+done:
+    fx_msg_destroy(&msg);
+    zframe_destroy(&routing);
+}
+
+void fx_ix_manager_read(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms)
+{
+    for (int i = 0; i < FX_IX_READS_PER_PASS; i++) {
+        zmsg_t *zmsg = fx_ix_port_recv(port);
+        if (!zmsg)
+            break;
+        s_read_one(w, port, heartbeat_ms, zmsg);
+        zmsg_destroy(&zmsg);
+    }
+}

@@ -1,0 +1,69 @@
+/*  fx_ix_stats.c: the counters of one fx-endpoint run (fx_ix_stats.h): the
+    held-against-window bookkeeping, and the stats file as key=value lines
+    written atomically (common/fx_file.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "fx_file.h"
+#include "fx_ix_stats.h"
+
+void fx_ix_stats_note_held(fx_ix_stats_t *self, uint64_t held)
+{
+    if (held > self->held && held > self->window)
+        self->held_over_window++;
+    self->held = held;
+    if (held > self->max_held) {
+        self->max_held = held;
+        self->window_at_max_held = self->window;
+    }
+}
+
+void fx_ix_stats_note_window(fx_ix_stats_t *self, uint64_t window)
+{
+    self->window = window;
+    if (window > self->max_window_announced)
+        self->max_window_announced = window;
+}
+
+int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
+{
+    struct {
+        const char *key;
+        uint64_t value;
+    } rows[] = {
+        {"tasks_received", self->tasks_received},
+        {"tasks_duplicate", self->tasks_duplicate},
+        {"tasks_dispatched", self->tasks_dispatched},
+        {"tasks_requeued", self->tasks_requeued},
+        {"tasks_cancelled", self->tasks_cancelled},
+        {"results_received", self->results_received},
+        {"results_sent", self->results_sent},
+        {"results_resent", self->results_resent},
+        {"results_acked", self->results_acked},
+        {"acks_to_managers", self->acks_to_managers},
+        {"acks_skipped", self->acks_skipped},
+        {"managers_lost", self->managers_lost},
+        {"broker_rehellos", self->broker_rehellos},
+        {"bad_messages", self->bad_messages},
+        {"errors_suppressed", self->errors_suppressed},
+        {"held", self->held},
+        {"window", self->window},
+        {"max_held", self->max_held},
+        {"max_window_announced", self->max_window_announced},
+        {"window_at_max_held", self->window_at_max_held},
+        {"held_over_window", self->held_over_window},
+    };
+    char text[2048];
+    size_t len = (size_t) snprintf(text, sizeof text,
+                                   "# fx-endpoint counters; held = queued + at managers + results not yet "
+                                   "sent; invariant: held <= window announced last\n");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && len < sizeof text; i++)
+        len +=
+            (size_t) snprintf(text + len, sizeof text - len, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
+    if (len >= sizeof text) {
+        errno = ENOBUFS;
+        return -1;
+    }
+    return fx_file_write_atomic(path, text, len, 0644, 0);
+}

@@ -1,0 +1,86 @@
+/*  fx_ix_tasks.h: the tasks this endpoint holds, and its FIFO.
+
+    A task the broker sent lives here from its arrival until its result
+    comes back from a manager: first in the FIFO (queued), then at one
+    manager (in flight; the manager registry lists it there). An index by
+    task id finds it from a result, and refuses a second copy of a task the
+    endpoint already holds (the broker redelivers after a reconnect).
+
+    Cost: O(1) per add, pop, requeue, find and done. */
+#ifndef FX_IX_TASKS_H
+#define FX_IX_TASKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "fx_msg.h"
+
+typedef struct fx_ix_manager_t fx_ix_manager_t;
+
+/* One held task. Plain struct: the FIFO and the manager registry both
+   reach into it. */
+typedef struct {
+    fx_task_t task;          /* owns task.body and task.payload */
+    fx_ix_manager_t *holder; /* NULL while queued here */
+    void *handle;            /* its place in the FIFO or in its holder's list */
+    int requeues;            /* times a lost manager gave it back */
+    bool old;                /* held since before the broker's latest WELCOME,
+                                and not sent again in the new session */
+} fx_ix_task_t;
+
+typedef struct fx_ix_tasks_t fx_ix_tasks_t;
+
+/* Caller owns the store. NULL only on OOM. */
+fx_ix_tasks_t *fx_ix_tasks_new(void);
+
+/* Frees every task, queued or held. Accepts NULL. */
+void fx_ix_tasks_destroy(fx_ix_tasks_t **self_p);
+
+/* Queue a task from a TASKS message at the back, moving its frames out of
+   *task. FX_OK; FX_E_CONFLICT if a task with this id is held already (task
+   is left as it was; the held copy answers for both, and stops being old);
+   FX_E_NOMEM. */
+int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task);
+
+/* The front of the FIFO, left there; NULL if nothing is queued. */
+fx_ix_task_t *fx_ix_tasks_peek(fx_ix_tasks_t *self);
+
+/* The front of the FIFO, taken out of the FIFO but still held (the caller
+   hands it to a manager). NULL if nothing is queued. */
+fx_ix_task_t *fx_ix_tasks_pop(fx_ix_tasks_t *self);
+
+/* Put a task a lost manager held back at the front of the FIFO. Its
+   attempt (the dispatch number) goes up by one; its retries (worker deaths
+   it may survive, counted by the manager) are left as they are. */
+int fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task);
+
+/* Requeue every task of list (fx_ix_task_t *, as fx_ix_managers_hello and
+   _expire fill it) as above, from the back, so that the front of the FIFO
+   keeps their dispatch order; empties the list. A lost manager is not the
+   tasks' fault: nothing is counted against them. Returns how many went
+   back. */
+size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, zlistx_t *list);
+
+/* The held task with this id, or NULL. */
+fx_ix_task_t *fx_ix_tasks_find(fx_ix_tasks_t *self, const char *task_id);
+
+/* Its result came: forget the task (out of the FIFO if it was queued) and
+   free it. The caller has released it from its holder first. */
+void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p);
+
+/* A new broker session began: every task held now is old. The broker
+   starts the session with in_flight 0, so the window announced in it must
+   leave room for these (SPEC 7.7) until they end or the broker sends them
+   again. Returns how many are old. */
+size_t fx_ix_tasks_age(fx_ix_tasks_t *self);
+size_t fx_ix_tasks_old(fx_ix_tasks_t *self);
+
+/* Tasks queued in the FIFO, and held in all (queued + at managers). */
+size_t fx_ix_tasks_queued(fx_ix_tasks_t *self);
+size_t fx_ix_tasks_held(fx_ix_tasks_t *self);
+
+/* A copy of the task for a TASKS message (frames duplicated). FX_OK or
+   FX_E_NOMEM. */
+int fx_ix_task_copy(const fx_ix_task_t *task, fx_task_t *out);
+
+#endif
