@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "fx_bt.h"
+#include "fx_link.h"
 
 /* ---------------------------------------------------------------- world */
 
@@ -386,20 +387,6 @@ static zmsg_t *s_bad_field_of(int type, uint32_t seq)
     return zmsg;
 }
 
-static bool s_valid_on_client_port(int type)
-{
-    return type == FX_MSG_HELLO || type == FX_MSG_HEARTBEAT || type == FX_MSG_ERROR ||
-           type == FX_MSG_REGISTER_FUNCTION || type == FX_MSG_REGISTER_ENDPOINT || type == FX_MSG_SUBMIT ||
-           type == FX_MSG_RESULTS_ACK || type == FX_MSG_STATUS || type == FX_MSG_FETCH ||
-           type == FX_MSG_LIST || type == FX_MSG_CANCEL;
-}
-
-static bool s_valid_on_endpoint_port(int type)
-{
-    return type == FX_MSG_ENDPOINT_HELLO || type == FX_MSG_CREDIT || type == FX_MSG_RESULTS ||
-           type == FX_MSG_HEARTBEAT || type == FX_MSG_ERROR || type == FX_MSG_ENDPOINT_STATUS;
-}
-
 /* Raw frames, answered with ERROR(code) and seq. */
 static void s_garbage(bt_peer_t *p, const void *header, size_t size, int extra_frames, int code, uint32_t seq)
 {
@@ -421,7 +408,7 @@ static void s_garbage_battery(bt_peer_t *p, bool client_port)
     }
     /* Valid messages that do not belong on this port. */
     for (int type = FX_MSG_TYPE_FIRST; type <= FX_MSG_TYPE_LAST; type++) {
-        if (client_port ? s_valid_on_client_port(type) : s_valid_on_endpoint_port(type))
+        if (fx_link_sends(client_port ? FX_LINK_CLIENT : FX_LINK_ENDPOINT, FX_FROM_CONNECTING, type))
             continue;
         uint32_t seq = bt_send(p, s_valid_of(type));
         bt_expect_error(p, FX_E_UNEXPECTED, seq);

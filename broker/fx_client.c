@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fx_broker_int.h"
+#include "fx_link.h"
 
 /* fx_store_online_fn over the forwarders (arg). */
 static bool s_online(const char *endpoint_id, void *arg)
@@ -249,27 +250,6 @@ static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-/* Which messages a client may send us. */
-static bool s_valid_here(int type)
-{
-    switch (type) {
-    case FX_MSG_HELLO:
-    case FX_MSG_HEARTBEAT:
-    case FX_MSG_ERROR:
-    case FX_MSG_REGISTER_FUNCTION:
-    case FX_MSG_REGISTER_ENDPOINT:
-    case FX_MSG_SUBMIT:
-    case FX_MSG_RESULTS_ACK:
-    case FX_MSG_STATUS:
-    case FX_MSG_FETCH:
-    case FX_MSG_LIST:
-    case FX_MSG_CANCEL:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static void s_heartbeat(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                         fx_msg_t *msg)
 {
@@ -285,22 +265,14 @@ static void s_peer_error(fx_broker_t *broker, zframe_t *routing, fx_session_t *s
             msg->error.text ? msg->error.text : "");
 }
 
-static void s_no_session(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
-                         fx_msg_t *msg)
-{
-    s_error(broker, routing, msg->seq, FX_E_NO_SESSION,
-            "no session for this connection (the broker may have restarted): send "
-            "HELLO, then this request again");
-}
-
 /* SPEC 6.1, broker side: the state of one routing id on the client port
    is NONE (no session) or ACTIVE (a session bound to (user, client_id)).
    The table below is that one: in this state, this message gets this
    action, which leaves the routing id in the state named after it (only
    s_hello makes a session; "client lost -> NONE" is fx_sessions_tick's).
-   Entry 0 of a state is its "anything else". Messages that are not the
-   client port's at all (SPEC 5.26) never get here: they are unexpected in
-   any state. */
+   The rows every link shares come first, from proto's arrival check
+   (fx_link_admit, SPEC 5.26.1): an ERROR is logged, a type clients never
+   send is unexpected, anything but HELLO in NONE gets FX_E_NO_SESSION. */
 typedef enum { FX_CLIENT_NONE, FX_CLIENT_ACTIVE } fx_client_state_t;
 
 typedef void(s_action_fn)(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
@@ -309,9 +281,7 @@ typedef void(s_action_fn)(fx_broker_t *broker, zframe_t *routing, fx_session_t *
 static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
     [FX_CLIENT_NONE] =
         {
-            [FX_MSG_HELLO] = s_hello,      /* -> ACTIVE */
-            [FX_MSG_ERROR] = s_peer_error, /* -> NONE */
-            [0] = s_no_session,            /* -> NONE */
+            [FX_MSG_HELLO] = s_hello, /* -> ACTIVE */
         },
     [FX_CLIENT_ACTIVE] =
         {
@@ -324,10 +294,35 @@ static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
             [FX_MSG_LIST] = s_list,
             [FX_MSG_CANCEL] = s_cancel,
             [FX_MSG_RESULTS_ACK] = s_results_ack,
-            [FX_MSG_HEARTBEAT] = s_heartbeat,
-            [FX_MSG_ERROR] = s_peer_error, /* all -> ACTIVE */
+            [FX_MSG_HEARTBEAT] = s_heartbeat, /* all -> ACTIVE */
         },
 };
+
+/* A decoded message of an authenticated user: proto's arrival check, then
+   the state table. */
+static void s_arrive(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                     fx_msg_t *msg)
+{
+    fx_admit_t verdict = fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, session != NULL, msg->type);
+    if (verdict == FX_ADMIT_REPORT) {
+        s_peer_error(broker, routing, session, user, msg);
+        return;
+    }
+    if (verdict == FX_ADMIT_UNEXPECTED || verdict == FX_ADMIT_NO_SESSION) {
+        char text[256];
+        s_error(broker, routing, msg->seq, fx_link_refusal_code(verdict), "%s",
+                fx_link_refusal(FX_LINK_CLIENT, FX_FROM_CONNECTING, verdict, msg->type, text, sizeof text));
+        return;
+    }
+    if (session && verdict != FX_ADMIT_HELLO && strcmp(session->user_id, user) != 0) {
+        s_error(broker, routing, msg->seq, FX_E_AUTH, "this connection is authenticated as user %s, not %s",
+                user, session->user_id);
+        return;
+    }
+    s_action_fn *action = s_transitions[session ? FX_CLIENT_ACTIVE : FX_CLIENT_NONE][msg->type];
+    if (action)
+        action(broker, routing, session, user, msg);
+}
 
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
 {
@@ -350,18 +345,7 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
         s_error(broker, routing, seq, FX_E_AUTH,
                 "this connection did not authenticate as a user: connect with the keypair "
                 "of your credentials file");
-    else if (!s_valid_here(msg->type))
-        s_error(broker, routing, seq, FX_E_UNEXPECTED, "%s is not a message a client sends to the broker",
-                fx_msg_type_name(msg->type));
-    else if (session && strcmp(session->user_id, user) != 0 && msg->type != FX_MSG_HELLO &&
-             msg->type != FX_MSG_ERROR)
-        s_error(broker, routing, seq, FX_E_AUTH, "this connection is authenticated as user %s, not %s", user,
-                session->user_id);
-    else {
-        s_action_fn *const *row = s_transitions[session ? FX_CLIENT_ACTIVE : FX_CLIENT_NONE];
-        s_action_fn *action = row[msg->type] ? row[msg->type] : row[0];
-        if (action)
-            action(broker, routing, session, user, msg);
-    }
+    else
+        s_arrive(broker, routing, session, user, msg);
     fx_msg_destroy(&msg);
 }

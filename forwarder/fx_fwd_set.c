@@ -9,6 +9,7 @@
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
 #include "fx_forwarder_int.h"
+#include "fx_link.h"
 
 /* The User-Id fx_fwd_set_zap gives an endpoint's connection, read back by
    fx_fwd_set_handle: "endpoint:<id>". */
@@ -340,21 +341,16 @@ static void s_on_error(fx_fwd_set_t *self, s_in_t *in)
             in->msg->error.text ? in->msg->error.text : "");
 }
 
-static void s_no_session(fx_fwd_set_t *self, s_in_t *in)
-{
-    s_error(self, in->routing, in->msg->seq, FX_E_NO_SESSION,
-            "no session for this connection: send ENDPOINT_HELLO first");
-}
-
 /* SPEC 6.2, broker side: the state of one routing id on the endpoint port
    is NONE (no link) or ACTIVE (a link of the endpoint it authenticated
    as). The table below is that one: in this state, this message gets this
    action, which leaves the routing id in the state named after it (only
    s_hello makes a link, and refuses a hello for another endpoint id with
-   FX_E_FORBIDDEN; "endpoint lost -> NONE" is fx_fwd_set_tick's). Entry 0
-   of a state is its "anything else". Messages that are not the endpoint
-   port's at all (SPEC 5.26) never get here: they are unexpected in any
-   state. */
+   FX_E_FORBIDDEN; "endpoint lost -> NONE" is fx_fwd_set_tick's). The
+   rows every link shares come first, from proto's arrival check
+   (fx_link_admit, SPEC 5.26.1): an ERROR is logged, a type endpoints never
+   send is unexpected, anything but ENDPOINT_HELLO in NONE gets
+   FX_E_NO_SESSION. */
 typedef enum { FX_FWD_NONE, FX_FWD_ACTIVE } fx_fwd_state_t;
 
 typedef void(s_action_fn)(fx_fwd_set_t *self, s_in_t *in);
@@ -363,8 +359,6 @@ static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
     [FX_FWD_NONE] =
         {
             [FX_MSG_ENDPOINT_HELLO] = s_on_hello, /* -> ACTIVE */
-            [FX_MSG_ERROR] = s_on_error,          /* -> NONE */
-            [0] = s_no_session,                   /* -> NONE */
         },
     [FX_FWD_ACTIVE] =
         {
@@ -372,16 +366,35 @@ static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
             [FX_MSG_CREDIT] = s_on_credit,
             [FX_MSG_RESULTS] = s_on_results,
             [FX_MSG_ENDPOINT_STATUS] = s_on_status,
-            [FX_MSG_HEARTBEAT] = s_on_heartbeat,
-            [FX_MSG_ERROR] = s_on_error, /* all -> ACTIVE */
+            [FX_MSG_HEARTBEAT] = s_on_heartbeat, /* all -> ACTIVE */
         },
 };
 
-/* Which messages an endpoint may send us (SPEC 5.26). */
-static bool s_valid_here(int type)
+/* A decoded message of an authenticated endpoint: proto's arrival check,
+   then the state table. */
+static void s_arrive(fx_fwd_set_t *self, s_in_t *in)
 {
-    return type == FX_MSG_ENDPOINT_HELLO || type == FX_MSG_CREDIT || type == FX_MSG_RESULTS ||
-           type == FX_MSG_HEARTBEAT || type == FX_MSG_ERROR || type == FX_MSG_ENDPOINT_STATUS;
+    int type = in->msg->type;
+    fx_admit_t verdict = fx_link_admit(FX_LINK_ENDPOINT, FX_FROM_CONNECTING, in->link != NULL, type);
+    if (verdict == FX_ADMIT_REPORT) {
+        s_on_error(self, in);
+        return;
+    }
+    if (verdict == FX_ADMIT_UNEXPECTED || verdict == FX_ADMIT_NO_SESSION) {
+        char text[256];
+        s_error(self, in->routing, in->msg->seq, fx_link_refusal_code(verdict), "%s",
+                fx_link_refusal(FX_LINK_ENDPOINT, FX_FROM_CONNECTING, verdict, type, text, sizeof text));
+        return;
+    }
+    if (in->link && verdict != FX_ADMIT_HELLO && strcmp(in->link->stats.endpoint_id, in->authed) != 0) {
+        s_error(self, in->routing, in->msg->seq, FX_E_AUTH,
+                "this connection is authenticated as endpoint %s, not %s", in->authed,
+                in->link->stats.endpoint_id);
+        return;
+    }
+    s_action_fn *action = s_transitions[in->link ? FX_FWD_ACTIVE : FX_FWD_NONE][type];
+    if (action)
+        action(self, in);
 }
 
 void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
@@ -412,19 +425,9 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
         s_error(self, routing, seq, FX_E_AUTH,
                 "this connection did not authenticate as an endpoint: connect with a "
                 "registered endpoint keypair");
-    else if (!s_valid_here(msg->type))
-        s_error(self, routing, seq, FX_E_UNEXPECTED, "%s is not a message an endpoint sends to the broker",
-                fx_msg_type_name(msg->type));
-    else if (link && strcmp(link->stats.endpoint_id, authed) != 0 && msg->type != FX_MSG_ENDPOINT_HELLO &&
-             msg->type != FX_MSG_ERROR)
-        s_error(self, routing, seq, FX_E_AUTH, "this connection is authenticated as endpoint %s, not %s",
-                authed, link->stats.endpoint_id);
     else {
         s_in_t in = {.routing = routing, .key = key, .authed = authed, .link = link, .msg = msg};
-        s_action_fn *const *row = s_transitions[link ? FX_FWD_ACTIVE : FX_FWD_NONE];
-        s_action_fn *action = row[msg->type] ? row[msg->type] : row[0];
-        if (action)
-            action(self, &in);
+        s_arrive(self, &in);
     }
     fx_msg_destroy(&msg);
     free(key);
