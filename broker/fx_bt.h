@@ -5,7 +5,9 @@
     fx_test_ms); nothing sleeps a fixed time to let something happen, and
     "nothing came" is only ever concluded at a barrier (bt_barrier). Used by
     the broker's wire tests, the queue memory test and
-    bench/fx_queue_bench.c. Not part of any product.
+    bench/fx_queue_bench.c. Not part of any product. fx_bt.c: the broker
+    process and the program's life; fx_bt_peer.c: peers and their waits;
+    fx_bt_steps.c: protocol steps and the usual world.
 
     A test program built on them is run as
         PROG BROKER [SCENARIO...] [-- WRAPPER ARGS...]
