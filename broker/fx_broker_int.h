@@ -10,9 +10,11 @@
 #include "fx_conf.h"
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
+#include "fx_held.h"
 #include "fx_log.h"
 #include "fx_msg.h"
 #include "fx_store.h"
+#include "fx_syncer.h"
 
 /* Results pushed to one session and not yet acknowledged: fx_limits.h. */
 #define FX_SESSION_WINDOW FX_PUSH_WINDOW
@@ -39,6 +41,15 @@
    (fairness between the client port, the endpoint port and timers). */
 #define FX_BROKER_READ_BUDGET 256
 
+/* After a failed sync the broker asks again no sooner than this: the
+   syncer's recovery (a TRUNCATE checkpoint) is not run in a tight loop
+   against a failing disk. */
+#define FX_BROKER_SYNC_RETRY_MS 100
+
+/* At SIGTERM, the last sync (of what was committed) is waited for this
+   long at most before the held replies are dropped. */
+#define FX_BROKER_STOP_SYNC_MS 10000
+
 typedef struct {
     char state_dir[4096];
     char client_bind[FX_ADDR_MAX];
@@ -47,6 +58,8 @@ typedef struct {
     int64_t result_ttl_s; /* 0: keep delivered results forever */
     uint32_t heartbeat_missed;
     uint64_t max_queued_per_user; /* 0: no cap */
+    fx_durability_t durability;   /* --durability: full (fdatasync) or normal */
+    fx_sync_fn *sync_fn;          /* NULL: fdatasync (the fault build's own otherwise) */
 } fx_broker_conf_t;
 
 /* ---------------------------------------------------------------- sessions */
@@ -67,7 +80,9 @@ typedef struct {
     bool retry;       /* a push failed on the store: the tick tries again */
 } fx_session_t;
 
-fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms);
+/* Pushes go out through held (not owned): each is held until the commit
+   that marked it pushed is durable (SPEC 8.6). */
+fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, fx_held_t *held, uint32_t heartbeat_ms);
 void fx_sessions_destroy(fx_sessions_t **self_p);
 
 /* HELLO on routing: a fresh session (pushed set empty, cursor 0), replacing
@@ -110,6 +125,12 @@ typedef struct {
     fx_sessions_t *sessions;
     fx_fwd_set_t *forwarders;
     fx_errlimit_t *client_errors; /* ERRORs per client connection */
+    fx_syncer_t *syncer;          /* makes commits durable, off the loop */
+    fx_held_t *held;              /* client-port replies and pushes waiting for their commit */
+    bool sync_inflight;           /* a request is with the syncer */
+    uint64_t durable;             /* the store's tickets up to this one are on disk */
+    uint64_t durable_us;          /* wall clock (us) of the report that said so */
+    int64_t sync_retry_ms;        /* after a failed sync: no request before this (fx_now_ms) */
     char *client_addr;
     char *endpoint_addr;
     int64_t next_tick;
@@ -122,6 +143,12 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
 void fx_broker_destroy(fx_broker_t **self_p);
 /* Serve until SIGINT/SIGTERM. 0 on a clean stop. */
 int fx_broker_run(fx_broker_t *self);
+
+/* Sends a reply whose request committed something (SUBMITTED, the
+   *_REGISTERED replies, CANCEL's STATUS_REPLY, a FETCH's RESULTS) once
+   everything committed so far is durable: held until the syncer says so
+   (SPEC 8.1). Takes the message. */
+void fx_broker_reply_durable(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p);
 
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);

@@ -16,6 +16,7 @@
 struct _fx_sessions_t {
     zsock_t *sock;
     fx_store_t *store;
+    fx_held_t *held; /* pushes wait here for their commit to be durable */
     uint32_t heartbeat_ms;
     zhashx_t *by_routing; /* routing hex -> fx_session_t (owned) */
     zhashx_t *by_client;  /* "user/client_id" -> the same session (not owned) */
@@ -45,13 +46,14 @@ static void s_client_key(char *out, size_t cap, const char *user_id, const char 
     snprintf(out, cap, "%s/%s", user_id, client_id);
 }
 
-fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms)
+fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, fx_held_t *held, uint32_t heartbeat_ms)
 {
     fx_sessions_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->sock = sock;
     self->store = store;
+    self->held = held;
     self->heartbeat_ms = heartbeat_ms;
     self->by_routing = zhashx_new();
     self->by_client = zhashx_new();
@@ -234,8 +236,12 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session)
         for (uint32_t i = 0; i < msg->results.count; i++)
             zhashx_insert(session->pushed, msg->results.results[i].task_id, (void *) 1);
         msg->seq = 0; /* a push, not a reply (SPEC 3.6.3) */
-        if (fx_msg_send(&msg, self->sock, session->routing) != FX_OK)
-            fx_warn("cannot push results to client=%s", session->client_id);
+        /* Sent once the mark is on disk (the broker releases it). */
+        if (fx_held_add(self->held, fx_store_written(self->store), self->sock, session->routing, &msg) !=
+            FX_OK)
+            fx_warn("cannot push results to client=%s: out of memory (it FETCHes them after its next "
+                    "HELLO)",
+                    session->client_id);
     }
     return true;
 }

@@ -59,6 +59,9 @@ struct _fx_store_t {
     fx_store_result_fn *hook;
     void *hook_arg;
     char errmsg[256];
+    uint64_t written;     /* write transactions committed since open: the
+                             tickets of durability (fx_store_written) */
+    int wal_pages;        /* pages in the WAL after the last commit (wal hook) */
     uint64_t queue_cap;   /* unfinished tasks one user may have */
     zhashx_t *unfinished; /* owner -> uint64_t (heap) QUEUED + DISPATCHED tasks,
                              loaded on first use, kept up to date after commits */
