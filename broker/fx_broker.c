@@ -174,16 +174,6 @@ static void s_zap_serve(fx_broker_t *self)
 
 /* ---------------------------------------------------------------- durability */
 
-void fx_broker_reply_durable(fx_broker_t *self, zframe_t *routing, fx_msg_t **msg_p)
-{
-    uint64_t ticket = fx_store_written(self->store);
-    int type = (*msg_p)->type;
-    int rc = ticket <= self->durable ? fx_msg_send(msg_p, self->client, routing)
-                                     : fx_held_add(self->held, ticket, self->client, routing, msg_p);
-    if (rc != FX_OK)
-        fx_warn("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
-}
-
 /* What a reply held for a sync that failed becomes: a push (or a FETCH
    reply) waits for the next good sync (it is not lost, and its client has
    nothing to resend); a reply to a write request becomes ERROR FX_E_IO,
@@ -202,6 +192,40 @@ static void s_client_failed(fx_broker_t *self, zlist_t *again, fx_held_item_t *i
     zframe_destroy(&item->routing);
 }
 
+/* A held message leaves: a push or a FETCH reply gets its stamps (SPEC
+   12.5), which the session keeps for the client's ack to store. */
+static void s_stamp(fx_held_item_t *item, void *arg)
+{
+    fx_broker_t *self = arg;
+    if (item->msg->type != FX_MSG_RESULTS)
+        return;
+    uint64_t now = (uint64_t) fx_wall_us();
+    for (uint32_t i = 0; i < item->msg->results.count; i++) {
+        uint64_t *times = item->msg->results.results[i].times;
+        if (!times[FX_TIME_BROKER_RESULT_DURABLE])
+            times[FX_TIME_BROKER_RESULT_DURABLE] = self->durable_us;
+        if (!times[FX_TIME_BROKER_PUSHED])
+            times[FX_TIME_BROKER_PUSHED] = now;
+    }
+    fx_sessions_stamped(self->sessions, item->routing, item->msg);
+}
+
+void fx_broker_reply_durable(fx_broker_t *self, zframe_t *routing, fx_msg_t **msg_p)
+{
+    uint64_t ticket = fx_store_written(self->store);
+    int type = (*msg_p)->type;
+    int rc = FX_OK;
+    if (ticket <= self->durable) {
+        fx_held_item_t item = {.ticket = ticket, .sock = self->client, .routing = routing, .msg = *msg_p};
+        s_stamp(&item, self);
+        rc = fx_msg_send(msg_p, self->client, routing);
+    }
+    else
+        rc = fx_held_add(self->held, ticket, self->client, routing, msg_p);
+    if (rc != FX_OK)
+        fx_warn("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
+}
+
 /* The syncer's report: release what it covers, or fail it. */
 static void s_durability(fx_broker_t *self)
 {
@@ -216,7 +240,8 @@ static void s_durability(fx_broker_t *self)
             self->durable = ticket;
             self->durable_us = done_us;
         }
-        fx_held_release(self->held, ticket, NULL, NULL);
+        fx_store_durable(self->store, ticket, done_us);
+        fx_held_release(self->held, ticket, s_stamp, self);
         fx_fwd_set_durable(self->forwarders, ticket, FX_OK);
         return;
     }

@@ -74,7 +74,8 @@ typedef struct {
     fx_id_text_t client_id;
     int64_t heard_ms; /* fx_now_ms of its last message */
     int64_t beat_ms;  /* fx_now_ms of the last HEARTBEAT we sent it */
-    zhashx_t *pushed; /* task id -> (void *) 1: pushed or fetched, not acked */
+    zhashx_t *pushed; /* task id -> uint64_t[2] (the push's stamps): pushed or
+                         fetched, not acked */
     int64_t cursor;   /* results.seq up to which the store was read for it */
     bool dirty;       /* results may be waiting for it */
     bool retry;       /* a push failed on the store: the tick tries again */
@@ -96,6 +97,12 @@ void fx_sessions_notify(fx_sessions_t *self, const char *owner, const char *clie
 /* Drops the records of msg (RESULTS) already pushed to or fetched by this
    session and not yet acknowledged; returns how many are left. */
 uint32_t fx_sessions_drop_pushed(fx_session_t *session, fx_msg_t *msg);
+
+/* A push or FETCH reply on routing leaves now, stamped: its records'
+   FX_TIME_BROKER_RESULT_DURABLE and _PUSHED are kept for the ack. */
+void fx_sessions_stamped(fx_sessions_t *self, zframe_t *routing, const fx_msg_t *msg);
+/* Those stamps for ids (0 if not known) into out (count entries). */
+void fx_sessions_stamps(fx_session_t *session, const fx_id_text_t *ids, uint32_t count, uint64_t (*out)[2]);
 
 /* ids were acknowledged (or, with fetched = true, sent in reply to FETCH). */
 void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids, uint32_t count,

@@ -125,6 +125,9 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
 {
     char err[512];
     uint32_t stored = 0;
+    uint64_t now = (uint64_t) fx_wall_us();
+    for (uint32_t i = 0; i < msg->submit.count; i++)
+        msg->submit.tasks[i].times[FX_TIME_BROKER_RECEIVED] = now;
     int rc = fx_store_submit(broker->store, session->user_id, session->client_id, msg->submit.tasks,
                              msg->submit.count, &stored, err, sizeof err);
     if (rc != FX_OK) {
@@ -149,7 +152,11 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
 static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                           fx_msg_t *msg)
 {
-    int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, NULL);
+    uint64_t(*stamps)[2] = msg->ids.count ? calloc(msg->ids.count, sizeof *stamps) : NULL;
+    if (stamps)
+        fx_sessions_stamps(session, msg->ids.ids, msg->ids.count, stamps);
+    int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, stamps, NULL);
+    free(stamps);
     if (rc != FX_OK) {
         /* Not delivered: the results stay DONE and unacked in this session
            (no push repeats them); the client may ack again (SPEC 6.1). */

@@ -80,6 +80,12 @@ uint64_t fx_store_written(fx_store_t *self);
    (0 before): tells the syncer when a checkpoint is due. */
 int fx_store_wal_pages(fx_store_t *self);
 
+/* The owner reports that the commits up to ticket are on disk since
+   durable_us (wall clock, us): tasks submitted in them get that as their
+   FX_TIME_BROKER_DURABLE stamp when they are dispatched or their result
+   comes (SPEC 12.5). Kept for the last 256 syncs that covered a SUBMIT. */
+void fx_store_durable(fx_store_t *self, uint64_t ticket, uint64_t durable_us);
+
 /* Called after a transaction that stored new results commits, once per new
    result, with the task's owner and the client_id that submitted it: the
    broker uses it to push results to that client's session. */
@@ -266,9 +272,11 @@ int fx_store_results_mark_pushed(fx_store_t *self, const fx_result_t *results, u
 void fx_store_results_free(fx_result_t *rows, uint32_t count);
 
 /* RESULTS_ACK from the client: the owner's results among ids are delivered
-   (task DONE -> DELIVERED). *acked_out (may be NULL) counts newly delivered. */
+   (task DONE -> DELIVERED). stamps (may be NULL; count entries) are each
+   result's FX_TIME_BROKER_RESULT_DURABLE and FX_TIME_BROKER_PUSHED, known
+   only after its commit, stored now with the result (0: not known). *acked_out (may be NULL) counts newly delivered. */
 int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
-                         uint32_t *acked_out);
+                         const uint64_t (*stamps)[2], uint32_t *acked_out);
 
 /* Drop results delivered before wall_ms, with their tasks. */
 int fx_store_purge(fx_store_t *self, int64_t before_wall_ms, uint32_t *purged_out);

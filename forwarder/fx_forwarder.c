@@ -139,6 +139,9 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queu
     fx_fwd_outcome_t *outcome = count ? calloc(count, sizeof *outcome) : NULL;
     fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
     int rc = count && !outcome ? FX_E_NOMEM : !ack ? FX_E_NOMEM : FX_OK;
+    uint64_t now_us = (uint64_t) fx_wall_us(); /* SPEC 12.5: the RESULTS were read */
+    for (uint32_t i = 0; i < count; i++)
+        msg->results.results[i].times[FX_TIME_BROKER_RESULT] = now_us;
     if (rc == FX_OK && count)
         rc = queue->ops->commit(queue->ctx, self->stats.endpoint_id, msg->results.results, count, outcome,
                                 &ticket);
