@@ -31,7 +31,10 @@ static bool s_addr_ok(const char *addr)
 
 int fx_cli_user_create(const fx_cli_args_t *args)
 {
-    const char *name = args->argv[2];
+    if (!args->state || !args->out || !args->client_addr || !args->endpoint_addr)
+        return fx_cli_usage_error(args->verb, "'fx user create' needs --state, --out, --client-addr and "
+                                              "--endpoint-addr");
+    const char *name = args->argv[0];
     char err[512] = "";
     char key_path[4096];
     fx_store_t *store = NULL;

@@ -19,14 +19,58 @@ def run(*args, timeout=30):
     return subprocess.run([FX, *args], capture_output=True, text=True, timeout=timeout)
 
 
+VERBS = ["endpoint configure", "endpoint start", "endpoint stop", "endpoint list", "endpoint logs",
+         "endpoints", "functions", "tasks", "status", "user create", "help"]
+
+
 def test_usage_errors_exit_2():
     for args in ([], ["bogus"], ["user"], ["user", "create"], ["user", "create", "a"],
                  ["status"], ["status", "not-an-id"], ["tasks", "--limit", "x"],
-                 ["--nope", "tasks"], ["--creds"]):
+                 ["--nope", "tasks"], ["--creds"], ["endpoint"], ["endpoint", "bogus"],
+                 ["endpoint", "start"], ["endpoint", "start", "a", "b"], ["endpoint", "list", "x"],
+                 ["endpoint", "list", "--force"], ["endpoint", "logs", "a", "-n", "-3"],
+                 ["endpoint", "stop", "a", "--wait"], ["endpoint", "start", "a", "--wait", "5"],
+                 ["tasks", "--detach"], ["help", "bogus"]):
         r = run(*args)
         assert r.returncode == 2, (args, r)
-        assert "usage:" in r.stderr and r.stderr.startswith("fx: ")
+        assert "usage:" in r.stderr and r.stderr.startswith("fx: "), (args, r.stderr)
+        assert r.stdout == "", args
     assert run("--help").returncode == 0
+
+
+def test_help_lists_every_verb_with_an_example():
+    r = run("--help")
+    assert r.returncode == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    for verb in VERBS:
+        at = [i for i, line in enumerate(lines) if line.startswith(f"  {verb} ")]
+        assert at, verb
+        assert lines[at[0] + 1].strip().startswith("e.g. fx "), verb
+    assert "fx endpoint start laptop --detach" in r.stdout
+    assert run("help").stdout == r.stdout and run("-h").stdout == r.stdout
+
+
+def test_each_verb_has_its_help():
+    for verb in VERBS:
+        for args in ([*verb.split(), "--help"], ["help", *verb.split()], ["--help", *verb.split()]):
+            r = run(*args)
+            assert r.returncode == 0, args
+            assert r.stdout.startswith(f"usage: fx {verb} "), (args, r.stdout)
+            assert "  example: fx " in r.stdout, args
+    # a group lists its verbs, each with an example
+    r = run("endpoint", "--help")
+    assert r.returncode == 0
+    for verb in ("configure", "start", "stop", "list", "logs"):
+        assert f"  fx endpoint {verb} " in r.stdout
+    assert r.stdout.count("e.g. fx endpoint ") == 5
+    # a usage error shows the verb's usage and where the help is
+    r = run("endpoint", "list", "--force")
+    assert "'fx endpoint list' does not take --force" in r.stderr
+    assert "usage: fx endpoint list [--timeout SECONDS]" in r.stderr
+    assert "`fx endpoint list --help`" in r.stderr
+    r = run("endpoint", "start")
+    assert "'fx endpoint start' needs NAME" in r.stderr
+    assert run("--version").stdout.startswith("fx ")
 
 
 def test_user_create(tmp_path):
