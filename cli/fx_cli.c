@@ -40,6 +40,11 @@ static const struct {
     {"--follow", "-f", S_FLAG, offsetof(fx_cli_args_t, follow), 0, 0, NULL},
     {"--lines", "-n", S_NUMBER, offsetof(fx_cli_args_t, lines), 0, 1000000,
      "a number of lines, 0 to 1000000"},
+    {"--endpoint", NULL, S_TEXT, offsetof(fx_cli_args_t, endpoint), 0, 0, NULL},
+    {"--function", NULL, S_TEXT, offsetof(fx_cli_args_t, function), 0, 0, NULL},
+    {"--since", NULL, S_TEXT, offsetof(fx_cli_args_t, since), 0, 0, NULL},
+    {"--page", NULL, S_NUMBER, offsetof(fx_cli_args_t, page), 1, 1000000, "a page number from 1"},
+    {"--raw", NULL, S_FLAG, offsetof(fx_cli_args_t, raw), 0, 0, NULL},
 };
 #define S_OPTIONS (sizeof s_options / sizeof s_options[0])
 
@@ -102,7 +107,7 @@ static int s_option_index(const char *word)
 static void s_split(int argc, char **argv, s_line_t *line)
 {
     fx_cli_args_t *a = &line->args;
-    a->timeout_s = a->limit = a->wait_s = a->lines = FX_CLI_UNSET;
+    a->timeout_s = a->limit = a->wait_s = a->lines = a->page = FX_CLI_UNSET;
     for (int i = 1; i < argc; i++) {
         const char *w = argv[i];
         if (strcmp(w, "--help") == 0 || strcmp(w, "-h") == 0) {

@@ -4,7 +4,11 @@
         fx_cli_home.c       where things live: ~/.fx ($FX_HOME), endpoint folders,
                             credentials; endpoint processes (pid file, lock)
         fx_cli_link.c       one CurveZMQ request/reply session with the broker
-        fx_cli_remote.c     the broker's listings and STATUS
+        fx_cli_remote.c     the broker's listings of endpoints and functions
+        fx_cli_state.c      the task states users read, from the broker's states
+                            and results; reading results without taking them
+        fx_cli_tasks.c      `tasks` (filters, pages) and `status`
+        fx_cli_task.c       `task show`, `result`, `cancel`
         fx_cli_user.c       `user create`, the local admin command
         fx_cli_configure.c  `endpoint configure`: the commented default config.yaml
         fx_cli_endpoint.c   `endpoint start` and `stop`
@@ -58,6 +62,11 @@ typedef struct {
     long wait_s;                    /* endpoint start / stop: --wait SECONDS */
     bool follow;                    /* endpoint logs: -f */
     long lines;                     /* endpoint logs: -n N */
+    const char *endpoint;           /* tasks: --endpoint ID|NAME */
+    const char *function;           /* tasks: --function ID|NAME */
+    const char *since;              /* tasks: --since TIME|DURATION */
+    long page;                      /* tasks: --page N */
+    bool raw;                       /* result: --raw (the value's bytes as stored) */
     int argc;                       /* the operands: the words after the verb's own */
     char **argv;
 } fx_cli_args_t;
@@ -81,7 +90,12 @@ void fx_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The verbs' handlers. */
 int fx_cli_user_create(const fx_cli_args_t *args);
-int fx_cli_remote(const fx_cli_args_t *args); /* endpoints, functions, tasks, status */
+int fx_cli_remote(const fx_cli_args_t *args); /* endpoints, functions */
+int fx_cli_tasks(const fx_cli_args_t *args);
+int fx_cli_status(const fx_cli_args_t *args);
+int fx_cli_task_show(const fx_cli_args_t *args);
+int fx_cli_result(const fx_cli_args_t *args);
+int fx_cli_cancel(const fx_cli_args_t *args);
 int fx_cli_endpoint_configure(const fx_cli_args_t *args);
 int fx_cli_endpoint_start(const fx_cli_args_t *args);
 int fx_cli_endpoint_stop(const fx_cli_args_t *args);
@@ -143,9 +157,9 @@ void fx_cli_endpoint_program(char *out, size_t cap);
 
 typedef struct fx_cli_link fx_cli_link_t;
 
-/* Load the credentials at path, connect, HELLO, WELCOME, all within
-   timeout_ms (the deadline covers every later request too). NULL with a
-   sentence in err; *unreachable set when the broker never answered. */
+/* Load the credentials at path, connect, HELLO, WELCOME within timeout_ms
+   (and each later request within as long). NULL with a sentence in err;
+   *unreachable set when the broker never answered. */
 fx_cli_link_t *fx_cli_link_open(const char *creds_path, int64_t timeout_ms, char *err, size_t errlen,
                                 bool *unreachable);
 /* Send a request (taken) and wait for its reply of type want; NULL with a
@@ -155,8 +169,104 @@ fx_msg_t *fx_cli_link_call(fx_cli_link_t *self, fx_msg_t **req_p, fx_msg_type_t 
 /* Accepts NULL. */
 void fx_cli_link_destroy(fx_cli_link_t **self_p);
 
+/* fx_cli_link_open with --creds / --timeout; says why on stderr if it fails. */
+fx_cli_link_t *fx_cli_link_for(const fx_cli_args_t *args);
+/* A LIST of what (FX_LIST_*), at most limit rows (0: as many as the broker
+   gives); NULL with the reason in err. */
+fx_msg_t *fx_cli_list(fx_cli_link_t *link, int what, uint32_t limit, char *err, size_t errlen);
+/* The cell of row r (1.. ) in column col of a LIST_REPLY table; "" for nil. */
+const char *fx_cli_cell(const fx_msg_t *table, uint32_t r, int col);
+
 /* A LIST_REPLY column by header name (the broker adds columns over time:
    look them up, never assume a place); -1 if absent. */
 int fx_cli_column(const fx_msg_t *table, const char *name);
+
+/* ---------------------------------------------------------------- task states */
+
+/* The states users read, the same in every verb (cli/README.md). The
+   broker's store keeps its own (QUEUED, DISPATCHED, DONE, DELIVERED,
+   FAILED); whether a finished task succeeded is in its result. */
+typedef enum {
+    FX_CLI_TASK_UNKNOWN = 0, /* no such task of yours */
+    FX_CLI_TASK_QUEUED,      /* at the broker, waiting for its endpoint */
+    FX_CLI_TASK_DISPATCHED,  /* sent to its endpoint: waiting there or running */
+    FX_CLI_TASK_SUCCEEDED,   /* the function returned */
+    FX_CLI_TASK_FAILED,      /* it raised, or fx ended it (the reason says how) */
+    FX_CLI_TASK_FINISHED,    /* it has a result fx did not read (see fx_cli_state.c) */
+} fx_cli_state_t;
+
+/* One task as the verbs show it. */
+typedef struct {
+    fx_cli_state_t state;
+    char reason[32];  /* FAILED: exception, cancelled, worker lost, walltime, ... */
+    bool delivered;   /* its result was taken by a client: fx may read it freely */
+    bool result_read; /* state and reason come from the result itself */
+    char error[FX_TEXT_MAX + 1];
+} fx_cli_task_state_t;
+
+const char *fx_cli_state_name(fx_cli_state_t state);
+/* "succeeded", "failed (exception)", ...: name and reason. */
+void fx_cli_state_text(const fx_cli_task_state_t *st, char *out, size_t cap);
+/* From the wire's task state (STATUS_REPLY, SPEC 5.0). */
+void fx_cli_state_from_wire(int wire, fx_cli_task_state_t *st);
+/* From the text of a LIST tasks `state` cell (the broker's names). */
+void fx_cli_state_from_cell(const char *cell, fx_cli_task_state_t *st);
+/* From a stored result: succeeded, or failed with its reason. */
+void fx_cli_state_from_result(const fx_result_t *result, fx_cli_task_state_t *st);
+/* --state WORD: a state name or a failure reason (cancelled, exception,
+   worker-lost, walltime). False if it is neither. */
+bool fx_cli_state_parse(const char *word, fx_cli_state_t *state, const char **reason);
+/* The names --state takes, for messages. */
+extern const char *const fx_cli_state_words;
+
+/* FETCH the results of ids, as many requests as it takes; fn sees each
+   result found. Only for results fx may read: a FETCH records a result as
+   pushed (SPEC 8.6), so reading one its submitting client has not taken
+   yet can keep it from that client until it reconnects. -1 with err. */
+typedef void fx_cli_result_fn(const fx_result_t *result, void *arg);
+int fx_cli_fetch(fx_cli_link_t *link, const fx_id_text_t *ids, uint32_t count, fx_cli_result_fn *fn,
+                 void *arg, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- tasks */
+
+/* The broker's listings the task verbs join (fx_cli_tasks.c). */
+typedef struct {
+    fx_msg_t *tasks;     /* LIST tasks (newest first), or NULL if not asked for */
+    fx_msg_t *functions; /* LIST functions */
+    fx_msg_t *endpoints; /* LIST endpoints */
+} fx_cli_tables_t;
+
+/* LIST tasks (task_limit rows; none if 0), functions and endpoints. -1
+   after saying why on stderr. */
+int fx_cli_tables_load(fx_cli_link_t *link, uint32_t task_limit, fx_cli_tables_t *t);
+void fx_cli_tables_free(fx_cli_tables_t *t);
+/* The `name` cell of the row whose `id` is id, or NULL. */
+const char *fx_cli_name_of(const fx_msg_t *table, const char *id);
+
+/* One task as the task verbs show it. */
+typedef struct {
+    fx_id_text_t id;
+    fx_id_text_t function_id;
+    fx_id_text_t endpoint_id;
+    char function[FX_NAME_MAX + 1]; /* its name, else its id, else "-" */
+    char endpoint[FX_NAME_MAX + 1]; /* the same */
+    char submitted[40];             /* as the broker writes it; "" if it does not say */
+    char finished[40];
+    int64_t submitted_ms; /* -1 if not known */
+    uint32_t attempts;
+    fx_cli_task_state_t st;
+} fx_cli_task_t;
+
+/* Row r (1..) of t->tasks, with the names joined. */
+void fx_cli_task_from_row(const fx_cli_tables_t *t, uint32_t r, fx_cli_task_t *task);
+/* Read the results of those tasks whose outcome is in their result and
+   that fx may read (their client took the result; every one with
+   undelivered_too), and set their states from them. -1 with err. */
+int fx_cli_tasks_read(fx_cli_link_t *link, fx_cli_task_t *tasks, uint32_t n, bool undelivered_too, char *err,
+                      size_t errlen);
+/* Wall-clock ms from "2026-12-01T10:00:00Z" (also without seconds, with a
+   space, or a date alone, all UTC) or from a duration ago ("90s", "30m",
+   "2h", "7d"); -1 if it is neither. */
+int64_t fx_cli_time_parse(const char *text);
 
 #endif

@@ -1,6 +1,6 @@
 /*  fx_cli_link.c: one short session with the broker's client port, for the
     commands that ask it something. One DEALER, one HELLO, then requests
-    each answered by its reply, all within one deadline (--timeout): a
+    each answered by its reply, each within a deadline (--timeout): a
     broker that is down, or that denies our key (CurveZMQ then says nothing
     at all), costs the user that long and a clear sentence, never a hang. */
 #include <sodium.h>
@@ -87,6 +87,7 @@ fx_msg_t *fx_cli_link_call(fx_cli_link_t *self, fx_msg_t **req_p, fx_msg_type_t 
         return NULL;
     }
     const char *what = fx_msg_type_name((*req_p)->type);
+    self->deadline = fx_now_ms() + self->timeout_ms; /* --timeout is per request */
     uint32_t seq = ++self->seq;
     (*req_p)->seq = seq;
     int rc = fx_msg_send(req_p, self->sock, NULL);
@@ -116,7 +117,6 @@ fx_cli_link_t *fx_cli_link_open(const char *creds_path, int64_t timeout_ms, char
     }
     fx_strlcpy(self->addr, creds.broker_client, sizeof self->addr);
     self->timeout_ms = timeout_ms;
-    self->deadline = fx_now_ms() + timeout_ms;
     self->sock = zsock_new(ZMQ_DEALER);
     if (self->sock == NULL) {
         sodium_memzero(&creds, sizeof creds);
@@ -170,4 +170,35 @@ int fx_cli_column(const fx_msg_t *table, const char *name)
             return (int) c;
     }
     return -1;
+}
+
+fx_cli_link_t *fx_cli_link_for(const fx_cli_args_t *args)
+{
+    char buf[PATH_MAX], err[1024];
+    bool unreachable = false;
+    int64_t timeout_ms = args->timeout_s > 0 ? args->timeout_s * 1000 : FX_CLI_TIMEOUT_MS;
+    zsys_handler_set(NULL); /* Ctrl-C ends the command at once */
+    fx_cli_link_t *link = fx_cli_link_open(fx_cli_creds_path(args->creds, buf, sizeof buf), timeout_ms, err,
+                                           sizeof err, &unreachable);
+    if (!link)
+        fx_cli_fail("%s", err);
+    return link;
+}
+
+fx_msg_t *fx_cli_list(fx_cli_link_t *link, int what, uint32_t limit, char *err, size_t errlen)
+{
+    fx_msg_t *req = fx_msg_new(FX_MSG_LIST);
+    if (req) {
+        req->list.what = (uint8_t) what;
+        req->list.limit = limit;
+    }
+    return fx_cli_link_call(link, &req, FX_MSG_LIST_REPLY, err, errlen);
+}
+
+const char *fx_cli_cell(const fx_msg_t *table, uint32_t r, int col)
+{
+    if (!table || col < 0 || (uint32_t) col >= table->list_reply.cols || r >= table->list_reply.rows)
+        return "";
+    const char *cell = table->list_reply.cells[(size_t) r * table->list_reply.cols + (uint32_t) col];
+    return cell ? cell : "";
 }

@@ -69,12 +69,7 @@ static s_broker_t *s_broker_for(s_broker_t *brokers, int *count, const char *cre
     fx_strlcpy(b->creds, creds, sizeof b->creds);
     fx_cli_link_t *link = fx_cli_link_open(creds, timeout_ms, b->err, sizeof b->err, &b->unreachable);
     if (link) {
-        fx_msg_t *req = fx_msg_new(FX_MSG_LIST);
-        if (req) {
-            req->list.what = FX_LIST_ENDPOINTS;
-            req->list.limit = FX_LIST_ROWS_MAX;
-        }
-        b->table = fx_cli_link_call(link, &req, FX_MSG_LIST_REPLY, b->err, sizeof b->err);
+        b->table = fx_cli_list(link, FX_LIST_ENDPOINTS, FX_LIST_ROWS_MAX, b->err, sizeof b->err);
         fx_cli_link_destroy(&link);
     }
     return b;
@@ -88,12 +83,9 @@ static const char *s_broker_cell(const s_broker_t *b, const char *id, const char
     int id_col = fx_cli_column(b->table, "id"), col = fx_cli_column(b->table, name);
     if (id_col < 0 || col < 0)
         return NULL;
-    uint32_t cols = b->table->list_reply.cols;
-    for (uint32_t r = 1; r < b->table->list_reply.rows; r++) {
-        char **cells = b->table->list_reply.cells + (size_t) r * cols;
-        if (cells[id_col] && strcmp(cells[id_col], id) == 0)
-            return cells[col] ? cells[col] : "";
-    }
+    for (uint32_t r = 1; r < b->table->list_reply.rows; r++)
+        if (strcmp(fx_cli_cell(b->table, r, id_col), id) == 0)
+            return fx_cli_cell(b->table, r, col);
     return NULL;
 }
 

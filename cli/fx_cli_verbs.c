@@ -61,12 +61,41 @@ const fx_cli_verb_t fx_cli_verbs[] = {
     {"functions", "[--limit N] " S_BROKER_OPTS, 0, 0, "the functions you registered",
      "  --limit N          at most N rows (default and most: 1000)\n" S_BROKER_HELP, "fx functions",
      fx_cli_remote},
-    {"tasks", "[--limit N] " S_BROKER_OPTS, 0, 0, "your tasks",
-     "  --limit N          at most N rows (default and most: 1000)\n" S_BROKER_HELP, "fx tasks --limit 20",
-     fx_cli_remote},
+    {"tasks",
+     "[--state STATE] [--endpoint ID|NAME] [--function ID|NAME] [--since WHEN] [--limit N] [--page "
+     "N] " S_BROKER_OPTS,
+     0, 0, "your tasks, newest first: function, state, times, endpoint",
+     "  States: queued, dispatched (sent to its endpoint), succeeded, failed (with the reason:\n"
+     "  exception, cancelled, worker lost, walltime, ...), finished (has a result that its\n"
+     "  client has not taken yet, so fx has not read whether it succeeded).\n"
+     "  --state STATE      only tasks in this state, or failed for this reason (cancelled,\n"
+     "                     exception, worker-lost, walltime); finished: every ended task\n"
+     "  --endpoint ID|NAME only tasks sent to this endpoint\n"
+     "  --function ID|NAME only tasks of this function\n"
+     "  --since WHEN       only tasks submitted since then: 2026-12-01T10:00:00Z (UTC), or how\n"
+     "                     long ago: 90s, 30m, 2h, 7d\n"
+     "  --limit N          tasks a page (default 50; 0: 1000)\n"
+     "  --page N           the Nth page (default 1)\n" S_BROKER_HELP,
+     "fx tasks --state failed --since 2h", fx_cli_tasks},
+    {"task show", "TASK_ID " S_BROKER_OPTS, 1, 1, "everything about one task",
+     "  Its state (read from its result), error, function, endpoint, attempts and times.\n" S_BROKER_HELP,
+     "fx task show 0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", fx_cli_task_show},
+    {"result", "TASK_ID [--wait SECONDS] [--raw] " S_BROKER_OPTS, 1, 1,
+     "print a task's result, or its error and remote traceback",
+     "  The value as this machine's Python shows it ($FX_PYTHON, else python3), what the\n"
+     "  function printed on stderr. A task that failed prints its error and the remote\n"
+     "  traceback on stderr and exits 1.\n"
+     "  --wait SECONDS     wait up to this long for the task to end\n"
+     "  --raw              write the value's bytes (a pickle) to stdout instead\n" S_BROKER_HELP,
+     "fx result 0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10 --wait 60", fx_cli_result},
+    {"cancel", "TASK_ID... " S_BROKER_OPTS, 1, FX_IDS_MAX, "stop tasks, wherever they are",
+     "  A queued task ends at once; a running one is stopped on its worker and ends with\n"
+     "  the result `failed (cancelled)`; an ended one is left as it is. Exits 1 if an id is\n"
+     "  not one of your tasks.\n" S_BROKER_HELP,
+     "fx cancel 0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", fx_cli_cancel},
     {"status", "TASK_ID... " S_BROKER_OPTS, 1, FX_IDS_MAX, "the state of tasks, by id",
      "  One line per task: state, endpoint, attempts, and whether its endpoint is online.\n" S_BROKER_HELP,
-     "fx status 0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", fx_cli_remote},
+     "fx status 0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", fx_cli_status},
     {"user create",
      "NAME --state DIR --out CREDS --client-addr tcp://HOST:PORT --endpoint-addr tcp://HOST:PORT [--force]",
      1, 1, "create a user in the broker's store (run where the broker runs)",

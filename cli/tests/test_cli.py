@@ -20,7 +20,7 @@ def run(*args, timeout=30):
 
 
 VERBS = ["endpoint configure", "endpoint start", "endpoint stop", "endpoint list", "endpoint logs",
-         "endpoints", "functions", "tasks", "status", "user create", "help"]
+         "endpoints", "functions", "tasks", "task show", "result", "cancel", "status", "user create", "help"]
 
 
 def test_usage_errors_exit_2():
@@ -172,14 +172,14 @@ def test_list_and_status(tmp_path, scripted):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["id", "name"] and len(lines) == 3 and "laptop" in lines[1]
-    r = run("tasks", "--limit", "0", "--creds", creds)
-    assert r.returncode == 0 and r.stdout == "(no tasks)\n"
+    r = run("functions", "--limit", "0", "--creds", creds)
+    assert r.returncode == 0 and r.stdout == "(no functions)\n"
     ids = [fx.new_id(), fx.new_id()]
     r = run("--creds", creds, "status", *ids)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["TASK_ID", "STATE", "ENDPOINT", "ATTEMPTS", "ENDPOINT_STATUS"]
-    assert lines[1].split() == [ids[0], "DONE", "-", "2", "-"]
+    assert lines[1].split() == [ids[0], "finished", "-", "2", "-"]
 
 
 def test_broker_error_is_reported(tmp_path):
@@ -212,7 +212,7 @@ def test_endpoint_columns_as_the_broker_sends_them(tmp_path):
         r = run("--creds", creds, "status", tid)
         assert r.returncode == 0, r.stderr
         line = r.stdout.splitlines()[1]
-        assert line.split()[:4] == [tid, "QUEUED", ep_off, "2"]
+        assert line.split()[:4] == [tid, "queued", ep_off, "2"]
         assert line.endswith("offline (task waits for it)")
         s.endpoint_id = ep_on
         r = run("--creds", creds, "status", tid)

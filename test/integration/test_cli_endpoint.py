@@ -1,7 +1,8 @@
 """The `fx endpoint` verbs as a user types them, with a real broker (from
 fxharness, which also makes the user's credentials): configure, start
---detach, list, logs, a Python task through the endpoint, stop; then no
-process of the endpoint is left. FX_HOME is a folder of the test's own, so
+--detach, list, logs, Python tasks through the endpoint and the task verbs
+on them (tasks, result, task show, cancel), stop; then no process of the
+endpoint is left. FX_HOME is a folder of the test's own, so
 nothing touches the real ~/.fx."""
 import os
 import re
@@ -25,6 +26,12 @@ def boom(x):
     raise ValueError(f"no good: {x}")
 
 
+def nap(seconds):
+    import time
+    time.sleep(seconds)
+    return seconds
+
+
 class User:
     """Runs fx in a shell-like environment: FX_HOME set, FX_CREDS not."""
 
@@ -39,17 +46,22 @@ class User:
         return r
 
 
-def list_row(user, name):
-    """The row of `fx endpoint list` for name, by column (a column starts
-    where its header does: cells are padded to the widest)."""
-    r = user.fx("endpoint", "list")
-    lines = r.stdout.splitlines()
+def table(text):
+    """The rows of a table fx printed, as dicts by column (a column starts
+    where its header does: cells are padded to the widest); notes left out."""
+    lines = [line for line in text.splitlines() if line and not line.startswith(("note:", "page "))]
     starts = [m.start() for m in re.finditer(r"\S+", lines[0])]
     names = lines[0].split()
-    for line in lines[1:]:
-        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [len(line)])]
-        if cells[0] == name:
-            return dict(zip(names, cells)), r.stdout
+    return [dict(zip(names, (line[a:b].strip() for a, b in zip(starts, starts[1:] + [len(line)]))))
+            for line in lines[1:]]
+
+
+def list_row(user, name):
+    """The row of `fx endpoint list` for name."""
+    r = user.fx("endpoint", "list")
+    for row in table(r.stdout):
+        if row["NAME"] == name:
+            return row, r.stdout
     raise AssertionError(f"no row for {name}:\n{r.stdout}")
 
 
@@ -107,10 +119,34 @@ def test_configure_start_list_logs_task_stop(fed):
 
     with fx.Client(credentials=os.path.join(home, "credentials")) as client:
         fid = client.register_function(square)
-        assert client.get_result(client.run(7, endpoint_id=endpoint_id, function_id=fid), timeout=60) == 49
+        good = client.run(7, endpoint_id=endpoint_id, function_id=fid)
+        assert client.get_result(good, timeout=60) == 49
         bad = client.register_function(boom)
+        raised = client.run(3, endpoint_id=endpoint_id, function_id=bad)
         with pytest.raises(Exception, match="no good: 3"):
-            client.get_result(client.run(3, endpoint_id=endpoint_id, function_id=bad), timeout=60)
+            client.get_result(raised, timeout=60)
+        slow = client.run(60, endpoint_id=endpoint_id, function_id=client.register_function(nap))
+        wait_for(lambda: "dispatched" in user.fx("status", slow).stdout, 30, "the slow task to be dispatched")
+
+        # the task verbs, on what the client just did (its acks reach the
+        # broker a moment after get_result returns: wait for them)
+        def settled():
+            rows = {r["TASK"]: r for r in table(user.fx("tasks").stdout)}
+            return rows if rows[good]["STATE"] == "succeeded" and rows[raised]["STATE"] != "finished" else None
+        rows = wait_for(settled, 30, "fx tasks to show the client's results as taken")
+        assert rows[good]["FUNCTION"] == "square" and rows[good]["ENDPOINT"] == "laptop"
+        assert rows[raised]["STATE"] == "failed (exception)" and rows[raised]["FUNCTION"] == "boom"
+        assert rows[slow]["STATE"] == "dispatched"
+        assert user.fx("result", good).stdout == "49\n"
+        r = user.fx("result", raised, ok=False)
+        assert r.returncode == 1 and "failed (exception): ValueError: no good: 3" in r.stderr
+        assert "--- remote traceback ---" in r.stderr
+        assert "state      failed (exception)" in user.fx("task", "show", raised).stdout
+        assert [r["TASK"] for r in table(user.fx("tasks", "--state", "exception").stdout)] == [raised]
+        r = user.fx("cancel", slow)
+        assert f"{slow}: cancelling" in r.stdout
+        r = user.fx("result", slow, "--wait", "30", ok=False)
+        assert r.returncode == 1 and "failed (cancelled)" in r.stderr, r.stderr
 
     managers = pids_of("fx-manager", epdir)
     assert len(managers) == 1
