@@ -58,13 +58,18 @@ typedef struct {
     char problem[512]; /* the first thing wrong, "" if none */
 } s_line_t;
 
+static void s_vfail(const char *fmt, va_list ap)
+{
+    fputs("fx: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void fx_cli_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("fx: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    s_vfail(fmt, ap);
     va_end(ap);
 }
 
@@ -200,9 +205,7 @@ int fx_cli_usage_error(const fx_cli_verb_t *verb, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("fx: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    s_vfail(fmt, ap);
     va_end(ap);
     if (verb) {
         fx_cli_usage_verb(stderr, verb, false);

@@ -133,6 +133,9 @@ int fx_cli_endpoint_dir(const fx_cli_args_t *args, const char *name, char *out, 
    else says "no endpoint named NAME: run `fx endpoint configure NAME`"
    and returns -1. */
 int fx_cli_endpoint_find(const fx_cli_args_t *args, const char *name, char *out, size_t cap);
+/* How the user names the endpoint on later commands: "NAME", or "NAME
+   --dir DIR" when --dir was given. */
+void fx_cli_handle(const fx_cli_args_t *args, const char *name, char *out, size_t cap);
 /* dir/file into out; -1 if too long. */
 int fx_cli_path(char *out, size_t cap, const char *dir, const char *file);
 
@@ -176,6 +179,10 @@ fx_cli_link_t *fx_cli_link_for(const fx_cli_args_t *args);
 fx_msg_t *fx_cli_list(fx_cli_link_t *link, int what, uint32_t limit, char *err, size_t errlen);
 /* The cell of row r (1.. ) in column col of a LIST_REPLY table; "" for nil. */
 const char *fx_cli_cell(const fx_msg_t *table, uint32_t r, int col);
+
+/* The cell in column `column` of the row whose `id` cell is id, or NULL
+   (no such row or column, or no table). */
+const char *fx_cli_lookup(const fx_msg_t *table, const char *id, const char *column);
 
 /* A LIST_REPLY column by header name (the broker adds columns over time:
    look them up, never assume a place); -1 if absent. */
@@ -240,8 +247,12 @@ typedef struct {
    after saying why on stderr. */
 int fx_cli_tables_load(fx_cli_link_t *link, uint32_t task_limit, fx_cli_tables_t *t);
 void fx_cli_tables_free(fx_cli_tables_t *t);
-/* The `name` cell of the row whose `id` is id, or NULL. */
-const char *fx_cli_name_of(const fx_msg_t *table, const char *id);
+/* STATUS of count ids: the reply, or NULL after saying why. */
+fx_msg_t *fx_cli_status_of(fx_cli_link_t *link, char **ids, int count);
+/* For a verb whose operands are task ids: checks them (else a usage
+   error, *rc FX_CLI_USAGE) and opens the broker session (else *rc
+   FX_CLI_FAILED); NULL on either. */
+fx_cli_link_t *fx_cli_task_link(const fx_cli_args_t *args, int *rc);
 
 /* One task as the task verbs show it. */
 typedef struct {

@@ -37,15 +37,6 @@ static bool s_printable(const char *text)
     return true;
 }
 
-/* How to name this endpoint on later commands: "NAME" or "NAME --dir DIR". */
-static void s_handle(const fx_cli_args_t *args, const char *name, char *out, size_t cap)
-{
-    if (args->dir)
-        snprintf(out, cap, "%s --dir %s", name, args->dir);
-    else
-        snprintf(out, cap, "%s", name);
-}
-
 int fx_cli_endpoint_configure(const fx_cli_args_t *args)
 {
     const char *name = args->argv[0];
@@ -60,7 +51,7 @@ int fx_cli_endpoint_configure(const fx_cli_args_t *args)
         fx_cli_fail("the endpoint's folder is too long a path; pass a shorter --dir");
         return FX_CLI_FAILED;
     }
-    s_handle(args, name, handle, sizeof handle);
+    fx_cli_handle(args, name, handle, sizeof handle);
     struct stat st;
     if (!args->force && stat(path, &st) == 0) {
         fx_cli_fail("%s exists already: edit it, or add --force to replace it with the default "

@@ -58,10 +58,7 @@ static int s_files(const fx_cli_args_t *args, bool need_config, s_files_t *f)
         fx_cli_fail("%s is too long a path; pass a shorter --dir", f->dir);
         return -1;
     }
-    if (args->dir)
-        snprintf(f->handle, sizeof f->handle, "%s --dir %s", name, args->dir);
-    else
-        snprintf(f->handle, sizeof f->handle, "%s", name);
+    fx_cli_handle(args, name, f->handle, sizeof f->handle);
     return 0;
 }
 

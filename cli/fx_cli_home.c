@@ -62,6 +62,11 @@ bool fx_cli_name_ok(const char *name)
     return true;
 }
 
+void fx_cli_handle(const fx_cli_args_t *args, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s%s", name, args->dir ? " --dir " : "", args->dir ? args->dir : "");
+}
+
 int fx_cli_path(char *out, size_t cap, const char *dir, const char *file)
 {
     return snprintf(out, cap, "%s/%s", dir, file) < (int) cap ? 0 : -1;

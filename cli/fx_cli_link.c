@@ -202,3 +202,14 @@ const char *fx_cli_cell(const fx_msg_t *table, uint32_t r, int col)
     const char *cell = table->list_reply.cells[(size_t) r * table->list_reply.cols + (uint32_t) col];
     return cell ? cell : "";
 }
+
+const char *fx_cli_lookup(const fx_msg_t *table, const char *id, const char *column)
+{
+    int id_col = fx_cli_column(table, "id"), col = fx_cli_column(table, column);
+    if (!id[0] || id_col < 0 || col < 0)
+        return NULL;
+    for (uint32_t r = 1; r < table->list_reply.rows; r++)
+        if (strcmp(fx_cli_cell(table, r, id_col), id) == 0)
+            return fx_cli_cell(table, r, col);
+    return NULL;
+}

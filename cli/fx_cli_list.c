@@ -78,15 +78,7 @@ static s_broker_t *s_broker_for(s_broker_t *brokers, int *count, const char *cre
 /* The broker's cell for endpoint id in column name, or NULL. */
 static const char *s_broker_cell(const s_broker_t *b, const char *id, const char *name)
 {
-    if (!b || !b->table || !id[0])
-        return NULL;
-    int id_col = fx_cli_column(b->table, "id"), col = fx_cli_column(b->table, name);
-    if (id_col < 0 || col < 0)
-        return NULL;
-    for (uint32_t r = 1; r < b->table->list_reply.rows; r++)
-        if (strcmp(fx_cli_cell(b->table, r, id_col), id) == 0)
-            return fx_cli_cell(b->table, r, col);
-    return NULL;
+    return b ? fx_cli_lookup(b->table, id, name) : NULL;
 }
 
 /* What the broker says of the row's endpoint, in one word or two. */

@@ -104,7 +104,7 @@ int fx_cli_endpoint_logs(const fx_cli_args_t *args)
     if (fx_cli_endpoint_dir(args, name, dir, sizeof dir) != 0 ||
         fx_cli_path(path, sizeof path, dir, "endpoint.log") != 0)
         return FX_CLI_FAILED;
-    snprintf(handle, sizeof handle, "%s%s%s", name, args->dir ? " --dir " : "", args->dir ? args->dir : "");
+    fx_cli_handle(args, name, handle, sizeof handle);
     struct stat st;
     if (stat(dir, &st) != 0) {
         fx_cli_fail("no endpoint named %s (no folder %s): run `fx endpoint configure %s`", name, dir, handle);

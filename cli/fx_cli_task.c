@@ -60,33 +60,6 @@ static void s_result_free(s_result_t *r)
     free(r->output);
 }
 
-static bool s_ids_ok(const fx_cli_args_t *args)
-{
-    for (int i = 0; i < args->argc; i++)
-        if (!fx_id_valid(args->argv[i])) {
-            fx_cli_usage_error(args->verb, "'%s' is not a task id (a lowercase UUID, as `fx tasks` shows)",
-                               args->argv[i]);
-            return false;
-        }
-    return true;
-}
-
-/* STATUS of count ids; the reply, or NULL after saying why. */
-static fx_msg_t *s_status(fx_cli_link_t *link, char **ids, int count)
-{
-    char err[1024];
-    fx_msg_t *req = fx_msg_new(FX_MSG_STATUS);
-    if (req && fx_msg_alloc_records(req, (uint32_t) count) == FX_OK)
-        for (int i = 0; i < count; i++)
-            fx_strlcpy(req->ids.ids[i], ids[i], sizeof req->ids.ids[i]);
-    else
-        fx_msg_destroy(&req);
-    fx_msg_t *reply = fx_cli_link_call(link, &req, FX_MSG_STATUS_REPLY, err, sizeof err);
-    if (!reply)
-        fx_cli_fail("%s", err);
-    return reply;
-}
-
 static bool s_ended(int wire)
 {
     return wire == FX_TASK_DONE || wire == FX_TASK_DELIVERED || wire == FX_TASK_FAILED;
@@ -122,16 +95,14 @@ static void s_line(const char *key, const char *fmt, ...)
 
 int fx_cli_task_show(const fx_cli_args_t *args)
 {
-    if (!s_ids_ok(args))
-        return FX_CLI_USAGE;
-    const char *id = args->argv[0];
-    fx_cli_link_t *link = fx_cli_link_for(args);
+    int rc;
+    fx_cli_link_t *link = fx_cli_task_link(args, &rc);
     if (!link)
-        return FX_CLI_FAILED;
-    int rc = FX_CLI_FAILED;
+        return rc;
+    const char *id = args->argv[0];
     fx_cli_tables_t t = {0};
     s_result_t r = {0};
-    fx_msg_t *status = s_status(link, (char **) &id, 1);
+    fx_msg_t *status = fx_cli_status_of(link, (char **) &id, 1);
     if (!status)
         goto done;
     fx_task_status_t *s = &status->status_reply.tasks[0];
@@ -168,14 +139,10 @@ int fx_cli_task_show(const fx_cli_args_t *args)
         s_line("function", "%s (%s)", task.function, task.function_id);
     else
         s_line("function", "- (not among the newest %d tasks the broker lists)", FX_LIST_ROWS_MAX);
-    const char *ep_name = fx_cli_name_of(t.endpoints, s->endpoint_id);
-    int status_col = fx_cli_column(t.endpoints, "status"), ep_id_col = fx_cli_column(t.endpoints, "id");
-    const char *online = "";
-    for (uint32_t row = 1; row < t.endpoints->list_reply.rows; row++)
-        if (strcmp(fx_cli_cell(t.endpoints, row, ep_id_col), s->endpoint_id) == 0)
-            online = fx_cli_cell(t.endpoints, row, status_col);
+    const char *ep_name = fx_cli_lookup(t.endpoints, s->endpoint_id, "name");
+    const char *online = fx_cli_lookup(t.endpoints, s->endpoint_id, "status");
     s_line("endpoint", "%s (%s)%s%s", ep_name && ep_name[0] ? ep_name : "-", s->endpoint_id,
-           online[0] ? ", " : "", online);
+           online && online[0] ? ", " : "", online ? online : "");
     s_line("attempts", "%u", s->attempts);
     s_line("submitted", "%s", task.submitted[0] ? task.submitted : "- (this broker does not say)");
     s_line("finished", "%s",
@@ -276,7 +243,7 @@ static fx_msg_t *s_wait_ended(fx_cli_link_t *link, const char *id, long wait_s)
 {
     int64_t deadline = fx_now_ms() + (wait_s > 0 ? wait_s * 1000 : 0);
     while (true) {
-        fx_msg_t *status = s_status(link, (char **) &id, 1);
+        fx_msg_t *status = fx_cli_status_of(link, (char **) &id, 1);
         if (!status || s_ended(status->status_reply.tasks[0].state) ||
             status->status_reply.tasks[0].state == FX_TASK_UNKNOWN || fx_now_ms() + S_POLL_MS > deadline)
             return status;
@@ -287,13 +254,11 @@ static fx_msg_t *s_wait_ended(fx_cli_link_t *link, const char *id, long wait_s)
 
 int fx_cli_result(const fx_cli_args_t *args)
 {
-    if (!s_ids_ok(args))
-        return FX_CLI_USAGE;
-    const char *id = args->argv[0];
-    fx_cli_link_t *link = fx_cli_link_for(args);
+    int rc;
+    fx_cli_link_t *link = fx_cli_task_link(args, &rc);
     if (!link)
-        return FX_CLI_FAILED;
-    int rc = FX_CLI_FAILED;
+        return rc;
+    const char *id = args->argv[0];
     s_result_t r = {0};
     fx_msg_t *status = s_wait_ended(link, id, args->wait_s);
     if (!status)
@@ -350,14 +315,12 @@ done:
 
 int fx_cli_cancel(const fx_cli_args_t *args)
 {
-    if (!s_ids_ok(args))
-        return FX_CLI_USAGE;
-    fx_cli_link_t *link = fx_cli_link_for(args);
+    int rc;
+    fx_cli_link_t *link = fx_cli_task_link(args, &rc);
     if (!link)
-        return FX_CLI_FAILED;
-    int rc = FX_CLI_FAILED;
+        return rc;
     char err[1024];
-    fx_msg_t *after = NULL, *before = s_status(link, args->argv, args->argc);
+    fx_msg_t *after = NULL, *before = fx_cli_status_of(link, args->argv, args->argc);
     if (!before)
         goto done;
     fx_msg_t *req = fx_msg_new(FX_MSG_CANCEL);

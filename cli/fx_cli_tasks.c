@@ -46,15 +46,31 @@ void fx_cli_tables_free(fx_cli_tables_t *t)
     fx_msg_destroy(&t->endpoints);
 }
 
-const char *fx_cli_name_of(const fx_msg_t *table, const char *id)
+fx_msg_t *fx_cli_status_of(fx_cli_link_t *link, char **ids, int count)
 {
-    int id_col = fx_cli_column(table, "id"), name_col = fx_cli_column(table, "name");
-    if (!id[0] || id_col < 0 || name_col < 0)
-        return NULL;
-    for (uint32_t r = 1; r < table->list_reply.rows; r++)
-        if (strcmp(fx_cli_cell(table, r, id_col), id) == 0)
-            return fx_cli_cell(table, r, name_col);
-    return NULL;
+    char err[1024];
+    fx_msg_t *req = fx_msg_new(FX_MSG_STATUS);
+    if (req && fx_msg_alloc_records(req, (uint32_t) count) == FX_OK)
+        for (int i = 0; i < count; i++)
+            fx_strlcpy(req->ids.ids[i], ids[i], sizeof req->ids.ids[i]);
+    else
+        fx_msg_destroy(&req);
+    fx_msg_t *reply = fx_cli_link_call(link, &req, FX_MSG_STATUS_REPLY, err, sizeof err);
+    if (!reply)
+        fx_cli_fail("%s", err);
+    return reply;
+}
+
+fx_cli_link_t *fx_cli_task_link(const fx_cli_args_t *args, int *rc)
+{
+    for (int i = 0; i < args->argc; i++)
+        if (!fx_id_valid(args->argv[i])) {
+            *rc = fx_cli_usage_error(
+                args->verb, "'%s' is not a task id (a lowercase UUID, as `fx tasks` shows)", args->argv[i]);
+            return NULL;
+        }
+    *rc = FX_CLI_FAILED;
+    return fx_cli_link_for(args);
 }
 
 /* The cell of the task row in the first of names that the table has. */
@@ -84,12 +100,12 @@ void fx_cli_task_from_row(const fx_cli_tables_t *t, uint32_t r, fx_cli_task_t *t
     fx_strlcpy(task->endpoint_id, s_cell(table, r, endpoint), sizeof task->endpoint_id);
     const char *name = s_cell(table, r, function_name);
     if (!name[0])
-        name = fx_cli_name_of(t->functions, task->function_id);
+        name = fx_cli_lookup(t->functions, task->function_id, "name");
     snprintf(task->function, sizeof task->function, "%s",
              name && name[0]        ? name
              : task->function_id[0] ? task->function_id
                                     : "-");
-    name = fx_cli_name_of(t->endpoints, task->endpoint_id);
+    name = fx_cli_lookup(t->endpoints, task->endpoint_id, "name");
     snprintf(task->endpoint, sizeof task->endpoint, "%s",
              name && name[0]        ? name
              : task->endpoint_id[0] ? task->endpoint_id
@@ -378,42 +394,20 @@ done:
 
 /* ---------------------------------------------------------------- fx status */
 
-/* The endpoints table's status for an id: "online", "offline" or "-". */
-static const char *s_endpoint_status(const fx_msg_t *table, const char *endpoint_id)
-{
-    int id_col = fx_cli_column(table, "id"), status_col = fx_cli_column(table, "status");
-    if (id_col < 0 || status_col < 0)
-        return "-";
-    for (uint32_t r = 1; r < table->list_reply.rows; r++)
-        if (strcmp(fx_cli_cell(table, r, id_col), endpoint_id) == 0)
-            return fx_cli_cell(table, r, status_col);
-    return "-";
-}
-
 int fx_cli_status(const fx_cli_args_t *args)
 {
-    for (int i = 0; i < args->argc; i++)
-        if (!fx_id_valid(args->argv[i]))
-            return fx_cli_usage_error(args->verb, "'%s' is not a task id (a lowercase UUID)", args->argv[i]);
-    fx_cli_link_t *link = fx_cli_link_for(args);
+    int rc;
+    fx_cli_link_t *link = fx_cli_task_link(args, &rc);
     if (!link)
-        return FX_CLI_FAILED;
-    int rc = FX_CLI_FAILED;
+        return rc;
     char err[1024];
-    fx_msg_t *reply = NULL, *endpoints = NULL;
+    fx_msg_t *endpoints = NULL;
     fx_cli_task_t *tasks = NULL;
     char **cells = NULL;
     char(*texts)[2][48] = NULL;
-    fx_msg_t *req = fx_msg_new(FX_MSG_STATUS);
-    if (req && fx_msg_alloc_records(req, (uint32_t) args->argc) == FX_OK)
-        for (int i = 0; i < args->argc; i++)
-            fx_strlcpy(req->ids.ids[i], args->argv[i], sizeof req->ids.ids[i]);
-    else
-        fx_msg_destroy(&req);
-    if (!(reply = fx_cli_link_call(link, &req, FX_MSG_STATUS_REPLY, err, sizeof err))) {
-        fx_cli_fail("%s", err);
+    fx_msg_t *reply = fx_cli_status_of(link, args->argv, args->argc);
+    if (!reply)
         goto done;
-    }
     endpoints = fx_cli_list(link, FX_LIST_ENDPOINTS, FX_LIST_ROWS_MAX, err, sizeof err);
     uint32_t n = reply->status_reply.count, cols = 5;
     tasks = calloc(n + 1, sizeof *tasks);
@@ -443,7 +437,8 @@ int fx_cli_status(const fx_cli_args_t *args)
         row[2] = s->endpoint_id[0] ? s->endpoint_id : "-";
         row[3] = texts[i][1];
         /* a queued task on an offline endpoint waits for it, durably: say so */
-        const char *ep = s->endpoint_id[0] && endpoints ? s_endpoint_status(endpoints, s->endpoint_id) : "-";
+        const char *ep = fx_cli_lookup(endpoints, s->endpoint_id, "status");
+        ep = ep && ep[0] ? ep : "-";
         row[4] =
             (char *) (s->state == FX_TASK_QUEUED && strcmp(ep, "offline") == 0 ? "offline (task waits for it)"
                                                                                : ep);

@@ -116,16 +116,13 @@ def test_silent_broker_times_out(tmp_path):
     assert "did not answer within 1 s" in r.stderr and "fx user create" in r.stderr
 
 
-class Scripted:
-    """A TestServer answering HELLO, LIST and STATUS from a thread."""
+class ScriptedBase:
+    """A TestServer answering from a thread: HELLO (with noise to skip
+    before the WELCOME), every other message by self.answer."""
 
-    def __init__(self, error=None, endpoints=None, task_state=_fx.TASK_DONE, endpoint_id=""):
-        self.endpoints = endpoints          # (columns, rows) for LIST endpoints
-        self.task_state = task_state
-        self.endpoint_id = endpoint_id
+    def __init__(self):
         self.pub, sec = fx.keypair_new()
         self.server = _fxtest.TestServer(self.pub, sec)
-        self.error = error
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
         self.thread.start()
@@ -139,24 +136,39 @@ class Scripted:
             if t == "HELLO":
                 self.server.send(rid, "HEARTBEAT", 999, {})     # noise to skip
                 self.server.send(rid, "WELCOME", seq, {"heartbeat_ms": 1000})
-            elif self.error:
-                self.server.send(rid, "ERROR", seq, {"code": self.error, "text": "go away"})
-            elif t == "LIST" and self.endpoints and fields["what"] == _fx.LIST_ENDPOINTS:
-                self.server.send(rid, "LIST_REPLY", seq, {
-                    "columns": self.endpoints[0], "rows": self.endpoints[1]})
-            elif t == "LIST":
-                self.server.send(rid, "LIST_REPLY", seq, {
-                    "columns": ["id", "name"], "rows": [[fx.new_id(), "laptop"]] * fields["limit"]})
-            elif t == "STATUS":
-                self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [
-                    {"task_id": i, "state": self.task_state, "endpoint_id": self.endpoint_id,
-                     "attempts": 2}
-                    for i in fields["task_ids"]]})
+            else:
+                self.answer(rid, t, seq, fields)
 
     def close(self):
         self.stop.set()
         self.thread.join(5)
         self.server.close()
+
+
+class Scripted(ScriptedBase):
+    """Answers LIST and STATUS (or every request with an ERROR)."""
+
+    def __init__(self, error=None, endpoints=None, task_state=_fx.TASK_DONE, endpoint_id=""):
+        self.endpoints = endpoints          # (columns, rows) for LIST endpoints
+        self.task_state = task_state
+        self.endpoint_id = endpoint_id
+        self.error = error
+        super().__init__()
+
+    def answer(self, rid, t, seq, fields):
+        if self.error:
+            self.server.send(rid, "ERROR", seq, {"code": self.error, "text": "go away"})
+        elif t == "LIST" and self.endpoints and fields["what"] == _fx.LIST_ENDPOINTS:
+            self.server.send(rid, "LIST_REPLY", seq, {
+                "columns": self.endpoints[0], "rows": self.endpoints[1]})
+        elif t == "LIST":
+            self.server.send(rid, "LIST_REPLY", seq, {
+                "columns": ["id", "name"], "rows": [[fx.new_id(), "laptop"]] * fields["limit"]})
+        elif t == "STATUS":
+            self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [
+                {"task_id": i, "state": self.task_state, "endpoint_id": self.endpoint_id,
+                 "attempts": 2}
+                for i in fields["task_ids"]]})
 
 
 @pytest.fixture

@@ -9,12 +9,16 @@ import re
 import signal
 import stat
 import subprocess
+import sys
 import time
 
 import pytest
 
 import fx
 from test_cli import FX, Scripted, _creds_file, run
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "test", "integration"))
+from fxharness import wait_for  # noqa: E402
 
 BIN = os.environ.get("FX_BIN_DIR", "")
 
@@ -29,16 +33,6 @@ def fx_env(home, **extra):
 def fxh(home, *args, timeout=60, **extra):
     return subprocess.run([FX, *args], capture_output=True, text=True, timeout=timeout,
                           env=fx_env(home, **extra))
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def alive(pid):

@@ -15,71 +15,62 @@ import pytest
 import _fxtest
 import fx
 from fx import _fx
-from test_cli import FX, _creds_file
+from test_cli import FX, ScriptedBase, _creds_file
 
 EP, EP_OFF, FN_SQ, FN_BOOM = fx.new_id(), fx.new_id(), fx.new_id(), fx.new_id()
 
 
-class TaskBroker:
-    """HELLO, LIST (tasks, functions, endpoints), STATUS, FETCH and CANCEL
-    over a table of tasks: id -> dict(state=TASK_*, function, endpoint,
-    result=None or a result record). Records every FETCHed id."""
+class TaskBroker(ScriptedBase):
+    """LIST (tasks, functions, endpoints), STATUS, FETCH and CANCEL over a
+    table of tasks: id -> dict(state=TASK_*, function, endpoint, result=None
+    or a result record). Records every FETCHed id."""
 
     def __init__(self, extra_task_columns=None):
-        self.pub, sec = fx.keypair_new()
-        self.server = _fxtest.TestServer(self.pub, sec)
         self.tasks = {}            # insertion order = submission order
         self.fetched = []
         self.cancelled = []
         self.extra = extra_task_columns or {}   # column -> function(task id) -> text
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
+        super().__init__()
 
     def add(self, state, function=FN_SQ, endpoint=EP, result=None):
         tid = fx.new_id()
         self.tasks[tid] = {"state": state, "function": function, "endpoint": endpoint, "result": result}
         return tid
 
-    def loop(self):
-        names = {_fx.TASK_QUEUED: "queued", _fx.TASK_DISPATCHED: "dispatched", _fx.TASK_DONE: "done",
-                 _fx.TASK_DELIVERED: "delivered", _fx.TASK_FAILED: "failed"}
-        while not self.stop.is_set():
-            msg = self.server.recv(50)
-            if msg is None:
-                continue
-            rid, t, seq, fields, _ = msg
-            if t == "HELLO":
-                self.server.send(rid, "WELCOME", seq, {"heartbeat_ms": 1000})
-            elif t == "LIST" and fields["what"] == _fx.LIST_TASKS:
-                cols = ["id", "state", "endpoint", "function", "attempts", *self.extra]
-                ids = list(reversed(self.tasks))[:fields["limit"] or 1000]
-                rows = [[i, names[self.tasks[i]["state"]], self.tasks[i]["endpoint"], self.tasks[i]["function"],
-                         "1", *[f(i) for f in self.extra.values()]] for i in ids]
-                self.server.send(rid, "LIST_REPLY", seq, {"columns": cols, "rows": rows})
-            elif t == "LIST" and fields["what"] == _fx.LIST_FUNCTIONS:
-                self.server.send(rid, "LIST_REPLY", seq, {"columns": ["id", "name", "kind"], "rows": [
-                    [FN_SQ, "square", "python"], [FN_BOOM, "boom", "python"]]})
-            elif t == "LIST":
-                self.server.send(rid, "LIST_REPLY", seq, {
-                    "columns": ["id", "name", "status", "last_seen", "queued", "managers", "workers"],
-                    "rows": [[EP, "laptop", "online", "never", "0", "1", "2"],
-                             [EP_OFF, "cluster", "offline", "never", "0", "0", "0"]]})
-            elif t == "STATUS":
-                self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [self.status(i) for i in fields["task_ids"]]})
-            elif t == "FETCH":
-                self.fetched.extend(fields["task_ids"])
-                found = [dict(self.tasks[i]["result"], task_id=i) for i in fields["task_ids"]
-                         if i in self.tasks and self.tasks[i]["result"]]
-                self.server.send(rid, "RESULTS", seq, {"results": found})
-            elif t == "CANCEL":
-                self.cancelled.extend(fields["task_ids"])
-                for i in fields["task_ids"]:
-                    task = self.tasks.get(i)
-                    if task and task["state"] == _fx.TASK_QUEUED:
-                        task["state"] = _fx.TASK_FAILED
-                        task["result"] = error(_fx.E_CANCELLED, "cancelled before it ran")
-                self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [self.status(i) for i in fields["task_ids"]]})
+    NAMES = {_fx.TASK_QUEUED: "queued", _fx.TASK_DISPATCHED: "dispatched", _fx.TASK_DONE: "done",
+             _fx.TASK_DELIVERED: "delivered", _fx.TASK_FAILED: "failed"}
+
+    def answer(self, rid, t, seq, fields):
+        names = self.NAMES
+        if t == "LIST" and fields["what"] == _fx.LIST_TASKS:
+            cols = ["id", "state", "endpoint", "function", "attempts", *self.extra]
+            ids = list(reversed(self.tasks))[:fields["limit"] or 1000]
+            rows = [[i, names[self.tasks[i]["state"]], self.tasks[i]["endpoint"], self.tasks[i]["function"],
+                     "1", *[f(i) for f in self.extra.values()]] for i in ids]
+            self.server.send(rid, "LIST_REPLY", seq, {"columns": cols, "rows": rows})
+        elif t == "LIST" and fields["what"] == _fx.LIST_FUNCTIONS:
+            self.server.send(rid, "LIST_REPLY", seq, {"columns": ["id", "name", "kind"], "rows": [
+                [FN_SQ, "square", "python"], [FN_BOOM, "boom", "python"]]})
+        elif t == "LIST":
+            self.server.send(rid, "LIST_REPLY", seq, {
+                "columns": ["id", "name", "status", "last_seen", "queued", "managers", "workers"],
+                "rows": [[EP, "laptop", "online", "never", "0", "1", "2"],
+                         [EP_OFF, "cluster", "offline", "never", "0", "0", "0"]]})
+        elif t == "STATUS":
+            self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [self.status(i) for i in fields["task_ids"]]})
+        elif t == "FETCH":
+            self.fetched.extend(fields["task_ids"])
+            found = [dict(self.tasks[i]["result"], task_id=i) for i in fields["task_ids"]
+                     if i in self.tasks and self.tasks[i]["result"]]
+            self.server.send(rid, "RESULTS", seq, {"results": found})
+        elif t == "CANCEL":
+            self.cancelled.extend(fields["task_ids"])
+            for i in fields["task_ids"]:
+                task = self.tasks.get(i)
+                if task and task["state"] == _fx.TASK_QUEUED:
+                    task["state"] = _fx.TASK_FAILED
+                    task["result"] = error(_fx.E_CANCELLED, "cancelled before it ran")
+            self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [self.status(i) for i in fields["task_ids"]]})
 
     def status(self, i):
         task = self.tasks.get(i)
@@ -87,10 +78,6 @@ class TaskBroker:
             return {"task_id": i, "state": _fx.TASK_UNKNOWN, "endpoint_id": "", "attempts": 0}
         return {"task_id": i, "state": task["state"], "endpoint_id": task["endpoint"], "attempts": 1}
 
-    def close(self):
-        self.stop.set()
-        self.thread.join(5)
-        self.server.close()
 
 
 def ok(value, output=b""):
