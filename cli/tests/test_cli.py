@@ -95,6 +95,16 @@ def test_user_create(tmp_path):
     r = run("user", "create", "bob", "--state", str(state), "--out", str(tmp_path / "b"),
             "--client-addr", "nowhere", "--endpoint-addr", "tcp://h:2")
     assert r.returncode == 2 and "tcp://HOST:PORT" in r.stderr
+    # on a fresh machine ~/.fx does not exist yet: made, 0700
+    fresh = tmp_path / "home" / ".fx" / "credentials"
+    r = run("user", "create", "carol", "--state", str(state), "--out", str(fresh),
+            "--client-addr", "tcp://h:1", "--endpoint-addr", "tcp://h:2")
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(fresh.parent).st_mode) == 0o700 and fresh.exists()
+    (tmp_path / "file").write_text("")
+    r = run("user", "create", "dave", "--state", str(state), "--out", str(tmp_path / "file" / "c"),
+            "--client-addr", "tcp://h:1", "--endpoint-addr", "tcp://h:2")
+    assert r.returncode == 1 and "cannot write" in r.stderr
 
 
 def _creds_file(tmp_path, addr, broker_pub):
