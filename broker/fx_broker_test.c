@@ -357,6 +357,13 @@ static fx_msg_t *s_valid_of(int type)
     case FX_MSG_MANAGER_HELLO:
         fx_id_new(msg->manager_hello.manager_id);
         break;
+    case FX_MSG_FUNCTION_GET:
+        fx_id_new(msg->function_get.function_id);
+        break;
+    case FX_MSG_FUNCTION_INFO:
+        fx_id_new(msg->function_info.function_id);
+        msg->function_info.kind = FX_FN_PYTHON;
+        break;
     default:
         break;
     }

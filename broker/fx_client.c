@@ -347,6 +347,9 @@ static void s_arrive(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     s_action_fn *action = s_transitions[session ? FX_CLIENT_ACTIVE : FX_CLIENT_NONE][msg->type];
     if (action)
         action(broker, routing, session, user, msg);
+    else /* a request nobody serves still gets an answer: a client never waits for nothing */
+        s_error(broker, routing, msg->seq, FX_E_UNEXPECTED, "this broker does not serve %s (fx-broker %s)",
+                fx_msg_type_name(msg->type), FX_VERSION);
 }
 
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)

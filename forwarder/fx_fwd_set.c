@@ -416,6 +416,9 @@ static void s_arrive(fx_fwd_set_t *self, s_in_t *in)
     s_action_fn *action = s_transitions[in->link ? FX_FWD_ACTIVE : FX_FWD_NONE][type];
     if (action)
         action(self, in);
+    else /* a request nobody serves still gets an answer */
+        s_error(self, in->routing, in->msg->seq, FX_E_UNEXPECTED, "this broker does not serve %s (fx-broker %s)",
+                fx_msg_type_name(type), FX_VERSION);
 }
 
 void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
