@@ -372,6 +372,12 @@ static fx_msg_t *s_valid_of(int type)
     case FX_MSG_CONTAINER_REGISTERED:
         fx_id_new(msg->container_registered.container_id);
         break;
+    case FX_MSG_ENDPOINT_QUERY:
+        fx_id_new(msg->endpoint_query.endpoint_id);
+        break;
+    case FX_MSG_ENDPOINT_INFO:
+        fx_id_new(msg->endpoint_info.endpoint_id);
+        break;
     default:
         break;
     }

@@ -62,10 +62,12 @@ typedef enum {
     FX_MSG_CAPACITY = 33,           /* manager -> interchange: window and workers per container */
     FX_MSG_CONTAINERS = 34,         /* broker -> interchange -> manager: container definitions */
     FX_MSG_CONTAINER_REGISTERED = 35, /* broker -> client */
+    FX_MSG_ENDPOINT_QUERY = 36,     /* client -> broker: one endpoint's live view */
+    FX_MSG_ENDPOINT_INFO = 37,      /* broker -> client */
 } fx_msg_type_t;
 
 #define FX_MSG_TYPE_FIRST FX_MSG_HELLO
-#define FX_MSG_TYPE_LAST FX_MSG_CONTAINER_REGISTERED
+#define FX_MSG_TYPE_LAST FX_MSG_ENDPOINT_INFO
 
 /* Kinds of function. */
 typedef enum { FX_FN_PYTHON = 1, FX_FN_SHELL = 2 } fx_fn_kind_t;
@@ -291,6 +293,13 @@ typedef struct {
                  uint32_t count; fx_container_capacity_t *containers; } capacity;
         struct { uint32_t count; fx_container_def_t *containers; } containers;
         struct { fx_id_text_t container_id; } container_registered;
+        struct { fx_id_text_t endpoint_id; } endpoint_query;
+        /* online: a session now (never past the heartbeat threshold); the
+           counts from its last ENDPOINT_STATUS and the store */
+        struct { fx_id_text_t endpoint_id; char name[FX_NAME_MAX + 1]; uint8_t online;
+                 uint64_t last_seen_us; uint32_t managers; uint32_t workers; uint32_t free;
+                 uint32_t queued; uint32_t dispatched;
+                 uint32_t container_count; fx_endpoint_container_t *containers; } endpoint_info;
     };
 } fx_msg_t;
 

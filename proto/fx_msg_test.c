@@ -268,6 +268,22 @@ static fx_msg_t *s_sample(int type)
     case FX_MSG_CONTAINER_REGISTERED:
         strcpy(m->container_registered.container_id, id);
         break;
+    case FX_MSG_ENDPOINT_QUERY:
+        strcpy(m->endpoint_query.endpoint_id, id);
+        break;
+    case FX_MSG_ENDPOINT_INFO:
+        strcpy(m->endpoint_info.endpoint_id, id);
+        strcpy(m->endpoint_info.name, "cluster");
+        m->endpoint_info.online = 1;
+        m->endpoint_info.last_seen_us = UINT64_C(1764000000123456);
+        m->endpoint_info.managers = 4;
+        m->endpoint_info.workers = 64;
+        m->endpoint_info.free = 10;
+        m->endpoint_info.queued = 1000;
+        m->endpoint_info.dispatched = 54;
+        fx_msg_alloc_records(m, 1);
+        m->endpoint_info.containers[0].idle = 10;
+        break;
     default: break;
     }
     return m;
@@ -303,6 +319,7 @@ static void s_test_round_trip(int type)
         case FX_MSG_COMMAND:
         case FX_MSG_READY:
         case FX_MSG_CONTAINER_REGISTERED:
+        case FX_MSG_ENDPOINT_QUERY:
             /* scalar-only messages: the union bytes must match */
             CHECK(memcmp(&a->hello, &b->hello, sizeof a->hello) == 0);
             CHECK(memcmp(&a->welcome, &b->welcome, sizeof a->welcome) == 0);
@@ -365,6 +382,11 @@ static void s_test_round_trip(int type)
             CHECK(b->capacity.window == 48 && b->capacity.cold_free == 3 && b->capacity.count == 2);
             CHECK(b->capacity.containers[0].idle == 4 && b->capacity.containers[1].failures == 2);
             CHECK(strcmp(b->capacity.containers[1].container_id, a->capacity.containers[1].container_id) == 0);
+            break;
+        case FX_MSG_ENDPOINT_INFO:
+            CHECK(b->endpoint_info.online == 1 && b->endpoint_info.last_seen_us == UINT64_C(1764000000123456));
+            CHECK(b->endpoint_info.queued == 1000 && b->endpoint_info.dispatched == 54);
+            CHECK(b->endpoint_info.container_count == 1 && b->endpoint_info.containers[0].idle == 10);
             break;
         case FX_MSG_CONTAINERS:
             CHECK(b->containers.count == 1 && strcmp(b->containers.containers[0].runtime, "podman") == 0);

@@ -294,6 +294,20 @@ static const fx_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
         FIELDS(BATCH("containers", M(containers.count), M(containers.containers), s_container_def)) },
     [FX_MSG_CONTAINER_REGISTERED] = { .name = "CONTAINER_REGISTERED",
         FIELDS(ID("container_id", M(container_registered.container_id))) },
+    [FX_MSG_ENDPOINT_QUERY] = { .name = "ENDPOINT_QUERY",
+        FIELDS(ID("endpoint_id", M(endpoint_query.endpoint_id))) },
+    [FX_MSG_ENDPOINT_INFO] = { .name = "ENDPOINT_INFO",
+        FIELDS(ID("endpoint_id", M(endpoint_info.endpoint_id)),
+               NAME("name", M(endpoint_info.name)),
+               U8("online", M(endpoint_info.online), 0, 1),
+               U64("last_seen_us", M(endpoint_info.last_seen_us)),
+               U32("managers", M(endpoint_info.managers)),
+               U32("workers", M(endpoint_info.workers)),
+               U32("free", M(endpoint_info.free)),
+               U32("queued", M(endpoint_info.queued)),
+               U32("dispatched", M(endpoint_info.dispatched)),
+               BATCH("containers", M(endpoint_info.container_count), M(endpoint_info.containers),
+                     s_endpoint_container)) },
 };
 
 const fx_schema_t *fx_schema_of(int type)
