@@ -60,6 +60,8 @@ typedef struct {
     uint32_t st_managers, st_workers, st_free;
     uint32_t seq;
     int64_t next_beat;
+    int hb_ms; /* the broker's heartbeat period (its WELCOMEs, its beats): HB_MS unless a
+                  load driver sets it after ept_broker_start */
     /* the process */
     pid_t pid;
     int out_fd;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fx_ix_link.h"
+#include "fx_ix_wire.h"
 #include "fx_log.h"
 
 /* Back off to one hello per this many ms at most. */
@@ -145,15 +146,28 @@ const char *fx_ix_link_state_name(fx_ix_link_state_t state)
     return "?";
 }
 
-int fx_ix_link_send(fx_ix_link_t *self, fx_msg_t **msg_p, int64_t seq)
+/* The seq a message goes with (FX_IX_SEQ_REQUEST: the next request's). */
+static uint32_t s_seq(fx_ix_link_t *self, int64_t seq)
 {
     if (seq == FX_IX_SEQ_REQUEST) {
         if (++self->seq == 0)
             self->seq = 1; /* requests never use 0 */
         seq = self->seq;
     }
-    (*msg_p)->seq = (uint32_t) seq;
+    return (uint32_t) seq;
+}
+
+int fx_ix_link_send(fx_ix_link_t *self, fx_msg_t **msg_p, int64_t seq)
+{
+    (*msg_p)->seq = s_seq(self, seq);
     return fx_msg_send(msg_p, self->sock, NULL);
+}
+
+int fx_ix_link_send_shared(fx_ix_link_t *self, fx_msg_t *msg, int64_t seq, zframe_t *const *frames,
+                           size_t nframes)
+{
+    msg->seq = s_seq(self, seq);
+    return fx_ix_wire_send(self->sock, NULL, msg, frames, nframes);
 }
 
 int fx_ix_link_recv(fx_ix_link_t *self, fx_msg_t **msg_p)

@@ -95,6 +95,11 @@ const char *fx_ix_link_address(fx_ix_link_t *self);
    would block, or an encode error. */
 int fx_ix_link_send(fx_ix_link_t *self, fx_msg_t **msg_p, int64_t seq);
 
+/* The same for a message whose payload frames the caller holds and sends
+   shared (fx_ix_wire.h); msg is not destroyed. */
+int fx_ix_link_send_shared(fx_ix_link_t *self, fx_msg_t *msg, int64_t seq, zframe_t *const *frames,
+                           size_t nframes);
+
 /* Read one message (non-blocking). FX_OK with *msg_p set; FX_E_TIMEOUT if
    nothing is waiting; a decode error (already logged and answered). */
 int fx_ix_link_recv(fx_ix_link_t *self, fx_msg_t **msg_p);
