@@ -120,7 +120,8 @@ uint64_t fx_ix_scaling_potential(const fx_ix_scaling_t *self)
     if (!self)
         return 0;
     return (uint64_t) self->conf->max_blocks * (uint64_t) self->conf->nodes_per_block *
-           ((uint64_t) s_workers(self) + (uint64_t) self->launch->prefetch);
+           ((uint64_t) s_workers(self) +
+            (uint64_t) fx_ix_launch_prefetch(self->launch, (int) s_workers(self)));
 }
 
 int64_t fx_ix_scaling_next(const fx_ix_scaling_t *self)
