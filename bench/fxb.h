@@ -32,6 +32,9 @@ typedef struct {
     fxb_list_t clients;          /* --clients: broker scenario client counts */
     fxb_list_t batches;          /* --batches: broker scenario SUBMIT batch sizes */
     fxb_list_t sizes;            /* --sizes: payload bytes */
+    fxb_list_t slots;            /* --slots: scale: simulated worker slots per point */
+    int slots_per_manager;       /* --slots-per-manager: scale: slots of one simulated manager */
+    long scale_tasks;            /* --scale-tasks: scale: tasks per point (at least 2 x slots) */
     double seconds;              /* --seconds: length of one timed point */
     int managers, workers;       /* the local federation's topology */
     const char *endpoint_args;   /* --endpoint-args: a second endpoint configuration */

@@ -8,6 +8,10 @@ line on its stdin and reads one reply per line on its stdout:
     map KIND N         N tasks through the system's map -> ok SECONDS
     batch KIND N       N tasks as batches, then every result -> ok SECONDS
     payload BYTES N    N round trips of a numpy array of BYTES -> ok US ...
+    hops KIND N        N sequential round trips -> ok, then 16 stamps per task
+                       (SPEC 12.5, us after stamp 0, -1 = not set)
+    flood N            N no-ops as one batch, results only checked to be None
+                       (SIMULATED managers answer None) -> ok SECONDS
     quit
 
 KIND is py (a Python no-op) or sh (a shell no-op). A failure answers
@@ -20,6 +24,8 @@ import signal
 import sys
 import time
 import traceback
+
+STAMPS = 16   # the events of SPEC 12.5
 
 
 def noop(x=None):

@@ -178,6 +178,7 @@ int fxb_fed_start_endpoint(fxb_fed_t *self, const char *creds, const char *args)
 }
 
 pid_t fxb_fed_broker_pid(const fxb_fed_t *self) { return self->broker; }
+pid_t fxb_fed_endpoint_pid(const fxb_fed_t *self) { return self->endpoint; }
 const char *fxb_fed_endpoint_id(const fxb_fed_t *self) { return self->endpoint_id; }
 const char *fxb_fed_root(const fxb_fed_t *self) { return self->root; }
 

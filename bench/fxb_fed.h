@@ -38,6 +38,7 @@ int fxb_fed_start_endpoint(fxb_fed_t *self, const char *creds, const char *args)
 
 /* Broker, endpoint and credentials, once started. */
 pid_t fxb_fed_broker_pid(const fxb_fed_t *self);
+pid_t fxb_fed_endpoint_pid(const fxb_fed_t *self);
 const char *fxb_fed_endpoint_id(const fxb_fed_t *self);
 const char *fxb_fed_root(const fxb_fed_t *self);
 

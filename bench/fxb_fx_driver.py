@@ -78,6 +78,48 @@ class FxBackend(fxb_drive.TripBackend):
         self._check(kind, n, results)
         return [elapsed]
 
+    def cmd_hops(self, kind, n):
+        """n sequential round trips, then each task's stamps (SPEC 12.5) from
+        its provenance: 16 numbers per task, microseconds after stamp 0, -1
+        where no component set one. Stamp 0 (client sent) and 15 (client
+        received) are the driver's own clock where the client set neither."""
+        get_provenance = getattr(self.client, "get_provenance", None)
+        if get_provenance is None:
+            raise RuntimeError("this fx client has no get_provenance: no stamps to break down")
+        fid, args = self.fids[kind], ((0,) if kind == "py" else ())
+        trips = []
+        for _ in range(int(n)):
+            sent = time.time_ns() // 1000
+            tid = self.client.run(*args, endpoint_id=self.endpoint_id, function_id=fid)
+            self.client.get_result(tid, timeout=TIMEOUT)
+            trips.append((tid, sent, time.time_ns() // 1000))
+        records = get_provenance([t[0] for t in trips])
+        if isinstance(records, dict):
+            records = [records[t[0]] for t in trips]
+        out = []
+        for (tid, sent, got), rec in zip(trips, records):
+            times = rec["times"] if isinstance(rec, dict) else rec.times
+            times = (list(times) + [0] * fxb_drive.STAMPS)[:fxb_drive.STAMPS]
+            times[0] = times[0] or sent
+            times[-1] = times[-1] or got
+            out.extend(t - times[0] if t else -1 for t in times)
+        return out
+
+    def cmd_flood(self, n):
+        """n Python no-ops as one batch, every result fetched; for SIMULATED
+        managers, which answer None to every task, so only None is checked."""
+        n = int(n)
+        t0 = time.perf_counter()
+        batch = self.client.create_batch(endpoint_id=self.endpoint_id, function_id=self.fids["py"])
+        for _ in range(n):
+            batch.add()
+        ids = self.client.run_batch(batch)
+        results = [self.client.get_result(t, timeout=TIMEOUT) for t in ids]
+        elapsed = time.perf_counter() - t0
+        if len(results) != n or any(r is not None for r in results):
+            raise RuntimeError("a simulated task did not come back as None")
+        return [elapsed]
+
     def cmd_payload(self, nbytes, n):
         array = fxb_drive.numpy_array(nbytes)
 

@@ -1,18 +1,38 @@
 /*  fxb_latency.c: sequential round trips (submit, then wait for the result,
     one task at a time) of a Python no-op and a shell no-op through a real
     local federation, at the endpoint's default settings; p50/p90/p99/max
-    and p50 against the floor (bare chain round trip + one fdatasync). */
+    and p50 against the floor (bare chain round trip + one fdatasync); then
+    the same trips broken down per hop from the components' stamps
+    (fxb_hops.c), so the slowest hop is visible. */
 #include <stdio.h>
 #include <string.h>
 
 #include "fxb_fed.h"
+#include "fxb_hops.h"
 #include "fxb_scen.h"
 
-/* The per-hop breakdown needs timestamps the components do not record yet. */
-static const char s_hops_missing[] =
-    "per-hop breakdown (client->broker, broker commit, broker->interchange, interchange->manager, "
-    "manager->worker, execution, and back): NOT MEASURED: the components do not record per-hop "
-    "timestamps yet (a later step of issue 7 adds them; this is the place their table goes)";
+/* Per-hop medians of each run, for each kind. */
+typedef struct {
+    double p50[FXB_HOPS][FXB_RUNS_MAX];
+    int runs[FXB_HOPS];   /* runs in which the hop was stamped */
+} s_hops_t;
+
+/* One run's "hops KIND N": the median of each hop into h. 0 or -1. */
+static int s_hops_run(fxb_driver_t *drv, const char *kind, int n, int run, s_hops_t *h)
+{
+    fxb_samples_t stamps = {0}, per_hop[FXB_HOPS] = {{0}};
+    int rc = fxb_driver_cmd(drv, &stamps, "hops %s %d", kind, n);
+    if (rc == 0)
+        rc = fxb_hops_add(per_hop, &stamps);
+    for (int i = 0; i < FXB_HOPS; i++) {
+        if (rc == 0 && per_hop[i].count > 0)
+            h->p50[i][h->runs[i]++] = fxb_percentile(&per_hop[i], 50);
+        fxb_samples_free(&per_hop[i]);
+    }
+    (void) run;
+    fxb_samples_free(&stamps);
+    return rc;
+}
 
 int fxb_latency(fxb_ctx_t *ctx)
 {
@@ -23,6 +43,8 @@ int fxb_latency(fxb_ctx_t *ctx)
     int nk = fxb_kinds(o, kinds);
     double pct[2][4][FXB_RUNS_MAX], tail[2][FXB_RUNS_MAX];
     fxb_samples_t pooled[2] = {{0}}, s = {0};
+    static s_hops_t hops[2];
+    int hop_trips = o->count < 100 ? o->count : 100;
     int rc = 0;
     for (int r = 0; r < o->runs && rc == 0; r++) {
         fxb_progress("latency: run %d/%d: starting a federation (%d managers x %d workers)", r + 1, o->runs,
@@ -41,6 +63,12 @@ int fxb_latency(fxb_ctx_t *ctx)
             for (int q = 0; q < 4; q++)
                 pct[k][q][r] = fxb_percentile(&s, p[q]);
             tail[k][r] = pct[k][2][r] / pct[k][0][r];
+            if (rc == 0) {
+                fxb_progress("latency: run %d/%d: %d %s round trips broken down per hop", r + 1, o->runs, hop_trips,
+                             kinds[k]);
+                if (s_hops_run(drv, kinds[k], hop_trips, r, &hops[k]) != 0)
+                    fxb_progress("latency: no per-hop breakdown for %s (see the driver's error above)", kinds[k]);
+            }
         }
         fxb_driver_destroy(&drv);
         fxb_fed_destroy(&fed);
@@ -67,10 +95,23 @@ int fxb_latency(fxb_ctx_t *ctx)
     fxb_report_note(rep, "%d sequential round trips per run and kind (client.run + get_result), after warm-up; "
                          "endpoint at its defaults with --managers %d --workers %d",
                     o->count, o->managers, o->workers);
-    fxb_report_note(rep, "%s", s_hops_missing);
     fxb_report_finish(rep, o);
-    printf("%s\n\n", s_hops_missing);
     fxb_report_destroy(&rep);
+
+    /* the breakdown: one table, hops as cases, kinds as metrics */
+    fxb_report_t *hrep = fxb_report_new("latency_hops");
+    for (int k = 0; k < nk; k++)
+        for (int i = 0; i < FXB_HOPS; i++)
+            if (hops[k].runs[i] > 0) {
+                char metric[32];
+                snprintf(metric, sizeof metric, "%s p50", kinds[k]);
+                fxb_report_add(hrep, fxb_hops[i].name, metric, "us", hops[k].p50[i], hops[k].runs[i], NULL, 0);
+            }
+    fxb_report_note(hrep, "from the stamps of SPEC 12.5 (times in task and result records, read back with "
+                          "Client.get_provenance), %d sequential round trips per run and kind; a hop no component "
+                          "stamped is left out; medians of the per-run medians", hop_trips);
+    fxb_report_finish(hrep, o);
+    fxb_report_destroy(&hrep);
 
     /* the distribution: percentile against round trip, every run pooled */
     double rows[100 * 3];

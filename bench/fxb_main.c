@@ -29,6 +29,7 @@ static const s_scenario_t s_scenarios[] = {
     {"payload", fxb_payload, "numpy arrays as argument and result: round trip and MB/s"},
     {"broker", fxb_broker, "fx-broker alone: durable SUBMIT commits/s and result commits/s, 1 and 8 clients"},
     {"peers", fxb_peers, "Dask and Celery, if installed, beside fx in the same invocation"},
+    {"scale", fxb_scale, "broker + interchange driving 1,000 to 131,072 SIMULATED worker slots (fx-manager --simulate)"},
 };
 #define S_SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios[0]))
 
@@ -38,8 +39,7 @@ static void s_usage(FILE *to)
     for (int i = 0; i < S_SCENARIOS; i++)
         fprintf(to, "  %-11s %s\n", s_scenarios[i].name, s_scenarios[i].what);
     fprintf(to,
-            "  %-11s reserved: simulated managers (not yet)\n\n"
-            "options:\n"
+            "\noptions:\n"
             "  --runs N            runs per figure, the figure is their median (default 3)\n"
             "  --count N           sequential round trips per run (default 200; the floor takes >= 2000)\n"
             "  --tasks LIST        Python no-op task counts (default 10000,100000; 10k, 1M accepted)\n"
@@ -56,8 +56,11 @@ static void s_usage(FILE *to)
             "  --out DIR           tables as CSV, curves as CSV and PNG (default BUILD/bench-results)\n"
             "  --state-dir DIR     the broker's state disk: federations and the fdatasync probe\n"
             "                      live here (default BUILD/bench-state)\n"
+            "  --slots LIST        scale: SIMULATED worker slots per point (default 1000,8192,32768,131072)\n"
+            "  --slots-per-manager N  scale: slots of one SIMULATED manager (default 128)\n"
+            "  --scale-tasks N     scale: tasks per point, at least 2 x slots (default 100000)\n"
             "  --floor-from CSV    use this floor.csv instead of measuring a short floor first\n"
-            "  --help\n", "scale");
+            "  --help\n");
 }
 
 static int s_bad(const char *what, const char *value)
@@ -70,13 +73,15 @@ static int s_bad(const char *what, const char *value)
 static int s_parse(int argc, char **argv, fxb_opts_t *o)
 {
     enum { O_RUNS = 1, O_COUNT, O_TASKS, O_SH_TASKS, O_KINDS, O_MANAGERS, O_WORKERS, O_EPARGS, O_SIZES, O_CLIENTS,
-           O_BATCHES, O_SECONDS, O_OUT, O_STATE, O_FLOOR, O_HELP };
+           O_BATCHES, O_SECONDS, O_OUT, O_STATE, O_FLOOR, O_HELP, O_SLOTS, O_SLOTS_PER, O_SCALE_TASKS };
     static const struct option opts[] = {
         {"runs", 1, 0, O_RUNS},         {"count", 1, 0, O_COUNT},       {"tasks", 1, 0, O_TASKS},       {"sh-tasks", 1, 0, O_SH_TASKS},
         {"kinds", 1, 0, O_KINDS},       {"managers", 1, 0, O_MANAGERS}, {"workers", 1, 0, O_WORKERS},
         {"endpoint-args", 1, 0, O_EPARGS}, {"sizes", 1, 0, O_SIZES},    {"clients", 1, 0, O_CLIENTS},
         {"batches", 1, 0, O_BATCHES},   {"seconds", 1, 0, O_SECONDS},   {"out", 1, 0, O_OUT},
         {"state-dir", 1, 0, O_STATE},   {"floor-from", 1, 0, O_FLOOR},  {"help", 0, 0, O_HELP},
+        {"slots", 1, 0, O_SLOTS},       {"slots-per-manager", 1, 0, O_SLOTS_PER},
+        {"scale-tasks", 1, 0, O_SCALE_TASKS},
         {0, 0, 0, 0}};
     opterr = 0;
     int c, idx = 0;
@@ -105,15 +110,27 @@ static int s_parse(int argc, char **argv, fxb_opts_t *o)
         case O_SH_TASKS:
         case O_SIZES:
         case O_CLIENTS:
+        case O_SLOTS:
         case O_BATCHES: {
             fxb_list_t *list = c == O_TASKS ? &o->tasks : c == O_SH_TASKS ? &o->sh_tasks
-                             : c == O_SIZES ? &o->sizes : c == O_CLIENTS ? &o->clients : &o->batches;
+                             : c == O_SIZES ? &o->sizes : c == O_CLIENTS ? &o->clients
+                             : c == O_SLOTS ? &o->slots : &o->batches;
             char name[32];
             snprintf(name, sizeof name, "--%s", opts[idx].name);
             if (fxb_list_parse(optarg, list) != 0)
                 return s_bad(name, optarg);
             break;
         }
+        case O_SLOTS_PER:
+            if (!num_ok || n > 1024)
+                return s_bad("--slots-per-manager (1..1024)", optarg);
+            o->slots_per_manager = (int) n;
+            break;
+        case O_SCALE_TASKS:
+            if (!num_ok)
+                return s_bad("--scale-tasks", optarg);
+            o->scale_tasks = n;
+            break;
         case O_SECONDS:
             o->seconds = strtod(optarg, &end);
             if (*end || o->seconds <= 0)
@@ -151,6 +168,9 @@ int main(int argc, char **argv)
     fxb_list_parse("1Ki,1Mi,10Mi", &o->sizes);
     fxb_list_parse("1,8", &o->clients);
     fxb_list_parse("1,64,1024", &o->batches);
+    fxb_list_parse("1000,8192,32768,131072", &o->slots);
+    o->slots_per_manager = 128;
+    o->scale_tasks = 100000;
     if (fx_self_dir(o->bin_dir, sizeof o->bin_dir) != 0) {
         fprintf(stderr, "fx-bench: cannot find its own folder\n");
         return 1;
@@ -173,11 +193,6 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *name = argv[1];
-    if (!strcmp(name, "scale")) {
-        fprintf(stderr, "fx-bench: scale is not yet: it needs a simulation mode of fx-manager, which "
-                        "comes later (issue 7)\n");
-        return 2;
-    }
     int first = -1;
     for (int i = 0; i < S_SCENARIOS; i++)
         if (!strcmp(name, s_scenarios[i].name))

@@ -63,6 +63,8 @@ static int s_pack_field(msgpack_packer *pk, zmsg_t *frames, const fx_field_t *f,
             msgpack_pack_nil(pk);
         break;
     case FX_FIELD_FRAME: return s_pack_frame(frames, (zframe_t **) at);
+    case FX_FIELD_U64: msgpack_pack_uint64(pk, *(uint64_t *) at); break;
+    case FX_FIELD_OID: s_pack_str(pk, at); break;
     case FX_FIELD_TIMES: {
         const uint64_t *times = (const uint64_t *) at;
         size_t n = FX_TIMES_MAX;
@@ -347,6 +349,13 @@ static int s_read_field(s_reader_t *r, const fx_field_t *f, char *base)
         return 0;
     case FX_FIELD_TEXT: return s_read_text(r, (char **) at, f->name);
     case FX_FIELD_FRAME: return 0; /* filled from the payload frames afterwards */
+    case FX_FIELD_U64: return s_read_uint(r, (uint64_t *) at, f->name);
+    case FX_FIELD_OID:
+        if (s_read_str(r, at, FX_OID_LEN + 1, f->name))
+            return r->err == FX_E_TOO_LARGE ? (r->err = FX_E_BAD_FIELD, -1) : -1;
+        if (!fx_oid_valid(at))
+            return s_fail(r, FX_E_BAD_FIELD, f->name);
+        return 0;
     case FX_FIELD_TIMES: {
         uint32_t count;
         if (s_read_array(r, &count, f->name))

@@ -15,6 +15,9 @@
 /* z85 text of a Curve25519 key. */
 #define FX_KEY_LEN 40
 
+/* A function version: the hex id of its git blob in the registry (SHA-1). */
+#define FX_OID_LEN 40
+
 /* The msgpack header frame. The largest legitimate header is a full SUBMIT
    or TASKS batch: FX_BATCH_MAX records of a few hundred bytes each. 4 MiB
    leaves room for that and bounds what one malformed frame can cost. */

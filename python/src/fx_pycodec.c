@@ -236,6 +236,24 @@ static int s_fill_field(const fx_field_t *f, char *base, PyObject *value, fx_msg
     case FX_FIELD_TEXT: return s_fill_text(value, f->name, (char **) at);
     case FX_FIELD_FRAME: return fx_py_frame(value, f->name, (zframe_t **) at);
     case FX_FIELD_TIMES: return s_fill_times(value, f->name, (uint64_t *) at);
+    case FX_FIELD_U64: {
+        unsigned long long u = PyLong_AsUnsignedLongLong(value);
+        if (PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "field '%s' must be an int from 0 to 2**64-1", f->name);
+            return -1;
+        }
+        *(uint64_t *) at = (uint64_t) u;
+        return 0;
+    }
+    case FX_FIELD_OID:
+        if (fx_py_copy_str(value, f->name, at, FX_OID_LEN + 1) < 0)
+            return -1;
+        if (!fx_oid_valid(at)) {
+            PyErr_Format(PyExc_ValueError, "field '%s' must be \"\" or %d lowercase hex digits", f->name,
+                         FX_OID_LEN);
+            return -1;
+        }
+        return 0;
     case FX_FIELD_BATCH: return s_fill_batch(f, base, value, msg);
     case FX_FIELD_TABLE: break; /* from two keys, in s_fill_fields */
     }
@@ -422,7 +440,9 @@ static PyObject *s_value(const fx_field_t *f, const char *base, const fx_msg_t *
     case FX_FIELD_STR:
     case FX_FIELD_ID:
     case FX_FIELD_ID_OPT:
-    case FX_FIELD_KEY: return s_text(at);
+    case FX_FIELD_KEY:
+    case FX_FIELD_OID: return s_text(at);
+    case FX_FIELD_U64: return PyLong_FromUnsignedLongLong(*(const uint64_t *) at);
     case FX_FIELD_TEXT: {
         const char *text = *(char *const *) at;
         return text ? s_text(text) : Py_NewRef(Py_None);
@@ -514,7 +534,7 @@ static PyObject *s_describe(const fx_schema_t *schema)
         [FX_FIELD_U8] = "u8",    [FX_FIELD_U16] = "u16",     [FX_FIELD_U32] = "u32",  [FX_FIELD_STR] = "str",
         [FX_FIELD_ID] = "id",    [FX_FIELD_ID_OPT] = "id?",  [FX_FIELD_KEY] = "key",  [FX_FIELD_TEXT] = "text",
         [FX_FIELD_FRAME] = "frame", [FX_FIELD_BATCH] = "batch", [FX_FIELD_TABLE] = "table",
-        [FX_FIELD_TIMES] = "times",
+        [FX_FIELD_TIMES] = "times", [FX_FIELD_U64] = "u64", [FX_FIELD_OID] = "oid",
     };
     PyObject *list = PyList_New(schema->nfields);
     for (int i = 0; list != NULL && i < schema->nfields; i++) {
