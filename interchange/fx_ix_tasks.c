@@ -49,14 +49,15 @@ void fx_ix_tasks_destroy(fx_ix_tasks_t **self_p)
     *self_p = NULL;
 }
 
-/* The five strings of a task, in the order of text_len. */
-static void s_texts(fx_task_t *task, const char *out[5])
+/* The strings of a task, in the order of text_len (fx_ix_task_t). */
+static void s_texts(fx_task_t *task, char *out[FX_IX_TASK_TEXTS])
 {
     out[0] = task->endpoint_id;
     out[1] = task->entry;
     out[2] = task->container;
     out[3] = task->py_version;
-    out[4] = task->serializer;
+    out[4] = task->dill_version;
+    out[5] = task->serializer;
 }
 
 int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
@@ -69,10 +70,10 @@ int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
         }
         return FX_E_CONFLICT;
     }
-    const char *texts[5];
-    size_t lens[5], total = 0;
+    char *texts[FX_IX_TASK_TEXTS];
+    size_t lens[FX_IX_TASK_TEXTS], total = 0;
     s_texts(task, texts);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < FX_IX_TASK_TEXTS; i++) {
         lens[i] = strlen(texts[i]); /* each < 256: the decoder held them to FX_NAME_MAX */
         total += lens[i] + 1;
     }
@@ -82,13 +83,14 @@ int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
     memset(held, 0, sizeof *held);
     memcpy(held->task_id, task->task_id, sizeof held->task_id);
     memcpy(held->function_id, task->function_id, sizeof held->function_id);
+    memcpy(held->function_version, task->function_version, sizeof held->function_version);
     held->kind = task->kind;
     held->attempt = task->attempt;
     held->walltime_ms = task->walltime_ms;
     held->retries = task->retries;
     memcpy(held->times, task->times, sizeof held->times);
     char *at = held->text;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < FX_IX_TASK_TEXTS; i++) {
         held->text_len[i] = (uint8_t) lens[i];
         memcpy(at, texts[i], lens[i] + 1);
         at += lens[i] + 1;
@@ -200,14 +202,16 @@ void fx_ix_task_fill(const fx_ix_task_t *task, fx_task_t *out)
 {
     memcpy(out->task_id, task->task_id, sizeof out->task_id);
     memcpy(out->function_id, task->function_id, sizeof out->function_id);
+    memcpy(out->function_version, task->function_version, sizeof out->function_version);
     out->kind = task->kind;
     out->attempt = task->attempt;
     out->walltime_ms = task->walltime_ms;
     out->retries = task->retries;
     memcpy(out->times, task->times, sizeof out->times);
-    char *dst[5] = {out->endpoint_id, out->entry, out->container, out->py_version, out->serializer};
+    char *dst[FX_IX_TASK_TEXTS];
+    s_texts(out, dst);
     const char *at = task->text;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < FX_IX_TASK_TEXTS; i++) {
         memcpy(dst[i], at, task->text_len[i] + 1u);
         at += task->text_len[i] + 1;
     }

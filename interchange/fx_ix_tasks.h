@@ -25,6 +25,9 @@
 
 typedef struct fx_ix_manager_t fx_ix_manager_t;
 
+/* The short strings of a task record packed after a held task. */
+#define FX_IX_TASK_TEXTS 6
+
 /* One held task. The FIFO and the manager registry both reach into it. */
 typedef struct {
     fx_ix_node_t node;       /* its place in the FIFO, or in its holder's list */
@@ -32,14 +35,16 @@ typedef struct {
     zframe_t *body, *payload;
     fx_id_text_t task_id; /* the index's key */
     fx_id_text_t function_id;
+    fx_oid_text_t function_version;
     uint8_t kind;
     bool old; /* held since before the broker's latest WELCOME, and not sent
                  again in the new session */
     uint32_t attempt, walltime_ms, retries;
     int requeues; /* times a lost manager gave it back */
     uint64_t times[FX_TIMES_MAX];
-    uint8_t text_len[5]; /* endpoint_id, entry, container, py_version, serializer */
-    char text[];         /* those five, each NUL-terminated, one after the other */
+    uint8_t text_len[FX_IX_TASK_TEXTS]; /* endpoint_id, entry, container, py_version, dill_version,
+                                           serializer */
+    char text[];                        /* those six, each NUL-terminated, one after the other */
 } fx_ix_task_t;
 
 typedef struct fx_ix_tasks_t fx_ix_tasks_t;
