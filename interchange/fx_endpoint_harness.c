@@ -124,6 +124,9 @@ static void s_on_endpoint(ept_broker_t *b)
     b->ep_routing = zframe_dup(rid);
     if (msg->type == FX_MSG_ENDPOINT_HELLO) {
         b->ep_hellos++;
+        b->hello_allowed = msg->endpoint_hello.allowed_count;
+        for (uint32_t i = 0; i < msg->endpoint_hello.allowed_count && i < 4; i++)
+            memcpy(b->hello_allowed_ids[i], msg->endpoint_hello.allowed_functions[i], sizeof(fx_id_text_t));
         CHECK(strcmp(msg->endpoint_hello.endpoint_id, b->ep_id) == 0, "ENDPOINT_HELLO names the "
                                                                       "registered id");
         fx_msg_t *w = fx_msg_new(FX_MSG_WELCOME);

@@ -231,6 +231,7 @@ static void s_register(fx_interchange_t *self)
         s_life(self, FX_IX_EV_FATAL);
         return;
     }
+    fx_ix_link_set_allowed(self->link, conf->allowed_functions, conf->allowed_functions_count);
     fx_ix_broker_tick(self->link, &self->work, self, fx_now_ms()); /* START: the first hello */
     self->poller = zpoller_new(fx_ix_link_socket(self->link), NULL);
     fx_ix_link_set_poller(self->link, self->poller);

@@ -29,6 +29,8 @@ struct fx_ix_link_t {
     int unanswered;          /* hellos since the last WELCOME */
     uint32_t seq;
     uint32_t hello_seq;
+    const fx_id_text_t *allowed; /* the config's allowed_functions (borrowed); NULL: any */
+    size_t allowed_count;
 };
 
 /* ------------------------------------------------------------ the socket */
@@ -79,6 +81,17 @@ fx_ix_link_t *fx_ix_link_new(const char *addr, const fx_keypair_t *kp, const cha
     if (!self->sock)
         fx_ix_link_destroy(&self);
     return self;
+}
+
+void fx_ix_link_set_allowed(fx_ix_link_t *self, const fx_id_text_t *ids, size_t count)
+{
+    self->allowed = ids;
+    self->allowed_count = ids ? count : 0;
+    if (count > FX_IDS_MAX)
+        fx_warn("allowed_functions lists %zu functions, more than ENDPOINT_HELLO carries (%d): the broker "
+                "is not told of them and accepts tasks of any function for this endpoint; the endpoint "
+                "still refuses the others (FX_E_FORBIDDEN)",
+                count, FX_IDS_MAX);
 }
 
 void fx_ix_link_destroy(fx_ix_link_t **self_p)
@@ -244,6 +257,13 @@ static void s_hello(fx_ix_link_t *self, int64_t now)
         fx_strlcpy(msg->endpoint_hello.endpoint_id, self->endpoint_id,
                    sizeof msg->endpoint_hello.endpoint_id);
         fx_strlcpy(msg->endpoint_hello.version, FX_VERSION, sizeof msg->endpoint_hello.version);
+        /* a list too long for the hello is not sent: the broker then lets
+           any function through and the interchange refuses the others
+           (fx_ix_allowed.c), rather than the broker refusing functions the
+           config allows */
+        size_t n = self->allowed_count <= FX_IDS_MAX ? self->allowed_count : 0;
+        if (n && fx_msg_alloc_records(msg, (uint32_t) n) == FX_OK)
+            memcpy(msg->endpoint_hello.allowed_functions, self->allowed, n * sizeof *self->allowed);
         fx_ix_link_send(self, &msg, FX_IX_SEQ_REQUEST);
     }
     self->hello_seq = self->seq;
