@@ -14,7 +14,7 @@ def nap(x):
 def test_interchange_never_holds_more_than_its_credit(federation):
     federation.start_broker()
     creds = federation.add_user("alice")
-    ep = federation.start_endpoint(creds, "one", managers=1, workers=1)
+    ep = federation.start_endpoint(creds, "one", managers=1, workers=1, extra=("--prefetch", "1"))
     with fx.Client(credentials=creds) as client:
         with fx.Executor(endpoint_id=ep.endpoint_id, client=client) as ex:
             assert list(ex.map(nap, range(60), timeout=120)) == list(range(60))
