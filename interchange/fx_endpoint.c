@@ -53,7 +53,8 @@ static void s_usage(FILE *out)
         "  --managers      run N local fx-manager processes, kept at N (0: none; start them\n"
         "                  yourself); replaces the config's provider. Default without one: 1\n"
         "  --workers       workers per manager (config: workers_per_node)\n"
-        "  --prefetch      tasks a manager may hold beyond its workers (config: prefetch)\n"
+        "  --prefetch      tasks a manager may hold beyond its workers (config: prefetch;\n"
+        "                  default: 2 x workers, at least 32; 0 spreads long tasks evenly)\n"
         "  --manager-bind  address the managers dial (config: address; default: the one in\n"
         "                  DIR/endpoint.conf, else tcp://127.0.0.1:0, a free port, then kept there)\n"
         "  --heartbeat-ms  heartbeat period (config: heartbeat_period)\n"
@@ -322,7 +323,7 @@ int main(int argc, char **argv)
                                                : 1,
         .prefetch = f.prefetch >= 0      ? f.prefetch
                     : cfg->prefetch >= 0 ? cfg->prefetch
-                                         : 1,
+                                         : FX_IX_PREFETCH_AUTO,
         .heartbeat_ms = f.heartbeat_ms > 0                        ? f.heartbeat_ms
                         : cfg->heartbeat_period_ms != FX_IX_UNSET ? (int) cfg->heartbeat_period_ms
                                                                   : FX_HEARTBEAT_MS_DEFAULT,

@@ -2,9 +2,10 @@
     (DIR/config.yaml, found through --dir) against the broker the harness
     plays.
 
-        allowed   allowed_functions: a task for another function ends at the
-                  endpoint with FX_E_FORBIDDEN naming the function; a task
-                  for an allowed one reaches the manager
+        allowed   allowed_functions: ENDPOINT_HELLO names them; a task for
+                  another function ends at the endpoint with FX_E_FORBIDDEN
+                  naming the function; a task for an allowed one reaches
+                  the manager
         broken    a broken config: exit 2, the file, line and key on stderr
         replace   (real managers) the local provider replaces a manager
                   killed with kill -9, and its tasks complete
@@ -32,6 +33,9 @@ static void scenario_allowed(void *ctx)
     CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
     if (!ept_until_ready(&b))
         goto stop;
+    CHECK(b.hello_allowed == 1 && strcmp(b.hello_allowed_ids[0], allowed) == 0,
+          "ENDPOINT_HELLO names the allowed function (SPEC 5.18): %u, %s", b.hello_allowed,
+          b.hello_allowed ? b.hello_allowed_ids[0] : "-");
     fx_keypair_t mkp = ept_manager_key(&b);
     ept_fake_t *m = ept_fake_new(&b, &mkp);
     ept_fake_hello(&b, m, 2);
@@ -224,8 +228,8 @@ static void scenario_scale(void *ctx)
     CHECK(WAIT_UNTIL(&b, ept_stat(&b, "blocks_cancelled") == 4) && ept_stat(&b, "blocks_failed") == 0,
           "stats: four blocks scaled in, none failed (%ld, %ld)", ept_stat(&b, "blocks_cancelled"),
           ept_stat(&b, "blocks_failed"));
-    CHECK(WAIT_UNTIL(&b, (ept_stat_text(&b, "scaling_last", last, sizeof last), strstr(last, "scale in: ending block") &&
-                                                                                 strstr(last, "idle for"))),
+    CHECK(WAIT_UNTIL(&b, (ept_stat_text(&b, "scaling_last", last, sizeof last),
+                          strstr(last, "scale in: ending block") && strstr(last, "idle for"))),
           "the last decision is in the stats file: %s", last);
     CHECK(s_log_has(&b, "scale out by 2 block(s) to 2: 2 task(s) outstanding"),
           "the scale-out is logged with why");

@@ -83,7 +83,7 @@ static void s_on_client(ept_broker_t *b)
               "HELLO carries a fresh id and FX_VERSION");
         fx_msg_t *w = fx_msg_new(FX_MSG_WELCOME);
         memcpy(w->welcome.id, msg->hello.client_id, sizeof w->welcome.id);
-        w->welcome.heartbeat_ms = HB_MS;
+        w->welcome.heartbeat_ms = b->hb_ms;
         w->seq = msg->seq;
         fx_msg_send(&w, b->client, rid);
     }
@@ -124,11 +124,14 @@ static void s_on_endpoint(ept_broker_t *b)
     b->ep_routing = zframe_dup(rid);
     if (msg->type == FX_MSG_ENDPOINT_HELLO) {
         b->ep_hellos++;
+        b->hello_allowed = msg->endpoint_hello.allowed_count;
+        for (uint32_t i = 0; i < msg->endpoint_hello.allowed_count && i < 4; i++)
+            memcpy(b->hello_allowed_ids[i], msg->endpoint_hello.allowed_functions[i], sizeof(fx_id_text_t));
         CHECK(strcmp(msg->endpoint_hello.endpoint_id, b->ep_id) == 0, "ENDPOINT_HELLO names the "
                                                                       "registered id");
         fx_msg_t *w = fx_msg_new(FX_MSG_WELCOME);
         memcpy(w->welcome.id, b->ep_id, sizeof w->welcome.id);
-        w->welcome.heartbeat_ms = HB_MS;
+        w->welcome.heartbeat_ms = b->hb_ms;
         w->seq = msg->seq;
         fx_msg_send(&w, b->endpoint, rid);
     }
@@ -207,7 +210,7 @@ void ept_pump(ept_broker_t *b, int timeout_ms)
             s_on_fake(&b->fakes[i]);
     int64_t now = fx_now_ms();
     if (b->ep_routing && now >= b->next_beat) {
-        b->next_beat = now + HB_MS;
+        b->next_beat = now + b->hb_ms;
         ept_send(b->endpoint, b->ep_routing, fx_msg_new(FX_MSG_HEARTBEAT), &b->seq);
     }
     for (int i = 0; i < b->nfakes; i++) {
@@ -267,6 +270,7 @@ int ept_broker_start(ept_broker_t *b)
     b->exit_status = -1;
     b->pid = -1;
     b->out_fd = -1;
+    b->hb_ms = HB_MS;
     snprintf(b->root, sizeof b->root, "/tmp/fx-endpoint-test-XXXXXX");
     if (!mkdtemp(b->root))
         return -1;

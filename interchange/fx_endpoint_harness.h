@@ -51,6 +51,8 @@ typedef struct {
     char ep_pub[FX_KEY_LEN + 1];
     bool client_hello_seen, registered, register_before_hello;
     int ep_hellos;
+    uint32_t hello_allowed;            /* the last ENDPOINT_HELLO's allowed_functions: how many */
+    fx_id_text_t hello_allowed_ids[4]; /* and the first few */
     char ep_user_id[128];
     zframe_t *ep_routing;
     zlistx_t *ep_inbox; /* fx_msg_t * from the endpoint: not HEARTBEAT, CREDIT, ENDPOINT_HELLO */
@@ -60,6 +62,8 @@ typedef struct {
     uint32_t st_managers, st_workers, st_free;
     uint32_t seq;
     int64_t next_beat;
+    int hb_ms; /* the broker's heartbeat period (its WELCOMEs, its beats): HB_MS unless a
+                  load driver sets it after ept_broker_start */
     /* the process */
     pid_t pid;
     int out_fd;

@@ -339,7 +339,8 @@ static void scenario_adopt(void *ctx)
     fprintf(stderr, "scenario_adopt\n");
     ept_broker_t b;
     CHECK(ept_broker_start(&b) == 0, "fake broker starts");
-    CHECK(ept_endpoint_start(&b, "2", "--adopt-grace-ms", "8000", NULL) == 0, "fx-endpoint starts");
+    CHECK(ept_endpoint_start(&b, "2", "--adopt-grace-ms", "8000", "--prefetch", "1", NULL) == 0,
+          "fx-endpoint starts");
     char key[PATH_MAX + 32];
     snprintf(key, sizeof key, "%s/ep/manager.key", b.root);
     long before[4], after[4];
@@ -354,7 +355,8 @@ static void scenario_adopt(void *ctx)
     CHECK(WAIT_UNTIL(&b, b.exit_status != -1), "the endpoint is gone");
     CHECK(ept_processes_with(key) == 2, "both managers survive it (%d)", ept_processes_with(key));
 
-    CHECK(ept_endpoint_start(&b, "2", "--adopt-grace-ms", "8000", NULL) == 0, "fx-endpoint starts again");
+    CHECK(ept_endpoint_start(&b, "2", "--adopt-grace-ms", "8000", "--prefetch", "1", NULL) == 0,
+          "fx-endpoint starts again");
     if (!ept_until_ready(&b))
         goto done;
     CHECK(strcmp(first_addr, b.managers_addr) == 0, "the same managers' address (%s, %s)", first_addr,
@@ -394,7 +396,9 @@ static void scenario_sigterm_real(void *ctx)
     snprintf(key, sizeof key, "%s/ep/manager.key", b.root);
     if (!ept_until_ready(&b))
         goto done;
-    CHECK(WAIT_UNTIL(&b, b.window == 2), "one manager, 1 worker + 1 prefetch: window 2 (got %u)", b.window);
+    /* no --prefetch: the default, 2 x workers but at least 32, reaches the manager */
+    CHECK(WAIT_UNTIL(&b, b.window == 33),
+          "one manager, 1 worker + the default prefetch 32: window 33 (got %u)", b.window);
     static const char body[] = "import time\n"
                                "def nap(x):\n"
                                "    time.sleep(1)\n"
@@ -402,7 +406,7 @@ static void scenario_sigterm_real(void *ctx)
     fx_id_text_t id;
     ept_send(b.endpoint, b.ep_routing,
              ept_tasks(1, &id, FX_FN_PYTHON, body, "nap", ept_shell_payload, EPT_SHELL_PAYLOAD_LEN), &b.seq);
-    CHECK(WAIT_UNTIL(&b, b.st_free == 1), "the task is at the manager (free %u)", b.st_free);
+    CHECK(WAIT_UNTIL(&b, b.st_free == 32), "the task is at the manager (free %u)", b.st_free);
     kill(b.pid, SIGTERM);
     int ok = 0;
     CHECK(ept_collect_results(&b, &id, 1, &ok) == 1 && ok == 1, "the running task's result arrives, OK");

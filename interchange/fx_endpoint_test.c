@@ -40,6 +40,8 @@ static void scenario_fake_managers(void *ctx)
     CHECK(strcmp(b.ep_user_id, want_uid) == 0, "the endpoint link authenticated as %s (got %s)", want_uid,
           b.ep_user_id);
     CHECK(b.window == 0, "no managers: window 0 (got %u)", b.window);
+    CHECK(b.hello_allowed == 0, "no allowed_functions: ENDPOINT_HELLO lists none (any function; got %u)",
+          b.hello_allowed);
 
     fx_keypair_t mkp = ept_manager_key(&b);
     ept_fake_t *a = ept_fake_new(&b, &mkp);

@@ -23,6 +23,12 @@
 /* How often the stats file is rewritten. */
 #define S_STATS_PERIOD_MS 1000
 
+/* Heartbeats to the managers go out in rounds at most this often (a
+   quarter of the period): each beats every manager that would otherwise
+   hear nothing for a whole period before the next round, so an idle
+   endpoint wakes a few times per period, not once per manager. */
+#define S_BEAT_ROUNDS 4
+
 struct fx_interchange_t {
     const fx_interchange_conf_t *conf;
     fx_ix_life_t life;  /* changed by s_life only */
@@ -36,7 +42,8 @@ struct fx_interchange_t {
     fx_ix_scaling_t *scaling;  /* the blocks: NULL until the port is bound */
     int64_t stop_deadline;     /* STOPPING, LEAVING: exit by then */
     int64_t next_beat;         /* next heartbeat / periodic CREDIT to the broker */
-    int64_t next_manager_beat; /* next heartbeat to the managers */
+    int64_t next_manager_beat; /* next round of heartbeats to the managers */
+    int64_t next_port_tick;    /* next ERROR budget refill on the managers' port */
     int64_t next_stats;        /* next stats file write */
 };
 
@@ -51,12 +58,12 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     self->life = FX_IX_STARTING;
     fx_ix_work_t *w = &self->work;
     w->tasks = fx_ix_tasks_new();
-    w->managers = fx_ix_managers_new();
+    w->managers = fx_ix_managers_new(NULL);
     w->results = fx_ix_results_new();
-    w->orphans = zlistx_new();
+    fx_ix_list_init(&w->orphans);
     w->allowed = fx_ix_allowed_new(conf->allowed_functions, conf->allowed_functions_count);
     w->config_path = conf->config_path;
-    if (!w->tasks || !w->managers || !w->results || !w->orphans || (conf->allowed_functions && !w->allowed)) {
+    if (!w->tasks || !w->managers || !w->results || (conf->allowed_functions && !w->allowed)) {
         snprintf(err, errlen, "out of memory");
         fx_interchange_destroy(&self);
     }
@@ -76,7 +83,7 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
     fx_ix_tasks_destroy(&self->work.tasks);
     fx_ix_results_destroy(&self->work.results);
     fx_ix_scaling_destroy(&self->scaling);
-    zlistx_destroy(&self->work.orphans);
+    fx_ix_scratch_free(&self->work.scratch);
     zhashx_destroy(&self->work.allowed);
     free(self);
     *self_p = NULL;
@@ -224,6 +231,7 @@ static void s_register(fx_interchange_t *self)
         s_life(self, FX_IX_EV_FATAL);
         return;
     }
+    fx_ix_link_set_allowed(self->link, conf->allowed_functions, conf->allowed_functions_count);
     fx_ix_broker_tick(self->link, &self->work, self, fx_now_ms()); /* START: the first hello */
     self->poller = zpoller_new(fx_ix_link_socket(self->link), NULL);
     fx_ix_link_set_poller(self->link, self->poller);
@@ -254,9 +262,12 @@ static void s_pass(fx_interchange_t *self)
     if (beat)
         self->next_beat = now + fx_ix_link_period(self->link);
     s_broker_send(self, beat);
-    if (now >= self->next_manager_beat) {
-        self->next_manager_beat = now + self->conf->heartbeat_ms;
-        fx_ix_port_beat(self->port, w->managers);
+    int64_t period = self->conf->heartbeat_ms, slack = period / S_BEAT_ROUNDS;
+    if (now >= self->next_manager_beat)
+        fx_ix_port_beat(self->port, w->managers, now, period, slack);
+    self->next_manager_beat = fx_ix_managers_beat_next(w->managers, period, slack);
+    if (now >= self->next_port_tick) {
+        self->next_port_tick = now + period;
         fx_ix_port_tick(self->port, now);
     }
     fx_ix_broker_tick(self->link, w, self, now);
@@ -326,12 +337,19 @@ static int s_open(fx_interchange_t *self, int64_t now)
 }
 
 /* Until the next timer: the broker's and the managers' heartbeats, the
-   stats file, the stop grace, the next scaling evaluation. */
+   next manager to go silent for too long, the stats file, the stop grace,
+   the next scaling evaluation. */
 static int s_timeout(fx_interchange_t *self, int64_t now)
 {
     int64_t next = self->next_beat < self->next_stats ? self->next_beat : self->next_stats;
     if (self->next_manager_beat < next)
         next = self->next_manager_beat;
+    if (self->next_port_tick < next)
+        next = self->next_port_tick;
+    int64_t silence = (int64_t) self->conf->heartbeat_missed * self->conf->heartbeat_ms;
+    int64_t lost = fx_ix_managers_expire_next(self->work.managers, silence);
+    if (lost < next)
+        next = lost;
     if ((self->life == FX_IX_STOPPING || self->life == FX_IX_LEAVING) && self->stop_deadline < next)
         next = self->stop_deadline;
     if (fx_ix_scaling_next(self->scaling) < next)
@@ -350,6 +368,7 @@ int fx_interchange_run(fx_interchange_t *self)
         return 1;
     self->next_beat = now;
     self->next_manager_beat = now;
+    self->next_port_tick = now;
     self->next_stats = now;
     while (self->life != FX_IX_STOPPED) {
         zpoller_wait(self->poller, s_timeout(self, fx_now_ms()));

@@ -33,7 +33,7 @@ typedef struct {
     const fx_ix_provider_conf_t *provider; /* the blocks: no FX_IX_UNSET in its counts */
     int64_t idle_ms;                       /* a block idle this long is ended (scale in) */
     int workers;                           /* per manager; FX_IX_WORKERS_AUTO: the node's cores */
-    int prefetch;                          /* per manager */
+    int prefetch;                          /* per manager; FX_IX_PREFETCH_AUTO: 2 x workers, >= 32 */
     const char *manager_bind;              /* ROUTER address for managers (may point into identity) */
     const char *manager_bind_fallback;     /* bound instead if manager_bind cannot be (NULL: none) */
     int heartbeat_ms;

@@ -29,6 +29,7 @@ bool fx_ix_allowed_check(fx_ix_work_t *w, const fx_task_t *task)
         return true;
     fx_result_t r = {0};
     memcpy(r.task_id, task->task_id, sizeof r.task_id);
+    memcpy(r.times, task->times, sizeof r.times);
     r.status = FX_RESULT_ERROR;
     r.error_code = FX_E_FORBIDDEN;
     char text[PATH_MAX + 160];

@@ -133,6 +133,13 @@ int fx_ix_batch_scripts(const fx_ix_batch_dialect_t *d, const fx_ix_provider_con
                        FX_WORKERS_PER_MANAGER_MAX, FX_WORKERS_PER_MANAGER_MAX);
     else
         fx_ix_text_add(node, "workers=%d\n", l->workers);
+    if (l->prefetch == FX_IX_PREFETCH_AUTO) /* fx_ix_launch_prefetch, for the node's workers */
+        fx_ix_text_add(node,
+                       "prefetch=$((workers * 2))\n[ \"$prefetch\" -lt %d ] && prefetch=%d\n"
+                       "[ \"$prefetch\" -gt %d ] && prefetch=%d\n",
+                       FX_IX_PREFETCH_MIN, FX_IX_PREFETCH_MIN, FX_BATCH_MAX, FX_BATCH_MAX);
+    else
+        fx_ix_text_add(node, "prefetch=%d\n", l->prefetch);
     fx_ix_text_add(node, "exec ");
     fx_ix_text_quoted(node, l->fx_manager);
     fx_ix_text_add(node, " --interchange ");
@@ -141,7 +148,7 @@ int fx_ix_batch_scripts(const fx_ix_batch_dialect_t *d, const fx_ix_provider_con
     fx_ix_text_quoted(node, l->server_key);
     fx_ix_text_add(node, " --key-file ");
     fx_ix_text_quoted(node, l->key_file);
-    fx_ix_text_add(node, " \\\n    --workers \"$workers\" --prefetch %d --heartbeat-ms %d", l->prefetch,
+    fx_ix_text_add(node, " \\\n    --workers \"$workers\" --prefetch \"$prefetch\" --heartbeat-ms %d",
                    l->heartbeat_ms);
     if (l->heartbeat_missed > 0 && l->heartbeat_missed != FX_HEARTBEAT_MISSED_DEFAULT)
         fx_ix_text_add(node, " --heartbeat-missed %d", l->heartbeat_missed);

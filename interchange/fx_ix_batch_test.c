@@ -188,6 +188,33 @@ static void scenario_scripts(void *ctx)
     CHECK(strstr(out, "--workers\n7\n") && strstr(out, "--id\n0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b0000\n"),
           "workers_per_node auto: the node's cores as Slurm gives them:\n%s", out);
     free(out);
+
+    /* no prefetch given: 2 x the node's workers, at least 32, in the script
+       as in C (fx_ix_launch_prefetch) */
+    fx_ix_text_free(&job);
+    fx_ix_text_free(&node);
+    l.prefetch = FX_IX_PREFETCH_AUTO;
+    for (int i = 0; i < 2; i++) {
+        const char *cores = i == 0 ? "7" : "20";
+        int want = fx_ix_launch_prefetch(
+            &(fx_ix_launch_t){.workers = atoi(cores), .prefetch = FX_IX_PREFETCH_AUTO}, atoi(cores));
+        s_scripts(&fx_ix_batch_slurm, &c, &l, 1, &job, &node);
+        snprintf(path, sizeof path, "%s/node.sh", s_dir);
+        CHECK(fx_file_write_atomic(path, node.data, node.len, 0755, 0) == 0, "node script written");
+        fx_ix_text_free(&job);
+        fx_ix_text_free(&node);
+        snprintf(cmd, sizeof cmd, "SLURM_CPUS_ON_NODE=%s FX_NODE_INDEX=0 /bin/sh %s > %s/node.out 2>&1",
+                 cores, path, s_dir);
+        CHECK(system(cmd) == 0, "the node script runs");
+        snprintf(path, sizeof path, "%s/node.out", s_dir);
+        out = s_read(path);
+        char want_text[64];
+        snprintf(want_text, sizeof want_text, "--workers\n%s\n--prefetch\n%d\n", cores, want);
+        CHECK(want == (i == 0 ? 32 : 40) && strstr(out, want_text),
+              "prefetch unset, %s cores: --prefetch %d:\n%s", cores, want, out);
+        free(out);
+    }
+    l.prefetch = 1;
     fx_ix_text_free(&job);
     fx_ix_text_free(&node);
 }

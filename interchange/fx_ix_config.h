@@ -12,7 +12,8 @@
         address: ib0                   # the interchange as compute nodes see it:
                                        #   an interface name or one of its addresses
         workers_per_node: auto         # a number, or auto = the node's cores
-        prefetch: 1                    # tasks a manager holds beyond its workers
+        prefetch: 32                   # tasks a manager holds beyond its workers
+                                       #   (default: 2 x workers, at least 32)
         heartbeat_period: 1s           # durations: 500ms, 30s, 5m, 1h (bare number = s)
         heartbeat_threshold: 3s        # a peer silent this long is lost
         idle_time: 2m                  # a block idle this long is ended (scale in)
@@ -66,6 +67,17 @@
 #define FX_IX_UNSET (-1)
 /* workers_per_node: auto (the node's cores). */
 #define FX_IX_WORKERS_AUTO 0
+
+/* The prefetch when neither --prefetch nor the config's prefetch names
+   one: twice the workers, at least FX_IX_PREFETCH_MIN, as fx-manager's own
+   default. A manager keeps that many tasks beyond its workers so that a
+   worker that finishes finds its next task on the node, not one round trip
+   to the endpoint away: with 1 (the old default) throughput was bounded by
+   that round trip, ~1,100 tasks/s; a long queue also goes out in batches
+   as large as the windows. Long tasks that must spread evenly over nodes
+   want an explicit --prefetch 0. */
+#define FX_IX_PREFETCH_AUTO (-1)
+#define FX_IX_PREFETCH_MIN 32
 
 typedef enum {
     FX_IX_PROVIDER_UNSET = 0, /* no provider section */

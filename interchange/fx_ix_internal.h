@@ -33,6 +33,7 @@
 
 #include "fx_interchange.h"
 #include "fx_ix_link.h"
+#include "fx_ix_list.h"
 #include "fx_ix_managers.h"
 #include "fx_ix_port.h"
 #include "fx_ix_results.h"
@@ -46,16 +47,38 @@
    starve the other phases. */
 #define FX_IX_READS_PER_PASS 256
 
+/* Buffers a phase fills for one message and reuses for the next, grown
+   to the largest batch seen (fx_ix_scratch.c): the records of a TASKS or
+   RESULTS message, its frames, and the managers a phase gathers something
+   for (each marks itself in its own fx_ix_manager_scratch_t). */
+typedef struct {
+    fx_task_t *tasks;
+    fx_result_t *results;
+    zframe_t **frames;
+    size_t tasks_cap, results_cap, frames_cap;
+    fx_ix_manager_t **touched;
+    size_t ntouched, touched_cap;
+} fx_ix_scratch_t;
+
+/* Room for this many task and result records and their frames. FX_OK or
+   FX_E_NOMEM. */
+int fx_ix_scratch_reserve(fx_ix_scratch_t *self, size_t tasks, size_t results);
+/* Appends m to touched. FX_OK or FX_E_NOMEM. */
+int fx_ix_scratch_touch(fx_ix_scratch_t *self, fx_ix_manager_t *m);
+void fx_ix_scratch_free(fx_ix_scratch_t *self);
+
 /* What the interchange holds, shared by the phases. Each part is opaque
    (its header says what it keeps and what each call costs); the counters
-   are plain, every phase adds to them. */
+   are plain, every phase adds to them. Lives where it was made (the lists
+   point at themselves). */
 typedef struct {
     fx_ix_tasks_t *tasks;       /* the FIFO and every task held */
     fx_ix_managers_t *managers; /* the managers with a session */
     fx_ix_results_t *results;   /* results until the broker's RESULTS_ACK */
-    zlistx_t *orphans;          /* scratch: tasks of lost or replaced managers */
+    fx_ix_list_t orphans;       /* scratch: tasks of lost or replaced managers */
     zhashx_t *allowed;          /* function ids allowed here; NULL: all */
     const char *config_path;    /* for messages; NULL: no config file */
+    fx_ix_scratch_t scratch;
     fx_ix_stats_t stats;
 } fx_ix_work_t;
 
@@ -106,12 +129,13 @@ void fx_ix_acks(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *ack);
 void fx_ix_manager_read(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms);
 
 /* Phase 4 (fx_ix_expire.c): managers silent for more than silence_ms are
-   lost; their tasks go back to the front of the FIFO. */
+   lost; their tasks go back to the front of the FIFO. O(1) when none is:
+   only the longest silent manager is looked at. */
 void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
 
 /* Phase 6 (fx_ix_dispatch.c): tasks from the front of the FIFO to the
-   managers the strategy picks, never beyond a manager's window; one TASKS
-   batch per manager. */
+   managers the routing strategy picks (fx_ix_route.h), never beyond a
+   manager's window; one TASKS batch per manager served. */
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
 
 /* Phase 7 (fx_ix_broker_send.c), only while the link is ACTIVE: pending

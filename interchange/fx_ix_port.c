@@ -6,6 +6,7 @@
 
 #include "fx_errlimit.h"
 #include "fx_ix_internal.h"
+#include "fx_ix_wire.h"
 #include "fx_log.h"
 
 #define S_ZAP_DOMAIN "fx-manager"
@@ -154,6 +155,24 @@ int fx_ix_port_send(fx_ix_port_t *self, zframe_t *routing, fx_msg_t **msg_p, uin
     return fx_msg_send(msg_p, self->router, routing);
 }
 
+int fx_ix_port_send_to(fx_ix_port_t *self, fx_ix_manager_t *m, fx_msg_t **msg_p)
+{
+    int rc = fx_ix_port_send(self, fx_ix_manager_routing(m), msg_p, 0);
+    if (rc == FX_OK)
+        fx_ix_manager_sent(m, fx_now_ms());
+    return rc;
+}
+
+int fx_ix_port_send_shared(fx_ix_port_t *self, fx_ix_manager_t *m, fx_msg_t *msg, zframe_t *const *frames,
+                           size_t nframes)
+{
+    msg->seq = 0;
+    int rc = fx_ix_wire_send(self->router, fx_ix_manager_routing(m), msg, frames, nframes);
+    if (rc == FX_OK)
+        fx_ix_manager_sent(m, fx_now_ms());
+    return rc;
+}
+
 void fx_ix_port_refuse(fx_ix_port_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
 {
     self->stats->bad_messages++;
@@ -181,13 +200,15 @@ void fx_ix_port_tick(fx_ix_port_t *self, int64_t now)
                 (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
 }
 
-void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers)
+void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers, int64_t now, int64_t period_ms,
+                     int64_t slack_ms)
 {
     if (!self)
         return;
-    for (fx_ix_manager_t *m = fx_ix_managers_first(managers); m; m = fx_ix_managers_next(managers)) {
+    for (fx_ix_manager_t *m; (m = fx_ix_managers_beat_due(managers, now, period_ms, slack_ms)) != NULL;) {
         fx_msg_t *msg = fx_msg_new(FX_MSG_HEARTBEAT);
-        fx_ix_port_send(self, fx_ix_manager_routing(m), &msg, 0);
+        if (fx_ix_port_send_to(self, m, &msg) != FX_OK)
+            fx_ix_manager_sent(m, now); /* out of memory: try again next period, not in a loop */
     }
 }
 
@@ -199,6 +220,6 @@ void fx_ix_port_command(fx_ix_port_t *self, fx_ix_managers_t *managers, int comm
         fx_msg_t *msg = fx_msg_new(FX_MSG_COMMAND);
         if (msg)
             msg->command.command = (uint8_t) command;
-        fx_ix_port_send(self, fx_ix_manager_routing(m), &msg, 0);
+        fx_ix_port_send_to(self, m, &msg);
     }
 }

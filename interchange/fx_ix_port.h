@@ -49,6 +49,16 @@ zmsg_t *fx_ix_port_recv(fx_ix_port_t *self);
    carry 0 (SPEC 3.6). FX_OK or an error of fx_msg_send. */
 int fx_ix_port_send(fx_ix_port_t *self, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq);
 
+/* Send msg (destroyed) to manager m, seq 0 (TASKS, COMMAND, CANCEL,
+   RESULTS_ACK, HEARTBEAT), and note that m was sent something now (its
+   heartbeat can wait, SPEC 9.2). FX_OK or an error of fx_msg_send. */
+int fx_ix_port_send_to(fx_ix_port_t *self, fx_ix_manager_t *m, fx_msg_t **msg_p);
+
+/* The same for a message whose payload frames are held by the caller and
+   go out shared (fx_ix_wire.h); msg is not destroyed. */
+int fx_ix_port_send_shared(fx_ix_port_t *self, fx_ix_manager_t *m, fx_msg_t *msg, zframe_t *const *frames,
+                           size_t nframes);
+
 /* Refuse a manager's message: count it; if this connection's ERROR budget
    allows (fx_errlimit.h: a broken or hostile peer holding the manager key
    cannot make the interchange spend its loop on error replies and log
@@ -61,10 +71,13 @@ void fx_ix_port_refuse(fx_ix_port_t *self, zframe_t *routing, uint32_t seq, int 
    tick. Does nothing when self is NULL. */
 void fx_ix_port_tick(fx_ix_port_t *self, int64_t now);
 
-/* HEARTBEAT, or COMMAND(command), to every manager with a session. Does
+/* HEARTBEAT to every manager sent nothing for about period_ms: those
+   fx_ix_managers_beat_due names at now (a round, every slack_ms at most);
+   O(1) per beat. COMMAND(command) to every manager with a session. Both do
    nothing when self is NULL (the port is bound only after the broker's
    first WELCOME). */
-void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers);
+void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers, int64_t now, int64_t period_ms,
+                     int64_t slack_ms);
 void fx_ix_port_command(fx_ix_port_t *self, fx_ix_managers_t *managers, int command);
 
 #endif

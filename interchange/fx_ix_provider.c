@@ -62,6 +62,16 @@ void fx_ix_block_of_manager(const char *manager_id, fx_id_text_t out)
     out[FX_ID_LEN] = '\0';
 }
 
+int fx_ix_launch_prefetch(const fx_ix_launch_t *launch, int workers)
+{
+    if (launch->prefetch != FX_IX_PREFETCH_AUTO)
+        return launch->prefetch;
+    long k = 2L * (workers > 0 ? workers : 1);
+    if (k < FX_IX_PREFETCH_MIN)
+        k = FX_IX_PREFETCH_MIN;
+    return k > FX_BATCH_MAX ? FX_BATCH_MAX : (int) k;
+}
+
 int fx_ix_launch_local_workers(const fx_ix_launch_t *launch)
 {
     if (launch->workers != FX_IX_WORKERS_AUTO)

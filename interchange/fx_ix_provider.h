@@ -62,7 +62,7 @@ typedef struct {
     char key_file[4096];   /* DIR/manager.key */
     char dir[4096];        /* DIR: the local provider's managers.pids, batch scripts and job output */
     int workers;           /* per manager; FX_IX_WORKERS_AUTO: the node's cores */
-    int prefetch;
+    int prefetch;          /* per manager; FX_IX_PREFETCH_AUTO: fx_ix_launch_prefetch */
     int heartbeat_ms;
     int heartbeat_missed; /* passed on only when not FX_HEARTBEAT_MISSED_DEFAULT */
 } fx_ix_launch_t;
@@ -113,5 +113,9 @@ void fx_ix_block_of_manager(const char *manager_id, fx_id_text_t out);
 /* The workers a manager runs on this machine: launch->workers, or the
    cores online for FX_IX_WORKERS_AUTO. */
 int fx_ix_launch_local_workers(const fx_ix_launch_t *launch);
+
+/* launch->prefetch, or for FX_IX_PREFETCH_AUTO the default (fx_ix_config.h) for a
+   manager of `workers` workers (at most FX_BATCH_MAX, fx-manager's limit). */
+int fx_ix_launch_prefetch(const fx_ix_launch_t *launch, int workers);
 
 #endif

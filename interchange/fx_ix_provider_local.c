@@ -217,8 +217,9 @@ static int s_submit(void *impl, fx_ix_block_t *block, int64_t now)
     }
     char workers[16], prefetch[16], heartbeat[16], missed[16];
     fx_id_text_t id;
-    snprintf(workers, sizeof workers, "%d", fx_ix_launch_local_workers(l));
-    snprintf(prefetch, sizeof prefetch, "%d", l->prefetch);
+    int nworkers = fx_ix_launch_local_workers(l);
+    snprintf(workers, sizeof workers, "%d", nworkers);
+    snprintf(prefetch, sizeof prefetch, "%d", fx_ix_launch_prefetch(l, nworkers));
     snprintf(heartbeat, sizeof heartbeat, "%d", l->heartbeat_ms);
     snprintf(missed, sizeof missed, "%d", l->heartbeat_missed);
     char *script = self->conf->worker_init_count ? s_init_script(self->conf) : NULL;
@@ -263,8 +264,8 @@ static int s_submit(void *impl, fx_ix_block_t *block, int64_t now)
         if (!b->pgid)
             b->pgid = pid;
         self->procs[self->count++] = (s_proc_t){.pid = pid, .block = (int) (b - self->blocks)};
-        fx_info("started fx-manager pid %d for block %s (manager %s, %s workers, prefetch %d)", (int) pid,
-                block->id, id, workers, l->prefetch);
+        fx_info("started fx-manager pid %d for block %s (manager %s, %s workers, prefetch %s)", (int) pid,
+                block->id, id, workers, prefetch);
         started++;
     }
     free(script);

@@ -120,7 +120,8 @@ uint64_t fx_ix_scaling_potential(const fx_ix_scaling_t *self)
     if (!self)
         return 0;
     return (uint64_t) self->conf->max_blocks * (uint64_t) self->conf->nodes_per_block *
-           ((uint64_t) s_workers(self) + (uint64_t) self->launch->prefetch);
+           ((uint64_t) s_workers(self) +
+            (uint64_t) fx_ix_launch_prefetch(self->launch, (int) s_workers(self)));
 }
 
 int64_t fx_ix_scaling_next(const fx_ix_scaling_t *self)
@@ -203,10 +204,10 @@ static void s_drop_managers(fx_ix_work_t *w, const s_block_t *b)
                 continue;
             fx_info("manager %s: its block %s ended; %u task(s) it held go back to the queue", ids[i],
                     b->block.id, fx_ix_manager_in_flight(m));
-            fx_ix_managers_remove(w->managers, &m, w->orphans);
+            fx_ix_managers_remove(w->managers, &m, &w->orphans);
             w->stats.managers_lost++;
         }
-        w->stats.tasks_requeued += fx_ix_tasks_requeue_all(w->tasks, w->orphans);
+        w->stats.tasks_requeued += fx_ix_tasks_requeue_all(w->tasks, &w->orphans);
     } while (n == 256);
 }
 

@@ -14,7 +14,7 @@ def nap(x):
 def test_interchange_never_holds_more_than_its_credit(federation):
     federation.start_broker()
     creds = federation.add_user("alice")
-    ep = federation.start_endpoint(creds, "one", managers=1, workers=1)
+    ep = federation.start_endpoint(creds, "one", managers=1, workers=1, extra=("--prefetch", "1"))
     with fx.Client(credentials=creds) as client:
         with fx.Executor(endpoint_id=ep.endpoint_id, client=client) as ex:
             assert list(ex.map(nap, range(60), timeout=120)) == list(range(60))
@@ -42,7 +42,7 @@ def test_broker_kill9_after_submit_loses_nothing(federation):
         federation.start_broker()
         # Queued durably, and the status says why nothing runs yet.
         status = run_fx("--creds", creds, "status", tids[0]).stdout
-        assert "QUEUED" in status and "offline (task waits for it)" in status, status
+        assert "queued" in status and "offline (task waits for it)" in status, status
         federation.start_endpoint(creds, "carol-ep", managers=1, workers=2)
         results = [client.get_result(t, timeout=120) for t in tids]
         assert results == list(range(50))
