@@ -83,7 +83,7 @@ static void s_on_client(ept_broker_t *b)
               "HELLO carries a fresh id and FX_VERSION");
         fx_msg_t *w = fx_msg_new(FX_MSG_WELCOME);
         memcpy(w->welcome.id, msg->hello.client_id, sizeof w->welcome.id);
-        w->welcome.heartbeat_ms = HB_MS;
+        w->welcome.heartbeat_ms = b->hb_ms;
         w->seq = msg->seq;
         fx_msg_send(&w, b->client, rid);
     }
@@ -124,11 +124,14 @@ static void s_on_endpoint(ept_broker_t *b)
     b->ep_routing = zframe_dup(rid);
     if (msg->type == FX_MSG_ENDPOINT_HELLO) {
         b->ep_hellos++;
+        b->hello_allowed = msg->endpoint_hello.allowed_count;
+        for (uint32_t i = 0; i < msg->endpoint_hello.allowed_count && i < 4; i++)
+            memcpy(b->hello_allowed_ids[i], msg->endpoint_hello.allowed_functions[i], sizeof(fx_id_text_t));
         CHECK(strcmp(msg->endpoint_hello.endpoint_id, b->ep_id) == 0, "ENDPOINT_HELLO names the "
                                                                       "registered id");
         fx_msg_t *w = fx_msg_new(FX_MSG_WELCOME);
         memcpy(w->welcome.id, b->ep_id, sizeof w->welcome.id);
-        w->welcome.heartbeat_ms = HB_MS;
+        w->welcome.heartbeat_ms = b->hb_ms;
         w->seq = msg->seq;
         fx_msg_send(&w, b->endpoint, rid);
     }
@@ -207,7 +210,7 @@ void ept_pump(ept_broker_t *b, int timeout_ms)
             s_on_fake(&b->fakes[i]);
     int64_t now = fx_now_ms();
     if (b->ep_routing && now >= b->next_beat) {
-        b->next_beat = now + HB_MS;
+        b->next_beat = now + b->hb_ms;
         ept_send(b->endpoint, b->ep_routing, fx_msg_new(FX_MSG_HEARTBEAT), &b->seq);
     }
     for (int i = 0; i < b->nfakes; i++) {
@@ -267,6 +270,7 @@ int ept_broker_start(ept_broker_t *b)
     b->exit_status = -1;
     b->pid = -1;
     b->out_fd = -1;
+    b->hb_ms = HB_MS;
     snprintf(b->root, sizeof b->root, "/tmp/fx-endpoint-test-XXXXXX");
     if (!mkdtemp(b->root))
         return -1;
@@ -313,10 +317,13 @@ int ept_endpoint_start(ept_broker_t *b, const char *managers, ...)
     snprintf(stats, sizeof stats, "%s/ep.stats", b->root);
     snprintf(errlog, sizeof errlog, "%s/ep.stderr", b->root);
     snprintf(hb, sizeof hb, "%d", HB_MS);
-    const char *argv[32] = {exe,      "--creds",      creds,        "--dir",  dir,
-                            "--name", "test-ep",      "--managers", managers, "--heartbeat-ms",
-                            hb,       "--stats-file", stats};
-    int argc = 13;
+    const char *argv[32] = {exe,       "--creds",        creds, "--dir",        dir,  "--name",
+                            "test-ep", "--heartbeat-ms", hb,    "--stats-file", stats};
+    int argc = 11;
+    if (managers) {
+        argv[argc++] = "--managers";
+        argv[argc++] = managers;
+    }
     va_list ap;
     va_start(ap, managers);
     for (const char *a = va_arg(ap, const char *); a && argc < 30; a = va_arg(ap, const char *))
@@ -349,6 +356,40 @@ int ept_endpoint_start(ept_broker_t *b, const char *managers, ...)
     b->out_fd = fds[0];
     fcntl(b->out_fd, F_SETFL, O_NONBLOCK);
     return b->pid > 0 ? 0 : -1;
+}
+
+void ept_stat_text(ept_broker_t *b, const char *key, char *out, size_t cap)
+{
+    char path[PATH_MAX + 16], line[1024];
+    snprintf(path, sizeof path, "%s/ep.stats", b->root);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    size_t klen = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(out, cap, "%s", line + klen + 1);
+            break;
+        }
+    if (f)
+        fclose(f);
+}
+
+long ept_stat(ept_broker_t *b, const char *key)
+{
+    char text[64];
+    ept_stat_text(b, key, text, sizeof text);
+    return text[0] ? atol(text) : -1;
+}
+
+int ept_write_config(ept_broker_t *b, const char *text)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ep", b->root);
+    if (fx_file_mkdirs(path, 0700) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/ep/config.yaml", b->root);
+    return fx_file_write_atomic(path, text, strlen(text), 0600, 0);
 }
 
 /* SIGTERM the endpoint and wait for its exit; returns the exit status. */
@@ -580,6 +621,33 @@ fx_result_t *ept_fill_result(fx_msg_t *m, uint32_t i, const char *id, const char
     r->value = zframe_new(value, strlen(value));
     r->output = zframe_new_empty();
     return r;
+}
+
+void ept_answer(ept_fake_t *f, const char *id)
+{
+    fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
+    fx_msg_alloc_records(res, 1);
+    ept_fill_result(res, 0, id, "v");
+    ept_send(f->sock, NULL, res, &f->seq);
+}
+
+int ept_read_pids(ept_broker_t *b, long *pids, int cap)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ep/managers.pids", b->root);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && n < cap && fscanf(f, "%ld", &pids[n]) == 1)
+        n++;
+    if (f)
+        fclose(f);
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && pids[k - 1] > pids[k]; k--) {
+            long t = pids[k];
+            pids[k] = pids[k - 1];
+            pids[k - 1] = t;
+        }
+    return n;
 }
 
 const char ept_shell_payload[EPT_SHELL_PAYLOAD_LEN + 1] =

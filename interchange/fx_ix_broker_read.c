@@ -53,8 +53,12 @@ void fx_ix_broker_tick(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix
 
 static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
 {
+    uint64_t now = (uint64_t) fx_wall_us(); /* one stamp for the whole message: it was read now */
     for (uint32_t i = 0; i < msg->tasks.count; i++) {
         fx_task_t *task = &msg->tasks.tasks[i];
+        task->times[FX_TIME_IX_RECEIVED] = now;
+        if (!fx_ix_allowed_check(w, task))
+            continue; /* ended here with FX_E_FORBIDDEN */
         int rc = fx_ix_tasks_add(w->tasks, task);
         if (rc == FX_OK)
             w->stats.tasks_received++;

@@ -1,4 +1,4 @@
-/*  fx_ix_broker_send.c: phase 6 of the loop, what the interchange says to
+/*  fx_ix_broker_send.c: phase 7 of the loop, what the interchange says to
     its forwarder: RESULTS batches, CREDIT and ENDPOINT_STATUS when they
     changed and with every heartbeat, HEARTBEAT; only while the link is
     ACTIVE. */
@@ -7,15 +7,23 @@
 #include "fx_ix_internal.h"
 #include "fx_log.h"
 
-/* RESULTS batches until nothing is pending or the socket is full. */
+/* RESULTS batches (FX_BATCH_MAX at most, frames shared) until nothing is
+   pending or the socket is full: what came in this pass leaves in it. */
 static void s_send_results(fx_ix_link_t *link, fx_ix_work_t *w)
 {
     while (fx_ix_results_pending(w->results) > 0) {
-        fx_msg_t *msg = fx_ix_results_batch(w->results);
-        if (!msg)
+        size_t want = fx_ix_results_pending(w->results);
+        if (want > FX_BATCH_MAX)
+            want = FX_BATCH_MAX;
+        if (fx_ix_scratch_reserve(&w->scratch, 0, want) != FX_OK) {
+            fx_error("out of memory sending %zu result(s) to the broker; next pass", want);
             return;
-        size_t count = msg->results.count;
-        int rc = fx_ix_link_send(link, &msg, FX_IX_SEQ_REQUEST);
+        }
+        size_t count = fx_ix_results_batch(w->results, w->scratch.results, w->scratch.frames, want,
+                                           (uint64_t) fx_wall_us());
+        fx_msg_t msg = {.type = FX_MSG_RESULTS,
+                        .results = {.count = (uint32_t) count, .results = w->scratch.results}};
+        int rc = fx_ix_link_send_shared(link, &msg, FX_IX_SEQ_REQUEST, w->scratch.frames, 2 * count);
         if (rc != FX_OK) {
             if (rc != FX_E_IO)
                 fx_error("cannot encode RESULTS for the broker: %s", fx_strerror(rc));

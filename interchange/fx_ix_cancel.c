@@ -2,63 +2,45 @@
     the interchange: a task still queued here ends with an FX_E_CANCELLED
     result (sent and kept until acked like any result); a task at a manager
     is passed on in a CANCEL to that manager (one message per manager, its
-    ids only), which sends the result; unknown ids are ignored. */
+    ids only), which sends the result; unknown ids are ignored. O(1) per id:
+    each task names its holder, which gathers its ids. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "fx_ix_internal.h"
 #include "fx_log.h"
 
-/* Ends the queued tasks among ids; returns how many. */
-static size_t s_cancel_queued(fx_ix_work_t *w, const fx_id_text_t *ids, uint32_t count)
+/* Ends a queued task with a cancellation result (its stamps carried on). */
+static void s_cancel_queued(fx_ix_work_t *w, fx_ix_task_t *t)
 {
-    size_t queued = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        fx_ix_task_t *t = fx_ix_tasks_find(w->tasks, ids[i]);
-        if (!t || t->holder)
-            continue;
-        fx_result_t r = {0};
-        memcpy(r.task_id, t->task.task_id, sizeof r.task_id);
-        r.status = FX_RESULT_ERROR;
-        r.error_code = FX_E_CANCELLED;
-        fx_result_set_text(&r, "cancelled before it ran (still queued at the endpoint)");
-        fx_ix_tasks_done(w->tasks, &t);
-        if (fx_ix_results_add(w->results, &r) != FX_OK)
-            free(r.error_text);
-        queued++;
-    }
-    return queued;
+    fx_result_t r = {0};
+    memcpy(r.task_id, t->task_id, sizeof r.task_id);
+    memcpy(r.times, t->times, sizeof r.times);
+    r.status = FX_RESULT_ERROR;
+    r.error_code = FX_E_CANCELLED;
+    fx_result_set_text(&r, "cancelled before it ran (still queued at the endpoint)");
+    fx_ix_tasks_done(w->tasks, &t);
+    if (fx_ix_results_add(w->results, &r) != FX_OK)
+        free(r.error_text);
 }
 
-/* CANCEL(ids) to each manager that holds some of these tasks (its ids
-   only). Returns how many ids went to a manager. */
-static size_t s_cancel_at_managers(fx_ix_work_t *w, fx_ix_port_t *port, const fx_id_text_t *ids,
-                                   uint32_t count)
+/* CANCEL with the ids m gathered. Returns how many went. */
+static uint32_t s_cancel_at(fx_ix_port_t *port, fx_ix_manager_t *m)
 {
-    size_t sent = 0;
-    for (fx_ix_manager_t *m = fx_ix_managers_first(w->managers); m; m = fx_ix_managers_next(w->managers)) {
-        uint32_t mine = 0;
-        for (uint32_t i = 0; i < count; i++) {
-            fx_ix_task_t *t = fx_ix_tasks_find(w->tasks, ids[i]);
-            mine += t && t->holder == m;
-        }
-        fx_msg_t *msg = mine ? fx_msg_new(FX_MSG_CANCEL) : NULL;
-        if (!msg || fx_msg_alloc_records(msg, mine) != FX_OK) {
-            fx_msg_destroy(&msg);
-            continue;
-        }
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < count && k < mine; i++) {
-            fx_ix_task_t *t = fx_ix_tasks_find(w->tasks, ids[i]);
-            if (t && t->holder == m)
-                memcpy(msg->cancel.ids[k++], ids[i], sizeof msg->cancel.ids[0]);
-        }
-        if (fx_ix_port_send(port, fx_ix_manager_routing(m), &msg, 0) == FX_OK)
-            sent += mine;
-        else
-            fx_warn("cannot pass CANCEL of %u task(s) on to manager %s", mine, fx_ix_manager_id(m));
+    fx_ix_manager_scratch_t *s = fx_ix_manager_scratch(m);
+    uint32_t n = s->nids;
+    s->nids = 0;
+    s->touched = false;
+    fx_msg_t *msg = fx_msg_new(FX_MSG_CANCEL);
+    if (!msg || fx_msg_alloc_records(msg, n) != FX_OK) {
+        fx_msg_destroy(&msg);
+        return 0;
     }
-    return sent;
+    memcpy(msg->cancel.ids, s->ids, n * sizeof *s->ids);
+    if (fx_ix_port_send_to(port, m, &msg) == FX_OK)
+        return n;
+    fx_warn("cannot pass CANCEL of %u task(s) on to manager %s", n, fx_ix_manager_id(m));
+    return 0;
 }
 
 void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *msg)
@@ -70,8 +52,27 @@ void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *msg)
                 msg->cancel.count);
         return;
     }
-    size_t queued = s_cancel_queued(w, msg->cancel.ids, msg->cancel.count);
-    size_t forwarded = port ? s_cancel_at_managers(w, port, msg->cancel.ids, msg->cancel.count) : 0;
+    size_t queued = 0, forwarded = 0;
+    w->scratch.ntouched = 0;
+    for (uint32_t i = 0; i < msg->cancel.count; i++) {
+        fx_ix_task_t *t = fx_ix_tasks_find(w->tasks, msg->cancel.ids[i]);
+        if (!t)
+            continue;
+        if (!t->holder) {
+            s_cancel_queued(w, t);
+            queued++;
+            continue;
+        }
+        fx_ix_manager_t *m = t->holder;
+        fx_ix_manager_scratch_t *s = fx_ix_manager_scratch(m);
+        if (!port || (!s->touched && fx_ix_scratch_touch(&w->scratch, m) != FX_OK))
+            continue;
+        s->touched = true;
+        fx_ix_manager_gather(m, t->task_id); /* on OOM that task is not cancelled; the broker may ask again */
+    }
+    for (size_t i = 0; i < w->scratch.ntouched; i++)
+        forwarded += s_cancel_at(port, w->scratch.touched[i]);
+    w->scratch.ntouched = 0;
     w->stats.tasks_cancelled += queued;
     fx_info("CANCEL of %u task(s): %zu removed from the queue, %zu passed on to their managers, "
             "the rest unknown here",

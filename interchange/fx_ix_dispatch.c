@@ -1,60 +1,72 @@
-/*  fx_ix_dispatch.c: phase 5 of the loop, dispatch. Tasks leave the front
-    of the FIFO, in order, for the manager the strategy picks
-    (fx_ix_strategy.h), never beyond that manager's window; then each
-    manager gets what it was handed in TASKS batches of at most
-    FX_BATCH_MAX. The loop does not call it while draining. */
+/*  fx_ix_dispatch.c: phase 6 of the loop, dispatch. Tasks leave the front
+    of the FIFO, in order, for the manager the routing strategy picks
+    (fx_ix_route.h), as many at once as that manager has room for, never
+    beyond its window; then each manager that got some is sent one TASKS
+    message with all of them (FX_BATCH_MAX at most), their frames shared,
+    not copied (fx_ix_wire.h). The cost is O(1) per task and per manager
+    served, whatever the number of managers. The loop does not call it
+    while draining. */
 #include "fx_ix_internal.h"
-#include "fx_ix_strategy.h"
 #include "fx_log.h"
 
-/* Sends a manager its outbox, in batches of at most FX_BATCH_MAX. */
-static void s_send_outbox(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m)
+/* Sends m the tasks handed to it in this pass (the last ones of its list),
+   stamped FX_TIME_IX_DISPATCHED. */
+static void s_send_batch(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m)
 {
-    zlistx_t *outbox = fx_ix_manager_outbox(m);
-    while (zlistx_size(outbox) > 0) {
-        size_t n = zlistx_size(outbox);
-        if (n > FX_BATCH_MAX)
-            n = FX_BATCH_MAX;
-        fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-        if (!msg || fx_msg_alloc_records(msg, (uint32_t) n) != FX_OK) {
-            fx_msg_destroy(&msg);
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            fx_ix_task_t *t = zlistx_first(outbox);
-            zlistx_delete(outbox, zlistx_cursor(outbox));
-            if (fx_ix_task_copy(t, &msg->tasks.tasks[i]) != FX_OK)
-                fx_error("out of memory copying task %s for manager %s; it is sent without "
-                         "its payload",
-                         t->task.task_id, fx_ix_manager_id(m));
-        }
-        int rc = fx_ix_port_send(port, fx_ix_manager_routing(m), &msg, 0);
-        if (rc != FX_OK)
-            fx_warn("cannot send %zu task(s) to manager %s (%s); they come back if the "
-                    "manager is lost",
-                    n, fx_ix_manager_id(m), fx_strerror(rc));
-        else
-            w->stats.tasks_dispatched += n;
+    fx_ix_manager_scratch_t *s = fx_ix_manager_scratch(m);
+    uint32_t n = s->batch;
+    s->batch = 0;
+    if (n == 0 || fx_ix_scratch_reserve(&w->scratch, n, 0) != FX_OK) {
+        if (n)
+            fx_error("out of memory sending %u task(s) to manager %s; they come back if the manager is lost",
+                     n, fx_ix_manager_id(m));
+        return;
     }
-    zlistx_purge(outbox);
+    fx_task_t *records = w->scratch.tasks;
+    zframe_t **frames = w->scratch.frames;
+    uint64_t now = (uint64_t) fx_wall_us();
+    fx_ix_task_t *t = fx_ix_manager_last(m);
+    for (uint32_t i = n; i-- > 0; t = fx_ix_manager_before(m, t)) {
+        t->times[FX_TIME_IX_DISPATCHED] = now;
+        fx_ix_task_fill(t, &records[i]);
+        frames[2 * i] = t->body;
+        frames[2 * i + 1] = t->payload;
+    }
+    fx_msg_t msg = {.type = FX_MSG_TASKS, .tasks = {.count = n, .tasks = records}};
+    int rc = fx_ix_port_send_shared(port, m, &msg, frames, 2 * (size_t) n);
+    if (rc != FX_OK)
+        fx_warn("cannot send %u task(s) to manager %s (%s); they come back if the manager is lost", n,
+                fx_ix_manager_id(m), fx_strerror(rc));
+    else
+        w->stats.tasks_dispatched += n;
 }
 
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port)
 {
-    bool any = false;
+    fx_ix_route_t *route = fx_ix_managers_route(w->managers);
+    fx_ix_scratch_t *sc = &w->scratch;
+    sc->ntouched = 0;
     for (fx_ix_task_t *t = fx_ix_tasks_peek(w->tasks); t; t = fx_ix_tasks_peek(w->tasks)) {
-        fx_ix_manager_t *m = fx_ix_strategy_pick(w->managers, t);
+        uint32_t room = 0;
+        fx_ix_manager_t *m = fx_ix_route_pick(route, t, &room);
         if (!m)
             break;
-        fx_ix_tasks_pop(w->tasks);
-        if (fx_ix_manager_hold(m, t) != FX_OK) {
-            fx_ix_tasks_requeue(w->tasks, t);
-            break;
+        fx_ix_manager_scratch_t *s = fx_ix_manager_scratch(m);
+        if (!s->touched) {
+            if (fx_ix_scratch_touch(sc, m) != FX_OK)
+                break; /* out of memory: the tasks wait for the next pass */
+            s->touched = true;
         }
-        any = true;
+        for (uint32_t k = 0; k < room && (t = fx_ix_tasks_pop(w->tasks)) != NULL; k++) {
+            fx_ix_manager_hold(m, t);
+            if (++s->batch == FX_BATCH_MAX)
+                s_send_batch(w, port, m); /* a full message: out now, the next ones after it */
+        }
     }
-    if (!any)
-        return;
-    for (fx_ix_manager_t *m = fx_ix_managers_first(w->managers); m; m = fx_ix_managers_next(w->managers))
-        s_send_outbox(w, port, m);
+    for (size_t i = 0; i < sc->ntouched; i++) {
+        fx_ix_manager_t *m = sc->touched[i];
+        s_send_batch(w, port, m);
+        fx_ix_manager_scratch(m)->touched = false;
+    }
+    sc->ntouched = 0;
 }

@@ -7,7 +7,7 @@
 
 void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms)
 {
-    int lost = fx_ix_managers_expire(w->managers, now, silence_ms, w->orphans);
+    int lost = fx_ix_managers_expire(w->managers, now, silence_ms, &w->orphans);
     w->stats.managers_lost += (uint64_t) lost;
-    w->stats.tasks_requeued += fx_ix_tasks_requeue_all(w->tasks, w->orphans);
+    w->stats.tasks_requeued += fx_ix_tasks_requeue_all(w->tasks, &w->orphans);
 }

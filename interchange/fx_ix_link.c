@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fx_ix_link.h"
+#include "fx_ix_wire.h"
 #include "fx_log.h"
 
 /* Back off to one hello per this many ms at most. */
@@ -28,6 +29,8 @@ struct fx_ix_link_t {
     int unanswered;          /* hellos since the last WELCOME */
     uint32_t seq;
     uint32_t hello_seq;
+    const fx_id_text_t *allowed; /* the config's allowed_functions (borrowed); NULL: any */
+    size_t allowed_count;
 };
 
 /* ------------------------------------------------------------ the socket */
@@ -78,6 +81,17 @@ fx_ix_link_t *fx_ix_link_new(const char *addr, const fx_keypair_t *kp, const cha
     if (!self->sock)
         fx_ix_link_destroy(&self);
     return self;
+}
+
+void fx_ix_link_set_allowed(fx_ix_link_t *self, const fx_id_text_t *ids, size_t count)
+{
+    self->allowed = ids;
+    self->allowed_count = ids ? count : 0;
+    if (count > FX_IDS_MAX)
+        fx_warn("allowed_functions lists %zu functions, more than ENDPOINT_HELLO carries (%d): the broker "
+                "is not told of them and accepts tasks of any function for this endpoint; the endpoint "
+                "still refuses the others (FX_E_FORBIDDEN)",
+                count, FX_IDS_MAX);
 }
 
 void fx_ix_link_destroy(fx_ix_link_t **self_p)
@@ -145,15 +159,28 @@ const char *fx_ix_link_state_name(fx_ix_link_state_t state)
     return "?";
 }
 
-int fx_ix_link_send(fx_ix_link_t *self, fx_msg_t **msg_p, int64_t seq)
+/* The seq a message goes with (FX_IX_SEQ_REQUEST: the next request's). */
+static uint32_t s_seq(fx_ix_link_t *self, int64_t seq)
 {
     if (seq == FX_IX_SEQ_REQUEST) {
         if (++self->seq == 0)
             self->seq = 1; /* requests never use 0 */
         seq = self->seq;
     }
-    (*msg_p)->seq = (uint32_t) seq;
+    return (uint32_t) seq;
+}
+
+int fx_ix_link_send(fx_ix_link_t *self, fx_msg_t **msg_p, int64_t seq)
+{
+    (*msg_p)->seq = s_seq(self, seq);
     return fx_msg_send(msg_p, self->sock, NULL);
+}
+
+int fx_ix_link_send_shared(fx_ix_link_t *self, fx_msg_t *msg, int64_t seq, zframe_t *const *frames,
+                           size_t nframes)
+{
+    msg->seq = s_seq(self, seq);
+    return fx_ix_wire_send(self->sock, NULL, msg, frames, nframes);
 }
 
 int fx_ix_link_recv(fx_ix_link_t *self, fx_msg_t **msg_p)
@@ -230,6 +257,13 @@ static void s_hello(fx_ix_link_t *self, int64_t now)
         fx_strlcpy(msg->endpoint_hello.endpoint_id, self->endpoint_id,
                    sizeof msg->endpoint_hello.endpoint_id);
         fx_strlcpy(msg->endpoint_hello.version, FX_VERSION, sizeof msg->endpoint_hello.version);
+        /* a list too long for the hello is not sent: the broker then lets
+           any function through and the interchange refuses the others
+           (fx_ix_allowed.c), rather than the broker refusing functions the
+           config allows */
+        size_t n = self->allowed_count <= FX_IDS_MAX ? self->allowed_count : 0;
+        if (n && fx_msg_alloc_records(msg, (uint32_t) n) == FX_OK)
+            memcpy(msg->endpoint_hello.allowed_functions, self->allowed, n * sizeof *self->allowed);
         fx_ix_link_send(self, &msg, FX_IX_SEQ_REQUEST);
     }
     self->hello_seq = self->seq;

@@ -16,7 +16,7 @@
                     once: the step that enters it says ENDPOINT_HELLO.
         HELLO_SENT  ENDPOINT_HELLO said; waiting for WELCOME (a silence
                     check says it again on a new socket, backing off)
-        ACTIVE      welcomed: a broker session; phase 6 sends only now
+        ACTIVE      welcomed: a broker session; phase 7 sends only now
         CLOSED      refused for good (a configuration problem): the
                     endpoint exits 1
 
@@ -63,6 +63,13 @@ typedef struct fx_ix_link_t fx_ix_link_t;
    for `missed` heartbeat periods is lost. NULL with a sentence in err. */
 fx_ix_link_t *fx_ix_link_new(const char *addr, const fx_keypair_t *kp, const char *server_key,
                              const char *endpoint_id, int heartbeat_ms, int missed, char *err, size_t errlen);
+/* The functions this endpoint allows (the config's allowed_functions;
+   borrowed, must outlive the link; NULL: any): every ENDPOINT_HELLO names
+   them (SPEC 5.18), unless there are more than FX_IDS_MAX (logged: then
+   none, and only the interchange's own check refuses the others). Call
+   before the first step. */
+void fx_ix_link_set_allowed(fx_ix_link_t *self, const fx_id_text_t *ids, size_t count);
+
 void fx_ix_link_destroy(fx_ix_link_t **self_p);
 
 /* The SPEC 6.2 table: apply event (msg: the WELCOME or ERROR; NULL for
@@ -94,6 +101,11 @@ const char *fx_ix_link_address(fx_ix_link_t *self);
 /* Send msg (destroyed) with seq as above. FX_OK, FX_E_IO if the socket
    would block, or an encode error. */
 int fx_ix_link_send(fx_ix_link_t *self, fx_msg_t **msg_p, int64_t seq);
+
+/* The same for a message whose payload frames the caller holds and sends
+   shared (fx_ix_wire.h); msg is not destroyed. */
+int fx_ix_link_send_shared(fx_ix_link_t *self, fx_msg_t *msg, int64_t seq, zframe_t *const *frames,
+                           size_t nframes);
 
 /* Read one message (non-blocking). FX_OK with *msg_p set; FX_E_TIMEOUT if
    nothing is waiting; a decode error (already logged and answered). */

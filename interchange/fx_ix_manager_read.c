@@ -14,8 +14,8 @@
 static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zframe_t *routing,
                        fx_msg_t *msg)
 {
-    fx_ix_manager_t *m = fx_ix_managers_hello(w->managers, routing, msg, fx_now_ms(), w->orphans);
-    w->stats.tasks_requeued += fx_ix_tasks_requeue_all(w->tasks, w->orphans);
+    fx_ix_manager_t *m = fx_ix_managers_hello(w->managers, routing, msg, fx_now_ms(), &w->orphans);
+    w->stats.tasks_requeued += fx_ix_tasks_requeue_all(w->tasks, &w->orphans);
     if (!m) {
         fx_send_error(fx_ix_port_router(port), routing, msg->seq, FX_E_NOMEM,
                       "the endpoint is out of memory; try again later");
@@ -30,7 +30,8 @@ static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zf
         fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
         welcome->welcome.heartbeat_ms = (uint32_t) heartbeat_ms;
     }
-    fx_ix_port_send(port, routing, &welcome, msg->seq);
+    if (fx_ix_port_send(port, routing, &welcome, msg->seq) == FX_OK)
+        fx_ix_manager_sent(m, fx_now_ms());
 }
 
 /* Results from a manager: the tasks are no longer held; the first result

@@ -2,10 +2,11 @@
 
     One record per manager session, keyed by the ROUTER routing id of its
     connection: its id, host, pid, workers, the window it announced by
-    CREDIT, the tasks it holds (in flight), and when it was last heard. A
-    second MANAGER_HELLO from the same routing id, or a hello from another
-    connection that carries the same manager id, replaces the record: the old
-    session's tasks go back to the caller to requeue (at-least-once).
+    CREDIT, the tasks it holds (in flight), and when it was last heard and
+    last sent to. A second MANAGER_HELLO from the same routing id, or a
+    hello from another connection that carries the same manager id,
+    replaces the record: the old session's tasks go back to the caller to
+    requeue (at-least-once).
 
     The registry is the per-routing-id session state of SPEC 6.3
     (interchange side): a routing id is ACTIVE while a record is kept for
@@ -15,12 +16,23 @@
     record (that connection: ACTIVE -> NONE). fx_ix_manager_read.c holds
     the table of what each message does in each state.
 
-    Cost: lookup by routing id O(1); window sum and expiry O(managers). */
+    Cost: everything per message or per task is O(1): lookup by routing id
+    or by manager id (hashes); the sums ENDPOINT_STATUS and CREDIT report
+    (windows, workers, free slots) are kept up to date as records change,
+    never summed by a scan; the routing strategy (fx_ix_route.h), which the
+    registry owns, hears of every change of a manager's room. Loss detection
+    and heartbeats are two timer lists (the managers by last heard, by last
+    sent): a message moves its manager to the back of one, so each list is
+    in deadline order and only its front is ever looked at; a beat or a
+    loss costs O(1), however many managers are connected. */
 #ifndef FX_IX_MANAGERS_H
 #define FX_IX_MANAGERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "fx_ix_list.h"
+#include "fx_ix_route.h"
 #include "fx_ix_tasks.h"
 #include "fx_msg.h"
 
@@ -32,19 +44,23 @@ typedef enum {
     FX_IX_SESSION_ACTIVE, /* MANAGER_HELLO answered with WELCOME */
 } fx_ix_session_t;
 
-/* Caller owns the registry. NULL only on OOM. */
-fx_ix_managers_t *fx_ix_managers_new(void);
+/* Caller owns the registry, which routes with ops (NULL: fx_ix_route_rr).
+   NULL only on OOM. */
+fx_ix_managers_t *fx_ix_managers_new(const fx_ix_route_ops_t *ops);
 
 /* Frees every record; tasks they held are left to the task store (which
    frees them). Accepts NULL. */
 void fx_ix_managers_destroy(fx_ix_managers_t **self_p);
 
+/* The routing strategy, for the dispatch phase. */
+fx_ix_route_t *fx_ix_managers_route(fx_ix_managers_t *self);
+
 /* A MANAGER_HELLO arrived on routing: make the record (window 0 until its
    CREDIT), replacing any with the same routing id or manager id. Tasks the
-   replaced records held are appended to orphans (fx_ix_task_t *, in the
-   order they were dispatched, holder cleared). NULL only on OOM. */
+   replaced records held are appended to orphans (fx_ix_task_t by node, in
+   the order they were dispatched, holder cleared). NULL only on OOM. */
 fx_ix_manager_t *fx_ix_managers_hello(fx_ix_managers_t *self, zframe_t *routing, const fx_msg_t *hello,
-                                      int64_t now, zlistx_t *orphans);
+                                      int64_t now, fx_ix_list_t *orphans);
 
 /* The session state of routing; when ACTIVE, *manager_p is its record
    (else NULL). */
@@ -52,29 +68,42 @@ fx_ix_session_t fx_ix_managers_session(fx_ix_managers_t *self, zframe_t *routing
                                        fx_ix_manager_t **manager_p);
 
 /* Drop the record; its tasks are appended to orphans as in _hello. */
-void fx_ix_managers_remove(fx_ix_managers_t *self, fx_ix_manager_t **manager_p, zlistx_t *orphans);
+void fx_ix_managers_remove(fx_ix_managers_t *self, fx_ix_manager_t **manager_p, fx_ix_list_t *orphans);
 
 /* Drop every manager not heard for more than silence_ms, appending their
-   tasks to orphans; logs each. Returns how many were dropped. */
-int fx_ix_managers_expire(fx_ix_managers_t *self, int64_t now, int64_t silence_ms, zlistx_t *orphans);
+   tasks to orphans; logs each. Returns how many were dropped. O(1) plus
+   O(1) per manager dropped. */
+int fx_ix_managers_expire(fx_ix_managers_t *self, int64_t now, int64_t silence_ms, fx_ix_list_t *orphans);
+
+/* Heartbeats (SPEC 9.2): a manager must get a message every period_ms.
+   They go out in rounds, every slack_ms at most: _beat_due is the next
+   manager to beat in the round at now (nothing sent to it since
+   now + slack_ms - period_ms), or NULL; the caller beats it (sending marks
+   it: fx_ix_manager_sent) and asks again. _beat_next is when the next
+   round is due (INT64_MAX: no manager). */
+fx_ix_manager_t *fx_ix_managers_beat_due(fx_ix_managers_t *self, int64_t now, int64_t period_ms,
+                                         int64_t slack_ms);
+int64_t fx_ix_managers_beat_next(fx_ix_managers_t *self, int64_t period_ms, int64_t slack_ms);
+
+/* When the next manager goes silent for more than silence_ms (INT64_MAX:
+   no manager), for the loop's timer. */
+int64_t fx_ix_managers_expire_next(fx_ix_managers_t *self, int64_t silence_ms);
 
 /* Iteration in arrival order; do not remove while iterating. */
 fx_ix_manager_t *fx_ix_managers_first(fx_ix_managers_t *self);
 fx_ix_manager_t *fx_ix_managers_next(fx_ix_managers_t *self);
 size_t fx_ix_managers_size(fx_ix_managers_t *self);
 
-/* Sum of the windows of all managers (what this endpoint can hold). */
+/* Sum of the windows of all managers (what this endpoint can hold). O(1). */
 uint64_t fx_ix_managers_window(fx_ix_managers_t *self);
 
 /* Sum of the workers the managers announced in MANAGER_HELLO, and of
-   their free windows (window - in flight): what ENDPOINT_STATUS reports. */
+   their free windows (window - in flight): what ENDPOINT_STATUS reports.
+   O(1). */
 uint64_t fx_ix_managers_workers(fx_ix_managers_t *self);
 uint64_t fx_ix_managers_free(fx_ix_managers_t *self);
 
-/* The manager whose MANAGER_HELLO carried this pid (first one), or NULL. */
-fx_ix_manager_t *fx_ix_managers_by_pid(fx_ix_managers_t *self, uint32_t pid);
-
-/* The manager whose session carries this manager id, or NULL. */
+/* The manager whose session carries this manager id, or NULL. O(1). */
 fx_ix_manager_t *fx_ix_managers_by_id(fx_ix_managers_t *self, const char *manager_id);
 
 /* One manager. */
@@ -83,20 +112,44 @@ const char *fx_ix_manager_host(const fx_ix_manager_t *self);
 uint32_t fx_ix_manager_pid(const fx_ix_manager_t *self);
 uint32_t fx_ix_manager_workers(const fx_ix_manager_t *self);
 zframe_t *fx_ix_manager_routing(const fx_ix_manager_t *self);
+/* The window it announced; 0 once it retires. */
 uint32_t fx_ix_manager_window(const fx_ix_manager_t *self);
 void fx_ix_manager_set_window(fx_ix_manager_t *self, uint32_t window);
+/* Its block is ending (scale in, cancel): it gets no new task and counts
+   for nothing in the window, while it finishes what it holds. A new
+   session of the same manager starts without it. */
+void fx_ix_manager_retire(fx_ix_manager_t *self);
+bool fx_ix_manager_retiring(const fx_ix_manager_t *self);
 uint32_t fx_ix_manager_in_flight(const fx_ix_manager_t *self);
 /* window - in_flight, or 0 */
 uint32_t fx_ix_manager_free(const fx_ix_manager_t *self);
+/* A message came from it (SPEC 9.3), or went to it (9.2). */
 void fx_ix_manager_heard(fx_ix_manager_t *self, int64_t now);
+void fx_ix_manager_sent(fx_ix_manager_t *self, int64_t now);
+/* The routing strategy's place in the record. */
+fx_ix_route_hook_t *fx_ix_manager_route_hook(fx_ix_manager_t *self);
 
-/* Hand a task to the manager (in flight from now on) and to its outbox,
-   the batch the next dispatch phase sends. */
-int fx_ix_manager_hold(fx_ix_manager_t *self, fx_ix_task_t *task);
+/* Hand a task to the manager: in flight from now on, at the back of its
+   list. O(1), no allocation. */
+void fx_ix_manager_hold(fx_ix_manager_t *self, fx_ix_task_t *task);
 /* Its result came: the task is no longer at the manager. */
 void fx_ix_manager_release(fx_ix_manager_t *self, fx_ix_task_t *task);
-/* Tasks handed over since the last send (fx_ix_task_t *, not owned); the
-   caller empties it (zlistx_purge) after sending. */
-zlistx_t *fx_ix_manager_outbox(fx_ix_manager_t *self);
+/* The last task handed to it, and the one handed before task (NULL at the
+   first): a TASKS batch is the last tasks handed. */
+fx_ix_task_t *fx_ix_manager_last(fx_ix_manager_t *self);
+fx_ix_task_t *fx_ix_manager_before(fx_ix_manager_t *self, fx_ix_task_t *task);
+
+/* Scratch for the phases that gather per manager what they send (a batch
+   being made, task ids to acknowledge or cancel): reset by whoever fills
+   it, after it sent. */
+typedef struct {
+    uint32_t batch;     /* tasks handed in this dispatch pass, not yet sent */
+    fx_id_text_t *ids;  /* ids gathered for one message */
+    uint32_t nids, cap; /* how many, and room */
+    bool touched;       /* in the caller's list of managers to send to */
+} fx_ix_manager_scratch_t;
+fx_ix_manager_scratch_t *fx_ix_manager_scratch(fx_ix_manager_t *self);
+/* Appends id to the scratch ids (grown as needed). FX_OK or FX_E_NOMEM. */
+int fx_ix_manager_gather(fx_ix_manager_t *self, const char *id);
 
 #endif

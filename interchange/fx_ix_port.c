@@ -6,6 +6,7 @@
 
 #include "fx_errlimit.h"
 #include "fx_ix_internal.h"
+#include "fx_ix_wire.h"
 #include "fx_log.h"
 
 #define S_ZAP_DOMAIN "fx-manager"
@@ -22,21 +23,23 @@ struct fx_ix_port_t {
 static void s_dial_address(const char *bound, char *out, size_t cap)
 {
     const char *colon = strrchr(bound, ':');
-    if (strncmp(bound, "tcp://", 6) == 0 && colon && colon > bound + 6)
+    bool wildcard = strncmp(bound, "tcp://0.0.0.0:", 14) == 0 || strncmp(bound, "tcp://*:", 8) == 0;
+    if (wildcard && colon)
         snprintf(out, cap, "tcp://127.0.0.1%s", colon);
     else
         snprintf(out, cap, "%s", bound);
 }
 
 /* Binds the router (made already); 0, or -1 with a sentence in err. */
-static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *want, char *err, size_t errlen)
+static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *want, const char *fallback,
+                  char *err, size_t errlen)
 {
     int rc = zsock_bind(self->router, "%s", want);
-    if (rc == -1 && want == identity->manager_bind) {
-        fx_warn("cannot bind the managers' address %s kept in endpoint.conf (%s); binding a "
-                "free port instead: managers of the earlier run cannot come back",
-                want, zmq_strerror(zmq_errno()));
-        rc = zsock_bind(self->router, "tcp://127.0.0.1:0");
+    if (rc == -1 && fallback) {
+        fx_warn("cannot bind the managers' address %s kept in endpoint.conf (%s); binding %s "
+                "instead: managers of the earlier run cannot come back",
+                want, zmq_strerror(zmq_errno()), fallback);
+        rc = zsock_bind(self->router, "%s", fallback);
     }
     if (rc == -1) {
         snprintf(err, errlen,
@@ -60,8 +63,8 @@ static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *wa
     return 0;
 }
 
-fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, fx_ix_stats_t *stats, char *err,
-                             size_t errlen)
+fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, const char *fallback,
+                             fx_ix_stats_t *stats, char *err, size_t errlen)
 {
     fx_ix_port_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -88,7 +91,7 @@ fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, fx_ix
     fx_curve_server(self->router, &identity->endpoint_kp, S_ZAP_DOMAIN);
     zsock_set_linger(self->router, 200); /* the last COMMAND STOP still goes out on exit */
     zsock_set_maxmsgsize(self->router, (int) FX_WIRE_FRAME_MAX);
-    if (s_bind(self, identity, want, err, errlen) != 0)
+    if (s_bind(self, identity, want, fallback, err, errlen) != 0)
         goto fail;
     return self;
 fail:
@@ -152,6 +155,24 @@ int fx_ix_port_send(fx_ix_port_t *self, zframe_t *routing, fx_msg_t **msg_p, uin
     return fx_msg_send(msg_p, self->router, routing);
 }
 
+int fx_ix_port_send_to(fx_ix_port_t *self, fx_ix_manager_t *m, fx_msg_t **msg_p)
+{
+    int rc = fx_ix_port_send(self, fx_ix_manager_routing(m), msg_p, 0);
+    if (rc == FX_OK)
+        fx_ix_manager_sent(m, fx_now_ms());
+    return rc;
+}
+
+int fx_ix_port_send_shared(fx_ix_port_t *self, fx_ix_manager_t *m, fx_msg_t *msg, zframe_t *const *frames,
+                           size_t nframes)
+{
+    msg->seq = 0;
+    int rc = fx_ix_wire_send(self->router, fx_ix_manager_routing(m), msg, frames, nframes);
+    if (rc == FX_OK)
+        fx_ix_manager_sent(m, fx_now_ms());
+    return rc;
+}
+
 void fx_ix_port_refuse(fx_ix_port_t *self, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
 {
     self->stats->bad_messages++;
@@ -179,13 +200,15 @@ void fx_ix_port_tick(fx_ix_port_t *self, int64_t now)
                 (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
 }
 
-void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers)
+void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers, int64_t now, int64_t period_ms,
+                     int64_t slack_ms)
 {
     if (!self)
         return;
-    for (fx_ix_manager_t *m = fx_ix_managers_first(managers); m; m = fx_ix_managers_next(managers)) {
+    for (fx_ix_manager_t *m; (m = fx_ix_managers_beat_due(managers, now, period_ms, slack_ms)) != NULL;) {
         fx_msg_t *msg = fx_msg_new(FX_MSG_HEARTBEAT);
-        fx_ix_port_send(self, fx_ix_manager_routing(m), &msg, 0);
+        if (fx_ix_port_send_to(self, m, &msg) != FX_OK)
+            fx_ix_manager_sent(m, now); /* out of memory: try again next period, not in a loop */
     }
 }
 
@@ -197,6 +220,6 @@ void fx_ix_port_command(fx_ix_port_t *self, fx_ix_managers_t *managers, int comm
         fx_msg_t *msg = fx_msg_new(FX_MSG_COMMAND);
         if (msg)
             msg->command.command = (uint8_t) command;
-        fx_ix_port_send(self, fx_ix_manager_routing(m), &msg, 0);
+        fx_ix_port_send_to(self, m, &msg);
     }
 }

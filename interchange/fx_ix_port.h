@@ -19,22 +19,23 @@
 
 typedef struct fx_ix_port_t fx_ix_port_t;
 
-/* Bind the ZAP handler and the ROUTER at want; if want is the address kept
-   in endpoint.conf and cannot be bound, a free loopback port instead (the
-   managers of the earlier run cannot come back then). Prints the
-   "fx-endpoint: managers=<bound>" line on stdout and keeps the bound
-   address in endpoint.conf. stats (not owned) counts refused messages.
-   Caller owns the port; NULL with a sentence in err. */
-fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, fx_ix_stats_t *stats, char *err,
-                             size_t errlen);
+/* Bind the ZAP handler and the ROUTER at want; if want cannot be bound
+   and fallback is not NULL (want is the address kept in endpoint.conf),
+   fallback instead, a free port (the managers of the earlier run cannot
+   come back then). Prints the "fx-endpoint: managers=<bound>" line on
+   stdout and keeps the bound address in endpoint.conf. stats (not owned)
+   counts refused messages. Caller owns the port; NULL with a sentence in
+   err. */
+fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, const char *fallback,
+                             fx_ix_stats_t *stats, char *err, size_t errlen);
 void fx_ix_port_destroy(fx_ix_port_t **self_p);
 
 /* The two sockets, for the loop's poller. */
 zsock_t *fx_ix_port_router(fx_ix_port_t *self);
 zsock_t *fx_ix_port_zap_socket(fx_ix_port_t *self);
 
-/* The address local managers dial: the bound one, with a wildcard host
-   replaced by loopback. */
+/* The address managers dial: the bound one, with a wildcard host
+   (0.0.0.0, *) replaced by loopback. */
 const char *fx_ix_port_dial_address(fx_ix_port_t *self);
 
 /* Phase 1: answer the ZAP requests waiting (at most FX_IX_READS_PER_PASS). */
@@ -48,6 +49,16 @@ zmsg_t *fx_ix_port_recv(fx_ix_port_t *self);
    carry 0 (SPEC 3.6). FX_OK or an error of fx_msg_send. */
 int fx_ix_port_send(fx_ix_port_t *self, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq);
 
+/* Send msg (destroyed) to manager m, seq 0 (TASKS, COMMAND, CANCEL,
+   RESULTS_ACK, HEARTBEAT), and note that m was sent something now (its
+   heartbeat can wait, SPEC 9.2). FX_OK or an error of fx_msg_send. */
+int fx_ix_port_send_to(fx_ix_port_t *self, fx_ix_manager_t *m, fx_msg_t **msg_p);
+
+/* The same for a message whose payload frames are held by the caller and
+   go out shared (fx_ix_wire.h); msg is not destroyed. */
+int fx_ix_port_send_shared(fx_ix_port_t *self, fx_ix_manager_t *m, fx_msg_t *msg, zframe_t *const *frames,
+                           size_t nframes);
+
 /* Refuse a manager's message: count it; if this connection's ERROR budget
    allows (fx_errlimit.h: a broken or hostile peer holding the manager key
    cannot make the interchange spend its loop on error replies and log
@@ -60,10 +71,13 @@ void fx_ix_port_refuse(fx_ix_port_t *self, zframe_t *routing, uint32_t seq, int 
    tick. Does nothing when self is NULL. */
 void fx_ix_port_tick(fx_ix_port_t *self, int64_t now);
 
-/* HEARTBEAT, or COMMAND(command), to every manager with a session. Does
+/* HEARTBEAT to every manager sent nothing for about period_ms: those
+   fx_ix_managers_beat_due names at now (a round, every slack_ms at most);
+   O(1) per beat. COMMAND(command) to every manager with a session. Both do
    nothing when self is NULL (the port is bound only after the broker's
    first WELCOME). */
-void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers);
+void fx_ix_port_beat(fx_ix_port_t *self, fx_ix_managers_t *managers, int64_t now, int64_t period_ms,
+                     int64_t slack_ms);
 void fx_ix_port_command(fx_ix_port_t *self, fx_ix_managers_t *managers, int command);
 
 #endif

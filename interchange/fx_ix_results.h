@@ -14,7 +14,12 @@
     ack on to them (SPEC 6.3, 8.3): a manager forgets a result only after
     the broker committed it.
 
-    Cost: O(1) per add and per acked id; a batch is O(its size). */
+    A result's frames are moved in once and never copied: a RESULTS batch
+    borrows them (and the error text), and sends them shared
+    (fx_ix_wire.h).
+
+    Cost: O(1) per add, per result sent and per acked id; one allocation
+    per result (a second sender of the same result adds one). */
 #ifndef FX_IX_RESULTS_H
 #define FX_IX_RESULTS_H
 
@@ -37,31 +42,26 @@ int fx_ix_results_add(fx_ix_results_t *self, fx_result_t *result);
    FX_E_CONFLICT the manager is added to the held result's senders. */
 int fx_ix_results_add_from(fx_ix_results_t *self, fx_result_t *result, const char *manager_id);
 
-/* A RESULTS message with copies of the first pending results, at most
-   FX_BATCH_MAX; NULL if none is pending or on OOM. After sending it, call
-   fx_ix_results_sent with its count. */
-fx_msg_t *fx_ix_results_batch(fx_ix_results_t *self);
+/* The next batch: up to max of the first pending results, stamped
+   FX_TIME_IX_RESULT = stamp (wall-clock us), as records (borrowing the
+   error text: do not free them) and their frames (value, output: 2 per
+   record, borrowed). Returns how many; after sending them, call
+   fx_ix_results_sent with that count (before any other call here). */
+size_t fx_ix_results_batch(fx_ix_results_t *self, fx_result_t *records, zframe_t **frames, size_t max,
+                           uint64_t stamp);
 
 /* The first count pending results went out: they are unacked now. Returns
    how many of them went out for the first time (not a resend). */
 size_t fx_ix_results_sent(fx_ix_results_t *self, size_t count);
 
-/* The broker acknowledged these ids. Returns how many were unacked here. */
-size_t fx_ix_results_ack(fx_ix_results_t *self, const fx_id_text_t *ids, size_t count);
+/* Called once per sender of each acknowledged result. */
+typedef void(fx_ix_results_sender_fn)(void *ctx, const char *task_id, const char *manager_id);
 
-/* One (task id, manager id) pair: that manager sent the result of that
-   task, and the broker has now acknowledged it. */
-typedef struct {
-    fx_id_text_t task_id;
-    fx_id_text_t manager_id;
-} fx_ix_ack_pair_t;
-
-/* As fx_ix_results_ack; also appends to *pairs (realloc'd, *npairs
-   updated; the caller frees) one pair per sender of each acked result.
-   On OOM the pairs are cut short (those managers resend and are acked
-   later); the results are forgotten all the same. */
-size_t fx_ix_results_ack_senders(fx_ix_results_t *self, const fx_id_text_t *ids, size_t count,
-                                 fx_ix_ack_pair_t **pairs, size_t *npairs);
+/* The broker acknowledged these ids: those results are forgotten; for
+   each sender of each, sender(ctx, task id, manager id) if sender is not
+   NULL. Returns how many were held here. */
+size_t fx_ix_results_ack(fx_ix_results_t *self, const fx_id_text_t *ids, size_t count,
+                         fx_ix_results_sender_fn *sender, void *ctx);
 
 /* Make every unacked result pending again, ahead of the others, in the
    order they were first sent. */

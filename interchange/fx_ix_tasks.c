@@ -1,21 +1,22 @@
-/*  fx_ix_tasks.c: FIFO (zlistx) plus index by task id (zhashx). */
+/*  fx_ix_tasks.c: the FIFO (an intrusive list, fx_ix_list.h) plus an index
+    by task id (zhashx, keyed by the task's own id: no key copied). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "fx_ix_tasks.h"
 
 struct fx_ix_tasks_t {
-    zlistx_t *fifo;  /* fx_ix_task_t *, not owned: the index owns */
-    zhashx_t *index; /* task_id -> fx_ix_task_t *, owns */
-    size_t old;      /* tasks with .old set */
+    fx_ix_list_t fifo; /* fx_ix_task_t by node, not owned: the index owns */
+    zhashx_t *index;   /* task_id -> fx_ix_task_t *, owns */
+    size_t old;        /* tasks with .old set */
 };
 
 static void s_task_free(void **item_p)
 {
     fx_ix_task_t *task = *item_p;
     if (task) {
-        zframe_destroy(&task->task.body);
-        zframe_destroy(&task->task.payload);
+        zframe_destroy(&task->body);
+        zframe_destroy(&task->payload);
         free(task);
         *item_p = NULL;
     }
@@ -26,13 +27,15 @@ fx_ix_tasks_t *fx_ix_tasks_new(void)
     fx_ix_tasks_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->fifo = zlistx_new();
+    fx_ix_list_init(&self->fifo);
     self->index = zhashx_new();
-    if (!self->fifo || !self->index) {
+    if (!self->index) {
         fx_ix_tasks_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->index, s_task_free);
+    zhashx_set_key_duplicator(self->index, NULL); /* the key is the task's own task_id */
+    zhashx_set_key_destructor(self->index, NULL);
     return self;
 }
 
@@ -41,10 +44,20 @@ void fx_ix_tasks_destroy(fx_ix_tasks_t **self_p)
     if (!self_p || !*self_p)
         return;
     fx_ix_tasks_t *self = *self_p;
-    zlistx_destroy(&self->fifo);
     zhashx_destroy(&self->index);
     free(self);
     *self_p = NULL;
+}
+
+/* The strings of a task, in the order of text_len (fx_ix_task_t). */
+static void s_texts(fx_task_t *task, char *out[FX_IX_TASK_TEXTS])
+{
+    out[0] = task->endpoint_id;
+    out[1] = task->entry;
+    out[2] = task->container;
+    out[3] = task->py_version;
+    out[4] = task->dill_version;
+    out[5] = task->serializer;
 }
 
 int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
@@ -57,52 +70,79 @@ int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
         }
         return FX_E_CONFLICT;
     }
-    fx_ix_task_t *held = calloc(1, sizeof *held);
+    char *texts[FX_IX_TASK_TEXTS];
+    size_t lens[FX_IX_TASK_TEXTS], total = 0;
+    s_texts(task, texts);
+    for (int i = 0; i < FX_IX_TASK_TEXTS; i++) {
+        lens[i] = strlen(texts[i]); /* each < 256: the decoder held them to FX_NAME_MAX */
+        total += lens[i] + 1;
+    }
+    fx_ix_task_t *held = malloc(sizeof *held + total);
     if (!held)
         return FX_E_NOMEM;
-    held->task = *task;
-    held->handle = zlistx_add_end(self->fifo, held);
-    if (!held->handle || zhashx_insert(self->index, held->task.task_id, held) != 0) {
-        if (held->handle)
-            zlistx_delete(self->fifo, held->handle);
+    memset(held, 0, sizeof *held);
+    memcpy(held->task_id, task->task_id, sizeof held->task_id);
+    memcpy(held->function_id, task->function_id, sizeof held->function_id);
+    memcpy(held->function_version, task->function_version, sizeof held->function_version);
+    held->kind = task->kind;
+    held->attempt = task->attempt;
+    held->walltime_ms = task->walltime_ms;
+    held->retries = task->retries;
+    memcpy(held->times, task->times, sizeof held->times);
+    char *at = held->text;
+    for (int i = 0; i < FX_IX_TASK_TEXTS; i++) {
+        held->text_len[i] = (uint8_t) lens[i];
+        memcpy(at, texts[i], lens[i] + 1);
+        at += lens[i] + 1;
+    }
+    if (zhashx_insert(self->index, held->task_id, held) != 0) {
         free(held);
         return FX_E_NOMEM;
     }
-    task->body = NULL; /* moved */
+    held->body = task->body; /* moved */
+    held->payload = task->payload;
+    task->body = NULL;
     task->payload = NULL;
+    fx_ix_list_push_back(&self->fifo, &held->node);
     return FX_OK;
+}
+
+static fx_ix_task_t *s_task(fx_ix_node_t *node)
+{
+    return node ? FX_IX_RECORD(node, fx_ix_task_t, node) : NULL;
 }
 
 fx_ix_task_t *fx_ix_tasks_peek(fx_ix_tasks_t *self)
 {
-    return zlistx_first(self->fifo);
+    return s_task(fx_ix_list_first(&self->fifo));
 }
 
 fx_ix_task_t *fx_ix_tasks_pop(fx_ix_tasks_t *self)
 {
-    fx_ix_task_t *task = zlistx_first(self->fifo);
-    if (task) {
-        zlistx_delete(self->fifo, task->handle);
-        task->handle = NULL;
-    }
+    fx_ix_task_t *task = fx_ix_tasks_peek(self);
+    if (task)
+        fx_ix_list_remove(&self->fifo, &task->node);
     return task;
 }
 
-int fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task)
+void fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task)
 {
     task->holder = NULL;
     task->requeues++;
-    task->task.attempt++;
-    task->handle = zlistx_add_start(self->fifo, task);
-    return task->handle ? FX_OK : FX_E_NOMEM;
+    task->attempt++;
+    fx_ix_list_push_front(&self->fifo, &task->node);
 }
 
-size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, zlistx_t *list)
+size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, fx_ix_list_t *list)
 {
-    size_t back = 0;
-    for (fx_ix_task_t *t = zlistx_last(list); t; t = zlistx_prev(list))
-        back += fx_ix_tasks_requeue(self, t) == FX_OK;
-    zlistx_purge(list);
+    size_t back = list->size;
+    for (fx_ix_node_t *n = fx_ix_list_first(list); n; n = fx_ix_list_next(list, n)) {
+        fx_ix_task_t *t = s_task(n);
+        t->holder = NULL;
+        t->requeues++;
+        t->attempt++;
+    }
+    fx_ix_list_splice_front(&self->fifo, list);
     return back;
 }
 
@@ -116,14 +156,14 @@ void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p)
     fx_ix_task_t *task = *task_p;
     if (!task)
         return;
-    if (!task->holder && task->handle)
-        zlistx_delete(self->fifo, task->handle);
+    if (!task->holder && fx_ix_node_linked(&task->node))
+        fx_ix_list_remove(&self->fifo, &task->node);
     if (task->old)
         self->old--;
     *task_p = NULL;
-    fx_id_text_t id;
-    memcpy(id, task->task.task_id, sizeof id);
-    zhashx_delete(self->index, id); /* frees it */
+    fx_id_text_t id; /* the key lives in the task the delete frees */
+    memcpy(id, task->task_id, sizeof id);
+    zhashx_delete(self->index, id);
 }
 
 size_t fx_ix_tasks_age(fx_ix_tasks_t *self)
@@ -141,7 +181,7 @@ size_t fx_ix_tasks_old(fx_ix_tasks_t *self)
 
 size_t fx_ix_tasks_queued(fx_ix_tasks_t *self)
 {
-    return zlistx_size(self->fifo);
+    return self->fifo.size;
 }
 
 size_t fx_ix_tasks_held(fx_ix_tasks_t *self)
@@ -149,15 +189,37 @@ size_t fx_ix_tasks_held(fx_ix_tasks_t *self)
     return zhashx_size(self->index);
 }
 
-int fx_ix_task_copy(const fx_ix_task_t *task, fx_task_t *out)
+/* The i-th of the task's strings. */
+static const char *s_text(const fx_ix_task_t *task, int i)
 {
-    *out = task->task;
-    out->body = task->task.body ? zframe_dup(task->task.body) : zframe_new_empty();
-    out->payload = task->task.payload ? zframe_dup(task->task.payload) : zframe_new_empty();
-    if (!out->body || !out->payload) {
-        zframe_destroy(&out->body);
-        zframe_destroy(&out->payload);
-        return FX_E_NOMEM;
+    const char *at = task->text;
+    for (int k = 0; k < i; k++)
+        at += task->text_len[k] + 1;
+    return at;
+}
+
+void fx_ix_task_fill(const fx_ix_task_t *task, fx_task_t *out)
+{
+    memcpy(out->task_id, task->task_id, sizeof out->task_id);
+    memcpy(out->function_id, task->function_id, sizeof out->function_id);
+    memcpy(out->function_version, task->function_version, sizeof out->function_version);
+    out->kind = task->kind;
+    out->attempt = task->attempt;
+    out->walltime_ms = task->walltime_ms;
+    out->retries = task->retries;
+    memcpy(out->times, task->times, sizeof out->times);
+    char *dst[FX_IX_TASK_TEXTS];
+    s_texts(out, dst);
+    const char *at = task->text;
+    for (int i = 0; i < FX_IX_TASK_TEXTS; i++) {
+        memcpy(dst[i], at, task->text_len[i] + 1u);
+        at += task->text_len[i] + 1;
     }
-    return FX_OK;
+    out->body = NULL;
+    out->payload = NULL;
+}
+
+const char *fx_ix_task_container(const fx_ix_task_t *task)
+{
+    return s_text(task, 2);
 }

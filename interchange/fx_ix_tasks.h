@@ -2,30 +2,49 @@
 
     A task the broker sent lives here from its arrival until its result
     comes back from a manager: first in the FIFO (queued), then at one
-    manager (in flight; the manager registry lists it there). An index by
-    task id finds it from a result, and refuses a second copy of a task the
-    endpoint already holds (the broker redelivers after a reconnect).
+    manager (in flight; the manager registry keeps it in that manager's
+    list). An index by task id finds it from a result, and refuses a second
+    copy of a task the endpoint already holds (the broker redelivers after a
+    reconnect).
 
-    Cost: O(1) per add, pop, requeue, find and done. */
+    A held task is one allocation: its fields, its short strings packed
+    after them, and its two frames, moved out of the TASKS message that
+    brought it and never copied: a TASKS message to a manager sends the
+    same frames (shared, fx_ix_wire.h), so a requeued task still has them.
+
+    Cost: O(1) per add, pop, requeue, find and done; no allocation but the
+    task's own. */
 #ifndef FX_IX_TASKS_H
 #define FX_IX_TASKS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "fx_ix_list.h"
 #include "fx_msg.h"
 
 typedef struct fx_ix_manager_t fx_ix_manager_t;
 
-/* One held task. Plain struct: the FIFO and the manager registry both
-   reach into it. */
+/* The short strings of a task record packed after a held task. */
+#define FX_IX_TASK_TEXTS 6
+
+/* One held task. The FIFO and the manager registry both reach into it. */
 typedef struct {
-    fx_task_t task;          /* owns task.body and task.payload */
+    fx_ix_node_t node;       /* its place in the FIFO, or in its holder's list */
     fx_ix_manager_t *holder; /* NULL while queued here */
-    void *handle;            /* its place in the FIFO or in its holder's list */
-    int requeues;            /* times a lost manager gave it back */
-    bool old;                /* held since before the broker's latest WELCOME,
-                                and not sent again in the new session */
+    zframe_t *body, *payload;
+    fx_id_text_t task_id; /* the index's key */
+    fx_id_text_t function_id;
+    fx_oid_text_t function_version;
+    uint8_t kind;
+    bool old; /* held since before the broker's latest WELCOME, and not sent
+                 again in the new session */
+    uint32_t attempt, walltime_ms, retries;
+    int requeues; /* times a lost manager gave it back */
+    uint64_t times[FX_TIMES_MAX];
+    uint8_t text_len[FX_IX_TASK_TEXTS]; /* endpoint_id, entry, container, py_version, dill_version,
+                                           serializer */
+    char text[];                        /* those six, each NUL-terminated, one after the other */
 } fx_ix_task_t;
 
 typedef struct fx_ix_tasks_t fx_ix_tasks_t;
@@ -52,14 +71,14 @@ fx_ix_task_t *fx_ix_tasks_pop(fx_ix_tasks_t *self);
 /* Put a task a lost manager held back at the front of the FIFO. Its
    attempt (the dispatch number) goes up by one; its retries (worker deaths
    it may survive, counted by the manager) are left as they are. */
-int fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task);
+void fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task);
 
-/* Requeue every task of list (fx_ix_task_t *, as fx_ix_managers_hello and
-   _expire fill it) as above, from the back, so that the front of the FIFO
-   keeps their dispatch order; empties the list. A lost manager is not the
-   tasks' fault: nothing is counted against them. Returns how many went
-   back. */
-size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, zlistx_t *list);
+/* Requeue every task of list (fx_ix_task_t by their node, as
+   fx_ix_managers_hello and _expire fill it) as above, in one splice to the
+   front, so that the front of the FIFO keeps their dispatch order; empties
+   the list. A lost manager is not the tasks' fault: nothing is counted
+   against them. Returns how many went back. */
+size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, fx_ix_list_t *list);
 
 /* The held task with this id, or NULL. */
 fx_ix_task_t *fx_ix_tasks_find(fx_ix_tasks_t *self, const char *task_id);
@@ -71,7 +90,7 @@ void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p);
 /* A new broker session began: every task held now is old. The broker
    starts the session with in_flight 0, so the window announced in it must
    leave room for these (SPEC 7.7) until they end or the broker sends them
-   again. Returns how many are old. */
+   again. Returns how many are old. O(tasks held), once per session. */
 size_t fx_ix_tasks_age(fx_ix_tasks_t *self);
 size_t fx_ix_tasks_old(fx_ix_tasks_t *self);
 
@@ -79,8 +98,11 @@ size_t fx_ix_tasks_old(fx_ix_tasks_t *self);
 size_t fx_ix_tasks_queued(fx_ix_tasks_t *self);
 size_t fx_ix_tasks_held(fx_ix_tasks_t *self);
 
-/* A copy of the task for a TASKS message (frames duplicated). FX_OK or
-   FX_E_NOMEM. */
-int fx_ix_task_copy(const fx_ix_task_t *task, fx_task_t *out);
+/* The task's record for a TASKS message: every field but the frames
+   (left NULL: they go out shared, fx_ix_wire.h). */
+void fx_ix_task_fill(const fx_ix_task_t *task, fx_task_t *out);
+
+/* Its container ("" for none), for the routing strategy. */
+const char *fx_ix_task_container(const fx_ix_task_t *task);
 
 #endif

@@ -1,6 +1,7 @@
 /*  fx_ix_unit_test.c: the interchange's data structures without sockets or
-    processes: task FIFO and index, manager registry, dispatch strategy,
-    result store, stats, endpoint.conf's manager_bind, managers.pids. Each check names what broke. */
+    processes: task FIFO and index, manager registry, routing strategy,
+    heartbeat rounds, result store, stats, endpoint.conf's manager_bind, managers.pids. Each check names what
+   broke. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +10,12 @@
 
 #include "fx_conf.h"
 #include "fx_ix_identity.h"
-#include "fx_ix_launcher.h"
 #include "fx_ix_lifecycle.h"
 #include "fx_ix_managers.h"
+#include "fx_ix_provider.h"
 #include "fx_ix_results.h"
+#include "fx_ix_route.h"
 #include "fx_ix_stats.h"
-#include "fx_ix_strategy.h"
 #include "fx_ix_tasks.h"
 
 #include "fx_check.h"
@@ -28,6 +29,10 @@ static fx_task_t s_task(fx_id_text_t id)
     memcpy(t.task_id, id, sizeof t.task_id);
     t.body = zframe_new("body", 4);
     t.payload = zframe_new("args", 4);
+    fx_strlcpy(t.entry, "noop", sizeof t.entry);
+    fx_strlcpy(t.container, "torch", sizeof t.container);
+    fx_strlcpy(t.serializer, "pickle", sizeof t.serializer);
+    t.times[FX_TIME_BROKER_DISPATCHED] = 44;
     return t;
 }
 
@@ -59,13 +64,13 @@ static void scenario_fifo_and_requeue(void *ctx)
     CHECK(fx_ix_tasks_queued(q) == 3 && fx_ix_tasks_held(q) == 3, "3 queued, 3 held");
 
     fx_ix_task_t *a = fx_ix_tasks_pop(q), *b = fx_ix_tasks_pop(q);
-    CHECK(a && strcmp(a->task.task_id, ids[0]) == 0, "FIFO order: first");
-    CHECK(b && strcmp(b->task.task_id, ids[1]) == 0, "FIFO order: second");
+    CHECK(a && strcmp(a->task_id, ids[0]) == 0, "FIFO order: first");
+    CHECK(b && strcmp(b->task_id, ids[1]) == 0, "FIFO order: second");
     CHECK(fx_ix_tasks_queued(q) == 1 && fx_ix_tasks_held(q) == 3, "popped tasks stay held");
     /* a lost manager gives back a then b: requeued from the back */
     fx_ix_tasks_requeue(q, b);
     fx_ix_tasks_requeue(q, a);
-    CHECK(fx_ix_tasks_peek(q) == a && a->task.attempt == 1 && a->requeues == 1,
+    CHECK(fx_ix_tasks_peek(q) == a && a->attempt == 1 && a->requeues == 1,
           "requeued at the front with the next attempt number");
     fx_ix_task_t *c = fx_ix_tasks_find(q, ids[2]);
     CHECK(c != NULL, "find by id");
@@ -73,26 +78,55 @@ static void scenario_fifo_and_requeue(void *ctx)
     CHECK(c == NULL && fx_ix_tasks_held(q) == 2 && fx_ix_tasks_queued(q) == 2,
           "done on a queued task takes it out of the FIFO");
     fx_task_t copy;
-    CHECK(fx_ix_task_copy(a, &copy) == FX_OK && zframe_size(copy.payload) == 4, "copy dups frames");
-    zframe_destroy(&copy.body);
-    zframe_destroy(&copy.payload);
+    memset(&copy, 0xff, sizeof copy);
+    fx_ix_task_fill(a, &copy);
+    CHECK(strcmp(copy.task_id, ids[0]) == 0 && copy.attempt == 1 && strcmp(copy.entry, "noop") == 0 &&
+              strcmp(copy.container, "torch") == 0 && strcmp(copy.serializer, "pickle") == 0 &&
+              copy.endpoint_id[0] == '\0' && copy.times[FX_TIME_BROKER_DISPATCHED] == 44 && !copy.body &&
+              !copy.payload,
+          "fill gives back every field, frames left to the caller");
+    CHECK(strcmp(fx_ix_task_container(a), "torch") == 0 && zframe_size(a->payload) == 4,
+          "the container; the frames stay held");
     fx_ix_tasks_destroy(&q);
     CHECK(q == NULL, "destroy clears the pointer");
+}
+
+/* What the dispatch phase does, without sockets: the front of the queue
+   to the manager the strategy picks, as many as it has room for. Returns
+   how many tasks were handed out; each manager's count in got[]. */
+static int s_dispatch(fx_ix_tasks_t *q, fx_ix_managers_t *reg, fx_ix_manager_t **ms, int n, int *got)
+{
+    int handed = 0;
+    for (fx_ix_task_t *t = fx_ix_tasks_peek(q); t; t = fx_ix_tasks_peek(q)) {
+        uint32_t room = 0;
+        fx_ix_manager_t *m = fx_ix_route_pick(fx_ix_managers_route(reg), t, &room);
+        if (!m)
+            break;
+        CHECK(room >= 1 && room <= fx_ix_manager_free(m), "room %u within the free window %u", room,
+              fx_ix_manager_free(m));
+        for (uint32_t k = 0; k < room && (t = fx_ix_tasks_pop(q)) != NULL; k++, handed++) {
+            fx_ix_manager_hold(m, t);
+            for (int i = 0; i < n; i++)
+                got[i] += ms[i] == m;
+        }
+    }
+    return handed;
 }
 
 static void scenario_registry_and_dispatch(void *ctx)
 {
     (void) ctx;
     fx_ix_tasks_t *q = fx_ix_tasks_new();
-    fx_ix_managers_t *reg = fx_ix_managers_new();
-    zlistx_t *orphans = zlistx_new();
+    fx_ix_managers_t *reg = fx_ix_managers_new(NULL);
+    fx_ix_list_t orphans;
+    fx_ix_list_init(&orphans);
     zframe_t *r1 = zframe_new("\x00\x01", 2), *r2 = zframe_new("\x00\x02", 2);
     fx_id_text_t mid1, mid2;
     fx_id_new(mid1);
     fx_id_new(mid2);
     fx_msg_t *h1 = s_hello(mid1), *h2 = s_hello(mid2);
-    fx_ix_manager_t *m1 = fx_ix_managers_hello(reg, r1, h1, 1000, orphans);
-    fx_ix_manager_t *m2 = fx_ix_managers_hello(reg, r2, h2, 1000, orphans);
+    fx_ix_manager_t *m1 = fx_ix_managers_hello(reg, r1, h1, 1000, &orphans);
+    fx_ix_manager_t *m2 = fx_ix_managers_hello(reg, r2, h2, 1000, &orphans);
     CHECK(m1 && m2 && fx_ix_managers_size(reg) == 2, "two managers");
     fx_ix_manager_t *found = NULL;
     CHECK(fx_ix_managers_session(reg, r2, &found) == FX_IX_SESSION_ACTIVE && found == m2,
@@ -100,72 +134,149 @@ static void scenario_registry_and_dispatch(void *ctx)
     zframe_t *r3 = zframe_new("\x00\x03", 2);
     CHECK(fx_ix_managers_session(reg, r3, &found) == FX_IX_SESSION_NONE && found == NULL,
           "a routing id that said no hello is NONE");
-    CHECK(fx_ix_strategy_pick(reg, NULL) == NULL, "no window yet: nobody gets a task");
+    uint32_t room = 0;
+    CHECK(fx_ix_route_pick(fx_ix_managers_route(reg), NULL, &room) == NULL,
+          "no window yet: nobody gets a task");
     fx_ix_manager_set_window(m1, 2);
     fx_ix_manager_set_window(m2, 3);
-    CHECK(fx_ix_managers_window(reg) == 5, "window sum");
+    CHECK(fx_ix_managers_window(reg) == 5 && fx_ix_managers_free(reg) == 5, "window sum 5, free 5");
 
     fx_id_text_t ids[6];
     for (int i = 0; i < 6; i++) {
         fx_task_t t = s_task(ids[i]);
         fx_ix_tasks_add(q, &t);
     }
-    int to_m1 = 0, to_m2 = 0;
-    for (fx_ix_task_t *t = fx_ix_tasks_peek(q); t; t = fx_ix_tasks_peek(q)) {
-        fx_ix_manager_t *m = fx_ix_strategy_pick(reg, t);
-        if (!m)
-            break;
-        fx_ix_tasks_pop(q);
-        fx_ix_manager_hold(m, t);
-        if (m == m1)
-            to_m1++;
-        else
-            to_m2++;
-    }
-    CHECK(to_m1 == 2 && to_m2 == 3, "dispatch fills windows exactly: m1 %d m2 %d", to_m1, to_m2);
+    fx_ix_manager_t *ms[2] = {m1, m2};
+    int got[2] = {0};
+    CHECK(s_dispatch(q, reg, ms, 2, got) == 5, "five handed out");
+    CHECK(got[0] == 2 && got[1] == 3, "dispatch fills windows exactly: m1 %d m2 %d", got[0], got[1]);
     CHECK(fx_ix_tasks_queued(q) == 1, "the sixth task waits");
     CHECK(fx_ix_manager_free(m1) == 0 && fx_ix_manager_in_flight(m2) == 3, "in flight counted");
-    CHECK(zlistx_size(fx_ix_manager_outbox(m2)) == 3, "outbox holds the batch");
+    CHECK(fx_ix_manager_last(m2) && strcmp(fx_ix_manager_last(m2)->task_id, ids[4]) == 0 &&
+              strcmp(fx_ix_manager_before(m2, fx_ix_manager_last(m2))->task_id, ids[3]) == 0,
+          "a manager's tasks in the order handed: the batch is their tail");
     CHECK(fx_ix_managers_workers(reg) == 4 && fx_ix_managers_free(reg) == 0,
           "status sums: workers 4, free 0 (got %llu, %llu)", (unsigned long long) fx_ix_managers_workers(reg),
           (unsigned long long) fx_ix_managers_free(reg));
-    CHECK(fx_ix_managers_by_pid(reg, 0) == m1 && fx_ix_managers_by_pid(reg, 77) == NULL, "find by pid");
-    zlistx_purge(fx_ix_manager_outbox(m1));
-    zlistx_purge(fx_ix_manager_outbox(m2));
+    CHECK(fx_ix_managers_by_id(reg, mid1) == m1 && fx_ix_managers_by_id(reg, "nope") == NULL, "find by id");
 
-    /* a result frees a slot */
+    /* a result frees a slot: it is offered at once */
     fx_ix_task_t *first = fx_ix_tasks_find(q, ids[0]);
     fx_ix_manager_t *holder = first->holder;
+    CHECK(holder == m1, "the first task went to the first manager with an idle worker");
     fx_ix_manager_release(holder, first);
     fx_ix_tasks_done(q, &first);
-    CHECK(fx_ix_manager_free(holder) == 1, "result released a slot");
+    CHECK(fx_ix_manager_free(holder) == 1 && fx_ix_managers_free(reg) == 1, "result released a slot");
+    CHECK(fx_ix_route_pick(fx_ix_managers_route(reg), NULL, &room) == m1 && room == 1,
+          "the freed worker is offered (room %u)", room);
+    fx_ix_manager_retire(m1);
+    CHECK(fx_ix_route_pick(fx_ix_managers_route(reg), NULL, &room) == NULL &&
+              fx_ix_managers_window(reg) == 3 && fx_ix_managers_free(reg) == 0,
+          "a retiring manager gets nothing and counts for nothing");
 
-    CHECK(holder == m2, "the first task went to the manager with the most room");
-    /* m2 says hello again on the same connection: its 2 tasks are orphans */
-    fx_ix_manager_t *m2b = fx_ix_managers_hello(reg, r2, h2, 2000, orphans);
-    CHECK(m2b && fx_ix_managers_size(reg) == 2 && zlistx_size(orphans) == 2,
-          "re-hello replaces the record and gives back %zu tasks", zlistx_size(orphans));
-    CHECK(fx_ix_manager_window(m2b) == 0, "the new session has no window until CREDIT");
-    CHECK(fx_ix_tasks_requeue_all(q, orphans) == 2 && zlistx_size(orphans) == 0,
-          "orphans requeued, list emptied");
-    CHECK(fx_ix_tasks_queued(q) == 3, "orphans back in the FIFO");
+    /* m2 says hello again on the same connection: its 3 tasks are orphans */
+    fx_ix_manager_t *m2b = fx_ix_managers_hello(reg, r2, h2, 2000, &orphans);
+    CHECK(m2b && fx_ix_managers_size(reg) == 2 && orphans.size == 3,
+          "re-hello replaces the record and gives back %zu tasks", orphans.size);
+    CHECK(fx_ix_manager_window(m2b) == 0 && fx_ix_managers_workers(reg) == 4,
+          "the new session has no window until CREDIT");
+    CHECK(fx_ix_tasks_requeue_all(q, &orphans) == 3 && orphans.size == 0, "orphans requeued, list emptied");
+    CHECK(fx_ix_tasks_queued(q) == 4 && strcmp(fx_ix_tasks_peek(q)->task_id, ids[2]) == 0,
+          "orphans back at the front of the FIFO in their order");
 
-    /* m1 silent: expires */
+    /* m1 silent: expires; only the longest silent manager is looked at */
+    CHECK(fx_ix_managers_expire_next(reg, 5000) == 6001, "m1, heard at 1000, is lost after 6000 (got %lld)",
+          (long long) fx_ix_managers_expire_next(reg, 5000));
     fx_ix_manager_heard(m2b, 9000);
-    int lost = fx_ix_managers_expire(reg, 9000, 5000, orphans);
-    CHECK(lost == 1 && fx_ix_managers_size(reg) == 1 && zlistx_size(orphans) == 2,
-          "m1 lost after 5 s of silence with its 2 tasks");
-    CHECK(fx_ix_managers_session(reg, r1, &found) == FX_IX_SESSION_NONE,
+    int lost = fx_ix_managers_expire(reg, 9000, 5000, &orphans);
+    CHECK(lost == 1 && fx_ix_managers_size(reg) == 1 && orphans.size == 1,
+          "m1 lost after 5 s of silence with its 1 task");
+    CHECK(fx_ix_managers_session(reg, r1, &found) == FX_IX_SESSION_NONE && !fx_ix_managers_by_id(reg, mid1),
           "a lost manager's routing id is NONE");
-    fx_ix_tasks_requeue_all(q, orphans);
+    fx_ix_tasks_requeue_all(q, &orphans);
     CHECK(fx_ix_tasks_held(q) == 5 && fx_ix_tasks_queued(q) == 5, "nothing lost: 5 held, 5 queued");
+    CHECK(fx_ix_managers_window(reg) == 0 && fx_ix_managers_workers(reg) == 2 &&
+              fx_ix_managers_free(reg) == 0,
+          "the sums follow the records");
 
     fx_msg_destroy(&h1);
     fx_msg_destroy(&h2);
     zframe_destroy(&r1);
     zframe_destroy(&r2);
     zframe_destroy(&r3);
-    zlistx_destroy(&orphans);
+    fx_ix_managers_destroy(&reg);
+    fx_ix_tasks_destroy(&q);
+}
+
+/* The default strategy gives a short queue to idle workers, round robin
+   over the managers, before it fills anyone's prefetch; heartbeats go in
+   rounds. */
+static void scenario_route_and_beats(void *ctx)
+{
+    (void) ctx;
+    fx_ix_tasks_t *q = fx_ix_tasks_new();
+    fx_ix_managers_t *reg = fx_ix_managers_new(&fx_ix_route_rr);
+    fx_ix_list_t orphans;
+    fx_ix_list_init(&orphans);
+    fx_ix_manager_t *ms[3];
+    zframe_t *routing[3];
+    for (int i = 0; i < 3; i++) {
+        fx_id_text_t mid;
+        fx_id_new(mid);
+        fx_msg_t *h = s_hello(mid); /* 2 workers */
+        char r[2] = {0, (char) (i + 1)};
+        routing[i] = zframe_new(r, 2);
+        ms[i] = fx_ix_managers_hello(reg, routing[i], h, 1000 + 100 * i, &orphans);
+        fx_ix_manager_set_window(ms[i], 10); /* 2 workers + 8 prefetch */
+        fx_msg_destroy(&h);
+    }
+    fx_id_text_t id;
+    for (int i = 0; i < 3; i++) {
+        fx_task_t t = s_task(id);
+        fx_ix_tasks_add(q, &t);
+    }
+    int got[3] = {0};
+    s_dispatch(q, reg, ms, 3, got);
+    CHECK(got[0] == 2 && got[1] == 1 && got[2] == 0,
+          "three tasks: each to an idle worker, a manager's idle "
+          "workers at once (%d %d %d)",
+          got[0], got[1], got[2]);
+    for (int i = 0; i < 3; i++) {
+        fx_task_t t = s_task(id);
+        fx_ix_tasks_add(q, &t);
+    }
+    s_dispatch(q, reg, ms, 3, got);
+    CHECK(got[0] == 2 && got[1] == 2 && got[2] == 2, "then every idle worker before any prefetch (%d %d %d)",
+          got[0], got[1], got[2]);
+    for (int i = 0; i < 30; i++) {
+        fx_task_t t = s_task(id);
+        fx_ix_tasks_add(q, &t);
+    }
+    CHECK(s_dispatch(q, reg, ms, 3, got) == 24 && got[0] == 10 && got[1] == 10 && got[2] == 10 &&
+              fx_ix_tasks_queued(q) == 6,
+          "then the prefetch, never beyond the windows (%d %d %d)", got[0], got[1], got[2]);
+
+    /* beats: period 1000, rounds of 250; sent at 1000, 1100, 1200 */
+    CHECK(fx_ix_managers_beat_next(reg, 1000, 250) == 1750,
+          "first round at 1750 (the grid point after "
+          "1000 + 750): %lld",
+          (long long) fx_ix_managers_beat_next(reg, 1000, 250));
+    CHECK(fx_ix_managers_beat_due(reg, 1749, 1000, 250) == NULL, "nothing due before");
+    int beaten = 0;
+    for (fx_ix_manager_t *m; (m = fx_ix_managers_beat_due(reg, 2000, 1000, 250)) != NULL; beaten++)
+        fx_ix_manager_sent(m, 2000);
+    CHECK(beaten == 3, "the round at 2000 beats all three, due before 2250 (%d)", beaten);
+    fx_ix_manager_sent(ms[1], 2100); /* something else went to it */
+    beaten = 0;
+    for (fx_ix_manager_t *m; (m = fx_ix_managers_beat_due(reg, 2750, 1000, 250)) != NULL; beaten++) {
+        CHECK(m != ms[1], "a manager sent something since is not beaten");
+        fx_ix_manager_sent(m, 2750);
+    }
+    CHECK(beaten == 2 && fx_ix_managers_beat_next(reg, 1000, 250) == 3000,
+          "two beats; next round 3000 (%lld)", (long long) fx_ix_managers_beat_next(reg, 1000, 250));
+
+    for (int i = 0; i < 3; i++)
+        zframe_destroy(&routing[i]);
     fx_ix_managers_destroy(&reg);
     fx_ix_tasks_destroy(&q);
 }
@@ -182,13 +293,31 @@ static fx_result_t s_result(fx_id_text_t id)
     return r;
 }
 
+/* A sender callback: records (task, manager) pairs. */
+typedef struct {
+    fx_id_text_t task[4], manager[4];
+    int n;
+} s_pairs_t;
+
+static void s_pair(void *ctx, const char *task_id, const char *manager_id)
+{
+    s_pairs_t *p = ctx;
+    if (p->n < 4) {
+        fx_strlcpy(p->task[p->n], task_id, sizeof p->task[0]);
+        fx_strlcpy(p->manager[p->n++], manager_id, sizeof p->manager[0]);
+    }
+}
+
 static void scenario_results(void *ctx)
 {
     (void) ctx;
     fx_ix_results_t *rs = fx_ix_results_new();
     fx_id_text_t ids[3];
+    zframe_t *values[3];
     for (int i = 0; i < 3; i++) {
         fx_result_t r = s_result(ids[i]);
+        values[i] = r.value;
+        r.times[FX_TIME_MANAGER_SENT] = 7;
         CHECK(fx_ix_results_add(rs, &r) == FX_OK, "add result %d", i);
         CHECK(!r.value && !r.output && !r.error_text, "result moved");
     }
@@ -201,21 +330,22 @@ static void scenario_results(void *ctx)
     zframe_destroy(&dup.output);
     CHECK(fx_ix_results_unsent(rs) == 3, "3 unsent");
 
-    fx_msg_t *batch = fx_ix_results_batch(rs);
-    CHECK(batch && batch->results.count == 3 && strcmp(batch->results.results[2].task_id, ids[2]) == 0 &&
-              strcmp(batch->results.results[0].error_text, "text") == 0,
-          "batch copies results in order");
-    fx_msg_destroy(&batch);
+    fx_result_t records[4];
+    zframe_t *frames[8];
+    CHECK(fx_ix_results_batch(rs, records, frames, 2, 99) == 2, "a batch of at most 2");
+    CHECK(fx_ix_results_batch(rs, records, frames, 4, 99) == 3, "a batch of at most 4: all 3");
+    CHECK(strcmp(records[2].task_id, ids[2]) == 0 && strcmp(records[0].error_text, "text") == 0 &&
+              records[1].times[FX_TIME_MANAGER_SENT] == 7 && records[1].times[FX_TIME_IX_RESULT] == 99 &&
+              !records[0].value && frames[2] == values[1] && frames[3] != NULL,
+          "the batch borrows the results in order, stamped, their frames the held ones");
     CHECK(fx_ix_results_sent(rs, 3) == 3, "3 sent first time");
     CHECK(fx_ix_results_unsent(rs) == 0 && fx_ix_results_unacked(rs) == 3, "3 unacked");
-    CHECK(fx_ix_results_ack(rs, &ids[1], 1) == 1 && fx_ix_results_unacked(rs) == 2, "ack one");
-    CHECK(fx_ix_results_ack(rs, &ids[1], 1) == 0, "a second ack is a no-op");
+    CHECK(fx_ix_results_ack(rs, &ids[1], 1, NULL, NULL) == 1 && fx_ix_results_unacked(rs) == 2, "ack one");
+    CHECK(fx_ix_results_ack(rs, &ids[1], 1, NULL, NULL) == 0, "a second ack is a no-op");
     fx_ix_results_resend_all(rs);
     CHECK(fx_ix_results_pending(rs) == 2 && fx_ix_results_unacked(rs) == 0, "resend: pending again");
-    batch = fx_ix_results_batch(rs);
-    CHECK(batch && batch->results.count == 2 && strcmp(batch->results.results[0].task_id, ids[0]) == 0,
+    CHECK(fx_ix_results_batch(rs, records, frames, 4, 100) == 2 && strcmp(records[0].task_id, ids[0]) == 0,
           "resend keeps order");
-    fx_msg_destroy(&batch);
     CHECK(fx_ix_results_sent(rs, 2) == 0, "a resend is not a first send");
     fx_ix_results_destroy(&rs);
 
@@ -234,15 +364,12 @@ static void scenario_results(void *ctx)
     free(again.error_text);
     zframe_destroy(&again.value);
     zframe_destroy(&again.output);
-    fx_ix_ack_pair_t *pairs = NULL;
-    size_t npairs = 0;
-    CHECK(fx_ix_results_ack_senders(rs, &tid, 1, &pairs, &npairs) == 1, "acked");
-    CHECK(npairs == 2 && strcmp(pairs[0].task_id, tid) == 0 && strcmp(pairs[0].manager_id, m1) == 0 &&
-              strcmp(pairs[1].manager_id, m2) == 0,
-          "both senders, once each (%zu pairs)", npairs);
-    CHECK(fx_ix_results_ack_senders(rs, &tid, 1, &pairs, &npairs) == 0 && npairs == 2,
-          "a second ack: nothing");
-    free(pairs);
+    s_pairs_t pairs = {0};
+    CHECK(fx_ix_results_ack(rs, &tid, 1, s_pair, &pairs) == 1, "acked");
+    CHECK(pairs.n == 2 && strcmp(pairs.task[0], tid) == 0 && strcmp(pairs.manager[0], m1) == 0 &&
+              strcmp(pairs.task[1], tid) == 0 && strcmp(pairs.manager[1], m2) == 0,
+          "both senders, once each (%d pairs)", pairs.n);
+    CHECK(fx_ix_results_ack(rs, &tid, 1, s_pair, &pairs) == 0 && pairs.n == 2, "a second ack: nothing");
     fx_ix_results_destroy(&rs);
 }
 
@@ -293,16 +420,21 @@ static void scenario_identity_and_pids(void *ctx)
     FILE *f = fopen(pids, "w");
     fprintf(f, "%d\n1\n999999999\n", (int) getpid());
     fclose(f);
-    fx_ix_launcher_t *l = fx_ix_launcher_new(pids);
-    CHECK(fx_ix_launcher_adopt(l, again.manager_key_path) == 0, "neither this test, init nor a dead pid");
-    int out[4];
-    CHECK(fx_ix_launcher_adopted(l, out, 4) == 0, "nothing adopted");
+    fx_ix_provider_conf_t pc = {.kind = FX_IX_PROVIDER_LOCAL, .nodes_per_block = 1};
+    fx_ix_launch_t launch = {.workers = 1};
+    snprintf(launch.dir, sizeof launch.dir, "%s", dir);
+    snprintf(launch.key_file, sizeof launch.key_file, "%s", again.manager_key_path);
+    void *local = fx_ix_provider_local.create(&pc, &launch, err, sizeof err);
+    CHECK(local, "the local provider (max_blocks 0: no fx-manager needed): %s", err);
+    fx_ix_block_t out[4];
+    CHECK(local && fx_ix_provider_local.adopt(local, out, 4) == 0, "neither this test, init nor a dead pid");
     f = fopen(pids, "r");
     int c = f ? fgetc(f) : 0;
     if (f)
         fclose(f);
     CHECK(c == EOF, "managers.pids rewritten empty");
-    fx_ix_launcher_destroy(&l);
+    if (local)
+        fx_ix_provider_local.destroy(local);
     char cmd[PATH_MAX + 64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0, "cleanup");
@@ -359,6 +491,7 @@ int main(int argc, char **argv)
     static const fx_scenario_t scenarios[] = {
         {"fifo_and_requeue", scenario_fifo_and_requeue, false},
         {"registry_and_dispatch", scenario_registry_and_dispatch, false},
+        {"route_and_beats", scenario_route_and_beats, false},
         {"results", scenario_results, false},
         {"stats", scenario_stats, false},
         {"identity_and_pids", scenario_identity_and_pids, false},

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -12,13 +13,12 @@
 #include <unistd.h>
 
 #include "fx_ixfake.h"
+#include "fx_testkit.h"
 #include "fx_testproc.h"
-
 
 /* ------------------------------------------------ processes and pickles */
 
-/* The process and pickle helpers are the tests' shared ones
-   (test/include/fx_testproc.h); these pass the fake's Python along. */
+/* The process helpers are the tests' shared ones (test/include/fx_testproc.h). */
 int ix_pidfd_open(pid_t pid)
 {
     return fx_test_pidfd_open(pid);
@@ -29,24 +29,36 @@ pid_t ix_spawn(char *const argv[], int in_fd, int out_fd)
     return fx_test_spawn(argv, in_fd, out_fd);
 }
 
-char *ix_python(ix_t *ix, const char *script, const char *input)
+int ix_wait_exit(pid_t pid, int pidfd, int ms)
 {
-    return fx_test_python(ix->python, script, input);
+    return fx_test_wait_exit(pid, pidfd, ms);
+}
+
+/* Pickles: the tests' pickler (fx_testproc.h), pumping while it works, so
+   that heartbeats and ZAP go on: a manager that heard nothing for a while
+   would count the fake lost. */
+static void s_pump_idle(void *arg)
+{
+    ix_t *ix = arg;
+    if (ix->poller)
+        ix_pump(ix, 0);
+}
+
+static fx_test_pickler_t *s_pickler(ix_t *ix)
+{
+    if (!ix->pickler)
+        ix->pickler = fx_test_pickler_new(ix->python, IX_WAIT_MS, s_pump_idle, ix);
+    return ix->pickler;
 }
 
 zframe_t *ix_pickle(ix_t *ix, const char *expr)
 {
-    return fx_test_pickle(ix->python, expr);
+    return s_pickler(ix) ? fx_test_pickler_pickle(ix->pickler, expr) : NULL;
 }
 
 char *ix_repr(ix_t *ix, zframe_t *frame)
 {
-    return fx_test_repr(ix->python, frame);
-}
-
-int ix_wait_exit(pid_t pid, int pidfd, int ms)
-{
-    return fx_test_wait_exit(pid, pidfd, ms);
+    return s_pickler(ix) ? fx_test_pickler_repr(ix->pickler, frame) : strdup("<repr failed>");
 }
 
 /* ------------------------------------------------ the fake interchange */
@@ -71,9 +83,11 @@ void ix_pump(ix_t *ix, int ms)
         if (which == ix->zap) {
             fx_zap_request_t req;
             if (fx_zap_recv(ix->zap, &req) == 0) {
-                bool ok = strcmp(req.domain, "fx-manager") == 0 && strcmp(req.client_key, ix->client.public_key) == 0;
+                bool ok = strcmp(req.domain, "fx-manager") == 0 &&
+                          strcmp(req.client_key, ix->client.public_key) == 0;
                 CHECK(ok, "ZAP request for domain %s with key %s", req.domain, req.client_key);
-                fx_zap_reply(ix->zap, &req, ok, IX_USER_ID);
+                ix->zap_requests++;
+                fx_zap_reply(ix->zap, &req, ok && !ix->deny_key, IX_USER_ID);
             }
             continue;
         }
@@ -84,7 +98,8 @@ void ix_pump(ix_t *ix, int ms)
             continue;
         zframe_t *rid = zmsg_pop(zmsg);
         const char *user = fx_peer_user_id(zmsg_first(zmsg));
-        CHECK(user && strcmp(user, IX_USER_ID) == 0, "User-Id on the header frame is %s", user ? user : "(none)");
+        CHECK(user && strcmp(user, IX_USER_ID) == 0, "User-Id on the header frame is %s",
+              user ? user : "(none)");
         fx_msg_t *msg = NULL;
         uint32_t seq;
         const char *detail;
@@ -158,7 +173,34 @@ int ix_send(ix_t *ix, fx_msg_t **msg_p)
 bool ix_wait_file(ix_t *ix, const char *path, int ms)
 {
     int64_t deadline = fx_now_ms() + ms;
-    while (access(path, F_OK) != 0) {
+    while (access(path, F_OK) != 0) { /* an event with a deadline: nothing is counted meanwhile */
+        if (fx_now_ms() >= deadline)
+            return false;
+        ix_pump(ix, 20);
+    }
+    return true;
+}
+
+int ix_log_count(ix_t *ix, const char *text)
+{
+    FILE *f = fopen(ix->log_path, "r");
+    if (!f)
+        return 0;
+    int n = 0;
+    char line[8192];
+    while (fgets(line, sizeof line, f))
+        for (const char *at = strstr(line, text); at; at = strstr(at + 1, text))
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* Waits (pumping messages, answering ZAP) until text occurs `times` times
+   in the manager's captured stderr; false after ms. */
+bool ix_wait_log(ix_t *ix, const char *text, int times, int ms)
+{
+    int64_t deadline = fx_now_ms() + ms;
+    while (ix_log_count(ix, text) < times) {
         if (fx_now_ms() >= deadline)
             return false;
         ix_pump(ix, 20);
@@ -195,7 +237,7 @@ void ix_task(ix_t *ix, fx_task_t *t, const char *body, const char *args)
 /* Sends one task with this walltime; its id in id, or id itself if
    `again` (the same task sent a second time). */
 void ix_send_task(ix_t *ix, const char *body, const char *args, uint32_t walltime_ms, fx_id_text_t id,
-                        bool again)
+                  bool again)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
     fx_msg_alloc_records(msg, 1);
@@ -292,6 +334,37 @@ void ix_welcome(ix_t *ix, uint32_t hello_seq)
     ix_send(ix, &welcome);
 }
 
+/* Before a WELCOME to a manager without a session: takes whatever is
+   pending, which must be hellos only (nothing else may leave a manager
+   without a session), and returns the seq of the latest one (hello_seq if
+   none came). */
+uint32_t ix_hellos_only(ix_t *ix, uint32_t hello_seq)
+{
+    ix_pump(ix, 0);
+    while (ix->npending) {
+        fx_msg_t *msg = ix->pending[0];
+        memmove(ix->pending, ix->pending + 1, (size_t) --ix->npending * sizeof *ix->pending);
+        CHECK(msg->type == FX_MSG_MANAGER_HELLO, "%s sent without a session", fx_msg_type_name(msg->type));
+        if (msg->type == FX_MSG_MANAGER_HELLO)
+            hello_seq = msg->seq;
+        fx_msg_destroy(&msg);
+        ix_pump(ix, 0);
+    }
+    return hello_seq;
+}
+
+/* A barrier: waits (pumping) until the manager logs that the result of
+   task_id is held for want of a session (fx_mgr_out_push); the scenario
+   must have set capture_stderr. */
+bool ix_wait_held(ix_t *ix, const char *task_id)
+{
+    char text[FX_ID_LEN + 32];
+    snprintf(text, sizeof text, "task=%s ended while", task_id);
+    bool held = ix_wait_log(ix, text, 1, IX_WAIT_MS);
+    CHECK(held, "the manager never said it holds the result of %s without a session", task_id);
+    return held;
+}
+
 /* Sets up keys and sockets, starts fx-manager. */
 int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
 {
@@ -300,7 +373,8 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
     if (!mkdtemp(ix->dir))
         return -1;
     snprintf(ix->key_file, sizeof ix->key_file, "%s/manager.key", ix->dir);
-    if (fx_keypair_new(&ix->server) != 0 || fx_keypair_load(ix->key_file, &ix->client, true, err, sizeof err) != 0) {
+    if (fx_keypair_new(&ix->server) != 0 ||
+        fx_keypair_load(ix->key_file, &ix->client, true, err, sizeof err) != 0) {
         fprintf(stderr, "keys: %s\n", err);
         return -1;
     }
@@ -315,17 +389,23 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
     fx_id_new(ix->manager_id);
     ix->workers = workers;
     ix->prefetch = prefetch;
-    char w[16], p[16], b[16];
+    char w[16], p[16], b[16], m[16];
+    double missed = 10 * fx_test_slow();
+    snprintf(m, sizeof m, "%d", missed > 100 ? 100 : (int) missed);
     snprintf(w, sizeof w, "%u", workers);
     snprintf(p, sizeof p, "%u", prefetch);
     snprintf(b, sizeof b, "%d", IX_BEAT_MS);
-    char *argv[32] = { (char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", ix->server.public_key,
-                       "--key-file", ix->key_file, "--workers", w, "--prefetch", p, "--heartbeat-ms", b,
-                       "--id", ix->manager_id,
-                       /* the fake beats only while it pumps, not while
-                          Python makes a pickle (most of a second under
-                          load); ix->extra may set another value */
-                       "--heartbeat-missed", "10", NULL };
+    fx_keypair_t other;
+    if (ix->wrong_server_key && fx_keypair_new(&other) != 0)
+        return -1;
+    char *server_key = ix->wrong_server_key ? other.public_key : ix->server.public_key;
+    char *argv[32] = {(char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", server_key,
+                      "--key-file", ix->key_file, "--workers", w, "--prefetch", p, "--heartbeat-ms", b,
+                      "--id", ix->manager_id,
+                      /* ten beats, stretched by FX_TEST_SLOW, before the
+                         manager counts the fake lost: the fake beats only
+                         while it pumps; ix->extra may set another value */
+                      "--heartbeat-missed", m, NULL};
     int argc = 17;
     char g[16];
     if (ix->stop_grace_ms) {
@@ -336,7 +416,21 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
     for (int i = 0; i < 8 && ix->extra[i]; i++)
         argv[argc++] = (char *) ix->extra[i];
     argv[argc] = NULL;
+    int saved_stderr = -1;
+    if (ix->capture_stderr) { /* the child inherits fd 2 */
+        snprintf(ix->log_path, sizeof ix->log_path, "%s/manager.log", ix->dir);
+        int fd = open(ix->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        saved_stderr = fd >= 0 ? dup(2) : -1;
+        if (saved_stderr >= 0)
+            dup2(fd, 2);
+        if (fd >= 0)
+            close(fd);
+    }
     ix->pid = ix_spawn(argv, -1, -1);
+    if (saved_stderr >= 0) {
+        dup2(saved_stderr, 2);
+        close(saved_stderr);
+    }
     ix->pidfd = ix_pidfd_open(ix->pid);
     return ix->pid > 0 && ix->pidfd >= 0 ? 0 : -1;
 }
@@ -352,9 +446,11 @@ int ix_handshake_window(ix_t *ix, uint32_t window)
           ix->hello_seq);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    CHECK(strcmp(msg->manager_hello.manager_id, ix->manager_id) == 0, "manager_id %s", msg->manager_hello.manager_id);
+    CHECK(strcmp(msg->manager_hello.manager_id, ix->manager_id) == 0, "manager_id %s",
+          msg->manager_hello.manager_id);
     CHECK(strncmp(msg->manager_hello.host, host, FX_NAME_MAX) == 0, "host %s", msg->manager_hello.host);
-    CHECK(msg->manager_hello.pid == (uint32_t) ix->pid, "pid %u, want %d", msg->manager_hello.pid, (int) ix->pid);
+    CHECK(msg->manager_hello.pid == (uint32_t) ix->pid, "pid %u, want %d", msg->manager_hello.pid,
+          (int) ix->pid);
     CHECK(msg->manager_hello.workers == ix->workers, "workers %u", msg->manager_hello.workers);
     CHECK(strcmp(msg->manager_hello.version, FX_VERSION) == 0, "version %s", msg->manager_hello.version);
     CHECK(msg->manager_hello.container_count == 0, "containers %u", msg->manager_hello.container_count);
@@ -394,7 +490,8 @@ void ix_stop(ix_t *ix, bool command)
     else
         kill(ix->pid, SIGTERM);
     int status = ix_wait_exit(ix->pid, ix->pidfd, IX_WAIT_MS);
-    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "manager exit: wait status %d", status);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "manager exit: wait status %d",
+          status);
     if (status == -1) {
         kill(ix->pid, SIGKILL);
         waitpid(ix->pid, NULL, 0);
@@ -416,6 +513,16 @@ void ix_teardown(ix_t *ix)
     zpoller_destroy(&ix->poller);
     zsock_destroy(&ix->router);
     zsock_destroy(&ix->zap);
+    fx_test_pickler_destroy(&ix->pickler);
+    if (ix->log_path[0]) { /* what the manager said, for whoever reads the test's output */
+        FILE *f = fopen(ix->log_path, "r");
+        char line[8192];
+        while (f && fgets(line, sizeof line, f))
+            fputs(line, stderr);
+        if (f)
+            fclose(f);
+        unlink(ix->log_path);
+    }
     unlink(ix->key_file);
     rmdir(ix->dir);
 }
@@ -425,19 +532,18 @@ bool ix_gone(int pid)
     return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
 }
 
-
 /* f(path, release): writes its pid to path, then returns its pid once the
    file `release` exists (or -1 after a minute). */
 const char ix_waiter[] = "import os, time\n"
-                          "def f(path, release=None):\n"
-                          "    with open(path + '.tmp', 'w') as fh:\n"
-                          "        fh.write(str(os.getpid()) + '\\n')\n"
-                          "    os.rename(path + '.tmp', path)\n"
-                          "    for _ in range(6000):\n"
-                          "        if release and os.path.exists(release):\n"
-                          "            return os.getpid()\n"
-                          "        time.sleep(0.01)\n"
-                          "    return -1\n";
+                         "def f(path, release=None):\n"
+                         "    with open(path + '.tmp', 'w') as fh:\n"
+                         "        fh.write(str(os.getpid()) + '\\n')\n"
+                         "    os.rename(path + '.tmp', path)\n"
+                         "    for _ in range(6000):\n"
+                         "        if release and os.path.exists(release):\n"
+                         "            return os.getpid()\n"
+                         "        time.sleep(0.01)\n"
+                         "    return -1\n";
 
 void ix_touch(const char *path)
 {
@@ -482,26 +588,26 @@ void ix_expect_ok(ix_t *ix, const char *id)
     fx_msg_destroy(&msg);
 }
 
+typedef struct {
+    const char *manager_bin;
+    const char *python;
+} s_env_t;
 
-int ix_main(int argc, char **argv, const ix_scenario_t *scenarios, size_t count)
+void ix_run(void *env, void (*body)(ix_t *ix))
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s FX_MANAGER PYTHON SCENARIO|all\n", argv[0]);
+    s_env_t *e = env;
+    ix_t ix = {.manager_bin = e->manager_bin, .python = e->python, .pidfd = -1};
+    body(&ix);
+    ix_teardown(&ix);
+}
+
+int ix_main(int argc, char **argv, const fx_scenario_t *scenarios, size_t count)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s FX_MANAGER PYTHON [SCENARIO...|all]\n", argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    int ran = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (strcmp(argv[3], "all") != 0 && strcmp(argv[3], scenarios[i].name) != 0)
-            continue;
-        ran++;
-        int before = fx_check_failures;
-        ix_t ix = { .manager_bin = argv[1], .python = argv[2], .pidfd = -1 };
-        scenarios[i].fn(&ix);
-        ix_teardown(&ix);
-        printf("%s: %s\n", scenarios[i].name, fx_check_failures == before ? "ok" : "FAILED");
-    }
-    if (!ran)
-        fprintf(stderr, "no scenario named %s\n", argv[3]);
-    return ran && fx_check_failures == 0 ? 0 : 1;
+    s_env_t env = {.manager_bin = argv[1], .python = argv[2]};
+    return fx_test_main(argv[0], argc - 3, argv + 3, scenarios, count, &env);
 }

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_creds.h"
+#include "fx_file.h"
+#include "fx_log.h"
 #include "fx_mgr.h"
 
 /* Workers per manager: fx_limits.h. */
@@ -43,7 +45,8 @@ static void s_usage(FILE *out)
             "  --heartbeat-ms MS    heartbeat period (default %d)\n"
             "  --heartbeat-missed N beats of silence before the interchange counts as lost (default %d)\n"
             "  --id UUID            manager id (default: a new one)\n"
-            "  --stop-grace-ms MS   on COMMAND STOP or SIGTERM, how long running tasks may still run (default 10000)\n"
+            "  --stop-grace-ms MS   on COMMAND STOP or SIGTERM, how long running tasks may still run "
+            "(default 10000)\n"
             "  --orphan-timeout-s S exit after S seconds without the interchange; 0 = never (default %d)\n",
             S_WORKERS_MAX, FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT, S_ORPHAN_DEFAULT_S);
 }
@@ -64,38 +67,69 @@ static int s_number(const char *flag, const char *text, unsigned long lo, unsign
 
 int main(int argc, char **argv)
 {
-    fx_mgr_args_t args = { .workers = 0,
-                           .prefetch = 1,
-                           .heartbeat_ms = FX_HEARTBEAT_MS_DEFAULT,
-                           .heartbeat_missed = FX_HEARTBEAT_MISSED_DEFAULT,
-                           .stop_grace_ms = 10000,
-                           .orphan_timeout_s = S_ORPHAN_DEFAULT_S };
+    fx_log_init("fx-manager");
+    fx_mgr_args_t args = {.workers = 0,
+                          .prefetch = 1,
+                          .heartbeat_ms = FX_HEARTBEAT_MS_DEFAULT,
+                          .heartbeat_missed = FX_HEARTBEAT_MISSED_DEFAULT,
+                          .stop_grace_ms = 10000,
+                          .orphan_timeout_s = S_ORPHAN_DEFAULT_S};
     static const struct option options[] = {
-        { "interchange", required_argument, NULL, 'i' }, { "server-key", required_argument, NULL, 's' },
-        { "key-file", required_argument, NULL, 'k' },    { "workers", required_argument, NULL, 'w' },
-        { "prefetch", required_argument, NULL, 'p' },    { "heartbeat-ms", required_argument, NULL, 'b' },
-        { "id", required_argument, NULL, 'd' },          { "stop-grace-ms", required_argument, NULL, 'g' },
-        { "heartbeat-missed", required_argument, NULL, 'm' }, { "orphan-timeout-s", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"interchange", required_argument, NULL, 'i'},
+        {"server-key", required_argument, NULL, 's'},
+        {"key-file", required_argument, NULL, 'k'},
+        {"workers", required_argument, NULL, 'w'},
+        {"prefetch", required_argument, NULL, 'p'},
+        {"heartbeat-ms", required_argument, NULL, 'b'},
+        {"id", required_argument, NULL, 'd'},
+        {"stop-grace-ms", required_argument, NULL, 'g'},
+        {"heartbeat-missed", required_argument, NULL, 'm'},
+        {"orphan-timeout-s", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *id = NULL;
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         int rc = 0;
         switch (opt) {
-        case 'i': args.interchange = optarg; break;
-        case 's': args.server_key = optarg; break;
-        case 'k': args.key_file = optarg; break;
-        case 'w': rc = s_number("--workers", optarg, 1, S_WORKERS_MAX, &args.workers); break;
-        case 'p': rc = s_number("--prefetch", optarg, 0, FX_BATCH_MAX, &args.prefetch); break;
-        case 'b': rc = s_number("--heartbeat-ms", optarg, S_HEARTBEAT_MIN_MS, S_HEARTBEAT_MAX_MS, &args.heartbeat_ms); break;
-        case 'd': id = optarg; break;
-        case 'g': rc = s_number("--stop-grace-ms", optarg, 0, S_HEARTBEAT_MAX_MS, &args.stop_grace_ms); break;
-        case 'm': rc = s_number("--heartbeat-missed", optarg, 1, S_MISSED_MAX, &args.heartbeat_missed); break;
-        case 'o': rc = s_number("--orphan-timeout-s", optarg, 0, S_ORPHAN_MAX_S, &args.orphan_timeout_s); break;
-        case 'h': s_usage(stdout); return 0;
-        default: s_usage(stderr); return 2;
+        case 'i':
+            args.interchange = optarg;
+            break;
+        case 's':
+            args.server_key = optarg;
+            break;
+        case 'k':
+            args.key_file = optarg;
+            break;
+        case 'w':
+            rc = s_number("--workers", optarg, 1, S_WORKERS_MAX, &args.workers);
+            break;
+        case 'p':
+            rc = s_number("--prefetch", optarg, 0, FX_BATCH_MAX, &args.prefetch);
+            break;
+        case 'b':
+            rc = s_number("--heartbeat-ms", optarg, S_HEARTBEAT_MIN_MS, S_HEARTBEAT_MAX_MS,
+                          &args.heartbeat_ms);
+            break;
+        case 'd':
+            id = optarg;
+            break;
+        case 'g':
+            rc = s_number("--stop-grace-ms", optarg, 0, S_HEARTBEAT_MAX_MS, &args.stop_grace_ms);
+            break;
+        case 'm':
+            rc = s_number("--heartbeat-missed", optarg, 1, S_MISSED_MAX, &args.heartbeat_missed);
+            break;
+        case 'o':
+            rc = s_number("--orphan-timeout-s", optarg, 0, S_ORPHAN_MAX_S, &args.orphan_timeout_s);
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 0;
+        default:
+            s_usage(stderr);
+            return 2;
         }
         if (rc != 0)
             return 2;
@@ -125,7 +159,8 @@ int main(int argc, char **argv)
     }
     snprintf(worker, sizeof worker, "%s/fx-worker", dir);
     if (access(worker, X_OK) != 0) {
-        fprintf(stderr, "fx-manager: cannot run the worker binary %s: %s; install fx-worker beside fx-manager\n",
+        fprintf(stderr,
+                "fx-manager: cannot run the worker binary %s: %s; install fx-worker beside fx-manager\n",
                 worker, strerror(errno));
         return 1;
     }

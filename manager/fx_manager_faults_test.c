@@ -1,15 +1,20 @@
 /*  fx_manager_faults_test: the manager when things go wrong, against a fake
     interchange (fx_ixfake.h): workers that die (retries), CANCEL, a silent
     or restarted interchange, SIGTERM while a task runs, results kept until
-    acknowledged and sent again after a new WELCOME (resend_unacked).
+    acknowledged and sent again after a new WELCOME (resend_unacked), and a
+    first hello that fails (wrong server key, unregistered key, nothing
+    listening, no answer): said why, retried on a new socket (hello_*).
 
-        fx_manager_faults_test PATH-TO-fx-manager PATH-TO-python3 SCENARIO|all */
+        fx_manager_faults_test PATH-TO-fx-manager PATH-TO-python3 [SCENARIO...|all] */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,19 +85,19 @@ static void s_suicide_case(ix_t *ix, uint32_t retries)
 done:;
 }
 
-static void s_test_retry_exhausted(ix_t *ix)
+IX_SCENARIO(s_test_retry_exhausted)
 {
     s_suicide_case(ix, 2);
 }
 
-static void s_test_retries_zero(ix_t *ix)
+IX_SCENARIO(s_test_retries_zero)
 {
     s_suicide_case(ix, 0);
 }
 
 /* A task that kills its worker only the first time succeeds on the retry,
    on another worker, with attempt + 1. */
-static void s_test_retry_succeeds(ix_t *ix)
+IX_SCENARIO(s_test_retry_succeeds)
 {
     char marker[160], args[256];
     REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
@@ -107,8 +112,8 @@ static void s_test_retry_succeeds(ix_t *ix)
           r->error_text ? r->error_text : "");
     char *repr = ix_repr(ix, r->value);
     int first = ix_read_pid(marker), second = atoi(repr);
-    CHECK(first > 0 && second > 0 && first != second, "first run on pid %d, retry on pid %d (%s)", first, second,
-          repr);
+    CHECK(first > 0 && second > 0 && first != second, "first run on pid %d, retry on pid %d (%s)", first,
+          second, repr);
     free(repr);
     fx_msg_destroy(&msg);
     unlink(marker);
@@ -119,7 +124,7 @@ done:;
 /* CANCEL of a queued task, a running time.sleep(30) task and an unknown id:
    two FX_E_CANCELLED results at once, the running worker killed, and the
    next task runs. */
-static void s_test_cancel(ix_t *ix)
+IX_SCENARIO(s_test_cancel)
 {
     char pid_path[160], ran[160], args[256];
     REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
@@ -151,8 +156,8 @@ static void s_test_cancel(ix_t *ix)
             fx_result_t *r = &msg->results.results[i];
             const char *text = r->error_text ? r->error_text : "";
             printf("cancel: %s\n", text);
-            CHECK(r->status == FX_RESULT_ERROR && r->error_code == FX_E_CANCELLED, "task %s: status %d code %s",
-                  r->task_id, r->status, fx_errname(r->error_code));
+            CHECK(r->status == FX_RESULT_ERROR && r->error_code == FX_E_CANCELLED,
+                  "task %s: status %d code %s", r->task_id, r->status, fx_errname(r->error_code));
             char want[64];
             snprintf(want, sizeof want, "cancelled while running on worker pid %d", worker);
             if (strcmp(r->task_id, running) == 0 && !got_running) {
@@ -168,7 +173,8 @@ static void s_test_cancel(ix_t *ix)
         }
         fx_msg_destroy(&msg);
     }
-    CHECK(fx_now_ms() - start < 10000, "cancelled after %lld ms", (long long) (fx_now_ms() - start));
+    CHECK(fx_now_ms() - start < fx_test_ms(10000), "cancelled after %lld ms",
+          (long long) (fx_now_ms() - start));
     ix_send_one(ix, "def f():\n    return 'next'\n", "((), {})", next);
     ix_expect_ok(ix, next); /* on the replacement; no WORKER_LOST came first */
     CHECK(access(ran, F_OK) != 0, "the cancelled queued task ran");
@@ -189,7 +195,7 @@ static void s_cancel_one(ix_t *ix, const char *id, bool queued_only)
 /* CANCEL with queued_only = 1 spares a running task (it finishes OK) and
    removes a queued one. The queued one's result, asked for after the
    running one's, shows that both CANCELs were read before the release. */
-static void s_test_cancel_queued_only(ix_t *ix)
+IX_SCENARIO(s_test_cancel_queued_only)
 {
     REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
     fx_id_text_t running, queued;
@@ -209,7 +215,7 @@ done:;
 
 /* --heartbeat-missed 2: the manager says MANAGER_HELLO again after two
    silent periods. */
-static void s_test_heartbeat_missed(ix_t *ix)
+IX_SCENARIO(s_test_heartbeat_missed)
 {
     ix->extra[0] = "--heartbeat-missed";
     ix->extra[1] = "2";
@@ -219,7 +225,8 @@ static void s_test_heartbeat_missed(ix_t *ix)
     int64_t silent = fx_now_ms() - ix->last_sent;
     CHECK(hello, "no MANAGER_HELLO after 2 silent beats");
     fx_msg_destroy(&hello);
-    CHECK(silent >= 2 * IX_BEAT_MS, "hello again after %lld ms of silence, before 2 beats", (long long) silent);
+    CHECK(silent >= 2 * IX_BEAT_MS, "hello again after %lld ms of silence, before 2 beats",
+          (long long) silent);
     printf("heartbeat_missed: hello again after %lld ms\n", (long long) silent);
     ix_stop(ix, false);
 done:;
@@ -227,7 +234,7 @@ done:;
 
 /* --orphan-timeout-s 1: without its interchange for a second the manager
    exits 0 and takes its workers with it. */
-static void s_test_orphan(ix_t *ix)
+IX_SCENARIO(s_test_orphan)
 {
     ix->extra[0] = "--orphan-timeout-s";
     ix->extra[1] = "1";
@@ -240,7 +247,8 @@ static void s_test_orphan(ix_t *ix)
     CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "orphan: wait status %d", status);
     if (status != -1)
         ix->pid = 0;
-    CHECK(took >= 1000, "exited %lld ms after our last word, before the 1 s orphan timeout", (long long) took);
+    CHECK(took >= 1000, "exited %lld ms after our last word, before the 1 s orphan timeout",
+          (long long) took);
     char path[160];
     snprintf(path, sizeof path, "%s/t.pid", ix->dir);
     int worker = ix_read_pid(path);
@@ -251,24 +259,12 @@ done:;
 /* The interchange dies mid-task and comes back at the same address: the
    task keeps running, finishes while there is no session, and its result
    comes after the new WELCOME, with the window whole again. */
-static void s_test_interchange_restart(ix_t *ix)
+IX_SCENARIO(s_test_interchange_restart)
 {
-    char done_path[160], args[400], body[1024];
+    ix->capture_stderr = true;
     REQUIRE(ix_start(ix, 1, 1) == 0 && ix_handshake(ix) == 0, "setup");
-    snprintf(done_path, sizeof done_path, "%s/t.done", ix->dir);
-    snprintf(body, sizeof body, "%s\ndef g(path, release, done):\n    pid = f(path, release)\n"
-             "    open(done, 'w').close()\n    return pid\n", ix_waiter);
-    snprintf(args, sizeof args, "(('%s/t.pid', '%s/t.release', '%s'), {})", ix->dir, ix->dir, done_path);
-    fx_msg_t *tasks = fx_msg_new(FX_MSG_TASKS);
-    fx_msg_alloc_records(tasks, 1);
-    ix_task(ix, &tasks->tasks.tasks[0], body, args);
-    fx_strlcpy(tasks->tasks.tasks[0].entry, "g", sizeof tasks->tasks.tasks[0].entry);
     fx_id_text_t t, next;
-    strcpy(t, tasks->tasks.tasks[0].task_id);
-    ix_send(ix, &tasks);
-    char pid_path[160];
-    snprintf(pid_path, sizeof pid_path, "%s/t.pid", ix->dir);
-    REQUIRE(ix_wait_file(ix, pid_path, IX_WAIT_MS), "T never started");
+    REQUIRE(ix_start_waiter(ix, "t", t), "T never started");
 
     REQUIRE(ix_rebind(ix) == 0, "rebind");
     fx_msg_t *hello = ix_expect(ix, FX_MSG_MANAGER_HELLO, IX_WAIT_MS);
@@ -276,15 +272,8 @@ static void s_test_interchange_restart(ix_t *ix)
     uint32_t hello_seq = hello->seq;
     fx_msg_destroy(&hello);
     ix_release(ix, "t");
-    REQUIRE(ix_wait_file(ix, done_path, IX_WAIT_MS), "T never finished");
-    for (int i = 0; i < ix->npending; i++) { /* only hellos before WELCOME */
-        CHECK(ix->pending[i]->type == FX_MSG_MANAGER_HELLO, "%s sent without a session",
-              fx_msg_type_name(ix->pending[i]->type));
-        hello_seq = ix->pending[i]->seq;
-    }
-    while (ix->npending)
-        fx_msg_destroy(&ix->pending[--ix->npending]);
-    ix_welcome(ix, hello_seq);
+    REQUIRE(ix_wait_held(ix, t), "T's result held"); /* T ended without a session */
+    ix_welcome(ix, ix_hellos_only(ix, hello_seq));
     ix->beating = true;
     bool got_result = false;
     uint32_t window = 0;
@@ -294,6 +283,7 @@ static void s_test_interchange_restart(ix_t *ix)
         if (msg->type == FX_MSG_CREDIT)
             window = msg->credit.window;
         else if (msg->type == FX_MSG_RESULTS) {
+            CHECK(!got_result, "T's result came twice");
             CHECK(msg->results.count == 1 && strcmp(msg->results.results[0].task_id, t) == 0 &&
                       msg->results.results[0].status == FX_RESULT_OK,
                   "held result: %u results, first %s", msg->results.count,
@@ -316,7 +306,7 @@ done:;
    keeps order). The interchange dies and comes back at the same address:
    after the new WELCOME A and C come again, B does not; once they are
    acked, a further restart brings none of them back. */
-static void s_test_resend_unacked(ix_t *ix)
+IX_SCENARIO(s_test_resend_unacked)
 {
     const char *quick = "def f(x):\n    return x\n";
     ix->hold_acks = true;
@@ -336,15 +326,7 @@ static void s_test_resend_unacked(ix_t *ix)
         REQUIRE(hello, "no MANAGER_HELLO to the new interchange (round %d)", round);
         uint32_t hello_seq = hello->seq;
         fx_msg_destroy(&hello);
-        ix_pump(ix, 0);
-        for (int i = 0; i < ix->npending; i++) { /* only hellos before WELCOME */
-            CHECK(ix->pending[i]->type == FX_MSG_MANAGER_HELLO, "%s sent without a session",
-                  fx_msg_type_name(ix->pending[i]->type));
-            hello_seq = ix->pending[i]->seq;
-        }
-        while (ix->npending)
-            fx_msg_destroy(&ix->pending[--ix->npending]);
-        ix_welcome(ix, hello_seq);
+        ix_welcome(ix, ix_hellos_only(ix, hello_seq));
         ix->beating = true;
         /* D's result comes after anything sent again on the WELCOME: the
            link keeps order, and resends go out in the WELCOME's pass */
@@ -366,8 +348,8 @@ static void s_test_resend_unacked(ix_t *ix)
                           msg->results.results[i].status);
                 }
             }
-            CHECK(msg->type == FX_MSG_RESULTS || msg->type == FX_MSG_CREDIT, "unexpected %s after the WELCOME",
-                  fx_msg_type_name(msg->type));
+            CHECK(msg->type == FX_MSG_RESULTS || msg->type == FX_MSG_CREDIT,
+                  "unexpected %s after the WELCOME", fx_msg_type_name(msg->type));
             fx_msg_destroy(&msg);
         }
         if (round == 0) {
@@ -396,7 +378,7 @@ done:;
 
 /* SIGTERM while a 0.5 s task runs: CREDIT 0 at once, the task's result,
    exit 0; the task queued behind it is dropped, never run. */
-static void s_test_sigterm(ix_t *ix)
+IX_SCENARIO(s_test_sigterm)
 {
     char pid_path[160], ran[160], args[256];
     ix->stop_grace_ms = 20000;
@@ -422,13 +404,14 @@ static void s_test_sigterm(ix_t *ix)
     fx_msg_t *msg = ix_result(ix, a);
     if (msg) {
         char *repr = ix_repr(ix, msg->results.results[0].value);
-        CHECK(msg->results.results[0].status == FX_RESULT_OK && strcmp(repr, "'slept'") == 0, "A: status %d, %s",
-              msg->results.results[0].status, repr);
+        CHECK(msg->results.results[0].status == FX_RESULT_OK && strcmp(repr, "'slept'") == 0,
+              "A: status %d, %s", msg->results.results[0].status, repr);
         free(repr);
     }
     fx_msg_destroy(&msg);
     int status = ix_wait_exit(ix->pid, ix->pidfd, IX_WAIT_MS);
-    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "after SIGTERM: wait status %d", status);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "after SIGTERM: wait status %d",
+          status);
     if (status != -1)
         ix->pid = 0;
     ix_pump(ix, 0);
@@ -439,13 +422,118 @@ static void s_test_sigterm(ix_t *ix)
 done:;
 }
 
-static const ix_scenario_t s_tests[] = {
-    { "retry_exhausted", s_test_retry_exhausted },     { "retry_succeeds", s_test_retry_succeeds },
-    { "retries_zero", s_test_retries_zero },           { "cancel", s_test_cancel },
-    { "cancel_queued_only", s_test_cancel_queued_only },
-    { "heartbeat_missed", s_test_heartbeat_missed },   { "orphan", s_test_orphan },
-    { "interchange_restart", s_test_interchange_restart }, { "sigterm", s_test_sigterm },
-    { "resend_unacked", s_test_resend_unacked },
+/* The manager's first hello fails the same way twice: each time its
+   stderr names the likely cause (SPEC 2.3.2), and it tries again on a new
+   socket (2.3.5) until --orphan-timeout-s, when it exits 0. Returns after
+   the exit, with the causes found. */
+static void s_hello_fails(ix_t *ix, const char *cause)
+{
+    ix->capture_stderr = true;
+    ix->extra[0] = "--heartbeat-missed"; /* attempts of 400 ms, 800 ms, 1.6 s, ... */
+    ix->extra[1] = "2";
+    ix->extra[2] = "--orphan-timeout-s";
+    ix->extra[3] = "3";
+    REQUIRE(ix_start(ix, 1, 0) == 0, "setup");
+    int64_t start = fx_now_ms();
+    CHECK(ix_wait_log(ix, cause, 2, IX_WAIT_MS), "the manager did not say twice that %s (said it %d times)",
+          cause, ix_log_count(ix, cause));
+    CHECK(ix_log_count(ix, "trying again on a new socket") >= 2, "no retry on a new socket");
+    int status = ix_wait_exit(ix->pid, ix->pidfd, IX_WAIT_MS);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "after --orphan-timeout-s: wait status %d", status);
+    if (status != -1)
+        ix->pid = 0;
+    CHECK(fx_now_ms() - start >= 3000 - 100, "exited after %lld ms, before --orphan-timeout-s 3",
+          (long long) (fx_now_ms() - start));
+    CHECK(ix->npending == 0, "%s got through a failed handshake",
+          ix->npending ? fx_msg_type_name(ix->pending[0]->type) : "");
+done:;
+}
+
+/* The manager is given a --server-key that is not ours: every handshake
+   fails, no hello ever leaves, and it says so. */
+IX_SCENARIO(s_test_hello_wrong_server_key)
+{
+    ix->wrong_server_key = true;
+    s_hello_fails(ix, "--server-key is probably not the public key of the interchange");
+}
+
+/* Our ZAP handler refuses the manager's key: libzmq never retries such a
+   handshake on the same socket, so a second ZAP request shows a new one. */
+IX_SCENARIO(s_test_hello_unregistered_key)
+{
+    ix->deny_key = true;
+    s_hello_fails(ix, "is not registered with it");
+    CHECK(ix->zap_requests >= 2, "%d ZAP requests: the hello was not retried on a new socket",
+          ix->zap_requests);
+}
+
+/* Nothing listens at --interchange (a port bound, not listening). */
+IX_SCENARIO(s_test_hello_no_interchange)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
+                getsockname(fd, (struct sockaddr *) &sa, &len) == 0,
+            "cannot reserve a port: %s", strerror(errno));
+    char addr[64];
+    snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+    ix->extra[4] = "--interchange"; /* the last one wins */
+    ix->extra[5] = addr;
+    s_hello_fails(ix, "the interchange is probably down");
+done:
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The interchange admits the manager but does not answer its hello: after
+   --heartbeat-missed beats the manager says why, and says hello again from
+   a new socket (a new connection: another routing id, another ZAP
+   request); that one is answered, and the manager works. */
+IX_SCENARIO(s_test_hello_unanswered)
+{
+    ix->capture_stderr = true;
+    ix->extra[0] = "--heartbeat-missed";
+    ix->extra[1] = "2";
+    REQUIRE(ix_start(ix, 1, 0) == 0, "setup");
+    fx_msg_t *first = ix_expect(ix, FX_MSG_MANAGER_HELLO, IX_WAIT_MS);
+    REQUIRE(first, "no first hello");
+    zframe_t *first_rid = zframe_dup(ix->rid);
+    int first_zap = ix->zap_requests;
+    fx_msg_t *second = ix_expect(ix, FX_MSG_MANAGER_HELLO, IX_WAIT_MS);
+    if (second) {
+        CHECK(!zframe_eq(first_rid, ix->rid), "the second hello came on the same connection");
+        CHECK(ix->zap_requests > first_zap, "no new handshake for the second hello");
+        CHECK(second->seq != first->seq, "both hellos have seq %u", first->seq);
+        CHECK(ix_wait_log(ix, "admitted our key but sent no WELCOME", 1, IX_WAIT_MS), "no word on why");
+        ix_welcome(ix, second->seq);
+        ix_expect_credit(ix, 1);
+        ix->beating = true;
+        ix_stop(ix, false);
+    }
+    CHECK(second, "no second hello");
+    zframe_destroy(&first_rid);
+    fx_msg_destroy(&first);
+    fx_msg_destroy(&second);
+done:;
+}
+
+static const fx_scenario_t s_tests[] = {
+    {.name = "retry_exhausted", .run = s_test_retry_exhausted},
+    {.name = "retry_succeeds", .run = s_test_retry_succeeds},
+    {.name = "retries_zero", .run = s_test_retries_zero},
+    {.name = "cancel", .run = s_test_cancel},
+    {.name = "cancel_queued_only", .run = s_test_cancel_queued_only},
+    {.name = "heartbeat_missed", .run = s_test_heartbeat_missed},
+    {.name = "orphan", .run = s_test_orphan},
+    {.name = "interchange_restart", .run = s_test_interchange_restart},
+    {.name = "sigterm", .run = s_test_sigterm},
+    {.name = "resend_unacked", .run = s_test_resend_unacked},
+    {.name = "hello_wrong_server_key", .run = s_test_hello_wrong_server_key},
+    {.name = "hello_unregistered_key", .run = s_test_hello_unregistered_key},
+    {.name = "hello_no_interchange", .run = s_test_hello_no_interchange},
+    {.name = "hello_unanswered", .run = s_test_hello_unanswered},
 };
 
 int main(int argc, char **argv)

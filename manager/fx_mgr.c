@@ -29,16 +29,6 @@
 
 static volatile sig_atomic_t s_signal; /* SIGTERM or SIGINT received */
 
-void fx_mgr_log(const char *fmt, ...)
-{
-    char line[FX_TEXT_MAX + 256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fx-manager[%d]: %s\n", (int) getpid(), line);
-}
-
 static void s_on_signal(int sig)
 {
     if (sig != SIGCHLD) /* SIGCHLD only has to interrupt the poll */
@@ -137,14 +127,18 @@ void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
         size_t cap = self->out_cap ? self->out_cap * 2 : 16;
         fx_outgoing_t *out = realloc(self->out, cap * sizeof *out);
         if (!out) {
-            fx_mgr_log("out of memory holding the result of task %s; the interchange will count it lost",
-                       result->task_id);
+            fx_warn("out of memory holding the result of task %s; the interchange will count it lost",
+                    result->task_id);
             s_result_free(result);
             return;
         }
         self->out = out;
         self->out_cap = cap;
     }
+    if (self->state != FX_LINK_ACTIVE)
+        fx_info("task=%s ended while the interchange has no session with us; its result waits for the next "
+                "WELCOME",
+                result->task_id);
     self->out[self->out_len].result = *result;
     self->out[self->out_len].session = session;
     self->out[self->out_len].sent_session = 0;
@@ -152,7 +146,8 @@ void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
     memset(result, 0, sizeof *result);
 }
 
-void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt, ...)
+void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt,
+                         ...)
 {
     char text[FX_TEXT_MAX];
     va_list ap;
@@ -208,7 +203,8 @@ size_t fx_mgr_held(fx_mgr_t *self, bool old_only)
         n += slot->state == FX_SLOT_BUSY && (!old_only || slot->session != self->session);
     }
     for (size_t i = 0; i < self->out_len; i++)
-        n += self->out[i].sent_session != self->session && (!old_only || self->out[i].session != self->session);
+        n += self->out[i].sent_session != self->session &&
+             (!old_only || self->out[i].session != self->session);
     return n;
 }
 
@@ -257,22 +253,17 @@ uint32_t fx_mgr_window(fx_mgr_t *self)
     return old >= full ? 0 : (uint32_t) (full - old);
 }
 
-/* At most FX_MGR_ERRORS_PER_SEC ERRORs a second on one link (SPEC 10.3). */
-bool fx_mgr_error_allowed(fx_limiter_t *lim, const char *link)
+/* Once a second: how many ERRORs the limit held back (SPEC 10.3). */
+void fx_mgr_errors_tick(fx_mgr_t *self)
 {
     int64_t now = fx_now_ms();
-    if (now - lim->second >= 1000) {
-        if (lim->suppressed)
-            fx_mgr_log("%d more ERROR replies to the %s in the last second were not sent", lim->suppressed, link);
-        lim->second = now;
-        lim->sent = lim->suppressed = 0;
-    }
-    if (lim->sent >= FX_MGR_ERRORS_PER_SEC) {
-        lim->suppressed++;
-        return false;
-    }
-    lim->sent++;
-    return true;
+    if (now < self->next_errors_tick)
+        return;
+    self->next_errors_tick = now + 1000;
+    uint64_t held = fx_errlimit_tick(self->errors, now) + (self->wlink ? fx_wlink_tick(self->wlink, now) : 0);
+    if (held)
+        fx_warn("%llu ERROR replies to the interchange or the workers were not sent (rate limit)",
+                (unsigned long long) held);
 }
 
 /* ------------------------------------------------ run */
@@ -284,13 +275,15 @@ static void s_cleanup(fx_mgr_t *self)
     fx_mgr_link_flush(self); /* what finished before the stop */
     fx_pool_destroy(&self->pool);
     zpoller_destroy(&self->poller);
-    zsock_destroy(&self->router);
-    zsock_destroy(&self->link); /* lingers up to FX_MGR_LINGER_MS for the last messages */
+    fx_wlink_destroy(&self->wlink);
+    fx_mgr_socket_destroy(&self->uplink); /* lingers a moment for the last messages */
     fx_mgr_queue_clear(self);
     free(self->queue);
     for (size_t i = 0; i < self->out_len; i++)
         s_result_free(&self->out[i].result);
     free(self->out);
+    fx_errlimit_destroy(&self->errors);
+    zframe_destroy(&self->link_peer);
 }
 
 /* SIGTERM/SIGINT: CREDIT 0 at once, drop the tasks not started (the
@@ -305,9 +298,9 @@ static void s_on_signal_stop(fx_mgr_t *self, int sig)
         self->stop_deadline = deadline;
     self->draining = true;
     self->signalled = true;
-    fx_mgr_log("got %s: taking no more tasks, dropped %zu not yet started (the interchange requeues them), "
-               "%zu running or unsent get up to %u ms; a second signal stops at once",
-               strsignal(sig), queued, fx_mgr_held(self, false), self->args->stop_grace_ms);
+    fx_info("got %s: taking no more tasks, dropped %zu not yet started (the interchange requeues them), "
+            "%zu running or unsent get up to %u ms; a second signal stops at once",
+            strsignal(sig), queued, fx_mgr_held(self, false), self->args->stop_grace_ms);
 }
 
 /* Ends a drain or a STOP: when nothing is held and every result sent has
@@ -322,38 +315,46 @@ static void s_check_end(fx_mgr_t *self)
     size_t unacked = fx_mgr_unacked(self);
     if (held == 0 && (unacked == 0 || self->signalled)) {
         if (unacked)
-            fx_mgr_log("drained: nothing queued, running or unsent; %zu result(s) sent are not yet "
-                       "acknowledged (the endpoint holds them); stopping", unacked);
+            fx_info("drained: nothing queued, running or unsent; %zu result(s) sent are not yet "
+                    "acknowledged (the endpoint holds them); stopping",
+                    unacked);
         else
-            fx_mgr_log("drained: nothing queued, running, unsent or unacknowledged; stopping");
+            fx_info("drained: nothing queued, running, unsent or unacknowledged; stopping");
         self->stopping = true;
     }
     else if (self->stop_deadline && fx_now_ms() >= self->stop_deadline) {
-        fx_mgr_log("stop grace of %u ms is over with %zu tasks held (the interchange counts them lost) "
-                   "and %zu result(s) unacknowledged",
-                   self->args->stop_grace_ms, held, unacked);
+        fx_warn("stop grace of %u ms is over with %zu tasks held (the interchange counts them lost) "
+                "and %zu result(s) unacknowledged",
+                self->args->stop_grace_ms, held, unacked);
         self->stopping = true;
     }
 }
 
 int fx_mgr_run(const fx_mgr_args_t *args)
 {
-    fx_mgr_t mgr = { .args = args, .heartbeat_ms = args->heartbeat_ms, .exit_status = 0 };
+    fx_mgr_t mgr = {.args = args, .heartbeat_ms = args->heartbeat_ms, .exit_status = 0};
     fx_mgr_t *self = &mgr;
     fx_keypair_t kp;
     char err[512];
     if (fx_keypair_load(args->key_file, &kp, false, err, sizeof err) != 0) {
-        fx_mgr_log("%s; pass the manager keypair file the endpoint wrote (manager.key)", err);
+        fx_error("%s; pass the manager keypair file the endpoint wrote (manager.key)", err);
         return 1;
     }
     zsys_handler_set(NULL); /* our handlers, not czmq's */
     s_install_signals();
+    self->errors = fx_errlimit_new();
+    self->link_peer = zframe_new("interchange", 11);
+    if (!self->errors || !self->link_peer) {
+        fx_error("out of memory");
+        self->exit_status = 1;
+        goto done;
+    }
     if (fx_mgr_link_open(self, &kp) != 0) {
         self->exit_status = 1;
         goto done;
     }
-    fx_mgr_log("manager %s connecting to %s (workers %u, prefetch %u)", args->id, args->interchange, args->workers,
-               args->prefetch);
+    fx_info("manager %s connecting to %s (workers %u, prefetch %u)", args->id, args->interchange,
+            args->workers, args->prefetch);
     while (!self->stopping) {
         int64_t now = fx_now_ms();
         int64_t timeout = FX_MGR_TICK_MS;
@@ -364,7 +365,7 @@ int fx_mgr_run(const fx_mgr_args_t *args)
             int sig = s_signal;
             s_signal = 0;
             if (self->signalled) {
-                fx_mgr_log("got %s again; stopping now", strsignal(sig));
+                fx_info("got %s again; stopping now", strsignal(sig));
                 break;
             }
             s_on_signal_stop(self, sig);
@@ -381,6 +382,7 @@ int fx_mgr_run(const fx_mgr_args_t *args)
         fx_mgr_link_flush(self);
         fx_mgr_link_credit(self);
         fx_mgr_link_timers(self);
+        fx_mgr_errors_tick(self);
         s_check_end(self);
     }
 done:

@@ -1,7 +1,8 @@
 /*  fx_mgr.h: the node agent behind fx-manager.
 
-    One process, one zpoller loop with two sockets: a CurveZMQ DEALER to
-    the interchange and a ROUTER (ipc://@fx-mgr-<id>) for its own workers.
+    One process, one zpoller loop over two links: a CurveZMQ DEALER to the
+    interchange (fx_mgr_socket.h, renewed after a hello that brought no
+    WELCOME) and the worker link to its own workers (worker/fx_wlink.h).
     Each pass runs the same phases in order: signals, interchange messages,
     worker messages, dead workers, dispatch, results, heartbeats. */
 #ifndef FX_MGR_H
@@ -12,17 +13,17 @@
 #include "fx_msg.h"
 
 typedef struct {
-    const char *interchange;  /* tcp://host:port */
-    const char *server_key;   /* interchange's public key, z85 */
-    const char *key_file;     /* this manager's keypair file */
+    const char *interchange; /* tcp://host:port */
+    const char *server_key;  /* interchange's public key, z85 */
+    const char *key_file;    /* this manager's keypair file */
     uint32_t workers;
     uint32_t prefetch;
     uint32_t heartbeat_ms;
     uint32_t heartbeat_missed; /* beats of silence before the interchange counts as lost */
-    uint32_t stop_grace_ms;   /* COMMAND STOP, SIGTERM: longest wait for running tasks */
+    uint32_t stop_grace_ms;    /* COMMAND STOP, SIGTERM: longest wait for running tasks */
     uint32_t orphan_timeout_s; /* exit 0 after this long without the interchange; 0 = never */
-    fx_id_text_t id;          /* manager id */
-    const char *worker_path;  /* fx-worker binary */
+    fx_id_text_t id;           /* manager id */
+    const char *worker_path;   /* fx-worker binary */
 } fx_mgr_args_t;
 
 /* Runs the manager until the end of a DRAIN, a STOP or a SIGTERM/SIGINT
@@ -31,8 +32,5 @@ typedef struct {
    the process exit status: 0 after a stop, 1 if the interchange refused us
    or setup failed. */
 int fx_mgr_run(const fx_mgr_args_t *args);
-
-/* One line to stderr, prefixed "fx-manager[pid]: ". */
-void fx_mgr_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

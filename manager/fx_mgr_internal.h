@@ -1,15 +1,23 @@
 /*  fx_mgr_internal.h: the manager's state, shared by its three files:
         fx_mgr.c          the loop, held tasks and results, helpers
-        fx_mgr_link.c     the interchange link (SPEC 6.3, 7, 9)
-        fx_mgr_workers.c  the worker link and the pool (SPEC 6.4)
+        fx_mgr_link.c     the interchange link (SPEC 6.3, 7, 9), over
+                          fx_mgr_socket.c (its socket and why it fails)
+        fx_mgr_workers.c  the worker link and the pool (SPEC 6.4), over
+                          worker/fx_wlink.c (the link's transport) and
+                          fx_pool.c (the processes)
     Not a public header. */
 #ifndef FX_MGR_INTERNAL_H
 #define FX_MGR_INTERNAL_H
 
 #include <czmq.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_errlimit.h"
+#include "fx_log.h"
 #include "fx_mgr.h"
+#include "fx_mgr_socket.h"
 #include "fx_pool.h"
 
 /* Longest poll: reaping, walltimes and respawns run at least this often
@@ -17,15 +25,23 @@
 #define FX_MGR_TICK_MS 100
 /* Workers get this long to exit after SIGTERM before SIGKILL. */
 #define FX_MGR_TERM_GRACE_MS 3000
-/* How long a send to the interchange, or closing its socket, may block. */
-#define FX_MGR_LINGER_MS 1000
+/* A hello attempt waits --heartbeat-missed beats for its WELCOME, twice as
+   long after each attempt that failed, but at most this long (or the one
+   wait, if that is longer): a manager started before its interchange, or
+   with the wrong keys, retries every half minute and says why each time. */
+#define FX_MGR_HELLO_BACKOFF_MAX_MS 30000
 /* The manager kills a task this long after its walltime, so a shell task's
    own timeout in the worker (which keeps the worker warm) goes first. */
 #define FX_MGR_WALLTIME_SLACK_MS 1000
-/* ERRORs sent per second on each link (SPEC 10.3); the rest are logged. */
-#define FX_MGR_ERRORS_PER_SEC 10
 
-typedef enum { FX_LINK_HELLO_SENT, FX_LINK_ACTIVE } fx_link_state_t;
+/* The manager's link to its interchange, by the names of SPEC 6.3 (manager
+   side). Its transitions are one table, s_moves in fx_mgr_link.c. */
+typedef enum {
+    FX_LINK_START = 0,  /* connected or connecting, no MANAGER_HELLO said on this attempt yet */
+    FX_LINK_HELLO_SENT, /* MANAGER_HELLO sent, waiting for WELCOME */
+    FX_LINK_ACTIVE,     /* WELCOMEd: a session */
+    FX_LINK_CLOSED,     /* given up (refused, or orphaned): the manager stops */
+} fx_link_state_t;
 
 /* A task not yet given to a worker, the session it came in, and the
    worker deaths it has survived so far (fx_losses_t, fx_pool.h). */
@@ -57,18 +73,12 @@ typedef struct {
 } fx_outgoing_t;
 
 typedef struct {
-    int64_t second;
-    int sent;
-    int suppressed;
-} fx_limiter_t;
-
-typedef struct {
     const fx_mgr_args_t *args;
-    zsock_t *link;   /* DEALER to the interchange */
-    zsock_t *router; /* our workers */
+    fx_mgr_socket_t *uplink; /* the socket to the interchange (renewed after a failed hello) */
+    zsock_t *link;           /* its DEALER now: fx_mgr_socket_zsock(uplink) */
+    fx_wlink_t *wlink;       /* the worker link: our workers */
     zpoller_t *poller;
     fx_pool_t *pool;
-    char worker_addr[64];
 
     fx_link_state_t state;
     uint32_t session;      /* WELCOMEs so far; tags the session each held task came in */
@@ -76,25 +86,26 @@ typedef struct {
     uint32_t hello_seq;    /* seq of the last MANAGER_HELLO */
     uint32_t welcomed_seq; /* seq of the hello the last WELCOME answered */
     uint32_t heartbeat_ms;
-    uint32_t credit_sent;  /* window announced in this session; UINT32_MAX = none yet */
-    bool hello_due;        /* send MANAGER_HELLO as soon as the link takes it */
-    int64_t next_hello;    /* when to say it again if still unanswered */
+    uint32_t credit_sent; /* window announced in this session; UINT32_MAX = none yet */
+    uint32_t attempt;     /* START, HELLO_SENT: hello attempts since the last WELCOME (1 = the first) */
+    int64_t attempt_end;  /* START, HELLO_SENT: when this attempt has failed without a WELCOME */
     int64_t last_heard;
     int64_t next_beat;
 
-    bool draining;          /* DRAIN, STOP or SIGTERM: window 0, finish what is held */
-    bool signalled;         /* SIGTERM/SIGINT: stopping gracefully; a second one stops at once */
-    bool stopping;          /* leave the loop */
-    int64_t stop_deadline;  /* STOP, SIGTERM: leave by then even if tasks remain; 0 = none */
+    bool draining;         /* DRAIN, STOP or SIGTERM: window 0, finish what is held */
+    bool signalled;        /* SIGTERM/SIGINT: stopping gracefully; a second one stops at once */
+    bool stopping;         /* leave the loop */
+    int64_t stop_deadline; /* STOP, SIGTERM: leave by then even if tasks remain; 0 = none */
     int exit_status;
 
-    fx_queued_t *queue;     /* a ring, oldest at q_head */
+    fx_queued_t *queue; /* a ring, oldest at q_head */
     size_t q_head, q_len, q_cap;
-    fx_outgoing_t *out;     /* results to send, and results sent but not acknowledged */
+    fx_outgoing_t *out; /* results to send, and results sent but not acknowledged */
     size_t out_len, out_cap;
 
-    fx_limiter_t link_errors;
-    fx_limiter_t worker_errors;
+    fx_errlimit_t *errors;    /* ERRORs we send to the interchange (SPEC 10.3; the worker link has its own) */
+    zframe_t *link_peer;      /* the interchange's key in `errors` (the DEALER has no routing id) */
+    int64_t next_errors_tick; /* when to log how many ERRORs the limit held back */
 } fx_mgr_t;
 
 /* fx_mgr.c */
@@ -103,14 +114,14 @@ void fx_mgr_queue_pop(fx_mgr_t *self, fx_queued_t *item);
 bool fx_mgr_queue_take(fx_mgr_t *self, const char *task_id, fx_queued_t *item);
 void fx_mgr_queue_clear(fx_mgr_t *self);
 void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session);
-void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
 bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id);
 size_t fx_mgr_held(fx_mgr_t *self, bool old_only);
 size_t fx_mgr_unacked(fx_mgr_t *self);
 size_t fx_mgr_ack(fx_mgr_t *self, const fx_id_text_t *ids, uint32_t count);
 uint32_t fx_mgr_window(fx_mgr_t *self);
-bool fx_mgr_error_allowed(fx_limiter_t *lim, const char *link);
+void fx_mgr_errors_tick(fx_mgr_t *self);
 
 /* fx_mgr_link.c */
 int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp);

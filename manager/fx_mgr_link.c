@@ -1,12 +1,19 @@
 /*  fx_mgr_link.c: the manager's side of the manager link (SPEC 6.3).
 
-    HELLO_SENT: MANAGER_HELLO went out (or will, as soon as the link takes
-    it: the DEALER is ZMQ_IMMEDIATE, so nothing queues up while there is no
-    connection). An ERROR answering it that no retry can fix (version,
-    authentication, a refusal) ends the manager with exit 1; anything else
-    is retried every --heartbeat-missed beats. Results are held meanwhile;
+    The link's states are SPEC 6.3's (fx_link_state_t); every change of state
+    goes through s_move, along a row of s_moves, which is the SPEC's table.
+
+    START: MANAGER_HELLO is sent as soon as the link takes it (the DEALER is
+    ZMQ_IMMEDIATE: writable only once connected and admitted). HELLO_SENT:
+    an ERROR answering it that no retry can fix (version, authentication, a
+    refusal) ends the manager with exit 1 (CLOSED). An attempt (START and
+    HELLO_SENT from one socket) that brings no WELCOME within
+    --heartbeat-missed beats, twice as long after each failed attempt, is
+    reported with its likely cause (fx_mgr_socket_diagnosis: key not
+    registered, wrong --server-key, interchange down) and the next one
+    starts on a new socket (SPEC 2.3.2, 2.3.5). Results are held meanwhile;
     after --orphan-timeout-s without a word from the interchange the
-    manager exits 0 (SPEC 9.4).
+    manager exits 0 (CLOSED, SPEC 9.4).
 
     ACTIVE (after WELCOME): TASKS are queued, RESULTS sent in batches, CREDIT
     whenever the window to announce changes, HEARTBEAT every period. Every
@@ -15,7 +22,7 @@
     the ones not acknowledged are sent again, in batches. RESULTS_ACK is
     taken in any state: it always means the broker has those results. An
     ERROR(NO_SESSION), or --heartbeat-missed beats without a word from the
-    interchange, means it lost us: back to HELLO_SENT, tasks keep running.
+    interchange, means it lost us: back to START, tasks keep running.
     CANCEL removes queued tasks and kills running ones (fx_mgr_workers.c). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,7 +31,56 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fx_link.h"
 #include "fx_mgr_internal.h"
+
+/* What happens to the link (the "event" column of SPEC 6.3). */
+typedef enum {
+    S_HELLO,   /* the link took MANAGER_HELLO */
+    S_WELCOME, /* a WELCOME answering our latest hello */
+    S_REFUSED, /* an ERROR answering it that no retry can fix */
+    S_TIMEOUT, /* no WELCOME within the attempt's time */
+    S_LOST,    /* ERROR(NO_SESSION), or the interchange fell silent */
+    S_ORPHAN,  /* nothing from an interchange for --orphan-timeout-s */
+} s_event_t;
+
+static const char *const s_state_names[] = {"START", "HELLO_SENT", "ACTIVE", "CLOSED"};
+static const char *const s_event_names[] = {"hello", "welcome", "refused", "timeout", "lost", "orphan"};
+
+/* SPEC 6.3, manager side: every transition of the link, in the SPEC's
+   order. A pair (state, event) that is not here changes nothing. */
+static const struct {
+    fx_link_state_t from;
+    s_event_t event;
+    fx_link_state_t to;
+} s_moves[] = {
+    {FX_LINK_START, S_HELLO, FX_LINK_HELLO_SENT},
+    {FX_LINK_HELLO_SENT, S_WELCOME, FX_LINK_ACTIVE},
+    {FX_LINK_HELLO_SENT, S_REFUSED, FX_LINK_CLOSED},
+    {FX_LINK_START, S_REFUSED, FX_LINK_CLOSED},
+    {FX_LINK_HELLO_SENT, S_TIMEOUT, FX_LINK_START}, /* on a new socket */
+    {FX_LINK_START, S_TIMEOUT, FX_LINK_START},      /* no connection took the hello: a new socket */
+    {FX_LINK_ACTIVE, S_LOST, FX_LINK_START},
+    {FX_LINK_START, S_ORPHAN, FX_LINK_CLOSED},
+    {FX_LINK_HELLO_SENT, S_ORPHAN, FX_LINK_CLOSED},
+    {FX_LINK_ACTIVE, S_ORPHAN, FX_LINK_CLOSED}, /* --orphan-timeout-s shorter than a loss */
+};
+
+/* Takes the transition of (state, event) in s_moves: true, or false (and
+   the state is unchanged) if there is none. */
+static bool s_move(fx_mgr_t *self, s_event_t event)
+{
+    for (size_t i = 0; i < sizeof s_moves / sizeof s_moves[0]; i++)
+        if (s_moves[i].from == self->state && s_moves[i].event == event) {
+            fx_debug("link %s --%s--> %s", s_state_names[self->state], s_event_names[event],
+                     s_state_names[s_moves[i].to]);
+            self->state = s_moves[i].to;
+            if (self->state == FX_LINK_CLOSED)
+                self->stopping = true;
+            return true;
+        }
+    return false;
+}
 
 static uint32_t s_next_seq(fx_mgr_t *self)
 {
@@ -42,7 +98,8 @@ static int s_send(fx_mgr_t *self, fx_msg_t **msg_p, uint32_t seq)
     const char *name = fx_msg_type_name((*msg_p)->type);
     int rc = fx_msg_send(msg_p, self->link, NULL);
     if (rc != FX_OK)
-        fx_mgr_log("cannot send %s to the interchange at %s: %s", name, self->args->interchange, fx_strerror(rc));
+        fx_warn("cannot send %s to the interchange at %s: %s", name, self->args->interchange,
+                fx_strerror(rc));
     return rc;
 }
 
@@ -51,7 +108,8 @@ static bool s_writable(fx_mgr_t *self)
     return (zsock_events(self->link) & ZMQ_POLLOUT) != 0;
 }
 
-static void s_refuse(fx_mgr_t *self, uint32_t seq, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void s_refuse(fx_mgr_t *self, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* ERROR to the interchange, within the rate limit. */
 static void s_refuse(fx_mgr_t *self, uint32_t seq, int code, const char *fmt, ...)
@@ -61,42 +119,54 @@ static void s_refuse(fx_mgr_t *self, uint32_t seq, int code, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fx_mgr_log("refused a message from the interchange (%s): %s", fx_errname(code), text);
-    if (fx_mgr_error_allowed(&self->link_errors, "interchange"))
+    fx_warn("refused a message from the interchange (%s): %s", fx_errname(code), text);
+    if (fx_errlimit_allow(self->errors, self->link_peer, fx_now_ms()))
         fx_send_error(self->link, NULL, seq, code, "%s", text);
+}
+
+/* How long hello attempt n (1, 2, ...) waits for its WELCOME: --heartbeat-missed
+   beats, doubled after each failed attempt up to FX_MGR_HELLO_BACKOFF_MAX_MS. */
+static int64_t s_attempt_ms(fx_mgr_t *self, uint32_t attempt)
+{
+    int64_t base = fx_mgr_lost_after_ms(self), wait = base;
+    for (uint32_t i = 1; i < attempt && wait < FX_MGR_HELLO_BACKOFF_MAX_MS; i++)
+        wait *= 2;
+    if (wait > FX_MGR_HELLO_BACKOFF_MAX_MS)
+        wait = base > FX_MGR_HELLO_BACKOFF_MAX_MS ? base : FX_MGR_HELLO_BACKOFF_MAX_MS;
+    return wait;
+}
+
+/* The first hello attempt after a WELCOME (or at the start) begins. */
+static void s_first_attempt(fx_mgr_t *self)
+{
+    self->attempt = 1;
+    self->attempt_end = fx_now_ms() + s_attempt_ms(self, 1);
 }
 
 int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp)
 {
-    self->link = zsock_new(ZMQ_DEALER);
-    if (!self->link) {
-        fx_mgr_log("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
-        return -1;
-    }
-    fx_curve_client(self->link, kp, self->args->server_key);
-    zsock_set_immediate(self->link, 1);
-    zsock_set_sndtimeo(self->link, FX_MGR_LINGER_MS);
-    zsock_set_linger(self->link, FX_MGR_LINGER_MS);
-    zsock_set_maxmsgsize(self->link, FX_PAYLOAD_MAX > FX_HEADER_MAX ? FX_PAYLOAD_MAX : FX_HEADER_MAX); /* per frame */
-    if (zsock_connect(self->link, "%s", self->args->interchange) != 0) {
-        fx_mgr_log("cannot connect to %s: %s; pass --interchange tcp://HOST:PORT", self->args->interchange,
-                   zmq_strerror(errno));
-        return -1;
-    }
-    self->poller = zpoller_new(self->link, NULL);
+    char err[FX_ADDR_MAX + 128];
+    self->poller = zpoller_new(NULL);
     if (!self->poller)
         return -1;
-    self->state = FX_LINK_HELLO_SENT;
-    self->hello_due = true;
+    self->uplink =
+        fx_mgr_socket_new(self->args->interchange, kp, self->args->server_key, self->poller, err, sizeof err);
+    if (!self->uplink) {
+        fx_error("%s", err);
+        return -1;
+    }
+    self->link = fx_mgr_socket_zsock(self->uplink);
+    self->state = FX_LINK_START;
     self->last_heard = fx_now_ms();
     self->credit_sent = UINT32_MAX;
+    s_first_attempt(self);
     return 0;
 }
 
-/* MANAGER_HELLO, if the link can take it now; else on a later pass. */
+/* START: MANAGER_HELLO, if the link can take it now; else on a later pass. */
 static void s_say_hello(fx_mgr_t *self)
 {
-    if (!s_writable(self))
+    if (self->state != FX_LINK_START || !s_writable(self))
         return;
     fx_msg_t *msg = fx_msg_new(FX_MSG_MANAGER_HELLO);
     if (msg) {
@@ -110,51 +180,46 @@ static void s_say_hello(fx_mgr_t *self)
         fx_strlcpy(msg->manager_hello.version, FX_VERSION, sizeof msg->manager_hello.version);
     }
     self->hello_seq = s_next_seq(self);
-    if (s_send(self, &msg, self->hello_seq) == FX_OK) {
-        self->hello_due = false;
-        self->next_hello = fx_now_ms() + fx_mgr_lost_after_ms(self);
-    }
+    if (s_send(self, &msg, self->hello_seq) == FX_OK)
+        s_move(self, S_HELLO);
 }
 
 /* The interchange lost us (or we it): start a new session. */
 static void s_rehello(fx_mgr_t *self, const char *why)
 {
-    fx_mgr_log("%s; saying MANAGER_HELLO again (%zu tasks held keep running)", why, fx_mgr_held(self, false));
-    self->state = FX_LINK_HELLO_SENT;
-    self->hello_due = true;
+    fx_warn("%s; saying MANAGER_HELLO again (%zu tasks held keep running)", why, fx_mgr_held(self, false));
+    s_move(self, S_LOST);
+    s_first_attempt(self);
     s_say_hello(self);
 }
 
 static void s_on_welcome(fx_mgr_t *self, fx_msg_t *msg)
 {
-    bool fresh = msg->seq != self->welcomed_seq &&
-                 (self->state == FX_LINK_HELLO_SENT || msg->seq == self->hello_seq);
-    if (!fresh) {
-        fx_mgr_log("WELCOME (seq %u) that answers no new MANAGER_HELLO of ours; ignored", msg->seq);
+    if (msg->seq == self->welcomed_seq || !s_move(self, S_WELCOME)) {
+        fx_warn("WELCOME (seq %u) that answers no new MANAGER_HELLO of ours; ignored", msg->seq);
         return;
     }
-    /* A WELCOME to our latest hello starts a session even when ACTIVE (we
-       said hello twice): the interchange then counts nothing in flight and
-       its window is 0 until our CREDIT. */
+    /* A new session: the interchange counts nothing in flight and its
+       window is 0 until our CREDIT. */
     self->welcomed_seq = msg->seq;
-    self->state = FX_LINK_ACTIVE;
     self->session++;
     self->credit_sent = UINT32_MAX; /* announce the window in this session */
     uint32_t beat = msg->welcome.heartbeat_ms;
     if (beat >= 10 && beat <= 3600000 && beat != self->heartbeat_ms) {
-        fx_mgr_log("the interchange beats every %u ms; adopting that instead of %u ms", beat, self->heartbeat_ms);
+        fx_info("the interchange beats every %u ms; adopting that instead of %u ms", beat,
+                self->heartbeat_ms);
         self->heartbeat_ms = beat;
     }
-    fx_mgr_log("welcomed by the interchange at %s (fx %s), session %u", self->args->interchange,
-               msg->welcome.server_version, self->session);
+    fx_info("welcomed by the interchange at %s (fx %s), session %u", self->args->interchange,
+            msg->welcome.server_version, self->session);
     self->next_beat = fx_now_ms() + self->heartbeat_ms;
     size_t again = 0;
     for (size_t i = 0; i < self->out_len; i++)
         again += self->out[i].sent_session != 0;
     if (again)
-        fx_mgr_log("sending %zu unacknowledged result(s) again in session %u", again, self->session);
+        fx_info("sending %zu unacknowledged result(s) again in session %u", again, self->session);
     if (!self->pool && fx_mgr_workers_start(self) != 0) {
-        fx_mgr_log("cannot start the workers; stopping");
+        fx_error("cannot start the workers; stopping");
         self->stopping = true;
         self->exit_status = 1;
     }
@@ -172,8 +237,10 @@ static bool s_final(int code)
     case FX_E_UNEXPECTED:
     case FX_E_AUTH:
     case FX_E_FORBIDDEN:
-    case FX_E_CONFLICT: return true;
-    default: return false;
+    case FX_E_CONFLICT:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -185,36 +252,37 @@ static void s_on_error(fx_mgr_t *self, fx_msg_t *msg)
             s_rehello(self, "the interchange has no session for us");
         return; /* in HELLO_SENT: an answer to something sent before our hello arrived */
     }
-    bool about_hello = self->state == FX_LINK_HELLO_SENT && (msg->seq == self->hello_seq || msg->seq == 0);
+    bool about_hello = self->state != FX_LINK_ACTIVE && (msg->seq == self->hello_seq || msg->seq == 0);
     if (about_hello && s_final(msg->error.code)) {
-        fx_mgr_log("the interchange at %s refused MANAGER_HELLO: %s: %s", self->args->interchange,
-                   fx_errname(msg->error.code), text);
-        self->stopping = true;
+        fx_error("the interchange at %s refused MANAGER_HELLO: %s: %s", self->args->interchange,
+                 fx_errname(msg->error.code), text);
+        s_move(self, S_REFUSED);
         self->exit_status = 1;
         return;
     }
     if (about_hello)
-        fx_mgr_log("the interchange could not take MANAGER_HELLO now (%s: %s); will say it again",
-                   fx_errname(msg->error.code), text);
+        fx_warn("the interchange could not take MANAGER_HELLO now (%s: %s); will say it again",
+                fx_errname(msg->error.code), text);
     else
-        fx_mgr_log("the interchange reports %s: %s (about our message %u)", fx_errname(msg->error.code), text,
-                   msg->seq);
+        fx_warn("the interchange reports %s: %s (about our message %u)", fx_errname(msg->error.code), text,
+                msg->seq);
 }
 
 static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
 {
     if (self->signalled) {
-        fx_mgr_log("dropped %u tasks that came after our SIGTERM (CREDIT 0 was sent); the interchange requeues them",
-                   msg->tasks.count);
+        fx_warn(
+            "dropped %u tasks that came after our SIGTERM (CREDIT 0 was sent); the interchange requeues them",
+            msg->tasks.count);
         return;
     }
     for (uint32_t i = 0; i < msg->tasks.count; i++) {
         fx_task_t *task = &msg->tasks.tasks[i];
         if (fx_mgr_adopt(self, task->task_id)) {
-            fx_mgr_log("task %s arrived again while held; tied to the held copy", task->task_id);
+            fx_info("task %s arrived again while held; tied to the held copy", task->task_id);
             continue; /* the copy is freed with msg */
         }
-        fx_queued_t item = { .task = *task, .session = self->session };
+        fx_queued_t item = {.task = *task, .session = self->session};
         memset(task, 0, sizeof *task); /* the queue owns its frames now */
         if (fx_mgr_queue_push(self, &item, false) != FX_OK) {
             fx_mgr_error_result(self, item.task.task_id, self->session, FX_E_NOMEM,
@@ -225,8 +293,8 @@ static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
     size_t held = fx_mgr_held(self, false);
     size_t full = (size_t) self->args->workers + self->args->prefetch;
     if (held > full || self->draining)
-        fx_mgr_log("the interchange sent tasks beyond our CREDIT window (%zu held, window %u); queued anyway", held,
-                   self->credit_sent == UINT32_MAX ? 0 : self->credit_sent);
+        fx_warn("the interchange sent tasks beyond our CREDIT window (%zu held, window %u); queued anyway",
+                held, self->credit_sent == UINT32_MAX ? 0 : self->credit_sent);
 }
 
 /* CANCEL: each id queued here or running in a worker ends with an
@@ -241,15 +309,15 @@ static void s_on_cancel(fx_mgr_t *self, fx_msg_t *msg)
 static void s_on_command(fx_mgr_t *self, fx_msg_t *msg)
 {
     if (msg->command.command == FX_CMD_STOP) {
-        fx_mgr_log("COMMAND STOP: finishing %zu held tasks for up to %u ms, taking no more",
-                   fx_mgr_held(self, false), self->args->stop_grace_ms);
+        fx_info("COMMAND STOP: finishing %zu held tasks for up to %u ms, taking no more",
+                fx_mgr_held(self, false), self->args->stop_grace_ms);
         self->draining = true;
         int64_t deadline = fx_now_ms() + self->args->stop_grace_ms;
         if (!self->stop_deadline || deadline < self->stop_deadline)
             self->stop_deadline = deadline; /* never later than a SIGTERM's */
     }
     else if (msg->command.command == FX_CMD_DRAIN && !self->draining) {
-        fx_mgr_log("COMMAND DRAIN: finishing %zu held tasks, taking no more", fx_mgr_held(self, false));
+        fx_info("COMMAND DRAIN: finishing %zu held tasks, taking no more", fx_mgr_held(self, false));
         self->draining = true;
     }
 }
@@ -267,42 +335,44 @@ static void s_read_one(fx_mgr_t *self)
     int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
     zmsg_destroy(&zmsg);
     if (rc != FX_OK) {
-        s_refuse(self, seq, rc, "fx-manager cannot read the message: %s (%s); run an endpoint from the same fx release",
+        s_refuse(self, seq, rc,
+                 "fx-manager cannot read the message: %s (%s); run an endpoint from the same fx release",
                  fx_strerror(rc), detail);
         return;
     }
-    switch (msg->type) {
-    case FX_MSG_WELCOME: s_on_welcome(self, msg); break;
-    case FX_MSG_RESULTS_ACK: fx_mgr_ack(self, msg->ids.ids, msg->ids.count); break;
-    case FX_MSG_ERROR: s_on_error(self, msg); break;
-    case FX_MSG_HEARTBEAT: break;
-    case FX_MSG_TASKS:
-    case FX_MSG_COMMAND:
-    case FX_MSG_CANCEL:
-        if (self->state != FX_LINK_ACTIVE) {
-            s_refuse(self, msg->seq, FX_E_NO_SESSION, "%s before WELCOME answered our MANAGER_HELLO; ignored",
-                     fx_msg_type_name(msg->type));
-            break;
-        }
-        if (msg->type == FX_MSG_TASKS)
+    /* SPEC 5.26.1, the one arrival check: the WELCOME has come once ACTIVE */
+    fx_admit_t verdict =
+        fx_link_admit(FX_LINK_MANAGER, FX_FROM_SERVING, self->state == FX_LINK_ACTIVE, msg->type);
+    char why[FX_TEXT_MAX];
+    switch (verdict) {
+    case FX_ADMIT_HELLO:
+        s_on_welcome(self, msg);
+        break;
+    case FX_ADMIT_REPORT:
+        s_on_error(self, msg);
+        break;
+    case FX_ADMIT_NO_SESSION:
+    case FX_ADMIT_UNEXPECTED:
+        s_refuse(self, msg->seq, fx_link_refusal_code(verdict), "%s",
+                 fx_link_refusal(FX_LINK_MANAGER, FX_FROM_SERVING, verdict, msg->type, why, sizeof why));
+        break;
+    case FX_ADMIT_OK:
+        if (msg->type == FX_MSG_RESULTS_ACK)
+            fx_mgr_ack(self, msg->ids.ids, msg->ids.count);
+        else if (msg->type == FX_MSG_TASKS)
             s_on_tasks(self, msg);
         else if (msg->type == FX_MSG_CANCEL)
             s_on_cancel(self, msg);
-        else
+        else if (msg->type == FX_MSG_COMMAND)
             s_on_command(self, msg);
-        break;
-    default:
-        s_refuse(self, msg->seq, FX_E_UNEXPECTED,
-                 "fx-manager takes WELCOME, TASKS, CANCEL, COMMAND, RESULTS_ACK, HEARTBEAT and ERROR from the "
-                 "interchange, not %s",
-                 fx_msg_type_name(msg->type));
-        break;
+        break; /* HEARTBEAT: only liveness, noted above */
     }
     fx_msg_destroy(&msg);
 }
 
 void fx_mgr_link_read(fx_mgr_t *self)
 {
+    fx_mgr_socket_events(self->uplink);
     while (!self->stopping && (zsock_events(self->link) & ZMQ_POLLIN))
         s_read_one(self);
 }
@@ -347,7 +417,7 @@ void fx_mgr_link_flush(fx_mgr_t *self)
             if (self->out[i].sent_session == self->session)
                 continue;
             if (s_copy_result(&self->out[i].result, &msg->results.results[k++]) != FX_OK) {
-                fx_mgr_log("out of memory copying results to send; trying again on the next pass");
+                fx_warn("out of memory copying results to send; trying again on the next pass");
                 fx_msg_destroy(&msg);
                 return;
             }
@@ -384,6 +454,26 @@ uint32_t fx_mgr_lost_after_ms(fx_mgr_t *self)
     return ms > UINT32_MAX ? UINT32_MAX : (uint32_t) ms;
 }
 
+/* START or HELLO_SENT past the attempt's end without a WELCOME: whether
+   the hello went out or the socket never became writable (a handshake
+   that failed), say what is probably wrong, then start again on a new
+   socket (SPEC 2.3.2, 2.3.5) and wait longer this time. */
+static void s_attempt_failed(fx_mgr_t *self, int64_t now)
+{
+    const char *how =
+        self->state == FX_LINK_HELLO_SENT ? "MANAGER_HELLO sent" : "no connection took MANAGER_HELLO";
+    fx_warn(
+        "no WELCOME from %s within %lld ms (attempt %u, %s): %s; trying again on a new socket, waiting up to "
+        "%lld ms",
+        self->args->interchange, (long long) s_attempt_ms(self, self->attempt), self->attempt, how,
+        fx_mgr_socket_diagnosis(self->uplink), (long long) s_attempt_ms(self, self->attempt + 1));
+    if (fx_mgr_socket_renew(self->uplink) == 0)
+        self->link = fx_mgr_socket_zsock(self->uplink);
+    s_move(self, S_TIMEOUT);
+    self->attempt++;
+    self->attempt_end = now + s_attempt_ms(self, self->attempt);
+}
+
 /* Heartbeats, a lost interchange, a MANAGER_HELLO still unanswered, and
    the end of a manager left without an interchange for too long. */
 void fx_mgr_link_timers(fx_mgr_t *self)
@@ -392,11 +482,11 @@ void fx_mgr_link_timers(fx_mgr_t *self)
     int64_t lost_after = fx_mgr_lost_after_ms(self);
     int64_t orphan_ms = (int64_t) self->args->orphan_timeout_s * 1000;
     if (orphan_ms && now - self->last_heard >= orphan_ms) {
-        fx_mgr_log("nothing heard from the interchange at %s for %lld s (--orphan-timeout-s %u); exiting with "
-                   "%zu tasks held, which the interchange counts lost",
-                   self->args->interchange, (long long) ((now - self->last_heard) / 1000),
-                   self->args->orphan_timeout_s, fx_mgr_held(self, false));
-        self->stopping = true;
+        fx_warn("nothing heard from the interchange at %s for %lld s (--orphan-timeout-s %u); exiting with "
+                "%zu tasks held, which the interchange counts lost",
+                self->args->interchange, (long long) ((now - self->last_heard) / 1000),
+                self->args->orphan_timeout_s, fx_mgr_held(self, false));
+        s_move(self, S_ORPHAN);
         return;
     }
     if (self->state == FX_LINK_ACTIVE) {
@@ -410,16 +500,13 @@ void fx_mgr_link_timers(fx_mgr_t *self)
         if (now - self->last_heard >= lost_after) {
             char why[FX_ADDR_MAX + 128];
             snprintf(why, sizeof why, "nothing heard from the interchange at %s for %lld ms (%u heartbeats)",
-                     self->args->interchange, (long long) (now - self->last_heard), self->args->heartbeat_missed);
+                     self->args->interchange, (long long) (now - self->last_heard),
+                     self->args->heartbeat_missed);
             s_rehello(self, why);
         }
         return;
     }
-    if (!self->hello_due && now >= self->next_hello) {
-        fx_mgr_log("no WELCOME from %s for %lld ms; saying MANAGER_HELLO again (ZeroMQ reconnects by itself)",
-                   self->args->interchange, (long long) (now - self->last_heard));
-        self->hello_due = true;
-    }
-    if (self->hello_due)
-        s_say_hello(self);
+    if (now >= self->attempt_end)
+        s_attempt_failed(self, now);
+    s_say_hello(self);
 }

@@ -1,15 +1,15 @@
 /*  fx_mgr_workers.c: the manager's side of the worker link (SPEC 6.4).
 
-    A ROUTER on ipc://@fx-mgr-<id>. Abstract sockets have no file
-    permissions, so a connection is admitted only by its routing id: each
-    worker process gets a fresh id from the pool (FX_WORKER_ID) and uses it
-    as its DEALER's routing id; and its READY must name the pid the pool
-    started. A task goes to an idle worker alone; the worker's one result
+    Over the worker link (worker/fx_wlink.h, which admits only the
+    processes the pool started); a worker's READY must also name the pid
+    the pool started. A task goes to an idle worker alone; the worker's one result
     comes back; a worker that overruns the task's walltime, or runs a task
     that is cancelled, is killed and the task ends with an error result.
     A worker that dies while running a task is replaced, and the task runs
     again on another worker (attempt + 1) until it has taken 1 + retries
-    workers with it; then it ends with FX_E_WORKER_LOST naming each death. */
+    workers with it; then it ends with FX_E_WORKER_LOST naming each death.
+    Each worker's state (fx_slot_state_t: SPEC 6.4's) changes only through
+    fx_slot_on (fx_pool.c holds the table). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -17,177 +17,169 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fx_link.h"
 #include "fx_mgr_internal.h"
 
 static void s_send(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t **msg_p, uint32_t seq, int *rc_p)
 {
-    zframe_t *rid = zframe_new(slot->id, strlen(slot->id));
     int rc = FX_E_NOMEM;
-    if (rid && *msg_p) {
+    if (*msg_p) {
         (*msg_p)->seq = seq;
-        rc = fx_msg_send(msg_p, self->router, rid);
+        rc = fx_wlink_send(self->wlink, slot->id, msg_p);
     }
-    fx_msg_destroy(msg_p);
-    zframe_destroy(&rid);
     if (rc_p)
         *rc_p = rc;
 }
 
-static void s_refuse(fx_mgr_t *self, zframe_t *rid, uint32_t seq, int code, const char *fmt, ...)
+static void s_refuse(fx_mgr_t *self, const char *peer, uint32_t seq, int code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* ERROR to a worker connection, within the rate limit. */
-static void s_refuse(fx_mgr_t *self, zframe_t *rid, uint32_t seq, int code, const char *fmt, ...)
+/* ERROR to a worker, within its ERROR budget; logged either way. */
+static void s_refuse(fx_mgr_t *self, const char *peer, uint32_t seq, int code, const char *fmt, ...)
 {
     char text[FX_TEXT_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fx_mgr_log("refused a worker's message (%s): %s", fx_errname(code), text);
-    if (fx_mgr_error_allowed(&self->worker_errors, "workers"))
-        fx_send_error(self->router, rid, seq, code, "%s", text);
+    fx_warn("refused a worker's message (%s): %s", fx_errname(code), text);
+    fx_wlink_send_error(self->wlink, peer, seq, code, "%s", text);
 }
 
 int fx_mgr_workers_start(fx_mgr_t *self)
 {
-    snprintf(self->worker_addr, sizeof self->worker_addr, "ipc://@fx-mgr-%s", self->args->id);
-    self->router = zsock_new(ZMQ_ROUTER);
-    if (!self->router)
-        return -1;
-    zsock_set_router_mandatory(self->router, 1); /* a send to a gone worker fails instead of vanishing */
-    zsock_set_maxmsgsize(self->router, FX_PAYLOAD_MAX > FX_HEADER_MAX ? FX_PAYLOAD_MAX : FX_HEADER_MAX);
-    if (zsock_bind(self->router, "%s", self->worker_addr) != 0) {
-        fx_mgr_log("cannot bind %s: %s; is another fx-manager with id %s running on this host?", self->worker_addr,
-                   zmq_strerror(errno), self->args->id);
+    char err[FX_ADDR_MAX + 128];
+    self->wlink = fx_wlink_listen(self->args->id, self->poller, err, sizeof err);
+    if (!self->wlink) {
+        fx_error("%s", err);
         return -1;
     }
-    zpoller_add(self->poller, self->router);
-    self->pool = fx_pool_new(self->args->worker_path, self->worker_addr, self->args->workers);
+    self->pool = fx_pool_new(self->args->worker_path, self->wlink, self->args->workers);
     if (!self->pool)
         return -1;
     fx_pool_start_due(self->pool, fx_now_ms());
-    fx_mgr_log("started %u worker%s (%s) on %s", self->args->workers, self->args->workers == 1 ? "" : "s",
-               self->args->worker_path, self->worker_addr);
+    fx_info("started %u worker%s (%s) on %s", self->args->workers, self->args->workers == 1 ? "" : "s",
+            self->args->worker_path, fx_wlink_address(self->wlink));
     return 0;
 }
 
 /* Ends the slot's task with an error result; the slot keeps its state. */
 static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *what)
 {
-    fx_mgr_error_result(self, slot->task.task_id, slot->session, code, "worker pid %d on manager %s %s task %s",
-                        (int) slot->pid, self->args->id, what, slot->task.task_id);
+    fx_mgr_error_result(self, slot->task.task_id, slot->session, code,
+                        "worker pid %d on manager %s %s task %s", (int) slot->pid, self->args->id, what,
+                        slot->task.task_id);
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;
 }
 
-static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t *msg)
+static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
 {
-    if (slot->state != FX_SLOT_STARTING) {
-        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice", (int) slot->pid);
-        return;
-    }
-    if (msg->ready.pid != (uint32_t) slot->pid) {
-        s_refuse(self, rid, msg->seq, FX_E_FORBIDDEN,
-                 "READY names pid %u, but this connection belongs to the manager's worker pid %d", msg->ready.pid,
+    if (slot->state != FX_SLOT_SPAWNED) {
+        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice",
                  (int) slot->pid);
         return;
     }
+    if (msg->ready.pid != (uint32_t) slot->pid) {
+        s_refuse(self, slot->id, msg->seq, FX_E_FORBIDDEN,
+                 "READY names pid %u, but this connection belongs to the manager's worker pid %d",
+                 msg->ready.pid, (int) slot->pid);
+        return;
+    }
     fx_strlcpy(slot->python_version, msg->ready.python_version, sizeof slot->python_version);
-    slot->state = FX_SLOT_IDLE;
+    fx_slot_on(slot, FX_SLOT_READY);
     slot->failures = 0;
-    fx_mgr_log("worker pid %d ready (Python %s) in %lld ms", (int) slot->pid, slot->python_version,
-               (long long) (fx_now_ms() - slot->started_ms));
+    fx_info("worker pid %d ready (Python %s) in %lld ms", (int) slot->pid, slot->python_version,
+            (long long) (fx_now_ms() - slot->started_ms));
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME); /* id "" and no heartbeats (SPEC 5.23) */
     if (welcome)
         fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
     s_send(self, slot, &welcome, msg->seq, NULL);
 }
 
-static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, zframe_t *rid, fx_msg_t *msg)
+static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
 {
     fx_result_t *r = msg->results.count == 1 ? &msg->results.results[0] : NULL;
     if (slot->state != FX_SLOT_BUSY || !r || strcmp(r->task_id, slot->task.task_id) != 0) {
-        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED,
+        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED,
                  "RESULTS from worker pid %d must hold exactly the result of its running task (%s), not %u "
                  "result(s) starting with %s",
-                 (int) slot->pid, slot->state == FX_SLOT_BUSY ? slot->task.task_id : "none", msg->results.count,
-                 msg->results.count ? msg->results.results[0].task_id : "-");
+                 (int) slot->pid, slot->state == FX_SLOT_BUSY ? slot->task.task_id : "none",
+                 msg->results.count, msg->results.count ? msg->results.results[0].task_id : "-");
         return;
     }
     fx_mgr_out_push(self, r, slot->session);
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;
-    slot->state = FX_SLOT_IDLE;
+    fx_slot_on(slot, FX_SLOT_DONE);
 }
 
 /* A worker answered ERROR: the task it was given, if any, ends here (the
    worker did not take it), and the worker is idle again. */
 static void s_on_error(fx_mgr_t *self, fx_slot_t *slot, int code, const char *text)
 {
-    fx_mgr_log("worker pid %d reports %s: %s", (int) slot->pid, fx_errname(code), text);
+    fx_warn("worker pid %d reports %s: %s", (int) slot->pid, fx_errname(code), text);
     if (slot->state != FX_SLOT_BUSY)
         return;
     char what[FX_TEXT_MAX];
     snprintf(what, sizeof what, "refused (%s: %s)", fx_errname(code), text);
     s_end_task(self, slot, code > FX_OK && code <= FX_ERR_LAST ? code : FX_E_INTERNAL, what);
-    slot->state = FX_SLOT_IDLE;
+    fx_slot_on(slot, FX_SLOT_DONE);
 }
 
-/* One message from the workers' ROUTER. */
-static void s_read_one(fx_mgr_t *self)
+/* One message from a worker (rc, peer, seq, detail: fx_wlink_recv's). */
+static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, uint32_t seq,
+                       const char *detail)
 {
-    zmsg_t *zmsg = zmsg_recv(self->router);
-    if (!zmsg)
+    fx_slot_t *slot = fx_pool_find(self->pool, peer);
+    if (!slot) { /* admitted by the link, but its process is gone */
+        s_refuse(self, peer, seq, FX_E_FORBIDDEN, "worker %s is not one of this manager's processes now",
+                 peer);
         return;
-    zframe_t *rid = zmsg_pop(zmsg);
-    fx_msg_t *msg = NULL;
-    if (!rid)
-        goto done;
-    fx_slot_t *slot = fx_pool_find(self->pool, rid);
-    if (!slot) {
-        s_refuse(self, rid, 0, FX_E_FORBIDDEN,
-                 "this socket serves the manager's own worker processes only (routing id of %zu bytes unknown)",
-                 zframe_size(rid));
-        goto done;
     }
-    uint32_t seq = 0;
-    const char *detail = "";
-    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
     if (rc != FX_OK) {
         char text[FX_TEXT_MAX];
         snprintf(text, sizeof text, "the manager cannot read its message (%s: %s)", fx_strerror(rc), detail);
         s_on_error(self, slot, rc, text);
-        s_refuse(self, rid, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc), detail);
-        goto done;
+        s_refuse(self, slot->id, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc),
+                 detail);
+        return;
     }
-    if (msg->type == FX_MSG_ERROR) { /* never answered with an ERROR */
-        s_on_error(self, slot, msg->error.code, msg->error.text ? msg->error.text : "");
-        goto done;
-    }
-    if (slot->state == FX_SLOT_STARTING && msg->type != FX_MSG_READY) {
-        s_refuse(self, rid, msg->seq, FX_E_NO_SESSION, "%s before READY; say READY first",
-                 fx_msg_type_name(msg->type));
-        goto done;
-    }
-    switch (msg->type) {
-    case FX_MSG_READY: s_on_ready(self, slot, rid, msg); break;
-    case FX_MSG_RESULTS: s_on_results(self, slot, rid, msg); break;
-    default:
-        s_refuse(self, rid, msg->seq, FX_E_UNEXPECTED, "fx-manager takes READY, RESULTS and ERROR from a worker, not %s",
-                 fx_msg_type_name(msg->type));
+    /* SPEC 5.26.1, the one arrival check: a worker's session is its READY */
+    fx_admit_t verdict =
+        fx_link_admit(FX_LINK_WORKER, FX_FROM_CONNECTING, slot->state != FX_SLOT_SPAWNED, msg->type);
+    char why[FX_TEXT_MAX];
+    switch (verdict) {
+    case FX_ADMIT_HELLO:
+        s_on_ready(self, slot, msg);
         break;
+    case FX_ADMIT_REPORT: /* never answered with an ERROR */
+        s_on_error(self, slot, msg->error.code, msg->error.text ? msg->error.text : "");
+        break;
+    case FX_ADMIT_NO_SESSION:
+    case FX_ADMIT_UNEXPECTED:
+        s_refuse(self, slot->id, msg->seq, fx_link_refusal_code(verdict), "%s",
+                 fx_link_refusal(FX_LINK_WORKER, FX_FROM_CONNECTING, verdict, msg->type, why, sizeof why));
+        break;
+    case FX_ADMIT_OK:
+        s_on_results(self, slot, msg);
+        break; /* RESULTS: the only other thing a worker sends */
     }
-done:
-    fx_msg_destroy(&msg);
-    zframe_destroy(&rid);
-    zmsg_destroy(&zmsg);
 }
 
 void fx_mgr_workers_read(fx_mgr_t *self)
 {
-    while (zsock_events(self->router) & ZMQ_POLLIN)
-        s_read_one(self);
+    for (;;) {
+        fx_id_text_t peer;
+        fx_msg_t *msg = NULL;
+        uint32_t seq = 0;
+        const char *detail = "";
+        int rc = fx_wlink_recv(self->wlink, peer, &msg, &seq, &detail);
+        if (rc == FX_E_TIMEOUT)
+            return;
+        s_read_one(self, rc, peer, msg, seq, detail);
+        fx_msg_destroy(&msg);
+    }
 }
 
 /* Longest list of deaths kept for the final error text; later ones are
@@ -212,7 +204,7 @@ static void s_losses_add(fx_losses_t *losses, const char *what)
 /* A worker process ended (fx_pool_reap) while running a task: the task
    runs again, ahead of the queue, if it has lost fewer than 1 + retries
    workers; else it ends with FX_E_WORKER_LOST. Killed by us (walltime,
-   cancel) the slot is DEAD, not BUSY, and nothing happens here. */
+   cancel) the slot is KILLED, not BUSY, and nothing happens here. */
 static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
 {
     fx_mgr_t *self = arg;
@@ -224,24 +216,24 @@ static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
     s_losses_add(&slot->losses, what);
     uint32_t deaths = slot->losses.count;
     if (self->signalled) {
-        fx_mgr_log("%s while running task %s during our stop; not run again here (the interchange requeues it)",
-                   what, slot->task.task_id);
+        fx_warn("%s while running task %s during our stop; not run again here (the interchange requeues it)",
+                what, slot->task.task_id);
         return;
     }
     if (deaths <= slot->task.retries) {
-        fx_queued_t item = { .task = slot->task, .session = slot->session, .losses = slot->losses };
+        fx_queued_t item = {.task = slot->task, .session = slot->session, .losses = slot->losses};
         item.task.attempt++;
         memset(&slot->task, 0, sizeof slot->task);
         memset(&slot->losses, 0, sizeof slot->losses);
-        fx_mgr_log("%s while running task %s (death %u, retries %u); running it again on another worker", what,
-                   item.task.task_id, deaths, item.task.retries);
+        fx_warn("%s while running task %s (death %u, retries %u); running it again on another worker", what,
+                item.task.task_id, deaths, item.task.retries);
         if (fx_mgr_queue_push(self, &item, true) == FX_OK)
             return;
         slot->task = item.task; /* out of memory: end it below */
         slot->losses = item.losses;
     }
-    fx_mgr_log("%s while running task %s (death %u, retries %u); the task ends with FX_E_WORKER_LOST", what,
-               slot->task.task_id, deaths, slot->task.retries);
+    fx_warn("%s while running task %s (death %u, retries %u); the task ends with FX_E_WORKER_LOST", what,
+            slot->task.task_id, deaths, slot->task.retries);
     fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_WORKER_LOST,
                         "worker lost %u time%s running task %s on manager %s (attempts: %s)", deaths,
                         deaths == 1 ? "" : "s", slot->task.task_id, self->args->id,
@@ -255,9 +247,10 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
 {
     fx_queued_t item;
     if (fx_mgr_queue_take(self, task_id, &item)) {
-        fx_mgr_log("CANCEL: task %s removed before it ran", task_id);
+        fx_info("CANCEL: task %s removed before it ran", task_id);
         fx_mgr_error_result(self, item.task.task_id, item.session, FX_E_CANCELLED,
-                            "task %s cancelled before it ran on manager %s", item.task.task_id, self->args->id);
+                            "task %s cancelled before it ran on manager %s", item.task.task_id,
+                            self->args->id);
         fx_task_clear(&item.task);
         fx_losses_clear(&item.losses);
         return;
@@ -266,14 +259,14 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
         fx_slot_t *slot = fx_pool_slot(self->pool, i);
         if (slot->state != FX_SLOT_BUSY || strcmp(slot->task.task_id, task_id) != 0)
             continue;
-        fx_mgr_log("CANCEL: killing the process group of worker pid %d, which runs task %s", (int) slot->pid,
-                   task_id);
+        fx_info("CANCEL: killing the process group of worker pid %d, which runs task %s", (int) slot->pid,
+                task_id);
         fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_CANCELLED,
-                            "task %s cancelled while running on worker pid %d (manager %s)", slot->task.task_id,
-                            (int) slot->pid, self->args->id);
+                            "task %s cancelled while running on worker pid %d (manager %s)",
+                            slot->task.task_id, (int) slot->pid, self->args->id);
         fx_task_clear(&slot->task);
         slot->deadline_ms = 0;
-        slot->state = FX_SLOT_DEAD;
+        fx_slot_on(slot, FX_SLOT_KILL);
         kill(-slot->pid, SIGKILL);
         return;
     }
@@ -296,10 +289,10 @@ void fx_mgr_workers_walltime(fx_mgr_t *self)
             continue;
         char what[96];
         snprintf(what, sizeof what, "was killed after the walltime of %u ms of", slot->task.walltime_ms);
-        fx_mgr_log("worker pid %d ran task %s past its walltime of %u ms; killing its process group",
-                   (int) slot->pid, slot->task.task_id, slot->task.walltime_ms);
+        fx_warn("worker pid %d ran task %s past its walltime of %u ms; killing its process group",
+                (int) slot->pid, slot->task.task_id, slot->task.walltime_ms);
         s_end_task(self, slot, FX_E_WALLTIME, what);
-        slot->state = FX_SLOT_DEAD;
+        fx_slot_on(slot, FX_SLOT_KILL);
         kill(-slot->pid, SIGKILL);
     }
 }
@@ -328,19 +321,20 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
         slot->task = item.task;
         slot->session = item.session;
         slot->losses = item.losses;
-        slot->state = FX_SLOT_BUSY;
-        slot->deadline_ms = item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
+        fx_slot_on(slot, FX_SLOT_TASK);
+        slot->deadline_ms =
+            item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
         int rc;
         s_send(self, slot, &msg, 0, &rc);
         if (rc != FX_OK) {
-            fx_mgr_log("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
-                       slot->task.task_id, (int) slot->pid, fx_strerror(rc));
-            fx_queued_t back = { .task = slot->task, .session = slot->session, .losses = slot->losses };
+            fx_warn("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
+                    slot->task.task_id, (int) slot->pid, fx_strerror(rc));
+            fx_queued_t back = {.task = slot->task, .session = slot->session, .losses = slot->losses};
             memset(&slot->task, 0, sizeof slot->task);
             memset(&slot->losses, 0, sizeof slot->losses);
             fx_mgr_queue_push(self, &back, true);
             slot->deadline_ms = 0;
-            slot->state = FX_SLOT_DEAD;
+            fx_slot_on(slot, FX_SLOT_KILL);
             kill(-slot->pid, SIGKILL);
         }
     }

@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
-#include "fx_mgr.h"
+#include "fx_clock.h"
+#include "fx_log.h"
 #include "fx_pool.h"
 
 extern char **environ;
@@ -24,23 +24,59 @@ extern char **environ;
 #define S_BACKOFF_MIN_MS 250
 #define S_BACKOFF_MAX_MS 10000
 
+static const char *const s_state_names[] = {"DEAD", "SPAWNED", "IDLE", "BUSY", "KILLED"};
+
+/* SPEC 6.4, manager side, per worker: every transition of a slot. What is
+   done on each (WELCOME, TASKS, a kill, an error result, a retry) is done
+   by the caller: fx_mgr_workers.c, and the reaping and restarting below. */
+static const struct {
+    fx_slot_state_t from;
+    fx_slot_event_t event;
+    fx_slot_state_t to;
+} s_moves[] = {
+    {FX_SLOT_SPAWNED, FX_SLOT_READY, FX_SLOT_IDLE},
+    {FX_SLOT_IDLE, FX_SLOT_TASK, FX_SLOT_BUSY},
+    {FX_SLOT_BUSY, FX_SLOT_DONE, FX_SLOT_IDLE},
+    {FX_SLOT_BUSY, FX_SLOT_KILL, FX_SLOT_KILLED}, /* walltime, CANCEL, TASKS could not be sent */
+    {FX_SLOT_BUSY, FX_SLOT_EXITED, FX_SLOT_DEAD}, /* a worker death of its task (8.5) */
+    {FX_SLOT_IDLE, FX_SLOT_EXITED, FX_SLOT_DEAD},
+    {FX_SLOT_SPAWNED, FX_SLOT_EXITED, FX_SLOT_DEAD}, /* died before READY: restarted with back-off */
+    {FX_SLOT_KILLED, FX_SLOT_EXITED, FX_SLOT_DEAD},
+    {FX_SLOT_DEAD, FX_SLOT_STARTED, FX_SLOT_SPAWNED},
+};
+
+bool fx_slot_on(fx_slot_t *slot, fx_slot_event_t event)
+{
+    for (size_t i = 0; i < sizeof s_moves / sizeof s_moves[0]; i++)
+        if (s_moves[i].from == slot->state && s_moves[i].event == event) {
+            slot->state = s_moves[i].to;
+            return true;
+        }
+    return false;
+}
+
+const char *fx_slot_state_name(fx_slot_state_t state)
+{
+    return (unsigned) state < sizeof s_state_names / sizeof s_state_names[0] ? s_state_names[state] : "?";
+}
+
 struct fx_pool_t {
     char *worker_path;
-    char *endpoint;
+    fx_wlink_t *link;
     uint32_t size;
     fx_slot_t *slots;
     bool stopped; /* fx_pool_stop ran: start nothing more */
 };
 
-fx_pool_t *fx_pool_new(const char *worker_path, const char *endpoint, uint32_t size)
+fx_pool_t *fx_pool_new(const char *worker_path, fx_wlink_t *link, uint32_t size)
 {
     fx_pool_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->worker_path = strdup(worker_path);
-    self->endpoint = strdup(endpoint);
+    self->link = link;
     self->slots = calloc(size, sizeof *self->slots);
-    if (!self->worker_path || !self->endpoint || !self->slots) {
+    if (!self->worker_path || !self->slots) {
         fx_pool_destroy(&self);
         return NULL;
     }
@@ -66,7 +102,6 @@ void fx_pool_destroy(fx_pool_t **self_p)
     }
     free(self->slots);
     free(self->worker_path);
-    free(self->endpoint);
     free(self);
     *self_p = NULL;
 }
@@ -81,12 +116,11 @@ fx_slot_t *fx_pool_slot(fx_pool_t *self, uint32_t index)
     return index < self->size ? &self->slots[index] : NULL;
 }
 
-fx_slot_t *fx_pool_find(fx_pool_t *self, zframe_t *routing_id)
+fx_slot_t *fx_pool_find(fx_pool_t *self, const char *peer)
 {
-    size_t len = zframe_size(routing_id);
     for (uint32_t i = 0; i < self->size; i++) {
         fx_slot_t *slot = &self->slots[i];
-        if (slot->pid > 0 && len == strlen(slot->id) && memcmp(zframe_data(routing_id), slot->id, len) == 0)
+        if (slot->pid > 0 && strcmp(slot->id, peer) == 0)
             return slot;
     }
     return NULL;
@@ -108,16 +142,17 @@ uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state)
     return n;
 }
 
-/* environ without FX_WORKER_ID, plus FX_WORKER_ID=id; built before fork
-   because the child of a threaded process may only call async-signal-safe
-   functions. Caller frees the array and its last entry. */
-static char **s_worker_env(const char *id)
+/* environ without `name`, plus name=value; built before fork because the
+   child of a threaded process may only call async-signal-safe functions.
+   Caller frees the array and its last entry. */
+static char **s_worker_env(const char *name, const char *value)
 {
+    size_t name_len = strlen(name);
     size_t n = 0;
     while (environ[n])
         n++;
     char **env = calloc(n + 2, sizeof *env);
-    char *own = malloc(sizeof "FX_WORKER_ID=" + FX_ID_LEN);
+    char *own = malloc(name_len + strlen(value) + 2);
     if (!env || !own) {
         free(env);
         free(own);
@@ -125,9 +160,9 @@ static char **s_worker_env(const char *id)
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "FX_WORKER_ID=", 13) != 0)
+        if (strncmp(environ[i], name, name_len) != 0 || environ[i][name_len] != '=')
             env[k++] = environ[i];
-    sprintf(own, "FX_WORKER_ID=%s", id);
+    sprintf(own, "%s=%s", name, value);
     env[k++] = own;
     env[k] = NULL;
     return env;
@@ -146,14 +181,15 @@ static void s_free_env(char **env)
 
 static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
 {
-    fx_id_text_t id;
-    fx_id_new(id);
-    char **env = s_worker_env(id);
+    fx_wlink_child_t child;
+    fx_wlink_child(self->link, &child);
+    char **env = s_worker_env(child.env_name, child.env_value);
     if (!env) {
-        fx_mgr_log("out of memory starting a worker; will retry");
+        fx_wlink_child_gone(self->link, child.peer);
+        fx_warn("out of memory starting a worker; will retry");
         return -1;
     }
-    char *argv[] = { self->worker_path, "--connect", self->endpoint, NULL };
+    char *argv[] = {self->worker_path, "--connect", child.connect, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -175,13 +211,14 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
     }
     s_free_env(env);
     if (pid < 0) {
-        fx_mgr_log("cannot fork a worker: %s; will retry", strerror(errno));
+        fx_wlink_child_gone(self->link, child.peer);
+        fx_warn("cannot fork a worker: %s; will retry", strerror(errno));
         return -1;
     }
     setpgid(pid, pid); /* also here: no race with the manager's first kill(-pid) */
     slot->pid = pid;
-    slot->state = FX_SLOT_STARTING;
-    memcpy(slot->id, id, sizeof slot->id);
+    fx_slot_on(slot, FX_SLOT_STARTED);
+    memcpy(slot->id, child.peer, sizeof slot->id);
     slot->python_version[0] = '\0';
     slot->started_ms = now_ms;
     return 0;
@@ -191,7 +228,7 @@ void fx_pool_start_due(fx_pool_t *self, int64_t now_ms)
 {
     for (uint32_t i = 0; i < self->size && !self->stopped; i++) {
         fx_slot_t *slot = &self->slots[i];
-        if (slot->state == FX_SLOT_EMPTY && slot->respawn_ms <= now_ms && s_start(self, slot, now_ms) != 0)
+        if (slot->state == FX_SLOT_DEAD && slot->respawn_ms <= now_ms && s_start(self, slot, now_ms) != 0)
             slot->respawn_ms = now_ms + S_BACKOFF_MIN_MS;
     }
 }
@@ -199,7 +236,8 @@ void fx_pool_start_due(fx_pool_t *self, int64_t now_ms)
 void fx_pool_describe_exit(int wait_status, char *buf, size_t len)
 {
     if (WIFSIGNALED(wait_status))
-        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(wait_status), strsignal(WTERMSIG(wait_status)));
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(wait_status),
+                 strsignal(WTERMSIG(wait_status)));
     else if (WIFEXITED(wait_status))
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(wait_status));
     else
@@ -226,7 +264,7 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
     int64_t now = fx_now_ms();
     char how[128];
     fx_pool_describe_exit(status, how, sizeof how);
-    bool never_ready = slot->state == FX_SLOT_STARTING;
+    bool never_ready = slot->state == FX_SLOT_SPAWNED;
     if (fn)
         fn(slot, status, arg);
     fx_task_clear(&slot->task);
@@ -241,10 +279,11 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
             delay = S_BACKOFF_MAX_MS;
     }
     if (!self->stopped)
-        fx_mgr_log("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
-                   never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
+        fx_warn("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
+                never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
     slot->pid = 0;
-    slot->state = FX_SLOT_EMPTY;
+    fx_wlink_child_gone(self->link, slot->id);
+    fx_slot_on(slot, FX_SLOT_EXITED);
     slot->respawn_ms = now + (int64_t) delay;
 }
 
@@ -283,7 +322,7 @@ static void s_wait_all(fx_pool_t *self, int64_t deadline)
                 live++;
                 int fd = s_pidfd_open(slot->pid);
                 if (fd >= 0)
-                    fds[n++] = (struct pollfd) { fd, POLLIN, 0 };
+                    fds[n++] = (struct pollfd){fd, POLLIN, 0};
             }
         }
         int64_t left = deadline - fx_now_ms();
@@ -307,8 +346,8 @@ void fx_pool_stop(fx_pool_t *self, int grace_ms)
     for (uint32_t i = 0; i < self->size; i++) {
         fx_slot_t *slot = &self->slots[i];
         if (slot->pid > 0) {
-            fx_mgr_log("worker pid %d did not exit within %d ms of SIGTERM; sending SIGKILL", (int) slot->pid,
-                       grace_ms);
+            fx_warn("worker pid %d did not exit within %d ms of SIGTERM; sending SIGKILL", (int) slot->pid,
+                    grace_ms);
             kill(slot->pid, SIGKILL);
             int status;
             if (waitpid(slot->pid, &status, 0) == slot->pid)

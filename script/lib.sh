@@ -7,9 +7,10 @@ FX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # anywhere else.
 FX_PACKAGES=(
   cmake make gcc pkg-config
-  libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libsqlite3-dev libgit2-dev git
-  python3 python3-dev python3-pytest
-  valgrind procps
+  libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libsqlite3-dev libgit2-dev libyaml-dev git
+  python3 python3-dev python3-pytest python3-numpy python3-dill
+  valgrind procps bubblewrap
+  munge slurmctld slurmd slurm-client
 )
 
 fx_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

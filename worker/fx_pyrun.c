@@ -58,14 +58,21 @@ static PyObject *s_set_child(PyObject *self, PyObject *arg)
 }
 
 static PyMethodDef s_methods[] = {
-    { "child_setup", s_child_setup, METH_NOARGS, "In a forked child: die with the worker." },
-    { "child", s_set_child, METH_O, "Record the running shell command's process group (0: none)." },
-    { NULL, NULL, 0, NULL },
+    {"child_setup", s_child_setup, METH_NOARGS, "In a forked child: die with the worker."},
+    {"child", s_set_child, METH_O, "Record the running shell command's process group (0: none)."},
+    {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef s_module = {
-    PyModuleDef_HEAD_INIT, "_fxworker", "fx-worker process hooks for fx_runner.", -1, s_methods,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "_fxworker",
+    "fx-worker process hooks for fx_runner.",
+    -1,
+    s_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 static PyObject *s_module_init(void)
@@ -134,13 +141,23 @@ static int s_load_runner(fx_pyrun_t *self, char *err, size_t errlen)
     PyObject *module = PyImport_AddModule(S_RUNNER_MODULE); /* borrowed */
     if (!module)
         goto cleanup;
-    struct { const char *name; long value; } constants[] = {
-        { "OK", FX_RESULT_OK }, { "EXCEPTION", FX_RESULT_EXCEPTION }, { "ERROR", FX_RESULT_ERROR },
-        { "FN_PYTHON", FX_FN_PYTHON }, { "FN_SHELL", FX_FN_SHELL },
-        { "E_LOAD", FX_E_LOAD }, { "E_VERSION_MISMATCH", FX_E_VERSION_MISMATCH },
-        { "E_SHELL", FX_E_SHELL }, { "E_WALLTIME", FX_E_WALLTIME },
-        { "E_TOO_LARGE", FX_E_TOO_LARGE }, { "E_INTERNAL", FX_E_INTERNAL },
-        { "OUTPUT_MAX", FX_OUTPUT_MAX }, { "PAYLOAD_MAX", FX_PAYLOAD_MAX },
+    struct {
+        const char *name;
+        long value;
+    } constants[] = {
+        {"OK", FX_RESULT_OK},
+        {"EXCEPTION", FX_RESULT_EXCEPTION},
+        {"ERROR", FX_RESULT_ERROR},
+        {"FN_PYTHON", FX_FN_PYTHON},
+        {"FN_SHELL", FX_FN_SHELL},
+        {"E_LOAD", FX_E_LOAD},
+        {"E_VERSION_MISMATCH", FX_E_VERSION_MISMATCH},
+        {"E_SHELL", FX_E_SHELL},
+        {"E_WALLTIME", FX_E_WALLTIME},
+        {"E_TOO_LARGE", FX_E_TOO_LARGE},
+        {"E_INTERNAL", FX_E_INTERNAL},
+        {"OUTPUT_MAX", FX_OUTPUT_MAX},
+        {"PAYLOAD_MAX", FX_PAYLOAD_MAX},
     };
     for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
         if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) != 0)
@@ -167,8 +184,8 @@ cleanup:
         char why[512] = "unknown error";
         if (PyErr_Occurred())
             s_py_error(why, sizeof why);
-        snprintf(err, errlen, "cannot load the embedded task runner: %s; the fx-worker build is broken, rebuild it",
-                 why);
+        snprintf(err, errlen,
+                 "cannot load the embedded task runner: %s; the fx-worker build is broken, rebuild it", why);
     }
     Py_XDECREF(version);
     Py_XDECREF(done);
@@ -193,7 +210,7 @@ fx_pyrun_t *fx_pyrun_new(char *err, size_t errlen)
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0; /* SIGTERM and SIGINT belong to the C loop */
     config.parse_argv = 0;
-    char *argv[] = { "fx-worker", NULL };
+    char *argv[] = {"fx-worker", NULL};
     PyStatus status = PyConfig_SetBytesArgv(&config, 1, argv);
     if (!PyStatus_Exception(status))
         status = Py_InitializeFromConfig(&config);
@@ -241,13 +258,15 @@ static int s_take_answer(PyObject *answer, fx_result_t *result, const char **why
     PyObject *value = PyTuple_GET_ITEM(answer, 3);
     PyObject *output = PyTuple_GET_ITEM(answer, 4);
     *why = "status or error code out of range";
-    if (PyErr_Occurred() || status < FX_RESULT_OK || status > FX_RESULT_ERROR || code < 0 || code > FX_ERR_LAST)
+    if (PyErr_Occurred() || status < FX_RESULT_OK || status > FX_RESULT_ERROR || code < 0 ||
+        code > FX_ERR_LAST)
         return -1;
     *why = "text is not str or None, or value/output are not bytes";
     if ((text != Py_None && !PyUnicode_Check(text)) || !PyBytes_Check(value) || !PyBytes_Check(output))
         return -1;
     *why = "the value or output is over FX_PAYLOAD_MAX";
-    if ((size_t) PyBytes_GET_SIZE(value) > FX_PAYLOAD_MAX || (size_t) PyBytes_GET_SIZE(output) > FX_PAYLOAD_MAX)
+    if ((size_t) PyBytes_GET_SIZE(value) > FX_PAYLOAD_MAX ||
+        (size_t) PyBytes_GET_SIZE(output) > FX_PAYLOAD_MAX)
         return -1;
     if (text != Py_None) {
         const char *utf8 = PyUnicode_AsUTF8(text);
@@ -269,9 +288,10 @@ void fx_pyrun_run(fx_pyrun_t *self, const fx_task_t *task, fx_result_t *result)
 {
     fx_strlcpy(result->task_id, task->task_id, sizeof result->task_id);
     PyObject *items[8] = {
-        PyLong_FromLong(task->kind),     s_text(task->function_id), s_text(task->entry),
-        s_bytes(task->body),             s_bytes(task->payload),    s_text(task->py_version),
-        s_text(task->serializer),        PyLong_FromUnsignedLong(task->walltime_ms),
+        PyLong_FromLong(task->kind), s_text(task->function_id),
+        s_text(task->entry),         s_bytes(task->body),
+        s_bytes(task->payload),      s_text(task->py_version),
+        s_text(task->serializer),    PyLong_FromUnsignedLong(task->walltime_ms),
     };
     PyObject *args = PyTuple_New(8);
     PyObject *answer = NULL;

@@ -1,22 +1,25 @@
 /*  fx-worker: runs one task at a time for its manager.
 
-        fx-worker --connect ipc://@NAME
+        fx-worker --connect WHERE
 
-    A DEALER connected to the manager's ROUTER. On start it sends
-    READY(pid, python_version), then serves TASKS (one task each) with
-    RESULTS (one result each), reusing one embedded interpreter for every
-    task. If the environment has FX_WORKER_ID (a canonical id, set by
-    fx-manager), the DEALER uses it as its routing id: the manager admits
-    only the ids it handed to its own children.
+    Connected to its manager over the worker link (fx_wlink.h: where it
+    connects and as whom come from its command line and environment). On
+    start it sends READY(pid, python_version), then serves TASKS (one task
+    each) with RESULTS (one result each), reusing one embedded interpreter
+    for every task.
 
-    SPEC 6.4: a TASKS with a count other than 1 gets ERROR(BAD_FIELD) and
-    nothing runs; an ERROR answering READY means the manager refused us
-    (exit 1). It stops on SIGTERM/SIGINT, COMMAND, or when its parent goes
-    away (PR_SET_PDEATHSIG, and a getppid() check every second). A signal
+    Its states are SPEC 6.4's (worker side): START, HELLO_SENT once READY is
+    sent, IDLE once WELCOMEd, BUSY while a task runs; they change only
+    through s_on, along a row of s_moves (the SPEC's table). A TASKS with a
+    count other than 1 gets ERROR(BAD_FIELD) and nothing runs; anything
+    before WELCOME but an ERROR gets ERROR(NO_SESSION), and types a manager
+    does not send get ERROR(UNEXPECTED) (SPEC 5.26.1, fx_link_admit); an
+    ERROR answering READY means the manager refused us (exit 1). It stops
+    on SIGTERM/SIGINT, or when its parent goes away (PR_SET_PDEATHSIG, and a
+    getppid() check every second). A signal
     while a task runs ends the process at once (the manager is stopping it;
     the task is lost either way); idle, it finalises Python and exits 0. */
 #include <czmq.h>
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,27 +28,58 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_link.h"
+#include "fx_log.h"
 #include "fx_msg.h"
 #include "fx_pyrun.h"
+#include "fx_wlink.h"
 
 /* How often the loop wakes to check that its parent is still there. */
 #define S_PARENT_CHECK_MS 1000
 
+/* SPEC 6.4, worker side. */
+typedef enum {
+    FX_WORKER_START = 0,  /* connecting; READY not yet sent */
+    FX_WORKER_HELLO_SENT, /* READY sent, no WELCOME yet */
+    FX_WORKER_IDLE,       /* WELCOMEd; no task */
+    FX_WORKER_BUSY,       /* running a task (reads nothing meanwhile) */
+} fx_worker_state_t;
+
+/* What happens to the worker (the "event" column of SPEC 6.4). */
+typedef enum {
+    S_READY_SENT, /* READY went out */
+    S_WELCOME,    /* the manager's WELCOME */
+    S_TASK,       /* TASKS with one task: it runs */
+    S_DONE,       /* the task ended; RESULTS sent */
+} s_event_t;
+
+/* SPEC 6.4, worker side: every transition. A pair (state, event) that is
+   not here changes nothing. */
+static const struct {
+    fx_worker_state_t from;
+    s_event_t event;
+    fx_worker_state_t to;
+} s_moves[] = {
+    {FX_WORKER_START, S_READY_SENT, FX_WORKER_HELLO_SENT},
+    {FX_WORKER_HELLO_SENT, S_WELCOME, FX_WORKER_IDLE},
+    {FX_WORKER_IDLE, S_TASK, FX_WORKER_BUSY},
+    {FX_WORKER_BUSY, S_DONE, FX_WORKER_IDLE},
+};
+
+static volatile sig_atomic_t s_state; /* fx_worker_state_t; the signal handler reads it */
 static volatile sig_atomic_t s_stop;
-static volatile sig_atomic_t s_busy;
 static pid_t s_parent;
 
-static void s_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void s_log(const char *fmt, ...)
+/* Takes the transition of (state, event): true, or false (state unchanged). */
+static bool s_on(s_event_t event)
 {
-    char line[FX_TEXT_MAX + 64];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fx-worker[%d]: %s\n", (int) getpid(), line);
+    for (size_t i = 0; i < sizeof s_moves / sizeof s_moves[0]; i++)
+        if (s_moves[i].from == (fx_worker_state_t) s_state && s_moves[i].event == event) {
+            s_state = s_moves[i].to;
+            return true;
+        }
+    return false;
 }
 
 /* SIGTERM/SIGINT: idle, the loop notices s_stop; inside a task there is no
@@ -53,7 +87,7 @@ static void s_log(const char *fmt, ...)
 static void s_on_signal(int sig)
 {
     s_stop = 1;
-    if (s_busy) {
+    if (s_state == FX_WORKER_BUSY) {
         pid_t child = fx_pyrun_child();
         if (child > 0)
             kill(-child, SIGKILL);
@@ -74,102 +108,95 @@ static void s_install_signals(void)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: fx-worker --connect ipc://@NAME\n"
-                 "  Runs tasks for the fx-manager listening at NAME; started by fx-manager.\n");
+    fprintf(out, "usage: fx-worker --connect WHERE\n"
+                 "  Runs tasks for the fx-manager whose worker link is at WHERE; started by fx-manager.\n");
 }
 
-/* ERRORs sent per second (SPEC 10.3); the rest are only logged. */
-#define S_ERRORS_PER_SEC 10
 /* seq of READY, the worker's one request. */
 #define S_READY_SEQ 1
 
-static bool s_welcomed;
-static bool s_refused; /* the manager answered READY with ERROR */
+static int s_exit_status; /* 1 once the manager answered READY with ERROR */
 
-static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void s_refuse(fx_wlink_conn_t *link, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-/* ERROR to the manager, at most S_ERRORS_PER_SEC a second. */
-static void s_refuse(zsock_t *sock, uint32_t seq, int code, const char *fmt, ...)
+/* ERROR to the manager, within the ERROR budget; logged either way. */
+static void s_refuse(fx_wlink_conn_t *link, uint32_t seq, int code, const char *fmt, ...)
 {
-    static int64_t second;
-    static int sent;
     char text[FX_TEXT_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    s_log("refused a message from the manager (%s): %s", fx_errname(code), text);
-    int64_t now = fx_now_ms();
-    if (now - second >= 1000) {
-        second = now;
-        sent = 0;
-    }
-    if (sent++ < S_ERRORS_PER_SEC)
-        fx_send_error(sock, NULL, seq, code, "%s", text);
+    fx_warn("refused a message from the manager (%s): %s", fx_errname(code), text);
+    fx_wlink_conn_send_error(link, seq, code, "%s", text);
 }
 
 /* Runs the one task of a TASKS message and sends its RESULTS. */
-static void s_serve_task(fx_pyrun_t *py, zsock_t *sock, fx_msg_t *msg)
+static void s_serve_task(fx_pyrun_t *py, fx_wlink_conn_t *link, fx_msg_t *msg)
 {
     if (msg->tasks.count != 1) {
-        s_refuse(sock, msg->seq, FX_E_BAD_FIELD, "TASKS to a worker must carry exactly 1 task, not %u; none was run",
-                 msg->tasks.count);
+        s_refuse(link, msg->seq, FX_E_BAD_FIELD,
+                 "TASKS to a worker must carry exactly 1 task, not %u; none was run", msg->tasks.count);
         return;
     }
     fx_task_t *task = &msg->tasks.tasks[0];
     fx_msg_t *reply = fx_msg_new(FX_MSG_RESULTS);
     if (!reply || fx_msg_alloc_records(reply, 1) != FX_OK) {
         fx_msg_destroy(&reply);
-        s_refuse(sock, msg->seq, FX_E_NOMEM, "fx-worker is out of memory; task %s not run", task->task_id);
+        s_refuse(link, msg->seq, FX_E_NOMEM, "fx-worker is out of memory; task %s not run", task->task_id);
         return;
     }
-    s_busy = 1;
+    if (!s_on(S_TASK)) {
+        fx_msg_destroy(&reply);
+        s_refuse(link, msg->seq, FX_E_UNEXPECTED, "TASKS while not IDLE; task %s not run", task->task_id);
+        return;
+    }
     fx_pyrun_run(py, task, &reply->results.results[0]);
-    s_busy = 0;
+    s_on(S_DONE);
     s_install_signals(); /* the task may have called signal.signal() */
     reply->seq = 0;      /* not a request, not a reply (SPEC 3.6.3) */
-    int rc = fx_msg_send(&reply, sock, NULL);
+    int rc = fx_wlink_conn_send(link, &reply);
     if (rc != FX_OK)
-        s_log("cannot send the result of task %s: %s", task->task_id, fx_strerror(rc));
+        fx_warn("cannot send the result of task %s: %s", task->task_id, fx_strerror(rc));
 }
 
-/* One message from the manager. */
-static void s_handle(fx_pyrun_t *py, zsock_t *sock)
+/* One message from the manager (rc, seq, detail: fx_wlink_conn_recv's). */
+static void s_handle(fx_pyrun_t *py, fx_wlink_conn_t *link, int rc, fx_msg_t *msg, uint32_t seq,
+                     const char *detail)
 {
-    zmsg_t *zmsg = zmsg_recv(sock);
-    if (!zmsg)
-        return;
-    fx_msg_t *msg = NULL;
-    uint32_t seq = 0;
-    const char *detail = "";
-    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
-    zmsg_destroy(&zmsg);
     if (rc != FX_OK) {
-        s_refuse(sock, seq, rc, "fx-worker cannot read the message: %s (%s)", fx_strerror(rc), detail);
+        s_refuse(link, seq, rc, "fx-worker cannot read the message: %s (%s)", fx_strerror(rc), detail);
         return;
     }
-    switch (msg->type) {
-    case FX_MSG_TASKS: s_serve_task(py, sock, msg); break;
-    case FX_MSG_WELCOME: s_welcomed = true; break;
-    case FX_MSG_HEARTBEAT: break;
-    case FX_MSG_COMMAND: s_stop = 1; break;
-    case FX_MSG_ERROR:
-        s_log("manager says %s: %s", fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
-        if (!s_welcomed && msg->seq == S_READY_SEQ) {
-            s_log("the manager refused READY; exiting");
+    /* SPEC 5.26.1, the one arrival check: the session starts with WELCOME */
+    bool welcomed = s_state == FX_WORKER_IDLE || s_state == FX_WORKER_BUSY;
+    fx_admit_t verdict = fx_link_admit(FX_LINK_WORKER, FX_FROM_SERVING, welcomed, msg->type);
+    char why[FX_TEXT_MAX];
+    switch (verdict) {
+    case FX_ADMIT_HELLO:
+        s_on(S_WELCOME);
+        break; /* a second WELCOME changes nothing */
+    case FX_ADMIT_OK:
+        s_serve_task(py, link, msg);
+        break; /* TASKS: the only other thing a manager sends */
+    case FX_ADMIT_NO_SESSION:
+    case FX_ADMIT_UNEXPECTED:
+        s_refuse(link, msg->seq, fx_link_refusal_code(verdict), "%s",
+                 fx_link_refusal(FX_LINK_WORKER, FX_FROM_SERVING, verdict, msg->type, why, sizeof why));
+        break;
+    case FX_ADMIT_REPORT:
+        fx_warn("manager says %s: %s", fx_errname(msg->error.code), msg->error.text ? msg->error.text : "");
+        if (s_state == FX_WORKER_HELLO_SENT && msg->seq == S_READY_SEQ) {
+            fx_error("the manager refused READY; exiting");
             s_stop = 1;
-            s_refused = true;
+            s_exit_status = 1;
         }
         break;
-    default:
-        s_refuse(sock, msg->seq, FX_E_UNEXPECTED, "fx-worker takes TASKS, WELCOME and ERROR, not %s",
-                 fx_msg_type_name(msg->type));
-        break;
     }
-    fx_msg_destroy(&msg);
 }
 
-static int s_send_ready(fx_pyrun_t *py, zsock_t *sock)
+static int s_send_ready(fx_pyrun_t *py, fx_wlink_conn_t *link)
 {
     fx_msg_t *ready = fx_msg_new(FX_MSG_READY);
     if (!ready)
@@ -177,16 +204,17 @@ static int s_send_ready(fx_pyrun_t *py, zsock_t *sock)
     ready->seq = S_READY_SEQ;
     ready->ready.pid = (uint32_t) getpid();
     fx_strlcpy(ready->ready.python_version, fx_pyrun_version(py), sizeof ready->ready.python_version);
-    return fx_msg_send(&ready, sock, NULL);
+    return fx_wlink_conn_send(link, &ready);
 }
 
 int main(int argc, char **argv)
 {
+    fx_log_init("fx-worker");
     const char *endpoint = NULL;
     static const struct option options[] = {
-        { "connect", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"connect", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -217,50 +245,48 @@ int main(int argc, char **argv)
 
     int status = 1;
     char err[512];
-    zsock_t *sock = NULL;
-    zpoller_t *poller = NULL;
+    fx_wlink_conn_t *link = NULL;
     fx_pyrun_t *py = fx_pyrun_new(err, sizeof err);
     if (!py) {
-        s_log("%s", err);
+        fx_error("%s", err);
         goto cleanup;
     }
-    sock = zsock_new(ZMQ_DEALER);
-    if (!sock) {
-        s_log("cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+    link = fx_wlink_connect(endpoint, err, sizeof err);
+    if (!link) {
+        fx_error("%s", err);
         goto cleanup;
     }
-    const char *id = getenv("FX_WORKER_ID");
-    if (id && fx_id_valid(id))
-        zsock_set_identity(sock, id);
-    else if (id)
-        s_log("ignoring FX_WORKER_ID=\"%s\": not a canonical id", id);
-    if (zsock_connect(sock, "%s", endpoint) != 0) {
-        s_log("cannot connect to %s: %s; pass the manager's ipc:// address", endpoint, zmq_strerror(errno));
-        goto cleanup;
-    }
-    int rc = s_send_ready(py, sock);
+    int rc = s_send_ready(py, link);
     if (rc != FX_OK) {
-        s_log("cannot send READY to %s: %s", endpoint, fx_strerror(rc));
+        fx_error("cannot send READY to %s: %s", endpoint, fx_strerror(rc));
         goto cleanup;
     }
-    poller = zpoller_new(sock, NULL);
-    if (!poller)
-        goto cleanup;
+    s_on(S_READY_SENT);
     while (!s_stop) {
-        zsock_t *which = zpoller_wait(poller, S_PARENT_CHECK_MS);
-        if (s_stop)
-            break;
-        if (getppid() != s_parent) {
-            s_log("parent process %d is gone; exiting", (int) s_parent);
+        fx_msg_t *msg = NULL;
+        uint32_t seq = 0;
+        const char *detail = "";
+        rc = fx_wlink_conn_recv(link, S_PARENT_CHECK_MS, &msg, &seq, &detail);
+        if (s_stop) {
+            fx_msg_destroy(&msg);
             break;
         }
-        if (which == sock)
-            s_handle(py, sock);
+        if (getppid() != s_parent) {
+            fx_warn("parent process %d is gone; exiting", (int) s_parent);
+            fx_msg_destroy(&msg);
+            break;
+        }
+        if (rc != FX_E_TIMEOUT)
+            s_handle(py, link, rc, msg, seq, detail);
+        fx_msg_destroy(&msg);
+        uint64_t held = fx_wlink_conn_tick(link, fx_now_ms());
+        if (held)
+            fx_warn("%llu ERROR replies to the manager were not sent (rate limit)",
+                    (unsigned long long) held);
     }
-    status = s_refused ? 1 : 0;
+    status = s_exit_status;
 cleanup:
-    zpoller_destroy(&poller);
-    zsock_destroy(&sock);
+    fx_wlink_conn_destroy(&link);
     fx_pyrun_destroy(&py);
     return status;
 }

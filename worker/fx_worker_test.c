@@ -1,9 +1,10 @@
 /*  fx_worker_test: drives the real fx-worker binary from a fake manager.
 
-        fx_worker_test PATH-TO-fx-worker PATH-TO-python3 SCENARIO
+        fx_worker_test PATH-TO-fx-worker PATH-TO-python3 [SCENARIO...|all]
 
-    Binds a ROUTER on ipc://@fx-wtest-<pid>, starts the worker, sends it
-    tasks and checks the results. Pickles are made and read by the given
+    Listens on the manager's side of the worker link (fx_wlink.h, as
+    fx-manager does), starts the worker as a peer of it, sends it tasks and
+    checks the results. Pickles are made and read by the given
     Python (the same major.minor as the worker's). Every wait has a
     deadline; nothing sleeps. Each scenario ends by stopping the worker and
     checking it exits 0 (under ASan that includes its leak check). */
@@ -21,53 +22,57 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
 #include "fx_msg.h"
+#include "fx_wlink.h"
 
-#define S_WAIT_MS 30000 /* generous: ASan or valgrind builds are slow */
-
+/* The longest any wait may take: generous, since ASan and valgrind builds
+   are slow, and stretched by FX_TEST_SLOW. */
+#define S_WAIT_MS ((int) fx_test_ms(30000))
 
 #include "fx_check.h"
+#include "fx_testkit.h"
 #include "fx_testproc.h"
 
 typedef struct {
     const char *worker_bin;
     const char *python;
-    char addr[64];
-    zsock_t *router;
+    fx_wlink_t *link;
     zpoller_t *poller;
-    zframe_t *rid;   /* the worker's routing id, from READY */
-    pid_t pid;       /* the worker process */
+    fx_id_text_t peer; /* the worker's peer on the link */
+    pid_t pid;         /* the worker process */
     int pidfd;
     uint32_t ready_pid;
     uint32_t ready_seq;
     char python_version[FX_VERSION_MAX + 1];
     uint32_t seq;
+    bool no_welcome; /* s_start leaves READY unanswered */
+    fx_test_pickler_t *pickler;
 } s_ctx_t;
 
 /* One task to send; NULL/0 fields get defaults. */
 typedef struct {
-    int kind;               /* default FX_FN_PYTHON; -1 sends kind 0 */
+    int kind; /* default FX_FN_PYTHON; -1 sends kind 0 */
     const char *function_id;
-    const char *entry;      /* default "f" */
+    const char *entry; /* default "f" */
     const char *body;
-    const char *args;       /* Python expression for (args, kwargs); default "((), {})" */
-    const char *raw_payload;/* sent as is instead of a pickle of args */
-    const char *py_version; /* default: the worker's */
+    const char *args;        /* Python expression for (args, kwargs); default "((), {})" */
+    const char *raw_payload; /* sent as is instead of a pickle of args */
+    const char *py_version;  /* default: the worker's */
     uint32_t walltime_ms;
 } s_task_spec_t;
 
 /* ------------------------------------------------ processes */
 
-/* Process and pickle helpers: the tests' shared ones (fx_testproc.h). */
+/* Process helpers and the pickler: the tests' shared ones (fx_testproc.h). */
 static zframe_t *s_pickle(s_ctx_t *ctx, const char *expr)
 {
-    return fx_test_pickle(ctx->python, expr);
+    return fx_test_pickler_pickle(ctx->pickler, expr);
 }
 
 static char *s_repr(s_ctx_t *ctx, zframe_t *frame)
 {
-    return fx_test_repr(ctx->python, frame);
+    return fx_test_pickler_repr(ctx->pickler, frame);
 }
 
 /* The output frame as a string; caller frees. */
@@ -82,34 +87,34 @@ static char *s_frame_text(zframe_t *frame)
 static fx_msg_t *s_recv(s_ctx_t *ctx, int ms)
 {
     int64_t deadline = fx_now_ms() + ms;
-    while (fx_now_ms() < deadline) {
-        zsock_t *which = zpoller_wait(ctx->poller, (int) (deadline - fx_now_ms()));
-        if (which != ctx->router)
-            continue;
-        zmsg_t *zmsg = zmsg_recv(ctx->router);
-        if (!zmsg)
-            continue;
-        zframe_t *rid = zmsg_pop(zmsg);
+    for (;;) {
+        fx_id_text_t peer;
         fx_msg_t *msg = NULL;
         uint32_t seq;
         const char *detail;
-        int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
-        zmsg_destroy(&zmsg);
-        CHECK(rc == FX_OK, "worker sent an undecodable message: %s (%s)", fx_strerror(rc), detail);
+        int rc = fx_wlink_recv(ctx->link, peer, &msg, &seq, &detail);
         if (rc == FX_OK) {
-            zframe_destroy(&ctx->rid);
-            ctx->rid = rid;
+            CHECK(strcmp(peer, ctx->peer) == 0, "a message from peer %s, not the worker's %s", peer,
+                  ctx->peer);
             return msg;
         }
-        zframe_destroy(&rid);
+        CHECK(rc == FX_E_TIMEOUT, "worker sent an undecodable message: %s (%s)", fx_strerror(rc), detail);
+        int64_t left = deadline - fx_now_ms();
+        if (left <= 0)
+            return NULL;
+        zpoller_wait(ctx->poller, (int) left);
     }
-    return NULL;
 }
 
 static int s_start(s_ctx_t *ctx)
 {
-    char *argv[] = { (char *) ctx->worker_bin, "--connect", ctx->addr, NULL };
+    fx_wlink_child_t child;
+    fx_wlink_child(ctx->link, &child);
+    memcpy(ctx->peer, child.peer, sizeof ctx->peer);
+    char *argv[] = {(char *) ctx->worker_bin, "--connect", child.connect, NULL};
+    setenv(child.env_name, child.env_value, 1); /* the worker inherits it */
     ctx->pid = fx_test_spawn(argv, -1, -1);
+    unsetenv(child.env_name);
     ctx->pidfd = fx_test_pidfd_open(ctx->pid);
     fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
     int rc = -1;
@@ -123,13 +128,19 @@ static int s_start(s_ctx_t *ctx)
         rc = 0;
     }
     fx_msg_destroy(&msg);
+    if (rc == 0 && !ctx->no_welcome) { /* as fx-manager answers READY (SPEC 6.4) */
+        fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
+        fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
+        welcome->seq = ctx->ready_seq;
+        rc = fx_wlink_send(ctx->link, ctx->peer, &welcome) == FX_OK ? 0 : -1;
+    }
     return rc;
 }
 
 static int s_send(s_ctx_t *ctx, fx_msg_t **msg_p)
 {
     (*msg_p)->seq = ++ctx->seq;
-    return fx_msg_send(msg_p, ctx->router, ctx->rid);
+    return fx_wlink_send(ctx->link, ctx->peer, msg_p);
 }
 
 /* Sends one task; its id in task_id. */
@@ -146,7 +157,8 @@ static int s_send_task(s_ctx_t *ctx, const s_task_spec_t *spec, fx_id_text_t tas
         fx_id_new(t->function_id);
     t->kind = (uint8_t) (spec->kind == -1 ? 0 : spec->kind ? spec->kind : FX_FN_PYTHON);
     fx_strlcpy(t->entry, spec->entry ? spec->entry : "f", sizeof t->entry);
-    fx_strlcpy(t->py_version, spec->py_version ? spec->py_version : ctx->python_version, sizeof t->py_version);
+    fx_strlcpy(t->py_version, spec->py_version ? spec->py_version : ctx->python_version,
+               sizeof t->py_version);
     fx_strlcpy(t->serializer, "pickle", sizeof t->serializer);
     t->walltime_ms = spec->walltime_ms;
     t->body = zframe_new(spec->body, strlen(spec->body));
@@ -218,13 +230,39 @@ static void s_stop_worker(s_ctx_t *ctx)
         waitpid(ctx->pid, NULL, 0);
     }
     ctx->pid = 0;
+    fx_wlink_child_gone(ctx->link, ctx->peer);
 }
+
+/* Starts a worker (welcomed unless `welcome` is false), runs body on it
+   if it started, stops it (it must exit 0, or 1 once refused). */
+static void s_scenario(s_ctx_t *ctx, void (*body)(s_ctx_t *), bool welcome)
+{
+    ctx->no_welcome = !welcome;
+    if (s_start(ctx) == 0)
+        body(ctx);
+    s_stop_worker(ctx);
+    if (ctx->pidfd >= 0)
+        close(ctx->pidfd);
+    ctx->pidfd = -1;
+}
+
+/* Defines the scenario function NAME(void *ctx) for the fx_scenario_t
+   table: the block that follows is its body, run by s_scenario on a fresh
+   worker. */
+#define S_SCENARIO(name, welcome)                                                                            \
+    static void name##_body(s_ctx_t *ctx);                                                                   \
+    static void name(void *ctx)                                                                              \
+    {                                                                                                        \
+        s_scenario(ctx, name##_body, welcome);                                                               \
+    }                                                                                                        \
+    static void name##_body(s_ctx_t *ctx)
 
 /* ------------------------------------------------ scenarios */
 
-static void s_test_python(s_ctx_t *ctx)
+S_SCENARIO(s_test_python, true)
 {
-    CHECK(ctx->ready_pid == (uint32_t) ctx->pid, "READY pid %u, worker pid %d", ctx->ready_pid, (int) ctx->pid);
+    CHECK(ctx->ready_pid == (uint32_t) ctx->pid, "READY pid %u, worker pid %d", ctx->ready_pid,
+          (int) ctx->pid);
     CHECK(strncmp(ctx->python_version, "3.11.", 5) == 0, "READY python_version %s", ctx->python_version);
     s_task_spec_t spec = {
         .body = "def f(a, b, *, c=0):\n    return (a + b) * c, 'ok'\n",
@@ -239,15 +277,16 @@ static void s_test_python(s_ctx_t *ctx)
     }
     fx_msg_destroy(&msg);
     /* args as a list and an empty payload mean the same as a tuple / no args */
-    s_task_spec_t none = { .body = "def g():\n    return None\n", .entry = "g", .raw_payload = "" };
+    s_task_spec_t none = {.body = "def g():\n    return None\n", .entry = "g", .raw_payload = ""};
     msg = s_expect(ctx, &none, FX_RESULT_OK, 0);
     fx_msg_destroy(&msg);
 }
 
-static void s_test_exception(s_ctx_t *ctx)
+S_SCENARIO(s_test_exception, true)
 {
     s_task_spec_t spec = {
-        .body = "def helper(x):\n    raise ValueError('bad value %d' % x)\n\ndef f(x):\n    return helper(x)\n",
+        .body =
+            "def helper(x):\n    raise ValueError('bad value %d' % x)\n\ndef f(x):\n    return helper(x)\n",
         .args = "((3,), {})",
     };
     fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_EXCEPTION, 0);
@@ -258,8 +297,10 @@ static void s_test_exception(s_ctx_t *ctx)
         char *repr = s_repr(ctx, r->value);
         CHECK(strcmp(repr, "ValueError('bad value 3')") == 0, "pickled exception %s", repr);
         char *out = s_frame_text(r->output);
-        CHECK(s_has(out, "--- remote traceback ---\nTraceback (most recent call last):"), "output: %s", out ? out : "(none)");
-        CHECK(s_has(out, "raise ValueError('bad value %d' % x)"), "traceback lacks the source line: %s", out ? out : "(none)");
+        CHECK(s_has(out, "--- remote traceback ---\nTraceback (most recent call last):"), "output: %s",
+              out ? out : "(none)");
+        CHECK(s_has(out, "raise ValueError('bad value %d' % x)"), "traceback lacks the source line: %s",
+              out ? out : "(none)");
         CHECK(s_has(out, "in helper") && !s_has(out, "fx-runner"), "traceback frames: %s", out);
         free(repr);
         free(out);
@@ -267,7 +308,7 @@ static void s_test_exception(s_ctx_t *ctx)
     fx_msg_destroy(&msg);
 }
 
-static void s_test_output(s_ctx_t *ctx)
+S_SCENARIO(s_test_output, true)
 {
     s_task_spec_t spec = {
         .body = "import sys\ndef f():\n    print('hello out')\n    print('hello err', file=sys.stderr)\n"
@@ -284,7 +325,7 @@ static void s_test_output(s_ctx_t *ctx)
     }
     fx_msg_destroy(&msg);
     /* capped: FX_OUTPUT_MAX kept, the rest counted */
-    s_task_spec_t big = { .body = "def f():\n    print('x' * 100000)\n    print('tail')\n" };
+    s_task_spec_t big = {.body = "def f():\n    print('x' * 100000)\n    print('tail')\n"};
     msg = s_expect(ctx, &big, FX_RESULT_OK, 0);
     if (msg) {
         zframe_t *o = msg->results.results[0].output;
@@ -295,7 +336,7 @@ static void s_test_output(s_ctx_t *ctx)
     }
     fx_msg_destroy(&msg);
     /* nothing printed after a task leaks into the next one's output */
-    s_task_spec_t quiet = { .body = "def f():\n    return 1\n" };
+    s_task_spec_t quiet = {.body = "def f():\n    return 1\n"};
     msg = s_expect(ctx, &quiet, FX_RESULT_OK, 0);
     if (msg)
         CHECK(zframe_size(msg->results.results[0].output) == 0, "output of a quiet task is %zu bytes",
@@ -303,9 +344,9 @@ static void s_test_output(s_ctx_t *ctx)
     fx_msg_destroy(&msg);
 }
 
-static void s_test_missing_module(s_ctx_t *ctx)
+S_SCENARIO(s_test_missing_module, true)
 {
-    s_task_spec_t spec = { .body = "def f():\n    import fx_no_such_module_42\n    return 1\n" };
+    s_task_spec_t spec = {.body = "def f():\n    import fx_no_such_module_42\n    return 1\n"};
     fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_EXCEPTION, 0);
     if (msg) {
         const char *text = msg->results.results[0].error_text;
@@ -314,7 +355,7 @@ static void s_test_missing_module(s_ctx_t *ctx)
     }
     fx_msg_destroy(&msg);
     /* the same at the top level of the body */
-    s_task_spec_t top = { .body = "import fx_no_such_module_43\ndef f():\n    return 1\n" };
+    s_task_spec_t top = {.body = "import fx_no_such_module_43\ndef f():\n    return 1\n"};
     msg = s_expect(ctx, &top, FX_RESULT_EXCEPTION, 0);
     if (msg)
         CHECK(s_has(msg->results.results[0].error_text, "fx_no_such_module_43"), "error text %s",
@@ -322,25 +363,27 @@ static void s_test_missing_module(s_ctx_t *ctx)
     fx_msg_destroy(&msg);
 }
 
-static void s_test_version_mismatch(s_ctx_t *ctx)
+S_SCENARIO(s_test_version_mismatch, true)
 {
-    s_task_spec_t spec = { .body = "def f():\n    return 1\n", .py_version = "2.7.18" };
+    s_task_spec_t spec = {.body = "def f():\n    return 1\n", .py_version = "2.7.18"};
     fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_ERROR, FX_E_VERSION_MISMATCH);
     if (msg) {
         char want[128];
-        snprintf(want, sizeof want, "client Python 2.7.18 (pickle) vs worker Python %s (pickle)", ctx->python_version);
-        CHECK(s_has(msg->results.results[0].error_text, want), "error text %s", msg->results.results[0].error_text);
+        snprintf(want, sizeof want, "client Python 2.7.18 (pickle) vs worker Python %s (pickle)",
+                 ctx->python_version);
+        CHECK(s_has(msg->results.results[0].error_text, want), "error text %s",
+              msg->results.results[0].error_text);
     }
     fx_msg_destroy(&msg);
     /* same major.minor, other micro: runs */
-    s_task_spec_t micro = { .body = "def f():\n    return 1\n", .py_version = "3.11.0" };
+    s_task_spec_t micro = {.body = "def f():\n    return 1\n", .py_version = "3.11.0"};
     msg = s_expect(ctx, &micro, FX_RESULT_OK, 0);
     fx_msg_destroy(&msg);
 }
 
-static void s_test_bad_pickle(s_ctx_t *ctx)
+S_SCENARIO(s_test_bad_pickle, true)
 {
-    s_task_spec_t spec = { .body = "def f():\n    return 1\n", .raw_payload = "this is not a pickle" };
+    s_task_spec_t spec = {.body = "def f():\n    return 1\n", .raw_payload = "this is not a pickle"};
     fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_ERROR, FX_E_LOAD);
     if (msg) {
         const char *text = msg->results.results[0].error_text;
@@ -348,7 +391,7 @@ static void s_test_bad_pickle(s_ctx_t *ctx)
     }
     fx_msg_destroy(&msg);
     /* a fine pickle of the wrong shape */
-    s_task_spec_t shape = { .body = "def f():\n    return 1\n", .args = "42" };
+    s_task_spec_t shape = {.body = "def f():\n    return 1\n", .args = "42"};
     msg = s_expect(ctx, &shape, FX_RESULT_ERROR, FX_E_LOAD);
     if (msg)
         CHECK(s_has(msg->results.results[0].error_text, "(args, kwargs)"), "error text %s",
@@ -356,50 +399,51 @@ static void s_test_bad_pickle(s_ctx_t *ctx)
     fx_msg_destroy(&msg);
 }
 
-static void s_test_bad_tasks(s_ctx_t *ctx)
+S_SCENARIO(s_test_bad_tasks, true)
 {
     fx_msg_t *msg;
-    s_task_spec_t syntax = { .body = "def f(:\n    return 1\n" };
+    s_task_spec_t syntax = {.body = "def f(:\n    return 1\n"};
     msg = s_expect(ctx, &syntax, FX_RESULT_EXCEPTION, 0);
     if (msg)
-        CHECK(s_has(msg->results.results[0].error_text, "SyntaxError"), "%s", msg->results.results[0].error_text);
+        CHECK(s_has(msg->results.results[0].error_text, "SyntaxError"), "%s",
+              msg->results.results[0].error_text);
     fx_msg_destroy(&msg);
 
-    s_task_spec_t kind = { .kind = -1, .body = "def f():\n    return 1\n" };
+    s_task_spec_t kind = {.kind = -1, .body = "def f():\n    return 1\n"};
     msg = s_expect(ctx, &kind, FX_RESULT_ERROR, FX_E_LOAD);
     fx_msg_destroy(&msg);
 
-    s_task_spec_t entry = { .body = "def g():\n    return 1\n", .entry = "nope" };
+    s_task_spec_t entry = {.body = "def g():\n    return 1\n", .entry = "nope"};
     msg = s_expect(ctx, &entry, FX_RESULT_ERROR, FX_E_LOAD);
     if (msg)
         CHECK(s_has(msg->results.results[0].error_text, "defines no 'nope' (it defines: g)"), "%s",
               msg->results.results[0].error_text);
     fx_msg_destroy(&msg);
 
-    s_task_spec_t utf8 = { .body = "def f():\n    return '\xff'\n" };
+    s_task_spec_t utf8 = {.body = "def f():\n    return '\xff'\n"};
     msg = s_expect(ctx, &utf8, FX_RESULT_ERROR, FX_E_LOAD);
     fx_msg_destroy(&msg);
 
-    s_task_spec_t exit_ = { .body = "import sys\ndef f():\n    sys.exit(3)\n" };
+    s_task_spec_t exit_ = {.body = "import sys\ndef f():\n    sys.exit(3)\n"};
     msg = s_expect(ctx, &exit_, FX_RESULT_EXCEPTION, 0);
     if (msg)
-        CHECK(s_has(msg->results.results[0].error_text, "SystemExit: 3"), "%s", msg->results.results[0].error_text);
+        CHECK(s_has(msg->results.results[0].error_text, "SystemExit: 3"), "%s",
+              msg->results.results[0].error_text);
     fx_msg_destroy(&msg);
 
-    s_task_spec_t lambda = { .body = "def f():\n    return lambda: 1\n" };
+    s_task_spec_t lambda = {.body = "def f():\n    return lambda: 1\n"};
     msg = s_expect(ctx, &lambda, FX_RESULT_EXCEPTION, 0);
     if (msg)
-        CHECK(s_has(msg->results.results[0].error_text, "cannot be pickled"), "%s", msg->results.results[0].error_text);
+        CHECK(s_has(msg->results.results[0].error_text, "cannot be pickled"), "%s",
+              msg->results.results[0].error_text);
     fx_msg_destroy(&msg);
 
     /* garbage and an unexpected message type: an ERROR back, the worker lives */
-    zmsg_t *garbage = zmsg_new();
-    zmsg_append(garbage, &(zframe_t *) { zframe_dup(ctx->rid) });
-    zmsg_addstr(garbage, "garbage, not msgpack");
-    zmsg_send(&garbage, ctx->router);
+    const char garbage[] = "garbage, not msgpack";
+    fx_wlink_send_bytes(ctx->link, ctx->peer, garbage, strlen(garbage));
     msg = s_recv(ctx, S_WAIT_MS);
-    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_MALFORMED, "expected ERROR(MALFORMED), got %s",
-          msg ? fx_msg_type_name(msg->type) : "nothing");
+    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_MALFORMED,
+          "expected ERROR(MALFORMED), got %s", msg ? fx_msg_type_name(msg->type) : "nothing");
     fx_msg_destroy(&msg);
     fx_msg_t *two = fx_msg_new(FX_MSG_TASKS);
     fx_msg_alloc_records(two, 2);
@@ -423,11 +467,12 @@ static void s_test_bad_tasks(s_ctx_t *ctx)
 
     /* a task that ignores SIGTERM does not keep the worker from stopping
        (the scenario ends with SIGTERM and expects exit 0) */
-    s_task_spec_t sigign = { .body = "import signal\ndef f():\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" };
+    s_task_spec_t sigign = {
+        .body = "import signal\ndef f():\n    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"};
     msg = s_expect(ctx, &sigign, FX_RESULT_OK, 0);
     fx_msg_destroy(&msg);
 
-    s_task_spec_t good = { .body = "import os\ndef f():\n    return os.getpid()\n" };
+    s_task_spec_t good = {.body = "import os\ndef f():\n    return os.getpid()\n"};
     msg = s_expect(ctx, &good, FX_RESULT_OK, 0);
     if (msg) {
         char *repr = s_repr(ctx, msg->results.results[0].value);
@@ -437,21 +482,22 @@ static void s_test_bad_tasks(s_ctx_t *ctx)
     fx_msg_destroy(&msg);
 }
 
-static void s_test_shell(s_ctx_t *ctx)
+S_SCENARIO(s_test_shell, true)
 {
     char marker[64], args[256], body[256];
     snprintf(marker, sizeof marker, "/tmp/fx-wtest-injected-%d", (int) getpid());
     unlink(marker);
     snprintf(args, sizeof args, "(('hello world', '$(touch %s)'), {'x': '; touch %s'})", marker, marker);
     snprintf(body, sizeof body, "echo {0} {x} {1}; echo to-stderr >&2; exit 3");
-    s_task_spec_t spec = { .kind = FX_FN_SHELL, .body = body, .args = args };
+    s_task_spec_t spec = {.kind = FX_FN_SHELL, .body = body, .args = args};
     fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_OK, 0);
     if (msg) {
         char *repr = s_repr(ctx, msg->results.results[0].value);
         char want[512];
-        snprintf(want, sizeof want,
-                 "{'returncode': 3, 'stdout': 'hello world ; touch %s $(touch %s)\\n', 'stderr': 'to-stderr\\n'}",
-                 marker, marker);
+        snprintf(
+            want, sizeof want,
+            "{'returncode': 3, 'stdout': 'hello world ; touch %s $(touch %s)\\n', 'stderr': 'to-stderr\\n'}",
+            marker, marker);
         CHECK(strcmp(repr, want) == 0, "value %s", repr);
         free(repr);
     }
@@ -460,7 +506,7 @@ static void s_test_shell(s_ctx_t *ctx)
     unlink(marker);
 
     /* each stream capped at FX_OUTPUT_MAX with a marker */
-    s_task_spec_t big = { .kind = FX_FN_SHELL, .body = "yes | head -c 100000" };
+    s_task_spec_t big = {.kind = FX_FN_SHELL, .body = "yes | head -c 100000"};
     msg = s_expect(ctx, &big, FX_RESULT_OK, 0);
     if (msg) {
         char *repr = s_repr(ctx, msg->results.results[0].value);
@@ -471,21 +517,22 @@ static void s_test_shell(s_ctx_t *ctx)
     }
     fx_msg_destroy(&msg);
 
-    s_task_spec_t missing = { .kind = FX_FN_SHELL, .body = "echo {0} {1}", .args = "(('only one',), {})" };
+    s_task_spec_t missing = {.kind = FX_FN_SHELL, .body = "echo {0} {1}", .args = "(('only one',), {})"};
     msg = s_expect(ctx, &missing, FX_RESULT_ERROR, FX_E_SHELL);
     fx_msg_destroy(&msg);
 }
 
-static void s_test_walltime(s_ctx_t *ctx)
+S_SCENARIO(s_test_walltime, true)
 {
     int64_t start = fx_now_ms();
-    s_task_spec_t spec = { .kind = FX_FN_SHELL, .body = "sleep 30", .walltime_ms = 300 };
+    s_task_spec_t spec = {.kind = FX_FN_SHELL, .body = "sleep 30", .walltime_ms = 300};
     fx_msg_t *msg = s_expect(ctx, &spec, FX_RESULT_ERROR, FX_E_WALLTIME);
-    CHECK(fx_now_ms() - start < 20000, "walltime took %lld ms", (long long) (fx_now_ms() - start));
+    CHECK(fx_now_ms() - start < fx_test_ms(20000), "walltime took %lld ms",
+          (long long) (fx_now_ms() - start));
     fx_msg_destroy(&msg);
 }
 
-static void s_test_warm(s_ctx_t *ctx)
+S_SCENARIO(s_test_warm, true)
 {
     /* Module-level state survives between calls only if the function was
        compiled once and its namespace kept. */
@@ -493,7 +540,8 @@ static void s_test_warm(s_ctx_t *ctx)
     fx_id_new(fid);
     s_task_spec_t spec = {
         .function_id = fid,
-        .body = "import os\ncalls = []\ndef f(i):\n    calls.append(i)\n    return (os.getpid(), len(calls))\n",
+        .body =
+            "import os\ncalls = []\ndef f(i):\n    calls.append(i)\n    return (os.getpid(), len(calls))\n",
     };
     char args[64], want[64];
     int64_t start = fx_now_ms();
@@ -515,7 +563,8 @@ static void s_test_warm(s_ctx_t *ctx)
     /* The bridge leaks no Python objects per task: the interpreter's
        allocated blocks stay flat over many runs of a stateless function
        (LSan cannot see this: libpython's allocations are suppressed). */
-    s_task_spec_t blocks = { .function_id = fid, .body = "import sys\ndef f():\n    return sys.getallocatedblocks()\n" };
+    s_task_spec_t blocks = {.function_id = fid,
+                            .body = "import sys\ndef f():\n    return sys.getallocatedblocks()\n"};
     fx_id_new(fid);
     long counts[60];
     for (int i = 0; i < 60; i++) {
@@ -531,16 +580,24 @@ static void s_test_warm(s_ctx_t *ctx)
     CHECK(counts[59] - counts[19] < 40, "Python blocks grew by %ld over 40 tasks", counts[59] - counts[19]);
 }
 
-static void s_test_stop(s_ctx_t *ctx)
+S_SCENARIO(s_test_stop, true)
 {
-    /* COMMAND(STOP) when idle: exit 0 */
+    /* COMMAND is not a message of the worker link (SPEC 5.26): refused,
+       and the worker stays; SIGTERM when idle: exit 0 */
     fx_msg_t *stop = fx_msg_new(FX_MSG_COMMAND);
     stop->command.command = FX_CMD_STOP;
     s_send(ctx, &stop);
+    fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
+    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_UNEXPECTED,
+          "COMMAND: expected ERROR(UNEXPECTED), got %s", msg ? fx_msg_type_name(msg->type) : "nothing");
+    fx_msg_destroy(&msg);
+    kill(ctx->pid, SIGTERM);
     int status = fx_test_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
-    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "COMMAND STOP: wait status %d", status);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM when idle: wait status %d",
+          status);
     close(ctx->pidfd);
     ctx->pid = 0;
+    fx_wlink_child_gone(ctx->link, ctx->peer);
     /* SIGTERM in the middle of a task: out at once, the task's child too */
     REQUIRE(s_start(ctx) == 0, "second worker did not start");
     fx_id_text_t id;
@@ -548,7 +605,7 @@ static void s_test_stop(s_ctx_t *ctx)
     snprintf(marker, sizeof marker, "/tmp/fx-wtest-stop-%d", (int) getpid());
     unlink(marker);
     snprintf(body, sizeof body, "echo $$ > %s.tmp; mv %s.tmp %s; sleep 30", marker, marker, marker);
-    s_task_spec_t spec = { .kind = FX_FN_SHELL, .body = body };
+    s_task_spec_t spec = {.kind = FX_FN_SHELL, .body = body};
     REQUIRE(s_send_task(ctx, &spec, id) == 0, "cannot send");
     int64_t deadline = fx_now_ms() + S_WAIT_MS;
     while (access(marker, F_OK) != 0 && fx_now_ms() < deadline)
@@ -565,68 +622,85 @@ static void s_test_stop(s_ctx_t *ctx)
     ctx->pid = 0;
     /* the shell was killed with its group (it may linger as a zombie of init for a moment) */
     int shell_fd = shell_pid > 0 ? fx_test_pidfd_open(shell_pid) : -1;
-    struct pollfd p = { shell_fd, POLLIN, 0 };
+    struct pollfd p = {shell_fd, POLLIN, 0};
     CHECK(shell_fd < 0 || poll(&p, 1, S_WAIT_MS) == 1, "shell pid %d still runs", shell_pid);
     if (shell_fd >= 0)
         close(shell_fd);
 done:;
 }
 
-static void s_test_refused(s_ctx_t *ctx)
+S_SCENARIO(s_test_refused, false)
 {
     /* the manager answers READY with ERROR: the worker leaves, status 1 */
-    fx_send_error(ctx->router, ctx->rid, ctx->ready_seq, FX_E_FORBIDDEN, "not one of my workers (test)");
+    fx_wlink_send_error(ctx->link, ctx->peer, ctx->ready_seq, FX_E_FORBIDDEN, "not one of my workers (test)");
     int status = fx_test_wait_exit(ctx->pid, ctx->pidfd, S_WAIT_MS);
-    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1, "refused READY: wait status %d", status);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 1, "refused READY: wait status %d",
+          status);
     if (status != -1)
         ctx->pid = 0;
 }
 
-static const struct {
-    const char *name;
-    void (*fn)(s_ctx_t *);
-} s_tests[] = {
-    { "python", s_test_python },           { "exception", s_test_exception },
-    { "output", s_test_output },           { "missing_module", s_test_missing_module },
-    { "version_mismatch", s_test_version_mismatch }, { "bad_pickle", s_test_bad_pickle },
-    { "bad_tasks", s_test_bad_tasks },     { "shell", s_test_shell },
-    { "walltime", s_test_walltime },       { "warm", s_test_warm },
-    { "stop", s_test_stop },               { "refused", s_test_refused },
+/* TASKS before WELCOME: ERROR(NO_SESSION) and nothing runs (SPEC 5.26.1);
+   after the WELCOME the same task runs. */
+S_SCENARIO(s_test_no_session, false)
+{
+    s_task_spec_t spec = {.body = "def f():\n    return 'ran'\n"};
+    fx_id_text_t id;
+    REQUIRE(s_send_task(ctx, &spec, id) == 0, "cannot send");
+    fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
+    CHECK(msg && msg->type == FX_MSG_ERROR && msg->error.code == FX_E_NO_SESSION && msg->seq == ctx->seq,
+          "TASKS before WELCOME: expected ERROR(NO_SESSION) echoing seq %u, got %s", ctx->seq,
+          msg ? fx_msg_type_name(msg->type) : "nothing");
+    fx_msg_destroy(&msg);
+    fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
+    welcome->seq = ctx->ready_seq;
+    REQUIRE(fx_wlink_send(ctx->link, ctx->peer, &welcome) == FX_OK, "cannot send WELCOME");
+    msg = s_expect(ctx, &spec, FX_RESULT_OK, 0);
+    fx_msg_destroy(&msg);
+done:;
+}
+
+static const fx_scenario_t s_tests[] = {
+    {.name = "python", .run = s_test_python},
+    {.name = "exception", .run = s_test_exception},
+    {.name = "output", .run = s_test_output},
+    {.name = "missing_module", .run = s_test_missing_module},
+    {.name = "version_mismatch", .run = s_test_version_mismatch},
+    {.name = "bad_pickle", .run = s_test_bad_pickle},
+    {.name = "bad_tasks", .run = s_test_bad_tasks},
+    {.name = "shell", .run = s_test_shell},
+    {.name = "walltime", .run = s_test_walltime},
+    {.name = "warm", .run = s_test_warm},
+    {.name = "stop", .run = s_test_stop},
+    {.name = "refused", .run = s_test_refused},
+    {.name = "no_session", .run = s_test_no_session},
 };
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: fx_worker_test FX_WORKER PYTHON SCENARIO|all\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: fx_worker_test FX_WORKER PYTHON [SCENARIO...|all]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    s_ctx_t ctx = { .worker_bin = argv[1], .python = argv[2], .pid = 0, .pidfd = -1 };
-    snprintf(ctx.addr, sizeof ctx.addr, "ipc://@fx-wtest-%d", (int) getpid());
-    ctx.router = zsock_new(ZMQ_ROUTER);
-    if (!ctx.router || zsock_bind(ctx.router, "%s", ctx.addr) != 0) {
-        fprintf(stderr, "cannot bind %s\n", ctx.addr);
+    s_ctx_t ctx = {.worker_bin = argv[1], .python = argv[2], .pid = 0, .pidfd = -1};
+    fx_id_text_t id;
+    fx_id_new(id);
+    char err[256];
+    ctx.poller = zpoller_new(NULL);
+    ctx.link = ctx.poller ? fx_wlink_listen(id, ctx.poller, err, sizeof err) : NULL;
+    if (!ctx.link) {
+        fprintf(stderr, "cannot listen for a worker: %s\n", ctx.poller ? err : "out of memory");
         return 1;
     }
-    ctx.poller = zpoller_new(ctx.router, NULL);
-    int ran = 0;
-    for (size_t i = 0; i < sizeof s_tests / sizeof s_tests[0]; i++) {
-        if (strcmp(argv[3], "all") != 0 && strcmp(argv[3], s_tests[i].name) != 0)
-            continue;
-        ran++;
-        int before = fx_check_failures;
-        if (s_start(&ctx) == 0)
-            s_tests[i].fn(&ctx);
-        s_stop_worker(&ctx);
-        if (ctx.pidfd >= 0)
-            close(ctx.pidfd);
-        ctx.pidfd = -1;
-        printf("%s: %s\n", s_tests[i].name, fx_check_failures == before ? "ok" : "FAILED");
+    ctx.pickler = fx_test_pickler_new(ctx.python, S_WAIT_MS, NULL, NULL);
+    if (!ctx.pickler) {
+        fprintf(stderr, "cannot start %s to make pickles\n", ctx.python);
+        return 1;
     }
-    if (!ran)
-        fprintf(stderr, "no scenario named %s\n", argv[3]);
-    zframe_destroy(&ctx.rid);
+    int status = fx_test_main(argv[0], argc - 3, argv + 3, s_tests, sizeof s_tests / sizeof s_tests[0], &ctx);
+    fx_test_pickler_destroy(&ctx.pickler);
     zpoller_destroy(&ctx.poller);
-    zsock_destroy(&ctx.router);
-    return ran && fx_check_failures == 0 ? 0 : 1;
+    fx_wlink_destroy(&ctx.link);
+    return status;
 }

@@ -63,8 +63,8 @@ PyObject *fx_py_new_ids(Py_ssize_t n)
 /* Where each field of the task record (proto/fx_schema.h, SUBMIT's batch)
    comes from when a client submits: the plan is made once, by the SPEC's
    field names, so the encoder follows the schema's order and a field the
-   client does not set (kind, entry, container, attempt; the empty body
-   frame) is sent as its zero value. */
+   client does not set (kind, entry, container, dill_version, attempt,
+   times; the empty body frame) is sent as its zero value. */
 typedef enum {
     S_ZERO,        /* an unsigned 0, an empty string, an empty frame */
     S_TASK_ID,     /* the task's id */
@@ -74,7 +74,8 @@ typedef enum {
     S_SERIALIZER,
     S_WALLTIME_MS, /* the task's (a part's int or list) */
     S_RETRIES,
-    S_PAYLOAD, /* the task's payload frame */
+    S_PAYLOAD,          /* the task's payload frame */
+    S_FUNCTION_VERSION, /* the part's, "" = the newest (an optional 9th item) */
 } s_source_t;
 
 static const fx_schema_t *s_task_schema;
@@ -88,7 +89,7 @@ static int s_plan_init(void)
     } named[] = {
         {"task_id", S_TASK_ID},       {"endpoint_id", S_ENDPOINT_ID}, {"function_id", S_FUNCTION_ID},
         {"py_version", S_PY_VERSION}, {"serializer", S_SERIALIZER},   {"walltime_ms", S_WALLTIME_MS},
-        {"retries", S_RETRIES},       {"payload", S_PAYLOAD},
+        {"retries", S_RETRIES},       {"payload", S_PAYLOAD},         {"function_version", S_FUNCTION_VERSION},
     };
     s_task_schema = fx_schema_batch(fx_schema_of(FX_MSG_SUBMIT))->record;
     if (s_task_schema->nfields > (int) (sizeof s_plan / sizeof s_plan[0])) {
@@ -103,6 +104,7 @@ static int s_plan_init(void)
                 s_plan[i] = named[k].source;
         bool zero_ok =
             f->kind == FX_FIELD_FRAME || f->kind == FX_FIELD_STR || f->kind == FX_FIELD_ID_OPT ||
+            f->kind == FX_FIELD_OID || f->kind == FX_FIELD_TIMES || f->kind == FX_FIELD_U64 ||
             ((f->kind == FX_FIELD_U8 || f->kind == FX_FIELD_U16 || f->kind == FX_FIELD_U32) && f->min == 0);
         if (s_plan[i] == S_ZERO && !zero_ok) {
             PyErr_Format(PyExc_ImportError, "fx._fx cannot fill the task record's field '%s'", f->name);
@@ -114,8 +116,8 @@ static int s_plan_init(void)
 
 /* The common fields of one part, checked once. */
 typedef struct {
-    const char *text[S_SERIALIZER + 1];
-    Py_ssize_t len[S_SERIALIZER + 1];
+    const char *text[S_FUNCTION_VERSION + 1];
+    Py_ssize_t len[S_FUNCTION_VERSION + 1];
     PyObject *ids, *payloads, *walltime, *retries;
     Py_ssize_t n;
 } s_part_t;
@@ -143,11 +145,11 @@ static int s_text(PyObject *value, const char *field, size_t cap, bool id, const
 
 static int s_part_read(PyObject *part, Py_ssize_t index, s_part_t *p)
 {
-    if (!PyTuple_Check(part) || PyTuple_GET_SIZE(part) != 8 || !PyList_Check(PyTuple_GET_ITEM(part, 4)) ||
-        !PyList_Check(PyTuple_GET_ITEM(part, 5))) {
+    if (!PyTuple_Check(part) || (PyTuple_GET_SIZE(part) != 8 && PyTuple_GET_SIZE(part) != 9) ||
+        !PyList_Check(PyTuple_GET_ITEM(part, 4)) || !PyList_Check(PyTuple_GET_ITEM(part, 5))) {
         PyErr_Format(PyExc_TypeError,
                      "part %zd must be a tuple (endpoint_id, function_id, py_version, serializer, "
-                     "ids, payloads, walltime_ms, retries) with ids and payloads lists",
+                     "ids, payloads, walltime_ms, retries[, function_version]) with ids and payloads lists",
                      index);
         return -1;
     }
@@ -165,6 +167,18 @@ static int s_part_read(PyObject *part, Py_ssize_t index, s_part_t *p)
         if (s_text(PyTuple_GET_ITEM(part, k - S_ENDPOINT_ID), common[k].name, common[k].cap, common[k].id,
                    &p->text[k], &p->len[k]) < 0)
             return -1;
+    p->text[S_FUNCTION_VERSION] = "";
+    p->len[S_FUNCTION_VERSION] = 0;
+    if (PyTuple_GET_SIZE(part) == 9) {
+        const char **fv = &p->text[S_FUNCTION_VERSION];
+        if (s_text(PyTuple_GET_ITEM(part, 8), "function_version", FX_OID_LEN + 1, false, fv,
+                   &p->len[S_FUNCTION_VERSION]) < 0)
+            return -1;
+        if (!fx_oid_valid(*fv)) {
+            PyErr_Format(PyExc_ValueError, "field 'function_version' is not a version id: '%s'", *fv);
+            return -1;
+        }
+    }
     p->ids = PyTuple_GET_ITEM(part, 4);
     p->payloads = PyTuple_GET_ITEM(part, 5);
     p->walltime = PyTuple_GET_ITEM(part, 6);
@@ -231,8 +245,10 @@ static int s_pack_submit(msgpack_sbuffer *sbuf, uint32_t seq, s_part_t *parts, P
                 case S_ZERO:
                     if (f->kind == FX_FIELD_FRAME)
                         break;
-                    if (f->kind == FX_FIELD_STR || f->kind == FX_FIELD_ID_OPT)
+                    if (f->kind == FX_FIELD_STR || f->kind == FX_FIELD_ID_OPT || f->kind == FX_FIELD_OID)
                         s_pack_text(&pk, "", 0);
+                    else if (f->kind == FX_FIELD_TIMES)
+                        msgpack_pack_array(&pk, 0);
                     else
                         msgpack_pack_uint32(&pk, 0);
                     break;
@@ -246,6 +262,7 @@ static int s_pack_submit(msgpack_sbuffer *sbuf, uint32_t seq, s_part_t *parts, P
                 case S_FUNCTION_ID:
                 case S_PY_VERSION:
                 case S_SERIALIZER:
+                case S_FUNCTION_VERSION:
                     s_pack_text(&pk, part->text[s_plan[k]], part->len[s_plan[k]]);
                     break;
                 case S_WALLTIME_MS:

@@ -14,7 +14,7 @@ def nap(x):
 def test_interchange_never_holds_more_than_its_credit(federation):
     federation.start_broker()
     creds = federation.add_user("alice")
-    ep = federation.start_endpoint(creds, "one", managers=1, workers=1)
+    ep = federation.start_endpoint(creds, "one", managers=1, workers=1, extra=("--prefetch", "1"))
     with fx.Client(credentials=creds) as client:
         with fx.Executor(endpoint_id=ep.endpoint_id, client=client) as ex:
             assert list(ex.map(nap, range(60), timeout=120)) == list(range(60))
@@ -42,10 +42,13 @@ def test_broker_kill9_after_submit_loses_nothing(federation):
         federation.start_broker()
         # Queued durably, and the status says why nothing runs yet.
         status = run_fx("--creds", creds, "status", tids[0]).stdout
-        assert "QUEUED" in status and "offline (task waits for it)" in status, status
+        assert "queued" in status and "offline (task waits for it)" in status, status
         federation.start_endpoint(creds, "carol-ep", managers=1, workers=2)
         results = [client.get_result(t, timeout=120) for t in tids]
         assert results == list(range(50))
-        time.sleep(0.5)  # let any duplicate push arrive before counting
+        # A barrier: STATUS is answered on the session's connection after
+        # every RESULTS the broker pushed before it, so a duplicate push sent
+        # so far has arrived by the time the reply has.
+        client.status(tids[0])
         counts = client.raw_result_counts
         assert all(counts.get(t) == 1 for t in tids), {t: counts.get(t) for t in tids if counts.get(t) != 1}
