@@ -4,7 +4,9 @@
     interpreter without its signal handlers, convert fx_task_t fields to
     Python objects and the runner's answer back to an fx_result_t, and give
     the runner two process-level hooks (module _fxworker). Everything about
-    task semantics lives in fx_runner.py. */
+    task semantics lives in fx_runner.py; the common kind of task is run by
+    fx_pyfast.c with the same semantics and fewer steps, and comes here
+    only when that declines it. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -14,6 +16,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "fx_pyfast.h"
 #include "fx_pyrun.h"
 #include "fx_runner_py.h" /* s_runner_py: fx_runner.py as a C string (embed.cmake) */
 
@@ -23,6 +26,7 @@
 struct fx_pyrun_t {
     PyObject *run; /* fx_runner.run */
     char version[FX_VERSION_MAX + 1];
+    fx_pyfast_t *fast; /* the fast path (fx_pyfast.h) */
 };
 
 /* The shell command's process group, read by the worker's SIGTERM handler. */
@@ -84,7 +88,7 @@ static PyObject *s_module_init(void)
 
 /* "TypeName: message" of the pending Python exception into buf; prints its
    traceback to stderr and clears it. */
-static void s_py_error(char *buf, size_t len)
+void fx_py_error(char *buf, size_t len)
 {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -101,7 +105,7 @@ static void s_py_error(char *buf, size_t len)
 }
 
 /* A str from wire text, which is not checked to be UTF-8. New reference. */
-static PyObject *s_text(const char *s)
+PyObject *fx_py_text(const char *s)
 {
     return PyUnicode_DecodeUTF8(s, (Py_ssize_t) strlen(s), "replace");
 }
@@ -113,10 +117,8 @@ static PyObject *s_bytes(zframe_t *frame)
     return PyBytes_FromStringAndSize((const char *) zframe_data(frame), (Py_ssize_t) zframe_size(frame));
 }
 
-static void s_internal(fx_result_t *result, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Turns result into an FX_E_INTERNAL error result. */
-static void s_internal(fx_result_t *result, const char *fmt, ...)
+void fx_py_internal(fx_result_t *result, const char *fmt, ...)
 {
     char text[FX_TEXT_MAX];
     va_list ap;
@@ -178,12 +180,15 @@ static int s_load_runner(fx_pyrun_t *self, char *err, size_t errlen)
     const char *text = PyUnicode_AsUTF8(version);
     if (!text || fx_strlcpy(self->version, text, sizeof self->version) != FX_OK)
         goto cleanup;
+    self->fast = fx_pyfast_new(module, self->version);
+    if (!self->fast)
+        goto cleanup;
     rc = 0;
 cleanup:
     if (rc != 0) {
         char why[512] = "unknown error";
         if (PyErr_Occurred())
-            s_py_error(why, sizeof why);
+            fx_py_error(why, sizeof why);
         snprintf(err, errlen,
                  "cannot load the embedded task runner: %s; the fx-worker build is broken, rebuild it", why);
     }
@@ -234,6 +239,7 @@ void fx_pyrun_destroy(fx_pyrun_t **self_p)
         return;
     fx_pyrun_t *self = *self_p;
     Py_CLEAR(self->run);
+    fx_pyfast_destroy(&self->fast);
     Py_FinalizeEx();
     free(self);
     *self_p = NULL;
@@ -247,7 +253,7 @@ const char *fx_pyrun_version(fx_pyrun_t *self)
 /* ------------------------------------------------ one task */
 
 /* Copies the runner's 5-tuple into result. 0, or -1 with a reason. */
-static int s_take_answer(PyObject *answer, fx_result_t *result, const char **why)
+int fx_py_take_answer(PyObject *answer, fx_result_t *result, const char **why)
 {
     *why = "the answer is not a 5-tuple";
     if (!PyTuple_Check(answer) || PyTuple_GET_SIZE(answer) != 5)
@@ -284,14 +290,21 @@ static int s_take_answer(PyObject *answer, fx_result_t *result, const char **why
     return 0;
 }
 
+bool fx_pyrun_signals_changed(fx_pyrun_t *self)
+{
+    return fx_pyfast_signals_changed(self->fast);
+}
+
 void fx_pyrun_run(fx_pyrun_t *self, const fx_task_t *task, fx_result_t *result)
 {
     fx_strlcpy(result->task_id, task->task_id, sizeof result->task_id);
+    if (fx_pyfast_run(self->fast, task, result))
+        return;
     PyObject *items[8] = {
-        PyLong_FromLong(task->kind), s_text(task->function_id),
-        s_text(task->entry),         s_bytes(task->body),
-        s_bytes(task->payload),      s_text(task->py_version),
-        s_text(task->serializer),    PyLong_FromUnsignedLong(task->walltime_ms),
+        PyLong_FromLong(task->kind),  fx_py_text(task->function_id),
+        fx_py_text(task->entry),      s_bytes(task->body),
+        s_bytes(task->payload),       fx_py_text(task->py_version),
+        fx_py_text(task->serializer), PyLong_FromUnsignedLong(task->walltime_ms),
     };
     PyObject *args = PyTuple_New(8);
     PyObject *answer = NULL;
@@ -306,20 +319,20 @@ void fx_pyrun_run(fx_pyrun_t *self, const fx_task_t *task, fx_result_t *result)
     }
     char why[512];
     if (!complete) {
-        s_py_error(why, sizeof why);
-        s_internal(result, "fx-worker could not pass the task to Python: %s", why);
+        fx_py_error(why, sizeof why);
+        fx_py_internal(result, "fx-worker could not pass the task to Python: %s", why);
         goto cleanup;
     }
     answer = PyObject_Call(self->run, args, NULL);
     if (!answer) {
-        s_py_error(why, sizeof why);
-        s_internal(result, "fx-worker's runner raised: %s", why);
+        fx_py_error(why, sizeof why);
+        fx_py_internal(result, "fx-worker's runner raised: %s", why);
         goto cleanup;
     }
     const char *reason;
-    if (s_take_answer(answer, result, &reason) != 0) {
+    if (fx_py_take_answer(answer, result, &reason) != 0) {
         PyErr_Clear();
-        s_internal(result, "fx-worker's runner gave a bad answer: %s", reason);
+        fx_py_internal(result, "fx-worker's runner gave a bad answer: %s", reason);
     }
 cleanup:
     Py_XDECREF(answer);

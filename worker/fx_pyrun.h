@@ -8,6 +8,7 @@
 #define FX_PYRUN_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "fx_msg.h"
@@ -29,6 +30,11 @@ const char *fx_pyrun_version(fx_pyrun_t *self);
    error_code, error_text, value and output. Always produces a result; a
    fault of the bridge itself becomes FX_RESULT_ERROR / FX_E_INTERNAL. */
 void fx_pyrun_run(fx_pyrun_t *self, const fx_task_t *task, fx_result_t *result);
+
+/* Whether a task changed what Python says of SIGTERM or SIGINT since the
+   start (signal.signal()): then the worker installs its own handlers again.
+   No system call. */
+bool fx_pyrun_signals_changed(fx_pyrun_t *self);
 
 /* Process group of the shell command now running (0 if none), for the
    SIGTERM handler to kill it before the worker exits. Async-signal-safe. */

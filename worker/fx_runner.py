@@ -9,6 +9,17 @@ status is OK, EXCEPTION or ERROR (fx_result_status_t); error_code an fx_err_t
 when status is ERROR; value and output are bytes (the result's two frames).
 run() never raises: whatever goes wrong becomes an error result.
 
+The common case does not come here (fx_pyrun.c, "the fast path"): a Python
+task whose function is already in _cache, with the worker's major.minor
+and a well-formed pickle of (args, kwargs), is run by the C side itself,
+which unpickles, swaps sys.stdout and sys.stderr for _capture, calls the
+function and pickles its value with the same steps as _run_python below,
+and calls back into this module only for what it does not do itself: the
+captured output when something was written (_capture.take), an exception
+(exception_answer), a value that cannot be pickled or is too large
+(value_answer). Everything else (a first call, any error before the call,
+shell tasks) goes through run(). The two paths give the same results.
+
 This file is compiled into the fx-worker binary (worker/embed.cmake), so the
 binary needs nothing beside it. The C side sets the constants that mirror
 proto/ (OK, E_LOAD, OUTPUT_MAX, ...) in this module's namespace before it
@@ -47,27 +58,37 @@ class _LoadError(Exception):
 
 
 class _Sink:
-    """Keeps the first `cap` bytes written to it and counts the rest."""
+    """Keeps the first `cap` bytes written to it and counts the rest; `n`
+    is every byte written (the C side reads it to see whether a task wrote
+    anything at all)."""
 
     def __init__(self, cap):
         self.data = bytearray()
         self.cap = cap
         self.cut = 0
+        self.n = 0
 
     def add(self, chunk):
         room = self.cap - len(self.data)
         if room > 0:
             self.data += chunk[:room]
         self.cut += max(0, len(chunk) - max(room, 0))
+        self.n += len(chunk)
 
     def text(self):
         return _cut_text(bytes(self.data), self.cut)
 
+    def reset(self):
+        self.data = bytearray()
+        self.cut = 0
+        self.n = 0
+
 
 class _Capture(io.TextIOBase):
     """sys.stdout and sys.stderr during a task (one stream, interleaved as
-    written); sys.stdout.buffer feeds the same sink. No reference cycle, so
-    each task's capture is freed as soon as the task ends."""
+    written); sys.stdout.buffer feeds the same sink. One for the worker's
+    life (_capture), emptied at the start of each task, so that a task that
+    prints nothing costs no allocation."""
 
     encoding = "utf-8"
     errors = "replace"
@@ -76,6 +97,17 @@ class _Capture(io.TextIOBase):
         super().__init__()
         self.sink = _Sink(cap)
         self.buffer = _BinaryCapture(self.sink)
+
+    def begin(self):
+        """A task starts: drop whatever was written since the last one."""
+        if self.sink.n:
+            self.sink.reset()
+
+    def take(self):
+        """What the task wrote, as text with the cut marker; emptied."""
+        text = self.sink.text()
+        self.sink.reset()
+        return text
 
     def writable(self):
         return True
@@ -209,30 +241,47 @@ def _function(function_id, entry, body):
     return fn
 
 
+_capture = _Capture(OUTPUT_MAX)
+
+
 def _run_python(function_id, entry, body, args, kwargs):
-    capture = _Capture(OUTPUT_MAX)
+    capture = _capture
+    capture.begin()
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = capture
     try:
         fn = _function(function_id, entry, body)
         value = fn(*args, **kwargs)
     except _LoadError as e:
-        return _error(E_LOAD, str(e), capture.getvalue())
+        return _error(E_LOAD, str(e), capture.take())
     except BaseException as e:  # SystemExit and KeyboardInterrupt too: the worker lives on
-        return _exception(e, capture.getvalue())
+        return _exception(e, capture.take())
     finally:
         sys.stdout, sys.stderr = saved
-    output = capture.getvalue()
+    output = capture.take()
     try:
         data = pickle.dumps(value)
     except BaseException as e:
+        return value_answer(entry, None, e, output)
+    if len(data) > PAYLOAD_MAX:
+        return value_answer(entry, data, None, output)
+    return (OK, 0, None, data, output.encode("utf-8", "replace"))
+
+
+def value_answer(entry, data, e, output):
+    """The answer for a return value that cannot be pickled (e) or pickles
+    to more than PAYLOAD_MAX (data): also the fast path's."""
+    if e is not None:
         return (EXCEPTION, 0, "%s: the return value of %s cannot be pickled: %s"
                 % (type(e).__name__, entry, e), b"", output.encode("utf-8", "replace"))
-    if len(data) > PAYLOAD_MAX:
-        return _error(E_TOO_LARGE, "the return value of %s pickles to %d bytes, over the %d-byte "
-                      "limit; store large data elsewhere and return a reference"
-                      % (entry, len(data), PAYLOAD_MAX), output)
-    return (OK, 0, None, data, output.encode("utf-8", "replace"))
+    return _error(E_TOO_LARGE, "the return value of %s pickles to %d bytes, over the %d-byte "
+                  "limit; store large data elsewhere and return a reference"
+                  % (entry, len(data), PAYLOAD_MAX), output)
+
+
+def exception_answer(e):
+    """The fast path's answer when the function raised e: as _run_python's."""
+    return _exception(e, _capture.take())
 
 
 def _shell_child_setup():

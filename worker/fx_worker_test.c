@@ -2,14 +2,13 @@
 
         fx_worker_test PATH-TO-fx-worker PATH-TO-python3 [SCENARIO...|all]
 
-    Listens on the manager's side of the worker link (fx_wlink.h, as
-    fx-manager does), starts the worker as a peer of it, sends it tasks and
+    Holds the manager's side of the worker link (fx_wlink.h, as fx-manager
+    does), starts the worker on a connection of it, sends it tasks and
     checks the results. Pickles are made and read by the given
     Python (the same major.minor as the worker's). Every wait has a
     deadline; nothing sleeps. Each scenario ends by stopping the worker and
     checking it exits 0 (under ASan that includes its leak check). */
 #define _GNU_SOURCE
-#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -38,9 +37,8 @@ typedef struct {
     const char *worker_bin;
     const char *python;
     fx_wlink_t *link;
-    zpoller_t *poller;
-    fx_id_text_t peer; /* the worker's peer on the link */
-    pid_t pid;         /* the worker process */
+    fx_wlink_peer_t peer; /* the worker's connection on the link */
+    pid_t pid;            /* the worker process */
     int pidfd;
     uint32_t ready_pid;
     uint32_t ready_seq;
@@ -88,33 +86,36 @@ static fx_msg_t *s_recv(s_ctx_t *ctx, int ms)
 {
     int64_t deadline = fx_now_ms() + ms;
     for (;;) {
-        fx_id_text_t peer;
+        fx_wlink_peer_t peer = 0;
         fx_msg_t *msg = NULL;
         uint32_t seq;
         const char *detail;
-        int rc = fx_wlink_recv(ctx->link, peer, &msg, &seq, &detail);
+        int rc = fx_wlink_recv(ctx->link, &peer, &msg, &seq, &detail);
         if (rc == FX_OK) {
-            CHECK(strcmp(peer, ctx->peer) == 0, "a message from peer %s, not the worker's %s", peer,
-                  ctx->peer);
+            CHECK(peer == ctx->peer, "a message from connection %u, not the worker's %u", peer, ctx->peer);
             return msg;
         }
         CHECK(rc == FX_E_TIMEOUT, "worker sent an undecodable message: %s (%s)", fx_strerror(rc), detail);
         int64_t left = deadline - fx_now_ms();
         if (left <= 0)
             return NULL;
-        zpoller_wait(ctx->poller, (int) left);
+        fx_wlink_wait(ctx->link, (int) left);
     }
 }
 
 static int s_start(s_ctx_t *ctx)
 {
     fx_wlink_child_t child;
-    fx_wlink_child(ctx->link, &child);
-    memcpy(ctx->peer, child.peer, sizeof ctx->peer);
-    char *argv[] = {(char *) ctx->worker_bin, "--connect", child.connect, NULL};
-    setenv(child.env_name, child.env_value, 1); /* the worker inherits it */
+    char err[256];
+    if (fx_wlink_child(ctx->link, &child, err, sizeof err) != FX_OK) {
+        CHECK(0, "%s", err);
+        return -1;
+    }
+    ctx->peer = child.peer;
+    char *argv[] = {(char *) ctx->worker_bin, (char *) child.flag, child.value, NULL};
+    fx_wlink_child_keep(&child); /* in the parent: it starts no other process meanwhile */
     ctx->pid = fx_test_spawn(argv, -1, -1);
-    unsetenv(child.env_name);
+    fx_wlink_child_started(&child);
     ctx->pidfd = fx_test_pidfd_open(ctx->pid);
     fx_msg_t *msg = s_recv(ctx, S_WAIT_MS);
     int rc = -1;
@@ -609,7 +610,7 @@ S_SCENARIO(s_test_stop, true)
     REQUIRE(s_send_task(ctx, &spec, id) == 0, "cannot send");
     int64_t deadline = fx_now_ms() + S_WAIT_MS;
     while (access(marker, F_OK) != 0 && fx_now_ms() < deadline)
-        zpoller_wait(ctx->poller, 10); /* waits for the file, with a deadline */
+        poll(NULL, 0, 10); /* waits for the file, with a deadline */
     FILE *f = fopen(marker, "r");
     REQUIRE(f, "the shell task never started");
     int shell_pid = 0;
@@ -660,6 +661,64 @@ S_SCENARIO(s_test_no_session, false)
 done:;
 }
 
+static bool s_frames_equal(zframe_t *a, zframe_t *b)
+{
+    size_t la = a ? zframe_size(a) : 0, lb = b ? zframe_size(b) : 0;
+    return la == lb && (la == 0 || memcmp(zframe_data(a), zframe_data(b), la) == 0);
+}
+
+/* The C fast path (fx_pyrun.c) and the runner's run() give the same
+   result: each case runs twice with one function id, the first time
+   through run() (the function is not cached yet), the second through the
+   fast path. */
+S_SCENARIO(s_test_fast_path, true)
+{
+    static const struct {
+        const char *body, *args, *raw;
+        int status;
+    } cases[] = {
+        {"def f(a, b=0):\n    return [a, b]\n", "((1,), {'b': 2})", NULL, FX_RESULT_OK},
+        {"import sys\ndef f():\n    print('hi')\n    print('err', file=sys.stderr)\n"
+         "    sys.stdout.buffer.write(b'raw')\n    return 3\n",
+         NULL, NULL, FX_RESULT_OK},
+        {"def f(x):\n    print('no newline', end='')\n    raise ValueError('bad %d' % x)\n", "((3,), {})",
+         NULL, FX_RESULT_EXCEPTION},
+        {"def f():\n    return lambda: 1\n", NULL, NULL, FX_RESULT_EXCEPTION},
+        {"import sys\ndef f():\n    sys.exit(3)\n", NULL, NULL, FX_RESULT_EXCEPTION},
+        {"def f(*a):\n    return a\n", "([1, 2], {})", NULL, FX_RESULT_OK},
+        {"def f():\n    return 1\n", NULL, "not a pickle", FX_RESULT_ERROR},
+        {"def f():\n    return 1\n", "42", NULL, FX_RESULT_ERROR},
+        {"def f():\n    print('x' * 70000)\n    return b'x' * (11 * 1024 * 1024)\n", NULL, NULL,
+         FX_RESULT_ERROR},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char fid[FX_ID_LEN + 1];
+        fx_id_new(fid);
+        s_task_spec_t spec = {
+            .function_id = fid, .body = cases[i].body, .args = cases[i].args, .raw_payload = cases[i].raw};
+        fx_msg_t *first = s_run(ctx, &spec), *second = s_run(ctx, &spec);
+        if (first && second) {
+            fx_result_t *a = &first->results.results[0], *b = &second->results.results[0];
+            CHECK(a->status == cases[i].status, "case %zu: status %d, want %d (%s)", i, a->status,
+                  cases[i].status, a->error_text ? a->error_text : "");
+            CHECK(a->status == b->status && a->error_code == b->error_code, "case %zu: %d/%d then %d/%d", i,
+                  a->status, a->error_code, b->status, b->error_code);
+            CHECK((!a->error_text && !b->error_text) ||
+                      (a->error_text && b->error_text && strcmp(a->error_text, b->error_text) == 0),
+                  "case %zu: text \"%s\" then \"%s\"", i, a->error_text ? a->error_text : "(nil)",
+                  b->error_text ? b->error_text : "(nil)");
+            CHECK(s_frames_equal(a->value, b->value), "case %zu: values differ", i);
+            char *oa = s_frame_text(a->output), *ob = s_frame_text(b->output);
+            CHECK(s_frames_equal(a->output, b->output), "case %zu: output \"%.300s\" then \"%.300s\"", i, oa,
+                  ob);
+            free(oa);
+            free(ob);
+        }
+        fx_msg_destroy(&first);
+        fx_msg_destroy(&second);
+    }
+}
+
 static const fx_scenario_t s_tests[] = {
     {.name = "python", .run = s_test_python},
     {.name = "exception", .run = s_test_exception},
@@ -674,6 +733,7 @@ static const fx_scenario_t s_tests[] = {
     {.name = "stop", .run = s_test_stop},
     {.name = "refused", .run = s_test_refused},
     {.name = "no_session", .run = s_test_no_session},
+    {.name = "fast_path", .run = s_test_fast_path},
 };
 
 int main(int argc, char **argv)
@@ -684,13 +744,10 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     s_ctx_t ctx = {.worker_bin = argv[1], .python = argv[2], .pid = 0, .pidfd = -1};
-    fx_id_text_t id;
-    fx_id_new(id);
     char err[256];
-    ctx.poller = zpoller_new(NULL);
-    ctx.link = ctx.poller ? fx_wlink_listen(id, ctx.poller, err, sizeof err) : NULL;
+    ctx.link = fx_wlink_new(err, sizeof err);
     if (!ctx.link) {
-        fprintf(stderr, "cannot listen for a worker: %s\n", ctx.poller ? err : "out of memory");
+        fprintf(stderr, "cannot make the worker link: %s\n", err);
         return 1;
     }
     ctx.pickler = fx_test_pickler_new(ctx.python, S_WAIT_MS, NULL, NULL);
@@ -700,7 +757,6 @@ int main(int argc, char **argv)
     }
     int status = fx_test_main(argv[0], argc - 3, argv + 3, s_tests, sizeof s_tests / sizeof s_tests[0], &ctx);
     fx_test_pickler_destroy(&ctx.pickler);
-    zpoller_destroy(&ctx.poller);
     fx_wlink_destroy(&ctx.link);
     return status;
 }
