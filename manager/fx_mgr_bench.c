@@ -14,78 +14,21 @@
     R runs (a fresh manager each) and their medians; the load average is
     printed before each run, since the machine is shared. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fx_benchproc.h"
 #include "fx_ixfake.h"
 
 #define S_RUNS_MAX 32
 
 typedef struct {
     double rate, mgr_us, wrk_us, mgr_sys, wrk_sys;
+    double per_tasks, per_results; /* tasks per TASKS, results per RESULTS */
 } s_run_t;
-
-/* utime + stime of pid, in clock ticks (stime alone in *sys_p if given);
-   -1 if it is gone. */
-static long long s_cpu_ticks2(pid_t pid, long long *sys_p)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (!p)
-        return -1;
-    unsigned long long ut = 0, st = 0;
-    /* after ')': state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    if (sys_p)
-        *sys_p += (long long) st;
-    return (long long) (ut + st);
-}
-
-/* CPU ticks summed over the children of parent (its workers); their
-   system part added to *sys_p. */
-static long long s_children_ticks(pid_t parent, long long *sys_p)
-{
-    DIR *d = opendir("/proc");
-    if (!d)
-        return 0;
-    long long sum = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0)
-            continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        char *p = strrchr(buf, ')');
-        int ppid = 0;
-        if (p && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == (int) parent) {
-            long long t = s_cpu_ticks2((pid_t) pid, sys_p);
-            if (t > 0)
-                sum += t;
-        }
-    }
-    closedir(d);
-    return sum;
-}
 
 typedef struct {
     ix_t *ix;
@@ -93,6 +36,7 @@ typedef struct {
     fx_id_text_t function_id;
     uint32_t window, in_flight;
     uint64_t sent, done;
+    uint64_t tasks_msgs, results_msgs; /* messages each way, for the batch sizes */
 } s_drive_t;
 
 /* One TASKS message filling the window, up to `until` tasks sent in all. */
@@ -118,6 +62,7 @@ static void s_fill(s_drive_t *d, uint64_t until)
             t->payload = zframe_dup(d->payload);
         }
         ix_send(d->ix, &msg);
+        d->tasks_msgs++;
         d->sent += n;
         d->in_flight += (uint32_t) n;
     }
@@ -166,6 +111,7 @@ static void s_drain(s_drive_t *d, int ms)
                             msg->results.results[i].error_text ? msg->results.results[i].error_text : "");
             }
             ix_send(ix, &ack);
+            d->results_msgs++;
             d->done += msg->results.count;
             d->in_flight -= msg->results.count < d->in_flight ? msg->results.count : d->in_flight;
         }
@@ -204,20 +150,23 @@ static int s_one_run(ix_t *ix, uint32_t workers, uint32_t prefetch, uint64_t war
         s_drain(&d, 100);
     }
     long long ms0 = 0, ws0 = 0, ms1 = 0, ws1 = 0;
-    long long m0 = s_cpu_ticks2(ix->pid, &ms0), w0 = s_children_ticks(ix->pid, &ws0);
+    uint64_t tm0 = d.tasks_msgs, rm0 = d.results_msgs;
+    long long m0 = fx_bench_cpu(ix->pid, &ms0), w0 = fx_bench_children_cpu(ix->pid, &ws0);
     int64_t t0 = fx_now_ms();
     while (d.done < warmup + tasks && fx_now_ms() < deadline) {
         s_fill(&d, warmup + tasks);
         s_drain(&d, 100);
     }
     int64_t t1 = fx_now_ms();
-    long long m1 = s_cpu_ticks2(ix->pid, &ms1), w1 = s_children_ticks(ix->pid, &ws1);
+    long long m1 = fx_bench_cpu(ix->pid, &ms1), w1 = fx_bench_children_cpu(ix->pid, &ws1);
     if (d.done >= warmup + tasks) {
         double us_per_tick = 1e6 / (double) sysconf(_SC_CLK_TCK);
         out->rate = (double) tasks * 1000.0 / (double) (t1 - t0 > 0 ? t1 - t0 : 1);
         out->mgr_us = (double) (m1 - m0) * us_per_tick / (double) tasks;
         out->wrk_us = (double) (w1 - w0) * us_per_tick / (double) tasks;
         out->mgr_sys = (double) (ms1 - ms0) * us_per_tick / (double) tasks;
+        out->per_tasks = (double) tasks / (double) (d.tasks_msgs - tm0 ? d.tasks_msgs - tm0 : 1);
+        out->per_results = (double) tasks / (double) (d.results_msgs - rm0 ? d.results_msgs - rm0 : 1);
         out->wrk_sys = (double) (ws1 - ws0) * us_per_tick / (double) tasks;
         rc = 0;
     }
@@ -280,8 +229,9 @@ int main(int argc, char **argv)
         s_run_t run;
         if (s_one_run(&ix, workers, prefetch, warmup, tasks, &run) == 0) {
             printf("run %u (load %.2f): %.0f tasks/s, manager %.1f us/task (%.1f system), workers %.1f "
-                   "us/task (%.1f system)\n",
-                   r + 1, load[0], run.rate, run.mgr_us, run.mgr_sys, run.wrk_us, run.wrk_sys);
+                   "us/task (%.1f system); %.1f tasks per TASKS, %.1f results per RESULTS\n",
+                   r + 1, load[0], run.rate, run.mgr_us, run.mgr_sys, run.wrk_us, run.wrk_sys, run.per_tasks,
+                   run.per_results);
             rate[ok] = run.rate;
             mgr[ok] = run.mgr_us;
             wrk[ok] = run.wrk_us;
