@@ -19,6 +19,7 @@
     interchange, the workers, dead workers and walltimes, dispatch, results,
     credit, heartbeats, and the end of a drain. */
 #define _GNU_SOURCE
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -403,32 +404,49 @@ static void s_check_end(fx_mgr_t *self)
     }
 }
 
+/* ZMQ_EVENTS of sock: what libzmq has for us now (each ask costs it a
+   getpid()). */
+static int s_events(zsock_t *sock)
+{
+    return sock ? zsock_events(sock) : 0;
+}
+
 /* Waits up to ms for the interchange's socket, its monitor (only while
    there is no session: ACTIVE, the monitor is read on the tick) or the
-   worker link; notes which of them have something. Every question to a
-   ZeroMQ socket costs libzmq a getpid(), so the pass asks each once. */
+   worker link, in one poll() over their descriptors; notes which of them
+   have something. zmq_poll would do the same with two poll()s and a
+   getpid() per socket per round; this asks each ZeroMQ socket once before
+   sleeping (libzmq may already hold input it took in during this pass, and
+   then its descriptor does not fire again) and again only if its
+   descriptor fired. The link's ZMQ_EVENTS (POLLOUT too) serve the whole
+   pass (s_writable in fx_mgr_link.c). */
 static void s_poll(fx_mgr_t *self, int ms)
 {
-    zmq_pollitem_t items[3];
-    int n = 0;
-    items[n++] = (zmq_pollitem_t){zsock_resolve(self->link), 0, ZMQ_POLLIN, 0};
     zsock_t *monitor = self->state == FX_LINK_ACTIVE ? NULL : fx_mgr_socket_monitor(self->uplink);
+    int link_ev = s_events(self->link), mon_ev = s_events(monitor);
+    struct pollfd fds[3];
+    nfds_t n = 0;
+    fds[n++] = (struct pollfd){zsock_fd(self->link), POLLIN, 0};
     int mon = -1, wl = -1;
     if (monitor) {
-        mon = n;
-        items[n++] = (zmq_pollitem_t){zsock_resolve(monitor), 0, ZMQ_POLLIN, 0};
+        mon = (int) n;
+        fds[n++] = (struct pollfd){zsock_fd(monitor), POLLIN, 0};
     }
     if (self->wlink) {
-        wl = n;
-        items[n++] = (zmq_pollitem_t){NULL, fx_wlink_fd(self->wlink), ZMQ_POLLIN, 0};
+        wl = (int) n;
+        fds[n++] = (struct pollfd){fx_wlink_fd(self->wlink), POLLIN, 0};
     }
-    self->workers_ready = self->link_ready = self->monitor_ready = false;
-    self->link_events = -1;
-    if (zmq_poll(items, n, ms) <= 0)
-        return;
-    self->link_ready = (items[0].revents & ZMQ_POLLIN) != 0;
-    self->monitor_ready = mon >= 0 && (items[mon].revents & ZMQ_POLLIN) != 0;
-    self->workers_ready = wl >= 0 && (items[wl].revents & ZMQ_POLLIN) != 0;
+    if ((link_ev | mon_ev) & ZMQ_POLLIN)
+        ms = 0;
+    int rc = poll(fds, n, ms);
+    if (rc > 0 && fds[0].revents)
+        link_ev = s_events(self->link);
+    if (rc > 0 && mon >= 0 && fds[mon].revents)
+        mon_ev = s_events(monitor);
+    self->link_events = link_ev;
+    self->link_ready = (link_ev & ZMQ_POLLIN) != 0;
+    self->monitor_ready = (mon_ev & ZMQ_POLLIN) != 0;
+    self->workers_ready = rc > 0 && wl >= 0 && (fds[wl].revents & POLLIN) != 0;
 }
 
 int fx_mgr_run(const fx_mgr_args_t *args)

@@ -96,7 +96,7 @@ typedef struct {
     uint32_t attempt;     /* START, HELLO_SENT: hello attempts since the last WELCOME (1 = the first) */
     int64_t attempt_end;  /* START, HELLO_SENT: when this attempt has failed without a WELCOME */
     int64_t last_heard;
-    int64_t next_beat;
+    int64_t next_beat;     /* ACTIVE: when to send HEARTBEAT, one period after the last message sent */
 
     bool draining;         /* DRAIN, STOP or SIGTERM: window 0, finish what is held */
     bool signalled;        /* SIGTERM/SIGINT: stopping gracefully; a second one stops at once */

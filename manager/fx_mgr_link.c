@@ -16,7 +16,8 @@
     manager exits 0 (CLOSED, SPEC 9.4).
 
     ACTIVE (after WELCOME): TASKS are queued, RESULTS sent in batches, CREDIT
-    whenever the window to announce changes, HEARTBEAT every period. Every
+    whenever the window to announce changes, HEARTBEAT in every period
+    that had no other message (SPEC 9.2). Every
     result sent is kept until a RESULTS_ACK names it (the interchange passes
     the broker's ack on: end to end, SPEC 6.3, 8.3); after each new WELCOME
     the ones not acknowledged are sent again, in batches. RESULTS_ACK is
@@ -99,6 +100,8 @@ static int s_send(fx_mgr_t *self, fx_msg_t **msg_p, uint32_t seq)
     int rc = fx_msg_send(msg_p, self->link, NULL);
     if (rc != FX_OK)
         self->link_events = -1; /* ask again before the next send */
+    else if (self->state == FX_LINK_ACTIVE)
+        self->next_beat = fx_now_ms() + self->heartbeat_ms; /* SPEC 9.2: a beat only after a silent period */
     if (rc != FX_OK)
         fx_warn("cannot send %s to the interchange at %s: %s", name, self->args->interchange,
                 fx_strerror(rc));
