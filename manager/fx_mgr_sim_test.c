@@ -50,10 +50,13 @@ static void s_on_beat(void *arg, zframe_t *rid)
 
 /* The next message of this type from any SIMULATED manager; its routing
    id in *rid_p. */
+static void s_beat_all(ix_t *ix, s_sim_t *sims);
+
 static fx_msg_t *s_expect_from(ix_t *ix, s_sim_t *sims, int type, zframe_t **rid_p)
 {
     int64_t deadline = fx_now_ms() + IX_WAIT_MS;
     while (fx_now_ms() < deadline) {
+        s_beat_all(ix, sims); /* every manager hears from us while we wait */
         fx_msg_t *msg = ix_next_from(ix, 50, rid_p);
         if (!msg)
             continue;
@@ -67,9 +70,14 @@ static fx_msg_t *s_expect_from(ix_t *ix, s_sim_t *sims, int type, zframe_t **rid
     return NULL;
 }
 
-/* HEARTBEAT to every simulated manager (the fake beats only its last sender). */
+/* HEARTBEAT to every simulated manager (the fake beats only its last
+   sender), at most every IX_BEAT_MS. */
 static void s_beat_all(ix_t *ix, s_sim_t *sims)
 {
+    int64_t now = fx_now_ms();
+    if (now < ix->next_beat)
+        return;
+    ix->next_beat = now + IX_BEAT_MS;
     for (int i = 0; i < S_MANAGERS; i++)
         if (sims[i].rid) {
             fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
@@ -116,26 +124,31 @@ static void s_tasks(ix_t *ix, s_sim_t *s, int n, fx_id_text_t *ids)
     s_send_to(ix, s->rid, &msg);
 }
 
-/* Waits for the results of these n tasks from s (in one or more RESULTS),
-   each OK with pickle.dumps(None) and no output. */
-static void s_results(ix_t *ix, s_sim_t *sims, s_sim_t *s, int n, const fx_id_text_t *ids)
+/* Waits for the results of these n tasks from each of the first `count`
+   managers of sims (ids[k] for manager k; one or more RESULTS each, the
+   managers in any order, each one's results in its tasks' order), each OK
+   with pickle.dumps(None) and no output. */
+static void s_results(ix_t *ix, s_sim_t *sims, int count, int n, fx_id_text_t (*ids)[S_WINDOW])
 {
-    int got = 0;
-    while (got < n) {
+    int got[S_MANAGERS] = {0}, total = 0;
+    while (total < count * n) {
         zframe_t *rid = NULL;
         fx_msg_t *msg = s_expect_from(ix, sims, FX_MSG_RESULTS, &rid);
         if (!msg)
             return;
-        CHECK(s_of(sims, rid) == s, "results from another SIMULATED manager");
-        for (uint32_t r = 0; r < msg->results.count; r++) {
+        s_sim_t *s = s_of(sims, rid);
+        int k = s ? (int) (s - sims) : -1;
+        CHECK(k >= 0 && k < count, "results from manager %d", k);
+        for (uint32_t r = 0; k >= 0 && k < count && r < msg->results.count; r++) {
             fx_result_t *res = &msg->results.results[r];
-            CHECK(got < n && strcmp(res->task_id, ids[got]) == 0, "result %d is for %s, want %s", got,
-                  res->task_id, got < n ? ids[got] : "-");
+            CHECK(got[k] < n && strcmp(res->task_id, ids[k][got[k]]) == 0, "manager %d: result %d is for %s", k,
+                  got[k], res->task_id);
             CHECK(res->status == FX_RESULT_OK && !res->error_text, "status %d", res->status);
             CHECK(zframe_size(res->value) == 4 && memcmp(zframe_data(res->value), "\x80\x04N.", 4) == 0,
                   "value is not pickle.dumps(None) (%zu bytes)", zframe_size(res->value));
             CHECK(zframe_size(res->output) == 0, "output of %zu bytes", zframe_size(res->output));
-            got++;
+            got[k]++;
+            total++;
         }
         fx_msg_destroy(&msg);
         zframe_destroy(&rid);
@@ -185,11 +198,9 @@ IX_SCENARIO(s_test_simulate)
     fx_id_text_t ids[S_MANAGERS][S_WINDOW];
     for (int i = 0; i < S_MANAGERS; i++)
         s_tasks(ix, &sims[i], S_WINDOW, ids[i]);
-    for (int i = 0; i < S_MANAGERS; i++) {
-        s_results(ix, sims, &sims[i], S_WINDOW, ids[i]);
-        if (i > 0)
-            s_ack(ix, &sims[i], ids[i], S_WINDOW);
-    }
+    s_results(ix, sims, S_MANAGERS, S_WINDOW, ids);
+    for (int i = 1; i < S_MANAGERS; i++)
+        s_ack(ix, &sims[i], ids[i], S_WINDOW);
     /* heartbeats from every one, while we beat them */
     int64_t deadline = fx_now_ms() + IX_WAIT_MS;
     bool all = false;
@@ -216,7 +227,7 @@ IX_SCENARIO(s_test_simulate)
     fx_msg_destroy(&hello);
     zframe_destroy(&rid);
     s_welcome(ix, &sims[0]);
-    s_results(ix, sims, &sims[0], S_WINDOW, ids[0]);
+    s_results(ix, sims, 1, S_WINDOW, ids);
     s_expect_credit(ix, sims, &sims[0], S_WINDOW);
     s_ack(ix, &sims[0], ids[0], S_WINDOW);
     /* STOP: each sends CREDIT 0 and, holding nothing, closes; then the
