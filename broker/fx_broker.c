@@ -7,18 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fx_broker_int.h"
-
-void fx_broker_log(const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fx-broker: %s\n", line);
-}
+#include "fx_state.h"
 
 /* The store calls this after committing a new result. */
 static void s_on_result(const char *owner, const char *client_id, void *arg)
@@ -64,11 +56,16 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    self->lock_fd = -1;
     self->conf = *conf;
+    /* The state directory is this broker's before anything in it is read. */
+    self->lock_fd = fx_state_lock(conf->state_dir, err, errlen);
+    if (self->lock_fd < 0)
+        goto fail;
     self->store = fx_store_open(conf->state_dir, err, errlen);
     if (!self->store)
         goto fail;
-    if (fx_store_broker_keypair(conf->state_dir, &self->keypair, err, errlen) != 0)
+    if (fx_state_keypair(conf->state_dir, &self->keypair, err, errlen) != 0)
         goto fail;
     self->zap = fx_zap_bind();
     if (!self->zap) {
@@ -85,8 +82,9 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
     self->endpoint_addr = zsock_last_endpoint(self->endpoint);
     self->poller = zpoller_new(self->zap, self->client, self->endpoint, NULL);
     self->sessions = fx_sessions_new(self->client, self->store, conf->heartbeat_ms);
+    self->queue = fx_broker_queue(self->store);
     self->forwarders =
-        fx_fwd_set_new(self->endpoint, self->store, conf->heartbeat_ms, conf->heartbeat_missed);
+        fx_fwd_set_new(self->endpoint, &self->queue, conf->heartbeat_ms, conf->heartbeat_missed);
     self->client_errors = fx_errlimit_new();
     if (!self->poller || !self->sessions || !self->forwarders || !self->client_addr || !self->endpoint_addr ||
         !self->client_errors) {
@@ -116,13 +114,16 @@ void fx_broker_destroy(fx_broker_t **self_p)
     zstr_free(&self->client_addr);
     zstr_free(&self->endpoint_addr);
     fx_store_destroy(&self->store);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd); /* the next broker may have the directory now */
     free(self);
     *self_p = NULL;
 }
 
 /* ---------------------------------------------------------------- ZAP */
 
-/* Who a CURVE key is in a ZAP domain: "user:<id>" or "endpoint:<id>". */
+/* Who a CURVE key is in a ZAP domain: a user on the client port
+   ("user:<id>"); on the endpoint port, whatever the forwarder says. */
 static bool s_zap_identify(fx_broker_t *self, const fx_zap_request_t *req, char *user_id, size_t cap)
 {
     fx_id_text_t id;
@@ -130,14 +131,11 @@ static bool s_zap_identify(fx_broker_t *self, const fx_zap_request_t *req, char 
         return false;
     if (strcmp(req->domain, "fx-client") == 0 &&
         fx_store_user_by_key(self->store, req->client_key, id) == FX_OK) {
-        snprintf(user_id, cap, "user:%s", id);
+        snprintf(user_id, cap, "%s%s", FX_BROKER_USER_PREFIX, id);
         return true;
     }
-    if (strcmp(req->domain, "fx-endpoint") == 0 &&
-        fx_store_endpoint_by_key(self->store, req->client_key, id) == FX_OK) {
-        snprintf(user_id, cap, "endpoint:%s", id);
-        return true;
-    }
+    if (strcmp(req->domain, "fx-endpoint") == 0)
+        return fx_fwd_set_zap(self->forwarders, req->client_key, user_id, cap) == FX_OK;
     return false;
 }
 
@@ -156,8 +154,8 @@ static void s_zap_serve(fx_broker_t *self)
            and minute is enough to notice it. */
         int64_t now = fx_now_ms();
         if (strcmp(self->denied_key, req.client_key) != 0 || now - self->denied_ms > 60000) {
-            fx_broker_log("refused a %s connection on %s: key %s is not registered there", req.mechanism,
-                          req.domain, req.client_key[0] ? req.client_key : "(none)");
+            fx_warn("refused a %s connection on %s: key %s is not registered there", req.mechanism,
+                    req.domain, req.client_key[0] ? req.client_key : "(none)");
             snprintf(self->denied_key, sizeof self->denied_key, "%s", req.client_key);
             self->denied_ms = now;
         }
@@ -203,10 +201,10 @@ static void s_purge(fx_broker_t *self)
     int64_t before = fx_store_wall_ms() - self->conf.result_ttl_s * 1000;
     int rc = fx_store_purge(self->store, before, &purged);
     if (rc != FX_OK)
-        fx_broker_log("cannot purge old results: %s", fx_store_errmsg(self->store));
+        fx_error("cannot purge old results: %s", fx_store_errmsg(self->store));
     else if (purged)
-        fx_broker_log("purged %u results delivered more than %lld s ago", purged,
-                      (long long) self->conf.result_ttl_s);
+        fx_info("purged %u results delivered more than %lld s ago", purged,
+                (long long) self->conf.result_ttl_s);
 }
 
 /* Timers: heartbeats and loss detection, session expiry, the results TTL. */
@@ -221,8 +219,8 @@ static void s_tick(fx_broker_t *self, int64_t now)
     self->next_tick = now + next;
     uint64_t suppressed = fx_errlimit_tick(self->client_errors, now);
     if (suppressed)
-        fx_broker_log("%llu ERRORs to clients suppressed (over %d per second to one connection)",
-                      (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
+        fx_warn("%llu ERRORs to clients suppressed (over %d per second to one connection)",
+                (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
     if (now >= self->next_purge) {
         s_purge(self);
         int64_t period = self->conf.result_ttl_s * 1000;
@@ -235,9 +233,9 @@ int fx_broker_run(fx_broker_t *self)
     printf("fx-broker: ready client=%s endpoint=%s public_key=%s\n", self->client_addr, self->endpoint_addr,
            self->keypair.public_key);
     fflush(stdout);
-    fx_broker_log("serving state %s, heartbeat %u ms x %u, results kept %lld s after delivery",
-                  self->conf.state_dir, self->conf.heartbeat_ms, self->conf.heartbeat_missed,
-                  (long long) self->conf.result_ttl_s);
+    fx_info("serving state %s, heartbeat %u ms x %u, results kept %lld s after delivery",
+            self->conf.state_dir, self->conf.heartbeat_ms, self->conf.heartbeat_missed,
+            (long long) self->conf.result_ttl_s);
     bool busy = false;
     self->next_tick = self->next_purge = fx_now_ms();
     while (!zsys_interrupted) {
@@ -256,7 +254,7 @@ int fx_broker_run(fx_broker_t *self)
        give them a bounded moment to leave. */
     zsock_set_linger(self->client, FX_BROKER_STOP_LINGER_MS);
     zsock_set_linger(self->endpoint, FX_BROKER_STOP_LINGER_MS);
-    fx_broker_log("stopping: %zu client sessions, %zu endpoints connected; everything committed stays",
-                  fx_sessions_size(self->sessions), fx_fwd_set_size(self->forwarders));
+    fx_info("stopping: %zu client sessions, %zu endpoints connected; everything committed stays",
+            fx_sessions_size(self->sessions), fx_fwd_set_size(self->forwarders));
     return 0;
 }

@@ -1,6 +1,6 @@
-/*  fx_broker_flow_test.c: issue 3 ("nothing lost, nothing hung") on the
-    real fx-broker, one scenario per run (one ctest entry each), each on a
-    fresh broker and state directory:
+/*  fx_broker_flow_test.c: nothing lost, nothing hung, on the real
+    fx-broker: one ctest entry per scenario, each on a fresh broker and
+    state directory:
 
       retries           task.retries travels SUBMIT -> store -> TASKS unchanged
       requeue_unlimited an endpoint lost (silence) or saying hello again, over and
@@ -17,79 +17,27 @@
                         with FX_E_LIMIT naming the count and the cap
       sigterm           SIGTERM while SUBMITs stream in: exit 0; every batch that
                         got SUBMITTED is stored, every batch all or nothing
+      state_lock        a second broker on the same --state is refused, naming
+                        the first one's pid; the first serves on; after it is
+                        killed (SIGKILL) a new one starts
 
-    Usage: fx_broker_flow_test SCENARIO PATH_TO_FX_BROKER [WRAPPER ARGS...] */
+    Usage: fx_broker_flow_test PATH_TO_FX_BROKER [SCENARIO...] [-- WRAPPER ARGS...] */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
-#include "fx_wire.h"
-
-typedef struct {
-    fxw_broker_t broker;
-    fx_keypair_t alice_kp, bob_kp, ep_kp;
-    fx_id_text_t alice, bob, client, bob_client, fn, ep;
-    fxw_peer_t *alice_c, *bob_c, *endpoint;
-} s_world_t;
-
-/* Users in the store, a broker with these flags, Alice's function and
-   endpoint registered, the endpoint connected (no credit yet), Bob's
-   session. 0 or -1. */
-static int s_setup(s_world_t *w, const char *const *flags)
-{
-    memset(w, 0, sizeof *w);
-    fx_keypair_new(&w->alice_kp);
-    fx_keypair_new(&w->bob_kp);
-    fx_keypair_new(&w->ep_kp);
-    fx_id_new(w->client);
-    fx_id_new(w->bob_client);
-    fx_id_new(w->fn);
-    fx_id_new(w->ep);
-    char err[512], state[300];
-    snprintf(state, sizeof state, "%s/state", fxw_dir);
-    fx_store_t *store = fx_store_open(state, err, sizeof err);
-    if (!store) {
-        fprintf(stderr, "cannot open the store: %s\n", err);
-        return -1;
-    }
-    CHECK(fx_store_user_create(store, "alice", w->alice_kp.public_key, w->alice, err, sizeof err) == FX_OK);
-    CHECK(fx_store_user_create(store, "bob", w->bob_kp.public_key, w->bob, err, sizeof err) == FX_OK);
-    fx_store_destroy(&store);
-    if (fxw_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", flags) != 0)
-        return -1;
-    w->alice_c = fxw_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
-    w->bob_c = fxw_peer_new("bob", w->broker.client_addr, &w->bob_kp, w->broker.public_key);
-    fxw_session(w->alice_c, w->client, w->alice);
-    fxw_session(w->bob_c, w->bob_client, w->bob);
-    uint32_t seq = fxw_register_function(w->alice_c, w->fn, "def double(x): return 2 * x\n");
-    fx_msg_t *msg = fxw_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
-    fx_msg_destroy(&msg);
-    seq = fxw_register_endpoint(w->alice_c, w->ep, "laptop", w->ep_kp.public_key);
-    msg = fxw_expect(w->alice_c, FX_MSG_ENDPOINT_REGISTERED, seq);
-    fx_msg_destroy(&msg);
-    w->endpoint = fxw_peer_new("endpoint", w->broker.endpoint_addr, &w->ep_kp, w->broker.public_key);
-    fxw_endpoint_hello(w->endpoint, w->ep, true);
-    return fx_check_failures ? -1 : 0;
-}
-
-static void s_teardown(s_world_t *w)
-{
-    fxw_peer_destroy(&w->alice_c);
-    fxw_peer_destroy(&w->bob_c);
-    fxw_peer_destroy(&w->endpoint);
-    if (w->broker.pid > 0) /* never kill(0): that is our own process group */
-        fxw_broker_stop(&w->broker);
-}
+#include "fx_bt.h"
 
 /* LIST endpoints; the row of the test endpoint as (status, managers,
    workers) into the buffers. 0, or -1 if the reply was not as expected. */
-static int s_list_endpoint(s_world_t *w, char *status, char *managers, char *workers)
+static int s_list_endpoint(bt_world_t *w, char *status, char *managers, char *workers)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_LIST);
     msg->list.what = FX_LIST_ENDPOINTS;
-    uint32_t seq = fxw_send(w->alice_c, msg);
-    msg = fxw_expect(w->alice_c, FX_MSG_LIST_REPLY, seq);
+    uint32_t seq = bt_send(w->alice_c, msg);
+    msg = bt_expect(w->alice_c, FX_MSG_LIST_REPLY, seq);
     int rc = -1;
     if (msg && msg->list_reply.rows == 2 && msg->list_reply.cols == 7) {
         char **c = msg->list_reply.cells;
@@ -104,14 +52,14 @@ static int s_list_endpoint(s_world_t *w, char *status, char *managers, char *wor
 }
 
 /* CANCEL ids; returns the STATUS_REPLY (same seq checked) or NULL. */
-static fx_msg_t *s_cancel(fxw_peer_t *client, fx_id_text_t *ids, uint32_t n, bool queued_only)
+static fx_msg_t *s_cancel(bt_peer_t *client, fx_id_text_t *ids, uint32_t n, bool queued_only)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_CANCEL);
     fx_msg_alloc_records(msg, n);
     memcpy(msg->cancel.ids, ids, n * sizeof *ids);
     msg->cancel.queued_only = queued_only;
-    uint32_t seq = fxw_send(client, msg);
-    msg = fxw_expect(client, FX_MSG_STATUS_REPLY, seq);
+    uint32_t seq = bt_send(client, msg);
+    msg = bt_expect(client, FX_MSG_STATUS_REPLY, seq);
     CHECK(msg && msg->status_reply.count == n);
     if (msg && msg->status_reply.count != n)
         fx_msg_destroy(&msg);
@@ -120,11 +68,11 @@ static fx_msg_t *s_cancel(fxw_peer_t *client, fx_id_text_t *ids, uint32_t n, boo
 
 /* Collects pushed results of the n ids, each an FX_E_CANCELLED error whose
    text holds `text`, and acks them. */
-static void s_collect_cancelled(fxw_peer_t *client, fx_id_text_t *ids, uint32_t n, const char *text)
+static void s_collect_cancelled(bt_peer_t *client, fx_id_text_t *ids, uint32_t n, const char *text)
 {
     uint32_t have = 0;
     while (have < n) {
-        fx_msg_t *msg = fxw_expect(client, FX_MSG_RESULTS, 0);
+        fx_msg_t *msg = bt_expect(client, FX_MSG_RESULTS, 0);
         if (!msg)
             break;
         fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
@@ -139,7 +87,7 @@ static void s_collect_cancelled(fxw_peer_t *client, fx_id_text_t *ids, uint32_t 
             memcpy(ack->ids.ids[i], r->task_id, sizeof(fx_id_text_t));
             have++;
         }
-        fxw_send(client, ack);
+        bt_send(client, ack);
         fx_msg_destroy(&msg);
     }
     CHECK(have == n);
@@ -147,7 +95,7 @@ static void s_collect_cancelled(fxw_peer_t *client, fx_id_text_t *ids, uint32_t 
 
 /* ---------------------------------------------------------------- scenarios */
 
-static void scenario_retries(s_world_t *w)
+static void scenario_retries(bt_world_t *w)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
     uint32_t given[3] = {0, 7, FX_RETRIES_MAX};
@@ -160,11 +108,11 @@ static void scenario_retries(s_world_t *w)
         t->retries = given[i];
         t->payload = zframe_new("args", 4);
     }
-    uint32_t seq = fxw_send(w->alice_c, msg);
-    msg = fxw_expect(w->alice_c, FX_MSG_SUBMITTED, seq);
+    uint32_t seq = bt_send(w->alice_c, msg);
+    msg = bt_expect(w->alice_c, FX_MSG_SUBMITTED, seq);
     fx_msg_destroy(&msg);
-    fxw_credit(w->endpoint, 3);
-    msg = fxw_expect(w->endpoint, FX_MSG_TASKS, 0);
+    bt_credit(w->endpoint, 3);
+    msg = bt_expect(w->endpoint, FX_MSG_TASKS, 0);
     CHECK(msg && msg->tasks.count == 3);
     for (uint32_t i = 0; msg && i < msg->tasks.count && i < 3; i++)
         CHECK(msg->tasks.tasks[i].retries == given[i]);
@@ -172,54 +120,49 @@ static void scenario_retries(s_world_t *w)
 }
 
 /* Waits (deadline) until the task is no longer DISPATCHED; its state. */
-static int s_wait_requeued(s_world_t *w, const char *task_id, uint32_t *attempts)
+static int s_wait_requeued(bt_world_t *w, const char *task_id, uint32_t *attempts)
 {
-    int64_t deadline = zclock_mono() + WAIT_MS;
-    int state = -1;
-    while (zclock_mono() < deadline &&
-           (state = fxw_status(w->alice_c, task_id, attempts)) == FX_TASK_DISPATCHED)
-        fxw_quiet(w->alice_c);
-    return state;
+    return bt_wait_state(w->alice_c, task_id, FX_TASK_DISPATCHED, attempts, BT_WAIT_MS);
 }
 
-static void scenario_requeue_unlimited(s_world_t *w)
+static void scenario_requeue_unlimited(bt_world_t *w)
 {
     enum { LOSSES = 6 };
     fx_id_text_t ids[1], got[1];
     uint32_t attempts = 0, attempt[1];
-    fxw_submit_ok(w->alice_c, w->ep, w->fn, 1, ids);
-    fxw_credit(w->endpoint, 1);
-    CHECK(fxw_take_tasks(w->endpoint, 1, got, attempt) == 1 && attempt[0] == 0);
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 1, ids);
+    bt_credit(w->endpoint, 1);
+    CHECK(bt_take_tasks(w->endpoint, 1, got, attempt) == 1 && attempt[0] == 0);
     for (uint32_t n = 1; n <= LOSSES; n++) {
         if (n % 2) { /* lost: silent past the threshold */
             w->endpoint->keepalive = false;
             CHECK(s_wait_requeued(w, ids[0], &attempts) == FX_TASK_QUEUED && attempts == n);
-            fxw_credit(w->endpoint, 1);
-            fxw_expect_error(w->endpoint, FX_E_NO_SESSION, 0);
+            bt_credit(w->endpoint, 1);
+            bt_expect_error(w->endpoint, FX_E_NO_SESSION, 0);
         }
-        fxw_endpoint_hello(w->endpoint, w->ep, true); /* a re-hello requeues too */
-        fxw_credit(w->endpoint, 1);
-        CHECK(fxw_take_tasks(w->endpoint, 1, got, attempt) == 1 && attempt[0] == n);
+        bt_endpoint_hello(w->endpoint, w->ep, true); /* a re-hello requeues too */
+        bt_credit(w->endpoint, 1);
+        CHECK(bt_take_tasks(w->endpoint, 1, got, attempt) == 1 && attempt[0] == n);
     }
-    CHECK(fxw_quiet(w->alice_c)); /* no failure was pushed */
-    CHECK(fxw_status(w->alice_c, ids[0], &attempts) == FX_TASK_DISPATCHED && attempts == LOSSES + 1);
-    fxw_return(w->endpoint, got, 1);
-    fxw_collect(w->alice_c, got, 1, true);
-    CHECK(fxw_status(w->alice_c, ids[0], NULL) == FX_TASK_DELIVERED);
+    CHECK(bt_barrier(w->alice_c)); /* no failure was pushed */
+    CHECK(bt_status(w->alice_c, ids[0], &attempts) == FX_TASK_DISPATCHED && attempts == LOSSES + 1);
+    bt_return(w->endpoint, got, 1);
+    bt_collect(w->alice_c, got, 1, true);
+    CHECK(bt_status(w->alice_c, ids[0], NULL) == FX_TASK_DELIVERED);
 }
 
-static void scenario_cancel(s_world_t *w)
+static void scenario_cancel(bt_world_t *w)
 {
     fx_id_text_t ids[3], got[1];
-    fxw_submit_ok(w->alice_c, w->ep, w->fn, 3, ids);
-    fxw_credit(w->endpoint, 1);
-    CHECK(fxw_take_tasks(w->endpoint, 1, got, NULL) == 1 && strcmp(got[0], ids[0]) == 0);
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 3, ids);
+    bt_credit(w->endpoint, 1);
+    CHECK(bt_take_tasks(w->endpoint, 1, got, NULL) == 1 && strcmp(got[0], ids[0]) == 0);
     /* Bob cannot cancel Alice's tasks: UNKNOWN, nothing changes. */
     fx_msg_t *reply = s_cancel(w->bob_c, ids, 3, false);
     for (uint32_t i = 0; reply && i < 3; i++)
         CHECK(reply->status_reply.tasks[i].state == FX_TASK_UNKNOWN);
     fx_msg_destroy(&reply);
-    CHECK(fxw_quiet(w->endpoint));
+    CHECK(bt_barrier(w->endpoint));
     /* queued_only: the two queued end at once; the dispatched one stays. */
     reply = s_cancel(w->alice_c, ids, 3, true);
     if (reply) {
@@ -229,7 +172,7 @@ static void scenario_cancel(s_world_t *w)
     }
     fx_msg_destroy(&reply);
     s_collect_cancelled(w->alice_c, ids + 1, 2, "cancelled before it ran");
-    CHECK(fxw_quiet(w->endpoint)); /* nothing forwarded */
+    CHECK(bt_barrier(w->endpoint)); /* nothing forwarded */
     /* Full cancel: forwarded to the owning endpoint, state stays DISPATCHED. */
     reply = s_cancel(w->alice_c, ids, 3, false);
     if (reply) {
@@ -237,7 +180,7 @@ static void scenario_cancel(s_world_t *w)
         CHECK(reply->status_reply.tasks[1].state == FX_TASK_FAILED);
     }
     fx_msg_destroy(&reply);
-    fx_msg_t *msg = fxw_expect(w->endpoint, FX_MSG_CANCEL, 0);
+    fx_msg_t *msg = bt_expect(w->endpoint, FX_MSG_CANCEL, 0);
     CHECK(msg && msg->cancel.count == 1 && msg->cancel.queued_only == 0);
     if (msg && msg->cancel.count == 1)
         CHECK(strcmp(msg->cancel.ids[0], ids[0]) == 0);
@@ -250,20 +193,20 @@ static void scenario_cancel(s_world_t *w)
     r->status = FX_RESULT_ERROR;
     r->error_code = FX_E_CANCELLED;
     fx_result_set_text(r, "cancelled while running on worker pid 42");
-    uint32_t seq = fxw_send(w->endpoint, msg);
-    msg = fxw_expect(w->endpoint, FX_MSG_RESULTS_ACK, seq);
+    uint32_t seq = bt_send(w->endpoint, msg);
+    msg = bt_expect(w->endpoint, FX_MSG_RESULTS_ACK, seq);
     fx_msg_destroy(&msg);
     s_collect_cancelled(w->alice_c, ids, 1, "worker pid 42");
-    CHECK(fxw_status(w->alice_c, ids[0], NULL) == FX_TASK_FAILED);
+    CHECK(bt_status(w->alice_c, ids[0], NULL) == FX_TASK_FAILED);
     /* Cancelling finished tasks changes nothing. */
     reply = s_cancel(w->alice_c, ids, 3, false);
     for (uint32_t i = 0; reply && i < 3; i++)
         CHECK(reply->status_reply.tasks[i].state == FX_TASK_FAILED);
     fx_msg_destroy(&reply);
-    CHECK(fxw_quiet(w->endpoint) && fxw_quiet(w->alice_c));
+    CHECK(bt_barrier(w->endpoint) && bt_barrier(w->alice_c));
 }
 
-static void scenario_endpoint_status(s_world_t *w)
+static void scenario_endpoint_status(bt_world_t *w)
 {
     char status[16] = "", managers[16] = "", workers[16] = "";
     CHECK(s_list_endpoint(w, status, managers, workers) == 0);
@@ -272,121 +215,121 @@ static void scenario_endpoint_status(s_world_t *w)
     msg->endpoint_status.managers = 2;
     msg->endpoint_status.workers = 16;
     msg->endpoint_status.free = 5;
-    fxw_send(w->endpoint, msg);
-    /* The status is applied in the broker's order of arrival; poll (deadline). */
-    int64_t deadline = zclock_mono() + WAIT_MS;
-    while (zclock_mono() < deadline && s_list_endpoint(w, status, managers, workers) == 0 &&
-           strcmp(managers, "2") != 0)
-        fxw_keepalive();
+    bt_send(w->endpoint, msg);
+    /* Not answered, and applied once the barrier on the same connection is. */
+    CHECK(bt_barrier(w->endpoint));
+    CHECK(s_list_endpoint(w, status, managers, workers) == 0);
     CHECK(strcmp(managers, "2") == 0 && strcmp(workers, "16") == 0);
-    CHECK(fxw_quiet(w->endpoint)); /* not answered */
     /* Offline: zeros. */
-    fxw_peer_destroy(&w->endpoint);
-    deadline = zclock_mono() + 4 * WAIT_MS;
+    bt_peer_destroy(&w->endpoint);
+    int64_t deadline = zclock_mono() + 4 * BT_WAIT_MS;
     while (zclock_mono() < deadline && s_list_endpoint(w, status, managers, workers) == 0 &&
            strcmp(status, "online") == 0)
-        fxw_quiet(w->alice_c);
+        bt_poll_gap();
     CHECK(strcmp(status, "offline") == 0 && strcmp(managers, "0") == 0 && strcmp(workers, "0") == 0);
 }
 
 #define S_BEAT_MS 200
 #define S_MISSED 3
 
-static void scenario_heartbeat_offline(s_world_t *w)
+static void scenario_heartbeat_offline(bt_world_t *w)
 {
     fx_id_text_t ids[1], got[1];
-    fxw_submit_ok(w->alice_c, w->ep, w->fn, 1, ids);
-    fxw_credit(w->endpoint, 1);
-    CHECK(fxw_take_tasks(w->endpoint, 1, got, NULL) == 1);
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 1, ids);
+    bt_credit(w->endpoint, 1);
+    CHECK(bt_take_tasks(w->endpoint, 1, got, NULL) == 1);
     /* The endpoint's last message leaves now; then it goes silent. */
-    fxw_send(w->endpoint, fx_msg_new(FX_MSG_HEARTBEAT));
+    bt_send(w->endpoint, fx_msg_new(FX_MSG_HEARTBEAT));
     int64_t silent_from = zclock_mono();
     w->endpoint->keepalive = false;
     char status[16] = "online", managers[16], workers[16];
-    int64_t bound = (S_MISSED + 1) * S_BEAT_MS * fxw_slow;
+    int64_t bound = fx_test_ms((S_MISSED + 1) * S_BEAT_MS);
     while (zclock_mono() - silent_from < bound + S_BEAT_MS &&
            s_list_endpoint(w, status, managers, workers) == 0 && strcmp(status, "online") == 0)
-        fxw_keepalive();
+        bt_keepalive();
     int64_t took = zclock_mono() - silent_from;
     printf("heartbeat_offline: offline after %lld ms (period %d ms x %d missed; bound %lld ms)\n",
            (long long) took, S_BEAT_MS, S_MISSED, (long long) bound);
     CHECK(strcmp(status, "offline") == 0 && took <= bound);
     CHECK(took >= S_MISSED * S_BEAT_MS - 50); /* not before its time either */
     uint32_t attempts = 0;
-    CHECK(fxw_status(w->alice_c, ids[0], &attempts) == FX_TASK_QUEUED && attempts == 1);
+    CHECK(bt_status(w->alice_c, ids[0], &attempts) == FX_TASK_QUEUED && attempts == 1);
 }
 
-static void scenario_queue_cap(s_world_t *w)
+static void scenario_queue_cap(bt_world_t *w)
 {
     enum { CAP = 10 };
     fx_id_text_t ids[CAP + 5];
-    fxw_submit_ok(w->alice_c, w->ep, w->fn, 8, ids);
-    uint32_t seq = fxw_submit(w->alice_c, w->ep, w->fn, 3, ids + 8);
-    fx_msg_t *msg = fxw_expect(w->alice_c, FX_MSG_ERROR, seq);
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 8, ids);
+    uint32_t seq = bt_submit(w->alice_c, w->ep, w->fn, 3, ids + 8);
+    fx_msg_t *msg = bt_expect(w->alice_c, FX_MSG_ERROR, seq);
     CHECK(msg && msg->error.code == FX_E_LIMIT && msg->error.text);
     if (msg && msg->error.text) {
         printf("queue_cap: %s\n", msg->error.text);
         CHECK(strstr(msg->error.text, " 8 ") && strstr(msg->error.text, " 10 "));
     }
     fx_msg_destroy(&msg);
-    CHECK(fxw_status(w->alice_c, ids[8], NULL) == FX_TASK_UNKNOWN); /* refused whole */
-    fxw_submit_ok(w->alice_c, w->ep, w->fn, 2, ids + 8);
+    CHECK(bt_status(w->alice_c, ids[8], NULL) == FX_TASK_UNKNOWN); /* refused whole */
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 2, ids + 8);
     /* Dispatched tasks still count; a result makes room. */
-    fxw_credit(w->endpoint, 1);
+    bt_credit(w->endpoint, 1);
     fx_id_text_t got[1];
-    CHECK(fxw_take_tasks(w->endpoint, 1, got, NULL) == 1);
-    seq = fxw_submit(w->alice_c, w->ep, w->fn, 1, ids + 10);
-    fxw_expect_error(w->alice_c, FX_E_LIMIT, seq);
-    fxw_return(w->endpoint, got, 1);
-    fxw_collect(w->alice_c, got, 1, true);
-    CHECK(fxw_take_tasks(w->endpoint, 1, got, NULL) == 1); /* the credit refills */
-    fxw_return(w->endpoint, got, 1);
-    fxw_collect(w->alice_c, got, 1, true);
-    fxw_credit(w->endpoint, 0);
-    fxw_submit_ok(w->alice_c, w->ep, w->fn, 2, ids + 10);
+    CHECK(bt_take_tasks(w->endpoint, 1, got, NULL) == 1);
+    seq = bt_submit(w->alice_c, w->ep, w->fn, 1, ids + 10);
+    bt_expect_error(w->alice_c, FX_E_LIMIT, seq);
+    bt_return(w->endpoint, got, 1);
+    bt_collect(w->alice_c, got, 1, true);
+    CHECK(bt_take_tasks(w->endpoint, 1, got, NULL) == 1); /* the credit refills */
+    bt_return(w->endpoint, got, 1);
+    bt_collect(w->alice_c, got, 1, true);
+    bt_credit(w->endpoint, 0);
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 2, ids + 10);
 }
 
-static void scenario_sigterm(s_world_t *w)
+static void scenario_sigterm(bt_world_t *w)
 {
     enum { BATCHES = 12, PER = 300 };
     static fx_id_text_t ids[BATCHES][PER];
     uint32_t seqs[BATCHES];
     bool acked[BATCHES] = {false};
     for (int b = 0; b < BATCHES; b++)
-        seqs[b] = fxw_submit(w->alice_c, w->ep, w->fn, PER, ids[b]);
+        seqs[b] = bt_submit(w->alice_c, w->ep, w->fn, PER, ids[b]);
     /* SIGTERM as soon as the first batch is acknowledged: the rest stream
        in while the broker stops. */
     int replies = 0;
-    fx_msg_t *msg = fxw_next(w->alice_c, WAIT_MS);
-    for (bool signalled = false; msg; msg = fxw_next(w->alice_c, QUIET_MS)) {
+    fx_msg_t *msg = bt_next(w->alice_c, BT_WAIT_MS);
+    CHECK(msg != NULL);
+    if (msg)
+        kill(w->broker.pid, SIGTERM);
+    w->alice_c->keepalive = w->endpoint->keepalive = false; /* no one to beat to */
+    bt_broker_wait(&w->broker);                             /* exit 0, bounded */
+    /* Every reply it sent before it closed the connection is ours once
+       the connection has ended: then read them all. */
+    CHECK(bt_event(w->alice_c, ZMQ_EVENT_DISCONNECTED, BT_WAIT_MS) == ZMQ_EVENT_DISCONNECTED);
+    for (; msg; msg = bt_next(w->alice_c, 0)) {
         CHECK(msg->type == FX_MSG_SUBMITTED);
         for (int b = 0; b < BATCHES; b++)
             if (msg->type == FX_MSG_SUBMITTED && msg->seq == seqs[b])
                 acked[b] = true;
         replies++;
         fx_msg_destroy(&msg);
-        if (!signalled) {
-            kill(w->broker.pid, SIGTERM);
-            signalled = true;
-        }
     }
-    fxw_broker_wait(&w->broker); /* exit 0, bounded */
     /* The same state on a new broker: what was acknowledged is there, and
        no batch is half stored. */
-    if (fxw_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", NULL) != 0) {
+    if (bt_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", NULL) != 0) {
         CHECK(!"fx-broker did not restart");
         return;
     }
-    fxw_peer_destroy(&w->alice_c);
-    w->alice_c = fxw_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
-    fxw_session(w->alice_c, w->client, w->alice);
+    bt_peer_destroy(&w->alice_c);
+    w->alice_c = bt_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
+    bt_session(w->alice_c, w->client, w->alice);
     int stored = 0;
     for (int b = 0; b < BATCHES; b++) {
         msg = fx_msg_new(FX_MSG_STATUS);
         fx_msg_alloc_records(msg, PER);
         memcpy(msg->ids.ids, ids[b], sizeof ids[b]);
-        uint32_t seq = fxw_send(w->alice_c, msg);
-        msg = fxw_expect(w->alice_c, FX_MSG_STATUS_REPLY, seq);
+        uint32_t seq = bt_send(w->alice_c, msg);
+        msg = bt_expect(w->alice_c, FX_MSG_STATUS_REPLY, seq);
         int queued = 0;
         for (uint32_t i = 0; msg && i < msg->status_reply.count; i++)
             queued += msg->status_reply.tasks[i].state == FX_TASK_QUEUED;
@@ -399,47 +342,75 @@ static void scenario_sigterm(s_world_t *w)
     CHECK(replies >= 1 && stored >= replies);
 }
 
+/* One broker per state directory: a second one is refused, naming the
+   first one's pid, and the first serves on; the lock goes with the
+   process, however it ends (here: SIGKILL), so a new broker can start. */
+static void scenario_state_lock(bt_world_t *w)
+{
+    char out[4096], pid[32];
+    int rc = bt_broker_refused(out, sizeof out);
+    CHECK(rc == 1, "a second broker on the same state directory exited %d", rc);
+    snprintf(pid, sizeof pid, "pid %ld ", (long) w->broker.pid);
+    CHECK(strstr(out, pid) != NULL && strstr(out, "in use by another fx-broker") != NULL, "it said: %s", out);
+    printf("state_lock: the second broker said: %s", out);
+    fx_id_text_t ids[1], got[1];
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 1, ids);
+    bt_credit(w->endpoint, 1);
+    CHECK(bt_take_tasks(w->endpoint, 1, got, NULL) == 1);
+    bt_return(w->endpoint, got, 1);
+    bt_collect(w->alice_c, got, 1, true);
+    w->alice_c->keepalive = w->bob_c->keepalive = w->endpoint->keepalive = false;
+    kill(w->broker.pid, SIGKILL);
+    waitpid(w->broker.pid, NULL, 0);
+    w->broker.pid = 0;
+    CHECK(bt_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", NULL) == 0);
+}
+
 /* ---------------------------------------------------------------- main */
 
-typedef struct {
-    const char *name;
-    void (*run)(s_world_t *w);
-    const char *flags[8];
-} s_scenario_t;
+/* Each scenario on a fresh broker and state directory, started with flags. */
+static void s_run(void (*scenario)(bt_world_t *w), const char *const *flags)
+{
+    bt_world_t w;
+    if (bt_world_setup(&w, flags) == 0)
+        scenario(&w);
+    else
+        CHECK(!"setup failed");
+    bt_world_teardown(&w);
+}
 
-static const s_scenario_t s_scenarios[] = {
-    {"retries", scenario_retries, {NULL}},
-    {"requeue_unlimited", scenario_requeue_unlimited, {"--heartbeat-ms", "100", NULL}},
-    {"cancel", scenario_cancel, {NULL}},
-    {"endpoint_status", scenario_endpoint_status, {"--heartbeat-ms", "100", NULL}},
-    {"heartbeat_offline",
-     scenario_heartbeat_offline,
-     {"--heartbeat-ms", "200", "--heartbeat-missed", "3", NULL}},
-    {"queue_cap", scenario_queue_cap, {"--max-queued-per-user", "10", NULL}},
-    {"sigterm", scenario_sigterm, {NULL}},
+#define S_SCENARIO(name, ...)                                                                                \
+    static void run_##name(void *ctx)                                                                        \
+    {                                                                                                        \
+        static const char *const flags[] = {__VA_ARGS__, NULL};                                              \
+        s_run(scenario_##name, flags);                                                                       \
+    }
+
+S_SCENARIO(retries, NULL)
+S_SCENARIO(requeue_unlimited, "--heartbeat-ms", "100")
+S_SCENARIO(cancel, NULL)
+S_SCENARIO(endpoint_status, "--heartbeat-ms", "100")
+S_SCENARIO(heartbeat_offline, "--heartbeat-ms", "200", "--heartbeat-missed", "3")
+S_SCENARIO(queue_cap, "--max-queued-per-user", "10")
+S_SCENARIO(sigterm, NULL)
+S_SCENARIO(state_lock, NULL)
+
+static const fx_scenario_t s_scenarios[] = {
+    {"retries", run_retries, false},
+    {"requeue_unlimited", run_requeue_unlimited, false},
+    {"cancel", run_cancel, false},
+    {"endpoint_status", run_endpoint_status, false},
+    {"heartbeat_offline", run_heartbeat_offline, false},
+    {"queue_cap", run_queue_cap, false},
+    {"sigterm", run_sigterm, false},
+    {"state_lock", run_state_lock, false},
 };
 
 int main(int argc, char **argv)
 {
-    const s_scenario_t *scenario = NULL;
-    for (size_t i = 0; argc > 1 && i < sizeof s_scenarios / sizeof s_scenarios[0]; i++)
-        if (strcmp(argv[1], s_scenarios[i].name) == 0)
-            scenario = &s_scenarios[i];
-    if (!scenario) {
-        fprintf(stderr, "usage: fx_broker_flow_test SCENARIO PATH_TO_FX_BROKER [WRAPPER...]; scenarios:");
-        for (size_t i = 0; i < sizeof s_scenarios / sizeof s_scenarios[0]; i++)
-            fprintf(stderr, " %s", s_scenarios[i].name);
-        fprintf(stderr, "\n");
-        return 2;
-    }
-    char name[64];
-    snprintf(name, sizeof name, "broker_%s", scenario->name);
-    fxw_init(argc - 1, argv + 1, name);
-    s_world_t w;
-    if (s_setup(&w, scenario->flags) == 0)
-        scenario->run(&w);
-    else
-        CHECK(!"setup failed");
-    s_teardown(&w);
-    return fxw_finish(name);
+    int count;
+    char **names;
+    bt_init(argc, argv, "fx_broker_flow_test", &count, &names);
+    return bt_finish(fx_test_main("fx_broker_flow_test", count, names, s_scenarios,
+                                  sizeof s_scenarios / sizeof s_scenarios[0], NULL));
 }

@@ -1,6 +1,7 @@
 /*  fx_broker_int.h: private to fx-broker. The server (fx_broker.c: sockets,
-    ZAP, the loop), the client protocol (fx_client.c) and client sessions
-    (fx_session.c) share these declarations. */
+    ZAP, the loop), the client protocol (fx_client.c), client sessions
+    (fx_session.c) and the forwarder's queue over the store
+    (fx_broker_queue.c) share these declarations. */
 #ifndef FX_BROKER_INT_H
 #define FX_BROKER_INT_H
 
@@ -9,6 +10,7 @@
 #include "fx_conf.h"
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
+#include "fx_log.h"
 #include "fx_msg.h"
 #include "fx_store.h"
 
@@ -23,6 +25,11 @@
    lenient than the endpoint's --heartbeat-missed (3): a session costs
    little, and a client blocked waiting for results may beat slowly. */
 #define FX_SESSION_MISSED_BEATS 10
+
+/* The User-Id the broker's ZAP handler gives a user's connection on the
+   client port ("user:<id>"), read back by fx_client.c. (The endpoint port's
+   User-Ids are the forwarder's: fx_fwd_set_zap.) */
+#define FX_BROKER_USER_PREFIX "user:"
 
 /* At SIGTERM the sockets linger this long (at most) so that replies to
    what was already committed still leave. */
@@ -57,6 +64,7 @@ typedef struct {
     zhashx_t *pushed; /* task id -> (void *) 1: pushed or fetched, not acked */
     int64_t cursor;   /* results.seq up to which the store was read for it */
     bool dirty;       /* results may be waiting for it */
+    bool retry;       /* a push failed on the store: the tick tries again */
 } fx_session_t;
 
 fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms);
@@ -86,9 +94,14 @@ size_t fx_sessions_size(fx_sessions_t *self);
 
 /* ---------------------------------------------------------------- broker */
 
+/* The forwarder's queue (forwarder/fx_fwd_queue.h) over store (not owned). */
+fx_fwd_queue_t fx_broker_queue(fx_store_t *store);
+
 typedef struct {
     fx_broker_conf_t conf;
+    int lock_fd; /* holds the state directory (fx_state.h) while open */
     fx_store_t *store;
+    fx_fwd_queue_t queue; /* the store, as the forwarder sees it */
     fx_keypair_t keypair;
     zsock_t *zap;
     zsock_t *client;
@@ -113,7 +126,11 @@ int fx_broker_run(fx_broker_t *self);
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);
 
-/* A line on stderr, "fx-broker: " first. */
-void fx_broker_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* LIST: the owner's endpoints, functions or tasks (what), at most limit
+   rows (0: as many as the protocol allows), into reply (LIST_REPLY) as the
+   display table of SPEC 5.17 (fx_client_list.c). */
+int fx_client_list(fx_broker_t *broker, const char *owner, int what, uint32_t limit, fx_msg_t *reply);
+/* Name of a task state ("queued"), "unknown" if out of range. */
+const char *fx_client_state_name(int state);
 
 #endif

@@ -127,16 +127,44 @@ static int s_parse(int argc, char **argv, fx_broker_conf_t *conf)
     return 0;
 }
 
+#ifdef FX_BROKER_FAULTS
+#include "fx_fault_vfs.h"
+
+/* Test binary only (fx_broker_faults, see CMakeLists.txt): takes
+   --fault-file PATH out of argv and arms the failing VFS with it, so that a
+   test fails the broker's sqlite writes by creating PATH. */
+static int s_faults(int *argc, char **argv)
+{
+    for (int i = 1; i + 1 < *argc; i++)
+        if (strcmp(argv[i], "--fault-file") == 0) {
+            if (fx_fault_vfs_install() != 0)
+                return -1;
+            fx_fault_vfs_arm_file(argv[i + 1]);
+            for (int j = i; j + 2 <= *argc; j++)
+                argv[j] = argv[j + 2];
+            *argc -= 2;
+            return 0;
+        }
+    fprintf(stderr, "fx_broker_faults: --fault-file PATH is required\n");
+    return -1;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     fx_broker_conf_t conf;
+    fx_log_init("fx-broker");
+#ifdef FX_BROKER_FAULTS
+    if (s_faults(&argc, argv) != 0)
+        return 2;
+#endif
     zsys_init(); /* SIGINT/SIGTERM set zsys_interrupted from here on */
     if (s_parse(argc, argv, &conf) != 0)
         return 2;
     char err[1024] = "";
     fx_broker_t *broker = fx_broker_new(&conf, err, sizeof err);
     if (!broker) {
-        fprintf(stderr, "fx-broker: %s\n", err);
+        fx_error("%s", err);
         return 1;
     }
     int rc = fx_broker_run(broker);

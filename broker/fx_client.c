@@ -7,8 +7,25 @@
 #include <string.h>
 
 #include "fx_broker_int.h"
+#include "fx_link.h"
 
-#define S_USER_PREFIX "user:"
+/* fx_store_online_fn over the forwarders (arg). */
+static bool s_online(const char *endpoint_id, void *arg)
+{
+    return fx_fwd_set_online(arg, endpoint_id);
+}
+
+/* A RESULTS reply with room for `room` records (count 0 until the store
+   filled them), or NULL on OOM. */
+static fx_msg_t *s_results_msg(uint32_t room)
+{
+    fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
+    if (msg && fx_msg_alloc_records(msg, room) != FX_OK)
+        fx_msg_destroy(&msg);
+    if (msg)
+        msg->results.count = 0; /* filled by the store, then counted */
+    return msg;
+}
 
 /* ERROR to a client connection, unless it has had too many lately. */
 static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
@@ -33,12 +50,13 @@ static void s_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, ui
     int type = (*msg_p)->type;
     int rc = fx_msg_send(msg_p, broker->client, routing);
     if (rc != FX_OK)
-        fx_broker_log("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
+        fx_warn("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
 }
 
-static void s_hello(fx_broker_t *broker, zframe_t *routing, const char *user_id, fx_msg_t *msg)
+static void s_hello(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user_id,
+                    fx_msg_t *msg)
 {
-    fx_session_t *session = fx_sessions_hello(broker->sessions, routing, user_id, msg->hello.client_id);
+    session = fx_sessions_hello(broker->sessions, routing, user_id, msg->hello.client_id);
     if (!session) {
         s_error(broker, routing, msg->seq, FX_E_NOMEM, "the broker is out of memory: say HELLO again later");
         return;
@@ -52,7 +70,8 @@ static void s_hello(fx_broker_t *broker, zframe_t *routing, const char *user_id,
     s_reply(broker, routing, &welcome, msg->seq);
 }
 
-static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
+                                const char *user, fx_msg_t *msg)
 {
     char err[512];
     zframe_t *body = msg->register_function.body;
@@ -71,7 +90,8 @@ static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
+                                const char *user, fx_msg_t *msg)
 {
     char err[512];
     int rc = fx_store_endpoint_register(broker->store, session->user_id, msg->register_endpoint.endpoint_id,
@@ -88,7 +108,8 @@ static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                     fx_msg_t *msg)
 {
     char err[512];
     uint32_t stored = 0;
@@ -107,23 +128,25 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                          fx_msg_t *msg)
 {
     int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, NULL);
     if (rc != FX_OK) {
-        /* Not delivered: stays pushed-unacked here, pushed again on the
-           next HELLO; the client may ack again. */
-        fx_broker_log("cannot mark %u results delivered: %s", msg->ids.count, fx_store_errmsg(broker->store));
-        s_error(broker, routing, msg->seq, FX_E_INTERNAL,
-                "the broker could not record the acknowledgement of %u results: send "
+        /* Not delivered: the results stay DONE and unacked in this session
+           (no push repeats them); the client may ack again (SPEC 6.1). */
+        fx_error("cannot mark %u results delivered: %s", msg->ids.count, fx_store_errmsg(broker->store));
+        s_error(broker, routing, msg->seq, rc,
+                "the broker could not record the acknowledgement of %u results (%s): send "
                 "RESULTS_ACK again",
-                msg->ids.count);
+                msg->ids.count, fx_store_errmsg(broker->store));
         return;
     }
     fx_sessions_mark(broker->sessions, session, msg->ids.ids, msg->ids.count, false);
 }
 
-static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                     fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_STATUS_REPLY);
     int rc = reply ? fx_msg_alloc_records(reply, msg->ids.count) : FX_E_NOMEM;
@@ -138,12 +161,13 @@ static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                    fx_msg_t *msg)
 {
-    fx_msg_t *reply = fx_msg_new(FX_MSG_RESULTS);
-    int rc =
-        reply ? fx_store_results_fetch(broker->store, session->user_id, msg->ids.ids, msg->ids.count, reply)
-              : FX_E_NOMEM;
+    fx_msg_t *reply = s_results_msg(msg->ids.count);
+    int rc = reply ? fx_store_results_fetch(broker->store, session->user_id, msg->ids.ids, msg->ids.count,
+                                            reply->results.results, &reply->results.count)
+                   : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
         s_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
@@ -153,9 +177,11 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
        marked pushed (durably, before it is sent) and in the session, so no
        push repeats it. */
     fx_sessions_drop_pushed(session, reply);
-    if ((rc = fx_store_results_mark_pushed(broker->store, reply)) != FX_OK) {
+    if ((rc = fx_store_results_mark_pushed(broker->store, reply->results.results, reply->results.count)) !=
+        FX_OK) {
         fx_msg_destroy(&reply);
-        s_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
+        s_error(broker, routing, msg->seq, rc, "cannot record the results as sent: %s (%s): try again",
+                fx_strerror(rc), fx_store_errmsg(broker->store));
         return;
     }
     for (uint32_t i = 0; i < reply->results.count; i++)
@@ -163,12 +189,12 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                   fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    int rc = reply ? fx_store_list(broker->store, session->user_id, msg->list.what, msg->list.limit,
-                                   fx_fwd_set_live, broker->forwarders, reply)
-                   : FX_E_NOMEM;
+    int rc =
+        reply ? fx_client_list(broker, session->user_id, msg->list.what, msg->list.limit, reply) : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
         s_error(broker, routing, msg->seq, rc, "cannot list: %s: try again", fx_strerror(rc));
@@ -194,23 +220,24 @@ static void s_forward_cancel(fx_broker_t *broker, const fx_task_status_t *tasks,
                 sent[j] = true;
             }
         if (fx_fwd_set_cancel(broker->forwarders, tasks[i].endpoint_id, ids, n) != 0)
-            fx_broker_log("could not forward CANCEL of %u tasks to endpoint %s; they end cancelled "
-                          "if it is lost",
-                          n, tasks[i].endpoint_id);
+            fx_warn("could not forward CANCEL of %u tasks to endpoint=%s; they end cancelled "
+                    "if it is lost",
+                    n, tasks[i].endpoint_id);
     }
     if (!sent || !ids)
-        fx_broker_log("out of memory forwarding a CANCEL of %u tasks", count);
+        fx_error("out of memory forwarding a CANCEL of %u tasks", count);
     free(sent);
     free(ids);
 }
 
-static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                     fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_STATUS_REPLY);
     int rc = reply ? fx_msg_alloc_records(reply, msg->cancel.count) : FX_E_NOMEM;
     if (rc == FX_OK)
         rc = fx_store_cancel(broker->store, session->user_id, msg->cancel.ids, msg->cancel.count,
-                             msg->cancel.queued_only != 0, fx_fwd_set_live, broker->forwarders,
+                             msg->cancel.queued_only != 0, s_online, broker->forwarders,
                              reply->status_reply.tasks);
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
@@ -223,62 +250,81 @@ static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     s_reply(broker, routing, &reply, msg->seq);
 }
 
-/* Which messages a client may send us. */
-static bool s_valid_here(int type)
+static void s_heartbeat(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                        fx_msg_t *msg)
 {
-    switch (type) {
-    case FX_MSG_HELLO:
-    case FX_MSG_HEARTBEAT:
-    case FX_MSG_ERROR:
-    case FX_MSG_REGISTER_FUNCTION:
-    case FX_MSG_REGISTER_ENDPOINT:
-    case FX_MSG_SUBMIT:
-    case FX_MSG_RESULTS_ACK:
-    case FX_MSG_STATUS:
-    case FX_MSG_FETCH:
-    case FX_MSG_LIST:
-    case FX_MSG_CANCEL:
-        return true;
-    default:
-        return false;
-    }
+    fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
+    s_reply(broker, routing, &beat, 0); /* not a reply: seq 0 (SPEC 3.6.3) */
 }
 
-static void s_serve(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, fx_msg_t *msg)
+/* An ERROR from a client is logged, never answered (SPEC 10.3). */
+static void s_peer_error(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                         fx_msg_t *msg)
 {
-    switch (msg->type) {
-    case FX_MSG_HEARTBEAT: {
-        fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
-        s_reply(broker, routing, &beat, 0); /* not a reply: seq 0 (SPEC 3.6.3) */
-        break;
+    fx_warn("client of user=%s reports %s: %s", user, fx_errname(msg->error.code),
+            msg->error.text ? msg->error.text : "");
+}
+
+/* SPEC 6.1, broker side: the state of one routing id on the client port
+   is NONE (no session) or ACTIVE (a session bound to (user, client_id)).
+   The table below is that one: in this state, this message gets this
+   action, which leaves the routing id in the state named after it (only
+   s_hello makes a session; "client lost -> NONE" is fx_sessions_tick's).
+   The rows every link shares come first, from proto's arrival check
+   (fx_link_admit, SPEC 5.26.1): an ERROR is logged, a type clients never
+   send is unexpected, anything but HELLO in NONE gets FX_E_NO_SESSION. */
+typedef enum { FX_CLIENT_NONE, FX_CLIENT_ACTIVE } fx_client_state_t;
+
+typedef void(s_action_fn)(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                          fx_msg_t *msg);
+
+static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
+    [FX_CLIENT_NONE] =
+        {
+            [FX_MSG_HELLO] = s_hello, /* -> ACTIVE */
+        },
+    [FX_CLIENT_ACTIVE] =
+        {
+            [FX_MSG_HELLO] = s_hello, /* rebind -> ACTIVE */
+            [FX_MSG_REGISTER_FUNCTION] = s_register_function,
+            [FX_MSG_REGISTER_ENDPOINT] = s_register_endpoint,
+            [FX_MSG_SUBMIT] = s_submit,
+            [FX_MSG_STATUS] = s_status,
+            [FX_MSG_FETCH] = s_fetch,
+            [FX_MSG_LIST] = s_list,
+            [FX_MSG_CANCEL] = s_cancel,
+            [FX_MSG_RESULTS_ACK] = s_results_ack,
+            [FX_MSG_HEARTBEAT] = s_heartbeat, /* all -> ACTIVE */
+        },
+};
+
+/* A decoded message of an authenticated user: proto's arrival check, then
+   the state table. */
+static void s_arrive(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                     fx_msg_t *msg)
+{
+    fx_admit_t verdict = fx_link_admit(FX_LINK_CLIENT, FX_FROM_CONNECTING, session != NULL, msg->type);
+    if (verdict == FX_ADMIT_REPORT) {
+        s_peer_error(broker, routing, session, user, msg);
+        return;
     }
-    case FX_MSG_REGISTER_FUNCTION:
-        s_register_function(broker, routing, session, msg);
-        break;
-    case FX_MSG_REGISTER_ENDPOINT:
-        s_register_endpoint(broker, routing, session, msg);
-        break;
-    case FX_MSG_SUBMIT:
-        s_submit(broker, routing, session, msg);
-        break;
-    case FX_MSG_RESULTS_ACK:
-        s_results_ack(broker, routing, session, msg);
-        break;
-    case FX_MSG_STATUS:
-        s_status(broker, routing, session, msg);
-        break;
-    case FX_MSG_FETCH:
-        s_fetch(broker, routing, session, msg);
-        break;
-    case FX_MSG_LIST:
-        s_list(broker, routing, session, msg);
-        break;
-    case FX_MSG_CANCEL:
-        s_cancel(broker, routing, session, msg);
-        break;
-    default:
-        break;
+    if (verdict == FX_ADMIT_UNEXPECTED || verdict == FX_ADMIT_NO_SESSION) {
+        char text[256];
+        s_error(broker, routing, msg->seq, fx_link_refusal_code(verdict), "%s",
+                fx_link_refusal(FX_LINK_CLIENT, FX_FROM_CONNECTING, verdict, msg->type, text, sizeof text));
+        return;
     }
+    if (session && verdict != FX_ADMIT_HELLO && strcmp(session->user_id, user) != 0) {
+        s_error(broker, routing, msg->seq, FX_E_AUTH, "this connection is authenticated as user %s, not %s",
+                user, session->user_id);
+        return;
+    }
+    s_action_fn *action = s_transitions[session ? FX_CLIENT_ACTIVE : FX_CLIENT_NONE][msg->type];
+    if (action)
+        action(broker, routing, session, user, msg);
+    else /* a request nobody serves still gets an answer: a client never waits for nothing */
+        s_error(broker, routing, msg->seq, FX_E_UNEXPECTED, "this broker does not serve %s (fx-broker %s)",
+                fx_msg_type_name(msg->type), FX_VERSION);
 }
 
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
@@ -288,36 +334,21 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
     const char *detail = "";
     int rc = fx_msg_decode(*zmsg_p, &msg, &seq, &detail);
     zmsg_destroy(zmsg_p);
-    const char *user = user_id && strncmp(user_id, S_USER_PREFIX, strlen(S_USER_PREFIX)) == 0
-                           ? user_id + strlen(S_USER_PREFIX)
+    const char *user = user_id && strncmp(user_id, FX_BROKER_USER_PREFIX, strlen(FX_BROKER_USER_PREFIX)) == 0
+                           ? user_id + strlen(FX_BROKER_USER_PREFIX)
                            : NULL;
     fx_session_t *session = fx_sessions_find(broker->sessions, routing);
     if (session) /* any message at all shows the client is alive */
         session->heard_ms = fx_now_ms();
     if (rc != FX_OK) {
         if (s_error(broker, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc), detail))
-            fx_broker_log("bad message from user %s: %s: %s", user ? user : "?", fx_strerror(rc), detail);
+            fx_warn("bad message from user=%s: %s: %s", user ? user : "?", fx_strerror(rc), detail);
     }
     else if (!user || !fx_id_valid(user))
         s_error(broker, routing, seq, FX_E_AUTH,
                 "this connection did not authenticate as a user: connect with the keypair "
                 "of your credentials file");
-    else if (msg->type == FX_MSG_ERROR)
-        fx_broker_log("client of user %s reports %s: %s", user, fx_errname(msg->error.code),
-                      msg->error.text ? msg->error.text : "");
-    else if (!s_valid_here(msg->type))
-        s_error(broker, routing, seq, FX_E_UNEXPECTED, "%s is not a message a client sends to the broker",
-                fx_msg_type_name(msg->type));
-    else if (msg->type == FX_MSG_HELLO)
-        s_hello(broker, routing, user, msg);
-    else if (!session)
-        s_error(broker, routing, seq, FX_E_NO_SESSION,
-                "no session for this connection (the broker may have restarted): send "
-                "HELLO, then this request again");
-    else if (strcmp(session->user_id, user) != 0)
-        s_error(broker, routing, seq, FX_E_AUTH, "this connection is authenticated as user %s, not %s", user,
-                session->user_id);
     else
-        s_serve(broker, routing, session, msg);
+        s_arrive(broker, routing, session, user, msg);
     fx_msg_destroy(&msg);
 }

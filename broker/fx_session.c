@@ -19,6 +19,8 @@ struct _fx_sessions_t {
     uint32_t heartbeat_ms;
     zhashx_t *by_routing; /* routing hex -> fx_session_t (owned) */
     zhashx_t *by_client;  /* "user/client_id" -> the same session (not owned) */
+    fx_result_t *rows;    /* FX_BATCH_MAX rows read from the store by a push, */
+    int64_t *seqs;        /* and their sequence numbers (made at the first push) */
 };
 
 static void s_session_destroy(fx_session_t **self_p)
@@ -68,6 +70,8 @@ void fx_sessions_destroy(fx_sessions_t **self_p)
     fx_sessions_t *self = *self_p;
     zhashx_destroy(&self->by_client);
     zhashx_destroy(&self->by_routing);
+    free(self->rows);
+    free(self->seqs);
     free(self);
     *self_p = NULL;
 }
@@ -171,8 +175,23 @@ uint32_t fx_sessions_drop_pushed(fx_session_t *session, fx_msg_t *msg)
 }
 
 /* Pushes up to FX_SESSION_BATCHES_PER_PASS batches. True if more may wait. */
-static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs)
+/* The RESULTS push of n rows read into self->rows (moved into it), or
+   NULL on OOM (the rows freed: nothing changed, read again later). */
+static fx_msg_t *s_push_msg(fx_sessions_t *self, uint32_t n)
 {
+    fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
+    if (!msg || fx_msg_alloc_records(msg, n) != FX_OK) {
+        fx_msg_destroy(&msg);
+        fx_store_results_free(self->rows, n);
+        return NULL;
+    }
+    memcpy(msg->results.results, self->rows, n * sizeof *self->rows);
+    return msg;
+}
+
+static bool s_pump_one(fx_sessions_t *self, fx_session_t *session)
+{
+    int64_t *seqs = self->seqs;
     for (int batch = 0; batch < FX_SESSION_BATCHES_PER_PASS; batch++) {
         size_t unacked = zhashx_size(session->pushed);
         if (unacked >= FX_SESSION_WINDOW) {
@@ -182,18 +201,19 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
         uint32_t room = (uint32_t) (FX_SESSION_WINDOW - unacked);
         if (room > FX_BATCH_MAX)
             room = FX_BATCH_MAX;
-        fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
-        int rc = msg ? fx_store_results_pending(self->store, session->user_id, session->client_id,
-                                                session->cursor, room, msg, seqs)
-                     : FX_E_NOMEM;
-        if (rc != FX_OK || msg->results.count == 0) {
+        uint32_t n = 0;
+        int rc = fx_store_results_pending(self->store, session->user_id, session->client_id, session->cursor,
+                                          room, self->rows, seqs, &n);
+        fx_msg_t *msg = rc == FX_OK && n > 0 ? s_push_msg(self, n) : NULL;
+        if (!msg) {
             if (rc != FX_OK)
-                fx_broker_log("cannot read results for client %s: %s (%s); retrying later",
-                              session->client_id, fx_strerror(rc), fx_store_errmsg(self->store));
-            fx_msg_destroy(&msg);
+                fx_error("cannot read results for client=%s: %s (%s); retrying later", session->client_id,
+                         fx_strerror(rc), fx_store_errmsg(self->store));
             session->dirty = false; /* a new result, an ack or the tick wakes it */
+            session->retry = rc != FX_OK || n > 0;
             return false;
         }
+        int64_t cursor = session->cursor;
         session->cursor = seqs[msg->results.count - 1];
         if (fx_sessions_drop_pushed(session, msg) == 0) {
             fx_msg_destroy(&msg);
@@ -201,18 +221,21 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
         }
         /* Durably pushed before it is sent: never pushed twice, even
            across a broker restart (the client FETCHes a lost push). */
-        if ((rc = fx_store_results_mark_pushed(self->store, msg)) != FX_OK) {
-            fx_broker_log("cannot mark results pushed for client %s: %s (%s); retrying later",
-                          session->client_id, fx_strerror(rc), fx_store_errmsg(self->store));
+        if ((rc = fx_store_results_mark_pushed(self->store, msg->results.results, msg->results.count)) !=
+            FX_OK) {
+            fx_error("cannot mark results pushed for client=%s: %s (%s); retrying later", session->client_id,
+                     fx_strerror(rc), fx_store_errmsg(self->store));
             fx_msg_destroy(&msg);
+            session->cursor = cursor; /* read these again */
             session->dirty = false;
+            session->retry = true;
             return false;
         }
         for (uint32_t i = 0; i < msg->results.count; i++)
             zhashx_insert(session->pushed, msg->results.results[i].task_id, (void *) 1);
         msg->seq = 0; /* a push, not a reply (SPEC 3.6.3) */
         if (fx_msg_send(&msg, self->sock, session->routing) != FX_OK)
-            fx_broker_log("cannot push results to client %s", session->client_id);
+            fx_warn("cannot push results to client=%s", session->client_id);
     }
     return true;
 }
@@ -220,16 +243,23 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session, int64_t *seqs
 bool fx_sessions_pump(fx_sessions_t *self)
 {
     bool busy = false;
-    int64_t *seqs = NULL;
     for (fx_session_t *session = zhashx_first(self->by_routing); session;
          session = zhashx_next(self->by_routing)) {
         if (!session->dirty)
             continue;
-        if (!seqs && !(seqs = malloc(FX_BATCH_MAX * sizeof *seqs)))
-            return true; /* out of memory: try again at once */
-        busy |= s_pump_one(self, session, seqs);
+        if (!self->rows) {
+            self->rows = calloc(FX_BATCH_MAX, sizeof *self->rows);
+            self->seqs = calloc(FX_BATCH_MAX, sizeof *self->seqs);
+            if (!self->rows || !self->seqs) {
+                free(self->rows);
+                free(self->seqs);
+                self->rows = NULL;
+                self->seqs = NULL;
+                return true; /* out of memory: try again at once */
+            }
+        }
+        busy |= s_pump_one(self, session);
     }
-    free(seqs);
     return busy;
 }
 
@@ -245,6 +275,10 @@ int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now)
             zlist_append(silent, session);
             continue;
         }
+        if (session->retry) {
+            session->retry = false;
+            session->dirty = true;
+        }
         if (now - session->beat_ms >= (int64_t) self->heartbeat_ms) {
             fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
             if (beat)
@@ -253,8 +287,8 @@ int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now)
         }
     }
     for (fx_session_t *session = silent ? zlist_first(silent) : NULL; session; session = zlist_next(silent)) {
-        fx_broker_log("client %s of user %s silent for %lld ms: session closed", session->client_id,
-                      session->user_id, (long long) (now - session->heard_ms));
+        fx_info("client=%s of user=%s silent for %lld ms: session closed", session->client_id,
+                session->user_id, (long long) (now - session->heard_ms));
         s_drop(self, session);
     }
     zlist_destroy(&silent);

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/time.h>
 
+#include "fx_clock.h"
+#include "fx_file.h"
 #include "fx_store_int.h"
 
 /* Schema version kept in PRAGMA user_version; a database from a newer fx is
@@ -71,6 +71,19 @@ static const char *s_schema =
     "CREATE INDEX IF NOT EXISTS results_delivered ON results(delivered)"
     "  WHERE delivered IS NOT NULL;";
 
+/* Task states in the SQL below are written {QUEUED}, {DISPATCHED}, {DONE},
+   {DELIVERED}, {FAILED} and become the fx_task_state_t values of
+   proto/fx_msg.h when the statements are prepared (s_expand), so the
+   numbers in the database and in STATUS_REPLY are one list. A token left
+   unexpanded is a syntax error: the store refuses to open. */
+static const struct {
+    const char *token;
+    fx_task_state_t state;
+} s_states[] = {
+    {"{QUEUED}", FX_TASK_QUEUED},       {"{DISPATCHED}", FX_TASK_DISPATCHED}, {"{DONE}", FX_TASK_DONE},
+    {"{DELIVERED}", FX_TASK_DELIVERED}, {"{FAILED}", FX_TASK_FAILED},
+};
+
 static const char *s_sql[ST_COUNT_] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -90,20 +103,20 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_TASK_OWNER] = "SELECT owner FROM tasks WHERE id = ?1",
     [ST_TASK_INSERT] = "INSERT INTO tasks(id, owner, client_id, endpoint, function, state, attempts,"
                        " created, updated, py_version, serializer, walltime_ms, payload, retries)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5, 1, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
-    [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = 1",
+                       " VALUES(?1, ?2, ?3, ?4, ?5, {QUEUED}, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = {QUEUED}",
     [ST_DISPATCH_SELECT] = "SELECT t.seq, t.id, t.function, t.py_version, t.serializer, t.attempts,"
                            " t.walltime_ms, t.payload, f.kind, f.entry, f.body, t.retries"
                            " FROM tasks t JOIN functions f ON f.id = t.function"
-                           " WHERE t.endpoint = ?1 AND t.state = 1 ORDER BY t.seq LIMIT ?2",
-    [ST_DISPATCH_MARK] = "UPDATE tasks SET state = 2, attempts = attempts + 1, updated = ?2"
+                           " WHERE t.endpoint = ?1 AND t.state = {QUEUED} ORDER BY t.seq LIMIT ?2",
+    [ST_DISPATCH_MARK] = "UPDATE tasks SET state = {DISPATCHED}, attempts = attempts + 1, updated = ?2"
                          " WHERE seq = ?1",
     [ST_REQUEUE_SELECT] = "SELECT seq, id, cancel, owner, client_id FROM tasks"
-                          " WHERE endpoint = ?1 AND state = 2 ORDER BY seq",
-    [ST_REQUEUE_MARK] = "UPDATE tasks SET state = 1, updated = ?2 WHERE seq = ?1",
+                          " WHERE endpoint = ?1 AND state = {DISPATCHED} ORDER BY seq",
+    [ST_REQUEUE_MARK] = "UPDATE tasks SET state = {QUEUED}, updated = ?2 WHERE seq = ?1",
     [ST_TASK_STATUS] = "SELECT owner, state, endpoint, attempts, client_id FROM tasks WHERE id = ?1",
     [ST_TASK_CANCEL_MARK] = "UPDATE tasks SET cancel = 1, updated = ?2 WHERE id = ?1",
-    [ST_UNFINISHED] = "SELECT count(*) FROM tasks WHERE owner = ?1 AND state IN (1, 2)",
+    [ST_UNFINISHED] = "SELECT count(*) FROM tasks WHERE owner = ?1 AND state IN ({QUEUED}, {DISPATCHED})",
     [ST_RESULT_TASK] = "SELECT endpoint, owner, client_id FROM tasks WHERE id = ?1",
     [ST_RESULT_INSERT] = "INSERT OR IGNORE INTO results(task_id, status, error_code, error_text,"
                          " value, output, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -120,13 +133,13 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_MARK_PUSHED] = "UPDATE results SET pushed = 1 WHERE task_id = ?1",
     [ST_ACK_RESULT] = "UPDATE results SET delivered = ?3 WHERE task_id = ?1 AND delivered IS NULL"
                       " AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = ?1 AND t.owner = ?2)",
-    [ST_ACK_TASK] = "UPDATE tasks SET state = 4, updated = ?3"
-                    " WHERE id = ?1 AND owner = ?2 AND state = 3",
+    [ST_ACK_TASK] = "UPDATE tasks SET state = {DELIVERED}, updated = ?3"
+                    " WHERE id = ?1 AND owner = ?2 AND state = {DONE}",
     [ST_PURGE_TASKS] = "DELETE FROM tasks WHERE id IN (SELECT task_id FROM results"
                        " WHERE delivered IS NOT NULL AND delivered < ?1)",
     [ST_PURGE_RESULTS] = "DELETE FROM results WHERE delivered IS NOT NULL AND delivered < ?1",
     [ST_LIST_EP] = "SELECT e.id, e.name, e.last_seen,"
-                   " (SELECT count(*) FROM tasks t WHERE t.endpoint = e.id AND t.state = 1)"
+                   " (SELECT count(*) FROM tasks t WHERE t.endpoint = e.id AND t.state = {QUEUED})"
                    " FROM endpoints e WHERE e.owner = ?1 ORDER BY e.created, e.rowid LIMIT ?2",
     [ST_LIST_FN] = "SELECT id, name, kind FROM functions WHERE owner = ?1"
                    " ORDER BY created DESC, rowid DESC LIMIT ?2",
@@ -135,6 +148,25 @@ static const char *s_sql[ST_COUNT_] = {
 };
 
 /* ---------------------------------------------------------------- helpers */
+
+/* sql with its state tokens replaced by their numbers, into out. 0, or -1
+   if it does not fit. */
+static int s_expand(const char *sql, char *out, size_t cap)
+{
+    size_t len = 0;
+    while (*sql) {
+        size_t i = 0, n = sizeof s_states / sizeof s_states[0];
+        while (i < n && strncmp(sql, s_states[i].token, strlen(s_states[i].token)) != 0)
+            i++;
+        int wrote = i < n ? snprintf(out + len, cap - len, "%d", (int) s_states[i].state)
+                          : snprintf(out + len, cap - len, "%c", *sql);
+        if (wrote < 0 || (size_t) wrote >= cap - len)
+            return -1;
+        len += (size_t) wrote;
+        sql += i < n ? strlen(s_states[i].token) : 1;
+    }
+    return 0;
+}
 
 sqlite3_stmt *fx_store_st(fx_store_t *self, fx_st_t which)
 {
@@ -247,41 +279,10 @@ const char *fx_store_errmsg(fx_store_t *self)
 
 int64_t fx_store_wall_ms(void)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t) tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    return fx_wall_us() / 1000;
 }
 
 /* ---------------------------------------------------------------- life */
-
-/* mkdir -p with mode 0700 for every directory it makes. */
-static int s_mkdirs(const char *path, char *err, size_t errlen)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf || buf[0] == '\0') {
-        snprintf(err, errlen, "state directory path is empty or too long: give a shorter --state");
-        return -1;
-    }
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
-                return -1;
-            }
-            *p = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        snprintf(err, errlen, "state directory %s is not a directory: give another --state", path);
-        return -1;
-    }
-    return 0;
-}
 
 static int s_exec_sql(fx_store_t *self, const char *sql, const char *what, char *err, size_t errlen)
 {
@@ -350,8 +351,11 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory opening the store");
         return NULL;
     }
-    if (!state_dir || s_mkdirs(state_dir, err, errlen) != 0)
+    if (!state_dir || !*state_dir || fx_file_mkdirs(state_dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create the state directory %s: %s: give another --state",
+                 state_dir ? state_dir : "", strerror(errno));
         goto fail;
+    }
     snprintf(path, sizeof path, "%s/%s", state_dir, FX_STORE_DB_FILE);
     if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path,
@@ -376,8 +380,10 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
     if (s_schema_setup(self, path, err, errlen) != 0)
         goto fail;
     for (int i = 0; i < ST_COUNT_; i++) {
-        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i], NULL) !=
-            SQLITE_OK) {
+        char sql[1024];
+        if (s_expand(s_sql[i], sql, sizeof sql) != 0 ||
+            sqlite3_prepare_v3(self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &self->st[i], NULL) !=
+                SQLITE_OK) {
             snprintf(err, errlen, "cannot prepare statement %d of %s: %s", i, path, sqlite3_errmsg(self->db));
             goto fail;
         }
@@ -399,15 +405,6 @@ void fx_store_destroy(fx_store_t **self_p)
     zhashx_destroy(&self->unfinished);
     free(self);
     *self_p = NULL;
-}
-
-int fx_store_broker_keypair(const char *state_dir, fx_keypair_t *kp, char *err, size_t errlen)
-{
-    char path[4200];
-    if (!state_dir || s_mkdirs(state_dir, err, errlen) != 0)
-        return -1;
-    snprintf(path, sizeof path, "%s/%s", state_dir, FX_STORE_KEY_FILE);
-    return fx_keypair_load(path, kp, true, err, errlen);
 }
 
 /* ---------------------------------------------------------------- users */

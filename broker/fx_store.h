@@ -7,10 +7,19 @@
     either all of a batch or none of it. Statements are prepared once at
     open and kept.
 
+    What it returns are rows: plain structs (the wire's records, fx_task_t,
+    fx_result_t and fx_task_status_t, where a row is one, and the list rows
+    below), filled into arrays the caller provides. Messages and display
+    text are the broker's to make (fx_client.c, fx_client_list.c,
+    fx_session.c, fx_broker_queue.c); the keypair and the lock of the state
+    directory are fx_state.h's.
+
     Return values: FX_OK (0) or a code from fx_error.h; where a function
     takes err/errlen, a failure leaves a sentence there that names the
-    problem and what to do about it. Times stored are wall-clock
-    milliseconds since the epoch. Nothing here decodes payloads.
+    problem and what to do about it. A store that cannot write (or read)
+    returns FX_E_IO, and then nothing of the call happened. Times stored
+    are wall-clock milliseconds since the epoch. Nothing here decodes
+    payloads.
 
     Not thread-safe: one store per thread (fx is one loop per process). */
 #ifndef FX_STORE_H
@@ -20,17 +29,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fx_conf.h"
+#include "fx_creds.h"
 #include "fx_msg.h"
+#include "fx_state.h"
 
 typedef struct _fx_store_t fx_store_t;
 
 /* Byte budget of one batch message built from the store: fx_limits.h. */
 #define FX_STORE_BATCH_BYTES FX_BATCH_BYTES_MAX
 
-/* File names inside the state directory. */
-#define FX_STORE_DB_FILE "fx.db"
-#define FX_STORE_KEY_FILE "broker.key"
+/* The store's file inside the state directory (fx_state.h has them all). */
+#define FX_STORE_DB_FILE FX_STATE_DB_FILE
+/* The broker's key file: not the store's, but named here for the fx CLI
+   (cli/fx_cli_user.c) until it includes fx_state.h. */
+#define FX_STORE_KEY_FILE FX_STATE_KEY_FILE
 
 /* ---------------------------------------------------------------- life */
 
@@ -41,11 +53,6 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen);
 
 /* Close the database and free everything. Accepts NULL; sets *self_p NULL. */
 void fx_store_destroy(fx_store_t **self_p);
-
-/* The broker keypair of a state directory (state_dir/broker.key, 0600),
-   created with the directory if absent. 0 or -1 with a sentence in err.
-   Used by fx-broker at start and by `fx user create` for the creds file. */
-int fx_store_broker_keypair(const char *state_dir, fx_keypair_t *kp, char *err, size_t errlen);
 
 /* Called after a transaction that stored new results commits, once per new
    result, with the task's owner and the client_id that submitted it: the
@@ -120,12 +127,19 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
 /* Number of QUEUED tasks of an endpoint. */
 int fx_store_queued_count(fx_store_t *self, const char *endpoint_id, uint32_t *count_out);
 
+/* Where fx_store_dispatch puts the rows it takes: room for n (>= 1) task
+   records, asked for once, before the commit, so that no task is marked
+   DISPATCHED that cannot be handed over; NULL (out of memory) takes none. */
+typedef fx_task_t *(fx_store_room_fn) (uint32_t n, void *arg);
+
 /* Take up to max QUEUED tasks of the endpoint in submission order, mark
-   them DISPATCHED (attempts + 1, for information only) in one transaction and put them in msg
-   (type FX_MSG_TASKS; its records are replaced) with body, kind and entry
-   from the function. Stops early at FX_STORE_BATCH_BYTES. msg->tasks.count
-   may be 0. */
-int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, fx_msg_t *msg);
+   them DISPATCHED (attempts + 1, for information only) in one transaction,
+   as TASKS records (body, kind and entry from the function, endpoint_id
+   "") in the room `room` gives (the caller owns their frames after).
+   Stops early at FX_STORE_BATCH_BYTES. *count may be 0; on a failure it is
+   0, nothing was marked and the room holds no frames. */
+int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, fx_store_room_fn *room,
+                      void *arg, uint32_t *count);
 
 /* Put the endpoint's DISPATCHED tasks back to QUEUED (the endpoint was lost
    or said hello again), keeping their place in the queue. This never counts
@@ -140,14 +154,9 @@ int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t *requeu
 int fx_store_status(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
                     fx_task_status_t *out);
 
-/* What the broker knows of a connected endpoint right now. */
-typedef struct {
-    bool online;       /* said hello, not lost */
-    uint32_t managers; /* from its last ENDPOINT_STATUS; 0 if none */
-    uint32_t workers;
-} fx_store_live_t;
-/* Fills *live for endpoint_id (the caller zeroes it first). */
-typedef void(fx_store_live_fn)(const char *endpoint_id, void *arg, fx_store_live_t *live);
+/* Is the endpoint connected right now (said hello, not lost)? The store
+   asks it of the broker, which knows. */
+typedef bool(fx_store_online_fn)(const char *endpoint_id, void *arg);
 
 /* CANCEL from owner, one transaction: a QUEUED task ends at once with an
    FX_E_CANCELLED error result ("cancelled before it ran", state FAILED,
@@ -157,18 +166,38 @@ typedef void(fx_store_live_fn)(const char *endpoint_id, void *arg, fx_store_live
    cancels it rather than requeues it, and stays DISPATCHED: the caller
    forwards CANCEL to the endpoint. Everything else is unchanged; tasks
    that do not exist or are not the owner's read UNKNOWN. out (count
-   records) gets each task's state after. live may be NULL (all offline). */
+   records) gets each task's state after. online may be NULL (all offline). */
 int fx_store_cancel(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
-                    bool queued_only, fx_store_live_fn *live, void *arg, fx_task_status_t *out);
+                    bool queued_only, fx_store_online_fn *online, void *arg, fx_task_status_t *out);
 
-/* LIST: fill reply (type FX_MSG_LIST_REPLY) with a table, header row
-   first, of the owner's endpoints (id, name, status, last_seen, queued,
-   managers, workers), functions (id, name, kind) or latest tasks (id,
-   state, endpoint, function, attempts), at most limit rows (0 = as many as
-   the protocol allows). live describes connected endpoints (may be NULL:
-   all offline). */
-int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit, fx_store_live_fn *live,
-                  void *arg, fx_msg_t *reply);
+/* LIST: the owner's endpoints (oldest first), functions or tasks (newest
+   first), at most max rows into rows (max entries), their number in
+   *count. */
+typedef struct {
+    fx_id_text_t id;
+    char name[FX_NAME_MAX + 1];
+    bool seen;            /* heard from at least once */
+    int64_t last_seen_ms; /* wall ms, if seen */
+    uint64_t queued;      /* its QUEUED tasks */
+} fx_store_endpoint_row_t;
+typedef struct {
+    fx_id_text_t id;
+    char name[FX_NAME_MAX + 1];
+    uint8_t kind; /* fx_fn_kind_t */
+} fx_store_function_row_t;
+typedef struct {
+    fx_id_text_t id;
+    uint8_t state; /* fx_task_state_t */
+    fx_id_text_t endpoint_id;
+    fx_id_text_t function_id;
+    uint32_t attempts;
+} fx_store_task_row_t;
+int fx_store_list_endpoints(fx_store_t *self, const char *owner, uint32_t max, fx_store_endpoint_row_t *rows,
+                            uint32_t *count);
+int fx_store_list_functions(fx_store_t *self, const char *owner, uint32_t max, fx_store_function_row_t *rows,
+                            uint32_t *count);
+int fx_store_list_tasks(fx_store_t *self, const char *owner, uint32_t max, fx_store_task_row_t *rows,
+                        uint32_t *count);
 
 /* ---------------------------------------------------------------- results */
 
@@ -187,26 +216,28 @@ typedef enum {
 int fx_store_results_commit(fx_store_t *self, const char *endpoint_id, const fx_result_t *results,
                             uint32_t count, fx_store_outcome_t *outcome);
 
-/* Undelivered results of (owner, client_id) stored after the result
-   sequence number `after`, oldest first: up to max of them (and
-   FX_STORE_BATCH_BYTES) into msg (type FX_MSG_RESULTS; records replaced).
-   seqs (max entries) gets each one's sequence number: pass the last one as
-   `after` to continue. */
+/* Undelivered results of (owner, client_id) never pushed, stored after the
+   result sequence number `after`, oldest first: up to max of them (and
+   FX_STORE_BATCH_BYTES) into rows[0..*count) (max entries; the caller owns
+   their text and frames after). seqs (max entries) gets each one's sequence
+   number: pass the last one as `after` to continue. */
 int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id, int64_t after,
-                             uint32_t max, fx_msg_t *msg, int64_t *seqs);
+                             uint32_t max, fx_result_t *rows, int64_t *seqs, uint32_t *count);
 
-/* FETCH: the stored results among ids that belong to owner, into msg (type
-   FX_MSG_RESULTS; records replaced), up to FX_STORE_BATCH_BYTES. */
+/* FETCH: the stored results among ids that belong to owner, into
+   rows[0..*count) (count entries), up to FX_STORE_BATCH_BYTES. */
 int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
-                           fx_msg_t *msg);
+                           fx_result_t *rows, uint32_t *found);
 
-/* The results in msg (type FX_MSG_RESULTS) are about to be sent to their
-   client: mark them pushed, durably, first. A pushed result is never pushed
-   again (not after a reconnect nor after a broker restart); the client
-   FETCHes what it still waits for after each new HELLO. Marking before
-   sending is what makes the push exactly-once: a crash between the mark
-   and the send loses only the send, which that FETCH repairs. */
-int fx_store_results_mark_pushed(fx_store_t *self, const fx_msg_t *msg);
+/* These results are about to be sent to their client: mark them pushed,
+   durably, first. A pushed result is never pushed again (not after a
+   reconnect nor after a broker restart); the client FETCHes what it still
+   waits for after each new HELLO. Marking before sending is what makes the
+   push exactly-once: a crash between the mark and the send loses only the
+   send, which that FETCH repairs. */
+int fx_store_results_mark_pushed(fx_store_t *self, const fx_result_t *results, uint32_t count);
+/* Frees the text and frames of rows[0..count) (the array is the caller's). */
+void fx_store_results_free(fx_result_t *rows, uint32_t count);
 
 /* RESULTS_ACK from the client: the owner's results among ids are delivered
    (task DONE -> DELIVERED). *acked_out (may be NULL) counts newly delivered. */
@@ -222,8 +253,5 @@ const char *fx_store_errmsg(fx_store_t *self);
 
 /* Wall-clock milliseconds since the epoch (what the store records). */
 int64_t fx_store_wall_ms(void);
-
-/* Name of a task state ("queued"), "unknown" if out of range. */
-const char *fx_store_state_name(int state);
 
 #endif

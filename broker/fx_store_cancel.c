@@ -83,7 +83,7 @@ int fx_store_cancel_one(fx_store_t *self, const char *task_id, const char *text,
 
 /* One task of a CANCEL. *ended: it got its cancelled result now. */
 static int s_cancel_task(fx_store_t *self, const char *owner, const char *task_id, bool queued_only,
-                         fx_store_live_fn *live, void *arg, int64_t now, fx_task_status_t *status,
+                         fx_store_online_fn *online, void *arg, int64_t now, fx_task_status_t *status,
                          char *client_id, bool *ended)
 {
     *ended = false;
@@ -110,10 +110,7 @@ static int s_cancel_task(fx_store_t *self, const char *owner, const char *task_i
     if (status->state == FX_TASK_QUEUED)
         text = "cancelled before it ran";
     else if (status->state == FX_TASK_DISPATCHED && !queued_only) {
-        fx_store_live_t now_live = {0};
-        if (live)
-            live(status->endpoint_id, arg, &now_live);
-        if (!now_live.online)
+        if (!online || !online(status->endpoint_id, arg))
             /* Its endpoint is gone: the task will be requeued when it comes
                back, so it has not run to a result here. */
             text = "cancelled before it ran (its endpoint was offline)";
@@ -135,7 +132,7 @@ static int s_cancel_task(fx_store_t *self, const char *owner, const char *task_i
 }
 
 int fx_store_cancel(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
-                    bool queued_only, fx_store_live_fn *live, void *arg, fx_task_status_t *out)
+                    bool queued_only, fx_store_online_fn *online, void *arg, fx_task_status_t *out)
 {
     if (count == 0)
         return FX_OK;
@@ -146,7 +143,8 @@ int fx_store_cancel(fx_store_t *self, const char *owner, const fx_id_text_t *ids
     int rc = clients && ended ? fx_store_begin(self) : FX_E_NOMEM;
     int64_t now = fx_store_wall_ms();
     for (uint32_t i = 0; i < count && rc == FX_OK; i++)
-        rc = s_cancel_task(self, owner, ids[i], queued_only, live, arg, now, &out[i], clients[i], &ended[i]);
+        rc =
+            s_cancel_task(self, owner, ids[i], queued_only, online, arg, now, &out[i], clients[i], &ended[i]);
     rc = fx_store_end(self, rc);
     for (uint32_t i = 0; i < count && rc == FX_OK; i++)
         if (ended[i]) {

@@ -110,59 +110,30 @@ static size_t s_row_bytes(sqlite3_stmt *st, int col)
     return (size_t) sqlite3_column_bytes(st, col + 3) + (size_t) sqlite3_column_bytes(st, col + 4);
 }
 
-/* A growing array of result records that moves into a RESULTS message. */
-typedef struct {
-    fx_result_t *records;
-    uint32_t count;
-    uint32_t cap;
-    size_t bytes;
-} s_batch_t;
-
-static fx_result_t *s_batch_add(s_batch_t *batch)
+void fx_store_results_free(fx_result_t *rows, uint32_t count)
 {
-    if (batch->count == batch->cap) {
-        uint32_t grown = batch->cap ? batch->cap * 2 : 16;
-        fx_result_t *r = realloc(batch->records, grown * sizeof *r);
-        if (!r)
-            return NULL;
-        batch->records = r;
-        batch->cap = grown;
+    for (uint32_t i = 0; rows && i < count; i++) {
+        free(rows[i].error_text);
+        rows[i].error_text = NULL;
+        zframe_destroy(&rows[i].value);
+        zframe_destroy(&rows[i].output);
     }
-    fx_result_t *result = &batch->records[batch->count++];
-    memset(result, 0, sizeof *result);
-    return result;
 }
 
-static void s_batch_free(s_batch_t *batch)
+/* The end of a read into rows: on a failure the n rows read are freed and
+   none counted. */
+static int s_rows_end(int rc, fx_result_t *rows, uint32_t n, uint32_t *count)
 {
-    for (uint32_t i = 0; i < batch->count; i++) {
-        free(batch->records[i].error_text);
-        zframe_destroy(&batch->records[i].value);
-        zframe_destroy(&batch->records[i].output);
-    }
-    free(batch->records);
-    memset(batch, 0, sizeof *batch);
-}
-
-/* Moves the batch into msg (type RESULTS); the batch is empty afterwards. */
-static int s_batch_move(s_batch_t *batch, fx_msg_t *msg)
-{
-    int rc = fx_msg_alloc_records(msg, batch->count);
-    if (rc != FX_OK) {
-        s_batch_free(batch);
-        return rc;
-    }
-    if (batch->count)
-        memcpy(msg->results.results, batch->records, batch->count * sizeof *batch->records);
-    free(batch->records);
-    memset(batch, 0, sizeof *batch);
-    return FX_OK;
+    if (rc != FX_OK)
+        fx_store_results_free(rows, n);
+    *count = rc == FX_OK ? n : 0;
+    return rc;
 }
 
 int fx_store_results_pending(fx_store_t *self, const char *owner, const char *client_id, int64_t after,
-                             uint32_t max, fx_msg_t *msg, int64_t *seqs)
+                             uint32_t max, fx_result_t *rows, int64_t *seqs, uint32_t *count)
 {
-    s_batch_t batch = {0};
+    *count = 0;
     if (max > FX_BATCH_MAX)
         max = FX_BATCH_MAX;
     sqlite3_stmt *st = fx_store_st(self, ST_PENDING);
@@ -170,37 +141,34 @@ int fx_store_results_pending(fx_store_t *self, const char *owner, const char *cl
     fx_store_bind_text(st, 2, owner);
     fx_store_bind_text(st, 3, client_id);
     sqlite3_bind_int64(st, 4, max);
-    int rc = FX_OK, step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = FX_OK, step = SQLITE_DONE;
+    uint32_t n = 0;
+    size_t bytes = 0;
+    while (n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
         size_t size = s_row_bytes(st, 2);
-        if (batch.count > 0 && batch.bytes + size > FX_STORE_BATCH_BYTES)
+        if (n > 0 && bytes + size > FX_STORE_BATCH_BYTES)
             break;
-        fx_result_t *result = s_batch_add(&batch);
-        if (!result) {
-            rc = FX_E_NOMEM;
-            break;
-        }
-        seqs[batch.count - 1] = sqlite3_column_int64(st, 0);
+        fx_result_t *result = &rows[n++];
+        memset(result, 0, sizeof *result);
+        seqs[n - 1] = sqlite3_column_int64(st, 0);
         fx_store_column_text(st, 1, result->task_id, sizeof result->task_id);
-        batch.bytes += size;
+        bytes += size;
         if ((rc = s_result_from_row(st, 2, result)) != FX_OK)
             break;
     }
     if (rc == FX_OK && step != SQLITE_ROW && step != SQLITE_DONE)
         rc = fx_store_fail(self);
     sqlite3_reset(st);
-    if (rc != FX_OK) {
-        s_batch_free(&batch);
-        return rc;
-    }
-    return s_batch_move(&batch, msg);
+    return s_rows_end(rc, rows, n, count);
 }
 
 int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
-                           fx_msg_t *msg)
+                           fx_result_t *rows, uint32_t *found)
 {
-    s_batch_t batch = {0};
+    *found = 0;
     int rc = FX_OK;
+    uint32_t n = 0;
+    size_t bytes = 0;
     for (uint32_t i = 0; i < count && rc == FX_OK; i++) {
         sqlite3_stmt *st = fx_store_st(self, ST_FETCH);
         fx_store_bind_text(st, 1, ids[i]);
@@ -208,42 +176,34 @@ int fx_store_results_fetch(fx_store_t *self, const char *owner, const fx_id_text
         int step = sqlite3_step(st);
         if (step == SQLITE_ROW) {
             size_t size = s_row_bytes(st, 0);
-            if (batch.count > 0 && batch.bytes + size > FX_STORE_BATCH_BYTES) {
+            if (n > 0 && bytes + size > FX_STORE_BATCH_BYTES) {
                 sqlite3_reset(st);
                 break; /* the client fetches the rest in another request */
             }
-            fx_result_t *result = s_batch_add(&batch);
-            if (!result)
-                rc = FX_E_NOMEM;
-            else {
-                snprintf(result->task_id, sizeof result->task_id, "%s", ids[i]);
-                batch.bytes += size;
-                rc = s_result_from_row(st, 0, result);
-            }
+            fx_result_t *result = &rows[n++];
+            memset(result, 0, sizeof *result);
+            snprintf(result->task_id, sizeof result->task_id, "%s", ids[i]);
+            bytes += size;
+            rc = s_result_from_row(st, 0, result);
         }
         else if (step != SQLITE_DONE)
             rc = fx_store_fail(self);
         sqlite3_reset(st);
     }
-    if (rc != FX_OK) {
-        s_batch_free(&batch);
-        return rc;
-    }
-    return s_batch_move(&batch, msg);
+    return s_rows_end(rc, rows, n, found);
 }
 
-int fx_store_results_mark_pushed(fx_store_t *self, const fx_msg_t *msg)
+int fx_store_results_mark_pushed(fx_store_t *self, const fx_result_t *results, uint32_t count)
 {
-    if (msg->results.count == 0)
+    if (count == 0)
         return FX_OK;
     int rc = fx_store_begin(self);
-    for (uint32_t i = 0; i < msg->results.count && rc == FX_OK; i++) {
+    for (uint32_t i = 0; i < count && rc == FX_OK; i++) {
         sqlite3_stmt *st = fx_store_st(self, ST_MARK_PUSHED);
-        fx_store_bind_text(st, 1, msg->results.results[i].task_id);
+        fx_store_bind_text(st, 1, results[i].task_id);
         rc = fx_store_exec(self, st);
     }
-    rc = fx_store_end(self, rc);
-    return rc;
+    return fx_store_end(self, rc);
 }
 
 int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,

@@ -6,27 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "fx_store_int.h"
-
-const char *fx_store_state_name(int state)
-{
-    switch (state) {
-    case FX_TASK_QUEUED:
-        return "queued";
-    case FX_TASK_DISPATCHED:
-        return "dispatched";
-    case FX_TASK_DONE:
-        return "done";
-    case FX_TASK_DELIVERED:
-        return "delivered";
-    case FX_TASK_FAILED:
-        return "failed";
-    default:
-        return "unknown";
-    }
-}
 
 /* ---------------------------------------------------------------- submit */
 
@@ -194,22 +175,21 @@ int fx_store_queued_count(fx_store_t *self, const char *endpoint_id, uint32_t *c
     return result;
 }
 
-/* Frees the frames of the first n records of a work array, and the array. */
-static void s_free_tasks(fx_task_t *tasks, uint32_t n)
+/* Frees the frames of the first n rows (and zeroes them). */
+static void s_free_tasks(fx_task_t *rows, uint32_t n)
 {
-    for (uint32_t i = 0; tasks && i < n; i++) {
-        zframe_destroy(&tasks[i].body);
-        zframe_destroy(&tasks[i].payload);
+    for (uint32_t i = 0; rows && i < n; i++) {
+        zframe_destroy(&rows[i].body);
+        zframe_destroy(&rows[i].payload);
     }
-    free(tasks);
 }
 
-/* Fills one TASKS record from a row of ST_DISPATCH_SELECT. */
-static int s_task_from_row(sqlite3_stmt *st, const char *endpoint_id, fx_task_t *task)
+/* Fills one TASKS record from a row of ST_DISPATCH_SELECT (endpoint_id ""
+   in TASKS: SPEC 5.0). */
+static int s_task_from_row(sqlite3_stmt *st, fx_task_t *task)
 {
     memset(task, 0, sizeof *task);
     fx_store_column_text(st, 1, task->task_id, sizeof task->task_id);
-    (void) endpoint_id; /* TASKS carry "" there (SPEC 5.0) */
     fx_store_column_text(st, 2, task->function_id, sizeof task->function_id);
     fx_store_column_text(st, 3, task->py_version, sizeof task->py_version);
     fx_store_column_text(st, 4, task->serializer, sizeof task->serializer);
@@ -223,23 +203,28 @@ static int s_task_from_row(sqlite3_stmt *st, const char *endpoint_id, fx_task_t 
     return task->payload && task->body ? FX_OK : FX_E_NOMEM;
 }
 
-int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, fx_msg_t *msg)
+int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, fx_store_room_fn *room,
+                      void *arg, uint32_t *count)
 {
-    int rc = fx_msg_alloc_records(msg, 0);
-    if (rc != FX_OK || max == 0)
-        return rc;
+    *count = 0;
+    if (max == 0)
+        return FX_OK;
     if (max > FX_BATCH_MAX)
         max = FX_BATCH_MAX;
-    fx_task_t *work = NULL;
+    /* Rows are read into a work array that grows with what is queued (not
+       with max: a large credit over a short queue costs nothing), then
+       moved into the caller's room. */
+    fx_task_t *work = NULL, *dest = NULL;
     int64_t *seqs = NULL;
     uint32_t n = 0, cap = 0;
     size_t bytes = 0;
-    if (fx_store_begin(self) != FX_OK)
-        return FX_E_IO;
+    int rc = fx_store_begin(self);
+    if (rc != FX_OK)
+        return rc;
     sqlite3_stmt *st = fx_store_st(self, ST_DISPATCH_SELECT);
     fx_store_bind_text(st, 1, endpoint_id);
     sqlite3_bind_int64(st, 2, max);
-    int step;
+    int step = SQLITE_DONE;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         size_t size = (size_t) sqlite3_column_bytes(st, 7) + (size_t) sqlite3_column_bytes(st, 10);
         if (n > 0 && bytes + size > FX_STORE_BATCH_BYTES)
@@ -247,19 +232,17 @@ int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, f
         if (n == cap) {
             uint32_t grown = cap ? cap * 2 : 16;
             fx_task_t *w = realloc(work, grown * sizeof *work);
-            int64_t *s = w ? realloc(seqs, grown * sizeof *seqs) : NULL;
-            if (w)
-                work = w;
-            if (s)
-                seqs = s;
-            if (!w || !s) {
+            int64_t *q = w ? realloc(seqs, grown * sizeof *seqs) : NULL;
+            work = w ? w : work;
+            seqs = q ? q : seqs;
+            if (!w || !q) {
                 rc = FX_E_NOMEM;
                 goto fail;
             }
             cap = grown;
         }
         seqs[n] = sqlite3_column_int64(st, 0);
-        rc = s_task_from_row(st, endpoint_id, &work[n]);
+        rc = s_task_from_row(st, &work[n]);
         n++;
         if (rc != FX_OK)
             goto fail;
@@ -278,20 +261,23 @@ int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, f
         if ((rc = fx_store_exec(self, st)) != FX_OK)
             goto fail;
     }
-    if ((rc = fx_msg_alloc_records(msg, n)) != FX_OK)
-        goto fail;
-    if ((rc = fx_store_commit(self)) != FX_OK) {
-        fx_msg_alloc_records(msg, 0);
+    if (n > 0 && !(dest = room(n, arg))) {
+        rc = FX_E_NOMEM;
         goto fail;
     }
-    if (n)
-        memcpy(msg->tasks.tasks, work, n * sizeof *work);
+    if (n > 0)
+        memcpy(dest, work, n * sizeof *work);
     free(work);
+    work = NULL;
+    if ((rc = fx_store_commit(self)) != FX_OK)
+        goto fail;
     free(seqs);
+    *count = n;
     return FX_OK;
 fail:
     fx_store_rollback(self);
-    s_free_tasks(work, n);
+    s_free_tasks(work ? work : dest, n);
+    free(work);
     free(seqs);
     return rc;
 }
@@ -316,7 +302,7 @@ int fx_store_requeue(fx_store_t *self, const char *endpoint_id, uint32_t *requeu
         return FX_E_IO;
     sqlite3_stmt *st = fx_store_st(self, ST_REQUEUE_SELECT);
     fx_store_bind_text(st, 1, endpoint_id);
-    int step;
+    int step = SQLITE_DONE;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
             uint32_t grown = cap ? cap * 2 : 64;
@@ -407,88 +393,70 @@ int fx_store_status(fx_store_t *self, const char *owner, const fx_id_text_t *ids
 
 /* ---------------------------------------------------------------- list */
 
-/* "2024-11-27T09:24:00Z" from wall ms, or "never". */
-static void s_time_text(sqlite3_stmt *st, int col, char *out, size_t cap)
+/* Runs a LIST statement (owner ?1, limit ?2) and hands each row to fill.
+   FX_OK or FX_E_IO. */
+static int s_list(fx_store_t *self, fx_st_t which, const char *owner, uint32_t max,
+                  void (*fill)(sqlite3_stmt *st, void *rows, uint32_t i), void *rows, uint32_t *count)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
-        snprintf(out, cap, "never");
-        return;
-    }
-    time_t secs = (time_t) (sqlite3_column_int64(st, col) / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-#define S_LIST_COLS_MAX 7
-static const char *s_list_headers[][S_LIST_COLS_MAX] = {
-    [FX_LIST_ENDPOINTS] = {"id", "name", "status", "last_seen", "queued", "managers", "workers"},
-    [FX_LIST_FUNCTIONS] = {"id", "name", "kind"},
-    [FX_LIST_TASKS] = {"id", "state", "endpoint", "function", "attempts"},
-};
-static const uint32_t s_list_cols[] = {[FX_LIST_ENDPOINTS] = 7, [FX_LIST_FUNCTIONS] = 3, [FX_LIST_TASKS] = 5};
-
-/* One row of the LIST_REPLY table from the statement's current row. */
-static int s_list_row(fx_msg_t *reply, uint32_t row, int what, sqlite3_stmt *st, fx_store_live_fn *live,
-                      void *arg)
-{
-    char cells[S_LIST_COLS_MAX][FX_NAME_MAX + 1];
-    memset(cells, 0, sizeof cells);
-    int cols = (int) s_list_cols[what];
-    for (int c = 0; c < cols && c < 5; c++)
-        fx_store_column_text(st, c, cells[c], sizeof cells[c]);
-    if (what == FX_LIST_ENDPOINTS) {
-        fx_store_live_t now = {0};
-        if (live)
-            live(cells[0], arg, &now);
-        s_time_text(st, 2, cells[3], sizeof cells[3]);
-        snprintf(cells[4], sizeof cells[4], "%lld", (long long) sqlite3_column_int64(st, 3));
-        snprintf(cells[2], sizeof cells[2], "%s", now.online ? "online" : "offline");
-        snprintf(cells[5], sizeof cells[5], "%u", now.online ? now.managers : 0);
-        snprintf(cells[6], sizeof cells[6], "%u", now.online ? now.workers : 0);
-    }
-    else if (what == FX_LIST_FUNCTIONS)
-        snprintf(cells[2], sizeof cells[2], "%s",
-                 sqlite3_column_int(st, 2) == FX_FN_SHELL ? "shell" : "python");
-    else
-        snprintf(cells[1], sizeof cells[1], "%s", fx_store_state_name(sqlite3_column_int(st, 1)));
-    for (int c = 0; c < cols; c++) {
-        int rc = fx_msg_set_cell(reply, row, (uint32_t) c, cells[c]);
-        if (rc != FX_OK)
-            return rc;
-    }
-    return FX_OK;
-}
-
-int fx_store_list(fx_store_t *self, const char *owner, int what, uint32_t limit, fx_store_live_fn *live,
-                  void *arg, fx_msg_t *reply)
-{
-    if (what < FX_LIST_ENDPOINTS || what > FX_LIST_TASKS)
-        return FX_E_BAD_FIELD;
-    if (limit == 0 || limit > FX_LIST_ROWS_MAX)
-        limit = FX_LIST_ROWS_MAX;
-    fx_st_t which = what == FX_LIST_ENDPOINTS   ? ST_LIST_EP
-                    : what == FX_LIST_FUNCTIONS ? ST_LIST_FN
-                                                : ST_LIST_TASKS;
-    uint32_t cols = s_list_cols[what];
-    /* Count first: the table is allocated once at its final size. */
-    uint32_t rows = 0;
+    *count = 0;
     sqlite3_stmt *st = fx_store_st(self, which);
     fx_store_bind_text(st, 1, owner);
-    sqlite3_bind_int64(st, 2, limit);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        rows++;
-    int rc = step == SQLITE_DONE ? FX_OK : fx_store_fail(self);
+    sqlite3_bind_int64(st, 2, max);
+    int step = SQLITE_DONE;
+    uint32_t n = 0;
+    while (n < max && (step = sqlite3_step(st)) == SQLITE_ROW)
+        fill(st, rows, n++);
+    int rc = n == max || step == SQLITE_DONE ? FX_OK : fx_store_fail(self);
     sqlite3_reset(st);
-    if (rc == FX_OK)
-        rc = fx_msg_alloc_table(reply, rows + 1, cols);
-    for (uint32_t c = 0; rc == FX_OK && c < cols; c++)
-        rc = fx_msg_set_cell(reply, 0, c, s_list_headers[what][c]);
-    uint32_t row = 1;
-    while (rc == FX_OK && row <= rows && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = s_list_row(reply, row++, what, st, live, arg);
-    sqlite3_reset(st);
-    /* Rows that vanished between the two passes stay as empty cells. */
+    *count = rc == FX_OK ? n : 0;
     return rc;
+}
+
+static void s_endpoint_row(sqlite3_stmt *st, void *rows, uint32_t i)
+{
+    fx_store_endpoint_row_t *row = (fx_store_endpoint_row_t *) rows + i;
+    memset(row, 0, sizeof *row);
+    fx_store_column_text(st, 0, row->id, sizeof row->id);
+    fx_store_column_text(st, 1, row->name, sizeof row->name);
+    row->seen = sqlite3_column_type(st, 2) != SQLITE_NULL;
+    row->last_seen_ms = row->seen ? sqlite3_column_int64(st, 2) : 0;
+    row->queued = (uint64_t) sqlite3_column_int64(st, 3);
+}
+
+static void s_function_row(sqlite3_stmt *st, void *rows, uint32_t i)
+{
+    fx_store_function_row_t *row = (fx_store_function_row_t *) rows + i;
+    memset(row, 0, sizeof *row);
+    fx_store_column_text(st, 0, row->id, sizeof row->id);
+    fx_store_column_text(st, 1, row->name, sizeof row->name);
+    row->kind = (uint8_t) sqlite3_column_int(st, 2);
+}
+
+static void s_task_row(sqlite3_stmt *st, void *rows, uint32_t i)
+{
+    fx_store_task_row_t *row = (fx_store_task_row_t *) rows + i;
+    memset(row, 0, sizeof *row);
+    fx_store_column_text(st, 0, row->id, sizeof row->id);
+    row->state = (uint8_t) sqlite3_column_int(st, 1);
+    fx_store_column_text(st, 2, row->endpoint_id, sizeof row->endpoint_id);
+    fx_store_column_text(st, 3, row->function_id, sizeof row->function_id);
+    row->attempts = (uint32_t) sqlite3_column_int64(st, 4);
+}
+
+int fx_store_list_endpoints(fx_store_t *self, const char *owner, uint32_t max, fx_store_endpoint_row_t *rows,
+                            uint32_t *count)
+{
+    return s_list(self, ST_LIST_EP, owner, max, s_endpoint_row, rows, count);
+}
+
+int fx_store_list_functions(fx_store_t *self, const char *owner, uint32_t max, fx_store_function_row_t *rows,
+                            uint32_t *count)
+{
+    return s_list(self, ST_LIST_FN, owner, max, s_function_row, rows, count);
+}
+
+int fx_store_list_tasks(fx_store_t *self, const char *owner, uint32_t max, fx_store_task_row_t *rows,
+                        uint32_t *count)
+{
+    return s_list(self, ST_LIST_TASKS, owner, max, s_task_row, rows, count);
 }

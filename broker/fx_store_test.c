@@ -9,128 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fx_store.h"
-
-
 #include "fx_check.h"
-
-/* Test fixture: a store, two users with a function and an endpoint each. */
-typedef struct {
-    char dir[256];
-    fx_store_t *store;
-    fx_id_text_t alice, bob;
-    fx_id_text_t client;
-    fx_id_text_t alice_fn, bob_fn;
-    fx_id_text_t alice_ep, alice_ep2, bob_ep;
-    int notified;
-    char last_owner[64], last_client[64];
-} s_fix_t;
-
-static void s_hook(const char *owner, const char *client_id, void *arg)
-{
-    s_fix_t *fix = arg;
-    fix->notified++;
-    snprintf(fix->last_owner, sizeof fix->last_owner, "%s", owner);
-    snprintf(fix->last_client, sizeof fix->last_client, "%s", client_id);
-}
-
-static void s_key(char out[FX_KEY_LEN + 1])
-{
-    fx_keypair_t kp;
-    fx_keypair_new(&kp);
-    memcpy(out, kp.public_key, FX_KEY_LEN + 1);
-}
-
-static void s_setup(s_fix_t *fix)
-{
-    memset(fix, 0, sizeof *fix);
-    snprintf(fix->dir, sizeof fix->dir, "/tmp/fx_store_test.XXXXXX");
-    if (!mkdtemp(fix->dir)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-    char err[512], path[300], key[FX_KEY_LEN + 1];
-    snprintf(path, sizeof path, "%s/state/sub", fix->dir); /* mkdir -p */
-    fix->store = fx_store_open(path, err, sizeof err);
-    if (!fix->store) {
-        fprintf(stderr, "cannot open store: %s\n", err);
-        exit(1);
-    }
-    fx_store_set_result_hook(fix->store, s_hook, fix);
-    s_key(key);
-    CHECK(fx_store_user_create(fix->store, "alice", key, fix->alice, err, sizeof err) == FX_OK);
-    s_key(key);
-    CHECK(fx_store_user_create(fix->store, "bob", key, fix->bob, err, sizeof err) == FX_OK);
-    fx_id_new(fix->client);
-    fx_id_new(fix->alice_fn);
-    fx_id_new(fix->bob_fn);
-    CHECK(fx_store_function_register(fix->store, fix->alice, fix->alice_fn, "double", FX_FN_PYTHON, "double",
-                                     "def double(x): return 2*x", 25, err, sizeof err) == FX_OK);
-    CHECK(fx_store_function_register(fix->store, fix->bob, fix->bob_fn, "echo", FX_FN_SHELL, "", "echo {0}",
-                                     8, err, sizeof err) == FX_OK);
-    fx_id_new(fix->alice_ep);
-    fx_id_new(fix->alice_ep2);
-    fx_id_new(fix->bob_ep);
-    s_key(key);
-    CHECK(fx_store_endpoint_register(fix->store, fix->alice, fix->alice_ep, "laptop", key, err, sizeof err) ==
-          FX_OK);
-    s_key(key);
-    CHECK(fx_store_endpoint_register(fix->store, fix->alice, fix->alice_ep2, "cluster", key, err,
-                                     sizeof err) == FX_OK);
-    s_key(key);
-    CHECK(fx_store_endpoint_register(fix->store, fix->bob, fix->bob_ep, "bobs", key, err, sizeof err) ==
-          FX_OK);
-}
-
-static void s_teardown(s_fix_t *fix)
-{
-    fx_store_destroy(&fix->store);
-    CHECK(fix->store == NULL);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fix->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", fix->dir);
-}
-
-/* A SUBMIT-style task record; payload "p<n>". */
-static void s_task(fx_task_t *task, const char *endpoint, const char *function, int n)
-{
-    memset(task, 0, sizeof *task);
-    fx_id_new(task->task_id);
-    snprintf(task->endpoint_id, sizeof task->endpoint_id, "%s", endpoint);
-    snprintf(task->function_id, sizeof task->function_id, "%s", function);
-    snprintf(task->py_version, sizeof task->py_version, "3.11.2");
-    snprintf(task->serializer, sizeof task->serializer, "pickle");
-    task->walltime_ms = 1000u * (uint32_t) n;
-    char payload[16];
-    snprintf(payload, sizeof payload, "p%d", n);
-    task->payload = zframe_new(payload, strlen(payload));
-}
-
-static void s_free_tasks(fx_task_t *tasks, int n)
-{
-    for (int i = 0; i < n; i++)
-        zframe_destroy(&tasks[i].payload);
-}
-
-static int s_state(s_fix_t *fix, const char *owner, const char *task_id, uint32_t *attempts)
-{
-    fx_id_text_t id;
-    fx_task_status_t status;
-    memcpy(id, task_id, sizeof id);
-    if (fx_store_status(fix->store, owner, (const fx_id_text_t *) &id, 1, &status) != FX_OK)
-        return -1;
-    if (attempts)
-        *attempts = status.attempts;
-    return status.state;
-}
+#include "fx_store_testfix.h"
+#include "fx_testkit.h"
 
 /* ---------------------------------------------------------------- tests */
 
-static void test_schema(void)
+static void test_schema(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char path[400];
     snprintf(path, sizeof path, "%s/state/sub/fx.db", fix.dir);
     CHECK(access(path, F_OK) == 0);
@@ -166,19 +54,19 @@ static void test_schema(void)
     CHECK(bad == NULL && strstr(err, "fx.db") != NULL);
     fx_keypair_t kp1, kp2;
     snprintf(dir, sizeof dir, "%s/state/sub", fix.dir);
-    CHECK(fx_store_broker_keypair(dir, &kp1, err, sizeof err) == 0);
-    CHECK(fx_store_broker_keypair(dir, &kp2, err, sizeof err) == 0);
+    CHECK(fx_state_keypair(dir, &kp1, err, sizeof err) == 0);
+    CHECK(fx_state_keypair(dir, &kp2, err, sizeof err) == 0);
     CHECK(strcmp(kp1.public_key, kp2.public_key) == 0);
-    s_teardown(&fix);
+    st_teardown(&fix);
 }
 
-static void test_users(void)
+static void test_users(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512] = "", key[FX_KEY_LEN + 1], alice_key[FX_KEY_LEN + 1];
     fx_id_text_t id = "";
-    s_key(key);
+    st_key(key);
     CHECK(fx_store_user_create(fix.store, "alice", key, id, err, sizeof err) == FX_E_CONFLICT);
     CHECK(strstr(err, "alice") && strstr(err, "taken"));
     CHECK(fx_store_user_find(fix.store, "alice", id, alice_key) == FX_OK);
@@ -190,16 +78,16 @@ static void test_users(void)
     CHECK(fx_id_valid(id));
     fx_id_text_t found;
     CHECK(fx_store_user_by_key(fix.store, key, found) == FX_OK && strcmp(found, id) == 0);
-    s_key(key);
+    st_key(key);
     CHECK(fx_store_user_by_key(fix.store, key, found) == FX_E_NOT_FOUND);
     CHECK(fx_store_user_find(fix.store, "nobody", found, NULL) == FX_E_NOT_FOUND);
-    s_teardown(&fix);
+    st_teardown(&fix);
 }
 
-static void test_registry(void)
+static void test_registry(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512], key[FX_KEY_LEN + 1], key2[FX_KEY_LEN + 1];
     /* Functions: same content again is a no-op; other content or owner conflicts. */
     CHECK(fx_store_function_register(fix.store, fix.alice, fix.alice_fn, "double", FX_FN_PYTHON, "double",
@@ -221,8 +109,8 @@ static void test_registry(void)
     /* Endpoints. */
     fx_id_text_t ep, found;
     fx_id_new(ep);
-    s_key(key);
-    s_key(key2);
+    st_key(key);
+    st_key(key2);
     CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "one", key, err, sizeof err) == FX_OK);
     CHECK(fx_store_endpoint_register(fix.store, fix.alice, ep, "renamed", key, err, sizeof err) == FX_OK);
     CHECK(fx_store_endpoint_register(fix.store, fix.bob, ep, "mine", key, err, sizeof err) == FX_E_CONFLICT);
@@ -237,38 +125,38 @@ static void test_registry(void)
     CHECK(fx_store_endpoint_by_key(fix.store, key, found) == FX_OK && strcmp(found, ep) == 0);
     CHECK(fx_store_endpoint_by_key(fix.store, key2, found) == FX_E_NOT_FOUND);
     CHECK(fx_store_endpoint_seen(fix.store, ep, fx_store_wall_ms()) == FX_OK);
-    s_teardown(&fix);
+    st_teardown(&fix);
 }
 
-static void test_submit(void)
+static void test_submit(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512];
     fx_task_t tasks[3];
     uint32_t stored = 99, queued = 0;
     for (int i = 0; i < 3; i++)
-        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+        st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, &stored, err, sizeof err) == FX_OK);
     CHECK(stored == 3);
     CHECK(fx_store_queued_count(fix.store, fix.alice_ep, &queued) == FX_OK && queued == 3);
-    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_QUEUED);
-    CHECK(s_state(&fix, fix.bob, tasks[0].task_id, NULL) == FX_TASK_UNKNOWN);
+    CHECK(st_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_QUEUED);
+    CHECK(st_state(&fix, fix.bob, tasks[0].task_id, NULL) == FX_TASK_UNKNOWN);
     /* Idempotent resend. */
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, &stored, err, sizeof err) == FX_OK);
     CHECK(stored == 0);
     /* Another user's id refuses the whole batch, including its new task. */
     fx_task_t mixed[2];
-    s_task(&mixed[0], fix.bob_ep, fix.bob_fn, 5);
-    s_task(&mixed[1], fix.bob_ep, fix.bob_fn, 6);
+    st_task(&mixed[0], fix.bob_ep, fix.bob_fn, 5);
+    st_task(&mixed[1], fix.bob_ep, fix.bob_fn, 6);
     memcpy(mixed[1].task_id, tasks[1].task_id, sizeof mixed[1].task_id);
     CHECK(fx_store_submit(fix.store, fix.bob, fix.client, mixed, 2, &stored, err, sizeof err) ==
           FX_E_CONFLICT);
     CHECK(strstr(err, tasks[1].task_id) != NULL);
-    CHECK(s_state(&fix, fix.bob, mixed[0].task_id, NULL) == FX_TASK_UNKNOWN);
+    CHECK(st_state(&fix, fix.bob, mixed[0].task_id, NULL) == FX_TASK_UNKNOWN);
     /* Another user's endpoint, or function, is forbidden; unknown ones not found. */
     fx_task_t one;
-    s_task(&one, fix.bob_ep, fix.alice_fn, 7);
+    st_task(&one, fix.bob_ep, fix.alice_fn, 7);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &one, 1, &stored, err, sizeof err) ==
           FX_E_FORBIDDEN);
     CHECK(strstr(err, fix.bob_ep) != NULL);
@@ -286,38 +174,38 @@ static void test_submit(void)
     one.endpoint_id[0] = '\0';
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &one, 1, &stored, err, sizeof err) ==
           FX_E_BAD_FIELD);
-    CHECK(s_state(&fix, fix.alice, one.task_id, NULL) == FX_TASK_UNKNOWN);
+    CHECK(st_state(&fix, fix.alice, one.task_id, NULL) == FX_TASK_UNKNOWN);
     CHECK(fx_store_queued_count(fix.store, fix.alice_ep, &queued) == FX_OK && queued == 3);
     /* A task id repeated inside one batch is stored once. */
     fx_task_t twice[2];
-    s_task(&twice[0], fix.alice_ep, fix.alice_fn, 8);
-    s_task(&twice[1], fix.alice_ep, fix.alice_fn, 9);
+    st_task(&twice[0], fix.alice_ep, fix.alice_fn, 8);
+    st_task(&twice[1], fix.alice_ep, fix.alice_fn, 9);
     memcpy(twice[1].task_id, twice[0].task_id, sizeof twice[1].task_id);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, twice, 2, &stored, err, sizeof err) == FX_OK);
     CHECK(stored == 1);
-    s_free_tasks(tasks, 3);
-    s_free_tasks(mixed, 2);
-    s_free_tasks(&one, 1);
-    s_free_tasks(twice, 2);
-    s_teardown(&fix);
+    st_free_tasks(tasks, 3);
+    st_free_tasks(mixed, 2);
+    st_free_tasks(&one, 1);
+    st_free_tasks(twice, 2);
+    st_teardown(&fix);
 }
 
-static void test_dispatch_order(void)
+static void test_dispatch_order(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512];
     fx_task_t a[3], b[2], other[1];
     for (int i = 0; i < 3; i++)
-        s_task(&a[i], fix.alice_ep, fix.alice_fn, i);
+        st_task(&a[i], fix.alice_ep, fix.alice_fn, i);
     for (int i = 0; i < 2; i++)
-        s_task(&b[i], fix.alice_ep, fix.alice_fn, 3 + i);
-    s_task(&other[0], fix.alice_ep2, fix.alice_fn, 9);
+        st_task(&b[i], fix.alice_ep, fix.alice_fn, 3 + i);
+    st_task(&other[0], fix.alice_ep2, fix.alice_fn, 9);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, a, 3, NULL, err, sizeof err) == FX_OK);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, other, 1, NULL, err, sizeof err) == FX_OK);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, b, 2, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK);
     CHECK(msg->tasks.count == 3);
     for (uint32_t i = 0; i < msg->tasks.count && i < 3; i++) {
         fx_task_t *t = &msg->tasks.tasks[i];
@@ -327,73 +215,50 @@ static void test_dispatch_order(void)
         CHECK(strcmp(t->py_version, "3.11.2") == 0 && strcmp(t->serializer, "pickle") == 0);
         CHECK(zframe_streq(t->body, "def double(x): return 2*x"));
         CHECK(zframe_eq(t->payload, a[i].payload));
-        CHECK(s_state(&fix, fix.alice, t->task_id, NULL) == FX_TASK_DISPATCHED);
+        CHECK(st_state(&fix, fix.alice, t->task_id, NULL) == FX_TASK_DISPATCHED);
     }
     /* Re-encodes cleanly: the TASKS message is valid on the wire. */
     int rc = FX_OK;
     zmsg_t *wire = fx_msg_encode(msg, &rc);
     CHECK(wire != NULL && rc == FX_OK);
     zmsg_destroy(&wire);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 10, msg) == FX_OK);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 10, msg) == FX_OK);
     CHECK(msg->tasks.count == 2);
     CHECK(msg->tasks.count == 2 && strcmp(msg->tasks.tasks[0].task_id, b[0].task_id) == 0 &&
           strcmp(msg->tasks.tasks[1].task_id, b[1].task_id) == 0);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 10, msg) == FX_OK && msg->tasks.count == 0);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep2, 0, msg) == FX_OK && msg->tasks.count == 0);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep2, 5, msg) == FX_OK && msg->tasks.count == 1);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 10, msg) == FX_OK && msg->tasks.count == 0);
+    CHECK(st_dispatch(fix.store, fix.alice_ep2, 0, msg) == FX_OK && msg->tasks.count == 0);
+    CHECK(st_dispatch(fix.store, fix.alice_ep2, 5, msg) == FX_OK && msg->tasks.count == 1);
     fx_msg_destroy(&msg);
-    s_free_tasks(a, 3);
-    s_free_tasks(b, 2);
-    s_free_tasks(other, 1);
-    s_teardown(&fix);
+    st_free_tasks(a, 3);
+    st_free_tasks(b, 2);
+    st_free_tasks(other, 1);
+    st_teardown(&fix);
 }
 
-/* A result record for task_id. */
-static void s_result(fx_result_t *r, const char *task_id, int status, const char *value)
+static void test_results(void *ctx)
 {
-    memset(r, 0, sizeof *r);
-    snprintf(r->task_id, sizeof r->task_id, "%s", task_id);
-    r->status = (uint8_t) status;
-    if (status == FX_RESULT_ERROR) {
-        r->error_code = FX_E_WALLTIME;
-        fx_result_set_text(r, "ran too long");
-    }
-    r->value = zframe_new(value, strlen(value));
-    r->output = zframe_new("out", 3);
-}
-
-static void s_free_results(fx_result_t *r, int n)
-{
-    for (int i = 0; i < n; i++) {
-        free(r[i].error_text);
-        zframe_destroy(&r[i].value);
-        zframe_destroy(&r[i].output);
-    }
-}
-
-static void test_results(void)
-{
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512];
     fx_task_t tasks[3], bobs[1];
     for (int i = 0; i < 3; i++)
-        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
-    s_task(&bobs[0], fix.bob_ep, fix.bob_fn, 0);
+        st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    st_task(&bobs[0], fix.bob_ep, fix.bob_fn, 0);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) == FX_OK);
     CHECK(fx_store_submit(fix.store, fix.bob, fix.client, bobs, 1, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 3);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 3);
     fx_msg_destroy(&msg);
     /* Results arrive out of order; one is an error; one is for Bob's task;
        one for an unknown task. */
     fx_result_t res[4];
     fx_id_text_t unknown;
     fx_id_new(unknown);
-    s_result(&res[0], tasks[2].task_id, FX_RESULT_OK, "v2");
-    s_result(&res[1], tasks[0].task_id, FX_RESULT_ERROR, "");
-    s_result(&res[2], bobs[0].task_id, FX_RESULT_OK, "stolen");
-    s_result(&res[3], unknown, FX_RESULT_OK, "x");
+    st_result(&res[0], tasks[2].task_id, FX_RESULT_OK, "v2");
+    st_result(&res[1], tasks[0].task_id, FX_RESULT_ERROR, "");
+    st_result(&res[2], bobs[0].task_id, FX_RESULT_OK, "stolen");
+    st_result(&res[3], unknown, FX_RESULT_OK, "x");
     fx_store_outcome_t out[4];
     fix.notified = 0;
     CHECK(fx_store_results_commit(fix.store, fix.alice_ep, res, 4, out) == FX_OK);
@@ -401,20 +266,20 @@ static void test_results(void)
     CHECK(out[2] == FX_STORE_FOREIGN && out[3] == FX_STORE_FOREIGN);
     CHECK(fix.notified == 2);
     CHECK(strcmp(fix.last_owner, fix.alice) == 0 && strcmp(fix.last_client, fix.client) == 0);
-    CHECK(s_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_DONE);
-    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_FAILED);
-    CHECK(s_state(&fix, fix.alice, tasks[1].task_id, NULL) == FX_TASK_DISPATCHED);
-    CHECK(s_state(&fix, fix.bob, bobs[0].task_id, NULL) == FX_TASK_QUEUED);
+    CHECK(st_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_DONE);
+    CHECK(st_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_FAILED);
+    CHECK(st_state(&fix, fix.alice, tasks[1].task_id, NULL) == FX_TASK_DISPATCHED);
+    CHECK(st_state(&fix, fix.bob, bobs[0].task_id, NULL) == FX_TASK_QUEUED);
     /* Dedup: the same results again change nothing and notify nobody. */
     fix.notified = 0;
-    s_free_results(res, 1);
-    s_result(&res[0], tasks[2].task_id, FX_RESULT_OK, "second run");
+    st_free_results(res, 1);
+    st_result(&res[0], tasks[2].task_id, FX_RESULT_OK, "second run");
     CHECK(fx_store_results_commit(fix.store, fix.alice_ep, res, 2, out) == FX_OK);
     CHECK(out[0] == FX_STORE_DUP && out[1] == FX_STORE_DUP && fix.notified == 0);
     /* Pending, in arrival order, with the first value stored. */
     msg = fx_msg_new(FX_MSG_RESULTS);
     int64_t seqs[FX_BATCH_MAX];
-    CHECK(fx_store_results_pending(fix.store, fix.alice, fix.client, 0, 10, msg, seqs) == FX_OK);
+    CHECK(st_pending(fix.store, fix.alice, fix.client, 0, 10, msg, seqs) == FX_OK);
     CHECK(msg->results.count == 2);
     if (msg->results.count == 2) {
         fx_result_t *r = msg->results.results;
@@ -426,62 +291,61 @@ static void test_results(void)
               strcmp(r[1].error_text, "ran too long") == 0);
         CHECK(seqs[0] < seqs[1]);
         /* The cursor skips what was read; another client id sees nothing. */
-        CHECK(fx_store_results_pending(fix.store, fix.alice, fix.client, seqs[0], 10, msg, seqs) == FX_OK &&
+        CHECK(st_pending(fix.store, fix.alice, fix.client, seqs[0], 10, msg, seqs) == FX_OK &&
               msg->results.count == 1);
     }
     fx_id_text_t other_client;
     fx_id_new(other_client);
-    CHECK(fx_store_results_pending(fix.store, fix.alice, other_client, 0, 10, msg, seqs) == FX_OK &&
+    CHECK(st_pending(fix.store, fix.alice, other_client, 0, 10, msg, seqs) == FX_OK &&
           msg->results.count == 0);
     /* FETCH: owner only. */
     fx_id_text_t ids[3];
     memcpy(ids[0], tasks[2].task_id, sizeof ids[0]);
     memcpy(ids[1], tasks[1].task_id, sizeof ids[1]);
     memcpy(ids[2], unknown, sizeof ids[2]);
-    CHECK(fx_store_results_fetch(fix.store, fix.alice, ids, 3, msg) == FX_OK && msg->results.count == 1);
-    CHECK(fx_store_results_fetch(fix.store, fix.bob, ids, 3, msg) == FX_OK && msg->results.count == 0);
+    CHECK(st_fetch(fix.store, fix.alice, ids, 3, msg) == FX_OK && msg->results.count == 1);
+    CHECK(st_fetch(fix.store, fix.bob, ids, 3, msg) == FX_OK && msg->results.count == 0);
     /* Ack: Bob cannot ack Alice's result; Alice can, once. */
     uint32_t acked = 9;
     CHECK(fx_store_results_ack(fix.store, fix.bob, ids, 1, &acked) == FX_OK && acked == 0);
     CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 3, &acked) == FX_OK && acked == 1);
     CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 1, &acked) == FX_OK && acked == 0);
-    CHECK(s_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_DELIVERED);
+    CHECK(st_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_DELIVERED);
     memcpy(ids[0], tasks[0].task_id, sizeof ids[0]);
     CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 1, &acked) == FX_OK && acked == 1);
-    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_FAILED);
-    CHECK(fx_store_results_pending(fix.store, fix.alice, fix.client, 0, 10, msg, seqs) == FX_OK &&
-          msg->results.count == 0);
+    CHECK(st_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_FAILED);
+    CHECK(st_pending(fix.store, fix.alice, fix.client, 0, 10, msg, seqs) == FX_OK && msg->results.count == 0);
     /* Purge: delivered results go, with their tasks; the rest stays. */
     uint32_t purged = 0;
     CHECK(fx_store_purge(fix.store, fx_store_wall_ms() - 60000, &purged) == FX_OK && purged == 0);
     CHECK(fx_store_purge(fix.store, fx_store_wall_ms() + 1000, &purged) == FX_OK && purged == 2);
-    CHECK(s_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_UNKNOWN);
-    CHECK(s_state(&fix, fix.alice, tasks[1].task_id, NULL) == FX_TASK_DISPATCHED);
+    CHECK(st_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_UNKNOWN);
+    CHECK(st_state(&fix, fix.alice, tasks[1].task_id, NULL) == FX_TASK_DISPATCHED);
     fx_msg_destroy(&msg);
-    s_free_results(res, 4);
-    s_free_tasks(tasks, 3);
-    s_free_tasks(bobs, 1);
-    s_teardown(&fix);
+    st_free_results(res, 4);
+    st_free_tasks(tasks, 3);
+    st_free_tasks(bobs, 1);
+    st_teardown(&fix);
 }
 
 /* Endpoint loss requeues without ever failing a task: attempts only count. */
-static void test_requeue(void)
+static void test_requeue(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512];
     fx_task_t tasks[2];
     for (int i = 0; i < 2; i++)
-        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+        st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 2, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
     uint32_t requeued = 0, cancelled = 0, attempts = 0;
     /* First loss: back in the queue, in order, attempt 1 next time. */
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 1, msg) == FX_OK && msg->tasks.count == 1);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 1, msg) == FX_OK && msg->tasks.count == 1);
     CHECK(fx_store_requeue(fix.store, fix.alice_ep, &requeued, &cancelled) == FX_OK);
     CHECK(requeued == 1 && cancelled == 0);
-    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_QUEUED && attempts == 1);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 2);
+    CHECK(st_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_QUEUED && attempts == 1);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 2);
     CHECK(msg->tasks.count == 2 && strcmp(msg->tasks.tasks[0].task_id, tasks[0].task_id) == 0 &&
           msg->tasks.tasks[0].attempt == 1 && msg->tasks.tasks[1].attempt == 0);
     /* Many more losses: never failed, the counter only informs. */
@@ -489,79 +353,75 @@ static void test_requeue(void)
     for (int loss = 0; loss < 10; loss++) {
         CHECK(fx_store_requeue(fix.store, fix.alice_ep, &requeued, &cancelled) == FX_OK);
         CHECK(requeued == 2 && cancelled == 0);
-        CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 2);
+        CHECK(st_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 2);
     }
     CHECK(fix.notified == 0);
-    CHECK(s_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_DISPATCHED && attempts == 12);
+    CHECK(st_state(&fix, fix.alice, tasks[0].task_id, &attempts) == FX_TASK_DISPATCHED && attempts == 12);
     /* A result for a requeued (QUEUED) task still counts, and it is not dispatched again. */
     CHECK(fx_store_requeue(fix.store, fix.alice_ep, &requeued, &cancelled) == FX_OK && requeued == 2);
     fx_result_t late;
     fx_store_outcome_t out;
-    s_result(&late, tasks[1].task_id, FX_RESULT_OK, "from the first run");
+    st_result(&late, tasks[1].task_id, FX_RESULT_OK, "from the first run");
     CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &late, 1, &out) == FX_OK && out == FX_STORE_NEW);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 1);
-    s_free_results(&late, 1);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 1);
+    st_free_results(&late, 1);
     fx_msg_destroy(&msg);
-    s_free_tasks(tasks, 2);
-    s_teardown(&fix);
+    st_free_tasks(tasks, 2);
+    st_teardown(&fix);
 }
 
 /* retries travels SUBMIT -> store -> TASKS unchanged. */
-static void test_retries(void)
+static void test_retries(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512];
     fx_task_t tasks[3];
     uint32_t given[3] = {0, 2, FX_RETRIES_MAX};
     for (int i = 0; i < 3; i++) {
-        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+        st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
         tasks[i].retries = given[i];
     }
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 3);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 5, msg) == FX_OK && msg->tasks.count == 3);
     for (uint32_t i = 0; i < msg->tasks.count && i < 3; i++)
         CHECK(msg->tasks.tasks[i].retries == given[i]);
     fx_task_t bad;
-    s_task(&bad, fix.alice_ep, fix.alice_fn, 9);
+    st_task(&bad, fix.alice_ep, fix.alice_fn, 9);
     bad.retries = FX_RETRIES_MAX + 1;
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &bad, 1, NULL, err, sizeof err) ==
           FX_E_BAD_FIELD);
     CHECK(strstr(err, "retries") != NULL);
     fx_msg_destroy(&msg);
-    s_free_tasks(tasks, 3);
-    s_free_tasks(&bad, 1);
-    s_teardown(&fix);
+    st_free_tasks(tasks, 3);
+    st_free_tasks(&bad, 1);
+    st_teardown(&fix);
 }
 
-static void s_live(const char *endpoint_id, void *arg, fx_store_live_t *live)
+static bool s_online(const char *endpoint_id, void *arg)
 {
-    if (strcmp(endpoint_id, (const char *) arg) == 0) {
-        live->online = true;
-        live->managers = 2;
-        live->workers = 8;
-    }
+    return strcmp(endpoint_id, (const char *) arg) == 0;
 }
 
 /* CANCEL: queued ends now; dispatched to an online endpoint is marked and
    stays (its loss cancels it); to an offline one ends now; others' tasks
    and finished ones are untouched. */
-static void test_cancel(void)
+static void test_cancel(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512];
     fx_task_t tasks[5], bobs[1];
     for (int i = 0; i < 5; i++)
-        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
-    s_task(&bobs[0], fix.bob_ep, fix.bob_fn, 0);
+        st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    st_task(&bobs[0], fix.bob_ep, fix.bob_fn, 0);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 5, NULL, err, sizeof err) == FX_OK);
     CHECK(fx_store_submit(fix.store, fix.bob, fix.client, bobs, 1, NULL, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 3);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 3);
     fx_result_t done;
-    s_result(&done, tasks[2].task_id, FX_RESULT_OK, "v");
+    st_result(&done, tasks[2].task_id, FX_RESULT_OK, "v");
     CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &done, 1, NULL) == FX_OK);
     uint64_t unfinished = 0;
     CHECK(fx_store_unfinished(fix.store, fix.alice, &unfinished) == FX_OK && unfinished == 4);
@@ -572,17 +432,17 @@ static void test_cancel(void)
     memcpy(ids[5], bobs[0].task_id, sizeof ids[5]);
     fx_task_status_t out[6];
     fix.notified = 0;
-    CHECK(fx_store_cancel(fix.store, fix.alice, ids + 3, 1, true, s_live, fix.alice_ep, out) == FX_OK);
+    CHECK(fx_store_cancel(fix.store, fix.alice, ids + 3, 1, true, s_online, fix.alice_ep, out) == FX_OK);
     CHECK(out[0].state == FX_TASK_FAILED && fix.notified == 1);
-    CHECK(fx_store_cancel(fix.store, fix.alice, ids, 6, true, s_live, fix.alice_ep, out) == FX_OK);
+    CHECK(fx_store_cancel(fix.store, fix.alice, ids, 6, true, s_online, fix.alice_ep, out) == FX_OK);
     CHECK(out[0].state == FX_TASK_DISPATCHED && out[1].state == FX_TASK_DISPATCHED);
     CHECK(out[2].state == FX_TASK_DONE && out[3].state == FX_TASK_FAILED && out[4].state == FX_TASK_FAILED);
     CHECK(out[5].state == FX_TASK_UNKNOWN && out[5].endpoint_id[0] == '\0');
-    CHECK(s_state(&fix, fix.bob, bobs[0].task_id, NULL) == FX_TASK_QUEUED);
+    CHECK(st_state(&fix, fix.bob, bobs[0].task_id, NULL) == FX_TASK_QUEUED);
     CHECK(fx_store_unfinished(fix.store, fix.alice, &unfinished) == FX_OK && unfinished == 2);
     /* The cancelled result is an error result, pushed like any other. */
     fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
-    CHECK(fx_store_results_fetch(fix.store, fix.alice, (const fx_id_text_t *) ids[4], 1, res) == FX_OK &&
+    CHECK(st_fetch(fix.store, fix.alice, (const fx_id_text_t *) ids[4], 1, res) == FX_OK &&
           res->results.count == 1);
     if (res->results.count == 1) {
         fx_result_t *r = &res->results.results[0];
@@ -590,68 +450,68 @@ static void test_cancel(void)
         CHECK(r->error_text && strstr(r->error_text, "cancelled before it ran"));
     }
     /* Full cancel, endpoint online: dispatched ones stay, marked. */
-    CHECK(fx_store_cancel(fix.store, fix.alice, ids, 1, false, s_live, fix.alice_ep, out) == FX_OK);
+    CHECK(fx_store_cancel(fix.store, fix.alice, ids, 1, false, s_online, fix.alice_ep, out) == FX_OK);
     CHECK(out[0].state == FX_TASK_DISPATCHED && strcmp(out[0].endpoint_id, fix.alice_ep) == 0);
     /* Its endpoint is lost: the marked task ends cancelled, the other requeues. */
     uint32_t requeued = 0, cancelled = 0;
     CHECK(fx_store_requeue(fix.store, fix.alice_ep, &requeued, &cancelled) == FX_OK);
     CHECK(requeued == 1 && cancelled == 1);
-    CHECK(s_state(&fix, fix.alice, ids[0], NULL) == FX_TASK_FAILED);
-    CHECK(s_state(&fix, fix.alice, ids[1], NULL) == FX_TASK_QUEUED);
+    CHECK(st_state(&fix, fix.alice, ids[0], NULL) == FX_TASK_FAILED);
+    CHECK(st_state(&fix, fix.alice, ids[1], NULL) == FX_TASK_QUEUED);
     /* Offline endpoint (live NULL): a dispatched task ends at once. */
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 1);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 3, msg) == FX_OK && msg->tasks.count == 1);
     CHECK(fx_store_cancel(fix.store, fix.alice, ids + 1, 1, false, NULL, NULL, out) == FX_OK);
     CHECK(out[0].state == FX_TASK_FAILED);
     CHECK(fx_store_unfinished(fix.store, fix.alice, &unfinished) == FX_OK && unfinished == 0);
-    s_free_results(&done, 1);
+    st_free_results(&done, 1);
     fx_msg_destroy(&res);
     fx_msg_destroy(&msg);
-    s_free_tasks(tasks, 5);
-    s_free_tasks(bobs, 1);
-    s_teardown(&fix);
+    st_free_tasks(tasks, 5);
+    st_free_tasks(bobs, 1);
+    st_teardown(&fix);
 }
 
 /* The per-user cap: a batch that would go over is refused whole; resends
    do not count; results make room; another user is not affected. */
-static void test_queue_cap(void)
+static void test_queue_cap(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512];
     fx_store_set_queue_cap(fix.store, 5);
     fx_task_t tasks[6], bobs[5];
     for (int i = 0; i < 6; i++)
-        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+        st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
     for (int i = 0; i < 5; i++)
-        s_task(&bobs[i], fix.bob_ep, fix.bob_fn, i);
+        st_task(&bobs[i], fix.bob_ep, fix.bob_fn, i);
     uint32_t stored = 0;
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 4, &stored, err, sizeof err) == FX_OK);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks + 4, 2, &stored, err, sizeof err) ==
           FX_E_LIMIT);
     CHECK(strstr(err, " 4 ") && strstr(err, " 5 "));
-    CHECK(s_state(&fix, fix.alice, tasks[4].task_id, NULL) == FX_TASK_UNKNOWN);
+    CHECK(st_state(&fix, fix.alice, tasks[4].task_id, NULL) == FX_TASK_UNKNOWN);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 5, &stored, err, sizeof err) == FX_OK);
     CHECK(stored == 1); /* four resent, one new: 5 */
     CHECK(fx_store_submit(fix.store, fix.bob, fix.client, bobs, 5, &stored, err, sizeof err) == FX_OK);
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-    CHECK(fx_store_dispatch(fix.store, fix.alice_ep, 1, msg) == FX_OK && msg->tasks.count == 1);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 1, msg) == FX_OK && msg->tasks.count == 1);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks + 5, 1, &stored, err, sizeof err) ==
           FX_E_LIMIT); /* dispatched still counts */
     fx_result_t r;
-    s_result(&r, tasks[0].task_id, FX_RESULT_OK, "v");
+    st_result(&r, tasks[0].task_id, FX_RESULT_OK, "v");
     CHECK(fx_store_results_commit(fix.store, fix.alice_ep, &r, 1, NULL) == FX_OK);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks + 5, 1, &stored, err, sizeof err) == FX_OK);
     uint64_t unfinished = 0;
     CHECK(fx_store_unfinished(fix.store, fix.alice, &unfinished) == FX_OK && unfinished == 5);
-    s_free_results(&r, 1);
+    st_free_results(&r, 1);
     fx_msg_destroy(&msg);
-    s_free_tasks(tasks, 6);
-    s_free_tasks(bobs, 5);
-    s_teardown(&fix);
+    st_free_tasks(tasks, 6);
+    st_free_tasks(bobs, 5);
+    st_teardown(&fix);
 }
 
 /* A version 1 database (no retries, no cancel) is upgraded in place. */
-static void test_migration(void)
+static void test_migration(void *ctx)
 {
     char dir[] = "/tmp/fx_store_mig.XXXXXX", path[300], err[512];
     CHECK(mkdtemp(dir) != NULL);
@@ -684,67 +544,63 @@ static void test_migration(void)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
-static void test_list(void)
+/* LIST rows: endpoints oldest first with their queued counts; tasks and
+   functions newest first; at most max. (The table clients see is made by
+   the broker: fx_client_list.c, checked by the wire tests.) */
+static void test_list(void *ctx)
 {
-    s_fix_t fix;
-    s_setup(&fix);
+    st_fix_t fix;
+    st_setup(&fix);
     char err[512];
     fx_task_t tasks[3];
     for (int i = 0; i < 3; i++)
-        s_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+        st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 3, NULL, err, sizeof err) == FX_OK);
-    fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_ENDPOINTS, 0, s_live, fix.alice_ep, reply) == FX_OK);
-    CHECK(reply->list_reply.rows == 3 && reply->list_reply.cols == 7);
-    if (reply->list_reply.rows == 3 && reply->list_reply.cols == 7) {
-        char **c = reply->list_reply.cells;
-        CHECK(strcmp(c[0], "id") == 0 && strcmp(c[2], "status") == 0);
-        CHECK(strcmp(c[5], "managers") == 0 && strcmp(c[6], "workers") == 0);
-        CHECK(strcmp(c[7], fix.alice_ep) == 0 && strcmp(c[8], "laptop") == 0);
-        CHECK(strcmp(c[9], "online") == 0 && strcmp(c[10], "never") == 0 && strcmp(c[11], "3") == 0);
-        CHECK(strcmp(c[12], "2") == 0 && strcmp(c[13], "8") == 0);
-        CHECK(strcmp(c[16], "offline") == 0 && strcmp(c[18], "0") == 0);
-        CHECK(strcmp(c[19], "0") == 0 && strcmp(c[20], "0") == 0);
+    CHECK(fx_store_endpoint_seen(fix.store, fix.alice_ep2, 1700000000000) == FX_OK);
+    fx_store_endpoint_row_t eps[4];
+    uint32_t n = 0;
+    CHECK(fx_store_list_endpoints(fix.store, fix.alice, 4, eps, &n) == FX_OK && n == 2);
+    if (n == 2) {
+        CHECK(strcmp(eps[0].id, fix.alice_ep) == 0 && strcmp(eps[0].name, "laptop") == 0);
+        CHECK(!eps[0].seen && eps[0].queued == 3);
+        CHECK(strcmp(eps[1].id, fix.alice_ep2) == 0 && eps[1].seen && eps[1].last_seen_ms == 1700000000000);
+        CHECK(eps[1].queued == 0);
     }
-    CHECK(fx_store_list(fix.store, fix.alice, FX_LIST_TASKS, 2, NULL, NULL, reply) == FX_OK);
-    CHECK(reply->list_reply.rows == 3);
-    if (reply->list_reply.rows == 3) {
-        char **c = reply->list_reply.cells;
-        CHECK(strcmp(c[5], tasks[2].task_id) == 0 && strcmp(c[6], "queued") == 0);
-        CHECK(strcmp(c[10], tasks[1].task_id) == 0);
+    CHECK(fx_store_list_endpoints(fix.store, fix.alice, 1, eps, &n) == FX_OK && n == 1);
+    fx_store_task_row_t ts[3];
+    CHECK(fx_store_list_tasks(fix.store, fix.alice, 2, ts, &n) == FX_OK && n == 2);
+    if (n == 2) {
+        CHECK(strcmp(ts[0].id, tasks[2].task_id) == 0 && ts[0].state == FX_TASK_QUEUED);
+        CHECK(strcmp(ts[0].endpoint_id, fix.alice_ep) == 0 && strcmp(ts[0].function_id, fix.alice_fn) == 0);
+        CHECK(strcmp(ts[1].id, tasks[1].task_id) == 0 && ts[1].attempts == 0);
     }
-    CHECK(fx_store_list(fix.store, fix.bob, FX_LIST_FUNCTIONS, 0, NULL, NULL, reply) == FX_OK);
-    CHECK(reply->list_reply.rows == 2 && reply->list_reply.cols == 3);
-    if (reply->list_reply.rows == 2)
-        CHECK(strcmp(reply->list_reply.cells[5], "shell") == 0);
-    CHECK(fx_store_list(fix.store, fix.bob, 9, 0, NULL, NULL, reply) == FX_E_BAD_FIELD);
-    int rc = FX_OK;
-    zmsg_t *wire = fx_msg_encode(reply, &rc);
-    CHECK(wire != NULL);
-    zmsg_destroy(&wire);
-    fx_msg_destroy(&reply);
-    s_free_tasks(tasks, 3);
-    s_teardown(&fix);
+    CHECK(fx_store_list_tasks(fix.store, fix.bob, 3, ts, &n) == FX_OK && n == 0);
+    fx_store_function_row_t fns[2];
+    CHECK(fx_store_list_functions(fix.store, fix.bob, 2, fns, &n) == FX_OK && n == 1);
+    if (n == 1)
+        CHECK(strcmp(fns[0].id, fix.bob_fn) == 0 && strcmp(fns[0].name, "echo") == 0 &&
+              fns[0].kind == FX_FN_SHELL);
+    st_free_tasks(tasks, 3);
+    st_teardown(&fix);
 }
 
-int main(void)
+static const fx_scenario_t s_scenarios[] = {
+    {"schema", test_schema, false},
+    {"users", test_users, false},
+    {"registry", test_registry, false},
+    {"submit", test_submit, false},
+    {"dispatch_order", test_dispatch_order, false},
+    {"results", test_results, false},
+    {"requeue", test_requeue, false},
+    {"retries", test_retries, false},
+    {"cancel", test_cancel, false},
+    {"queue_cap", test_queue_cap, false},
+    {"migration", test_migration, false},
+    {"list", test_list, false},
+};
+
+int main(int argc, char **argv)
 {
-    test_schema();
-    test_users();
-    test_registry();
-    test_submit();
-    test_dispatch_order();
-    test_results();
-    test_requeue();
-    test_retries();
-    test_cancel();
-    test_queue_cap();
-    test_migration();
-    test_list();
-    if (fx_check_failures) {
-        fprintf(stderr, "fx_store_test: %d checks failed\n", fx_check_failures);
-        return 1;
-    }
-    printf("fx_store_test: all checks passed\n");
-    return 0;
+    return fx_test_main("fx_store_test", argc - 1, argv + 1, s_scenarios,
+                        sizeof s_scenarios / sizeof s_scenarios[0], NULL);
 }

@@ -16,12 +16,14 @@
 #ifdef FX_HAVE_STORE
 #include "fx_store.h"
 
-/* The directory that will hold path must exist and be writable. */
+/* The directory that will hold path, made if missing (0700, as ~/.fx on a
+   fresh machine), must be writable. */
 static bool s_out_writable(const char *path)
 {
     char copy[4096];
     snprintf(copy, sizeof copy, "%s", path);
-    return access(dirname(copy), W_OK) == 0;
+    const char *dir = dirname(copy);
+    return (fx_file_mkdirs(dir, 0700) == 0 || errno == EEXIST) && access(dir, W_OK) == 0;
 }
 
 static bool s_addr_ok(const char *addr)
@@ -31,7 +33,10 @@ static bool s_addr_ok(const char *addr)
 
 int fx_cli_user_create(const fx_cli_args_t *args)
 {
-    const char *name = args->argv[2];
+    if (!args->state || !args->out || !args->client_addr || !args->endpoint_addr)
+        return fx_cli_usage_error(args->verb, "'fx user create' needs --state, --out, --client-addr and "
+                                              "--endpoint-addr");
+    const char *name = args->argv[0];
     char err[512] = "";
     char key_path[4096];
     fx_store_t *store = NULL;
@@ -52,7 +57,8 @@ int fx_cli_user_create(const fx_cli_args_t *args)
         return FX_CLI_FAILED;
     }
     if (!s_out_writable(args->out)) {
-        fx_cli_fail("cannot write %s: its directory does not exist or is not writable", args->out);
+        fx_cli_fail("cannot write %s: its folder cannot be made or is not writable (%s)", args->out,
+                    strerror(errno));
         return FX_CLI_FAILED;
     }
     store = fx_store_open(args->state, err, sizeof err);

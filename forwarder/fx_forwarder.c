@@ -1,4 +1,4 @@
-/*  fx_forwarder.c: one endpoint link: credit, dispatch from the store,
+/*  fx_forwarder.c: one endpoint link: credit, dispatch from the queue,
     tasks in flight, results in. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,16 +51,16 @@ void fx_forwarder_credit(fx_forwarder_t *self, uint32_t window)
 }
 
 /* Sends one TASKS batch of at most `room` tasks. Returns the number sent,
-   0 if none was queued, -1 on a store error. */
-static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store, uint32_t room)
+   0 if none was queued, -1 on a queue error. */
+static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, uint32_t room)
 {
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
     if (!msg)
         return -1;
-    int rc = fx_store_dispatch(store, self->stats.endpoint_id, room, msg);
+    int rc = queue->ops->take(queue->ctx, self->stats.endpoint_id, room, msg);
     if (rc != FX_OK) {
-        fx_fwd_log("cannot take tasks for endpoint %s from the store: %s (%s); will retry",
-                   self->stats.endpoint_id, fx_strerror(rc), fx_store_errmsg(store));
+        fx_error("cannot take tasks for endpoint=%s from the queue: %s (%s); will retry",
+                 self->stats.endpoint_id, fx_strerror(rc), queue->ops->describe(queue->ctx));
         fx_msg_destroy(&msg);
         return -1;
     }
@@ -83,14 +83,13 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store, 
     if (rc != FX_OK)
         /* The tasks stay DISPATCHED and in flight: they come back when the
            endpoint is lost or says hello again. */
-        fx_fwd_log("cannot send %u tasks to endpoint %s: %s", count, self->stats.endpoint_id,
-                   fx_strerror(rc));
+        fx_warn("cannot send %u tasks to endpoint=%s: %s", count, self->stats.endpoint_id, fx_strerror(rc));
     return (int) count;
 }
 
-bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store)
+bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue)
 {
-    if (!self->wants_dispatch)
+    if (!self->wants_dispatch || self->requeue_pending)
         return false;
     for (int batch = 0; batch < FX_FWD_BATCHES_PER_PASS; batch++) {
         uint32_t in_flight = (uint32_t) zhashx_size(self->in_flight);
@@ -101,9 +100,9 @@ bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *stor
         uint32_t room = self->stats.window - in_flight;
         if (room > FX_BATCH_MAX)
             room = FX_BATCH_MAX;
-        int sent = s_send_batch(self, sock, store, room);
+        int sent = s_send_batch(self, sock, queue, room);
         if (sent <= 0) {
-            /* Nothing queued (a SUBMIT wakes it), or a store error: the next
+            /* Nothing queued (a SUBMIT wakes it), or a queue error: the next
                tick retries rather than spinning on a broken disk. */
             self->wants_dispatch = false;
             return false;
@@ -115,42 +114,43 @@ bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *stor
 /* Logs results the endpoint sent for tasks that are not its own (unknown
    ids, or dispatched to another endpoint): SPEC 8.4 has them acknowledged
    and dropped, so a confused endpoint does not resend them forever. */
-static void s_log_foreign(fx_forwarder_t *self, fx_msg_t *msg, const fx_store_outcome_t *outcome)
+static void s_log_foreign(fx_forwarder_t *self, fx_msg_t *msg, const fx_fwd_outcome_t *outcome)
 {
     uint32_t foreign = 0;
     const char *first = NULL;
     for (uint32_t i = 0; i < msg->results.count; i++)
-        if (outcome[i] == FX_STORE_FOREIGN) {
+        if (outcome[i] == FX_FWD_RESULT_FOREIGN) {
             foreign++;
             if (!first)
                 first = msg->results.results[i].task_id;
         }
     if (foreign)
-        fx_fwd_log("endpoint %s sent %u results for tasks not dispatched to it (first %s): "
-                   "acknowledged and dropped",
-                   self->stats.endpoint_id, foreign, first);
+        fx_warn("endpoint=%s sent %u results for tasks not dispatched to it (first %s): "
+                "acknowledged and dropped",
+                self->stats.endpoint_id, foreign, first);
 }
 
-void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store, fx_msg_t *msg)
+void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t *msg)
 {
     uint32_t count = msg->results.count;
-    fx_store_outcome_t *outcome = count ? calloc(count, sizeof *outcome) : NULL;
+    fx_fwd_outcome_t *outcome = count ? calloc(count, sizeof *outcome) : NULL;
     fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
     int rc = count && !outcome ? FX_E_NOMEM : !ack ? FX_E_NOMEM : FX_OK;
-    if (rc == FX_OK)
-        rc = fx_store_results_commit(store, self->stats.endpoint_id, msg->results.results, count, outcome);
+    if (rc == FX_OK && count)
+        rc = queue->ops->commit(queue->ctx, self->stats.endpoint_id, msg->results.results, count, outcome);
     if (rc != FX_OK) {
-        fx_fwd_log("cannot store %u results from endpoint %s: %s (%s)", count, self->stats.endpoint_id,
-                   fx_strerror(rc), fx_store_errmsg(store));
-        fx_send_error(sock, self->routing, msg->seq, FX_E_IO,
+        /* SPEC 6.2: ERROR FX_E_IO with the batch's seq, and no ack. */
+        fx_error("cannot store %u results from endpoint=%s: %s (%s)", count, self->stats.endpoint_id,
+                 fx_strerror(rc), rc == FX_E_NOMEM ? "out of memory" : queue->ops->describe(queue->ctx));
+        fx_send_error(sock, self->routing, msg->seq, rc == FX_E_NOMEM ? FX_E_NOMEM : FX_E_IO,
                       "the broker could not store these %u results (%s): they are not "
                       "acknowledged; send them again later",
                       count, fx_strerror(rc));
         goto done;
     }
     if (fx_msg_alloc_records(ack, count) != FX_OK) {
-        /* Stored but not acked: the endpoint resends, the store dedups. */
-        fx_fwd_log("out of memory acknowledging results of endpoint %s", self->stats.endpoint_id);
+        /* Committed but not acked: the endpoint resends, the queue dedups. */
+        fx_error("out of memory acknowledging results of endpoint=%s", self->stats.endpoint_id);
         goto done;
     }
     uint32_t n = 0;
@@ -166,7 +166,7 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store
     ack->seq = msg->seq;
     self->sent_ms = fx_now_ms();
     if (n > 0 && fx_msg_send(&ack, sock, self->routing) != FX_OK)
-        fx_fwd_log("cannot acknowledge %u results to endpoint %s", n, self->stats.endpoint_id);
+        fx_warn("cannot acknowledge %u results to endpoint=%s", n, self->stats.endpoint_id);
     s_log_foreign(self, msg, outcome);
 done:
     fx_msg_destroy(&ack);

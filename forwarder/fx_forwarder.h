@@ -4,13 +4,21 @@
     window it announced, the tasks in flight to it, its liveness. An
     fx_fwd_set_t holds all of them and speaks the endpoint protocol on the
     broker's endpoint ROUTER: it is driven by the broker's loop (no thread
-    of its own) and reaches the task queue only through broker/fx_store.h.
+    of its own) and reaches the task queue only through the queue it is
+    handed (fx_fwd_queue.h), never a store of its own.
 
     Flow control (contracts, "Flow control"): CREDIT(window) is absolute;
     the forwarder never has more than `window` tasks in flight to an
     endpoint; a task leaves flight when its result arrives, or when the
-    endpoint is lost or says hello again (then it is requeued in the store:
-    at-least-once, results deduplicated by task id). */
+    endpoint is lost or says hello again (then it is requeued in the queue:
+    at-least-once, results deduplicated by task id).
+
+    A queue failure never stops a link: a RESULTS batch that cannot be
+    committed is answered ERROR FX_E_IO and not acknowledged (SPEC 6.2); a
+    take, a requeue or a last_seen write that fails is retried at the next
+    tick, and a link whose hello could not requeue its earlier tasks takes
+    no new ones until that requeue went through (so no task is in flight
+    twice). */
 #ifndef FX_FORWARDER_H
 #define FX_FORWARDER_H
 
@@ -18,8 +26,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fx_clock.h"
+#include "fx_fwd_queue.h"
 #include "fx_msg.h"
-#include "fx_store.h"
 
 /* Largest window honoured from an endpoint: fx_limits.h. */
 #define FX_FWD_WINDOW_MAX FX_ENDPOINT_WINDOW_MAX
@@ -56,34 +65,45 @@ void fx_forwarder_stats(fx_forwarder_t *self, fx_forwarder_stats_t *stats);
 /* CREDIT: the endpoint can hold `window` tasks in all. */
 void fx_forwarder_credit(fx_forwarder_t *self, uint32_t window);
 
-/* Sends TASKS from the store while credit and queued tasks last (at most
-   FX_FWD_BATCHES_PER_PASS messages). Returns true if it stopped with both
-   left, i.e. it wants another pass. */
-bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store);
+/* Sends TASKS taken from the queue while credit and queued tasks last (at
+   most FX_FWD_BATCHES_PER_PASS messages). Returns true if it stopped with
+   both left, i.e. it wants another pass. */
+bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue);
 
 /* RESULTS from the endpoint: commit them (deduplicated by task id), then
    RESULTS_ACK every id of the batch; results for tasks that are not this
-   endpoint's are dropped and logged (SPEC 8.4). A store failure is answered
+   endpoint's are dropped and logged (SPEC 8.4). A queue failure is answered
    with ERROR FX_E_IO and no ack: the endpoint resends. */
-void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, fx_store_t *store, fx_msg_t *msg);
+void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t *msg);
 
 /* ---------------------------------------------------------------- all links */
 
 typedef struct _fx_fwd_set_t fx_fwd_set_t;
 
-/* Links served on sock (the broker's endpoint ROUTER, not owned), queued in
-   store (not owned). heartbeat_ms: the beat announced in WELCOME and sent
-   to every endpoint; an endpoint silent for missed beats is lost (its
-   DISPATCHED tasks are requeued, never counted against them). NULL on OOM. */
-fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t missed);
+/* Links served on sock (the broker's endpoint ROUTER, not owned), fed from
+   queue (copied; its context is not owned). heartbeat_ms: the beat
+   announced in WELCOME and sent to every endpoint; an endpoint silent for
+   missed beats is lost (its DISPATCHED tasks are requeued, never counted
+   against them). NULL on OOM. */
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, const fx_fwd_queue_t *queue, uint32_t heartbeat_ms,
+                             uint32_t missed);
 /* Frees every link, saving last_seen (their dispatched tasks stay
-   DISPATCHED in the store and are requeued when the endpoint says hello to
+   DISPATCHED in the queue and are requeued when the endpoint says hello to
    the next broker). */
 void fx_fwd_set_destroy(fx_fwd_set_t **self_p);
 
+/* ZAP for the endpoint port: the connection presenting this public key is
+   the endpoint registered with it (asked of the queue). FX_OK and the
+   User-Id that ZAP is to give the connection in user_id (cap bytes), or
+   FX_E_NOT_FOUND (refuse it), or the queue's failure (refuse it too; the
+   peer reconnects). The User-Id's form is the forwarder's own: only
+   fx_fwd_set_handle reads it. */
+int fx_fwd_set_zap(fx_fwd_set_t *self, const char *public_key, char *user_id, size_t cap);
+
 /* One message from the endpoint ROUTER, routing frame already popped;
-   user_id is the ZAP User-Id of its header frame (NULL if none). Takes the
-   zmsg. Answers malformed or unexpected input with ERROR and goes on. */
+   user_id is the ZAP User-Id of its header frame (NULL if none), as
+   fx_fwd_set_zap made it. Takes the zmsg. Answers malformed or unexpected
+   input with ERROR and goes on. */
 void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);
 
 /* New tasks were queued for endpoint_id: dispatch them at the next pass. */
@@ -94,15 +114,13 @@ void fx_fwd_set_wake(fx_fwd_set_t *self, const char *endpoint_id);
 bool fx_fwd_set_dispatch(fx_fwd_set_t *self);
 
 /* Heartbeats out, lost endpoints (silent `missed` beats) dropped
-   and their tasks requeued, last_seen persisted. now = fx_now_ms(). Returns
-   the ms until it wants to run again. */
+   and their tasks requeued, last_seen persisted, requeues and takes that
+   the queue failed retried. now = fx_now_ms(). Returns the ms until it
+   wants to run again. */
 int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now);
 
 /* Is the endpoint connected (said hello, not lost)? */
 bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id);
-
-/* fx_store_live_fn over the set (arg = the set): online, managers, workers. */
-void fx_fwd_set_live(const char *endpoint_id, void *arg, fx_store_live_t *live);
 
 /* Forwards CANCEL(ids, queued_only 0) to the endpoint's connection.
    0, or -1 if it is not connected (or out of memory). */

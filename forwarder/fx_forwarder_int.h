@@ -1,9 +1,10 @@
 /*  fx_forwarder_int.h: private to forwarder/. The link struct (the set
-    reads its liveness fields) and the log helper. */
+    reads its liveness fields). */
 #ifndef FX_FORWARDER_INT_H
 #define FX_FORWARDER_INT_H
 
 #include "fx_forwarder.h"
+#include "fx_log.h"
 
 struct _fx_forwarder_t {
     fx_forwarder_stats_t stats;
@@ -11,13 +12,13 @@ struct _fx_forwarder_t {
     char *routing_key;     /* its hex text, the set's index key */
     zhashx_t *in_flight;   /* task id -> (void *) 1, dispatched, no result yet */
     bool wants_dispatch;   /* credit or work may have appeared */
+    bool requeue_pending;  /* its hello could not requeue the tasks of the
+                              endpoint's earlier session: take nothing new
+                              until the tick's retry has done it */
     int64_t heard_ms;      /* fx_now_ms of the last message from it */
     int64_t sent_ms;       /* fx_now_ms of the last message to it */
     int64_t heard_wall_ms; /* the same as wall clock, for endpoints.last_seen */
     int64_t saved_wall_ms; /* last value written to endpoints.last_seen */
 };
-
-/* A line on stderr, "fx-broker: " first. */
-void fx_fwd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -9,28 +9,29 @@
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
 #include "fx_forwarder_int.h"
+#include "fx_link.h"
 
+/* The User-Id fx_fwd_set_zap gives an endpoint's connection, read back by
+   fx_fwd_set_handle: "endpoint:<id>". */
 #define S_USER_PREFIX "endpoint:"
 
 struct _fx_fwd_set_t {
     zsock_t *sock;
-    fx_store_t *store;
+    fx_fwd_queue_t queue;
     uint32_t heartbeat_ms;
     uint32_t missed;
     zhashx_t *by_routing;  /* routing hex -> fx_forwarder_t (owned) */
     zhashx_t *by_endpoint; /* endpoint id -> the same link (not owned) */
     zhashx_t *history;     /* endpoint id -> fx_forwarder_stats_t of closed links (owned) */
+    zhashx_t *requeue;     /* endpoint id -> (void *) 1: lost while the queue failed
+                              to requeue its tasks; the tick retries */
     fx_errlimit_t *errors; /* ERRORs per endpoint connection */
 };
 
-void fx_fwd_log(const char *fmt, ...)
+/* Wall-clock ms since the epoch, for endpoints' last_seen. */
+static int64_t s_wall_ms(void)
 {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "fx-broker: %s\n", line);
+    return fx_wall_us() / 1000;
 }
 
 /* ERROR to an endpoint connection, unless it has had too many lately. */
@@ -52,20 +53,22 @@ static void s_link_destroy(void **item)
     fx_forwarder_destroy((fx_forwarder_t **) item);
 }
 
-fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms, uint32_t missed)
+fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, const fx_fwd_queue_t *queue, uint32_t heartbeat_ms,
+                             uint32_t missed)
 {
     fx_fwd_set_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->sock = sock;
-    self->store = store;
+    self->queue = *queue;
     self->heartbeat_ms = heartbeat_ms ? heartbeat_ms : FX_HEARTBEAT_MS_DEFAULT;
     self->missed = missed ? missed : FX_HEARTBEAT_MISSED_DEFAULT;
     self->by_routing = zhashx_new();
     self->by_endpoint = zhashx_new();
     self->history = zhashx_new();
+    self->requeue = zhashx_new();
     self->errors = fx_errlimit_new();
-    if (!self->by_routing || !self->by_endpoint || !self->history || !self->errors) {
+    if (!self->by_routing || !self->by_endpoint || !self->history || !self->requeue || !self->errors) {
         fx_fwd_set_destroy(&self);
         return NULL;
     }
@@ -86,6 +89,7 @@ void fx_fwd_set_destroy(fx_fwd_set_t **self_p)
     zhashx_destroy(&self->by_endpoint);
     zhashx_destroy(&self->by_routing);
     zhashx_destroy(&self->history);
+    zhashx_destroy(&self->requeue);
     fx_errlimit_destroy(&self->errors);
     free(self);
     *self_p = NULL;
@@ -146,15 +150,16 @@ bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id)
     return zhashx_lookup(self->by_endpoint, endpoint_id) != NULL;
 }
 
-void fx_fwd_set_live(const char *endpoint_id, void *arg, fx_store_live_t *live)
+int fx_fwd_set_zap(fx_fwd_set_t *self, const char *public_key, char *user_id, size_t cap)
 {
-    fx_fwd_set_t *self = arg;
-    fx_forwarder_t *link = zhashx_lookup(self->by_endpoint, endpoint_id);
-    if (!link)
-        return;
-    live->online = true;
-    live->managers = link->stats.managers;
-    live->workers = link->stats.workers;
+    fx_id_text_t id;
+    int rc = self->queue.ops->by_key(self->queue.ctx, public_key, id);
+    if (rc == FX_OK && (!fx_id_valid(id) || snprintf(user_id, cap, "%s%s", S_USER_PREFIX, id) >= (int) cap))
+        rc = FX_E_INTERNAL;
+    if (rc != FX_OK && rc != FX_E_NOT_FOUND)
+        fx_error("cannot look up the endpoint of key %s: %s (%s); refused it for now", public_key,
+                 fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
+    return rc;
 }
 
 int fx_fwd_set_cancel(fx_fwd_set_t *self, const char *endpoint_id, const fx_id_text_t *ids, uint32_t count)
@@ -171,8 +176,7 @@ int fx_fwd_set_cancel(fx_fwd_set_t *self, const char *endpoint_id, const fx_id_t
     link->sent_ms = fx_now_ms();
     int rc = fx_msg_send(&msg, self->sock, link->routing);
     if (rc != FX_OK)
-        fx_fwd_log("cannot forward CANCEL of %u tasks to endpoint %s: %s", count, endpoint_id,
-                   fx_strerror(rc));
+        fx_warn("cannot forward CANCEL of %u tasks to endpoint=%s: %s", count, endpoint_id, fx_strerror(rc));
     return rc == FX_OK ? 0 : -1;
 }
 
@@ -182,22 +186,52 @@ static void s_save_seen(fx_fwd_set_t *self, fx_forwarder_t *link)
 {
     if (link->heard_wall_ms == link->saved_wall_ms)
         return;
-    if (fx_store_endpoint_seen(self->store, link->stats.endpoint_id, link->heard_wall_ms) == FX_OK)
+    /* A failure leaves saved_wall_ms behind: the next tick writes again. */
+    if (self->queue.ops->seen(self->queue.ctx, link->stats.endpoint_id, link->heard_wall_ms) == FX_OK)
         link->saved_wall_ms = link->heard_wall_ms;
 }
 
-/* Puts the endpoint's DISPATCHED tasks back in the queue, and says so. */
-static void s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *why)
+/* Puts the endpoint's DISPATCHED tasks back in the queue, and says so.
+   true if the queue did it. */
+static bool s_requeue(fx_fwd_set_t *self, const char *endpoint_id, const char *why)
 {
     uint32_t requeued = 0, cancelled = 0;
-    int rc = fx_store_requeue(self->store, endpoint_id, &requeued, &cancelled);
+    int rc = self->queue.ops->requeue(self->queue.ctx, endpoint_id, &requeued, &cancelled);
     if (rc != FX_OK)
-        fx_fwd_log("cannot requeue the tasks of endpoint %s (%s): %s (%s); they stay dispatched "
-                   "until its next hello",
-                   endpoint_id, why, fx_strerror(rc), fx_store_errmsg(self->store));
+        fx_error("cannot requeue the tasks of endpoint=%s (%s): %s (%s); will retry", endpoint_id, why,
+                 fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
     else if (requeued || cancelled)
-        fx_fwd_log("endpoint %s %s: %u dispatched tasks requeued, %u cancelled (a CANCEL was pending)",
-                   endpoint_id, why, requeued, cancelled);
+        fx_info("endpoint=%s %s: %u dispatched tasks requeued, %u cancelled (a CANCEL was pending)",
+                endpoint_id, why, requeued, cancelled);
+    return rc == FX_OK;
+}
+
+/* A lost endpoint's tasks: requeued now, or by a later tick. */
+static void s_requeue_lost(fx_fwd_set_t *self, const char *endpoint_id)
+{
+    if (!s_requeue(self, endpoint_id, "was lost"))
+        zhashx_update(self->requeue, endpoint_id, (void *) 1);
+}
+
+/* The tick's retries of requeues the queue failed: for lost endpoints (not
+   connected again since: a hello takes the retry over), and for links whose
+   hello could not requeue (they take nothing until then). */
+static void s_retry_requeues(fx_fwd_set_t *self)
+{
+    zlist_t *done = zlist_new();
+    for (void *item = zhashx_first(self->requeue); item && done; item = zhashx_next(self->requeue)) {
+        const char *endpoint_id = zhashx_cursor(self->requeue);
+        if (s_requeue(self, endpoint_id, "was lost (retried)"))
+            zlist_append(done, (void *) endpoint_id);
+    }
+    for (const char *id = done ? zlist_first(done) : NULL; id; id = zlist_next(done))
+        zhashx_delete(self->requeue, id);
+    zlist_destroy(&done);
+    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link; link = zhashx_next(self->by_routing))
+        if (link->requeue_pending && s_requeue(self, link->stats.endpoint_id, "said hello (retried)")) {
+            link->requeue_pending = false;
+            link->wants_dispatch = true;
+        }
 }
 
 /* Closes a link: counters kept, last_seen saved, indexes cleared. */
@@ -214,7 +248,7 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
 {
     const char *endpoint_id = msg->endpoint_hello.endpoint_id;
     if (strcmp(endpoint_id, authed) != 0) {
-        fx_fwd_log("endpoint %s tried to say hello as endpoint %s: refused", authed, endpoint_id);
+        fx_warn("endpoint=%s tried to say hello as endpoint=%s: refused", authed, endpoint_id);
         s_error(self, routing, msg->seq, FX_E_FORBIDDEN,
                 "this connection is authenticated with the key of endpoint %s; it cannot "
                 "speak for endpoint %s: connect with that endpoint's own keypair",
@@ -227,14 +261,17 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
     old = zhashx_lookup(self->by_routing, key);
     if (old)
         s_drop(self, old);
-    s_requeue(self, endpoint_id, "said hello");
     fx_forwarder_t *link = fx_forwarder_new(endpoint_id, routing);
     if (!link) {
         s_error(self, routing, msg->seq, FX_E_NOMEM, "the broker is out of memory: say hello again later");
         return;
     }
+    /* The earlier session's tasks go back first; until they have, this
+       link takes nothing (a later requeue would take back its new ones). */
+    link->requeue_pending = !s_requeue(self, endpoint_id, "said hello");
+    zhashx_delete(self->requeue, endpoint_id); /* the link retries it now */
     link->heard_ms = link->sent_ms = fx_now_ms();
-    link->heard_wall_ms = fx_store_wall_ms();
+    link->heard_wall_ms = s_wall_ms();
     zhashx_insert(self->by_routing, key, link);
     zhashx_insert(self->by_endpoint, endpoint_id, link);
     s_save_seen(self, link);
@@ -246,8 +283,8 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
     fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
     welcome->welcome.heartbeat_ms = self->heartbeat_ms;
     fx_msg_send(&welcome, self->sock, routing);
-    fx_fwd_log("endpoint %s connected (version %s)", endpoint_id,
-               msg->endpoint_hello.version[0] ? msg->endpoint_hello.version : "?");
+    fx_info("endpoint=%s connected (version %s)", endpoint_id,
+            msg->endpoint_hello.version[0] ? msg->endpoint_hello.version : "?");
 }
 
 /* HEARTBEAT, seq 0 (it is neither request nor reply: SPEC 3.6.3). */
@@ -260,34 +297,107 @@ static void s_heartbeat(fx_fwd_set_t *self, fx_forwarder_t *link)
     fx_msg_send(&beat, self->sock, link->routing);
 }
 
-/* Messages of a link that said hello. */
-static void s_serve(fx_fwd_set_t *self, fx_forwarder_t *link, fx_msg_t *msg)
+/* One message from an endpoint connection, for the actions below. */
+typedef struct {
+    zframe_t *routing;
+    const char *key;      /* routing hex */
+    const char *authed;   /* endpoint id from the ZAP User-Id */
+    fx_forwarder_t *link; /* its link, NULL in NONE */
+    fx_msg_t *msg;
+} s_in_t;
+
+static void s_on_hello(fx_fwd_set_t *self, s_in_t *in)
 {
-    switch (msg->type) {
-    case FX_MSG_CREDIT:
-        fx_forwarder_credit(link, msg->credit.window);
-        break;
-    case FX_MSG_RESULTS:
-        fx_forwarder_results(link, self->sock, self->store, msg);
-        break;
-    case FX_MSG_HEARTBEAT:
-        s_heartbeat(self, link);
-        break;
-    case FX_MSG_ENDPOINT_STATUS:
-        link->stats.managers = msg->endpoint_status.managers;
-        link->stats.workers = msg->endpoint_status.workers;
-        link->stats.free = msg->endpoint_status.free;
-        break;
-    default:
-        break;
-    }
+    s_hello(self, in->routing, in->key, in->authed, in->msg);
 }
 
-/* Which messages an endpoint may send us. */
-static bool s_valid_here(int type)
+static void s_on_credit(fx_fwd_set_t *self, s_in_t *in)
 {
-    return type == FX_MSG_ENDPOINT_HELLO || type == FX_MSG_CREDIT || type == FX_MSG_RESULTS ||
-           type == FX_MSG_HEARTBEAT || type == FX_MSG_ERROR || type == FX_MSG_ENDPOINT_STATUS;
+    fx_forwarder_credit(in->link, in->msg->credit.window);
+}
+
+static void s_on_results(fx_fwd_set_t *self, s_in_t *in)
+{
+    fx_forwarder_results(in->link, self->sock, &self->queue, in->msg);
+}
+
+/* Kept in memory for listings (SPEC 5.25), forgotten with the link. */
+static void s_on_status(fx_fwd_set_t *self, s_in_t *in)
+{
+    in->link->stats.managers = in->msg->endpoint_status.managers;
+    in->link->stats.workers = in->msg->endpoint_status.workers;
+    in->link->stats.free = in->msg->endpoint_status.free;
+}
+
+static void s_on_heartbeat(fx_fwd_set_t *self, s_in_t *in)
+{
+    s_heartbeat(self, in->link);
+}
+
+/* An ERROR from an endpoint is logged, never answered (SPEC 10.3). */
+static void s_on_error(fx_fwd_set_t *self, s_in_t *in)
+{
+    fx_warn("endpoint=%s reports %s: %s", in->authed, fx_errname(in->msg->error.code),
+            in->msg->error.text ? in->msg->error.text : "");
+}
+
+/* SPEC 6.2, broker side: the state of one routing id on the endpoint port
+   is NONE (no link) or ACTIVE (a link of the endpoint it authenticated
+   as). The table below is that one: in this state, this message gets this
+   action, which leaves the routing id in the state named after it (only
+   s_hello makes a link, and refuses a hello for another endpoint id with
+   FX_E_FORBIDDEN; "endpoint lost -> NONE" is fx_fwd_set_tick's). The
+   rows every link shares come first, from proto's arrival check
+   (fx_link_admit, SPEC 5.26.1): an ERROR is logged, a type endpoints never
+   send is unexpected, anything but ENDPOINT_HELLO in NONE gets
+   FX_E_NO_SESSION. */
+typedef enum { FX_FWD_NONE, FX_FWD_ACTIVE } fx_fwd_state_t;
+
+typedef void(s_action_fn)(fx_fwd_set_t *self, s_in_t *in);
+
+static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
+    [FX_FWD_NONE] =
+        {
+            [FX_MSG_ENDPOINT_HELLO] = s_on_hello, /* -> ACTIVE */
+        },
+    [FX_FWD_ACTIVE] =
+        {
+            [FX_MSG_ENDPOINT_HELLO] = s_on_hello, /* a restarted interchange -> ACTIVE */
+            [FX_MSG_CREDIT] = s_on_credit,
+            [FX_MSG_RESULTS] = s_on_results,
+            [FX_MSG_ENDPOINT_STATUS] = s_on_status,
+            [FX_MSG_HEARTBEAT] = s_on_heartbeat, /* all -> ACTIVE */
+        },
+};
+
+/* A decoded message of an authenticated endpoint: proto's arrival check,
+   then the state table. */
+static void s_arrive(fx_fwd_set_t *self, s_in_t *in)
+{
+    int type = in->msg->type;
+    fx_admit_t verdict = fx_link_admit(FX_LINK_ENDPOINT, FX_FROM_CONNECTING, in->link != NULL, type);
+    if (verdict == FX_ADMIT_REPORT) {
+        s_on_error(self, in);
+        return;
+    }
+    if (verdict == FX_ADMIT_UNEXPECTED || verdict == FX_ADMIT_NO_SESSION) {
+        char text[256];
+        s_error(self, in->routing, in->msg->seq, fx_link_refusal_code(verdict), "%s",
+                fx_link_refusal(FX_LINK_ENDPOINT, FX_FROM_CONNECTING, verdict, type, text, sizeof text));
+        return;
+    }
+    if (in->link && verdict != FX_ADMIT_HELLO && strcmp(in->link->stats.endpoint_id, in->authed) != 0) {
+        s_error(self, in->routing, in->msg->seq, FX_E_AUTH,
+                "this connection is authenticated as endpoint %s, not %s", in->authed,
+                in->link->stats.endpoint_id);
+        return;
+    }
+    s_action_fn *action = s_transitions[in->link ? FX_FWD_ACTIVE : FX_FWD_NONE][type];
+    if (action)
+        action(self, in);
+    else /* a request nobody serves still gets an answer */
+        s_error(self, in->routing, in->msg->seq, FX_E_UNEXPECTED, "this broker does not serve %s (fx-broker %s)",
+                fx_msg_type_name(type), FX_VERSION);
 }
 
 void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
@@ -303,7 +413,7 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
     fx_forwarder_t *link = zhashx_lookup(self->by_routing, key);
     if (link) { /* any message at all shows the endpoint is alive */
         link->heard_ms = fx_now_ms();
-        link->heard_wall_ms = fx_store_wall_ms();
+        link->heard_wall_ms = s_wall_ms();
     }
     int rc = fx_msg_decode(*zmsg_p, &msg, &seq, &detail);
     zmsg_destroy(zmsg_p);
@@ -312,29 +422,16 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
                              : NULL;
     if (rc != FX_OK) {
         if (s_error(self, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc), detail))
-            fx_fwd_log("bad message from endpoint %s: %s: %s", authed ? authed : "?", fx_strerror(rc),
-                       detail);
+            fx_warn("bad message from endpoint=%s: %s: %s", authed ? authed : "?", fx_strerror(rc), detail);
     }
     else if (!authed || !fx_id_valid(authed))
         s_error(self, routing, seq, FX_E_AUTH,
                 "this connection did not authenticate as an endpoint: connect with a "
                 "registered endpoint keypair");
-    else if (msg->type == FX_MSG_ERROR)
-        fx_fwd_log("endpoint %s reports %s: %s", authed, fx_errname(msg->error.code),
-                   msg->error.text ? msg->error.text : "");
-    else if (!s_valid_here(msg->type))
-        s_error(self, routing, seq, FX_E_UNEXPECTED, "%s is not a message an endpoint sends to the broker",
-                fx_msg_type_name(msg->type));
-    else if (msg->type == FX_MSG_ENDPOINT_HELLO)
-        s_hello(self, routing, key, authed, msg);
-    else if (!link)
-        s_error(self, routing, seq, FX_E_NO_SESSION,
-                "no session for this connection: send ENDPOINT_HELLO first");
-    else if (strcmp(link->stats.endpoint_id, authed) != 0)
-        s_error(self, routing, seq, FX_E_AUTH, "this connection is authenticated as endpoint %s, not %s",
-                authed, link->stats.endpoint_id);
-    else
-        s_serve(self, link, msg);
+    else {
+        s_in_t in = {.routing = routing, .key = key, .authed = authed, .link = link, .msg = msg};
+        s_arrive(self, &in);
+    }
     fx_msg_destroy(&msg);
     free(key);
 }
@@ -350,7 +447,7 @@ bool fx_fwd_set_dispatch(fx_fwd_set_t *self)
 {
     bool busy = false;
     for (fx_forwarder_t *link = zhashx_first(self->by_routing); link; link = zhashx_next(self->by_routing))
-        busy |= fx_forwarder_dispatch(link, self->sock, self->store);
+        busy |= fx_forwarder_dispatch(link, self->sock, &self->queue);
     return busy;
 }
 
@@ -370,7 +467,7 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
             s_heartbeat(self, link);
         if (link->heard_wall_ms - link->saved_wall_ms >= beat)
             s_save_seen(self, link);
-        link->wants_dispatch = true; /* retries a dispatch a store error stopped */
+        link->wants_dispatch = true; /* retries a dispatch a queue error stopped */
         int64_t due = link->sent_ms + beat - now;
         int64_t dies = link->heard_ms + lost_after + 1 - now;
         next = due < next ? due : next;
@@ -379,19 +476,20 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
     for (fx_forwarder_t *link = lost ? zlist_first(lost) : NULL; link; link = zlist_next(lost)) {
         fx_forwarder_stats_t stats;
         fx_forwarder_stats(link, &stats);
-        fx_fwd_log("endpoint %s lost: silent for %lld ms (%u missed beats); max in flight %u of "
-                   "window %u",
-                   stats.endpoint_id, (long long) (now - link->heard_ms), self->missed, stats.max_in_flight,
-                   stats.window);
+        fx_warn("endpoint=%s lost: silent for %lld ms (%u missed beats); max in flight %u of "
+                "window %u",
+                stats.endpoint_id, (long long) (now - link->heard_ms), self->missed, stats.max_in_flight,
+                stats.window);
         fx_id_text_t id;
         memcpy(id, stats.endpoint_id, sizeof id);
         s_drop(self, link);
-        s_requeue(self, id, "was lost");
+        s_requeue_lost(self, id);
     }
     zlist_destroy(&lost);
+    s_retry_requeues(self);
     uint64_t suppressed = fx_errlimit_tick(self->errors, now);
     if (suppressed)
-        fx_fwd_log("%llu ERRORs to endpoints suppressed (over %d per second to one connection)",
-                   (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
+        fx_warn("%llu ERRORs to endpoints suppressed (over %d per second to one connection)",
+                (unsigned long long) suppressed, FX_ERRLIMIT_PER_SECOND);
     return next < 1 ? 1 : next;
 }

@@ -313,10 +313,13 @@ int ept_endpoint_start(ept_broker_t *b, const char *managers, ...)
     snprintf(stats, sizeof stats, "%s/ep.stats", b->root);
     snprintf(errlog, sizeof errlog, "%s/ep.stderr", b->root);
     snprintf(hb, sizeof hb, "%d", HB_MS);
-    const char *argv[32] = {exe,      "--creds",      creds,        "--dir",  dir,
-                            "--name", "test-ep",      "--managers", managers, "--heartbeat-ms",
-                            hb,       "--stats-file", stats};
-    int argc = 13;
+    const char *argv[32] = {exe,       "--creds",        creds, "--dir",        dir,  "--name",
+                            "test-ep", "--heartbeat-ms", hb,    "--stats-file", stats};
+    int argc = 11;
+    if (managers) {
+        argv[argc++] = "--managers";
+        argv[argc++] = managers;
+    }
     va_list ap;
     va_start(ap, managers);
     for (const char *a = va_arg(ap, const char *); a && argc < 30; a = va_arg(ap, const char *))
@@ -349,6 +352,40 @@ int ept_endpoint_start(ept_broker_t *b, const char *managers, ...)
     b->out_fd = fds[0];
     fcntl(b->out_fd, F_SETFL, O_NONBLOCK);
     return b->pid > 0 ? 0 : -1;
+}
+
+void ept_stat_text(ept_broker_t *b, const char *key, char *out, size_t cap)
+{
+    char path[PATH_MAX + 16], line[1024];
+    snprintf(path, sizeof path, "%s/ep.stats", b->root);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    size_t klen = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == '=') {
+            line[strcspn(line, "\n")] = '\0';
+            snprintf(out, cap, "%s", line + klen + 1);
+            break;
+        }
+    if (f)
+        fclose(f);
+}
+
+long ept_stat(ept_broker_t *b, const char *key)
+{
+    char text[64];
+    ept_stat_text(b, key, text, sizeof text);
+    return text[0] ? atol(text) : -1;
+}
+
+int ept_write_config(ept_broker_t *b, const char *text)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ep", b->root);
+    if (fx_file_mkdirs(path, 0700) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/ep/config.yaml", b->root);
+    return fx_file_write_atomic(path, text, strlen(text), 0600, 0);
 }
 
 /* SIGTERM the endpoint and wait for its exit; returns the exit status. */
@@ -580,6 +617,33 @@ fx_result_t *ept_fill_result(fx_msg_t *m, uint32_t i, const char *id, const char
     r->value = zframe_new(value, strlen(value));
     r->output = zframe_new_empty();
     return r;
+}
+
+void ept_answer(ept_fake_t *f, const char *id)
+{
+    fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
+    fx_msg_alloc_records(res, 1);
+    ept_fill_result(res, 0, id, "v");
+    ept_send(f->sock, NULL, res, &f->seq);
+}
+
+int ept_read_pids(ept_broker_t *b, long *pids, int cap)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ep/managers.pids", b->root);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && n < cap && fscanf(f, "%ld", &pids[n]) == 1)
+        n++;
+    if (f)
+        fclose(f);
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && pids[k - 1] > pids[k]; k--) {
+            long t = pids[k];
+            pids[k] = pids[k - 1];
+            pids[k - 1] = t;
+        }
+    return n;
 }
 
 const char ept_shell_payload[EPT_SHELL_PAYLOAD_LEN + 1] =

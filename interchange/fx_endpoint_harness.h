@@ -105,9 +105,16 @@ fx_msg_t *ept_expect(ept_broker_t *b, zlistx_t *inbox, fx_msg_type_t type);
 bool ept_barrier(ept_broker_t *b, ept_fake_t *f);
 
 /* The broker, and fx-endpoint (flags after managers, NULL-ended; may be
-   started again in the same state dir after it ended). */
+   started again in the same state dir after it ended). managers NULL: no
+   --managers flag (the provider of ROOT/ep/config.yaml, if any, decides). */
 int ept_broker_start(ept_broker_t *b);
 int ept_endpoint_start(ept_broker_t *b, const char *managers, ...);
+/* A counter of ROOT/ep.stats (the endpoint's --stats-file), or -1. */
+long ept_stat(ept_broker_t *b, const char *key);
+/* The text of a row of it into out ("" if none). */
+void ept_stat_text(ept_broker_t *b, const char *key, char *out, size_t cap);
+/* ROOT/ep/config.yaml, read by the next ept_endpoint_start. 0 or -1. */
+int ept_write_config(ept_broker_t *b, const char *text);
 int ept_endpoint_stop(ept_broker_t *b); /* SIGTERM, wait: exit status */
 void ept_broker_stop(ept_broker_t *b, bool keep_root);
 bool ept_until_ready(ept_broker_t *b); /* registered, welcomed, first CREDIT */
@@ -121,6 +128,11 @@ zmsg_t *ept_raw(uint32_t version, uint32_t type, void (*body)(msgpack_packer *))
 void ept_body_bad_hello(msgpack_packer *pk);
 void ept_body_seven_nils(msgpack_packer *pk);
 void ept_body_credit(msgpack_packer *pk);
+
+/* A fake manager answers task id with an OK result ("v"). */
+void ept_answer(ept_fake_t *f, const char *id);
+/* The pids in ROOT/ep/managers.pids, sorted; returns how many. */
+int ept_read_pids(ept_broker_t *b, long *pids, int cap);
 
 /* Tasks and results. */
 fx_msg_t *ept_tasks(int count, fx_id_text_t *ids, int kind, const char *body, const char *entry,

@@ -46,15 +46,6 @@ static void s_send_task(ept_broker_t *b, fx_id_text_t *id)
              &b->seq);
 }
 
-/* A fake manager answers task id with an OK result. */
-static void s_answer(ept_fake_t *f, const char *id)
-{
-    fx_msg_t *res = fx_msg_new(FX_MSG_RESULTS);
-    fx_msg_alloc_records(res, 1);
-    ept_fill_result(res, 0, id, "v");
-    ept_send(f->sock, NULL, res, &f->seq);
-}
-
 /* Wait for a TASKS at f carrying exactly task id. */
 static bool s_got_task(ept_broker_t *b, ept_fake_t *f, const char *id)
 {
@@ -120,7 +111,7 @@ static void scenario_status(void *ctx)
     int before = b.statuses;
     CHECK(WAIT_UNTIL(&b, b.statuses >= before + 3), "ENDPOINT_STATUS with every heartbeat (%d -> %d)", before,
           b.statuses);
-    s_answer(a, id);
+    ept_answer(a, id);
     CHECK(WAIT_UNTIL(&b, b.st_free == 3), "its result came: free 3 (got %u)", b.st_free);
     ept_ack(&b, &id, 1); /* else SIGTERM waits for it */
     a->beating = false;
@@ -247,11 +238,11 @@ static void scenario_missed(void *ctx)
     CHECK(fx_now_ms() - silent_since >= (int64_t) (S_MISSED - 1) * HB_MS, "not before %d ms",
           (S_MISSED - 1) * HB_MS);
     /* B finishes task 1; A's task 0 comes first, before the queued task 2 */
-    s_answer(m2, ids[1]);
+    ept_answer(m2, ids[1]);
     CHECK(s_got_task(&b, m2, ids[0]), "the lost manager's task went to the front of the queue");
-    s_answer(m2, ids[0]);
+    ept_answer(m2, ids[0]);
     CHECK(s_got_task(&b, m2, ids[2]), "then task 2");
-    s_answer(m2, ids[2]);
+    ept_answer(m2, ids[2]);
     int ok = 0;
     CHECK(ept_collect_results(&b, ids, 3, &ok) == 3 && ok == 3, "three results");
     ept_ack(&b, ids, 3);
@@ -290,7 +281,7 @@ static void s_leave(bool by_signal)
     CHECK(cmd && cmd->command.command == FX_CMD_DRAIN, "COMMAND DRAIN to the manager");
     fx_msg_destroy(&cmd);
     CHECK(b.exit_status == -1, "still running while task 0 runs");
-    s_answer(a, ids[0]);
+    ept_answer(a, ids[0]);
     fx_msg_t *r = ept_expect(&b, b.ep_inbox, FX_MSG_RESULTS);
     CHECK(r && ept_has_result(r, ids[0]), "the running task's result reaches the broker");
     fx_msg_destroy(&r);
@@ -340,26 +331,6 @@ static void scenario_zap_renew(void *ctx)
     ept_broker_stop(&b, fx_check_failures > 0);
 }
 
-/* The pids in DIR/managers.pids, sorted; returns how many. */
-static int s_read_pids(ept_broker_t *b, long *pids, int cap)
-{
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/ep/managers.pids", b->root);
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    while (f && n < cap && fscanf(f, "%ld", &pids[n]) == 1)
-        n++;
-    if (f)
-        fclose(f);
-    for (int i = 1; i < n; i++)
-        for (int k = i; k > 0 && pids[k - 1] > pids[k]; k--) {
-            long t = pids[k];
-            pids[k] = pids[k - 1];
-            pids[k - 1] = t;
-        }
-    return n;
-}
-
 static const char s_py_double[] = "def double(x):\n    return 2 * x\n";
 
 static void scenario_adopt(void *ctx)
@@ -375,7 +346,7 @@ static void scenario_adopt(void *ctx)
     if (!ept_until_ready(&b))
         goto done;
     CHECK(WAIT_UNTIL(&b, b.window == 4), "two managers: window 4 (got %u)", b.window);
-    CHECK(s_read_pids(&b, before, 4) == 2, "managers.pids lists two pids");
+    CHECK(ept_read_pids(&b, before, 4) == 2, "managers.pids lists two pids");
     char first_addr[256];
     snprintf(first_addr, sizeof first_addr, "%s", b.managers_addr);
 
@@ -390,7 +361,7 @@ static void scenario_adopt(void *ctx)
           b.managers_addr);
     CHECK(WAIT_UNTIL(&b, b.window == 4 && b.st_managers == 2), "both managers came back: window 4 (got %u)",
           b.window);
-    CHECK(s_read_pids(&b, after, 4) == 2 && after[0] == before[0] && after[1] == before[1],
+    CHECK(ept_read_pids(&b, after, 4) == 2 && after[0] == before[0] && after[1] == before[1],
           "managers.pids: the same two pids (%ld %ld -> %ld %ld)", before[0], before[1], after[0], after[1]);
     CHECK(ept_processes_with(key) == 2, "no new fx-manager was launched (%d)", ept_processes_with(key));
 
@@ -406,7 +377,7 @@ static void scenario_adopt(void *ctx)
 done:
     if (ept_process_with(key)) {
         long pids[4];
-        for (int i = 0, n = s_read_pids(&b, pids, 4); i < n; i++)
+        for (int i = 0, n = ept_read_pids(&b, pids, 4); i < n; i++)
             kill((pid_t) pids[i], SIGKILL);
     }
     ept_broker_stop(&b, fx_check_failures > 0);
@@ -490,7 +461,7 @@ static void scenario_results_ack(void *ctx)
     fx_id_text_t id;
     s_send_task(&b, &id);
     CHECK(s_got_task(&b, a, id), "the task reached manager a");
-    s_answer(a, id);
+    ept_answer(a, id);
     CHECK(WAIT_UNTIL(&b, s_broker_got(&b, id)), "the result reached the broker");
     s_no_ack_yet(&b, a, "result unacked by the broker");
     ept_ack(&b, &id, 1);
@@ -515,9 +486,9 @@ static void scenario_adopted_result(void *ctx)
     ept_fake_hello(&b, a, 1);
     fx_id_text_t id; /* a task of an earlier endpoint run: never sent to this one */
     fx_id_new(id);
-    s_answer(a, id);
+    ept_answer(a, id);
     CHECK(WAIT_UNTIL(&b, s_broker_got(&b, id)), "the unknown task's result is forwarded to the broker");
-    s_answer(a, id); /* resent while the first copy is still unacked */
+    ept_answer(a, id); /* resent while the first copy is still unacked */
     s_no_ack_yet(&b, a, "adopted result unacked by the broker");
     ept_ack(&b, &id, 1);
     s_expect_ack(&b, a, id, "adopted result, after the broker's ack");

@@ -230,21 +230,16 @@ static void scenario_fake_managers(void *ctx)
               acks_other == 0,
           "B got RESULTS_ACK for tasks 1 2 3 4 once each, none for A's task 0 (%d %d %d %d %d, other %d)",
           acked[0], acked[1], acked[2], acked[3], acked[4], acks_other);
-    char path[PATH_MAX + 16], err[256];
-    snprintf(path, sizeof path, "%s/ep.stats", b.root);
-    fx_kv_t kv;
-    CHECK(fx_kv_load(path, &kv, err, sizeof err) == 0, "stats file: %s", err);
-    const char *rx = fx_kv_get(&kv, "tasks_received"), *sent = fx_kv_get(&kv, "results_sent"),
-               *held = fx_kv_get(&kv, "max_held"), *win = fx_kv_get(&kv, "window_at_max_held"),
-               *lost = fx_kv_get(&kv, "managers_lost"), *bad_n = fx_kv_get(&kv, "bad_messages");
-    CHECK(rx && atoi(rx) == 5, "tasks_received=5 (%s)", rx ? rx : "-");
-    CHECK(sent && atoi(sent) == 5, "results_sent=5 (%s)", sent ? sent : "-");
-    const char *dups = fx_kv_get(&kv, "tasks_duplicate");
-    CHECK(dups && atoi(dups) == 1, "tasks_duplicate=1 (%s)", dups ? dups : "-");
-    CHECK(held && win && atoi(held) >= 1 && atoi(held) <= atoi(win), "max_held %s <= window at that time %s",
-          held ? held : "-", win ? win : "-");
-    CHECK(lost && atoi(lost) == 1, "managers_lost=1 (%s)", lost ? lost : "-");
-    CHECK(bad_n && atoi(bad_n) >= 5, "bad_messages counted (%s)", bad_n ? bad_n : "-");
+    long rx = ept_stat(&b, "tasks_received"), sent = ept_stat(&b, "results_sent"),
+         held = ept_stat(&b, "max_held"), win = ept_stat(&b, "window_at_max_held"),
+         lost = ept_stat(&b, "managers_lost"), bad_n = ept_stat(&b, "bad_messages"),
+         dups = ept_stat(&b, "tasks_duplicate");
+    CHECK(rx == 5, "tasks_received=5 (%ld)", rx);
+    CHECK(sent == 5, "results_sent=5 (%ld)", sent);
+    CHECK(dups == 1, "tasks_duplicate=1 (%ld)", dups);
+    CHECK(held >= 1 && held <= win, "max_held %ld <= window at that time %ld", held, win);
+    CHECK(lost == 1, "managers_lost=1 (%ld)", lost);
+    CHECK(bad_n >= 5, "bad_messages counted (%ld)", bad_n);
 done:
     ept_broker_stop(&b, fx_check_failures > 0);
 }

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "fx_ix_internal.h"
-#include "fx_ix_launcher.h"
 #include "fx_ix_lifecycle.h"
 #include "fx_ix_register.h"
+#include "fx_ix_scaling.h"
 #include "fx_log.h"
 
 /* How long registration waits for each answer of the broker. */
@@ -32,9 +32,9 @@ struct fx_interchange_t {
     zpoller_t *poller;
     fx_ix_work_t work;
     fx_ix_sent_t sent;
-    fx_ix_launcher_t *launcher;
+    fx_ix_launch_t launch;     /* how the blocks' managers start: set once the port is bound */
+    fx_ix_scaling_t *scaling;  /* the blocks: NULL until the port is bound */
     int64_t stop_deadline;     /* STOPPING, LEAVING: exit by then */
-    int64_t adopt_deadline;    /* managers of an earlier run: hello by then; 0 = none */
     int64_t next_beat;         /* next heartbeat / periodic CREDIT to the broker */
     int64_t next_manager_beat; /* next heartbeat to the managers */
     int64_t next_stats;        /* next stats file write */
@@ -54,10 +54,9 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     w->managers = fx_ix_managers_new();
     w->results = fx_ix_results_new();
     w->orphans = zlistx_new();
-    char pids_path[PATH_MAX + 16];
-    snprintf(pids_path, sizeof pids_path, "%s/managers.pids", conf->identity->dir);
-    self->launcher = fx_ix_launcher_new(pids_path);
-    if (!w->tasks || !w->managers || !w->results || !self->launcher || !w->orphans) {
+    w->allowed = fx_ix_allowed_new(conf->allowed_functions, conf->allowed_functions_count);
+    w->config_path = conf->config_path;
+    if (!w->tasks || !w->managers || !w->results || !w->orphans || (conf->allowed_functions && !w->allowed)) {
         snprintf(err, errlen, "out of memory");
         fx_interchange_destroy(&self);
     }
@@ -76,8 +75,9 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
     fx_ix_managers_destroy(&self->work.managers);
     fx_ix_tasks_destroy(&self->work.tasks);
     fx_ix_results_destroy(&self->work.results);
-    fx_ix_launcher_destroy(&self->launcher);
+    fx_ix_scaling_destroy(&self->scaling);
     zlistx_destroy(&self->work.orphans);
+    zhashx_destroy(&self->work.allowed);
     free(self);
     *self_p = NULL;
 }
@@ -196,10 +196,11 @@ static void s_broker_read(fx_interchange_t *self)
     fx_ix_broker_read(self->link, &self->work, self->port, self);
 }
 
-/* Phase 6 for this interchange. */
+/* Phase 7 for this interchange. */
 static void s_broker_send(fx_interchange_t *self, bool beat)
 {
-    uint32_t window = fx_ix_window(&self->work, !fx_ix_life_takes_work(self->life));
+    uint32_t window =
+        fx_ix_window(&self->work, !fx_ix_life_takes_work(self->life), fx_ix_scaling_potential(self->scaling));
     fx_ix_broker_send(self->link, &self->work, &self->sent, window, beat);
 }
 
@@ -246,7 +247,7 @@ static void s_pass(fx_interchange_t *self)
     fx_ix_manager_read(w, self->port, self->conf->heartbeat_ms);
     int64_t now = fx_now_ms();
     fx_ix_expire(w, now, (int64_t) self->conf->heartbeat_missed * self->conf->heartbeat_ms);
-    fx_ix_launcher_reap(self->launcher);
+    fx_ix_scaling_tick(self->scaling, w, now, fx_ix_life_takes_work(self->life));
     if (fx_ix_life_takes_work(self->life))
         fx_ix_dispatch(w, self->port); /* a draining manager takes no more */
     bool beat = now >= self->next_beat;
@@ -271,65 +272,37 @@ static void s_pass(fx_interchange_t *self)
         s_life(self, FX_IX_EV_GRACE_OVER);
 }
 
-static int s_start_managers(fx_interchange_t *self, int count)
+/* The managers' command line, now that the port is bound. */
+static int s_launch(fx_interchange_t *self, char *err, size_t errlen)
 {
-    if (count <= 0)
-        return 0;
-    char err[512];
-    fx_ix_launch_conf_t lc = {
-        .interchange = fx_ix_port_dial_address(self->port),
-        .server_key = self->conf->identity->endpoint_kp.public_key,
-        .key_file = self->conf->identity->manager_key_path,
-        .workers = self->conf->workers,
-        .prefetch = self->conf->prefetch,
-        .heartbeat_ms = self->conf->heartbeat_ms,
-        .heartbeat_missed = self->conf->heartbeat_missed,
-    };
-    if (fx_ix_launcher_start(self->launcher, &lc, count, err, sizeof err) != 0) {
-        fx_error("%s", err);
+    const fx_interchange_conf_t *conf = self->conf;
+    fx_ix_launch_t *l = &self->launch;
+    if (fx_self_dir(l->fx_manager, sizeof l->fx_manager - 16) != 0) {
+        snprintf(err, errlen,
+                 "cannot find the directory of fx-endpoint (/proc/self/exe); start it by its full path");
         return -1;
     }
+    strcat(l->fx_manager, "/fx-manager");
+    snprintf(l->interchange, sizeof l->interchange, "%s", fx_ix_port_dial_address(self->port));
+    snprintf(l->server_key, sizeof l->server_key, "%s", conf->identity->endpoint_kp.public_key);
+    snprintf(l->key_file, sizeof l->key_file, "%s", conf->identity->manager_key_path);
+    snprintf(l->dir, sizeof l->dir, "%s", conf->identity->dir);
+    l->workers = conf->workers;
+    l->prefetch = conf->prefetch;
+    l->heartbeat_ms = conf->heartbeat_ms;
+    l->heartbeat_missed = conf->heartbeat_missed;
     return 0;
 }
 
-/* Managers adopted from an earlier run: once each has said hello again, or
-   the grace is over, the ones still silent are told to stop and only the
-   missing number is started (none once LEAVING). Returns -1 if starting
-   failed. */
-static int s_check_adoption(fx_interchange_t *self, int64_t now)
-{
-    if (!self->adopt_deadline)
-        return 0;
-    bool leaving = self->life == FX_IX_LEAVING;
-    fx_ix_managers_t *managers = self->work.managers;
-    int pids[1024];
-    int n = fx_ix_launcher_adopted(self->launcher, pids, (int) (sizeof pids / sizeof pids[0]));
-    int back = 0;
-    for (int i = 0; i < n; i++)
-        back += fx_ix_managers_by_pid(managers, (uint32_t) pids[i]) != NULL;
-    if (back < n && now < self->adopt_deadline && !leaving)
-        return 0;
-    self->adopt_deadline = 0;
-    for (int i = 0; i < n; i++)
-        if (!fx_ix_managers_by_pid(managers, (uint32_t) pids[i])) {
-            fx_warn("adopted fx-manager pid %d did not say hello within %d ms; stopping it", pids[i],
-                    self->conf->adopt_grace_ms);
-            fx_ix_launcher_terminate(self->launcher, pids[i]);
-        }
-    int missing = leaving ? 0 : self->conf->managers - back;
-    fx_info("%d adopted manager(s) came back; starting %d new one(s)", back, missing > 0 ? missing : 0);
-    return s_start_managers(self, missing);
-}
-
-/* RUNNING begins: bind the managers' port, adopt the managers of an
-   earlier run or start new ones. 0; -1 (logged) if the port or the poller
-   could not be made: nothing to stop then. A manager that cannot be
-   started is FATAL, and STOPPED stops the others. */
+/* RUNNING begins: bind the managers' port, make the provider, adopt the
+   blocks of an earlier run (the first scaling pass starts init_blocks
+   otherwise). 0; -1 (logged) if the port, the poller or the provider
+   could not be made: nothing to stop then. */
 static int s_open(fx_interchange_t *self, int64_t now)
 {
     char err[512];
-    self->port =
-        fx_ix_port_new(self->conf->identity, self->conf->manager_bind, &self->work.stats, err, sizeof err);
+    self->port = fx_ix_port_new(self->conf->identity, self->conf->manager_bind,
+                                self->conf->manager_bind_fallback, &self->work.stats, err, sizeof err);
     if (!self->port) {
         fx_error("%s", err);
         return -1;
@@ -342,16 +315,18 @@ static int s_open(fx_interchange_t *self, int64_t now)
     }
     zpoller_set_nonstop(self->poller, true); /* signals are handled by the loop */
     fx_ix_link_set_poller(self->link, self->poller);
-    int adopted = fx_ix_launcher_adopt(self->launcher, self->conf->identity->manager_key_path);
-    if (adopted > 0)
-        self->adopt_deadline = now + self->conf->adopt_grace_ms;
-    else if (s_start_managers(self, self->conf->managers) != 0)
-        s_life(self, FX_IX_EV_FATAL);
+    if (s_launch(self, err, sizeof err) != 0 ||
+        !(self->scaling =
+              fx_ix_scaling_new(self->conf->provider, &self->launch, self->conf->idle_ms, err, sizeof err))) {
+        fx_error("%s", err);
+        return -1;
+    }
+    fx_ix_scaling_adopt(self->scaling, now, self->conf->adopt_grace_ms);
     return 0;
 }
 
 /* Until the next timer: the broker's and the managers' heartbeats, the
-   stats file, the stop grace, the adoption grace. */
+   stats file, the stop grace, the next scaling evaluation. */
 static int s_timeout(fx_interchange_t *self, int64_t now)
 {
     int64_t next = self->next_beat < self->next_stats ? self->next_beat : self->next_stats;
@@ -359,8 +334,8 @@ static int s_timeout(fx_interchange_t *self, int64_t now)
         next = self->next_manager_beat;
     if ((self->life == FX_IX_STOPPING || self->life == FX_IX_LEAVING) && self->stop_deadline < next)
         next = self->stop_deadline;
-    if (self->adopt_deadline && self->adopt_deadline < next)
-        next = self->adopt_deadline;
+    if (fx_ix_scaling_next(self->scaling) < next)
+        next = fx_ix_scaling_next(self->scaling);
     return next > now ? (int) (next - now) : 0;
 }
 
@@ -383,13 +358,11 @@ int fx_interchange_run(fx_interchange_t *self)
             s_life(self, FX_IX_EV_SIGNAL);
         }
         s_pass(self);
-        if (s_check_adoption(self, fx_now_ms()) != 0)
-            s_life(self, FX_IX_EV_FATAL);
     }
     /* STOPPED: results already at hand go out before the managers are stopped */
     s_broker_send(self, false);
     fx_ix_port_command(self->port, self->work.managers, FX_CMD_STOP);
-    fx_ix_launcher_stop(self->launcher, S_STOP_TIMEOUT_MS);
+    fx_ix_scaling_stop(self->scaling, S_STOP_TIMEOUT_MS);
     s_write_stats(self);
     return self->exit_code;
 }

@@ -10,31 +10,40 @@
         2. broker messages   (TASKS into the FIFO, RESULTS_ACK, COMMAND, ...)
         3. manager messages  (MANAGER_HELLO, CREDIT, RESULTS, HEARTBEAT)
         4. expire managers silent for --heartbeat-missed periods (tasks requeued)
-        5. dispatch          (FIFO -> managers, never beyond a manager's window)
-        6. send              (RESULTS batch, CREDIT, heartbeats, link liveness)
+        5. blocks            (the provider polled; scale out and in; ended blocks'
+                              managers dropped, their tasks requeued)
+        6. dispatch          (FIFO -> managers, never beyond a manager's window)
+        7. send              (RESULTS batch, CREDIT, heartbeats, link liveness)
 
     Flow control: the CREDIT sent to the broker is the sum of the live
-    managers' windows; the endpoint holds (queued + at managers + results
-    not yet sent) at most that many tasks, as long as the broker honours it
-    and no manager shrinks or is lost. */
+    managers' windows, or what max_blocks blocks would announce if that is
+    more (the provider can still bring them in); the endpoint holds (queued
+    + at managers + results not yet sent) at most that many tasks, as long
+    as the broker honours it and no manager shrinks or is lost. */
 #ifndef FX_INTERCHANGE_H
 #define FX_INTERCHANGE_H
 
 #include "fx_conf.h"
+#include "fx_ix_config.h"
 #include "fx_ix_identity.h"
 
 typedef struct {
     const fx_creds_t *creds;
-    fx_ix_identity_t *identity; /* manager_bind is updated after the bind */
-    int managers;               /* local fx-manager processes to start */
-    int workers;                /* per manager */
-    int prefetch;               /* per manager */
-    const char *manager_bind;   /* ROUTER address for managers (may point into identity) */
+    fx_ix_identity_t *identity;            /* manager_bind is updated after the bind */
+    const fx_ix_provider_conf_t *provider; /* the blocks: no FX_IX_UNSET in its counts */
+    int64_t idle_ms;                       /* a block idle this long is ended (scale in) */
+    int workers;                           /* per manager; FX_IX_WORKERS_AUTO: the node's cores */
+    int prefetch;                          /* per manager */
+    const char *manager_bind;              /* ROUTER address for managers (may point into identity) */
+    const char *manager_bind_fallback;     /* bound instead if manager_bind cannot be (NULL: none) */
     int heartbeat_ms;
-    int heartbeat_missed;   /* a peer silent this many periods is lost */
-    int adopt_grace_ms;     /* wait this long for adopted managers' hello */
-    int stop_grace_ms;      /* SIGTERM: wait this long for in-flight results */
-    const char *stats_file; /* NULL: no stats file */
+    int heartbeat_missed;                  /* a peer silent this many periods is lost */
+    int adopt_grace_ms;                    /* wait this long for adopted managers' hello */
+    int stop_grace_ms;                     /* SIGTERM: wait this long for in-flight results */
+    const char *stats_file;                /* NULL: no stats file */
+    const char *config_path;               /* the config file read, for messages (NULL: none) */
+    const fx_id_text_t *allowed_functions; /* NULL: every function may run here */
+    size_t allowed_functions_count;
 } fx_interchange_conf_t;
 
 typedef struct fx_interchange_t fx_interchange_t;

@@ -55,6 +55,8 @@ static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
 {
     for (uint32_t i = 0; i < msg->tasks.count; i++) {
         fx_task_t *task = &msg->tasks.tasks[i];
+        if (!fx_ix_allowed_check(w, task))
+            continue; /* ended here with FX_E_FORBIDDEN */
         int rc = fx_ix_tasks_add(w->tasks, task);
         if (rc == FX_OK)
             w->stats.tasks_received++;

@@ -1,4 +1,4 @@
-/*  fx_ix_broker_send.c: phase 6 of the loop, what the interchange says to
+/*  fx_ix_broker_send.c: phase 7 of the loop, what the interchange says to
     its forwarder: RESULTS batches, CREDIT and ENDPOINT_STATUS when they
     changed and with every heartbeat, HEARTBEAT; only while the link is
     ACTIVE. */

@@ -1,4 +1,4 @@
-/*  fx_ix_dispatch.c: phase 5 of the loop, dispatch. Tasks leave the front
+/*  fx_ix_dispatch.c: phase 6 of the loop, dispatch. Tasks leave the front
     of the FIFO, in order, for the manager the strategy picks
     (fx_ix_strategy.h), never beyond that manager's window; then each
     manager gets what it was handed in TASKS batches of at most

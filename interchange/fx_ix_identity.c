@@ -114,7 +114,7 @@ int fx_ix_identity_load(fx_ix_identity_t *self, const char *dir, const char *nam
         return -1;
     }
     snprintf(self->dir, sizeof self->dir, "%s", dir);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if (fx_file_mkdirs(dir, 0700) != 0) {
         snprintf(err, errlen, "cannot create the state directory %s (%s); pass a writable --dir", dir,
                  strerror(errno));
         return -1;

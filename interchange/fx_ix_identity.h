@@ -31,10 +31,10 @@ typedef struct {
     bool created; /* true if this start minted the id */
 } fx_ix_identity_t;
 
-/* Load the identity from dir, creating dir (0700) and any missing file. If
-   endpoint.conf names another name than `name`, the new name is stored (the
-   broker learns it at registration). Returns 0, or -1 with a sentence in err
-   that names the file and what to do. */
+/* Load the identity from dir, creating dir and its missing parents (0700)
+   and any missing file. If endpoint.conf names another name than `name`,
+   the new name is stored (the broker learns it at registration). Returns
+   0, or -1 with a sentence in err that names the file and what to do. */
 int fx_ix_identity_load(fx_ix_identity_t *self, const char *dir, const char *name, char *err, size_t errlen);
 
 /* Take DIR/endpoint.lock (flock, not inherited by children, released by

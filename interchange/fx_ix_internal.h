@@ -11,18 +11,21 @@
         2. broker messages               fx_ix_broker_read.c    link, work, port; tells the loop
                                                                 of WELCOME, refusal and COMMAND
               CANCEL                     fx_ix_cancel.c         work, port
+              TASKS not allowed here     fx_ix_allowed.c        work
               RESULTS_ACK                fx_ix_acks.c           work, port
         3. manager messages              fx_ix_manager_read.c   work, port
         4. expire lost managers          fx_ix_expire.c         work
-        5. dispatch                      fx_ix_dispatch.c       work, port
-        6. send to the broker            fx_ix_broker_send.c    link, work, what it sent
+        5. blocks: scale out and in      fx_ix_scaling.c        its blocks and provider, work
+        6. dispatch                      fx_ix_dispatch.c       work, port
+        7. send to the broker            fx_ix_broker_send.c    link, work, what it sent
            the window and what is held   fx_ix_flow.c           work
            the link's silence check      fx_ix_broker_read.c    link, work; tells the loop
 
     The loop itself (fx_interchange.c) runs them in that order on every
-    pass, with heartbeats to the managers after phase 6, then the stats
-    file, the end of a drain or of the stop grace (lifecycle events), and
-    the managers of an earlier run. */
+    pass, with heartbeats to the managers after phase 7, then the stats
+    file and the end of a drain or of the stop grace (lifecycle events).
+    Phase 5 has its own header (fx_ix_scaling.h); its blocks come from a
+    provider (fx_ix_provider.h). */
 #ifndef FX_IX_INTERNAL_H
 #define FX_IX_INTERNAL_H
 
@@ -51,6 +54,8 @@ typedef struct {
     fx_ix_managers_t *managers; /* the managers with a session */
     fx_ix_results_t *results;   /* results until the broker's RESULTS_ACK */
     zlistx_t *orphans;          /* scratch: tasks of lost or replaced managers */
+    zhashx_t *allowed;          /* function ids allowed here; NULL: all */
+    const char *config_path;    /* for messages; NULL: no config file */
     fx_ix_stats_t stats;
 } fx_ix_work_t;
 
@@ -84,6 +89,13 @@ void fx_ix_command(fx_interchange_t *ix, int command);
    CANCEL to that manager, its ids only; unknown ids are ignored. */
 void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *cancel);
 
+/* allowed_functions (fx_ix_allowed.c): the set of ids (NULL if ids is
+   NULL: every function is allowed; NULL on OOM too, which the caller
+   tells apart by ids). _check is true if task may run here; if not, the
+   task has ended with an FX_E_FORBIDDEN result naming its function. */
+zhashx_t *fx_ix_allowed_new(const fx_id_text_t *ids, size_t count);
+bool fx_ix_allowed_check(fx_ix_work_t *w, const fx_task_t *task);
+
 /* RESULTS_ACK from the broker (fx_ix_acks.c): those results are forgotten,
    and each manager that sent some of them gets a RESULTS_ACK with their
    ids; never before the broker's ack (SPEC 6.3, 8.3). */
@@ -97,12 +109,12 @@ void fx_ix_manager_read(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms);
    lost; their tasks go back to the front of the FIFO. */
 void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
 
-/* Phase 5 (fx_ix_dispatch.c): tasks from the front of the FIFO to the
+/* Phase 6 (fx_ix_dispatch.c): tasks from the front of the FIFO to the
    managers the strategy picks, never beyond a manager's window; one TASKS
    batch per manager. */
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
 
-/* Phase 6 (fx_ix_broker_send.c), only while the link is ACTIVE: pending
+/* Phase 7 (fx_ix_broker_send.c), only while the link is ACTIVE: pending
    RESULTS, then CREDIT(window) and ENDPOINT_STATUS when changed or beat,
    then a HEARTBEAT if beat. */
 void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, uint32_t window, bool beat);
@@ -112,8 +124,10 @@ void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, 
    old ones the broker does not count, plus results not yet sent. */
 uint64_t fx_ix_held(const fx_ix_work_t *w);
 
-/* The window to announce: the managers' windows, less the old tasks still
+/* The window to announce: the managers' windows, or potential (what the
+   blocks the provider may still bring in would announce,
+   fx_ix_scaling_potential) if that is more, less the old tasks still
    held; 0 while draining. */
-uint32_t fx_ix_window(const fx_ix_work_t *w, bool draining);
+uint32_t fx_ix_window(const fx_ix_work_t *w, bool draining, uint64_t potential);
 
 #endif

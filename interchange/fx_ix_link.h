@@ -16,7 +16,7 @@
                     once: the step that enters it says ENDPOINT_HELLO.
         HELLO_SENT  ENDPOINT_HELLO said; waiting for WELCOME (a silence
                     check says it again on a new socket, backing off)
-        ACTIVE      welcomed: a broker session; phase 6 sends only now
+        ACTIVE      welcomed: a broker session; phase 7 sends only now
         CLOSED      refused for good (a configuration problem): the
                     endpoint exits 1
 

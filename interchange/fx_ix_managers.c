@@ -14,6 +14,7 @@ struct fx_ix_manager_t {
     uint32_t pid;
     uint32_t workers;
     uint32_t window;
+    bool retiring; /* its block is ending: no new tasks, out of the window */
     int64_t last_heard;
     zlistx_t *in_flight; /* fx_ix_task_t *, dispatch order, not owned */
     zlistx_t *outbox;    /* fx_ix_task_t *, not owned */
@@ -153,10 +154,13 @@ int fx_ix_managers_expire(fx_ix_managers_t *self, int64_t now, int64_t silence_m
         fx_ix_manager_t *m = zlistx_handle_item(handle);
         handle = zlistx_next(self->list) ? zlistx_cursor(self->list) : NULL;
         if (now - m->last_heard > silence_ms) {
-            fx_warn("manager %s (host %s, pid %u) silent for %lld ms: lost; its %zu task(s) go "
-                    "back to the front of the queue",
-                    m->manager_id, m->host, m->pid, (long long) (now - m->last_heard),
-                    zlistx_size(m->in_flight));
+            /* a retiring manager was told to stop: its silence is expected */
+            fx_log(
+                m->retiring ? FX_LOG_INFO : FX_LOG_WARN,
+                "manager %s (host %s, pid %u) silent for %lld ms: %s; its %zu task(s) go back to the front "
+                "of the queue",
+                m->manager_id, m->host, m->pid, (long long) (now - m->last_heard),
+                m->retiring ? "gone with its block" : "lost", zlistx_size(m->in_flight));
             fx_ix_managers_remove(self, &m, orphans);
             lost++;
         }
@@ -183,7 +187,7 @@ uint64_t fx_ix_managers_window(fx_ix_managers_t *self)
 {
     uint64_t sum = 0;
     for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
-        sum += m->window;
+        sum += fx_ix_manager_window(m);
     return sum;
 }
 
@@ -201,14 +205,6 @@ uint64_t fx_ix_managers_free(fx_ix_managers_t *self)
     for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
         sum += fx_ix_manager_free(m);
     return sum;
-}
-
-fx_ix_manager_t *fx_ix_managers_by_pid(fx_ix_managers_t *self, uint32_t pid)
-{
-    for (fx_ix_manager_t *m = zlistx_first(self->list); m; m = zlistx_next(self->list))
-        if (m->pid == pid)
-            return m;
-    return NULL;
 }
 
 fx_ix_manager_t *fx_ix_managers_by_id(fx_ix_managers_t *self, const char *manager_id)
@@ -241,7 +237,15 @@ zframe_t *fx_ix_manager_routing(const fx_ix_manager_t *self)
 }
 uint32_t fx_ix_manager_window(const fx_ix_manager_t *self)
 {
-    return self->window;
+    return self->retiring ? 0 : self->window;
+}
+void fx_ix_manager_retire(fx_ix_manager_t *self)
+{
+    self->retiring = true;
+}
+bool fx_ix_manager_retiring(const fx_ix_manager_t *self)
+{
+    return self->retiring;
 }
 void fx_ix_manager_set_window(fx_ix_manager_t *self, uint32_t window)
 {
@@ -263,8 +267,8 @@ uint32_t fx_ix_manager_in_flight(const fx_ix_manager_t *self)
 
 uint32_t fx_ix_manager_free(const fx_ix_manager_t *self)
 {
-    uint32_t busy = fx_ix_manager_in_flight(self);
-    return self->window > busy ? self->window - busy : 0;
+    uint32_t busy = fx_ix_manager_in_flight(self), window = fx_ix_manager_window(self);
+    return window > busy ? window - busy : 0;
 }
 
 int fx_ix_manager_hold(fx_ix_manager_t *self, fx_ix_task_t *task)

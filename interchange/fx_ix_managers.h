@@ -19,6 +19,7 @@
 #ifndef FX_IX_MANAGERS_H
 #define FX_IX_MANAGERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fx_ix_tasks.h"
@@ -71,9 +72,6 @@ uint64_t fx_ix_managers_window(fx_ix_managers_t *self);
 uint64_t fx_ix_managers_workers(fx_ix_managers_t *self);
 uint64_t fx_ix_managers_free(fx_ix_managers_t *self);
 
-/* The manager whose MANAGER_HELLO carried this pid (first one), or NULL. */
-fx_ix_manager_t *fx_ix_managers_by_pid(fx_ix_managers_t *self, uint32_t pid);
-
 /* The manager whose session carries this manager id, or NULL. */
 fx_ix_manager_t *fx_ix_managers_by_id(fx_ix_managers_t *self, const char *manager_id);
 
@@ -83,8 +81,14 @@ const char *fx_ix_manager_host(const fx_ix_manager_t *self);
 uint32_t fx_ix_manager_pid(const fx_ix_manager_t *self);
 uint32_t fx_ix_manager_workers(const fx_ix_manager_t *self);
 zframe_t *fx_ix_manager_routing(const fx_ix_manager_t *self);
+/* The window it announced; 0 once it retires. */
 uint32_t fx_ix_manager_window(const fx_ix_manager_t *self);
 void fx_ix_manager_set_window(fx_ix_manager_t *self, uint32_t window);
+/* Its block is ending (scale in, cancel): it gets no new task and counts
+   for nothing in the window, while it finishes what it holds. A new
+   session of the same manager starts without it. */
+void fx_ix_manager_retire(fx_ix_manager_t *self);
+bool fx_ix_manager_retiring(const fx_ix_manager_t *self);
 uint32_t fx_ix_manager_in_flight(const fx_ix_manager_t *self);
 /* window - in_flight, or 0 */
 uint32_t fx_ix_manager_free(const fx_ix_manager_t *self);

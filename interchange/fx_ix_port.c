@@ -22,21 +22,23 @@ struct fx_ix_port_t {
 static void s_dial_address(const char *bound, char *out, size_t cap)
 {
     const char *colon = strrchr(bound, ':');
-    if (strncmp(bound, "tcp://", 6) == 0 && colon && colon > bound + 6)
+    bool wildcard = strncmp(bound, "tcp://0.0.0.0:", 14) == 0 || strncmp(bound, "tcp://*:", 8) == 0;
+    if (wildcard && colon)
         snprintf(out, cap, "tcp://127.0.0.1%s", colon);
     else
         snprintf(out, cap, "%s", bound);
 }
 
 /* Binds the router (made already); 0, or -1 with a sentence in err. */
-static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *want, char *err, size_t errlen)
+static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *want, const char *fallback,
+                  char *err, size_t errlen)
 {
     int rc = zsock_bind(self->router, "%s", want);
-    if (rc == -1 && want == identity->manager_bind) {
-        fx_warn("cannot bind the managers' address %s kept in endpoint.conf (%s); binding a "
-                "free port instead: managers of the earlier run cannot come back",
-                want, zmq_strerror(zmq_errno()));
-        rc = zsock_bind(self->router, "tcp://127.0.0.1:0");
+    if (rc == -1 && fallback) {
+        fx_warn("cannot bind the managers' address %s kept in endpoint.conf (%s); binding %s "
+                "instead: managers of the earlier run cannot come back",
+                want, zmq_strerror(zmq_errno()), fallback);
+        rc = zsock_bind(self->router, "%s", fallback);
     }
     if (rc == -1) {
         snprintf(err, errlen,
@@ -60,8 +62,8 @@ static int s_bind(fx_ix_port_t *self, fx_ix_identity_t *identity, const char *wa
     return 0;
 }
 
-fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, fx_ix_stats_t *stats, char *err,
-                             size_t errlen)
+fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, const char *fallback,
+                             fx_ix_stats_t *stats, char *err, size_t errlen)
 {
     fx_ix_port_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -88,7 +90,7 @@ fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, fx_ix
     fx_curve_server(self->router, &identity->endpoint_kp, S_ZAP_DOMAIN);
     zsock_set_linger(self->router, 200); /* the last COMMAND STOP still goes out on exit */
     zsock_set_maxmsgsize(self->router, (int) FX_WIRE_FRAME_MAX);
-    if (s_bind(self, identity, want, err, errlen) != 0)
+    if (s_bind(self, identity, want, fallback, err, errlen) != 0)
         goto fail;
     return self;
 fail:

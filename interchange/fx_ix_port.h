@@ -19,22 +19,23 @@
 
 typedef struct fx_ix_port_t fx_ix_port_t;
 
-/* Bind the ZAP handler and the ROUTER at want; if want is the address kept
-   in endpoint.conf and cannot be bound, a free loopback port instead (the
-   managers of the earlier run cannot come back then). Prints the
-   "fx-endpoint: managers=<bound>" line on stdout and keeps the bound
-   address in endpoint.conf. stats (not owned) counts refused messages.
-   Caller owns the port; NULL with a sentence in err. */
-fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, fx_ix_stats_t *stats, char *err,
-                             size_t errlen);
+/* Bind the ZAP handler and the ROUTER at want; if want cannot be bound
+   and fallback is not NULL (want is the address kept in endpoint.conf),
+   fallback instead, a free port (the managers of the earlier run cannot
+   come back then). Prints the "fx-endpoint: managers=<bound>" line on
+   stdout and keeps the bound address in endpoint.conf. stats (not owned)
+   counts refused messages. Caller owns the port; NULL with a sentence in
+   err. */
+fx_ix_port_t *fx_ix_port_new(fx_ix_identity_t *identity, const char *want, const char *fallback,
+                             fx_ix_stats_t *stats, char *err, size_t errlen);
 void fx_ix_port_destroy(fx_ix_port_t **self_p);
 
 /* The two sockets, for the loop's poller. */
 zsock_t *fx_ix_port_router(fx_ix_port_t *self);
 zsock_t *fx_ix_port_zap_socket(fx_ix_port_t *self);
 
-/* The address local managers dial: the bound one, with a wildcard host
-   replaced by loopback. */
+/* The address managers dial: the bound one, with a wildcard host
+   (0.0.0.0, *) replaced by loopback. */
 const char *fx_ix_port_dial_address(fx_ix_port_t *self);
 
 /* Phase 1: answer the ZAP requests waiting (at most FX_IX_READS_PER_PASS). */

@@ -37,6 +37,7 @@ int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
         {"tasks_dispatched", self->tasks_dispatched},
         {"tasks_requeued", self->tasks_requeued},
         {"tasks_cancelled", self->tasks_cancelled},
+        {"tasks_forbidden", self->tasks_forbidden},
         {"results_received", self->results_received},
         {"results_sent", self->results_sent},
         {"results_resent", self->results_resent},
@@ -53,14 +54,25 @@ int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
         {"max_window_announced", self->max_window_announced},
         {"window_at_max_held", self->window_at_max_held},
         {"held_over_window", self->held_over_window},
+        {"blocks_submitted", self->blocks_submitted},
+        {"blocks_cancelled", self->blocks_cancelled},
+        {"blocks_failed", self->blocks_failed},
+        {"blocks_ended", self->blocks_ended},
+        {"blocks_active", self->blocks_active},
+        {"blocks_connected", self->blocks_connected},
+        {"scaling_outstanding", self->scaling_outstanding},
+        {"scaling_capacity", self->scaling_capacity},
+        {"window_potential", self->window_potential},
     };
-    char text[2048];
+    char text[4096];
     size_t len = (size_t) snprintf(text, sizeof text,
                                    "# fx-endpoint counters; held = queued + at managers + results not yet "
                                    "sent; invariant: held <= window announced last\n");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0] && len < sizeof text; i++)
         len +=
             (size_t) snprintf(text + len, sizeof text - len, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
+    if (len < sizeof text && self->scaling_last[0])
+        len += (size_t) snprintf(text + len, sizeof text - len, "scaling_last=%s\n", self->scaling_last);
     if (len >= sizeof text) {
         errno = ENOBUFS;
         return -1;

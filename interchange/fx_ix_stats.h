@@ -5,7 +5,8 @@
     sent. The flow-control invariant is held <= the window announced last;
     max_held and window_at_max_held let a test check it after the fact.
     Written as key=value lines via a temporary file and rename, so a reader
-    never sees half a file (fx_kv_load reads it). */
+    never sees half a file. There are more rows than fx_kv_load takes:
+    read it line by line (the tests' ept_stat, fxharness.read_stats). */
 #ifndef FX_IX_STATS_H
 #define FX_IX_STATS_H
 
@@ -17,6 +18,7 @@ typedef struct {
     uint64_t tasks_dispatched; /* task hand-overs to managers (incl. re-dispatch) */
     uint64_t tasks_requeued;   /* tasks given back by lost or replaced managers */
     uint64_t tasks_cancelled;  /* tasks removed from the queue by CANCEL */
+    uint64_t tasks_forbidden;  /* tasks refused: their function is not in allowed_functions */
     uint64_t results_received; /* results from managers */
     uint64_t results_sent;     /* results sent to the broker for the first time */
     uint64_t results_resent;   /* ... and again after a re-hello */
@@ -33,6 +35,17 @@ typedef struct {
     uint64_t max_window_announced;
     uint64_t window_at_max_held; /* window announced last when max_held was reached */
     uint64_t held_over_window;   /* times held was seen above the window announced last */
+    /* blocks (fx_ix_scaling.h): counted since the start, then as of the last evaluation */
+    uint64_t blocks_submitted;
+    uint64_t blocks_cancelled;    /* scale in, or adopted ones that stayed silent */
+    uint64_t blocks_failed;       /* failed or held: retried with back-off */
+    uint64_t blocks_ended;        /* every end, the above included */
+    uint64_t blocks_active;       /* now: submitting, pending or running, not being ended */
+    uint64_t blocks_connected;    /* now: with a manager connected */
+    uint64_t scaling_outstanding; /* now: tasks held (queued + at managers) */
+    uint64_t scaling_capacity;    /* now: worker slots of active blocks and of managers of no block */
+    uint64_t window_potential;    /* the window the blocks could fill (max_blocks of them) */
+    char scaling_last[512];       /* the last scaling decision, as logged */
 } fx_ix_stats_t;
 
 /* Record the current held count against the window announced last. */

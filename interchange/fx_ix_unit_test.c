@@ -9,9 +9,9 @@
 
 #include "fx_conf.h"
 #include "fx_ix_identity.h"
-#include "fx_ix_launcher.h"
 #include "fx_ix_lifecycle.h"
 #include "fx_ix_managers.h"
+#include "fx_ix_provider.h"
 #include "fx_ix_results.h"
 #include "fx_ix_stats.h"
 #include "fx_ix_strategy.h"
@@ -129,7 +129,7 @@ static void scenario_registry_and_dispatch(void *ctx)
     CHECK(fx_ix_managers_workers(reg) == 4 && fx_ix_managers_free(reg) == 0,
           "status sums: workers 4, free 0 (got %llu, %llu)", (unsigned long long) fx_ix_managers_workers(reg),
           (unsigned long long) fx_ix_managers_free(reg));
-    CHECK(fx_ix_managers_by_pid(reg, 0) == m1 && fx_ix_managers_by_pid(reg, 77) == NULL, "find by pid");
+    CHECK(fx_ix_managers_by_id(reg, mid1) == m1 && fx_ix_managers_by_id(reg, "nope") == NULL, "find by id");
     zlistx_purge(fx_ix_manager_outbox(m1));
     zlistx_purge(fx_ix_manager_outbox(m2));
 
@@ -293,16 +293,21 @@ static void scenario_identity_and_pids(void *ctx)
     FILE *f = fopen(pids, "w");
     fprintf(f, "%d\n1\n999999999\n", (int) getpid());
     fclose(f);
-    fx_ix_launcher_t *l = fx_ix_launcher_new(pids);
-    CHECK(fx_ix_launcher_adopt(l, again.manager_key_path) == 0, "neither this test, init nor a dead pid");
-    int out[4];
-    CHECK(fx_ix_launcher_adopted(l, out, 4) == 0, "nothing adopted");
+    fx_ix_provider_conf_t pc = {.kind = FX_IX_PROVIDER_LOCAL, .nodes_per_block = 1};
+    fx_ix_launch_t launch = {.workers = 1};
+    snprintf(launch.dir, sizeof launch.dir, "%s", dir);
+    snprintf(launch.key_file, sizeof launch.key_file, "%s", again.manager_key_path);
+    void *local = fx_ix_provider_local.create(&pc, &launch, err, sizeof err);
+    CHECK(local, "the local provider (max_blocks 0: no fx-manager needed): %s", err);
+    fx_ix_block_t out[4];
+    CHECK(local && fx_ix_provider_local.adopt(local, out, 4) == 0, "neither this test, init nor a dead pid");
     f = fopen(pids, "r");
     int c = f ? fgetc(f) : 0;
     if (f)
         fclose(f);
     CHECK(c == EOF, "managers.pids rewritten empty");
-    fx_ix_launcher_destroy(&l);
+    if (local)
+        fx_ix_provider_local.destroy(local);
     char cmd[PATH_MAX + 64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0, "cleanup");

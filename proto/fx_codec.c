@@ -63,6 +63,18 @@ static int s_pack_field(msgpack_packer *pk, zmsg_t *frames, const fx_field_t *f,
             msgpack_pack_nil(pk);
         break;
     case FX_FIELD_FRAME: return s_pack_frame(frames, (zframe_t **) at);
+    case FX_FIELD_U64: msgpack_pack_uint64(pk, *(uint64_t *) at); break;
+    case FX_FIELD_OID: s_pack_str(pk, at); break;
+    case FX_FIELD_TIMES: {
+        const uint64_t *times = (const uint64_t *) at;
+        size_t n = FX_TIMES_MAX;
+        while (n && times[n - 1] == 0) /* trailing zeros are implied */
+            n--;
+        msgpack_pack_array(pk, n);
+        for (size_t i = 0; i < n; i++)
+            msgpack_pack_uint64(pk, times[i]);
+        break;
+    }
     case FX_FIELD_BATCH: {
         uint32_t count = *(uint32_t *) at;
         char *records = *(char **) (base + f->offset2);
@@ -337,6 +349,25 @@ static int s_read_field(s_reader_t *r, const fx_field_t *f, char *base)
         return 0;
     case FX_FIELD_TEXT: return s_read_text(r, (char **) at, f->name);
     case FX_FIELD_FRAME: return 0; /* filled from the payload frames afterwards */
+    case FX_FIELD_U64: return s_read_uint(r, (uint64_t *) at, f->name);
+    case FX_FIELD_OID:
+        if (s_read_str(r, at, FX_OID_LEN + 1, f->name))
+            return r->err == FX_E_TOO_LARGE ? (r->err = FX_E_BAD_FIELD, -1) : -1;
+        if (!fx_oid_valid(at))
+            return s_fail(r, FX_E_BAD_FIELD, f->name);
+        return 0;
+    case FX_FIELD_TIMES: {
+        uint32_t count;
+        if (s_read_array(r, &count, f->name))
+            return -1;
+        if (count > FX_TIMES_MAX)
+            return s_fail(r, FX_E_TOO_LARGE, f->name);
+        uint64_t *times = (uint64_t *) at;
+        for (uint32_t i = 0; i < count; i++)
+            if (s_read_uint(r, &times[i], f->name))
+                return -1;
+        return 0;
+    }
     case FX_FIELD_BATCH: {
         uint32_t count;
         if (s_read_array(r, &count, f->name))

@@ -2,6 +2,7 @@
     canonical lowercase text form everywhere (wire, sqlite, files). */
 #include <sodium.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "fx_msg.h"
 
@@ -37,4 +38,17 @@ bool fx_id_valid(const char *text)
             return false;
     }
     return text[FX_ID_LEN] == '\0';
+}
+
+bool fx_oid_valid(const char *text)
+{
+    size_t len = strlen(text);
+    if (len == 0)
+        return true;
+    if (len != FX_OID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+            return false;
+    return true;
 }

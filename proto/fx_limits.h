@@ -7,13 +7,16 @@
 
 /* Protocol version carried in every header frame. A peer speaking another
    version gets ERROR(FX_E_VERSION) naming both versions. */
-#define FX_PROTO_VERSION 1
+#define FX_PROTO_VERSION 2
 
 /* Canonical text form of an id: 8-4-4-4-12 lowercase hex, 36 chars. */
 #define FX_ID_LEN 36
 
 /* z85 text of a Curve25519 key. */
 #define FX_KEY_LEN 40
+
+/* A function version: the hex id of its git blob in the registry (SHA-1). */
+#define FX_OID_LEN 40
 
 /* The msgpack header frame. The largest legitimate header is a full SUBMIT
    or TASKS batch: FX_BATCH_MAX records of a few hundred bytes each. 4 MiB
@@ -69,6 +72,10 @@
    1 + FX_RETRIES_DEFAULT runs with FX_E_WORKER_LOST naming the attempts. */
 #define FX_RETRIES_DEFAULT 2
 #define FX_RETRIES_MAX 100
+
+/* Timestamps one task or result record carries (fx_time_t, SPEC 12.5):
+   one per hop event, so a round trip can be broken down per hop. */
+#define FX_TIMES_MAX 16
 
 /* Heartbeats, on every TCP link both ways: the period, and how many periods
    of silence make a peer lost. 1 s x 3 detects a dead peer within ~3 s while

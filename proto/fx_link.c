@@ -10,19 +10,20 @@ static const uint64_t s_sends[FX_LINK_COUNT][2] = {
     [FX_LINK_CLIENT] = {
         [FX_FROM_CONNECTING] = BIT(FX_MSG_HELLO) | BIT(FX_MSG_REGISTER_FUNCTION) | BIT(FX_MSG_REGISTER_ENDPOINT) |
                                BIT(FX_MSG_SUBMIT) | BIT(FX_MSG_STATUS) | BIT(FX_MSG_CANCEL) | BIT(FX_MSG_FETCH) |
-                               BIT(FX_MSG_LIST) | BIT(FX_MSG_RESULTS_ACK) | BIT(FX_MSG_HEARTBEAT) |
-                               BIT(FX_MSG_ERROR),
+                               BIT(FX_MSG_LIST) | BIT(FX_MSG_RESULTS_ACK) | BIT(FX_MSG_FUNCTION_GET) |
+                               BIT(FX_MSG_PROVENANCE) | BIT(FX_MSG_HEARTBEAT) | BIT(FX_MSG_ERROR),
         [FX_FROM_SERVING] = BIT(FX_MSG_WELCOME) | BIT(FX_MSG_FUNCTION_REGISTERED) |
                             BIT(FX_MSG_ENDPOINT_REGISTERED) | BIT(FX_MSG_SUBMITTED) | BIT(FX_MSG_STATUS_REPLY) |
-                            BIT(FX_MSG_LIST_REPLY) | BIT(FX_MSG_RESULTS) | BIT(FX_MSG_HEARTBEAT) |
-                            BIT(FX_MSG_ERROR),
+                            BIT(FX_MSG_LIST_REPLY) | BIT(FX_MSG_RESULTS) | BIT(FX_MSG_FUNCTION_INFO) |
+                            BIT(FX_MSG_PROVENANCE_REPLY) | BIT(FX_MSG_HEARTBEAT) | BIT(FX_MSG_ERROR),
     },
     [FX_LINK_ENDPOINT] = {
         [FX_FROM_CONNECTING] = BIT(FX_MSG_ENDPOINT_HELLO) | BIT(FX_MSG_CREDIT) | BIT(FX_MSG_ENDPOINT_STATUS) |
-                               BIT(FX_MSG_RESULTS) | BIT(FX_MSG_HEARTBEAT) | BIT(FX_MSG_ERROR),
+                               BIT(FX_MSG_RESULTS) | BIT(FX_MSG_FUNCTION_FETCH) | BIT(FX_MSG_HEARTBEAT) |
+                               BIT(FX_MSG_ERROR),
         [FX_FROM_SERVING] = BIT(FX_MSG_WELCOME) | BIT(FX_MSG_TASKS) | BIT(FX_MSG_CANCEL) |
-                            BIT(FX_MSG_RESULTS_ACK) | BIT(FX_MSG_COMMAND) | BIT(FX_MSG_HEARTBEAT) |
-                            BIT(FX_MSG_ERROR),
+                            BIT(FX_MSG_RESULTS_ACK) | BIT(FX_MSG_COMMAND) | BIT(FX_MSG_FUNCTION_BODIES) |
+                            BIT(FX_MSG_HEARTBEAT) | BIT(FX_MSG_ERROR),
     },
     [FX_LINK_MANAGER] = {
         [FX_FROM_CONNECTING] = BIT(FX_MSG_MANAGER_HELLO) | BIT(FX_MSG_CREDIT) | BIT(FX_MSG_RESULTS) |

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fx_msg.h"
+#include "fx_clock.h"
 #include "fx_schema.h"
 
 const char *fx_msg_type_name(int type)
@@ -204,4 +205,10 @@ int fx_send_error(zsock_t *sock, zframe_t *routing, uint32_t seq, int code, cons
     msg->seq = seq;
     fx_msg_set_error(msg, code, "%s", buf);
     return fx_msg_send(&msg, sock, routing);
+}
+
+void fx_stamp(uint64_t *times, fx_time_t event)
+{
+    if ((unsigned) event < FX_TIMES_MAX)
+        times[event] = (uint64_t) fx_wall_us();
 }

@@ -52,10 +52,16 @@ typedef enum {
     FX_MSG_READY = 23,              /* worker -> manager */
     FX_MSG_CANCEL = 24,             /* client -> broker -> interchange -> manager; ids */
     FX_MSG_ENDPOINT_STATUS = 25,    /* interchange -> broker: managers and workers */
+    FX_MSG_FUNCTION_FETCH = 26,     /* interchange -> broker: bodies of these versions, please */
+    FX_MSG_FUNCTION_BODIES = 27,    /* broker -> interchange; 1 frame per function */
+    FX_MSG_FUNCTION_GET = 28,       /* client -> broker: a function's history and one body */
+    FX_MSG_FUNCTION_INFO = 29,      /* broker -> client; 1 frame: body */
+    FX_MSG_PROVENANCE = 30,         /* client -> broker: task ids */
+    FX_MSG_PROVENANCE_REPLY = 31,   /* broker -> client */
 } fx_msg_type_t;
 
 #define FX_MSG_TYPE_FIRST FX_MSG_HELLO
-#define FX_MSG_TYPE_LAST FX_MSG_ENDPOINT_STATUS
+#define FX_MSG_TYPE_LAST FX_MSG_PROVENANCE_REPLY
 
 /* Kinds of function. */
 typedef enum { FX_FN_PYTHON = 1, FX_FN_SHELL = 2 } fx_fn_kind_t;
@@ -86,21 +92,49 @@ typedef enum { FX_LIST_ENDPOINTS = 1, FX_LIST_FUNCTIONS = 2, FX_LIST_TASKS = 3 }
 typedef enum { FX_CMD_DRAIN = 1, FX_CMD_STOP = 2 } fx_command_t;
 
 typedef char fx_id_text_t[FX_ID_LEN + 1];
+/* A function version id (hex git blob id), or "". */
+typedef char fx_oid_text_t[FX_OID_LEN + 1];
+
+/* Where a task's timestamps go (SPEC 12.5): wall-clock microseconds since
+   the epoch, written by the component that sees the event; 0 = not seen.
+   The task record carries the first ones down, the result record all of
+   them back, so a round trip can be broken down per hop. */
+typedef enum {
+    FX_TIME_CLIENT_SENT = 0,      /* client: SUBMIT sent */
+    FX_TIME_BROKER_RECEIVED,      /* broker: SUBMIT read */
+    FX_TIME_BROKER_WRITTEN,       /* broker: task written to the store */
+    FX_TIME_BROKER_DURABLE,       /* broker: task on disk (fsync) */
+    FX_TIME_BROKER_DISPATCHED,    /* broker: TASKS sent to the endpoint */
+    FX_TIME_IX_RECEIVED,          /* interchange: TASKS read */
+    FX_TIME_IX_DISPATCHED,        /* interchange: TASKS sent to a manager */
+    FX_TIME_MANAGER_RECEIVED,     /* manager: TASKS read */
+    FX_TIME_WORKER_STARTED,       /* worker: function called */
+    FX_TIME_WORKER_FINISHED,      /* worker: function returned or raised */
+    FX_TIME_MANAGER_SENT,         /* manager: RESULTS sent */
+    FX_TIME_IX_RESULT,            /* interchange: RESULTS passed on */
+    FX_TIME_BROKER_RESULT,        /* broker: RESULTS read */
+    FX_TIME_BROKER_RESULT_DURABLE,/* broker: result on disk */
+    FX_TIME_BROKER_PUSHED,        /* broker: RESULTS pushed to the client */
+    FX_TIME_CLIENT_RECEIVED,      /* client: RESULTS read */
+} fx_time_t;
 
 /* One task in SUBMIT (client fields only) or TASKS (all fields). */
 typedef struct {
     fx_id_text_t task_id;
     fx_id_text_t endpoint_id;             /* SUBMIT only */
     fx_id_text_t function_id;
+    fx_oid_text_t function_version;       /* SUBMIT: "" = the newest; TASKS: the version pinned */
     uint8_t kind;                         /* TASKS: fx_fn_kind_t */
     char entry[FX_NAME_MAX + 1];          /* TASKS: Python entry name */
     char container[FX_NAME_MAX + 1];      /* TASKS: "" = no container */
     char py_version[FX_VERSION_MAX + 1];  /* client's Python, "3.11.2" */
-    char serializer[FX_NAME_MAX + 1];     /* "pickle" */
+    char dill_version[FX_VERSION_MAX + 1];/* the registering client's dill, "" if none */
+    char serializer[FX_NAME_MAX + 1];     /* STRATEGY+PAYLOAD (SPEC 12.1): "dill+pickle5" */
     uint32_t attempt;                     /* TASKS: 0 on first dispatch */
     uint32_t walltime_ms;                 /* 0 = no limit */
     uint32_t retries;                     /* worker deaths while running it that the
                                              task survives (re-run on another worker) */
+    uint64_t times[FX_TIMES_MAX];         /* fx_time_t stamps so far, 0 = not seen */
     zframe_t *body;                       /* TASKS: function body; SUBMIT: NULL */
     zframe_t *payload;                    /* serialized (args, kwargs) */
 } fx_task_t;
@@ -111,9 +145,56 @@ typedef struct {
     uint8_t status;                       /* fx_result_status_t */
     uint16_t error_code;                  /* fx_err_t, with FX_RESULT_ERROR */
     char *error_text;                     /* heap, may be NULL; <= FX_TEXT_MAX */
+    uint64_t times[FX_TIMES_MAX];         /* the task's stamps and the result's (fx_time_t) */
+    char host[FX_NAME_MAX + 1];           /* provenance: the manager's host */
+    uint32_t worker_pid;                  /* provenance: the worker that ran it, 0 if none */
+    char worker_runtime[FX_NAME_MAX + 1]; /* provenance: "python 3.11.2; dill 0.3.6" */
+    char container[FX_NAME_MAX + 1];      /* provenance: the container it ran in, "" = none */
+    char image_digest[FX_NAME_MAX + 1];   /* provenance: the runtime's image digest, if it gives one */
     zframe_t *value;                      /* result bytes; never NULL after decode */
     zframe_t *output;                     /* captured output; never NULL after decode */
 } fx_result_t;
+
+/* One function version's body, in FUNCTION_BODIES. */
+typedef struct {
+    fx_id_text_t function_id;
+    fx_oid_text_t version;
+    uint8_t kind;                         /* fx_fn_kind_t; 0 = no such version */
+    char entry[FX_NAME_MAX + 1];
+    char serializer[FX_NAME_MAX + 1];     /* the function's strategy: source, dill, reference, shell */
+    char dill_version[FX_VERSION_MAX + 1];
+    zframe_t *body;
+} fx_function_body_t;
+
+/* One version in FUNCTION_INFO's history. */
+typedef struct {
+    fx_oid_text_t version;
+    uint32_t number;                      /* 1, 2, 3... in the order registered */
+    fx_oid_text_t commit;                 /* the registry commit that made it */
+    char author[FX_NAME_MAX + 1];
+    uint64_t created_us;                  /* wall clock, microseconds since the epoch */
+    char serializer[FX_NAME_MAX + 1];
+} fx_function_version_t;
+
+/* One task's provenance, in PROVENANCE_REPLY (SPEC 12.6). */
+typedef struct {
+    fx_id_text_t task_id;
+    uint8_t state;                        /* fx_task_state_t */
+    fx_id_text_t function_id;
+    fx_oid_text_t function_version;
+    fx_oid_text_t commit;
+    char serializer[FX_NAME_MAX + 1];
+    char py_version[FX_VERSION_MAX + 1];  /* the client's */
+    char dill_version[FX_VERSION_MAX + 1];/* the client's */
+    fx_id_text_t endpoint_id;
+    char host[FX_NAME_MAX + 1];
+    uint32_t worker_pid;
+    char worker_runtime[FX_NAME_MAX + 1];
+    uint32_t attempt;                     /* the run that made the result, 1 for the first */
+    char container[FX_NAME_MAX + 1];
+    char image_digest[FX_NAME_MAX + 1];
+    uint64_t times[FX_TIMES_MAX];         /* SPEC 12.5, plus the broker's own (12.6) */
+} fx_provenance_t;
 
 /* One task's state in STATUS_REPLY. */
 typedef struct {
@@ -134,8 +215,10 @@ typedef struct {
                  uint32_t heartbeat_ms; } welcome;
         struct { uint16_t code; char *text; } error;
         struct { fx_id_text_t function_id; char name[FX_NAME_MAX + 1]; uint8_t kind;
-                 char entry[FX_NAME_MAX + 1]; zframe_t *body; } register_function;
-        struct { fx_id_text_t function_id; } function_registered;
+                 char entry[FX_NAME_MAX + 1]; char serializer[FX_NAME_MAX + 1];
+                 char dill_version[FX_VERSION_MAX + 1]; char *description; zframe_t *body; } register_function;
+        struct { fx_id_text_t function_id; fx_oid_text_t version; uint32_t number;
+                 fx_oid_text_t commit; } function_registered;
         struct { fx_id_text_t endpoint_id; char name[FX_NAME_MAX + 1];
                  char public_key[FX_KEY_LEN + 1]; } register_endpoint;
         struct { fx_id_text_t endpoint_id; } endpoint_registered;
@@ -154,7 +237,9 @@ typedef struct {
         struct { uint8_t what; uint32_t limit; } list;
         /* a table of strings: cells[row * cols + col], row 0 = column names */
         struct { uint32_t rows; uint32_t cols; char **cells; } list_reply;
-        struct { fx_id_text_t endpoint_id; char version[FX_VERSION_MAX + 1]; } endpoint_hello;
+        /* allowed_functions: the endpoint's config says it runs only these (none = any) */
+        struct { fx_id_text_t endpoint_id; char version[FX_VERSION_MAX + 1];
+                 uint32_t allowed_count; fx_id_text_t *allowed_functions; } endpoint_hello;
         /* the sender can hold `window` tasks in all; see SPEC "Flow control" */
         struct { uint32_t window; } credit;
         struct { uint8_t command; } command;
@@ -164,6 +249,14 @@ typedef struct {
         struct { uint32_t pid; char python_version[FX_VERSION_MAX + 1]; } ready;
         /* what the endpoint runs now: live managers, their workers, free slots */
         struct { uint32_t managers; uint32_t workers; uint32_t free; } endpoint_status;
+        struct { uint32_t count; fx_oid_text_t *versions; } function_fetch;
+        struct { uint32_t count; fx_function_body_t *functions; } function_bodies;
+        struct { fx_id_text_t function_id; fx_oid_text_t version; } function_get;
+        /* the function, the body of `version` (the newest unless asked), its history */
+        struct { fx_id_text_t function_id; char name[FX_NAME_MAX + 1]; uint8_t kind;
+                 char entry[FX_NAME_MAX + 1]; fx_oid_text_t version; char *description;
+                 uint32_t count; fx_function_version_t *versions; zframe_t *body; } function_info;
+        struct { uint32_t count; fx_provenance_t *tasks; } provenance_reply;
     };
 } fx_msg_t;
 
@@ -220,8 +313,13 @@ int fx_send_error(zsock_t *sock, zframe_t *routing, uint32_t seq, int code, cons
 /* Name of a message type ("SUBMIT"), "?" if out of range. */
 const char *fx_msg_type_name(int type);
 
+/* Sets times[event] to the wall clock now (microseconds since the epoch). */
+void fx_stamp(uint64_t *times, fx_time_t event);
+
 /* Ids: canonical lowercase UUID text from 128 random bits (version 4). */
 void fx_id_new(fx_id_text_t out);
 bool fx_id_valid(const char *text);
+/* A function version id: "" or FX_OID_LEN lowercase hex digits. */
+bool fx_oid_valid(const char *text);
 
 #endif

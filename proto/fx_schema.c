@@ -23,6 +23,9 @@
 #define ID_OPT(n, at) { .kind = FX_FIELD_ID_OPT, .name = (n), .offset = (at) }
 #define KEY(n, at) { .kind = FX_FIELD_KEY, .name = (n), .offset = (at) }
 #define TEXT(n, at) { .kind = FX_FIELD_TEXT, .name = (n), .offset = (at) }
+#define TIMES(n, at) { .kind = FX_FIELD_TIMES, .name = (n), .offset = (at), .max = FX_TIMES_MAX }
+#define U64(n, at) { .kind = FX_FIELD_U64, .name = (n), .offset = (at) }
+#define OID(n, at) { .kind = FX_FIELD_OID, .name = (n), .offset = (at) }
 #define FRAME(n, at) { .kind = FX_FIELD_FRAME, .name = (n), .offset = (at) }
 #define BATCH(n, count, records, schema)                                                                     \
     { .kind = FX_FIELD_BATCH, .name = (n), .offset = (count), .offset2 = (records), .record = &(schema) }
@@ -31,6 +34,9 @@
 #define T(member) offsetof(fx_task_t, member)
 #define R(member) offsetof(fx_result_t, member)
 #define S(member) offsetof(fx_task_status_t, member)
+#define B(member) offsetof(fx_function_body_t, member)
+#define V(member) offsetof(fx_function_version_t, member)
+#define P(member) offsetof(fx_provenance_t, member)
 
 /* ------------------------------------------------------------- records */
 
@@ -39,14 +45,17 @@ static const fx_schema_t s_task = {
     FIELDS(ID("task_id", T(task_id)),
            ID_OPT("endpoint_id", T(endpoint_id)),
            ID("function_id", T(function_id)),
+           OID("function_version", T(function_version)),
            U8("kind", T(kind), 0, FX_FN_SHELL),
            NAME("entry", T(entry)),
            NAME("container", T(container)),
            VERSION("py_version", T(py_version)),
+           VERSION("dill_version", T(dill_version)),
            NAME("serializer", T(serializer)),
            U32("attempt", T(attempt)),
            U32("walltime_ms", T(walltime_ms)),
            U32_TO("retries", T(retries), FX_RETRIES_MAX),
+           TIMES("times", T(times)),
            FRAME("body", T(body)),
            FRAME("payload", T(payload))),
 };
@@ -57,12 +66,18 @@ static const fx_schema_t s_result = {
            U8("status", R(status), FX_RESULT_OK, FX_RESULT_ERROR),
            U16("error_code", R(error_code), 0, FX_ERR_LAST),
            TEXT("error_text", R(error_text)),
+           TIMES("times", R(times)),
+           NAME("host", R(host)),
+           U32("worker_pid", R(worker_pid)),
+           NAME("worker_runtime", R(worker_runtime)),
+           NAME("container", R(container)),
+           NAME("image_digest", R(image_digest)),
            FRAME("value", R(value)),
            FRAME("output", R(output))),
 };
 
 static const fx_schema_t s_task_id = {
-    .name = "task id", .record_size = sizeof(fx_id_text_t), .max_count = FX_IDS_MAX,
+    .name = "id", .record_size = sizeof(fx_id_text_t), .max_count = FX_IDS_MAX,
     FIELDS(ID("task_id", 0)),
 };
 
@@ -72,6 +87,57 @@ static const fx_schema_t s_status = {
            U8("state", S(state), FX_TASK_UNKNOWN, FX_TASK_FAILED),
            ID_OPT("endpoint_id", S(endpoint_id)),
            U32("attempts", S(attempts))),
+};
+
+static const fx_schema_t s_version_id = {
+    .name = "version", .record_size = sizeof(fx_oid_text_t), .max_count = FX_IDS_MAX,
+    FIELDS(OID("version", 0)),
+};
+
+static const fx_schema_t s_function_id = {
+    .name = "function id", .record_size = sizeof(fx_id_text_t), .max_count = FX_IDS_MAX,
+    FIELDS(ID("function_id", 0)),
+};
+
+static const fx_schema_t s_function_body = {
+    .name = "function body", .record_size = sizeof(fx_function_body_t), .max_count = FX_BATCH_MAX,
+    FIELDS(ID("function_id", B(function_id)),
+           OID("version", B(version)),
+           U8("kind", B(kind), 0, FX_FN_SHELL),
+           NAME("entry", B(entry)),
+           NAME("serializer", B(serializer)),
+           VERSION("dill_version", B(dill_version)),
+           FRAME("body", B(body))),
+};
+
+static const fx_schema_t s_function_version = {
+    .name = "function version", .record_size = sizeof(fx_function_version_t), .max_count = FX_IDS_MAX,
+    FIELDS(OID("version", V(version)),
+           U32("number", V(number)),
+           OID("commit", V(commit)),
+           NAME("author", V(author)),
+           U64("created_us", V(created_us)),
+           NAME("serializer", V(serializer))),
+};
+
+static const fx_schema_t s_provenance = {
+    .name = "provenance", .record_size = sizeof(fx_provenance_t), .max_count = FX_IDS_MAX,
+    FIELDS(ID("task_id", P(task_id)),
+           U8("state", P(state), FX_TASK_UNKNOWN, FX_TASK_FAILED),
+           ID_OPT("function_id", P(function_id)),
+           OID("function_version", P(function_version)),
+           OID("commit", P(commit)),
+           NAME("serializer", P(serializer)),
+           VERSION("py_version", P(py_version)),
+           VERSION("dill_version", P(dill_version)),
+           ID_OPT("endpoint_id", P(endpoint_id)),
+           NAME("host", P(host)),
+           U32("worker_pid", P(worker_pid)),
+           NAME("worker_runtime", P(worker_runtime)),
+           U32("attempt", P(attempt)),
+           NAME("container", P(container)),
+           NAME("image_digest", P(image_digest)),
+           TIMES("times", P(times))),
 };
 
 static const fx_schema_t s_container = {
@@ -99,9 +165,15 @@ static const fx_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
                NAME("name", M(register_function.name)),
                U8("kind", M(register_function.kind), FX_FN_PYTHON, FX_FN_SHELL),
                NAME("entry", M(register_function.entry)),
+               NAME("serializer", M(register_function.serializer)),
+               VERSION("dill_version", M(register_function.dill_version)),
+               TEXT("description", M(register_function.description)),
                FRAME("body", M(register_function.body))) },
     [FX_MSG_FUNCTION_REGISTERED] = { .name = "FUNCTION_REGISTERED",
-        FIELDS(ID("function_id", M(function_registered.function_id))) },
+        FIELDS(ID("function_id", M(function_registered.function_id)),
+               OID("version", M(function_registered.version)),
+               U32("number", M(function_registered.number)),
+               OID("commit", M(function_registered.commit))) },
     [FX_MSG_REGISTER_ENDPOINT] = { .name = "REGISTER_ENDPOINT",
         FIELDS(ID("endpoint_id", M(register_endpoint.endpoint_id)),
                NAME("name", M(register_endpoint.name)),
@@ -129,7 +201,9 @@ static const fx_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
         FIELDS({ .kind = FX_FIELD_TABLE, .name = "table" }) },
     [FX_MSG_ENDPOINT_HELLO] = { .name = "ENDPOINT_HELLO",
         FIELDS(ID("endpoint_id", M(endpoint_hello.endpoint_id)),
-               VERSION("version", M(endpoint_hello.version))) },
+               VERSION("version", M(endpoint_hello.version)),
+               BATCH("allowed_functions", M(endpoint_hello.allowed_count), M(endpoint_hello.allowed_functions),
+                     s_function_id)) },
     [FX_MSG_CREDIT] = { .name = "CREDIT",
         FIELDS(U32("window", M(credit.window))) },
     [FX_MSG_TASKS] = { .name = "TASKS",
@@ -154,6 +228,26 @@ static const fx_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
         FIELDS(U32("managers", M(endpoint_status.managers)),
                U32("workers", M(endpoint_status.workers)),
                U32("free", M(endpoint_status.free))) },
+    [FX_MSG_FUNCTION_FETCH] = { .name = "FUNCTION_FETCH",
+        FIELDS(BATCH("versions", M(function_fetch.count), M(function_fetch.versions), s_version_id)) },
+    [FX_MSG_FUNCTION_BODIES] = { .name = "FUNCTION_BODIES",
+        FIELDS(BATCH("functions", M(function_bodies.count), M(function_bodies.functions), s_function_body)) },
+    [FX_MSG_FUNCTION_GET] = { .name = "FUNCTION_GET",
+        FIELDS(ID("function_id", M(function_get.function_id)),
+               OID("version", M(function_get.version))) },
+    [FX_MSG_FUNCTION_INFO] = { .name = "FUNCTION_INFO",
+        FIELDS(ID("function_id", M(function_info.function_id)),
+               NAME("name", M(function_info.name)),
+               U8("kind", M(function_info.kind), FX_FN_PYTHON, FX_FN_SHELL),
+               NAME("entry", M(function_info.entry)),
+               OID("version", M(function_info.version)),
+               TEXT("description", M(function_info.description)),
+               BATCH("versions", M(function_info.count), M(function_info.versions), s_function_version),
+               FRAME("body", M(function_info.body))) },
+    [FX_MSG_PROVENANCE] = { .name = "PROVENANCE",
+        FIELDS(BATCH("task_ids", M(ids.count), M(ids.ids), s_task_id)) },
+    [FX_MSG_PROVENANCE_REPLY] = { .name = "PROVENANCE_REPLY",
+        FIELDS(BATCH("tasks", M(provenance_reply.count), M(provenance_reply.tasks), s_provenance)) },
 };
 
 const fx_schema_t *fx_schema_of(int type)

@@ -29,6 +29,9 @@ typedef enum {
     FX_FIELD_FRAME,  /* zframe_t *: a payload frame, not in the body */
     FX_FIELD_BATCH,  /* uint32 count at offset, record array pointer at offset2 */
     FX_FIELD_TABLE,  /* LIST_REPLY's table (rows, cols, cells) */
+    FX_FIELD_TIMES,  /* uint64_t[FX_TIMES_MAX]: an array of at most that many uints, the rest 0 */
+    FX_FIELD_U64,    /* uint64_t, any value */
+    FX_FIELD_OID,    /* fx_oid_text_t: FX_OID_LEN lowercase hex digits, or "" */
 } fx_field_kind_t;
 
 typedef struct fx_schema fx_schema_t;

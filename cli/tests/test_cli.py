@@ -19,14 +19,58 @@ def run(*args, timeout=30):
     return subprocess.run([FX, *args], capture_output=True, text=True, timeout=timeout)
 
 
+VERBS = ["endpoint configure", "endpoint start", "endpoint stop", "endpoint list", "endpoint logs",
+         "endpoints", "functions", "tasks", "task show", "result", "cancel", "status", "user create", "help"]
+
+
 def test_usage_errors_exit_2():
     for args in ([], ["bogus"], ["user"], ["user", "create"], ["user", "create", "a"],
                  ["status"], ["status", "not-an-id"], ["tasks", "--limit", "x"],
-                 ["--nope", "tasks"], ["--creds"]):
+                 ["--nope", "tasks"], ["--creds"], ["endpoint"], ["endpoint", "bogus"],
+                 ["endpoint", "start"], ["endpoint", "start", "a", "b"], ["endpoint", "list", "x"],
+                 ["endpoint", "list", "--force"], ["endpoint", "logs", "a", "-n", "-3"],
+                 ["endpoint", "stop", "a", "--wait"], ["endpoint", "start", "a", "--wait", "5"],
+                 ["tasks", "--detach"], ["help", "bogus"]):
         r = run(*args)
         assert r.returncode == 2, (args, r)
-        assert "usage:" in r.stderr and r.stderr.startswith("fx: ")
+        assert "usage:" in r.stderr and r.stderr.startswith("fx: "), (args, r.stderr)
+        assert r.stdout == "", args
     assert run("--help").returncode == 0
+
+
+def test_help_lists_every_verb_with_an_example():
+    r = run("--help")
+    assert r.returncode == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    for verb in VERBS:
+        at = [i for i, line in enumerate(lines) if line.startswith(f"  {verb} ")]
+        assert at, verb
+        assert lines[at[0] + 1].strip().startswith("e.g. fx "), verb
+    assert "fx endpoint start laptop --detach" in r.stdout
+    assert run("help").stdout == r.stdout and run("-h").stdout == r.stdout
+
+
+def test_each_verb_has_its_help():
+    for verb in VERBS:
+        for args in ([*verb.split(), "--help"], ["help", *verb.split()], ["--help", *verb.split()]):
+            r = run(*args)
+            assert r.returncode == 0, args
+            assert r.stdout.startswith(f"usage: fx {verb} "), (args, r.stdout)
+            assert "  example: fx " in r.stdout, args
+    # a group lists its verbs, each with an example
+    r = run("endpoint", "--help")
+    assert r.returncode == 0
+    for verb in ("configure", "start", "stop", "list", "logs"):
+        assert f"  fx endpoint {verb} " in r.stdout
+    assert r.stdout.count("e.g. fx endpoint ") == 5
+    # a usage error shows the verb's usage and where the help is
+    r = run("endpoint", "list", "--force")
+    assert "'fx endpoint list' does not take --force" in r.stderr
+    assert "usage: fx endpoint list [--timeout SECONDS]" in r.stderr
+    assert "`fx endpoint list --help`" in r.stderr
+    r = run("endpoint", "start")
+    assert "'fx endpoint start' needs NAME" in r.stderr
+    assert run("--version").stdout.startswith("fx ")
 
 
 def test_user_create(tmp_path):
@@ -51,6 +95,16 @@ def test_user_create(tmp_path):
     r = run("user", "create", "bob", "--state", str(state), "--out", str(tmp_path / "b"),
             "--client-addr", "nowhere", "--endpoint-addr", "tcp://h:2")
     assert r.returncode == 2 and "tcp://HOST:PORT" in r.stderr
+    # on a fresh machine ~/.fx does not exist yet: made, 0700
+    fresh = tmp_path / "home" / ".fx" / "credentials"
+    r = run("user", "create", "carol", "--state", str(state), "--out", str(fresh),
+            "--client-addr", "tcp://h:1", "--endpoint-addr", "tcp://h:2")
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(fresh.parent).st_mode) == 0o700 and fresh.exists()
+    (tmp_path / "file").write_text("")
+    r = run("user", "create", "dave", "--state", str(state), "--out", str(tmp_path / "file" / "c"),
+            "--client-addr", "tcp://h:1", "--endpoint-addr", "tcp://h:2")
+    assert r.returncode == 1 and "cannot write" in r.stderr
 
 
 def _creds_file(tmp_path, addr, broker_pub):
@@ -72,16 +126,13 @@ def test_silent_broker_times_out(tmp_path):
     assert "did not answer within 1 s" in r.stderr and "fx user create" in r.stderr
 
 
-class Scripted:
-    """A TestServer answering HELLO, LIST and STATUS from a thread."""
+class ScriptedBase:
+    """A TestServer answering from a thread: HELLO (with noise to skip
+    before the WELCOME), every other message by self.answer."""
 
-    def __init__(self, error=None, endpoints=None, task_state=_fx.TASK_DONE, endpoint_id=""):
-        self.endpoints = endpoints          # (columns, rows) for LIST endpoints
-        self.task_state = task_state
-        self.endpoint_id = endpoint_id
+    def __init__(self):
         self.pub, sec = fx.keypair_new()
         self.server = _fxtest.TestServer(self.pub, sec)
-        self.error = error
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
         self.thread.start()
@@ -95,24 +146,39 @@ class Scripted:
             if t == "HELLO":
                 self.server.send(rid, "HEARTBEAT", 999, {})     # noise to skip
                 self.server.send(rid, "WELCOME", seq, {"heartbeat_ms": 1000})
-            elif self.error:
-                self.server.send(rid, "ERROR", seq, {"code": self.error, "text": "go away"})
-            elif t == "LIST" and self.endpoints and fields["what"] == _fx.LIST_ENDPOINTS:
-                self.server.send(rid, "LIST_REPLY", seq, {
-                    "columns": self.endpoints[0], "rows": self.endpoints[1]})
-            elif t == "LIST":
-                self.server.send(rid, "LIST_REPLY", seq, {
-                    "columns": ["id", "name"], "rows": [[fx.new_id(), "laptop"]] * fields["limit"]})
-            elif t == "STATUS":
-                self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [
-                    {"task_id": i, "state": self.task_state, "endpoint_id": self.endpoint_id,
-                     "attempts": 2}
-                    for i in fields["task_ids"]]})
+            else:
+                self.answer(rid, t, seq, fields)
 
     def close(self):
         self.stop.set()
         self.thread.join(5)
         self.server.close()
+
+
+class Scripted(ScriptedBase):
+    """Answers LIST and STATUS (or every request with an ERROR)."""
+
+    def __init__(self, error=None, endpoints=None, task_state=_fx.TASK_DONE, endpoint_id=""):
+        self.endpoints = endpoints          # (columns, rows) for LIST endpoints
+        self.task_state = task_state
+        self.endpoint_id = endpoint_id
+        self.error = error
+        super().__init__()
+
+    def answer(self, rid, t, seq, fields):
+        if self.error:
+            self.server.send(rid, "ERROR", seq, {"code": self.error, "text": "go away"})
+        elif t == "LIST" and self.endpoints and fields["what"] == _fx.LIST_ENDPOINTS:
+            self.server.send(rid, "LIST_REPLY", seq, {
+                "columns": self.endpoints[0], "rows": self.endpoints[1]})
+        elif t == "LIST":
+            self.server.send(rid, "LIST_REPLY", seq, {
+                "columns": ["id", "name"], "rows": [[fx.new_id(), "laptop"]] * fields["limit"]})
+        elif t == "STATUS":
+            self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [
+                {"task_id": i, "state": self.task_state, "endpoint_id": self.endpoint_id,
+                 "attempts": 2}
+                for i in fields["task_ids"]]})
 
 
 @pytest.fixture
@@ -128,14 +194,14 @@ def test_list_and_status(tmp_path, scripted):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["id", "name"] and len(lines) == 3 and "laptop" in lines[1]
-    r = run("tasks", "--limit", "0", "--creds", creds)
-    assert r.returncode == 0 and r.stdout == "(no tasks)\n"
+    r = run("functions", "--limit", "0", "--creds", creds)
+    assert r.returncode == 0 and r.stdout == "(no functions)\n"
     ids = [fx.new_id(), fx.new_id()]
     r = run("--creds", creds, "status", *ids)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["TASK_ID", "STATE", "ENDPOINT", "ATTEMPTS", "ENDPOINT_STATUS"]
-    assert lines[1].split() == [ids[0], "DONE", "-", "2", "-"]
+    assert lines[1].split() == [ids[0], "finished", "-", "2", "-"]
 
 
 def test_broker_error_is_reported(tmp_path):
@@ -168,7 +234,7 @@ def test_endpoint_columns_as_the_broker_sends_them(tmp_path):
         r = run("--creds", creds, "status", tid)
         assert r.returncode == 0, r.stderr
         line = r.stdout.splitlines()[1]
-        assert line.split()[:4] == [tid, "QUEUED", ep_off, "2"]
+        assert line.split()[:4] == [tid, "queued", ep_off, "2"]
         assert line.endswith("offline (task waits for it)")
         s.endpoint_id = ep_on
         r = run("--creds", creds, "status", tid)

@@ -184,6 +184,34 @@ cleanup:
     return rc;
 }
 
+/* A list of at most FX_TIMES_MAX non-negative ints; the rest stay 0. */
+static int s_fill_times(PyObject *value, const char *name, uint64_t *times)
+{
+    PyObject *seq = PySequence_Fast(value, "");
+    if (seq == NULL) {
+        PyErr_Format(PyExc_TypeError, "field '%s' must be a list of ints", name);
+        return -1;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    int rc = -1;
+    if (n > FX_TIMES_MAX) {
+        PyErr_Format(PyExc_ValueError, "field '%s' holds at most %d times, not %zd", name, FX_TIMES_MAX, n);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "field '%s': item %zd is not an int from 0 to 2**64-1", name, i);
+            goto done;
+        }
+        times[i] = (uint64_t) v;
+    }
+    rc = 0;
+done:
+    Py_DECREF(seq);
+    return rc;
+}
+
 static int s_fill_field(const fx_field_t *f, char *base, PyObject *value, fx_msg_t *msg)
 {
     char *at = base + f->offset;
@@ -207,6 +235,25 @@ static int s_fill_field(const fx_field_t *f, char *base, PyObject *value, fx_msg
     case FX_FIELD_KEY: return fx_py_copy_str(value, f->name, at, FX_KEY_LEN + 1);
     case FX_FIELD_TEXT: return s_fill_text(value, f->name, (char **) at);
     case FX_FIELD_FRAME: return fx_py_frame(value, f->name, (zframe_t **) at);
+    case FX_FIELD_TIMES: return s_fill_times(value, f->name, (uint64_t *) at);
+    case FX_FIELD_U64: {
+        unsigned long long u = PyLong_AsUnsignedLongLong(value);
+        if (PyErr_Occurred()) {
+            PyErr_Format(PyExc_ValueError, "field '%s' must be an int from 0 to 2**64-1", f->name);
+            return -1;
+        }
+        *(uint64_t *) at = (uint64_t) u;
+        return 0;
+    }
+    case FX_FIELD_OID:
+        if (fx_py_copy_str(value, f->name, at, FX_OID_LEN + 1) < 0)
+            return -1;
+        if (!fx_oid_valid(at)) {
+            PyErr_Format(PyExc_ValueError, "field '%s' must be \"\" or %d lowercase hex digits", f->name,
+                         FX_OID_LEN);
+            return -1;
+        }
+        return 0;
     case FX_FIELD_BATCH: return s_fill_batch(f, base, value, msg);
     case FX_FIELD_TABLE: break; /* from two keys, in s_fill_fields */
     }
@@ -393,12 +440,29 @@ static PyObject *s_value(const fx_field_t *f, const char *base, const fx_msg_t *
     case FX_FIELD_STR:
     case FX_FIELD_ID:
     case FX_FIELD_ID_OPT:
-    case FX_FIELD_KEY: return s_text(at);
+    case FX_FIELD_KEY:
+    case FX_FIELD_OID: return s_text(at);
+    case FX_FIELD_U64: return PyLong_FromUnsignedLongLong(*(const uint64_t *) at);
     case FX_FIELD_TEXT: {
         const char *text = *(char *const *) at;
         return text ? s_text(text) : Py_NewRef(Py_None);
     }
     case FX_FIELD_FRAME: return s_bytes(*(zframe_t *const *) at);
+    case FX_FIELD_TIMES: {
+        const uint64_t *times = (const uint64_t *) at;
+        int n = FX_TIMES_MAX;
+        while (n && times[n - 1] == 0)
+            n--;
+        PyObject *list = PyList_New(n);
+        for (int i = 0; list != NULL && i < n; i++) {
+            PyObject *item = PyLong_FromUnsignedLongLong(times[i]);
+            if (item == NULL)
+                Py_CLEAR(list);
+            else
+                PyList_SET_ITEM(list, i, item);
+        }
+        return list;
+    }
     case FX_FIELD_BATCH: {
         uint32_t count = *(const uint32_t *) at;
         const char *records = *(char *const *) (base + f->offset2);
@@ -470,6 +534,7 @@ static PyObject *s_describe(const fx_schema_t *schema)
         [FX_FIELD_U8] = "u8",    [FX_FIELD_U16] = "u16",     [FX_FIELD_U32] = "u32",  [FX_FIELD_STR] = "str",
         [FX_FIELD_ID] = "id",    [FX_FIELD_ID_OPT] = "id?",  [FX_FIELD_KEY] = "key",  [FX_FIELD_TEXT] = "text",
         [FX_FIELD_FRAME] = "frame", [FX_FIELD_BATCH] = "batch", [FX_FIELD_TABLE] = "table",
+        [FX_FIELD_TIMES] = "times", [FX_FIELD_U64] = "u64", [FX_FIELD_OID] = "oid",
     };
     PyObject *list = PyList_New(schema->nfields);
     for (int i = 0; list != NULL && i < schema->nfields; i++) {

@@ -194,6 +194,9 @@ static int s_add_constants(PyObject *mod)
         long value;
     } ints[] = {
         {"PROTO_VERSION", FX_PROTO_VERSION},
+        {"TIMES_MAX", FX_TIMES_MAX},
+        {"OID_LEN", FX_OID_LEN},
+        {"MSG_TYPE_LAST", FX_MSG_TYPE_LAST},
         {"ID_LEN", FX_ID_LEN},
         {"KEY_LEN", FX_KEY_LEN},
         {"HEADER_MAX", FX_HEADER_MAX},

@@ -25,7 +25,7 @@ def test_limits_match_the_header():
     assert fx.limits["BATCH_MAX"] == fx.BATCH_MAX == 4096
     assert fx.PAYLOAD_MAX == 10 * 1024 * 1024
     assert fx.limits["IDS_MAX"] == fx.BATCH_MAX
-    assert fx.limits["PROTO_VERSION"] == 1
+    assert fx.limits["PROTO_VERSION"] == 2
     assert _fx.E_NO_SESSION == 7 and _fx.errname(7) == "FX_E_NO_SESSION"
     assert "HELLO" in _fx.strerror(_fx.E_NO_SESSION)
 
@@ -86,13 +86,19 @@ def _sample(field, i):
         return "t" * 100 if i % 2 else None
     if kind == "frame":
         return bytes([i]) * (i + 3)
+    if kind == "u64":
+        return 2**64 - 1 - i
+    if kind == "oid":
+        return ("0123456789abcdef" * 3)[:40] if i % 2 else ""
+    if kind == "times":
+        return [1_700_000_000_000_000 + j for j in range(i + 2)] + [0, 2**64 - 1]
     record = field["record"]
     if len(record) == 1:                       # a record of one field: its bare value
         return [_sample(record[0], j) for j in range(2)]
     return [{f["name"]: _sample(f, j) for f in record} for j in range(2)]
 
 
-@pytest.mark.parametrize("type_", range(1, 26))
+@pytest.mark.parametrize("type_", range(1, _fx.MSG_TYPE_LAST + 1))
 def test_every_field_of_every_message_roundtrips(type_):
     """The codec walks proto/fx_schema.h: whatever fields the schema gives a
     message, they come back as sent, under the SPEC's names."""
@@ -144,7 +150,8 @@ def test_roundtrip_batches():
 
 
 def test_decode_garbage_raises_protocol_error():
-    for frames in ([b"garbage"], [], [b"\x94\x01\x63\x05\x90"], [b"\x94\x02\x04\x05\x90"]):
+    this, other = _fx.PROTO_VERSION, _fx.PROTO_VERSION + 1
+    for frames in ([b"garbage"], [], [bytes([0x94, this, 0x63, 0x05, 0x90])], [bytes([0x94, other, 0x04, 0x05, 0x90])]):
         with pytest.raises(fx.ProtocolError) as info:
             _fx.decode(frames)
         e = info.value
@@ -152,7 +159,7 @@ def test_decode_garbage_raises_protocol_error():
         assert e.name.startswith("FX_E_")
         assert str(e).startswith(_fx.strerror(e.code))
     with pytest.raises(fx.ProtocolError) as info:
-        _fx.decode([b"\x94\x02\x04\x05\x90"])   # version 2
+        _fx.decode([bytes([0x94, _fx.PROTO_VERSION + 1, 0x04, 0x05, 0x90])])   # the next version
     assert info.value.name == "FX_E_VERSION"
 
 

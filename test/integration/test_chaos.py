@@ -81,7 +81,9 @@ def test_chaos_every_task_completes_once(federation):
         assert collector.error is None, collector.error
         assert not collector.is_alive(), f"only {len(collector.results)}/{TASKS} results"
         assert [collector.results[t] for t in tids] == [3 * i for i in range(TASKS)]
-        time.sleep(1.0)  # a duplicate push, if any, would arrive now
+        # A barrier: STATUS is answered on the session's connection after
+        # every RESULTS the broker pushed before it (see test_flow_durability).
+        client.status(tids[0])
         counts = client.raw_result_counts
         dupes = {t: counts.get(t) for t in tids if counts.get(t) != 1}
         assert not dupes, f"{len(dupes)} results not pushed exactly once, e.g. {list(dupes.items())[:5]}"

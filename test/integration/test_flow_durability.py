@@ -46,6 +46,9 @@ def test_broker_kill9_after_submit_loses_nothing(federation):
         federation.start_endpoint(creds, "carol-ep", managers=1, workers=2)
         results = [client.get_result(t, timeout=120) for t in tids]
         assert results == list(range(50))
-        time.sleep(0.5)  # let any duplicate push arrive before counting
+        # A barrier: STATUS is answered on the session's connection after
+        # every RESULTS the broker pushed before it, so a duplicate push sent
+        # so far has arrived by the time the reply has.
+        client.status(tids[0])
         counts = client.raw_result_counts
         assert all(counts.get(t) == 1 for t in tids), {t: counts.get(t) for t in tids if counts.get(t) != 1}

@@ -1,0 +1,104 @@
+"""fxb_fx_driver: drives fx through its public Python API (fx.Client,
+fx.Executor, fx.ShellFunction) for fx-bench, over the line protocol of
+fxb_drive.py. fx-bench starts the federation; this script is only the
+client.
+
+    /usr/bin/python3 bench/fxb_fx_driver.py --creds CREDS --endpoint ID
+"""
+import argparse
+import time
+
+import fx
+
+import fxb_drive
+
+TIMEOUT = 900.0
+
+
+def noop(x=None):
+    return x
+
+
+def echo(a):
+    return a
+
+
+class FxBackend(fxb_drive.TripBackend):
+    def __init__(self, creds, endpoint_id):
+        self.endpoint_id = endpoint_id
+        self.client = fx.Client(credentials=creds)
+        self.shell = fx.ShellFunction("true")
+        self.fids = {"py": self.client.register_function(noop),
+                     "sh": self.client.register_function(self.shell)}
+        self.echo_fid = self.client.register_function(echo)
+
+    def trip(self, kind):
+        fid = self.fids[kind]
+        if kind == "py":
+            def one(i):
+                tid = self.client.run(i, endpoint_id=self.endpoint_id, function_id=fid)
+                if self.client.get_result(tid, timeout=TIMEOUT) != i:
+                    raise RuntimeError("wrong result")
+        else:
+            def one(i):
+                tid = self.client.run(endpoint_id=self.endpoint_id, function_id=fid)
+                if self.client.get_result(tid, timeout=TIMEOUT).returncode != 0:
+                    raise RuntimeError("shell no-op failed")
+        return one
+
+    def _check(self, kind, n, results):
+        if kind == "py":
+            if results != list(range(n)):
+                raise RuntimeError("wrong results")
+        elif any(r.returncode != 0 for r in results):
+            raise RuntimeError("a shell no-op failed")
+
+    def cmd_map(self, kind, n):
+        n = int(n)
+        fn = noop if kind == "py" else self.shell
+        t0 = time.perf_counter()
+        with fx.Executor(endpoint_id=self.endpoint_id, client=self.client) as ex:
+            results = list(ex.map(fn, range(n), timeout=TIMEOUT))
+        elapsed = time.perf_counter() - t0
+        self._check(kind, n, results)
+        return [elapsed]
+
+    def cmd_batch(self, kind, n):
+        n = int(n)
+        t0 = time.perf_counter()
+        batch = self.client.create_batch(endpoint_id=self.endpoint_id, function_id=self.fids[kind])
+        for i in range(n):
+            if kind == "py":
+                batch.add(i)
+            else:
+                batch.add()
+        ids = self.client.run_batch(batch)
+        results = [self.client.get_result(t, timeout=TIMEOUT) for t in ids]
+        elapsed = time.perf_counter() - t0
+        self._check(kind, n, results)
+        return [elapsed]
+
+    def cmd_payload(self, nbytes, n):
+        array = fxb_drive.numpy_array(nbytes)
+
+        def one(i):
+            tid = self.client.run(array, endpoint_id=self.endpoint_id, function_id=self.echo_fid)
+            back = self.client.get_result(tid, timeout=TIMEOUT)
+            if back.shape != array.shape or not (back == array).all():
+                raise RuntimeError("the array came back changed")
+        return fxb_drive.timed_trips(int(n), one)
+
+    def close(self):
+        self.client.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--creds", required=True)
+    ap.add_argument("--endpoint", required=True)
+    args = ap.parse_args()
+    fxb_drive.serve(FxBackend(args.creds, args.endpoint))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+/*  fx_client_list.c: LIST replies. The store hands over rows
+    (fx_store_list_*); this file makes them the LIST_REPLY table a client
+    shows as it is (SPEC 5.17): a header row, then one row per endpoint,
+    function or task, every cell display text (states and kinds by name,
+    online or offline from the forwarders, times in UTC). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fx_broker_int.h"
+
+#define S_COLS_MAX 7
+
+static const char *const s_headers[][S_COLS_MAX] = {
+    [FX_LIST_ENDPOINTS] = {"id", "name", "status", "last_seen", "queued", "managers", "workers"},
+    [FX_LIST_FUNCTIONS] = {"id", "name", "kind"},
+    [FX_LIST_TASKS] = {"id", "state", "endpoint", "function", "attempts"},
+};
+static const uint32_t s_cols[] = {[FX_LIST_ENDPOINTS] = 7, [FX_LIST_FUNCTIONS] = 3, [FX_LIST_TASKS] = 5};
+
+const char *fx_client_state_name(int state)
+{
+    switch (state) {
+    case FX_TASK_QUEUED:
+        return "queued";
+    case FX_TASK_DISPATCHED:
+        return "dispatched";
+    case FX_TASK_DONE:
+        return "done";
+    case FX_TASK_DELIVERED:
+        return "delivered";
+    case FX_TASK_FAILED:
+        return "failed";
+    default:
+        return "unknown";
+    }
+}
+
+/* "2024-11-27T09:24:00Z" from wall ms. */
+static void s_time_text(int64_t wall_ms, char *out, size_t cap)
+{
+    time_t secs = (time_t) (wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The cells of one row, as text. */
+typedef char s_cells_t[S_COLS_MAX][FX_NAME_MAX + 1];
+
+static void s_endpoint_cells(fx_broker_t *broker, const fx_store_endpoint_row_t *row, s_cells_t cells)
+{
+    fx_forwarder_stats_t stats;
+    bool online = fx_fwd_set_online(broker->forwarders, row->id) &&
+                  fx_fwd_set_stats(broker->forwarders, row->id, &stats) == 0;
+    snprintf(cells[0], sizeof cells[0], "%s", row->id);
+    snprintf(cells[1], sizeof cells[1], "%s", row->name);
+    snprintf(cells[2], sizeof cells[2], "%s", online ? "online" : "offline");
+    if (row->seen)
+        s_time_text(row->last_seen_ms, cells[3], sizeof cells[3]);
+    else
+        snprintf(cells[3], sizeof cells[3], "never");
+    snprintf(cells[4], sizeof cells[4], "%llu", (unsigned long long) row->queued);
+    snprintf(cells[5], sizeof cells[5], "%u", online ? stats.managers : 0);
+    snprintf(cells[6], sizeof cells[6], "%u", online ? stats.workers : 0);
+}
+
+static void s_function_cells(const fx_store_function_row_t *row, s_cells_t cells)
+{
+    snprintf(cells[0], sizeof cells[0], "%s", row->id);
+    snprintf(cells[1], sizeof cells[1], "%s", row->name);
+    snprintf(cells[2], sizeof cells[2], "%s", row->kind == FX_FN_SHELL ? "shell" : "python");
+}
+
+static void s_task_cells(const fx_store_task_row_t *row, s_cells_t cells)
+{
+    snprintf(cells[0], sizeof cells[0], "%s", row->id);
+    snprintf(cells[1], sizeof cells[1], "%s", fx_client_state_name(row->state));
+    snprintf(cells[2], sizeof cells[2], "%s", row->endpoint_id);
+    snprintf(cells[3], sizeof cells[3], "%s", row->function_id);
+    snprintf(cells[4], sizeof cells[4], "%u", row->attempts);
+}
+
+static int s_set_row(fx_msg_t *reply, uint32_t row, uint32_t cols, const char *const *cells)
+{
+    int rc = FX_OK;
+    for (uint32_t c = 0; c < cols && rc == FX_OK; c++)
+        rc = fx_msg_set_cell(reply, row, c, cells[c]);
+    return rc;
+}
+
+int fx_client_list(fx_broker_t *broker, const char *owner, int what, uint32_t limit, fx_msg_t *reply)
+{
+    if (what < FX_LIST_ENDPOINTS || what > FX_LIST_TASKS)
+        return FX_E_BAD_FIELD;
+    if (limit == 0 || limit > FX_LIST_ROWS_MAX)
+        limit = FX_LIST_ROWS_MAX;
+    size_t size = what == FX_LIST_ENDPOINTS   ? sizeof(fx_store_endpoint_row_t)
+                  : what == FX_LIST_FUNCTIONS ? sizeof(fx_store_function_row_t)
+                                              : sizeof(fx_store_task_row_t);
+    void *rows = calloc(limit, size);
+    if (!rows)
+        return FX_E_NOMEM;
+    uint32_t n = 0, cols = s_cols[what];
+    int rc = what == FX_LIST_ENDPOINTS   ? fx_store_list_endpoints(broker->store, owner, limit, rows, &n)
+             : what == FX_LIST_FUNCTIONS ? fx_store_list_functions(broker->store, owner, limit, rows, &n)
+                                         : fx_store_list_tasks(broker->store, owner, limit, rows, &n);
+    if (rc == FX_OK)
+        rc = fx_msg_alloc_table(reply, n + 1, cols);
+    if (rc == FX_OK)
+        rc = s_set_row(reply, 0, cols, s_headers[what]);
+    for (uint32_t i = 0; rc == FX_OK && i < n; i++) {
+        s_cells_t cells;
+        memset(cells, 0, sizeof cells);
+        if (what == FX_LIST_ENDPOINTS)
+            s_endpoint_cells(broker, (fx_store_endpoint_row_t *) rows + i, cells);
+        else if (what == FX_LIST_FUNCTIONS)
+            s_function_cells((fx_store_function_row_t *) rows + i, cells);
+        else
+            s_task_cells((fx_store_task_row_t *) rows + i, cells);
+        const char *texts[S_COLS_MAX];
+        for (uint32_t c = 0; c < S_COLS_MAX; c++)
+            texts[c] = cells[c];
+        rc = s_set_row(reply, i + 1, cols, texts);
+    }
+    free(rows);
+    return rc;
+}
