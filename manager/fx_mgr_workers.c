@@ -314,7 +314,7 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
         fx_slot_on(slot, FX_SLOT_TASK);
         slot->deadline_ms =
             item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
-        int rc = fx_wlink_send_task(self->wlink, slot->peer, &slot->task);
+        int rc = fx_wlink_send_task(self->wlink, slot->peer, &slot->task, slot->task.body);
         if (rc != FX_OK) {
             fx_warn("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
                     slot->task.task_id, (int) slot->pid, fx_strerror(rc));

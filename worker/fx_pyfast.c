@@ -12,7 +12,8 @@
 struct fx_pyfast_t {
     char version[FX_VERSION_MAX + 1];
     size_t major_minor;         /* length of "3.11" in version */
-    PyObject *cache;            /* fx_runner._cache: function_id -> (body, entry, callable) */
+    PyObject *by_version;       /* fx_runner._by_version: version -> (body, entry, callable, strategy) */
+    PyObject *by_id;            /* fx_runner._by_id: function_id -> the same, for tasks without one */
     PyObject *capture, *sink;   /* fx_runner._capture and its sink */
     PyObject *begin, *take;     /* _capture.begin, _capture.take */
     PyObject *exception_answer; /* fx_runner.exception_answer */
@@ -47,7 +48,8 @@ static int s_load(fx_pyfast_t *self, PyObject *module)
         Py_XDECREF(pickle);
         return -1;
     }
-    self->cache = PyObject_GetAttrString(module, "_cache");
+    self->by_version = PyObject_GetAttrString(module, "_by_version");
+    self->by_id = PyObject_GetAttrString(module, "_by_id");
     self->capture = PyObject_GetAttrString(module, "_capture");
     self->exception_answer = PyObject_GetAttrString(module, "exception_answer");
     self->value_answer = PyObject_GetAttrString(module, "value_answer");
@@ -67,9 +69,10 @@ static int s_load(fx_pyfast_t *self, PyObject *module)
     PyObject *sys = PyImport_ImportModule("sys");
     self->sysdict = sys ? Py_XNewRef(PyModule_GetDict(sys)) : NULL;
     Py_XDECREF(sys);
-    if (!self->cache || !PyDict_Check(self->cache) || !self->sink || !self->begin || !self->take ||
-        !self->exception_answer || !self->value_answer || !self->loads || !self->dumps || !self->getsignal ||
-        !self->n_name || !self->stdout_name || !self->stderr_name || !self->sysdict)
+    if (!self->by_version || !PyDict_Check(self->by_version) || !self->by_id || !PyDict_Check(self->by_id) ||
+        !self->sink || !self->begin || !self->take || !self->exception_answer || !self->value_answer ||
+        !self->loads || !self->dumps || !self->getsignal || !self->n_name || !self->stdout_name ||
+        !self->stderr_name || !self->sysdict)
         return -1;
     self->term0 = PyObject_CallFunction(self->getsignal, "i", SIGTERM);
     self->int0 = self->term0 ? PyObject_CallFunction(self->getsignal, "i", SIGINT) : NULL;
@@ -93,36 +96,62 @@ void fx_pyfast_destroy(fx_pyfast_t **self_p)
     if (!self_p || !*self_p)
         return;
     fx_pyfast_t *self = *self_p;
-    PyObject **refs[] = {&self->cache, &self->capture,          &self->sink,         &self->begin,
-                         &self->take,  &self->exception_answer, &self->value_answer, &self->loads,
-                         &self->dumps, &self->n_name,           &self->getsignal,    &self->term0,
-                         &self->int0,  &self->sysdict,          &self->stdout_name,  &self->stderr_name};
+    PyObject **refs[] = {&self->by_version, &self->by_id, &self->capture,          &self->sink,
+                         &self->begin,      &self->take,  &self->exception_answer, &self->value_answer,
+                         &self->loads,      &self->dumps, &self->n_name,           &self->getsignal,
+                         &self->term0,      &self->int0,  &self->sysdict,          &self->stdout_name,
+                         &self->stderr_name};
     for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++)
         Py_CLEAR(*refs[i]);
     free(self);
     *self_p = NULL;
 }
 
-/* The cached callable for this task (fx_runner._cache, filled by the
-   runner's first run of the function): a borrowed reference, or NULL if
-   there is none for this id, body and entry (then run() compiles it). */
-static PyObject *s_cached(fx_pyfast_t *self, const fx_task_t *task)
+/* The strategy of a serializer whose payload format is pickle, into
+   strategy (SPEC 12.1.1: a bare "pickle" is source+pickle): true, or false
+   for any other format (pickle5 goes through run()). */
+static bool s_pickle_strategy(const char *serializer, char *strategy, size_t len)
 {
-    PyObject *key = PyUnicode_FromStringAndSize(task->function_id, (Py_ssize_t) strlen(task->function_id));
-    PyObject *hit = key ? PyDict_GetItemWithError(self->cache, key) : NULL; /* borrowed */
+    if (!serializer[0] || strcmp(serializer, "pickle") == 0) {
+        snprintf(strategy, len, "source");
+        return true;
+    }
+    const char *plus = strchr(serializer, '+');
+    if (!plus || strcmp(plus + 1, "pickle") != 0 || (size_t) (plus - serializer) >= len)
+        return false;
+    memcpy(strategy, serializer, (size_t) (plus - serializer));
+    strategy[plus - serializer] = '\0';
+    return strcmp(strategy, "shell") != 0;
+}
+
+/* The loaded callable for this task (filled by the runner's first run of
+   the function): a borrowed reference, or NULL if there is none (then
+   run() loads it). By version, a body sent again must be the one cached
+   and an empty one stands for it (SPEC 12.1.4); without a version, by
+   function id with the same body. Entry and strategy must match too. */
+static PyObject *s_cached(fx_pyfast_t *self, const fx_task_t *task, const char *strategy)
+{
+    bool versioned = task->function_version[0] != '\0';
+    const char *id = versioned ? task->function_version : task->function_id;
+    PyObject *key = PyUnicode_FromStringAndSize(id, (Py_ssize_t) strlen(id));
+    PyObject *hit = key ? PyDict_GetItemWithError(versioned ? self->by_version : self->by_id, key) : NULL;
     Py_XDECREF(key);
     if (!hit) {
         PyErr_Clear();
         return NULL;
     }
-    if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 3)
+    if (!PyTuple_Check(hit) || PyTuple_GET_SIZE(hit) != 4 || PyTuple_GET_ITEM(hit, 2) == Py_None)
         return NULL;
     PyObject *body = PyTuple_GET_ITEM(hit, 0), *entry = PyTuple_GET_ITEM(hit, 1);
+    PyObject *cached_strategy = PyTuple_GET_ITEM(hit, 3);
     size_t len = task->body ? zframe_size(task->body) : 0;
-    if (!PyBytes_Check(body) || (size_t) PyBytes_GET_SIZE(body) != len ||
-        (len && memcmp(PyBytes_AS_STRING(body), zframe_data(task->body), len) != 0))
+    bool same_body = PyBytes_Check(body) && (size_t) PyBytes_GET_SIZE(body) == len &&
+                     (len == 0 || memcmp(PyBytes_AS_STRING(body), zframe_data(task->body), len) == 0);
+    if (!same_body && !(versioned && len == 0))
         return NULL;
-    if (!PyUnicode_Check(entry) || PyUnicode_CompareWithASCIIString(entry, task->entry) != 0) {
+    if (!PyUnicode_Check(entry) || !PyUnicode_Check(cached_strategy) ||
+        PyUnicode_CompareWithASCIIString(cached_strategy, strategy) != 0 ||
+        (!(versioned && len == 0) && PyUnicode_CompareWithASCIIString(entry, task->entry) != 0)) {
         PyErr_Clear();
         return NULL;
     }
@@ -202,12 +231,13 @@ static long s_written(fx_pyfast_t *self)
    it all). */
 bool fx_pyfast_run(fx_pyfast_t *self, const fx_task_t *task, fx_result_t *result)
 {
-    if (task->kind != FX_FN_PYTHON || (task->serializer[0] && strcmp(task->serializer, "pickle") != 0))
+    char strategy[FX_NAME_MAX + 1];
+    if (task->kind != FX_FN_PYTHON || !s_pickle_strategy(task->serializer, strategy, sizeof strategy))
         return false;
     size_t mm = s_major_minor(task->py_version);
     if (task->py_version[0] && (mm != self->major_minor || memcmp(task->py_version, self->version, mm) != 0))
         return false;
-    PyObject *fn = s_cached(self, task);
+    PyObject *fn = s_cached(self, task, strategy);
     PyObject *args = NULL, *kwargs = NULL;
     if (!fn || s_arguments(self, task, &args, &kwargs) != 0)
         return false;

@@ -2,9 +2,12 @@
 
     fx_runner.py's run() handles every task, but a task of the common kind
     costs it some hundred Python steps. This does that kind in C, with the
-    same results: a Python task whose function the runner already compiled
-    and cached (fx_runner._cache: same function id, body and entry), whose
-    client has the worker's Python major.minor, with a well-formed pickle of
+    same results: a Python task whose function the runner already loaded
+    and cached (fx_runner._by_version, or _by_id for a task without a
+    version: same body, or an empty one for a cached version, same entry
+    and strategy) with the pickle payload format (source, dill or reference
+    strategy: pickle5 goes through run()), whose client has the worker's
+    Python major.minor, with a well-formed pickle of
     (args, kwargs). It unpickles the arguments (pickle.loads on a view of
     the payload frame, no copy), swaps sys.stdout and sys.stderr for the
     runner's one capture, calls the function, restores them and pickles the

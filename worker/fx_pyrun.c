@@ -19,6 +19,7 @@
 #include "fx_pyfast.h"
 #include "fx_pyrun.h"
 #include "fx_runner_py.h" /* s_runner_py: fx_runner.py as a C string (embed.cmake) */
+#include "fx_wlink.h"     /* FX_WLINK_BODIES_MAX */
 
 #define S_RUNNER_MODULE "_fx_runner"
 #define S_RUNNER_FILE "<fx-runner>" /* must match _RUNNER_FILE in fx_runner.py */
@@ -26,7 +27,8 @@
 struct fx_pyrun_t {
     PyObject *run; /* fx_runner.run */
     char version[FX_VERSION_MAX + 1];
-    fx_pyfast_t *fast; /* the fast path (fx_pyfast.h) */
+    char runtime[FX_NAME_MAX + 1]; /* fx_runner.RUNTIME: "python 3.11.2; dill 0.3.6" */
+    fx_pyfast_t *fast;             /* the fast path (fx_pyfast.h) */
 };
 
 /* The shell command's process group, read by the worker's SIGTERM handler. */
@@ -61,6 +63,49 @@ static PyObject *s_set_child(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* _fxworker.Frame: a task's payload frame, owned by a Python object that
+   exports its bytes (writable: the frame is the worker's own copy), so
+   that the memoryviews pickle5's out-of-band buffers are made of keep the
+   frame alive as long as any object made from them lives: no copy, and no
+   view left over freed memory. */
+typedef struct {
+    PyObject_HEAD zframe_t *frame;
+} s_frame_t;
+
+static int s_frame_getbuffer(PyObject *obj, Py_buffer *view, int flags)
+{
+    zframe_t *frame = ((s_frame_t *) obj)->frame;
+    return PyBuffer_FillInfo(view, obj, zframe_data(frame), (Py_ssize_t) zframe_size(frame), 0, flags);
+}
+
+static void s_frame_dealloc(PyObject *obj)
+{
+    zframe_destroy(&((s_frame_t *) obj)->frame);
+    Py_TYPE(obj)->tp_free(obj);
+}
+
+static PyBufferProcs s_frame_buffer = {.bf_getbuffer = s_frame_getbuffer};
+
+static PyTypeObject s_frame_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_fxworker.Frame",
+    .tp_basicsize = sizeof(s_frame_t),
+    .tp_dealloc = s_frame_dealloc,
+    .tp_as_buffer = &s_frame_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A task's payload frame, exported as a buffer.",
+};
+
+/* A Frame taking *frame_p (NULL on failure, *frame_p then untouched). */
+static PyObject *s_frame_take(zframe_t **frame_p)
+{
+    s_frame_t *obj = PyObject_New(s_frame_t, &s_frame_type);
+    if (obj) {
+        obj->frame = *frame_p;
+        *frame_p = NULL;
+    }
+    return (PyObject *) obj;
+}
+
 static PyMethodDef s_methods[] = {
     {"child_setup", s_child_setup, METH_NOARGS, "In a forked child: die with the worker."},
     {"child", s_set_child, METH_O, "Record the running shell command's process group (0: none)."},
@@ -81,6 +126,8 @@ static struct PyModuleDef s_module = {
 
 static PyObject *s_module_init(void)
 {
+    if (PyType_Ready(&s_frame_type) != 0)
+        return NULL;
     return PyModule_Create(&s_module);
 }
 
@@ -139,7 +186,7 @@ void fx_py_internal(fx_result_t *result, const char *fmt, ...)
 static int s_load_runner(fx_pyrun_t *self, char *err, size_t errlen)
 {
     int rc = -1;
-    PyObject *code = NULL, *done = NULL, *version = NULL;
+    PyObject *code = NULL, *done = NULL, *version = NULL, *runtime = NULL;
     PyObject *module = PyImport_AddModule(S_RUNNER_MODULE); /* borrowed */
     if (!module)
         goto cleanup;
@@ -160,6 +207,7 @@ static int s_load_runner(fx_pyrun_t *self, char *err, size_t errlen)
         {"E_INTERNAL", FX_E_INTERNAL},
         {"OUTPUT_MAX", FX_OUTPUT_MAX},
         {"PAYLOAD_MAX", FX_PAYLOAD_MAX},
+        {"BODIES_MAX", FX_WLINK_BODIES_MAX},
     };
     for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
         if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) != 0)
@@ -175,10 +223,14 @@ static int s_load_runner(fx_pyrun_t *self, char *err, size_t errlen)
         goto cleanup;
     self->run = PyObject_GetAttrString(module, "run");
     version = PyObject_GetAttrString(module, "PY_VERSION");
-    if (!self->run || !version)
+    runtime = PyObject_GetAttrString(module, "RUNTIME");
+    if (!self->run || !version || !runtime)
         goto cleanup;
     const char *text = PyUnicode_AsUTF8(version);
     if (!text || fx_strlcpy(self->version, text, sizeof self->version) != FX_OK)
+        goto cleanup;
+    text = PyUnicode_AsUTF8(runtime);
+    if (!text || fx_strlcpy(self->runtime, text, sizeof self->runtime) != FX_OK)
         goto cleanup;
     self->fast = fx_pyfast_new(module, self->version);
     if (!self->fast)
@@ -192,6 +244,7 @@ cleanup:
         snprintf(err, errlen,
                  "cannot load the embedded task runner: %s; the fx-worker build is broken, rebuild it", why);
     }
+    Py_XDECREF(runtime);
     Py_XDECREF(version);
     Py_XDECREF(done);
     Py_XDECREF(code);
@@ -250,6 +303,11 @@ const char *fx_pyrun_version(fx_pyrun_t *self)
     return self->version;
 }
 
+const char *fx_pyrun_runtime(fx_pyrun_t *self)
+{
+    return self->runtime;
+}
+
 /* ------------------------------------------------ one task */
 
 /* Copies the runner's 5-tuple into result. 0, or -1 with a reason. */
@@ -295,21 +353,39 @@ bool fx_pyrun_signals_changed(fx_pyrun_t *self)
     return fx_pyfast_signals_changed(self->fast);
 }
 
-void fx_pyrun_run(fx_pyrun_t *self, const fx_task_t *task, fx_result_t *result)
+/* Whether the task's payload format is pickle5 (SPEC 12.1.1). */
+static bool s_pickle5(const fx_task_t *task)
+{
+    const char *plus = strchr(task->serializer, '+');
+    return plus && strcmp(plus + 1, "pickle5") == 0;
+}
+
+void fx_pyrun_run(fx_pyrun_t *self, fx_task_t *task, fx_result_t *result)
 {
     fx_strlcpy(result->task_id, task->task_id, sizeof result->task_id);
     if (fx_pyfast_run(self->fast, task, result))
         return;
-    PyObject *items[8] = {
-        PyLong_FromLong(task->kind),  fx_py_text(task->function_id),
-        fx_py_text(task->entry),      s_bytes(task->body),
-        s_bytes(task->payload),       fx_py_text(task->py_version),
-        fx_py_text(task->serializer), PyLong_FromUnsignedLong(task->walltime_ms),
+    /* a pickle5 payload goes as a Frame that owns it: views, no copy */
+    PyObject *payload = s_pickle5(task) && task->payload && zframe_size(task->payload)
+                            ? s_frame_take(&task->payload)
+                            : s_bytes(task->payload);
+    enum { N = 10 };
+    PyObject *items[N] = {
+        PyLong_FromLong(task->kind),
+        fx_py_text(task->function_id),
+        fx_py_text(task->function_version),
+        fx_py_text(task->entry),
+        s_bytes(task->body),
+        payload,
+        fx_py_text(task->py_version),
+        fx_py_text(task->dill_version),
+        fx_py_text(task->serializer),
+        PyLong_FromUnsignedLong(task->walltime_ms),
     };
-    PyObject *args = PyTuple_New(8);
+    PyObject *args = PyTuple_New(N);
     PyObject *answer = NULL;
     bool complete = args != NULL;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < N; i++) {
         if (items[i] && args)
             PyTuple_SET_ITEM(args, i, items[i]); /* steals */
         else {

@@ -241,7 +241,7 @@ int fx_wlink_send(fx_wlink_t *self, fx_wlink_peer_t peer, fx_msg_t **msg_p)
     return s_sent(self, c, fx_wstream_send(&c->s, msg_p));
 }
 
-int fx_wlink_send_task(fx_wlink_t *self, fx_wlink_peer_t peer, const fx_task_t *task)
+int fx_wlink_send_task(fx_wlink_t *self, fx_wlink_peer_t peer, const fx_task_t *task, const zframe_t *body)
 {
     s_conn_t *c = s_conn_of(self, peer);
     if (!c)
@@ -261,7 +261,7 @@ int fx_wlink_send_task(fx_wlink_t *self, fx_wlink_peer_t peer, const fx_task_t *
     zframe_t *header = zmsg_first(zmsg);
     struct iovec parts[3] = {
         {zframe_data(header), zframe_size(header)},
-        {task->body ? zframe_data(task->body) : NULL, task->body ? zframe_size(task->body) : 0},
+        {body ? zframe_data((zframe_t *) body) : NULL, body ? zframe_size((zframe_t *) body) : 0},
         {task->payload ? zframe_data(task->payload) : NULL, task->payload ? zframe_size(task->payload) : 0},
     };
     rc = s_sent(self, c, fx_wstream_send_parts(&c->s, parts, 3));

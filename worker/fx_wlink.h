@@ -39,6 +39,17 @@
 
 #include "fx_msg.h"
 
+/* Bodies a worker keeps by function_version (SPEC 12.1.4): a TASKS on the
+   worker link carries the body of its version only the first time that
+   worker gets the version, and an empty body after. The worker keeps the
+   last FX_WLINK_BODIES_MAX versions it was sent a body for (first in,
+   first out: fx_runner.py's _by_version), and the manager a list of the
+   same keys in the same order per worker (manager/fx_mgr_bodies.h), so both
+   forget a version at the same task and the manager sends the body again
+   after that. 256: far more functions than a warm worker runs in turn;
+   the manager's list of them costs 256 x 41 bytes per worker. */
+#define FX_WLINK_BODIES_MAX 256
+
 /* Names a worker's connection on the manager's side; 0 is none. */
 typedef uint32_t fx_wlink_peer_t;
 
@@ -91,8 +102,9 @@ int fx_wlink_send(fx_wlink_t *self, fx_wlink_peer_t peer, fx_msg_t **msg_p);
 
 /* As fx_wlink_send, for TASKS with this one task, whose frames stay with
    the caller (sent from where they are, copied only if the socket cannot
-   take them at once). */
-int fx_wlink_send_task(fx_wlink_t *self, fx_wlink_peer_t peer, const fx_task_t *task);
+   take them at once). The body frame sent is `body` (NULL: empty), not the
+   task's own: the manager sends a version's body once per worker. */
+int fx_wlink_send_task(fx_wlink_t *self, fx_wlink_peer_t peer, const fx_task_t *task, const zframe_t *body);
 
 /* Sends one frame of raw bytes to peer as a message (tests send garbage
    with it). FX_OK or FX_E_IO. */

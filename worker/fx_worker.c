@@ -152,7 +152,14 @@ static void s_serve_task(fx_pyrun_t *py, fx_wlink_conn_t *link, fx_msg_t *msg)
         s_refuse(link, msg->seq, FX_E_UNEXPECTED, "TASKS while not IDLE; task %s not run", task->task_id);
         return;
     }
-    fx_pyrun_run(py, task, &reply->results.results[0]);
+    /* provenance (SPEC 12.5, 12.6): the task's stamps, the run's own, who ran it */
+    fx_result_t *result = &reply->results.results[0];
+    memcpy(result->times, task->times, sizeof result->times);
+    fx_stamp(result->times, FX_TIME_WORKER_STARTED);
+    fx_pyrun_run(py, task, result);
+    fx_stamp(result->times, FX_TIME_WORKER_FINISHED);
+    result->worker_pid = (uint32_t) getpid();
+    fx_strlcpy(result->worker_runtime, fx_pyrun_runtime(py), sizeof result->worker_runtime);
     s_on(S_DONE);
     if (fx_pyrun_signals_changed(py))
         s_install_signals(); /* the task called signal.signal(): ours again */
