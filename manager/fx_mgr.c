@@ -164,6 +164,8 @@ void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
         fx_info("task=%s ended while the interchange has no session with us; its result waits for the next "
                 "WELCOME",
                 result->task_id);
+    if (!result->host[0]) /* provenance (SPEC 12.6): where it ran, or was refused */
+        fx_strlcpy(result->host, self->host, sizeof result->host);
     fx_outgoing_t *o = &self->out[self->out_head + self->out_len++];
     o->result = *result;
     o->session = session;
@@ -356,6 +358,10 @@ static void s_cleanup(fx_mgr_t *self)
         s_result_free(&s_out(self, i)->result);
     free(self->out);
     zhashx_destroy(&self->held_ids);
+    for (uint32_t i = 0; self->seen && i < self->args->workers; i++)
+        fx_seen_destroy(&self->seen[i]);
+    free(self->seen);
+    fx_bodies_destroy(&self->bodies);
     fx_errlimit_destroy(&self->errors);
     zframe_destroy(&self->link_peer);
 }
@@ -464,7 +470,14 @@ int fx_mgr_run(const fx_mgr_args_t *args)
     self->errors = fx_errlimit_new();
     self->link_peer = zframe_new("interchange", 11);
     self->held_ids = zhashx_new();
-    if (!self->errors || !self->link_peer || !self->held_ids) {
+    self->bodies = fx_bodies_new();
+    self->seen = calloc(args->workers ? args->workers : 1, sizeof *self->seen);
+    bool seen_ok = self->seen != NULL;
+    for (uint32_t i = 0; seen_ok && i < args->workers; i++)
+        seen_ok = (self->seen[i] = fx_seen_new()) != NULL;
+    if (gethostname(self->host, sizeof self->host - 1) != 0)
+        fx_strlcpy(self->host, "unknown", sizeof self->host);
+    if (!self->errors || !self->link_peer || !self->held_ids || !self->bodies || !seen_ok) {
         fx_error("out of memory");
         self->exit_status = 1;
         goto done;

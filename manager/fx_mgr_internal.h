@@ -17,6 +17,7 @@
 #include "fx_errlimit.h"
 #include "fx_log.h"
 #include "fx_mgr.h"
+#include "fx_mgr_bodies.h"
 #include "fx_mgr_socket.h"
 #include "fx_pool.h"
 
@@ -96,7 +97,7 @@ typedef struct {
     uint32_t attempt;     /* START, HELLO_SENT: hello attempts since the last WELCOME (1 = the first) */
     int64_t attempt_end;  /* START, HELLO_SENT: when this attempt has failed without a WELCOME */
     int64_t last_heard;
-    int64_t next_beat;     /* ACTIVE: when to send HEARTBEAT, one period after the last message sent */
+    int64_t next_beat; /* ACTIVE: when to send HEARTBEAT, one period after the last message sent */
 
     bool draining;         /* DRAIN, STOP or SIGTERM: window 0, finish what is held */
     bool signalled;        /* SIGTERM/SIGINT: stopping gracefully; a second one stops at once */
@@ -112,6 +113,11 @@ typedef struct {
     zhashx_t *held_ids; /* ids of tasks queued, running or with a result held (a superset: an id
                            whose task has gone may linger); a task id not here is not held */
     bool old_possible;  /* held tasks of an earlier session may exist (since a WELCOME) */
+
+    fx_bodies_t *bodies;        /* function bodies by version, from the interchange (SPEC 12.1.4) */
+    fx_seen_t **seen;           /* per slot (index): the versions its worker was sent a body for */
+    uint64_t bodies_sent;       /* bodies sent to workers, for the log */
+    char host[FX_NAME_MAX + 1]; /* gethostname, for results' provenance */
 
     fx_errlimit_t *errors;    /* ERRORs we send to the interchange (SPEC 10.3; the worker link has its own) */
     zframe_t *link_peer;      /* the interchange's key in `errors` (the DEALER has no routing id) */

@@ -275,6 +275,33 @@ static void s_on_error(fx_mgr_t *self, fx_msg_t *msg)
                 msg->seq);
 }
 
+/* SPEC 12.1.4: a task's body goes into the store by version (the task
+   keeps none: the worker link sends from the store); a task that comes
+   without its body must find it there, else it ends at once with
+   FX_E_NOT_FOUND. A task without a version keeps its body. FX_OK, or not
+   (then the task has its result). */
+static int s_take_body(fx_mgr_t *self, fx_task_t *task)
+{
+    if (!task->function_version[0])
+        return FX_OK;
+    if (task->body && zframe_size(task->body)) {
+        if (fx_bodies_put(self->bodies, task->function_version, &task->body) == FX_OK)
+            return FX_OK;
+        fx_warn("out of memory keeping the body of function version %s; task %s keeps its own copy",
+                task->function_version, task->task_id);
+        return FX_OK;
+    }
+    zframe_destroy(&task->body);
+    if (fx_bodies_get(self->bodies, task->function_version))
+        return FX_OK;
+    fx_mgr_hold(self, task->task_id);
+    fx_mgr_error_result(self, task->task_id, self->session, FX_E_NOT_FOUND,
+                        "manager %s has no body for function version %s: the task came without it and it was "
+                        "not sent before in this session (or was dropped past %d kept versions); not run",
+                        self->args->id, task->function_version, FX_MGR_BODIES_MAX);
+    return FX_E_NOT_FOUND;
+}
+
 static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
 {
     if (self->signalled) {
@@ -285,10 +312,13 @@ static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
     }
     for (uint32_t i = 0; i < msg->tasks.count; i++) {
         fx_task_t *task = &msg->tasks.tasks[i];
+        fx_stamp(task->times, FX_TIME_MANAGER_RECEIVED);
         if (fx_mgr_adopt(self, task->task_id)) {
             fx_info("task %s arrived again while held; tied to the held copy", task->task_id);
             continue; /* the copy is freed with msg */
         }
+        if (s_take_body(self, task) != FX_OK)
+            continue;
         fx_queued_t item = {.task = *task, .session = self->session};
         memset(task, 0, sizeof *task); /* the queue owns its frames now */
         fx_mgr_hold(self, item.task.task_id);
@@ -398,9 +428,11 @@ void fx_mgr_link_read(fx_mgr_t *self)
    takes the copy, the manager keeps r until it is acknowledged. */
 static int s_copy_result(const fx_result_t *r, fx_result_t *dst)
 {
-    memcpy(dst->task_id, r->task_id, sizeof dst->task_id);
-    dst->status = r->status;
-    dst->error_code = r->error_code;
+    *dst = *r; /* ids, codes, stamps, provenance */
+    dst->error_text = NULL;
+    dst->value = dst->output = NULL;
+    if (!dst->times[FX_TIME_MANAGER_SENT])
+        fx_stamp(dst->times, FX_TIME_MANAGER_SENT);
     if (r->error_text && fx_result_set_text(dst, r->error_text) != FX_OK)
         return FX_E_NOMEM;
     dst->value = r->value ? zframe_dup(r->value) : zframe_new_empty();

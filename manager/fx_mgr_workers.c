@@ -299,6 +299,30 @@ void fx_mgr_workers_walltime(fx_mgr_t *self)
     }
 }
 
+/* The body to send with the slot's new task (SPEC 12.1.4) in *body_p: a
+   task without a version sends its own; with one, nothing if the slot's
+   worker was sent that version before, else the store's. A version whose
+   body the store dropped meanwhile ends the task with FX_E_NOT_FOUND and
+   the slot is idle again: not FX_OK. */
+static int s_body_for(fx_mgr_t *self, fx_slot_t *slot, zframe_t **body_p)
+{
+    const char *version = slot->task.function_version;
+    fx_seen_t *seen = self->seen[slot->index];
+    fx_seen_for(seen, (int) slot->pid);
+    if (!version[0] || slot->task.body) { /* no version, or a body the store could not take */
+        *body_p = slot->task.body;
+        return FX_OK;
+    }
+    if (fx_seen_has(seen, version))
+        return FX_OK;
+    *body_p = fx_bodies_get(self->bodies, version);
+    if (*body_p)
+        return FX_OK;
+    s_end_task(self, slot, FX_E_NOT_FOUND, "has no body of its function version for");
+    fx_slot_on(slot, FX_SLOT_DONE);
+    return FX_E_NOT_FOUND;
+}
+
 /* Hands queued tasks, oldest first, to idle workers. The slot keeps the
    task (for its error result, and for retries later); the worker is sent
    it from the slot's frames, which are not copied. */
@@ -314,7 +338,18 @@ void fx_mgr_workers_dispatch(fx_mgr_t *self)
         fx_slot_on(slot, FX_SLOT_TASK);
         slot->deadline_ms =
             item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
-        int rc = fx_wlink_send_task(self->wlink, slot->peer, &slot->task, slot->task.body);
+        zframe_t *body = NULL;
+        const char *version = slot->task.function_version;
+        if (s_body_for(self, slot, &body) != FX_OK)
+            continue;
+        int rc = fx_wlink_send_task(self->wlink, slot->peer, &slot->task, body);
+        if (rc == FX_OK && version[0] && body) {
+            fx_seen_add(self->seen[slot->index], version);
+            self->bodies_sent++;
+            fx_info(
+                "worker pid %d gets the body of function version %s (%zu bytes; %llu bodies sent to workers)",
+                (int) slot->pid, version, zframe_size(body), (unsigned long long) self->bodies_sent);
+        }
         if (rc != FX_OK) {
             fx_warn("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
                     slot->task.task_id, (int) slot->pid, fx_strerror(rc));
