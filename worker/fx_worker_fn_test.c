@@ -35,6 +35,24 @@ static void s_check_value(fx_wt_ctx_t *ctx, fx_msg_t *msg, const char *want, con
     free(repr);
 }
 
+/* Runs the task, which must be OK with this value repr. */
+static void s_ok(fx_wt_ctx_t *ctx, const fx_wt_task_spec_t *spec, const char *want, const char *what)
+{
+    fx_msg_t *msg = fx_wt_expect(ctx, spec, FX_RESULT_OK, 0);
+    s_check_value(ctx, msg, want, what);
+    fx_msg_destroy(&msg);
+}
+
+/* Runs the task, which must end with ERROR code and a text holding part. */
+static void s_fails(fx_wt_ctx_t *ctx, const fx_wt_task_spec_t *spec, int code, const char *part)
+{
+    fx_msg_t *msg = fx_wt_expect(ctx, spec, FX_RESULT_ERROR, code);
+    if (msg)
+        CHECK(fx_wt_has(msg->results.results[0].error_text, part), "error text %s, want it to say %s",
+              msg->results.results[0].error_text, part);
+    fx_msg_destroy(&msg);
+}
+
 /* The n frames a script wrote as u64le length + bytes each, into out. */
 static int s_split(zframe_t *all, zframe_t **out, int n)
 {
@@ -66,38 +84,26 @@ FX_WT_SCENARIO(s_test_strategies, true)
 {
     fx_wt_task_spec_t source = {
         .serializer = "source+pickle", .body = "def f(x):\n    return x + 1\n", .args = "((41,), {})"};
-    fx_msg_t *msg = fx_wt_expect(ctx, &source, FX_RESULT_OK, 0);
-    s_check_value(ctx, msg, "42", "source+pickle");
-    fx_msg_destroy(&msg);
+    s_ok(ctx, &source, "42", "source+pickle");
     fx_wt_task_spec_t ref = {.serializer = "reference+pickle",
                              .body = "os.path:join",
                              .entry = "os.path:join",
                              .args = "(('a', 'b'), {})"};
-    msg = fx_wt_expect(ctx, &ref, FX_RESULT_OK, 0);
-    s_check_value(ctx, msg, "'a/b'", "reference+pickle");
-    fx_msg_destroy(&msg);
+    s_ok(ctx, &ref, "'a/b'", "reference+pickle");
     fx_wt_task_spec_t nested = {.serializer = "reference+pickle",
                                 .body = "collections:OrderedDict.fromkeys",
                                 .args = "(('ab',), {})"};
-    msg = fx_wt_expect(ctx, &nested, FX_RESULT_OK, 0);
-    s_check_value(ctx, msg, "OrderedDict([('a', None), ('b', None)])", "a qualname with a dot");
-    fx_msg_destroy(&msg);
+    s_ok(ctx, &nested, "OrderedDict([('a', None), ('b', None)])", "a qualname with a dot");
     fx_wt_task_spec_t shell = {.kind = FX_FN_SHELL,
                                .serializer = "shell+pickle",
                                .entry = "",
                                .body = "echo {0}",
                                .args = "(('hi',), {})"};
-    msg = fx_wt_expect(ctx, &shell, FX_RESULT_OK, 0);
-    s_check_value(ctx, msg, "{'returncode': 0, 'stdout': 'hi\\n', 'stderr': ''}", "shell+pickle");
-    fx_msg_destroy(&msg);
+    s_ok(ctx, &shell, "{'returncode': 0, 'stdout': 'hi\\n', 'stderr': ''}", "shell+pickle");
     const char *bad[] = {"marshal+pickle", "source+json", "source", "shell+pickle"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fx_wt_task_spec_t spec = {.serializer = bad[i], .body = "def f():\n    return 1\n"};
-        msg = fx_wt_expect(ctx, &spec, FX_RESULT_ERROR, FX_E_LOAD);
-        if (msg)
-            CHECK(fx_wt_has(msg->results.results[0].error_text, bad[i]), "%s: error text %s", bad[i],
-                  msg->results.results[0].error_text);
-        fx_msg_destroy(&msg);
+        s_fails(ctx, &spec, FX_E_LOAD, bad[i]);
     }
 }
 
@@ -133,14 +139,10 @@ FX_WT_SCENARIO(s_test_dill, true)
                                   .entry = i == 1 ? "<lambda>" : "f",
                                   .body_frame = bodies[i],
                                   .args = args[i]};
-        fx_msg_t *msg = fx_wt_expect(ctx, &spec, FX_RESULT_OK, 0);
-        s_check_value(ctx, msg, want[i], "dill, first run");
-        fx_msg_destroy(&msg);
+        s_ok(ctx, &spec, want[i], "dill, first run");
         zframe_t *empty = zframe_new_empty();
         spec.body_frame = empty;
-        msg = fx_wt_expect(ctx, &spec, FX_RESULT_OK, 0);
-        s_check_value(ctx, msg, want[i], "dill, from the cache");
-        fx_msg_destroy(&msg);
+        s_ok(ctx, &spec, want[i], "dill, from the cache");
         zframe_destroy(&empty);
     }
 done:
@@ -185,12 +187,7 @@ FX_WT_SCENARIO(s_test_dill_mismatch, true)
     s_version(version, 201);
     fx_wt_task_spec_t missing = {
         .serializer = "dill+pickle", .version = version, .dill_version = "0.3.6", .body_frame = one};
-    msg = fx_wt_expect(ctx, &missing, FX_RESULT_ERROR, FX_E_LOAD);
-    if (msg)
-        CHECK(fx_wt_has(msg->results.results[0].error_text,
-                        "'fx_only_on_client_7' is not installed on the endpoint"),
-              "error text %s", msg->results.results[0].error_text);
-    fx_msg_destroy(&msg);
+    s_fails(ctx, &missing, FX_E_LOAD, "'fx_only_on_client_7' is not installed on the endpoint");
 done:
     zframe_destroy(&one);
     zframe_destroy(&body);
@@ -201,21 +198,12 @@ done:
 FX_WT_SCENARIO(s_test_reference_missing, true)
 {
     fx_wt_task_spec_t spec = {.serializer = "reference+pickle", .body = "fx_not_here_9.sub:run"};
-    fx_msg_t *msg = fx_wt_expect(ctx, &spec, FX_RESULT_ERROR, FX_E_LOAD);
-    if (msg)
-        CHECK(fx_wt_has(msg->results.results[0].error_text,
-                        "module 'fx_not_here_9' is not installed on the endpoint"),
-              "error text %s", msg->results.results[0].error_text);
-    fx_msg_destroy(&msg);
+    s_fails(ctx, &spec, FX_E_LOAD, "module 'fx_not_here_9' is not installed on the endpoint");
     fx_wt_task_spec_t attr = {.serializer = "reference+pickle", .body = "os.path:no_such_fn"};
-    msg = fx_wt_expect(ctx, &attr, FX_RESULT_ERROR, FX_E_LOAD);
-    if (msg)
-        CHECK(fx_wt_has(msg->results.results[0].error_text, "'no_such_fn'"), "error text %s",
-              msg->results.results[0].error_text);
-    fx_msg_destroy(&msg);
+    s_fails(ctx, &attr, FX_E_LOAD, "'no_such_fn'");
     fx_wt_task_spec_t raised = {.serializer = "source+pickle",
                                 .body = "def f():\n    import fx_not_here_10\n"};
-    msg = fx_wt_expect(ctx, &raised, FX_RESULT_EXCEPTION, 0);
+    fx_msg_t *msg = fx_wt_expect(ctx, &raised, FX_RESULT_EXCEPTION, 0);
     if (msg) {
         const fx_result_t *r = &msg->results.results[0];
         char *out = fx_wt_frame_text(r->output);
@@ -319,9 +307,7 @@ FX_WT_SCENARIO(s_test_executable, true)
                                       "7, sys.version_info[:2])'],\n"
                                       "                       capture_output=True, text=True)\n"
                                       "    return r.stdout.strip(), sys.version_info[:2]\n"};
-    fx_msg_t *msg = fx_wt_expect(ctx, &spec, FX_RESULT_OK, 0);
-    s_check_value(ctx, msg, "('42 (3, 11)', (3, 11))", "subprocess.run([sys.executable, ...])");
-    fx_msg_destroy(&msg);
+    s_ok(ctx, &spec, "('42 (3, 11)', (3, 11))", "subprocess.run([sys.executable, ...])");
 }
 
 /* Bodies by version (SPEC 12.1.4): sent once, then empty; a version the
@@ -336,38 +322,23 @@ FX_WT_SCENARIO(s_test_bodies, true)
     zframe_t *empty = zframe_new_empty();
     fx_wt_task_spec_t first = {
         .version = v1, .serializer = "source+pickle", .body = "def f():\n    return 'v1'\n"};
-    fx_msg_t *msg = fx_wt_expect(ctx, &first, FX_RESULT_OK, 0);
-    s_check_value(ctx, msg, "'v1'", "v1 with its body");
-    fx_msg_destroy(&msg);
+    s_ok(ctx, &first, "'v1'", "v1 with its body");
     fx_wt_task_spec_t again = {.version = v1, .serializer = "source+pickle", .body_frame = empty};
     for (int i = 0; i < 3; i++) {
-        msg = fx_wt_expect(ctx, &again, FX_RESULT_OK, 0);
-        s_check_value(ctx, msg, "'v1'", "v1 without its body");
-        fx_msg_destroy(&msg);
+        s_ok(ctx, &again, "'v1'", "v1 without its body");
     }
     fx_wt_task_spec_t other = {
         .version = v2, .serializer = "source+pickle", .body = "def f():\n    return 'v2'\n"};
-    msg = fx_wt_expect(ctx, &other, FX_RESULT_OK, 0);
-    s_check_value(ctx, msg, "'v2'", "v2");
-    fx_msg_destroy(&msg);
-    msg = fx_wt_expect(ctx, &again, FX_RESULT_OK, 0);
-    s_check_value(ctx, msg, "'v1'", "v1 after v2");
-    fx_msg_destroy(&msg);
+    s_ok(ctx, &other, "'v2'", "v2");
+    s_ok(ctx, &again, "'v1'", "v1 after v2");
     fx_wt_task_spec_t unknown = {.version = v3, .serializer = "source+pickle", .body_frame = empty};
-    msg = fx_wt_expect(ctx, &unknown, FX_RESULT_ERROR, FX_E_LOAD);
-    if (msg)
-        CHECK(fx_wt_has(msg->results.results[0].error_text, v3) &&
-                  fx_wt_has(msg->results.results[0].error_text, "without its body"),
-              "error text %s", msg->results.results[0].error_text);
-    fx_msg_destroy(&msg);
+    char why[128];
+    snprintf(why, sizeof why, "function version %s: the task came without its body", v3);
+    s_fails(ctx, &unknown, FX_E_LOAD, why);
     /* a version whose load failed fails the same way without its body */
     fx_wt_task_spec_t broken = {.version = v3, .serializer = "source+pickle", .body = "def g():\n    pass\n"};
     for (int i = 0; i < 2; i++) {
-        msg = fx_wt_expect(ctx, &broken, FX_RESULT_ERROR, FX_E_LOAD);
-        if (msg)
-            CHECK(fx_wt_has(msg->results.results[0].error_text, "defines no 'f'"), "error text %s",
-                  msg->results.results[0].error_text);
-        fx_msg_destroy(&msg);
+        s_fails(ctx, &broken, FX_E_LOAD, "defines no 'f'");
         broken.body_frame = empty;
     }
     zframe_destroy(&empty);
