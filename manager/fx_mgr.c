@@ -189,6 +189,17 @@ void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, 
     fx_mgr_out_push(self, &r, session);
 }
 
+void fx_mgr_out_provenance(fx_mgr_t *self, const fx_task_t *task, int pid)
+{
+    if (!self->out_len)
+        return;
+    fx_result_t *r = &self->out[self->out_head + self->out_len - 1].result;
+    if (strcmp(r->task_id, task->task_id) != 0)
+        return;
+    memcpy(r->times, task->times, sizeof r->times);
+    r->worker_pid = pid > 0 ? (uint32_t) pid : 0;
+}
+
 /* Notes task_id as held (fx_mgr_adopt looks here first). */
 void fx_mgr_hold(fx_mgr_t *self, const char *task_id)
 {

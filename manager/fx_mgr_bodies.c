@@ -110,6 +110,7 @@ size_t fx_bodies_count(fx_bodies_t *self)
 
 struct fx_seen_t {
     int pid;
+    int64_t started_ms;
     zhashx_t *set;                            /* version -> (void *) 1 */
     fx_oid_text_t order[FX_WLINK_BODIES_MAX]; /* a ring, oldest at head */
     size_t head, len;
@@ -134,11 +135,12 @@ void fx_seen_destroy(fx_seen_t **self_p)
     *self_p = NULL;
 }
 
-void fx_seen_for(fx_seen_t *self, int pid)
+void fx_seen_for(fx_seen_t *self, int pid, int64_t started_ms)
 {
-    if (self->pid == pid)
+    if (self->pid == pid && self->started_ms == started_ms)
         return;
     self->pid = pid;
+    self->started_ms = started_ms;
     zhashx_purge(self->set);
     self->head = self->len = 0;
 }

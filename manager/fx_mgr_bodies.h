@@ -50,8 +50,9 @@ fx_seen_t *fx_seen_new(void);
 void fx_seen_destroy(fx_seen_t **self_p);
 
 /* Forgets everything if the worker is another process than the one it
-   was about (pid): a new worker has an empty cache. */
-void fx_seen_for(fx_seen_t *self, int pid);
+   was about (pid, and when it started: a pid can be used again): a new
+   worker has an empty cache. */
+void fx_seen_for(fx_seen_t *self, int pid, int64_t started_ms);
 
 bool fx_seen_has(fx_seen_t *self, const char *version);
 

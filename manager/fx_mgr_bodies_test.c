@@ -11,7 +11,8 @@
     unknown version without a body ends with FX_E_NOT_FOUND, and the
     manager goes on.
     provenance: every result names the manager's host, the worker's pid
-    and runtime, and carries stamps 7 to 10 in order. */
+    and runtime, and carries stamps 7 to 10 in order; the manager's own
+    error results name its host and keep the task's stamps. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
@@ -160,6 +161,23 @@ IX_SCENARIO(s_test_provenance)
     int pids[N] = {0};
     s_send(ix, v, 0, N, true, ids);
     s_results(ix, ids, 0, N, pids, true);
+    /* the manager's own error results say where, and keep the task's stamps */
+    char unknown_v[FX_OID_LEN + 1];
+    s_version(unknown_v, 22);
+    fx_id_text_t unknown;
+    s_send(ix, unknown_v, 0, 1, false, &unknown);
+    fx_msg_t *msg = ix_result(ix, unknown);
+    if (msg) {
+        fx_result_t *r = &msg->results.results[0];
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        CHECK(r->error_code == FX_E_NOT_FOUND && strcmp(r->host, host) == 0 && r->worker_pid == 0 &&
+                  r->times[FX_TIME_MANAGER_RECEIVED] && r->times[FX_TIME_MANAGER_SENT],
+              "error result: code %s host %s pid %u stamps %llu %llu", fx_errname(r->error_code), r->host,
+              r->worker_pid, (unsigned long long) r->times[FX_TIME_MANAGER_RECEIVED],
+              (unsigned long long) r->times[FX_TIME_MANAGER_SENT]);
+    }
+    fx_msg_destroy(&msg);
     ix_stop(ix, false);
 done:;
 }

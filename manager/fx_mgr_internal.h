@@ -132,6 +132,9 @@ void fx_mgr_queue_clear(fx_mgr_t *self);
 void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session);
 void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt,
                          ...) __attribute__((format(printf, 5, 6)));
+/* The result just pushed for task (an error result of the manager's)
+   gets the task's stamps and the pid of the worker it ran on (0: none). */
+void fx_mgr_out_provenance(fx_mgr_t *self, const fx_task_t *task, int pid);
 void fx_mgr_hold(fx_mgr_t *self, const char *task_id);
 bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id);
 size_t fx_mgr_held(fx_mgr_t *self, bool old_only);

@@ -299,6 +299,7 @@ static int s_take_body(fx_mgr_t *self, fx_task_t *task)
                         "manager %s has no body for function version %s: the task came without it and it was "
                         "not sent before in this session (or was dropped past %d kept versions); not run",
                         self->args->id, task->function_version, FX_MGR_BODIES_MAX);
+    fx_mgr_out_provenance(self, task, 0);
     return FX_E_NOT_FOUND;
 }
 

@@ -141,8 +141,8 @@ static void s_results(ix_t *ix, s_sim_t *sims, int count, int n, fx_id_text_t (*
         CHECK(k >= 0 && k < count, "results from manager %d", k);
         for (uint32_t r = 0; k >= 0 && k < count && r < msg->results.count; r++) {
             fx_result_t *res = &msg->results.results[r];
-            CHECK(got[k] < n && strcmp(res->task_id, ids[k][got[k]]) == 0, "manager %d: result %d is for %s", k,
-                  got[k], res->task_id);
+            CHECK(got[k] < n && strcmp(res->task_id, ids[k][got[k]]) == 0, "manager %d: result %d is for %s",
+                  k, got[k], res->task_id);
             CHECK(res->status == FX_RESULT_OK && !res->error_text, "status %d", res->status);
             CHECK(zframe_size(res->value) == 4 && memcmp(zframe_data(res->value), "\x80\x04N.", 4) == 0,
                   "value is not pickle.dumps(None) (%zu bytes)", zframe_size(res->value));

@@ -71,6 +71,7 @@ static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *wh
     fx_mgr_error_result(self, slot->task.task_id, slot->session, code,
                         "worker pid %d on manager %s %s task %s", (int) slot->pid, self->args->id, what,
                         slot->task.task_id);
+    fx_mgr_out_provenance(self, &slot->task, slot->pid);
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;
 }
@@ -240,6 +241,7 @@ static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
                         "worker lost %u time%s running task %s on manager %s (attempts: %s)", deaths,
                         deaths == 1 ? "" : "s", slot->task.task_id, self->args->id,
                         slot->losses.text ? slot->losses.text : what);
+    fx_mgr_out_provenance(self, &slot->task, slot->pid);
 }
 
 /* CANCEL of one id: a queued task is removed, a running one's worker
@@ -253,6 +255,7 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
         fx_mgr_error_result(self, item.task.task_id, item.session, FX_E_CANCELLED,
                             "task %s cancelled before it ran on manager %s", item.task.task_id,
                             self->args->id);
+        fx_mgr_out_provenance(self, &item.task, 0);
         fx_task_clear(&item.task);
         fx_losses_clear(&item.losses);
         return;
@@ -266,6 +269,7 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
         fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_CANCELLED,
                             "task %s cancelled while running on worker pid %d (manager %s)",
                             slot->task.task_id, (int) slot->pid, self->args->id);
+        fx_mgr_out_provenance(self, &slot->task, slot->pid);
         fx_task_clear(&slot->task);
         slot->deadline_ms = 0;
         fx_slot_on(slot, FX_SLOT_KILL);
@@ -308,7 +312,7 @@ static int s_body_for(fx_mgr_t *self, fx_slot_t *slot, zframe_t **body_p)
 {
     const char *version = slot->task.function_version;
     fx_seen_t *seen = self->seen[slot->index];
-    fx_seen_for(seen, (int) slot->pid);
+    fx_seen_for(seen, (int) slot->pid, slot->started_ms);
     if (!version[0] || slot->task.body) { /* no version, or a body the store could not take */
         *body_p = slot->task.body;
         return FX_OK;

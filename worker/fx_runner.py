@@ -563,15 +563,15 @@ def _parse_serializer(kind, serializer):
 
 def _run(kind, function_id, version, entry, body, payload, py_version, dill_version, serializer,
          walltime_ms):
-    if kind not in (FN_PYTHON, FN_SHELL):
-        return _error(E_LOAD, "unknown function kind %d; this worker runs %d (python) and %d (shell)"
-                      % (kind, FN_PYTHON, FN_SHELL))
     try:
         strategy, fmt = _parse_serializer(kind, serializer)
     except _LoadError as e:
         strategy, fmt = None, None
         failed = str(e)
-    hit = _remember(version, function_id, body, entry, strategy)
+    hit = _remember(version, function_id, body, entry, strategy)  # first: the manager counts on it
+    if kind not in (FN_PYTHON, FN_SHELL):
+        return _error(E_LOAD, "unknown function kind %d; this worker runs %d (python) and %d (shell)"
+                      % (kind, FN_PYTHON, FN_SHELL))
     if fmt is None:
         return _error(E_LOAD, failed)
     if hit is None:
