@@ -16,8 +16,8 @@ from .errors import (ClientClosed, ConnectionError, DeserializationError, Error,
                      PayloadTooLarge, ProtocolError, RequestError, TaskCancelled, TaskError,
                      TaskFailed, TimeoutError)
 from .shell import ShellFunction, ShellResult
-from .client import (Batch, Client, TASK_STATES, TaskFuture, default_credentials_path,
-                     unpack_result)
+from .client import (Batch, Client, Registration, TASK_STATES, TaskFuture,
+                     default_credentials_path, unpack_result)
 from .executor import Executor
 
 __version__ = _fx.VERSION
@@ -43,7 +43,7 @@ limits = {name: getattr(_fx, name) for name in (
     "RETRIES_MAX", "HEARTBEAT_MS_DEFAULT", "HEARTBEAT_MISSED_DEFAULT")}
 
 __all__ = [
-    "Client", "Executor", "Batch", "TaskFuture", "ShellFunction", "ShellResult",
+    "Client", "Executor", "Batch", "Registration", "TaskFuture", "ShellFunction", "ShellResult",
     "Error", "FxError", "ConnectionError", "TimeoutError", "PayloadTooLarge", "ProtocolError",
     "RequestError", "TaskFailed", "TaskError", "TaskCancelled", "DeserializationError",
     "ClientClosed", "new_id", "id_valid", "key_valid", "keypair_new", "load_credentials", "limits",

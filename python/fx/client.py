@@ -8,22 +8,23 @@ functions, arguments and results become bytes is serialize.py's; the
 results it holds, results.py's; the Executor's futures, futures.py's.
 """
 import atexit
+import collections
 import os
 import platform
 import threading
 import time
 import weakref
 
-from . import _fx, serialize
-from .errors import ClientClosed, ConnectionError, Error, TimeoutError
+from . import _fx, functions, provenance, serialize
+from .errors import ClientClosed, ConnectionError, Error, ProtocolError, TimeoutError
 from .futures import TaskFuture
 from .serialize import split_output, unpack_result
 from .session import Session
 from .shell import ShellFunction
 from .task import TaskGroup, retries as _retries, walltime_ms as _walltime_ms
 
-__all__ = ["Client", "Batch", "TaskFuture", "TASK_STATES", "default_credentials_path",
-           "unpack_result"]
+__all__ = ["Client", "Batch", "Registration", "TaskFuture", "TASK_STATES",
+           "default_credentials_path", "unpack_result"]
 
 TASK_STATES = {
     _fx.TASK_UNKNOWN: "UNKNOWN", _fx.TASK_QUEUED: "QUEUED",
@@ -32,6 +33,25 @@ TASK_STATES = {
 }
 
 _live_clients = weakref.WeakSet()
+
+# What one REGISTER_FUNCTION made (FUNCTION_REGISTERED, SPEC 5.6) and how it
+# was sent: version is the body's blob id, number its place in the history.
+Registration = collections.namedtuple(
+    "Registration", "function_id version number commit serializer dill_version")
+
+
+def _oid_valid(text):
+    """A version id: "" or OID_LEN lowercase hex digits (SPEC 5.0, oid)."""
+    return text == "" or (len(text) == _fx.OID_LEN and all(c in "0123456789abcdef" for c in text))
+
+
+def _expect(reply_type):
+    """An on_reply that takes the fields of a reply_type answer."""
+    def on_reply(type_, fields):
+        if type_ != reply_type:
+            raise ProtocolError(f"the broker answered with {type_}, not {reply_type}")
+        return fields
+    return on_reply
 
 
 def default_credentials_path():
@@ -46,18 +66,20 @@ class Batch:
     else run_batch's, else the function's walltime and FX_RETRIES_DEFAULT."""
 
     def __init__(self, client, endpoint_id=None, function_id=None, walltime=None,
-                 retries=None):
+                 retries=None, function_version=None):
         self._client = client
         self.endpoint_id = endpoint_id
         self.function_id = function_id
+        self.function_version = function_version
         self.walltime_ms = _walltime_ms(walltime)
         self.retries = _retries(retries)
         self.tasks = []      # (target, payload, walltime_ms or None, retries or None)
 
     def add(self, *args, endpoint_id=None, function_id=None, walltime=None, retries=None,
-            **kwargs):
+            function_version=None, **kwargs):
         target = self._client._target(endpoint_id or self.endpoint_id,
-                                      function_id or self.function_id)
+                                      function_id or self.function_id,
+                                      function_version or self.function_version)
         walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
         payload = serialize.pack_args(self._client._serializer, args, kwargs)
         self.tasks.append((target, payload,
@@ -116,7 +138,8 @@ class Client:
         self._serializer = serialize.get()       # of the arguments of every task
         self._fn_lock = threading.Lock()         # guards the two below; never held while waiting
         self._fn_cache = weakref.WeakKeyDictionary()   # function -> id, or a Future while registering
-        self._fn_info = {}                       # function_id -> (kind, walltime_ms)
+        self._fn_info = {}                       # function_id -> (kind, walltime_ms, strategy)
+        self._registrations = {}                 # function_id -> [Registration], oldest first
         self._closing = False
         self._closed = False
         self._session = Session(conn, self.client_id, self.address, heartbeat, missed_beats)
@@ -161,10 +184,23 @@ class Client:
         """The broker's software version, from its WELCOME."""
         return self._session.server_version
 
-    def register_function(self, function, name=None):
-        """Register a Python function (source text + entry name) or an
-        fx.ShellFunction; returns its function id. Registered once per
-        function object per client."""
+    def register_function(self, function, name=None, *, function_id=None, strategy=None,
+                          description=None):
+        """Register a Python function or an fx.ShellFunction; returns its
+        function id. strategy: how the body travels (SPEC 12.1.1):
+        "reference" (module:qualname, importable on the endpoint),
+        "source" (its source text alone) or "dill" (by value, with what it
+        uses); None chooses (fx.functions.choose). function_id: an id of
+        yours to add this as a new version of. Without either, registered
+        once per function object per client. What the broker answered
+        (version, number, commit) is client.registration(function_id)."""
+        if function_id is not None or strategy is not None or description is not None:
+            if function_id is not None and not _fx.id_valid(function_id):
+                raise ValueError(f"function_id {function_id!r} is not a canonical UUID")
+            if strategy is not None and strategy not in functions.STRATEGIES:
+                raise ValueError(f"strategy must be one of {', '.join(functions.STRATEGIES)}, "
+                                 f"not {strategy!r}")
+            return self._register(function, name, function_id, strategy, description)
         mine = None
         with self._fn_lock:
             try:
@@ -199,6 +235,69 @@ class Client:
             mine.done.set()
         return function_id
 
+    def registration(self, function_id):
+        """The newest fx.Registration (function_id, version, number,
+        commit, serializer, dill_version) this client made of function_id,
+        or None; registrations(function_id) lists them all, oldest first."""
+        with self._fn_lock:
+            made = self._registrations.get(function_id)
+            return made[-1] if made else None
+
+    def registrations(self, function_id):
+        with self._fn_lock:
+            return list(self._registrations.get(function_id, ()))
+
+    def get_function(self, function_id, version=None):
+        """A function's history and one version's body (FUNCTION_GET): a
+        dict with function_id, name, kind, entry, version, description,
+        serializer (that version's strategy), body (bytes), source (the
+        body as text for source, reference and shell; None for dill) and
+        versions (one dict per version, oldest first: version, number,
+        commit, author, created_us, serializer). version: None = the newest."""
+        if not _fx.id_valid(function_id):
+            raise ValueError(f"function_id {function_id!r} is not a canonical UUID")
+
+        def send(conn, seq):
+            return conn.send("FUNCTION_GET", seq, {"function_id": function_id,
+                                                    "version": version or ""})
+
+        info = self._request("FUNCTION_GET", send, _expect("FUNCTION_INFO"))
+        versions = [dict(v) for v in info.get("versions", [])]
+        strategy = next((v["serializer"] for v in versions if v["version"] == info["version"]),
+                        "")
+        body = info.get("body", b"")
+        text = None if strategy == "dill" else body.decode("utf-8", "replace")
+        return {"function_id": info["function_id"], "name": info["name"], "kind": info["kind"],
+                "entry": info["entry"], "version": info["version"],
+                "description": info.get("description"), "serializer": strategy, "body": body,
+                "source": text, "versions": versions}
+
+    def get_provenance(self, task_ids, prov_json=False):
+        """What made the results of these tasks (PROVENANCE, SPEC 12.6): for
+        one id a dict, for a list a list of dicts in order (task_id, state,
+        function_id, function_version, commit, serializer, py_version,
+        dill_version, endpoint_id, host, worker_pid, worker_runtime,
+        attempt, container, image_digest, times, and times_named: the
+        stamps by event name). prov_json=True: one W3C PROV-JSON document
+        for all of them instead (fx.provenance.prov_json)."""
+        one = isinstance(task_ids, str)
+        ids = [task_ids] if one else list(task_ids)
+        for t in ids:
+            if not _fx.id_valid(t):
+                raise ValueError(f"task id {t!r} is not a canonical UUID")
+        rows = []
+        for i in range(0, len(ids), _fx.IDS_MAX):
+            chunk = ids[i:i + _fx.IDS_MAX]
+
+            def send(conn, seq, chunk=chunk):
+                return conn.send("PROVENANCE", seq, {"task_ids": chunk})
+
+            reply = self._request("PROVENANCE", send, _expect("PROVENANCE_REPLY"))
+            rows.extend(provenance.record(r) for r in reply.get("tasks", []))
+        if prov_json:
+            return provenance.prov_json(rows, self.user_id)
+        return rows[0] if one and rows else rows
+
     def register_endpoint(self, name, public_key, endpoint_id=None):
         """Register an endpoint (its name and CurveZMQ public key); returns its id."""
         endpoint_id = endpoint_id or _fx.new_id()
@@ -210,25 +309,28 @@ class Client:
                              lambda t, f: f.get("endpoint_id") or endpoint_id)
 
     def run(self, *args, endpoint_id=None, function_id=None, walltime=None, retries=None,
-            **kwargs):
+            function_version=None, **kwargs):
         """Submit one task; returns its id once the broker has committed it.
         walltime: seconds the task may run (None: the function's own, else
         no limit); retries: worker deaths it survives (None:
-        FX_RETRIES_DEFAULT). These names (and endpoint_id, function_id) are
-        not passed on to the function."""
+        FX_RETRIES_DEFAULT); function_version: the version to run (None:
+        the newest when the broker stores the task; function_id may also be
+        "ID@VERSION"). These names (and endpoint_id, function_id) are not
+        passed on to the function."""
         walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
-        target = self._target(endpoint_id, function_id)
+        target = self._target(endpoint_id, function_id, function_version)
         payload = serialize.pack_args(self._serializer, args, kwargs)
         group = self._group(target, [payload], walltime_ms, retries)
         self._submit([group])
         return group.ids[0]
 
-    def create_batch(self, endpoint_id=None, function_id=None, walltime=None, retries=None):
+    def create_batch(self, endpoint_id=None, function_id=None, walltime=None, retries=None,
+                     function_version=None):
         """A Batch to fill with batch.add(*args, **kwargs) and pass to run_batch."""
-        return Batch(self, endpoint_id, function_id, walltime, retries)
+        return Batch(self, endpoint_id, function_id, walltime, retries, function_version)
 
     def run_batch(self, batch, endpoint_id=None, function_id=None, walltime=None,
-                  retries=None):
+                  retries=None, function_version=None):
         """Submit many tasks in as few SUBMIT messages as possible; returns
         their ids (in order) once all are committed. batch is a Batch, or an
         iterable of (args, kwargs) pairs run with endpoint_id/function_id.
@@ -238,7 +340,7 @@ class Client:
         if isinstance(batch, Batch):
             groups = self._batch_groups(batch.tasks, walltime_ms, retries)
         else:
-            target = self._target(endpoint_id, function_id)
+            target = self._target(endpoint_id, function_id, function_version)
             payloads = serialize.pack_many(self._serializer,
                                            ((tuple(a), dict(k or {})) for a, k in batch))
             groups = [self._group(target, payloads, walltime_ms, retries)] if payloads else []
@@ -390,24 +492,36 @@ class Client:
                                f"within {timeout} s")
         return waiter.result()
 
-    def _register(self, function, name):
-        """REGISTER_FUNCTION for one function; its id."""
-        spec = serialize.function_spec(function, name)
-        function_id = _fx.new_id()
+    def _register(self, function, name, function_id=None, strategy=None, description=None):
+        """REGISTER_FUNCTION for one function (a new version of function_id
+        if given); its id."""
+        spec = serialize.function_spec(function, name, strategy, description)
+        function_id = function_id or _fx.new_id()
+        fields = {"function_id": function_id, "name": spec.name, "kind": spec.kind,
+                  "entry": spec.entry, "serializer": spec.serializer,
+                  "dill_version": spec.dill_version, "description": spec.description,
+                  "body": spec.body}
 
         def send(conn, seq):
-            return conn.register_function(seq, function_id, spec.name, spec.kind, spec.entry,
-                                          spec.body)
+            return conn.send("REGISTER_FUNCTION", seq, fields)
 
-        fid = self._request("REGISTER_FUNCTION", send,
-                            lambda t, f: f.get("function_id") or function_id)
+        def on_reply(type_, f):
+            if type_ != "FUNCTION_REGISTERED":
+                raise ProtocolError(f"the broker answered REGISTER_FUNCTION with {type_}")
+            return Registration(f.get("function_id") or function_id, f.get("version", ""),
+                                f.get("number", 0), f.get("commit", ""), spec.serializer,
+                                spec.dill_version)
+
+        made = self._request("REGISTER_FUNCTION", send, on_reply)
         with self._fn_lock:
-            self._fn_info[fid] = (spec.kind, spec.walltime_ms)
-        return fid
+            self._fn_info[made.function_id] = (spec.kind, spec.walltime_ms, spec.serializer)
+            self._registrations.setdefault(made.function_id, []).append(made)
+        return made.function_id
 
-    def _target(self, endpoint_id, function_id):
+    def _target(self, endpoint_id, function_id, function_version=None):
         """Checked (endpoint_id, function_id, function kind, function's
-        walltime_ms) for new tasks; a function object is registered."""
+        walltime_ms, function_version, strategy or None) for new tasks; a
+        function object is registered; "ID@VERSION" pins a version."""
         self._check_usable()
         if endpoint_id is None:
             raise ValueError("endpoint_id is required (the id `fx-endpoint` printed)")
@@ -417,24 +531,42 @@ class Client:
             raise ValueError("function_id is required (from register_function)")
         if callable(function_id) or isinstance(function_id, ShellFunction):
             function_id = self.register_function(function_id)
+        if isinstance(function_id, str) and "@" in function_id:
+            function_id, _, pinned = function_id.partition("@")
+            function_version = function_version or pinned
         if not _fx.id_valid(function_id):
             raise ValueError(f"function_id {function_id!r} is not a canonical UUID")
+        function_version = function_version or ""
+        if not _oid_valid(function_version):
+            raise ValueError(f"function_version {function_version!r} is not a version id "
+                             f"({_fx.OID_LEN} hex digits, from client.registration() or "
+                             f"get_function())")
         with self._fn_lock:
-            kind, fn_walltime_ms = self._fn_info.get(function_id, (_fx.FN_PYTHON, 0))
-        return endpoint_id, function_id, kind, fn_walltime_ms
+            kind, fn_walltime_ms, strategy = self._fn_info.get(function_id,
+                                                               (_fx.FN_PYTHON, 0, None))
+            if function_version and strategy is not None:
+                # a pinned version's strategy, if this client registered it
+                made = self._registrations.get(function_id, ())
+                strategy = next((r.serializer for r in made if r.version == function_version),
+                                None)
+        return endpoint_id, function_id, kind, fn_walltime_ms, function_version, strategy
 
     def _group(self, target, payloads, walltime_ms, retries, max_batch=_fx.BATCH_MAX):
         """A TaskGroup of new tasks for target (from _target), with fresh
         ids. walltime_ms / retries: an int, None (the function's walltime,
         FX_RETRIES_DEFAULT) or a list with one per task."""
-        endpoint_id, function_id, kind, fn_walltime_ms = target
+        endpoint_id, function_id, kind, fn_walltime_ms, version, strategy = target
         if walltime_ms is None:
             walltime_ms = fn_walltime_ms
         if retries is None:
             retries = _fx.RETRIES_DEFAULT
-        return TaskGroup(endpoint_id, function_id, platform.python_version(),
-                         self._serializer.name, kind, _fx.new_ids(len(payloads)), payloads,
-                         walltime_ms, retries, max_batch=max_batch)
+        # STRATEGY+PAYLOAD when this client knows the version's strategy, else
+        # PAYLOAD alone (SPEC 5.0, the task record's serializer)
+        name = self._serializer.name
+        serializer = f"{strategy}+{name}" if strategy else name
+        return TaskGroup(endpoint_id, function_id, platform.python_version(), serializer, kind,
+                         _fx.new_ids(len(payloads)), payloads, walltime_ms, retries,
+                         max_batch=max_batch, function_version=version)
 
     def _batch_groups(self, tasks, walltime_ms, retries):
         """A Batch's tasks as groups of neighbours with the same target,

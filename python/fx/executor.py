@@ -60,7 +60,10 @@ class Executor(concurrent.futures.Executor):
         self._shutdown = False
 
     def register_function(self, fn):
-        """Register fn once for this executor; returns its function id."""
+        """Register fn once for this executor; returns its function id. A
+        str is taken as a function id already ("ID" or "ID@VERSION")."""
+        if isinstance(fn, str):
+            return fn
         with self._lock:
             known = self._functions.get(id(fn))
             if known is not None and known[0] is fn:

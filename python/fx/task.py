@@ -63,10 +63,11 @@ class TaskGroup:
 
     __slots__ = ("endpoint_id", "function_id", "py_version", "serializer", "info", "ids",
                  "payloads", "walltime_ms", "retries", "futures", "collector", "max_batch",
-                 "unanswered", "committed", "dropped", "nbytes")
+                 "unanswered", "committed", "dropped", "nbytes", "function_version")
 
     def __init__(self, endpoint_id, function_id, py_version, serializer, kind, ids, payloads,
-                 walltime_ms, retries, futures=None, max_batch=_fx.BATCH_MAX):
+                 walltime_ms, retries, futures=None, max_batch=_fx.BATCH_MAX,
+                 function_version=""):
         self.endpoint_id = endpoint_id
         self.function_id = function_id
         self.py_version = py_version
@@ -83,6 +84,7 @@ class TaskGroup:
         self.committed = None
         self.dropped = None            # indices cancelled before they were sent
         self.nbytes = sum(map(len, payloads))
+        self.function_version = function_version   # "" = the newest
 
     def __len__(self):
         return len(self.ids)
@@ -104,5 +106,6 @@ class TaskGroup:
             payloads = [payloads[k] for k in keep]
             wall = [wall[k] for k in keep] if isinstance(wall, list) else wall
             tries = [tries[k] for k in keep] if isinstance(tries, list) else tries
-        return (self.endpoint_id, self.function_id, self.py_version, self.serializer, ids,
+        part = (self.endpoint_id, self.function_id, self.py_version, self.serializer, ids,
                 payloads, wall, tries)
+        return part + (self.function_version,) if self.function_version else part

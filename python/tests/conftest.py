@@ -6,6 +6,8 @@ the way a worker does, and pushes their results.
 Waits are event waits with deadlines (wait_for), never bare sleeps."""
 import collections
 import contextlib
+import hashlib
+import importlib
 import io
 import os
 import pickle
@@ -31,26 +33,49 @@ def wait_for(predicate, timeout=TIMEOUT, what="condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def load_python_function(body, entry):
-    """A registered Python function, as a worker loads it from its body."""
+def load_python_function(body, entry, strategy="source"):
+    """A registered Python function, as a worker loads it by its strategy
+    (SPEC 12.1.1)."""
+    if strategy == "dill":
+        import dill
+        return dill.loads(body)
+    if strategy == "reference":
+        module, _, qualname = body.decode().partition(":")
+        found = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+        return found
     namespace = {}
-    exec(compile(body, "<fx function>", "exec"), namespace)
+    exec(compile(body.decode(), "<fx function>", "exec"), namespace)
     return namespace[entry]
 
 
-def run_python_task(fn, payload):
+def payload_format(serializer):
+    """The PAYLOAD half of a task's serializer ("" and "pickle" mean pickle)."""
+    return serializer.partition("+")[2] if "+" in serializer else (serializer or "pickle")
+
+
+def loads(data, fmt):
+    return fx.serialize.fxp5_loads(data) if fmt == "pickle5" else pickle.loads(data)
+
+
+def dumps(obj, fmt):
+    return fx.serialize.fxp5_dumps(obj) if fmt == "pickle5" else pickle.dumps(obj)
+
+
+def run_python_task(fn, payload, fmt="pickle"):
     """What a worker does with one Python task: (status, code, text, value,
     output). fn: the loaded function, or a callable raising why it is not."""
     out = io.StringIO()
     try:
-        args, kwargs = pickle.loads(payload)
+        args, kwargs = loads(payload, fmt)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             value = fn(*args, **kwargs)
-        return _fx.RESULT_OK, 0, None, pickle.dumps(value), out.getvalue().encode()
+        return _fx.RESULT_OK, 0, None, dumps(value, fmt), out.getvalue().encode()
     except Exception as exc:
         tb = traceback.format_exc()
         try:
-            value = pickle.dumps(exc)
+            value = dumps(exc, fmt)
         except Exception:
             value = b""
         output = out.getvalue() + fx.serialize.TRACEBACK_MARKER + "\n" + tb
@@ -58,11 +83,16 @@ def run_python_task(fn, payload):
                 output.encode())
 
 
-def run_shell_task(body, payload):
-    args, kwargs = pickle.loads(payload)
+def run_shell_task(body, payload, fmt="pickle"):
+    args, kwargs = loads(payload, fmt)
     r = fx.ShellFunction(body)(*args, **kwargs)
     value = {"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
-    return _fx.RESULT_OK, 0, None, pickle.dumps(value), b""
+    return _fx.RESULT_OK, 0, None, dumps(value, fmt), b""
+
+
+def blob_id(body):
+    """The git blob id of a body: what the registry names a version by."""
+    return hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
 
 
 class FakeBroker:
@@ -95,8 +125,9 @@ class FakeBroker:
         self.dispatched = set()
         self.cancel_push_first = False
         self.cancel_silent = False
-        self.functions = {}
-        self._loaded = {}          # function_id -> the function, loaded
+        self.functions = {}        # function_id -> its newest REGISTER_FUNCTION fields
+        self.versions = {}         # function_id -> [version dict], oldest first
+        self._loaded = {}          # version -> the function, loaded
         self.errors = []           # tracebacks of handlers that raised
         self.tasks = {}            # task_id -> submit record
         self.results = {}          # task_id -> result dict
@@ -191,9 +222,55 @@ class FakeBroker:
         self.server.send(rid, "HEARTBEAT", seq, {})
 
     def _on_register_function(self, rid, seq, fields):
-        self.functions[fields["function_id"]] = fields
-        self._loaded.pop(fields["function_id"], None)
-        self.server.send(rid, "FUNCTION_REGISTERED", seq, {"function_id": fields["function_id"]})
+        """A version per new body (SPEC 5.5): the same body again is a no-op."""
+        fid = fields["function_id"]
+        history = self.versions.setdefault(fid, [])
+        version = blob_id(fields["body"])
+        known = next((v for v in history if v["version"] == version), None)
+        if known is None:
+            known = {"version": version, "number": len(history) + 1,
+                     "commit": hashlib.sha1(version.encode() + b"commit").hexdigest(),
+                     "author": "test", "created_us": int(time.time() * 1e6),
+                     "serializer": fields["serializer"], "fields": fields}
+            history.append(known)
+            self.functions[fid] = fields
+        self.server.send(rid, "FUNCTION_REGISTERED", seq, {
+            "function_id": fid, "version": version, "number": known["number"],
+            "commit": known["commit"]})
+
+    def _on_function_get(self, rid, seq, fields):
+        history = self.versions.get(fields["function_id"])
+        want = fields["version"]
+        at = history and (history[-1] if not want else
+                          next((v for v in history if v["version"] == want), None))
+        if not at:
+            self.server.send(rid, "ERROR", seq, {"code": _fx.E_NOT_FOUND, "text": "no such function"})
+            return
+        f = at["fields"]
+        self.server.send(rid, "FUNCTION_INFO", seq, {
+            "function_id": fields["function_id"], "name": history[-1]["fields"]["name"],
+            "kind": f["kind"], "entry": f["entry"], "version": at["version"],
+            "description": f.get("description"), "body": f["body"],
+            "versions": [{k: v[k] for k in ("version", "number", "commit", "author", "created_us",
+                                              "serializer")} for v in history]})
+
+    def _on_provenance(self, rid, seq, fields):
+        rows = []
+        for t in fields["task_ids"]:
+            task = self.tasks.get(t)
+            row = {"task_id": t, "state": self.state(t)}
+            if task is not None:
+                history = self.versions.get(task["function_id"], [])
+                at = next((v for v in history if v["version"] == task["function_version"]),
+                          history[-1] if history else None)
+                row.update(function_id=task["function_id"],
+                           function_version=at["version"] if at else "",
+                           commit=at["commit"] if at else "", serializer=task["serializer"],
+                           py_version=task["py_version"], endpoint_id=task["endpoint_id"],
+                           host="fakehost", worker_pid=4242, worker_runtime="python fake",
+                           attempt=1, times=[1_700_000_000_000_000 + i for i in range(10)])
+            rows.append(row)
+        self.server.send(rid, "PROVENANCE_REPLY", seq, {"tasks": rows})
 
     def _on_register_endpoint(self, rid, seq, fields):
         self.server.send(rid, "ENDPOINT_REGISTERED", seq, {"endpoint_id": fields["endpoint_id"]})
@@ -229,30 +306,36 @@ class FakeBroker:
 
     def _execute(self, task):
         fn = self.functions.get(task["function_id"])
+        if fn is not None and task.get("function_version"):
+            at = next((v for v in self.versions[task["function_id"]]
+                       if v["version"] == task["function_version"]), None)
+            fn = at and at["fields"]
+        fmt = payload_format(task["serializer"])
         if fn is None:
             status, code, text, value, output = (_fx.RESULT_ERROR, _fx.E_NOT_FOUND,
                                                  "function not registered", b"", b"")
         elif fn["kind"] == _fx.FN_SHELL:
             status, code, text, value, output = run_shell_task(fn["body"].decode(),
-                                                               task["payload"])
+                                                               task["payload"], fmt)
         else:
             status, code, text, value, output = run_python_task(
-                self._loaded_function(task["function_id"], fn), task["payload"])
+                self._loaded_function(blob_id(fn["body"]), fn), task["payload"], fmt)
         return {"task_id": task["task_id"], "status": status, "error_code": code,
                 "error_text": text, "value": value, "output": output}
 
-    def _loaded_function(self, function_id, fn):
-        """The function, loaded once per registration (a worker keeps it
+    def _loaded_function(self, version, fn):
+        """The function, loaded once per version (a worker keeps it
         warm): executing a big batch must not keep the loop from answering
         heartbeats for long."""
-        loaded = self._loaded.get(function_id)
+        loaded = self._loaded.get(version)
         if loaded is None:
             try:
-                loaded = load_python_function(fn["body"].decode(), fn["entry"])
+                loaded = load_python_function(fn["body"], fn["entry"],
+                                              fn.get("serializer") or "source")
             except Exception as exc:
                 def loaded(*_args, _exc=exc, **_kwargs):
                     raise _exc
-            self._loaded[function_id] = loaded
+            self._loaded[version] = loaded
         return loaded
 
     def push(self, rid, results, seq=0):

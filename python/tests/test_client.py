@@ -69,12 +69,13 @@ def test_run_and_get_result(client, broker):
     assert fx.id_valid(fid)
     assert client.register_function(add) == fid          # cached
     assert broker.counts["REGISTER_FUNCTION"] == 1
-    body = broker.functions[fid]["body"].decode()
-    assert body.startswith("def add(") and broker.functions[fid]["entry"] == "add"
+    reg = broker.functions[fid]    # importable here and there: by reference (SPEC 12.1.1)
+    assert reg["body"] == f"{add.__module__}:add".encode() and reg["entry"] == reg["body"].decode()
+    assert reg["serializer"] == "reference" and reg["dill_version"] == ""
     tid = client.run(2, b=3, endpoint_id=ENDPOINT, function_id=fid)
     assert tid in broker.tasks                            # committed before run returned
     task = broker.tasks[tid]
-    assert task["py_version"] and task["serializer"] == "pickle"
+    assert task["py_version"] and task["serializer"] == "reference+pickle5"
     assert client.get_result(tid, timeout=TIMEOUT) == 5
     assert client.get_output(tid) == "adding 2 3\n"
     wait_for(lambda: tid in broker.acked, what="RESULTS_ACK")
@@ -323,15 +324,17 @@ def test_context_manager(broker):
     assert c.closed
 
 
-def test_lambda_refused(client):
-    with pytest.raises(fx.Error, match="lambda"):
-        client.register_function(lambda x: x)
+def test_lambda_goes_by_dill(client, broker):
+    fid = client.register_function(lambda x: x + 1)
+    assert broker.functions[fid]["serializer"] == "dill"
+    assert client.get_result(client.run(1, endpoint_id=ENDPOINT, function_id=fid),
+                             timeout=TIMEOUT) == 2
 
 
 def test_builtin_registered_by_reference(client, broker):
     fid = client.register_function(abs)
-    assert broker.functions[fid]["body"] == b"from builtins import abs\n"
-    assert broker.functions[fid]["entry"] == "abs"
+    assert broker.functions[fid]["body"] == b"builtins:abs"
+    assert broker.functions[fid]["entry"] == "builtins:abs"
     assert client.get_result(client.run(-4, endpoint_id=ENDPOINT, function_id=fid),
                              timeout=TIMEOUT) == 4
     import math
