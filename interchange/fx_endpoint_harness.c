@@ -578,8 +578,10 @@ bool ept_has_result(fx_msg_t *m, const char *id)
 /* Collect RESULTS from the endpoint until every id in ids has one. */
 int ept_collect_results(ept_broker_t *b, fx_id_text_t *ids, int count, int *ok_status)
 {
-    bool seen[16] = {false};
+    bool *seen = calloc((size_t) count, sizeof *seen);
     int got = 0;
+    if (!seen)
+        return 0;
     int64_t deadline = fx_test_deadline(6 * WAIT_MS);
     while (got < count && fx_test_now_ms() < deadline) {
         fx_msg_t *m = ept_take(b->ep_inbox, FX_MSG_RESULTS);
@@ -601,6 +603,7 @@ int ept_collect_results(ept_broker_t *b, fx_id_text_t *ids, int count, int *ok_s
                 }
         fx_msg_destroy(&m);
     }
+    free(seen);
     return got;
 }
 
