@@ -171,7 +171,9 @@ static int s_run_point(const fxb_opts_t *base, const s_point_t *pt, long tasks, 
     fxb_cpu_t a, b;
     double sa = s_sims_cpu(sims, nsims), ta = fxb_now();
     fxb_fed_cpu(fed, NULL, &a);
-    usleep((useconds_t) (o.seconds * 1e6));
+    /* long enough that /proc's 10 ms ticks do not decide the figure */
+    double idle_s = o.seconds > 5 ? o.seconds : 5;
+    usleep((useconds_t) (idle_s * 1e6));
     fxb_fed_cpu(fed, NULL, &b);
     double wall_us = (fxb_now() - ta) * 1e6, sb = s_sims_cpu(sims, nsims);
     r->idle_core_pct = 100.0 * (b.us[FXB_BROKER] - a.us[FXB_BROKER] + b.us[FXB_ENDPOINT] - a.us[FXB_ENDPOINT]) / wall_us;
@@ -284,8 +286,8 @@ int fxb_scale(fxb_ctx_t *ctx)
                          "manager link, tasks answered at once without a worker; client, broker and interchange are "
                          "real and at their defaults (durable, fdatasync)");
     fxb_report_note(rep, "tasks per point: max(--scale-tasks %ld, 2 x slots), one client batch (Client.run_batch "
-                         "in FX_BATCH_MAX pieces), every result fetched; idle over --seconds %.1f",
-                    o->scale_tasks, o->seconds);
+                         "in FX_BATCH_MAX pieces), every result fetched; idle over max(--seconds, 5 s) = %.1f s",
+                    o->scale_tasks, o->seconds > 5 ? o->seconds : 5);
     fxb_report_finish(rep, o);
     fxb_report_destroy(&rep);
     /* the curves: slots against the rate, and against both RSS figures */

@@ -1,8 +1,10 @@
 /*  fx_broker.c: the broker server: its three sockets (client ROUTER,
-    endpoint ROUTER, ZAP REP), the ZAP answers from the store, and the one
-    loop that serves them. Every pass runs the same phases in order:
+    endpoint ROUTER, ZAP REP), the ZAP answers from the store, the syncer's
+    reports, and the one loop that serves them. Every pass runs the same
+    phases in order: durability reports (release what they cover),
     authenticate, read clients, read endpoints, timers, dispatch to
-    endpoints, push results to clients. */
+    endpoints, push results to clients, ask the syncer for what this pass
+    committed. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +65,12 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
     if (self->lock_fd < 0)
         goto fail;
     self->store = fx_store_open(conf->state_dir, err, errlen);
-    if (!self->store)
+    if (!self->store || fx_store_defer_sync(self->store, err, errlen) != FX_OK)
+        goto fail;
+    char db_path[4200];
+    snprintf(db_path, sizeof db_path, "%s/%s", conf->state_dir, FX_STORE_DB_FILE);
+    self->syncer = fx_syncer_new(db_path, conf->durability, conf->sync_fn, err, errlen);
+    if (!self->syncer)
         goto fail;
     if (fx_state_keypair(conf->state_dir, &self->keypair, err, errlen) != 0)
         goto fail;
@@ -80,14 +87,15 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
         goto fail;
     self->client_addr = zsock_last_endpoint(self->client);
     self->endpoint_addr = zsock_last_endpoint(self->endpoint);
-    self->poller = zpoller_new(self->zap, self->client, self->endpoint, NULL);
-    self->sessions = fx_sessions_new(self->client, self->store, conf->heartbeat_ms);
+    self->poller = zpoller_new(fx_syncer_sock(self->syncer), self->zap, self->client, self->endpoint, NULL);
+    self->held = fx_held_new();
+    self->sessions = fx_sessions_new(self->client, self->store, self->held, conf->heartbeat_ms);
     self->queue = fx_broker_queue(self->store);
     self->forwarders =
         fx_fwd_set_new(self->endpoint, &self->queue, conf->heartbeat_ms, conf->heartbeat_missed);
     self->client_errors = fx_errlimit_new();
-    if (!self->poller || !self->sessions || !self->forwarders || !self->client_addr || !self->endpoint_addr ||
-        !self->client_errors) {
+    if (!self->poller || !self->held || !self->sessions || !self->forwarders || !self->client_addr ||
+        !self->endpoint_addr || !self->client_errors) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -113,6 +121,8 @@ void fx_broker_destroy(fx_broker_t **self_p)
     zsock_destroy(&self->zap);
     zstr_free(&self->client_addr);
     zstr_free(&self->endpoint_addr);
+    fx_held_destroy(&self->held);
+    fx_syncer_destroy(&self->syncer); /* before the store: its connection is not the last */
     fx_store_destroy(&self->store);
     if (self->lock_fd >= 0)
         close(self->lock_fd); /* the next broker may have the directory now */
@@ -160,6 +170,131 @@ static void s_zap_serve(fx_broker_t *self)
             self->denied_ms = now;
         }
     }
+}
+
+/* ---------------------------------------------------------------- durability */
+
+/* What a reply held for a sync that failed becomes: a push (or a FETCH
+   reply) waits for the next good sync (it is not lost, and its client has
+   nothing to resend); a reply to a write request becomes ERROR FX_E_IO,
+   and the client resends the request (SPEC 8.2 makes that safe). */
+static void s_client_failed(fx_broker_t *self, zlist_t *again, fx_held_item_t *item)
+{
+    if (item->msg->type == FX_MSG_RESULTS && zlist_append(again, item->msg) == 0) {
+        zlist_append(again, item->routing);
+        return;
+    }
+    fx_send_error(self->client, item->routing, item->msg->seq, FX_E_IO,
+                  "the broker could not make this %s durable (its disk failed to sync): it may or "
+                  "may not be stored; send it again",
+                  item->msg->type == FX_MSG_SUBMITTED ? "SUBMIT" : "request");
+    fx_msg_destroy(&item->msg);
+    zframe_destroy(&item->routing);
+}
+
+/* A held message leaves: a push or a FETCH reply gets its stamps (SPEC
+   12.5), which the session keeps for the client's ack to store. */
+static void s_stamp(fx_held_item_t *item, void *arg)
+{
+    fx_broker_t *self = arg;
+    if (item->msg->type != FX_MSG_RESULTS)
+        return;
+    uint64_t now = (uint64_t) fx_wall_us();
+    for (uint32_t i = 0; i < item->msg->results.count; i++) {
+        uint64_t *times = item->msg->results.results[i].times;
+        if (!times[FX_TIME_BROKER_RESULT_DURABLE])
+            times[FX_TIME_BROKER_RESULT_DURABLE] = self->durable_us;
+        if (!times[FX_TIME_BROKER_PUSHED])
+            times[FX_TIME_BROKER_PUSHED] = now;
+    }
+    fx_sessions_stamped(self->sessions, item->routing, item->msg);
+}
+
+void fx_broker_reply_durable(fx_broker_t *self, zframe_t *routing, fx_msg_t **msg_p)
+{
+    uint64_t ticket = fx_store_written(self->store);
+    int type = (*msg_p)->type;
+    int rc = FX_OK;
+    if (ticket <= self->durable) {
+        fx_held_item_t item = {.ticket = ticket, .sock = self->client, .routing = routing, .msg = *msg_p};
+        s_stamp(&item, self);
+        rc = fx_msg_send(msg_p, self->client, routing);
+    }
+    else
+        rc = fx_held_add(self->held, ticket, self->client, routing, msg_p);
+    if (rc != FX_OK)
+        fx_warn("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
+}
+
+/* The syncer's report: release what it covers, or fail it. */
+static void s_durability(fx_broker_t *self)
+{
+    uint64_t ticket = 0, done_us = 0;
+    int rc = FX_E_IO;
+    char why[600] = "";
+    if (fx_syncer_report(self->syncer, &ticket, &rc, &done_us, why, sizeof why) != 0)
+        return;
+    self->sync_inflight = false;
+    if (rc == FX_OK) {
+        if (ticket > self->durable) {
+            self->durable = ticket;
+            self->durable_us = done_us;
+        }
+        fx_store_durable(self->store, ticket, done_us);
+        fx_held_release(self->held, ticket, s_stamp, self);
+        fx_fwd_set_durable(self->forwarders, ticket, FX_OK);
+        return;
+    }
+    zlist_t *again = zlist_new();
+    fx_held_item_t item;
+    uint32_t failed = 0;
+    while (again && fx_held_pop(self->held, ticket, &item)) {
+        s_client_failed(self, again, &item);
+        failed++;
+    }
+    for (fx_msg_t *msg = again ? zlist_pop(again) : NULL; msg; msg = zlist_pop(again)) {
+        zframe_t *routing = zlist_pop(again);
+        fx_held_add(self->held, fx_store_written(self->store), self->client, routing, &msg);
+        zframe_destroy(&routing);
+    }
+    zlist_destroy(&again);
+    fx_fwd_set_durable(self->forwarders, ticket, FX_E_IO);
+    fx_error("the state disk did not sync: %s; %u client replies held for it answered FX_E_IO or kept "
+             "(pushes); nothing counts as durable until the WAL is checkpointed into fx.db and synced",
+             why, failed);
+    self->sync_retry_ms = fx_now_ms() + FX_BROKER_SYNC_RETRY_MS;
+}
+
+/* End of a pass: ask the syncer for what was committed since its last
+   request, unless one is in flight (its report triggers the next: every
+   commit shares the next sync with all the others made meanwhile). */
+static void s_sync_request(fx_broker_t *self)
+{
+    uint64_t written = fx_store_written(self->store);
+    if (self->sync_inflight || written <= self->durable || fx_now_ms() < self->sync_retry_ms)
+        return;
+    if (fx_syncer_request(self->syncer, written, fx_store_wal_pages(self->store)) == 0)
+        self->sync_inflight = true;
+}
+
+/* SIGTERM: what was committed is made durable, and what was held for it
+   leaves, within FX_BROKER_STOP_SYNC_MS. */
+static void s_last_sync(fx_broker_t *self)
+{
+    int64_t deadline = fx_now_ms() + FX_BROKER_STOP_SYNC_MS;
+    self->sync_retry_ms = 0;
+    while (fx_store_written(self->store) > self->durable && fx_now_ms() < deadline) {
+        s_sync_request(self);
+        zmq_pollitem_t item = {.socket = zsock_resolve(fx_syncer_sock(self->syncer)), .events = ZMQ_POLLIN};
+        if (zmq_poll(&item, 1, 100) == 1)
+            s_durability(self);
+        else if (!self->sync_inflight)
+            break; /* a failed sync: not retried at exit */
+    }
+    if (fx_held_size(self->held) || fx_fwd_set_held(self->forwarders))
+        fx_warn("stopping with %zu client replies and %zu endpoint acks not sent: their commits are "
+                "not known durable; the peers resend",
+                fx_held_size(self->held), fx_fwd_set_held(self->forwarders));
 }
 
 /* ---------------------------------------------------------------- loop */
@@ -239,17 +374,25 @@ int fx_broker_run(fx_broker_t *self)
     bool busy = false;
     self->next_tick = self->next_purge = fx_now_ms();
     while (!zsys_interrupted) {
-        int64_t wait = busy ? 0 : self->next_tick - fx_now_ms();
+        int64_t wake = self->next_tick;
+        /* A sync to retry after a failed one: wake for it. */
+        if (!self->sync_inflight && fx_store_written(self->store) > self->durable && self->sync_retry_ms < wake)
+            wake = self->sync_retry_ms;
+        int64_t wait = busy ? 0 : wake - fx_now_ms();
         zpoller_wait(self->poller, (int) (wait < 0 ? 0 : wait));
         if (zpoller_terminated(self->poller) || zsys_interrupted)
             break;
+        if (zsock_events(fx_syncer_sock(self->syncer)) & ZMQ_POLLIN)
+            s_durability(self);
         s_zap_serve(self);
         s_read(self, self->client);
         s_read(self, self->endpoint);
         s_tick(self, fx_now_ms());
         busy = fx_fwd_set_dispatch(self->forwarders);
         busy |= fx_sessions_pump(self->sessions);
+        s_sync_request(self);
     }
+    s_last_sync(self);
     /* Replies to requests already committed may still sit in the sockets:
        give them a bounded moment to leave. */
     zsock_set_linger(self->client, FX_BROKER_STOP_LINGER_MS);

@@ -19,6 +19,12 @@
                   FETCH gets FX_E_IO; after: pushed, each once; a
                   RESULTS_ACK during the fault gets FX_E_IO and the results
                   stay DONE until acked again
+      sync_io     the syncer's fdatasync fails (writes work: the file
+                  bt_dir/syncfault): the SUBMITTED and RESULTS_ACK held for
+                  it become ERROR FX_E_IO, the pushes wait; the broker says
+                  so in its log; once syncs work again the pushes leave,
+                  each once, and the resent SUBMIT and RESULTS are answered
+                  as resends (8.2, 8.4)
 
     Usage: fx_broker_fault_test PATH_TO_FX_BROKER_FAULTS [SCENARIO...] [-- WRAPPER ARGS...] */
 #include <stdio.h>
@@ -28,7 +34,8 @@
 
 #include "fx_bt.h"
 
-static char s_fault[300]; /* bt_dir/fault */
+static char s_fault[300];      /* bt_dir/fault */
+static char s_sync_fault[300]; /* bt_dir/syncfault */
 
 /* The disk fails while the file exists. */
 static void s_disk_fails(bool fails)
@@ -41,6 +48,19 @@ static void s_disk_fails(bool fails)
     }
     else
         CHECK(unlink(s_fault) == 0);
+}
+
+/* The syncer's fdatasync fails while the file exists. */
+static void s_sync_fails(bool fails)
+{
+    if (fails) {
+        FILE *f = fopen(s_sync_fault, "w");
+        CHECK(f != NULL);
+        if (f)
+            fclose(f);
+    }
+    else
+        CHECK(unlink(s_sync_fault) == 0);
 }
 
 static int s_count_state(bt_peer_t *client, const fx_id_text_t *ids, uint32_t n, int state)
@@ -150,18 +170,57 @@ static void scenario_push_io(bt_world_t *w)
     bt_peer_destroy(&back);
 }
 
+static void scenario_sync_io(bt_world_t *w)
+{
+    fx_id_text_t before[2], during[3], got[5];
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 2, before);
+    s_sync_fails(true);
+    uint32_t seq = bt_submit(w->alice_c, w->ep, w->fn, 3, during);
+    bt_expect_error(w->alice_c, FX_E_IO, seq);
+    /* Written, not known durable: dispatched all the same (dispatch never
+       waits for the disk). */
+    bt_credit(w->endpoint, 10);
+    CHECK(bt_take_tasks(w->endpoint, 5, got, NULL) == 5);
+    seq = bt_results(w->endpoint, got, 5);
+    bt_expect_error(w->endpoint, FX_E_IO, seq);
+    CHECK(bt_barrier(w->alice_c)); /* no push while nothing syncs */
+    s_sync_fails(false);
+    /* The next sync works: the pushes leave, each once. */
+    bt_collect(w->alice_c, got, 5, true);
+    /* The client resends its refused SUBMIT, the endpoint its results. */
+    seq = bt_submit_ids(w->alice_c, w->ep, w->fn, 3, during);
+    fx_msg_t *msg = bt_expect(w->alice_c, FX_MSG_SUBMITTED, seq);
+    CHECK(msg && msg->submitted.accepted == 3);
+    fx_msg_destroy(&msg);
+    bt_return(w->endpoint, got, 5);
+    CHECK(bt_barrier(w->alice_c)); /* nothing pushed twice */
+    CHECK(bt_barrier(w->endpoint)); /* nothing dispatched twice */
+    CHECK(s_count_state(w->alice_c, before, 2, FX_TASK_DELIVERED) == 2);
+    CHECK(s_count_state(w->alice_c, during, 3, FX_TASK_DELIVERED) == 3);
+    /* It said so. */
+    char log[65536] = "";
+    FILE *f = fopen(bt_log, "r");
+    size_t n = f ? fread(log, 1, sizeof log - 1, f) : 0;
+    log[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK(strstr(log, "did not sync") && strstr(log, "fdatasync"), "the broker's log does not tell");
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void s_run(void (*scenario)(bt_world_t *w))
 {
     /* A short beat: the tick that retries a failed push comes soon. */
-    const char *flags[] = {"--fault-file", s_fault, "--heartbeat-ms", "100", NULL};
+    const char *flags[] = {"--fault-file", s_fault, "--sync-fault-file", s_sync_fault, "--heartbeat-ms", "100",
+                           NULL};
     bt_world_t w;
     if (bt_world_setup(&w, flags) == 0)
         scenario(&w);
     else
         CHECK(!"setup failed");
     unlink(s_fault);
+    unlink(s_sync_fault);
     bt_world_teardown(&w);
 }
 
@@ -173,11 +232,13 @@ static void s_run(void (*scenario)(bt_world_t *w))
 S_SCENARIO(submit_io)
 S_SCENARIO(results_io)
 S_SCENARIO(push_io)
+S_SCENARIO(sync_io)
 
 static const fx_scenario_t s_scenarios[] = {
     {"submit_io", run_submit_io, false},
     {"results_io", run_results_io, false},
     {"push_io", run_push_io, false},
+    {"sync_io", run_sync_io, false},
 };
 
 int main(int argc, char **argv)
@@ -186,6 +247,7 @@ int main(int argc, char **argv)
     char **names;
     bt_init(argc, argv, "fx_broker_fault_test", &count, &names);
     snprintf(s_fault, sizeof s_fault, "%s/fault", bt_dir);
+    snprintf(s_sync_fault, sizeof s_sync_fault, "%s/syncfault", bt_dir);
     return bt_finish(fx_test_main("fx_broker_fault_test", count, names, s_scenarios,
                                   sizeof s_scenarios / sizeof s_scenarios[0], NULL));
 }

@@ -17,9 +17,15 @@
                         with FX_E_LIMIT naming the count and the cap
       sigterm           SIGTERM while SUBMITs stream in: exit 0; every batch that
                         got SUBMITTED is stored, every batch all or nothing
+      kill9             the same with kill -9, after results were acknowledged:
+                        every acknowledged batch and result is there after it
       state_lock        a second broker on the same --state is refused, naming
                         the first one's pid; the first serves on; after it is
                         killed (SIGKILL) a new one starts
+      stamps            the broker's stamps (SPEC 12.5): received, written,
+                        dispatched in TASKS; durable, result, result durable
+                        and pushed in the push, all set and in order; a FETCH
+                        after the ack reads the same stamps from the store
 
     Usage: fx_broker_flow_test PATH_TO_FX_BROKER [SCENARIO...] [-- WRAPPER ARGS...] */
 #include <signal.h>
@@ -29,6 +35,7 @@
 #include <sys/wait.h>
 
 #include "fx_bt.h"
+#include "fx_clock.h"
 
 /* LIST endpoints; the row of the test endpoint as (status, managers,
    workers) into the buffers. 0, or -1 if the reply was not as expected. */
@@ -286,7 +293,10 @@ static void scenario_queue_cap(bt_world_t *w)
     bt_submit_ok(w->alice_c, w->ep, w->fn, 2, ids + 10);
 }
 
-static void scenario_sigterm(bt_world_t *w)
+/* SUBMITs stream in; the broker gets sig as soon as the first is
+   acknowledged. On the same state, a new broker has every batch that was
+   acknowledged, and no batch half. */
+static void s_stop_streaming(bt_world_t *w, int sig, const char *name)
 {
     enum { BATCHES = 12, PER = 300 };
     static fx_id_text_t ids[BATCHES][PER];
@@ -300,9 +310,14 @@ static void scenario_sigterm(bt_world_t *w)
     fx_msg_t *msg = bt_next(w->alice_c, BT_WAIT_MS);
     CHECK(msg != NULL);
     if (msg)
-        kill(w->broker.pid, SIGTERM);
+        kill(w->broker.pid, sig);
     w->alice_c->keepalive = w->endpoint->keepalive = false; /* no one to beat to */
-    bt_broker_wait(&w->broker);                             /* exit 0, bounded */
+    if (sig == SIGTERM)
+        bt_broker_wait(&w->broker); /* exit 0, bounded */
+    else {
+        waitpid(w->broker.pid, NULL, 0);
+        w->broker.pid = 0;
+    }
     /* Every reply it sent before it closed the connection is ours once
        the connection has ended: then read them all. */
     CHECK(bt_event(w->alice_c, ZMQ_EVENT_DISCONNECTED, BT_WAIT_MS) == ZMQ_EVENT_DISCONNECTED);
@@ -332,14 +347,38 @@ static void scenario_sigterm(bt_world_t *w)
         msg = bt_expect(w->alice_c, FX_MSG_STATUS_REPLY, seq);
         int queued = 0;
         for (uint32_t i = 0; msg && i < msg->status_reply.count; i++)
-            queued += msg->status_reply.tasks[i].state == FX_TASK_QUEUED;
+            queued += msg->status_reply.tasks[i].state == FX_TASK_QUEUED ||
+                      msg->status_reply.tasks[i].state == FX_TASK_DISPATCHED; /* stored */
         CHECK(queued == 0 || queued == PER);
         CHECK(!acked[b] || queued == PER);
         stored += queued == PER;
         fx_msg_destroy(&msg);
     }
-    printf("sigterm: %d of %d batches acknowledged before the stop, %d stored\n", replies, BATCHES, stored);
+    printf("%s: %d of %d batches acknowledged before the stop, %d stored\n", name, replies, BATCHES, stored);
     CHECK(replies >= 1 && stored >= replies);
+}
+
+static void scenario_sigterm(bt_world_t *w)
+{
+    s_stop_streaming(w, SIGTERM, "sigterm");
+}
+
+/* kill -9 while SUBMITs stream in, after results were acknowledged: the
+   commits are in the WAL and the OS when COMMIT returns (SPEC 8.0), so
+   nothing acknowledged is lost, though nothing waited for the disk. */
+static void scenario_kill9(bt_world_t *w)
+{
+    fx_id_text_t ids[5], got[5];
+    bt_submit_ok(w->alice_c, w->ep, w->fn, 5, ids);
+    bt_credit(w->endpoint, 5);
+    CHECK(bt_take_tasks(w->endpoint, 5, got, NULL) == 5);
+    bt_return(w->endpoint, got, 5); /* RESULTS_ACK: committed */
+    bt_collect(w->alice_c, got, 5, false);
+    s_stop_streaming(w, SIGKILL, "kill9");
+    int done = 0;
+    for (int i = 0; i < 5; i++)
+        done += bt_status(w->alice_c, got[i], NULL) == FX_TASK_DONE;
+    CHECK(done == 5, "%d of 5 acknowledged results survived kill -9", done);
 }
 
 /* One broker per state directory: a second one is refused, naming the
@@ -368,6 +407,86 @@ static void scenario_state_lock(bt_world_t *w)
 
 /* ---------------------------------------------------------------- main */
 
+/* ---------------------------------------------------------------- stamps */
+
+/* times[a] <= times[b], both set. */
+static bool s_before(const uint64_t *times, int a, int b)
+{
+    if (times[a] && times[b] && times[a] <= times[b])
+        return true;
+    fprintf(stderr, "stamp %d (%llu) is not set and before stamp %d (%llu)\n", a,
+            (unsigned long long) times[a], b, (unsigned long long) times[b]);
+    return false;
+}
+
+static void scenario_stamps(bt_world_t *w)
+{
+    fx_id_text_t ids[1];
+    uint64_t sent = (uint64_t) fx_wall_us();
+    fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
+    fx_msg_alloc_records(msg, 1);
+    fx_task_t *t = &msg->submit.tasks[0];
+    fx_id_new(t->task_id);
+    memcpy(ids[0], t->task_id, sizeof ids[0]);
+    memcpy(t->endpoint_id, w->ep, sizeof t->endpoint_id);
+    memcpy(t->function_id, w->fn, sizeof t->function_id);
+    fx_strlcpy(t->py_version, "3.11.2", sizeof t->py_version);
+    fx_strlcpy(t->serializer, "pickle", sizeof t->serializer);
+    t->payload = zframe_new("args", 4);
+    t->times[FX_TIME_CLIENT_SENT] = sent;
+    uint32_t seq = bt_send(w->alice_c, msg);
+    msg = bt_expect(w->alice_c, FX_MSG_SUBMITTED, seq);
+    fx_msg_destroy(&msg);
+    /* TASKS carry the client's stamp and the broker's so far. */
+    bt_credit(w->endpoint, 1);
+    msg = bt_expect(w->endpoint, FX_MSG_TASKS, 0);
+    CHECK(msg && msg->tasks.count == 1);
+    if (msg && msg->tasks.count == 1) {
+        const uint64_t *times = msg->tasks.tasks[0].times;
+        CHECK(times[FX_TIME_CLIENT_SENT] == sent);
+        CHECK(s_before(times, FX_TIME_CLIENT_SENT, FX_TIME_BROKER_RECEIVED));
+        CHECK(s_before(times, FX_TIME_BROKER_RECEIVED, FX_TIME_BROKER_WRITTEN));
+        CHECK(s_before(times, FX_TIME_BROKER_WRITTEN, FX_TIME_BROKER_DISPATCHED));
+        /* dispatch does not wait for the disk: durable may come later */
+        CHECK(!times[FX_TIME_BROKER_DURABLE] || s_before(times, FX_TIME_BROKER_WRITTEN, FX_TIME_BROKER_DURABLE));
+    }
+    fx_msg_destroy(&msg);
+    /* The endpoint answers without copying the stamps back (a hop that does
+       not know them): the broker fills in its own from the task. */
+    bt_return(w->endpoint, ids, 1);
+    msg = bt_expect(w->alice_c, FX_MSG_RESULTS, 0);
+    uint64_t pushed[FX_TIMES_MAX] = {0};
+    CHECK(msg && msg->results.count == 1);
+    if (msg && msg->results.count == 1) {
+        const uint64_t *times = msg->results.results[0].times;
+        CHECK(s_before(times, FX_TIME_BROKER_RECEIVED, FX_TIME_BROKER_WRITTEN));
+        CHECK(s_before(times, FX_TIME_BROKER_WRITTEN, FX_TIME_BROKER_DURABLE));
+        CHECK(s_before(times, FX_TIME_BROKER_WRITTEN, FX_TIME_BROKER_DISPATCHED));
+        CHECK(s_before(times, FX_TIME_BROKER_DISPATCHED, FX_TIME_BROKER_RESULT));
+        CHECK(s_before(times, FX_TIME_BROKER_DURABLE, FX_TIME_BROKER_RESULT_DURABLE));
+        CHECK(s_before(times, FX_TIME_BROKER_RESULT, FX_TIME_BROKER_RESULT_DURABLE));
+        CHECK(s_before(times, FX_TIME_BROKER_RESULT_DURABLE, FX_TIME_BROKER_PUSHED));
+        memcpy(pushed, times, sizeof pushed);
+    }
+    fx_msg_destroy(&msg);
+    fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
+    fx_msg_alloc_records(ack, 1);
+    memcpy(ack->ids.ids[0], ids[0], sizeof(fx_id_text_t));
+    bt_send(w->alice_c, ack);
+    CHECK(bt_status(w->alice_c, ids[0], NULL) == FX_TASK_DELIVERED); /* read after the ack */
+    /* Stored with the result: a FETCH reads them all back. */
+    msg = fx_msg_new(FX_MSG_FETCH);
+    fx_msg_alloc_records(msg, 1);
+    memcpy(msg->ids.ids[0], ids[0], sizeof(fx_id_text_t));
+    seq = bt_send(w->alice_c, msg);
+    msg = bt_expect(w->alice_c, FX_MSG_RESULTS, seq);
+    CHECK(msg && msg->results.count == 1);
+    for (int i = 0; msg && msg->results.count == 1 && i < FX_TIMES_MAX; i++)
+        CHECK(msg->results.results[0].times[i] == pushed[i], "stamp %d: fetched %llu, pushed %llu", i,
+              (unsigned long long) msg->results.results[0].times[i], (unsigned long long) pushed[i]);
+    fx_msg_destroy(&msg);
+}
+
 /* Each scenario on a fresh broker and state directory, started with flags. */
 static void s_run(void (*scenario)(bt_world_t *w), const char *const *flags)
 {
@@ -394,6 +513,8 @@ S_SCENARIO(heartbeat_offline, "--heartbeat-ms", "200", "--heartbeat-missed", "3"
 S_SCENARIO(queue_cap, "--max-queued-per-user", "10")
 S_SCENARIO(sigterm, NULL)
 S_SCENARIO(state_lock, NULL)
+S_SCENARIO(stamps, NULL)
+S_SCENARIO(kill9, NULL)
 
 static const fx_scenario_t s_scenarios[] = {
     {"retries", run_retries, false},
@@ -404,6 +525,8 @@ static const fx_scenario_t s_scenarios[] = {
     {"queue_cap", run_queue_cap, false},
     {"sigterm", run_sigterm, false},
     {"state_lock", run_state_lock, false},
+    {"stamps", run_stamps, false},
+    {"kill9", run_kill9, false},
 };
 
 int main(int argc, char **argv)

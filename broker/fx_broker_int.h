@@ -10,9 +10,11 @@
 #include "fx_conf.h"
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
+#include "fx_held.h"
 #include "fx_log.h"
 #include "fx_msg.h"
 #include "fx_store.h"
+#include "fx_syncer.h"
 
 /* Results pushed to one session and not yet acknowledged: fx_limits.h. */
 #define FX_SESSION_WINDOW FX_PUSH_WINDOW
@@ -39,6 +41,15 @@
    (fairness between the client port, the endpoint port and timers). */
 #define FX_BROKER_READ_BUDGET 256
 
+/* After a failed sync the broker asks again no sooner than this: the
+   syncer's recovery (a TRUNCATE checkpoint) is not run in a tight loop
+   against a failing disk. */
+#define FX_BROKER_SYNC_RETRY_MS 100
+
+/* At SIGTERM, the last sync (of what was committed) is waited for this
+   long at most before the held replies are dropped. */
+#define FX_BROKER_STOP_SYNC_MS 10000
+
 typedef struct {
     char state_dir[4096];
     char client_bind[FX_ADDR_MAX];
@@ -47,6 +58,8 @@ typedef struct {
     int64_t result_ttl_s; /* 0: keep delivered results forever */
     uint32_t heartbeat_missed;
     uint64_t max_queued_per_user; /* 0: no cap */
+    fx_durability_t durability;   /* --durability: full (fdatasync) or normal */
+    fx_sync_fn *sync_fn;          /* NULL: fdatasync (the fault build's own otherwise) */
 } fx_broker_conf_t;
 
 /* ---------------------------------------------------------------- sessions */
@@ -61,13 +74,16 @@ typedef struct {
     fx_id_text_t client_id;
     int64_t heard_ms; /* fx_now_ms of its last message */
     int64_t beat_ms;  /* fx_now_ms of the last HEARTBEAT we sent it */
-    zhashx_t *pushed; /* task id -> (void *) 1: pushed or fetched, not acked */
+    zhashx_t *pushed; /* task id -> uint64_t[2] (the push's stamps): pushed or
+                         fetched, not acked */
     int64_t cursor;   /* results.seq up to which the store was read for it */
     bool dirty;       /* results may be waiting for it */
     bool retry;       /* a push failed on the store: the tick tries again */
 } fx_session_t;
 
-fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms);
+/* Pushes go out through held (not owned): each is held until the commit
+   that marked it pushed is durable (SPEC 8.6). */
+fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, fx_held_t *held, uint32_t heartbeat_ms);
 void fx_sessions_destroy(fx_sessions_t **self_p);
 
 /* HELLO on routing: a fresh session (pushed set empty, cursor 0), replacing
@@ -81,6 +97,12 @@ void fx_sessions_notify(fx_sessions_t *self, const char *owner, const char *clie
 /* Drops the records of msg (RESULTS) already pushed to or fetched by this
    session and not yet acknowledged; returns how many are left. */
 uint32_t fx_sessions_drop_pushed(fx_session_t *session, fx_msg_t *msg);
+
+/* A push or FETCH reply on routing leaves now, stamped: its records'
+   FX_TIME_BROKER_RESULT_DURABLE and _PUSHED are kept for the ack. */
+void fx_sessions_stamped(fx_sessions_t *self, zframe_t *routing, const fx_msg_t *msg);
+/* Those stamps for ids (0 if not known) into out (count entries). */
+void fx_sessions_stamps(fx_session_t *session, const fx_id_text_t *ids, uint32_t count, uint64_t (*out)[2]);
 
 /* ids were acknowledged (or, with fetched = true, sent in reply to FETCH). */
 void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_text_t *ids, uint32_t count,
@@ -110,6 +132,12 @@ typedef struct {
     fx_sessions_t *sessions;
     fx_fwd_set_t *forwarders;
     fx_errlimit_t *client_errors; /* ERRORs per client connection */
+    fx_syncer_t *syncer;          /* makes commits durable, off the loop */
+    fx_held_t *held;              /* client-port replies and pushes waiting for their commit */
+    bool sync_inflight;           /* a request is with the syncer */
+    uint64_t durable;             /* the store's tickets up to this one are on disk */
+    uint64_t durable_us;          /* wall clock (us) of the report that said so */
+    int64_t sync_retry_ms;        /* after a failed sync: no request before this (fx_now_ms) */
     char *client_addr;
     char *endpoint_addr;
     int64_t next_tick;
@@ -122,6 +150,12 @@ fx_broker_t *fx_broker_new(const fx_broker_conf_t *conf, char *err, size_t errle
 void fx_broker_destroy(fx_broker_t **self_p);
 /* Serve until SIGINT/SIGTERM. 0 on a clean stop. */
 int fx_broker_run(fx_broker_t *self);
+
+/* Sends a reply whose request committed something (SUBMITTED, the
+   *_REGISTERED replies, CANCEL's STATUS_REPLY, a FETCH's RESULTS) once
+   everything committed so far is durable: held until the syncer says so
+   (SPEC 8.1). Takes the message. */
+void fx_broker_reply_durable(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p);
 
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);

@@ -13,7 +13,7 @@ static void s_usage(FILE *out)
             "usage: fx-broker --state DIR --client-bind tcp://HOST:PORT --endpoint-bind "
             "tcp://HOST:PORT\n"
             "                 [--heartbeat-ms %d] [--heartbeat-missed %d] [--result-ttl-s 604800]\n"
-            "                 [--max-queued-per-user %d]\n"
+            "                 [--max-queued-per-user %d] [--durability full|normal]\n"
             "  --state DIR          broker.key and fx.db live here (created, mode 0700)\n"
             "  --client-bind ADDR   CurveZMQ port for clients (port 0 picks a free one)\n"
             "  --endpoint-bind ADDR CurveZMQ port for endpoints\n"
@@ -25,6 +25,12 @@ static void s_usage(FILE *out)
             "                       0 keeps them forever\n"
             "  --max-queued-per-user N  a SUBMIT that would give a user more than N unfinished\n"
             "                       (queued or dispatched) tasks is refused whole; 0: no cap\n"
+            "  --durability MODE    full (the default): nothing is acknowledged (SUBMITTED,\n"
+            "                       RESULTS_ACK, a push) before its commit is on disk; commits\n"
+            "                       share one fdatasync, run off the loop. normal: no fdatasync\n"
+            "                       at all: commits survive a kill -9 of the broker but NOT a\n"
+            "                       power loss or crash of the host (the last ones are lost\n"
+            "                       though acknowledged). For benchmarks and throwaway state\n"
             "Prints 'fx-broker: ready client=ADDR endpoint=ADDR public_key=KEY' when serving.\n"
             "SIGTERM/SIGINT: stops reading requests, keeps everything committed, exits 0.\n",
             FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT, FX_QUEUED_PER_USER_DEFAULT);
@@ -104,6 +110,16 @@ static int s_parse(int argc, char **argv, fx_broker_conf_t *conf)
             }
             conf->heartbeat_missed = (uint32_t) n;
         }
+        else if (strcmp(flag, "--durability") == 0) {
+            if (strcmp(value, "full") == 0)
+                conf->durability = FX_DURABILITY_FULL;
+            else if (strcmp(value, "normal") == 0)
+                conf->durability = FX_DURABILITY_NORMAL;
+            else {
+                fprintf(stderr, "fx-broker: --durability must be full or normal, not '%s'\n", value);
+                return -1;
+            }
+        }
         else if (strcmp(flag, "--max-queued-per-user") == 0) {
             if (s_number(value, 0, 1000000000000LL, &n)) {
                 fprintf(stderr, "fx-broker: --max-queued-per-user must be 0 to 10^12, not '%s'\n", value);
@@ -128,25 +144,56 @@ static int s_parse(int argc, char **argv, fx_broker_conf_t *conf)
 }
 
 #ifdef FX_BROKER_FAULTS
+#include <unistd.h>
+
 #include "fx_fault_vfs.h"
 
-/* Test binary only (fx_broker_faults, see CMakeLists.txt): takes
-   --fault-file PATH out of argv and arms the failing VFS with it, so that a
-   test fails the broker's sqlite writes by creating PATH. */
-static int s_faults(int *argc, char **argv)
+static char s_sync_fault[4096]; /* --sync-fault-file */
+
+/* fx_sync_fn of the fault build: fdatasync fails with EIO while the file
+   exists (the data is written, as when a real sync fails after the
+   writes). */
+static int s_faulty_sync(int fd)
+{
+    if (s_sync_fault[0] && access(s_sync_fault, F_OK) == 0) {
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+/* Takes "FLAG VALUE" out of argv; the value, or NULL if absent. */
+static const char *s_take_flag(int *argc, char **argv, const char *flag)
 {
     for (int i = 1; i + 1 < *argc; i++)
-        if (strcmp(argv[i], "--fault-file") == 0) {
-            if (fx_fault_vfs_install() != 0)
-                return -1;
-            fx_fault_vfs_arm_file(argv[i + 1]);
+        if (strcmp(argv[i], flag) == 0) {
+            const char *value = argv[i + 1];
             for (int j = i; j + 2 <= *argc; j++)
                 argv[j] = argv[j + 2];
             *argc -= 2;
-            return 0;
+            return value;
         }
-    fprintf(stderr, "fx_broker_faults: --fault-file PATH is required\n");
-    return -1;
+    return NULL;
+}
+
+/* Test binary only (fx_broker_faults, see CMakeLists.txt): takes
+   --fault-file PATH out of argv and arms the failing VFS with it, so that a
+   test fails the broker's sqlite writes by creating PATH; and
+   --sync-fault-file PATH, whose existence fails the syncer's fdatasync. */
+static int s_faults(int *argc, char **argv)
+{
+    const char *sync_path = s_take_flag(argc, argv, "--sync-fault-file");
+    if (sync_path)
+        snprintf(s_sync_fault, sizeof s_sync_fault, "%s", sync_path);
+    const char *path = s_take_flag(argc, argv, "--fault-file");
+    if (!path) {
+        fprintf(stderr, "fx_broker_faults: --fault-file PATH is required\n");
+        return -1;
+    }
+    if (fx_fault_vfs_install() != 0)
+        return -1;
+    fx_fault_vfs_arm_file(path);
+    return 0;
 }
 #endif
 
@@ -161,6 +208,9 @@ int main(int argc, char **argv)
     zsys_init(); /* SIGINT/SIGTERM set zsys_interrupted from here on */
     if (s_parse(argc, argv, &conf) != 0)
         return 2;
+#ifdef FX_BROKER_FAULTS
+    conf.sync_fn = s_faulty_sync;
+#endif
     char err[1024] = "";
     fx_broker_t *broker = fx_broker_new(&conf, err, sizeof err);
     if (!broker) {

@@ -1,7 +1,9 @@
 /*  fx_broker_queue.c: the forwarder's queue (forwarder/fx_fwd_queue.h)
     over the broker's sqlite store. Each operation is one call of the store
     and so one transaction: what the forwarder is told happened is
-    committed, and a store failure is FX_E_IO with nothing changed. */
+    committed (in the WAL; on disk once the ticket of commit is reported
+    durable, fx_fwd_set_durable), and a store failure is FX_E_IO with
+    nothing changed. */
 #include <stdlib.h>
 
 #include "fx_broker_int.h"
@@ -29,8 +31,9 @@ static int s_requeue(void *ctx, const char *endpoint_id, uint32_t *requeued, uin
 }
 
 static int s_commit(void *ctx, const char *endpoint_id, const fx_result_t *results, uint32_t count,
-                    fx_fwd_outcome_t *outcome)
+                    fx_fwd_outcome_t *outcome, uint64_t *ticket)
 {
+    *ticket = fx_store_written(ctx); /* covers duplicates' earlier commits too */
     fx_store_outcome_t *stored = calloc(count ? count : 1, sizeof *stored);
     if (!stored)
         return FX_E_NOMEM;
@@ -40,6 +43,8 @@ static int s_commit(void *ctx, const char *endpoint_id, const fx_result_t *resul
                      : stored[i] == FX_STORE_DUP ? FX_FWD_RESULT_DUP
                                                  : FX_FWD_RESULT_FOREIGN;
     free(stored);
+    if (rc == FX_OK)
+        *ticket = fx_store_written(ctx);
     return rc;
 }
 

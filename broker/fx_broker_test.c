@@ -364,6 +364,20 @@ static fx_msg_t *s_valid_of(int type)
         fx_id_new(msg->function_info.function_id);
         msg->function_info.kind = FX_FN_PYTHON;
         break;
+    case FX_MSG_REGISTER_CONTAINER:
+        fx_id_new(msg->register_container.container_id);
+        fx_strlcpy(msg->register_container.name, "c", FX_NAME_MAX);
+        fx_strlcpy(msg->register_container.runtime, "bwrap", FX_RUNTIME_NAME_MAX + 1);
+        break;
+    case FX_MSG_CONTAINER_REGISTERED:
+        fx_id_new(msg->container_registered.container_id);
+        break;
+    case FX_MSG_ENDPOINT_QUERY:
+        fx_id_new(msg->endpoint_query.endpoint_id);
+        break;
+    case FX_MSG_ENDPOINT_INFO:
+        fx_id_new(msg->endpoint_info.endpoint_id);
+        break;
     default:
         break;
     }

@@ -54,6 +54,7 @@ typedef struct {
     bool keepalive;
     bool endpoint; /* said ENDPOINT_HELLO: on the endpoint port */
     int64_t beat_ms;
+    zlist_t *stash; /* messages read ahead (bt_return's TASKS), for bt_next */
 } bt_peer_t;
 
 #define BT_PEERS_MAX 16

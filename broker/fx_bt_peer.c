@@ -50,6 +50,9 @@ void bt_peer_destroy(bt_peer_t **p_p)
         if (bt_peers[i] == p)
             bt_peers[i] = NULL;
     zmq_socket_monitor(zsock_resolve(p->sock), NULL, 0);
+    for (fx_msg_t *msg = p->stash ? zlist_pop(p->stash) : NULL; msg; msg = zlist_pop(p->stash))
+        fx_msg_destroy(&msg);
+    zlist_destroy(&p->stash);
     zsock_destroy(&p->monitor);
     zsock_destroy(&p->sock);
     free(p);
@@ -91,9 +94,12 @@ void bt_keepalive(void)
     }
 }
 
-/* Next message that is not a HEARTBEAT, or NULL after timeout_ms. */
+/* Next message that is not a HEARTBEAT (one read ahead first), or NULL
+   after timeout_ms. */
 fx_msg_t *bt_next(bt_peer_t *p, int timeout_ms)
 {
+    if (p->stash && zlist_size(p->stash))
+        return zlist_pop(p->stash);
     int64_t deadline = zclock_mono() + timeout_ms;
     while (true) {
         bt_keepalive();

@@ -53,6 +53,18 @@ static void s_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, ui
         fx_warn("cannot send %s to a client: %s", fx_msg_type_name(type), fx_strerror(rc));
 }
 
+/* A reply to a request that committed something: it leaves once that is
+   durable (fx_broker_reply_durable). */
+static void s_reply_durable(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq)
+{
+    if (!*msg_p) {
+        s_error(broker, routing, seq, FX_E_NOMEM, "the broker is out of memory: try again later");
+        return;
+    }
+    (*msg_p)->seq = seq;
+    fx_broker_reply_durable(broker, routing, msg_p);
+}
+
 static void s_hello(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user_id,
                     fx_msg_t *msg)
 {
@@ -87,7 +99,7 @@ static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_sessi
     if (reply)
         memcpy(reply->function_registered.function_id, msg->register_function.function_id,
                sizeof(fx_id_text_t));
-    s_reply(broker, routing, &reply, msg->seq);
+    s_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
@@ -105,7 +117,7 @@ static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_sessi
     if (reply)
         memcpy(reply->endpoint_registered.endpoint_id, msg->register_endpoint.endpoint_id,
                sizeof(fx_id_text_t));
-    s_reply(broker, routing, &reply, msg->seq);
+    s_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
@@ -113,25 +125,38 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
 {
     char err[512];
     uint32_t stored = 0;
+    uint64_t now = (uint64_t) fx_wall_us();
+    for (uint32_t i = 0; i < msg->submit.count; i++)
+        msg->submit.tasks[i].times[FX_TIME_BROKER_RECEIVED] = now;
     int rc = fx_store_submit(broker->store, session->user_id, session->client_id, msg->submit.tasks,
                              msg->submit.count, &stored, err, sizeof err);
     if (rc != FX_OK) {
         s_error(broker, routing, msg->seq, rc, "%s", err);
         return;
     }
-    if (stored > 0)
-        for (uint32_t i = 0; i < msg->submit.count; i++)
-            fx_fwd_set_wake(broker->forwarders, msg->submit.tasks[i].endpoint_id);
+    /* Dispatch does not wait for the disk (SPEC 8.1 holds the reply only:
+       a task run before a crash lost it is answered by a result for an
+       unknown task, dropped, and the client resends, 8.4, 8.8). */
+    const char *woken = "";
+    for (uint32_t i = 0; stored > 0 && i < msg->submit.count; i++)
+        if (strcmp(msg->submit.tasks[i].endpoint_id, woken) != 0) {
+            woken = msg->submit.tasks[i].endpoint_id;
+            fx_fwd_set_wake(broker->forwarders, woken);
+        }
     fx_msg_t *reply = fx_msg_new(FX_MSG_SUBMITTED);
     if (reply) /* every task of the batch is held now, new or resent */
         reply->submitted.accepted = msg->submit.count;
-    s_reply(broker, routing, &reply, msg->seq);
+    s_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                           fx_msg_t *msg)
 {
-    int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, NULL);
+    uint64_t(*stamps)[2] = msg->ids.count ? calloc(msg->ids.count, sizeof *stamps) : NULL;
+    if (stamps)
+        fx_sessions_stamps(session, msg->ids.ids, msg->ids.count, stamps);
+    int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, stamps, NULL);
+    free(stamps);
     if (rc != FX_OK) {
         /* Not delivered: the results stay DONE and unacked in this session
            (no push repeats them); the client may ack again (SPEC 6.1). */
@@ -186,7 +211,7 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
     }
     for (uint32_t i = 0; i < reply->results.count; i++)
         fx_sessions_mark(broker->sessions, session, &reply->results.results[i].task_id, 1, true);
-    s_reply(broker, routing, &reply, msg->seq);
+    s_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
@@ -247,7 +272,7 @@ static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     }
     if (!msg->cancel.queued_only)
         s_forward_cancel(broker, reply->status_reply.tasks, reply->status_reply.count);
-    s_reply(broker, routing, &reply, msg->seq);
+    s_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_heartbeat(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,

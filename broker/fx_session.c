@@ -16,6 +16,7 @@
 struct _fx_sessions_t {
     zsock_t *sock;
     fx_store_t *store;
+    fx_held_t *held; /* pushes wait here for their commit to be durable */
     uint32_t heartbeat_ms;
     zhashx_t *by_routing; /* routing hex -> fx_session_t (owned) */
     zhashx_t *by_client;  /* "user/client_id" -> the same session (not owned) */
@@ -40,18 +41,38 @@ static void s_session_free(void **item)
     s_session_destroy((fx_session_t **) item);
 }
 
+/* The pushed set's values: the result's FX_TIME_BROKER_RESULT_DURABLE and
+   FX_TIME_BROKER_PUSHED, known when the push leaves, stored with the
+   client's ack (fx_store_results_ack). */
+static void s_stamps_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+/* Puts task_id in the session's pushed set (stamps not known yet). */
+static void s_pushed_put(fx_session_t *session, const char *task_id)
+{
+    if (zhashx_lookup(session->pushed, task_id))
+        return;
+    uint64_t *stamps = calloc(2, sizeof *stamps);
+    if (stamps && zhashx_insert(session->pushed, task_id, stamps) != 0)
+        free(stamps);
+}
+
 static void s_client_key(char *out, size_t cap, const char *user_id, const char *client_id)
 {
     snprintf(out, cap, "%s/%s", user_id, client_id);
 }
 
-fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, uint32_t heartbeat_ms)
+fx_sessions_t *fx_sessions_new(zsock_t *sock, fx_store_t *store, fx_held_t *held, uint32_t heartbeat_ms)
 {
     fx_sessions_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->sock = sock;
     self->store = store;
+    self->held = held;
     self->heartbeat_ms = heartbeat_ms;
     self->by_routing = zhashx_new();
     self->by_client = zhashx_new();
@@ -116,6 +137,7 @@ fx_session_t *fx_sessions_hello(fx_sessions_t *self, zframe_t *routing, const ch
         s_session_destroy(&session);
         return NULL;
     }
+    zhashx_set_destructor(session->pushed, s_stamps_free);
     snprintf(session->user_id, sizeof session->user_id, "%s", user_id);
     snprintf(session->client_id, sizeof session->client_id, "%s", client_id);
     session->heard_ms = session->beat_ms = fx_now_ms();
@@ -147,7 +169,7 @@ void fx_sessions_mark(fx_sessions_t *self, fx_session_t *session, const fx_id_te
 {
     for (uint32_t i = 0; i < count; i++) {
         if (fetched)
-            zhashx_update(session->pushed, ids[i], (void *) 1);
+            s_pushed_put(session, ids[i]);
         else
             zhashx_delete(session->pushed, ids[i]);
     }
@@ -232,10 +254,14 @@ static bool s_pump_one(fx_sessions_t *self, fx_session_t *session)
             return false;
         }
         for (uint32_t i = 0; i < msg->results.count; i++)
-            zhashx_insert(session->pushed, msg->results.results[i].task_id, (void *) 1);
+            s_pushed_put(session, msg->results.results[i].task_id);
         msg->seq = 0; /* a push, not a reply (SPEC 3.6.3) */
-        if (fx_msg_send(&msg, self->sock, session->routing) != FX_OK)
-            fx_warn("cannot push results to client=%s", session->client_id);
+        /* Sent once the mark is on disk (the broker releases it). */
+        if (fx_held_add(self->held, fx_store_written(self->store), self->sock, session->routing, &msg) !=
+            FX_OK)
+            fx_warn("cannot push results to client=%s: out of memory (it FETCHes them after its next "
+                    "HELLO)",
+                    session->client_id);
     }
     return true;
 }
@@ -293,4 +319,26 @@ int64_t fx_sessions_tick(fx_sessions_t *self, int64_t now)
     }
     zlist_destroy(&silent);
     return self->heartbeat_ms;
+}
+
+void fx_sessions_stamped(fx_sessions_t *self, zframe_t *routing, const fx_msg_t *msg)
+{
+    fx_session_t *session = fx_sessions_find(self, routing);
+    for (uint32_t i = 0; session && i < msg->results.count; i++) {
+        const fx_result_t *result = &msg->results.results[i];
+        uint64_t *stamps = zhashx_lookup(session->pushed, result->task_id);
+        if (stamps) {
+            stamps[0] = result->times[FX_TIME_BROKER_RESULT_DURABLE];
+            stamps[1] = result->times[FX_TIME_BROKER_PUSHED];
+        }
+    }
+}
+
+void fx_sessions_stamps(fx_session_t *session, const fx_id_text_t *ids, uint32_t count, uint64_t (*out)[2])
+{
+    for (uint32_t i = 0; i < count; i++) {
+        const uint64_t *stamps = zhashx_lookup(session->pushed, ids[i]);
+        out[i][0] = stamps ? stamps[0] : 0;
+        out[i][1] = stamps ? stamps[1] : 0;
+    }
 }

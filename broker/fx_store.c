@@ -12,7 +12,7 @@
 
 /* Schema version kept in PRAGMA user_version; a database from a newer fx is
    refused rather than misread. */
-#define S_SCHEMA_VERSION 3
+#define S_SCHEMA_VERSION 4
 
 /* Page cache of the broker's connection: 2 MiB, so that a million queued
    tasks cost disk, not RAM (sqlite's default is about the same: say so
@@ -33,6 +33,15 @@ static const char *s_migrate_1_2 = "ALTER TABLE tasks ADD COLUMN retries INTEGER
    only results never pushed. */
 static const char *s_migrate_2_3 = "ALTER TABLE results ADD COLUMN pushed INTEGER;"
                                    "DROP INDEX IF EXISTS results_undelivered;";
+
+/* Version 3 -> 4: tasks and results gained times (SPEC 12.5: the stamps
+   of the task so far, packed: fx_store_times_pack), and results the two
+   stamps the broker learns after the result's commit, durable_us and
+   pushed_us (written with the client's RESULTS_ACK). */
+static const char *s_migrate_3_4_tasks = "ALTER TABLE tasks ADD COLUMN times BLOB;";
+static const char *s_migrate_3_4 = "ALTER TABLE results ADD COLUMN times BLOB;"
+                                   "ALTER TABLE results ADD COLUMN durable_us INTEGER;"
+                                   "ALTER TABLE results ADD COLUMN pushed_us INTEGER;";
 
 /* Schema notes. tasks.seq orders dispatch (submission order) and survives
    VACUUM, unlike a bare rowid; results.seq is AUTOINCREMENT because client
@@ -57,7 +66,7 @@ static const char *s_schema =
     "  state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
     "  updated INTEGER NOT NULL, py_version TEXT NOT NULL, serializer TEXT NOT NULL,"
     "  walltime_ms INTEGER NOT NULL, payload BLOB NOT NULL,"
-    "  retries INTEGER NOT NULL DEFAULT 2, cancel INTEGER NOT NULL DEFAULT 0);"
+    "  retries INTEGER NOT NULL DEFAULT 2, cancel INTEGER NOT NULL DEFAULT 0, times BLOB);"
     "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(endpoint, state, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner_state ON tasks(owner, state);"
@@ -65,7 +74,7 @@ static const char *s_schema =
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL UNIQUE,"
     "  status INTEGER NOT NULL, error_code INTEGER NOT NULL, error_text TEXT,"
     "  value BLOB NOT NULL, output BLOB NOT NULL, created INTEGER NOT NULL, delivered INTEGER,"
-    "  pushed INTEGER);"
+    "  pushed INTEGER, times BLOB, durable_us INTEGER, pushed_us INTEGER);"
     "CREATE INDEX IF NOT EXISTS results_unpushed ON results(seq)"
     "  WHERE delivered IS NULL AND pushed IS NULL;"
     "CREATE INDEX IF NOT EXISTS results_delivered ON results(delivered)"
@@ -101,37 +110,45 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_FN_INSERT] = "INSERT INTO functions(id, owner, name, kind, entry, body, created)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_TASK_OWNER] = "SELECT owner FROM tasks WHERE id = ?1",
+    /* A task id held already is not an error here: the caller asks whose
+       it is (a resend, or another user's) only then. */
     [ST_TASK_INSERT] = "INSERT INTO tasks(id, owner, client_id, endpoint, function, state, attempts,"
-                       " created, updated, py_version, serializer, walltime_ms, payload, retries)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5, {QUEUED}, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11)",
+                       " created, updated, py_version, serializer, walltime_ms, payload, retries, times)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, {QUEUED}, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                       " ON CONFLICT(id) DO NOTHING",
     [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = {QUEUED}",
     [ST_DISPATCH_SELECT] = "SELECT t.seq, t.id, t.function, t.py_version, t.serializer, t.attempts,"
-                           " t.walltime_ms, t.payload, f.kind, f.entry, f.body, t.retries"
+                           " t.walltime_ms, t.payload, f.kind, f.entry, f.body, t.retries, t.times"
                            " FROM tasks t JOIN functions f ON f.id = t.function"
                            " WHERE t.endpoint = ?1 AND t.state = {QUEUED} ORDER BY t.seq LIMIT ?2",
-    [ST_DISPATCH_MARK] = "UPDATE tasks SET state = {DISPATCHED}, attempts = attempts + 1, updated = ?2"
-                         " WHERE seq = ?1",
+    [ST_DISPATCH_MARK] = "UPDATE tasks SET state = {DISPATCHED}, attempts = attempts + 1, updated = ?2,"
+                         " times = ?3 WHERE seq = ?1",
     [ST_REQUEUE_SELECT] = "SELECT seq, id, cancel, owner, client_id FROM tasks"
                           " WHERE endpoint = ?1 AND state = {DISPATCHED} ORDER BY seq",
     [ST_REQUEUE_MARK] = "UPDATE tasks SET state = {QUEUED}, updated = ?2 WHERE seq = ?1",
     [ST_TASK_STATUS] = "SELECT owner, state, endpoint, attempts, client_id FROM tasks WHERE id = ?1",
     [ST_TASK_CANCEL_MARK] = "UPDATE tasks SET cancel = 1, updated = ?2 WHERE id = ?1",
     [ST_UNFINISHED] = "SELECT count(*) FROM tasks WHERE owner = ?1 AND state IN ({QUEUED}, {DISPATCHED})",
-    [ST_RESULT_TASK] = "SELECT endpoint, owner, client_id FROM tasks WHERE id = ?1",
+    [ST_RESULT_TASK] = "SELECT endpoint, owner, client_id, seq, times FROM tasks WHERE id = ?1",
     [ST_RESULT_INSERT] = "INSERT OR IGNORE INTO results(task_id, status, error_code, error_text,"
-                         " value, output, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         " value, output, created, times) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_TASK_FINISH] = "UPDATE tasks SET state = ?2, updated = ?3, payload = x'' WHERE id = ?1",
-    [ST_PENDING] = "SELECT r.seq, r.task_id, r.status, r.error_code, r.error_text, r.value, r.output"
+    [ST_TASK_FINISH_SEQ] = "UPDATE tasks SET state = ?2, updated = ?3, payload = x'' WHERE seq = ?1",
+    [ST_PENDING] = "SELECT r.seq, r.task_id, r.status, r.error_code, r.error_text, r.value, r.output,"
+                   " r.times, r.durable_us, r.pushed_us"
                    /* CROSS JOIN keeps results outermost: walk the partial
                       index of undelivered results, not every task of the owner */
                    " FROM results r CROSS JOIN tasks t ON t.id = r.task_id"
                    " WHERE r.delivered IS NULL AND r.pushed IS NULL AND r.seq > ?1 AND t.owner = ?2"
                    " AND t.client_id = ?3 ORDER BY r.seq LIMIT ?4",
-    [ST_FETCH] = "SELECT r.status, r.error_code, r.error_text, r.value, r.output"
+    [ST_FETCH] = "SELECT r.status, r.error_code, r.error_text, r.value, r.output, r.times, r.durable_us,"
+                 " r.pushed_us"
                  " FROM results r JOIN tasks t ON t.id = r.task_id"
                  " WHERE r.task_id = ?1 AND t.owner = ?2",
     [ST_MARK_PUSHED] = "UPDATE results SET pushed = 1 WHERE task_id = ?1",
-    [ST_ACK_RESULT] = "UPDATE results SET delivered = ?3 WHERE task_id = ?1 AND delivered IS NULL"
+    [ST_MARK_PUSHED_SEQ] = "UPDATE results SET pushed = 1 WHERE seq = ?1",
+    [ST_ACK_RESULT] = "UPDATE results SET delivered = ?3, durable_us = coalesce(durable_us, ?4),"
+                      " pushed_us = coalesce(pushed_us, ?5) WHERE task_id = ?1 AND delivered IS NULL"
                       " AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = ?1 AND t.owner = ?2)",
     [ST_ACK_TASK] = "UPDATE tasks SET state = {DELIVERED}, updated = ?3"
                     " WHERE id = ?1 AND owner = ?2 AND state = {DONE}",
@@ -148,6 +165,8 @@ static const char *s_sql[ST_COUNT_] = {
 };
 
 /* ---------------------------------------------------------------- helpers */
+
+static int s_exec_sql(fx_store_t *self, const char *sql, const char *what, char *err, size_t errlen);
 
 /* sql with its state tokens replaced by their numbers, into out. 0, or -1
    if it does not fit. */
@@ -200,7 +219,81 @@ int fx_store_commit(fx_store_t *self)
     int rc = fx_store_exec(self, fx_store_st(self, ST_COMMIT));
     if (rc != FX_OK)
         fx_store_rollback(self);
+    else
+        self->written++;
     return rc;
+}
+
+uint64_t fx_store_written(fx_store_t *self)
+{
+    return self->written;
+}
+
+int fx_store_wal_pages(fx_store_t *self)
+{
+    return self->wal_pages;
+}
+
+/* sqlite's wal hook: after each commit, the pages now in the WAL. Setting
+   it also turns sqlite's own checkpoint-at-commit off (that is a wal hook
+   too), which is the point: checkpoints run off the loop (fx_syncer.c). */
+static int s_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void) db;
+    (void) name;
+    ((fx_store_t *) arg)->wal_pages = pages;
+    return SQLITE_OK;
+}
+
+/* ---------------------------------------------------------------- durable stamps */
+
+#define S_SPANS (sizeof(((fx_store_t *) 0)->pending) / sizeof(struct fx_store_span))
+
+void fx_store_submitted(fx_store_t *self, int64_t first_seq, int64_t last_seq)
+{
+    if (self->pending_n == S_SPANS) { /* never reported: forget the oldest */
+        self->pending_head = (self->pending_head + 1) % S_SPANS;
+        self->pending_n--;
+    }
+    struct fx_store_span *span = &self->pending[(self->pending_head + self->pending_n++) % S_SPANS];
+    *span = (struct fx_store_span){.ticket = self->written, .first_seq = first_seq, .last_seq = last_seq};
+}
+
+void fx_store_durable(fx_store_t *self, uint64_t ticket, uint64_t durable_us)
+{
+    while (self->pending_n && self->pending[self->pending_head].ticket <= ticket) {
+        struct fx_store_span span = self->pending[self->pending_head];
+        self->pending_head = (self->pending_head + 1) % S_SPANS;
+        self->pending_n--;
+        span.durable_us = durable_us;
+        if (self->durable_n == S_SPANS) {
+            self->durable_head = (self->durable_head + 1) % S_SPANS;
+            self->durable_n--;
+        }
+        self->durable[(self->durable_head + self->durable_n++) % S_SPANS] = span;
+    }
+}
+
+uint64_t fx_store_task_durable_us(fx_store_t *self, int64_t seq)
+{
+    /* Spans are in seq order: search from the newest (the usual case is a
+       task of the last few commits). */
+    for (uint32_t i = self->durable_n; i > 0; i--) {
+        const struct fx_store_span *span = &self->durable[(self->durable_head + i - 1) % S_SPANS];
+        if (seq > span->last_seq)
+            return 0;
+        if (seq >= span->first_seq)
+            return span->durable_us;
+    }
+    return 0;
+}
+
+int fx_store_defer_sync(fx_store_t *self, char *err, size_t errlen)
+{
+    if (s_exec_sql(self, "PRAGMA synchronous = NORMAL", "setting synchronous", err, errlen) != 0)
+        return FX_E_IO;
+    sqlite3_wal_hook(self->db, s_wal_hook, self);
+    return FX_OK;
 }
 
 int fx_store_end(fx_store_t *self, int rc)
@@ -258,6 +351,39 @@ zframe_t *fx_store_column_frame(sqlite3_stmt *st, int col)
     const void *data = sqlite3_column_blob(st, col);
     int size = sqlite3_column_bytes(st, col);
     return size > 0 && data ? zframe_new(data, (size_t) size) : zframe_new_empty();
+}
+
+size_t fx_store_times_pack(const uint64_t *times, uint8_t out[FX_TIMES_MAX * 8])
+{
+    size_t n = FX_TIMES_MAX;
+    while (n > 0 && times[n - 1] == 0)
+        n--;
+    for (size_t i = 0; i < n; i++)
+        for (int b = 0; b < 8; b++)
+            out[i * 8 + b] = (uint8_t) (times[i] >> (8 * b));
+    return n * 8;
+}
+
+void fx_store_bind_times(sqlite3_stmt *st, int col, const uint64_t *times, uint8_t buf[FX_TIMES_MAX * 8])
+{
+    size_t size = fx_store_times_pack(times, buf);
+    if (size)
+        sqlite3_bind_blob(st, col, buf, (int) size, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+void fx_store_column_times(sqlite3_stmt *st, int col, uint64_t *times)
+{
+    const uint8_t *data = sqlite3_column_blob(st, col);
+    size_t n = (size_t) sqlite3_column_bytes(st, col) / 8;
+    for (size_t i = 0; data && i < n && i < FX_TIMES_MAX; i++) {
+        uint64_t v = 0;
+        for (int b = 0; b < 8; b++)
+            v |= (uint64_t) data[i * 8 + b] << (8 * b);
+        if (!times[i])
+            times[i] = v;
+    }
 }
 
 void fx_store_notify(fx_store_t *self, const char *owner, const char *client_id)
@@ -334,8 +460,12 @@ static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t 
          s_exec_sql(self, s_migrate_1_2, "upgrading the schema to version 2", err, errlen) != 0) ||
         ((version == 1 || version == 2) && s_has_table(self, "results") &&
          s_exec_sql(self, s_migrate_2_3, "upgrading the schema to version 3", err, errlen) != 0) ||
+        (version >= 1 && version <= 3 && s_has_table(self, "tasks") &&
+         s_exec_sql(self, s_migrate_3_4_tasks, "upgrading the schema to version 4", err, errlen) != 0) ||
+        (version >= 1 && version <= 3 && s_has_table(self, "results") &&
+         s_exec_sql(self, s_migrate_3_4, "upgrading the schema to version 4", err, errlen) != 0) ||
         s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
-        s_exec_sql(self, "PRAGMA user_version = 3", "setting the schema version", err, errlen) != 0 ||
+        s_exec_sql(self, "PRAGMA user_version = 4", "setting the schema version", err, errlen) != 0 ||
         s_exec_sql(self, "COMMIT", "committing the schema", err, errlen) != 0) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
@@ -357,15 +487,19 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen)
         goto fail;
     }
     snprintf(path, sizeof path, "%s/%s", state_dir, FX_STORE_DB_FILE);
-    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+    /* NOMUTEX: the connection is this thread's only (the syncer has its
+       own), so sqlite's per-call locking buys nothing. */
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", path,
                  self->db ? sqlite3_errmsg(self->db) : "out of memory");
         goto fail;
     }
     /* Another process (fx user create) may hold the write lock briefly. */
     sqlite3_busy_timeout(self->db, 5000);
-    /* WAL: readers never block the writer. synchronous=FULL: a task is on
-       disk before SUBMITTED and a result before its RESULTS_ACK. */
+    /* WAL: readers never block the writer. synchronous=FULL: each commit is
+       on disk when COMMIT returns (the fx CLI and the tests); the broker
+       turns that into grouped syncs off its loop (fx_store_defer_sync). */
     if (s_exec_sql(self, "PRAGMA journal_mode = WAL", "setting WAL mode", err, errlen) != 0 ||
         s_exec_sql(self, "PRAGMA synchronous = FULL", "setting synchronous", err, errlen) != 0 ||
         s_exec_sql(self, S_CACHE_PRAGMA, "bounding the page cache", err, errlen) != 0)

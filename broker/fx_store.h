@@ -14,6 +14,12 @@
     fx_session.c, fx_broker_queue.c); the keypair and the lock of the state
     directory are fx_state.h's.
 
+    Durability: each function commits before it returns. Opened by the fx
+    CLI or a test, the commit is on disk by then (synchronous=FULL); the
+    broker defers the disk to a grouped fdatasync off its loop
+    (fx_store_defer_sync, fx_syncer.h) and holds what it promises until
+    then.
+
     Return values: FX_OK (0) or a code from fx_error.h; where a function
     takes err/errlen, a failure leaves a sentence there that names the
     problem and what to do about it. A store that cannot write (or read)
@@ -53,6 +59,32 @@ fx_store_t *fx_store_open(const char *state_dir, char *err, size_t errlen);
 
 /* Close the database and free everything. Accepts NULL; sets *self_p NULL. */
 void fx_store_destroy(fx_store_t **self_p);
+
+/* Durability as a separate step (the broker's): from now on COMMIT writes
+   the transaction to the WAL and returns without an fsync
+   (synchronous=NORMAL: it survives a kill -9 of the process, not yet a
+   power loss), and sqlite's checkpoints at commit are off. The caller
+   makes commits durable itself, fdatasync of DIR/fx.db-wal from another
+   thread (fx_syncer.h), and runs the checkpoints there. Until then the
+   store is synchronous=FULL: each commit is on disk when it returns.
+   FX_OK or FX_E_IO (err says why). */
+int fx_store_defer_sync(fx_store_t *self, char *err, size_t errlen);
+
+/* Write transactions committed since open: the ticket of the newest
+   commit. Everything this store reported done is covered by the current
+   value; once a sync that began after reading it has succeeded, all of it
+   is on disk. */
+uint64_t fx_store_written(fx_store_t *self);
+
+/* Pages in the WAL after the last commit, once fx_store_defer_sync ran
+   (0 before): tells the syncer when a checkpoint is due. */
+int fx_store_wal_pages(fx_store_t *self);
+
+/* The owner reports that the commits up to ticket are on disk since
+   durable_us (wall clock, us): tasks submitted in them get that as their
+   FX_TIME_BROKER_DURABLE stamp when they are dispatched or their result
+   comes (SPEC 12.5). Kept for the last 256 syncs that covered a SUBMIT. */
+void fx_store_durable(fx_store_t *self, uint64_t ticket, uint64_t durable_us);
 
 /* Called after a transaction that stored new results commits, once per new
    result, with the task's owner and the client_id that submitted it: the
@@ -240,9 +272,11 @@ int fx_store_results_mark_pushed(fx_store_t *self, const fx_result_t *results, u
 void fx_store_results_free(fx_result_t *rows, uint32_t count);
 
 /* RESULTS_ACK from the client: the owner's results among ids are delivered
-   (task DONE -> DELIVERED). *acked_out (may be NULL) counts newly delivered. */
+   (task DONE -> DELIVERED). stamps (may be NULL; count entries) are each
+   result's FX_TIME_BROKER_RESULT_DURABLE and FX_TIME_BROKER_PUSHED, known
+   only after its commit, stored now with the result (0: not known). *acked_out (may be NULL) counts newly delivered. */
 int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
-                         uint32_t *acked_out);
+                         const uint64_t (*stamps)[2], uint32_t *acked_out);
 
 /* Drop results delivered before wall_ms, with their tasks. */
 int fx_store_purge(fx_store_t *self, int64_t before_wall_ms, uint32_t *purged_out);

@@ -242,7 +242,7 @@ static void test_push(void *ctx)
 static int s_op_ack(s_case_t *c)
 {
     uint32_t acked = 0;
-    int rc = fx_store_results_ack(c->fix.store, c->fix.alice, c->ids, S_N, &acked);
+    int rc = fx_store_results_ack(c->fix.store, c->fix.alice, c->ids, S_N, NULL, &acked);
     CHECK(rc == FX_OK ? acked == S_N : acked == 0);
     return rc;
 }

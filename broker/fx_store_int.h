@@ -40,9 +40,11 @@ typedef enum {
     ST_RESULT_TASK,
     ST_RESULT_INSERT,
     ST_TASK_FINISH,
+    ST_TASK_FINISH_SEQ,
     ST_PENDING,
     ST_FETCH,
     ST_MARK_PUSHED,
+    ST_MARK_PUSHED_SEQ,
     ST_ACK_RESULT,
     ST_ACK_TASK,
     ST_PURGE_TASKS,
@@ -59,6 +61,18 @@ struct _fx_store_t {
     fx_store_result_fn *hook;
     void *hook_arg;
     char errmsg[256];
+    uint64_t written;     /* write transactions committed since open: the
+                             tickets of durability (fx_store_written) */
+    int wal_pages;        /* pages in the WAL after the last commit (wal hook) */
+    /* SUBMIT commits not yet durable (ticket, task seqs), oldest first, and
+       those known durable (task seqs, since when), for the stamp
+       FX_TIME_BROKER_DURABLE: rings of S_STORE_SPANS. */
+    struct fx_store_span {
+        uint64_t ticket;
+        int64_t first_seq, last_seq;
+        uint64_t durable_us;
+    } pending[256], durable[256];
+    uint32_t pending_head, pending_n, durable_head, durable_n;
     uint64_t queue_cap;   /* unfinished tasks one user may have */
     zhashx_t *unfinished; /* owner -> uint64_t (heap) QUEUED + DISPATCHED tasks,
                              loaded on first use, kept up to date after commits */
@@ -88,6 +102,19 @@ void fx_store_bind_text(sqlite3_stmt *st, int col, const char *text);
 /* Binds bytes; a zero-length blob stays a blob (sqlite would bind NULL). */
 void fx_store_bind_blob(sqlite3_stmt *st, int col, const void *data, size_t size);
 void fx_store_bind_frame(sqlite3_stmt *st, int col, zframe_t *frame);
+/* Stamps (SPEC 12.5) as stored: little-endian uint64s, trailing zeros left
+   out. Packs into out, returns the size (0: none set). */
+size_t fx_store_times_pack(const uint64_t *times, uint8_t out[FX_TIMES_MAX * 8]);
+/* Binds packed stamps (NULL if none) from buf, which must outlive the step. */
+void fx_store_bind_times(sqlite3_stmt *st, int col, const uint64_t *times, uint8_t buf[FX_TIMES_MAX * 8]);
+/* Fills the stamps of times that are 0 from a packed column. */
+void fx_store_column_times(sqlite3_stmt *st, int col, uint64_t *times);
+/* When the tasks with this seq were known durable (wall us; 0: not yet, or
+   not known any more): the SUBMIT commits' stamp FX_TIME_BROKER_DURABLE. */
+uint64_t fx_store_task_durable_us(fx_store_t *self, int64_t seq);
+/* After a SUBMIT commit that stored tasks first_seq..last_seq. */
+void fx_store_submitted(fx_store_t *self, int64_t first_seq, int64_t last_seq);
+
 /* Copies a text column into a fixed buffer of capacity cap ("" for NULL). */
 void fx_store_column_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 /* A new frame holding a blob column (empty for NULL); NULL on OOM. */

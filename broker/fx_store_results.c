@@ -31,9 +31,19 @@ static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_resu
     bool ours = task_endpoint && strcmp(task_endpoint, endpoint_id) == 0;
     fx_store_column_text(st, 1, notice->owner, sizeof notice->owner);
     fx_store_column_text(st, 2, notice->client_id, sizeof notice->client_id);
+    int64_t seq = sqlite3_column_int64(st, 3);
+    /* The result's stamps: its own, and the task's where a hop below did
+       not copy them back; the SUBMIT's durable one if known by now. */
+    uint64_t times[FX_TIMES_MAX];
+    uint8_t packed[FX_TIMES_MAX * 8];
+    memcpy(times, result->times, sizeof times);
+    if (ours)
+        fx_store_column_times(st, 4, times);
     sqlite3_reset(st);
     if (!ours)
         return FX_OK;
+    if (!times[FX_TIME_BROKER_DURABLE])
+        times[FX_TIME_BROKER_DURABLE] = fx_store_task_durable_us(self, seq);
     st = fx_store_st(self, ST_RESULT_INSERT);
     fx_store_bind_text(st, 1, result->task_id);
     sqlite3_bind_int(st, 2, result->status);
@@ -42,6 +52,7 @@ static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_resu
     fx_store_bind_frame(st, 5, result->value);
     fx_store_bind_frame(st, 6, result->output);
     sqlite3_bind_int64(st, 7, now);
+    fx_store_bind_times(st, 8, times, packed);
     int rc = fx_store_exec(self, st);
     if (rc != FX_OK)
         return rc;
@@ -50,8 +61,8 @@ static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_resu
         return FX_OK;
     }
     *outcome = FX_STORE_NEW;
-    st = fx_store_st(self, ST_TASK_FINISH);
-    fx_store_bind_text(st, 1, result->task_id);
+    st = fx_store_st(self, ST_TASK_FINISH_SEQ);
+    sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int(st, 2, result->status == FX_RESULT_ERROR ? FX_TASK_FAILED : FX_TASK_DONE);
     sqlite3_bind_int64(st, 3, now);
     return fx_store_exec(self, st);
@@ -102,6 +113,9 @@ static int s_result_from_row(sqlite3_stmt *st, int col, fx_result_t *result)
         return FX_E_NOMEM;
     result->value = fx_store_column_frame(st, col + 3);
     result->output = fx_store_column_frame(st, col + 4);
+    fx_store_column_times(st, col + 5, result->times);
+    result->times[FX_TIME_BROKER_RESULT_DURABLE] = (uint64_t) sqlite3_column_int64(st, col + 6);
+    result->times[FX_TIME_BROKER_PUSHED] = (uint64_t) sqlite3_column_int64(st, col + 7);
     return result->value && result->output ? FX_OK : FX_E_NOMEM;
 }
 
@@ -207,7 +221,7 @@ int fx_store_results_mark_pushed(fx_store_t *self, const fx_result_t *results, u
 }
 
 int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
-                         uint32_t *acked_out)
+                         const uint64_t (*stamps)[2], uint32_t *acked_out)
 {
     uint32_t acked = 0;
     if (acked_out)
@@ -221,6 +235,9 @@ int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t
         fx_store_bind_text(st, 1, ids[i]);
         fx_store_bind_text(st, 2, owner);
         sqlite3_bind_int64(st, 3, now);
+        for (int k = 0; stamps && k < 2; k++)
+            if (stamps[i][k])
+                sqlite3_bind_int64(st, 4 + k, (int64_t) stamps[i][k]);
         if ((rc = fx_store_exec(self, st)) != FX_OK || sqlite3_changes(self->db) == 0)
             continue;
         acked++;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fx_clock.h"
 #include "fx_store_int.h"
 
 /* ---------------------------------------------------------------- submit */
@@ -95,6 +96,8 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
     }
     fx_id_text_t endpoint_ok = "", function_ok = "";
     int64_t now = fx_store_wall_ms();
+    uint64_t written_us = (uint64_t) fx_wall_us();
+    int64_t first_seq = 0, last_seq = 0;
     int rc = FX_OK;
     for (uint32_t i = 0; i < count && rc == FX_OK; i++) {
         const fx_task_t *task = &tasks[i];
@@ -105,24 +108,11 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
                                errlen);
         if (rc != FX_OK)
             break;
-        sqlite3_stmt *st = fx_store_st(self, ST_TASK_OWNER);
-        fx_store_bind_text(st, 1, task->task_id);
-        int step = sqlite3_step(st);
-        if (step == SQLITE_ROW) {
-            const char *holder = (const char *) sqlite3_column_text(st, 0);
-            bool mine = holder && strcmp(holder, owner) == 0;
-            sqlite3_reset(st);
-            if (mine)
-                continue; /* resent: already held, nothing to do */
-            snprintf(err, errlen,
-                     "task %u: task id %s is held by another user: mint new task ids; nothing "
-                     "in this batch was stored",
-                     i, task->task_id);
-            rc = FX_E_CONFLICT;
-            break;
-        }
-        sqlite3_reset(st);
-        st = fx_store_st(self, ST_TASK_INSERT);
+        uint64_t times[FX_TIMES_MAX];
+        uint8_t packed[FX_TIMES_MAX * 8];
+        memcpy(times, task->times, sizeof times);
+        times[FX_TIME_BROKER_WRITTEN] = written_us;
+        sqlite3_stmt *st = fx_store_st(self, ST_TASK_INSERT);
         fx_store_bind_text(st, 1, task->task_id);
         fx_store_bind_text(st, 2, owner);
         fx_store_bind_text(st, 3, client_id);
@@ -134,11 +124,35 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         sqlite3_bind_int64(st, 9, task->walltime_ms);
         fx_store_bind_frame(st, 10, task->payload);
         sqlite3_bind_int64(st, 11, task->retries);
+        fx_store_bind_times(st, 12, times, packed);
         rc = fx_store_exec(self, st);
-        if (rc != FX_OK)
+        if (rc != FX_OK) {
             snprintf(err, errlen, "task %u: cannot store: %s", i, self->errmsg);
-        else
-            stored++;
+            break;
+        }
+        if (sqlite3_changes(self->db) == 1) {
+            last_seq = sqlite3_last_insert_rowid(self->db);
+            first_seq = stored++ ? first_seq : last_seq;
+            continue;
+        }
+        /* The id is held: a resend (skipped), or another user's. */
+        st = fx_store_st(self, ST_TASK_OWNER);
+        fx_store_bind_text(st, 1, task->task_id);
+        int step = sqlite3_step(st);
+        const char *holder = step == SQLITE_ROW ? (const char *) sqlite3_column_text(st, 0) : NULL;
+        bool mine = holder && strcmp(holder, owner) == 0;
+        sqlite3_reset(st);
+        if (step != SQLITE_ROW) {
+            rc = fx_store_fail(self);
+            snprintf(err, errlen, "task %u: cannot look up task id %s: %s", i, task->task_id, self->errmsg);
+        }
+        else if (!mine) {
+            snprintf(err, errlen,
+                     "task %u: task id %s is held by another user: mint new task ids; nothing "
+                     "in this batch was stored",
+                     i, task->task_id);
+            rc = FX_E_CONFLICT;
+        }
     }
     if (rc == FX_OK && self->queue_cap && unfinished + stored > self->queue_cap) {
         snprintf(err, errlen,
@@ -157,6 +171,8 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         return rc;
     }
     fx_store_unfinished_add(self, owner, stored);
+    if (stored)
+        fx_store_submitted(self, first_seq, last_seq);
     if (stored_out)
         *stored_out = stored;
     return FX_OK;
@@ -200,6 +216,7 @@ static int s_task_from_row(sqlite3_stmt *st, fx_task_t *task)
     fx_store_column_text(st, 9, task->entry, sizeof task->entry);
     task->body = fx_store_column_frame(st, 10);
     task->retries = (uint32_t) sqlite3_column_int64(st, 11);
+    fx_store_column_times(st, 12, task->times);
     return task->payload && task->body ? FX_OK : FX_E_NOMEM;
 }
 
@@ -254,10 +271,19 @@ int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, f
     }
     sqlite3_reset(st);
     int64_t now = fx_store_wall_ms();
+    uint64_t now_us = (uint64_t) fx_wall_us();
     for (uint32_t i = 0; i < n; i++) {
+        /* Stamps: durable (if it is by now: dispatch does not wait for
+           it) and dispatched (the TASKS leave right after this commit). */
+        uint64_t *times = work[i].times;
+        if (!times[FX_TIME_BROKER_DURABLE])
+            times[FX_TIME_BROKER_DURABLE] = fx_store_task_durable_us(self, seqs[i]);
+        times[FX_TIME_BROKER_DISPATCHED] = now_us;
+        uint8_t packed[FX_TIMES_MAX * 8];
         st = fx_store_st(self, ST_DISPATCH_MARK);
         sqlite3_bind_int64(st, 1, seqs[i]);
         sqlite3_bind_int64(st, 2, now);
+        fx_store_bind_times(st, 3, times, packed);
         if ((rc = fx_store_exec(self, st)) != FX_OK)
             goto fail;
     }

@@ -307,12 +307,12 @@ static void test_results(void *ctx)
     CHECK(st_fetch(fix.store, fix.bob, ids, 3, msg) == FX_OK && msg->results.count == 0);
     /* Ack: Bob cannot ack Alice's result; Alice can, once. */
     uint32_t acked = 9;
-    CHECK(fx_store_results_ack(fix.store, fix.bob, ids, 1, &acked) == FX_OK && acked == 0);
-    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 3, &acked) == FX_OK && acked == 1);
-    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 1, &acked) == FX_OK && acked == 0);
+    CHECK(fx_store_results_ack(fix.store, fix.bob, ids, 1, NULL, &acked) == FX_OK && acked == 0);
+    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 3, NULL, &acked) == FX_OK && acked == 1);
+    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 1, NULL, &acked) == FX_OK && acked == 0);
     CHECK(st_state(&fix, fix.alice, tasks[2].task_id, NULL) == FX_TASK_DELIVERED);
     memcpy(ids[0], tasks[0].task_id, sizeof ids[0]);
-    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 1, &acked) == FX_OK && acked == 1);
+    CHECK(fx_store_results_ack(fix.store, fix.alice, ids, 1, NULL, &acked) == FX_OK && acked == 1);
     CHECK(st_state(&fix, fix.alice, tasks[0].task_id, NULL) == FX_TASK_FAILED);
     CHECK(st_pending(fix.store, fix.alice, fix.client, 0, 10, msg, seqs) == FX_OK && msg->results.count == 0);
     /* Purge: delivered results go, with their tasks; the rest stays. */

@@ -58,6 +58,7 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_
     if (!msg)
         return -1;
     int rc = queue->ops->take(queue->ctx, self->stats.endpoint_id, room, msg);
+    self->take_failed = rc != FX_OK;
     if (rc != FX_OK) {
         fx_error("cannot take tasks for endpoint=%s from the queue: %s (%s); will retry",
                  self->stats.endpoint_id, fx_strerror(rc), queue->ops->describe(queue->ctx));
@@ -130,14 +131,20 @@ static void s_log_foreign(fx_forwarder_t *self, fx_msg_t *msg, const fx_fwd_outc
                 self->stats.endpoint_id, foreign, first);
 }
 
-void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t *msg)
+void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t *msg,
+                          fx_held_t *held, uint64_t durable)
 {
+    uint64_t ticket = 0;
     uint32_t count = msg->results.count;
     fx_fwd_outcome_t *outcome = count ? calloc(count, sizeof *outcome) : NULL;
     fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
     int rc = count && !outcome ? FX_E_NOMEM : !ack ? FX_E_NOMEM : FX_OK;
+    uint64_t now_us = (uint64_t) fx_wall_us(); /* SPEC 12.5: the RESULTS were read */
+    for (uint32_t i = 0; i < count; i++)
+        msg->results.results[i].times[FX_TIME_BROKER_RESULT] = now_us;
     if (rc == FX_OK && count)
-        rc = queue->ops->commit(queue->ctx, self->stats.endpoint_id, msg->results.results, count, outcome);
+        rc = queue->ops->commit(queue->ctx, self->stats.endpoint_id, msg->results.results, count, outcome,
+                                &ticket);
     if (rc != FX_OK) {
         /* SPEC 6.2: ERROR FX_E_IO with the batch's seq, and no ack. */
         fx_error("cannot store %u results from endpoint=%s: %s (%s)", count, self->stats.endpoint_id,
@@ -165,7 +172,10 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queu
     self->stats.results += n;
     ack->seq = msg->seq;
     self->sent_ms = fx_now_ms();
-    if (n > 0 && fx_msg_send(&ack, sock, self->routing) != FX_OK)
+    /* SPEC 8.3: the ack leaves once the commit is on disk. */
+    if (n > 0 && ticket > durable)
+        fx_held_add(held, ticket, sock, self->routing, &ack); /* NOMEM: no ack, resent */
+    else if (n > 0 && fx_msg_send(&ack, sock, self->routing) != FX_OK)
         fx_warn("cannot acknowledge %u results to endpoint=%s", n, self->stats.endpoint_id);
     s_log_foreign(self, msg, outcome);
 done:

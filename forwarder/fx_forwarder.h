@@ -28,6 +28,7 @@
 
 #include "fx_clock.h"
 #include "fx_fwd_queue.h"
+#include "fx_held.h"
 #include "fx_msg.h"
 
 /* Largest window honoured from an endpoint: fx_limits.h. */
@@ -71,10 +72,13 @@ void fx_forwarder_credit(fx_forwarder_t *self, uint32_t window);
 bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue);
 
 /* RESULTS from the endpoint: commit them (deduplicated by task id), then
-   RESULTS_ACK every id of the batch; results for tasks that are not this
-   endpoint's are dropped and logged (SPEC 8.4). A queue failure is answered
-   with ERROR FX_E_IO and no ack: the endpoint resends. */
-void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t *msg);
+   RESULTS_ACK every id of the batch once the commit is durable: at once if
+   the queue's ticket is <= durable, else held in `held` until the queue's
+   owner reports it (fx_fwd_set_durable). Results for tasks that are not
+   this endpoint's are dropped and logged (SPEC 8.4). A queue failure is
+   answered with ERROR FX_E_IO and no ack: the endpoint resends. */
+void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t *msg,
+                          fx_held_t *held, uint64_t durable);
 
 /* ---------------------------------------------------------------- all links */
 
@@ -109,9 +113,21 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
 /* New tasks were queued for endpoint_id: dispatch them at the next pass. */
 void fx_fwd_set_wake(fx_fwd_set_t *self, const char *endpoint_id);
 
-/* End of a loop pass: dispatch to every link that has credit and work.
-   Returns true if some link wants another pass at once. */
+/* End of a loop pass: dispatch to the links that got credit or work since
+   the last pass (a list of them, never a walk over every link). Returns
+   true if some link wants another pass at once. */
 bool fx_fwd_set_dispatch(fx_fwd_set_t *self);
+
+/* The queue's owner reports on the commits up to ticket `upto` (the
+   tickets of fx_fwd_queue_ops_t.commit): rc FX_OK, they are on disk, and
+   the RESULTS_ACKs held for them leave; otherwise (a failed sync: whether
+   they are on disk is not known) each held ack becomes ERROR FX_E_IO with
+   its batch's seq, and the endpoint resends those results (SPEC 6.2; the
+   queue deduplicates them). */
+void fx_fwd_set_durable(fx_fwd_set_t *self, uint64_t upto, int rc);
+
+/* RESULTS_ACKs held until durable (for tests and logs). */
+size_t fx_fwd_set_held(fx_fwd_set_t *self);
 
 /* Heartbeats out, lost endpoints (silent `missed` beats) dropped
    and their tasks requeued, last_seen persisted, requeues and takes that

@@ -15,6 +15,9 @@ struct _fx_forwarder_t {
     bool requeue_pending;  /* its hello could not requeue the tasks of the
                               endpoint's earlier session: take nothing new
                               until the tick's retry has done it */
+    bool take_failed;      /* the queue failed its last take: the tick retries */
+    void *ready;           /* its handle in the set's list of links to
+                              dispatch to (NULL: not in it) */
     int64_t heard_ms;      /* fx_now_ms of the last message from it */
     int64_t sent_ms;       /* fx_now_ms of the last message to it */
     int64_t heard_wall_ms; /* the same as wall clock, for endpoints.last_seen */

@@ -52,9 +52,13 @@ typedef struct {
     int (*requeue)(void *ctx, const char *endpoint_id, uint32_t *requeued, uint32_t *cancelled);
     /* The results of one RESULTS batch of endpoint_id, all or none,
        deduplicated by task id; outcome (count entries) says what became of
-       each. Frames are read, not taken. */
+       each. Frames are read, not taken. *ticket: the batch (and everything
+       committed before it, the stored copies of duplicates included) is on
+       disk once the queue's owner reports that ticket durable
+       (fx_fwd_set_durable); 0 if it is on disk already. The forwarder
+       holds the RESULTS_ACK until then (SPEC 8.3). */
     int (*commit)(void *ctx, const char *endpoint_id, const fx_result_t *results, uint32_t count,
-                  fx_fwd_outcome_t *outcome);
+                  fx_fwd_outcome_t *outcome, uint64_t *ticket);
     /* The endpoint was heard from at wall_ms (ms since the epoch). */
     int (*seen)(void *ctx, const char *endpoint_id, int64_t wall_ms);
     /* The endpoint registered with this z85 CurveZMQ public key, into

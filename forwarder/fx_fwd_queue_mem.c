@@ -208,9 +208,10 @@ static int s_requeue(void *ctx, const char *endpoint_id, uint32_t *requeued, uin
 }
 
 static int s_commit(void *ctx, const char *endpoint_id, const fx_result_t *results, uint32_t count,
-                    fx_fwd_outcome_t *outcome)
+                    fx_fwd_outcome_t *outcome, uint64_t *ticket)
 {
     fx_fwd_queue_mem_t *self = ctx;
+    *ticket = 0; /* memory is as durable as it gets here */
     int rc = s_call(self, "commit");
     if (rc != FX_OK)
         return rc;

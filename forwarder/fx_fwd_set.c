@@ -25,6 +25,9 @@ struct _fx_fwd_set_t {
     zhashx_t *history;     /* endpoint id -> fx_forwarder_stats_t of closed links (owned) */
     zhashx_t *requeue;     /* endpoint id -> (void *) 1: lost while the queue failed
                               to requeue its tasks; the tick retries */
+    zlistx_t *ready;       /* links that want a dispatch pass (not owned) */
+    fx_held_t *acks;       /* RESULTS_ACKs waiting for their commit to be durable */
+    uint64_t durable;      /* the queue's tickets up to this one are on disk */
     fx_errlimit_t *errors; /* ERRORs per endpoint connection */
 };
 
@@ -53,6 +56,13 @@ static void s_link_destroy(void **item)
     fx_forwarder_destroy((fx_forwarder_t **) item);
 }
 
+/* Puts a link that wants a dispatch pass on the ready list (once). */
+static void s_ready(fx_fwd_set_t *self, fx_forwarder_t *link)
+{
+    if (link->wants_dispatch && !link->requeue_pending && !link->ready)
+        link->ready = zlistx_add_end(self->ready, link);
+}
+
 fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, const fx_fwd_queue_t *queue, uint32_t heartbeat_ms,
                              uint32_t missed)
 {
@@ -67,8 +77,11 @@ fx_fwd_set_t *fx_fwd_set_new(zsock_t *sock, const fx_fwd_queue_t *queue, uint32_
     self->by_endpoint = zhashx_new();
     self->history = zhashx_new();
     self->requeue = zhashx_new();
+    self->ready = zlistx_new();
+    self->acks = fx_held_new();
     self->errors = fx_errlimit_new();
-    if (!self->by_routing || !self->by_endpoint || !self->history || !self->requeue || !self->errors) {
+    if (!self->by_routing || !self->by_endpoint || !self->history || !self->requeue || !self->ready ||
+        !self->acks || !self->errors) {
         fx_fwd_set_destroy(&self);
         return NULL;
     }
@@ -90,6 +103,8 @@ void fx_fwd_set_destroy(fx_fwd_set_t **self_p)
     zhashx_destroy(&self->by_routing);
     zhashx_destroy(&self->history);
     zhashx_destroy(&self->requeue);
+    zlistx_destroy(&self->ready);
+    fx_held_destroy(&self->acks);
     fx_errlimit_destroy(&self->errors);
     free(self);
     *self_p = NULL;
@@ -231,6 +246,7 @@ static void s_retry_requeues(fx_fwd_set_t *self)
         if (link->requeue_pending && s_requeue(self, link->stats.endpoint_id, "said hello (retried)")) {
             link->requeue_pending = false;
             link->wants_dispatch = true;
+            s_ready(self, link);
         }
 }
 
@@ -239,6 +255,9 @@ static void s_drop(fx_fwd_set_t *self, fx_forwarder_t *link)
 {
     s_remember(self, link);
     s_save_seen(self, link);
+    if (link->ready)
+        zlistx_delete(self->ready, link->ready);
+    link->ready = NULL;
     if (zhashx_lookup(self->by_endpoint, link->stats.endpoint_id) == link)
         zhashx_delete(self->by_endpoint, link->stats.endpoint_id);
     zhashx_delete(self->by_routing, link->routing_key); /* destroys the link */
@@ -314,11 +333,13 @@ static void s_on_hello(fx_fwd_set_t *self, s_in_t *in)
 static void s_on_credit(fx_fwd_set_t *self, s_in_t *in)
 {
     fx_forwarder_credit(in->link, in->msg->credit.window);
+    s_ready(self, in->link);
 }
 
 static void s_on_results(fx_fwd_set_t *self, s_in_t *in)
 {
-    fx_forwarder_results(in->link, self->sock, &self->queue, in->msg);
+    fx_forwarder_results(in->link, self->sock, &self->queue, in->msg, self->acks, self->durable);
+    s_ready(self, in->link);
 }
 
 /* Kept in memory for listings (SPEC 5.25), forgotten with the link. */
@@ -439,16 +460,63 @@ void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_i
 void fx_fwd_set_wake(fx_fwd_set_t *self, const char *endpoint_id)
 {
     fx_forwarder_t *link = zhashx_lookup(self->by_endpoint, endpoint_id);
-    if (link)
+    if (link) {
         link->wants_dispatch = true;
+        s_ready(self, link);
+    }
 }
 
 bool fx_fwd_set_dispatch(fx_fwd_set_t *self)
 {
-    bool busy = false;
-    for (fx_forwarder_t *link = zhashx_first(self->by_routing); link; link = zhashx_next(self->by_routing))
-        busy |= fx_forwarder_dispatch(link, self->sock, &self->queue);
-    return busy;
+    /* Each link that was ready at the start gets one turn; one that wants
+       more goes to the back, for the next pass. */
+    for (size_t turns = zlistx_size(self->ready); turns > 0; turns--) {
+        fx_forwarder_t *link = zlistx_first(self->ready);
+        zlistx_delete(self->ready, link->ready);
+        link->ready = NULL;
+        if (fx_forwarder_dispatch(link, self->sock, &self->queue))
+            s_ready(self, link);
+    }
+    return zlistx_size(self->ready) > 0;
+}
+
+/* A held ack whose commit may not be on disk: ERROR FX_E_IO instead. */
+static void s_ack_failed(fx_fwd_set_t *self, fx_held_item_t *item)
+{
+    /* Not rate-limited: the fault is the broker's, and the endpoint
+       resends only what an ERROR FX_E_IO tells it to. */
+    uint32_t count = item->msg->ids.count;
+    fx_send_error(self->sock, item->routing, item->msg->seq, FX_E_IO,
+            "the broker could not make these %u results durable (its disk failed to sync): they are "
+            "not acknowledged; send them again",
+            count);
+}
+
+void fx_fwd_set_durable(fx_fwd_set_t *self, uint64_t upto, int rc)
+{
+    if (rc == FX_OK) {
+        if (upto > self->durable)
+            self->durable = upto;
+        fx_held_release(self->acks, upto, NULL, NULL);
+        return;
+    }
+    fx_held_item_t item;
+    uint32_t failed = 0;
+    while (fx_held_pop(self->acks, upto, &item)) {
+        s_ack_failed(self, &item);
+        failed++;
+        fx_msg_destroy(&item.msg);
+        zframe_destroy(&item.routing);
+    }
+    if (failed)
+        fx_error("%u RESULTS_ACKs to endpoints answered FX_E_IO instead: the commit they wait for did "
+                 "not sync; the endpoints resend those results",
+                 failed);
+}
+
+size_t fx_fwd_set_held(fx_fwd_set_t *self)
+{
+    return fx_held_size(self->acks);
 }
 
 int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
@@ -467,7 +535,10 @@ int64_t fx_fwd_set_tick(fx_fwd_set_t *self, int64_t now)
             s_heartbeat(self, link);
         if (link->heard_wall_ms - link->saved_wall_ms >= beat)
             s_save_seen(self, link);
-        link->wants_dispatch = true; /* retries a dispatch a queue error stopped */
+        if (link->take_failed) { /* retries a dispatch a queue error stopped */
+            link->wants_dispatch = true;
+            s_ready(self, link);
+        }
         int64_t due = link->sent_ms + beat - now;
         int64_t dies = link->heard_ms + lost_after + 1 - now;
         next = due < next ? due : next;

@@ -32,7 +32,8 @@
     X(FX_E_WORKER_LOST, 19, "worker lost while running the task")             \
     X(FX_E_WALLTIME, 20, "task exceeded its walltime")                        \
     X(FX_E_CANCELLED, 21, "task cancelled")                                   \
-    X(FX_E_SHELL, 22, "shell command could not be run")
+    X(FX_E_SHELL, 22, "shell command could not be run")                       \
+    X(FX_E_CONTAINER, 23, "container could not be started")
 
 typedef enum {
 #define FX_ERROR_ENUM(name, value, text) name = value,
@@ -43,7 +44,7 @@ typedef enum {
 /* Highest code in the list; a result whose error_code is above it is
    FX_E_BAD_FIELD (ERROR.code takes any 16-bit value, so an old peer can still
    show a newer peer's error). */
-#define FX_ERR_LAST FX_E_SHELL
+#define FX_ERR_LAST FX_E_CONTAINER
 
 /* A short English sentence for the code; never NULL. */
 const char *fx_strerror(int code);

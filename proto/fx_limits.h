@@ -53,8 +53,17 @@
    the result's output frame, not here). */
 #define FX_TEXT_MAX 4096
 
-/* Containers a manager may announce. */
+/* Containers a manager may announce, and container records in one
+   CAPACITY, CONTAINERS or ENDPOINT_STATUS. */
 #define FX_CONTAINERS_MAX 64
+
+/* A container's runtime name ("apptainer") and image reference or path. */
+#define FX_RUNTIME_NAME_MAX 16
+#define FX_IMAGE_MAX 512
+
+/* Launches of one container that fail in a row before a manager stops
+   trying it (SPEC 12.7.4). */
+#define FX_LAUNCH_FAILURES_MAX 3
 
 /* LIST_REPLY: rows and columns of the generic table. */
 #define FX_LIST_ROWS_MAX 1000

@@ -58,10 +58,16 @@ typedef enum {
     FX_MSG_FUNCTION_INFO = 29,      /* broker -> client; 1 frame: body */
     FX_MSG_PROVENANCE = 30,         /* client -> broker: task ids */
     FX_MSG_PROVENANCE_REPLY = 31,   /* broker -> client */
+    FX_MSG_REGISTER_CONTAINER = 32, /* client -> broker */
+    FX_MSG_CAPACITY = 33,           /* manager -> interchange: window and workers per container */
+    FX_MSG_CONTAINERS = 34,         /* broker -> interchange -> manager: container definitions */
+    FX_MSG_CONTAINER_REGISTERED = 35, /* broker -> client */
+    FX_MSG_ENDPOINT_QUERY = 36,     /* client -> broker: one endpoint's live view */
+    FX_MSG_ENDPOINT_INFO = 37,      /* broker -> client */
 } fx_msg_type_t;
 
 #define FX_MSG_TYPE_FIRST FX_MSG_HELLO
-#define FX_MSG_TYPE_LAST FX_MSG_PROVENANCE_REPLY
+#define FX_MSG_TYPE_LAST FX_MSG_ENDPOINT_INFO
 
 /* Kinds of function. */
 typedef enum { FX_FN_PYTHON = 1, FX_FN_SHELL = 2 } fx_fn_kind_t;
@@ -86,7 +92,7 @@ typedef enum {
 } fx_task_state_t;
 
 /* What LIST lists. */
-typedef enum { FX_LIST_ENDPOINTS = 1, FX_LIST_FUNCTIONS = 2, FX_LIST_TASKS = 3 } fx_list_what_t;
+typedef enum { FX_LIST_ENDPOINTS = 1, FX_LIST_FUNCTIONS = 2, FX_LIST_TASKS = 3, FX_LIST_CONTAINERS = 4 } fx_list_what_t;
 
 /* What COMMAND asks. */
 typedef enum { FX_CMD_DRAIN = 1, FX_CMD_STOP = 2 } fx_command_t;
@@ -196,6 +202,26 @@ typedef struct {
     uint64_t times[FX_TIMES_MAX];         /* SPEC 12.5, plus the broker's own (12.6) */
 } fx_provenance_t;
 
+/* A manager's workers for one container, in CAPACITY (SPEC 5.34). */
+typedef struct {
+    fx_id_text_t container_id;            /* "" = the host */
+    uint32_t idle, busy, starting, failures;
+} fx_container_capacity_t;
+
+/* A container's definition, in CONTAINERS (SPEC 5.35). */
+typedef struct {
+    fx_id_text_t container_id;
+    char name[FX_NAME_MAX + 1];
+    char runtime[FX_RUNTIME_NAME_MAX + 1];
+    char image[FX_IMAGE_MAX + 1];
+} fx_container_def_t;
+
+/* An endpoint's workers for one container, in ENDPOINT_STATUS (SPEC 5.25). */
+typedef struct {
+    fx_id_text_t container_id;            /* "" = the host */
+    uint32_t managers, idle, busy, starting;
+} fx_endpoint_container_t;
+
 /* One task's state in STATUS_REPLY. */
 typedef struct {
     fx_id_text_t task_id;
@@ -216,7 +242,8 @@ typedef struct {
         struct { uint16_t code; char *text; } error;
         struct { fx_id_text_t function_id; char name[FX_NAME_MAX + 1]; uint8_t kind;
                  char entry[FX_NAME_MAX + 1]; char serializer[FX_NAME_MAX + 1];
-                 char dill_version[FX_VERSION_MAX + 1]; char *description; zframe_t *body; } register_function;
+                 char dill_version[FX_VERSION_MAX + 1]; char *description;
+                 fx_id_text_t container_id; zframe_t *body; } register_function;
         struct { fx_id_text_t function_id; fx_oid_text_t version; uint32_t number;
                  fx_oid_text_t commit; } function_registered;
         struct { fx_id_text_t endpoint_id; char name[FX_NAME_MAX + 1];
@@ -248,7 +275,8 @@ typedef struct {
                  uint32_t container_count; char (*containers)[FX_NAME_MAX + 1]; } manager_hello;
         struct { uint32_t pid; char python_version[FX_VERSION_MAX + 1]; } ready;
         /* what the endpoint runs now: live managers, their workers, free slots */
-        struct { uint32_t managers; uint32_t workers; uint32_t free; } endpoint_status;
+        struct { uint32_t managers; uint32_t workers; uint32_t free;
+                 uint32_t container_count; fx_endpoint_container_t *containers; } endpoint_status;
         struct { uint32_t count; fx_oid_text_t *versions; } function_fetch;
         struct { uint32_t count; fx_function_body_t *functions; } function_bodies;
         struct { fx_id_text_t function_id; fx_oid_text_t version; } function_get;
@@ -257,6 +285,21 @@ typedef struct {
                  char entry[FX_NAME_MAX + 1]; fx_oid_text_t version; char *description;
                  uint32_t count; fx_function_version_t *versions; zframe_t *body; } function_info;
         struct { uint32_t count; fx_provenance_t *tasks; } provenance_reply;
+        struct { fx_id_text_t container_id; char name[FX_NAME_MAX + 1];
+                 char runtime[FX_RUNTIME_NAME_MAX + 1]; char image[FX_IMAGE_MAX + 1];
+                 char *description; } register_container;
+        /* window as CREDIT's; cold_free: workers it could start now for a new container */
+        struct { uint32_t window; uint32_t cold_free;
+                 uint32_t count; fx_container_capacity_t *containers; } capacity;
+        struct { uint32_t count; fx_container_def_t *containers; } containers;
+        struct { fx_id_text_t container_id; } container_registered;
+        struct { fx_id_text_t endpoint_id; } endpoint_query;
+        /* online: a session now (never past the heartbeat threshold); the
+           counts from its last ENDPOINT_STATUS and the store */
+        struct { fx_id_text_t endpoint_id; char name[FX_NAME_MAX + 1]; uint8_t online;
+                 uint64_t last_seen_us; uint32_t managers; uint32_t workers; uint32_t free;
+                 uint32_t queued; uint32_t dispatched;
+                 uint32_t container_count; fx_endpoint_container_t *containers; } endpoint_info;
     };
 } fx_msg_t;
 

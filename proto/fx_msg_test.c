@@ -52,6 +52,7 @@ static fx_msg_t *s_sample(int type)
         strcpy(m->register_function.entry, "double");
         strcpy(m->register_function.serializer, "source");
         m->register_function.description = strdup("doubles");
+        strcpy(m->register_function.container_id, id);
         m->register_function.body = s_frame("def double(x):\n    return 2 * x\n");
         break;
     case FX_MSG_FUNCTION_REGISTERED:
@@ -166,6 +167,12 @@ static fx_msg_t *s_sample(int type)
         m->endpoint_status.managers = 2;
         m->endpoint_status.workers = 8;
         m->endpoint_status.free = 3;
+        fx_msg_alloc_records(m, 2);
+        strcpy(m->endpoint_status.containers[1].container_id, id);
+        m->endpoint_status.containers[1].managers = 2;
+        m->endpoint_status.containers[1].idle = 5;
+        m->endpoint_status.containers[1].busy = 6;
+        m->endpoint_status.containers[1].starting = 1;
         break;
     case FX_MSG_FUNCTION_FETCH:
         fx_msg_alloc_records(m, 2);
@@ -234,6 +241,49 @@ static fx_msg_t *s_sample(int type)
             p->times[i] = UINT64_C(1764000000000000) + (uint64_t) i;
         break;
     }
+    case FX_MSG_REGISTER_CONTAINER:
+        strcpy(m->register_container.container_id, id);
+        strcpy(m->register_container.name, "torch");
+        strcpy(m->register_container.runtime, "apptainer");
+        strcpy(m->register_container.image, "/images/torch.sif");
+        m->register_container.description = strdup("PyTorch 2.1 with CUDA 12");
+        break;
+    case FX_MSG_CAPACITY:
+        m->capacity.window = 48;
+        m->capacity.cold_free = 3;
+        fx_msg_alloc_records(m, 2);
+        m->capacity.containers[0].idle = 4;   /* the host: container_id "" */
+        strcpy(m->capacity.containers[1].container_id, id);
+        m->capacity.containers[1].busy = 7;
+        m->capacity.containers[1].starting = 1;
+        m->capacity.containers[1].failures = 2;
+        break;
+    case FX_MSG_CONTAINERS:
+        fx_msg_alloc_records(m, 1);
+        strcpy(m->containers.containers[0].container_id, id);
+        strcpy(m->containers.containers[0].name, "torch");
+        strcpy(m->containers.containers[0].runtime, "podman");
+        strcpy(m->containers.containers[0].image, "docker.io/pytorch/pytorch:2.1");
+        break;
+    case FX_MSG_CONTAINER_REGISTERED:
+        strcpy(m->container_registered.container_id, id);
+        break;
+    case FX_MSG_ENDPOINT_QUERY:
+        strcpy(m->endpoint_query.endpoint_id, id);
+        break;
+    case FX_MSG_ENDPOINT_INFO:
+        strcpy(m->endpoint_info.endpoint_id, id);
+        strcpy(m->endpoint_info.name, "cluster");
+        m->endpoint_info.online = 1;
+        m->endpoint_info.last_seen_us = UINT64_C(1764000000123456);
+        m->endpoint_info.managers = 4;
+        m->endpoint_info.workers = 64;
+        m->endpoint_info.free = 10;
+        m->endpoint_info.queued = 1000;
+        m->endpoint_info.dispatched = 54;
+        fx_msg_alloc_records(m, 1);
+        m->endpoint_info.containers[0].idle = 10;
+        break;
     default: break;
     }
     return m;
@@ -268,7 +318,8 @@ static void s_test_round_trip(int type)
         case FX_MSG_CREDIT:
         case FX_MSG_COMMAND:
         case FX_MSG_READY:
-        case FX_MSG_ENDPOINT_STATUS:
+        case FX_MSG_CONTAINER_REGISTERED:
+        case FX_MSG_ENDPOINT_QUERY:
             /* scalar-only messages: the union bytes must match */
             CHECK(memcmp(&a->hello, &b->hello, sizeof a->hello) == 0);
             CHECK(memcmp(&a->welcome, &b->welcome, sizeof a->welcome) == 0);
@@ -321,6 +372,29 @@ static void s_test_round_trip(int type)
         case FX_MSG_LIST_REPLY:
             CHECK(b->list_reply.rows == 2 && b->list_reply.cols == 2);
             CHECK(strcmp(b->list_reply.cells[3], "laptop") == 0);
+            break;
+        case FX_MSG_ENDPOINT_STATUS:
+            CHECK(b->endpoint_status.managers == 2 && b->endpoint_status.free == 3);
+            CHECK(b->endpoint_status.container_count == 2 && b->endpoint_status.containers[0].container_id[0] == 0);
+            CHECK(b->endpoint_status.containers[1].idle == 5 && b->endpoint_status.containers[1].starting == 1);
+            break;
+        case FX_MSG_CAPACITY:
+            CHECK(b->capacity.window == 48 && b->capacity.cold_free == 3 && b->capacity.count == 2);
+            CHECK(b->capacity.containers[0].idle == 4 && b->capacity.containers[1].failures == 2);
+            CHECK(strcmp(b->capacity.containers[1].container_id, a->capacity.containers[1].container_id) == 0);
+            break;
+        case FX_MSG_ENDPOINT_INFO:
+            CHECK(b->endpoint_info.online == 1 && b->endpoint_info.last_seen_us == UINT64_C(1764000000123456));
+            CHECK(b->endpoint_info.queued == 1000 && b->endpoint_info.dispatched == 54);
+            CHECK(b->endpoint_info.container_count == 1 && b->endpoint_info.containers[0].idle == 10);
+            break;
+        case FX_MSG_CONTAINERS:
+            CHECK(b->containers.count == 1 && strcmp(b->containers.containers[0].runtime, "podman") == 0);
+            CHECK(strcmp(b->containers.containers[0].image, "docker.io/pytorch/pytorch:2.1") == 0);
+            break;
+        case FX_MSG_REGISTER_CONTAINER:
+            CHECK(strcmp(b->register_container.image, "/images/torch.sif") == 0);
+            CHECK(strcmp(b->register_container.description, "PyTorch 2.1 with CUDA 12") == 0);
             break;
         case FX_MSG_MANAGER_HELLO:
             CHECK(b->manager_hello.pid == 4242 && b->manager_hello.workers == 8);

@@ -37,6 +37,9 @@
 #define B(member) offsetof(fx_function_body_t, member)
 #define V(member) offsetof(fx_function_version_t, member)
 #define P(member) offsetof(fx_provenance_t, member)
+#define CC(member) offsetof(fx_container_capacity_t, member)
+#define CD(member) offsetof(fx_container_def_t, member)
+#define EC(member) offsetof(fx_endpoint_container_t, member)
 
 /* ------------------------------------------------------------- records */
 
@@ -140,6 +143,32 @@ static const fx_schema_t s_provenance = {
            TIMES("times", P(times))),
 };
 
+static const fx_schema_t s_container_capacity = {
+    .name = "container capacity", .record_size = sizeof(fx_container_capacity_t), .max_count = FX_CONTAINERS_MAX,
+    FIELDS(ID_OPT("container_id", CC(container_id)),
+           U32("idle", CC(idle)),
+           U32("busy", CC(busy)),
+           U32("starting", CC(starting)),
+           U32("failures", CC(failures))),
+};
+
+static const fx_schema_t s_container_def = {
+    .name = "container definition", .record_size = sizeof(fx_container_def_t), .max_count = FX_CONTAINERS_MAX,
+    FIELDS(ID("container_id", CD(container_id)),
+           NAME("name", CD(name)),
+           STR("runtime", CD(runtime), FX_RUNTIME_NAME_MAX + 1),
+           STR("image", CD(image), FX_IMAGE_MAX + 1)),
+};
+
+static const fx_schema_t s_endpoint_container = {
+    .name = "endpoint container", .record_size = sizeof(fx_endpoint_container_t), .max_count = FX_CONTAINERS_MAX,
+    FIELDS(ID_OPT("container_id", EC(container_id)),
+           U32("managers", EC(managers)),
+           U32("idle", EC(idle)),
+           U32("busy", EC(busy)),
+           U32("starting", EC(starting))),
+};
+
 static const fx_schema_t s_container = {
     .name = "container", .record_size = FX_NAME_MAX + 1, .max_count = FX_CONTAINERS_MAX,
     FIELDS(NAME("container", 0)),
@@ -168,6 +197,7 @@ static const fx_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
                NAME("serializer", M(register_function.serializer)),
                VERSION("dill_version", M(register_function.dill_version)),
                TEXT("description", M(register_function.description)),
+               ID_OPT("container_id", M(register_function.container_id)),
                FRAME("body", M(register_function.body))) },
     [FX_MSG_FUNCTION_REGISTERED] = { .name = "FUNCTION_REGISTERED",
         FIELDS(ID("function_id", M(function_registered.function_id)),
@@ -195,7 +225,7 @@ static const fx_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
     [FX_MSG_FETCH] = { .name = "FETCH",
         FIELDS(BATCH("task_ids", M(ids.count), M(ids.ids), s_task_id)) },
     [FX_MSG_LIST] = { .name = "LIST",
-        FIELDS(U8("what", M(list.what), FX_LIST_ENDPOINTS, FX_LIST_TASKS),
+        FIELDS(U8("what", M(list.what), FX_LIST_ENDPOINTS, FX_LIST_CONTAINERS),
                U32_TO("limit", M(list.limit), FX_LIST_ROWS_MAX)) },
     [FX_MSG_LIST_REPLY] = { .name = "LIST_REPLY",
         FIELDS({ .kind = FX_FIELD_TABLE, .name = "table" }) },
@@ -227,7 +257,9 @@ static const fx_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
     [FX_MSG_ENDPOINT_STATUS] = { .name = "ENDPOINT_STATUS",
         FIELDS(U32("managers", M(endpoint_status.managers)),
                U32("workers", M(endpoint_status.workers)),
-               U32("free", M(endpoint_status.free))) },
+               U32("free", M(endpoint_status.free)),
+               BATCH("containers", M(endpoint_status.container_count), M(endpoint_status.containers),
+                     s_endpoint_container)) },
     [FX_MSG_FUNCTION_FETCH] = { .name = "FUNCTION_FETCH",
         FIELDS(BATCH("versions", M(function_fetch.count), M(function_fetch.versions), s_version_id)) },
     [FX_MSG_FUNCTION_BODIES] = { .name = "FUNCTION_BODIES",
@@ -248,6 +280,34 @@ static const fx_schema_t s_messages[FX_MSG_TYPE_LAST + 1] = {
         FIELDS(BATCH("task_ids", M(ids.count), M(ids.ids), s_task_id)) },
     [FX_MSG_PROVENANCE_REPLY] = { .name = "PROVENANCE_REPLY",
         FIELDS(BATCH("tasks", M(provenance_reply.count), M(provenance_reply.tasks), s_provenance)) },
+    [FX_MSG_REGISTER_CONTAINER] = { .name = "REGISTER_CONTAINER",
+        FIELDS(ID("container_id", M(register_container.container_id)),
+               NAME("name", M(register_container.name)),
+               STR("runtime", M(register_container.runtime), FX_RUNTIME_NAME_MAX + 1),
+               STR("image", M(register_container.image), FX_IMAGE_MAX + 1),
+               TEXT("description", M(register_container.description))) },
+    [FX_MSG_CAPACITY] = { .name = "CAPACITY",
+        FIELDS(U32("window", M(capacity.window)),
+               U32("cold_free", M(capacity.cold_free)),
+               BATCH("containers", M(capacity.count), M(capacity.containers), s_container_capacity)) },
+    [FX_MSG_CONTAINERS] = { .name = "CONTAINERS",
+        FIELDS(BATCH("containers", M(containers.count), M(containers.containers), s_container_def)) },
+    [FX_MSG_CONTAINER_REGISTERED] = { .name = "CONTAINER_REGISTERED",
+        FIELDS(ID("container_id", M(container_registered.container_id))) },
+    [FX_MSG_ENDPOINT_QUERY] = { .name = "ENDPOINT_QUERY",
+        FIELDS(ID("endpoint_id", M(endpoint_query.endpoint_id))) },
+    [FX_MSG_ENDPOINT_INFO] = { .name = "ENDPOINT_INFO",
+        FIELDS(ID("endpoint_id", M(endpoint_info.endpoint_id)),
+               NAME("name", M(endpoint_info.name)),
+               U8("online", M(endpoint_info.online), 0, 1),
+               U64("last_seen_us", M(endpoint_info.last_seen_us)),
+               U32("managers", M(endpoint_info.managers)),
+               U32("workers", M(endpoint_info.workers)),
+               U32("free", M(endpoint_info.free)),
+               U32("queued", M(endpoint_info.queued)),
+               U32("dispatched", M(endpoint_info.dispatched)),
+               BATCH("containers", M(endpoint_info.container_count), M(endpoint_info.containers),
+                     s_endpoint_container)) },
 };
 
 const fx_schema_t *fx_schema_of(int type)

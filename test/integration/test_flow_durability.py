@@ -42,7 +42,7 @@ def test_broker_kill9_after_submit_loses_nothing(federation):
         federation.start_broker()
         # Queued durably, and the status says why nothing runs yet.
         status = run_fx("--creds", creds, "status", tids[0]).stdout
-        assert "QUEUED" in status and "offline (task waits for it)" in status, status
+        assert "queued" in status and "offline (task waits for it)" in status, status
         federation.start_endpoint(creds, "carol-ep", managers=1, workers=2)
         results = [client.get_result(t, timeout=120) for t in tids]
         assert results == list(range(50))
