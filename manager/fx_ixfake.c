@@ -112,6 +112,8 @@ void ix_pump(ix_t *ix, int ms)
             continue;
         if (msg->type == FX_MSG_HEARTBEAT) {
             ix->heartbeats++;
+            if (ix->on_beat)
+                ix->on_beat(ix->on_beat_arg, ix->rid);
             fx_msg_destroy(&msg);
             continue;
         }
@@ -132,21 +134,37 @@ void ix_pump(ix_t *ix, int ms)
             fx_msg_destroy(&msg);
             continue;
         }
+        ix->pending_rid[ix->npending] = zframe_dup(rid);
         ix->pending[ix->npending++] = msg;
         return;
     } while (fx_now_ms() < deadline);
 }
 
-/* The next non-heartbeat message, or NULL after ms. */
-fx_msg_t *ix_next(ix_t *ix, int ms)
+/* The next pending message (and its routing id), taken off the queue. */
+static fx_msg_t *s_take(ix_t *ix, zframe_t **rid_p)
+{
+    fx_msg_t *msg = ix->pending[0];
+    if (rid_p)
+        *rid_p = ix->pending_rid[0];
+    else
+        zframe_destroy(&ix->pending_rid[0]);
+    ix->npending--;
+    memmove(ix->pending, ix->pending + 1, (size_t) ix->npending * sizeof *ix->pending);
+    memmove(ix->pending_rid, ix->pending_rid + 1, (size_t) ix->npending * sizeof *ix->pending_rid);
+    return msg;
+}
+
+fx_msg_t *ix_next_from(ix_t *ix, int ms, zframe_t **rid_p)
 {
     if (!ix->npending)
         ix_pump(ix, ms);
-    if (!ix->npending)
-        return NULL;
-    fx_msg_t *msg = ix->pending[0];
-    memmove(ix->pending, ix->pending + 1, (size_t) --ix->npending * sizeof *ix->pending);
-    return msg;
+    return ix->npending ? s_take(ix, rid_p) : NULL;
+}
+
+/* The next non-heartbeat message, or NULL after ms. */
+fx_msg_t *ix_next(ix_t *ix, int ms)
+{
+    return ix_next_from(ix, ms, NULL);
 }
 
 /* The next message, which must be of this type (NULL after a CHECK if not). */
@@ -342,8 +360,7 @@ uint32_t ix_hellos_only(ix_t *ix, uint32_t hello_seq)
 {
     ix_pump(ix, 0);
     while (ix->npending) {
-        fx_msg_t *msg = ix->pending[0];
-        memmove(ix->pending, ix->pending + 1, (size_t) --ix->npending * sizeof *ix->pending);
+        fx_msg_t *msg = s_take(ix, NULL);
         CHECK(msg->type == FX_MSG_MANAGER_HELLO, "%s sent without a session", fx_msg_type_name(msg->type));
         if (msg->type == FX_MSG_MANAGER_HELLO)
             hello_seq = msg->seq;
@@ -401,12 +418,21 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
     char *server_key = ix->wrong_server_key ? other.public_key : ix->server.public_key;
     char *argv[32] = {(char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", server_key,
                       "--key-file", ix->key_file, "--workers", w, "--prefetch", p, "--heartbeat-ms", b,
-                      "--id", ix->manager_id,
                       /* ten beats, stretched by FX_TEST_SLOW, before the
                          manager counts the fake lost: the fake beats only
                          while it pumps; ix->extra may set another value */
                       "--heartbeat-missed", m, NULL};
-    int argc = 17;
+    int argc = 15;
+    char sims[16];
+    if (ix->simulate) { /* SIMULATED managers mint their own ids */
+        snprintf(sims, sizeof sims, "%u", ix->simulate);
+        argv[argc++] = "--simulate";
+        argv[argc++] = sims;
+    }
+    else {
+        argv[argc++] = "--id";
+        argv[argc++] = ix->manager_id;
+    }
     char g[16];
     if (ix->stop_grace_ms) {
         snprintf(g, sizeof g, "%u", ix->stop_grace_ms);
@@ -507,8 +533,10 @@ void ix_teardown(ix_t *ix)
     }
     if (ix->pidfd >= 0)
         close(ix->pidfd);
-    for (int i = 0; i < ix->npending; i++)
+    for (int i = 0; i < ix->npending; i++) {
         fx_msg_destroy(&ix->pending[i]);
+        zframe_destroy(&ix->pending_rid[i]);
+    }
     zframe_destroy(&ix->rid);
     zpoller_destroy(&ix->poller);
     zsock_destroy(&ix->router);

@@ -59,7 +59,11 @@ typedef struct {
                                real interchange does once its broker committed them; true: the
                                test acks with ix_ack */
     fx_msg_t *pending[IX_PENDING_MAX];
+    zframe_t *pending_rid[IX_PENDING_MAX]; /* the routing id each came from */
     int npending;
+    uint32_t simulate; /* > 0: start fx-manager --simulate N --slots workers (no --id) */
+    void (*on_beat)(void *arg, zframe_t *rid); /* called for each HEARTBEAT, if set */
+    void *on_beat_arg;
     /* faults of the interchange side of the handshake */
     bool wrong_server_key; /* the manager is given another public key than ours */
     bool deny_key;         /* our ZAP handler refuses the manager's key */
@@ -80,9 +84,10 @@ int ix_read_pid(const char *path);
 void ix_touch(const char *path);
 
 /* the link */
-void ix_pump(ix_t *ix, int ms);                  /* one message into pending, heartbeats counted */
-fx_msg_t *ix_next(ix_t *ix, int ms);             /* next non-heartbeat message, or NULL after ms */
-fx_msg_t *ix_expect(ix_t *ix, int type, int ms); /* the next one, which must be of this type */
+void ix_pump(ix_t *ix, int ms);                             /* one message into pending, heartbeats counted */
+fx_msg_t *ix_next(ix_t *ix, int ms);                        /* next non-heartbeat message, or NULL after ms */
+fx_msg_t *ix_next_from(ix_t *ix, int ms, zframe_t **rid_p); /* the same, and the routing id it came from */
+fx_msg_t *ix_expect(ix_t *ix, int type, int ms);            /* the next one, which must be of this type */
 int ix_send(ix_t *ix, fx_msg_t **msg_p);
 bool ix_wait_file(ix_t *ix, const char *path, int ms); /* pumping meanwhile */
 int ix_log_count(ix_t *ix, const char *text);          /* times text occurs in the captured stderr */

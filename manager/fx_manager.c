@@ -2,8 +2,11 @@
     pilot job). Parses flags, finds fx-worker beside itself, runs fx_mgr.
 
         fx-manager --interchange ADDR --server-key Z85 --key-file FILE --workers M
-                   [--prefetch K=1] [--heartbeat-ms 1000] [--heartbeat-missed 3] [--id UUID]
-                   [--stop-grace-ms 10000] [--orphan-timeout-s 600] */
+                   [--prefetch K] [--heartbeat-ms 1000] [--heartbeat-missed 3] [--id UUID]
+                   [--stop-grace-ms 10000] [--orphan-timeout-s 600]
+        fx-manager --simulate N --slots S ...   (see fx_mgr_sim.h)
+
+    The default prefetch is S_PREFETCH(M), explained where it is defined. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -16,6 +19,7 @@
 #include "fx_file.h"
 #include "fx_log.h"
 #include "fx_mgr.h"
+#include "fx_mgr_sim.h"
 
 /* Workers per manager: fx_limits.h. */
 #define S_WORKERS_MAX FX_WORKERS_PER_MANAGER_MAX
@@ -30,6 +34,15 @@
    job should not hold a node forever (SPEC 9.4). */
 #define S_ORPHAN_DEFAULT_S 600
 #define S_ORPHAN_MAX_S (7 * 24 * 3600)
+/* Tasks held beyond the workers when --prefetch is not given: twice the
+   workers, at least 32. Each worker then has two tasks queued behind the
+   one it runs, which covers the time a result takes to reach the broker
+   and the next task to come back (about a millisecond at 30,000 tasks/s
+   over two managers, where 32 is a few milliseconds of work), and the
+   interchange can send tasks in batches. A task held here cannot run on
+   another node, so long tasks that must spread evenly want --prefetch 0. */
+#define S_PREFETCH_MIN 32
+#define S_PREFETCH(workers) ((workers) *2 > S_PREFETCH_MIN ? (workers) *2 : S_PREFETCH_MIN)
 
 static void s_usage(FILE *out)
 {
@@ -41,14 +54,30 @@ static void s_usage(FILE *out)
             "  --server-key Z85     the endpoint's public key (40 chars of z85)\n"
             "  --key-file FILE      this manager's keypair file (must exist)\n"
             "  --workers M          worker processes to run (1..%d)\n"
-            "  --prefetch K         tasks to hold beyond the workers (default 1)\n"
+            "  --prefetch K         tasks to hold beyond the workers (default 2 x M, at least %d: two\n"
+            "                       queued behind each running one keep workers busy while results\n"
+            "                       travel to the broker and new tasks come back, and let tasks come\n"
+            "                       in batches; a held task cannot run elsewhere, so for long tasks\n"
+            "                       that should spread evenly over nodes use 0)\n"
             "  --heartbeat-ms MS    heartbeat period (default %d)\n"
             "  --heartbeat-missed N beats of silence before the interchange counts as lost (default %d)\n"
             "  --id UUID            manager id (default: a new one)\n"
             "  --stop-grace-ms MS   on COMMAND STOP or SIGTERM, how long running tasks may still run "
             "(default 10000)\n"
-            "  --orphan-timeout-s S exit after S seconds without the interchange; 0 = never (default %d)\n",
-            S_WORKERS_MAX, FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT, S_ORPHAN_DEFAULT_S);
+            "  --orphan-timeout-s S exit after S seconds without the interchange; 0 = never (default %d)\n"
+            "\n"
+            "SIMULATED managers, for scale benchmarks (no worker process, no task is run):\n"
+            "  fx-manager --simulate N --slots S --interchange ADDR --server-key Z85 --key-file FILE\n"
+            "             [--prefetch K] [--heartbeat-ms MS] [--heartbeat-missed N] [--stats-ms MS]\n"
+            "  --simulate N         run N SIMULATED managers in this one process (1..%d), each with its own\n"
+            "                       socket, manager id and session, speaking the real manager link over\n"
+            "                       CurveZMQ; each answers every task at once with an OK result\n"
+            "                       (pickle.dumps(None)); everything above them is real\n"
+            "  --slots S            workers each SIMULATED manager announces (1..%d; --workers is the same)\n"
+            "  --stats-ms MS        log the SIMULATED rate every MS (default 1000; 0 = only at the end,\n"
+            "                       where a summary line goes to standard output)\n",
+            S_WORKERS_MAX, S_PREFETCH_MIN, FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT,
+            S_ORPHAN_DEFAULT_S, FX_MGR_SIM_MAX, S_WORKERS_MAX);
 }
 
 /* Parses an unsigned number in [lo, hi]; -1 with a message if it is not. */
@@ -68,8 +97,9 @@ static int s_number(const char *flag, const char *text, unsigned long lo, unsign
 int main(int argc, char **argv)
 {
     fx_log_init("fx-manager");
+    bool prefetch_given = false;
     fx_mgr_args_t args = {.workers = 0,
-                          .prefetch = 1,
+                          .prefetch = 0,
                           .heartbeat_ms = FX_HEARTBEAT_MS_DEFAULT,
                           .heartbeat_missed = FX_HEARTBEAT_MISSED_DEFAULT,
                           .stop_grace_ms = 10000,
@@ -85,10 +115,14 @@ int main(int argc, char **argv)
         {"stop-grace-ms", required_argument, NULL, 'g'},
         {"heartbeat-missed", required_argument, NULL, 'm'},
         {"orphan-timeout-s", required_argument, NULL, 'o'},
+        {"simulate", required_argument, NULL, 'S'},
+        {"slots", required_argument, NULL, 'w'},
+        {"stats-ms", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *id = NULL;
+    uint32_t simulate = 0, stats_ms = 1000;
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         int rc = 0;
@@ -107,6 +141,7 @@ int main(int argc, char **argv)
             break;
         case 'p':
             rc = s_number("--prefetch", optarg, 0, FX_BATCH_MAX, &args.prefetch);
+            prefetch_given = true;
             break;
         case 'b':
             rc = s_number("--heartbeat-ms", optarg, S_HEARTBEAT_MIN_MS, S_HEARTBEAT_MAX_MS,
@@ -124,6 +159,12 @@ int main(int argc, char **argv)
         case 'o':
             rc = s_number("--orphan-timeout-s", optarg, 0, S_ORPHAN_MAX_S, &args.orphan_timeout_s);
             break;
+        case 'S':
+            rc = s_number("--simulate", optarg, 1, FX_MGR_SIM_MAX, &simulate);
+            break;
+        case 't':
+            rc = s_number("--stats-ms", optarg, 0, S_HEARTBEAT_MAX_MS, &stats_ms);
+            break;
         case 'h':
             s_usage(stdout);
             return 0;
@@ -135,7 +176,8 @@ int main(int argc, char **argv)
             return 2;
     }
     if (optind != argc || !args.interchange || !args.server_key || !args.key_file || !args.workers) {
-        fprintf(stderr, "fx-manager: --interchange, --server-key, --key-file and --workers are required\n");
+        fprintf(stderr, "fx-manager: --interchange, --server-key, --key-file and --workers (--slots) are "
+                        "required\n");
         s_usage(stderr);
         return 2;
     }
@@ -146,6 +188,17 @@ int main(int argc, char **argv)
     if (id && !fx_id_valid(id)) {
         fprintf(stderr, "fx-manager: --id must be a canonical lowercase UUID, not \"%s\"\n", id);
         return 2;
+    }
+    if (!prefetch_given)
+        args.prefetch = S_PREFETCH(args.workers);
+    if (simulate) {
+        if (id) {
+            fprintf(
+                stderr,
+                "fx-manager: --id makes no sense with --simulate: each SIMULATED manager mints its own\n");
+            return 2;
+        }
+        return fx_mgr_sim_run(&args, simulate, stats_ms);
     }
     if (id)
         fx_strlcpy(args.id, id, sizeof args.id);

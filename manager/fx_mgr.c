@@ -19,6 +19,7 @@
     interchange, the workers, dead workers and walltimes, dispatch, results,
     credit, heartbeats, and the end of a drain. */
 #define _GNU_SOURCE
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,10 +29,13 @@
 #include "fx_mgr_internal.h"
 
 static volatile sig_atomic_t s_signal; /* SIGTERM or SIGINT received */
+static volatile sig_atomic_t s_child;  /* SIGCHLD received: a worker to reap */
 
 static void s_on_signal(int sig)
 {
-    if (sig != SIGCHLD) /* SIGCHLD only has to interrupt the poll */
+    if (sig == SIGCHLD)
+        s_child = 1; /* it also interrupts the poll */
+    else
         s_signal = sig;
 }
 
@@ -108,6 +112,8 @@ void fx_mgr_queue_clear(fx_mgr_t *self)
     fx_queued_t item;
     while (self->q_len) {
         fx_mgr_queue_pop(self, &item);
+        if (self->held_ids)
+            zhashx_delete(self->held_ids, item.task.task_id);
         fx_task_clear(&item.task);
         fx_losses_clear(&item.losses);
     }
@@ -121,28 +127,48 @@ static void s_result_free(fx_result_t *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The held result at position i (0 = the oldest). */
+static fx_outgoing_t *s_out(fx_mgr_t *self, size_t i)
+{
+    return &self->out[self->out_head + i];
+}
+
+/* Room for one more result at the end; false if out of memory. */
+static bool s_out_room(fx_mgr_t *self)
+{
+    if (self->out_head + self->out_len < self->out_cap)
+        return true;
+    if (self->out_head > 0) {
+        memmove(self->out, self->out + self->out_head, self->out_len * sizeof *self->out);
+        self->out_head = 0;
+        return true;
+    }
+    size_t cap = self->out_cap ? self->out_cap * 2 : 64;
+    fx_outgoing_t *out = realloc(self->out, cap * sizeof *out);
+    if (!out)
+        return false;
+    self->out = out;
+    self->out_cap = cap;
+    return true;
+}
+
 void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session)
 {
-    if (self->out_len == self->out_cap) {
-        size_t cap = self->out_cap ? self->out_cap * 2 : 16;
-        fx_outgoing_t *out = realloc(self->out, cap * sizeof *out);
-        if (!out) {
-            fx_warn("out of memory holding the result of task %s; the interchange will count it lost",
-                    result->task_id);
-            s_result_free(result);
-            return;
-        }
-        self->out = out;
-        self->out_cap = cap;
+    if (!s_out_room(self)) {
+        fx_warn("out of memory holding the result of task %s; the interchange will count it lost",
+                result->task_id);
+        s_result_free(result);
+        return;
     }
     if (self->state != FX_LINK_ACTIVE)
         fx_info("task=%s ended while the interchange has no session with us; its result waits for the next "
                 "WELCOME",
                 result->task_id);
-    self->out[self->out_len].result = *result;
-    self->out[self->out_len].session = session;
-    self->out[self->out_len].sent_session = 0;
-    self->out_len++;
+    if (!result->host[0]) /* provenance (SPEC 12.6): where it ran, or was refused */
+        fx_strlcpy(result->host, self->host, sizeof result->host);
+    fx_outgoing_t *o = &self->out[self->out_head + self->out_len++];
+    o->result = *result;
+    o->session = session;
     memset(result, 0, sizeof *result);
 }
 
@@ -163,10 +189,32 @@ void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, 
     fx_mgr_out_push(self, &r, session);
 }
 
+void fx_mgr_out_provenance(fx_mgr_t *self, const fx_task_t *task, int pid)
+{
+    if (!self->out_len)
+        return;
+    fx_result_t *r = &self->out[self->out_head + self->out_len - 1].result;
+    if (strcmp(r->task_id, task->task_id) != 0)
+        return;
+    memcpy(r->times, task->times, sizeof r->times);
+    r->worker_pid = pid > 0 ? (uint32_t) pid : 0;
+}
+
+/* Notes task_id as held (fx_mgr_adopt looks here first). */
+void fx_mgr_hold(fx_mgr_t *self, const char *task_id)
+{
+    if (self->held_ids && !zhashx_lookup(self->held_ids, task_id))
+        zhashx_insert(self->held_ids, task_id, (void *) 1);
+}
+
 /* If task_id is held, it now belongs to the current session (the
-   interchange sent it again and counts it in flight): true. */
+   interchange sent it again and counts it in flight): true. A task not in
+   held_ids costs one hash lookup; only one that is (or was) held is looked
+   for among the queued, running and finished ones. */
 bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id)
 {
+    if (self->held_ids && !zhashx_lookup(self->held_ids, task_id))
+        return false;
     for (size_t i = 0; i < self->q_len; i++) {
         fx_queued_t *q = &self->queue[(self->q_head + i) % self->q_cap];
         if (strcmp(q->task.task_id, task_id) == 0) {
@@ -181,64 +229,103 @@ bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id)
             return true;
         }
     }
-    for (size_t i = 0; i < self->out_len; i++)
-        if (strcmp(self->out[i].result.task_id, task_id) == 0) {
-            /* sent or not: send it (again) in this session, where the
-               interchange counts the task in flight */
-            self->out[i].session = self->session;
-            self->out[i].sent_session = 0;
-            return true;
+    for (size_t i = 0; i < self->out_len; i++) {
+        fx_outgoing_t *o = s_out(self, i);
+        if (strcmp(o->result.task_id, task_id) != 0)
+            continue;
+        /* sent or not: send it (again) in this session, where the
+           interchange counts the task in flight; one sent goes to the end,
+           among the ones to send */
+        o->session = self->session;
+        if (i < self->out_sent) {
+            fx_outgoing_t keep = *o;
+            memmove(o, o + 1, (self->out_len - i - 1) * sizeof *o);
+            *s_out(self, self->out_len - 1) = keep;
+            self->out_sent--;
         }
+        return true;
+    }
+    if (self->held_ids)
+        zhashx_delete(self->held_ids, task_id); /* it lingered: its task has gone */
     return false;
 }
 
-/* Tasks held, or only those from earlier sessions. */
+/* Tasks held, or only those from earlier sessions. All of them cost O(1);
+   those of earlier sessions are counted by a walk only while some may
+   exist, that is after a WELCOME until a walk finds none (new tasks are
+   always of the current session). */
 size_t fx_mgr_held(fx_mgr_t *self, bool old_only)
 {
+    uint32_t busy = self->pool ? fx_pool_count(self->pool, FX_SLOT_BUSY) : 0;
+    if (!old_only)
+        return self->q_len + busy + (self->out_len - self->out_sent);
+    if (!self->old_possible)
+        return 0;
     size_t n = 0;
     for (size_t i = 0; i < self->q_len; i++)
-        n += !old_only || self->queue[(self->q_head + i) % self->q_cap].session != self->session;
-    for (uint32_t i = 0; self->pool && i < fx_pool_size(self->pool); i++) {
+        n += self->queue[(self->q_head + i) % self->q_cap].session != self->session;
+    for (uint32_t i = 0; busy && i < fx_pool_size(self->pool); i++) {
         fx_slot_t *slot = fx_pool_slot(self->pool, i);
-        n += slot->state == FX_SLOT_BUSY && (!old_only || slot->session != self->session);
+        n += slot->state == FX_SLOT_BUSY && slot->session != self->session;
     }
-    for (size_t i = 0; i < self->out_len; i++)
-        n += self->out[i].sent_session != self->session &&
-             (!old_only || self->out[i].session != self->session);
+    for (size_t i = self->out_sent; i < self->out_len; i++)
+        n += s_out(self, i)->session != self->session;
+    if (n == 0)
+        self->old_possible = false;
     return n;
 }
 
 /* Results sent in this session and not yet acknowledged. */
 size_t fx_mgr_unacked(fx_mgr_t *self)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < self->out_len; i++)
-        n += self->out[i].sent_session == self->session;
-    return n;
+    return self->out_sent;
+}
+
+/* The held result i is acknowledged: freed and forgotten (the caller
+   closes the gap). */
+static void s_out_forget(fx_mgr_t *self, fx_outgoing_t *o)
+{
+    if (self->held_ids)
+        zhashx_delete(self->held_ids, o->result.task_id);
+    s_result_free(&o->result);
 }
 
 /* RESULTS_ACK: forgets the results it names, sent or not (an ack means the
-   broker has the result); unknown ids are ignored. Returns how many went. */
+   broker has the result); unknown ids are ignored. Acks usually name the
+   oldest results in the order they went out: those are taken off the front
+   at once; any others are looked up by a hash of the rest. Returns how many
+   went. */
 size_t fx_mgr_ack(fx_mgr_t *self, const fx_id_text_t *ids, uint32_t count)
 {
-    if (!count || !self->out_len)
-        return 0;
+    size_t front = 0;
+    while (front < count && front < self->out_len &&
+           memcmp(s_out(self, front)->result.task_id, ids[front], FX_ID_LEN) == 0)
+        s_out_forget(self, s_out(self, front++));
+    self->out_head += front;
+    self->out_len -= front;
+    self->out_sent = self->out_sent > front ? self->out_sent - front : 0;
+    if (front == count || !self->out_len)
+        return front;
     zhashx_t *acked = zhashx_new();
     if (!acked)
-        return 0; /* kept: sent again after the next WELCOME, acked then */
-    for (uint32_t i = 0; i < count; i++)
+        return front; /* kept: sent again after the next WELCOME, acked then */
+    for (uint32_t i = (uint32_t) front; i < count; i++)
         zhashx_insert(acked, ids[i], (void *) 1);
-    size_t kept = 0;
+    size_t kept = 0, sent_kept = 0;
     for (size_t i = 0; i < self->out_len; i++) {
-        if (zhashx_lookup(acked, self->out[i].result.task_id))
-            s_result_free(&self->out[i].result);
-        else
-            self->out[kept++] = self->out[i];
+        fx_outgoing_t *o = s_out(self, i);
+        if (zhashx_lookup(acked, o->result.task_id))
+            s_out_forget(self, o);
+        else {
+            sent_kept += i < self->out_sent;
+            *s_out(self, kept++) = *o;
+        }
     }
     zhashx_destroy(&acked);
     size_t gone = self->out_len - kept;
     self->out_len = kept;
-    return gone;
+    self->out_sent = sent_kept;
+    return front + gone;
 }
 
 /* The window to announce now (SPEC 7.1, 7.7, 5.21). */
@@ -274,14 +361,18 @@ static void s_cleanup(fx_mgr_t *self)
         fx_pool_stop(self->pool, FX_MGR_TERM_GRACE_MS);
     fx_mgr_link_flush(self); /* what finished before the stop */
     fx_pool_destroy(&self->pool);
-    zpoller_destroy(&self->poller);
     fx_wlink_destroy(&self->wlink);
     fx_mgr_socket_destroy(&self->uplink); /* lingers a moment for the last messages */
     fx_mgr_queue_clear(self);
     free(self->queue);
     for (size_t i = 0; i < self->out_len; i++)
-        s_result_free(&self->out[i].result);
+        s_result_free(&s_out(self, i)->result);
     free(self->out);
+    zhashx_destroy(&self->held_ids);
+    for (uint32_t i = 0; self->seen && i < self->args->workers; i++)
+        fx_seen_destroy(&self->seen[i]);
+    free(self->seen);
+    fx_bodies_destroy(&self->bodies);
     fx_errlimit_destroy(&self->errors);
     zframe_destroy(&self->link_peer);
 }
@@ -330,6 +421,51 @@ static void s_check_end(fx_mgr_t *self)
     }
 }
 
+/* ZMQ_EVENTS of sock: what libzmq has for us now (each ask costs it a
+   getpid()). */
+static int s_events(zsock_t *sock)
+{
+    return sock ? zsock_events(sock) : 0;
+}
+
+/* Waits up to ms for the interchange's socket, its monitor (only while
+   there is no session: ACTIVE, the monitor is read on the tick) or the
+   worker link, in one poll() over their descriptors; notes which of them
+   have something. zmq_poll would do the same with two poll()s and a
+   getpid() per socket per round; this asks each ZeroMQ socket once before
+   sleeping (libzmq may already hold input it took in during this pass, and
+   then its descriptor does not fire again) and again only if its
+   descriptor fired. The link's ZMQ_EVENTS (POLLOUT too) serve the whole
+   pass (s_writable in fx_mgr_link.c). */
+static void s_poll(fx_mgr_t *self, int ms)
+{
+    zsock_t *monitor = self->state == FX_LINK_ACTIVE ? NULL : fx_mgr_socket_monitor(self->uplink);
+    int link_ev = s_events(self->link), mon_ev = s_events(monitor);
+    struct pollfd fds[3];
+    nfds_t n = 0;
+    fds[n++] = (struct pollfd){zsock_fd(self->link), POLLIN, 0};
+    int mon = -1, wl = -1;
+    if (monitor) {
+        mon = (int) n;
+        fds[n++] = (struct pollfd){zsock_fd(monitor), POLLIN, 0};
+    }
+    if (self->wlink) {
+        wl = (int) n;
+        fds[n++] = (struct pollfd){fx_wlink_fd(self->wlink), POLLIN, 0};
+    }
+    if ((link_ev | mon_ev) & ZMQ_POLLIN)
+        ms = 0;
+    int rc = poll(fds, n, ms);
+    if (rc > 0 && fds[0].revents)
+        link_ev = s_events(self->link);
+    if (rc > 0 && mon >= 0 && fds[mon].revents)
+        mon_ev = s_events(monitor);
+    self->link_events = link_ev;
+    self->link_ready = (link_ev & ZMQ_POLLIN) != 0;
+    self->monitor_ready = (mon_ev & ZMQ_POLLIN) != 0;
+    self->workers_ready = rc > 0 && wl >= 0 && (fds[wl].revents & POLLIN) != 0;
+}
+
 int fx_mgr_run(const fx_mgr_args_t *args)
 {
     fx_mgr_t mgr = {.args = args, .heartbeat_ms = args->heartbeat_ms, .exit_status = 0};
@@ -344,7 +480,15 @@ int fx_mgr_run(const fx_mgr_args_t *args)
     s_install_signals();
     self->errors = fx_errlimit_new();
     self->link_peer = zframe_new("interchange", 11);
-    if (!self->errors || !self->link_peer) {
+    self->held_ids = zhashx_new();
+    self->bodies = fx_bodies_new();
+    self->seen = calloc(args->workers ? args->workers : 1, sizeof *self->seen);
+    bool seen_ok = self->seen != NULL;
+    for (uint32_t i = 0; seen_ok && i < args->workers; i++)
+        seen_ok = (self->seen[i] = fx_seen_new()) != NULL;
+    if (gethostname(self->host, sizeof self->host - 1) != 0)
+        fx_strlcpy(self->host, "unknown", sizeof self->host);
+    if (!self->errors || !self->link_peer || !self->held_ids || !self->bodies || !seen_ok) {
         fx_error("out of memory");
         self->exit_status = 1;
         goto done;
@@ -360,7 +504,7 @@ int fx_mgr_run(const fx_mgr_args_t *args)
         int64_t timeout = FX_MGR_TICK_MS;
         if (self->state == FX_LINK_ACTIVE && self->next_beat - now < timeout)
             timeout = self->next_beat > now ? self->next_beat - now : 0;
-        zpoller_wait(self->poller, (int) timeout);
+        s_poll(self, (int) timeout);
         if (s_signal) {
             int sig = s_signal;
             s_signal = 0;
@@ -374,9 +518,18 @@ int fx_mgr_run(const fx_mgr_args_t *args)
         if (self->stopping)
             break;
         if (self->pool) {
+            if (self->workers_ready)
+                fx_wlink_pump(self->wlink);
             fx_mgr_workers_read(self);
-            fx_mgr_workers_reap(self);
-            fx_mgr_workers_walltime(self);
+            now = fx_now_ms();
+            if (s_child || now >= self->next_tick) {
+                s_child = 0;
+                fx_mgr_workers_reap(self);
+                if (now >= self->next_tick) {
+                    fx_mgr_workers_walltime(self);
+                    self->next_tick = now + FX_MGR_TICK_MS;
+                }
+            }
             fx_mgr_workers_dispatch(self);
         }
         fx_mgr_link_flush(self);

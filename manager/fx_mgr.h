@@ -1,6 +1,6 @@
 /*  fx_mgr.h: the node agent behind fx-manager.
 
-    One process, one zpoller loop over two links: a CurveZMQ DEALER to the
+    One process, one zmq_poll loop over two links: a CurveZMQ DEALER to the
     interchange (fx_mgr_socket.h, renewed after a hello that brought no
     WELCOME) and the worker link to its own workers (worker/fx_wlink.h).
     Each pass runs the same phases in order: signals, interchange messages,

@@ -17,11 +17,14 @@
 #include "fx_errlimit.h"
 #include "fx_log.h"
 #include "fx_mgr.h"
+#include "fx_mgr_bodies.h"
 #include "fx_mgr_socket.h"
 #include "fx_pool.h"
 
-/* Longest poll: reaping, walltimes and respawns run at least this often
-   (the SIGCHLD that wakes the poll can land just before it starts). */
+/* Longest poll, and how often walltimes and respawns are looked at and
+   dead workers reaped even without a SIGCHLD (one that lands just before
+   the poll starts does not wake it). Walltimes are enforced to this much
+   on top of FX_MGR_WALLTIME_SLACK_MS. */
 #define FX_MGR_TICK_MS 100
 /* Workers get this long to exit after SIGTERM before SIGKILL. */
 #define FX_MGR_TERM_GRACE_MS 3000
@@ -63,13 +66,12 @@ typedef struct {
 #define FX_MGR_UNACKED_MAX (2 * FX_BATCH_MAX)
 
 /* A result held until the interchange acknowledges it (RESULTS_ACK, which
-   it sends once the broker committed the result), its task's session, and
-   the session it was last sent in: sent_session != session now means it is
-   (again) to be sent, for instance after a new WELCOME. */
+   it sends once the broker committed the result), and its task's session.
+   Results are held in the order they are to be sent; those sent in this
+   session are the first `out_sent` of them (fx_mgr.c keeps it so). */
 typedef struct {
     fx_result_t result;
     uint32_t session;
-    uint32_t sent_session; /* 0: never sent */
 } fx_outgoing_t;
 
 typedef struct {
@@ -77,8 +79,13 @@ typedef struct {
     fx_mgr_socket_t *uplink; /* the socket to the interchange (renewed after a failed hello) */
     zsock_t *link;           /* its DEALER now: fx_mgr_socket_zsock(uplink) */
     fx_wlink_t *wlink;       /* the worker link: our workers */
-    zpoller_t *poller;
     fx_pool_t *pool;
+    bool workers_ready;   /* the last poll found the worker link readable */
+    bool link_ready;      /* ... the interchange's socket readable */
+    bool monitor_ready;   /* ... its monitor readable */
+    int link_events;      /* the socket's ZMQ_EVENTS in this pass; -1: not asked yet */
+    int64_t next_monitor; /* ACTIVE: when the monitor is next read without the poll saying so */
+    int64_t next_tick;    /* when reaping, walltimes and respawns are next looked at */
 
     fx_link_state_t state;
     uint32_t session;      /* WELCOMEs so far; tags the session each held task came in */
@@ -90,7 +97,7 @@ typedef struct {
     uint32_t attempt;     /* START, HELLO_SENT: hello attempts since the last WELCOME (1 = the first) */
     int64_t attempt_end;  /* START, HELLO_SENT: when this attempt has failed without a WELCOME */
     int64_t last_heard;
-    int64_t next_beat;
+    int64_t next_beat; /* ACTIVE: when to send HEARTBEAT, one period after the last message sent */
 
     bool draining;         /* DRAIN, STOP or SIGTERM: window 0, finish what is held */
     bool signalled;        /* SIGTERM/SIGINT: stopping gracefully; a second one stops at once */
@@ -100,8 +107,17 @@ typedef struct {
 
     fx_queued_t *queue; /* a ring, oldest at q_head */
     size_t q_head, q_len, q_cap;
-    fx_outgoing_t *out; /* results to send, and results sent but not acknowledged */
-    size_t out_len, out_cap;
+    fx_outgoing_t *out; /* out[out_head .. out_head + out_len): results sent, then results to send */
+    size_t out_head, out_len, out_cap;
+    size_t out_sent;    /* the first out_sent of them went out in this session: the unacked ones */
+    zhashx_t *held_ids; /* ids of tasks queued, running or with a result held (a superset: an id
+                           whose task has gone may linger); a task id not here is not held */
+    bool old_possible;  /* held tasks of an earlier session may exist (since a WELCOME) */
+
+    fx_bodies_t *bodies;        /* function bodies by version, from the interchange (SPEC 12.1.4) */
+    fx_seen_t **seen;           /* per slot (index): the versions its worker was sent a body for */
+    uint64_t bodies_sent;       /* bodies sent to workers, for the log */
+    char host[FX_NAME_MAX + 1]; /* gethostname, for results' provenance */
 
     fx_errlimit_t *errors;    /* ERRORs we send to the interchange (SPEC 10.3; the worker link has its own) */
     zframe_t *link_peer;      /* the interchange's key in `errors` (the DEALER has no routing id) */
@@ -116,6 +132,10 @@ void fx_mgr_queue_clear(fx_mgr_t *self);
 void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session);
 void fx_mgr_error_result(fx_mgr_t *self, const char *task_id, uint32_t session, int code, const char *fmt,
                          ...) __attribute__((format(printf, 5, 6)));
+/* The result just pushed for task (an error result of the manager's)
+   gets the task's stamps and the pid of the worker it ran on (0: none). */
+void fx_mgr_out_provenance(fx_mgr_t *self, const fx_task_t *task, int pid);
+void fx_mgr_hold(fx_mgr_t *self, const char *task_id);
 bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id);
 size_t fx_mgr_held(fx_mgr_t *self, bool old_only);
 size_t fx_mgr_unacked(fx_mgr_t *self);

@@ -16,7 +16,8 @@
     manager exits 0 (CLOSED, SPEC 9.4).
 
     ACTIVE (after WELCOME): TASKS are queued, RESULTS sent in batches, CREDIT
-    whenever the window to announce changes, HEARTBEAT every period. Every
+    whenever the window to announce changes, HEARTBEAT in every period
+    that had no other message (SPEC 9.2). Every
     result sent is kept until a RESULTS_ACK names it (the interchange passes
     the broker's ack on: end to end, SPEC 6.3, 8.3); after each new WELCOME
     the ones not acknowledged are sent again, in batches. RESULTS_ACK is
@@ -98,14 +99,22 @@ static int s_send(fx_mgr_t *self, fx_msg_t **msg_p, uint32_t seq)
     const char *name = fx_msg_type_name((*msg_p)->type);
     int rc = fx_msg_send(msg_p, self->link, NULL);
     if (rc != FX_OK)
+        self->link_events = -1; /* ask again before the next send */
+    else if (self->state == FX_LINK_ACTIVE)
+        self->next_beat = fx_now_ms() + self->heartbeat_ms; /* SPEC 9.2: a beat only after a silent period */
+    if (rc != FX_OK)
         fx_warn("cannot send %s to the interchange at %s: %s", name, self->args->interchange,
                 fx_strerror(rc));
     return rc;
 }
 
+/* Whether the link takes a message now: asked once per pass of the loop
+   (fx_mgr_t.link_events), again only after a send failed. */
 static bool s_writable(fx_mgr_t *self)
 {
-    return (zsock_events(self->link) & ZMQ_POLLOUT) != 0;
+    if (self->link_events < 0)
+        self->link_events = zsock_events(self->link);
+    return (self->link_events & ZMQ_POLLOUT) != 0;
 }
 
 static void s_refuse(fx_mgr_t *self, uint32_t seq, int code, const char *fmt, ...)
@@ -146,11 +155,7 @@ static void s_first_attempt(fx_mgr_t *self)
 int fx_mgr_link_open(fx_mgr_t *self, const fx_keypair_t *kp)
 {
     char err[FX_ADDR_MAX + 128];
-    self->poller = zpoller_new(NULL);
-    if (!self->poller)
-        return -1;
-    self->uplink =
-        fx_mgr_socket_new(self->args->interchange, kp, self->args->server_key, self->poller, err, sizeof err);
+    self->uplink = fx_mgr_socket_new(self->args->interchange, kp, self->args->server_key, err, sizeof err);
     if (!self->uplink) {
         fx_error("%s", err);
         return -1;
@@ -213,11 +218,13 @@ static void s_on_welcome(fx_mgr_t *self, fx_msg_t *msg)
     fx_info("welcomed by the interchange at %s (fx %s), session %u", self->args->interchange,
             msg->welcome.server_version, self->session);
     self->next_beat = fx_now_ms() + self->heartbeat_ms;
-    size_t again = 0;
-    for (size_t i = 0; i < self->out_len; i++)
-        again += self->out[i].sent_session != 0;
-    if (again)
-        fx_info("sending %zu unacknowledged result(s) again in session %u", again, self->session);
+    /* nothing is sent in the new session yet; held tasks are now of an
+       earlier one (SPEC 7.7) */
+    self->out_sent = 0;
+    self->old_possible = true;
+    if (self->out_len)
+        fx_info("sending %zu held result(s) in session %u (those sent before, unacknowledged, again)",
+                self->out_len, self->session);
     if (!self->pool && fx_mgr_workers_start(self) != 0) {
         fx_error("cannot start the workers; stopping");
         self->stopping = true;
@@ -268,6 +275,34 @@ static void s_on_error(fx_mgr_t *self, fx_msg_t *msg)
                 msg->seq);
 }
 
+/* SPEC 12.1.4: a task's body goes into the store by version (the task
+   keeps none: the worker link sends from the store); a task that comes
+   without its body must find it there, else it ends at once with
+   FX_E_NOT_FOUND. A task without a version keeps its body. FX_OK, or not
+   (then the task has its result). */
+static int s_take_body(fx_mgr_t *self, fx_task_t *task)
+{
+    if (!task->function_version[0])
+        return FX_OK;
+    if (task->body && zframe_size(task->body)) {
+        if (fx_bodies_put(self->bodies, task->function_version, &task->body) == FX_OK)
+            return FX_OK;
+        fx_warn("out of memory keeping the body of function version %s; task %s keeps its own copy",
+                task->function_version, task->task_id);
+        return FX_OK;
+    }
+    zframe_destroy(&task->body);
+    if (fx_bodies_get(self->bodies, task->function_version))
+        return FX_OK;
+    fx_mgr_hold(self, task->task_id);
+    fx_mgr_error_result(self, task->task_id, self->session, FX_E_NOT_FOUND,
+                        "manager %s has no body for function version %s: the task came without it and it was "
+                        "not sent before in this session (or was dropped past %d kept versions); not run",
+                        self->args->id, task->function_version, FX_MGR_BODIES_MAX);
+    fx_mgr_out_provenance(self, task, 0);
+    return FX_E_NOT_FOUND;
+}
+
 static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
 {
     if (self->signalled) {
@@ -278,12 +313,16 @@ static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
     }
     for (uint32_t i = 0; i < msg->tasks.count; i++) {
         fx_task_t *task = &msg->tasks.tasks[i];
+        fx_stamp(task->times, FX_TIME_MANAGER_RECEIVED);
         if (fx_mgr_adopt(self, task->task_id)) {
             fx_info("task %s arrived again while held; tied to the held copy", task->task_id);
             continue; /* the copy is freed with msg */
         }
+        if (s_take_body(self, task) != FX_OK)
+            continue;
         fx_queued_t item = {.task = *task, .session = self->session};
         memset(task, 0, sizeof *task); /* the queue owns its frames now */
+        fx_mgr_hold(self, item.task.task_id);
         if (fx_mgr_queue_push(self, &item, false) != FX_OK) {
             fx_mgr_error_result(self, item.task.task_id, self->session, FX_E_NOMEM,
                                 "manager %s is out of memory; task not run", self->args->id);
@@ -322,12 +361,12 @@ static void s_on_command(fx_mgr_t *self, fx_msg_t *msg)
     }
 }
 
-/* One message from the interchange. */
-static void s_read_one(fx_mgr_t *self)
+/* One message from the interchange, if one is waiting: false if none was. */
+static bool s_read_one(fx_mgr_t *self)
 {
     zmsg_t *zmsg = zmsg_recv(self->link);
     if (!zmsg)
-        return;
+        return false;
     self->last_heard = fx_now_ms();
     fx_msg_t *msg = NULL;
     uint32_t seq = 0;
@@ -338,7 +377,7 @@ static void s_read_one(fx_mgr_t *self)
         s_refuse(self, seq, rc,
                  "fx-manager cannot read the message: %s (%s); run an endpoint from the same fx release",
                  fx_strerror(rc), detail);
-        return;
+        return true;
     }
     /* SPEC 5.26.1, the one arrival check: the WELCOME has come once ACTIVE */
     fx_admit_t verdict =
@@ -368,22 +407,33 @@ static void s_read_one(fx_mgr_t *self)
         break; /* HEARTBEAT: only liveness, noted above */
     }
     fx_msg_destroy(&msg);
+    return true;
 }
 
+/* Reads what the interchange sent, if the poll said there is something:
+   until the socket has nothing more (it does not block: ZMQ_RCVTIMEO 0).
+   The monitor is read when the poll says so, and while ACTIVE (when it is
+   not polled) once per tick. */
 void fx_mgr_link_read(fx_mgr_t *self)
 {
-    fx_mgr_socket_events(self->uplink);
-    while (!self->stopping && (zsock_events(self->link) & ZMQ_POLLIN))
-        s_read_one(self);
+    int64_t now = fx_now_ms();
+    if (self->monitor_ready || now >= self->next_monitor) {
+        fx_mgr_socket_events(self->uplink);
+        self->next_monitor = now + FX_MGR_TICK_MS;
+    }
+    while (self->link_ready && !self->stopping && s_read_one(self))
+        ;
 }
 
 /* A copy of r into dst (text and frames duplicated): the message sent
    takes the copy, the manager keeps r until it is acknowledged. */
 static int s_copy_result(const fx_result_t *r, fx_result_t *dst)
 {
-    memcpy(dst->task_id, r->task_id, sizeof dst->task_id);
-    dst->status = r->status;
-    dst->error_code = r->error_code;
+    *dst = *r; /* ids, codes, stamps, provenance */
+    dst->error_text = NULL;
+    dst->value = dst->output = NULL;
+    if (!dst->times[FX_TIME_MANAGER_SENT])
+        fx_stamp(dst->times, FX_TIME_MANAGER_SENT);
     if (r->error_text && fx_result_set_text(dst, r->error_text) != FX_OK)
         return FX_E_NOMEM;
     dst->value = r->value ? zframe_dup(r->value) : zframe_new_empty();
@@ -394,39 +444,29 @@ static int s_copy_result(const fx_result_t *r, fx_result_t *dst)
 /* Sends the results not yet sent in this session (new ones, and after a
    WELCOME the unacknowledged ones again) as RESULTS of at most
    FX_BATCH_MAX, while ACTIVE and the link takes them; else they wait.
+   Called once per pass of the loop, after the workers were read: whatever
+   ended in that pass goes in one message (a result never waits longer).
    Each stays held until a RESULTS_ACK names it. */
 void fx_mgr_link_flush(fx_mgr_t *self)
 {
-    size_t from = 0;
-    while (self->state == FX_LINK_ACTIVE && s_writable(self)) {
-        while (from < self->out_len && self->out[from].sent_session == self->session)
-            from++;
-        uint32_t n = 0;
-        for (size_t i = from; i < self->out_len && n < FX_BATCH_MAX; i++)
-            n += self->out[i].sent_session != self->session;
-        if (n == 0)
-            return;
+    while (self->state == FX_LINK_ACTIVE && self->out_sent < self->out_len && s_writable(self)) {
+        size_t left = self->out_len - self->out_sent;
+        uint32_t n = left < FX_BATCH_MAX ? (uint32_t) left : FX_BATCH_MAX;
         fx_msg_t *msg = fx_msg_new(FX_MSG_RESULTS);
         if (!msg || fx_msg_alloc_records(msg, n) != FX_OK) {
             fx_msg_destroy(&msg);
             return;
         }
-        uint32_t k = 0;
-        size_t i = from;
-        for (; i < self->out_len && k < n; i++) {
-            if (self->out[i].sent_session == self->session)
-                continue;
-            if (s_copy_result(&self->out[i].result, &msg->results.results[k++]) != FX_OK) {
+        for (uint32_t k = 0; k < n; k++)
+            if (s_copy_result(&self->out[self->out_head + self->out_sent + k].result,
+                              &msg->results.results[k]) != FX_OK) {
                 fx_warn("out of memory copying results to send; trying again on the next pass");
                 fx_msg_destroy(&msg);
                 return;
             }
-        }
         if (s_send(self, &msg, 0) != FX_OK)
             return; /* kept unsent: the next pass tries again */
-        for (size_t j = from; j < i; j++)
-            self->out[j].sent_session = self->session;
-        from = i;
+        self->out_sent += n;
     }
 }
 
@@ -469,6 +509,7 @@ static void s_attempt_failed(fx_mgr_t *self, int64_t now)
         fx_mgr_socket_diagnosis(self->uplink), (long long) s_attempt_ms(self, self->attempt + 1));
     if (fx_mgr_socket_renew(self->uplink) == 0)
         self->link = fx_mgr_socket_zsock(self->uplink);
+    self->link_events = -1;
     s_move(self, S_TIMEOUT);
     self->attempt++;
     self->attempt_end = now + s_attempt_ms(self, self->attempt);

@@ -27,7 +27,6 @@ struct fx_mgr_socket_t {
     char addr[FX_ADDR_MAX];
     fx_keypair_t kp;
     char server_key[FX_KEY_LEN + 1];
-    zpoller_t *poller;
     zsock_t *sock;
     zsock_t *monitor; /* PAIR receiving sock's events; NULL if it could not be set up */
     unsigned serial;  /* sockets made so far: names each monitor's endpoint */
@@ -70,6 +69,7 @@ static int s_open(fx_mgr_socket_t *self, char *err, size_t errlen)
     fx_curve_client(sock, &self->kp, self->server_key);
     zsock_set_immediate(sock, 1);
     zsock_set_sndtimeo(sock, S_LINGER_MS);
+    zsock_set_rcvtimeo(sock, 0); /* the loop reads until nothing is left, never waiting */
     zsock_set_linger(sock, S_LINGER_MS);
     zsock_set_maxmsgsize(sock,
                          FX_PAYLOAD_MAX > FX_HEADER_MAX ? FX_PAYLOAD_MAX : FX_HEADER_MAX); /* per frame */
@@ -91,23 +91,12 @@ static int s_open(fx_mgr_socket_t *self, char *err, size_t errlen)
     self->monitor = monitor;
     self->outcome = S_NOTHING;
     self->connected = self->settled = false;
-    if (self->poller) {
-        zpoller_add(self->poller, sock);
-        if (monitor)
-            zpoller_add(self->poller, monitor);
-    }
     return 0;
 }
 
 /* Stops monitoring sock and closes it and its monitor, lingering ms. */
-static void s_close(fx_mgr_socket_t *self, zsock_t **sock_p, zsock_t **monitor_p, int linger_ms,
-                    bool from_poller)
+static void s_close(zsock_t **sock_p, zsock_t **monitor_p, int linger_ms)
 {
-    if (from_poller && self->poller) {
-        zpoller_remove(self->poller, *sock_p);
-        if (*monitor_p)
-            zpoller_remove(self->poller, *monitor_p);
-    }
     if (*monitor_p)
         zmq_socket_monitor(zsock_resolve(*sock_p), NULL, 0);
     zsock_destroy(monitor_p);
@@ -116,7 +105,7 @@ static void s_close(fx_mgr_socket_t *self, zsock_t **sock_p, zsock_t **monitor_p
 }
 
 fx_mgr_socket_t *fx_mgr_socket_new(const char *addr, const fx_keypair_t *kp, const char *server_key,
-                                   zpoller_t *poller, char *err, size_t errlen)
+                                   char *err, size_t errlen)
 {
     fx_mgr_socket_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -126,7 +115,6 @@ fx_mgr_socket_t *fx_mgr_socket_new(const char *addr, const fx_keypair_t *kp, con
     snprintf(self->addr, sizeof self->addr, "%s", addr);
     self->kp = *kp;
     snprintf(self->server_key, sizeof self->server_key, "%s", server_key);
-    self->poller = poller;
     if (s_open(self, err, errlen) != 0) {
         free(self);
         return NULL;
@@ -138,7 +126,7 @@ void fx_mgr_socket_destroy(fx_mgr_socket_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    s_close(*self_p, &(*self_p)->sock, &(*self_p)->monitor, S_LINGER_MS, false);
+    s_close(&(*self_p)->sock, &(*self_p)->monitor, S_LINGER_MS);
     free(*self_p);
     *self_p = NULL;
 }
@@ -146,6 +134,11 @@ void fx_mgr_socket_destroy(fx_mgr_socket_t **self_p)
 zsock_t *fx_mgr_socket_zsock(fx_mgr_socket_t *self)
 {
     return self->sock;
+}
+
+zsock_t *fx_mgr_socket_monitor(fx_mgr_socket_t *self)
+{
+    return self->monitor;
 }
 
 int fx_mgr_socket_renew(fx_mgr_socket_t *self)
@@ -156,7 +149,7 @@ int fx_mgr_socket_renew(fx_mgr_socket_t *self)
         fx_warn("%s; keeping the old socket", err);
         return -1;
     }
-    s_close(self, &old, &old_monitor, 0, true);
+    s_close(&old, &old_monitor, 0);
     return 0;
 }
 

@@ -21,22 +21,23 @@
 
 typedef struct fx_mgr_socket_t fx_mgr_socket_t;
 
-/* A socket connecting to addr, added (with its monitor) to poller. NULL
-   with a sentence in err. Caller owns the return value. */
+/* A socket connecting to addr. NULL with a sentence in err. Caller owns
+   the return value. */
 fx_mgr_socket_t *fx_mgr_socket_new(const char *addr, const fx_keypair_t *kp, const char *server_key,
-                                   zpoller_t *poller, char *err, size_t errlen);
+                                   char *err, size_t errlen);
 
-/* Closes the socket, lingering up to FX_MGR_LINGER_MS for what is queued.
-   Does not touch the poller (destroy that first or remove it yourself).
+/* Closes the socket, lingering up to a second for what is queued.
    Accepts NULL. */
 void fx_mgr_socket_destroy(fx_mgr_socket_t **self_p);
 
-/* The DEALER itself; it changes with each renewal. */
+/* The DEALER itself, and its monitor (NULL if it has none): the loop polls
+   both; they change with each renewal. */
 zsock_t *fx_mgr_socket_zsock(fx_mgr_socket_t *self);
+zsock_t *fx_mgr_socket_monitor(fx_mgr_socket_t *self);
 
 /* Closes the socket at once (what is queued on it is dropped: the caller
    sends it again after the next WELCOME) and makes a new one, keys set
-   again and connecting, swapped in the poller. 0, or -1 (logged) keeping
+   again and connecting. 0, or -1 (logged) keeping
    the old socket. */
 int fx_mgr_socket_renew(fx_mgr_socket_t *self);
 

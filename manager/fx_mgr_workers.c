@@ -1,8 +1,10 @@
 /*  fx_mgr_workers.c: the manager's side of the worker link (SPEC 6.4).
 
-    Over the worker link (worker/fx_wlink.h, which admits only the
-    processes the pool started); a worker's READY must also name the pid
-    the pool started. A task goes to an idle worker alone; the worker's one result
+    Over the worker link (worker/fx_wlink.h: a socketpair per process the
+    pool started, so a message's connection names its slot); a worker's
+    READY must also name the pid the pool started. A task goes to an idle
+    worker alone, sent from the frames the slot holds (no copy); the
+    worker's one result
     comes back; a worker that overruns the task's walltime, or runs a task
     that is cancelled, is killed and the task ends with an error result.
     A worker that dies while running a task is replaced, and the task runs
@@ -25,17 +27,17 @@ static void s_send(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t **msg_p, uint32_t s
     int rc = FX_E_NOMEM;
     if (*msg_p) {
         (*msg_p)->seq = seq;
-        rc = fx_wlink_send(self->wlink, slot->id, msg_p);
+        rc = fx_wlink_send(self->wlink, slot->peer, msg_p);
     }
     if (rc_p)
         *rc_p = rc;
 }
 
-static void s_refuse(fx_mgr_t *self, const char *peer, uint32_t seq, int code, const char *fmt, ...)
+static void s_refuse(fx_mgr_t *self, fx_wlink_peer_t peer, uint32_t seq, int code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 /* ERROR to a worker, within its ERROR budget; logged either way. */
-static void s_refuse(fx_mgr_t *self, const char *peer, uint32_t seq, int code, const char *fmt, ...)
+static void s_refuse(fx_mgr_t *self, fx_wlink_peer_t peer, uint32_t seq, int code, const char *fmt, ...)
 {
     char text[FX_TEXT_MAX];
     va_list ap;
@@ -49,7 +51,7 @@ static void s_refuse(fx_mgr_t *self, const char *peer, uint32_t seq, int code, c
 int fx_mgr_workers_start(fx_mgr_t *self)
 {
     char err[FX_ADDR_MAX + 128];
-    self->wlink = fx_wlink_listen(self->args->id, self->poller, err, sizeof err);
+    self->wlink = fx_wlink_new(err, sizeof err);
     if (!self->wlink) {
         fx_error("%s", err);
         return -1;
@@ -58,8 +60,8 @@ int fx_mgr_workers_start(fx_mgr_t *self)
     if (!self->pool)
         return -1;
     fx_pool_start_due(self->pool, fx_now_ms());
-    fx_info("started %u worker%s (%s) on %s", self->args->workers, self->args->workers == 1 ? "" : "s",
-            self->args->worker_path, fx_wlink_address(self->wlink));
+    fx_info("started %u worker%s (%s), a socketpair each", self->args->workers,
+            self->args->workers == 1 ? "" : "s", self->args->worker_path);
     return 0;
 }
 
@@ -69,6 +71,7 @@ static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *wh
     fx_mgr_error_result(self, slot->task.task_id, slot->session, code,
                         "worker pid %d on manager %s %s task %s", (int) slot->pid, self->args->id, what,
                         slot->task.task_id);
+    fx_mgr_out_provenance(self, &slot->task, slot->pid);
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;
 }
@@ -76,12 +79,12 @@ static void s_end_task(fx_mgr_t *self, fx_slot_t *slot, int code, const char *wh
 static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
 {
     if (slot->state != FX_SLOT_SPAWNED) {
-        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice",
+        s_refuse(self, slot->peer, msg->seq, FX_E_UNEXPECTED, "worker pid %d said READY twice",
                  (int) slot->pid);
         return;
     }
     if (msg->ready.pid != (uint32_t) slot->pid) {
-        s_refuse(self, slot->id, msg->seq, FX_E_FORBIDDEN,
+        s_refuse(self, slot->peer, msg->seq, FX_E_FORBIDDEN,
                  "READY names pid %u, but this connection belongs to the manager's worker pid %d",
                  msg->ready.pid, (int) slot->pid);
         return;
@@ -101,7 +104,7 @@ static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
 {
     fx_result_t *r = msg->results.count == 1 ? &msg->results.results[0] : NULL;
     if (slot->state != FX_SLOT_BUSY || !r || strcmp(r->task_id, slot->task.task_id) != 0) {
-        s_refuse(self, slot->id, msg->seq, FX_E_UNEXPECTED,
+        s_refuse(self, slot->peer, msg->seq, FX_E_UNEXPECTED,
                  "RESULTS from worker pid %d must hold exactly the result of its running task (%s), not %u "
                  "result(s) starting with %s",
                  (int) slot->pid, slot->state == FX_SLOT_BUSY ? slot->task.task_id : "none",
@@ -128,12 +131,12 @@ static void s_on_error(fx_mgr_t *self, fx_slot_t *slot, int code, const char *te
 }
 
 /* One message from a worker (rc, peer, seq, detail: fx_wlink_recv's). */
-static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, uint32_t seq,
+static void s_read_one(fx_mgr_t *self, int rc, fx_wlink_peer_t peer, fx_msg_t *msg, uint32_t seq,
                        const char *detail)
 {
     fx_slot_t *slot = fx_pool_find(self->pool, peer);
-    if (!slot) { /* admitted by the link, but its process is gone */
-        s_refuse(self, peer, seq, FX_E_FORBIDDEN, "worker %s is not one of this manager's processes now",
+    if (!slot) { /* a connection whose process is gone */
+        s_refuse(self, peer, seq, FX_E_FORBIDDEN, "connection %u is not one of this manager's processes now",
                  peer);
         return;
     }
@@ -141,7 +144,7 @@ static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, 
         char text[FX_TEXT_MAX];
         snprintf(text, sizeof text, "the manager cannot read its message (%s: %s)", fx_strerror(rc), detail);
         s_on_error(self, slot, rc, text);
-        s_refuse(self, slot->id, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc),
+        s_refuse(self, slot->peer, seq, rc, "fx-manager cannot read the message: %s (%s)", fx_strerror(rc),
                  detail);
         return;
     }
@@ -158,7 +161,7 @@ static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, 
         break;
     case FX_ADMIT_NO_SESSION:
     case FX_ADMIT_UNEXPECTED:
-        s_refuse(self, slot->id, msg->seq, fx_link_refusal_code(verdict), "%s",
+        s_refuse(self, slot->peer, msg->seq, fx_link_refusal_code(verdict), "%s",
                  fx_link_refusal(FX_LINK_WORKER, FX_FROM_CONNECTING, verdict, msg->type, why, sizeof why));
         break;
     case FX_ADMIT_OK:
@@ -170,11 +173,11 @@ static void s_read_one(fx_mgr_t *self, int rc, const char *peer, fx_msg_t *msg, 
 void fx_mgr_workers_read(fx_mgr_t *self)
 {
     for (;;) {
-        fx_id_text_t peer;
+        fx_wlink_peer_t peer = 0;
         fx_msg_t *msg = NULL;
         uint32_t seq = 0;
         const char *detail = "";
-        int rc = fx_wlink_recv(self->wlink, peer, &msg, &seq, &detail);
+        int rc = fx_wlink_recv(self->wlink, &peer, &msg, &seq, &detail);
         if (rc == FX_E_TIMEOUT)
             return;
         s_read_one(self, rc, peer, msg, seq, detail);
@@ -238,6 +241,7 @@ static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
                         "worker lost %u time%s running task %s on manager %s (attempts: %s)", deaths,
                         deaths == 1 ? "" : "s", slot->task.task_id, self->args->id,
                         slot->losses.text ? slot->losses.text : what);
+    fx_mgr_out_provenance(self, &slot->task, slot->pid);
 }
 
 /* CANCEL of one id: a queued task is removed, a running one's worker
@@ -251,6 +255,7 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
         fx_mgr_error_result(self, item.task.task_id, item.session, FX_E_CANCELLED,
                             "task %s cancelled before it ran on manager %s", item.task.task_id,
                             self->args->id);
+        fx_mgr_out_provenance(self, &item.task, 0);
         fx_task_clear(&item.task);
         fx_losses_clear(&item.losses);
         return;
@@ -264,6 +269,7 @@ void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only
         fx_mgr_error_result(self, slot->task.task_id, slot->session, FX_E_CANCELLED,
                             "task %s cancelled while running on worker pid %d (manager %s)",
                             slot->task.task_id, (int) slot->pid, self->args->id);
+        fx_mgr_out_provenance(self, &slot->task, slot->pid);
         fx_task_clear(&slot->task);
         slot->deadline_ms = 0;
         fx_slot_on(slot, FX_SLOT_KILL);
@@ -297,35 +303,57 @@ void fx_mgr_workers_walltime(fx_mgr_t *self)
     }
 }
 
+/* The body to send with the slot's new task (SPEC 12.1.4) in *body_p: a
+   task without a version sends its own; with one, nothing if the slot's
+   worker was sent that version before, else the store's. A version whose
+   body the store dropped meanwhile ends the task with FX_E_NOT_FOUND and
+   the slot is idle again: not FX_OK. */
+static int s_body_for(fx_mgr_t *self, fx_slot_t *slot, zframe_t **body_p)
+{
+    const char *version = slot->task.function_version;
+    fx_seen_t *seen = self->seen[slot->index];
+    fx_seen_for(seen, (int) slot->pid, slot->started_ms);
+    if (!version[0] || slot->task.body) { /* no version, or a body the store could not take */
+        *body_p = slot->task.body;
+        return FX_OK;
+    }
+    if (fx_seen_has(seen, version))
+        return FX_OK;
+    *body_p = fx_bodies_get(self->bodies, version);
+    if (*body_p)
+        return FX_OK;
+    s_end_task(self, slot, FX_E_NOT_FOUND, "has no body of its function version for");
+    fx_slot_on(slot, FX_SLOT_DONE);
+    return FX_E_NOT_FOUND;
+}
+
 /* Hands queued tasks, oldest first, to idle workers. The slot keeps the
-   task (for its error result, and for retries later); the worker gets
-   copies of the frames. */
+   task (for its error result, and for retries later); the worker is sent
+   it from the slot's frames, which are not copied. */
 void fx_mgr_workers_dispatch(fx_mgr_t *self)
 {
     fx_slot_t *slot;
     while (self->q_len && (slot = fx_pool_idle(self->pool))) {
         fx_queued_t item;
         fx_mgr_queue_pop(self, &item);
-        fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
-        fx_task_t *copy = msg && fx_msg_alloc_records(msg, 1) == FX_OK ? &msg->tasks.tasks[0] : NULL;
-        if (copy) {
-            *copy = item.task;
-            copy->body = item.task.body ? zframe_dup(item.task.body) : NULL;
-            copy->payload = item.task.payload ? zframe_dup(item.task.payload) : NULL;
-        }
-        if (!copy || (item.task.body && !copy->body) || (item.task.payload && !copy->payload)) {
-            fx_msg_destroy(&msg);
-            fx_mgr_queue_push(self, &item, true);
-            return; /* out of memory: try again next pass */
-        }
         slot->task = item.task;
         slot->session = item.session;
         slot->losses = item.losses;
         fx_slot_on(slot, FX_SLOT_TASK);
         slot->deadline_ms =
             item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
-        int rc;
-        s_send(self, slot, &msg, 0, &rc);
+        zframe_t *body = NULL;
+        const char *version = slot->task.function_version;
+        if (s_body_for(self, slot, &body) != FX_OK)
+            continue;
+        int rc = fx_wlink_send_task(self->wlink, slot->peer, &slot->task, body);
+        if (rc == FX_OK && version[0] && body) {
+            fx_seen_add(self->seen[slot->index], version);
+            self->bodies_sent++;
+            fx_info(
+                "worker pid %d gets the body of function version %s (%zu bytes; %llu bodies sent to workers)",
+                (int) slot->pid, version, zframe_size(body), (unsigned long long) self->bodies_sent);
+        }
         if (rc != FX_OK) {
             fx_warn("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
                     slot->task.task_id, (int) slot->pid, fx_strerror(rc));

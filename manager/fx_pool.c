@@ -45,11 +45,48 @@ static const struct {
     {FX_SLOT_DEAD, FX_SLOT_STARTED, FX_SLOT_SPAWNED},
 };
 
+struct fx_pool_t {
+    char *worker_path;
+    fx_wlink_t *link;
+    uint32_t size;
+    fx_slot_t *slots;
+    uint32_t count[FX_SLOT_KILLED + 1]; /* slots per state */
+    fx_slot_t *idle;                    /* IDLE slots, a stack through idle_next */
+    fx_slot_t **by_peer;                /* peer - 1 -> its slot */
+    uint32_t by_peer_cap;
+    bool stopped; /* fx_pool_stop ran: start nothing more */
+};
+
+/* The slot leaves its state (bookkeeping of counts and the idle stack). */
+static void s_leave(fx_pool_t *pool, fx_slot_t *slot)
+{
+    pool->count[slot->state]--;
+    if (slot->state != FX_SLOT_IDLE)
+        return;
+    fx_slot_t **at = &pool->idle;
+    while (*at && *at != slot)
+        at = &(*at)->idle_next;
+    if (*at)
+        *at = slot->idle_next; /* the top of the stack, but for a death or a READY twice */
+    slot->idle_next = NULL;
+}
+
+static void s_enter(fx_pool_t *pool, fx_slot_t *slot)
+{
+    pool->count[slot->state]++;
+    if (slot->state == FX_SLOT_IDLE) {
+        slot->idle_next = pool->idle;
+        pool->idle = slot;
+    }
+}
+
 bool fx_slot_on(fx_slot_t *slot, fx_slot_event_t event)
 {
     for (size_t i = 0; i < sizeof s_moves / sizeof s_moves[0]; i++)
         if (s_moves[i].from == slot->state && s_moves[i].event == event) {
+            s_leave(slot->pool, slot);
             slot->state = s_moves[i].to;
+            s_enter(slot->pool, slot);
             return true;
         }
     return false;
@@ -59,14 +96,6 @@ const char *fx_slot_state_name(fx_slot_state_t state)
 {
     return (unsigned) state < sizeof s_state_names / sizeof s_state_names[0] ? s_state_names[state] : "?";
 }
-
-struct fx_pool_t {
-    char *worker_path;
-    fx_wlink_t *link;
-    uint32_t size;
-    fx_slot_t *slots;
-    bool stopped; /* fx_pool_stop ran: start nothing more */
-};
 
 fx_pool_t *fx_pool_new(const char *worker_path, fx_wlink_t *link, uint32_t size)
 {
@@ -81,8 +110,11 @@ fx_pool_t *fx_pool_new(const char *worker_path, fx_wlink_t *link, uint32_t size)
         return NULL;
     }
     self->size = size;
-    for (uint32_t i = 0; i < size; i++)
+    for (uint32_t i = 0; i < size; i++) {
         self->slots[i].index = i;
+        self->slots[i].pool = self;
+    }
+    self->count[FX_SLOT_DEAD] = size;
     return self;
 }
 
@@ -101,6 +133,7 @@ void fx_pool_destroy(fx_pool_t **self_p)
         fx_losses_clear(&slot->losses);
     }
     free(self->slots);
+    free(self->by_peer);
     free(self->worker_path);
     free(self);
     *self_p = NULL;
@@ -116,80 +149,55 @@ fx_slot_t *fx_pool_slot(fx_pool_t *self, uint32_t index)
     return index < self->size ? &self->slots[index] : NULL;
 }
 
-fx_slot_t *fx_pool_find(fx_pool_t *self, const char *peer)
+fx_slot_t *fx_pool_find(fx_pool_t *self, fx_wlink_peer_t peer)
 {
-    for (uint32_t i = 0; i < self->size; i++) {
-        fx_slot_t *slot = &self->slots[i];
-        if (slot->pid > 0 && strcmp(slot->id, peer) == 0)
-            return slot;
-    }
-    return NULL;
+    fx_slot_t *slot = peer >= 1 && peer <= self->by_peer_cap ? self->by_peer[peer - 1] : NULL;
+    return slot && slot->pid > 0 && slot->peer == peer ? slot : NULL;
 }
 
 fx_slot_t *fx_pool_idle(fx_pool_t *self)
 {
-    for (uint32_t i = 0; i < self->size; i++)
-        if (self->slots[i].state == FX_SLOT_IDLE)
-            return &self->slots[i];
-    return NULL;
+    return self->idle;
 }
 
 uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state)
 {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < self->size; i++)
-        n += self->slots[i].state == state;
-    return n;
+    return (unsigned) state <= FX_SLOT_KILLED ? self->count[state] : 0;
 }
 
-/* environ without `name`, plus name=value; built before fork because the
-   child of a threaded process may only call async-signal-safe functions.
-   Caller frees the array and its last entry. */
-static char **s_worker_env(const char *name, const char *value)
+/* Remembers that peer is slot's; -1 if out of memory. */
+static int s_map_peer(fx_pool_t *self, fx_wlink_peer_t peer, fx_slot_t *slot)
 {
-    size_t name_len = strlen(name);
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **env = calloc(n + 2, sizeof *env);
-    char *own = malloc(name_len + strlen(value) + 2);
-    if (!env || !own) {
-        free(env);
-        free(own);
-        return NULL;
+    if (peer > self->by_peer_cap) {
+        uint32_t cap = self->by_peer_cap ? self->by_peer_cap : 8;
+        while (cap < peer)
+            cap *= 2;
+        fx_slot_t **map = realloc(self->by_peer, cap * sizeof *map);
+        if (!map)
+            return -1;
+        memset(map + self->by_peer_cap, 0, (cap - self->by_peer_cap) * sizeof *map);
+        self->by_peer = map;
+        self->by_peer_cap = cap;
     }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], name, name_len) != 0 || environ[i][name_len] != '=')
-            env[k++] = environ[i];
-    sprintf(own, "%s=%s", name, value);
-    env[k++] = own;
-    env[k] = NULL;
-    return env;
-}
-
-static void s_free_env(char **env)
-{
-    if (!env)
-        return;
-    size_t n = 0;
-    while (env[n + 1])
-        n++;
-    free(env[n]); /* ours is the last one */
-    free(env);
+    self->by_peer[peer - 1] = slot;
+    return 0;
 }
 
 static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
 {
     fx_wlink_child_t child;
-    fx_wlink_child(self->link, &child);
-    char **env = s_worker_env(child.env_name, child.env_value);
-    if (!env) {
+    char err[256];
+    if (fx_wlink_child(self->link, &child, err, sizeof err) != FX_OK) {
+        fx_warn("%s; will retry", err);
+        return -1;
+    }
+    if (s_map_peer(self, child.peer, slot) != 0) {
+        fx_wlink_child_started(&child);
         fx_wlink_child_gone(self->link, child.peer);
         fx_warn("out of memory starting a worker; will retry");
         return -1;
     }
-    char *argv[] = {self->worker_path, "--connect", child.connect, NULL};
+    char *argv[] = {self->worker_path, (char *) child.flag, child.value, NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -197,7 +205,8 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(127);
-        setpgid(0, 0); /* a walltime kill takes the worker's children too */
+        fx_wlink_child_keep(&child); /* its end of the link survives exec; nothing else does */
+        setpgid(0, 0);               /* a walltime kill takes the worker's children too */
         int fd = open("/dev/null", O_RDONLY);
         if (fd >= 0)
             dup2(fd, 0);
@@ -206,10 +215,10 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execve(argv[0], argv, env);
+        execve(argv[0], argv, environ);
         _exit(127);
     }
-    s_free_env(env);
+    fx_wlink_child_started(&child); /* only the child holds its end now */
     if (pid < 0) {
         fx_wlink_child_gone(self->link, child.peer);
         fx_warn("cannot fork a worker: %s; will retry", strerror(errno));
@@ -218,7 +227,7 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
     setpgid(pid, pid); /* also here: no race with the manager's first kill(-pid) */
     slot->pid = pid;
     fx_slot_on(slot, FX_SLOT_STARTED);
-    memcpy(slot->id, child.peer, sizeof slot->id);
+    slot->peer = child.peer;
     slot->python_version[0] = '\0';
     slot->started_ms = now_ms;
     return 0;
@@ -226,6 +235,8 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
 
 void fx_pool_start_due(fx_pool_t *self, int64_t now_ms)
 {
+    if (!self->count[FX_SLOT_DEAD])
+        return;
     for (uint32_t i = 0; i < self->size && !self->stopped; i++) {
         fx_slot_t *slot = &self->slots[i];
         if (slot->state == FX_SLOT_DEAD && slot->respawn_ms <= now_ms && s_start(self, slot, now_ms) != 0)
@@ -282,19 +293,25 @@ static void s_dead(fx_pool_t *self, fx_slot_t *slot, int status, fx_pool_death_f
         fx_warn("worker pid %d (slot %u) %s%s; %s in %llu ms", (int) slot->pid, slot->index, how,
                 never_ready ? " before it was READY" : "", "starting another", (unsigned long long) delay);
     slot->pid = 0;
-    fx_wlink_child_gone(self->link, slot->id);
+    fx_wlink_child_gone(self->link, slot->peer);
+    if (slot->peer >= 1 && slot->peer <= self->by_peer_cap)
+        self->by_peer[slot->peer - 1] = NULL;
+    slot->peer = 0;
     fx_slot_on(slot, FX_SLOT_EXITED);
     slot->respawn_ms = now + (int64_t) delay;
 }
 
 void fx_pool_reap(fx_pool_t *self, fx_pool_death_fn *fn, void *arg)
 {
-    for (uint32_t i = 0; i < self->size; i++) {
-        fx_slot_t *slot = &self->slots[i];
-        int status;
-        if (slot->pid > 0 && waitpid(slot->pid, &status, WNOHANG) == slot->pid)
-            s_dead(self, slot, status, fn, arg);
-    }
+    /* the manager has no children but its workers: any child reaped is one */
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        for (uint32_t i = 0; i < self->size; i++)
+            if (self->slots[i].pid == pid) {
+                s_dead(self, &self->slots[i], status, fn, arg);
+                break;
+            }
 }
 
 static int s_pidfd_open(pid_t pid)

@@ -2,11 +2,13 @@
 
     A pool is a fixed number of slots; each slot holds at most one fx-worker
     process at a time. The pool starts processes (fork/exec, each in its own
-    process group, each a fresh peer of the worker link, fx_wlink_child,
-    told where and as whom to connect), reaps them
-    (waitpid WNOHANG), and restarts them with a backoff when one dies before
-    it ever said READY. What the slot's worker is doing (state, task) is set
-    by the manager; the pool only clears it when the process is gone. */
+    process group, each with its own connection of the worker link,
+    fx_wlink_child, whose end it inherits), reaps them (waitpid WNOHANG,
+    when the manager saw SIGCHLD), and restarts them with a backoff when one
+    dies before it ever said READY. What the slot's worker is doing (state,
+    task) is set by the manager; the pool only clears it when the process is
+    gone. Finding an idle slot, the slot of a peer, and how many slots are in
+    a state cost O(1): the pool keeps them as slots change state. */
 #ifndef FX_POOL_H
 #define FX_POOL_H
 
@@ -50,11 +52,14 @@ typedef enum {
     FX_SLOT_EXITED,  /* its process is gone (reaped) */
 } fx_slot_event_t;
 
-typedef struct {
+typedef struct fx_pool_t fx_pool_t;
+typedef struct fx_slot_t fx_slot_t;
+
+struct fx_slot_t {
     uint32_t index;
     pid_t pid; /* 0 when DEAD */
     fx_slot_state_t state;
-    fx_id_text_t id;                         /* the current process's peer on the worker link */
+    fx_wlink_peer_t peer;                    /* the current process's connection on the worker link */
     char python_version[FX_VERSION_MAX + 1]; /* from READY */
     fx_task_t task;                          /* BUSY: the task it runs; owns its frames */
     uint32_t session;                        /* BUSY: interchange session the task came in */
@@ -63,9 +68,9 @@ typedef struct {
     int64_t started_ms;
     int64_t respawn_ms; /* DEAD: when to start the next process */
     uint32_t failures;  /* deaths before READY, in a row */
-} fx_slot_t;
-
-typedef struct fx_pool_t fx_pool_t;
+    fx_pool_t *pool;
+    fx_slot_t *idle_next; /* IDLE: the next idle slot */
+};
 
 /* Takes the slot along the transition of (its state, event): true, or
    false, with the state unchanged, if SPEC 6.4 has no such transition. */
@@ -90,9 +95,9 @@ uint32_t fx_pool_size(fx_pool_t *self);
 fx_slot_t *fx_pool_slot(fx_pool_t *self, uint32_t index);
 
 /* The slot whose current process is this peer of the worker link, or NULL. */
-fx_slot_t *fx_pool_find(fx_pool_t *self, const char *peer);
+fx_slot_t *fx_pool_find(fx_pool_t *self, fx_wlink_peer_t peer);
 
-/* An IDLE slot, or NULL. */
+/* An IDLE slot (the one idle the shortest time), or NULL. */
 fx_slot_t *fx_pool_idle(fx_pool_t *self);
 
 /* Slots in this state. */
@@ -101,9 +106,11 @@ uint32_t fx_pool_count(fx_pool_t *self, fx_slot_state_t state);
 /* Starts a process in every DEAD slot whose respawn time has come. */
 void fx_pool_start_due(fx_pool_t *self, int64_t now_ms);
 
-/* Reaps every exited process (never blocks): calls fn, frees the slot's
-   task and losses (fn may move them out first), and schedules the next process (at once if the dead one had
-   been READY or was killed by the manager, else with a growing delay). */
+/* Reaps every exited process (never blocks; call after SIGCHLD, and now
+   and then in case one was missed): calls fn, frees the slot's task and
+   losses (fn may move them out first), and schedules the next process (at
+   once if the dead one had been READY or was killed by the manager, else
+   with a growing delay). */
 void fx_pool_reap(fx_pool_t *self, fx_pool_death_fn *fn, void *arg);
 
 /* SIGTERM to every process, up to grace_ms for them to exit, then SIGKILL;

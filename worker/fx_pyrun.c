@@ -4,7 +4,9 @@
     interpreter without its signal handlers, convert fx_task_t fields to
     Python objects and the runner's answer back to an fx_result_t, and give
     the runner two process-level hooks (module _fxworker). Everything about
-    task semantics lives in fx_runner.py. */
+    task semantics lives in fx_runner.py; the common kind of task is run by
+    fx_pyfast.c with the same semantics and fewer steps, and comes here
+    only when that declines it. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -14,8 +16,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "fx_pyfast.h"
 #include "fx_pyrun.h"
 #include "fx_runner_py.h" /* s_runner_py: fx_runner.py as a C string (embed.cmake) */
+#include "fx_wlink.h"     /* FX_WLINK_BODIES_MAX */
 
 #define S_RUNNER_MODULE "_fx_runner"
 #define S_RUNNER_FILE "<fx-runner>" /* must match _RUNNER_FILE in fx_runner.py */
@@ -23,6 +27,8 @@
 struct fx_pyrun_t {
     PyObject *run; /* fx_runner.run */
     char version[FX_VERSION_MAX + 1];
+    char runtime[FX_NAME_MAX + 1]; /* fx_runner.RUNTIME: "python 3.11.2; dill 0.3.6" */
+    fx_pyfast_t *fast;             /* the fast path (fx_pyfast.h) */
 };
 
 /* The shell command's process group, read by the worker's SIGTERM handler. */
@@ -57,6 +63,49 @@ static PyObject *s_set_child(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* _fxworker.Frame: a task's payload frame, owned by a Python object that
+   exports its bytes (writable: the frame is the worker's own copy), so
+   that the memoryviews pickle5's out-of-band buffers are made of keep the
+   frame alive as long as any object made from them lives: no copy, and no
+   view left over freed memory. */
+typedef struct {
+    PyObject_HEAD zframe_t *frame;
+} s_frame_t;
+
+static int s_frame_getbuffer(PyObject *obj, Py_buffer *view, int flags)
+{
+    zframe_t *frame = ((s_frame_t *) obj)->frame;
+    return PyBuffer_FillInfo(view, obj, zframe_data(frame), (Py_ssize_t) zframe_size(frame), 0, flags);
+}
+
+static void s_frame_dealloc(PyObject *obj)
+{
+    zframe_destroy(&((s_frame_t *) obj)->frame);
+    Py_TYPE(obj)->tp_free(obj);
+}
+
+static PyBufferProcs s_frame_buffer = {.bf_getbuffer = s_frame_getbuffer};
+
+static PyTypeObject s_frame_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_fxworker.Frame",
+    .tp_basicsize = sizeof(s_frame_t),
+    .tp_dealloc = s_frame_dealloc,
+    .tp_as_buffer = &s_frame_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A task's payload frame, exported as a buffer.",
+};
+
+/* A Frame taking *frame_p (NULL on failure, *frame_p then untouched). */
+static PyObject *s_frame_take(zframe_t **frame_p)
+{
+    s_frame_t *obj = PyObject_New(s_frame_t, &s_frame_type);
+    if (obj) {
+        obj->frame = *frame_p;
+        *frame_p = NULL;
+    }
+    return (PyObject *) obj;
+}
+
 static PyMethodDef s_methods[] = {
     {"child_setup", s_child_setup, METH_NOARGS, "In a forked child: die with the worker."},
     {"child", s_set_child, METH_O, "Record the running shell command's process group (0: none)."},
@@ -77,6 +126,8 @@ static struct PyModuleDef s_module = {
 
 static PyObject *s_module_init(void)
 {
+    if (PyType_Ready(&s_frame_type) != 0)
+        return NULL;
     return PyModule_Create(&s_module);
 }
 
@@ -84,7 +135,7 @@ static PyObject *s_module_init(void)
 
 /* "TypeName: message" of the pending Python exception into buf; prints its
    traceback to stderr and clears it. */
-static void s_py_error(char *buf, size_t len)
+void fx_py_error(char *buf, size_t len)
 {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -101,7 +152,7 @@ static void s_py_error(char *buf, size_t len)
 }
 
 /* A str from wire text, which is not checked to be UTF-8. New reference. */
-static PyObject *s_text(const char *s)
+PyObject *fx_py_text(const char *s)
 {
     return PyUnicode_DecodeUTF8(s, (Py_ssize_t) strlen(s), "replace");
 }
@@ -113,10 +164,8 @@ static PyObject *s_bytes(zframe_t *frame)
     return PyBytes_FromStringAndSize((const char *) zframe_data(frame), (Py_ssize_t) zframe_size(frame));
 }
 
-static void s_internal(fx_result_t *result, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Turns result into an FX_E_INTERNAL error result. */
-static void s_internal(fx_result_t *result, const char *fmt, ...)
+void fx_py_internal(fx_result_t *result, const char *fmt, ...)
 {
     char text[FX_TEXT_MAX];
     va_list ap;
@@ -137,7 +186,7 @@ static void s_internal(fx_result_t *result, const char *fmt, ...)
 static int s_load_runner(fx_pyrun_t *self, char *err, size_t errlen)
 {
     int rc = -1;
-    PyObject *code = NULL, *done = NULL, *version = NULL;
+    PyObject *code = NULL, *done = NULL, *version = NULL, *runtime = NULL;
     PyObject *module = PyImport_AddModule(S_RUNNER_MODULE); /* borrowed */
     if (!module)
         goto cleanup;
@@ -158,6 +207,7 @@ static int s_load_runner(fx_pyrun_t *self, char *err, size_t errlen)
         {"E_INTERNAL", FX_E_INTERNAL},
         {"OUTPUT_MAX", FX_OUTPUT_MAX},
         {"PAYLOAD_MAX", FX_PAYLOAD_MAX},
+        {"BODIES_MAX", FX_WLINK_BODIES_MAX},
     };
     for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
         if (PyModule_AddIntConstant(module, constants[i].name, constants[i].value) != 0)
@@ -173,20 +223,28 @@ static int s_load_runner(fx_pyrun_t *self, char *err, size_t errlen)
         goto cleanup;
     self->run = PyObject_GetAttrString(module, "run");
     version = PyObject_GetAttrString(module, "PY_VERSION");
-    if (!self->run || !version)
+    runtime = PyObject_GetAttrString(module, "RUNTIME");
+    if (!self->run || !version || !runtime)
         goto cleanup;
     const char *text = PyUnicode_AsUTF8(version);
     if (!text || fx_strlcpy(self->version, text, sizeof self->version) != FX_OK)
+        goto cleanup;
+    text = PyUnicode_AsUTF8(runtime);
+    if (!text || fx_strlcpy(self->runtime, text, sizeof self->runtime) != FX_OK)
+        goto cleanup;
+    self->fast = fx_pyfast_new(module, self->version);
+    if (!self->fast)
         goto cleanup;
     rc = 0;
 cleanup:
     if (rc != 0) {
         char why[512] = "unknown error";
         if (PyErr_Occurred())
-            s_py_error(why, sizeof why);
+            fx_py_error(why, sizeof why);
         snprintf(err, errlen,
                  "cannot load the embedded task runner: %s; the fx-worker build is broken, rebuild it", why);
     }
+    Py_XDECREF(runtime);
     Py_XDECREF(version);
     Py_XDECREF(done);
     Py_XDECREF(code);
@@ -234,6 +292,7 @@ void fx_pyrun_destroy(fx_pyrun_t **self_p)
         return;
     fx_pyrun_t *self = *self_p;
     Py_CLEAR(self->run);
+    fx_pyfast_destroy(&self->fast);
     Py_FinalizeEx();
     free(self);
     *self_p = NULL;
@@ -244,10 +303,15 @@ const char *fx_pyrun_version(fx_pyrun_t *self)
     return self->version;
 }
 
+const char *fx_pyrun_runtime(fx_pyrun_t *self)
+{
+    return self->runtime;
+}
+
 /* ------------------------------------------------ one task */
 
 /* Copies the runner's 5-tuple into result. 0, or -1 with a reason. */
-static int s_take_answer(PyObject *answer, fx_result_t *result, const char **why)
+int fx_py_take_answer(PyObject *answer, fx_result_t *result, const char **why)
 {
     *why = "the answer is not a 5-tuple";
     if (!PyTuple_Check(answer) || PyTuple_GET_SIZE(answer) != 5)
@@ -284,19 +348,44 @@ static int s_take_answer(PyObject *answer, fx_result_t *result, const char **why
     return 0;
 }
 
-void fx_pyrun_run(fx_pyrun_t *self, const fx_task_t *task, fx_result_t *result)
+bool fx_pyrun_signals_changed(fx_pyrun_t *self)
+{
+    return fx_pyfast_signals_changed(self->fast);
+}
+
+/* Whether the task's payload format is pickle5 (SPEC 12.1.1). */
+static bool s_pickle5(const fx_task_t *task)
+{
+    const char *plus = strchr(task->serializer, '+');
+    return plus && strcmp(plus + 1, "pickle5") == 0;
+}
+
+void fx_pyrun_run(fx_pyrun_t *self, fx_task_t *task, fx_result_t *result)
 {
     fx_strlcpy(result->task_id, task->task_id, sizeof result->task_id);
-    PyObject *items[8] = {
-        PyLong_FromLong(task->kind), s_text(task->function_id),
-        s_text(task->entry),         s_bytes(task->body),
-        s_bytes(task->payload),      s_text(task->py_version),
-        s_text(task->serializer),    PyLong_FromUnsignedLong(task->walltime_ms),
+    if (fx_pyfast_run(self->fast, task, result))
+        return;
+    /* a pickle5 payload goes as a Frame that owns it: views, no copy */
+    PyObject *payload = s_pickle5(task) && task->payload && zframe_size(task->payload)
+                            ? s_frame_take(&task->payload)
+                            : s_bytes(task->payload);
+    enum { N = 10 };
+    PyObject *items[N] = {
+        PyLong_FromLong(task->kind),
+        fx_py_text(task->function_id),
+        fx_py_text(task->function_version),
+        fx_py_text(task->entry),
+        s_bytes(task->body),
+        payload,
+        fx_py_text(task->py_version),
+        fx_py_text(task->dill_version),
+        fx_py_text(task->serializer),
+        PyLong_FromUnsignedLong(task->walltime_ms),
     };
-    PyObject *args = PyTuple_New(8);
+    PyObject *args = PyTuple_New(N);
     PyObject *answer = NULL;
     bool complete = args != NULL;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < N; i++) {
         if (items[i] && args)
             PyTuple_SET_ITEM(args, i, items[i]); /* steals */
         else {
@@ -306,20 +395,20 @@ void fx_pyrun_run(fx_pyrun_t *self, const fx_task_t *task, fx_result_t *result)
     }
     char why[512];
     if (!complete) {
-        s_py_error(why, sizeof why);
-        s_internal(result, "fx-worker could not pass the task to Python: %s", why);
+        fx_py_error(why, sizeof why);
+        fx_py_internal(result, "fx-worker could not pass the task to Python: %s", why);
         goto cleanup;
     }
     answer = PyObject_Call(self->run, args, NULL);
     if (!answer) {
-        s_py_error(why, sizeof why);
-        s_internal(result, "fx-worker's runner raised: %s", why);
+        fx_py_error(why, sizeof why);
+        fx_py_internal(result, "fx-worker's runner raised: %s", why);
         goto cleanup;
     }
     const char *reason;
-    if (s_take_answer(answer, result, &reason) != 0) {
+    if (fx_py_take_answer(answer, result, &reason) != 0) {
         PyErr_Clear();
-        s_internal(result, "fx-worker's runner gave a bad answer: %s", reason);
+        fx_py_internal(result, "fx-worker's runner gave a bad answer: %s", reason);
     }
 cleanup:
     Py_XDECREF(answer);

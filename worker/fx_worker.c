@@ -1,9 +1,9 @@
 /*  fx-worker: runs one task at a time for its manager.
 
-        fx-worker --connect WHERE
+        fx-worker --link-fd N
 
-    Connected to its manager over the worker link (fx_wlink.h: where it
-    connects and as whom come from its command line and environment). On
+    Connected to its manager over the worker link (fx_wlink.h: its end of a
+    socketpair the manager made, inherited as descriptor N). On
     start it sends READY(pid, python_version), then serves TASKS (one task
     each) with RESULTS (one result each), reusing one embedded interpreter
     for every task.
@@ -15,11 +15,10 @@
     before WELCOME but an ERROR gets ERROR(NO_SESSION), and types a manager
     does not send get ERROR(UNEXPECTED) (SPEC 5.26.1, fx_link_admit); an
     ERROR answering READY means the manager refused us (exit 1). It stops
-    on SIGTERM/SIGINT, or when its parent goes away (PR_SET_PDEATHSIG, and a
-    getppid() check every second). A signal
+    on SIGTERM/SIGINT, or when its parent goes away (PR_SET_PDEATHSIG, the
+    link closing, and a getppid() check every second). A signal
     while a task runs ends the process at once (the manager is stopping it;
     the task is lost either way); idle, it finalises Python and exits 0. */
-#include <czmq.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -101,15 +100,16 @@ static void s_install_signals(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: zmq_poll returns on the signal */
+    sa.sa_flags = 0; /* no SA_RESTART: the wait for the next message returns on the signal */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 }
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: fx-worker --connect WHERE\n"
-                 "  Runs tasks for the fx-manager whose worker link is at WHERE; started by fx-manager.\n");
+    fprintf(out, "usage: fx-worker --link-fd N\n"
+                 "  Runs tasks for the fx-manager that started it, over its end of the worker link,\n"
+                 "  inherited as file descriptor N.\n");
 }
 
 /* seq of READY, the worker's one request. */
@@ -152,10 +152,18 @@ static void s_serve_task(fx_pyrun_t *py, fx_wlink_conn_t *link, fx_msg_t *msg)
         s_refuse(link, msg->seq, FX_E_UNEXPECTED, "TASKS while not IDLE; task %s not run", task->task_id);
         return;
     }
-    fx_pyrun_run(py, task, &reply->results.results[0]);
+    /* provenance (SPEC 12.5, 12.6): the task's stamps, the run's own, who ran it */
+    fx_result_t *result = &reply->results.results[0];
+    memcpy(result->times, task->times, sizeof result->times);
+    fx_stamp(result->times, FX_TIME_WORKER_STARTED);
+    fx_pyrun_run(py, task, result);
+    fx_stamp(result->times, FX_TIME_WORKER_FINISHED);
+    result->worker_pid = (uint32_t) getpid();
+    fx_strlcpy(result->worker_runtime, fx_pyrun_runtime(py), sizeof result->worker_runtime);
     s_on(S_DONE);
-    s_install_signals(); /* the task may have called signal.signal() */
-    reply->seq = 0;      /* not a request, not a reply (SPEC 3.6.3) */
+    if (fx_pyrun_signals_changed(py))
+        s_install_signals(); /* the task called signal.signal(): ours again */
+    reply->seq = 0;          /* not a request, not a reply (SPEC 3.6.3) */
     int rc = fx_wlink_conn_send(link, &reply);
     if (rc != FX_OK)
         fx_warn("cannot send the result of task %s: %s", task->task_id, fx_strerror(rc));
@@ -210,16 +218,16 @@ static int s_send_ready(fx_pyrun_t *py, fx_wlink_conn_t *link)
 int main(int argc, char **argv)
 {
     fx_log_init("fx-worker");
-    const char *endpoint = NULL;
+    const char *link_fd = NULL;
     static const struct option options[] = {
-        {"connect", required_argument, NULL, 'c'},
+        {"link-fd", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (opt == 'c')
-            endpoint = optarg;
+            link_fd = optarg;
         else if (opt == 'h') {
             s_usage(stdout);
             return 0;
@@ -229,7 +237,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!endpoint || optind != argc) {
+    if (!link_fd || optind != argc) {
         s_usage(stderr);
         return 2;
     }
@@ -240,7 +248,6 @@ int main(int argc, char **argv)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != s_parent)
         return 0;
-    zsys_handler_set(NULL); /* our handler, not czmq's */
     s_install_signals();
 
     int status = 1;
@@ -251,17 +258,18 @@ int main(int argc, char **argv)
         fx_error("%s", err);
         goto cleanup;
     }
-    link = fx_wlink_connect(endpoint, err, sizeof err);
+    link = fx_wlink_connect(link_fd, err, sizeof err);
     if (!link) {
         fx_error("%s", err);
         goto cleanup;
     }
     int rc = s_send_ready(py, link);
     if (rc != FX_OK) {
-        fx_error("cannot send READY to %s: %s", endpoint, fx_strerror(rc));
+        fx_error("cannot send READY over %s %s: %s", "--link-fd", link_fd, fx_strerror(rc));
         goto cleanup;
     }
     s_on(S_READY_SENT);
+    int64_t next_parent_check = fx_now_ms() + S_PARENT_CHECK_MS;
     while (!s_stop) {
         fx_msg_t *msg = NULL;
         uint32_t seq = 0;
@@ -271,15 +279,23 @@ int main(int argc, char **argv)
             fx_msg_destroy(&msg);
             break;
         }
-        if (getppid() != s_parent) {
-            fx_warn("parent process %d is gone; exiting", (int) s_parent);
-            fx_msg_destroy(&msg);
+        int64_t now = fx_now_ms();
+        if (now >= next_parent_check) { /* once a second, not per task */
+            next_parent_check = now + S_PARENT_CHECK_MS;
+            if (getppid() != s_parent) {
+                fx_warn("parent process %d is gone; exiting", (int) s_parent);
+                fx_msg_destroy(&msg);
+                break;
+            }
+        }
+        if (rc == FX_E_IO) {
+            fx_warn("the manager closed the worker link; exiting");
             break;
         }
         if (rc != FX_E_TIMEOUT)
             s_handle(py, link, rc, msg, seq, detail);
         fx_msg_destroy(&msg);
-        uint64_t held = fx_wlink_conn_tick(link, fx_now_ms());
+        uint64_t held = fx_wlink_conn_tick(link, now);
         if (held)
             fx_warn("%llu ERROR replies to the manager were not sent (rate limit)",
                     (unsigned long long) held);
