@@ -409,6 +409,8 @@ bool fx_ix_manager_first_sight(fx_ix_manager_t *self, const char *version)
         return true; /* out of memory: a body too many, never one too few */
     if (zhashx_lookup(self->seen, version))
         return false;
+    if (zhashx_size(self->seen) >= FX_IX_MANAGER_SEEN_MAX)
+        zhashx_purge(self->seen); /* the manager may have let older ones go: send them again */
     zhashx_insert(self->seen, version, (void *) 1); /* on OOM: sent again next time */
     return true;
 }

@@ -149,6 +149,10 @@ fx_ix_task_t *fx_ix_manager_after(fx_ix_manager_t *self, fx_ix_task_t *task);
    arrived; every version is sent again. A new session is a new record,
    which has seen nothing. O(1). */
 bool fx_ix_manager_first_sight(fx_ix_manager_t *self, const char *version);
+/* Versions noted per session at most: past it the set starts again empty
+   (every body sent once more), so that it never claims a version a
+   manager keeping fewer (fx-manager keeps 1,024) may have dropped. */
+#define FX_IX_MANAGER_SEEN_MAX 512
 void fx_ix_manager_forget_sights(fx_ix_manager_t *self);
 
 /* Scratch for the phases that gather per manager what they send (a batch

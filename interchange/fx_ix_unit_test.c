@@ -552,6 +552,12 @@ static void scenario_bodies(void *ctx)
           "a manager session: the body of each version the first time, then not");
     fx_ix_manager_forget_sights(m);
     CHECK(fx_ix_manager_first_sight(m, v[0]), "after a failed send: every body again");
+    char many[FX_OID_LEN + 1];
+    for (int i = 0; i < FX_IX_MANAGER_SEEN_MAX; i++) {
+        snprintf(many, sizeof many, "%040d", 1000 + i);
+        fx_ix_manager_first_sight(m, many);
+    }
+    CHECK(fx_ix_manager_first_sight(m, v[0]), "past FX_IX_MANAGER_SEEN_MAX versions the set starts again");
     m = fx_ix_managers_hello(reg, r, h, 2000, &orphans);
     CHECK(fx_ix_manager_first_sight(m, v[1]), "a new session has seen nothing");
     fx_msg_destroy(&h);
