@@ -9,12 +9,11 @@
 #include "fx_ix_internal.h"
 #include "fx_log.h"
 
-/* Whether managers cache bodies by version (SPEC 5.6: the body the first
-   time a manager session gets a version, empty after). fx-manager does not
-   yet, and MANAGER_HELLO has no field saying so: until it does, every
-   record carries its body. The per-manager set (fx_ix_manager_first_sight)
-   is kept either way; turning this on is the one change. */
-#define S_MANAGERS_CACHE_BODIES false
+/* Managers cache bodies by version (SPEC 5.6: the body the first time a
+   manager session gets a version, empty after; 12.1.4): every manager of
+   this protocol version does, so the version is the announcement on this
+   link. The per-manager set is fx_ix_manager_first_sight. */
+#define S_MANAGERS_CACHE_BODIES true
 
 /* The body frame task's record to m carries (NULL: empty). */
 static zframe_t *s_body_for(fx_ix_manager_t *m, const fx_ix_task_t *t)

@@ -187,3 +187,41 @@ def test_what_cannot_travel_is_refused_at_registration(running, tmp_path):
     for name, offender in (("open_file", "handle"), ("lock_in_closure", "lock")):
         assert got[name] != "registered", f"{name} was registered"
         assert offender in got[name]["str"], got[name]
+
+
+def test_a_body_crosses_the_broker_link_once(running):
+    """SPEC 5.27/5.28.1: the broker's TASKS carry no body once the
+    interchange announced its cache; the interchange fetches each version
+    once, however many tasks use it."""
+    import time
+    from fxharness import Federation
+
+    def tripled(x):
+        return 3 * x
+
+    ep = running.endpoint
+
+    def stats():
+        return {k: int(v) for k, v in Federation.read_stats(ep).items() if v.isdigit()}
+
+    def fresh():   # a rewrite that happened after everything before this line
+        mtime = os.stat(ep.stats_path).st_mtime_ns
+        deadline = time.monotonic() + 10
+        while os.stat(ep.stats_path).st_mtime_ns == mtime and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return stats()
+
+    before = fresh()
+    fid = running.client.register_function(tripled)
+    tids = running.client.run_batch([((i,), {}) for i in range(300)], endpoint_id=ep.endpoint_id,
+                                    function_id=fid)
+    assert [running.client.get_result(t, timeout=120) for t in tids] == [3 * i for i in range(300)]
+    deadline = time.monotonic() + 10
+    while True:   # the stats file is rewritten every second
+        after = fresh()
+        if after.get("tasks_received", 0) - before.get("tasks_received", 0) >= 300 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert after["tasks_received"] - before["tasks_received"] >= 300
+    assert after["versions_fetched"] - before["versions_fetched"] == 1, (before, after)
+    assert after["bodies_from_tasks"] - before["bodies_from_tasks"] == 0, (before, after)
