@@ -410,10 +410,62 @@ static void s_allowed(void *ctx)
     bt_world_teardown(&w);
 }
 
+/* ENDPOINT_INFO of the world's endpoint, NULL on any other reply. */
+static fx_msg_t *s_query(bt_peer_t *client, const char *endpoint_id)
+{
+    fx_msg_t *q = fx_msg_new(FX_MSG_ENDPOINT_QUERY);
+    memcpy(q->endpoint_query.endpoint_id, endpoint_id, sizeof(fx_id_text_t));
+    uint32_t seq = bt_send(client, q);
+    return bt_expect(client, FX_MSG_ENDPOINT_INFO, seq);
+}
+
+static void s_endpoint_query(void *ctx)
+{
+    (void) ctx;
+    bt_world_t w;
+    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    fx_msg_t *st = fx_msg_new(FX_MSG_ENDPOINT_STATUS);
+    st->endpoint_status.managers = 3;
+    st->endpoint_status.workers = 12;
+    st->endpoint_status.free = 5;
+    bt_send(w.endpoint, st);
+    CHECK(bt_barrier(w.endpoint));
+    fx_id_text_t id;
+    fx_msg_t *msg = NULL;
+    uint32_t seq = s_submit_pinned(w.alice_c, w.ep, w.fn, "", id); /* no credit: it stays queued */
+    fx_msg_destroy((msg = bt_expect(w.alice_c, FX_MSG_SUBMITTED, seq), &msg));
+    msg = s_query(w.alice_c, w.ep);
+    CHECK(msg && msg->endpoint_info.online == 1 && strcmp(msg->endpoint_info.endpoint_id, w.ep) == 0);
+    CHECK(msg && msg->endpoint_info.managers == 3 && msg->endpoint_info.workers == 12 &&
+          msg->endpoint_info.free == 5 && msg->endpoint_info.queued == 1 && msg->endpoint_info.dispatched == 0);
+    CHECK(msg && msg->endpoint_info.last_seen_us > 0 && msg->endpoint_info.name[0]);
+    fx_msg_destroy(&msg);
+    /* another user's endpoint does not exist for bob */
+    fx_msg_t *q = fx_msg_new(FX_MSG_ENDPOINT_QUERY);
+    memcpy(q->endpoint_query.endpoint_id, w.ep, sizeof(fx_id_text_t));
+    bt_expect_error(w.bob_c, FX_E_NOT_FOUND, bt_send(w.bob_c, q));
+    /* the endpoint goes away: offline, its counts gone, the queued task still counted */
+    bt_peer_destroy(&w.endpoint);
+    int64_t deadline = fx_test_deadline(15000);
+    bool offline = false;
+    while (!offline && fx_test_now_ms() < deadline) {
+        msg = s_query(w.alice_c, w.ep);
+        offline = msg && msg->endpoint_info.online == 0;
+        if (offline)
+            CHECK(msg->endpoint_info.managers == 0 && msg->endpoint_info.queued == 1);
+        fx_msg_destroy(&msg);
+        if (!offline)
+            bt_poll_gap();
+    }
+    CHECK(offline, "offline within the heartbeat threshold of its silence");
+    bt_world_teardown(&w);
+}
+
 static const fx_scenario_t s_scenarios[] = {
     {"versions", s_versions, false},     {"pinning", s_pinning, false},
     {"fetch", s_fetch_scenario, false},  {"missing_blob", s_missing_blob, false},
     {"provenance", s_provenance, false}, {"allowed", s_allowed, false},
+    {"endpoint_query", s_endpoint_query, false},
 };
 
 int main(int argc, char **argv)

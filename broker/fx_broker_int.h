@@ -191,6 +191,9 @@ void fx_client_function_get(fx_broker_t *broker, zframe_t *routing, fx_session_t
                             fx_msg_t *msg);
 void fx_client_provenance(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                           fx_msg_t *msg);
+/* ENDPOINT_QUERY -> ENDPOINT_INFO (fx_client_endpoint.c). */
+void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                              fx_msg_t *msg);
 
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);

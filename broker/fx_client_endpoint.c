@@ -1,0 +1,67 @@
+/*  fx_client_endpoint.c: ENDPOINT_QUERY, the broker's live view of one of
+    the user's endpoints (SPEC 5.37, 5.38; Client.get_endpoint_status).
+    Online means a session with its forwarder now: a session ends when the
+    endpoint is silent for the heartbeat threshold (SPEC 9.3), so the view
+    is never online past it. Managers, workers and free slots are from the
+    endpoint's last ENDPOINT_STATUS in that session; queued from the store;
+    dispatched is the session's tasks in flight. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_broker_int.h"
+
+/* The owner's endpoint row of this id into row. FX_OK, FX_E_NOT_FOUND, or
+   a store error. */
+static int s_endpoint_row(fx_broker_t *broker, const char *owner, const char *id, fx_store_endpoint_row_t *row)
+{
+    fx_store_endpoint_row_t *rows = calloc(FX_LIST_ROWS_MAX, sizeof *rows);
+    if (!rows)
+        return FX_E_NOMEM;
+    uint32_t n = 0;
+    int rc = fx_store_list_endpoints(broker->store, owner, FX_LIST_ROWS_MAX, rows, &n);
+    if (rc == FX_OK) {
+        rc = FX_E_NOT_FOUND;
+        for (uint32_t i = 0; i < n && rc == FX_E_NOT_FOUND; i++)
+            if (strcmp(rows[i].id, id) == 0) {
+                *row = rows[i];
+                rc = FX_OK;
+            }
+    }
+    free(rows);
+    return rc;
+}
+
+void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                              fx_msg_t *msg)
+{
+    (void) user;
+    const char *id = msg->endpoint_query.endpoint_id;
+    fx_store_endpoint_row_t row;
+    int rc = s_endpoint_row(broker, session->user_id, id, &row);
+    if (rc != FX_OK) {
+        fx_client_error(broker, routing, msg->seq, rc,
+                        rc == FX_E_NOT_FOUND ? "you have no endpoint %s: see fx endpoints"
+                                             : "cannot read endpoint %s from the store",
+                        id);
+        return;
+    }
+    fx_msg_t *info = fx_msg_new(FX_MSG_ENDPOINT_INFO);
+    if (!info) {
+        fx_client_error(broker, routing, msg->seq, FX_E_NOMEM, "out of memory");
+        return;
+    }
+    fx_forwarder_stats_t stats;
+    bool online = fx_fwd_set_online(broker->forwarders, id) && fx_fwd_set_stats(broker->forwarders, id, &stats) == 0;
+    memcpy(info->endpoint_info.endpoint_id, row.id, sizeof row.id);
+    fx_strlcpy(info->endpoint_info.name, row.name, sizeof info->endpoint_info.name);
+    info->endpoint_info.online = online;
+    info->endpoint_info.last_seen_us = row.seen ? (uint64_t) row.last_seen_ms * 1000 : 0;
+    info->endpoint_info.queued = row.queued > UINT32_MAX ? UINT32_MAX : (uint32_t) row.queued;
+    if (online) {
+        info->endpoint_info.managers = stats.managers;
+        info->endpoint_info.workers = stats.workers;
+        info->endpoint_info.free = stats.free;
+        info->endpoint_info.dispatched = stats.in_flight;
+    }
+    fx_client_reply(broker, routing, &info, msg->seq);
+}
