@@ -8,7 +8,10 @@
 #include <czmq.h>
 
 #include "fx_bodies.h"
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_kv.h"
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
 #include "fx_held.h"

@@ -24,7 +24,11 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_file.h"
+#include "fx_kv.h"
 #include "fx_msg.h"
 
 /* Exit codes: 0 ok, 1 the command failed, 2 bad arguments (usage shown). */

@@ -20,7 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_creds.h"
+#include "fx_file.h"
+#include "fx_kv.h"
 #include "fx_interchange.h"
 #include "fx_ix_config.h"
 #include "fx_ix_identity.h"

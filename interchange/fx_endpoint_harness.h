@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_file.h"
 #include "fx_msg.h"
 
 #include "fx_check.h"

@@ -23,7 +23,9 @@
 #ifndef FX_INTERCHANGE_H
 #define FX_INTERCHANGE_H
 
-#include "fx_conf.h"
+#include "fx_creds.h"
+#include "fx_file.h"
+#include "fx_kv.h"
 #include "fx_ix_config.h"
 #include "fx_ix_identity.h"
 

@@ -17,7 +17,9 @@
 #include <limits.h>
 #include <stdbool.h>
 
-#include "fx_conf.h"
+#include "fx_creds.h"
+#include "fx_file.h"
+#include "fx_kv.h"
 #include "fx_msg.h"
 
 typedef struct {

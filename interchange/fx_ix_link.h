@@ -29,7 +29,10 @@
 
 #include <stdbool.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_kv.h"
 #include "fx_msg.h"
 
 typedef enum {

@@ -33,7 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_file.h"
 #include "fx_file.h"
 #include "fx_ix_provider.h"
 #include "fx_log.h"

@@ -12,7 +12,10 @@
 
 #include <stddef.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_file.h"
 #include "fx_ix_identity.h"
 
 /* Blocks up to timeout_ms for each answer. Returns 0, or -1 with a sentence

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_kv.h"
 #include "fx_ix_bodies.h"
 #include "fx_ix_identity.h"
 #include "fx_ix_lifecycle.h"

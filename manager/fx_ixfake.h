@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
 #include "fx_msg.h"
 
 /* The longest any wait of a scenario may take: generous, since ASan and

@@ -8,7 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "fx_conf.h"
+#include "fx_creds.h"
+#include "fx_kv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
