@@ -165,15 +165,24 @@ done:
 
 /* ---------------------------------------------------------------- result */
 
-/* The value (a pickle) as this machine's Python shows it. 0, or -1 after
-   saying why. */
+/* The value (a pickle, or pickle5's FXP5 frame: SPEC 12.1.1) as this
+   machine's Python shows it. 0, or -1 after saying why. */
 static int s_show_value(const unsigned char *data, size_t len)
 {
     static const char code[] =
         "import pickle, pprint, sys\n"
         "data = sys.stdin.buffer.read()\n"
+        "def fxp5(m):\n"
+        "    n = int.from_bytes(m[4:8], 'little')\n"
+        "    sizes = [int.from_bytes(m[8 + 8 * i:16 + 8 * i], 'little') for i in range(n + 1)]\n"
+        "    at = 16 + 8 * n + sizes[n]\n"
+        "    bufs = []\n"
+        "    for size in sizes[:n]:\n"
+        "        bufs.append(m[at:at + size])\n"
+        "        at += size\n"
+        "    return pickle.loads(m[16 + 8 * n:16 + 8 * n + sizes[n]], buffers=bufs)\n"
         "try:\n"
-        "    value = pickle.loads(data)\n"
+        "    value = fxp5(memoryview(data)) if data[:4] == b'FXP5' else pickle.loads(data)\n"
         "except Exception as e:\n"
         "    sys.stderr.write('fx: this machine\\'s Python cannot load the value: %s: %s\\n' % "
         "(type(e).__name__, e))\n"

@@ -3,8 +3,13 @@
 Three strategies; the client picks one per function version and records it
 in REGISTER_FUNCTION's `serializer`:
 
-- `reference`: `module:qualname`, for a function the endpoint can import
-  (defined at the top level of a module other than __main__, or a builtin);
+- `reference`: `module:qualname`, for a function the endpoint can import:
+  defined at the top level of a module other than __main__ (or a builtin)
+  that is installed, not the user's own: a builtin module, or one under
+  the standard library or a site-packages/dist-packages folder. A module of
+  the user's (a script's neighbour, a test file) is not on the endpoint, so
+  its functions go by source or dill; strategy="reference" still sends them
+  by name;
 - `source`: the function's own source text, when that is all it needs (no
   global names but builtins, no closure, no default or annotation that is
   not a plain literal);
@@ -23,8 +28,11 @@ import builtins
 import dis
 import inspect
 import io
+import os
+import site
 import socket
 import sys
+import sysconfig
 import textwrap
 import threading
 import types
@@ -56,15 +64,42 @@ def _is_builtin_function(fn):
     return inspect.isbuiltin(fn) and (owner is None or inspect.ismodule(owner))
 
 
+def _install_roots():
+    roots = {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    try:
+        roots.update(site.getsitepackages())
+        roots.add(site.getusersitepackages())
+    except AttributeError:          # an old virtualenv's site module
+        pass
+    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
+
+
+_ROOTS = None
+
+
+def installed(module):
+    """Whether the module is part of Python or an installed package (so an
+    endpoint with the same packages has it), not a file of the user's."""
+    global _ROOTS
+    if module in sys.builtin_module_names:
+        return True
+    path = getattr(sys.modules.get(module), "__file__", None)
+    if not path:
+        return False
+    path = os.path.realpath(path)
+    if _ROOTS is None:
+        _ROOTS = _install_roots()
+    parts = path.split(os.sep)
+    return path.startswith(_ROOTS) or "site-packages" in parts or "dist-packages" in parts
+
+
 def reference_of(fn):
-    """`module:qualname` if the endpoint can import fn by name (its module
-    is not __main__, it is not a lambda or a closure, and the name leads
-    back to fn here), else None."""
+    """`module:qualname` if fn can be imported by name (its module is not
+    __main__, it is not a lambda or a nested function, and the name leads
+    back to fn itself here), else None."""
     module = getattr(fn, "__module__", None) or ("builtins" if _is_builtin_function(fn) else None)
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if not module or not qualname or module == "__main__" or "<" in qualname:
-        return None
-    if getattr(fn, "__closure__", None):
         return None
     mod = sys.modules.get(module)
     if mod is None or getattr(mod, "__spec__", None) is None and module != "builtins":
@@ -132,7 +167,8 @@ def _source_is_enough(fn):
 
 def choose(fn):
     """The strategy fx uses for fn when the caller names none."""
-    if reference_of(fn) is not None:
+    ref = reference_of(fn)
+    if ref is not None and installed(ref.partition(":")[0]):
         return "reference"
     if _source_is_enough(fn):
         return "source"

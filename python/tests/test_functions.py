@@ -179,6 +179,16 @@ def _twice(x):
     return 2 * x
 
 
+def test_reference_only_for_installed_modules(client, broker):
+    assert functions.choose(numpy.flip) == "reference"     # an installed package
+    assert functions.choose(json.dumps) == "reference"     # the standard library
+    assert functions.choose(_twice) == "source"            # a file of the user's
+    fid = client.register_function(_twice, strategy="reference")   # asked for: by name
+    assert broker.functions[fid]["body"] == f"{_twice.__module__}:_twice".encode()
+    assert client.get_result(client.run(4, endpoint_id=ENDPOINT, function_id=fid),
+                             timeout=TIMEOUT) == 8
+
+
 def test_strategy_override_and_versions(client, broker):
     fid = client.register_function(_twice, strategy="source")
     first = client.registration(fid)
@@ -286,7 +296,7 @@ def test_numpy_arguments_and_results_in_pickle5(client, broker):
     tid = client.run(arr, endpoint_id=ENDPOINT, function_id=fid)
     payload = broker.tasks[tid]["payload"]
     assert payload[:4] == b"FXP5" and len(payload) < arr.nbytes + 4096
-    assert broker.tasks[tid]["serializer"] == "reference+pickle5"
+    assert broker.tasks[tid]["serializer"] == "source+pickle5"
     assert (client.get_result(tid, timeout=TIMEOUT) == -arr).all()
 
 
