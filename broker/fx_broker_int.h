@@ -7,12 +7,14 @@
 
 #include <czmq.h>
 
+#include "fx_bodies.h"
 #include "fx_conf.h"
 #include "fx_errlimit.h"
 #include "fx_forwarder.h"
 #include "fx_held.h"
 #include "fx_log.h"
 #include "fx_msg.h"
+#include "fx_registry.h"
 #include "fx_store.h"
 #include "fx_syncer.h"
 
@@ -32,6 +34,13 @@
    client port ("user:<id>"), read back by fx_client.c. (The endpoint port's
    User-Ids are the forwarder's: fx_fwd_set_zap.) */
 #define FX_BROKER_USER_PREFIX "user:"
+
+/* FUNCTION_BODIES' function_id for a version not served (kind 0, SPEC 5.28). */
+#define FX_NIL_FUNCTION_ID "00000000-0000-0000-0000-000000000000"
+
+/* The registry of function bodies, in the state directory (a bare git
+   repository: registry/fx_registry.h). */
+#define FX_BROKER_REGISTRY_DIR "registry.git"
 
 /* At SIGTERM the sockets linger this long (at most) so that replies to
    what was already committed still leave. */
@@ -116,14 +125,23 @@ size_t fx_sessions_size(fx_sessions_t *self);
 
 /* ---------------------------------------------------------------- broker */
 
-/* The forwarder's queue (forwarder/fx_fwd_queue.h) over store (not owned). */
-fx_fwd_queue_t fx_broker_queue(fx_store_t *store);
+/* What the forwarder's queue works on (not owned). */
+typedef struct {
+    fx_store_t *store;
+    fx_bodies_t *bodies;
+} fx_broker_queue_ctx_t;
+
+/* The forwarder's queue (forwarder/fx_fwd_queue.h) over ctx. */
+fx_fwd_queue_t fx_broker_queue(fx_broker_queue_ctx_t *ctx);
 
 typedef struct {
     fx_broker_conf_t conf;
     int lock_fd; /* holds the state directory (fx_state.h) while open */
     fx_store_t *store;
-    fx_fwd_queue_t queue; /* the store, as the forwarder sees it */
+    fx_registry_t *registry; /* function bodies: STATE/registry.git */
+    fx_bodies_t *bodies;     /* those bodies by version, cached */
+    fx_broker_queue_ctx_t queue_ctx;
+    fx_fwd_queue_t queue; /* the store and the bodies, as the forwarder sees them */
     fx_keypair_t keypair;
     zsock_t *zap;
     zsock_t *client;
@@ -156,6 +174,23 @@ int fx_broker_run(fx_broker_t *self);
    everything committed so far is durable: held until the syncer says so
    (SPEC 8.1). Takes the message. */
 void fx_broker_reply_durable(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p);
+
+/* The client port's replies (fx_client.c): an ERROR (unless the
+   connection had too many lately; true if sent), a reply now, a reply
+   once what its request committed is durable. They take the message. */
+bool fx_client_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void fx_client_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq);
+void fx_client_reply_durable(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq);
+
+/* The function and provenance requests (fx_client_functions.c), as
+   actions of the client port's state table. */
+void fx_client_register_function(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
+                                 const char *user, fx_msg_t *msg);
+void fx_client_function_get(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                            fx_msg_t *msg);
+void fx_client_provenance(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
+                          fx_msg_t *msg);
 
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);

@@ -83,12 +83,23 @@ static void test_registration(s_world_t *w)
     uint32_t seq = bt_register_function(w->alice_c, w->fn, body);
     fx_msg_t *msg = bt_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
     CHECK(msg && strcmp(msg->function_registered.function_id, w->fn) == 0);
+    CHECK(msg && msg->function_registered.number == 1 && msg->function_registered.version[0]);
     fx_msg_destroy(&msg);
     seq = bt_register_function(w->alice_c, w->fn, body); /* idempotent */
     msg = bt_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
+    CHECK(msg && msg->function_registered.number == 1);
     fx_msg_destroy(&msg);
+    /* other content: a new version (SPEC 5.5) */
     seq = bt_register_function(w->alice_c, w->fn, "def double(x): return 3 * x\n");
-    bt_expect_error(w->alice_c, FX_E_CONFLICT, seq);
+    msg = bt_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
+    CHECK(msg && msg->function_registered.number == 2);
+    fx_msg_destroy(&msg);
+    /* the first body again: version 1 back, the newest again (the tests
+       below take its body) */
+    seq = bt_register_function(w->alice_c, w->fn, body);
+    msg = bt_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED, seq);
+    CHECK(msg && msg->function_registered.number == 1);
+    fx_msg_destroy(&msg);
     seq = bt_register_function(w->bob_c, w->fn, body);
     bt_expect_error(w->bob_c, FX_E_CONFLICT, seq);
     seq = bt_register_function(w->bob_c, w->bob_fn, body);
@@ -557,7 +568,8 @@ static void test_restart(s_world_t *w)
     memcpy(fetch->ids.ids[0], pending, sizeof(fx_id_text_t));
     uint32_t fetch_seq = bt_send(w->alice_c, fetch);
     fx_msg_t *fetched = bt_expect_at(w->alice_c, FX_MSG_RESULTS, fetch_seq, __LINE__);
-    CHECK(fetched && fetched->results.count == 1 && strcmp(fetched->results.results[0].task_id, pending) == 0);
+    CHECK(fetched && fetched->results.count == 1 &&
+          strcmp(fetched->results.results[0].task_id, pending) == 0);
     fx_msg_destroy(&fetched);
     fx_msg_t *ack = fx_msg_new(FX_MSG_RESULTS_ACK);
     fx_msg_alloc_records(ack, 1);

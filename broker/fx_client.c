@@ -28,9 +28,7 @@ static fx_msg_t *s_results_msg(uint32_t room)
 }
 
 /* ERROR to a client connection, unless it has had too many lately. */
-static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
+bool fx_client_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -40,10 +38,10 @@ static bool s_error(fx_broker_t *broker, zframe_t *routing, uint32_t seq, int co
 }
 
 /* Sends a reply built by the caller; logs a failure (the client retries). */
-static void s_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq)
+void fx_client_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq)
 {
     if (!*msg_p) {
-        s_error(broker, routing, seq, FX_E_NOMEM, "the broker is out of memory: try again later");
+        fx_client_error(broker, routing, seq, FX_E_NOMEM, "the broker is out of memory: try again later");
         return;
     }
     (*msg_p)->seq = seq;
@@ -55,10 +53,10 @@ static void s_reply(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, ui
 
 /* A reply to a request that committed something: it leaves once that is
    durable (fx_broker_reply_durable). */
-static void s_reply_durable(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq)
+void fx_client_reply_durable(fx_broker_t *broker, zframe_t *routing, fx_msg_t **msg_p, uint32_t seq)
 {
     if (!*msg_p) {
-        s_error(broker, routing, seq, FX_E_NOMEM, "the broker is out of memory: try again later");
+        fx_client_error(broker, routing, seq, FX_E_NOMEM, "the broker is out of memory: try again later");
         return;
     }
     (*msg_p)->seq = seq;
@@ -70,7 +68,8 @@ static void s_hello(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
 {
     session = fx_sessions_hello(broker->sessions, routing, user_id, msg->hello.client_id);
     if (!session) {
-        s_error(broker, routing, msg->seq, FX_E_NOMEM, "the broker is out of memory: say HELLO again later");
+        fx_client_error(broker, routing, msg->seq, FX_E_NOMEM,
+                        "the broker is out of memory: say HELLO again later");
         return;
     }
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
@@ -79,27 +78,7 @@ static void s_hello(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
         fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
         welcome->welcome.heartbeat_ms = broker->conf.heartbeat_ms;
     }
-    s_reply(broker, routing, &welcome, msg->seq);
-}
-
-static void s_register_function(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
-                                const char *user, fx_msg_t *msg)
-{
-    char err[512];
-    zframe_t *body = msg->register_function.body;
-    int rc = fx_store_function_register(broker->store, session->user_id, msg->register_function.function_id,
-                                        msg->register_function.name, msg->register_function.kind,
-                                        msg->register_function.entry, body ? zframe_data(body) : NULL,
-                                        body ? zframe_size(body) : 0, err, sizeof err);
-    if (rc != FX_OK) {
-        s_error(broker, routing, msg->seq, rc, "%s", err);
-        return;
-    }
-    fx_msg_t *reply = fx_msg_new(FX_MSG_FUNCTION_REGISTERED);
-    if (reply)
-        memcpy(reply->function_registered.function_id, msg->register_function.function_id,
-               sizeof(fx_id_text_t));
-    s_reply_durable(broker, routing, &reply, msg->seq);
+    fx_client_reply(broker, routing, &welcome, msg->seq);
 }
 
 static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
@@ -110,14 +89,14 @@ static void s_register_endpoint(fx_broker_t *broker, zframe_t *routing, fx_sessi
                                         msg->register_endpoint.name, msg->register_endpoint.public_key, err,
                                         sizeof err);
     if (rc != FX_OK) {
-        s_error(broker, routing, msg->seq, rc, "%s", err);
+        fx_client_error(broker, routing, msg->seq, rc, "%s", err);
         return;
     }
     fx_msg_t *reply = fx_msg_new(FX_MSG_ENDPOINT_REGISTERED);
     if (reply)
         memcpy(reply->endpoint_registered.endpoint_id, msg->register_endpoint.endpoint_id,
                sizeof(fx_id_text_t));
-    s_reply_durable(broker, routing, &reply, msg->seq);
+    fx_client_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
@@ -131,7 +110,7 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     int rc = fx_store_submit(broker->store, session->user_id, session->client_id, msg->submit.tasks,
                              msg->submit.count, &stored, err, sizeof err);
     if (rc != FX_OK) {
-        s_error(broker, routing, msg->seq, rc, "%s", err);
+        fx_client_error(broker, routing, msg->seq, rc, "%s", err);
         return;
     }
     /* Dispatch does not wait for the disk (SPEC 8.1 holds the reply only:
@@ -146,7 +125,7 @@ static void s_submit(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     fx_msg_t *reply = fx_msg_new(FX_MSG_SUBMITTED);
     if (reply) /* every task of the batch is held now, new or resent */
         reply->submitted.accepted = msg->submit.count;
-    s_reply_durable(broker, routing, &reply, msg->seq);
+    fx_client_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
@@ -155,16 +134,17 @@ static void s_results_ack(fx_broker_t *broker, zframe_t *routing, fx_session_t *
     uint64_t(*stamps)[2] = msg->ids.count ? calloc(msg->ids.count, sizeof *stamps) : NULL;
     if (stamps)
         fx_sessions_stamps(session, msg->ids.ids, msg->ids.count, stamps);
-    int rc = fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, stamps, NULL);
+    int rc =
+        fx_store_results_ack(broker->store, session->user_id, msg->ids.ids, msg->ids.count, stamps, NULL);
     free(stamps);
     if (rc != FX_OK) {
         /* Not delivered: the results stay DONE and unacked in this session
            (no push repeats them); the client may ack again (SPEC 6.1). */
         fx_error("cannot mark %u results delivered: %s", msg->ids.count, fx_store_errmsg(broker->store));
-        s_error(broker, routing, msg->seq, rc,
-                "the broker could not record the acknowledgement of %u results (%s): send "
-                "RESULTS_ACK again",
-                msg->ids.count, fx_store_errmsg(broker->store));
+        fx_client_error(broker, routing, msg->seq, rc,
+                        "the broker could not record the acknowledgement of %u results (%s): send "
+                        "RESULTS_ACK again",
+                        msg->ids.count, fx_store_errmsg(broker->store));
         return;
     }
     fx_sessions_mark(broker->sessions, session, msg->ids.ids, msg->ids.count, false);
@@ -180,10 +160,11 @@ static void s_status(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
                              reply->status_reply.tasks);
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
-        s_error(broker, routing, msg->seq, rc, "cannot read task states: %s: try again", fx_strerror(rc));
+        fx_client_error(broker, routing, msg->seq, rc, "cannot read task states: %s: try again",
+                        fx_strerror(rc));
         return;
     }
-    s_reply(broker, routing, &reply, msg->seq);
+    fx_client_reply(broker, routing, &reply, msg->seq);
 }
 
 static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
@@ -195,7 +176,7 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
                    : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
-        s_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
+        fx_client_error(broker, routing, msg->seq, rc, "cannot read results: %s: try again", fx_strerror(rc));
         return;
     }
     /* What this session was pushed already is not sent again; the rest is
@@ -205,13 +186,14 @@ static void s_fetch(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessio
     if ((rc = fx_store_results_mark_pushed(broker->store, reply->results.results, reply->results.count)) !=
         FX_OK) {
         fx_msg_destroy(&reply);
-        s_error(broker, routing, msg->seq, rc, "cannot record the results as sent: %s (%s): try again",
-                fx_strerror(rc), fx_store_errmsg(broker->store));
+        fx_client_error(broker, routing, msg->seq, rc,
+                        "cannot record the results as sent: %s (%s): try again", fx_strerror(rc),
+                        fx_store_errmsg(broker->store));
         return;
     }
     for (uint32_t i = 0; i < reply->results.count; i++)
         fx_sessions_mark(broker->sessions, session, &reply->results.results[i].task_id, 1, true);
-    s_reply_durable(broker, routing, &reply, msg->seq);
+    fx_client_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
@@ -222,10 +204,10 @@ static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session
         reply ? fx_client_list(broker, session->user_id, msg->list.what, msg->list.limit, reply) : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
-        s_error(broker, routing, msg->seq, rc, "cannot list: %s: try again", fx_strerror(rc));
+        fx_client_error(broker, routing, msg->seq, rc, "cannot list: %s: try again", fx_strerror(rc));
         return;
     }
-    s_reply(broker, routing, &reply, msg->seq);
+    fx_client_reply(broker, routing, &reply, msg->seq);
 }
 
 /* Forwards CANCEL to the endpoints of the tasks still DISPATCHED after the
@@ -266,20 +248,21 @@ static void s_cancel(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
                              reply->status_reply.tasks);
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
-        s_error(broker, routing, msg->seq, rc, "cannot cancel: %s (%s): nothing was cancelled; try again",
-                fx_strerror(rc), fx_store_errmsg(broker->store));
+        fx_client_error(broker, routing, msg->seq, rc,
+                        "cannot cancel: %s (%s): nothing was cancelled; try again", fx_strerror(rc),
+                        fx_store_errmsg(broker->store));
         return;
     }
     if (!msg->cancel.queued_only)
         s_forward_cancel(broker, reply->status_reply.tasks, reply->status_reply.count);
-    s_reply_durable(broker, routing, &reply, msg->seq);
+    fx_client_reply_durable(broker, routing, &reply, msg->seq);
 }
 
 static void s_heartbeat(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                         fx_msg_t *msg)
 {
     fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
-    s_reply(broker, routing, &beat, 0); /* not a reply: seq 0 (SPEC 3.6.3) */
+    fx_client_reply(broker, routing, &beat, 0); /* not a reply: seq 0 (SPEC 3.6.3) */
 }
 
 /* An ERROR from a client is logged, never answered (SPEC 10.3). */
@@ -311,7 +294,9 @@ static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
     [FX_CLIENT_ACTIVE] =
         {
             [FX_MSG_HELLO] = s_hello, /* rebind -> ACTIVE */
-            [FX_MSG_REGISTER_FUNCTION] = s_register_function,
+            [FX_MSG_REGISTER_FUNCTION] = fx_client_register_function,
+            [FX_MSG_FUNCTION_GET] = fx_client_function_get,
+            [FX_MSG_PROVENANCE] = fx_client_provenance,
             [FX_MSG_REGISTER_ENDPOINT] = s_register_endpoint,
             [FX_MSG_SUBMIT] = s_submit,
             [FX_MSG_STATUS] = s_status,
@@ -335,21 +320,23 @@ static void s_arrive(fx_broker_t *broker, zframe_t *routing, fx_session_t *sessi
     }
     if (verdict == FX_ADMIT_UNEXPECTED || verdict == FX_ADMIT_NO_SESSION) {
         char text[256];
-        s_error(broker, routing, msg->seq, fx_link_refusal_code(verdict), "%s",
-                fx_link_refusal(FX_LINK_CLIENT, FX_FROM_CONNECTING, verdict, msg->type, text, sizeof text));
+        fx_client_error(
+            broker, routing, msg->seq, fx_link_refusal_code(verdict), "%s",
+            fx_link_refusal(FX_LINK_CLIENT, FX_FROM_CONNECTING, verdict, msg->type, text, sizeof text));
         return;
     }
     if (session && verdict != FX_ADMIT_HELLO && strcmp(session->user_id, user) != 0) {
-        s_error(broker, routing, msg->seq, FX_E_AUTH, "this connection is authenticated as user %s, not %s",
-                user, session->user_id);
+        fx_client_error(broker, routing, msg->seq, FX_E_AUTH,
+                        "this connection is authenticated as user %s, not %s", user, session->user_id);
         return;
     }
     s_action_fn *action = s_transitions[session ? FX_CLIENT_ACTIVE : FX_CLIENT_NONE][msg->type];
     if (action)
         action(broker, routing, session, user, msg);
     else /* a request nobody serves still gets an answer: a client never waits for nothing */
-        s_error(broker, routing, msg->seq, FX_E_UNEXPECTED, "this broker does not serve %s (fx-broker %s)",
-                fx_msg_type_name(msg->type), FX_VERSION);
+        fx_client_error(broker, routing, msg->seq, FX_E_UNEXPECTED,
+                        "this broker does not serve %s (fx-broker %s)", fx_msg_type_name(msg->type),
+                        FX_VERSION);
 }
 
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
@@ -366,13 +353,14 @@ void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_i
     if (session) /* any message at all shows the client is alive */
         session->heard_ms = fx_now_ms();
     if (rc != FX_OK) {
-        if (s_error(broker, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc), detail))
+        if (fx_client_error(broker, routing, seq, rc, "cannot decode the message: %s: %s", fx_strerror(rc),
+                            detail))
             fx_warn("bad message from user=%s: %s: %s", user ? user : "?", fx_strerror(rc), detail);
     }
     else if (!user || !fx_id_valid(user))
-        s_error(broker, routing, seq, FX_E_AUTH,
-                "this connection did not authenticate as a user: connect with the keypair "
-                "of your credentials file");
+        fx_client_error(broker, routing, seq, FX_E_AUTH,
+                        "this connection did not authenticate as a user: connect with the keypair "
+                        "of your credentials file");
     else
         s_arrive(broker, routing, session, user, msg);
     fx_msg_destroy(&msg);

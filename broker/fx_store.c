@@ -12,7 +12,7 @@
 
 /* Schema version kept in PRAGMA user_version; a database from a newer fx is
    refused rather than misread. */
-#define S_SCHEMA_VERSION 4
+#define S_SCHEMA_VERSION 5
 
 /* Page cache of the broker's connection: 2 MiB, so that a million queued
    tasks cost disk, not RAM (sqlite's default is about the same: say so
@@ -43,6 +43,23 @@ static const char *s_migrate_3_4 = "ALTER TABLE results ADD COLUMN times BLOB;"
                                    "ALTER TABLE results ADD COLUMN durable_us INTEGER;"
                                    "ALTER TABLE results ADD COLUMN pushed_us INTEGER;";
 
+/* Version 4 -> 5 (issue 8): function versions (function_versions: one row
+   per version, pointing at the registry's blob and commit; the body lives
+   in git, functions.body is x'' for a versioned function), the version a
+   task is pinned to (tasks.version, NULL for tasks of an unversioned
+   function, which run functions.body), the provenance a result brings
+   (SPEC 12.6), and the functions an endpoint allows (endpoints.allowed:
+   NULL before its first ENDPOINT_HELLO, "" = any, else the ids separated
+   by spaces). */
+static const char *s_migrate_4_5_tasks = "ALTER TABLE tasks ADD COLUMN version TEXT;";
+static const char *s_migrate_4_5_results = "ALTER TABLE results ADD COLUMN host TEXT;"
+                                           "ALTER TABLE results ADD COLUMN worker_pid INTEGER;"
+                                           "ALTER TABLE results ADD COLUMN worker_runtime TEXT;"
+                                           "ALTER TABLE results ADD COLUMN container TEXT;"
+                                           "ALTER TABLE results ADD COLUMN image_digest TEXT;"
+                                           "ALTER TABLE results ADD COLUMN attempt INTEGER;";
+static const char *s_migrate_4_5_endpoints = "ALTER TABLE endpoints ADD COLUMN allowed TEXT;";
+
 /* Schema notes. tasks.seq orders dispatch (submission order) and survives
    VACUUM, unlike a bare rowid; results.seq is AUTOINCREMENT because client
    sessions keep a cursor into it and a purged maximum must never be reused.
@@ -54,7 +71,7 @@ static const char *s_schema =
     "  created INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS endpoints ("
     "  id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL,"
-    "  public_key TEXT NOT NULL UNIQUE, created INTEGER NOT NULL, last_seen INTEGER);"
+    "  public_key TEXT NOT NULL UNIQUE, created INTEGER NOT NULL, last_seen INTEGER, allowed TEXT);"
     "CREATE INDEX IF NOT EXISTS endpoints_owner ON endpoints(owner, created);"
     "CREATE TABLE IF NOT EXISTS functions ("
     "  id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, kind INTEGER NOT NULL,"
@@ -66,7 +83,7 @@ static const char *s_schema =
     "  state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
     "  updated INTEGER NOT NULL, py_version TEXT NOT NULL, serializer TEXT NOT NULL,"
     "  walltime_ms INTEGER NOT NULL, payload BLOB NOT NULL,"
-    "  retries INTEGER NOT NULL DEFAULT 2, cancel INTEGER NOT NULL DEFAULT 0, times BLOB);"
+    "  retries INTEGER NOT NULL DEFAULT 2, cancel INTEGER NOT NULL DEFAULT 0, times BLOB, version TEXT);"
     "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(endpoint, state, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner_state ON tasks(owner, state);"
@@ -74,11 +91,24 @@ static const char *s_schema =
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL UNIQUE,"
     "  status INTEGER NOT NULL, error_code INTEGER NOT NULL, error_text TEXT,"
     "  value BLOB NOT NULL, output BLOB NOT NULL, created INTEGER NOT NULL, delivered INTEGER,"
-    "  pushed INTEGER, times BLOB, durable_us INTEGER, pushed_us INTEGER);"
+    "  pushed INTEGER, times BLOB, durable_us INTEGER, pushed_us INTEGER, host TEXT, worker_pid INTEGER,"
+    "  worker_runtime TEXT, container TEXT, image_digest TEXT, attempt INTEGER);"
     "CREATE INDEX IF NOT EXISTS results_unpushed ON results(seq)"
     "  WHERE delivered IS NULL AND pushed IS NULL;"
     "CREATE INDEX IF NOT EXISTS results_delivered ON results(delivered)"
-    "  WHERE delivered IS NOT NULL;";
+    "  WHERE delivered IS NOT NULL;"
+    /* touched orders "the newest": the last registration that gave this
+       version (registering an older body again makes it the newest) */
+    "CREATE TABLE IF NOT EXISTS function_versions ("
+    "  function TEXT NOT NULL, number INTEGER NOT NULL, version TEXT NOT NULL,"
+    "  commit_id TEXT NOT NULL, kind INTEGER NOT NULL, entry TEXT NOT NULL, serializer TEXT NOT NULL,"
+    "  dill_version TEXT NOT NULL, description TEXT, author TEXT NOT NULL, created_us INTEGER NOT NULL,"
+    "  touched INTEGER NOT NULL, missing INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(function, number), UNIQUE(function, version));"
+    "CREATE INDEX IF NOT EXISTS function_versions_newest ON function_versions(function, touched);"
+    /* the versions whose tasks went to an endpoint: what FUNCTION_FETCH may serve it */
+    "CREATE TABLE IF NOT EXISTS endpoint_versions ("
+    "  endpoint TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY(endpoint, version)) WITHOUT ROWID;";
 
 /* Task states in the SQL below are written {QUEUED}, {DISPATCHED}, {DONE},
    {DELIVERED}, {FAILED} and become the fx_task_state_t values of
@@ -101,7 +131,8 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_USER_BY_NAME] = "SELECT id, public_key FROM users WHERE name = ?1",
     [ST_USER_BY_KEY] = "SELECT id FROM users WHERE public_key = ?1",
     [ST_EP_BY_KEY] = "SELECT id FROM endpoints WHERE public_key = ?1",
-    [ST_EP_GET] = "SELECT owner, public_key FROM endpoints WHERE id = ?1",
+    [ST_EP_GET] = "SELECT owner, public_key, allowed FROM endpoints WHERE id = ?1",
+    [ST_EP_ALLOWED] = "UPDATE endpoints SET allowed = ?2 WHERE id = ?1",
     [ST_EP_INSERT] = "INSERT INTO endpoints(id, owner, name, public_key, created)"
                      " VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_EP_RENAME] = "UPDATE endpoints SET name = ?2 WHERE id = ?1",
@@ -109,18 +140,49 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_FN_GET] = "SELECT owner, name, kind, entry, body FROM functions WHERE id = ?1",
     [ST_FN_INSERT] = "INSERT INTO functions(id, owner, name, kind, entry, body, created)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_FN_RENAME] = "UPDATE functions SET name = ?2, entry = ?3 WHERE id = ?1",
+    [ST_FV_NEWEST] = "SELECT version, commit_id, number, kind, entry, serializer, dill_version, author,"
+                     " created_us, missing, description FROM function_versions WHERE function = ?1"
+                     " ORDER BY touched DESC LIMIT 1",
+    [ST_FV_GET] = "SELECT version, commit_id, number, kind, entry, serializer, dill_version, author,"
+                  " created_us, missing, description FROM function_versions WHERE function = ?1"
+                  " AND version = ?2",
+    [ST_FV_HISTORY] = "SELECT version, commit_id, number, kind, entry, serializer, dill_version, author,"
+                      " created_us, missing, description FROM function_versions WHERE function = ?1"
+                      " ORDER BY number",
+    [ST_FV_ALL] =
+        "SELECT function, number, version, commit_id FROM function_versions ORDER BY function, number",
+    [ST_FV_INSERT] = "INSERT INTO function_versions(function, number, version, commit_id, kind, entry,"
+                     " serializer, dill_version, description, author, created_us, touched)"
+                     " VALUES(?1, (SELECT coalesce(max(number), 0) + 1 FROM function_versions"
+                     " WHERE function = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                     " (SELECT coalesce(max(touched), 0) + 1 FROM function_versions WHERE function = ?1))",
+    [ST_FV_TOUCH] = "UPDATE function_versions SET touched = (SELECT max(touched) + 1 FROM function_versions"
+                    " WHERE function = ?1) WHERE function = ?1 AND version = ?2",
+    [ST_FV_MISSING] = "UPDATE function_versions SET missing = ?3 WHERE function = ?1 AND number = ?2",
+    [ST_EV_INSERT] = "INSERT OR IGNORE INTO endpoint_versions(endpoint, version) VALUES(?1, ?2)",
+    [ST_EV_BODY] = "SELECT v.function, v.kind, v.entry, v.serializer, v.dill_version, v.missing"
+                   " FROM endpoint_versions e JOIN function_versions v ON v.version = e.version"
+                   " WHERE e.endpoint = ?1 AND e.version = ?2 LIMIT 1",
     [ST_TASK_OWNER] = "SELECT owner FROM tasks WHERE id = ?1",
     /* A task id held already is not an error here: the caller asks whose
        it is (a resend, or another user's) only then. */
-    [ST_TASK_INSERT] = "INSERT INTO tasks(id, owner, client_id, endpoint, function, state, attempts,"
-                       " created, updated, py_version, serializer, walltime_ms, payload, retries, times)"
-                       " VALUES(?1, ?2, ?3, ?4, ?5, {QUEUED}, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                       " ON CONFLICT(id) DO NOTHING",
+    [ST_TASK_INSERT] =
+        "INSERT INTO tasks(id, owner, client_id, endpoint, function, state, attempts,"
+        " created, updated, py_version, serializer, walltime_ms, payload, retries, times, version)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, {QUEUED}, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " ON CONFLICT(id) DO NOTHING",
     [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = {QUEUED}",
-    [ST_DISPATCH_SELECT] = "SELECT t.seq, t.id, t.function, t.py_version, t.serializer, t.attempts,"
-                           " t.walltime_ms, t.payload, f.kind, f.entry, f.body, t.retries, t.times"
-                           " FROM tasks t JOIN functions f ON f.id = t.function"
-                           " WHERE t.endpoint = ?1 AND t.state = {QUEUED} ORDER BY t.seq LIMIT ?2",
+    /* A task of a versioned function takes kind, entry and dill from its
+       version (its body is in the registry: f.body is x''); one of a
+       function registered before versions existed runs f.body. */
+    [ST_DISPATCH_SELECT] =
+        "SELECT t.seq, t.id, t.function, t.py_version, t.serializer, t.attempts,"
+        " t.walltime_ms, t.payload, coalesce(v.kind, f.kind), coalesce(v.entry, f.entry),"
+        " f.body, t.retries, t.times, t.version, v.dill_version"
+        " FROM tasks t JOIN functions f ON f.id = t.function"
+        " LEFT JOIN function_versions v ON v.function = t.function AND v.version = t.version"
+        " WHERE t.endpoint = ?1 AND t.state = {QUEUED} ORDER BY t.seq LIMIT ?2",
     [ST_DISPATCH_MARK] = "UPDATE tasks SET state = {DISPATCHED}, attempts = attempts + 1, updated = ?2,"
                          " times = ?3 WHERE seq = ?1",
     [ST_REQUEUE_SELECT] = "SELECT seq, id, cancel, owner, client_id FROM tasks"
@@ -129,9 +191,20 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_TASK_STATUS] = "SELECT owner, state, endpoint, attempts, client_id FROM tasks WHERE id = ?1",
     [ST_TASK_CANCEL_MARK] = "UPDATE tasks SET cancel = 1, updated = ?2 WHERE id = ?1",
     [ST_UNFINISHED] = "SELECT count(*) FROM tasks WHERE owner = ?1 AND state IN ({QUEUED}, {DISPATCHED})",
-    [ST_RESULT_TASK] = "SELECT endpoint, owner, client_id, seq, times FROM tasks WHERE id = ?1",
+    [ST_RESULT_TASK] = "SELECT endpoint, owner, client_id, seq, times, attempts FROM tasks WHERE id = ?1",
+    /* attempt: the dispatches of the task when its result came (SPEC 12.6) */
     [ST_RESULT_INSERT] = "INSERT OR IGNORE INTO results(task_id, status, error_code, error_text,"
-                         " value, output, created, times) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                         " value, output, created, times, host, worker_pid, worker_runtime, container,"
+                         " image_digest, attempt)"
+                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [ST_PROVENANCE] = "SELECT t.state, t.function, t.version, v.commit_id, t.serializer, t.py_version,"
+                      " v.dill_version, t.endpoint, r.host, r.worker_pid, r.worker_runtime, r.attempt,"
+                      " r.container, r.image_digest, r.times, r.durable_us, r.pushed_us, r.delivered,"
+                      " v.serializer"
+                      " FROM tasks t LEFT JOIN results r ON r.task_id = t.id"
+                      " LEFT JOIN function_versions v ON v.function = t.function AND v.version = t.version"
+                      " WHERE t.id = ?1 AND t.owner = ?2",
+    [ST_USER_NAME] = "SELECT name FROM users WHERE id = ?1",
     [ST_TASK_FINISH] = "UPDATE tasks SET state = ?2, updated = ?3, payload = x'' WHERE id = ?1",
     [ST_TASK_FINISH_SEQ] = "UPDATE tasks SET state = ?2, updated = ?3, payload = x'' WHERE seq = ?1",
     [ST_PENDING] = "SELECT r.seq, r.task_id, r.status, r.error_code, r.error_text, r.value, r.output,"
@@ -294,6 +367,21 @@ int fx_store_defer_sync(fx_store_t *self, char *err, size_t errlen)
         return FX_E_IO;
     sqlite3_wal_hook(self->db, s_wal_hook, self);
     return FX_OK;
+}
+
+int fx_store_wal_bound(fx_store_t *self, char *err, size_t errlen)
+{
+    if (self->wal_pages < FX_STORE_WAL_BOUND_PAGES)
+        return 0;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(self->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc == SQLITE_BUSY)
+        return 0;
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "checkpoint of the store failed: %s", sqlite3_errmsg(self->db));
+        return -1;
+    }
+    return done >= log ? 1 : 0;
 }
 
 int fx_store_end(fx_store_t *self, int rc)
@@ -464,8 +552,14 @@ static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t 
          s_exec_sql(self, s_migrate_3_4_tasks, "upgrading the schema to version 4", err, errlen) != 0) ||
         (version >= 1 && version <= 3 && s_has_table(self, "results") &&
          s_exec_sql(self, s_migrate_3_4, "upgrading the schema to version 4", err, errlen) != 0) ||
+        (version >= 1 && version <= 4 && s_has_table(self, "tasks") &&
+         s_exec_sql(self, s_migrate_4_5_tasks, "upgrading the schema to version 5", err, errlen) != 0) ||
+        (version >= 1 && version <= 4 && s_has_table(self, "results") &&
+         s_exec_sql(self, s_migrate_4_5_results, "upgrading the schema to version 5", err, errlen) != 0) ||
+        (version >= 1 && version <= 4 && s_has_table(self, "endpoints") &&
+         s_exec_sql(self, s_migrate_4_5_endpoints, "upgrading the schema to version 5", err, errlen) != 0) ||
         s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
-        s_exec_sql(self, "PRAGMA user_version = 4", "setting the schema version", err, errlen) != 0 ||
+        s_exec_sql(self, "PRAGMA user_version = 5", "setting the schema version", err, errlen) != 0 ||
         s_exec_sql(self, "COMMIT", "committing the schema", err, errlen) != 0) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
@@ -544,7 +638,7 @@ void fx_store_destroy(fx_store_t **self_p)
 /* ---------------------------------------------------------------- users */
 
 /* A name: 1..FX_NAME_MAX bytes, no control characters. */
-static bool s_name_valid(const char *name, bool allow_empty)
+bool fx_store_name_valid(const char *name, bool allow_empty)
 {
     size_t len = name ? strlen(name) : 0;
     if (!name || len > FX_NAME_MAX || (len == 0 && !allow_empty))
@@ -558,7 +652,7 @@ static bool s_name_valid(const char *name, bool allow_empty)
 int fx_store_user_create(fx_store_t *self, const char *name, const char *public_key, fx_id_text_t user_id_out,
                          char *err, size_t errlen)
 {
-    if (!s_name_valid(name, false)) {
+    if (!fx_store_name_valid(name, false)) {
         snprintf(err, errlen, "user name must be 1 to %d characters without control characters: pick another",
                  FX_NAME_MAX);
         return FX_E_BAD_FIELD;
@@ -622,6 +716,18 @@ int fx_store_user_find(fx_store_t *self, const char *name, fx_id_text_t user_id_
     return result;
 }
 
+int fx_store_user_name(fx_store_t *self, const char *user_id, char name[FX_NAME_MAX + 1])
+{
+    sqlite3_stmt *st = fx_store_st(self, ST_USER_NAME);
+    fx_store_bind_text(st, 1, user_id);
+    int rc = sqlite3_step(st);
+    int result = rc == SQLITE_ROW ? FX_OK : rc == SQLITE_DONE ? FX_E_NOT_FOUND : fx_store_fail(self);
+    if (rc == SQLITE_ROW)
+        fx_store_column_text(st, 0, name, FX_NAME_MAX + 1);
+    sqlite3_reset(st);
+    return result;
+}
+
 /* One-column id lookup by key (users or endpoints). */
 static int s_id_by_key(fx_store_t *self, fx_st_t which, const char *key, fx_id_text_t id_out)
 {
@@ -664,23 +770,9 @@ int fx_store_function_register(fx_store_t *self, const char *owner, const char *
                                int kind, const char *entry, const void *body, size_t body_len, char *err,
                                size_t errlen)
 {
-    if (!fx_id_valid(function_id)) {
-        snprintf(err, errlen, "function id is not a canonical UUID: mint one with fx_id_new");
-        return FX_E_BAD_FIELD;
-    }
-    if (kind != FX_FN_PYTHON && kind != FX_FN_SHELL) {
-        snprintf(err, errlen, "function kind %d is neither python (1) nor shell (2)", kind);
-        return FX_E_BAD_FIELD;
-    }
-    if (!s_name_valid(name, false)) {
-        snprintf(err, errlen, "function name is empty or has control characters: give a name");
-        return FX_E_BAD_FIELD;
-    }
-    if (!s_name_valid(entry, kind == FX_FN_SHELL)) {
-        snprintf(err, errlen, "function entry %s: give the name of the Python function the body defines",
-                 entry[0] ? "has control characters" : "is empty");
-        return FX_E_BAD_FIELD;
-    }
+    int rc = fx_store_function_fields(function_id, name, kind, entry, err, errlen);
+    if (rc != FX_OK)
+        return rc;
     if (body_len > FX_PAYLOAD_MAX) {
         snprintf(err, errlen, "function body is %zu bytes, over the %u byte limit", body_len, FX_PAYLOAD_MAX);
         return FX_E_TOO_LARGE;
@@ -689,7 +781,7 @@ int fx_store_function_register(fx_store_t *self, const char *owner, const char *
         goto io;
     sqlite3_stmt *st = fx_store_st(self, ST_FN_GET);
     fx_store_bind_text(st, 1, function_id);
-    int rc = sqlite3_step(st);
+    rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         const char *old_owner = (const char *) sqlite3_column_text(st, 0);
         bool mine = old_owner && strcmp(old_owner, owner) == 0;
@@ -730,7 +822,7 @@ io:
 int fx_store_endpoint_register(fx_store_t *self, const char *owner, const char *endpoint_id, const char *name,
                                const char *public_key, char *err, size_t errlen)
 {
-    if (!fx_id_valid(endpoint_id) || !s_name_valid(name, false) || !fx_key_valid(public_key)) {
+    if (!fx_id_valid(endpoint_id) || !fx_store_name_valid(name, false) || !fx_key_valid(public_key)) {
         snprintf(err, errlen,
                  "endpoint registration needs a canonical UUID, a non-empty name without control "
                  "characters and a z85 CurveZMQ public key that decodes to 32 bytes: fix the field");

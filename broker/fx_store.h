@@ -80,6 +80,23 @@ uint64_t fx_store_written(fx_store_t *self);
    (0 before): tells the syncer when a checkpoint is due. */
 int fx_store_wal_pages(fx_store_t *self);
 
+/* WAL size (pages, 16 MiB at 4 KiB) past which the writer checkpoints
+   itself (fx_store_wal_bound). */
+#define FX_STORE_WAL_BOUND_PAGES 4000
+
+/* Keeps the WAL bounded under a load that never pauses. sqlite starts the
+   WAL over (at the next write) only after a checkpoint that copied all of
+   it, and a checkpoint beside a writer that never stops (the syncer's, on
+   its own connection) copies what was there when it began, never all; a
+   FULL one from there can starve waiting for the write lock. So past
+   FX_STORE_WAL_BOUND_PAGES the writer, between its transactions, runs one
+   PASSIVE checkpoint on its own connection: no write can come in between,
+   so it copies everything (one copy and two fsyncs on the caller's thread,
+   once per that many pages). 1 if it did (the next commit starts the WAL
+   over), 0 if none was due or the syncer's checkpoint held the lock (the
+   next call tries again), -1 on an error (logged by the caller; err). */
+int fx_store_wal_bound(fx_store_t *self, char *err, size_t errlen);
+
 /* The owner reports that the commits up to ticket are on disk since
    durable_us (wall clock, us): tasks submitted in them get that as their
    FX_TIME_BROKER_DURABLE stamp when they are dispatched or their result
@@ -130,6 +147,88 @@ int fx_store_endpoint_by_key(fx_store_t *self, const char *public_key, fx_id_tex
 int fx_store_function_register(fx_store_t *self, const char *owner, const char *function_id, const char *name,
                                int kind, const char *entry, const void *body, size_t body_len, char *err,
                                size_t errlen);
+
+/* The user's name (for a registry commit's author). FX_OK, FX_E_NOT_FOUND, FX_E_IO. */
+int fx_store_user_name(fx_store_t *self, const char *user_id, char name[FX_NAME_MAX + 1]);
+
+/* PROVENANCE (SPEC 5.32, 12.6): one record per id in out (count of them),
+   what made each of owner's tasks' results; another's task, or none,
+   reads UNKNOWN with empty fields. FX_OK or FX_E_IO. */
+int fx_store_provenance(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                        fx_provenance_t *out);
+
+/* ---------------------------------------------------------------- versions (fx_store_functions.c) */
+
+/* One version of a function (SPEC 5.5, 5.30): its row points at the
+   registry's blob (version) and the commit that made it. */
+typedef struct {
+    fx_oid_text_t version;
+    fx_oid_text_t commit;
+    uint32_t number; /* 1, 2, 3... */
+    uint8_t kind;
+    char entry[FX_NAME_MAX + 1];
+    char serializer[FX_NAME_MAX + 1]; /* the body's strategy */
+    char dill_version[FX_VERSION_MAX + 1];
+    char author[FX_NAME_MAX + 1];
+    uint64_t created_us;
+    bool missing;      /* its objects were not in the registry at start */
+    char *description; /* heap, may be NULL: fx_store_versions_free */
+} fx_store_version_t;
+
+/* Frees the descriptions of n versions and, if free_array, the array. */
+void fx_store_versions_free(fx_store_version_t *versions, uint32_t n, bool free_array);
+
+/* Before the registry write of a REGISTER_FUNCTION: the fields are good,
+   the id is new or owner's with the same kind. FX_OK, and *newest the
+   function's newest version (number 0 when it has none, or is new);
+   FX_E_BAD_FIELD, FX_E_CONFLICT (another user's id, another kind), FX_E_IO. */
+int fx_store_function_check(fx_store_t *self, const char *owner, const char *function_id, const char *name,
+                            int kind, const char *entry, const char *serializer, fx_store_version_t *newest,
+                            char *err, size_t errlen);
+
+/* After the registry write (the objects are in git, durably): the version
+   row, and the function's row when new, in one transaction. v gives
+   version, commit, kind, entry, serializer, dill_version, author; on FX_OK
+   its number (and commit, for a version the function had already: that
+   version becomes the newest again, no row is added) are filled in.
+   FX_E_CONFLICT if the function has this body under another entry or
+   serializer (a version is addressed by its body). */
+int fx_store_function_add_version(fx_store_t *self, const char *owner, const char *function_id,
+                                  const char *name, const char *description, fx_store_version_t *v, char *err,
+                                  size_t errlen);
+
+/* One version row of function_id: version's, or the newest for "" or
+   NULL. FX_OK (free its description), FX_E_NOT_FOUND, FX_E_IO. */
+int fx_store_version_find(fx_store_t *self, const char *function_id, const char *version,
+                          fx_store_version_t *v);
+
+/* owner's function: its name and its history, oldest first (*versions
+   allocated, free with fx_store_versions_free(.., true)). FX_OK,
+   FX_E_NOT_FOUND (not owner's, or no such function), FX_E_IO. A function
+   registered before versions existed has a history of none. */
+int fx_store_function_history(fx_store_t *self, const char *owner, const char *function_id,
+                              char name[FX_NAME_MAX + 1], fx_store_version_t **versions, uint32_t *count);
+
+/* Called for every version row whose objects are missing. */
+typedef void(fx_store_missing_fn)(void *arg, const char *function_id, uint32_t number, const char *version,
+                                  const char *commit);
+/* At start: every version row checked with has(arg, oid) for its blob and
+   commit; rows found missing are marked (tasks cannot be pinned to them,
+   SUBMIT names them) and reported, rows found again are unmarked.
+   *missing gets the count. FX_OK or FX_E_IO. */
+int fx_store_versions_verify(fx_store_t *self, bool (*has)(void *arg, const char *oid),
+                             fx_store_missing_fn *report, void *arg, uint32_t *missing);
+
+/* FUNCTION_FETCH: version as served to endpoint_id, if a task of it was
+   dispatched there: FX_OK with function_id, kind, entry, serializer and
+   dill_version in *body (its frame left NULL), FX_E_NOT_FOUND, FX_E_IO. */
+int fx_store_endpoint_version(fx_store_t *self, const char *endpoint_id, const char *version,
+                              fx_function_body_t *body);
+
+/* ENDPOINT_HELLO's allowed_functions (count 0 = any), kept for SUBMIT's
+   check (FX_E_FORBIDDEN for a function not in the list). */
+int fx_store_endpoint_allowed(fx_store_t *self, const char *endpoint_id, const fx_id_text_t *ids,
+                              uint32_t count);
 
 /* Register an endpoint owned by owner. Same owner and key again: FX_OK (the
    name is updated). FX_E_CONFLICT if the id belongs to another user or the
@@ -274,7 +373,8 @@ void fx_store_results_free(fx_result_t *rows, uint32_t count);
 /* RESULTS_ACK from the client: the owner's results among ids are delivered
    (task DONE -> DELIVERED). stamps (may be NULL; count entries) are each
    result's FX_TIME_BROKER_RESULT_DURABLE and FX_TIME_BROKER_PUSHED, known
-   only after its commit, stored now with the result (0: not known). *acked_out (may be NULL) counts newly delivered. */
+   only after its commit, stored now with the result (0: not known). *acked_out (may be NULL) counts newly
+   delivered. */
 int fx_store_results_ack(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
                          const uint64_t (*stamps)[2], uint32_t *acked_out);
 

@@ -22,11 +22,22 @@ typedef enum {
     ST_USER_BY_KEY,
     ST_EP_BY_KEY,
     ST_EP_GET,
+    ST_EP_ALLOWED,
     ST_EP_INSERT,
     ST_EP_RENAME,
     ST_EP_SEEN,
     ST_FN_GET,
     ST_FN_INSERT,
+    ST_FN_RENAME,
+    ST_FV_NEWEST,
+    ST_FV_GET,
+    ST_FV_HISTORY,
+    ST_FV_ALL,
+    ST_FV_INSERT,
+    ST_FV_TOUCH,
+    ST_FV_MISSING,
+    ST_EV_INSERT,
+    ST_EV_BODY,
     ST_TASK_OWNER,
     ST_TASK_INSERT,
     ST_QUEUED_COUNT,
@@ -39,6 +50,8 @@ typedef enum {
     ST_UNFINISHED,
     ST_RESULT_TASK,
     ST_RESULT_INSERT,
+    ST_PROVENANCE,
+    ST_USER_NAME,
     ST_TASK_FINISH,
     ST_TASK_FINISH_SEQ,
     ST_PENDING,
@@ -114,6 +127,14 @@ void fx_store_column_times(sqlite3_stmt *st, int col, uint64_t *times);
 uint64_t fx_store_task_durable_us(fx_store_t *self, int64_t seq);
 /* After a SUBMIT commit that stored tasks first_seq..last_seq. */
 void fx_store_submitted(fx_store_t *self, int64_t first_seq, int64_t last_seq);
+
+/* A registration's id, name, kind and entry (fx_store_functions.c).
+   FX_OK or FX_E_BAD_FIELD with a sentence in err. */
+int fx_store_function_fields(const char *function_id, const char *name, int kind, const char *entry, char *err,
+                             size_t errlen);
+
+/* A name: 1..FX_NAME_MAX bytes (0 if allow_empty), no control characters. */
+bool fx_store_name_valid(const char *name, bool allow_empty);
 
 /* Copies a text column into a fixed buffer of capacity cap ("" for NULL). */
 void fx_store_column_text(sqlite3_stmt *st, int col, char *dst, size_t cap);

@@ -32,6 +32,7 @@ static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_resu
     fx_store_column_text(st, 1, notice->owner, sizeof notice->owner);
     fx_store_column_text(st, 2, notice->client_id, sizeof notice->client_id);
     int64_t seq = sqlite3_column_int64(st, 3);
+    int64_t attempt = sqlite3_column_int64(st, 5);
     /* The result's stamps: its own, and the task's where a hop below did
        not copy them back; the SUBMIT's durable one if known by now. */
     uint64_t times[FX_TIMES_MAX];
@@ -53,6 +54,12 @@ static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_resu
     fx_store_bind_frame(st, 6, result->output);
     sqlite3_bind_int64(st, 7, now);
     fx_store_bind_times(st, 8, times, packed);
+    fx_store_bind_text(st, 9, result->host);
+    sqlite3_bind_int64(st, 10, result->worker_pid);
+    fx_store_bind_text(st, 11, result->worker_runtime);
+    fx_store_bind_text(st, 12, result->container);
+    fx_store_bind_text(st, 13, result->image_digest);
+    sqlite3_bind_int64(st, 14, attempt);
     int rc = fx_store_exec(self, st);
     if (rc != FX_OK)
         return rc;
@@ -276,5 +283,62 @@ int fx_store_purge(fx_store_t *self, int64_t before_wall_ms, uint32_t *purged_ou
         return rc;
     if (purged_out)
         *purged_out = purged;
+    return FX_OK;
+}
+
+/* ---------------------------------------------------------------- provenance */
+
+int fx_store_provenance(fx_store_t *self, const char *owner, const fx_id_text_t *ids, uint32_t count,
+                        fx_provenance_t *out)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        fx_provenance_t *p = &out[i];
+        memset(p, 0, sizeof *p);
+        memcpy(p->task_id, ids[i], sizeof p->task_id);
+        sqlite3_stmt *st = fx_store_st(self, ST_PROVENANCE);
+        fx_store_bind_text(st, 1, ids[i]);
+        fx_store_bind_text(st, 2, owner);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            sqlite3_reset(st);
+            continue; /* UNKNOWN, empty (SPEC 5.32) */
+        }
+        if (rc != SQLITE_ROW) {
+            rc = fx_store_fail(self);
+            sqlite3_reset(st);
+            return rc;
+        }
+        p->state = (uint8_t) sqlite3_column_int(st, 0);
+        fx_store_column_text(st, 1, p->function_id, sizeof p->function_id);
+        fx_store_column_text(st, 2, p->function_version, sizeof p->function_version);
+        fx_store_column_text(st, 3, p->commit, sizeof p->commit);
+        /* STRATEGY+PAYLOAD (SPEC 12.1): the version's strategy, then the
+           payload's format the task was submitted with */
+        char strategy[FX_NAME_MAX + 1], payload[FX_NAME_MAX + 1];
+        fx_store_column_text(st, 18, strategy, sizeof strategy);
+        fx_store_column_text(st, 4, payload, sizeof payload);
+        if (strategy[0] && !strchr(payload, '+'))
+            snprintf(p->serializer, sizeof p->serializer, "%.60s+%.60s", strategy, payload);
+        else
+            snprintf(p->serializer, sizeof p->serializer, "%s", payload);
+        fx_store_column_text(st, 5, p->py_version, sizeof p->py_version);
+        fx_store_column_text(st, 6, p->dill_version, sizeof p->dill_version);
+        fx_store_column_text(st, 7, p->endpoint_id, sizeof p->endpoint_id);
+        fx_store_column_text(st, 8, p->host, sizeof p->host);
+        p->worker_pid = (uint32_t) sqlite3_column_int64(st, 9);
+        fx_store_column_text(st, 10, p->worker_runtime, sizeof p->worker_runtime);
+        p->attempt = (uint32_t) sqlite3_column_int64(st, 11);
+        fx_store_column_text(st, 12, p->container, sizeof p->container);
+        fx_store_column_text(st, 13, p->image_digest, sizeof p->image_digest);
+        fx_store_column_times(st, 14, p->times);
+        if (!p->times[FX_TIME_BROKER_RESULT_DURABLE])
+            p->times[FX_TIME_BROKER_RESULT_DURABLE] = (uint64_t) sqlite3_column_int64(st, 15);
+        if (!p->times[FX_TIME_BROKER_PUSHED])
+            p->times[FX_TIME_BROKER_PUSHED] = (uint64_t) sqlite3_column_int64(st, 16);
+        /* the delivery (the client's ack, ms) where the client did not stamp it */
+        if (!p->times[FX_TIME_CLIENT_RECEIVED] && sqlite3_column_type(st, 17) != SQLITE_NULL)
+            p->times[FX_TIME_CLIENT_RECEIVED] = (uint64_t) sqlite3_column_int64(st, 17) * 1000;
+        sqlite3_reset(st);
+    }
     return FX_OK;
 }

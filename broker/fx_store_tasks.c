@@ -46,6 +46,96 @@ static int s_check_owned(fx_store_t *self, fx_st_t which, const char *what, cons
     return result;
 }
 
+/* The version a task is pinned to (SPEC 5.9): the one it names, or the
+   function's newest; the last answer is kept, so a batch of one function
+   costs one lookup. A function registered before versions existed has
+   none: its tasks run the body of its row (version ""). */
+typedef struct {
+    fx_id_text_t function_id;
+    fx_oid_text_t asked;
+    fx_oid_text_t version; /* the answer */
+} s_pin_t;
+
+static int s_pin(fx_store_t *self, s_pin_t *pin, const fx_task_t *task, uint32_t index, char *err,
+                 size_t errlen)
+{
+    if (pin->function_id[0] && strcmp(pin->function_id, task->function_id) == 0 &&
+        strcmp(pin->asked, task->function_version) == 0)
+        return FX_OK;
+    const char *asked = task->function_version;
+    if (!fx_oid_valid(asked)) {
+        snprintf(err, errlen, "task %u: function_version is not a version id (40 hex digits, or empty)",
+                 index);
+        return FX_E_BAD_FIELD;
+    }
+    fx_store_version_t v;
+    int rc = fx_store_version_find(self, task->function_id, asked, &v);
+    if (rc == FX_E_IO) {
+        snprintf(err, errlen, "task %u: cannot look up the versions of function %s: %s", index,
+                 task->function_id, self->errmsg);
+        return rc;
+    }
+    if (rc == FX_E_NOT_FOUND && asked[0]) {
+        snprintf(err, errlen, "task %u: function %s has no version %s: see fx function log %s", index,
+                 task->function_id, asked, task->function_id);
+        return FX_E_NOT_FOUND;
+    }
+    bool missing = rc == FX_OK && v.missing;
+    if (rc == FX_OK) {
+        memcpy(pin->version, v.version, sizeof pin->version);
+        fx_store_versions_free(&v, 1, false);
+    }
+    else
+        pin->version[0] = '\0'; /* unversioned (registered before versions) */
+    if (missing) {
+        snprintf(err, errlen,
+                 "task %u: version %s of function %s is missing from the broker's registry (fx-broker "
+                 "reported it at start): register the function again",
+                 index, pin->version, task->function_id);
+        pin->function_id[0] = '\0';
+        return FX_E_NOT_FOUND;
+    }
+    memcpy(pin->function_id, task->function_id, sizeof pin->function_id);
+    memcpy(pin->asked, asked, sizeof pin->asked);
+    return FX_OK;
+}
+
+/* ENDPOINT_HELLO's allowed_functions (SPEC 5.18), once the broker has
+   had one from the endpoint: the last (endpoint, function) pair that
+   passed is kept. */
+typedef struct {
+    fx_id_text_t endpoint_id;
+    fx_id_text_t function_id;
+} s_allowed_t;
+
+static int s_check_allowed(fx_store_t *self, s_allowed_t *ok, const fx_task_t *task, uint32_t index,
+                           char *err, size_t errlen)
+{
+    if (strcmp(ok->endpoint_id, task->endpoint_id) == 0 && strcmp(ok->function_id, task->function_id) == 0)
+        return FX_OK;
+    sqlite3_stmt *st = fx_store_st(self, ST_EP_GET);
+    fx_store_bind_text(st, 1, task->endpoint_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int result = rc == SQLITE_DONE ? FX_OK : fx_store_fail(self); /* the owner check said the rest */
+        sqlite3_reset(st);
+        return result;
+    }
+    const char *list = (const char *) sqlite3_column_text(st, 2);
+    bool allowed = !list || !list[0] || strstr(list, task->function_id) != NULL;
+    sqlite3_reset(st);
+    if (!allowed) {
+        snprintf(err, errlen,
+                 "task %u: function %s is not in the allowed_functions of endpoint %s (its configuration): "
+                 "nothing in this batch was stored; submit it to another endpoint or allow it there",
+                 index, task->function_id, task->endpoint_id);
+        return FX_E_FORBIDDEN;
+    }
+    memcpy(ok->endpoint_id, task->endpoint_id, sizeof ok->endpoint_id);
+    memcpy(ok->function_id, task->function_id, sizeof ok->function_id);
+    return FX_OK;
+}
+
 /* Field checks that need no database. */
 static int s_check_task(const fx_task_t *task, uint32_t index, char *err, size_t errlen)
 {
@@ -95,6 +185,8 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         return FX_E_IO;
     }
     fx_id_text_t endpoint_ok = "", function_ok = "";
+    s_pin_t pin = {0};
+    s_allowed_t allowed = {0};
     int64_t now = fx_store_wall_ms();
     uint64_t written_us = (uint64_t) fx_wall_us();
     int64_t first_seq = 0, last_seq = 0;
@@ -106,6 +198,10 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         if (rc == FX_OK)
             rc = s_check_owned(self, ST_FN_GET, "function", task->function_id, owner, function_ok, i, err,
                                errlen);
+        if (rc == FX_OK)
+            rc = s_check_allowed(self, &allowed, task, i, err, errlen);
+        if (rc == FX_OK)
+            rc = s_pin(self, &pin, task, i, err, errlen);
         if (rc != FX_OK)
             break;
         uint64_t times[FX_TIMES_MAX];
@@ -125,6 +221,7 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         fx_store_bind_frame(st, 10, task->payload);
         sqlite3_bind_int64(st, 11, task->retries);
         fx_store_bind_times(st, 12, times, packed);
+        fx_store_bind_text(st, 13, pin.version[0] ? pin.version : NULL);
         rc = fx_store_exec(self, st);
         if (rc != FX_OK) {
             snprintf(err, errlen, "task %u: cannot store: %s", i, self->errmsg);
@@ -217,6 +314,8 @@ static int s_task_from_row(sqlite3_stmt *st, fx_task_t *task)
     task->body = fx_store_column_frame(st, 10);
     task->retries = (uint32_t) sqlite3_column_int64(st, 11);
     fx_store_column_times(st, 12, task->times);
+    fx_store_column_text(st, 13, task->function_version, sizeof task->function_version);
+    fx_store_column_text(st, 14, task->dill_version, sizeof task->dill_version);
     return task->payload && task->body ? FX_OK : FX_E_NOMEM;
 }
 
@@ -286,6 +385,16 @@ int fx_store_dispatch(fx_store_t *self, const char *endpoint_id, uint32_t max, f
         fx_store_bind_times(st, 3, times, packed);
         if ((rc = fx_store_exec(self, st)) != FX_OK)
             goto fail;
+        /* What FUNCTION_FETCH may serve this endpoint (once per version
+           and batch: a batch is mostly of one version). */
+        const char *version = work[i].function_version;
+        if (version[0] && (i == 0 || strcmp(version, work[i - 1].function_version) != 0)) {
+            st = fx_store_st(self, ST_EV_INSERT);
+            fx_store_bind_text(st, 1, endpoint_id);
+            fx_store_bind_text(st, 2, version);
+            if ((rc = fx_store_exec(self, st)) != FX_OK)
+                goto fail;
+        }
     }
     if (n > 0 && !(dest = room(n, arg))) {
         rc = FX_E_NOMEM;

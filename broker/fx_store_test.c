@@ -584,7 +584,45 @@ static void test_list(void *ctx)
     st_teardown(&fix);
 }
 
+/* The WAL's bound (fx_store_wal_bound): commits as the broker makes them
+   (deferred sync, a wal hook), back to back; each time the WAL is past
+   FX_STORE_WAL_BOUND_PAGES the writer's own checkpoint copies all of it
+   and the next commit starts the WAL over, so it never grows much past the
+   bound, over many times the bound's worth of commits. */
+static void test_wal_bound(void *ctx)
+{
+    st_fix_t fix;
+    st_setup(&fix);
+    char err[512];
+    CHECK(fx_store_defer_sync(fix.store, err, sizeof err) == FX_OK);
+    fx_store_set_queue_cap(fix.store, 0);
+    int most = 0, bounded = 0, started_over = 0;
+    fx_task_t tasks[8];
+    for (int batch = 0; batch < 3000; batch++) {
+        for (int i = 0; i < 8; i++)
+            st_task(&tasks[i], fix.alice_ep, fix.alice_fn, batch * 8 + i);
+        int before = fx_store_wal_pages(fix.store);
+        uint32_t stored = 0;
+        CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 8, &stored, err, sizeof err) == FX_OK);
+        st_free_tasks(tasks, 8);
+        int pages = fx_store_wal_pages(fix.store);
+        started_over += pages < before;
+        most = pages > most ? pages : most;
+        int rc = fx_store_wal_bound(fix.store, err, sizeof err);
+        CHECK(rc >= 0, "%s", err);
+        if (rc == 1) {
+            bounded++;
+            CHECK(pages >= FX_STORE_WAL_BOUND_PAGES);
+        }
+    }
+    printf("  wal: at most %d pages, bounded %d times, started over %d times\n", most, bounded, started_over);
+    CHECK(bounded >= 2 && started_over >= bounded);
+    CHECK(most < FX_STORE_WAL_BOUND_PAGES + 200); /* one commit's pages past the bound */
+    st_teardown(&fix);
+}
+
 static const fx_scenario_t s_scenarios[] = {
+    {"wal_bound", test_wal_bound, false},
     {"schema", test_schema, false},
     {"users", test_users, false},
     {"registry", test_registry, false},

@@ -106,19 +106,15 @@ static int s_sync(s_state_t *st, char *why, size_t cap)
     return FX_OK;
 }
 
-/* When the WAL is big: PASSIVE checkpoints, a few in a row (each copies
-   what came since the one before), turning FULL once the WAL is past
-   FX_SYNCER_FULL_PAGES (a FULL one catches up and the next write starts
-   the WAL over). Never while recovering: the TRUNCATE one does that job. */
+/* A PASSIVE checkpoint or a few, when the WAL is big (never while
+   recovering: the TRUNCATE one does that job). */
 static void s_checkpoint(s_state_t *st, int wal_pages)
 {
     if (st->recovering || wal_pages < FX_SYNCER_CHECKPOINT_PAGES)
         return;
-    int mode = wal_pages >= FX_SYNCER_FULL_PAGES ? SQLITE_CHECKPOINT_FULL : SQLITE_CHECKPOINT_PASSIVE;
     for (int round = 0; round < S_CHECKPOINT_ROUNDS; round++) {
         int log = 0, done = 0;
-
-        int rc = sqlite3_wal_checkpoint_v2(st->db, "main", mode, &log, &done);
+        int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         if (rc != SQLITE_OK) {
             if (rc != SQLITE_BUSY)
                 fx_warn("checkpoint of %s failed: %s; the next one tries again", st->args->db_path,
@@ -127,8 +123,6 @@ static void s_checkpoint(s_state_t *st, int wal_pages)
         }
         if (done >= log)
             return;
-        if (log >= FX_SYNCER_FULL_PAGES || round == S_CHECKPOINT_ROUNDS - 2)
-            mode = SQLITE_CHECKPOINT_FULL;
     }
 }
 

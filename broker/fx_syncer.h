@@ -13,9 +13,8 @@
     the last report, every commit waits for at most one sync in flight and
     the one after it.
 
-    It also runs the checkpoints (PASSIVE, FULL past FX_SYNCER_FULL_PAGES,
-    from a connection of its own), when the request says the WAL has grown
-    past FX_SYNCER_CHECKPOINT_PAGES:
+    It also runs the checkpoints (PASSIVE, from a connection of its own),
+    when the request says the WAL has grown past FX_SYNCER_CHECKPOINT_PAGES:
     sqlite's checkpoint-at-commit is off on the broker's connection, so the
     copy into fx.db and its two fsyncs never run on the loop.
 
@@ -42,17 +41,6 @@
 /* WAL size (pages) past which the syncer checkpoints: sqlite's own
    default for its checkpoint-at-commit. */
 #define FX_SYNCER_CHECKPOINT_PAGES 1000
-
-/* WAL size (pages, 16 MiB at 4 KiB) past which the syncer's checkpoint is
-   FULL instead of PASSIVE. A PASSIVE checkpoint beside a writer that never
-   pauses copies what was there when it began and never catches up, and
-   sqlite starts the WAL over (at the next write) only after a checkpoint
-   that did: under a steady load the WAL would grow as long as the load
-   lasts. A FULL one waits for the write in progress, keeps new writers out
-   (the broker's next commit waits in its busy handler, so the loop pauses
-   for one checkpoint of what the passive ones left) and copies everything:
-   the WAL stays under about this size plus one sync's worth of writes. */
-#define FX_SYNCER_FULL_PAGES 4000
 
 typedef enum {
     FX_DURABILITY_FULL = 0,   /* fdatasync before anything is promised */

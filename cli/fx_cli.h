@@ -94,6 +94,8 @@ int fx_cli_remote(const fx_cli_args_t *args); /* endpoints, functions */
 int fx_cli_tasks(const fx_cli_args_t *args);
 int fx_cli_status(const fx_cli_args_t *args);
 int fx_cli_task_show(const fx_cli_args_t *args);
+int fx_cli_function_log(const fx_cli_args_t *args); /* fx_cli_function.c */
+int fx_cli_function_show(const fx_cli_args_t *args);
 int fx_cli_result(const fx_cli_args_t *args);
 int fx_cli_cancel(const fx_cli_args_t *args);
 int fx_cli_endpoint_configure(const fx_cli_args_t *args);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fx_cli.h"
@@ -93,6 +94,67 @@ static void s_line(const char *key, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The stamps of SPEC 12.5 by name, for the provenance lines. */
+static const char *const s_stamp_names[FX_TIMES_MAX] = {
+    [FX_TIME_CLIENT_SENT] = "client sent",
+    [FX_TIME_BROKER_RECEIVED] = "broker received",
+    [FX_TIME_BROKER_WRITTEN] = "broker written",
+    [FX_TIME_BROKER_DURABLE] = "broker durable",
+    [FX_TIME_BROKER_DISPATCHED] = "broker dispatched",
+    [FX_TIME_IX_RECEIVED] = "interchange received",
+    [FX_TIME_IX_DISPATCHED] = "interchange dispatched",
+    [FX_TIME_MANAGER_RECEIVED] = "manager received",
+    [FX_TIME_WORKER_STARTED] = "worker started",
+    [FX_TIME_WORKER_FINISHED] = "worker finished",
+    [FX_TIME_MANAGER_SENT] = "manager sent",
+    [FX_TIME_IX_RESULT] = "interchange result",
+    [FX_TIME_BROKER_RESULT] = "broker result",
+    [FX_TIME_BROKER_RESULT_DURABLE] = "result durable",
+    [FX_TIME_BROKER_PUSHED] = "broker pushed",
+    [FX_TIME_CLIENT_RECEIVED] = "client received",
+};
+
+/* PROVENANCE of the task (SPEC 12.6): what made its result. A broker that
+   does not serve it (an older one) leaves the lines out. */
+static void s_provenance(fx_cli_link_t *link, const char *id)
+{
+    char err[1024];
+    fx_msg_t *req = fx_msg_new(FX_MSG_PROVENANCE);
+    if (req && fx_msg_alloc_records(req, 1) == FX_OK)
+        fx_strlcpy(req->ids.ids[0], id, sizeof req->ids.ids[0]);
+    else
+        fx_msg_destroy(&req);
+    fx_msg_t *reply = fx_cli_link_call(link, &req, FX_MSG_PROVENANCE_REPLY, err, sizeof err);
+    if (!reply || reply->provenance_reply.count != 1 ||
+        reply->provenance_reply.tasks[0].state == FX_TASK_UNKNOWN) {
+        fx_msg_destroy(&reply);
+        return;
+    }
+    const fx_provenance_t *p = &reply->provenance_reply.tasks[0];
+    s_line("version", "%s", p->function_version[0] ? p->function_version : "- (registered before versions)");
+    s_line("commit", "%s", p->commit[0] ? p->commit : "-");
+    s_line("serializer", "%s (client Python %s%s%s)", p->serializer[0] ? p->serializer : "-",
+           p->py_version[0] ? p->py_version : "?", p->dill_version[0] ? ", dill " : "", p->dill_version);
+    if (p->host[0] || p->worker_pid) {
+        s_line("host", "%s, worker pid %u, %s", p->host[0] ? p->host : "-", p->worker_pid,
+               p->worker_runtime[0] ? p->worker_runtime : "runtime not said");
+        s_line("container", "%s%s%s", p->container[0] ? p->container : "- (the host)",
+               p->image_digest[0] ? ", image " : "", p->image_digest);
+        s_line("attempt", "%u", p->attempt);
+    }
+    for (int k = 0; k < FX_TIMES_MAX; k++)
+        if (p->times[k]) {
+            time_t s = (time_t) (p->times[k] / 1000000);
+            struct tm tm;
+            char when[32] = "-";
+            if (gmtime_r(&s, &tm))
+                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+            printf("  %-22s %s.%06u UTC\n", s_stamp_names[k] ? s_stamp_names[k] : "?", when,
+                   (unsigned) (p->times[k] % 1000000));
+        }
+    fx_msg_destroy(&reply);
+}
+
 int fx_cli_task_show(const fx_cli_args_t *args)
 {
     int rc;
@@ -154,6 +216,7 @@ int fx_cli_task_show(const fx_cli_args_t *args)
                r.output_len, id);
     else if (s_ended(s->state))
         s_line("result", "- (no longer kept by the broker)");
+    s_provenance(link, id);
     rc = FX_CLI_OK;
 done:
     s_result_free(&r);
@@ -165,24 +228,26 @@ done:
 
 /* ---------------------------------------------------------------- result */
 
-/* The value (a pickle, or pickle5's FXP5 frame: SPEC 12.1.1) as this
-   machine's Python shows it. 0, or -1 after saying why. */
+/* The value (a pickle, or pickle 5 in the FXP5 framing of SPEC 12.1.1) as
+   this machine's Python shows it. 0, or -1 after saying why. */
 static int s_show_value(const unsigned char *data, size_t len)
 {
     static const char code[] =
-        "import pickle, pprint, sys\n"
+        "import pickle, pprint, struct, sys\n"
         "data = sys.stdin.buffer.read()\n"
-        "def fxp5(m):\n"
-        "    n = int.from_bytes(m[4:8], 'little')\n"
-        "    sizes = [int.from_bytes(m[8 + 8 * i:16 + 8 * i], 'little') for i in range(n + 1)]\n"
-        "    at = 16 + 8 * n + sizes[n]\n"
+        "def fxp5(d):\n"
+        "    n, = struct.unpack_from('<I', d, 4)\n"
+        "    lens = struct.unpack_from('<%dQ' % n, d, 8)\n"
+        "    at = 8 + 8 * n\n"
+        "    size, = struct.unpack_from('<Q', d, at)\n"
+        "    stream, at = d[at + 8:at + 8 + size], at + 8 + size\n"
         "    bufs = []\n"
-        "    for size in sizes[:n]:\n"
-        "        bufs.append(m[at:at + size])\n"
-        "        at += size\n"
-        "    return pickle.loads(m[16 + 8 * n:16 + 8 * n + sizes[n]], buffers=bufs)\n"
+        "    for n in lens:\n"
+        "        bufs.append(memoryview(d)[at:at + n])\n"
+        "        at += n\n"
+        "    return pickle.loads(stream, buffers=bufs)\n"
         "try:\n"
-        "    value = fxp5(memoryview(data)) if data[:4] == b'FXP5' else pickle.loads(data)\n"
+        "    value = fxp5(data) if data[:4] == b'FXP5' else pickle.loads(data)\n"
         "except Exception as e:\n"
         "    sys.stderr.write('fx: this machine\\'s Python cannot load the value: %s: %s\\n' % "
         "(type(e).__name__, e))\n"

@@ -61,6 +61,14 @@ const fx_cli_verb_t fx_cli_verbs[] = {
     {"functions", "[--limit N] " S_BROKER_OPTS, 0, 0, "the functions you registered",
      "  --limit N          at most N rows (default and most: 1000)\n" S_BROKER_HELP, "fx functions",
      fx_cli_remote},
+    {"function log", "ID " S_BROKER_OPTS, 1, 1, "a function's versions, oldest first",
+     "  One entry per version: its number, version id (the body's blob in the broker's\n"
+     "  registry), the commit that made it, who registered it and when, its strategy.\n" S_BROKER_HELP,
+     "fx function log 5f0c7a8e-2b1d-4e6f-9a3c-7d8e9f0a1b2c", fx_cli_function_log},
+    {"function show", "ID[@VERSION] " S_BROKER_OPTS, 1, 1, "one version of a function, with its body",
+     "  The newest version unless @VERSION names one: a version id from `fx function log`,\n"
+     "  or its number (ID@1 is the first).\n" S_BROKER_HELP,
+     "fx function show 5f0c7a8e-2b1d-4e6f-9a3c-7d8e9f0a1b2c@1", fx_cli_function_show},
     {"tasks",
      "[--state STATE] [--endpoint ID|NAME] [--function ID|NAME] [--since WHEN] [--limit N] [--page "
      "N] " S_BROKER_OPTS,
@@ -78,7 +86,9 @@ const fx_cli_verb_t fx_cli_verbs[] = {
      "  --page N           the Nth page (default 1)\n" S_BROKER_HELP,
      "fx tasks --state failed --since 2h", fx_cli_tasks},
     {"task show", "TASK_ID " S_BROKER_OPTS, 1, 1, "everything about one task",
-     "  Its state (read from its result), error, function, endpoint, attempts and times.\n" S_BROKER_HELP,
+     "  Its state (read from its result), error, function, endpoint, attempts and times,\n"
+     "  and where its result came from: function version and commit, host, worker, runtime,\n"
+     "  container, attempt, and the stamps of each hop.\n" S_BROKER_HELP,
      "fx task show 0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", fx_cli_task_show},
     {"result", "TASK_ID [--wait SECONDS] [--raw] " S_BROKER_OPTS, 1, 1,
      "print a task's result, or its error and remote traceback",

@@ -57,7 +57,7 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_
     fx_msg_t *msg = fx_msg_new(FX_MSG_TASKS);
     if (!msg)
         return -1;
-    int rc = queue->ops->take(queue->ctx, self->stats.endpoint_id, room, msg);
+    int rc = queue->ops->take(queue->ctx, self->stats.endpoint_id, room, !self->fetches_bodies, msg);
     self->take_failed = rc != FX_OK;
     if (rc != FX_OK) {
         fx_error("cannot take tasks for endpoint=%s from the queue: %s (%s); will retry",
@@ -181,4 +181,27 @@ void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queu
 done:
     fx_msg_destroy(&ack);
     free(outcome);
+}
+
+void fx_forwarder_fetch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, const fx_msg_t *msg)
+{
+    self->fetches_bodies = true;
+    fx_msg_t *reply = fx_msg_new(FX_MSG_FUNCTION_BODIES);
+    int rc = reply ? queue->ops->bodies(queue->ctx, self->stats.endpoint_id, msg->function_fetch.versions,
+                                        msg->function_fetch.count, reply)
+                   : FX_E_NOMEM;
+    if (rc != FX_OK) {
+        fx_error("cannot read function bodies for endpoint=%s: %s (%s)", self->stats.endpoint_id,
+                 fx_strerror(rc), rc == FX_E_NOMEM ? "out of memory" : queue->ops->describe(queue->ctx));
+        fx_send_error(sock, self->routing, msg->seq, rc == FX_E_NOMEM ? FX_E_NOMEM : FX_E_IO,
+                      "the broker could not read these %u function bodies (%s): fetch them again later",
+                      msg->function_fetch.count, fx_strerror(rc));
+        fx_msg_destroy(&reply);
+        return;
+    }
+    self->stats.bodies_sent += reply->function_bodies.count;
+    reply->seq = msg->seq;
+    self->sent_ms = fx_now_ms();
+    if (fx_msg_send(&reply, sock, self->routing) != FX_OK)
+        fx_warn("cannot send function bodies to endpoint=%s", self->stats.endpoint_id);
 }

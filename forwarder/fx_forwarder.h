@@ -47,6 +47,7 @@ typedef struct {
     uint32_t over_credit;   /* sends that left in_flight > window: must stay 0 */
     uint64_t dispatched;    /* tasks sent */
     uint64_t results;       /* results received (new or duplicate) */
+    uint64_t bodies_sent;   /* FUNCTION_BODIES records sent */
     uint32_t managers;      /* from its last ENDPOINT_STATUS */
     uint32_t workers;
     uint32_t free;
@@ -79,6 +80,13 @@ bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_que
    answered with ERROR FX_E_IO and no ack: the endpoint resends. */
 void fx_forwarder_results(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t *msg,
                           fx_held_t *held, uint64_t durable);
+
+/* FUNCTION_FETCH from the endpoint (SPEC 5.27): answered with
+   FUNCTION_BODIES (same seq) from the queue; from now on this link's
+   TASKS go without bodies (the endpoint caches them by version and
+   fetches what it lacks). A queue failure is answered ERROR FX_E_IO. */
+void fx_forwarder_fetch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue,
+                        const fx_msg_t *msg);
 
 /* ---------------------------------------------------------------- all links */
 

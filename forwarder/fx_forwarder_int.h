@@ -16,6 +16,8 @@ struct _fx_forwarder_t {
                               endpoint's earlier session: take nothing new
                               until the tick's retry has done it */
     bool take_failed;      /* the queue failed its last take: the tick retries */
+    bool fetches_bodies;   /* it sent FUNCTION_FETCH: it caches bodies by
+                              version, its TASKS go without them (SPEC 5.27) */
     void *ready;           /* its handle in the set's list of links to
                               dispatch to (NULL: not in it) */
     int64_t heard_ms;      /* fx_now_ms of the last message from it */

@@ -4,7 +4,10 @@
     operations over an opaque context) and reaches the tasks, the results and
     the endpoint registry only through it:
 
-        take      tasks for an endpoint, up to a count
+        take      tasks for an endpoint, up to a count, with or without
+                  their functions' bodies
+        bodies    function bodies by version, for FUNCTION_FETCH
+        allowed   the functions an endpoint says it runs
         requeue   an endpoint's dispatched tasks back to the queue
         commit    a RESULTS batch, with an outcome per result
         seen      when an endpoint was last heard from
@@ -28,6 +31,7 @@
 #ifndef FX_FWD_QUEUE_H
 #define FX_FWD_QUEUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fx_msg.h"
@@ -44,8 +48,18 @@ typedef struct {
        DISPATCHED to it (attempt + 1) durably before the call returns, into
        tasks (an FX_MSG_TASKS message; its records are replaced, 0 of them
        when nothing is queued). Fewer than max when a batch reaches the byte
-       budget of fx_limits.h. */
-    int (*take)(void *ctx, const char *endpoint_id, uint32_t max, fx_msg_t *tasks);
+       budget of fx_limits.h. with_bodies: each task's body frame holds its
+       function version's body (an endpoint that has not said it fetches
+       bodies, SPEC 5.27); else the frames are empty. */
+    int (*take)(void *ctx, const char *endpoint_id, uint32_t max, bool with_bodies, fx_msg_t *tasks);
+    /* FUNCTION_FETCH of endpoint_id (SPEC 5.27): one record of bodies (an
+       FX_MSG_FUNCTION_BODIES message, records replaced) per version asked,
+       kind 0 and an empty body for a version no task dispatched to this
+       endpoint uses. */
+    int (*bodies)(void *ctx, const char *endpoint_id, const fx_oid_text_t *versions, uint32_t count,
+                  fx_msg_t *bodies);
+    /* ENDPOINT_HELLO's allowed_functions (count 0: any), kept for SUBMIT. */
+    int (*allowed)(void *ctx, const char *endpoint_id, const fx_id_text_t *ids, uint32_t count);
     /* Every task DISPATCHED to endpoint_id goes back to QUEUED, keeping its
        place; one with a cancel pending ends cancelled instead (SPEC 8.5,
        8.10.2). Never counted against a task. The counts may be NULL. */

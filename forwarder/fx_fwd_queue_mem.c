@@ -157,7 +157,7 @@ static int s_call(fx_fwd_queue_mem_t *self, const char *what)
     return self->fail_code;
 }
 
-static int s_take(void *ctx, const char *endpoint_id, uint32_t max, fx_msg_t *tasks)
+static int s_take(void *ctx, const char *endpoint_id, uint32_t max, bool with_bodies, fx_msg_t *tasks)
 {
     fx_fwd_queue_mem_t *self = ctx;
     int rc = s_call(self, "take");
@@ -257,6 +257,25 @@ static int s_by_key(void *ctx, const char *public_key, fx_id_text_t endpoint_id)
     return FX_OK;
 }
 
+/* It holds tasks with their bodies as given: it knows no versions. */
+static int s_bodies(void *ctx, const char *endpoint_id, const fx_oid_text_t *versions, uint32_t count,
+                    fx_msg_t *bodies)
+{
+    int rc = s_call(ctx, "bodies");
+    if (rc == FX_OK)
+        rc = fx_msg_alloc_records(bodies, count);
+    for (uint32_t i = 0; rc == FX_OK && i < count; i++)
+        memcpy(bodies->function_bodies.functions[i].version, versions[i], sizeof(fx_oid_text_t));
+    return rc;
+}
+
+/* It keeps no SUBMIT to check against: nothing to store, not a call the
+   fault tests count. */
+static int s_allowed(void *ctx, const char *endpoint_id, const fx_id_text_t *ids, uint32_t count)
+{
+    return FX_OK;
+}
+
 static const char *s_describe(void *ctx)
 {
     fx_fwd_queue_mem_t *self = ctx;
@@ -269,6 +288,8 @@ static const fx_fwd_queue_ops_t s_ops = {
     .commit = s_commit,
     .seen = s_seen,
     .by_key = s_by_key,
+    .bodies = s_bodies,
+    .allowed = s_allowed,
     .describe = s_describe,
 };
 

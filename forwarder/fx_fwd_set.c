@@ -294,6 +294,12 @@ static void s_hello(fx_fwd_set_t *self, zframe_t *routing, const char *key, cons
     zhashx_insert(self->by_routing, key, link);
     zhashx_insert(self->by_endpoint, endpoint_id, link);
     s_save_seen(self, link);
+    /* SPEC 5.18: SUBMIT refuses other functions for it from now on. */
+    int rc = self->queue.ops->allowed(self->queue.ctx, endpoint_id, msg->endpoint_hello.allowed_functions,
+                                      msg->endpoint_hello.allowed_count);
+    if (rc != FX_OK)
+        fx_error("cannot keep the allowed functions of endpoint=%s: %s (%s); its next hello tries again",
+                 endpoint_id, fx_strerror(rc), self->queue.ops->describe(self->queue.ctx));
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
     if (!welcome)
         return;
@@ -350,6 +356,11 @@ static void s_on_status(fx_fwd_set_t *self, s_in_t *in)
     in->link->stats.free = in->msg->endpoint_status.free;
 }
 
+static void s_on_fetch(fx_fwd_set_t *self, s_in_t *in)
+{
+    fx_forwarder_fetch(in->link, self->sock, &self->queue, in->msg);
+}
+
 static void s_on_heartbeat(fx_fwd_set_t *self, s_in_t *in)
 {
     s_heartbeat(self, in->link);
@@ -387,6 +398,7 @@ static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
             [FX_MSG_CREDIT] = s_on_credit,
             [FX_MSG_RESULTS] = s_on_results,
             [FX_MSG_ENDPOINT_STATUS] = s_on_status,
+            [FX_MSG_FUNCTION_FETCH] = s_on_fetch,
             [FX_MSG_HEARTBEAT] = s_on_heartbeat, /* all -> ACTIVE */
         },
 };
@@ -417,8 +429,8 @@ static void s_arrive(fx_fwd_set_t *self, s_in_t *in)
     if (action)
         action(self, in);
     else /* a request nobody serves still gets an answer */
-        s_error(self, in->routing, in->msg->seq, FX_E_UNEXPECTED, "this broker does not serve %s (fx-broker %s)",
-                fx_msg_type_name(type), FX_VERSION);
+        s_error(self, in->routing, in->msg->seq, FX_E_UNEXPECTED,
+                "this broker does not serve %s (fx-broker %s)", fx_msg_type_name(type), FX_VERSION);
 }
 
 void fx_fwd_set_handle(fx_fwd_set_t *self, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p)
@@ -487,9 +499,9 @@ static void s_ack_failed(fx_fwd_set_t *self, fx_held_item_t *item)
        resends only what an ERROR FX_E_IO tells it to. */
     uint32_t count = item->msg->ids.count;
     fx_send_error(self->sock, item->routing, item->msg->seq, FX_E_IO,
-            "the broker could not make these %u results durable (its disk failed to sync): they are "
-            "not acknowledged; send them again",
-            count);
+                  "the broker could not make these %u results durable (its disk failed to sync): they are "
+                  "not acknowledged; send them again",
+                  count);
 }
 
 void fx_fwd_set_durable(fx_fwd_set_t *self, uint64_t upto, int rc)

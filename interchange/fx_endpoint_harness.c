@@ -578,8 +578,10 @@ bool ept_has_result(fx_msg_t *m, const char *id)
 /* Collect RESULTS from the endpoint until every id in ids has one. */
 int ept_collect_results(ept_broker_t *b, fx_id_text_t *ids, int count, int *ok_status)
 {
-    bool seen[16] = {false};
+    bool *seen = calloc((size_t) count, sizeof *seen);
     int got = 0;
+    if (!seen)
+        return 0;
     int64_t deadline = fx_test_deadline(6 * WAIT_MS);
     while (got < count && fx_test_now_ms() < deadline) {
         fx_msg_t *m = ept_take(b->ep_inbox, FX_MSG_RESULTS);
@@ -601,6 +603,7 @@ int ept_collect_results(ept_broker_t *b, fx_id_text_t *ids, int count, int *ok_s
                 }
         fx_msg_destroy(&m);
     }
+    free(seen);
     return got;
 }
 
@@ -654,12 +657,32 @@ const char ept_shell_payload[EPT_SHELL_PAYLOAD_LEN + 1] =
     "\x80\x02K\x15\x85q\x00}q\x01\x86q\x02."; /* ((21,), {}) */
 
 /* How many processes have path on their command line. */
+/* The parent of pid from /proc/PID/stat; -1 if gone. */
+static long s_ppid(long pid)
+{
+    char file[64], line[1024];
+    snprintf(file, sizeof file, "/proc/%ld/stat", pid);
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = 0;
+    const char *close = strrchr(line, ')');
+    long ppid = -1;
+    return close && sscanf(close + 1, " %*c %ld", &ppid) == 1 ? ppid : -1;
+}
+
+/* Processes whose command line holds path, not counting the children of
+   such a process that have not yet exec'd (a manager forking a worker
+   shows the manager's command line until the exec). */
 int ept_processes_with(const char *path)
 {
+    long pids[256];
     int found = 0;
     DIR *proc = opendir("/proc");
     struct dirent *e;
-    while (proc && (e = readdir(proc))) {
+    while (proc && (e = readdir(proc)) && found < 256) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         char file[300], cmd[4096];
@@ -673,11 +696,20 @@ int ept_processes_with(const char *path)
             if (cmd[i] == '\0')
                 cmd[i] = ' ';
         cmd[n] = '\0';
-        found += strstr(cmd, path) != NULL;
+        if (strstr(cmd, path))
+            pids[found++] = atol(e->d_name);
     }
     if (proc)
         closedir(proc);
-    return found;
+    int own = 0;
+    for (int i = 0; i < found; i++) {
+        long parent = s_ppid(pids[i]);
+        bool forked = false;
+        for (int k = 0; k < found && !forked; k++)
+            forked = pids[k] == parent;
+        own += !forked;
+    }
+    return own;
 }
 
 bool ept_process_with(const char *path)

@@ -60,10 +60,13 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     w->tasks = fx_ix_tasks_new();
     w->managers = fx_ix_managers_new(NULL);
     w->results = fx_ix_results_new();
+    w->bodies = fx_ix_bodies_new(FX_IX_BODIES_MAX_ENTRIES, FX_IX_BODIES_MAX_BYTES);
+    w->fetch = fx_ix_fetch_new();
     fx_ix_list_init(&w->orphans);
     w->allowed = fx_ix_allowed_new(conf->allowed_functions, conf->allowed_functions_count);
     w->config_path = conf->config_path;
-    if (!w->tasks || !w->managers || !w->results || (conf->allowed_functions && !w->allowed)) {
+    if (!w->tasks || !w->managers || !w->results || !w->bodies || !w->fetch ||
+        (conf->allowed_functions && !w->allowed)) {
         snprintf(err, errlen, "out of memory");
         fx_interchange_destroy(&self);
     }
@@ -80,7 +83,10 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
     fx_ix_link_destroy(&self->link);
     /* the registry points at tasks the store owns: registry first */
     fx_ix_managers_destroy(&self->work.managers);
+    /* tasks pin bodies and sit in the waits: tasks, then waits, then bodies */
     fx_ix_tasks_destroy(&self->work.tasks);
+    fx_ix_fetch_destroy(&self->work.fetch);
+    fx_ix_bodies_destroy(&self->work.bodies);
     fx_ix_results_destroy(&self->work.results);
     fx_ix_scaling_destroy(&self->scaling);
     fx_ix_scratch_free(&self->work.scratch);
@@ -191,7 +197,12 @@ static void s_write_stats(fx_interchange_t *self)
 {
     if (!self->conf->stats_file)
         return;
-    self->work.stats.held = fx_ix_held(&self->work);
+    fx_ix_work_t *w = &self->work;
+    w->stats.held = fx_ix_held(w);
+    w->stats.tasks_waiting = fx_ix_fetch_waiting(w->fetch);
+    w->stats.bodies_cached = fx_ix_bodies_size(w->bodies);
+    w->stats.bodies_cached_bytes = fx_ix_bodies_bytes(w->bodies);
+    w->stats.bodies_evicted = fx_ix_bodies_evicted(w->bodies);
     if (fx_ix_stats_write(&self->work.stats, self->conf->stats_file) != 0)
         fx_warn("cannot write the stats file %s; check that its directory is writable",
                 self->conf->stats_file);

@@ -1,6 +1,7 @@
 /*  fx_ix_broker_read.c: phase 2 of the loop, what the interchange hears
     from its forwarder: TASKS into the FIFO, CANCEL, RESULTS_ACK, COMMAND,
-    and the WELCOME and ERROR that move the link (fx_ix_link_step); and the
+    FUNCTION_BODIES, and the WELCOME and ERROR that move the link
+    (fx_ix_link_step); and the
     link's silence check, the other event of that state machine. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ static bool s_link_do(fx_ix_work_t *w, fx_interchange_t *ix, fx_ix_link_do_t wha
         size_t again = fx_ix_results_unacked(w->results);
         fx_ix_results_resend_all(w->results);
         size_t old = fx_ix_tasks_age(w->tasks);
+        fx_ix_fetch_session(w);
         fx_info("the broker welcomed this endpoint again; resending %zu unacknowledged result(s); "
                 "%zu task(s) held from the earlier session are left out of the window",
                 again, old);
@@ -60,8 +62,10 @@ static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
         if (!fx_ix_allowed_check(w, task))
             continue; /* ended here with FX_E_FORBIDDEN */
         int rc = fx_ix_tasks_add(w->tasks, task);
-        if (rc == FX_OK)
+        if (rc == FX_OK) {
             w->stats.tasks_received++;
+            fx_ix_fetch_task(w, fx_ix_tasks_find(w->tasks, task->task_id));
+        }
         else if (rc == FX_E_CONFLICT)
             w->stats.tasks_duplicate++; /* redelivered; the copy held here will answer */
         else
@@ -114,6 +118,9 @@ static bool s_handle(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx
         break;
     case FX_MSG_CANCEL:
         fx_ix_cancel(w, port, msg);
+        break;
+    case FX_MSG_FUNCTION_BODIES:
+        fx_ix_fetch_bodies(w, msg);
         break;
     default:
         break; /* HEARTBEAT: fx_ix_link_recv noted that the broker lives */

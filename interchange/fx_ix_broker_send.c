@@ -1,7 +1,7 @@
 /*  fx_ix_broker_send.c: phase 7 of the loop, what the interchange says to
-    its forwarder: RESULTS batches, CREDIT and ENDPOINT_STATUS when they
-    changed and with every heartbeat, HEARTBEAT; only while the link is
-    ACTIVE. */
+    its forwarder: FUNCTION_FETCH for bodies it lacks (fx_ix_fetch.c),
+    RESULTS batches, CREDIT and ENDPOINT_STATUS when they changed and with
+    every heartbeat, HEARTBEAT; only while the link is ACTIVE. */
 #include <string.h>
 
 #include "fx_ix_internal.h"
@@ -78,6 +78,7 @@ void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, 
 {
     if (fx_ix_link_state(link) != FX_IX_LINK_ACTIVE)
         return;
+    fx_ix_fetch_send(link, w);
     s_send_results(link, w);
     s_send_credit(link, w, sent, window, beat);
     s_send_status(link, w, sent, beat);

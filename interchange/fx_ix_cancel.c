@@ -10,15 +10,14 @@
 #include "fx_ix_internal.h"
 #include "fx_log.h"
 
-/* Ends a queued task with a cancellation result (its stamps carried on). */
-static void s_cancel_queued(fx_ix_work_t *w, fx_ix_task_t *t)
+void fx_ix_task_end(fx_ix_work_t *w, fx_ix_task_t *t, int code, const char *text)
 {
     fx_result_t r = {0};
     memcpy(r.task_id, t->task_id, sizeof r.task_id);
     memcpy(r.times, t->times, sizeof r.times);
     r.status = FX_RESULT_ERROR;
-    r.error_code = FX_E_CANCELLED;
-    fx_result_set_text(&r, "cancelled before it ran (still queued at the endpoint)");
+    r.error_code = (uint16_t) code;
+    fx_result_set_text(&r, text);
     fx_ix_tasks_done(w->tasks, &t);
     if (fx_ix_results_add(w->results, &r) != FX_OK)
         free(r.error_text);
@@ -59,7 +58,7 @@ void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *msg)
         if (!t)
             continue;
         if (!t->holder) {
-            s_cancel_queued(w, t);
+            fx_ix_task_end(w, t, FX_E_CANCELLED, "cancelled before it ran (still queued at the endpoint)");
             queued++;
             continue;
         }

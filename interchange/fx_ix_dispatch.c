@@ -9,6 +9,22 @@
 #include "fx_ix_internal.h"
 #include "fx_log.h"
 
+/* Whether managers cache bodies by version (SPEC 5.6: the body the first
+   time a manager session gets a version, empty after). fx-manager does not
+   yet, and MANAGER_HELLO has no field saying so: until it does, every
+   record carries its body. The per-manager set (fx_ix_manager_first_sight)
+   is kept either way; turning this on is the one change. */
+#define S_MANAGERS_CACHE_BODIES false
+
+/* The body frame task's record to m carries (NULL: empty). */
+static zframe_t *s_body_for(fx_ix_manager_t *m, const fx_ix_task_t *t)
+{
+    if (!t->fn)
+        return t->body; /* no version: its own */
+    bool first = fx_ix_manager_first_sight(m, t->function_version);
+    return first || !S_MANAGERS_CACHE_BODIES ? fx_ix_task_body(t) : NULL;
+}
+
 /* Sends m the tasks handed to it in this pass (the last ones of its list),
    stamped FX_TIME_IX_DISPATCHED. */
 static void s_send_batch(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m)
@@ -25,18 +41,25 @@ static void s_send_batch(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m
     fx_task_t *records = w->scratch.tasks;
     zframe_t **frames = w->scratch.frames;
     uint64_t now = (uint64_t) fx_wall_us();
+    /* the batch is the last n tasks handed to m, in the order handed
+       (which the manager reads them in: a version's body goes with the
+       first of its records) */
     fx_ix_task_t *t = fx_ix_manager_last(m);
-    for (uint32_t i = n; i-- > 0; t = fx_ix_manager_before(m, t)) {
+    for (uint32_t i = 1; i < n; i++)
+        t = fx_ix_manager_before(m, t);
+    for (uint32_t i = 0; i < n; i++, t = fx_ix_manager_after(m, t)) {
         t->times[FX_TIME_IX_DISPATCHED] = now;
         fx_ix_task_fill(t, &records[i]);
-        frames[2 * i] = t->body;
+        frames[2 * i] = s_body_for(m, t);
         frames[2 * i + 1] = t->payload;
     }
     fx_msg_t msg = {.type = FX_MSG_TASKS, .tasks = {.count = n, .tasks = records}};
     int rc = fx_ix_port_send_shared(port, m, &msg, frames, 2 * (size_t) n);
-    if (rc != FX_OK)
+    if (rc != FX_OK) {
+        fx_ix_manager_forget_sights(m); /* what it was sent is unknown now */
         fx_warn("cannot send %u task(s) to manager %s (%s); they come back if the manager is lost", n,
                 fx_ix_manager_id(m), fx_strerror(rc));
+    }
     else
         w->stats.tasks_dispatched += n;
 }

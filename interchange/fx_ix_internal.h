@@ -32,6 +32,7 @@
 #include <stdbool.h>
 
 #include "fx_interchange.h"
+#include "fx_ix_bodies.h"
 #include "fx_ix_link.h"
 #include "fx_ix_list.h"
 #include "fx_ix_managers.h"
@@ -46,6 +47,8 @@
 /* Messages read from one socket per pass, so that one busy peer cannot
    starve the other phases. */
 #define FX_IX_READS_PER_PASS 256
+
+typedef struct fx_ix_fetch_t fx_ix_fetch_t; /* fx_ix_fetch.c, below */
 
 /* Buffers a phase fills for one message and reuses for the next, grown
    to the largest batch seen (fx_ix_scratch.c): the records of a TASKS or
@@ -75,6 +78,8 @@ typedef struct {
     fx_ix_tasks_t *tasks;       /* the FIFO and every task held */
     fx_ix_managers_t *managers; /* the managers with a session */
     fx_ix_results_t *results;   /* results until the broker's RESULTS_ACK */
+    fx_ix_bodies_t *bodies;     /* function bodies by version (fx_ix_bodies.h) */
+    fx_ix_fetch_t *fetch;       /* tasks waiting for a body, FUNCTION_FETCH (fx_ix_fetch.c) */
     fx_ix_list_t orphans;       /* scratch: tasks of lost or replaced managers */
     zhashx_t *allowed;          /* function ids allowed here; NULL: all */
     const char *config_path;    /* for messages; NULL: no config file */
@@ -112,6 +117,11 @@ void fx_ix_command(fx_interchange_t *ix, int command);
    CANCEL to that manager, its ids only; unknown ids are ignored. */
 void fx_ix_cancel(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *cancel);
 
+/* Ends a task held here and at no manager (queued, or waiting for its
+   body) with an FX_RESULT_ERROR result of code and text (its stamps
+   carried on), sent and kept until acked like any result (fx_ix_cancel.c). */
+void fx_ix_task_end(fx_ix_work_t *w, fx_ix_task_t *t, int code, const char *text);
+
 /* allowed_functions (fx_ix_allowed.c): the set of ids (NULL if ids is
    NULL: every function is allowed; NULL on OOM too, which the caller
    tells apart by ids). _check is true if task may run here; if not, the
@@ -123,6 +133,31 @@ bool fx_ix_allowed_check(fx_ix_work_t *w, const fx_task_t *task);
    and each manager that sent some of them gets a RESULTS_ACK with their
    ids; never before the broker's ack (SPEC 6.3, 8.3). */
 void fx_ix_acks(fx_ix_work_t *w, fx_ix_port_t *port, const fx_msg_t *ack);
+
+/* Function bodies the broker did not send (fx_ix_fetch.c; SPEC 5.6 body
+   rule, 5.27, 5.28). A task whose version is not cached and whose record
+   carries no body waits for it, out of the FIFO; each missing version is
+   asked for once per broker session, in FUNCTION_FETCH batches (phase 7);
+   FUNCTION_BODIES caches the bodies and puts their waiting tasks back in
+   the FIFO, or ends them with FX_E_NOT_FOUND (kind 0, or a version the
+   answer left out). A record that carries a body fills the cache. A task
+   with no version (function_version "") keeps its own body. O(1) per task;
+   a FUNCTION_BODIES and a new session cost O(versions waiting). */
+fx_ix_fetch_t *fx_ix_fetch_new(void);
+void fx_ix_fetch_destroy(fx_ix_fetch_t **self_p);
+/* A task just added from TASKS (queued): cache its body, or pin the
+   cached one, or make it wait. */
+void fx_ix_fetch_task(fx_ix_work_t *w, fx_ix_task_t *task);
+/* Phase 7, link ACTIVE: FUNCTION_FETCH for the versions not asked yet in
+   this session. */
+void fx_ix_fetch_send(fx_ix_link_t *link, fx_ix_work_t *w);
+/* FUNCTION_BODIES from the broker (its bodies are taken from msg). */
+void fx_ix_fetch_bodies(fx_ix_work_t *w, fx_msg_t *msg);
+/* A new broker session: every version still missing is asked again. */
+void fx_ix_fetch_session(fx_ix_work_t *w);
+/* Tasks waiting for a body, and versions waited for, now. */
+size_t fx_ix_fetch_waiting(const fx_ix_fetch_t *self);
+size_t fx_ix_fetch_versions(const fx_ix_fetch_t *self);
 
 /* Phase 3 (fx_ix_manager_read.c): the managers' messages waiting.
    heartbeat_ms goes out in every WELCOME. */

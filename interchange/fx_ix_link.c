@@ -139,6 +139,11 @@ fx_ix_link_state_t fx_ix_link_state(fx_ix_link_t *self)
 {
     return self->state;
 }
+uint32_t fx_ix_link_last_seq(const fx_ix_link_t *self)
+{
+    return self->seq;
+}
+
 int fx_ix_link_sessions(fx_ix_link_t *self)
 {
     return self->sessions;

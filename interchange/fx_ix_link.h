@@ -80,6 +80,9 @@ fx_ix_link_do_t fx_ix_link_step(fx_ix_link_t *self, fx_ix_link_event_t event, co
 fx_ix_link_state_t fx_ix_link_state(fx_ix_link_t *self);
 /* How many WELCOMEs began a session in this run (0 until the first). */
 int fx_ix_link_sessions(fx_ix_link_t *self);
+/* The seq of the last request sent (FX_IX_SEQ_REQUEST), which its answer
+   carries. */
+uint32_t fx_ix_link_last_seq(const fx_ix_link_t *self);
 const char *fx_ix_link_state_name(fx_ix_link_state_t state);
 
 /* The socket, for the caller's poller; and the poller (not owned; NULL:

@@ -23,6 +23,7 @@ struct fx_ix_manager_t {
     fx_ix_route_hook_t route;
     fx_ix_manager_scratch_t scratch;
     fx_ix_managers_t *registry;
+    zhashx_t *seen; /* function versions whose body this session was sent; NULL: none yet */
 };
 
 struct fx_ix_managers_t {
@@ -71,6 +72,7 @@ static void s_manager_free(void **item_p)
     fx_ix_manager_t *self = *item_p;
     if (self) {
         zframe_destroy(&self->routing);
+        zhashx_destroy(&self->seen);
         free(self->scratch.ids);
         free(self);
         *item_p = NULL;
@@ -389,10 +391,33 @@ fx_ix_task_t *fx_ix_manager_last(fx_ix_manager_t *self)
     return n ? FX_IX_RECORD(n, fx_ix_task_t, node) : NULL;
 }
 
+fx_ix_task_t *fx_ix_manager_after(fx_ix_manager_t *self, fx_ix_task_t *task)
+{
+    fx_ix_node_t *n = fx_ix_list_next(&self->in_flight, &task->node);
+    return n ? FX_IX_RECORD(n, fx_ix_task_t, node) : NULL;
+}
+
 fx_ix_task_t *fx_ix_manager_before(fx_ix_manager_t *self, fx_ix_task_t *task)
 {
     fx_ix_node_t *n = fx_ix_list_prev(&self->in_flight, &task->node);
     return n ? FX_IX_RECORD(n, fx_ix_task_t, node) : NULL;
+}
+
+bool fx_ix_manager_first_sight(fx_ix_manager_t *self, const char *version)
+{
+    if (!self->seen && !(self->seen = zhashx_new()))
+        return true; /* out of memory: a body too many, never one too few */
+    if (zhashx_lookup(self->seen, version))
+        return false;
+    if (zhashx_size(self->seen) >= FX_IX_MANAGER_SEEN_MAX)
+        zhashx_purge(self->seen); /* the manager may have let older ones go: send them again */
+    zhashx_insert(self->seen, version, (void *) 1); /* on OOM: sent again next time */
+    return true;
+}
+
+void fx_ix_manager_forget_sights(fx_ix_manager_t *self)
+{
+    zhashx_destroy(&self->seen);
 }
 
 int fx_ix_manager_gather(fx_ix_manager_t *self, const char *id)

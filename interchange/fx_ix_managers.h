@@ -135,9 +135,25 @@ void fx_ix_manager_hold(fx_ix_manager_t *self, fx_ix_task_t *task);
 /* Its result came: the task is no longer at the manager. */
 void fx_ix_manager_release(fx_ix_manager_t *self, fx_ix_task_t *task);
 /* The last task handed to it, and the one handed before task (NULL at the
-   first): a TASKS batch is the last tasks handed. */
+   first) and after it (NULL at the last): a TASKS batch is the last tasks
+   handed. */
 fx_ix_task_t *fx_ix_manager_last(fx_ix_manager_t *self);
 fx_ix_task_t *fx_ix_manager_before(fx_ix_manager_t *self, fx_ix_task_t *task);
+fx_ix_task_t *fx_ix_manager_after(fx_ix_manager_t *self, fx_ix_task_t *task);
+
+/* The body of a function version goes to a manager session the first time
+   it gets that version, and an empty body after (SPEC 5.6): _first_sight
+   is true the first time version is asked about in this session (and
+   notes it; true again on OOM: a body too many, never one too few).
+   _forget_sights: a TASKS send failed, so nothing is known to have
+   arrived; every version is sent again. A new session is a new record,
+   which has seen nothing. O(1). */
+bool fx_ix_manager_first_sight(fx_ix_manager_t *self, const char *version);
+/* Versions noted per session at most: past it the set starts again empty
+   (every body sent once more), so that it never claims a version a
+   manager keeping fewer (fx-manager keeps 1,024) may have dropped. */
+#define FX_IX_MANAGER_SEEN_MAX 512
+void fx_ix_manager_forget_sights(fx_ix_manager_t *self);
 
 /* Scratch for the phases that gather per manager what they send (a batch
    being made, task ids to acknowledge or cancel): reset by whoever fills

@@ -13,12 +13,22 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t tasks_received;   /* distinct tasks taken from the broker */
-    uint64_t tasks_duplicate;  /* tasks refused because already held */
-    uint64_t tasks_dispatched; /* task hand-overs to managers (incl. re-dispatch) */
-    uint64_t tasks_requeued;   /* tasks given back by lost or replaced managers */
-    uint64_t tasks_cancelled;  /* tasks removed from the queue by CANCEL */
-    uint64_t tasks_forbidden;  /* tasks refused: their function is not in allowed_functions */
+    uint64_t tasks_received;    /* distinct tasks taken from the broker */
+    uint64_t tasks_duplicate;   /* tasks refused because already held */
+    uint64_t tasks_dispatched;  /* task hand-overs to managers (incl. re-dispatch) */
+    uint64_t tasks_requeued;    /* tasks given back by lost or replaced managers */
+    uint64_t tasks_cancelled;   /* tasks removed from the queue by CANCEL */
+    uint64_t tasks_forbidden;   /* tasks refused: their function is not in allowed_functions */
+    uint64_t tasks_waited;      /* tasks that waited for their version's body (fx_ix_fetch.c) */
+    uint64_t tasks_not_found;   /* ... and ended FX_E_NOT_FOUND: no such version */
+    uint64_t function_fetches;  /* FUNCTION_FETCH messages sent */
+    uint64_t versions_fetched;  /* versions asked for in them */
+    uint64_t bodies_received;   /* bodies in FUNCTION_BODIES */
+    uint64_t bodies_from_tasks; /* TASKS records that carried a body of a version */
+    uint64_t tasks_waiting;     /* now: waiting for a body */
+    uint64_t bodies_cached;     /* now: versions in the body cache */
+    uint64_t bodies_cached_bytes;
+    uint64_t bodies_evicted;   /* cache entries dropped by its cap (fx_ix_bodies.h) */
     uint64_t results_received; /* results from managers */
     uint64_t results_sent;     /* results sent to the broker for the first time */
     uint64_t results_resent;   /* ... and again after a re-hello */

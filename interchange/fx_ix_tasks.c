@@ -15,6 +15,7 @@ static void s_task_free(void **item_p)
 {
     fx_ix_task_t *task = *item_p;
     if (task) {
+        fx_ix_body_unpin(&task->fn);
         zframe_destroy(&task->body);
         zframe_destroy(&task->payload);
         free(task);
@@ -156,7 +157,9 @@ void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p)
     fx_ix_task_t *task = *task_p;
     if (!task)
         return;
-    if (!task->holder && fx_ix_node_linked(&task->node))
+    if (task->waiting)
+        fx_ix_list_remove(task->waiting, &task->node);
+    else if (!task->holder && fx_ix_node_linked(&task->node))
         fx_ix_list_remove(&self->fifo, &task->node);
     if (task->old)
         self->old--;
@@ -164,6 +167,25 @@ void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p)
     fx_id_text_t id; /* the key lives in the task the delete frees */
     memcpy(id, task->task_id, sizeof id);
     zhashx_delete(self->index, id);
+}
+
+void fx_ix_tasks_wait(fx_ix_tasks_t *self, fx_ix_task_t *task, fx_ix_list_t *waiting)
+{
+    fx_ix_list_remove(&self->fifo, &task->node);
+    fx_ix_list_push_back(waiting, &task->node);
+    task->waiting = waiting;
+}
+
+void fx_ix_tasks_ready(fx_ix_tasks_t *self, fx_ix_task_t *task)
+{
+    fx_ix_list_remove(task->waiting, &task->node);
+    task->waiting = NULL;
+    fx_ix_list_push_back(&self->fifo, &task->node);
+}
+
+zframe_t *fx_ix_task_body(const fx_ix_task_t *task)
+{
+    return task->fn ? fx_ix_body_frame(task->fn) : task->body;
 }
 
 size_t fx_ix_tasks_age(fx_ix_tasks_t *self)

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "fx_ix_bodies.h"
 #include "fx_ix_list.h"
 #include "fx_msg.h"
 
@@ -30,8 +31,11 @@ typedef struct fx_ix_manager_t fx_ix_manager_t;
 
 /* One held task. The FIFO and the manager registry both reach into it. */
 typedef struct {
-    fx_ix_node_t node;       /* its place in the FIFO, or in its holder's list */
+    fx_ix_node_t node;       /* its place in the FIFO, in its holder's list, or in waiting */
     fx_ix_manager_t *holder; /* NULL while queued here */
+    fx_ix_list_t *waiting;   /* while its body is being fetched: the tasks of its version
+                                waiting for it (fx_ix_fetch.c); else NULL */
+    fx_ix_body_t *fn;        /* its version's cached body, pinned; NULL: body is its own */
     zframe_t *body, *payload;
     fx_id_text_t task_id; /* the index's key */
     fx_id_text_t function_id;
@@ -80,10 +84,20 @@ void fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task);
    against them. Returns how many went back. */
 size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, fx_ix_list_t *list);
 
+/* Take a queued task out of the FIFO into waiting (its version's body is
+   being fetched), or put a waiting one back at the back of the FIFO. */
+void fx_ix_tasks_wait(fx_ix_tasks_t *self, fx_ix_task_t *task, fx_ix_list_t *waiting);
+void fx_ix_tasks_ready(fx_ix_tasks_t *self, fx_ix_task_t *task);
+
+/* The body a TASKS record to a manager carries for task: its own, or its
+   version's from the cache (NULL: empty). */
+zframe_t *fx_ix_task_body(const fx_ix_task_t *task);
+
 /* The held task with this id, or NULL. */
 fx_ix_task_t *fx_ix_tasks_find(fx_ix_tasks_t *self, const char *task_id);
 
-/* Its result came: forget the task (out of the FIFO if it was queued) and
+/* Its result came: forget the task (out of the FIFO, or out of waiting,
+   if it was there; its body unpinned) and
    free it. The caller has released it from its holder first. */
 void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p);
 

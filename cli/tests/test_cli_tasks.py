@@ -71,6 +71,45 @@ class TaskBroker(ScriptedBase):
                     task["state"] = _fx.TASK_FAILED
                     task["result"] = error(_fx.E_CANCELLED, "cancelled before it ran")
             self.server.send(rid, "STATUS_REPLY", seq, {"tasks": [self.status(i) for i in fields["task_ids"]]})
+        elif t == "PROVENANCE":
+            self.server.send(rid, "PROVENANCE_REPLY", seq, {"tasks": [self.provenance(i) for i in fields["task_ids"]]})
+        elif t == "FUNCTION_GET":
+            self.function_get(rid, seq, fields)
+
+    VERSIONS = [("a" * 40, "c" * 40, "def square(x):\n    return x * x\n"),
+                ("b" * 40, "d" * 40, "def square(x):\n    return x ** 2\n")]
+
+    def function_get(self, rid, seq, fields):
+        """FN_SQ has two versions; FUNCTION_INFO of the asked one (the newest for "")."""
+        if fields["function_id"] != FN_SQ:
+            self.server.send(rid, "ERROR", seq, {"code": _fx.E_NOT_FOUND, "text": "no such function"})
+            return
+        asked = fields["version"] or self.VERSIONS[-1][0]
+        pick = [v for v in self.VERSIONS if v[0] == asked]
+        if not pick:
+            self.server.send(rid, "ERROR", seq, {"code": _fx.E_NOT_FOUND, "text": "no such version"})
+            return
+        history = [{"version": v, "number": n + 1, "commit": c, "author": "alice",
+                    "created_us": 1764583200000000 + n, "serializer": "source"}
+                   for n, (v, c, _) in enumerate(self.VERSIONS)]
+        self.server.send(rid, "FUNCTION_INFO", seq, {
+            "function_id": FN_SQ, "name": "square", "kind": _fx.FN_PYTHON, "entry": "square", "version": asked,
+            "description": "squares its argument", "versions": history, "body": pick[0][2].encode()})
+
+    def provenance(self, i):
+        task = self.tasks.get(i)
+        empty = {"task_id": i, "state": _fx.TASK_UNKNOWN, "function_id": "", "function_version": "",
+                 "commit": "", "serializer": "", "py_version": "", "dill_version": "", "endpoint_id": "",
+                 "host": "", "worker_pid": 0, "worker_runtime": "", "attempt": 0, "container": "",
+                 "image_digest": "", "times": []}
+        if not task:
+            return empty
+        times = [0] * 16
+        times[8] = 1764583200000001  # worker started (SPEC 12.5)
+        return dict(empty, state=task["state"], function_id=task["function"], function_version="a" * 40,
+                    commit="c" * 40, serializer="source+pickle", py_version="3.11.2",
+                    endpoint_id=task["endpoint"], host="node17", worker_pid=4321,
+                    worker_runtime="python 3.11.2", attempt=2, container="", image_digest="", times=times)
 
     def status(self, i):
         task = self.tasks.get(i)
@@ -289,6 +328,43 @@ def test_task_show(broker):
     assert "dispatched" in r.stdout and f"cluster ({EP_OFF}), offline" in r.stdout
     r = fxc(broker, "task", "show", fx.new_id())
     assert r.returncode == 1 and "no task" in r.stderr
+
+
+def test_task_show_provenance(broker):
+    """fx task show prints where the result came from (SPEC 12.6)."""
+    t = world(broker)
+    r = fxc(broker, "task", "show", t["ok"])
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(None, 1) for line in r.stdout.splitlines() if not line.startswith(" "))
+    assert lines["version"] == "a" * 40 and lines["commit"] == "c" * 40
+    assert lines["serializer"] == "source+pickle (client Python 3.11.2)"
+    assert lines["host"] == "node17, worker pid 4321, python 3.11.2"
+    assert lines["attempt"] == "2" and lines["container"] == "- (the host)"
+    assert "  worker started         2025-12-01 10:00:00.000001 UTC" in r.stdout.splitlines()
+
+
+def test_function_log_and_show(broker):
+    r = fxc(broker, "function", "log", FN_SQ)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert out[0] == f"function {FN_SQ} (square), 2 versions, oldest first"
+    assert out[1].split() == ["1", "version", "a" * 40, "commit", "c" * 40]
+    assert out[3].split() == ["2", "version", "b" * 40, "commit", "d" * 40]
+    assert "by alice" in out[2] and out[4].endswith("(newest)") and not out[2].endswith("(newest)")
+    r = fxc(broker, "function", "show", FN_SQ)
+    assert r.returncode == 0, r.stderr
+    assert "version     2: " + "b" * 40 in r.stdout and r.stdout.endswith("---\ndef square(x):\n    return x ** 2\n")
+    assert "description squares its argument" in r.stdout
+    for ref in ("1", "a" * 40):
+        r = fxc(broker, "function", "show", f"{FN_SQ}@{ref}")
+        assert r.returncode == 0, r.stderr
+        assert "version     1: " + "a" * 40 in r.stdout and r.stdout.endswith("return x * x\n")
+    r = fxc(broker, "function", "show", f"{FN_SQ}@7")
+    assert r.returncode == 1 and "no version 7" in r.stderr
+    r = fxc(broker, "function", "show", f"{FN_BOOM}")
+    assert r.returncode == 1 and "no such function" in r.stderr
+    r = fxc(broker, "function", "log", "not-an-id")
+    assert r.returncode == 2
 
 
 def test_cancel(broker):

@@ -4,12 +4,10 @@ Three strategies; the client picks one per function version and records it
 in REGISTER_FUNCTION's `serializer`:
 
 - `reference`: `module:qualname`, for a function the endpoint can import:
-  defined at the top level of a module other than __main__ (or a builtin)
-  that is installed, not the user's own: a builtin module, or one under
-  the standard library or a site-packages/dist-packages folder. A module of
-  the user's (a script's neighbour, a test file) is not on the endpoint, so
-  its functions go by source or dill; strategy="reference" still sends them
-  by name;
+  defined at the top level of an *installed* module (the standard library,
+  site-packages, dist-packages), or a builtin. A function of the user's own
+  module (a file beside the script, a test module) is sent by value: the
+  endpoint has no copy of that file;
 - `source`: the function's own source text, when that is all it needs (no
   global names but builtins, no closure, no default or annotation that is
   not a plain literal);
@@ -64,35 +62,6 @@ def _is_builtin_function(fn):
     return inspect.isbuiltin(fn) and (owner is None or inspect.ismodule(owner))
 
 
-def _install_roots():
-    roots = {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    try:
-        roots.update(site.getsitepackages())
-        roots.add(site.getusersitepackages())
-    except AttributeError:          # an old virtualenv's site module
-        pass
-    return tuple(os.path.realpath(r) + os.sep for r in roots if r)
-
-
-_ROOTS = None
-
-
-def installed(module):
-    """Whether the module is part of Python or an installed package (so an
-    endpoint with the same packages has it), not a file of the user's."""
-    global _ROOTS
-    if module in sys.builtin_module_names:
-        return True
-    path = getattr(sys.modules.get(module), "__file__", None)
-    if not path:
-        return False
-    path = os.path.realpath(path)
-    if _ROOTS is None:
-        _ROOTS = _install_roots()
-    parts = path.split(os.sep)
-    return path.startswith(_ROOTS) or "site-packages" in parts or "dist-packages" in parts
-
-
 def reference_of(fn):
     """`module:qualname` if fn can be imported by name (its module is not
     __main__, it is not a lambda or a nested function, and the name leads
@@ -101,6 +70,8 @@ def reference_of(fn):
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if not module or not qualname or module == "__main__" or "<" in qualname:
         return None
+    # a decorated function (numpy's) has a closure: the name leading back to
+    # fn itself below is what makes it importable
     mod = sys.modules.get(module)
     if mod is None or getattr(mod, "__spec__", None) is None and module != "builtins":
         return None
@@ -110,6 +81,56 @@ def reference_of(fn):
     if found is not fn:
         return None
     return f"{module}:{qualname}"
+
+
+def _installed_roots():
+    paths = sysconfig.get_paths()
+    roots = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    try:
+        roots |= set(site.getsitepackages())
+    except AttributeError:   # a virtualenv's old site.py
+        pass
+    return tuple(os.path.realpath(r) + os.sep for r in roots)
+
+
+def installed(module_name):
+    """Whether the module comes with Python or from an installed package
+    (so an endpoint with the same packages has it), not from the user's own
+    files."""
+    mod = sys.modules.get(module_name)
+    path = getattr(mod, "__file__", None)
+    if mod is None:
+        return False
+    if path is None:   # builtin, frozen or a namespace package: part of Python itself
+        return getattr(mod, "__spec__", None) is None or mod.__spec__.origin in ("built-in", "frozen")
+    return os.path.realpath(path).startswith(_installed_roots())
+
+
+def _by_value(fn, memo=None):
+    """A copy of fn that dill pickles by value. dill sends a function of an
+    importable module by name, which fails on an endpoint without that
+    module's file; the copy claims __main__ and carries, instead of its
+    module's whole namespace, the globals it uses, with the functions of the
+    same module among them copied the same way (helpers)."""
+    memo = {} if memo is None else memo
+    if id(fn) in memo:
+        return memo[id(fn)]
+    module = fn.__module__
+    scope = {"__builtins__": builtins}
+    copy = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+    memo[id(fn)] = copy
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__qualname__ = fn.__qualname__
+    copy.__annotations__ = dict(fn.__annotations__)
+    copy.__doc__ = fn.__doc__
+    copy.__module__ = "__main__"
+    for name in _code_globals(fn.__code__):
+        if name in fn.__globals__:
+            value = fn.__globals__[name]
+            if inspect.isfunction(value) and value.__module__ == module:
+                value = _by_value(value, memo)
+            scope[name] = value
+    return copy
 
 
 def _code_globals(code):
@@ -167,8 +188,7 @@ def _source_is_enough(fn):
 
 def choose(fn):
     """The strategy fx uses for fn when the caller names none."""
-    ref = reference_of(fn)
-    if ref is not None and installed(ref.partition(":")[0]):
+    if reference_of(fn) is not None and installed(fn.__module__):
         return "reference"
     if _source_is_enough(fn):
         return "source"
@@ -273,7 +293,7 @@ def body(fn, strategy):
                         f"python3-dill)") from None
         check(fn)
         try:
-            data = dill.dumps(fn, recurse=True)
+            data = dill.dumps(fn if fn.__module__ == "__main__" else _by_value(fn), recurse=True)
         except Exception as exc:
             raise Error(f"cannot register {fn.__name__}: dill cannot serialize it: "
                         f"{type(exc).__name__}: {exc}") from exc

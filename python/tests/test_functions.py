@@ -373,3 +373,41 @@ def test_missing_module_on_the_endpoint_names_it(client, broker):
         client.get_result(client.run(endpoint_id=ENDPOINT, function_id=fid), timeout=TIMEOUT)
     assert "fx_no_such_module_anywhere" in str(info.value)
     assert "remote traceback" in str(info.value)
+
+
+OWN_MODULE = """
+import math
+SCALE = 3
+def helper(x):
+    return math.sqrt(x) * SCALE
+def uses_helper(x):
+    return helper(x) + 1
+def pure(x):
+    return x * 2
+"""
+
+
+def test_functions_of_the_users_own_module_go_by_value(tmp_path):
+    """A module beside the script is not on the endpoint: its functions go by
+    value (source or dill, helpers included), only installed modules' by
+    reference; the dill body loads where that module does not exist."""
+    (tmp_path / "mylab.py").write_text(OWN_MODULE)
+    code = ("import json, sys, mylab, json as j\n"
+            "from fx import functions\n"
+            "out = {}\n"
+            "for fn in (mylab.uses_helper, mylab.pure, j.dumps):\n"
+            "    s = functions.choose(fn)\n"
+            "    entry, body, _ = functions.body(fn, s)\n"
+            "    out[fn.__name__] = s\n"
+            "    open(sys.argv[1] + '/' + fn.__name__ + '.body', 'wb').write(body)\n"
+            "print(json.dumps(out))\n")
+    run = subprocess.run([PYTHON, "-c", code, str(tmp_path / "out")], capture_output=True, text=True,
+                         env=dict(os.environ), timeout=60, cwd=str(tmp_path)) \
+        if (tmp_path / "out").mkdir() is None else None
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"uses_helper": "dill", "pure": "source", "dumps": "reference"}
+    load = subprocess.run([PYTHON, "-c", "import dill, sys; f = dill.loads(open(sys.argv[1], 'rb').read()); "
+                           "print(f(16))", str(tmp_path / "out" / "uses_helper.body")],
+                          capture_output=True, text=True, timeout=60, cwd="/")
+    assert load.returncode == 0, load.stderr
+    assert load.stdout.strip() == "13.0"

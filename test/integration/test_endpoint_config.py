@@ -145,10 +145,12 @@ def test_allowed_functions_refuse_another_function(federation):
         bad = client.register_function(other)
         ep = start_config_endpoint(fed, "allow", f"credentials: {creds}\nallowed_functions: [{good}]\n")
         assert client.get_result(client.run(5, 0, endpoint_id=ep.endpoint_id, function_id=good), timeout=60) == 5
-        tid = client.run(5, endpoint_id=ep.endpoint_id, function_id=bad)
-        with pytest.raises(fx.TaskError) as info:
-            client.get_result(tid, timeout=60)
+        # The broker knows the list from the endpoint's hello: it refuses the
+        # SUBMIT itself (SPEC 5.18), naming the function and the endpoint.
+        with pytest.raises(fx.RequestError) as info:
+            client.run(5, endpoint_id=ep.endpoint_id, function_id=bad)
         assert info.value.name == "FX_E_FORBIDDEN" and bad in str(info.value), str(info.value)
+        assert ep.endpoint_id in str(info.value), str(info.value)
 
 
 def test_local_provider_replaces_a_manager_killed_with_kill_9(federation):
