@@ -63,15 +63,15 @@ def _is_builtin_function(fn):
 
 
 def reference_of(fn):
-    """`module:qualname` if the endpoint can import fn by name (its module
-    is not __main__, it is not a lambda or a closure, and the name leads
-    back to fn here), else None."""
+    """`module:qualname` if fn can be imported by name (its module is not
+    __main__, it is not a lambda or a nested function, and the name leads
+    back to fn itself here), else None."""
     module = getattr(fn, "__module__", None) or ("builtins" if _is_builtin_function(fn) else None)
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
     if not module or not qualname or module == "__main__" or "<" in qualname:
         return None
-    if getattr(fn, "__closure__", None):
-        return None
+    # a decorated function (numpy's) has a closure: the name leading back to
+    # fn itself below is what makes it importable
     mod = sys.modules.get(module)
     if mod is None or getattr(mod, "__spec__", None) is None and module != "builtins":
         return None

@@ -71,7 +71,6 @@ def serve():
     """A broker's client port, minimal: WELCOME, FUNCTION_REGISTERED,
     SUBMITTED followed at once by RESULTS (each task returns its first
     argument), HEARTBEAT, empty answers to FETCH. Stops when stdin closes."""
-    import pickle
     import select
     import _fxtest
     pub, sec = fx.keypair_new()
@@ -92,9 +91,12 @@ def serve():
         elif type_ == "SUBMIT":
             tasks = fields["tasks"]
             srv.send(rid, "SUBMITTED", seq, {"accepted": len(tasks)})
+            # the payload's format is the serializer's PAYLOAD half (SPEC 12.1.1)
+            fmt = tasks[0]["serializer"].rpartition("+")[2] if tasks else "pickle"
+            codec = fx.serialize.get(fmt or "pickle")
             results = [{"task_id": t["task_id"], "status": 0, "error_code": 0,
                         "error_text": None,
-                        "value": pickle.dumps(pickle.loads(t["payload"])[0][0]),
+                        "value": codec.dumps(codec.loads(t["payload"])[0][0]),
                         "output": b""} for t in tasks]
             srv.send(rid, "RESULTS", 0, {"results": results})
         elif type_ == "HEARTBEAT":

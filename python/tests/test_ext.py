@@ -318,7 +318,8 @@ def test_submit_parts_fills_every_field_of_the_schema():
     payloads = [bytes([i]) * i for i in range(5)]
     assert conn.submit_parts(7, [(eid, fid, "3.11.2", "pickle", ids[:3], payloads[:3],
                                   [0, 1, 2], [2, 1, 0]),
-                                 (eid, fid2, "3.9.1", "other", ids[3:], payloads[3:], 2500, 9)])
+                                 (eid, fid2, "3.9.1", "other", ids[3:], payloads[3:], 2500, 9,
+                                  "ab" * 20)])
     _, t, seq, fields, _ = server.recv(5000)
     assert (t, seq) == ("SUBMIT", 7)
     got = fields["tasks"]
@@ -328,10 +329,11 @@ def test_submit_parts_fills_every_field_of_the_schema():
     assert [(g["task_id"], g["function_id"], g["py_version"], g["serializer"], g["walltime_ms"],
              g["retries"], g["payload"]) for g in got] == expect
     names = {f["name"] for f in _fx.schema("SUBMIT")[0]["record"]}
+    assert [g["function_version"] for g in got] == [""] * 3 + ["ab" * 20] * 2
     for g in got:      # what the client does not set is the zero value, the body empty
         assert set(g) == names
         assert (g["endpoint_id"], g["kind"], g["entry"], g["container"], g["attempt"],
-                g["body"]) == (eid, 0, "", "", 0, b"")
+                g["body"], g["dill_version"], g["times"]) == (eid, 0, "", "", 0, b"", "", [])
     for bad, what in [((eid, fid, "3", "p", ["nope"], [b""], 0, 0), "task_id"),
                       ((eid, "x", "3", "p", ids[:1], [b""], 0, 0), "function_id"),
                       ((eid, fid, "3", "p", ids[:1], [b""], 0, _fx.RETRIES_MAX + 1), "retries"),
@@ -339,7 +341,9 @@ def test_submit_parts_fills_every_field_of_the_schema():
                       ((eid, fid, "3" * 40, "p", ids[:1], [b""], 0, 0), "py_version"),
                       ((eid, fid, "3", "p", ids[:2], [b""], 0, 0), "differ in length"),
                       ((eid, fid, "3", "p", ids[:1], [b"x" * (fx.PAYLOAD_MAX + 1)], 0, 0),
-                       "FX_PAYLOAD_MAX")]:
+                       "FX_PAYLOAD_MAX"),
+                      ((eid, fid, "3", "p", ids[:1], [b""], 0, 0, "v1"), "function_version"),
+                      ((eid, fid, "3", "p", ids[:1], [b""], 0, 0, "AB" * 20), "function_version")]:
         with pytest.raises(ValueError, match=what):
             conn.submit_parts(8, [bad])
     with pytest.raises(TypeError, match="bytes"):

@@ -179,6 +179,16 @@ def _twice(x):
     return 2 * x
 
 
+def test_reference_only_for_installed_modules(client, broker):
+    assert functions.choose(numpy.flip) == "reference"     # an installed package
+    assert functions.choose(json.dumps) == "reference"     # the standard library
+    assert functions.choose(_twice) == "source"            # a file of the user's
+    fid = client.register_function(_twice, strategy="reference")   # asked for: by name
+    assert broker.functions[fid]["body"] == f"{_twice.__module__}:_twice".encode()
+    assert client.get_result(client.run(4, endpoint_id=ENDPOINT, function_id=fid),
+                             timeout=TIMEOUT) == 8
+
+
 def test_strategy_override_and_versions(client, broker):
     fid = client.register_function(_twice, strategy="source")
     first = client.registration(fid)
