@@ -12,7 +12,10 @@
     handler is polled inside recv(), so call recv() to let clients in. */
 #include "fx_pyapi.h" /* first: it brings Python.h */
 
-#include "fx_conf.h"
+#include "fx_clock.h"
+#include "fx_creds.h"
+#include "fx_curve.h"
+#include "fx_kv.h"
 #include "fx_error.h"
 #include "fx_limits.h"
 #include "fx_msg.h"
