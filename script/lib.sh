@@ -8,7 +8,7 @@ FX_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FX_PACKAGES=(
   cmake make gcc pkg-config
   libzmq3-dev libczmq-dev libmsgpack-dev libsodium-dev libsqlite3-dev libgit2-dev libyaml-dev git
-  python3 python3-dev python3-pytest python3-numpy python3-dill python3-pip python3-setuptools
+  python3 python3-dev python3-pytest python3-numpy python3-dill python3-pip python3-setuptools python3-venv
   valgrind procps bubblewrap
   munge slurmctld slurmd slurm-client
 )

@@ -427,6 +427,32 @@ class Client:
             out.setdefault(t, "UNKNOWN")
         return out
 
+    def get_endpoint_status(self, endpoint_id):
+        """The broker's live view of one of your endpoints (ENDPOINT_QUERY,
+        SPEC 5.37): a dict with endpoint_id, name, status ("online" while it
+        has a session: heard within the heartbeat threshold, never past it;
+        else "offline"), online (bool), last_seen (wall-clock seconds since
+        the epoch, None if never), managers, workers, idle (worker slots free
+        now), busy (workers minus idle, at least 0), queued (its tasks the
+        broker holds), dispatched (sent, no result yet) and containers (per
+        container: container_id, managers, idle, busy, starting)."""
+        if not _fx.id_valid(endpoint_id):
+            raise ValueError(f"endpoint_id {endpoint_id!r} is not a canonical UUID")
+
+        def send(conn, seq):
+            return conn.send("ENDPOINT_QUERY", seq, {"endpoint_id": endpoint_id})
+
+        info = self._request("ENDPOINT_QUERY", send, _expect("ENDPOINT_INFO"))
+        online = bool(info["online"])
+        seen = info["last_seen_us"]
+        return {"endpoint_id": info["endpoint_id"], "name": info["name"],
+                "status": "online" if online else "offline", "online": online,
+                "last_seen": seen / 1e6 if seen else None,
+                "managers": info["managers"], "workers": info["workers"], "idle": info["free"],
+                "busy": max(0, info["workers"] - info["free"]), "queued": info["queued"],
+                "dispatched": info["dispatched"],
+                "containers": [dict(c) for c in info.get("containers", [])]}
+
     def list_endpoints(self, limit=0):
         """The user's endpoints, as a list of dicts (columns as the broker names them)."""
         return self._list("endpoints", limit)
