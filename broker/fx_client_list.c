@@ -10,14 +10,15 @@
 
 #include "fx_broker_int.h"
 
-#define S_COLS_MAX 7
+#define S_COLS_MAX 10
 
 static const char *const s_headers[][S_COLS_MAX] = {
     [FX_LIST_ENDPOINTS] = {"id", "name", "status", "last_seen", "queued", "managers", "workers"},
     [FX_LIST_FUNCTIONS] = {"id", "name", "kind"},
-    [FX_LIST_TASKS] = {"id", "state", "endpoint", "function", "attempts"},
+    [FX_LIST_TASKS] = {"id", "state", "endpoint", "function", "attempts", "function_name", "submitted", "finished",
+                       "reason", "error"},
 };
-static const uint32_t s_cols[] = {[FX_LIST_ENDPOINTS] = 7, [FX_LIST_FUNCTIONS] = 3, [FX_LIST_TASKS] = 5};
+static const uint32_t s_cols[] = {[FX_LIST_ENDPOINTS] = 7, [FX_LIST_FUNCTIONS] = 3, [FX_LIST_TASKS] = 10};
 
 const char *fx_client_state_name(int state)
 {
@@ -73,10 +74,40 @@ static void s_function_cells(const fx_store_function_row_t *row, s_cells_t cells
     snprintf(cells[2], sizeof cells[2], "%s", row->kind == FX_FN_SHELL ? "shell" : "python");
 }
 
+/* Why a task failed, in the words users read (cli/README.md), from its result. */
+static const char *s_reason(const fx_store_task_row_t *row)
+{
+    if (row->status == FX_RESULT_EXCEPTION)
+        return "exception";
+    switch (row->error_code) {
+    case FX_E_CANCELLED: return "cancelled";
+    case FX_E_WORKER_LOST: return "worker lost";
+    case FX_E_WALLTIME: return "walltime";
+    case FX_E_LOAD: return "load error";
+    case FX_E_VERSION_MISMATCH: return "version mismatch";
+    case FX_E_SHELL: return "shell error";
+    case FX_E_CONTAINER: return "container";
+    default: return "error";
+    }
+}
+
 static void s_task_cells(const fx_store_task_row_t *row, s_cells_t cells)
 {
     snprintf(cells[0], sizeof cells[0], "%s", row->id);
-    snprintf(cells[1], sizeof cells[1], "%s", fx_client_state_name(row->state));
+    /* the users' states: a stored result says whether it succeeded */
+    bool failed = row->state == FX_TASK_FAILED || (row->has_result && row->status != FX_RESULT_OK);
+    snprintf(cells[1], sizeof cells[1], "%s",
+             failed ? "failed" : row->has_result ? "succeeded" : fx_client_state_name(row->state));
+    if (row->function_name[0])
+        snprintf(cells[5], sizeof cells[5], "%s", row->function_name);
+    s_time_text(row->submitted_ms, cells[6], sizeof cells[6]);
+    if (row->has_result) {
+        s_time_text(row->finished_ms, cells[7], sizeof cells[7]);
+        if (failed) {
+            snprintf(cells[8], sizeof cells[8], "%s", s_reason(row));
+            snprintf(cells[9], sizeof cells[9], "%s", row->error_text);
+        }
+    }
     snprintf(cells[2], sizeof cells[2], "%s", row->endpoint_id);
     snprintf(cells[3], sizeof cells[3], "%s", row->function_id);
     snprintf(cells[4], sizeof cells[4], "%u", row->attempts);

@@ -233,8 +233,10 @@ static const char *s_sql[ST_COUNT_] = {
                    " FROM endpoints e WHERE e.owner = ?1 ORDER BY e.created, e.rowid LIMIT ?2",
     [ST_LIST_FN] = "SELECT id, name, kind FROM functions WHERE owner = ?1"
                    " ORDER BY created DESC, rowid DESC LIMIT ?2",
-    [ST_LIST_TASKS] = "SELECT id, state, endpoint, function, attempts FROM tasks WHERE owner = ?1"
-                      " ORDER BY seq DESC LIMIT ?2",
+    [ST_LIST_TASKS] = "SELECT t.id, t.state, t.endpoint, t.function, t.attempts, t.created, r.created, f.name,"
+                      " r.status, r.error_code, r.error_text FROM tasks t"
+                      " LEFT JOIN results r ON r.task_id = t.id LEFT JOIN functions f ON f.id = t.function"
+                      " WHERE t.owner = ?1 ORDER BY t.seq DESC LIMIT ?2",
 };
 
 /* ---------------------------------------------------------------- helpers */

@@ -322,6 +322,13 @@ typedef struct {
     fx_id_text_t endpoint_id;
     fx_id_text_t function_id;
     uint32_t attempts;
+    int64_t submitted_ms;                /* wall ms */
+    bool has_result;                     /* a result is stored: the fields below */
+    int64_t finished_ms;                 /* wall ms the result was stored */
+    uint8_t status;                      /* fx_result_status_t */
+    uint16_t error_code;
+    char error_text[FX_NAME_MAX + 1];    /* its first line, cut */
+    char function_name[FX_NAME_MAX + 1];
 } fx_store_task_row_t;
 int fx_store_list_endpoints(fx_store_t *self, const char *owner, uint32_t max, fx_store_endpoint_row_t *rows,
                             uint32_t *count);

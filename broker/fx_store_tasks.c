@@ -576,6 +576,14 @@ static void s_task_row(sqlite3_stmt *st, void *rows, uint32_t i)
     fx_store_column_text(st, 2, row->endpoint_id, sizeof row->endpoint_id);
     fx_store_column_text(st, 3, row->function_id, sizeof row->function_id);
     row->attempts = (uint32_t) sqlite3_column_int64(st, 4);
+    row->submitted_ms = sqlite3_column_int64(st, 5);
+    row->has_result = sqlite3_column_type(st, 6) != SQLITE_NULL;
+    row->finished_ms = sqlite3_column_int64(st, 6);
+    fx_store_column_text(st, 7, row->function_name, sizeof row->function_name);
+    row->status = (uint8_t) sqlite3_column_int(st, 8);
+    row->error_code = (uint16_t) sqlite3_column_int(st, 9);
+    fx_store_column_text(st, 10, row->error_text, sizeof row->error_text);
+    row->error_text[strcspn(row->error_text, "\n")] = 0;
 }
 
 int fx_store_list_endpoints(fx_store_t *self, const char *owner, uint32_t max, fx_store_endpoint_row_t *rows,
