@@ -225,3 +225,34 @@ def test_a_body_crosses_the_broker_link_once(running):
     assert after["tasks_received"] - before["tasks_received"] >= 300
     assert after["versions_fetched"] - before["versions_fetched"] == 1, (before, after)
     assert after["bodies_from_tasks"] - before["bodies_from_tasks"] == 0, (before, after)
+
+
+def test_provenance_of_every_task_of_a_batch(running):
+    """SPEC 12.6: every result of a 1,000-task batch traces to the exact
+    version and commit, the host, worker and runtime that made it, with the
+    stamps of its way; PROV-JSON names the same version."""
+    import socket
+
+    def cubed(x):
+        return x ** 3
+
+    client, ep = running.client, running.endpoint
+    fid = client.register_function(cubed)
+    reg = client.registration(fid)
+    tids = client.run_batch([((i,), {}) for i in range(1000)], endpoint_id=ep.endpoint_id, function_id=fid)
+    assert [client.get_result(t, timeout=120) for t in tids] == [i ** 3 for i in range(1000)]
+    rows = client.get_provenance(tids)
+    assert len(rows) == 1000 and [r["task_id"] for r in rows] == tids
+    for r in rows:
+        assert r["function_id"] == fid and r["function_version"] == reg.version and r["commit"] == reg.commit
+        assert r["endpoint_id"] == ep.endpoint_id and r["host"] == socket.gethostname()
+        assert r["worker_pid"] > 0 and r["worker_runtime"].startswith("python 3.")
+        assert r["attempt"] >= 1 and r["serializer"].endswith("+pickle5")
+        named = r["times_named"]
+        for event in ("broker_received", "broker_written", "broker_dispatched", "ix_received",
+                      "ix_dispatched", "manager_received", "worker_started", "worker_finished",
+                      "manager_sent", "broker_result"):
+            assert named.get(event), (event, named)
+        assert named["worker_started"] <= named["worker_finished"]
+    doc = client.get_provenance(tids[:3], prov_json=True)
+    assert reg.version in str(doc)
