@@ -81,8 +81,10 @@ class FxBackend(fxb_drive.TripBackend):
     def cmd_hops(self, kind, n):
         """n sequential round trips, then each task's stamps (SPEC 12.5) from
         its provenance: 16 numbers per task, microseconds after stamp 0, -1
-        where no component set one. Stamp 0 (client sent) and 15 (client
-        received) are the driver's own clock where the client set neither."""
+        where no component set one. Stamp 0 (client sent) is the driver's
+        clock where the client set none; stamp 15 (client received) is always
+        the driver's: the one provenance gives is the broker's record of the
+        acknowledgement (kept in milliseconds), not the client's receipt."""
         get_provenance = getattr(self.client, "get_provenance", None)
         if get_provenance is None:
             raise RuntimeError("this fx client has no get_provenance: no stamps to break down")
@@ -101,7 +103,7 @@ class FxBackend(fxb_drive.TripBackend):
             times = rec["times"] if isinstance(rec, dict) else rec.times
             times = (list(times) + [0] * fxb_drive.STAMPS)[:fxb_drive.STAMPS]
             times[0] = times[0] or sent
-            times[-1] = times[-1] or got
+            times[-1] = got
             out.extend(t - times[0] if t else -1 for t in times)
         return out
 
