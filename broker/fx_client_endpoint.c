@@ -5,31 +5,9 @@
     is never online past it. Managers, workers and free slots are from the
     endpoint's last ENDPOINT_STATUS in that session; queued from the store;
     dispatched is the session's tasks in flight. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "fx_broker_int.h"
-
-/* The owner's endpoint row of this id into row. FX_OK, FX_E_NOT_FOUND, or
-   a store error. */
-static int s_endpoint_row(fx_broker_t *broker, const char *owner, const char *id, fx_store_endpoint_row_t *row)
-{
-    fx_store_endpoint_row_t *rows = calloc(FX_LIST_ROWS_MAX, sizeof *rows);
-    if (!rows)
-        return FX_E_NOMEM;
-    uint32_t n = 0;
-    int rc = fx_store_list_endpoints(broker->store, owner, FX_LIST_ROWS_MAX, rows, &n);
-    if (rc == FX_OK) {
-        rc = FX_E_NOT_FOUND;
-        for (uint32_t i = 0; i < n && rc == FX_E_NOT_FOUND; i++)
-            if (strcmp(rows[i].id, id) == 0) {
-                *row = rows[i];
-                rc = FX_OK;
-            }
-    }
-    free(rows);
-    return rc;
-}
 
 void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                               fx_msg_t *msg)
@@ -37,7 +15,7 @@ void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session
     (void) user;
     const char *id = msg->endpoint_query.endpoint_id;
     fx_store_endpoint_row_t row;
-    int rc = s_endpoint_row(broker, session->user_id, id, &row);
+    int rc = fx_store_endpoint_row(broker->store, session->user_id, id, &row);
     if (rc != FX_OK) {
         fx_client_error(broker, routing, msg->seq, rc,
                         rc == FX_E_NOT_FOUND ? "you have no endpoint %s: see fx endpoints"

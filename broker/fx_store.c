@@ -231,6 +231,9 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_LIST_EP] = "SELECT e.id, e.name, e.last_seen,"
                    " (SELECT count(*) FROM tasks t WHERE t.endpoint = e.id AND t.state = {QUEUED})"
                    " FROM endpoints e WHERE e.owner = ?1 ORDER BY e.created, e.rowid LIMIT ?2",
+    [ST_ENDPOINT_ROW] = "SELECT e.id, e.name, e.last_seen,"
+                        " (SELECT count(*) FROM tasks t WHERE t.endpoint = e.id AND t.state = {QUEUED})"
+                        " FROM endpoints e WHERE e.owner = ?1 AND e.id = ?2",
     [ST_LIST_FN] = "SELECT id, name, kind FROM functions WHERE owner = ?1"
                    " ORDER BY created DESC, rowid DESC LIMIT ?2",
     [ST_LIST_TASKS] = "SELECT t.id, t.state, t.endpoint, t.function, t.attempts, t.created, r.created, f.name,"

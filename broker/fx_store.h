@@ -330,6 +330,9 @@ typedef struct {
     char error_text[FX_NAME_MAX + 1];    /* its first line, cut */
     char function_name[FX_NAME_MAX + 1];
 } fx_store_task_row_t;
+/* One of the owner's endpoints as LIST shows it: FX_OK, FX_E_NOT_FOUND
+   (no such endpoint of this owner) or a store error. */
+int fx_store_endpoint_row(fx_store_t *self, const char *owner, const char *endpoint_id, fx_store_endpoint_row_t *row);
 int fx_store_list_endpoints(fx_store_t *self, const char *owner, uint32_t max, fx_store_endpoint_row_t *rows,
                             uint32_t *count);
 int fx_store_list_functions(fx_store_t *self, const char *owner, uint32_t max, fx_store_function_row_t *rows,

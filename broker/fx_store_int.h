@@ -63,6 +63,7 @@ typedef enum {
     ST_PURGE_TASKS,
     ST_PURGE_RESULTS,
     ST_LIST_EP,
+    ST_ENDPOINT_ROW,
     ST_LIST_FN,
     ST_LIST_TASKS,
     ST_COUNT_

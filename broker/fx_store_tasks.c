@@ -558,6 +558,19 @@ static void s_endpoint_row(sqlite3_stmt *st, void *rows, uint32_t i)
     row->queued = (uint64_t) sqlite3_column_int64(st, 3);
 }
 
+int fx_store_endpoint_row(fx_store_t *self, const char *owner, const char *endpoint_id, fx_store_endpoint_row_t *row)
+{
+    sqlite3_stmt *st = fx_store_st(self, ST_ENDPOINT_ROW);
+    fx_store_bind_text(st, 1, owner);
+    fx_store_bind_text(st, 2, endpoint_id);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        s_endpoint_row(st, row, 0);
+    int rc = step == SQLITE_ROW ? FX_OK : step == SQLITE_DONE ? FX_E_NOT_FOUND : fx_store_fail(self);
+    sqlite3_reset(st);
+    return rc;
+}
+
 static void s_function_row(sqlite3_stmt *st, void *rows, uint32_t i)
 {
     fx_store_function_row_t *row = (fx_store_function_row_t *) rows + i;
