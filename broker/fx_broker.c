@@ -357,7 +357,9 @@ static void s_read(fx_broker_t *self, zsock_t *sock)
 {
     /* After SIGTERM no new request is read: what was read is handled to
        its commit (each handler commits before it returns). */
-    for (int i = 0; i < FX_BROKER_READ_BUDGET && !zsys_interrupted && (zsock_events(sock) & ZMQ_POLLIN);
+    int64_t until = fx_now_us() + FX_BROKER_READ_SLICE_US;
+    for (int i = 0; i < FX_BROKER_READ_BUDGET && !zsys_interrupted && (zsock_events(sock) & ZMQ_POLLIN) &&
+                    (i == 0 || fx_now_us() < until);
          i++) {
         zmsg_t *zmsg = zmsg_recv(sock);
         if (!zmsg)

@@ -53,6 +53,15 @@
    (fairness between the client port, the endpoint port and timers). */
 #define FX_BROKER_READ_BUDGET 256
 
+/* ... and the time one socket's reading may take in one pass. A message
+   may carry FX_BATCH_MAX tasks or results, so 256 of them can be a million
+   rows: without a bound in time one pass would commit them all before it
+   asked for a sync, and the first SUBMIT's reply (held until its commit is
+   durable) would wait for all of them (a 262,144-task batch then got no
+   SUBMITTED for over a minute). 20 ms keeps a pass short against the ~1 ms
+   a sync costs, so commits still share syncs. */
+#define FX_BROKER_READ_SLICE_US 20000
+
 /* After a failed sync the broker asks again no sooner than this: the
    syncer's recovery (a TRUNCATE checkpoint) is not run in a tight loop
    against a failing disk. */

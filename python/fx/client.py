@@ -617,10 +617,20 @@ class Client:
         """Hand groups to the session and wait until all are committed."""
         self._check_not_io_thread("SUBMIT")
         waiters = self._session.submit(groups, wait=True)
-        deadline = None if self.request_timeout is None else time.monotonic() + self.request_timeout
+        # request_timeout bounds the wait for progress, not the whole batch:
+        # the broker commits SUBMITs in order, so a batch of a million tasks
+        # legitimately takes longer than one request, while a broker that
+        # stops committing is still noticed within request_timeout.
         for group, w in zip(groups, waiters):
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._wait(w, f"SUBMIT of {len(group)} task(s)", left)
+            left = group.unanswered
+            while not self._session.wait(w, self.request_timeout):
+                if self.request_timeout is not None and group.unanswered >= left:
+                    raise TimeoutError(
+                        f"SUBMIT of {len(group)} task(s): no answer from the broker at "
+                        f"{self.address} within {self.request_timeout} s "
+                        f"({len(group) - group.unanswered} committed so far)")
+                left = group.unanswered
+            w.result()
 
     def _cancel_futures(self, futures):
         """TaskFuture.cancel() for many futures, with one CANCEL
