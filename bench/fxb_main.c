@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fx_memory.h"
 #include "fx_file.h"
 #include "fx_limits.h"
 #include "fxb_proc.h"
@@ -155,6 +156,10 @@ static int s_parse(int argc, char **argv, fxb_opts_t *o)
 
 int main(int argc, char **argv)
 {
+    /* The floor's forked chain gets the allocator settings fx's own
+       processes run with (fx_memory.h), so that it stays the machine's
+       best rather than glibc's default. */
+    fx_memory_tune();
     fxb_ctx_t ctx = {0};
     fxb_opts_t *o = &ctx.opts;
     o->runs = 3;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fx_memory.h"
 #include "fx_broker_int.h"
 
 static void s_usage(FILE *out)
@@ -201,6 +202,7 @@ int main(int argc, char **argv)
 {
     fx_broker_conf_t conf;
     fx_log_init("fx-broker");
+    fx_memory_tune(); /* large messages reuse memory (fx_memory.h) */
 #ifdef FX_BROKER_FAULTS
     if (s_faults(&argc, argv) != 0)
         return 2;

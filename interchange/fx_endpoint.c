@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fx_memory.h"
 #include "fx_creds.h"
 #include "fx_file.h"
 #include "fx_kv.h"
@@ -273,6 +274,7 @@ static int s_log_to(const char *path)
 int main(int argc, char **argv)
 {
     fx_log_init("fx-endpoint");
+    fx_memory_tune(); /* large messages reuse memory (fx_memory.h) */
     s_flags_t f;
     s_read_flags(argc, argv, &f);
     /* a bad config is said on stderr even with --log-file: whoever starts

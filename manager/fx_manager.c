@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fx_memory.h"
 #include "fx_creds.h"
 #include "fx_file.h"
 #include "fx_log.h"
@@ -97,6 +98,7 @@ static int s_number(const char *flag, const char *text, unsigned long lo, unsign
 int main(int argc, char **argv)
 {
     fx_log_init("fx-manager");
+    fx_memory_tune(); /* large messages reuse memory (fx_memory.h) */
     bool prefetch_given = false;
     fx_mgr_args_t args = {.workers = 0,
                           .prefetch = 0,

@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "fx_memory.h"
 #include "fx_clock.h"
 #include "fx_link.h"
 #include "fx_log.h"
@@ -218,6 +219,7 @@ static int s_send_ready(fx_pyrun_t *py, fx_wlink_conn_t *link)
 int main(int argc, char **argv)
 {
     fx_log_init("fx-worker");
+    fx_memory_tune(); /* large messages reuse memory (fx_memory.h) */
     const char *link_fd = NULL;
     static const struct option options[] = {
         {"link-fd", required_argument, NULL, 'c'},

@@ -1,6 +1,7 @@
 /*  fx_pymod.c: the fx._fx module: ids, keys, credentials, limits, error
     codes, a codec for tests (encode/decode), the Connection type, and the
     capsule that lends the codec to the tests' _fxtest (fx_pyapi.h). */
+#include "fx_memory.h"
 #include "fx_pyext.h"
 #include "fx_pyapi.h"
 
@@ -186,7 +187,8 @@ static PyMethodDef s_functions[] = {
 static struct PyModuleDef s_module = {
     PyModuleDef_HEAD_INIT,
     "fx._fx",
-    "fx._fx: the C side of the fx client (libfxproto + one CurveZMQ socket).",
+    "fx._fx: the C side of the fx client (libfxproto + one CurveZMQ socket). Importing it sets glibc's "
+    "mmap and trim thresholds (32 MiB, 128 MiB) so that large payloads reuse heap memory.",
     -1,
     s_functions,
     NULL,
@@ -271,6 +273,10 @@ PyMODINIT_FUNC PyInit__fx(void)
 {
     /* czmq must not take over SIGINT/SIGTERM from the interpreter. */
     zsys_handler_set(NULL);
+    /* Large arguments and results cross CurveZMQ in fresh buffers: keep
+       them on the heap for reuse (fx_memory.h; process-wide, which is why
+       the module says so in its docstring). */
+    fx_memory_tune();
     PyObject *mod = PyModule_Create(&s_module);
     if (mod == NULL)
         return NULL;
