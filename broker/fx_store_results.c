@@ -59,7 +59,8 @@ static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_resu
     fx_store_bind_text(st, 11, result->worker_runtime);
     fx_store_bind_text(st, 12, result->container);
     fx_store_bind_text(st, 13, result->image_digest);
-    sqlite3_bind_int64(st, 14, attempt);
+    /* which run made it: a rerun after a worker death is not a dispatch */
+    sqlite3_bind_int64(st, 14, (int64_t) result->attempt + 1 > attempt ? (int64_t) result->attempt + 1 : attempt);
     int rc = fx_store_exec(self, st);
     if (rc != FX_OK)
         return rc;

@@ -198,6 +198,7 @@ void fx_mgr_out_provenance(fx_mgr_t *self, const fx_task_t *task, int pid)
         return;
     memcpy(r->times, task->times, sizeof r->times);
     r->worker_pid = pid > 0 ? (uint32_t) pid : 0;
+    r->attempt = task->attempt; /* raised for each rerun after a worker death */
 }
 
 /* Notes task_id as held (fx_mgr_adopt looks here first). */

@@ -111,6 +111,7 @@ static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
                  msg->results.count, msg->results.count ? msg->results.results[0].task_id : "-");
         return;
     }
+    r->attempt = slot->task.attempt; /* the worker does not know of reruns after deaths */
     fx_mgr_out_push(self, r, slot->session);
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;

@@ -157,6 +157,8 @@ typedef struct {
     char worker_runtime[FX_NAME_MAX + 1]; /* provenance: "python 3.11.2; dill 0.3.6" */
     char container[FX_NAME_MAX + 1];      /* provenance: the container it ran in, "" = none */
     char image_digest[FX_NAME_MAX + 1];   /* provenance: the runtime's image digest, if it gives one */
+    uint32_t attempt;                     /* provenance: earlier runs of the task as the hops below the
+                                             broker count them (the task's attempt, plus reruns) */
     zframe_t *value;                      /* result bytes; never NULL after decode */
     zframe_t *output;                     /* captured output; never NULL after decode */
 } fx_result_t;

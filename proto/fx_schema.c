@@ -75,6 +75,7 @@ static const fx_schema_t s_result = {
            NAME("worker_runtime", R(worker_runtime)),
            NAME("container", R(container)),
            NAME("image_digest", R(image_digest)),
+           U32("attempt", R(attempt)),
            FRAME("value", R(value)),
            FRAME("output", R(output))),
 };
