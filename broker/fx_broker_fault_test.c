@@ -19,6 +19,12 @@
                   FETCH gets FX_E_IO; after: pushed, each once; a
                   RESULTS_ACK during the fault gets FX_E_IO and the results
                   stay DONE until acked again
+      register_io a new function version during the fault: FX_E_IO (its git
+                  object may be written, its row is not); the broker is
+                  then killed -9 and started again on the same state: its
+                  start check finds no row pointing at a missing object,
+                  and the next registration gets version number 2, the
+                  number the failed one did not take
       sync_io     the syncer's fdatasync fails (writes work: the file
                   bt_dir/syncfault): the SUBMITTED and RESULTS_ACK held for
                   it become ERROR FX_E_IO, the pushes wait; the broker says
@@ -27,9 +33,11 @@
                   as resends (8.2, 8.4)
 
     Usage: fx_broker_fault_test PATH_TO_FX_BROKER_FAULTS [SCENARIO...] [-- WRAPPER ARGS...] */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fx_bt.h"
@@ -207,15 +215,59 @@ static void scenario_sync_io(bt_world_t *w)
     CHECK(strstr(log, "did not sync") && strstr(log, "fdatasync"), "the broker's log does not tell");
 }
 
+/* True if the broker's log has text. */
+static bool s_log_has(const char *text)
+{
+    FILE *f = fopen(bt_log, "r");
+    if (!f)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}
+
+static const char *const s_fault_flags[] = {"--fault-file", s_fault, "--sync-fault-file", s_sync_fault,
+                                            "--heartbeat-ms", "100", NULL};
+
+#define S_BODY_V2 "def double(x): return x + x\n"
+#define S_BODY_V3 "def double(x): return x * 2\n"
+
+static void scenario_register_io(bt_world_t *w)
+{
+    s_disk_fails(true);
+    bt_expect_error(w->alice_c, FX_E_IO, bt_register_function(w->alice_c, w->fn, S_BODY_V2));
+    s_disk_fails(false);
+    /* a crash right after: nothing of the registration is in sqlite */
+    CHECK(kill(w->broker.pid, SIGKILL) == 0);
+    int status = 0;
+    CHECK(waitpid(w->broker.pid, &status, 0) == w->broker.pid);
+    w->broker.pid = 0;
+    if (bt_broker_start(&w->broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", s_fault_flags) != 0) {
+        CHECK(!"the broker did not start again on its state");
+        return;
+    }
+    CHECK(!s_log_has("function versions refused"), "the start check found a row without its object");
+    bt_peer_destroy(&w->alice_c);
+    w->alice_c = bt_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
+    bt_session(w->alice_c, w->client, w->alice);
+    /* another body: number 3 if the refused one had been kept after all */
+    fx_msg_t *msg = bt_expect(w->alice_c, FX_MSG_FUNCTION_REGISTERED,
+                              bt_register_function(w->alice_c, w->fn, S_BODY_V3));
+    CHECK(msg && msg->function_registered.number == 2, "version number %u after the failed one",
+          msg ? msg->function_registered.number : 0);
+    fx_msg_destroy(&msg);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void s_run(void (*scenario)(bt_world_t *w))
 {
     /* A short beat: the tick that retries a failed push comes soon. */
-    const char *flags[] = {"--fault-file", s_fault, "--sync-fault-file", s_sync_fault, "--heartbeat-ms", "100",
-                           NULL};
     bt_world_t w;
-    if (bt_world_setup(&w, flags) == 0)
+    if (bt_world_setup(&w, s_fault_flags) == 0)
         scenario(&w);
     else
         CHECK(!"setup failed");
@@ -233,12 +285,14 @@ S_SCENARIO(submit_io)
 S_SCENARIO(results_io)
 S_SCENARIO(push_io)
 S_SCENARIO(sync_io)
+S_SCENARIO(register_io)
 
 static const fx_scenario_t s_scenarios[] = {
     {"submit_io", run_submit_io, false},
     {"results_io", run_results_io, false},
     {"push_io", run_push_io, false},
     {"sync_io", run_sync_io, false},
+    {"register_io", run_register_io, false},
 };
 
 int main(int argc, char **argv)
