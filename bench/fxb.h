@@ -35,6 +35,13 @@ typedef struct {
     fxb_list_t slots;            /* --slots: scale: simulated worker slots per point */
     int slots_per_manager;       /* --slots-per-manager: scale: slots of one simulated manager */
     long scale_tasks;            /* --scale-tasks: scale: tasks per point (at least 2 x slots) */
+    bool topology_given;         /* --managers or --workers was given */
+    int routing_tasks;           /* --routing-tasks: routing: tasks per run */
+    int containers;              /* --containers: routing: container types */
+    int task_ms;                 /* --task-ms: routing: each task's sleep */
+    fxb_list_t cold_start;       /* --cold-start: routing: added seconds per container start */
+    const char *strategies;      /* --strategies: routing: interchange strategies compared */
+    int prefetch;                /* --prefetch: routing: the managers' prefetch (-1: the default) */
     double seconds;              /* --seconds: length of one timed point */
     int managers, workers;       /* the local federation's topology */
     const char *endpoint_args;   /* --endpoint-args: a second endpoint configuration */

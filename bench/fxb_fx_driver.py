@@ -23,6 +23,12 @@ def echo(a):
     return a
 
 
+def naps(seconds):
+    import time
+    time.sleep(seconds)
+    return seconds
+
+
 class FxBackend(fxb_drive.TripBackend):
     def __init__(self, creds, endpoint_id):
         self.endpoint_id = endpoint_id
@@ -131,6 +137,32 @@ class FxBackend(fxb_drive.TripBackend):
             if back.shape != array.shape or not (back == array).all():
                 raise RuntimeError("the array came back changed")
         return fxb_drive.timed_trips(int(n), one)
+
+    def cmd_routing(self, ntasks, ncontainers, task_ms, seed):
+        """The routing experiment's workload (fx-bench routing): one
+        function per container (fxb-c0 ... fxb-cK-1, bwrap; the endpoint's
+        config gives each a cold start), ntasks tasks of task_ms each whose
+        containers are drawn uniformly with the seed, submitted as one batch
+        in that order. Returns [seconds from submission to the last result,
+        number of distinct containers used]."""
+        import random
+        n, k, naptime = int(ntasks), int(ncontainers), int(task_ms) / 1000.0
+        known = {c["name"]: c["id"] for c in self.client.containers()}
+        cids = [known.get(f"fxb-c{i}") or self.client.register_container(f"fxb-c{i}", "bwrap")
+                for i in range(k)]
+        fids = [self.client.register_function(naps, name=f"naps_c{i}", container=cids[i],
+                                              description=f"routing experiment, container fxb-c{i}")
+                for i in range(k)]
+        rng = random.Random(int(seed))
+        order = [rng.randrange(k) for _ in range(n)]
+        batch = self.client.create_batch(endpoint_id=self.endpoint_id)
+        for c in order:
+            batch.add(naptime, function_id=fids[c])
+        t0 = time.perf_counter()
+        ids = self.client.run_batch(batch)
+        for t in ids:
+            self.client.get_result(t, timeout=TIMEOUT)
+        return [time.perf_counter() - t0, len(set(order))]
 
     def close(self):
         self.client.close()

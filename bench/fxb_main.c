@@ -31,6 +31,7 @@ static const s_scenario_t s_scenarios[] = {
     {"broker", fxb_broker, "fx-broker alone: durable SUBMIT commits/s and result commits/s, 1 and 8 clients"},
     {"peers", fxb_peers, "Dask and Celery, if installed, beside fx in the same invocation"},
     {"scale", fxb_scale, "broker + interchange driving 1,000 to 131,072 SIMULATED worker slots (fx-manager --simulate)"},
+    {"routing", fxb_routing, "funcX's routing experiment: 3,000 tasks over bwrap containers with cold starts, per strategy"},
 };
 #define S_SCENARIOS ((int) (sizeof s_scenarios / sizeof s_scenarios[0]))
 
@@ -60,6 +61,13 @@ static void s_usage(FILE *to)
             "  --slots LIST        scale: SIMULATED worker slots per point (default 1000,8192,32768,131072)\n"
             "  --slots-per-manager N  scale: slots of one SIMULATED manager (default 128)\n"
             "  --scale-tasks N     scale: tasks per point, at least 2 x slots (default 100000)\n"
+            "  --routing-tasks N   routing: tasks per run (default 3000)\n"
+            "  --containers N      routing: container types, one function each (default 6)\n"
+            "  --task-ms N         routing: each task sleeps this long (default 100)\n"
+            "  --cold-start LIST   routing: seconds added to each container start (default 1.8,5)\n"
+            "  --strategies LIST   routing: interchange strategies (default random,warming-aware,warm-wait)\n"
+            "  --prefetch N        routing: tasks each manager holds beyond its workers (default 0)\n"
+            "                      (routing runs 4 managers x 4 workers unless --managers/--workers say)\n"
             "  --floor-from CSV    use this floor.csv instead of measuring a short floor first\n"
             "  --help\n");
 }
@@ -74,7 +82,8 @@ static int s_bad(const char *what, const char *value)
 static int s_parse(int argc, char **argv, fxb_opts_t *o)
 {
     enum { O_RUNS = 1, O_COUNT, O_TASKS, O_SH_TASKS, O_KINDS, O_MANAGERS, O_WORKERS, O_EPARGS, O_SIZES, O_CLIENTS,
-           O_BATCHES, O_SECONDS, O_OUT, O_STATE, O_FLOOR, O_HELP, O_SLOTS, O_SLOTS_PER, O_SCALE_TASKS };
+           O_BATCHES, O_SECONDS, O_OUT, O_STATE, O_FLOOR, O_HELP, O_SLOTS, O_SLOTS_PER, O_SCALE_TASKS,
+           O_ROUTING_TASKS, O_CONTAINERS, O_TASK_MS, O_COLD, O_STRATEGIES, O_PREFETCH };
     static const struct option opts[] = {
         {"runs", 1, 0, O_RUNS},         {"count", 1, 0, O_COUNT},       {"tasks", 1, 0, O_TASKS},       {"sh-tasks", 1, 0, O_SH_TASKS},
         {"kinds", 1, 0, O_KINDS},       {"managers", 1, 0, O_MANAGERS}, {"workers", 1, 0, O_WORKERS},
@@ -83,6 +92,9 @@ static int s_parse(int argc, char **argv, fxb_opts_t *o)
         {"state-dir", 1, 0, O_STATE},   {"floor-from", 1, 0, O_FLOOR},  {"help", 0, 0, O_HELP},
         {"slots", 1, 0, O_SLOTS},       {"slots-per-manager", 1, 0, O_SLOTS_PER},
         {"scale-tasks", 1, 0, O_SCALE_TASKS},
+        {"routing-tasks", 1, 0, O_ROUTING_TASKS}, {"containers", 1, 0, O_CONTAINERS},
+        {"task-ms", 1, 0, O_TASK_MS},   {"cold-start", 1, 0, O_COLD},   {"strategies", 1, 0, O_STRATEGIES},
+        {"prefetch", 1, 0, O_PREFETCH},
         {0, 0, 0, 0}};
     opterr = 0;
     int c, idx = 0;
@@ -106,6 +118,31 @@ static int s_parse(int argc, char **argv, fxb_opts_t *o)
             if (!num_ok || n > 1024)
                 return s_bad(c == O_MANAGERS ? "--managers" : "--workers", optarg);
             *(c == O_MANAGERS ? &o->managers : &o->workers) = (int) n;
+            o->topology_given = true;
+            break;
+        case O_ROUTING_TASKS:
+        case O_CONTAINERS:
+        case O_TASK_MS:
+            if (!num_ok || n > (c == O_CONTAINERS ? 64 : 1000000))
+                return s_bad(c == O_ROUTING_TASKS ? "--routing-tasks" : c == O_CONTAINERS ? "--containers (1..64)"
+                                                                                             : "--task-ms",
+                             optarg);
+            *(c == O_ROUTING_TASKS ? &o->routing_tasks : c == O_CONTAINERS ? &o->containers : &o->task_ms) = (int) n;
+            break;
+        case O_PREFETCH:
+            n = strtol(optarg, &end, 10);
+            if (*end || n < 0 || n > 4096)
+                return s_bad("--prefetch (0..4096)", optarg);
+            o->prefetch = (int) n;
+            break;
+        case O_COLD:
+            if (fxb_list_parse(optarg, &o->cold_start) != 0)
+                return s_bad("--cold-start", optarg);
+            break;
+        case O_STRATEGIES:
+            if (!*optarg || strspn(optarg, "abcdefghijklmnopqrstuvwxyz-,") != strlen(optarg))
+                return s_bad("--strategies", optarg);
+            o->strategies = optarg;
             break;
         case O_TASKS:
         case O_SH_TASKS:
@@ -176,6 +213,12 @@ int main(int argc, char **argv)
     fxb_list_parse("1000,8192,32768,131072", &o->slots);
     o->slots_per_manager = 128;
     o->scale_tasks = 100000;
+    o->routing_tasks = 3000;
+    o->containers = 6;
+    o->task_ms = 100;
+    o->cold_start = (fxb_list_t){.count = 2, .v = {1.8, 5.0}};
+    o->strategies = "random,warming-aware,warm-wait";
+    o->prefetch = 0;
     if (fx_self_dir(o->bin_dir, sizeof o->bin_dir) != 0) {
         fprintf(stderr, "fx-bench: cannot find its own folder\n");
         return 1;

@@ -35,6 +35,7 @@ int fxb_payload(fxb_ctx_t *ctx);
 int fxb_broker(fxb_ctx_t *ctx);
 int fxb_peers(fxb_ctx_t *ctx);
 int fxb_scale(fxb_ctx_t *ctx);
+int fxb_routing(fxb_ctx_t *ctx);
 
 /* Bytes as "1 KiB", "10 MiB". */
 void fxb_size_name(double bytes, char *out, size_t cap);
