@@ -29,15 +29,6 @@
 
 #include "fx_bt.h"
 
-/* REQUIRE without its label: the scenario returns. */
-#define S_REQUIRE(cond)                                                                                      \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            CHECK(cond);                                                                                     \
-            return;                                                                                          \
-        }                                                                                                    \
-    } while (0)
-
 #define S_BODY "def double(x): return 2 * x\n"
 
 /* REGISTER_CONTAINER; returns the seq. */
@@ -179,7 +170,7 @@ static void s_register(void *ctx)
 {
     (void) ctx;
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_id_text_t c1, c2, c3;
     fx_id_new(c1);
     fx_id_new(c2);
@@ -222,20 +213,28 @@ static void s_register(void *ctx)
     bt_world_teardown(&w);
 }
 
-static void s_function_scenario(void *ctx)
+/* Alice's containers c1 (podman) and c2 (bwrap, root c2_root), Bob's
+   bobs; fresh ids for an unknown container and a function. */
+static void s_cast(bt_world_t *w, fx_id_text_t c1, fx_id_text_t c2, const char *c2_root, fx_id_text_t bobs,
+                   fx_id_text_t unknown, fx_id_text_t fn)
 {
-    (void) ctx;
-    bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
-    fx_id_text_t c1, c2, bobs, unknown, fn;
     fx_id_new(c1);
     fx_id_new(c2);
     fx_id_new(bobs);
     fx_id_new(unknown);
     fx_id_new(fn);
-    s_container_ok(w.alice_c, c1, "py311", "podman", "docker.io/library/python:3.11");
-    s_container_ok(w.alice_c, c2, "sandbox", "bwrap", "");
-    s_container_ok(w.bob_c, bobs, "bobs", "docker", "bob/secret");
+    s_container_ok(w->alice_c, c1, "py311", "podman", "docker.io/library/python:3.11");
+    s_container_ok(w->alice_c, c2, "sandbox", "bwrap", c2_root);
+    s_container_ok(w->bob_c, bobs, "bobs", "docker", "bob/secret");
+}
+
+static void s_function_scenario(void *ctx)
+{
+    (void) ctx;
+    bt_world_t w;
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    fx_id_text_t c1, c2, bobs, unknown, fn;
+    s_cast(&w, c1, c2, "", bobs, unknown, fn);
     s_error_saying(w.alice_c, s_function(w.alice_c, fn, S_BODY, unknown), FX_E_NOT_FOUND, unknown);
     s_error_saying(w.alice_c, s_function(w.alice_c, fn, S_BODY, bobs), FX_E_NOT_FOUND, bobs);
     s_function_ok(w.alice_c, fn, S_BODY, c1);
@@ -265,16 +264,9 @@ static void s_override(void *ctx)
 {
     (void) ctx;
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_id_text_t c1, c2, bobs, unknown, fn, ids[4];
-    fx_id_new(c1);
-    fx_id_new(c2);
-    fx_id_new(bobs);
-    fx_id_new(unknown);
-    fx_id_new(fn);
-    s_container_ok(w.alice_c, c1, "py311", "podman", "docker.io/library/python:3.11");
-    s_container_ok(w.alice_c, c2, "sandbox", "bwrap", "/srv/root");
-    s_container_ok(w.bob_c, bobs, "bobs", "docker", "bob/secret");
+    s_cast(&w, c1, c2, "/srv/root", bobs, unknown, fn);
     s_function_ok(w.alice_c, fn, S_BODY, c1);
     /* a batch with one bad override is refused whole */
     fx_msg_t *msg = fx_msg_new(FX_MSG_SUBMIT);
@@ -310,7 +302,7 @@ static void s_once(void *ctx)
 {
     (void) ctx;
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_id_text_t c1, fn, ids[8];
     fx_id_new(c1);
     fx_id_new(fn);
@@ -364,7 +356,7 @@ static void s_status(void *ctx)
 {
     (void) ctx;
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_id_text_t c1;
     fx_id_new(c1);
     fx_msg_t *st = fx_msg_new(FX_MSG_ENDPOINT_STATUS);

@@ -253,8 +253,9 @@ static const char *s_sql[ST_COUNT_] = {
     [ST_LIST_FN] = "SELECT id, name, kind FROM functions WHERE owner = ?1"
                    " ORDER BY created DESC, rowid DESC LIMIT ?2",
     [ST_CT_GET] = "SELECT owner, name, runtime, image, description FROM containers WHERE id = ?1",
-    [ST_CT_INSERT] = "INSERT INTO containers(id, owner, name, runtime, image, description, created, updated)"
-                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    /* INSERT and UPDATE bind ?1-?6 alike; INSERT also the owner, ?7 */
+    [ST_CT_INSERT] = "INSERT INTO containers(id, name, runtime, image, description, updated, created, owner)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
     [ST_CT_UPDATE] = "UPDATE containers SET name = ?2, runtime = ?3, image = ?4, description = ?5, updated = ?6"
                      " WHERE id = ?1",
     [ST_LIST_CT] = "SELECT id, name, runtime, image, description FROM containers WHERE owner = ?1"

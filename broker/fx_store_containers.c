@@ -96,7 +96,6 @@ int fx_store_container_register(fx_store_t *self, const char *owner, const char 
     rc = s_get(self, container_id, holder, &old, description, &same_description);
     if (rc == FX_E_IO)
         goto io;
-    sqlite3_stmt *st;
     if (rc == FX_OK) {
         if (strcmp(holder, owner) != 0) {
             fx_store_rollback(self);
@@ -111,24 +110,16 @@ int fx_store_container_register(fx_store_t *self, const char *owner, const char 
         }
         if (changed)
             *changed = !same_def;
-        st = fx_store_st(self, ST_CT_UPDATE);
-        fx_store_bind_text(st, 1, container_id);
-        fx_store_bind_text(st, 2, name);
-        fx_store_bind_text(st, 3, runtime);
-        fx_store_bind_text(st, 4, image);
-        fx_store_bind_text(st, 5, description);
-        sqlite3_bind_int64(st, 6, fx_store_wall_ms());
     }
-    else {
-        st = fx_store_st(self, ST_CT_INSERT);
-        fx_store_bind_text(st, 1, container_id);
-        fx_store_bind_text(st, 2, owner);
-        fx_store_bind_text(st, 3, name);
-        fx_store_bind_text(st, 4, runtime);
-        fx_store_bind_text(st, 5, image);
-        fx_store_bind_text(st, 6, description);
-        sqlite3_bind_int64(st, 7, fx_store_wall_ms());
-    }
+    sqlite3_stmt *st = fx_store_st(self, rc == FX_OK ? ST_CT_UPDATE : ST_CT_INSERT);
+    fx_store_bind_text(st, 1, container_id);
+    fx_store_bind_text(st, 2, name);
+    fx_store_bind_text(st, 3, runtime);
+    fx_store_bind_text(st, 4, image);
+    fx_store_bind_text(st, 5, description);
+    sqlite3_bind_int64(st, 6, fx_store_wall_ms());
+    if (rc != FX_OK)
+        fx_store_bind_text(st, 7, owner);
     if (fx_store_exec(self, st) != FX_OK || fx_store_commit(self) != FX_OK)
         goto io;
     return FX_OK;
