@@ -38,7 +38,10 @@ int fx_store_container_fields(const char *container_id, const char *name, const 
                  container_id, runtime);
         return FX_E_BAD_FIELD;
     }
-    if (!fx_store_name_valid(image, true) || strlen(image) > FX_IMAGE_MAX) {
+    bool control = false;
+    for (const unsigned char *p = (const unsigned char *) image; *p && !control; p++)
+        control = *p < 0x20 || *p == 0x7f;
+    if (control || strlen(image) > FX_IMAGE_MAX) {
         snprintf(err, errlen, "container %s: the image has control characters or is over %d bytes",
                  container_id, FX_IMAGE_MAX);
         return FX_E_BAD_FIELD;

@@ -624,6 +624,18 @@ static void test_containers(void *ctx)
           strstr(err, "singularity"));
     CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "bwrap", "", NULL, NULL, err, sizeof err) ==
           FX_OK);
+    char long_image[FX_IMAGE_MAX + 2];
+    memset(long_image, 'i', sizeof long_image);
+    long_image[FX_IMAGE_MAX] = '\0'; /* the longest an image may be */
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "docker", long_image, NULL, NULL, err,
+                                      sizeof err) == FX_OK,
+          "%s", err);
+    long_image[FX_IMAGE_MAX] = 'i';
+    long_image[FX_IMAGE_MAX + 1] = '\0';
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "docker", long_image, NULL, NULL, err,
+                                      sizeof err) == FX_E_BAD_FIELD);
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "bwrap", "", NULL, NULL, err, sizeof err) ==
+          FX_OK);
     CHECK(fx_store_container_owned(fix.store, fix.alice, c1, err, sizeof err) == FX_OK);
     CHECK(fx_store_container_owned(fix.store, fix.alice, "", err, sizeof err) == FX_OK);
     CHECK(fx_store_container_owned(fix.store, fix.bob, c1, err, sizeof err) == FX_E_NOT_FOUND);
