@@ -31,15 +31,6 @@
 
 #include "fx_bt.h"
 
-/* REQUIRE without its label: the scenario returns. */
-#define S_REQUIRE(cond)                                                                                      \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            CHECK(cond);                                                                                     \
-            return;                                                                                          \
-        }                                                                                                    \
-    } while (0)
-
 #define S_BODY1 "def double(x): return 2 * x\n"
 #define S_BODY2 "def double(x): return x + x\n"
 
@@ -119,7 +110,7 @@ static fx_msg_t *s_get(bt_peer_t *client, const char *fn, const char *version, i
 static void s_versions(void *ctx)
 {
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_msg_t *first = NULL, *second = NULL, *again = NULL, *info = NULL;
     CHECK(s_register(w.alice_c, w.fn, S_BODY1, &first));
     CHECK(s_register(w.alice_c, w.fn, S_BODY2, &second));
@@ -179,7 +170,7 @@ static void s_versions(void *ctx)
 static void s_pinning(void *ctx)
 {
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_oid_text_t v1 = "", v2 = "", got = "";
     fx_id_text_t newest, old, unknown, id;
     char body[256];
@@ -218,7 +209,7 @@ static fx_msg_t *s_fetch(bt_peer_t *ep, const fx_oid_text_t *versions, uint32_t 
 static void s_fetch_scenario(void *ctx)
 {
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_oid_text_t v1 = "", v2 = "", got = "", bobs = "";
     fx_id_text_t id, bob_fn;
     char body[256];
@@ -281,7 +272,7 @@ static bool s_log_has(const char *text)
 static void s_missing_blob(void *ctx)
 {
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_oid_text_t v1 = "", v2 = "";
     fx_id_text_t id;
     s_two_versions(&w, v1, v2);
@@ -290,7 +281,7 @@ static void s_missing_blob(void *ctx)
     char path[512];
     snprintf(path, sizeof path, "%s/state/registry.git/objects/%.2s/%s", bt_dir, v2, v2 + 2);
     CHECK(unlink(path) == 0);
-    S_REQUIRE(bt_broker_start(&w.broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", NULL) == 0);
+    BT_REQUIRE(bt_broker_start(&w.broker, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", NULL) == 0);
     bt_peer_destroy(&w.alice_c);
     w.alice_c = bt_peer_new("alice", w.broker.client_addr, &w.alice_kp, w.broker.public_key);
     bt_session(w.alice_c, w.client, w.alice);
@@ -310,7 +301,7 @@ static void s_missing_blob(void *ctx)
 static void s_provenance(void *ctx)
 {
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_oid_text_t v1 = "", v2 = "", got = "";
     fx_id_text_t id;
     char body[256];
@@ -389,7 +380,7 @@ static void s_hello_allowing(bt_world_t *w, const char *fn)
 static void s_allowed(void *ctx)
 {
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_id_text_t other, id;
     fx_id_new(other);
     fx_msg_t *msg = NULL;
@@ -423,7 +414,7 @@ static void s_endpoint_query(void *ctx)
 {
     (void) ctx;
     bt_world_t w;
-    S_REQUIRE(bt_world_setup(&w, NULL) == 0);
+    BT_REQUIRE(bt_world_setup(&w, NULL) == 0);
     fx_msg_t *st = fx_msg_new(FX_MSG_ENDPOINT_STATUS);
     st->endpoint_status.managers = 3;
     st->endpoint_status.workers = 12;

@@ -203,6 +203,9 @@ void fx_client_function_get(fx_broker_t *broker, zframe_t *routing, fx_session_t
                             fx_msg_t *msg);
 void fx_client_provenance(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                           fx_msg_t *msg);
+/* REGISTER_CONTAINER -> CONTAINER_REGISTERED (fx_client_containers.c). */
+void fx_client_register_container(fx_broker_t *broker, zframe_t *routing, fx_session_t *session,
+                                  const char *user, fx_msg_t *msg);
 /* ENDPOINT_QUERY -> ENDPOINT_INFO (fx_client_endpoint.c). */
 void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session_t *session, const char *user,
                               fx_msg_t *msg);
@@ -210,7 +213,7 @@ void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);
 
-/* LIST: the owner's endpoints, functions or tasks (what), at most limit
+/* LIST: the owner's endpoints, functions, tasks or containers (what), at most limit
    rows (0: as many as the protocol allows), into reply (LIST_REPLY) as the
    display table of SPEC 5.17 (fx_client_list.c). */
 int fx_client_list(fx_broker_t *broker, const char *owner, int what, uint32_t limit, fx_msg_t *reply);

@@ -98,6 +98,11 @@ static int s_commit(void *queue, const char *endpoint_id, const fx_result_t *res
     return rc;
 }
 
+static int s_container(void *ctx, const char *container_id, fx_container_def_t *def)
+{
+    return fx_store_container_get(((fx_broker_queue_ctx_t *) ctx)->store, container_id, def);
+}
+
 static int s_seen(void *ctx, const char *endpoint_id, int64_t wall_ms)
 {
     return fx_store_endpoint_seen(((fx_broker_queue_ctx_t *) ctx)->store, endpoint_id, wall_ms);
@@ -121,6 +126,7 @@ static const fx_fwd_queue_ops_t s_ops = {
     .by_key = s_by_key,
     .bodies = s_bodies,
     .allowed = s_allowed,
+    .container = s_container,
     .describe = s_describe,
 };
 

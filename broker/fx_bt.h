@@ -83,6 +83,16 @@ void bt_init(int argc, char **argv, const char *name, int *count, char ***names)
    broker's log. Returns rc. */
 int bt_finish(int rc);
 
+/* REQUIRE for a scenario function (void, no cleanup label): CHECK, then
+   return. */
+#define BT_REQUIRE(cond)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            CHECK(cond);                                                                                     \
+            return;                                                                                          \
+        }                                                                                                    \
+    } while (0)
+
 #define bt_expect(p, type, seq) bt_expect_at((p), (type), (seq), __LINE__)
 #define bt_expect_error(p, code, seq) bt_expect_error_at((p), (code), (seq), __LINE__)
 

@@ -154,14 +154,15 @@ uint32_t bt_results(bt_peer_t *ep, const fx_id_text_t *ids, uint32_t n)
 
 /* The endpoint returns results for ids (value "v:<id>") and checks the ack.
    TASKS that the freed credit brought may come before it (the ack waits
-   for the results' commit to be durable, dispatch does not): they are kept
-   for the next bt_take_tasks. */
+   for the results' commit to be durable, dispatch does not): they are kept,
+   with the CONTAINERS that precede them, for the next bt_next. */
 void bt_return(bt_peer_t *ep, fx_id_text_t *ids, uint32_t n)
 {
     uint32_t seq = bt_results(ep, ids, n);
     zlist_t *ahead = zlist_new();
     fx_msg_t *msg = NULL;
-    while ((msg = bt_next(ep, BT_WAIT_MS)) && msg->type == FX_MSG_TASKS && ahead)
+    while ((msg = bt_next(ep, BT_WAIT_MS)) && (msg->type == FX_MSG_TASKS || msg->type == FX_MSG_CONTAINERS) &&
+           ahead)
         zlist_append(ahead, msg);
     /* The stash is now: what came ahead, then what is left of the old one. */
     for (fx_msg_t *rest = ep->stash ? zlist_pop(ep->stash) : NULL; rest && ahead; rest = zlist_pop(ep->stash))

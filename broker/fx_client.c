@@ -299,6 +299,7 @@ static s_action_fn *const s_transitions[][FX_MSG_TYPE_LAST + 1] = {
             [FX_MSG_PROVENANCE] = fx_client_provenance,
             [FX_MSG_ENDPOINT_QUERY] = fx_client_endpoint_query,
             [FX_MSG_REGISTER_ENDPOINT] = s_register_endpoint,
+            [FX_MSG_REGISTER_CONTAINER] = fx_client_register_container,
             [FX_MSG_SUBMIT] = s_submit,
             [FX_MSG_STATUS] = s_status,
             [FX_MSG_FETCH] = s_fetch,

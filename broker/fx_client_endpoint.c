@@ -4,7 +4,8 @@
     endpoint is silent for the heartbeat threshold (SPEC 9.3), so the view
     is never online past it. Managers, workers and free slots are from the
     endpoint's last ENDPOINT_STATUS in that session; queued from the store;
-    dispatched is the session's tasks in flight. */
+    dispatched is the session's tasks in flight; the workers per container
+    are its last ENDPOINT_STATUS's too. */
 #include <string.h>
 
 #include "fx_broker_int.h"
@@ -24,6 +25,9 @@ void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session
         return;
     }
     fx_msg_t *info = fx_msg_new(FX_MSG_ENDPOINT_INFO);
+    /* the records first: allocating them clears the other fields */
+    if (info && fx_msg_alloc_records(info, FX_CONTAINERS_MAX) != FX_OK)
+        fx_msg_destroy(&info);
     if (!info) {
         fx_client_error(broker, routing, msg->seq, FX_E_NOMEM, "out of memory");
         return;
@@ -41,5 +45,9 @@ void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session
         info->endpoint_info.free = stats.free;
         info->endpoint_info.dispatched = stats.in_flight;
     }
+    int n = online ? fx_fwd_set_containers(broker->forwarders, id, info->endpoint_info.containers,
+                                           FX_CONTAINERS_MAX)
+                   : 0;
+    info->endpoint_info.container_count = n > 0 ? (uint32_t) n : 0;
     fx_client_reply(broker, routing, &info, msg->seq);
 }

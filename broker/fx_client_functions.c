@@ -20,6 +20,9 @@ void fx_client_register_function(fx_broker_t *broker, zframe_t *routing, fx_sess
                                      msg->register_function.entry, msg->register_function.serializer, &newest,
                                      err, sizeof err);
     fx_store_versions_free(&newest, 1, false);
+    if (rc == FX_OK) /* SPEC 5.5: one of this user's containers, or "" */
+        rc = fx_store_container_owned(broker->store, session->user_id, msg->register_function.container_id, err,
+                                      sizeof err);
     if (rc == FX_OK && msg->register_function.body &&
         zframe_size(msg->register_function.body) > FX_PAYLOAD_MAX) {
         snprintf(err, sizeof err, "function body is %zu bytes, over the %u byte limit",
@@ -60,6 +63,7 @@ void fx_client_register_function(fx_broker_t *broker, zframe_t *routing, fx_sess
     snprintf(v.serializer, sizeof v.serializer, "%s", msg->register_function.serializer);
     snprintf(v.dill_version, sizeof v.dill_version, "%s", msg->register_function.dill_version);
     snprintf(v.author, sizeof v.author, "%s", author);
+    memcpy(v.container_id, msg->register_function.container_id, sizeof v.container_id);
     if (!committed) {
         /* The registry's path holds this body already: it is the version
            the store has (newest or older), unless the store never got the

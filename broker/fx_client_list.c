@@ -1,7 +1,7 @@
 /*  fx_client_list.c: LIST replies. The store hands over rows
     (fx_store_list_*); this file makes them the LIST_REPLY table a client
     shows as it is (SPEC 5.17): a header row, then one row per endpoint,
-    function or task, every cell display text (states and kinds by name,
+    function, task or container, every cell display text (states and kinds by name,
     online or offline from the forwarders, times in UTC). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +17,10 @@ static const char *const s_headers[][S_COLS_MAX] = {
     [FX_LIST_FUNCTIONS] = {"id", "name", "kind"},
     [FX_LIST_TASKS] = {"id", "state", "endpoint", "function", "attempts", "function_name", "submitted", "finished",
                        "reason", "error"},
+    [FX_LIST_CONTAINERS] = {"id", "name", "runtime", "image", "description"},
 };
-static const uint32_t s_cols[] = {[FX_LIST_ENDPOINTS] = 7, [FX_LIST_FUNCTIONS] = 3, [FX_LIST_TASKS] = 10};
+static const uint32_t s_cols[] = {[FX_LIST_ENDPOINTS] = 7, [FX_LIST_FUNCTIONS] = 3, [FX_LIST_TASKS] = 10,
+                                  [FX_LIST_CONTAINERS] = 5};
 
 const char *fx_client_state_name(int state)
 {
@@ -121,27 +123,39 @@ static int s_set_row(fx_msg_t *reply, uint32_t row, uint32_t cols, const char *c
     return rc;
 }
 
+/* A container's row points into the store's row: its image may be longer
+   than a display cell (FX_IMAGE_MAX). */
+static int s_container_row(fx_msg_t *reply, uint32_t row, const fx_store_container_row_t *ct)
+{
+    const char *texts[] = {ct->def.container_id, ct->def.name, ct->def.runtime, ct->def.image, ct->description};
+    return s_set_row(reply, row, s_cols[FX_LIST_CONTAINERS], texts);
+}
+
 int fx_client_list(fx_broker_t *broker, const char *owner, int what, uint32_t limit, fx_msg_t *reply)
 {
-    if (what < FX_LIST_ENDPOINTS || what > FX_LIST_TASKS)
+    if (what < FX_LIST_ENDPOINTS || what > FX_LIST_CONTAINERS)
         return FX_E_BAD_FIELD;
     if (limit == 0 || limit > FX_LIST_ROWS_MAX)
         limit = FX_LIST_ROWS_MAX;
-    size_t size = what == FX_LIST_ENDPOINTS   ? sizeof(fx_store_endpoint_row_t)
-                  : what == FX_LIST_FUNCTIONS ? sizeof(fx_store_function_row_t)
-                                              : sizeof(fx_store_task_row_t);
+    size_t size = what == FX_LIST_ENDPOINTS    ? sizeof(fx_store_endpoint_row_t)
+                  : what == FX_LIST_FUNCTIONS  ? sizeof(fx_store_function_row_t)
+                  : what == FX_LIST_CONTAINERS ? sizeof(fx_store_container_row_t)
+                                               : sizeof(fx_store_task_row_t);
     void *rows = calloc(limit, size);
     if (!rows)
         return FX_E_NOMEM;
     uint32_t n = 0, cols = s_cols[what];
     int rc = what == FX_LIST_ENDPOINTS   ? fx_store_list_endpoints(broker->store, owner, limit, rows, &n)
              : what == FX_LIST_FUNCTIONS ? fx_store_list_functions(broker->store, owner, limit, rows, &n)
-                                         : fx_store_list_tasks(broker->store, owner, limit, rows, &n);
+             : what == FX_LIST_CONTAINERS ? fx_store_list_containers(broker->store, owner, limit, rows, &n)
+                                          : fx_store_list_tasks(broker->store, owner, limit, rows, &n);
     if (rc == FX_OK)
         rc = fx_msg_alloc_table(reply, n + 1, cols);
     if (rc == FX_OK)
         rc = s_set_row(reply, 0, cols, s_headers[what]);
-    for (uint32_t i = 0; rc == FX_OK && i < n; i++) {
+    for (uint32_t i = 0; rc == FX_OK && i < n && what == FX_LIST_CONTAINERS; i++)
+        rc = s_container_row(reply, i + 1, (fx_store_container_row_t *) rows + i);
+    for (uint32_t i = 0; rc == FX_OK && i < n && what != FX_LIST_CONTAINERS; i++) {
         s_cells_t cells;
         memset(cells, 0, sizeof cells);
         if (what == FX_LIST_ENDPOINTS)

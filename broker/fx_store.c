@@ -12,7 +12,7 @@
 
 /* Schema version kept in PRAGMA user_version; a database from a newer fx is
    refused rather than misread. */
-#define S_SCHEMA_VERSION 5
+#define S_SCHEMA_VERSION 6
 
 /* Page cache of the broker's connection: 2 MiB, so that a million queued
    tasks cost disk, not RAM (sqlite's default is about the same: say so
@@ -60,6 +60,13 @@ static const char *s_migrate_4_5_results = "ALTER TABLE results ADD COLUMN host 
                                            "ALTER TABLE results ADD COLUMN attempt INTEGER;";
 static const char *s_migrate_4_5_endpoints = "ALTER TABLE endpoints ADD COLUMN allowed TEXT;";
 
+/* Version 5 -> 6 (issue 10, SPEC 5.33, 12.7): containers (the table, made
+   by the schema below), the container a function version's tasks run in
+   (function_versions.container: NULL or "" = the host) and the one a task
+   names for itself (tasks.container: NULL or "" = its version's). */
+static const char *s_migrate_5_6_versions = "ALTER TABLE function_versions ADD COLUMN container TEXT;";
+static const char *s_migrate_5_6_tasks = "ALTER TABLE tasks ADD COLUMN container TEXT;";
+
 /* Schema notes. tasks.seq orders dispatch (submission order) and survives
    VACUUM, unlike a bare rowid; results.seq is AUTOINCREMENT because client
    sessions keep a cursor into it and a purged maximum must never be reused.
@@ -83,7 +90,8 @@ static const char *s_schema =
     "  state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,"
     "  updated INTEGER NOT NULL, py_version TEXT NOT NULL, serializer TEXT NOT NULL,"
     "  walltime_ms INTEGER NOT NULL, payload BLOB NOT NULL,"
-    "  retries INTEGER NOT NULL DEFAULT 2, cancel INTEGER NOT NULL DEFAULT 0, times BLOB, version TEXT);"
+    "  retries INTEGER NOT NULL DEFAULT 2, cancel INTEGER NOT NULL DEFAULT 0, times BLOB, version TEXT,"
+    "  container TEXT);"
     "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(endpoint, state, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner_state ON tasks(owner, state);"
@@ -103,12 +111,17 @@ static const char *s_schema =
     "  function TEXT NOT NULL, number INTEGER NOT NULL, version TEXT NOT NULL,"
     "  commit_id TEXT NOT NULL, kind INTEGER NOT NULL, entry TEXT NOT NULL, serializer TEXT NOT NULL,"
     "  dill_version TEXT NOT NULL, description TEXT, author TEXT NOT NULL, created_us INTEGER NOT NULL,"
-    "  touched INTEGER NOT NULL, missing INTEGER NOT NULL DEFAULT 0,"
+    "  touched INTEGER NOT NULL, missing INTEGER NOT NULL DEFAULT 0, container TEXT,"
     "  PRIMARY KEY(function, number), UNIQUE(function, version));"
     "CREATE INDEX IF NOT EXISTS function_versions_newest ON function_versions(function, touched);"
     /* the versions whose tasks went to an endpoint: what FUNCTION_FETCH may serve it */
     "CREATE TABLE IF NOT EXISTS endpoint_versions ("
-    "  endpoint TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY(endpoint, version)) WITHOUT ROWID;";
+    "  endpoint TEXT NOT NULL, version TEXT NOT NULL, PRIMARY KEY(endpoint, version)) WITHOUT ROWID;"
+    /* containers (SPEC 5.33): image "" only for bwrap (the host's root) */
+    "CREATE TABLE IF NOT EXISTS containers ("
+    "  id TEXT PRIMARY KEY, owner TEXT NOT NULL, name TEXT NOT NULL, runtime TEXT NOT NULL,"
+    "  image TEXT NOT NULL, description TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS containers_owner ON containers(owner, created);";
 
 /* Task states in the SQL below are written {QUEUED}, {DISPATCHED}, {DONE},
    {DELIVERED}, {FAILED} and become the fx_task_state_t values of
@@ -142,23 +155,23 @@ static const char *s_sql[ST_COUNT_] = {
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_FN_RENAME] = "UPDATE functions SET name = ?2, entry = ?3 WHERE id = ?1",
     [ST_FV_NEWEST] = "SELECT version, commit_id, number, kind, entry, serializer, dill_version, author,"
-                     " created_us, missing, description FROM function_versions WHERE function = ?1"
+                     " created_us, missing, description, container FROM function_versions WHERE function = ?1"
                      " ORDER BY touched DESC LIMIT 1",
     [ST_FV_GET] = "SELECT version, commit_id, number, kind, entry, serializer, dill_version, author,"
-                  " created_us, missing, description FROM function_versions WHERE function = ?1"
+                  " created_us, missing, description, container FROM function_versions WHERE function = ?1"
                   " AND version = ?2",
     [ST_FV_HISTORY] = "SELECT version, commit_id, number, kind, entry, serializer, dill_version, author,"
-                      " created_us, missing, description FROM function_versions WHERE function = ?1"
+                      " created_us, missing, description, container FROM function_versions WHERE function = ?1"
                       " ORDER BY number",
     [ST_FV_ALL] =
         "SELECT function, number, version, commit_id FROM function_versions ORDER BY function, number",
     [ST_FV_INSERT] = "INSERT INTO function_versions(function, number, version, commit_id, kind, entry,"
-                     " serializer, dill_version, description, author, created_us, touched)"
+                     " serializer, dill_version, description, author, created_us, touched, container)"
                      " VALUES(?1, (SELECT coalesce(max(number), 0) + 1 FROM function_versions"
                      " WHERE function = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                     " (SELECT coalesce(max(touched), 0) + 1 FROM function_versions WHERE function = ?1))",
+                     " (SELECT coalesce(max(touched), 0) + 1 FROM function_versions WHERE function = ?1), ?11)",
     [ST_FV_TOUCH] = "UPDATE function_versions SET touched = (SELECT max(touched) + 1 FROM function_versions"
-                    " WHERE function = ?1) WHERE function = ?1 AND version = ?2",
+                    " WHERE function = ?1), container = ?3 WHERE function = ?1 AND version = ?2",
     [ST_FV_MISSING] = "UPDATE function_versions SET missing = ?3 WHERE function = ?1 AND number = ?2",
     [ST_EV_INSERT] = "INSERT OR IGNORE INTO endpoint_versions(endpoint, version) VALUES(?1, ?2)",
     [ST_EV_BODY] = "SELECT v.function, v.kind, v.entry, v.serializer, v.dill_version, v.missing"
@@ -169,17 +182,20 @@ static const char *s_sql[ST_COUNT_] = {
        it is (a resend, or another user's) only then. */
     [ST_TASK_INSERT] =
         "INSERT INTO tasks(id, owner, client_id, endpoint, function, state, attempts,"
-        " created, updated, py_version, serializer, walltime_ms, payload, retries, times, version)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, {QUEUED}, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " created, updated, py_version, serializer, walltime_ms, payload, retries, times, version, container)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, {QUEUED}, 0, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         " ON CONFLICT(id) DO NOTHING",
     [ST_QUEUED_COUNT] = "SELECT count(*) FROM tasks WHERE endpoint = ?1 AND state = {QUEUED}",
     /* A task of a versioned function takes kind, entry and dill from its
        version (its body is in the registry: f.body is x''); one of a
-       function registered before versions existed runs f.body. */
+       function registered before versions existed runs f.body. Its
+       container is resolved now (SPEC 12.7.1): its own, else its
+       version's, else "" (the host). */
     [ST_DISPATCH_SELECT] =
         "SELECT t.seq, t.id, t.function, t.py_version, t.serializer, t.attempts,"
         " t.walltime_ms, t.payload, coalesce(v.kind, f.kind), coalesce(v.entry, f.entry),"
-        " f.body, t.retries, t.times, t.version, v.dill_version"
+        " f.body, t.retries, t.times, t.version, v.dill_version,"
+        " coalesce(nullif(t.container, ''), v.container, '')"
         " FROM tasks t JOIN functions f ON f.id = t.function"
         " LEFT JOIN function_versions v ON v.function = t.function AND v.version = t.version"
         " WHERE t.endpoint = ?1 AND t.state = {QUEUED} ORDER BY t.seq LIMIT ?2",
@@ -236,6 +252,14 @@ static const char *s_sql[ST_COUNT_] = {
                         " FROM endpoints e WHERE e.owner = ?1 AND e.id = ?2",
     [ST_LIST_FN] = "SELECT id, name, kind FROM functions WHERE owner = ?1"
                    " ORDER BY created DESC, rowid DESC LIMIT ?2",
+    [ST_CT_GET] = "SELECT owner, name, runtime, image, description FROM containers WHERE id = ?1",
+    /* INSERT and UPDATE bind ?1-?6 alike; INSERT also the owner, ?7 */
+    [ST_CT_INSERT] = "INSERT INTO containers(id, name, runtime, image, description, updated, created, owner)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+    [ST_CT_UPDATE] = "UPDATE containers SET name = ?2, runtime = ?3, image = ?4, description = ?5, updated = ?6"
+                     " WHERE id = ?1",
+    [ST_LIST_CT] = "SELECT id, name, runtime, image, description FROM containers WHERE owner = ?1"
+                   " ORDER BY created, rowid LIMIT ?2",
     [ST_LIST_TASKS] = "SELECT t.id, t.state, t.endpoint, t.function, t.attempts, t.created, r.created, f.name,"
                       " r.status, r.error_code, r.error_text FROM tasks t"
                       " LEFT JOIN results r ON r.task_id = t.id LEFT JOIN functions f ON f.id = t.function"
@@ -563,8 +587,12 @@ static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t 
          s_exec_sql(self, s_migrate_4_5_results, "upgrading the schema to version 5", err, errlen) != 0) ||
         (version >= 1 && version <= 4 && s_has_table(self, "endpoints") &&
          s_exec_sql(self, s_migrate_4_5_endpoints, "upgrading the schema to version 5", err, errlen) != 0) ||
+        (version >= 1 && version <= 5 && s_has_table(self, "function_versions") &&
+         s_exec_sql(self, s_migrate_5_6_versions, "upgrading the schema to version 6", err, errlen) != 0) ||
+        (version >= 1 && version <= 5 && s_has_table(self, "tasks") &&
+         s_exec_sql(self, s_migrate_5_6_tasks, "upgrading the schema to version 6", err, errlen) != 0) ||
         s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
-        s_exec_sql(self, "PRAGMA user_version = 5", "setting the schema version", err, errlen) != 0 ||
+        s_exec_sql(self, "PRAGMA user_version = 6", "setting the schema version", err, errlen) != 0 ||
         s_exec_sql(self, "COMMIT", "committing the schema", err, errlen) != 0) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;

@@ -173,6 +173,7 @@ typedef struct {
     uint64_t created_us;
     bool missing;      /* its objects were not in the registry at start */
     char *description; /* heap, may be NULL: fx_store_versions_free */
+    fx_id_text_t container_id; /* the container its tasks run in, "" = the host (SPEC 5.5) */
 } fx_store_version_t;
 
 /* Frees the descriptions of n versions and, if free_array, the array. */
@@ -188,7 +189,10 @@ int fx_store_function_check(fx_store_t *self, const char *owner, const char *fun
 
 /* After the registry write (the objects are in git, durably): the version
    row, and the function's row when new, in one transaction. v gives
-   version, commit, kind, entry, serializer, dill_version, author; on FX_OK
+   version, commit, kind, entry, serializer, dill_version, author and
+   container_id (the caller checked it with fx_store_container_owned; a
+   version the function had already takes this registration's container:
+   SPEC 5.5); on FX_OK
    its number (and commit, for a version the function had already: that
    version becomes the newest again, no row is added) are filled in.
    FX_E_CONFLICT if the function has this body under another entry or
@@ -239,6 +243,35 @@ int fx_store_endpoint_register(fx_store_t *self, const char *owner, const char *
 
 /* Record that the endpoint was heard from at wall_ms. */
 int fx_store_endpoint_seen(fx_store_t *self, const char *endpoint_id, int64_t wall_ms);
+
+/* ---------------------------------------------------------------- containers (fx_store_containers.c) */
+
+/* REGISTER_CONTAINER's fields (SPEC 5.33): a canonical id, a name, one of
+   the runtimes bwrap, podman, docker, apptainer, singularity, and an image
+   ("" only for bwrap). FX_OK or FX_E_BAD_FIELD with a sentence naming the
+   field (for a runtime, naming the runtimes). */
+int fx_store_container_fields(const char *container_id, const char *name, const char *runtime,
+                              const char *image, char *err, size_t errlen);
+
+/* Register (or update) owner's container. A new id is stored; the same
+   owner and fields again is a no-op; the same owner with other fields
+   updates it, and *changed (may be NULL) says whether its definition
+   (name, runtime, image: what CONTAINERS carries) changed. FX_E_CONFLICT
+   if the id is another user's, FX_E_BAD_FIELD, FX_E_IO. */
+int fx_store_container_register(fx_store_t *self, const char *owner, const char *container_id, const char *name,
+                                const char *runtime, const char *image, const char *description, bool *changed,
+                                char *err, size_t errlen);
+
+/* Is container_id ("" = the host: always) one of owner's? FX_OK,
+   FX_E_NOT_FOUND (unknown, not canonical, or another user's: the sentence
+   does not say which), FX_E_IO. */
+int fx_store_container_owned(fx_store_t *self, const char *owner, const char *container_id, char *err,
+                             size_t errlen);
+
+/* A container's definition (for CONTAINERS, SPEC 5.35), whoever owns it:
+   the dispatching forwarder names only containers tasks resolved to.
+   FX_OK, FX_E_NOT_FOUND, FX_E_IO. */
+int fx_store_container_get(fx_store_t *self, const char *container_id, fx_container_def_t *def);
 
 /* ---------------------------------------------------------------- tasks */
 
@@ -339,6 +372,13 @@ int fx_store_list_functions(fx_store_t *self, const char *owner, uint32_t max, f
                             uint32_t *count);
 int fx_store_list_tasks(fx_store_t *self, const char *owner, uint32_t max, fx_store_task_row_t *rows,
                         uint32_t *count);
+/* The owner's containers, oldest first (description cut for display). */
+typedef struct {
+    fx_container_def_t def;
+    char description[FX_NAME_MAX + 1];
+} fx_store_container_row_t;
+int fx_store_list_containers(fx_store_t *self, const char *owner, uint32_t max, fx_store_container_row_t *rows,
+                             uint32_t *count);
 
 /* ---------------------------------------------------------------- results */
 

@@ -35,6 +35,7 @@ static void s_version_from_row(sqlite3_stmt *st, fx_store_version_t *v)
     v->missing = sqlite3_column_int(st, 9) != 0;
     const char *text = (const char *) sqlite3_column_text(st, 10);
     v->description = text ? strdup(text) : NULL;
+    fx_store_column_text(st, 11, v->container_id, sizeof v->container_id);
 }
 
 /* One version row: by version id, or the newest for "" (ST_FV_GET,
@@ -185,6 +186,7 @@ int fx_store_function_add_version(fx_store_t *self, const char *owner, const cha
         st = fx_store_st(self, ST_FV_TOUCH);
         fx_store_bind_text(st, 1, function_id);
         fx_store_bind_text(st, 2, v->version);
+        fx_store_bind_text(st, 3, v->container_id);
         if (fx_store_exec(self, st) != FX_OK || fx_store_commit(self) != FX_OK)
             goto io;
         v->number = had.number;
@@ -205,6 +207,7 @@ int fx_store_function_add_version(fx_store_t *self, const char *owner, const cha
     fx_store_bind_text(st, 8, description);
     fx_store_bind_text(st, 9, v->author);
     sqlite3_bind_int64(st, 10, (int64_t) v->created_us);
+    fx_store_bind_text(st, 11, v->container_id);
     if (fx_store_exec(self, st) != FX_OK)
         goto io;
     rc = fx_store_version_find(self, function_id, v->version, &had);

@@ -66,6 +66,10 @@ typedef enum {
     ST_ENDPOINT_ROW,
     ST_LIST_FN,
     ST_LIST_TASKS,
+    ST_CT_GET,
+    ST_CT_INSERT,
+    ST_CT_UPDATE,
+    ST_LIST_CT,
     ST_COUNT_
 } fx_st_t;
 

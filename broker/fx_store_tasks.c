@@ -136,6 +136,24 @@ static int s_check_allowed(fx_store_t *self, s_allowed_t *ok, const fx_task_t *t
     return FX_OK;
 }
 
+/* A task's own container (SPEC 5.6, SUBMIT side): "" or one of owner's;
+   ok holds the last that passed. Unknown or another user's refuses the
+   whole batch with FX_E_NOT_FOUND. */
+static int s_check_container(fx_store_t *self, const char *owner, fx_id_text_t ok, const fx_task_t *task,
+                             uint32_t index, char *err, size_t errlen)
+{
+    if (!task->container[0] || strcmp(ok, task->container) == 0)
+        return FX_OK;
+    char why[400];
+    int rc = fx_store_container_owned(self, owner, task->container, why, sizeof why);
+    if (rc != FX_OK) {
+        snprintf(err, errlen, "task %u: %s; nothing in this batch was stored", index, why);
+        return rc;
+    }
+    fx_strlcpy(ok, task->container, sizeof(fx_id_text_t));
+    return FX_OK;
+}
+
 /* Field checks that need no database. */
 static int s_check_task(const fx_task_t *task, uint32_t index, char *err, size_t errlen)
 {
@@ -184,7 +202,7 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         snprintf(err, errlen, "cannot store the batch: %s", self->errmsg);
         return FX_E_IO;
     }
-    fx_id_text_t endpoint_ok = "", function_ok = "";
+    fx_id_text_t endpoint_ok = "", function_ok = "", container_ok = "";
     s_pin_t pin = {0};
     s_allowed_t allowed = {0};
     int64_t now = fx_store_wall_ms();
@@ -202,6 +220,8 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
             rc = s_check_allowed(self, &allowed, task, i, err, errlen);
         if (rc == FX_OK)
             rc = s_pin(self, &pin, task, i, err, errlen);
+        if (rc == FX_OK)
+            rc = s_check_container(self, owner, container_ok, task, i, err, errlen);
         if (rc != FX_OK)
             break;
         uint64_t times[FX_TIMES_MAX];
@@ -222,6 +242,7 @@ int fx_store_submit(fx_store_t *self, const char *owner, const char *client_id, 
         sqlite3_bind_int64(st, 11, task->retries);
         fx_store_bind_times(st, 12, times, packed);
         fx_store_bind_text(st, 13, pin.version[0] ? pin.version : NULL);
+        fx_store_bind_text(st, 14, task->container[0] ? task->container : NULL);
         rc = fx_store_exec(self, st);
         if (rc != FX_OK) {
             snprintf(err, errlen, "task %u: cannot store: %s", i, self->errmsg);
@@ -316,6 +337,7 @@ static int s_task_from_row(sqlite3_stmt *st, fx_task_t *task)
     fx_store_column_times(st, 12, task->times);
     fx_store_column_text(st, 13, task->function_version, sizeof task->function_version);
     fx_store_column_text(st, 14, task->dill_version, sizeof task->dill_version);
+    fx_store_column_text(st, 15, task->container, sizeof task->container);
     return task->payload && task->body ? FX_OK : FX_E_NOMEM;
 }
 

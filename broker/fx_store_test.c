@@ -2,7 +2,8 @@
     function per behaviour: schema, users, registry, submit (dedup and
     conflict), dispatch order, results (dedup, foreign, push order, ack),
     requeue (never a limit), retries, cancel, the per-user queue cap, the
-    version 1 -> 2 migration, fetch, status, list, purge. */
+    version 1 -> 2 and 5 -> 6 migrations, fetch, status, list, purge,
+    containers. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,6 +545,130 @@ static void test_migration(void *ctx)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* A version 5 database (no containers) keeps its tasks and versions and
+   gains the containers table and the container columns: made here from a
+   fresh one with those removed again. */
+static void test_migration_5_6(void *ctx)
+{
+    st_fix_t fix;
+    st_setup(&fix);
+    char err[512], path[400];
+    fx_task_t task;
+    st_task(&task, fix.alice_ep, fix.alice_fn, 1);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &task, 1, NULL, err, sizeof err) == FX_OK);
+    st_free_tasks(&task, 1);
+    fx_store_destroy(&fix.store);
+    snprintf(path, sizeof path, "%s/state/sub/fx.db", fix.dir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "DROP TABLE containers; ALTER TABLE tasks DROP COLUMN container;"
+                       "ALTER TABLE function_versions DROP COLUMN container; PRAGMA user_version = 5;",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    char state[300];
+    snprintf(state, sizeof state, "%s/state/sub", fix.dir);
+    fix.store = fx_store_open(state, err, sizeof err);
+    CHECK(fix.store != NULL, "%s", err);
+    if (!fix.store) {
+        st_teardown(&fix);
+        return;
+    }
+    uint32_t queued = 0;
+    CHECK(fx_store_queued_count(fix.store, fix.alice_ep, &queued) == FX_OK && queued == 1);
+    fx_id_text_t c;
+    fx_id_new(c);
+    CHECK(fx_store_container_register(fix.store, fix.alice, c, "py", "podman", "python:3.11", NULL, NULL, err,
+                                      sizeof err) == FX_OK,
+          "%s", err);
+    fx_msg_t *tasks = fx_msg_new(FX_MSG_TASKS);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 10, tasks) == FX_OK && tasks->tasks.count == 1 &&
+          tasks->tasks.tasks[0].container[0] == '\0');
+    fx_msg_destroy(&tasks);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK);
+    CHECK(st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 6);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    st_teardown(&fix);
+}
+
+/* Containers (SPEC 5.33): registered, the same again a no-op, an update
+   says whether the definition changed, another user's id a conflict, bad
+   runtimes and images refused; owned checks; a task's own container and
+   its version's resolved at dispatch. */
+static void test_containers(void *ctx)
+{
+    st_fix_t fix;
+    st_setup(&fix);
+    char err[512];
+    fx_id_text_t c1, c2;
+    fx_id_new(c1);
+    fx_id_new(c2);
+    bool changed = true;
+    CHECK(fx_store_container_register(fix.store, fix.alice, c1, "py", "podman", "python:3.11", NULL, &changed,
+                                      err, sizeof err) == FX_OK && !changed);
+    CHECK(fx_store_container_register(fix.store, fix.alice, c1, "py", "podman", "python:3.11", NULL, &changed,
+                                      err, sizeof err) == FX_OK && !changed);
+    CHECK(fx_store_container_register(fix.store, fix.alice, c1, "py", "podman", "python:3.11", "doc", &changed,
+                                      err, sizeof err) == FX_OK && !changed);
+    CHECK(fx_store_container_register(fix.store, fix.alice, c1, "py", "podman", "python:3.12", "doc", &changed,
+                                      err, sizeof err) == FX_OK && changed);
+    CHECK(fx_store_container_register(fix.store, fix.bob, c1, "py", "podman", "x", NULL, NULL, err, sizeof err) ==
+          FX_E_CONFLICT);
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "docker", "", NULL, NULL, err, sizeof err) ==
+          FX_E_BAD_FIELD);
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "rkt", "x", NULL, NULL, err, sizeof err) ==
+              FX_E_BAD_FIELD &&
+          strstr(err, "singularity"));
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "bwrap", "", NULL, NULL, err, sizeof err) ==
+          FX_OK);
+    char long_image[FX_IMAGE_MAX + 2];
+    memset(long_image, 'i', sizeof long_image);
+    long_image[FX_IMAGE_MAX] = '\0'; /* the longest an image may be */
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "docker", long_image, NULL, NULL, err,
+                                      sizeof err) == FX_OK,
+          "%s", err);
+    long_image[FX_IMAGE_MAX] = 'i';
+    long_image[FX_IMAGE_MAX + 1] = '\0';
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "docker", long_image, NULL, NULL, err,
+                                      sizeof err) == FX_E_BAD_FIELD);
+    CHECK(fx_store_container_register(fix.store, fix.alice, c2, "b", "bwrap", "", NULL, NULL, err, sizeof err) ==
+          FX_OK);
+    CHECK(fx_store_container_owned(fix.store, fix.alice, c1, err, sizeof err) == FX_OK);
+    CHECK(fx_store_container_owned(fix.store, fix.alice, "", err, sizeof err) == FX_OK);
+    CHECK(fx_store_container_owned(fix.store, fix.bob, c1, err, sizeof err) == FX_E_NOT_FOUND);
+    fx_container_def_t def;
+    CHECK(fx_store_container_get(fix.store, c1, &def) == FX_OK && strcmp(def.image, "python:3.12") == 0 &&
+          strcmp(def.runtime, "podman") == 0 && strcmp(def.container_id, c1) == 0);
+    fx_store_container_row_t rows[4];
+    uint32_t n = 0;
+    CHECK(fx_store_list_containers(fix.store, fix.alice, 4, rows, &n) == FX_OK && n == 2 &&
+          strcmp(rows[0].def.container_id, c1) == 0 && strcmp(rows[0].description, "doc") == 0 &&
+          strcmp(rows[1].def.runtime, "bwrap") == 0);
+    CHECK(fx_store_list_containers(fix.store, fix.bob, 4, rows, &n) == FX_OK && n == 0);
+    /* a task's own container; Bob's is refused, nothing stored */
+    fx_task_t tasks[2];
+    st_task(&tasks[0], fix.alice_ep, fix.alice_fn, 0);
+    st_task(&tasks[1], fix.alice_ep, fix.alice_fn, 1);
+    fx_strlcpy(tasks[0].container, c2, sizeof tasks[0].container);
+    fx_id_text_t bobs;
+    fx_id_new(bobs);
+    CHECK(fx_store_container_register(fix.store, fix.bob, bobs, "b", "bwrap", "", NULL, NULL, err, sizeof err) ==
+          FX_OK);
+    fx_strlcpy(tasks[1].container, bobs, sizeof tasks[1].container);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 2, NULL, err, sizeof err) == FX_E_NOT_FOUND);
+    tasks[1].container[0] = '\0';
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 2, NULL, err, sizeof err) == FX_OK);
+    st_free_tasks(tasks, 2);
+    fx_msg_t *out = fx_msg_new(FX_MSG_TASKS);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 10, out) == FX_OK && out->tasks.count == 2 &&
+          strcmp(out->tasks.tasks[0].container, c2) == 0 && out->tasks.tasks[1].container[0] == '\0');
+    fx_msg_destroy(&out);
+    st_teardown(&fix);
+}
+
 /* LIST rows: endpoints oldest first with their queued counts; tasks and
    functions newest first; at most max. (The table clients see is made by
    the broker: fx_client_list.c, checked by the wire tests.) */
@@ -634,6 +759,8 @@ static const fx_scenario_t s_scenarios[] = {
     {"cancel", test_cancel, false},
     {"queue_cap", test_queue_cap, false},
     {"migration", test_migration, false},
+    {"migration_5_6", test_migration_5_6, false},
+    {"containers", test_containers, false},
     {"list", test_list, false},
 };
 

@@ -45,6 +45,10 @@ static const struct {
     {"--since", NULL, S_TEXT, offsetof(fx_cli_args_t, since), 0, 0, NULL},
     {"--page", NULL, S_NUMBER, offsetof(fx_cli_args_t, page), 1, 1000000, "a page number from 1"},
     {"--raw", NULL, S_FLAG, offsetof(fx_cli_args_t, raw), 0, 0, NULL},
+    {"--runtime", NULL, S_TEXT, offsetof(fx_cli_args_t, runtime), 0, 0, NULL},
+    {"--image", NULL, S_TEXT, offsetof(fx_cli_args_t, image), 0, 0, NULL},
+    {"--description", NULL, S_TEXT, offsetof(fx_cli_args_t, description), 0, 0, NULL},
+    {"--id", NULL, S_TEXT, offsetof(fx_cli_args_t, id), 0, 0, NULL},
 };
 #define S_OPTIONS (sizeof s_options / sizeof s_options[0])
 

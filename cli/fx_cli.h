@@ -4,7 +4,8 @@
         fx_cli_home.c       where things live: ~/.fx ($FX_HOME), endpoint folders,
                             credentials; endpoint processes (pid file, lock)
         fx_cli_link.c       one CurveZMQ request/reply session with the broker
-        fx_cli_remote.c     the broker's listings of endpoints and functions
+        fx_cli_remote.c     the broker's listings of endpoints, functions, containers
+        fx_cli_container.c  `container register`
         fx_cli_state.c      the task states users read, from the broker's states
                             and results; reading results without taking them
         fx_cli_tasks.c      `tasks` (filters, pages) and `status`
@@ -71,6 +72,10 @@ typedef struct {
     const char *since;              /* tasks: --since TIME|DURATION */
     long page;                      /* tasks: --page N */
     bool raw;                       /* result: --raw (the value's bytes as stored) */
+    const char *runtime;            /* container register: --runtime R */
+    const char *image;              /* container register: --image I */
+    const char *description;        /* container register: --description TEXT */
+    const char *id;                 /* container register: --id ID (update that one) */
     int argc;                       /* the operands: the words after the verb's own */
     char **argv;
 } fx_cli_args_t;
@@ -94,7 +99,8 @@ void fx_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The verbs' handlers. */
 int fx_cli_user_create(const fx_cli_args_t *args);
-int fx_cli_remote(const fx_cli_args_t *args); /* endpoints, functions */
+int fx_cli_remote(const fx_cli_args_t *args); /* endpoints, functions, containers */
+int fx_cli_container_register(const fx_cli_args_t *args);
 int fx_cli_tasks(const fx_cli_args_t *args);
 int fx_cli_status(const fx_cli_args_t *args);
 int fx_cli_task_show(const fx_cli_args_t *args);

@@ -1,5 +1,5 @@
-/*  fx_cli_remote.c: the broker's listings of endpoints and functions
-    (LIST), printed as the broker makes them. */
+/*  fx_cli_remote.c: the broker's listings of endpoints, functions and
+    containers (LIST), printed as the broker makes them. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,9 +12,10 @@ int fx_cli_remote(const fx_cli_args_t *args)
     if (!link)
         return FX_CLI_FAILED;
     char err[1024];
-    fx_msg_t *reply =
-        fx_cli_list(link, strcmp(what, "endpoints") == 0 ? FX_LIST_ENDPOINTS : FX_LIST_FUNCTIONS,
-                    args->limit > 0 ? (uint32_t) args->limit : 0, err, sizeof err);
+    int list = strcmp(what, "endpoints") == 0    ? FX_LIST_ENDPOINTS
+               : strcmp(what, "containers") == 0 ? FX_LIST_CONTAINERS
+                                                 : FX_LIST_FUNCTIONS;
+    fx_msg_t *reply = fx_cli_list(link, list, args->limit > 0 ? (uint32_t) args->limit : 0, err, sizeof err);
     fx_cli_link_destroy(&link);
     if (!reply) {
         fx_cli_fail("%s", err);

@@ -61,6 +61,25 @@ const fx_cli_verb_t fx_cli_verbs[] = {
     {"functions", "[--limit N] " S_BROKER_OPTS, 0, 0, "the functions you registered",
      "  --limit N          at most N rows (default and most: 1000)\n" S_BROKER_HELP, "fx functions",
      fx_cli_remote},
+    {"containers", "[--limit N] " S_BROKER_OPTS, 0, 0, "the containers you registered",
+     "  One line per container, oldest first: its id (what a function or task names), name,\n"
+     "  runtime and image.\n"
+     "  --limit N          at most N rows (default and most: 1000)\n" S_BROKER_HELP, "fx containers",
+     fx_cli_remote},
+    {"container register",
+     "NAME --runtime RUNTIME [--image IMAGE] [--description TEXT] [--id ID] " S_BROKER_OPTS, 1, 1,
+     "register a container that functions and tasks can name; prints its id",
+     "  A container for workers to run in (SPEC 12.7). Endpoints launch it with their\n"
+     "  config's `containers:` entry of this NAME, else the runtime's default template.\n"
+     "  --runtime RUNTIME  bwrap, podman, docker, apptainer or singularity\n"
+     "  --image IMAGE      a registry reference (docker.io/library/python:3.11), a .sif path,\n"
+     "                     or for bwrap a root folder (default: the host's /; every other\n"
+     "                     runtime needs one)\n"
+     "  --description TEXT shown in `fx containers`\n"
+     "  --id ID            register again under this id of yours: updates it (tasks sent\n"
+     "                     after that get the new definition)\n" S_BROKER_HELP,
+     "fx container register py311 --runtime podman --image docker.io/library/python:3.11",
+     fx_cli_container_register},
     {"function log", "ID " S_BROKER_OPTS, 1, 1, "a function's versions, oldest first",
      "  One entry per version: its number, version id (the body's blob in the broker's\n"
      "  registry), the commit that made it, who registered it and when, its strategy.\n" S_BROKER_HELP,

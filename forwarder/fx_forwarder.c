@@ -1,11 +1,18 @@
-/*  fx_forwarder.c: one endpoint link: credit, dispatch from the queue,
-    tasks in flight, results in. */
+/*  fx_forwarder.c: one endpoint link: credit, dispatch from the queue
+    (with the definitions of the containers its tasks name), tasks in
+    flight, results in. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fx_forwarder.h"
 #include "fx_forwarder_int.h"
+
+static void s_def_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
 
 fx_forwarder_t *fx_forwarder_new(const char *endpoint_id, zframe_t *routing)
 {
@@ -16,8 +23,11 @@ fx_forwarder_t *fx_forwarder_new(const char *endpoint_id, zframe_t *routing)
     self->routing = zframe_dup(routing);
     self->routing_key = zframe_strhex(routing);
     self->in_flight = zhashx_new();
-    if (!self->routing || !self->routing_key || !self->in_flight)
+    self->containers = zhashx_new();
+    if (!self->routing || !self->routing_key || !self->in_flight || !self->containers)
         fx_forwarder_destroy(&self);
+    else
+        zhashx_set_destructor(self->containers, s_def_free);
     return self;
 }
 
@@ -29,6 +39,8 @@ void fx_forwarder_destroy(fx_forwarder_t **self_p)
     zframe_destroy(&self->routing);
     free(self->routing_key);
     zhashx_destroy(&self->in_flight);
+    zhashx_destroy(&self->containers);
+    fx_msg_destroy(&self->pending);
     free(self);
     *self_p = NULL;
 }
@@ -48,6 +60,114 @@ void fx_forwarder_credit(fx_forwarder_t *self, uint32_t window)
 {
     self->stats.window = window > FX_FWD_WINDOW_MAX ? FX_FWD_WINDOW_MAX : window;
     self->wants_dispatch = true;
+}
+
+/* Whether def is what this session was last sent for its id. */
+static bool s_def_sent(fx_forwarder_t *self, const fx_container_def_t *def)
+{
+    const fx_container_def_t *sent = zhashx_lookup(self->containers, def->container_id);
+    return sent && strcmp(sent->name, def->name) == 0 && strcmp(sent->runtime, def->runtime) == 0 &&
+           strcmp(sent->image, def->image) == 0;
+}
+
+/* Sends a CONTAINERS message of its records so far (none: nothing) and
+   remembers them as sent. FX_OK or the send's failure. */
+static int s_send_defs(fx_forwarder_t *self, zsock_t *sock, fx_msg_t **defs_p)
+{
+    fx_msg_t *defs = *defs_p;
+    if (!defs || defs->containers.count == 0) {
+        fx_msg_destroy(defs_p);
+        return FX_OK;
+    }
+    if (zhashx_size(self->containers) + defs->containers.count > FX_FWD_CONTAINERS_SENT_MAX)
+        zhashx_purge(self->containers);
+    for (uint32_t i = 0; i < defs->containers.count; i++) {
+        fx_container_def_t *copy = malloc(sizeof *copy);
+        if (copy) { /* without memory it is only sent again */
+            *copy = defs->containers.containers[i];
+            zhashx_update(self->containers, copy->container_id, copy);
+        }
+    }
+    self->stats.containers_sent += defs->containers.count;
+    defs->seq = 0; /* not a request */
+    self->sent_ms = fx_now_ms();
+    return fx_msg_send(defs_p, sock, self->routing);
+}
+
+/* SPEC 5.35: the definitions of the containers tasks name that this
+   session has not had (or had otherwise) go out first, FX_CONTAINERS_MAX
+   to a message. FX_OK, or the queue's failure (some may have gone). */
+static int s_definitions(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, const fx_msg_t *tasks)
+{
+    fx_msg_t *defs = NULL;
+    zhashx_t *checked = NULL; /* ids looked up for this batch */
+    const char *last = "";
+    int rc = FX_OK;
+    for (uint32_t i = 0; rc == FX_OK && i < tasks->tasks.count; i++) {
+        const char *id = tasks->tasks.tasks[i].container;
+        if (!id[0] || strcmp(id, last) == 0 || (checked && zhashx_lookup(checked, id)))
+            continue;
+        last = id;
+        if (!checked && !(checked = zhashx_new())) {
+            rc = FX_E_NOMEM;
+            break;
+        }
+        zhashx_insert(checked, id, (void *) 1);
+        fx_container_def_t def;
+        rc = queue->ops->container(queue->ctx, id, &def);
+        if (rc == FX_E_NOT_FOUND) { /* the manager ends its tasks (FX_E_CONTAINER) */
+            fx_warn("tasks for endpoint=%s name container %s, which the queue does not have",
+                    self->stats.endpoint_id, id);
+            rc = FX_OK;
+            continue;
+        }
+        if (rc != FX_OK || s_def_sent(self, &def))
+            continue;
+        if (!defs && !(defs = fx_msg_new(FX_MSG_CONTAINERS))) {
+            rc = FX_E_NOMEM;
+            break;
+        }
+        if (defs->containers.count == 0 && fx_msg_alloc_records(defs, FX_CONTAINERS_MAX) == FX_OK)
+            defs->containers.count = 0; /* filled below, then counted */
+        if (!defs->containers.containers) {
+            rc = FX_E_NOMEM;
+            break;
+        }
+        defs->containers.containers[defs->containers.count++] = def;
+        if (defs->containers.count == FX_CONTAINERS_MAX && s_send_defs(self, sock, &defs) != FX_OK)
+            fx_warn("cannot send container definitions to endpoint=%s", self->stats.endpoint_id);
+    }
+    if (rc == FX_OK && s_send_defs(self, sock, &defs) != FX_OK)
+        fx_warn("cannot send container definitions to endpoint=%s", self->stats.endpoint_id);
+    fx_msg_destroy(&defs);
+    zhashx_destroy(&checked);
+    return rc;
+}
+
+/* Sends a taken batch (its tasks in flight already) after the
+   definitions it needs; if those cannot be read, keeps it as pending for
+   the next try. true if it went. */
+static bool s_flush(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue, fx_msg_t **msg_p)
+{
+    int rc = s_definitions(self, sock, queue, *msg_p);
+    self->take_failed = rc != FX_OK;
+    if (rc != FX_OK) {
+        fx_error("cannot read the containers of %u tasks for endpoint=%s: %s (%s); will retry",
+                 (*msg_p)->tasks.count, self->stats.endpoint_id, fx_strerror(rc),
+                 rc == FX_E_NOMEM ? "out of memory" : queue->ops->describe(queue->ctx));
+        self->pending = *msg_p; /* dispatch took it out of pending first */
+        *msg_p = NULL;
+        return false;
+    }
+    uint32_t count = (*msg_p)->tasks.count;
+    (*msg_p)->seq = 0; /* TASKS is not a request (SPEC 3.6.3) */
+    self->sent_ms = fx_now_ms();
+    rc = fx_msg_send(msg_p, sock, self->routing);
+    if (rc != FX_OK)
+        /* The tasks stay DISPATCHED and in flight: they come back when the
+           endpoint is lost or says hello again. */
+        fx_warn("cannot send %u tasks to endpoint=%s: %s", count, self->stats.endpoint_id, fx_strerror(rc));
+    return true;
 }
 
 /* Sends one TASKS batch of at most `room` tasks. Returns the number sent,
@@ -78,20 +198,23 @@ static int s_send_batch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_
     if (in_flight > self->stats.window)
         self->stats.over_credit++;
     self->stats.dispatched += count;
-    msg->seq = 0; /* TASKS is not a request (SPEC 3.6.3) */
-    self->sent_ms = fx_now_ms();
-    rc = fx_msg_send(&msg, sock, self->routing);
-    if (rc != FX_OK)
-        /* The tasks stay DISPATCHED and in flight: they come back when the
-           endpoint is lost or says hello again. */
-        fx_warn("cannot send %u tasks to endpoint=%s: %s", count, self->stats.endpoint_id, fx_strerror(rc));
-    return (int) count;
+    bool sent = s_flush(self, sock, queue, &msg);
+    fx_msg_destroy(&msg);
+    return sent ? (int) count : -1;
 }
 
 bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue)
 {
     if (!self->wants_dispatch || self->requeue_pending)
         return false;
+    if (self->pending) { /* a batch waiting for its containers goes first */
+        fx_msg_t *msg = self->pending;
+        self->pending = NULL;
+        if (!s_flush(self, sock, queue, &msg)) {
+            self->wants_dispatch = false; /* the tick retries */
+            return false;
+        }
+    }
     for (int batch = 0; batch < FX_FWD_BATCHES_PER_PASS; batch++) {
         uint32_t in_flight = (uint32_t) zhashx_size(self->in_flight);
         if (in_flight >= self->stats.window) {

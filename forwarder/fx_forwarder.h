@@ -38,6 +38,11 @@
    with a large window cannot starve the rest of the loop. */
 #define FX_FWD_BATCHES_PER_PASS 4
 
+/* Container definitions one link remembers having sent; past it, it
+   forgets them all and sends each again before its next TASKS (a user has
+   a few containers; the bound is against a session that sees thousands). */
+#define FX_FWD_CONTAINERS_SENT_MAX 4096
+
 /* Counters of one endpoint link, for logs and tests. */
 typedef struct {
     fx_id_text_t endpoint_id;
@@ -48,6 +53,7 @@ typedef struct {
     uint64_t dispatched;    /* tasks sent */
     uint64_t results;       /* results received (new or duplicate) */
     uint64_t bodies_sent;   /* FUNCTION_BODIES records sent */
+    uint64_t containers_sent; /* container definitions sent in CONTAINERS */
     uint32_t managers;      /* from its last ENDPOINT_STATUS */
     uint32_t workers;
     uint32_t free;
@@ -69,7 +75,11 @@ void fx_forwarder_credit(fx_forwarder_t *self, uint32_t window);
 
 /* Sends TASKS taken from the queue while credit and queued tasks last (at
    most FX_FWD_BATCHES_PER_PASS messages). Returns true if it stopped with
-   both left, i.e. it wants another pass. */
+   both left, i.e. it wants another pass. Before each TASKS it sends
+   CONTAINERS with the definitions of the containers the batch names that
+   this session has not had, or had with other fields (SPEC 5.35); when a
+   definition cannot be read, the batch waits (in flight) for the next
+   pass or tick, and nothing more is taken until it has gone. */
 bool fx_forwarder_dispatch(fx_forwarder_t *self, zsock_t *sock, const fx_fwd_queue_t *queue);
 
 /* RESULTS from the endpoint: commit them (deduplicated by task id), then
@@ -149,6 +159,12 @@ bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id);
 /* Forwards CANCEL(ids, queued_only 0) to the endpoint's connection.
    0, or -1 if it is not connected (or out of memory). */
 int fx_fwd_set_cancel(fx_fwd_set_t *self, const char *endpoint_id, const fx_id_text_t *ids, uint32_t count);
+
+/* The per-container records of a connected endpoint's last
+   ENDPOINT_STATUS (SPEC 5.25) into out (room for max): how many, or -1 if
+   it is not connected. */
+int fx_fwd_set_containers(fx_fwd_set_t *self, const char *endpoint_id, fx_endpoint_container_t *out,
+                          uint32_t max);
 
 /* Counters of a connected endpoint. 0, or -1 if it is not connected. */
 int fx_fwd_set_stats(fx_fwd_set_t *self, const char *endpoint_id, fx_forwarder_stats_t *stats);

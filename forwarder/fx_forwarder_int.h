@@ -18,6 +18,14 @@ struct _fx_forwarder_t {
     bool take_failed;      /* the queue failed its last take: the tick retries */
     bool fetches_bodies;   /* it sent FUNCTION_FETCH: it caches bodies by
                               version, its TASKS go without them (SPEC 5.27) */
+    zhashx_t *containers; /* container id -> fx_container_def_t (heap): the
+                              definitions sent on this session (SPEC 5.35) */
+    fx_msg_t *pending;     /* TASKS taken (in flight) whose containers'
+                              definitions could not be read yet: sent
+                              before anything else is taken */
+    fx_endpoint_container_t status_containers[FX_CONTAINERS_MAX]; /* its last
+                              ENDPOINT_STATUS's (SPEC 5.25) */
+    uint32_t status_container_count;
     void *ready;           /* its handle in the set's list of links to
                               dispatch to (NULL: not in it) */
     int64_t heard_ms;      /* fx_now_ms of the last message from it */

@@ -10,7 +10,11 @@
                         loss requeue what was in flight
       status_and_cancel ENDPOINT_STATUS kept per link; CANCEL out; `missed`
       never_exceed      random credits and results: the window is never exceeded
-      zap               the User-Id of a key, as the queue knows it */
+      zap               the User-Id of a key, as the queue knows it
+      containers        CONTAINERS before the first TASKS naming a container,
+                        once per session, again after it changed, and after
+                        a failed lookup (the batch waits, then goes); the
+                        per-container records of ENDPOINT_STATUS kept */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,12 +256,118 @@ static void test_zap(void *ctx)
     ft_teardown(&fix);
 }
 
+/* The next message is CONTAINERS with the one definition of id, image. */
+static void s_expect_def(ft_fix_t *fix, const char *id, const char *image)
+{
+    fx_msg_t *msg = ft_expect(fix, FX_MSG_CONTAINERS);
+    CHECK(msg && msg->containers.count == 1);
+    CHECK(msg && msg->containers.count == 1 && strcmp(msg->containers.containers[0].container_id, id) == 0 &&
+          strcmp(msg->containers.containers[0].image, image) == 0 &&
+          strcmp(msg->containers.containers[0].runtime, "podman") == 0);
+    fx_msg_destroy(&msg);
+}
+
+/* The next message is TASKS of n tasks; the first's container into c. */
+static void s_expect_tasks(ft_fix_t *fix, uint32_t n, const char *first_container)
+{
+    fx_msg_t *msg = ft_expect(fix, FX_MSG_TASKS);
+    CHECK(msg && msg->tasks.count == n);
+    CHECK(msg && msg->tasks.count && strcmp(msg->tasks.tasks[0].container, first_container) == 0);
+    fx_msg_destroy(&msg);
+}
+
+/* New tasks were queued: the broker's wake, then its dispatch passes. */
+static void s_wake(ft_fix_t *fix)
+{
+    fx_fwd_set_wake(fix->set, fix->ep);
+    while (fx_fwd_set_dispatch(fix->set))
+        ;
+}
+
+static void test_containers(void *ctx)
+{
+    ft_fix_t fix;
+    ft_setup(&fix, 0);
+    fx_id_text_t c1, c2;
+    fx_id_new(c1);
+    fx_id_new(c2);
+    fx_fwd_queue_mem_container(fix.mem, c1, "py", "podman", "python:3.11");
+    fx_fwd_queue_mem_container(fix.mem, c2, "r", "podman", "r-base:4");
+    fx_fwd_queue_mem_submit_in(fix.mem, fix.ep, c1, NULL);
+    fx_fwd_queue_mem_submit_in(fix.mem, fix.ep, "", NULL);
+    fx_fwd_queue_mem_submit_in(fix.mem, fix.ep, c1, NULL);
+    ft_hello(&fix, fix.ep);
+    fx_msg_t *msg = ft_expect(&fix, FX_MSG_WELCOME);
+    fx_msg_destroy(&msg);
+    ft_credit(&fix, 100);
+    /* one definition for the batch, looked up once, then the batch */
+    s_expect_def(&fix, c1, "python:3.11");
+    s_expect_tasks(&fix, 3, c1);
+    fx_fwd_queue_mem_stats_t qs;
+    fx_fwd_queue_mem_stats(fix.mem, &qs);
+    CHECK(qs.container_calls == 1);
+    /* known to the session: the next batch goes alone */
+    fx_fwd_queue_mem_submit_in(fix.mem, fix.ep, c1, NULL);
+    s_wake(&fix);
+    s_expect_tasks(&fix, 1, c1);
+    CHECK(ft_recv(&fix, 0) == NULL);
+    /* changed: the new definition first, once */
+    fx_fwd_queue_mem_container(fix.mem, c1, "py", "podman", "python:3.12");
+    fx_fwd_queue_mem_submit_in(fix.mem, fix.ep, c1, NULL);
+    s_wake(&fix);
+    s_expect_def(&fix, c1, "python:3.12");
+    s_expect_tasks(&fix, 1, c1);
+    /* the lookup fails: nothing goes, the batch is in flight; the tick
+       retries and it goes after its definition */
+    fx_fwd_queue_mem_submit_in(fix.mem, fix.ep, c2, NULL);
+    uint32_t before = ft_in_flight(&fix);
+    fx_fwd_queue_mem_fail(fix.mem, 1, 1, FX_E_IO); /* take succeeds, the lookup fails */
+    s_wake(&fix);
+    CHECK(ft_recv(&fix, 0) == NULL);
+    CHECK(ft_in_flight(&fix) == before + 1);
+    fx_fwd_queue_mem_submit_in(fix.mem, fix.ep, c1, NULL); /* waits behind it */
+    ft_tick(&fix, fx_now_ms());
+    s_expect_def(&fix, c2, "r-base:4");
+    s_expect_tasks(&fix, 1, c2);
+    s_expect_tasks(&fix, 1, c1); /* c1 known already */
+    CHECK(ft_recv(&fix, 0) == NULL);
+    fx_forwarder_stats_t stats;
+    CHECK(fx_fwd_set_stats(fix.set, fix.ep, &stats) == 0 && stats.containers_sent == 3);
+    /* a new session: sent again */
+    ft_hello(&fix, fix.ep);
+    msg = ft_expect(&fix, FX_MSG_WELCOME);
+    fx_msg_destroy(&msg);
+    ft_credit(&fix, 100);
+    /* the requeued tasks (7) in one batch: both definitions in one message */
+    msg = ft_expect(&fix, FX_MSG_CONTAINERS);
+    CHECK(msg && msg->containers.count == 2);
+    CHECK(msg && msg->containers.count == 2 && strcmp(msg->containers.containers[0].container_id, c1) == 0 &&
+          strcmp(msg->containers.containers[0].image, "python:3.12") == 0 &&
+          strcmp(msg->containers.containers[1].container_id, c2) == 0);
+    fx_msg_destroy(&msg);
+    s_expect_tasks(&fix, 7, c1);
+    /* ENDPOINT_STATUS's records per container are kept for ENDPOINT_INFO */
+    msg = fx_msg_new(FX_MSG_ENDPOINT_STATUS);
+    fx_msg_alloc_records(msg, 2);
+    msg->endpoint_status.containers[0].idle = 3;
+    memcpy(msg->endpoint_status.containers[1].container_id, c2, sizeof c2);
+    msg->endpoint_status.containers[1].busy = 2;
+    ft_send(&fix, msg, fix.user_id);
+    fx_endpoint_container_t got[FX_CONTAINERS_MAX];
+    CHECK(fx_fwd_set_containers(fix.set, fix.ep, got, FX_CONTAINERS_MAX) == 2);
+    CHECK(got[0].container_id[0] == '\0' && got[0].idle == 3 && strcmp(got[1].container_id, c2) == 0 &&
+          got[1].busy == 2);
+    CHECK(fx_fwd_set_containers(fix.set, fix.other_ep, got, FX_CONTAINERS_MAX) == -1);
+    ft_teardown(&fix);
+}
+
 static const fx_scenario_t s_scenarios[] = {
     {"session_rules", test_session_rules, false},
     {"credit_window", test_credit_window, false},
     {"status_and_cancel", test_status_and_cancel, false},
     {"never_exceed", test_never_exceed, false},
     {"zap", test_zap, false},
+    {"containers", test_containers, false},
 };
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
         take      tasks for an endpoint, up to a count, with or without
                   their functions' bodies
         bodies    function bodies by version, for FUNCTION_FETCH
+        container a container's definition by id, for CONTAINERS
         allowed   the functions an endpoint says it runs
         requeue   an endpoint's dispatched tasks back to the queue
         commit    a RESULTS batch, with an outcome per result
@@ -48,7 +49,8 @@ typedef struct {
        DISPATCHED to it (attempt + 1) durably before the call returns, into
        tasks (an FX_MSG_TASKS message; its records are replaced, 0 of them
        when nothing is queued). Fewer than max when a batch reaches the byte
-       budget of fx_limits.h. with_bodies: each task's body frame holds its
+       budget of fx_limits.h. Each task's `container` is resolved (its
+       own, else its version's, else "": SPEC 12.7.1). with_bodies: each task's body frame holds its
        function version's body (an endpoint that has not said it fetches
        bodies, SPEC 5.27); else the frames are empty. */
     int (*take)(void *ctx, const char *endpoint_id, uint32_t max, bool with_bodies, fx_msg_t *tasks);
@@ -58,6 +60,12 @@ typedef struct {
        endpoint uses. */
     int (*bodies)(void *ctx, const char *endpoint_id, const fx_oid_text_t *versions, uint32_t count,
                   fx_msg_t *bodies);
+    /* The definition (id, name, runtime, image) of a container that taken
+       tasks name (SPEC 5.35, 12.7.1) into def: FX_OK, FX_E_NOT_FOUND (no
+       such container), or a failure. The forwarder sends it on a session
+       before the first TASKS naming it, and again when it reads back
+       other fields than it sent. */
+    int (*container)(void *ctx, const char *container_id, fx_container_def_t *def);
     /* ENDPOINT_HELLO's allowed_functions (count 0: any), kept for SUBMIT. */
     int (*allowed)(void *ctx, const char *endpoint_id, const fx_id_text_t *ids, uint32_t count);
     /* Every task DISPATCHED to endpoint_id goes back to QUEUED, keeping its

@@ -10,6 +10,7 @@
 typedef struct {
     fx_id_text_t id;
     fx_id_text_t endpoint_id;
+    fx_id_text_t container; /* "" = the host */
     int state; /* FX_TASK_QUEUED, FX_TASK_DISPATCHED, FX_TASK_DONE */
     uint32_t attempt;
     uint32_t taken;
@@ -22,6 +23,7 @@ struct _fx_fwd_queue_mem_t {
     zhashx_t *by_id;          /* task id -> index + 1 */
     zhashx_t *keys;           /* public key -> endpoint id (owned strings) */
     zhashx_t *seen;           /* endpoint id -> int64_t wall_ms (owned) */
+    zhashx_t *containers;     /* container id -> fx_container_def_t (owned) */
     fx_id_text_t function_id; /* every task runs this one */
     bool failing;             /* a fault is set */
     uint64_t fail_after;
@@ -29,6 +31,7 @@ struct _fx_fwd_queue_mem_t {
     int fail_code;
     uint64_t calls;
     uint64_t failures;
+    uint64_t container_calls;
     char why[128];
 };
 
@@ -40,13 +43,15 @@ fx_fwd_queue_mem_t *fx_fwd_queue_mem_new(void)
     self->by_id = zhashx_new();
     self->keys = zhashx_new();
     self->seen = zhashx_new();
-    if (!self->by_id || !self->keys || !self->seen) {
+    self->containers = zhashx_new();
+    if (!self->by_id || !self->keys || !self->seen || !self->containers) {
         fx_fwd_queue_mem_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->keys, (zhashx_destructor_fn *) zstr_free);
     zhashx_set_duplicator(self->keys, (zhashx_duplicator_fn *) strdup);
     zhashx_set_destructor(self->seen, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_destructor(self->containers, (zhashx_destructor_fn *) zstr_free);
     fx_id_new(self->function_id);
     return self;
 }
@@ -59,6 +64,7 @@ void fx_fwd_queue_mem_destroy(fx_fwd_queue_mem_t **self_p)
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->keys);
     zhashx_destroy(&self->seen);
+    zhashx_destroy(&self->containers);
     free(self->tasks);
     free(self);
     *self_p = NULL;
@@ -70,6 +76,25 @@ void fx_fwd_queue_mem_endpoint(fx_fwd_queue_mem_t *self, const char *endpoint_id
 }
 
 void fx_fwd_queue_mem_submit(fx_fwd_queue_mem_t *self, const char *endpoint_id, fx_id_text_t task_id)
+{
+    fx_fwd_queue_mem_submit_in(self, endpoint_id, "", task_id);
+}
+
+void fx_fwd_queue_mem_container(fx_fwd_queue_mem_t *self, const char *container_id, const char *name,
+                                const char *runtime, const char *image)
+{
+    fx_container_def_t *def = calloc(1, sizeof *def);
+    if (!def)
+        return;
+    fx_strlcpy(def->container_id, container_id, sizeof def->container_id);
+    fx_strlcpy(def->name, name, sizeof def->name);
+    fx_strlcpy(def->runtime, runtime, sizeof def->runtime);
+    fx_strlcpy(def->image, image, sizeof def->image);
+    zhashx_update(self->containers, container_id, def);
+}
+
+void fx_fwd_queue_mem_submit_in(fx_fwd_queue_mem_t *self, const char *endpoint_id, const char *container_id,
+                                fx_id_text_t task_id)
 {
     if (self->count == self->cap) {
         size_t cap = self->cap ? self->cap * 2 : 64;
@@ -83,6 +108,7 @@ void fx_fwd_queue_mem_submit(fx_fwd_queue_mem_t *self, const char *endpoint_id, 
     memset(task, 0, sizeof *task);
     fx_id_new(task->id);
     snprintf(task->endpoint_id, sizeof task->endpoint_id, "%s", endpoint_id);
+    snprintf(task->container, sizeof task->container, "%s", container_id ? container_id : "");
     task->state = FX_TASK_QUEUED;
     zhashx_insert(self->by_id, task->id, (void *) (uintptr_t) self->count);
     if (task_id)
@@ -113,6 +139,7 @@ void fx_fwd_queue_mem_stats(fx_fwd_queue_mem_t *self, fx_fwd_queue_mem_stats_t *
     memset(stats, 0, sizeof *stats);
     stats->calls = self->calls;
     stats->failures = self->failures;
+    stats->container_calls = self->container_calls;
     for (size_t i = 0; i < self->count; i++) {
         const s_task_t *task = &self->tasks[i];
         stats->queued += task->state == FX_TASK_QUEUED;
@@ -178,6 +205,7 @@ static int s_take(void *ctx, const char *endpoint_id, uint32_t max, bool with_bo
         memcpy(out->function_id, self->function_id, sizeof out->function_id);
         out->kind = FX_FN_SHELL;
         fx_strlcpy(out->serializer, "pickle", sizeof out->serializer);
+        memcpy(out->container, task->container, sizeof task->container);
         out->attempt = task->attempt++;
         out->body = zframe_new("true", 4);
         out->payload = zframe_new("args", 4);
@@ -276,6 +304,20 @@ static int s_allowed(void *ctx, const char *endpoint_id, const fx_id_text_t *ids
     return FX_OK;
 }
 
+static int s_container(void *ctx, const char *container_id, fx_container_def_t *def)
+{
+    fx_fwd_queue_mem_t *self = ctx;
+    self->container_calls++;
+    int rc = s_call(self, "container");
+    if (rc != FX_OK)
+        return rc;
+    const fx_container_def_t *found = zhashx_lookup(self->containers, container_id);
+    if (!found)
+        return FX_E_NOT_FOUND;
+    *def = *found;
+    return FX_OK;
+}
+
 static const char *s_describe(void *ctx)
 {
     fx_fwd_queue_mem_t *self = ctx;
@@ -290,6 +332,7 @@ static const fx_fwd_queue_ops_t s_ops = {
     .by_key = s_by_key,
     .bodies = s_bodies,
     .allowed = s_allowed,
+    .container = s_container,
     .describe = s_describe,
 };
 

@@ -34,6 +34,14 @@ void fx_fwd_queue_mem_endpoint(fx_fwd_queue_mem_t *self, const char *endpoint_id
    its id into task_id (may be NULL). */
 void fx_fwd_queue_mem_submit(fx_fwd_queue_mem_t *self, const char *endpoint_id, fx_id_text_t task_id);
 
+/* The same, in a container (its id; "" = the host). */
+void fx_fwd_queue_mem_submit_in(fx_fwd_queue_mem_t *self, const char *endpoint_id, const char *container_id,
+                                fx_id_text_t task_id);
+
+/* Defines (or redefines) a container for the seam's container(). */
+void fx_fwd_queue_mem_container(fx_fwd_queue_mem_t *self, const char *container_id, const char *name,
+                                const char *runtime, const char *image);
+
 /* From now, `after` calls succeed, then `count` calls fail with code (an
    fx_err_t, FX_E_IO for a broken disk); count 0: every call fails until
    fx_fwd_queue_mem_heal. */
@@ -44,6 +52,7 @@ void fx_fwd_queue_mem_heal(fx_fwd_queue_mem_t *self);
 typedef struct {
     uint64_t calls;    /* every operation, failed or not */
     uint64_t failures; /* operations failed by fx_fwd_queue_mem_fail */
+    uint64_t container_calls; /* container() calls, failed or not */
     uint32_t queued;   /* tasks in each state now */
     uint32_t dispatched;
     uint32_t done;        /* with a committed result */

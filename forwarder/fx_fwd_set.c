@@ -135,6 +135,7 @@ static void s_remember(fx_fwd_set_t *self, fx_forwarder_t *link)
     past->over_credit += now.over_credit;
     past->dispatched += now.dispatched;
     past->results += now.results;
+    past->containers_sent += now.containers_sent;
     past->window = now.window;
 }
 
@@ -154,10 +155,23 @@ int fx_fwd_set_stats(fx_fwd_set_t *self, const char *endpoint_id, fx_forwarder_s
         stats->over_credit += past->over_credit;
         stats->dispatched += past->dispatched;
         stats->results += past->results;
+        stats->containers_sent += past->containers_sent;
         if (!link)
             stats->window = past->window;
     }
     return 0;
+}
+
+int fx_fwd_set_containers(fx_fwd_set_t *self, const char *endpoint_id, fx_endpoint_container_t *out,
+                          uint32_t max)
+{
+    fx_forwarder_t *link = zhashx_lookup(self->by_endpoint, endpoint_id);
+    if (!link)
+        return -1;
+    uint32_t n = link->status_container_count < max ? link->status_container_count : max;
+    if (n)
+        memcpy(out, link->status_containers, n * sizeof *out);
+    return (int) n;
 }
 
 bool fx_fwd_set_online(fx_fwd_set_t *self, const char *endpoint_id)
@@ -354,6 +368,13 @@ static void s_on_status(fx_fwd_set_t *self, s_in_t *in)
     in->link->stats.managers = in->msg->endpoint_status.managers;
     in->link->stats.workers = in->msg->endpoint_status.workers;
     in->link->stats.free = in->msg->endpoint_status.free;
+    uint32_t n = in->msg->endpoint_status.container_count; /* the decoder bounds it */
+    if (n > FX_CONTAINERS_MAX)
+        n = FX_CONTAINERS_MAX;
+    if (n)
+        memcpy(in->link->status_containers, in->msg->endpoint_status.containers,
+               n * sizeof in->link->status_containers[0]);
+    in->link->status_container_count = n;
 }
 
 static void s_on_fetch(fx_fwd_set_t *self, s_in_t *in)

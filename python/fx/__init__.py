@@ -16,7 +16,7 @@ from .errors import (ClientClosed, ConnectionError, DeserializationError, Error,
                      PayloadTooLarge, ProtocolError, RequestError, TaskCancelled, TaskError,
                      TaskFailed, TimeoutError)
 from .shell import ShellFunction, ShellResult
-from .client import (Batch, Client, Registration, TASK_STATES, TaskFuture,
+from .client import (Batch, Client, CONTAINER_RUNTIMES, Registration, TASK_STATES, TaskFuture,
                      default_credentials_path, unpack_result)
 from .executor import Executor
 
@@ -47,5 +47,5 @@ __all__ = [
     "Error", "FxError", "ConnectionError", "TimeoutError", "PayloadTooLarge", "ProtocolError",
     "RequestError", "TaskFailed", "TaskError", "TaskCancelled", "DeserializationError",
     "ClientClosed", "new_id", "id_valid", "key_valid", "keypair_new", "load_credentials", "limits",
-    "TASK_STATES", "default_credentials_path", "unpack_result",
+    "TASK_STATES", "CONTAINER_RUNTIMES", "default_credentials_path", "unpack_result",
 ]

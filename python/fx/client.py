@@ -23,7 +23,7 @@ from .session import Session
 from .shell import ShellFunction
 from .task import TaskGroup, retries as _retries, walltime_ms as _walltime_ms
 
-__all__ = ["Client", "Batch", "Registration", "TaskFuture", "TASK_STATES",
+__all__ = ["Client", "Batch", "Registration", "TaskFuture", "TASK_STATES", "CONTAINER_RUNTIMES",
            "default_credentials_path", "unpack_result"]
 
 TASK_STATES = {
@@ -38,6 +38,21 @@ _live_clients = weakref.WeakSet()
 # was sent: version is the body's blob id, number its place in the history.
 Registration = collections.namedtuple(
     "Registration", "function_id version number commit serializer dill_version")
+
+
+# The runtimes a container may name (SPEC 5.33): image "" only for bwrap.
+CONTAINER_RUNTIMES = ("bwrap", "podman", "docker", "apptainer", "singularity")
+
+
+def _container_id(container):
+    """A task's or version's container: None/"" = none, else a canonical
+    container id (from Client.register_container)."""
+    if container is None or container == "":
+        return ""
+    if not isinstance(container, str) or not _fx.id_valid(container):
+        raise ValueError(f"container {container!r} is not a container id (a canonical UUID from "
+                         f"Client.register_container or Client.containers())")
+    return container
 
 
 def _oid_valid(text):
@@ -63,23 +78,27 @@ class Batch:
     """Tasks to submit together: client.create_batch(), batch.add(...),
     client.run_batch(batch) -> task ids (one SUBMIT per FX_BATCH_MAX tasks).
     walltime (seconds) and retries: per task in add(), else the batch's,
-    else run_batch's, else the function's walltime and FX_RETRIES_DEFAULT."""
+    else run_batch's, else the function's walltime and FX_RETRIES_DEFAULT.
+    container: the container id the tasks run in instead of their function
+    version's (per task in add(), else the batch's)."""
 
     def __init__(self, client, endpoint_id=None, function_id=None, walltime=None,
-                 retries=None, function_version=None):
+                 retries=None, function_version=None, container=None):
         self._client = client
         self.endpoint_id = endpoint_id
         self.function_id = function_id
         self.function_version = function_version
+        self.container = _container_id(container)
         self.walltime_ms = _walltime_ms(walltime)
         self.retries = _retries(retries)
         self.tasks = []      # (target, payload, walltime_ms or None, retries or None)
 
     def add(self, *args, endpoint_id=None, function_id=None, walltime=None, retries=None,
-            function_version=None, **kwargs):
+            function_version=None, container=None, **kwargs):
         target = self._client._target(endpoint_id or self.endpoint_id,
                                       function_id or self.function_id,
-                                      function_version or self.function_version)
+                                      function_version or self.function_version,
+                                      container or self.container)
         walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
         payload = serialize.pack_args(self._client._serializer, args, kwargs)
         self.tasks.append((target, payload,
@@ -185,22 +204,27 @@ class Client:
         return self._session.server_version
 
     def register_function(self, function, name=None, *, function_id=None, strategy=None,
-                          description=None):
+                          description=None, container=None):
         """Register a Python function or an fx.ShellFunction; returns its
         function id. strategy: how the body travels (SPEC 12.1.1):
         "reference" (module:qualname, importable on the endpoint),
         "source" (its source text alone) or "dill" (by value, with what it
         uses); None chooses (fx.functions.choose). function_id: an id of
         yours to add this as a new version of. Without either, registered
-        once per function object per client. What the broker answered
-        (version, number, commit) is client.registration(function_id)."""
-        if function_id is not None or strategy is not None or description is not None:
+        once per function object per client. container: the id of one of
+        your containers (Client.register_container) that this version's
+        tasks run in (None: on the endpoint's host); an unknown one is
+        refused by the broker (fx.RequestError, FX_E_NOT_FOUND). What the
+        broker answered (version, number, commit) is
+        client.registration(function_id)."""
+        container = _container_id(container)
+        if function_id is not None or strategy is not None or description is not None or container:
             if function_id is not None and not _fx.id_valid(function_id):
                 raise ValueError(f"function_id {function_id!r} is not a canonical UUID")
             if strategy is not None and strategy not in functions.STRATEGIES:
                 raise ValueError(f"strategy must be one of {', '.join(functions.STRATEGIES)}, "
                                  f"not {strategy!r}")
-            return self._register(function, name, function_id, strategy, description)
+            return self._register(function, name, function_id, strategy, description, container)
         mine = None
         with self._fn_lock:
             try:
@@ -298,6 +322,46 @@ class Client:
             return provenance.prov_json(rows, self.user_id)
         return rows[0] if one and rows else rows
 
+    def register_container(self, name, runtime, image="", description=None, *, container_id=None):
+        """Register a container (SPEC 5.33, 12.7): name (for listings and
+        endpoint configs' `containers:` entries), runtime (one of
+        fx.CONTAINER_RUNTIMES: bwrap, podman, docker, apptainer,
+        singularity), image (a registry reference, a .sif path, or for
+        bwrap a root folder; "" only for bwrap, meaning the host's /).
+        Returns its id, minted here unless container_id gives one of yours:
+        registering it again with other fields updates it (tasks dispatched
+        after that get the new definition). Name it in
+        register_function(fn, container=ID) for every task of that version,
+        or per task: run(..., container=ID), create_batch/Batch.add(...,
+        container=ID), Executor(container=ID)."""
+        if runtime not in CONTAINER_RUNTIMES:
+            raise ValueError(f"runtime {runtime!r} is not one of {', '.join(CONTAINER_RUNTIMES)}")
+        if not isinstance(name, str) or not name:
+            raise ValueError("a container needs a name")
+        if not isinstance(image, str):
+            raise TypeError(f"image must be a str, not {type(image).__name__}")
+        if not image and runtime != "bwrap":
+            raise ValueError(f"runtime {runtime} needs an image (a registry reference or a .sif "
+                             f"path); only bwrap may leave it empty (the host's root)")
+        if container_id is not None and not _fx.id_valid(container_id):
+            raise ValueError(f"container_id {container_id!r} is not a canonical UUID")
+        container_id = container_id or _fx.new_id()
+        fields = {"container_id": container_id, "name": name, "runtime": runtime,
+                  "image": image, "description": description}
+
+        def send(conn, seq):
+            return conn.send("REGISTER_CONTAINER", seq, fields)
+
+        reply = self._request("REGISTER_CONTAINER", send, _expect("CONTAINER_REGISTERED"))
+        return reply.get("container_id") or container_id
+
+    def containers(self, limit=0):
+        """Your containers at the broker, oldest first: a list of dicts with
+        id, name, runtime, image, description."""
+        return self._list("containers", limit)
+
+    list_containers = containers
+
     def register_endpoint(self, name, public_key, endpoint_id=None):
         """Register an endpoint (its name and CurveZMQ public key); returns its id."""
         endpoint_id = endpoint_id or _fx.new_id()
@@ -309,38 +373,42 @@ class Client:
                              lambda t, f: f.get("endpoint_id") or endpoint_id)
 
     def run(self, *args, endpoint_id=None, function_id=None, walltime=None, retries=None,
-            function_version=None, **kwargs):
+            function_version=None, container=None, **kwargs):
         """Submit one task; returns its id once the broker has committed it.
         walltime: seconds the task may run (None: the function's own, else
         no limit); retries: worker deaths it survives (None:
         FX_RETRIES_DEFAULT); function_version: the version to run (None:
         the newest when the broker stores the task; function_id may also be
-        "ID@VERSION"). These names (and endpoint_id, function_id) are not
-        passed on to the function."""
+        "ID@VERSION"); container: a container id of yours this task runs in
+        instead of its version's (None: the version's; SPEC 5.6). These
+        names (and endpoint_id, function_id) are not passed on to the
+        function."""
         walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
-        target = self._target(endpoint_id, function_id, function_version)
+        target = self._target(endpoint_id, function_id, function_version, container)
         payload = serialize.pack_args(self._serializer, args, kwargs)
         group = self._group(target, [payload], walltime_ms, retries)
         self._submit([group])
         return group.ids[0]
 
     def create_batch(self, endpoint_id=None, function_id=None, walltime=None, retries=None,
-                     function_version=None):
+                     function_version=None, container=None):
         """A Batch to fill with batch.add(*args, **kwargs) and pass to run_batch."""
-        return Batch(self, endpoint_id, function_id, walltime, retries, function_version)
+        return Batch(self, endpoint_id, function_id, walltime, retries, function_version,
+                     container)
 
     def run_batch(self, batch, endpoint_id=None, function_id=None, walltime=None,
-                  retries=None, function_version=None):
+                  retries=None, function_version=None, container=None):
         """Submit many tasks in as few SUBMIT messages as possible; returns
         their ids (in order) once all are committed. batch is a Batch, or an
         iterable of (args, kwargs) pairs run with endpoint_id/function_id.
         walltime (seconds) and retries apply to the tasks that did not set
-        their own (in Batch.add or create_batch)."""
+        their own (in Batch.add or create_batch); container to the pairs'
+        tasks (a Batch's tasks carry their own)."""
         walltime_ms, retries = _walltime_ms(walltime), _retries(retries)
         if isinstance(batch, Batch):
             groups = self._batch_groups(batch.tasks, walltime_ms, retries)
         else:
-            target = self._target(endpoint_id, function_id, function_version)
+            target = self._target(endpoint_id, function_id, function_version, container)
             payloads = serialize.pack_many(self._serializer,
                                            ((tuple(a), dict(k or {})) for a, k in batch))
             groups = [self._group(target, payloads, walltime_ms, retries)] if payloads else []
@@ -518,15 +586,16 @@ class Client:
                                f"within {timeout} s")
         return waiter.result()
 
-    def _register(self, function, name, function_id=None, strategy=None, description=None):
+    def _register(self, function, name, function_id=None, strategy=None, description=None,
+                  container=""):
         """REGISTER_FUNCTION for one function (a new version of function_id
-        if given); its id."""
+        if given, its tasks in container, "" = the host); its id."""
         spec = serialize.function_spec(function, name, strategy, description)
         function_id = function_id or _fx.new_id()
         fields = {"function_id": function_id, "name": spec.name, "kind": spec.kind,
                   "entry": spec.entry, "serializer": spec.serializer,
                   "dill_version": spec.dill_version, "description": spec.description,
-                  "body": spec.body}
+                  "container_id": container, "body": spec.body}
 
         def send(conn, seq):
             return conn.send("REGISTER_FUNCTION", seq, fields)
@@ -544,11 +613,13 @@ class Client:
             self._registrations.setdefault(made.function_id, []).append(made)
         return made.function_id
 
-    def _target(self, endpoint_id, function_id, function_version=None):
+    def _target(self, endpoint_id, function_id, function_version=None, container=None):
         """Checked (endpoint_id, function_id, function kind, function's
-        walltime_ms, function_version, strategy or None) for new tasks; a
-        function object is registered; "ID@VERSION" pins a version."""
+        walltime_ms, function_version, strategy or None, container) for new
+        tasks; a function object is registered; "ID@VERSION" pins a
+        version; container "" = the version's."""
         self._check_usable()
+        _container_id(container)            # checked before anything is registered
         if endpoint_id is None:
             raise ValueError("endpoint_id is required (the id `fx-endpoint` printed)")
         if not _fx.id_valid(endpoint_id):
@@ -575,13 +646,14 @@ class Client:
                 made = self._registrations.get(function_id, ())
                 strategy = next((r.serializer for r in made if r.version == function_version),
                                 None)
-        return endpoint_id, function_id, kind, fn_walltime_ms, function_version, strategy
+        return (endpoint_id, function_id, kind, fn_walltime_ms, function_version, strategy,
+                _container_id(container))
 
     def _group(self, target, payloads, walltime_ms, retries, max_batch=_fx.BATCH_MAX):
         """A TaskGroup of new tasks for target (from _target), with fresh
         ids. walltime_ms / retries: an int, None (the function's walltime,
         FX_RETRIES_DEFAULT) or a list with one per task."""
-        endpoint_id, function_id, kind, fn_walltime_ms, version, strategy = target
+        endpoint_id, function_id, kind, fn_walltime_ms, version, strategy, container = target
         if walltime_ms is None:
             walltime_ms = fn_walltime_ms
         if retries is None:
@@ -592,7 +664,7 @@ class Client:
         serializer = f"{strategy}+{name}" if strategy else name
         return TaskGroup(endpoint_id, function_id, platform.python_version(), serializer, kind,
                          _fx.new_ids(len(payloads)), payloads, walltime_ms, retries,
-                         max_batch=max_batch, function_version=version)
+                         max_batch=max_batch, function_version=version, container=container)
 
     def _batch_groups(self, tasks, walltime_ms, retries):
         """A Batch's tasks as groups of neighbours with the same target,

@@ -24,7 +24,7 @@ import time
 import weakref
 
 from . import _fx, serialize
-from .client import Client
+from .client import Client, _container_id
 from .futures import TaskFuture, unfinished
 from .results import Collector
 from .serialize import unpack_result
@@ -36,15 +36,21 @@ __all__ = ["Executor"]
 
 class Executor(concurrent.futures.Executor):
     def __init__(self, endpoint_id=None, client=None, batch_size=_fx.BATCH_MAX,
-                 credentials=None, walltime=None, retries=None, **client_kwargs):
+                 credentials=None, walltime=None, retries=None, container=None, **client_kwargs):
         """walltime: seconds each task may run (None: the function's own,
         else no limit); retries: worker deaths each task survives (None:
-        FX_RETRIES_DEFAULT). Other keyword arguments go to fx.Client when
-        the executor makes its own."""
+        FX_RETRIES_DEFAULT); container: a container id of yours
+        (Client.register_container) that every task of this executor runs
+        in instead of its function version's (None: the version's, which
+        register_function(fn, container=...) names; SPEC 5.6). Like
+        walltime and retries it is the executor's, not submit()'s: submit's
+        keyword arguments all go to the function. Other keyword arguments
+        go to fx.Client when the executor makes its own."""
         if not 1 <= int(batch_size) <= _fx.BATCH_MAX:
             raise ValueError(f"batch_size must be 1..{_fx.BATCH_MAX} (FX_BATCH_MAX)")
         self._walltime_ms = _walltime_ms(walltime)   # checked now, not at the first submit
         self._retries = _retries(retries)
+        self.container = _container_id(container)
         self.walltime = walltime
         self.retries = retries
         self.endpoint_id = endpoint_id
@@ -123,7 +129,7 @@ class Executor(concurrent.futures.Executor):
             raise RuntimeError("cannot schedule new futures after shutdown")
         if self.endpoint_id is None:
             raise ValueError("this Executor has no endpoint_id: set Executor(endpoint_id=...)")
-        return self.client._target(self.endpoint_id, self.register_function(fn))
+        return self.client._target(self.endpoint_id, self.register_function(fn), None, self.container)
 
     def _send(self, target, payloads):
         """One group of tasks with a TaskFuture each, handed to the session."""

@@ -52,8 +52,8 @@ def cancelled_result(task_id, text):
 
 
 class TaskGroup:
-    """Tasks of one call that share endpoint_id, function_id, py_version and
-    serializer. ids and payloads are lists; walltime_ms and retries an int
+    """Tasks of one call that share endpoint_id, function_id, py_version,
+    serializer, function_version and container. ids and payloads are lists; walltime_ms and retries an int
     for every task or a list with one per task (already resolved: the
     wire's values). futures: Executor.submit's TaskFutures, else None;
     collector: Executor.map's results.Collector, else None. info:
@@ -63,11 +63,12 @@ class TaskGroup:
 
     __slots__ = ("endpoint_id", "function_id", "py_version", "serializer", "info", "ids",
                  "payloads", "walltime_ms", "retries", "futures", "collector", "max_batch",
-                 "unanswered", "committed", "dropped", "nbytes", "function_version")
+                 "unanswered", "committed", "dropped", "nbytes", "function_version",
+                 "container")
 
     def __init__(self, endpoint_id, function_id, py_version, serializer, kind, ids, payloads,
                  walltime_ms, retries, futures=None, max_batch=_fx.BATCH_MAX,
-                 function_version=""):
+                 function_version="", container=""):
         self.endpoint_id = endpoint_id
         self.function_id = function_id
         self.py_version = py_version
@@ -85,6 +86,7 @@ class TaskGroup:
         self.dropped = None            # indices cancelled before they were sent
         self.nbytes = sum(map(len, payloads))
         self.function_version = function_version   # "" = the newest
+        self.container = container                 # "" = the version's (SPEC 5.6)
 
     def __len__(self):
         return len(self.ids)
@@ -108,4 +110,6 @@ class TaskGroup:
             tries = [tries[k] for k in keep] if isinstance(tries, list) else tries
         part = (self.endpoint_id, self.function_id, self.py_version, self.serializer, ids,
                 payloads, wall, tries)
+        if self.container:
+            return part + (self.function_version, self.container)
         return part + (self.function_version,) if self.function_version else part

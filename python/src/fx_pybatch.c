@@ -63,7 +63,7 @@ PyObject *fx_py_new_ids(Py_ssize_t n)
 /* Where each field of the task record (proto/fx_schema.h, SUBMIT's batch)
    comes from when a client submits: the plan is made once, by the SPEC's
    field names, so the encoder follows the schema's order and a field the
-   client does not set (kind, entry, container, dill_version, attempt,
+   client does not set (kind, entry, dill_version, attempt,
    times; the empty body frame) is sent as its zero value. */
 typedef enum {
     S_ZERO,        /* an unsigned 0, an empty string, an empty frame */
@@ -76,6 +76,7 @@ typedef enum {
     S_RETRIES,
     S_PAYLOAD,          /* the task's payload frame */
     S_FUNCTION_VERSION, /* the part's, "" = the newest (an optional 9th item) */
+    S_CONTAINER,        /* the part's, "" = the version's (an optional 10th item, SPEC 5.6) */
 } s_source_t;
 
 static const fx_schema_t *s_task_schema;
@@ -90,6 +91,7 @@ static int s_plan_init(void)
         {"task_id", S_TASK_ID},       {"endpoint_id", S_ENDPOINT_ID}, {"function_id", S_FUNCTION_ID},
         {"py_version", S_PY_VERSION}, {"serializer", S_SERIALIZER},   {"walltime_ms", S_WALLTIME_MS},
         {"retries", S_RETRIES},       {"payload", S_PAYLOAD},         {"function_version", S_FUNCTION_VERSION},
+        {"container", S_CONTAINER},
     };
     s_task_schema = fx_schema_batch(fx_schema_of(FX_MSG_SUBMIT))->record;
     if (s_task_schema->nfields > (int) (sizeof s_plan / sizeof s_plan[0])) {
@@ -116,8 +118,8 @@ static int s_plan_init(void)
 
 /* The common fields of one part, checked once. */
 typedef struct {
-    const char *text[S_FUNCTION_VERSION + 1];
-    Py_ssize_t len[S_FUNCTION_VERSION + 1];
+    const char *text[S_CONTAINER + 1];
+    Py_ssize_t len[S_CONTAINER + 1];
     PyObject *ids, *payloads, *walltime, *retries;
     Py_ssize_t n;
 } s_part_t;
@@ -145,11 +147,13 @@ static int s_text(PyObject *value, const char *field, size_t cap, bool id, const
 
 static int s_part_read(PyObject *part, Py_ssize_t index, s_part_t *p)
 {
-    if (!PyTuple_Check(part) || (PyTuple_GET_SIZE(part) != 8 && PyTuple_GET_SIZE(part) != 9) ||
+    Py_ssize_t size = PyTuple_Check(part) ? PyTuple_GET_SIZE(part) : 0;
+    if (size < 8 || size > 10 ||
         !PyList_Check(PyTuple_GET_ITEM(part, 4)) || !PyList_Check(PyTuple_GET_ITEM(part, 5))) {
         PyErr_Format(PyExc_TypeError,
                      "part %zd must be a tuple (endpoint_id, function_id, py_version, serializer, "
-                     "ids, payloads, walltime_ms, retries[, function_version]) with ids and payloads lists",
+                     "ids, payloads, walltime_ms, retries[, function_version[, container]]) with ids and payloads "
+                     "lists",
                      index);
         return -1;
     }
@@ -169,7 +173,18 @@ static int s_part_read(PyObject *part, Py_ssize_t index, s_part_t *p)
             return -1;
     p->text[S_FUNCTION_VERSION] = "";
     p->len[S_FUNCTION_VERSION] = 0;
-    if (PyTuple_GET_SIZE(part) == 9) {
+    p->text[S_CONTAINER] = "";
+    p->len[S_CONTAINER] = 0;
+    if (size == 10) {
+        const char **ct = &p->text[S_CONTAINER];
+        if (s_text(PyTuple_GET_ITEM(part, 9), "container", FX_ID_LEN + 1, false, ct, &p->len[S_CONTAINER]) < 0)
+            return -1;
+        if ((*ct)[0] && !fx_id_valid(*ct)) {
+            PyErr_Format(PyExc_ValueError, "field 'container' is not a container id: '%s'", *ct);
+            return -1;
+        }
+    }
+    if (size >= 9) {
         const char **fv = &p->text[S_FUNCTION_VERSION];
         if (s_text(PyTuple_GET_ITEM(part, 8), "function_version", FX_OID_LEN + 1, false, fv,
                    &p->len[S_FUNCTION_VERSION]) < 0)
@@ -263,6 +278,7 @@ static int s_pack_submit(msgpack_sbuffer *sbuf, uint32_t seq, s_part_t *parts, P
                 case S_PY_VERSION:
                 case S_SERIALIZER:
                 case S_FUNCTION_VERSION:
+                case S_CONTAINER:
                     s_pack_text(&pk, part->text[s_plan[k]], part->len[s_plan[k]]);
                     break;
                 case S_WALLTIME_MS:

@@ -394,7 +394,7 @@ static PyObject *s_cancel(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
     return s_send_msg(self, m);
 }
 
-/* LIST: what is 1/2/3 or "endpoints"/"functions"/"tasks". */
+/* LIST: what is 1-4 or "endpoints"/"functions"/"tasks"/"containers". */
 static PyObject *s_list(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"seq", "what", "limit", NULL};
@@ -410,12 +410,13 @@ static PyObject *s_list(fx_py_conn_t *self, PyObject *args, PyObject *kwargs)
         code = !w                            ? -1
                : strcmp(w, "endpoints") == 0 ? FX_LIST_ENDPOINTS
                : strcmp(w, "functions") == 0 ? FX_LIST_FUNCTIONS
-               : strcmp(w, "tasks") == 0     ? FX_LIST_TASKS
-                                             : -1;
+               : strcmp(w, "tasks") == 0      ? FX_LIST_TASKS
+               : strcmp(w, "containers") == 0 ? FX_LIST_CONTAINERS
+                                              : -1;
     }
-    if (code < FX_LIST_ENDPOINTS || code > FX_LIST_TASKS) {
+    if (code < FX_LIST_ENDPOINTS || code > FX_LIST_CONTAINERS) {
         PyErr_Clear();
-        PyErr_SetString(PyExc_ValueError, "list what: 'endpoints', 'functions' or 'tasks'");
+        PyErr_SetString(PyExc_ValueError, "list what: 'endpoints', 'functions', 'tasks' or 'containers'");
         return NULL;
     }
     fx_msg_t *m = fx_msg_new(FX_MSG_LIST);
@@ -617,7 +618,7 @@ static PyMethodDef s_methods[] = {
     {"cancel", (PyCFunction) (void (*)(void)) s_cancel, KW,
      "cancel(seq, ids, queued_only=False) -> bool; answered by STATUS_REPLY (same seq)"},
     {"list", (PyCFunction) (void (*)(void)) s_list, KW,
-     "list(seq, what, limit=0) -> bool; what: 'endpoints', 'functions', 'tasks'"},
+     "list(seq, what, limit=0) -> bool; what: 'endpoints', 'functions', 'tasks', 'containers'"},
     {"send", (PyCFunction) (void (*)(void)) s_send, KW,
      "send(type, seq, fields) -> bool: any message from a dict of fields"},
     {"recv", (PyCFunction) (void (*)(void)) s_recv, KW,

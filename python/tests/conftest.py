@@ -126,6 +126,8 @@ class FakeBroker:
         self.cancel_push_first = False
         self.cancel_silent = False
         self.functions = {}        # function_id -> its newest REGISTER_FUNCTION fields
+        self.containers = {}       # container_id -> its REGISTER_CONTAINER fields
+        self.endpoint_info = None  # ENDPOINT_INFO fields to answer ENDPOINT_QUERY with
         self.versions = {}         # function_id -> [version dict], oldest first
         self._loaded = {}          # version -> the function, loaded
         self.errors = []           # tracebacks of handlers that raised
@@ -221,8 +223,25 @@ class FakeBroker:
     def _on_heartbeat(self, rid, seq, fields):
         self.server.send(rid, "HEARTBEAT", seq, {})
 
+    def _on_register_container(self, rid, seq, fields):
+        """SPEC 5.33: kept by id (the same id again updates it)."""
+        self.containers[fields["container_id"]] = fields
+        self.server.send(rid, "CONTAINER_REGISTERED", seq, {"container_id": fields["container_id"]})
+
+    def _on_endpoint_query(self, rid, seq, fields):
+        if self.endpoint_info is None:
+            self.server.send(rid, "ERROR", seq, {"code": _fx.E_NOT_FOUND, "text": "no such endpoint"})
+        else:
+            self.server.send(rid, "ENDPOINT_INFO", seq, self.endpoint_info)
+
     def _on_register_function(self, rid, seq, fields):
-        """A version per new body (SPEC 5.5): the same body again is a no-op."""
+        """A version per new body (SPEC 5.5): the same body again is a no-op.
+        A container_id it was not told of is refused (FX_E_NOT_FOUND)."""
+        if fields.get("container_id") and fields["container_id"] not in self.containers:
+            self.server.send(rid, "ERROR", seq, {
+                "code": _fx.E_NOT_FOUND,
+                "text": f"you have no container {fields['container_id']}: register it first"})
+            return
         fid = fields["function_id"]
         history = self.versions.setdefault(fid, [])
         version = blob_id(fields["body"])
@@ -404,6 +423,12 @@ class FakeBroker:
             self.push(owner_rid, later)
 
     def _on_list(self, rid, seq, fields):
+        if fields["what"] == 4:
+            cols = ["id", "name", "runtime", "image", "description"]
+            self.server.send(rid, "LIST_REPLY", seq, {"columns": cols, "rows": [
+                [c["container_id"], c["name"], c["runtime"], c["image"], c["description"] or ""]
+                for c in self.containers.values()]})
+            return
         self.server.send(rid, "LIST_REPLY", seq, {
             "columns": ["endpoint_id", "name", "state"],
             "rows": [[ENDPOINT, "laptop", "online"]]})
