@@ -217,7 +217,7 @@ static void scenario_route_and_beats(void *ctx)
 {
     (void) ctx;
     fx_ix_tasks_t *q = fx_ix_tasks_new();
-    fx_ix_managers_t *reg = fx_ix_managers_new(&fx_ix_route_rr);
+    fx_ix_managers_t *reg = fx_ix_managers_new(&fx_ix_route_warming);
     fx_ix_list_t orphans;
     fx_ix_list_init(&orphans);
     fx_ix_manager_t *ms[3];
@@ -391,7 +391,7 @@ static void scenario_stats(void *ctx)
     int fd = mkstemp(path);
     CHECK(fd >= 0, "temp file");
     close(fd);
-    CHECK(fx_ix_stats_write(&st, path) == 0, "write stats");
+    CHECK(fx_ix_stats_write(&st, path, "extra.row=7\n") == 0, "write stats");
     /* more rows than fx_kv_load takes: read as the tests' ept_stat does, line by line */
     char text[8192] = "";
     FILE *fp = fopen(path, "r");
