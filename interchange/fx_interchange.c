@@ -96,6 +96,7 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
     fx_ix_bodies_destroy(&self->work.bodies);
     fx_ix_results_destroy(&self->work.results);
     fx_ix_scaling_destroy(&self->scaling);
+    fx_ix_launch_flags_free(&self->launch.flags);
     fx_ix_scratch_free(&self->work.scratch);
     zhashx_destroy(&self->work.allowed);
     free(self);
@@ -327,7 +328,8 @@ static int s_launch(fx_interchange_t *self, char *err, size_t errlen)
     l->prefetch = conf->prefetch;
     l->heartbeat_ms = conf->heartbeat_ms;
     l->heartbeat_missed = conf->heartbeat_missed;
-    return 0;
+    l->flags = fx_ix_launch_flags(&conf->manager_opts, err, errlen);
+    return l->flags ? 0 : -1;
 }
 
 /* RUNNING begins: bind the managers' port, make the provider, adopt the

@@ -30,6 +30,7 @@
 #include "fx_kv.h"
 #include "fx_ix_config.h"
 #include "fx_ix_identity.h"
+#include "fx_ix_provider.h"
 
 typedef struct {
     const fx_creds_t *creds;
@@ -49,6 +50,7 @@ typedef struct {
     const fx_id_text_t *allowed_functions; /* NULL: every function may run here */
     size_t allowed_functions_count;
     const char *routing;                   /* the routing strategy (fx_ix_route.h); NULL: warming-aware */
+    fx_ix_manager_opts_t manager_opts;     /* containers: passed on to every manager started */
 } fx_interchange_conf_t;
 
 typedef struct fx_interchange_t fx_interchange_t;
