@@ -52,10 +52,13 @@ static void s_send_definitions(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manage
             c->warned = true;
             continue;
         }
-        if (!msg && (!(msg = fx_msg_new(FX_MSG_CONTAINERS)) ||
-                     fx_msg_alloc_records(msg, FX_CONTAINERS_MAX) != FX_OK)) {
-            fx_msg_destroy(&msg);
-            return; /* out of memory: sent with the next batch */
+        if (!msg) {
+            msg = fx_msg_new(FX_MSG_CONTAINERS);
+            if (!msg || fx_msg_alloc_records(msg, FX_CONTAINERS_MAX) != FX_OK) {
+                fx_msg_destroy(&msg);
+                return; /* out of memory: sent with the next batch */
+            }
+            msg->containers.count = 0; /* room for them all, none filled yet */
         }
         if (msg->containers.count == FX_CONTAINERS_MAX)
             break; /* the rest with the next batch */
