@@ -6,6 +6,10 @@
 
 #include "fx_ix_managers.h"
 
+/* Managers a fallback pick looks at, at most, past those that gave up
+   starting the task's container. */
+#define S_TRIES 4
+
 struct fx_ix_route_t {
     const fx_ix_route_ops_t *ops;
     fx_ix_containers_t *containers; /* not owned */
@@ -183,14 +187,32 @@ static fx_ix_manager_t *s_next(fx_ix_list_t *list, size_t offset)
     return ((fx_ix_route_hook_t *) (void *) ((char *) node - offset))->manager;
 }
 
-fx_ix_manager_t *fx_ix_route_fallback(fx_ix_route_t *self, uint32_t *room)
+/* Whether m gave up starting slot's container (SPEC 12.7.4). */
+static bool s_gave_up(fx_ix_manager_t *m, uint32_t slot)
 {
-    fx_ix_manager_t *m = s_next(&self->cold, offsetof(fx_ix_route_hook_t, cold));
+    const fx_ix_mc_t *mc = slot == FX_IX_SLOT_HOST ? NULL : fx_ix_manager_mc(m, slot);
+    return mc && mc->failures >= FX_LAUNCH_FAILURES_MAX;
+}
+
+/* The next manager of list for slot: one that did not give up on it if
+   one of the next few has not (a bounded look, O(1)), else the first. */
+static fx_ix_manager_t *s_next_for(fx_ix_list_t *list, size_t offset, uint32_t slot)
+{
+    fx_ix_manager_t *first = s_next(list, offset);
+    fx_ix_manager_t *m = first;
+    for (int tries = 1; m && s_gave_up(m, slot) && tries < S_TRIES && (size_t) tries < list->size; tries++)
+        m = s_next(list, offset);
+    return m && !s_gave_up(m, slot) ? m : first;
+}
+
+fx_ix_manager_t *fx_ix_route_fallback(fx_ix_route_t *self, uint32_t slot, uint32_t *room)
+{
+    fx_ix_manager_t *m = s_next_for(&self->cold, offsetof(fx_ix_route_hook_t, cold), slot);
     if (m) {
         *room = s_min(fx_ix_manager_cold_free(m), fx_ix_manager_free(m));
         return m;
     }
-    m = s_next(&self->room, offsetof(fx_ix_route_hook_t, room));
+    m = s_next_for(&self->room, offsetof(fx_ix_route_hook_t, room), slot);
     if (m)
         *room = fx_ix_manager_free(m);
     return m;

@@ -112,10 +112,12 @@ fx_ix_manager_t *fx_ix_route_pick(fx_ix_route_t *self, const fx_ix_task_t *task,
    takes from (round robin). _warm: the next manager with an idle warm
    worker for slot, *room its idle workers (within its room). _fallback:
    the next manager with cold_free (*room: that many, within its room),
-   else with room (*room: its room). _random: a manager with room, uniformly
+   else with room (*room: its room), passing over (a few at most) those
+   whose CAPACITY says they gave up starting slot's container
+   (FX_LAUNCH_FAILURES_MAX failures, SPEC 12.7.4). _random: a manager with room, uniformly
    (*room 1). _can_cold: some manager with room has cold_free. */
 fx_ix_manager_t *fx_ix_route_warm(fx_ix_route_t *self, uint32_t slot, uint32_t *room);
-fx_ix_manager_t *fx_ix_route_fallback(fx_ix_route_t *self, uint32_t *room);
+fx_ix_manager_t *fx_ix_route_fallback(fx_ix_route_t *self, uint32_t slot, uint32_t *room);
 fx_ix_manager_t *fx_ix_route_random_pick(fx_ix_route_t *self, uint32_t *room);
 bool fx_ix_route_can_cold(const fx_ix_route_t *self);
 

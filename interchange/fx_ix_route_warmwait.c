@@ -43,7 +43,7 @@ static fx_ix_pick_t s_pick(fx_ix_route_t *route, const fx_ix_task_t *task, fx_ix
         return FX_IX_PICK_SEND;
     if (s_hold(route, task))
         return FX_IX_PICK_HOLD;
-    *manager_p = fx_ix_route_fallback(route, room);
+    *manager_p = fx_ix_route_fallback(route, task ? task->slot : FX_IX_SLOT_HOST, room);
     return *manager_p ? FX_IX_PICK_SEND : FX_IX_PICK_NONE;
 }
 
