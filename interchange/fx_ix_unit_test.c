@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fx_clock.h"
+#include "fx_file.h"
 #include "fx_kv.h"
 #include "fx_ix_bodies.h"
 #include "fx_ix_identity.h"
@@ -446,6 +448,55 @@ static void scenario_identity_and_pids(void *ctx)
     CHECK(system(cmd) == 0, "cleanup");
 }
 
+/* The local provider starts fx-manager with the containers' flags
+   (fx_ix_launch_flags) after its own: a stand-in fx-manager writes its
+   arguments to a file. */
+static void scenario_local_flags(void *ctx)
+{
+    (void) ctx;
+    char dir[] = "/tmp/fx-ep-flags-XXXXXX", path[PATH_MAX], err[512] = "";
+    REQUIRE(mkdtemp(dir), "temp dir");
+    fx_ix_launch_t launch = {.workers = 1, .prefetch = 1, .heartbeat_ms = 1000};
+    snprintf(launch.dir, sizeof launch.dir, "%s", dir);
+    snprintf(launch.fx_manager, sizeof launch.fx_manager, "%s/fx-manager", dir);
+    snprintf(path, sizeof path, "printf '%%s\\n' \"$@\" > '%s/args.tmp' && mv '%s/args.tmp' '%s/args'", dir, dir,
+             dir);
+    char script[PATH_MAX * 4];
+    snprintf(script, sizeof script, "#!/bin/sh\n%s\n", path);
+    CHECK(fx_file_write_atomic(launch.fx_manager, script, strlen(script), 0755, 0) == 0, "stand-in fx-manager");
+    fx_ix_container_conf_t ct = {.name = "torch", .runtime = "bwrap"};
+    fx_ix_manager_opts_t opts = {.strategy = "lru", .max_workers_per_container = -1, .idle_ms = 0,
+                                 .start_timeout_ms = -1, .containers = &ct, .containers_count = 1};
+    launch.flags = fx_ix_launch_flags(&opts, err, sizeof err);
+    REQUIRE(launch.flags, "flags: %s", err);
+    fx_ix_provider_conf_t pc = {.kind = FX_IX_PROVIDER_LOCAL, .nodes_per_block = 1};
+    void *local = fx_ix_provider_local.create(&pc, &launch, err, sizeof err);
+    REQUIRE(local, "the local provider: %s", err);
+    fx_ix_block_t block = {.managers = 1};
+    fx_ix_block_new_id(block.id);
+    CHECK(fx_ix_provider_local.submit(local, &block, fx_now_ms()) == 0, "a block submitted: %s", block.reason);
+    snprintf(path, sizeof path, "%s/args", dir);
+    char *text = NULL;
+    size_t len = 0;
+    int64_t deadline = fx_test_deadline(10000);
+    while (fx_file_read(path, 65536, &text, &len) != 0 && fx_test_now_ms() < deadline)
+        usleep(10000);
+    CHECK(text && strstr(text, "--heartbeat-ms\n1000\n") &&
+              strstr(text, "--container-strategy\nlru\n--container-idle-ms\n0\n--container-template\ntorch=bwrap "),
+          "fx-manager got its own flags and then the containers': %s", text ? text : "(nothing)");
+    CHECK(text && !strstr(text, "--max-workers-per-container"), "a key not set passes no flag");
+    free(text);
+    fx_ix_block_t *blocks[1] = {&block};
+    fx_ix_provider_local.stop(local, blocks, 1, 2000);
+    fx_ix_provider_local.destroy(local);
+    fx_ix_launch_flags_free(&launch.flags);
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+done:
+    return;
+}
+
 /* The lifecycle table, every (state, event) pair, as SPEC 6.5 writes it. */
 static void scenario_lifecycle(void *ctx)
 {
@@ -578,6 +629,7 @@ int main(int argc, char **argv)
         {"bodies", scenario_bodies, false},
         {"identity_and_pids", scenario_identity_and_pids, false},
         {"lifecycle", scenario_lifecycle, false},
+        {"local_flags", scenario_local_flags, false},
     };
     return fx_test_main("fx_ix_unit_test", argc - 1, argv + 1, scenarios,
                         sizeof scenarios / sizeof scenarios[0], NULL);
