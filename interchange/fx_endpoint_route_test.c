@@ -87,6 +87,14 @@ static void s_answer_all(ept_fake_t *f, fx_id_text_t *ids, int n)
         ept_answer(f, ids[i]);
 }
 
+/* The results of n tasks reach the broker, which acks them. */
+static bool s_results(ept_broker_t *b, fx_id_text_t *ids, int n)
+{
+    int got = ept_collect_results(b, ids, n, NULL);
+    ept_ack(b, ids, n);
+    return got == n;
+}
+
 /* Nothing more for f: no TASKS or CONTAINERS came before a barrier. */
 static bool s_quiet(ept_broker_t *b, ept_fake_t *f)
 {
@@ -134,23 +142,51 @@ static void s_two(ept_broker_t *b, ept_fake_t **a, ept_fake_t **c, uint32_t wind
     ept_fake_hello(b, *c, window);
 }
 
+/* The played broker and fx-endpoint, with config (NULL: none), up to its
+   first CREDIT; false (checked) if it did not get there. */
+static bool s_start(ept_broker_t *b, const char *config)
+{
+    CHECK(ept_broker_start(b) == 0, "fake broker starts");
+    if (config)
+        CHECK(ept_write_config(b, config) == 0, "config written");
+    CHECK(ept_endpoint_start(b, "0", NULL) == 0, "fx-endpoint starts");
+    return ept_until_ready(b);
+}
+
+/* SIGTERM (every result acked before: exit 0), then the broker goes. */
+static void s_finish(ept_broker_t *b, bool started)
+{
+    if (started)
+        CHECK(ept_endpoint_stop(b) == 0, "SIGTERM: exit 0");
+    ept_broker_stop(b, false);
+}
+
+/* A and B say hello (window each) and CAPACITY (cold slots, records);
+   the broker defines X. */
+static void s_pair(ept_broker_t *b, ept_fake_t **a, ept_fake_t **c, uint32_t window, uint32_t cold_a,
+                   const fx_container_capacity_t *ra, uint32_t na, uint32_t cold_b,
+                   const fx_container_capacity_t *rb, uint32_t nb)
+{
+    s_two(b, a, c, window);
+    ept_fake_capacity(*a, window, cold_a, ra, na);
+    ept_fake_capacity(*c, window, cold_b, rb, nb);
+    CHECK(ept_barrier(b, *a) && ept_barrier(b, *c), "both CAPACITY read");
+    ept_define_container(b, CX, "torch", "bwrap", "");
+}
+
 /* ------------------------------------------------------------ scenarios */
 
 static void scenario_warming(void *ctx)
 {
     (void) ctx;
     ept_broker_t b;
-    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
-    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts (default routing)");
-    if (!ept_until_ready(&b))
+    bool started = s_start(&b, NULL);
+    if (!started)
         goto done;
     ept_fake_t *a, *c;
-    s_two(&b, &a, &c, 8);
+    /* A: four idle workers warm for X, no cold slot; B: two idle host workers, four cold slots */
     fx_container_capacity_t ax = {.container_id = CX, .idle = 4}, ch = {.container_id = "", .idle = 2};
-    ept_fake_capacity(a, 8, 0, &ax, 1); /* A: four idle workers warm for X, no cold slot */
-    ept_fake_capacity(c, 8, 4, &ch, 1); /* B: two idle host workers, four cold slots */
-    CHECK(ept_barrier(&b, a) && ept_barrier(&b, c), "both CAPACITY read");
-    ept_define_container(&b, CX, "torch", "bwrap", "");
+    s_pair(&b, &a, &c, 8, 0, &ax, 1, 4, &ch, 1);
     char routing[64];
     WAIT_UNTIL(&b, (ept_stat_text(&b, "routing", routing, sizeof routing), strcmp(routing, "warming-aware") == 0));
     CHECK(strcmp(routing, "warming-aware") == 0, "the default strategy is warming-aware (%s)", routing);
@@ -204,8 +240,7 @@ static void scenario_warming(void *ctx)
 
     s_answer_all(a, at_a, na);
     s_answer_all(c, at_b, nb);
-    CHECK(ept_collect_results(&b, ids, 8, NULL) == 8, "every result reached the broker");
-    ept_ack(&b, ids, 8);
+    CHECK(s_results(&b, ids, 8), "every result reached the broker");
 
     /* A is idle again: the next X task goes to it, with no definition (once per session) */
     s_send_same(&b, 1, ids + 8, CX);
@@ -228,30 +263,22 @@ static void scenario_warming(void *ctx)
     fx_id_text_t last;
     CHECK(s_take(&b, a, 1, &last, NULL) == 1 && strcmp(last, ids[9]) == 0, "then the task");
     ept_answer(a, ids[9]);
-    CHECK(ept_collect_results(&b, ids + 8, 2, NULL) == 2, "both results");
-    ept_ack(&b, ids + 8, 2);
+    CHECK(s_results(&b, ids + 8, 2), "both results");
     CHECK(s_stat(&b, "container_defs_sent", 3) == 3, "three definitions passed on: A, B, A again");
-    CHECK(ept_endpoint_stop(&b) == 0, "SIGTERM: exit 0");
 done:
-    ept_broker_stop(&b, false);
+    s_finish(&b, started);
 }
 
 static void scenario_random(void *ctx)
 {
     (void) ctx;
     ept_broker_t b;
-    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
-    CHECK(ept_write_config(&b, "routing: random\n") == 0, "config written");
-    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
-    if (!ept_until_ready(&b))
+    bool started = s_start(&b, "routing: random\n");
+    if (!started)
         goto done;
     ept_fake_t *a, *c;
-    s_two(&b, &a, &c, 64);
     fx_container_capacity_t ax = {.container_id = CX, .idle = 64};
-    ept_fake_capacity(a, 64, 0, &ax, 1); /* A warm for X: warming-aware would send it everything */
-    ept_fake_capacity(c, 64, 64, NULL, 0);
-    CHECK(ept_barrier(&b, a) && ept_barrier(&b, c), "both CAPACITY read");
-    ept_define_container(&b, CX, "torch", "bwrap", "");
+    s_pair(&b, &a, &c, 64, 0, &ax, 1, 64, NULL, 0); /* A warm for X: warming-aware would send it all */
     enum { N = 40 };
     fx_id_text_t ids[N], at_a[N], at_b[N];
     s_send_same(&b, N, ids, CX);
@@ -267,11 +294,9 @@ static void scenario_random(void *ctx)
     CHECK(na == ra && nb == rb, "each got what its counter says (%d %d)", na, nb);
     s_answer_all(a, at_a, na);
     s_answer_all(c, at_b, nb);
-    CHECK(ept_collect_results(&b, ids, N, NULL) == N, "every result reached the broker");
-    ept_ack(&b, ids, N);
-    CHECK(ept_endpoint_stop(&b) == 0, "SIGTERM: exit 0");
+    CHECK(s_results(&b, ids, N), "every result reached the broker");
 done:
-    ept_broker_stop(&b, false);
+    s_finish(&b, started);
 }
 
 /* A result of id with the stamps a manager and worker would put in: the
@@ -292,18 +317,12 @@ static void scenario_warm_wait(void *ctx)
 {
     (void) ctx;
     ept_broker_t b;
-    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
-    CHECK(ept_write_config(&b, "routing: warm-wait\n") == 0, "config written");
-    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
-    if (!ept_until_ready(&b))
+    bool started = s_start(&b, "routing: warm-wait\n");
+    if (!started)
         goto done;
     ept_fake_t *a, *c;
-    s_two(&b, &a, &c, 4);
     fx_container_capacity_t ax = {.container_id = CX, .idle = 1};
-    ept_fake_capacity(a, 4, 0, &ax, 1); /* A: one worker warm for X */
-    ept_fake_capacity(c, 4, 2, NULL, 0); /* B: two cold slots */
-    CHECK(ept_barrier(&b, a) && ept_barrier(&b, c), "both CAPACITY read");
-    ept_define_container(&b, CX, "torch", "bwrap", "");
+    s_pair(&b, &a, &c, 4, 0, &ax, 1, 2, NULL, 0); /* A: one worker warm for X; B: two cold slots */
     fx_id_text_t ids[8], got;
     uint64_t t0 = (uint64_t) fx_wall_us() / 1000;
 
@@ -315,8 +334,7 @@ static void scenario_warm_wait(void *ctx)
           "t2: nothing measured yet, so a cold start at B");
     s_answer_stamped(c, ids[1], t0, 4000, 10); /* its start took 4 s, its run 10 ms */
     s_answer_stamped(a, ids[0], t0, 0, 10);
-    CHECK(ept_collect_results(&b, ids, 2, NULL) == 2, "t1 and t2 done");
-    ept_ack(&b, ids, 2);
+    CHECK(s_results(&b, ids, 2), "t1 and t2 done");
     CHECK(s_stat(&b, "container." CX ".start_ms", 4000) == 4000, "the cold start measured: 4000 ms");
 
     /* t3 keeps A's worker busy; t4 waits for it rather than pay 4 s at B */
@@ -340,21 +358,18 @@ static void scenario_warm_wait(void *ctx)
     CHECK(s_manager_stat(&b, c, "cold", 2) == 2, "B made two cold starts in all (t2, t5)");
     ept_answer(a, ids[3]);
     ept_answer(c, ids[4]);
-    CHECK(ept_collect_results(&b, ids + 2, 3, NULL) == 3, "t3, t4, t5 done: nothing lost");
-    ept_ack(&b, ids + 2, 3);
+    CHECK(s_results(&b, ids + 2, 3), "t3, t4, t5 done: nothing lost");
     CHECK(s_stat(&b, "tasks_held_now", 0) == 0, "nothing held at the end");
-    CHECK(ept_endpoint_stop(&b) == 0, "SIGTERM: exit 0");
 done:
-    ept_broker_stop(&b, false);
+    s_finish(&b, started);
 }
 
 static void scenario_credit(void *ctx)
 {
     (void) ctx;
     ept_broker_t b;
-    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
-    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
-    if (!ept_until_ready(&b))
+    bool started = s_start(&b, NULL);
+    if (!started)
         goto done;
     ept_fake_t *a, *c;
     s_two(&b, &a, &c, 2); /* CREDIT(2) each, two workers each */
@@ -391,42 +406,33 @@ static void scenario_credit(void *ctx)
     CHECK(done == N, "the CREDIT-only managers got every task (%d of %d)", done, N);
     CHECK(!x_before_def, "an X task never came before X's definition");
     CHECK(defs_a <= 1 && defs_b <= 1, "at most one definition per session (%d %d)", defs_a, defs_b);
-    CHECK(ept_collect_results(&b, ids, N, NULL) == N, "every result reached the broker");
-    ept_ack(&b, ids, N);
+    CHECK(s_results(&b, ids, N), "every result reached the broker");
     long ra = -1, rb = -1;
     WAIT_UNTIL(&b, (ra = s_routed(&b, a)) + (rb = s_routed(&b, c)) == N);
     CHECK(ra + rb == N && ra > 0 && rb > 0, "both took part: A %ld, B %ld", ra, rb);
     CHECK(ept_stat(&b, "capacities") == 0 && ept_stat(&b, "credits") >= 2, "CREDIT only, no CAPACITY");
-    CHECK(ept_endpoint_stop(&b) == 0, "SIGTERM: exit 0");
 done:
-    ept_broker_stop(&b, false);
+    s_finish(&b, started);
 }
 
 static void scenario_gave_up(void *ctx)
 {
     (void) ctx;
     ept_broker_t b;
-    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
-    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
-    if (!ept_until_ready(&b))
+    bool started = s_start(&b, NULL);
+    if (!started)
         goto done;
     ept_fake_t *a, *c;
-    s_two(&b, &a, &c, 4);
     fx_container_capacity_t ax = {.container_id = CX, .failures = FX_LAUNCH_FAILURES_MAX};
-    ept_fake_capacity(a, 4, 4, &ax, 1); /* A: cold slots, but it gave up starting X */
-    ept_fake_capacity(c, 4, 4, NULL, 0);
-    CHECK(ept_barrier(&b, a) && ept_barrier(&b, c), "both CAPACITY read");
-    ept_define_container(&b, CX, "torch", "bwrap", "");
+    s_pair(&b, &a, &c, 4, 4, &ax, 1, 4, NULL, 0); /* A: cold slots, but it gave up starting X */
     fx_id_text_t ids[4], got[4];
     s_send_same(&b, 4, ids, CX);
     CHECK(s_take(&b, c, 4, got, NULL) == 4, "the X tasks went to B");
     CHECK(s_quiet(&b, a), "none to A, which stopped trying X");
     s_answer_all(c, got, 4);
-    CHECK(ept_collect_results(&b, ids, 4, NULL) == 4, "every result reached the broker");
-    ept_ack(&b, ids, 4);
-    CHECK(ept_endpoint_stop(&b) == 0, "SIGTERM: exit 0");
+    CHECK(s_results(&b, ids, 4), "every result reached the broker");
 done:
-    ept_broker_stop(&b, false);
+    s_finish(&b, started);
 }
 
 /* The record of container id in the last ENDPOINT_STATUS, or NULL. */
@@ -442,9 +448,8 @@ static void scenario_status(void *ctx)
 {
     (void) ctx;
     ept_broker_t b;
-    CHECK(ept_broker_start(&b) == 0, "fake broker starts");
-    CHECK(ept_endpoint_start(&b, "0", NULL) == 0, "fx-endpoint starts");
-    if (!ept_until_ready(&b))
+    bool started = s_start(&b, NULL);
+    if (!started)
         goto done;
     ept_fake_t *a, *c;
     s_two(&b, &a, &c, 4);
@@ -464,9 +469,8 @@ static void scenario_status(void *ctx)
     a->beating = false; /* A is lost: its records go */
     ok = WAIT_UNTIL(&b, b.st_managers == 1 && b.st_ncontainers == 0);
     CHECK(ok, "A lost: no container records left (%u)", b.st_ncontainers);
-    CHECK(ept_endpoint_stop(&b) == 0, "SIGTERM: exit 0");
 done:
-    ept_broker_stop(&b, false);
+    s_finish(&b, started);
 }
 
 int main(int argc, char **argv)
