@@ -13,6 +13,7 @@
 #include "fx_file.h"
 #include "fx_kv.h"
 #include "fx_ix_bodies.h"
+#include "fx_ix_containers.h"
 #include "fx_ix_identity.h"
 #include "fx_ix_lifecycle.h"
 #include "fx_ix_managers.h"
@@ -448,6 +449,84 @@ static void scenario_identity_and_pids(void *ctx)
     CHECK(system(cmd) == 0, "cleanup");
 }
 
+/* CAPACITY and the counts between two of them (SPEC 5.34, 7.9): a task
+   sent to an idle warm worker makes it busy, one sent with none idle takes
+   a cold slot, results free workers, a new CAPACITY replaces it all; the
+   container's sums and the view follow. */
+static void scenario_capacity_counts(void *ctx)
+{
+    (void) ctx;
+    fx_ix_tasks_t *q = fx_ix_tasks_new();
+    fx_ix_managers_t *reg = fx_ix_managers_new(&fx_ix_route_warming);
+    fx_ix_containers_t *cs = fx_ix_managers_containers(reg);
+    fx_ix_list_t orphans;
+    fx_ix_list_init(&orphans);
+    fx_id_text_t mid, ids[4];
+    fx_id_new(mid);
+    fx_msg_t *h = s_hello(mid);
+    zframe_t *r = zframe_new("\x00\x09", 2);
+    fx_ix_manager_t *m = fx_ix_managers_hello(reg, r, h, 1000, &orphans);
+    fx_msg_t *cap = fx_msg_new(FX_MSG_CAPACITY);
+    fx_msg_alloc_records(cap, 1);
+    cap->capacity.window = 8;
+    cap->capacity.cold_free = 2;
+    fx_strlcpy(cap->capacity.containers[0].container_id, "0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10",
+               sizeof cap->capacity.containers[0].container_id);
+    cap->capacity.containers[0].idle = 2;
+    fx_ix_manager_capacity(m, cap);
+    uint32_t x = fx_ix_containers_slot(cs, "0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", false);
+    fx_ix_mc_t *mc = fx_ix_manager_mc(m, x);
+    fx_ix_container_t *c = fx_ix_containers_at(cs, x);
+    CHECK(mc && fx_ix_mc_idle(mc) == 2 && fx_ix_manager_cold_free(m) == 2 && c->workers == 2 && c->idle == 2 &&
+              c->managers == 1,
+          "CAPACITY read: 2 idle warm for X, 2 cold slots, the container's sums");
+    fx_ix_task_t *t[4];
+    for (int i = 0; i < 4; i++) {
+        fx_task_t task = s_task(ids[i]);
+        fx_strlcpy(task.container, "0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", sizeof task.container);
+        fx_ix_tasks_add(q, &task);
+        t[i] = fx_ix_tasks_find(q, ids[i]);
+        t[i]->slot = x;
+    }
+    uint32_t room = 0;
+    CHECK(fx_ix_route_warm(fx_ix_managers_route(reg), x, &room) == m && room == 2,
+          "the view offers its two warm workers (room %u)", room);
+    fx_ix_manager_hold(m, fx_ix_tasks_pop(q));
+    CHECK(fx_ix_mc_idle(mc) == 1 && !t[0]->cold, "a task to an idle warm worker makes it busy");
+    fx_ix_manager_hold(m, fx_ix_tasks_pop(q));
+    CHECK(fx_ix_mc_idle(mc) == 0 && fx_ix_route_warm(fx_ix_managers_route(reg), x, &room) == NULL,
+          "no idle warm worker left: out of X's warm list");
+    fx_ix_manager_hold(m, fx_ix_tasks_pop(q));
+    CHECK(t[2]->cold && fx_ix_manager_cold_free(m) == 1 && fx_ix_manager_cold_routed(m) == 1 && c->cold_routed == 1,
+          "the third is a cold start: one cold slot left, counted");
+    CHECK(c->backlog == 1, "one X task beyond X's workers (%llu)", (unsigned long long) c->backlog);
+    fx_ix_manager_release(m, t[0]);
+    CHECK(fx_ix_mc_idle(mc) == 0, "a result frees a worker, which the cold task's wait takes: still 0 idle");
+    fx_ix_manager_release(m, t[1]);
+    CHECK(fx_ix_mc_idle(mc) == 1 && fx_ix_route_warm(fx_ix_managers_route(reg), x, &room) == m && room == 1,
+          "a second result: one idle warm worker, back in the warm list");
+    cap->capacity.cold_free = 1;
+    cap->capacity.containers[0].idle = 0;
+    cap->capacity.containers[0].busy = 1;
+    cap->capacity.containers[0].starting = 1;
+    fx_ix_manager_capacity(m, cap);
+    CHECK(fx_ix_mc_idle(mc) == 0 && fx_ix_manager_cold_free(m) == 1 && c->workers == 2 && c->starting == 1 &&
+              c->busy == 1 && c->idle == 0,
+          "a new CAPACITY replaces the numbers and the counts since");
+    fx_ix_manager_set_window(m, 4);
+    CHECK(!fx_ix_manager_reports_capacity(m) && c->managers == 0 && fx_ix_manager_cold_free(m) == 0 &&
+              fx_ix_manager_mc(m, x) != NULL,
+          "CREDIT instead: host workers only, X's record kept while a task of it is in flight");
+    fx_ix_manager_release(m, t[2]);
+    fx_ix_manager_set_window(m, 4);
+    CHECK(fx_ix_manager_mc(m, x) == NULL && c->workers == 0, "and dropped once none is");
+    fx_msg_destroy(&cap);
+    fx_msg_destroy(&h);
+    zframe_destroy(&r);
+    fx_ix_managers_destroy(&reg);
+    fx_ix_tasks_destroy(&q);
+}
+
 /* The local provider starts fx-manager with the containers' flags
    (fx_ix_launch_flags) after its own: a stand-in fx-manager writes its
    arguments to a file. */
@@ -630,6 +709,7 @@ int main(int argc, char **argv)
         {"identity_and_pids", scenario_identity_and_pids, false},
         {"lifecycle", scenario_lifecycle, false},
         {"local_flags", scenario_local_flags, false},
+        {"capacity_counts", scenario_capacity_counts, false},
     };
     return fx_test_main("fx_ix_unit_test", argc - 1, argv + 1, scenarios,
                         sizeof scenarios / sizeof scenarios[0], NULL);
