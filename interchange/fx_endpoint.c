@@ -27,6 +27,7 @@
 #include "fx_interchange.h"
 #include "fx_ix_config.h"
 #include "fx_ix_identity.h"
+#include "fx_ix_route.h"
 #include "fx_log.h"
 
 /* SIGTERM: how long in-flight tasks get to finish and their results to be
@@ -45,7 +46,8 @@ static void s_usage(FILE *out)
         "usage: fx-endpoint [--config FILE] [--dir DIR] [--creds CREDS] [--name NAME]\n"
         "                   [--managers N] [--workers M] [--prefetch K] [--manager-bind ADDR]\n"
         "                   [--heartbeat-ms %d] [--heartbeat-missed %d] [--adopt-grace-ms MS]\n"
-        "                   [--stop-grace-ms %d] [--stats-file PATH] [--log-file PATH] [--pid-file PATH]\n"
+        "                   [--stop-grace-ms %d] [--routing STRATEGY] [--stats-file PATH]\n"
+        "                   [--log-file PATH] [--pid-file PATH]\n"
         "  --config        the endpoint's config.yaml (default: DIR/config.yaml if it exists);\n"
         "                  every flag below overrides the value the file gives\n"
         "  --dir           state directory: endpoint.conf, endpoint.key, manager.key\n"
@@ -67,6 +69,10 @@ static void s_usage(FILE *out)
         "                  get to say hello before new ones are started (default 3 x period x missed)\n"
         "  --stop-grace-ms on SIGTERM, how long running tasks get to finish and their results\n"
         "                  to be acknowledged by the broker (config: stop_grace)\n"
+        "  --routing       which manager gets each task: random, warming-aware (the default:\n"
+        "                  idle warm workers for its container first) or warm-wait (as warming-\n"
+        "                  aware, but waits for a warm worker about to free up rather than pay\n"
+        "                  a cold start); config: routing\n"
         "  --stats-file    write counters here every second and on exit\n"
         "  --log-file      append every log line (this process's and its managers') here\n"
         "                  instead of stderr\n"
@@ -90,7 +96,7 @@ static int s_int(const char *flag, const char *text, int lo, int hi)
 
 /* What the command line said; -1 / NULL = not given. */
 typedef struct {
-    const char *config, *dir, *creds, *name, *manager_bind, *stats_file, *log_file, *pid_file;
+    const char *config, *dir, *creds, *name, *manager_bind, *stats_file, *log_file, *pid_file, *routing;
     int managers, workers, prefetch, heartbeat_ms, heartbeat_missed, adopt_grace_ms, stop_grace_ms;
 } s_flags_t;
 
@@ -119,6 +125,7 @@ static void s_read_flags(int argc, char **argv, s_flags_t *f)
         {"stats-file", required_argument, NULL, 's'},
         {"log-file", required_argument, NULL, 'l'},
         {"pid-file", required_argument, NULL, 'P'},
+        {"routing", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
@@ -169,6 +176,14 @@ static void s_read_flags(int argc, char **argv, s_flags_t *f)
             break;
         case 'P':
             f->pid_file = optarg;
+            break;
+        case 'r':
+            if (!fx_ix_route_named(optarg)) {
+                fprintf(stderr, "fx-endpoint: error: --routing %s: expected random, warming-aware or warm-wait\n",
+                        optarg);
+                exit(2);
+            }
+            f->routing = optarg;
             break;
         case 'H':
             s_usage(stdout);
@@ -339,6 +354,13 @@ int main(int argc, char **argv)
         .config_path = config_path[0] ? config_path : NULL,
         .allowed_functions = cfg->allowed_functions,
         .allowed_functions_count = cfg->allowed_functions_count,
+        .routing = f.routing ? f.routing : cfg->routing[0] ? cfg->routing : FX_IX_ROUTE_DEFAULT,
+        .manager_opts = {.strategy = cfg->container_strategy,
+                         .max_workers_per_container = cfg->max_workers_per_container,
+                         .idle_ms = cfg->container_idle_ms,
+                         .start_timeout_ms = cfg->container_start_timeout_ms,
+                         .containers = cfg->containers,
+                         .containers_count = cfg->containers_count},
     };
     if (f.heartbeat_missed > 0)
         conf.heartbeat_missed = f.heartbeat_missed;

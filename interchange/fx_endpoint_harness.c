@@ -144,6 +144,9 @@ static void s_on_endpoint(ept_broker_t *b)
         b->st_managers = msg->endpoint_status.managers;
         b->st_workers = msg->endpoint_status.workers;
         b->st_free = msg->endpoint_status.free;
+        b->st_ncontainers = msg->endpoint_status.container_count;
+        for (uint32_t i = 0; i < b->st_ncontainers && i < 8; i++)
+            b->st_containers[i] = msg->endpoint_status.containers[i];
     }
     else if (msg->type != FX_MSG_HEARTBEAT) {
         zlistx_add_end(b->ep_inbox, msg);
@@ -159,9 +162,10 @@ static void s_on_fake(ept_fake_t *f)
     zmsg_t *zmsg = zmsg_recv(f->sock);
     fx_msg_t *msg = NULL;
     uint32_t seq = 0;
-    int rc = fx_msg_decode(zmsg, &msg, &seq, NULL);
+    const char *detail = "";
+    int rc = fx_msg_decode(zmsg, &msg, &seq, &detail);
     zmsg_destroy(&zmsg);
-    CHECK(rc == FX_OK, "the endpoint's message to a manager decodes: %s", fx_strerror(rc));
+    CHECK(rc == FX_OK, "the endpoint's message to a manager decodes: %s (%s)", fx_strerror(rc), detail);
     if (rc == FX_OK && msg->type != FX_MSG_HEARTBEAT)
         zlistx_add_end(f->inbox, msg);
     else
@@ -480,6 +484,31 @@ bool ept_fake_hello(ept_broker_t *b, ept_fake_t *f, uint32_t window)
     c->credit.window = window;
     ept_send(f->sock, NULL, c, &f->seq);
     return ok;
+}
+
+void ept_fake_capacity(ept_fake_t *f, uint32_t window, uint32_t cold_free, const fx_container_capacity_t *recs,
+                       uint32_t n)
+{
+    fx_msg_t *c = fx_msg_new(FX_MSG_CAPACITY);
+    fx_msg_alloc_records(c, n);
+    for (uint32_t i = 0; i < n; i++)
+        c->capacity.containers[i] = recs[i];
+    c->capacity.window = window;
+    c->capacity.cold_free = cold_free;
+    ept_send(f->sock, NULL, c, &f->seq);
+}
+
+void ept_define_container(ept_broker_t *b, const char *id, const char *name, const char *runtime,
+                          const char *image)
+{
+    fx_msg_t *m = fx_msg_new(FX_MSG_CONTAINERS);
+    fx_msg_alloc_records(m, 1);
+    fx_container_def_t *d = &m->containers.containers[0];
+    fx_strlcpy(d->container_id, id, sizeof d->container_id);
+    fx_strlcpy(d->name, name, sizeof d->name);
+    fx_strlcpy(d->runtime, runtime, sizeof d->runtime);
+    fx_strlcpy(d->image, image, sizeof d->image);
+    ept_send(b->endpoint, b->ep_routing, m, &b->seq);
 }
 
 /* Sends raw frames (already encoded) from a fake manager and expects ERROR

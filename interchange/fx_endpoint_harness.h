@@ -63,6 +63,8 @@ typedef struct {
     uint32_t window;
     int statuses; /* ENDPOINT_STATUS messages, and the last one */
     uint32_t st_managers, st_workers, st_free;
+    uint32_t st_ncontainers; /* its container records (the first 8) */
+    fx_endpoint_container_t st_containers[8];
     uint32_t seq;
     int64_t next_beat;
     int hb_ms; /* the broker's heartbeat period (its WELCOMEs, its beats): HB_MS unless a
@@ -130,6 +132,12 @@ bool ept_until_ready(ept_broker_t *b); /* registered, welcomed, first CREDIT */
 ept_fake_t *ept_fake_new(ept_broker_t *b, const fx_keypair_t *kp);
 fx_keypair_t ept_manager_key(ept_broker_t *b);
 bool ept_fake_hello(ept_broker_t *b, ept_fake_t *f, uint32_t window);
+/* f sends CAPACITY (SPEC 5.34): window, cold_free and n container records. */
+void ept_fake_capacity(ept_fake_t *f, uint32_t window, uint32_t cold_free, const fx_container_capacity_t *recs,
+                       uint32_t n);
+/* The broker sends CONTAINERS with one definition (SPEC 5.35). */
+void ept_define_container(ept_broker_t *b, const char *id, const char *name, const char *runtime,
+                          const char *image);
 void ept_expect_error(ept_broker_t *b, ept_fake_t *f, zmsg_t *raw, int code, const char *what);
 zmsg_t *ept_raw(uint32_t version, uint32_t type, void (*body)(msgpack_packer *));
 void ept_body_bad_hello(msgpack_packer *pk);

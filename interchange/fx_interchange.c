@@ -57,8 +57,15 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     self->conf = conf;
     self->life = FX_IX_STARTING;
     fx_ix_work_t *w = &self->work;
+    const fx_ix_route_ops_t *routing = fx_ix_route_named(conf->routing ? conf->routing : FX_IX_ROUTE_DEFAULT);
+    if (!routing) {
+        snprintf(err, errlen, "unknown routing strategy %s; expected random, warming-aware or warm-wait",
+                 conf->routing);
+        free(self);
+        return NULL;
+    }
     w->tasks = fx_ix_tasks_new();
-    w->managers = fx_ix_managers_new(NULL);
+    w->managers = fx_ix_managers_new(routing);
     w->results = fx_ix_results_new();
     w->bodies = fx_ix_bodies_new(FX_IX_BODIES_MAX_ENTRIES, FX_IX_BODIES_MAX_BYTES);
     w->fetch = fx_ix_fetch_new();
@@ -89,6 +96,7 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
     fx_ix_bodies_destroy(&self->work.bodies);
     fx_ix_results_destroy(&self->work.results);
     fx_ix_scaling_destroy(&self->scaling);
+    fx_ix_launch_flags_free(&self->launch.flags);
     fx_ix_scratch_free(&self->work.scratch);
     zhashx_destroy(&self->work.allowed);
     free(self);
@@ -97,9 +105,12 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
 
 /* ------------------------------------------------------------ the lifecycle */
 
+/* Tasks at managers: held, less those queued here and those warm-wait
+   holds here. */
 static size_t s_in_flight(fx_interchange_t *self)
 {
-    return fx_ix_tasks_held(self->work.tasks) - fx_ix_tasks_queued(self->work.tasks);
+    return fx_ix_tasks_held(self->work.tasks) - fx_ix_tasks_queued(self->work.tasks) -
+           fx_ix_containers_held(fx_ix_managers_containers(self->work.managers));
 }
 
 /* What entering state `to` by event does (SPEC 6.5, the action column). */
@@ -203,7 +214,11 @@ static void s_write_stats(fx_interchange_t *self)
     w->stats.bodies_cached = fx_ix_bodies_size(w->bodies);
     w->stats.bodies_cached_bytes = fx_ix_bodies_bytes(w->bodies);
     w->stats.bodies_evicted = fx_ix_bodies_evicted(w->bodies);
-    if (fx_ix_stats_write(&self->work.stats, self->conf->stats_file) != 0)
+    fx_ix_text_t extra = {0};
+    fx_ix_stats_routing(&extra, w->managers);
+    int rc = extra.oom ? -1 : fx_ix_stats_write(&self->work.stats, self->conf->stats_file, extra.data);
+    fx_ix_text_free(&extra);
+    if (rc != 0)
         fx_warn("cannot write the stats file %s; check that its directory is writable",
                 self->conf->stats_file);
 }
@@ -313,7 +328,8 @@ static int s_launch(fx_interchange_t *self, char *err, size_t errlen)
     l->prefetch = conf->prefetch;
     l->heartbeat_ms = conf->heartbeat_ms;
     l->heartbeat_missed = conf->heartbeat_missed;
-    return 0;
+    l->flags = fx_ix_launch_flags(&conf->manager_opts, err, errlen);
+    return l->flags ? 0 : -1;
 }
 
 /* RUNNING begins: bind the managers' port, make the provider, adopt the
@@ -365,6 +381,8 @@ static int s_timeout(fx_interchange_t *self, int64_t now)
         next = self->stop_deadline;
     if (fx_ix_scaling_next(self->scaling) < next)
         next = fx_ix_scaling_next(self->scaling);
+    if (fx_ix_dispatch_next(&self->work) < next)
+        next = fx_ix_dispatch_next(&self->work); /* a held task's wait ends */
     return next > now ? (int) (next - now) : 0;
 }
 

@@ -8,11 +8,13 @@
 
         1. ZAP requests (admit manager.key's public key only)
         2. broker messages   (TASKS into the FIFO, RESULTS_ACK, COMMAND, ...)
-        3. manager messages  (MANAGER_HELLO, CREDIT, RESULTS, HEARTBEAT)
+        3. manager messages  (MANAGER_HELLO, CAPACITY or CREDIT, RESULTS, HEARTBEAT)
         4. expire managers silent for --heartbeat-missed periods (tasks requeued)
         5. blocks            (the provider polled; scale out and in; ended blocks'
                               managers dropped, their tasks requeued)
-        6. dispatch          (FIFO -> managers, never beyond a manager's window)
+        6. dispatch          (FIFO -> managers the routing strategy picks, never
+                              beyond a manager's window; CONTAINERS before the
+                              first TASKS naming a container)
         7. send              (RESULTS batch, CREDIT, heartbeats, link liveness)
 
     Flow control: the CREDIT sent to the broker is the sum of the live
@@ -28,6 +30,7 @@
 #include "fx_kv.h"
 #include "fx_ix_config.h"
 #include "fx_ix_identity.h"
+#include "fx_ix_provider.h"
 
 typedef struct {
     const fx_creds_t *creds;
@@ -46,6 +49,8 @@ typedef struct {
     const char *config_path;               /* the config file read, for messages (NULL: none) */
     const fx_id_text_t *allowed_functions; /* NULL: every function may run here */
     size_t allowed_functions_count;
+    const char *routing;                   /* the routing strategy (fx_ix_route.h); NULL: warming-aware */
+    fx_ix_manager_opts_t manager_opts;     /* containers: passed on to every manager started */
 } fx_interchange_conf_t;
 
 typedef struct fx_interchange_t fx_interchange_t;

@@ -152,6 +152,10 @@ int fx_ix_batch_scripts(const fx_ix_batch_dialect_t *d, const fx_ix_provider_con
                    l->heartbeat_ms);
     if (l->heartbeat_missed > 0 && l->heartbeat_missed != FX_HEARTBEAT_MISSED_DEFAULT)
         fx_ix_text_add(node, " --heartbeat-missed %d", l->heartbeat_missed);
+    for (char **flag = l->flags; flag && *flag; flag++) { /* the containers' (fx_ix_launch_flags) */
+        fx_ix_text_add(node, strncmp(*flag, "--", 2) == 0 ? " \\\n    " : " "); /* a flag, then its value */
+        fx_ix_text_quoted(node, *flag);
+    }
     fx_ix_text_add(node, " \\\n    --id \"%s$(printf %%04x $((rank %% 65536)))\"\n", prefix);
     return job->oom || node->oom ? -1 : 0;
 }

@@ -158,7 +158,14 @@ static void scenario_scripts(void *ctx)
           "pbs, two nodes: mpiexec by default");
     fx_ix_text_free(&job);
 
-    /* the node script, run: a stand-in fx-manager prints its arguments */
+    /* the node script, run: a stand-in fx-manager prints its arguments,
+       the containers' flags among them (fx_ix_launch_flags) */
+    char *flags[] = {"--container-strategy", "keep", "--container-template",
+                     "t=apptainer exec --bind '/a b' \"{image}\" {command}", NULL};
+    l.flags = flags;
+    fx_ix_text_free(&node);
+    s_scripts(&fx_ix_batch_pbs, &p, &l, 2, &job, &node);
+    fx_ix_text_free(&job);
     s_write("it's fx-manager", "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done\n", 0755);
     char path[128], cmd[512];
     snprintf(path, sizeof path, "%s/node.sh", s_dir);
@@ -171,7 +178,9 @@ static void scenario_scripts(void *ctx)
     CHECK(strstr(out, "--server-key\na$b!c*d?e&f<g>h(i)j[k]l{m}n@o%p#q/r=s^t\n") &&
               strstr(out, "--interchange\ntcp://10.0.0.5:7000\n") &&
               strstr(out, "--workers\n4\n--prefetch\n1\n") && strstr(out, "--heartbeat-missed\n5\n") &&
-              strstr(out, "--id\n0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b0003\n"),
+              strstr(out, "--id\n0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b0003\n") &&
+              strstr(out, "--container-strategy\nkeep\n--container-template\n"
+                          "t=apptainer exec --bind '/a b' \"{image}\" {command}\n"),
           "every argument whole (a key full of shell characters, a path with a quote); id of node 3:\n%s",
           out);
     free(out);

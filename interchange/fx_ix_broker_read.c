@@ -1,6 +1,6 @@
 /*  fx_ix_broker_read.c: phase 2 of the loop, what the interchange hears
     from its forwarder: TASKS into the FIFO, CANCEL, RESULTS_ACK, COMMAND,
-    FUNCTION_BODIES, and the WELCOME and ERROR that move the link
+    FUNCTION_BODIES, CONTAINERS, and the WELCOME and ERROR that move the link
     (fx_ix_link_step); and the
     link's silence check, the other event of that state machine. */
 #include <stdio.h>
@@ -53,6 +53,20 @@ void fx_ix_broker_tick(fx_ix_link_t *link, fx_ix_work_t *w, fx_interchange_t *ix
     s_link_do(w, ix, fx_ix_link_step(link, FX_IX_LINK_TICK, NULL, now), NULL);
 }
 
+/* CONTAINERS (SPEC 5.35): the definitions, kept by id; a changed one goes
+   to each manager again before its next task naming it. */
+static void s_on_containers(fx_ix_work_t *w, const fx_msg_t *msg)
+{
+    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
+    for (uint32_t i = 0; i < msg->containers.count; i++) {
+        const fx_container_def_t *def = &msg->containers.containers[i];
+        if (fx_ix_containers_define(cs, def) == FX_IX_SLOT_NONE)
+            fx_warn("cannot keep the definition of container %s (%s): %s", def->container_id, def->name,
+                    def->container_id[0] ? "too many containers" : "no id");
+        w->stats.container_defs++;
+    }
+}
+
 static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
 {
     uint64_t now = (uint64_t) fx_wall_us(); /* one stamp for the whole message: it was read now */
@@ -64,7 +78,9 @@ static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
         int rc = fx_ix_tasks_add(w->tasks, task);
         if (rc == FX_OK) {
             w->stats.tasks_received++;
-            fx_ix_fetch_task(w, fx_ix_tasks_find(w->tasks, task->task_id));
+            fx_ix_task_t *held = fx_ix_tasks_find(w->tasks, task->task_id);
+            held->slot = fx_ix_containers_slot(fx_ix_managers_containers(w->managers), task->container, true);
+            fx_ix_fetch_task(w, held);
         }
         else if (rc == FX_E_CONFLICT)
             w->stats.tasks_duplicate++; /* redelivered; the copy held here will answer */
@@ -121,6 +137,9 @@ static bool s_handle(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_port_t *port, fx
         break;
     case FX_MSG_FUNCTION_BODIES:
         fx_ix_fetch_bodies(w, msg);
+        break;
+    case FX_MSG_CONTAINERS:
+        s_on_containers(w, msg);
         break;
     default:
         break; /* HEARTBEAT: fx_ix_link_recv noted that the broker lives */

@@ -54,22 +54,64 @@ static uint32_t s_u32(uint64_t v)
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t) v;
 }
 
-/* ENDPOINT_STATUS when managers, workers or free slots changed, and with
-   every heartbeat. */
+/* The per-container records of ENDPOINT_STATUS (SPEC 5.25): each
+   container with a worker at some manager, summed from their CAPACITY;
+   into out (FX_CONTAINERS_MAX at most). */
+static uint32_t s_containers(fx_ix_work_t *w, fx_endpoint_container_t *out)
+{
+    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
+    uint32_t n = 0;
+    for (uint32_t slot = 0; slot < fx_ix_containers_count(cs) && n < FX_CONTAINERS_MAX; slot++) {
+        const fx_ix_container_t *c = fx_ix_containers_at(cs, slot);
+        if (!c->managers || (c->id[0] && !fx_id_valid(c->id)))
+            continue; /* CAPACITY names ids only: the check is for the encoder's sake */
+        fx_endpoint_container_t *r = &out[n++];
+        memset(r, 0, sizeof *r);
+        fx_strlcpy(r->container_id, c->id, sizeof r->container_id);
+        r->managers = s_u32(c->managers);
+        r->idle = s_u32(c->idle);
+        r->busy = s_u32(c->busy);
+        r->starting = s_u32(c->starting);
+    }
+    return n;
+}
+
+/* ENDPOINT_STATUS when managers, workers, free slots or the container
+   records changed, and with every heartbeat. The records are made again
+   only after a CAPACITY (or a manager gone) changed what they sum. */
 static void s_send_status(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, bool beat)
 {
     uint32_t now[3] = {s_u32(fx_ix_managers_size(w->managers)), s_u32(fx_ix_managers_workers(w->managers)),
                        s_u32(fx_ix_managers_free(w->managers))};
-    if (sent->status_sent && memcmp(now, sent->status, sizeof now) == 0 && !beat)
+    uint64_t gen = fx_ix_containers_status_gen(fx_ix_managers_containers(w->managers));
+    fx_endpoint_container_t records[FX_CONTAINERS_MAX];
+    uint32_t n = sent->ncontainers;
+    bool changed = false;
+    if (gen != sent->containers_gen) {
+        n = s_containers(w, records);
+        changed = n != sent->ncontainers || memcmp(records, sent->containers, n * sizeof records[0]) != 0;
+    }
+    else
+        memcpy(records, sent->containers, n * sizeof records[0]);
+    if (sent->status_sent && memcmp(now, sent->status, sizeof now) == 0 && !changed && !beat) {
+        sent->containers_gen = gen;
         return;
+    }
     fx_msg_t *msg = fx_msg_new(FX_MSG_ENDPOINT_STATUS);
-    if (!msg)
+    if (!msg || (n && fx_msg_alloc_records(msg, n) != FX_OK)) {
+        fx_msg_destroy(&msg);
         return;
+    }
     msg->endpoint_status.managers = now[0];
     msg->endpoint_status.workers = now[1];
     msg->endpoint_status.free = now[2];
+    if (n)
+        memcpy(msg->endpoint_status.containers, records, n * sizeof records[0]);
     if (fx_ix_link_send(link, &msg, FX_IX_SEQ_NONE) == FX_OK) {
         memcpy(sent->status, now, sizeof now);
+        memcpy(sent->containers, records, n * sizeof records[0]);
+        sent->ncontainers = n;
+        sent->containers_gen = gen;
         sent->status_sent = true;
     }
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "fx_container.h"
 #include "fx_file.h"
 #include "fx_ix_address.h"
 #include "fx_ix_config.h"
@@ -462,28 +463,16 @@ static int s_provider(s_ctx_t *c, const yaml_node_t *n)
 
 /* ------------------------------------------------------------ containers */
 
-static const char *const s_runtimes[] = {"apptainer", "podman", "docker", "bwrap", "none"};
+/* The runtimes an entry may name (container/fx_container.h). */
+static const char s_runtimes_text[] = "none, bwrap, podman, docker, apptainer or singularity";
 
-/* A template's placeholders are {image} and {command}; {command} is required. */
+/* A template: fx_container_template_check's placeholders, {command} required. */
 static int s_template(s_ctx_t *c, const yaml_node_t *v, const char *path, const char *t)
 {
-    bool command = false;
-    for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{')) {
-        const char *close = strchr(p, '}');
-        size_t len = close ? (size_t) (close - p + 1) : 0;
-        if (len == 7 && strncmp(p, "{image}", 7) == 0)
-            continue;
-        if (len == 9 && strncmp(p, "{command}", 9) == 0) {
-            command = true;
-            continue;
-        }
-        return s_fail(c, v, path, "unknown placeholder %.*s; expected {image} and {command}",
-                      close ? (int) len : (int) strlen(p), p);
-    }
-    return command ? 0
-                   : s_fail(c, v, path,
-                            "has no {command}; expected a command line with {command} "
-                            "where the worker goes (and {image})");
+    char why[512];
+    if (fx_container_template_check(t, why, sizeof why) == 0)
+        return 0;
+    return s_fail(c, v, path, "%s; expected a command line such as \"apptainer exec {image} {command}\"", why);
 }
 
 static int s_container(s_ctx_t *c, const yaml_node_t *k, const yaml_node_t *n, fx_ix_container_conf_t *ct)
@@ -494,7 +483,7 @@ static int s_container(s_ctx_t *c, const yaml_node_t *k, const yaml_node_t *n, f
     if (s_mapping(c, n, section) != 0)
         return -1;
     uint32_t seen = 0;
-    int runtime = -1;
+    fx_runtime_t runtime = FX_RUNTIME_COUNT;
     for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top; pair++) {
         yaml_node_t *key_node = yaml_document_get_node(c->doc, pair->key);
         yaml_node_t *v = yaml_document_get_node(c->doc, pair->value);
@@ -504,8 +493,15 @@ static int s_container(s_ctx_t *c, const yaml_node_t *k, const yaml_node_t *n, f
         snprintf(path, sizeof path, "%s.%s", section, keys[key]);
         if (s_is_null(v))
             continue;
-        if (key == 0 && s_enum(c, v, path, s_runtimes, 5, &runtime) != 0)
-            return -1;
+        if (key == 0) {
+            char what[96];
+            snprintf(what, sizeof what, "one of %s", s_runtimes_text);
+            const char *t = s_text(c, v, path, what);
+            if (!t)
+                return -1;
+            if (fx_runtime_parse(t, &runtime) != 0)
+                return s_expected(c, v, path, what);
+        }
         if (key == 1 && s_string(c, v, path, ct->image, sizeof ct->image) != 0)
             return -1;
         if (key == 2 && (s_string(c, v, path, ct->template_text, sizeof ct->template_text) != 0 ||
@@ -513,12 +509,12 @@ static int s_container(s_ctx_t *c, const yaml_node_t *k, const yaml_node_t *n, f
             return -1;
     }
     snprintf(path, sizeof path, "%s.runtime", section);
-    if (runtime < 0)
-        return s_fail(c, k, path, "missing; expected one of apptainer, podman, docker, bwrap, none");
-    snprintf(ct->runtime, sizeof ct->runtime, "%s", s_runtimes[runtime]);
+    if (runtime == FX_RUNTIME_COUNT)
+        return s_fail(c, k, path, "missing; expected one of %s", s_runtimes_text);
+    snprintf(ct->runtime, sizeof ct->runtime, "%s", fx_runtime_name(runtime));
     snprintf(path, sizeof path, "%s.image", section);
-    if (!ct->image[0] && runtime <= 2)
-        return s_fail(c, k, path, "missing; runtime %s needs an image", s_runtimes[runtime]);
+    if (!ct->image[0] && runtime != FX_RUNTIME_NONE && runtime != FX_RUNTIME_BWRAP)
+        return s_fail(c, k, path, "missing; runtime %s needs an image", fx_runtime_name(runtime));
     return 0;
 }
 
@@ -598,6 +594,11 @@ static const char *const s_top_keys[] = {
     "provider",
     "containers",
     "allowed_functions",
+    "routing",
+    "container_strategy",
+    "max_workers_per_container",
+    "container_idle_time",
+    "container_start_timeout",
 };
 #define S_TOP_KEYS (sizeof s_top_keys / sizeof s_top_keys[0])
 
@@ -651,6 +652,28 @@ static int s_top_value(s_ctx_t *c, int key, const yaml_node_t *v)
         return s_containers(c, v);
     case 11:
         return s_allowed(c, v);
+    case 12: {
+        static const char *const strategies[] = {"random", "warming-aware", "warm-wait"};
+        int which;
+        if (s_enum(c, v, path, strategies, 3, &which) != 0)
+            return -1;
+        snprintf(cfg->routing, sizeof cfg->routing, "%s", strategies[which]);
+        return 0;
+    }
+    case 13: {
+        static const char *const strategies[] = {"keep", "lru"};
+        int which;
+        if (s_enum(c, v, path, strategies, 2, &which) != 0)
+            return -1;
+        snprintf(cfg->container_strategy, sizeof cfg->container_strategy, "%s", strategies[which]);
+        return 0;
+    }
+    case 14:
+        return s_int(c, v, path, 0, FX_WORKERS_PER_MANAGER_MAX, &cfg->max_workers_per_container);
+    case 15:
+        return s_duration(c, v, path, 0, 30L * 86400 * 1000, &cfg->container_idle_ms);
+    case 16:
+        return s_duration(c, v, path, 100, 3600 * 1000, &cfg->container_start_timeout_ms);
     }
     return 0;
 }
@@ -690,7 +713,8 @@ fx_ix_config_t *fx_ix_config_empty(void)
     fx_ix_config_t *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return NULL;
-    cfg->workers_per_node = cfg->prefetch = FX_IX_UNSET;
+    cfg->workers_per_node = cfg->prefetch = cfg->max_workers_per_container = FX_IX_UNSET;
+    cfg->container_idle_ms = cfg->container_start_timeout_ms = FX_IX_UNSET;
     cfg->heartbeat_period_ms = cfg->heartbeat_threshold_ms = cfg->idle_time_ms = cfg->stop_grace_ms =
         FX_IX_UNSET;
     fx_ix_provider_conf_t *p = &cfg->provider;

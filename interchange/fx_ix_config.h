@@ -31,10 +31,15 @@
           scheduler_options: ["#SBATCH --constraint=cpu"]
           worker_init: ["module load python"]
           cmd_timeout: 30s             # bound on each sbatch/squeue/scancel
-        containers:                    # launch templates, used by a later issue
-          torch: {runtime: apptainer, image: /img/torch.sif,
-                  template: "apptainer exec {image} {command}"}
+        containers:                    # how containers of these names are launched
+          torch: {runtime: apptainer, image: /img/torch.sif,     # (12.7.2; template checked by
+                  template: "apptainer exec {image} {command}"} #  fx_container_template_check)
         allowed_functions: [0b7c...]   # only these function ids run here
+        routing: warming-aware         # random, warming-aware (default) or warm-wait (SPEC 7.9)
+        container_strategy: lru        # keep or lru (default; SPEC 12.7.3), for the managers
+        max_workers_per_container: 0   # 0: no cap
+        container_idle_time: 5m        # an idle container worker is retired (0: never)
+        container_start_timeout: 60s   # a container worker's READY must come by then
 
     Relative paths are relative to the file's folder; `~/` is $HOME.
 
@@ -115,7 +120,7 @@ typedef struct {
 /* containers: one launch template. */
 typedef struct {
     char name[FX_NAME_MAX + 1];
-    char runtime[16]; /* apptainer, podman, docker, bwrap, none */
+    char runtime[16]; /* fx_runtime_name: none, bwrap, podman, docker, apptainer, singularity */
     char image[PATH_MAX];
     char template_text[FX_IX_LINE_MAX]; /* "" = the runtime's default */
 } fx_ix_container_conf_t;
@@ -137,6 +142,11 @@ typedef struct {
     size_t containers_count;
     fx_id_text_t *allowed_functions; /* NULL: every function may run */
     size_t allowed_functions_count;
+    char routing[32];                   /* "" = the default, warming-aware */
+    char container_strategy[8];         /* keep, lru; "" = the managers' default (lru) */
+    int max_workers_per_container;      /* FX_IX_UNSET or 0.. (0: no cap) */
+    int64_t container_idle_ms;          /* FX_IX_UNSET or 0.. (0: never retire) */
+    int64_t container_start_timeout_ms; /* FX_IX_UNSET or 100.. */
 } fx_ix_config_t;
 
 /* Read and check the file at path. Caller owns the result

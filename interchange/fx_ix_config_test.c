@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fx_ix_config.h"
+#include "fx_ix_provider.h"
 
 #include "fx_check.h"
 #include "fx_testkit.h"
@@ -74,6 +75,13 @@ static void scenario_good(void *ctx)
              "{command}\"}\n"
              "  plain:\n"
              "    runtime: none\n"
+             "  sandbox: {runtime: bwrap, template: \"bwrap --ro-bind {image} / {env} {binds} {command}\"}\n"
+             "  sif: {runtime: singularity, image: \"/img/my image.sif\"}\n"
+             "routing: warm-wait\n"
+             "container_strategy: keep\n"
+             "max_workers_per_container: 3\n"
+             "container_idle_time: 90s\n"
+             "container_start_timeout: 2m\n"
              "allowed_functions:\n"
              "  - 0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10\n"
              "  - 1b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10\n",
@@ -98,11 +106,48 @@ static void scenario_good(void *ctx)
           "two scheduler option lines");
     CHECK(p->worker_init_count == 2 && strcmp(p->worker_init[0], "module load python") == 0,
           "worker_init: a block scalar is one line each (%zu)", p->worker_init_count);
-    CHECK(cfg->containers_count == 2 && strcmp(cfg->containers[0].name, "torch") == 0 &&
+    CHECK(cfg->containers_count == 4 && strcmp(cfg->containers[0].name, "torch") == 0 &&
               strcmp(cfg->containers[0].runtime, "apptainer") == 0 &&
               strcmp(cfg->containers[0].image, "/img/torch.sif") == 0 &&
-              strcmp(cfg->containers[1].runtime, "none") == 0,
-          "two containers");
+              strcmp(cfg->containers[1].runtime, "none") == 0 &&
+              strcmp(cfg->containers[2].runtime, "bwrap") == 0 && cfg->containers[2].image[0] == '\0' &&
+              strcmp(cfg->containers[3].runtime, "singularity") == 0,
+          "four containers");
+    CHECK(strcmp(cfg->routing, "warm-wait") == 0 && strcmp(cfg->container_strategy, "keep") == 0 &&
+              cfg->max_workers_per_container == 3 && cfg->container_idle_ms == 90000 &&
+              cfg->container_start_timeout_ms == 120000,
+          "routing and the container keys: %s %s %d %lld %lld", cfg->routing, cfg->container_strategy,
+          cfg->max_workers_per_container, (long long) cfg->container_idle_ms,
+          (long long) cfg->container_start_timeout_ms);
+
+    /* what every manager the endpoint starts is told of them */
+    fx_ix_manager_opts_t opts = {.strategy = cfg->container_strategy,
+                                 .max_workers_per_container = cfg->max_workers_per_container,
+                                 .idle_ms = cfg->container_idle_ms,
+                                 .start_timeout_ms = cfg->container_start_timeout_ms,
+                                 .containers = cfg->containers,
+                                 .containers_count = cfg->containers_count};
+    char **flags = fx_ix_launch_flags(&opts, err, sizeof err);
+    REQUIRE(flags, "manager flags: %s", err);
+    static const char *const want[] = {
+        "--container-strategy", "keep", "--max-workers-per-container", "3", "--container-idle-ms", "90000",
+        "--container-start-timeout-ms", "120000", "--container-template",
+        "torch=apptainer exec /img/torch.sif {command}", "--container-template", "plain={command}",
+        "--container-template", "sandbox=bwrap --ro-bind {image} / {env} {binds} {command}",
+        "--container-template", NULL};
+    int i = 0;
+    for (; want[i]; i++)
+        CHECK(flags[i] && strcmp(flags[i], want[i]) == 0, "flag %d: %s (want %s)", i, flags[i] ? flags[i] : "(end)",
+              want[i]);
+    CHECK(flags[i] && strncmp(flags[i], "sif=", 4) == 0 && strstr(flags[i], "\"/img/my image.sif\"") &&
+              !strstr(flags[i], "{image}") && flags[i + 1] == NULL,
+          "an entry without a template gets its runtime's default, its image written in, quoted: %s",
+          flags[i] ? flags[i] : "(end)");
+    fx_ix_launch_flags_free(&flags);
+    fx_ix_manager_opts_t none = {.max_workers_per_container = -1, .idle_ms = -1, .start_timeout_ms = -1};
+    flags = fx_ix_launch_flags(&none, err, sizeof err);
+    CHECK(flags && flags[0] == NULL, "nothing set: no flags (fx-manager's defaults)");
+    fx_ix_launch_flags_free(&flags);
     CHECK(cfg->allowed_functions_count == 2 &&
               strcmp(cfg->allowed_functions[1], "1b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10") == 0,
           "two allowed functions");
@@ -210,9 +255,23 @@ static void scenario_broken(void *ctx)
     s_broken("container without image", "containers:\n  torch:\n    runtime: podman\n", 2, 3,
              "containers.torch.image", "needs an image");
     s_broken("bad runtime", "containers:\n  t: {runtime: lxc}\n", 2, 16, "containers.t.runtime",
-             "one of apptainer");
+             "one of none, bwrap, podman, docker, apptainer or singularity");
     s_broken("bad placeholder", "containers:\n  t: {runtime: none, template: \"run {img} {command}\"}\n", 2,
-             32, "containers.t.template", "unknown placeholder {img}");
+             32, "containers.t.template", "unknown placeholder near \"{img}");
+    s_broken("placeholder inside a word", "containers:\n  t: {runtime: bwrap, template: \"x{env} {command}\"}\n",
+             2, 33, "containers.t.template", "{env} must be a word of its own");
+    s_broken("unknown routing", "routing: round-robin\n", 1, 10, "routing",
+             "expected one of random, warming-aware, warm-wait");
+    s_broken("unknown container strategy", "container_strategy: fifo\n", 1, 21, "container_strategy",
+             "expected one of keep, lru");
+    s_broken("negative cap", "max_workers_per_container: -1\n", 1, 28, "max_workers_per_container",
+             "from 0 to");
+    s_broken("bad idle time", "name: a\ncontainer_idle_time: soon\n", 2, 22, "container_idle_time",
+             "a duration");
+    s_broken("too short a start timeout", "container_start_timeout: 10ms\n", 1, 26, "container_start_timeout",
+             "from 100 ms");
+    s_broken("singularity without image", "containers:\n  s: {runtime: singularity}\n", 2, 3,
+             "containers.s.image", "needs an image");
     s_broken("no command", "containers:\n  t: {runtime: none, template: \"run {image}\"}\n", 2, 32,
              "containers.t.template", "has no {command}");
     /* files and addresses */

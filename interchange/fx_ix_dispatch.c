@@ -1,11 +1,16 @@
-/*  fx_ix_dispatch.c: phase 6 of the loop, dispatch. Tasks leave the front
-    of the FIFO, in order, for the manager the routing strategy picks
-    (fx_ix_route.h), as many at once as that manager has room for, never
-    beyond its window; then each manager that got some is sent one TASKS
-    message with all of them (FX_BATCH_MAX at most), their frames shared,
-    not copied (fx_ix_wire.h). The cost is O(1) per task and per manager
-    served, whatever the number of managers. The loop does not call it
-    while draining. */
+/*  fx_ix_dispatch.c: phase 6 of the loop, dispatch. First the tasks
+    warm-wait holds for a warm worker (fx_ix_route_warmwait.c), then tasks
+    leave the front of the FIFO, in order, for the manager the routing
+    strategy picks (fx_ix_route.h), as many at once as that manager has
+    room for among the tasks of the front one's container, never beyond
+    its window; then each manager that got some is sent one TASKS message
+    with all of them (FX_BATCH_MAX at most), their frames shared, not
+    copied (fx_ix_wire.h), after CONTAINERS with the definitions of the
+    containers they name that its session lacks (SPEC 5.35). The cost is
+    O(1) per task and per manager served, whatever the number of managers.
+    The loop does not call it while draining. */
+#include <string.h>
+
 #include "fx_ix_internal.h"
 #include "fx_log.h"
 
@@ -24,8 +29,65 @@ static zframe_t *s_body_for(fx_ix_manager_t *m, const fx_ix_task_t *t)
     return first || !S_MANAGERS_CACHE_BODIES ? fx_ix_task_body(t) : NULL;
 }
 
+/* CONTAINERS before the TASKS of a batch (SPEC 5.35): the definitions
+   of the containers the n tasks from t on name that this manager session
+   was not sent yet, or was sent an older generation of. */
+static void s_send_definitions(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m, fx_ix_task_t *t,
+                               uint32_t n)
+{
+    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
+    fx_msg_t *msg = NULL;
+    for (uint32_t i = 0; i < n; i++, t = fx_ix_manager_after(m, t)) {
+        if (t->slot == FX_IX_SLOT_HOST || t->slot == FX_IX_SLOT_NONE)
+            continue;
+        fx_ix_container_t *c = fx_ix_containers_at(cs, t->slot);
+        fx_ix_mc_t *mc = fx_ix_manager_mc(m, t->slot);
+        if (!c || !mc || mc->sent_gen == c->gen)
+            continue;
+        if (c->gen == 0) {
+            if (!c->warned)
+                fx_warn("tasks name container %s but the broker sent no definition of it; the "
+                        "managers cannot start it",
+                        c->id);
+            c->warned = true;
+            continue;
+        }
+        if (!msg) {
+            msg = fx_msg_new(FX_MSG_CONTAINERS);
+            if (!msg || fx_msg_alloc_records(msg, FX_CONTAINERS_MAX) != FX_OK) {
+                fx_msg_destroy(&msg);
+                return; /* out of memory: sent with the next batch */
+            }
+            msg->containers.count = 0; /* room for them all, none filled yet */
+        }
+        if (msg->containers.count == FX_CONTAINERS_MAX)
+            break; /* the rest with the next batch */
+        msg->containers.containers[msg->containers.count++] = c->def;
+        mc->sent_gen = c->gen;
+    }
+    if (!msg)
+        return;
+    uint32_t count = msg->containers.count;
+    fx_container_def_t sent[FX_CONTAINERS_MAX];
+    memcpy(sent, msg->containers.containers, count * sizeof sent[0]);
+    int rc = count ? fx_ix_port_send_to(port, m, &msg) : FX_OK;
+    fx_msg_destroy(&msg);
+    if (rc == FX_OK) {
+        w->stats.container_defs_sent += count;
+        return;
+    }
+    fx_warn("cannot send %u container definition(s) to manager %s (%s); they go with its next tasks",
+            count, fx_ix_manager_id(m), fx_strerror(rc));
+    for (uint32_t i = 0; i < count; i++) {
+        fx_ix_mc_t *mc = fx_ix_manager_mc(
+            m, fx_ix_containers_slot(cs, sent[i].container_id, false));
+        if (mc)
+            mc->sent_gen = 0;
+    }
+}
+
 /* Sends m the tasks handed to it in this pass (the last ones of its list),
-   stamped FX_TIME_IX_DISPATCHED. */
+   stamped FX_TIME_IX_DISPATCHED, after the definitions they need. */
 static void s_send_batch(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m)
 {
     fx_ix_manager_scratch_t *s = fx_ix_manager_scratch(m);
@@ -46,6 +108,10 @@ static void s_send_batch(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m
     fx_ix_task_t *t = fx_ix_manager_last(m);
     for (uint32_t i = 1; i < n; i++)
         t = fx_ix_manager_before(m, t);
+    if (s->containers) {
+        s_send_definitions(w, port, m, t, n);
+        s->containers = false;
+    }
     for (uint32_t i = 0; i < n; i++, t = fx_ix_manager_after(m, t)) {
         t->times[FX_TIME_IX_DISPATCHED] = now;
         fx_ix_task_fill(t, &records[i]);
@@ -63,26 +129,111 @@ static void s_send_batch(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m
         w->stats.tasks_dispatched += n;
 }
 
+/* m among the managers sent to at the end of this pass; false on OOM. */
+static bool s_touch(fx_ix_work_t *w, fx_ix_manager_t *m)
+{
+    fx_ix_manager_scratch_t *s = fx_ix_manager_scratch(m);
+    if (!s->touched) {
+        if (fx_ix_scratch_touch(&w->scratch, m) != FX_OK)
+            return false;
+        s->touched = true;
+    }
+    return true;
+}
+
+/* Hand t (out of every list) to m (touched), in its batch of this pass; a
+   full batch goes out now. */
+static void s_give(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m, fx_ix_task_t *t)
+{
+    fx_ix_manager_scratch_t *s = fx_ix_manager_scratch(m);
+    fx_ix_manager_hold(m, t);
+    s->containers |= t->slot != FX_IX_SLOT_HOST;
+    if (++s->batch == FX_BATCH_MAX)
+        s_send_batch(w, port, m); /* a full message: out now, the next ones after it */
+}
+
+/* Warm-wait's held tasks first (fx_ix_route_warmwait.c): each container's
+   go to its managers with an idle warm worker, oldest first; those that
+   waited their time, and all of a container with no warm worker left, go
+   back to the front of the FIFO with cold starts allowed. O(1) per task,
+   plus O(1) per container holding. */
+static void s_serve_held(fx_ix_work_t *w, fx_ix_port_t *port, int64_t now)
+{
+    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
+    fx_ix_route_t *route = fx_ix_managers_route(w->managers);
+    fx_ix_list_t *holding = fx_ix_containers_holding(cs), back;
+    fx_ix_list_init(&back);
+    fx_ix_node_t *node = fx_ix_list_first(holding);
+    while (node) {
+        fx_ix_node_t *next = fx_ix_list_next(holding, node);
+        fx_ix_container_t *c = FX_IX_RECORD(node, fx_ix_container_t, holding);
+        fx_ix_node_t *front;
+        while ((front = fx_ix_list_first(&c->held)) != NULL) {
+            fx_ix_task_t *t = FX_IX_RECORD(front, fx_ix_task_t, node);
+            if (c->workers == 0 || t->held_until <= now) {
+                fx_ix_tasks_unwait(t);
+                t->no_hold = true;
+                fx_ix_list_push_back(&back, &t->node);
+                c->held_expired++;
+                continue;
+            }
+            uint32_t room = 0;
+            fx_ix_manager_t *m = fx_ix_route_warm(route, c->slot, &room);
+            if (!m || !s_touch(w, m))
+                break; /* no warm worker idle (or out of memory): they wait on */
+            for (uint32_t k = 0; k < room && (front = fx_ix_list_first(&c->held)) != NULL; k++) {
+                t = FX_IX_RECORD(front, fx_ix_task_t, node);
+                fx_ix_tasks_unwait(t);
+                s_give(w, port, m, t);
+                c->held_served++;
+            }
+        }
+        if (!c->held.size)
+            fx_ix_list_remove(holding, node);
+        node = next;
+    }
+    fx_ix_tasks_front_all(w->tasks, &back);
+}
+
+/* Warm-wait holds t, the front of the FIFO, for a warm worker of its
+   container: at most a cold start's time. */
+static void s_hold(fx_ix_work_t *w, fx_ix_task_t *t, int64_t now)
+{
+    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
+    fx_ix_container_t *c = fx_ix_containers_at(cs, t->slot);
+    double start = fx_ix_containers_start_ms(cs, t->slot);
+    int64_t wait = start > FX_IX_HOLD_MAX_MS ? FX_IX_HOLD_MAX_MS : start > 1 ? (int64_t) start : 1;
+    t->held_until = now + wait;
+    fx_ix_tasks_wait(w->tasks, t, &c->held);
+    fx_ix_containers_hold(cs, c);
+    c->held_total++;
+}
+
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port)
 {
     fx_ix_route_t *route = fx_ix_managers_route(w->managers);
     fx_ix_scratch_t *sc = &w->scratch;
+    int64_t now = fx_now_ms();
     sc->ntouched = 0;
+    s_serve_held(w, port, now);
     for (fx_ix_task_t *t = fx_ix_tasks_peek(w->tasks); t; t = fx_ix_tasks_peek(w->tasks)) {
         uint32_t room = 0;
-        fx_ix_manager_t *m = fx_ix_route_pick(route, t, &room);
-        if (!m)
+        fx_ix_manager_t *m = NULL;
+        fx_ix_pick_t pick = fx_ix_route_choose(route, t, &m, &room);
+        if (pick == FX_IX_PICK_NONE)
             break;
-        fx_ix_manager_scratch_t *s = fx_ix_manager_scratch(m);
-        if (!s->touched) {
-            if (fx_ix_scratch_touch(sc, m) != FX_OK)
-                break; /* out of memory: the tasks wait for the next pass */
-            s->touched = true;
+        if (pick == FX_IX_PICK_HOLD) {
+            s_hold(w, t, now);
+            continue;
         }
-        for (uint32_t k = 0; k < room && (t = fx_ix_tasks_pop(w->tasks)) != NULL; k++) {
-            fx_ix_manager_hold(m, t);
-            if (++s->batch == FX_BATCH_MAX)
-                s_send_batch(w, port, m); /* a full message: out now, the next ones after it */
+        if (!s_touch(w, m))
+            break; /* out of memory: the tasks wait for the next pass */
+        /* room is for tasks like the front one: of its container */
+        uint32_t slot = t->slot;
+        for (uint32_t k = 0; k < room && (t = fx_ix_tasks_peek(w->tasks)) != NULL && t->slot == slot; k++)
+            {
+            fx_ix_tasks_pop(w->tasks);
+            s_give(w, port, m, t);
         }
     }
     for (size_t i = 0; i < sc->ntouched; i++) {
@@ -91,4 +242,16 @@ void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port)
         fx_ix_manager_scratch(m)->touched = false;
     }
     sc->ntouched = 0;
+}
+
+int64_t fx_ix_dispatch_next(fx_ix_work_t *w)
+{
+    fx_ix_list_t *holding = fx_ix_containers_holding(fx_ix_managers_containers(w->managers));
+    int64_t next = INT64_MAX;
+    for (fx_ix_node_t *n = fx_ix_list_first(holding); n; n = fx_ix_list_next(holding, n)) {
+        fx_ix_node_t *front = fx_ix_list_first(&FX_IX_RECORD(n, fx_ix_container_t, holding)->held);
+        if (front && FX_IX_RECORD(front, fx_ix_task_t, node)->held_until < next)
+            next = FX_IX_RECORD(front, fx_ix_task_t, node)->held_until;
+    }
+    return next;
 }

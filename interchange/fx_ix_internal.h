@@ -32,6 +32,7 @@
 #include <stdbool.h>
 
 #include "fx_interchange.h"
+#include "fx_ix_batch.h"
 #include "fx_ix_bodies.h"
 #include "fx_ix_link.h"
 #include "fx_ix_list.h"
@@ -94,6 +95,9 @@ typedef struct {
     bool credit_sent;
     bool status_sent;
     uint32_t status[3]; /* managers, workers, free: as sent last */
+    uint64_t containers_gen; /* fx_ix_containers_status_gen when the records were made last */
+    uint32_t ncontainers;    /* the records sent last */
+    fx_endpoint_container_t containers[FX_CONTAINERS_MAX];
 } fx_ix_sent_t;
 
 /* Phase 2 (fx_ix_broker_read.c): the messages waiting on the link. port is
@@ -159,6 +163,11 @@ void fx_ix_fetch_session(fx_ix_work_t *w);
 size_t fx_ix_fetch_waiting(const fx_ix_fetch_t *self);
 size_t fx_ix_fetch_versions(const fx_ix_fetch_t *self);
 
+/* The routing's rows of the stats file (fx_ix_route_stats.c): the
+   strategy, cold-start routings, warm-wait's held tasks, and tasks routed
+   per manager and per container. O(managers + containers). */
+void fx_ix_stats_routing(fx_ix_text_t *out, fx_ix_managers_t *managers);
+
 /* Phase 3 (fx_ix_manager_read.c): the managers' messages waiting.
    heartbeat_ms goes out in every WELCOME. */
 void fx_ix_manager_read(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms);
@@ -172,6 +181,9 @@ void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
    managers the routing strategy picks (fx_ix_route.h), never beyond a
    manager's window; one TASKS batch per manager served. */
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
+/* When the next held task's wait ends (INT64_MAX: none held), for the
+   loop's timer. O(containers holding). */
+int64_t fx_ix_dispatch_next(fx_ix_work_t *w);
 
 /* Phase 7 (fx_ix_broker_send.c), only while the link is ACTIVE: pending
    RESULTS, then CREDIT(window) and ENDPOINT_STATUS when changed or beat,

@@ -6,7 +6,7 @@
 
         fx-ix-load [--managers N] [--window W] [--tasks T] [--batch B]
                    [--body BYTES] [--payload BYTES] [--heartbeat-ms MS]
-                   [--idle-s S] [--flood T] [--prefetch K]
+                   [--idle-s S] [--flood T] [--prefetch K] [--capacity]
 
     run    (default) N managers of window W (workers = W); the broker keeps
            what it has sent and not seen answered within the endpoint's
@@ -18,6 +18,11 @@
            the endpoint's CPU per second and per manager (heartbeats).
     flood  --flood T: T tasks sent with no manager (beyond the window; the
            endpoint holds what it is sent): its resident memory per task.
+
+    --capacity: the managers send CAPACITY (SPEC 5.34: window, no cold
+    slot, every worker an idle host worker) instead of CREDIT, and again
+    after each RESULTS, as fx-manager does when its numbers change: the
+    cost of the protocol 2 path for host tasks.
 
     One line of key=value per run on stdout (ep_cpu_us_per_task,
     ep_rss_kib, ...), for scripts. The endpoint runs with --heartbeat-ms MS
@@ -46,6 +51,23 @@ typedef struct {
 
 static uint64_t s_tasks_answered, s_results_at_broker, s_results_msgs_at_broker, s_tasks_msgs_at_mgr;
 static uint64_t s_times_bad, s_relost;
+static bool s_capacity; /* --capacity */
+
+/* What a manager announces: CREDIT(window), or with --capacity
+   CAPACITY(window, 0, [host: window idle]). */
+static fx_msg_t *s_announce(uint32_t window)
+{
+    if (!s_capacity) {
+        fx_msg_t *c = fx_msg_new(FX_MSG_CREDIT);
+        c->credit.window = window;
+        return c;
+    }
+    fx_msg_t *c = fx_msg_new(FX_MSG_CAPACITY);
+    fx_msg_alloc_records(c, 1);
+    c->capacity.window = window;
+    c->capacity.containers[0].idle = window;
+    return c;
+}
 
 /* CPU time of every thread of pid, in microseconds (schedstat). */
 static int64_t s_cpu_us(pid_t pid)
@@ -119,9 +141,7 @@ static void s_mgr_read(s_mgr_t *m, uint32_t window, int64_t now, int heartbeat_m
     if (msg->type == FX_MSG_WELCOME) {
         m->welcomed = true;
         m->next_beat = now + heartbeat_ms / 2;
-        fx_msg_t *c = fx_msg_new(FX_MSG_CREDIT);
-        c->credit.window = window;
-        s_mgr_send(m, c);
+        s_mgr_send(m, s_announce(window));
     }
     else if (msg->type == FX_MSG_ERROR && msg->error.code == FX_E_NO_SESSION && m->welcomed) {
         m->welcomed = false; /* lost by the endpoint: hello again, as fx-manager does */
@@ -145,6 +165,8 @@ static void s_mgr_read(s_mgr_t *m, uint32_t window, int64_t now, int heartbeat_m
         }
         s_tasks_answered += msg->tasks.count;
         s_mgr_send(m, res);
+        if (s_capacity)
+            s_mgr_send(m, s_announce(window)); /* its workers are idle again */
         m->next_beat = now + heartbeat_ms / 2;
     }
     fx_msg_destroy(&msg);
@@ -154,7 +176,7 @@ static void s_usage(void)
 {
     fprintf(stderr, "usage: fx-ix-load [--managers N] [--window W] [--tasks T] [--batch B] [--body BYTES]\n"
                     "                  [--payload BYTES] [--heartbeat-ms MS] [--idle-s S] [--flood T]\n"
-                    "                  [--prefetch K]\n");
+                    "                  [--prefetch K] [--capacity]\n");
 }
 
 static int s_parse(int argc, char **argv, s_opts_t *o)
@@ -177,6 +199,7 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
                                          {"idle-s", required_argument, NULL, 'i'},
                                          {"flood", required_argument, NULL, 'f'},
                                          {"prefetch", required_argument, NULL, 'p'},
+                                         {"capacity", no_argument, NULL, 'c'},
                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -211,6 +234,9 @@ static int s_parse(int argc, char **argv, s_opts_t *o)
             break;
         case 'p':
             o->prefetch = (int) v;
+            break;
+        case 'c':
+            s_capacity = true;
             break;
         default:
             s_usage();

@@ -1,8 +1,9 @@
 /*  fx_ix_manager_read.c: phase 3 of the loop, what the interchange hears
     from its managers, by the table of SPEC 6.3 (interchange side, per
     routing id: NONE or ACTIVE, fx_ix_managers.h): MANAGER_HELLO (a session
-    begins, WELCOME), CREDIT (the manager's window), RESULTS (on to the
-    broker), HEARTBEAT; anything else, or anything but a hello from a
+    begins, WELCOME), CAPACITY (its window, cold_free and workers per
+    container) or CREDIT (its window only), RESULTS (on to the broker; their
+    stamps measure run and cold-start times per container), HEARTBEAT; anything else, or anything but a hello from a
     connection without a session, is refused. */
 #include <stdio.h>
 #include <string.h>
@@ -39,12 +40,37 @@ static void s_on_hello(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zf
    included (an adopted manager's, SPEC 9.7). The manager is remembered as
    the result's sender: it gets RESULTS_ACK once the broker has acked the
    result (fx_ix_acks.c), never before (SPEC 6.3, 8.3). */
+/* Span between two stamps of r in ms; < 0 if either is missing. */
+static double s_span(const fx_result_t *r, int from, int to)
+{
+    uint64_t a = r->times[from], b = r->times[to];
+    return a && b && b >= a ? (double) (b - a) / 1000.0 : -1;
+}
+
+/* What the result of t tells about its container: the run (worker stamps,
+   else the round trip from here) and, for a cold start, the start (from
+   the manager's receipt to the worker's start: SPEC 12.5). */
+static void s_measure(fx_ix_work_t *w, const fx_ix_task_t *t, const fx_result_t *r)
+{
+    if (t->slot == FX_IX_SLOT_NONE || r->status == FX_RESULT_ERROR)
+        return;
+    double run = s_span(r, FX_TIME_WORKER_STARTED, FX_TIME_WORKER_FINISHED);
+    if (run < 0 && t->times[FX_TIME_IX_DISPATCHED]) {
+        uint64_t now = (uint64_t) fx_wall_us(), at = t->times[FX_TIME_IX_DISPATCHED];
+        run = now >= at ? (double) (now - at) / 1000.0 : -1;
+    }
+    double start = t->cold ? s_span(r, FX_TIME_MANAGER_RECEIVED, FX_TIME_WORKER_STARTED) : -1;
+    fx_ix_containers_measure(fx_ix_managers_containers(w->managers), t->slot, run, start);
+}
+
 static void s_on_results(fx_ix_work_t *w, fx_ix_manager_t *m, fx_msg_t *msg)
 {
     for (uint32_t i = 0; i < msg->results.count; i++) {
         fx_result_t *r = &msg->results.results[i];
         fx_ix_task_t *t = fx_ix_tasks_find(w->tasks, r->task_id);
         if (t) {
+            if (t->holder == m)
+                s_measure(w, t, r);
             if (t->holder)
                 fx_ix_manager_release(t->holder, t);
             fx_ix_tasks_done(w->tasks, &t);
@@ -59,16 +85,33 @@ static void s_on_results(fx_ix_work_t *w, fx_ix_manager_t *m, fx_msg_t *msg)
     }
 }
 
-static void s_on_credit(fx_ix_port_t *port, zframe_t *routing, fx_ix_manager_t *m, fx_msg_t *msg)
+/* CREDIT's window, or CAPACITY's: within the endpoint's limit (else
+   refused, and nothing changes). */
+static bool s_window_ok(fx_ix_port_t *port, zframe_t *routing, const fx_msg_t *msg, uint32_t window)
 {
-    if (msg->credit.window > FX_IX_MANAGER_WINDOW_MAX) {
-        fx_ix_port_refuse(port, routing, msg->seq, FX_E_BAD_FIELD,
-                          "CREDIT window %u is over the endpoint's limit of %u per manager; announce "
-                          "workers + prefetch",
-                          msg->credit.window, FX_IX_MANAGER_WINDOW_MAX);
-        return;
-    }
-    fx_ix_manager_set_window(m, msg->credit.window);
+    if (window <= FX_IX_MANAGER_WINDOW_MAX)
+        return true;
+    fx_ix_port_refuse(port, routing, msg->seq, FX_E_BAD_FIELD,
+                      "%s window %u is over the endpoint's limit of %u per manager; announce "
+                      "workers + prefetch",
+                      fx_msg_type_name(msg->type), window, FX_IX_MANAGER_WINDOW_MAX);
+    return false;
+}
+
+static void s_on_credit(fx_ix_work_t *w, fx_ix_port_t *port, zframe_t *routing, fx_ix_manager_t *m,
+                        fx_msg_t *msg)
+{
+    w->stats.credits++;
+    if (s_window_ok(port, routing, msg, msg->credit.window))
+        fx_ix_manager_set_window(m, msg->credit.window);
+}
+
+static void s_on_capacity(fx_ix_work_t *w, fx_ix_port_t *port, zframe_t *routing, fx_ix_manager_t *m,
+                          fx_msg_t *msg)
+{
+    w->stats.capacities++;
+    if (s_window_ok(port, routing, msg, msg->capacity.window))
+        fx_ix_manager_capacity(m, msg);
 }
 
 static void s_on_error(fx_ix_manager_t *m, fx_msg_t *msg)
@@ -108,8 +151,11 @@ static void s_handle(fx_ix_work_t *w, fx_ix_port_t *port, int heartbeat_ms, zfra
         break;
     }
     switch (msg->type) { /* ACTIVE from here on */
-    case FX_MSG_CREDIT:  /* | ACTIVE | CREDIT | window := CREDIT.window | ACTIVE | */
-        s_on_credit(port, routing, m, msg);
+    case FX_MSG_CREDIT:  /* | ACTIVE | CREDIT | window := CREDIT.window, host workers only | ACTIVE | */
+        s_on_credit(w, port, routing, m, msg);
+        break;
+    case FX_MSG_CAPACITY: /* | ACTIVE | CAPACITY | window, cold_free, containers := CAPACITY's | ACTIVE | */
+        s_on_capacity(w, port, routing, m, msg);
         break;
     case FX_MSG_RESULTS: /* | ACTIVE | RESULTS | on to the broker, remember the sender | ACTIVE | */
         s_on_results(w, m, msg);

@@ -1,7 +1,8 @@
 /*  fx_ix_managers.c: the records (fx_ix_managers.h) in three intrusive
     lists (arrival order, by last heard, by last sent), two indexes
     (zhashx: by the routing id's hex text, owning; by manager id), the
-    running sums, and the routing strategy, told of every change. */
+    running sums (the registry's, and each container's over its managers'
+    records), and the routing view, told of every change. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,13 @@ struct fx_ix_manager_t {
     fx_ix_list_t in_flight; /* fx_ix_task_t by node, dispatch order, not owned */
     fx_ix_node_t all, heard, sent;
     fx_ix_route_hook_t route;
+    bool capacity;               /* it sends CAPACITY (else CREDIT) */
+    uint32_t cold_free;          /* as its last CAPACITY said */
+    uint32_t cold_sent;          /* cold starts routed to it since */
+    fx_ix_mc_t bare;             /* its record for the host (container "") */
+    fx_ix_mc_t **mcs;            /* its other containers' records, each allocated */
+    uint32_t nmcs, capmcs;
+    uint64_t routed, cold_routed; /* counters */
     fx_ix_manager_scratch_t scratch;
     fx_ix_managers_t *registry;
     zhashx_t *seen; /* function versions whose body this session was sent; NULL: none yet */
@@ -34,6 +42,7 @@ struct fx_ix_managers_t {
     zhashx_t *index; /* key -> fx_ix_manager_t *, owns */
     zhashx_t *by_id; /* manager_id -> fx_ix_manager_t *, not owned */
     fx_ix_route_t *route;
+    fx_ix_containers_t *containers;
     uint64_t window, workers, free; /* the sums, over every record */
 };
 
@@ -57,12 +66,180 @@ static void s_unsum(fx_ix_manager_t *m)
     m->registry->free -= s_free(m);
 }
 
-/* After it: back in the sums, and the strategy hears of it. */
-static void s_sum(fx_ix_manager_t *m)
+/* After it: back in the sums, and the view hears of it: of mc only
+   when the manager's room neither opened nor closed (had_room: before). */
+static void s_sum_for(fx_ix_manager_t *m, fx_ix_mc_t *mc, bool had_room)
 {
     m->registry->window += s_window(m);
     m->registry->free += s_free(m);
-    fx_ix_route_update(m->registry->route, m);
+    fx_ix_route_update(m->registry->route, m, mc && had_room == (s_free(m) > 0) ? mc : NULL);
+}
+
+static void s_sum(fx_ix_manager_t *m)
+{
+    s_sum_for(m, NULL, false);
+}
+
+/* ------------------------------------------------------------ containers */
+
+uint32_t fx_ix_mc_idle(const fx_ix_mc_t *mc)
+{
+    uint32_t live = mc->workers > mc->in_flight ? mc->workers - mc->in_flight : 0;
+    if (!mc->manager->capacity)
+        return live;
+    int64_t told = (int64_t) mc->idle + mc->done - mc->sent;
+    return told < 0 ? 0 : told < live ? (uint32_t) told : live;
+}
+
+static void s_add(uint64_t *v, uint64_t x, int sign)
+{
+    if (sign > 0)
+        *v += x;
+    else
+        *v -= x;
+}
+
+/* mc's part of its container's sums, out (sign -1) before a change and
+   back in (+1) after it. */
+static void s_mc_sums(fx_ix_mc_t *mc, int sign)
+{
+    fx_ix_container_t *c = fx_ix_containers_at(mc->manager->registry->containers, mc->slot);
+    if (!c)
+        return;
+    s_add(&c->workers, mc->workers, sign);
+    s_add(&c->backlog, mc->in_flight > mc->workers ? mc->in_flight - mc->workers : 0, sign);
+    if (!mc->reported)
+        return;
+    s_add(&c->managers, mc->workers > 0, sign);
+    s_add(&c->idle, mc->idle, sign);
+    s_add(&c->busy, mc->busy, sign);
+    s_add(&c->starting, mc->starting, sign);
+}
+
+fx_ix_mc_t *fx_ix_manager_mc(fx_ix_manager_t *self, uint32_t slot)
+{
+    if (slot == FX_IX_SLOT_HOST)
+        return &self->bare;
+    for (uint32_t i = 0; i < self->nmcs; i++)
+        if (self->mcs[i]->slot == slot)
+            return self->mcs[i];
+    return NULL;
+}
+
+size_t fx_ix_manager_mc_count(const fx_ix_manager_t *self)
+{
+    return 1 + (size_t) self->nmcs;
+}
+
+fx_ix_mc_t *fx_ix_manager_mc_at(fx_ix_manager_t *self, size_t i)
+{
+    return i == 0 ? &self->bare : i <= self->nmcs ? self->mcs[i - 1] : NULL;
+}
+
+/* A new record of slot (not in any sum yet); NULL on OOM or for no slot. */
+static fx_ix_mc_t *s_mc_make(fx_ix_manager_t *m, uint32_t slot)
+{
+    if (slot == FX_IX_SLOT_NONE)
+        return NULL;
+    if (m->nmcs == m->capmcs) {
+        uint32_t cap = m->capmcs ? 2 * m->capmcs : 4;
+        fx_ix_mc_t **more = realloc(m->mcs, cap * sizeof *more);
+        if (!more)
+            return NULL;
+        m->mcs = more;
+        m->capmcs = cap;
+    }
+    fx_ix_mc_t *mc = calloc(1, sizeof *mc);
+    if (!mc)
+        return NULL;
+    mc->manager = m;
+    mc->slot = slot;
+    m->mcs[m->nmcs++] = mc;
+    return mc;
+}
+
+/* Before new numbers (CAPACITY or CREDIT): every record out of the sums,
+   its numbers cleared. */
+static void s_records_begin(fx_ix_manager_t *m)
+{
+    s_unsum(m);
+    for (size_t i = 0; i < fx_ix_manager_mc_count(m); i++) {
+        fx_ix_mc_t *mc = fx_ix_manager_mc_at(m, i);
+        s_mc_sums(mc, -1);
+        mc->reported = false;
+        mc->idle = mc->busy = mc->starting = mc->failures = mc->workers = 0;
+        mc->sent = mc->done = 0;
+    }
+}
+
+/* After them: records no longer reported and holding no task go, the rest
+   back in the sums; the view and the status hear of it. */
+static void s_records_end(fx_ix_manager_t *m)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < m->nmcs; i++) {
+        fx_ix_mc_t *mc = m->mcs[i];
+        if (!mc->reported && mc->in_flight == 0) {
+            fx_ix_route_forget(m->registry->route, mc);
+            free(mc);
+        }
+        else
+            m->mcs[kept++] = mc;
+    }
+    m->nmcs = kept;
+    for (size_t i = 0; i < fx_ix_manager_mc_count(m); i++)
+        s_mc_sums(fx_ix_manager_mc_at(m, i), +1);
+    s_sum(m);
+    fx_ix_containers_changed(m->registry->containers);
+}
+
+static uint32_t s_u32_sum(uint32_t a, uint32_t b, uint32_t c)
+{
+    uint64_t v = (uint64_t) a + b + c;
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t) v;
+}
+
+void fx_ix_manager_capacity(fx_ix_manager_t *self, const fx_msg_t *msg)
+{
+    s_records_begin(self);
+    self->capacity = true;
+    self->window = msg->capacity.window;
+    self->cold_free = msg->capacity.cold_free;
+    self->cold_sent = 0;
+    for (uint32_t i = 0; i < msg->capacity.count; i++) {
+        const fx_container_capacity_t *r = &msg->capacity.containers[i];
+        uint32_t slot = fx_ix_containers_slot(self->registry->containers, r->container_id, true);
+        fx_ix_mc_t *mc = slot == FX_IX_SLOT_NONE ? NULL : fx_ix_manager_mc(self, slot);
+        if (!mc && !(mc = s_mc_make(self, slot)))
+            continue; /* past the slots, or out of memory: routed as if it had none */
+        mc->idle = r->idle;
+        mc->busy = r->busy;
+        mc->starting = r->starting;
+        mc->failures = r->failures;
+        mc->workers = s_u32_sum(r->idle, r->busy, r->starting);
+        mc->reported = true;
+    }
+    s_records_end(self);
+}
+
+uint32_t fx_ix_manager_cold_free(const fx_ix_manager_t *self)
+{
+    return self->cold_free > self->cold_sent ? self->cold_free - self->cold_sent : 0;
+}
+
+bool fx_ix_manager_reports_capacity(const fx_ix_manager_t *self)
+{
+    return self->capacity;
+}
+
+uint64_t fx_ix_manager_routed(const fx_ix_manager_t *self)
+{
+    return self->routed;
+}
+
+uint64_t fx_ix_manager_cold_routed(const fx_ix_manager_t *self)
+{
+    return self->cold_routed;
 }
 
 /* ------------------------------------------------------------ the registry */
@@ -73,6 +250,9 @@ static void s_manager_free(void **item_p)
     if (self) {
         zframe_destroy(&self->routing);
         zhashx_destroy(&self->seen);
+        for (uint32_t i = 0; i < self->nmcs; i++)
+            free(self->mcs[i]);
+        free(self->mcs);
         free(self->scratch.ids);
         free(self);
         *item_p = NULL;
@@ -103,7 +283,8 @@ fx_ix_managers_t *fx_ix_managers_new(const fx_ix_route_ops_t *ops)
     fx_ix_list_init(&self->sent);
     self->index = zhashx_new();
     self->by_id = zhashx_new();
-    self->route = fx_ix_route_new(ops ? ops : &fx_ix_route_rr);
+    self->containers = fx_ix_containers_new();
+    self->route = self->containers ? fx_ix_route_new(ops, self->containers) : NULL;
     if (!self->index || !self->by_id || !self->route) {
         fx_ix_managers_destroy(&self);
         return NULL;
@@ -122,6 +303,7 @@ void fx_ix_managers_destroy(fx_ix_managers_t **self_p)
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->index);
     fx_ix_route_destroy(&self->route);
+    fx_ix_containers_destroy(&self->containers);
     free(self);
     *self_p = NULL;
 }
@@ -129,6 +311,11 @@ void fx_ix_managers_destroy(fx_ix_managers_t **self_p)
 fx_ix_route_t *fx_ix_managers_route(fx_ix_managers_t *self)
 {
     return self->route;
+}
+
+fx_ix_containers_t *fx_ix_managers_containers(fx_ix_managers_t *self)
+{
+    return self->containers;
 }
 
 void fx_ix_managers_remove(fx_ix_managers_t *self, fx_ix_manager_t **manager_p, fx_ix_list_t *orphans)
@@ -140,6 +327,9 @@ void fx_ix_managers_remove(fx_ix_managers_t *self, fx_ix_manager_t **manager_p, 
     s_unsum(m);
     self->workers -= m->workers;
     fx_ix_route_remove(self->route, m);
+    for (size_t i = 0; i < fx_ix_manager_mc_count(m); i++)
+        s_mc_sums(fx_ix_manager_mc_at(m, i), -1);
+    fx_ix_containers_changed(self->containers);
     for (fx_ix_node_t *n = fx_ix_list_first(&m->in_flight); n; n = fx_ix_list_next(&m->in_flight, n))
         FX_IX_RECORD(n, fx_ix_task_t, node)->holder = NULL;
     if (orphans)
@@ -184,6 +374,8 @@ fx_ix_manager_t *fx_ix_managers_hello(fx_ix_managers_t *self, zframe_t *routing,
     m->last_heard = m->last_sent = now;
     m->registry = self;
     m->route.manager = m;
+    m->bare.manager = m;
+    m->bare.slot = FX_IX_SLOT_HOST;
     fx_ix_list_init(&m->in_flight);
     if (!m->routing || zhashx_insert(self->index, m->key, m) != 0) {
         s_manager_free((void **) &m);
@@ -197,7 +389,7 @@ fx_ix_manager_t *fx_ix_managers_hello(fx_ix_managers_t *self, zframe_t *routing,
     fx_ix_list_push_back(&self->heard, &m->heard);
     fx_ix_list_push_back(&self->sent, &m->sent);
     self->workers += m->workers;
-    s_sum(m); /* window 0: the strategy keeps it out until its CREDIT */
+    s_sum(m); /* window 0: the view keeps it out until its CAPACITY or CREDIT */
     return m;
 }
 
@@ -350,9 +542,12 @@ void fx_ix_manager_retire(fx_ix_manager_t *self)
 
 void fx_ix_manager_set_window(fx_ix_manager_t *self, uint32_t window)
 {
-    s_unsum(self);
+    s_records_begin(self);
+    self->capacity = false; /* CREDIT: the host's pool is min(window, workers) (SPEC 5.34) */
     self->window = window;
-    s_sum(self);
+    self->cold_free = self->cold_sent = 0;
+    self->bare.workers = window < self->workers ? window : self->workers;
+    s_records_end(self);
 }
 
 void fx_ix_manager_heard(fx_ix_manager_t *self, int64_t now)
@@ -369,20 +564,51 @@ void fx_ix_manager_sent(fx_ix_manager_t *self, int64_t now)
 
 void fx_ix_manager_hold(fx_ix_manager_t *self, fx_ix_task_t *task)
 {
+    fx_ix_mc_t *mc = fx_ix_manager_mc(self, task->slot);
+    if (!mc)
+        mc = s_mc_make(self, task->slot); /* NULL: no slot, or out of memory; counted on none */
+    bool cold = (!mc || fx_ix_mc_idle(mc) == 0) && fx_ix_manager_cold_free(self) > 0;
+    bool had_room = s_free(self) > 0;
     s_unsum(self);
+    if (mc)
+        s_mc_sums(mc, -1);
     fx_ix_list_push_back(&self->in_flight, &task->node);
     task->holder = self;
-    s_sum(self);
+    task->cold = cold;
+    self->routed++;
+    self->cold_sent += cold;
+    self->cold_routed += cold;
+    if (mc) {
+        mc->in_flight++;
+        mc->sent++;
+        mc->routed++;
+        mc->cold_routed += cold;
+        fx_ix_container_t *c = fx_ix_containers_at(self->registry->containers, mc->slot);
+        c->routed++;
+        c->cold_routed += cold;
+        s_mc_sums(mc, +1);
+    }
+    s_sum_for(self, mc, had_room);
 }
 
 void fx_ix_manager_release(fx_ix_manager_t *self, fx_ix_task_t *task)
 {
     if (task->holder != self || !fx_ix_node_linked(&task->node))
         return;
+    fx_ix_mc_t *mc = fx_ix_manager_mc(self, task->slot);
+    bool had_room = s_free(self) > 0;
     s_unsum(self);
+    if (mc)
+        s_mc_sums(mc, -1);
     fx_ix_list_remove(&self->in_flight, &task->node);
     task->holder = NULL;
-    s_sum(self);
+    if (mc) {
+        if (mc->in_flight)
+            mc->in_flight--;
+        mc->done++;
+        s_mc_sums(mc, +1);
+    }
+    s_sum_for(self, mc, had_room);
 }
 
 fx_ix_task_t *fx_ix_manager_last(fx_ix_manager_t *self)

@@ -2,8 +2,9 @@
 
     One record per manager session, keyed by the ROUTER routing id of its
     connection: its id, host, pid, workers, the window it announced by
-    CREDIT, the tasks it holds (in flight), and when it was last heard and
-    last sent to. A second MANAGER_HELLO from the same routing id, or a
+    CAPACITY or CREDIT, its cold_free and its workers per container
+    (fx_ix_mc_t, SPEC 5.34), the tasks it holds (in flight), and when it
+    was last heard and last sent to. A second MANAGER_HELLO from the same routing id, or a
     hello from another connection that carries the same manager id,
     replaces the record: the old session's tasks go back to the caller to
     requeue (at-least-once).
@@ -44,9 +45,35 @@ typedef enum {
     FX_IX_SESSION_ACTIVE, /* MANAGER_HELLO answered with WELCOME */
 } fx_ix_session_t;
 
-/* Caller owns the registry, which routes with ops (NULL: fx_ix_route_rr).
-   NULL only on OOM. */
+/* Caller owns the registry, which routes with ops (NULL: warming-aware)
+   and keeps the container slots (fx_ix_containers.h). NULL only on OOM. */
 fx_ix_managers_t *fx_ix_managers_new(const fx_ix_route_ops_t *ops);
+
+/* The container slots, for every phase that names a container. */
+fx_ix_containers_t *fx_ix_managers_containers(fx_ix_managers_t *self);
+
+/* A manager's workers for one container (SPEC 5.34): the numbers of its
+   last CAPACITY, and what the interchange counted since. A manager that
+   sends CREDIT instead has one record, the host's, whose pool is
+   min(window, workers) (SPEC 5.34). Its estimate of idle warm workers
+   (fx_ix_mc_idle) is the lesser of the reported idle count less the tasks
+   handed since plus those answered since, and the pool less the tasks of
+   the container in flight to it: a task sent to an idle warm worker makes
+   it busy at once, and a batch does not pile onto one manager on stale
+   numbers (SPEC 7.9). */
+struct fx_ix_mc_t {
+    fx_ix_manager_t *manager;
+    uint32_t slot;
+    uint32_t idle, busy, starting, failures; /* its last CAPACITY's record; 0 if none */
+    uint32_t workers;                        /* the pool: idle + busy + starting */
+    uint32_t in_flight;                      /* its tasks at the manager now */
+    uint32_t sent, done;                     /* handed, answered since the last CAPACITY */
+    uint32_t sent_gen;                       /* definition generation sent this session; 0: none */
+    bool reported;                           /* in the last CAPACITY */
+    uint64_t routed, cold_routed;            /* counters */
+    fx_ix_node_t warm;                       /* fx_ix_route.c's */
+};
+uint32_t fx_ix_mc_idle(const fx_ix_mc_t *mc);
 
 /* Frees every record; tasks they held are left to the task store (which
    frees them). Accepts NULL. */
@@ -115,6 +142,22 @@ zframe_t *fx_ix_manager_routing(const fx_ix_manager_t *self);
 /* The window it announced; 0 once it retires. */
 uint32_t fx_ix_manager_window(const fx_ix_manager_t *self);
 void fx_ix_manager_set_window(fx_ix_manager_t *self, uint32_t window);
+/* CAPACITY (SPEC 5.34) from it: window, cold_free and the records
+   replace the ones before (counts since are reset). Records naming
+   containers past FX_IX_SLOTS_MAX are left out. CREDIT is
+   fx_ix_manager_set_window: the host record only. */
+void fx_ix_manager_capacity(fx_ix_manager_t *self, const fx_msg_t *capacity);
+/* cold_free less the cold starts routed to it since, 0 once it has no room. */
+uint32_t fx_ix_manager_cold_free(const fx_ix_manager_t *self);
+/* Whether it reports CAPACITY (else CREDIT). */
+bool fx_ix_manager_reports_capacity(const fx_ix_manager_t *self);
+/* Its records: index 0 is the host's; _mc is the one of slot (NULL: none). */
+size_t fx_ix_manager_mc_count(const fx_ix_manager_t *self);
+fx_ix_mc_t *fx_ix_manager_mc_at(fx_ix_manager_t *self, size_t i);
+fx_ix_mc_t *fx_ix_manager_mc(fx_ix_manager_t *self, uint32_t slot);
+/* Tasks handed to it, in all and as cold starts (counters). */
+uint64_t fx_ix_manager_routed(const fx_ix_manager_t *self);
+uint64_t fx_ix_manager_cold_routed(const fx_ix_manager_t *self);
 /* Its block is ending (scale in, cancel): it gets no new task and counts
    for nothing in the window, while it finishes what it holds. A new
    session of the same manager starts without it. */
@@ -130,7 +173,9 @@ void fx_ix_manager_sent(fx_ix_manager_t *self, int64_t now);
 fx_ix_route_hook_t *fx_ix_manager_route_hook(fx_ix_manager_t *self);
 
 /* Hand a task to the manager: in flight from now on, at the back of its
-   list. O(1), no allocation. */
+   list, counted on its container's record (made if new; O(its records))
+   and as a cold start if no warm worker of it was idle and cold_free
+   allowed one (task->cold). O(1) for the host. */
 void fx_ix_manager_hold(fx_ix_manager_t *self, fx_ix_task_t *task);
 /* Its result came: the task is no longer at the manager. */
 void fx_ix_manager_release(fx_ix_manager_t *self, fx_ix_task_t *task);
@@ -163,6 +208,7 @@ typedef struct {
     fx_id_text_t *ids;  /* ids gathered for one message */
     uint32_t nids, cap; /* how many, and room */
     bool touched;       /* in the caller's list of managers to send to */
+    bool containers;    /* the batch names a container: CONTAINERS may have to go first */
 } fx_ix_manager_scratch_t;
 fx_ix_manager_scratch_t *fx_ix_manager_scratch(fx_ix_manager_t *self);
 /* Appends id to the scratch ids (grown as needed). FX_OK or FX_E_NOMEM. */

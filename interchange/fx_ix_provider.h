@@ -65,7 +65,29 @@ typedef struct {
     int prefetch;          /* per manager; FX_IX_PREFETCH_AUTO: fx_ix_launch_prefetch */
     int heartbeat_ms;
     int heartbeat_missed; /* passed on only when not FX_HEARTBEAT_MISSED_DEFAULT */
+    char **flags;         /* more flags every manager gets (fx_ix_launch_flags), NULL-ended; may be NULL */
 } fx_ix_launch_t;
+
+/* What the endpoint config says about containers, for the managers
+   (SPEC 12.7; fx-manager --help): each is passed on only when set. */
+typedef struct {
+    const char *strategy;           /* keep or lru; NULL or "": fx-manager's default */
+    int max_workers_per_container;  /* < 0: its default */
+    int64_t idle_ms;                /* < 0: its default */
+    int64_t start_timeout_ms;       /* < 0: its default */
+    const fx_ix_container_conf_t *containers; /* containers: entries */
+    size_t containers_count;
+} fx_ix_manager_opts_t;
+
+/* The flags of opts, as an argv tail (NULL-ended, every string
+   malloc'd; free with fx_ix_launch_flags_free): --container-strategy S,
+   --max-workers-per-container N, --container-idle-ms MS,
+   --container-start-timeout-ms MS, and --container-template NAME=TEXT per
+   containers: entry (its template, else its runtime's default; with the
+   entry's image written in for {image} when it gives one). NULL with a
+   sentence in err on OOM or a template that cannot take the image. */
+char **fx_ix_launch_flags(const fx_ix_manager_opts_t *opts, char *err, size_t errlen);
+void fx_ix_launch_flags_free(char ***flags_p);
 
 /* A provider, for its implementations. impl is what create returned. */
 typedef struct {

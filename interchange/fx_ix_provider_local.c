@@ -224,7 +224,16 @@ static int s_submit(void *impl, fx_ix_block_t *block, int64_t now)
     snprintf(heartbeat, sizeof heartbeat, "%d", l->heartbeat_ms);
     snprintf(missed, sizeof missed, "%d", l->heartbeat_missed);
     char *script = self->conf->worker_init_count ? s_init_script(self->conf) : NULL;
-    char *argv[32];
+    size_t nflags = 0;
+    while (l->flags && l->flags[nflags])
+        nflags++;
+    char **argv = calloc(32 + nflags, sizeof *argv);
+    if (!argv) {
+        free(script);
+        block->state = FX_IX_BLOCK_FAILED;
+        snprintf(block->reason, sizeof block->reason, "out of memory starting fx-manager");
+        return -1;
+    }
     int argc = 0;
     if (script) {
         argv[argc++] = "/bin/sh";
@@ -252,6 +261,8 @@ static int s_submit(void *impl, fx_ix_block_t *block, int64_t now)
         argv[argc++] = "--heartbeat-missed";
         argv[argc++] = missed;
     }
+    for (size_t i = 0; i < nflags; i++)
+        argv[argc++] = l->flags[i]; /* the containers' (fx_ix_launch_flags) */
     argv[argc] = NULL;
     int started = 0;
     for (int i = 0; i < block->managers; i++) {
@@ -270,6 +281,7 @@ static int s_submit(void *impl, fx_ix_block_t *block, int64_t now)
         started++;
     }
     free(script);
+    free(argv);
     s_save_pids(self);
     snprintf(block->job_id, sizeof block->job_id, "%d", (int) b->pgid);
     if (started == 0) {

@@ -1,72 +1,124 @@
-/*  fx_ix_route.h: the routing strategy, which manager runs a task next.
+/*  fx_ix_route.h: the routing strategy, which manager runs a task next
+    (SPEC 7.9), and the view of the managers every strategy picks from.
 
-    The strategy sits behind this small interface so that others (random,
-    warming-aware, one per container) can replace it without touching the
-    dispatch loop or the registry. A strategy keeps its own view of the
-    managers that have room, updated by the registry whenever a manager's
-    room may have changed (its window, its tasks in flight, retirement), so
-    that a pick costs O(1) and never looks at the managers that are full.
+    The view (fx_ix_route.c) is kept up to date by the registry
+    (fx_ix_managers.c) whenever a manager's room or workers may have
+    changed (a CAPACITY or CREDIT, a task handed to it or answered,
+    retirement), so that a pick costs O(1) and never looks at a manager
+    that cannot take the task:
+      - the room list (and the same managers in an array, for a uniform
+        random pick): managers whose window has room (SPEC 7.3);
+      - the cold list: those of them with cold_free > 0 (SPEC 5.34), less
+        the cold starts routed to them since their last CAPACITY;
+      - per container (fx_ix_containers.h), the warm list: the records of
+        managers with room that have an idle warm worker for it.
+    A manager's update touches its own entries only: O(1) for a task of
+    one container, O(its containers) when its room opens or closes or it
+    reports CAPACITY; never O(managers).
 
-    The registry (fx_ix_managers.c) owns the strategy and calls _update
-    and _remove; the dispatch phase (fx_ix_dispatch.c) calls _pick once per
-    batch it hands out, not once per task. Each manager record embeds one
-    fx_ix_route_hook_t for the strategy's bookkeeping (a list node, or an
-    index into a heap or an array).
+    A strategy is one pick function, each in its own file, chosen by the
+    endpoint config's `routing:` key:
+      random         fx_ix_route_random.c: uniformly among the managers with
+                     room, one task per pick (funcX's baseline)
+      warming-aware  fx_ix_route_warming.c (the default): a manager with an
+                     idle warm worker for the task's container, round robin,
+                     offered as many of them as it has; else one with
+                     cold_free, round robin; else any with room, round robin
+                     (funcX's algorithm). For the host ("") with managers
+                     that send CREDIT this is round robin over idle workers
+                     first, then over prefetch room.
+      warm-wait      fx_ix_route_warmwait.c: as warming-aware, but when no
+                     warm worker is idle, a cold start could be made, and
+                     the container's warm workers are expected to reach the
+                     task sooner than a cold start takes (from its measured
+                     run and start times and the tasks already waiting for
+                     them), the task is held here for one of them
+                     (FX_IX_PICK_HOLD); the dispatch phase serves held tasks
+                     first and sends one on with cold starts allowed once it
+                     waited a cold start's time, or when the container has
+                     no warm worker left: nothing is held for ever.
 
-    The default strategy (fx_ix_route_rr.c): round robin over the managers
-    with an idle worker (tasks in flight below min(window, workers)), each
-    pick offering all its idle workers; only when no manager has an idle
-    worker, round robin over those with prefetch room (in flight below the
-    window), each pick offering all of it. A short queue is so spread over
-    idle workers instead of filling one manager's prefetch, and a long one
-    fills every window in batches as large as the windows. */
+    The dispatch phase (fx_ix_dispatch.c) calls _choose once per batch it
+    hands out: *room tasks like the front one (the same container) may go
+    to the manager picked. */
 #ifndef FX_IX_ROUTE_H
 #define FX_IX_ROUTE_H
 
 #include <stdint.h>
 
+#include "fx_ix_containers.h"
 #include "fx_ix_list.h"
 #include "fx_ix_tasks.h"
 
-/* What a strategy keeps in each manager record. */
+typedef struct fx_ix_mc_t fx_ix_mc_t; /* a manager's workers for one container: fx_ix_managers.h */
+
+/* What the view keeps in each manager record. */
 typedef struct {
     fx_ix_manager_t *manager; /* the record it is in (set by the registry) */
-    fx_ix_node_t node;        /* in at most one of the strategy's lists */
-    int where;                /* which one; 0: none */
-    size_t index;             /* for strategies that keep managers in an array */
+    fx_ix_node_t room;        /* in the room list while it has room */
+    fx_ix_node_t cold;        /* in the cold list while it has room and cold_free */
+    size_t index;             /* its place in the room array, while in the room list */
 } fx_ix_route_hook_t;
 
 typedef struct fx_ix_route_t fx_ix_route_t;
 
-/* A strategy: its functions and its state. */
+typedef enum {
+    FX_IX_PICK_NONE, /* no manager can take it now: it stays queued, and so do the ones behind */
+    FX_IX_PICK_SEND, /* to *manager_p, with up to *room tasks like it */
+    FX_IX_PICK_HOLD, /* warm-wait: hold it here for a warm worker */
+} fx_ix_pick_t;
+
+/* A strategy. */
 typedef struct {
-    const char *name;
-    void *(*create)(void);
-    void (*destroy)(void *impl);
-    void (*update)(void *impl, fx_ix_manager_t *manager);
-    void (*remove)(void *impl, fx_ix_manager_t *manager);
-    fx_ix_manager_t *(*pick)(void *impl, const fx_ix_task_t *task, uint32_t *room);
+    const char *name; /* as the config's routing: names it */
+    fx_ix_pick_t (*pick)(fx_ix_route_t *route, const fx_ix_task_t *task, fx_ix_manager_t **manager_p,
+                         uint32_t *room);
 } fx_ix_route_ops_t;
 
-/* The default strategy, described above. */
-extern const fx_ix_route_ops_t fx_ix_route_rr;
+extern const fx_ix_route_ops_t fx_ix_route_random;
+extern const fx_ix_route_ops_t fx_ix_route_warming;
+extern const fx_ix_route_ops_t fx_ix_route_warmwait;
+#define FX_IX_ROUTE_DEFAULT "warming-aware"
+/* The longest warm-wait holds a task, whatever a cold start measured. */
+#define FX_IX_HOLD_MAX_MS 60000
 
-/* A strategy instance of ops. Caller owns it; NULL only on OOM. */
-fx_ix_route_t *fx_ix_route_new(const fx_ix_route_ops_t *ops);
+/* The strategy of that name (NULL: none). */
+const fx_ix_route_ops_t *fx_ix_route_named(const char *name);
+
+/* A view with strategy ops (NULL: warming-aware) over containers (not
+   owned). Caller owns it; NULL only on OOM. */
+fx_ix_route_t *fx_ix_route_new(const fx_ix_route_ops_t *ops, fx_ix_containers_t *containers);
 void fx_ix_route_destroy(fx_ix_route_t **self_p);
+const char *fx_ix_route_name(const fx_ix_route_t *self);
+fx_ix_containers_t *fx_ix_route_containers(fx_ix_route_t *self);
 
-/* The manager's room may have changed (a new session, a CREDIT, a task
-   handed to it or answered, retirement). O(1). */
-void fx_ix_route_update(fx_ix_route_t *self, fx_ix_manager_t *manager);
-
-/* The manager's session ends: the strategy forgets it. O(1). */
+/* The manager's room, cold_free or workers may have changed: its entries
+   follow; mc: only that record's warm entry (NULL: every record of it). */
+void fx_ix_route_update(fx_ix_route_t *self, fx_ix_manager_t *manager, fx_ix_mc_t *mc);
+/* A record goes away (its manager stays). */
+void fx_ix_route_forget(fx_ix_route_t *self, fx_ix_mc_t *mc);
+/* The manager's session ends: every entry of it goes. */
 void fx_ix_route_remove(fx_ix_route_t *self, fx_ix_manager_t *manager);
 
-/* The manager that should get task (the front of the queue), with *room
-   set to how many tasks like it, this one and the ones behind it, it may
-   take now (>= 1); NULL if no manager has room (the task stays queued).
-   Never more than the manager's window less its tasks in flight (SPEC
-   7.3). O(1). */
+/* The strategy's pick for task (the front of the queue; NULL: a host
+   task). Never more room than the manager's window less its tasks in
+   flight (SPEC 7.3). O(1). */
+fx_ix_pick_t fx_ix_route_choose(fx_ix_route_t *self, const fx_ix_task_t *task, fx_ix_manager_t **manager_p,
+                                uint32_t *room);
+/* The same, a manager only for FX_IX_PICK_SEND (NULL otherwise). */
 fx_ix_manager_t *fx_ix_route_pick(fx_ix_route_t *self, const fx_ix_task_t *task, uint32_t *room);
+
+/* The tiers, for the strategies; each O(1), and each rotates the list it
+   takes from (round robin). _warm: the next manager with an idle warm
+   worker for slot, *room its idle workers (within its room). _fallback:
+   the next manager with cold_free (*room: that many, within its room),
+   else with room (*room: its room), passing over (a few at most) those
+   whose CAPACITY says they gave up starting slot's container
+   (FX_LAUNCH_FAILURES_MAX failures, SPEC 12.7.4). _random: a manager with room, uniformly
+   (*room 1). _can_cold: some manager with room has cold_free. */
+fx_ix_manager_t *fx_ix_route_warm(fx_ix_route_t *self, uint32_t slot, uint32_t *room);
+fx_ix_manager_t *fx_ix_route_fallback(fx_ix_route_t *self, uint32_t slot, uint32_t *room);
+fx_ix_manager_t *fx_ix_route_random_pick(fx_ix_route_t *self, uint32_t *room);
+bool fx_ix_route_can_cold(const fx_ix_route_t *self);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "fx_file.h"
+#include "fx_ix_batch.h"
 #include "fx_ix_stats.h"
 
 void fx_ix_stats_note_held(fx_ix_stats_t *self, uint64_t held)
@@ -26,7 +27,7 @@ void fx_ix_stats_note_window(fx_ix_stats_t *self, uint64_t window)
         self->max_window_announced = window;
 }
 
-int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
+int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path, const char *extra)
 {
     struct {
         const char *key;
@@ -57,6 +58,10 @@ int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
         {"managers_lost", self->managers_lost},
         {"broker_rehellos", self->broker_rehellos},
         {"bad_messages", self->bad_messages},
+        {"capacities", self->capacities},
+        {"credits", self->credits},
+        {"container_defs", self->container_defs},
+        {"container_defs_sent", self->container_defs_sent},
         {"errors_suppressed", self->errors_suppressed},
         {"held", self->held},
         {"window", self->window},
@@ -74,18 +79,21 @@ int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path)
         {"scaling_capacity", self->scaling_capacity},
         {"window_potential", self->window_potential},
     };
-    char text[4096];
-    size_t len = (size_t) snprintf(text, sizeof text,
-                                   "# fx-endpoint counters; held = queued + at managers + results not yet "
-                                   "sent; invariant: held <= window announced last\n");
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0] && len < sizeof text; i++)
-        len +=
-            (size_t) snprintf(text + len, sizeof text - len, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
-    if (len < sizeof text && self->scaling_last[0])
-        len += (size_t) snprintf(text + len, sizeof text - len, "scaling_last=%s\n", self->scaling_last);
-    if (len >= sizeof text) {
-        errno = ENOBUFS;
+    fx_ix_text_t text = {0};
+    fx_ix_text_add(&text, "# fx-endpoint counters; held = queued + at managers + results not yet "
+                          "sent; invariant: held <= window announced last\n");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        fx_ix_text_add(&text, "%s=%" PRIu64 "\n", rows[i].key, rows[i].value);
+    if (self->scaling_last[0])
+        fx_ix_text_add(&text, "scaling_last=%s\n", self->scaling_last);
+    if (extra)
+        fx_ix_text_add(&text, "%s", extra);
+    if (text.oom) {
+        fx_ix_text_free(&text);
+        errno = ENOMEM;
         return -1;
     }
-    return fx_file_write_atomic(path, text, len, 0644, 0);
+    int rc = fx_file_write_atomic(path, text.data, text.len, 0644, 0);
+    fx_ix_text_free(&text);
+    return rc;
 }

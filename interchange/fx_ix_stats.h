@@ -38,6 +38,10 @@ typedef struct {
     uint64_t managers_lost;
     uint64_t broker_rehellos;
     uint64_t bad_messages;      /* malformed or refused messages from managers */
+    uint64_t capacities;        /* CAPACITY messages from managers */
+    uint64_t credits;           /* CREDIT messages from managers */
+    uint64_t container_defs;    /* container definitions from the broker (CONTAINERS) */
+    uint64_t container_defs_sent; /* ... passed on to managers */
     uint64_t errors_suppressed; /* ERROR replies not sent: over the rate limit */
     uint64_t held;              /* now */
     uint64_t window;            /* announced last */
@@ -64,7 +68,8 @@ void fx_ix_stats_note_held(fx_ix_stats_t *self, uint64_t held);
 /* Record a CREDIT sent to the broker. */
 void fx_ix_stats_note_window(fx_ix_stats_t *self, uint64_t window);
 
-/* Write the counters to path. 0 or -1 (errno). */
-int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path);
+/* Write the counters to path, then the rows of extra (NULL: none). 0 or
+   -1 (errno). */
+int fx_ix_stats_write(const fx_ix_stats_t *self, const char *path, const char *extra);
 
 #endif

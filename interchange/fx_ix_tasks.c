@@ -183,6 +183,17 @@ void fx_ix_tasks_ready(fx_ix_tasks_t *self, fx_ix_task_t *task)
     fx_ix_list_push_back(&self->fifo, &task->node);
 }
 
+void fx_ix_tasks_unwait(fx_ix_task_t *task)
+{
+    fx_ix_list_remove(task->waiting, &task->node);
+    task->waiting = NULL;
+}
+
+void fx_ix_tasks_front_all(fx_ix_tasks_t *self, fx_ix_list_t *list)
+{
+    fx_ix_list_splice_front(&self->fifo, list);
+}
+
 zframe_t *fx_ix_task_body(const fx_ix_task_t *task)
 {
     return task->fn ? fx_ix_body_frame(task->fn) : task->body;

@@ -45,6 +45,10 @@ typedef struct {
                  again in the new session */
     uint32_t attempt, walltime_ms, retries;
     int requeues; /* times a lost manager gave it back */
+    uint32_t slot;      /* its container's (fx_ix_containers.h), set when it arrives */
+    bool cold;          /* routed as a cold start: its result measures one */
+    bool no_hold;       /* warm-wait held it once already: cold starts allowed now */
+    int64_t held_until; /* while held for a warm worker: sent on with cold starts then */
     uint64_t times[FX_TIMES_MAX];
     uint8_t text_len[FX_IX_TASK_TEXTS]; /* endpoint_id, entry, container, py_version, dill_version,
                                            serializer */
@@ -88,6 +92,12 @@ size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, fx_ix_list_t *list);
    being fetched), or put a waiting one back at the back of the FIFO. */
 void fx_ix_tasks_wait(fx_ix_tasks_t *self, fx_ix_task_t *task, fx_ix_list_t *waiting);
 void fx_ix_tasks_ready(fx_ix_tasks_t *self, fx_ix_task_t *task);
+/* Take a waiting task out of its list, into none (the caller hands it to
+   a manager or puts it in a list it then gives to _front_all). */
+void fx_ix_tasks_unwait(fx_ix_task_t *task);
+/* Put the tasks of list (in no other) at the front of the FIFO, in their
+   order, nothing counted against them; empties the list. */
+void fx_ix_tasks_front_all(fx_ix_tasks_t *self, fx_ix_list_t *list);
 
 /* The body a TASKS record to a manager carries for task: its own, or its
    version's from the cache (NULL: empty). */

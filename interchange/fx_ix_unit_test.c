@@ -9,8 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fx_clock.h"
+#include "fx_file.h"
 #include "fx_kv.h"
 #include "fx_ix_bodies.h"
+#include "fx_ix_containers.h"
 #include "fx_ix_identity.h"
 #include "fx_ix_lifecycle.h"
 #include "fx_ix_managers.h"
@@ -217,7 +220,7 @@ static void scenario_route_and_beats(void *ctx)
 {
     (void) ctx;
     fx_ix_tasks_t *q = fx_ix_tasks_new();
-    fx_ix_managers_t *reg = fx_ix_managers_new(&fx_ix_route_rr);
+    fx_ix_managers_t *reg = fx_ix_managers_new(&fx_ix_route_warming);
     fx_ix_list_t orphans;
     fx_ix_list_init(&orphans);
     fx_ix_manager_t *ms[3];
@@ -391,7 +394,7 @@ static void scenario_stats(void *ctx)
     int fd = mkstemp(path);
     CHECK(fd >= 0, "temp file");
     close(fd);
-    CHECK(fx_ix_stats_write(&st, path) == 0, "write stats");
+    CHECK(fx_ix_stats_write(&st, path, "extra.row=7\n") == 0, "write stats");
     /* more rows than fx_kv_load takes: read as the tests' ept_stat does, line by line */
     char text[8192] = "";
     FILE *fp = fopen(path, "r");
@@ -444,6 +447,133 @@ static void scenario_identity_and_pids(void *ctx)
     char cmd[PATH_MAX + 64];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0, "cleanup");
+}
+
+/* CAPACITY and the counts between two of them (SPEC 5.34, 7.9): a task
+   sent to an idle warm worker makes it busy, one sent with none idle takes
+   a cold slot, results free workers, a new CAPACITY replaces it all; the
+   container's sums and the view follow. */
+static void scenario_capacity_counts(void *ctx)
+{
+    (void) ctx;
+    fx_ix_tasks_t *q = fx_ix_tasks_new();
+    fx_ix_managers_t *reg = fx_ix_managers_new(&fx_ix_route_warming);
+    fx_ix_containers_t *cs = fx_ix_managers_containers(reg);
+    fx_ix_list_t orphans;
+    fx_ix_list_init(&orphans);
+    fx_id_text_t mid, ids[4];
+    fx_id_new(mid);
+    fx_msg_t *h = s_hello(mid);
+    zframe_t *r = zframe_new("\x00\x09", 2);
+    fx_ix_manager_t *m = fx_ix_managers_hello(reg, r, h, 1000, &orphans);
+    fx_msg_t *cap = fx_msg_new(FX_MSG_CAPACITY);
+    fx_msg_alloc_records(cap, 1);
+    cap->capacity.window = 8;
+    cap->capacity.cold_free = 2;
+    fx_strlcpy(cap->capacity.containers[0].container_id, "0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10",
+               sizeof cap->capacity.containers[0].container_id);
+    cap->capacity.containers[0].idle = 2;
+    fx_ix_manager_capacity(m, cap);
+    uint32_t x = fx_ix_containers_slot(cs, "0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", false);
+    fx_ix_mc_t *mc = fx_ix_manager_mc(m, x);
+    fx_ix_container_t *c = fx_ix_containers_at(cs, x);
+    CHECK(mc && fx_ix_mc_idle(mc) == 2 && fx_ix_manager_cold_free(m) == 2 && c->workers == 2 && c->idle == 2 &&
+              c->managers == 1,
+          "CAPACITY read: 2 idle warm for X, 2 cold slots, the container's sums");
+    fx_ix_task_t *t[4];
+    for (int i = 0; i < 4; i++) {
+        fx_task_t task = s_task(ids[i]);
+        fx_strlcpy(task.container, "0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10", sizeof task.container);
+        fx_ix_tasks_add(q, &task);
+        t[i] = fx_ix_tasks_find(q, ids[i]);
+        t[i]->slot = x;
+    }
+    uint32_t room = 0;
+    CHECK(fx_ix_route_warm(fx_ix_managers_route(reg), x, &room) == m && room == 2,
+          "the view offers its two warm workers (room %u)", room);
+    fx_ix_manager_hold(m, fx_ix_tasks_pop(q));
+    CHECK(fx_ix_mc_idle(mc) == 1 && !t[0]->cold, "a task to an idle warm worker makes it busy");
+    fx_ix_manager_hold(m, fx_ix_tasks_pop(q));
+    CHECK(fx_ix_mc_idle(mc) == 0 && fx_ix_route_warm(fx_ix_managers_route(reg), x, &room) == NULL,
+          "no idle warm worker left: out of X's warm list");
+    fx_ix_manager_hold(m, fx_ix_tasks_pop(q));
+    CHECK(t[2]->cold && fx_ix_manager_cold_free(m) == 1 && fx_ix_manager_cold_routed(m) == 1 && c->cold_routed == 1,
+          "the third is a cold start: one cold slot left, counted");
+    CHECK(c->backlog == 1, "one X task beyond X's workers (%llu)", (unsigned long long) c->backlog);
+    fx_ix_manager_release(m, t[0]);
+    CHECK(fx_ix_mc_idle(mc) == 0, "a result frees a worker, which the cold task's wait takes: still 0 idle");
+    fx_ix_manager_release(m, t[1]);
+    CHECK(fx_ix_mc_idle(mc) == 1 && fx_ix_route_warm(fx_ix_managers_route(reg), x, &room) == m && room == 1,
+          "a second result: one idle warm worker, back in the warm list");
+    cap->capacity.cold_free = 1;
+    cap->capacity.containers[0].idle = 0;
+    cap->capacity.containers[0].busy = 1;
+    cap->capacity.containers[0].starting = 1;
+    fx_ix_manager_capacity(m, cap);
+    CHECK(fx_ix_mc_idle(mc) == 0 && fx_ix_manager_cold_free(m) == 1 && c->workers == 2 && c->starting == 1 &&
+              c->busy == 1 && c->idle == 0,
+          "a new CAPACITY replaces the numbers and the counts since");
+    fx_ix_manager_set_window(m, 4);
+    CHECK(!fx_ix_manager_reports_capacity(m) && c->managers == 0 && fx_ix_manager_cold_free(m) == 0 &&
+              fx_ix_manager_mc(m, x) != NULL,
+          "CREDIT instead: host workers only, X's record kept while a task of it is in flight");
+    fx_ix_manager_release(m, t[2]);
+    fx_ix_manager_set_window(m, 4);
+    CHECK(fx_ix_manager_mc(m, x) == NULL && c->workers == 0, "and dropped once none is");
+    fx_msg_destroy(&cap);
+    fx_msg_destroy(&h);
+    zframe_destroy(&r);
+    fx_ix_managers_destroy(&reg);
+    fx_ix_tasks_destroy(&q);
+}
+
+/* The local provider starts fx-manager with the containers' flags
+   (fx_ix_launch_flags) after its own: a stand-in fx-manager writes its
+   arguments to a file. */
+static void scenario_local_flags(void *ctx)
+{
+    (void) ctx;
+    char dir[] = "/tmp/fx-ep-flags-XXXXXX", path[PATH_MAX], err[512] = "";
+    REQUIRE(mkdtemp(dir), "temp dir");
+    fx_ix_launch_t launch = {.workers = 1, .prefetch = 1, .heartbeat_ms = 1000};
+    snprintf(launch.dir, sizeof launch.dir, "%s", dir);
+    snprintf(launch.fx_manager, sizeof launch.fx_manager, "%s/fx-manager", dir);
+    snprintf(path, sizeof path, "printf '%%s\\n' \"$@\" > '%s/args.tmp' && mv '%s/args.tmp' '%s/args'", dir, dir,
+             dir);
+    char script[PATH_MAX * 4];
+    snprintf(script, sizeof script, "#!/bin/sh\n%s\n", path);
+    CHECK(fx_file_write_atomic(launch.fx_manager, script, strlen(script), 0755, 0) == 0, "stand-in fx-manager");
+    fx_ix_container_conf_t ct = {.name = "torch", .runtime = "bwrap"};
+    fx_ix_manager_opts_t opts = {.strategy = "lru", .max_workers_per_container = -1, .idle_ms = 0,
+                                 .start_timeout_ms = -1, .containers = &ct, .containers_count = 1};
+    launch.flags = fx_ix_launch_flags(&opts, err, sizeof err);
+    REQUIRE(launch.flags, "flags: %s", err);
+    fx_ix_provider_conf_t pc = {.kind = FX_IX_PROVIDER_LOCAL, .nodes_per_block = 1};
+    void *local = fx_ix_provider_local.create(&pc, &launch, err, sizeof err);
+    REQUIRE(local, "the local provider: %s", err);
+    fx_ix_block_t block = {.managers = 1};
+    fx_ix_block_new_id(block.id);
+    CHECK(fx_ix_provider_local.submit(local, &block, fx_now_ms()) == 0, "a block submitted: %s", block.reason);
+    snprintf(path, sizeof path, "%s/args", dir);
+    char *text = NULL;
+    size_t len = 0;
+    int64_t deadline = fx_test_deadline(10000);
+    while (fx_file_read(path, 65536, &text, &len) != 0 && fx_test_now_ms() < deadline)
+        usleep(10000);
+    CHECK(text && strstr(text, "--heartbeat-ms\n1000\n") &&
+              strstr(text, "--container-strategy\nlru\n--container-idle-ms\n0\n--container-template\ntorch=bwrap "),
+          "fx-manager got its own flags and then the containers': %s", text ? text : "(nothing)");
+    CHECK(text && !strstr(text, "--max-workers-per-container"), "a key not set passes no flag");
+    free(text);
+    fx_ix_block_t *blocks[1] = {&block};
+    fx_ix_provider_local.stop(local, blocks, 1, 2000);
+    fx_ix_provider_local.destroy(local);
+    fx_ix_launch_flags_free(&launch.flags);
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+done:
+    return;
 }
 
 /* The lifecycle table, every (state, event) pair, as SPEC 6.5 writes it. */
@@ -578,6 +708,8 @@ int main(int argc, char **argv)
         {"bodies", scenario_bodies, false},
         {"identity_and_pids", scenario_identity_and_pids, false},
         {"lifecycle", scenario_lifecycle, false},
+        {"local_flags", scenario_local_flags, false},
+        {"capacity_counts", scenario_capacity_counts, false},
     };
     return fx_test_main("fx_ix_unit_test", argc - 1, argv + 1, scenarios,
                         sizeof scenarios / sizeof scenarios[0], NULL);
