@@ -213,16 +213,16 @@ def test_a_body_crosses_the_broker_link_once(running):
 
     before = fresh()
     fid = running.client.register_function(tripled)
-    tids = running.client.run_batch([((i,), {}) for i in range(300)], endpoint_id=ep.endpoint_id,
+    tids = running.client.run_batch([((i,), {}) for i in range(1000)], endpoint_id=ep.endpoint_id,
                                     function_id=fid)
-    assert [running.client.get_result(t, timeout=120) for t in tids] == [3 * i for i in range(300)]
+    assert [running.client.get_result(t, timeout=120) for t in tids] == [3 * i for i in range(1000)]
     deadline = time.monotonic() + 10
     while True:   # the stats file is rewritten every second
         after = fresh()
-        if after.get("tasks_received", 0) - before.get("tasks_received", 0) >= 300 or time.monotonic() > deadline:
+        if after.get("tasks_received", 0) - before.get("tasks_received", 0) >= 1000 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert after["tasks_received"] - before["tasks_received"] >= 300
+    assert after["tasks_received"] - before["tasks_received"] >= 1000
     assert after["versions_fetched"] - before["versions_fetched"] == 1, (before, after)
     assert after["bodies_from_tasks"] - before["bodies_from_tasks"] == 0, (before, after)
 

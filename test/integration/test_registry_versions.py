@@ -125,6 +125,50 @@ except Exception as exc:
 """
 
 
+FORGED_DILL = """
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+import fx
+import fx.functions
+import fx_only_on_this_client           # a module the endpoint does not have
+client = fx.Client(credentials=os.environ["FX_TEST_CREDS"])
+EP = os.environ["FX_TEST_ENDPOINT"]
+
+def uses_local_module(x):
+    return fx_only_on_this_client.SCALE * x
+
+fx.functions.dill_version = lambda: "0.1.0"      # what a client with an old dill would record
+fid = client.register_function(uses_local_module, strategy="dill")
+tid = client.run(4, endpoint_id=EP, function_id=fid)
+try:
+    client.get_result(tid, timeout=60)
+    print(json.dumps({"raised": None}))
+except Exception as exc:
+    print(json.dumps({"raised": type(exc).__name__, "str": str(exc)}))
+"""
+
+
+def test_a_forged_dill_version_is_named_beside_the_endpoints(running, tmp_path):
+    """SPEC 12.2: a dill body that does not load on the endpoint (a module
+    only the client has) names the module, the client's dill as the body
+    records it and the endpoint's own; the task is not a lost worker."""
+    import json
+    (tmp_path / "fx_only_on_this_client.py").write_text("SCALE = 3\n")
+    script = tmp_path / "old_dill.py"
+    script.write_text(textwrap.dedent(FORGED_DILL))
+    env = dict(os.environ, FX_TEST_CREDS=running.creds, FX_TEST_ENDPOINT=running.endpoint.endpoint_id)
+    proc = subprocess.run([PYTHON, str(script)], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["raised"] == "TaskError", got
+    text = got["str"]
+    import dill
+    assert "fx_only_on_this_client" in text, text
+    assert "dill 0.1.0 on the client" in text and f"dill {dill.__version__} on the endpoint" in text, text
+    assert "on the endpoint" in text and "WORKER_LOST" not in text, text
+
+
 def test_a_forged_client_python_is_refused_naming_both_versions(running, tmp_path):
     """SPEC 12.2: a task from a client whose Python differs in major.minor
     is not unpickled; the error says it happened on the endpoint and names
