@@ -23,8 +23,9 @@
                   object may be written, its row is not); the broker is
                   then killed -9 and started again on the same state: its
                   start check finds no row pointing at a missing object,
-                  and the next registration gets version number 2, the
-                  number the failed one did not take
+                  the next registration gets version number 2, the
+                  number the failed one did not take, and FUNCTION_GET
+                  still gives version 1 before it
       sync_io     the syncer's fdatasync fails (writes work: the file
                   bt_dir/syncfault): the SUBMITTED and RESULTS_ACK held for
                   it become ERROR FX_E_IO, the pushes wait; the broker says
@@ -259,6 +260,14 @@ static void scenario_register_io(bt_world_t *w)
     CHECK(msg && msg->function_registered.number == 2, "version number %u after the failed one",
           msg ? msg->function_registered.number : 0);
     fx_msg_destroy(&msg);
+    /* the history survived the kill: version 1 and the new one, oldest first */
+    fx_msg_t *get = fx_msg_new(FX_MSG_FUNCTION_GET);
+    memcpy(get->function_get.function_id, w->fn, sizeof(fx_id_text_t));
+    fx_msg_t *info = bt_expect(w->alice_c, FX_MSG_FUNCTION_INFO, bt_send(w->alice_c, get));
+    CHECK(info && info->function_info.count == 2 && info->function_info.versions[0].number == 1 &&
+              info->function_info.versions[1].number == 2,
+          "history after the restart: %u versions", info ? info->function_info.count : 0);
+    fx_msg_destroy(&info);
 }
 
 /* ---------------------------------------------------------------- main */
