@@ -37,6 +37,7 @@ typedef struct {
     uint32_t window, in_flight;
     uint64_t sent, done;
     uint64_t tasks_msgs, results_msgs; /* messages each way, for the batch sizes */
+    uint64_t capacity_msgs;            /* CAPACITY messages (SPEC 5.34) */
 } s_drive_t;
 
 /* One TASKS message filling the window, up to `until` tasks sent in all. */
@@ -117,6 +118,10 @@ static void s_drain(s_drive_t *d, int ms)
         }
         else if (msg->type == FX_MSG_CREDIT)
             d->window = msg->credit.window;
+        else if (msg->type == FX_MSG_CAPACITY) {
+            d->window = msg->capacity.window;
+            d->capacity_msgs++;
+        }
         fx_msg_destroy(&msg);
     }
 }
