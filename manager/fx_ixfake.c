@@ -431,7 +431,7 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
     if (ix->wrong_server_key && fx_keypair_new(&other) != 0)
         return -1;
     char *server_key = ix->wrong_server_key ? other.public_key : ix->server.public_key;
-    char *argv[32] = {(char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", server_key,
+    char *argv[48] = {(char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", server_key,
                       "--key-file", ix->key_file, "--workers", w, "--prefetch", p, "--heartbeat-ms", b,
                       /* ten beats, stretched by FX_TEST_SLOW, before the
                          manager counts the fake lost: the fake beats only
@@ -454,7 +454,7 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
         argv[argc++] = "--stop-grace-ms";
         argv[argc++] = g;
     }
-    for (int i = 0; i < 8 && ix->extra[i]; i++)
+    for (int i = 0; i < 16 && ix->extra[i]; i++)
         argv[argc++] = (char *) ix->extra[i];
     argv[argc] = NULL;
     int saved_stderr = -1;

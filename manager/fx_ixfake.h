@@ -56,7 +56,7 @@ typedef struct {
     int64_t next_beat;
     int64_t last_sent;      /* when we last sent the manager anything */
     uint32_t stop_grace_ms; /* passed as --stop-grace-ms when nonzero */
-    const char *extra[8];   /* more fx-manager flags, NULL-terminated; they win over the defaults */
+    const char *extra[16];  /* more fx-manager flags, NULL-terminated; they win over the defaults */
     bool hold_acks;         /* false: every RESULTS is acked (RESULTS_ACK) as it arrives, as a
                                real interchange does once its broker committed them; true: the
                                test acks with ix_ack */

@@ -606,9 +606,9 @@ static void s_wait_all(fx_pool_t *self, int64_t deadline)
 void fx_pool_stop(fx_pool_t *self, int grace_ms)
 {
     self->stopped = true;
-    for (uint32_t i = 0; i < self->size; i++)
+    for (uint32_t i = 0; i < self->size; i++) /* a container's runtime and its worker alike */
         if (self->slots[i].pid > 0)
-            kill(self->slots[i].pid, SIGTERM);
+            kill(self->slots[i].key ? -self->slots[i].pid : self->slots[i].pid, SIGTERM);
     s_wait_all(self, fx_now_ms() + grace_ms);
     for (uint32_t i = 0; i < self->size; i++) {
         fx_slot_t *slot = &self->slots[i];
