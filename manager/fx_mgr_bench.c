@@ -28,6 +28,7 @@
 typedef struct {
     double rate, mgr_us, wrk_us, mgr_sys, wrk_sys;
     double per_tasks, per_results; /* tasks per TASKS, results per RESULTS */
+    double per_capacity;           /* tasks per CAPACITY */
 } s_run_t;
 
 typedef struct {
@@ -155,7 +156,7 @@ static int s_one_run(ix_t *ix, uint32_t workers, uint32_t prefetch, uint64_t war
         s_drain(&d, 100);
     }
     long long ms0 = 0, ws0 = 0, ms1 = 0, ws1 = 0;
-    uint64_t tm0 = d.tasks_msgs, rm0 = d.results_msgs;
+    uint64_t tm0 = d.tasks_msgs, rm0 = d.results_msgs, cm0 = d.capacity_msgs;
     long long m0 = fx_bench_cpu(ix->pid, &ms0), w0 = fx_bench_children_cpu(ix->pid, &ws0);
     int64_t t0 = fx_now_ms();
     while (d.done < warmup + tasks && fx_now_ms() < deadline) {
@@ -172,6 +173,7 @@ static int s_one_run(ix_t *ix, uint32_t workers, uint32_t prefetch, uint64_t war
         out->mgr_sys = (double) (ms1 - ms0) * us_per_tick / (double) tasks;
         out->per_tasks = (double) tasks / (double) (d.tasks_msgs - tm0 ? d.tasks_msgs - tm0 : 1);
         out->per_results = (double) tasks / (double) (d.results_msgs - rm0 ? d.results_msgs - rm0 : 1);
+        out->per_capacity = (double) tasks / (double) (d.capacity_msgs - cm0 ? d.capacity_msgs - cm0 : 1);
         out->wrk_sys = (double) (ws1 - ws0) * us_per_tick / (double) tasks;
         rc = 0;
     }
@@ -234,9 +236,10 @@ int main(int argc, char **argv)
         s_run_t run;
         if (s_one_run(&ix, workers, prefetch, warmup, tasks, &run) == 0) {
             printf("run %u (load %.2f): %.0f tasks/s, manager %.1f us/task (%.1f system), workers %.1f "
-                   "us/task (%.1f system); %.1f tasks per TASKS, %.1f results per RESULTS\n",
+                   "us/task (%.1f system); %.1f tasks per TASKS, %.1f results per RESULTS, %.1f tasks per "
+                   "CAPACITY\n",
                    r + 1, load[0], run.rate, run.mgr_us, run.mgr_sys, run.wrk_us, run.wrk_sys, run.per_tasks,
-                   run.per_results);
+                   run.per_results, run.per_capacity);
             rate[ok] = run.rate;
             mgr[ok] = run.mgr_us;
             wrk[ok] = run.wrk_us;
