@@ -47,6 +47,12 @@ typedef struct {
 
 static char s_stats[160];
 
+static void s_unlink_stats(void)
+{
+    if (s_stats[0])
+        unlink(s_stats);
+}
+
 /* Starts the manager with these flags (NULL-terminated) and a stats file. */
 static int s_start(ix_t *ix, uint32_t workers, const char *const *flags)
 {
@@ -58,8 +64,10 @@ static int s_start(ix_t *ix, uint32_t workers, const char *const *flags)
     ix->extra[n] = NULL;
     ix->capture_stderr = true;
     static int runs;
+    if (runs == 0)
+        atexit(s_unlink_stats);
+    s_unlink_stats();
     snprintf(s_stats, sizeof s_stats, "/tmp/fx-ctrstats-%d-%d", (int) getpid(), runs++);
-    unlink(s_stats);
     int rc = ix_start(ix, workers, 0);
     return rc == 0 ? ix_handshake(ix) : rc;
 }
@@ -381,7 +389,9 @@ done:;
 IX_SCENARIO(s_test_keep_waits)
 {
     char ta[512], tb[512], tc[512];
-    const char *flags[] = {"--container-strategy", "keep", "--container-idle-ms", "1500", "--container-template",
+    char idle[16]; /* long enough that A stays warm while B starts, even under ASan */
+    snprintf(idle, sizeof idle, "%d", (int) fx_test_ms(3000));
+    const char *flags[] = {"--container-strategy", "keep", "--container-idle-ms", idle, "--container-template",
                            s_template_flag(ta, sizeof ta, "a", S_BWRAP_TEMPLATE), "--container-template",
                            s_template_flag(tb, sizeof tb, "b", S_BWRAP_TEMPLATE), "--container-template",
                            s_template_flag(tc, sizeof tc, "c", S_BWRAP_TEMPLATE), NULL};

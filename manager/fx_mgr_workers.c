@@ -221,7 +221,7 @@ static void s_losses_add(fx_losses_t *losses, const char *what)
 static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
 {
     fx_mgr_t *self = arg;
-    if (slot->key != 0 || self->ctr_queued)
+    if (slot->key != 0 || slot->retiring || self->ctr_queued)
         fx_mgr_pools_on_death(self, slot, wait_status);
     if (slot->state != FX_SLOT_BUSY)
         return;
