@@ -476,6 +476,30 @@ IX_SCENARIO(s_test_idle_retire)
 done:;
 }
 
+/* A container defined again with another image: its warm worker (of the
+   old definition) is retired, the next task cold-starts a new one. The
+   same definition again changes nothing. */
+IX_SCENARIO(s_test_redefine)
+{
+    char ta[512];
+    const char *flags[] = {"--container-template", s_template_flag(ta, sizeof ta, "a", S_BWRAP_TEMPLATE), NULL};
+    REQUIRE(s_start(ix, 1, flags) == 0, "setup");
+    s_ctr_t c = {.name = "a", .runtime = "bwrap", .image = ""};
+    s_define(ix, &c, 1);
+    s_where_t w1, w2, w3;
+    REQUIRE(s_run_where(ix, c.id, &w1), "first");
+    s_define(ix, &c, 1); /* the same: nothing */
+    REQUIRE(s_run_where(ix, c.id, &w2), "same definition");
+    CHECK(w2.pid == w1.pid, "the same definition again replaced the worker (%d, then %d)", w1.pid, w2.pid);
+    c.image = "/";
+    s_define(ix, &c, 1);
+    REQUIRE(s_run_where(ix, c.id, &w3), "new definition");
+    CHECK(w3.pid != w1.pid, "the worker of the old definition ran the task (pid %d)", w3.pid);
+    CHECK(s_stat(c.id, "cold_starts") == 2, "cold starts %ld", s_stat(c.id, "cold_starts"));
+    ix_stop(ix, false);
+done:;
+}
+
 /* Whether `podman run --rootfs /` works here; why not in why. */
 static bool s_podman_works(char *why, size_t len)
 {
@@ -527,7 +551,7 @@ static const fx_scenario_t s_scenarios[] = {
     {.name = "bwrap_inside", .run = s_test_bwrap_inside},   {.name = "launch_fails", .run = s_test_launch_fails},
     {.name = "start_timeout", .run = s_test_start_timeout}, {.name = "lru_evicts", .run = s_test_lru_evicts},
     {.name = "keep_waits", .run = s_test_keep_waits},       {.name = "cap", .run = s_test_cap},
-    {.name = "idle_retire", .run = s_test_idle_retire},     {.name = "podman_container", .run = s_test_podman_container},
+    {.name = "idle_retire", .run = s_test_idle_retire},     {.name = "redefine", .run = s_test_redefine},     {.name = "podman_container", .run = s_test_podman_container},
 };
 
 int main(int argc, char **argv)

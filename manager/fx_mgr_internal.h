@@ -79,6 +79,7 @@ typedef struct {
     char why[512];      /* the last failure */
     char digest[FX_NAME_MAX + 1]; /* image digest, where the runtime gives one */
     bool digest_asked;
+    uint32_t gen;       /* definitions of this id so far: a worker of an older one is retired */
     uint64_t cold_starts, launch_failures, evicted, retired_idle; /* counters, for the stats */
 } fx_ctr_t;
 
@@ -219,6 +220,9 @@ void fx_mgr_pools_tick(fx_mgr_t *self, int64_t now);
 /* A container slot's process died (from the pool's death callback): a
    failed launch is counted and ends a task; the slot's next key chosen. */
 void fx_mgr_pools_on_death(fx_mgr_t *self, fx_slot_t *slot, int wait_status);
+/* A container slot's task ended: a worker of an outdated definition is
+   retired. */
+void fx_mgr_pools_on_done(fx_mgr_t *self, fx_slot_t *slot);
 /* A container worker's READY. */
 void fx_mgr_pools_on_ready(fx_mgr_t *self, fx_slot_t *slot);
 /* The container's id and image digest into a result from slot's worker. */

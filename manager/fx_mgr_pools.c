@@ -179,9 +179,12 @@ static uint32_t s_free_key(fx_mgr_t *self)
     return 0;
 }
 
+static void s_retire(fx_mgr_t *self, fx_slot_t *slot, uint32_t next);
+
 static void s_set_def(fx_mgr_t *self, fx_ctr_t *c, const fx_container_def_t *def)
 {
     c->def = *def;
+    c->gen++;
     c->template_text = s_template_of(self, def->name);
     c->failures = 0;
     c->given_up = false;
@@ -207,9 +210,15 @@ void fx_mgr_pools_define(fx_mgr_t *self, const fx_container_def_t *defs, uint32_
             if (strcmp(c->def.name, def->name) == 0 && strcmp(c->def.runtime, def->runtime) == 0 &&
                 strcmp(c->def.image, def->image) == 0)
                 continue;
-            fx_info("container %s (%s): new definition (runtime %s, image \"%s\"); launches start over", def->name,
-                    def->container_id, def->runtime, def->image);
+            fx_info("container %s (%s): new definition (runtime %s, image \"%s\"); launches start over, workers of the "
+                    "old one are retired",
+                    def->name, def->container_id, def->runtime, def->image);
             s_set_def(self, c, def);
+            for (uint32_t j = 0; self->pool && j < fx_pool_size(self->pool); j++) {
+                fx_slot_t *slot = fx_pool_slot(self->pool, j);
+                if (slot->key == k && slot->state == FX_SLOT_IDLE)
+                    s_retire(self, slot, s_claim(self, NULL));
+            }
             continue;
         }
         k = s_free_key(self);
@@ -424,6 +433,7 @@ static int s_launch(fx_slot_t *slot, const char *link_flag, const char *link_val
     }
     cmd->argv = argv;
     cmd->envp = envp;
+    slot->gen = c->gen;
     self->cold_starts++;
     c->cold_starts++;
     fx_info("cold start %llu of container %s (%s) in slot %u: %s %s ...", (unsigned long long) c->cold_starts,
@@ -494,6 +504,16 @@ void fx_mgr_pools_on_ready(fx_mgr_t *self, fx_slot_t *slot)
         s_digest(c);
     fx_info("container %s (%s): worker pid %d (pid %u inside) READY in %lld ms", c->def.name, c->def.container_id,
             (int) slot->pid, slot->inner_pid, (long long) (fx_now_ms() - slot->started_ms));
+}
+
+void fx_mgr_pools_on_done(fx_mgr_t *self, fx_slot_t *slot)
+{
+    fx_ctr_t *c = self->ctrs[slot->key];
+    if (c && slot->state == FX_SLOT_IDLE && slot->gen != c->gen) {
+        fx_info("container %s: worker pid %d was started from an older definition; retiring it", c->def.name,
+                (int) slot->pid);
+        s_retire(self, slot, s_claim(self, NULL));
+    }
 }
 
 void fx_mgr_pools_tag(fx_mgr_t *self, uint32_t key, fx_result_t *r)

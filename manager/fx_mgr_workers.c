@@ -125,6 +125,8 @@ static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;
     fx_slot_on(slot, FX_SLOT_DONE);
+    if (slot->key != 0)
+        fx_mgr_pools_on_done(self, slot);
 }
 
 /* A worker answered ERROR: the task it was given, if any, ends here (the

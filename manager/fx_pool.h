@@ -95,6 +95,7 @@ struct fx_slot_t {
     bool timed_out;        /* SPAWNED past the container start timeout, killed */
     int64_t last_used_ms;  /* IDLE: when it became idle (READY, or its last task ended) */
     uint32_t inner_pid;    /* a container worker's pid as it sees it (READY), 0 for the host */
+    uint32_t gen;          /* the definition of its container it was started from (fx_mgr_pools.c) */
     int err_fd;            /* container: read end of its stderr pipe, -1 none */
     char err[FX_POOL_ERR_KEEP]; /* container: what it said on stderr before READY */
     size_t err_len;
