@@ -352,23 +352,40 @@ IX_SCENARIO(s_test_start_timeout)
 done:;
 }
 
-/* lru, two slots: A and B warm, then a task for C retires the least
+/* Two slots, three bwrap containers a, b, c under strategy (idle_ms:
+   --container-idle-ms, NULL for the default); A's task, then B's: both
+   slots hold idle container workers (a's the least recently used). */
+static int s_two_warm(ix_t *ix, const char *strategy, const char *idle_ms, s_ctr_t c[3], s_where_t *a, s_where_t *b)
+{
+    char t[3][512];
+    const char *flags[12] = {"--container-strategy", strategy};
+    int n = 2;
+    if (idle_ms) {
+        flags[n++] = "--container-idle-ms";
+        flags[n++] = idle_ms;
+    }
+    for (int i = 0; i < 3; i++) {
+        flags[n++] = "--container-template";
+        flags[n++] = s_template_flag(t[i], sizeof t[i], c[i].name, S_BWRAP_TEMPLATE);
+    }
+    flags[n] = NULL;
+    if (s_start(ix, 2, flags) != 0)
+        return -1;
+    s_define(ix, c, 3);
+    if (!s_run_where(ix, c[0].id, a) || !s_run_where(ix, c[1].id, b))
+        return -1;
+    WAIT_STAT(ix, "-", "idle", 0); /* both slots hold container workers now */
+    return 0;
+}
+
+/* lru: with A and B warm in the two slots, a task for C retires the least
    recently used idle worker (A's), not B's: B's next task runs in the same
-   pid, A's in a new one. From the counters: one eviction, of A. */
+   pid. From the counters: one eviction, of A. */
 IX_SCENARIO(s_test_lru_evicts)
 {
-    char ta[512], tb[512], tc[512];
-    const char *flags[] = {"--container-strategy", "lru", "--container-template",
-                           s_template_flag(ta, sizeof ta, "a", S_BWRAP_TEMPLATE), "--container-template",
-                           s_template_flag(tb, sizeof tb, "b", S_BWRAP_TEMPLATE), "--container-template",
-                           s_template_flag(tc, sizeof tc, "c", S_BWRAP_TEMPLATE), NULL};
-    REQUIRE(s_start(ix, 2, flags) == 0, "setup");
     s_ctr_t c[3] = {{.name = "a", .runtime = "bwrap"}, {.name = "b", .runtime = "bwrap"}, {.name = "c", .runtime = "bwrap"}};
-    s_define(ix, c, 3);
     s_where_t a, b, x;
-    REQUIRE(s_run_where(ix, c[0].id, &a), "A");
-    REQUIRE(s_run_where(ix, c[1].id, &b), "B");
-    WAIT_STAT(ix, "-", "idle", 0); /* both slots hold container workers now */
+    REQUIRE(s_two_warm(ix, "lru", NULL, c, &a, &b) == 0, "setup");
     CHECK(s_stat(NULL, "evictions") == 0, "evictions %ld before C", s_stat(NULL, "evictions"));
     REQUIRE(s_run_where(ix, c[2].id, &x), "C");
     WAIT_STAT(ix, NULL, "evictions", 1);
@@ -384,24 +401,15 @@ IX_SCENARIO(s_test_lru_evicts)
 done:;
 }
 
-/* keep, two slots held by idle workers of A and B: C's task waits (no
-   eviction) until idle retirement frees a slot. */
+/* keep: with A and B warm in the two slots, C's task waits (no eviction)
+   until idle retirement frees a slot. */
 IX_SCENARIO(s_test_keep_waits)
 {
-    char ta[512], tb[512], tc[512];
     char idle[16]; /* long enough that A stays warm while B starts, even under ASan */
     snprintf(idle, sizeof idle, "%d", (int) fx_test_ms(3000));
-    const char *flags[] = {"--container-strategy", "keep", "--container-idle-ms", idle, "--container-template",
-                           s_template_flag(ta, sizeof ta, "a", S_BWRAP_TEMPLATE), "--container-template",
-                           s_template_flag(tb, sizeof tb, "b", S_BWRAP_TEMPLATE), "--container-template",
-                           s_template_flag(tc, sizeof tc, "c", S_BWRAP_TEMPLATE), NULL};
-    REQUIRE(s_start(ix, 2, flags) == 0, "setup");
     s_ctr_t c[3] = {{.name = "a", .runtime = "bwrap"}, {.name = "b", .runtime = "bwrap"}, {.name = "c", .runtime = "bwrap"}};
-    s_define(ix, c, 3);
     s_where_t a, b, x;
-    REQUIRE(s_run_where(ix, c[0].id, &a), "A");
-    REQUIRE(s_run_where(ix, c[1].id, &b), "B");
-    WAIT_STAT(ix, "-", "idle", 0);
+    REQUIRE(s_two_warm(ix, "keep", idle, c, &a, &b) == 0, "setup");
     int64_t t0 = fx_now_ms();
     REQUIRE(s_run_where(ix, c[2].id, &x), "C");
     CHECK(s_stat(NULL, "evictions") == 0, "keep evicted %ld", s_stat(NULL, "evictions"));

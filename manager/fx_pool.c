@@ -233,6 +233,27 @@ static int s_map_peer(fx_pool_t *self, fx_wlink_peer_t peer, fx_slot_t *slot)
     return 0;
 }
 
+/* In a worker's child process between fork and exec (async-signal-safe
+   calls only): it dies with us, has a process group of its own (a kill of
+   the group takes its children too), stdin /dev/null, stdout to its
+   stderr (stray prints go to the log, never into our stdout), default
+   SIGPIPE and no blocked signals. */
+static void s_child(pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(127);
+    setpgid(0, 0);
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd > 0)
+        dup2(fd, 0);
+    dup2(2, 1);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* The parent's side of a start that forked. */
 static void s_started(fx_slot_t *slot, pid_t pid, fx_wlink_peer_t peer, int64_t now_ms)
 {
@@ -289,23 +310,10 @@ static int s_start_container(fx_pool_t *self, fx_slot_t *slot, fx_wlink_child_t 
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        /* the child: async-signal-safe calls only, until exec */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(127);
-        if (errp[1] >= 0) {
+        if (errp[1] >= 0) /* before s_child: its stdout goes where stderr goes */
             dup2(errp[1], 2);
-        }
-        dup2(2, 1);
+        s_child(parent);
         fx_wlink_child_keep_as(child, 3);
-        setpgid(0, 0);
-        int fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0 && fd != 0)
-            dup2(fd, 0);
-        signal(SIGPIPE, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
         execvpe(cmd.argv[0], cmd.argv, cmd.envp ? cmd.envp : environ);
         static const char msg[] = "fx-manager: cannot execute the container runtime ";
         (void) !write(2, msg, sizeof msg - 1);
@@ -353,20 +361,8 @@ static int s_start(fx_pool_t *self, fx_slot_t *slot, int64_t now_ms)
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        /* the child: async-signal-safe calls only, until exec */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(127);
+        s_child(parent);
         fx_wlink_child_keep(&child); /* its end of the link survives exec; nothing else does */
-        setpgid(0, 0);               /* a walltime kill takes the worker's children too */
-        int fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0)
-            dup2(fd, 0);
-        dup2(2, 1); /* stray prints go to the log, never into our stdout */
-        signal(SIGPIPE, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
         execve(argv[0], argv, environ);
         _exit(127);
     }
