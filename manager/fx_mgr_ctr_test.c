@@ -419,16 +419,26 @@ IX_SCENARIO(s_test_keep_waits)
 done:;
 }
 
+/* One bwrap container `a` (c) with the test template, on a manager of
+   `workers` slots with one more flag (NULL: none). */
+static int s_start_a(ix_t *ix, uint32_t workers, const char *flag, const char *value, s_ctr_t *c)
+{
+    char t[512];
+    const char *flags[6] = {"--container-template", s_template_flag(t, sizeof t, "a", S_BWRAP_TEMPLATE), flag, value,
+                            NULL};
+    if (s_start(ix, workers, flags) != 0)
+        return -1;
+    *c = (s_ctr_t){.name = "a", .runtime = "bwrap", .image = ""};
+    s_define(ix, c, 1);
+    return 0;
+}
+
 /* --max-workers-per-container 1 with three slots: three waiting tasks of A
    at once get one worker, which runs them in turn. */
 IX_SCENARIO(s_test_cap)
 {
-    char ta[512];
-    const char *flags[] = {"--max-workers-per-container", "1", "--container-template",
-                           s_template_flag(ta, sizeof ta, "a", S_BWRAP_TEMPLATE), NULL};
-    REQUIRE(s_start(ix, 3, flags) == 0, "setup");
-    s_ctr_t c = {.name = "a", .runtime = "bwrap"};
-    s_define(ix, &c, 1);
+    s_ctr_t c;
+    REQUIRE(s_start_a(ix, 3, "--max-workers-per-container", "1", &c) == 0, "setup");
     enum { N = 3 };
     fx_id_text_t ids[N];
     char args[256];
@@ -461,12 +471,8 @@ done:;
    runs a host worker again, CAPACITY no longer lists the container. */
 IX_SCENARIO(s_test_idle_retire)
 {
-    char ta[512];
-    const char *flags[] = {"--container-idle-ms", "300", "--container-template",
-                           s_template_flag(ta, sizeof ta, "a", S_BWRAP_TEMPLATE), NULL};
-    REQUIRE(s_start(ix, 1, flags) == 0, "setup");
-    s_ctr_t c = {.name = "a", .runtime = "bwrap"};
-    s_define(ix, &c, 1);
+    s_ctr_t c;
+    REQUIRE(s_start_a(ix, 1, "--container-idle-ms", "300", &c) == 0, "setup");
     s_where_t a;
     REQUIRE(s_run_where(ix, c.id, &a), "A");
     WAIT_STAT(ix, c.id, "retired_idle", 1);
@@ -489,11 +495,8 @@ done:;
    same definition again changes nothing. */
 IX_SCENARIO(s_test_redefine)
 {
-    char ta[512];
-    const char *flags[] = {"--container-template", s_template_flag(ta, sizeof ta, "a", S_BWRAP_TEMPLATE), NULL};
-    REQUIRE(s_start(ix, 1, flags) == 0, "setup");
-    s_ctr_t c = {.name = "a", .runtime = "bwrap", .image = ""};
-    s_define(ix, &c, 1);
+    s_ctr_t c;
+    REQUIRE(s_start_a(ix, 1, NULL, NULL, &c) == 0, "setup");
     s_where_t w1, w2, w3;
     REQUIRE(s_run_where(ix, c.id, &w1), "first");
     s_define(ix, &c, 1); /* the same: nothing */
