@@ -592,7 +592,10 @@ static bool s_one_more(fx_mgr_t *self, uint32_t k, int64_t now)
         s_retire(self, slot, k);
         return true;
     }
-    if (self->args->strategy != FX_CTR_LRU || !(slot = s_lru(self, k)))
+    /* idle workers of other containers than k: the walk only if there are some */
+    uint32_t others = fx_pool_count(pool, FX_SLOT_IDLE) - fx_pool_count_key(pool, 0, FX_SLOT_IDLE) -
+                      (k ? fx_pool_count_key(pool, k, FX_SLOT_IDLE) : 0);
+    if (self->args->strategy != FX_CTR_LRU || others == 0 || !(slot = s_lru(self, k)))
         return false;
     fx_ctr_t *victim = self->ctrs[slot->key];
     victim->evicted++;
