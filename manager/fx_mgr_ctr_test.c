@@ -247,6 +247,7 @@ IX_SCENARIO(s_test_bwrap_inside)
     CHECK(strcmp(d.host, "fxdefault") == 0 && strcmp(d.name, "fxdefault") == 0 && d.probe == 0,
           "default template: host %s name %s probe %d", d.host, d.name, d.probe);
     WAIT_STAT(ix, NULL, "cold_starts", 2);
+    unlink(probe);
     const fx_container_capacity_t *cap = ix_cap_of(ix, c[0].id);
     CHECK(cap && cap->idle + cap->busy == 1 && cap->failures == 0, "CAPACITY of fxbox: %s idle %u busy %u",
           cap ? "" : "none", cap ? cap->idle : 0, cap ? cap->busy : 0);
@@ -490,6 +491,27 @@ IX_SCENARIO(s_test_idle_retire)
 done:;
 }
 
+/* lru, one slot held by an idle worker of A: a host task takes the slot
+   (an eviction of A), and runs on the host. */
+IX_SCENARIO(s_test_host_evicts)
+{
+    s_ctr_t c;
+    REQUIRE(s_start_a(ix, 1, "--container-strategy", "lru", &c) == 0, "setup");
+    char probe[160];
+    snprintf(probe, sizeof probe, "%s/probe", ix->dir);
+    ix_touch(probe); /* seen by the host task only */
+    s_where_t a, h;
+    REQUIRE(s_run_where(ix, c.id, &a), "A");
+    WAIT_STAT(ix, "-", "idle", 0);
+    REQUIRE(s_run_where(ix, "", &h), "host task");
+    CHECK(strcmp(h.id, "-") == 0 && h.probe == 1, "the host task ran in a container (id %s)", h.id);
+    WAIT_STAT(ix, c.id, "evicted", 1);
+    CHECK(s_wait_gone(ix, a.pid), "A's worker pid %d was not retired", a.pid);
+    unlink(probe);
+    ix_stop(ix, false);
+done:;
+}
+
 /* A container defined again with another image: its warm worker (of the
    old definition) is retired, the next task cold-starts a new one. The
    same definition again changes nothing. */
@@ -562,7 +584,8 @@ static const fx_scenario_t s_scenarios[] = {
     {.name = "bwrap_inside", .run = s_test_bwrap_inside},   {.name = "launch_fails", .run = s_test_launch_fails},
     {.name = "start_timeout", .run = s_test_start_timeout}, {.name = "lru_evicts", .run = s_test_lru_evicts},
     {.name = "keep_waits", .run = s_test_keep_waits},       {.name = "cap", .run = s_test_cap},
-    {.name = "idle_retire", .run = s_test_idle_retire},     {.name = "redefine", .run = s_test_redefine},     {.name = "podman_container", .run = s_test_podman_container},
+    {.name = "idle_retire", .run = s_test_idle_retire},     {.name = "redefine", .run = s_test_redefine},
+    {.name = "host_evicts", .run = s_test_host_evicts},     {.name = "podman_container", .run = s_test_podman_container},
 };
 
 int main(int argc, char **argv)
