@@ -502,8 +502,8 @@ void fx_mgr_pools_on_ready(fx_mgr_t *self, fx_slot_t *slot)
     c->failures = 0;
     if (!c->digest_asked)
         s_digest(c);
-    fx_info("container %s (%s): worker pid %d (pid %u inside) READY in %lld ms", c->def.name, c->def.container_id,
-            (int) slot->pid, slot->inner_pid, (long long) (fx_now_ms() - slot->started_ms));
+    fx_info("container %s (%s): worker pid %d is pid %u inside", c->def.name, c->def.container_id, (int) slot->pid,
+            slot->inner_pid);
 }
 
 void fx_mgr_pools_on_done(fx_mgr_t *self, fx_slot_t *slot)
