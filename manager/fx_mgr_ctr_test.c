@@ -46,6 +46,7 @@ typedef struct {
 } s_ctr_t;
 
 static char s_stats[160];
+static uint32_t s_prefetch; /* --prefetch of the next manager started */
 
 static void s_unlink_stats(void)
 {
@@ -68,7 +69,7 @@ static int s_start(ix_t *ix, uint32_t workers, const char *const *flags)
         atexit(s_unlink_stats);
     s_unlink_stats();
     snprintf(s_stats, sizeof s_stats, "/tmp/fx-ctrstats-%d-%d", (int) getpid(), runs++);
-    int rc = ix_start(ix, workers, 0);
+    int rc = ix_start(ix, workers, s_prefetch);
     return rc == 0 ? ix_handshake(ix) : rc;
 }
 
@@ -512,6 +513,42 @@ IX_SCENARIO(s_test_host_evicts)
 done:;
 }
 
+/* One slot, a host task running and three more host tasks queued
+   behind it, then a task for container A: when the slot frees, A's task
+   gets it (a cold start in the idle host worker's slot) before the host
+   backlog, which would otherwise keep every slot busy forever. */
+IX_SCENARIO(s_test_no_starvation)
+{
+    s_ctr_t c;
+    s_prefetch = 4;
+    REQUIRE(s_start_a(ix, 1, "--container-strategy", "lru", &c) == 0, "setup");
+    fx_id_text_t w, host[3], a;
+    REQUIRE(ix_start_waiter(ix, "w", w), "the host task runs");
+    for (int i = 0; i < 3; i++)
+        ix_send_one(ix, "def f():\n    return 1\n", "((), {})", host[i]);
+    s_send(ix, "def f():\n    return 2\n", "((), {})", c.id, a);
+    WAIT_STAT(ix, c.id, "queued", 1); /* all of them are at the manager */
+    ix_release(ix, "w");
+    int order = 0, a_at = -1, last_host = -1;
+    for (int got = 0; got < 5;) {
+        fx_msg_t *msg = ix_expect(ix, FX_MSG_RESULTS, IX_WAIT_MS);
+        REQUIRE(msg, "only %d of 5 results", got);
+        for (uint32_t i = 0; i < msg->results.count; i++, got++, order++) {
+            fx_result_t *r = &msg->results.results[i];
+            CHECK(r->status == FX_RESULT_OK, "status %d %s", r->status, r->error_text ? r->error_text : "");
+            if (strcmp(r->task_id, a) == 0)
+                a_at = order;
+            for (int h = 0; h < 3; h++)
+                if (strcmp(r->task_id, host[h]) == 0)
+                    last_host = order;
+        }
+        fx_msg_destroy(&msg);
+    }
+    CHECK(a_at >= 0 && a_at < last_host, "A's task came back at %d, the host backlog's last at %d", a_at, last_host);
+    ix_stop(ix, false);
+done:;
+}
+
 /* A container defined again with another image: its warm worker (of the
    old definition) is retired, the next task cold-starts a new one. The
    same definition again changes nothing. */
@@ -585,7 +622,7 @@ static const fx_scenario_t s_scenarios[] = {
     {.name = "start_timeout", .run = s_test_start_timeout}, {.name = "lru_evicts", .run = s_test_lru_evicts},
     {.name = "keep_waits", .run = s_test_keep_waits},       {.name = "cap", .run = s_test_cap},
     {.name = "idle_retire", .run = s_test_idle_retire},     {.name = "redefine", .run = s_test_redefine},
-    {.name = "host_evicts", .run = s_test_host_evicts},     {.name = "podman_container", .run = s_test_podman_container},
+    {.name = "host_evicts", .run = s_test_host_evicts},   {.name = "no_starvation", .run = s_test_no_starvation},     {.name = "podman_container", .run = s_test_podman_container},
 };
 
 int main(int argc, char **argv)

@@ -212,9 +212,13 @@ void fx_mgr_pools_define(fx_mgr_t *self, const fx_container_def_t *defs, uint32_
    FX_E_CONTAINER result: no definition, or given up). */
 int fx_mgr_pools_key(fx_mgr_t *self, const fx_task_t *task, uint32_t *key);
 /* Container tasks to idle workers of their container; cold starts for the
-   rest as the strategy allows; slots for host tasks from idle container
-   workers (lru). */
+   rest as the strategy allows (an idle host worker's slot is free). Run
+   before host tasks take the idle host workers, so that a backlog of host
+   tasks cannot starve a container. */
 void fx_mgr_pools_dispatch(fx_mgr_t *self);
+/* Host tasks with no idle host worker: under lru, the slots of idle
+   container workers. */
+void fx_mgr_pools_host(fx_mgr_t *self);
 /* Each tick: idle retirement, start timeouts, late kills, the stats file. */
 void fx_mgr_pools_tick(fx_mgr_t *self, int64_t now);
 /* A container slot's process died (from the pool's death callback): a

@@ -637,8 +637,12 @@ void fx_mgr_pools_dispatch(fx_mgr_t *self)
         if (c->queue.len)
             s_grow(self, k, now);
     }
+}
+
+void fx_mgr_pools_host(fx_mgr_t *self)
+{
     if (self->host_pool.queue.len && !fx_pool_idle(self->pool))
-        s_grow(self, 0, now);
+        s_grow(self, 0, fx_now_ms());
 }
 
 /* ------------------------------------------------ ticks */

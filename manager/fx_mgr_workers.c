@@ -378,18 +378,21 @@ void fx_mgr_workers_give(fx_mgr_t *self, fx_slot_t *slot, fx_queued_t *item)
     }
 }
 
-/* Hands queued host tasks, oldest first, to idle host workers (the path
-   every task took before containers, unchanged); then container tasks,
-   and slots for host tasks held by idle container workers
-   (fx_mgr_pools.c), only when there are any. */
+/* Container tasks first, when there are any (fx_mgr_pools.c: their idle
+   workers, cold starts); then queued host tasks, oldest first, to idle
+   host workers (the path every task took before containers, unchanged);
+   then, when host tasks still wait and container workers hold slots, the
+   strategy's slots for them. */
 void fx_mgr_workers_dispatch(fx_mgr_t *self)
 {
+    if (self->ctr_queued)
+        fx_mgr_pools_dispatch(self);
     fx_slot_t *slot;
     while (self->host_pool.queue.len && (slot = fx_pool_idle(self->pool))) {
         fx_queued_t item;
         fx_mgr_queue_pop(self, 0, &item);
         fx_mgr_workers_give(self, slot, &item);
     }
-    if (self->ctr_queued || (self->host_pool.queue.len && fx_pool_total_key(self->pool, 0) < fx_pool_size(self->pool)))
-        fx_mgr_pools_dispatch(self);
+    if (self->host_pool.queue.len && fx_pool_total_key(self->pool, 0) < fx_pool_size(self->pool))
+        fx_mgr_pools_host(self);
 }
