@@ -22,10 +22,11 @@
 
 /* A bwrap template without a pid namespace (so each worker's pid is its
    own, and warm reuse shows as the same pid): the host's root read-only,
-   its own /tmp, its own hostname, a marker in its environment. */
+   its own /tmp, its own hostname, a marker in its environment; {binds}
+   brings fx-worker's folder (the build may live under /tmp). */
 #define S_BWRAP_TEMPLATE                                                                                             \
     "bwrap --die-with-parent --unshare-uts --hostname {name} --ro-bind {image} / --dev /dev --proc /proc --tmpfs "   \
-    "/tmp --setenv FX_MARK inside-{name} {env} {command}"
+    "/tmp {binds} --setenv FX_MARK inside-{name} {env} {command}"
 
 /* f(probe): what the worker sees: "MARK|HOSTNAME|PROBE-VISIBLE|FX_CONTAINER_ID|FX_CONTAINER_NAME|PID". */
 static const char s_where[] = "import os, socket\n"

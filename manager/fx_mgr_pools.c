@@ -407,12 +407,23 @@ static int s_launch(fx_slot_t *slot, const char *link_flag, const char *link_val
         if (v)
             env[ne++] = s_kv(s_pass_env[i], v);
     }
+    /* fx-worker's folder, read-only at the same path: the command must be
+       there inside (an image has no fx; bwrap's own /tmp hides a build
+       under /tmp) */
+    char dir[4096];
+    fx_strlcpy(dir, self->args->worker_path, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    fx_bind_t bind = {.src = dir, .dst = dir, .read_only = true};
     fx_launch_t l = {.runtime = c->runtime,
                      .name = c->def.name,
                      .image = c->def.image,
                      .template_text = c->template_text,
                      .command = command,
                      .env = env,
+                     .binds = &bind,
+                     .binds_count = slash && slash != dir ? 1 : 0,
                      .preserve_fds = 1};
     char err[512];
     bool env_ok = env[0] && env[1];
