@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fx_memory.h"
 #include "fx_container.h"
 #include "fx_creds.h"
 #include "fx_file.h"
 #include "fx_log.h"
+#include "fx_memory.h"
 #include "fx_mgr.h"
 #include "fx_mgr_sim.h"
 
