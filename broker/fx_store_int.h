@@ -65,7 +65,6 @@ typedef enum {
     ST_LIST_EP,
     ST_ENDPOINT_ROW,
     ST_LIST_FN,
-    ST_LIST_TASKS,
     ST_CT_GET,
     ST_CT_INSERT,
     ST_CT_UPDATE,
