@@ -137,6 +137,8 @@ class TaskBroker(ScriptedBase):
             return empty
         times = [0] * 16
         times[8] = 1764583200000001  # worker started (SPEC 12.5)
+        if task["result"]:
+            times[9] = 1764583201250001  # worker finished
         return dict(empty, state=task["state"], function_id=task["function"], function_version="a" * 40,
                     commit="c" * 40, serializer="source+pickle", py_version="3.11.2",
                     endpoint_id=task["endpoint"], host="node17", worker_pid=4321,
@@ -380,6 +382,10 @@ def test_task_show_provenance(broker):
     assert lines["host"] == "node17, worker pid 4321, python 3.11.2"
     assert lines["attempt"] == "2" and lines["container"] == "- (the host)"
     assert "  worker started         2025-12-01 10:00:00.000001 UTC" in r.stdout.splitlines()
+    assert lines["ran"] == ("on its worker from 2025-12-01 10:00:00.000001 to 2025-12-01 10:00:01.250001 UTC "
+                            "(1.250 s)")
+    r = fxc(broker, "task", "show", t["running"])
+    assert "ran        on its worker from 2025-12-01 10:00:00.000001 UTC; its result does not say" in r.stdout
 
 
 def test_function_log_and_show(broker):
