@@ -545,6 +545,23 @@ static void test_migration(void *ctx)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* Closes the fixture's store, runs sql on its database (an older schema
+   made from a fresh one) and opens the store again (true if it opened). */
+static bool s_reopen_after(st_fix_t *fix, const char *sql)
+{
+    char path[400], state[300], err[512];
+    fx_store_destroy(&fix->store);
+    snprintf(path, sizeof path, "%s/state/sub/fx.db", fix->dir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    snprintf(state, sizeof state, "%s/state/sub", fix->dir);
+    fix->store = fx_store_open(state, err, sizeof err);
+    CHECK(fix->store != NULL, "%s", err);
+    return fix->store != NULL;
+}
+
 /* A version 5 database (no containers) keeps its tasks and versions and
    gains the containers table and the container columns: made here from a
    fresh one with those removed again. */
@@ -557,22 +574,13 @@ static void test_migration_5_6(void *ctx)
     st_task(&task, fix.alice_ep, fix.alice_fn, 1);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &task, 1, NULL, err, sizeof err) == FX_OK);
     st_free_tasks(&task, 1);
-    fx_store_destroy(&fix.store);
     snprintf(path, sizeof path, "%s/state/sub/fx.db", fix.dir);
     sqlite3 *db = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db,
-                       "DROP TABLE containers; ALTER TABLE tasks DROP COLUMN container;"
-                       "ALTER TABLE function_versions DROP COLUMN container;"
-                       /* and what version 7 added */
-                       "DROP INDEX tasks_outcome; ALTER TABLE tasks DROP COLUMN outcome; PRAGMA user_version = 5;",
-                       NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(db);
-    char state[300];
-    snprintf(state, sizeof state, "%s/state/sub", fix.dir);
-    fix.store = fx_store_open(state, err, sizeof err);
-    CHECK(fix.store != NULL, "%s", err);
-    if (!fix.store) {
+    if (!s_reopen_after(&fix, "DROP TABLE containers; ALTER TABLE tasks DROP COLUMN container;"
+                              "ALTER TABLE function_versions DROP COLUMN container;"
+                              /* and what version 7 added */
+                              "DROP INDEX tasks_outcome; ALTER TABLE tasks DROP COLUMN outcome;"
+                              "PRAGMA user_version = 5;")) {
         st_teardown(&fix);
         return;
     }
@@ -783,7 +791,7 @@ static void test_outcome(void *ctx)
 {
     st_fix_t fix;
     st_setup(&fix);
-    char err[512], path[400], state[300];
+    char err[512];
     fx_task_t tasks[4];
     for (int i = 0; i < 4; i++)
         st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
@@ -798,19 +806,8 @@ static void test_outcome(void *ctx)
     CHECK(fx_store_results_commit(fix.store, fix.alice_ep, r, 3, NULL) == FX_OK);
     st_free_results(r, 3);
     s_check_outcomes(&fix, tasks);
-    fx_store_destroy(&fix.store);
-    snprintf(path, sizeof path, "%s/state/sub/fx.db", fix.dir);
-    sqlite3 *db = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db,
-                       "DROP INDEX tasks_outcome; DROP INDEX tasks_endpoint; DROP INDEX tasks_function;"
-                       "ALTER TABLE tasks DROP COLUMN outcome; PRAGMA user_version = 6;",
-                       NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(db);
-    snprintf(state, sizeof state, "%s/state/sub", fix.dir);
-    fix.store = fx_store_open(state, err, sizeof err);
-    CHECK(fix.store != NULL, "%s", err);
-    if (fix.store)
+    if (s_reopen_after(&fix, "DROP INDEX tasks_outcome; DROP INDEX tasks_endpoint; DROP INDEX tasks_function;"
+                             "ALTER TABLE tasks DROP COLUMN outcome; PRAGMA user_version = 6;"))
         s_check_outcomes(&fix, tasks);
     st_free_tasks(tasks, 4);
     st_teardown(&fix);
