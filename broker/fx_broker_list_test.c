@@ -83,14 +83,15 @@ static int s_list(bt_peer_t *client, uint32_t limit, const char *state, const ch
                              !strcmp(state, "succeeded") || !strcmp(state, "failed"));
     for (uint32_t r = 1; r <= n; r++) {
         uint64_t cursor = strtoull(s_cell(msg, r, c.cursor), NULL, 10);
-        CHECK(cursor > 0 && cursor < previous, "row %u: cursor %llu after %llu", r, (unsigned long long) cursor,
-              (unsigned long long) previous);
+        CHECK(cursor > 0 && cursor < previous, "row %u: cursor %llu after %llu", r,
+              (unsigned long long) cursor, (unsigned long long) previous);
         previous = cursor;
         if (state && state[0] && a_state)
             CHECK(strcmp(s_cell(msg, r, c.state), state) == 0, "row %u: state %s, asked %s", r,
                   s_cell(msg, r, c.state), state);
         else if (state && state[0])
-            CHECK(strcmp(s_cell(msg, r, c.state), "failed") == 0 && strcmp(s_cell(msg, r, c.reason), state) == 0,
+            CHECK(strcmp(s_cell(msg, r, c.state), "failed") == 0 &&
+                      strcmp(s_cell(msg, r, c.reason), state) == 0,
                   "row %u: %s (%s), asked %s", r, s_cell(msg, r, c.state), s_cell(msg, r, c.reason), state);
         if (endpoint && endpoint[0])
             CHECK(strcmp(s_cell(msg, r, c.endpoint), endpoint) == 0);
@@ -127,9 +128,9 @@ static void s_list_is(bt_peer_t *client, const char *state, const char *endpoint
         fx_strlcpy(want[m++], id, sizeof want[0]);
     va_end(ap);
     int n = s_list(client, 0, state, endpoint, function, since, 0, got, 64, NULL);
-    CHECK(s_same(got, n, want, m), "LIST by %s state='%s' endpoint=%s function=%s since=%llu: %d rows, %d wanted",
-          client->name, state, endpoint ? endpoint : "-", function ? function : "-", (unsigned long long) since, n,
-          m);
+    CHECK(s_same(got, n, want, m),
+          "LIST by %s state='%s' endpoint=%s function=%s since=%llu: %d rows, %d wanted", client->name, state,
+          endpoint ? endpoint : "-", function ? function : "-", (unsigned long long) since, n, m);
 }
 
 /* A function of Alice's named name, with the world's body and entry (so
@@ -332,9 +333,11 @@ static void scenario_bad_fields(void *ctx)
     bt_submit_ok(w.alice_c, w.ep, w.fn, 2, ids);
     static const char *const state_texts[] = {
         "state", "'bogus'", "queued, dispatched, succeeded, failed", "cancelled", "worker lost", NULL};
-    s_error_saying(w.alice_c, s_list_send(w.alice_c, 0, "bogus", NULL, NULL, 0, 0), FX_E_BAD_FIELD, state_texts);
+    s_error_saying(w.alice_c, s_list_send(w.alice_c, 0, "bogus", NULL, NULL, 0, 0), FX_E_BAD_FIELD,
+                   state_texts);
     static const char *const case_texts[] = {"state", "'Queued'", NULL};
-    s_error_saying(w.alice_c, s_list_send(w.alice_c, 0, "Queued", NULL, NULL, 0, 0), FX_E_BAD_FIELD, case_texts);
+    s_error_saying(w.alice_c, s_list_send(w.alice_c, 0, "Queued", NULL, NULL, 0, 0), FX_E_BAD_FIELD,
+                   case_texts);
     static const char *const since_texts[] = {"since_ms", "ms since the epoch", NULL};
     s_error_saying(w.alice_c, s_list_send(w.alice_c, 0, "", NULL, NULL, UINT64_MAX, 0), FX_E_BAD_FIELD,
                    since_texts);

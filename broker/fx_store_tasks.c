@@ -670,8 +670,8 @@ static int s_function_how(fx_store_t *self, const char *owner, const char *funct
         return FX_OK;
     }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(self->db, "SELECT id FROM functions WHERE owner = ?1 AND name = ?2 LIMIT 2", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(self->db, "SELECT id FROM functions WHERE owner = ?1 AND name = ?2 LIMIT 2", -1,
+                           &st, NULL) != SQLITE_OK)
         return fx_store_fail(self);
     fx_store_bind_text(st, 1, owner);
     fx_store_bind_text(st, 2, function);
@@ -711,15 +711,16 @@ static int s_list_tasks_st(fx_store_t *self, const char *owner, const fx_store_t
     bool by_endpoint = f->endpoint_id && f->endpoint_id[0];
     bool live = f->state == FX_TASK_QUEUED || f->state == FX_TASK_DISPATCHED;
     /* the narrowest index that keeps seq order for the filters given */
-    const char *index = by_endpoint && live  ? "tasks_queue"
-                        : by_endpoint        ? "tasks_endpoint"
-                        : how == S_FN_ID     ? "tasks_function"
-                        : f->state && live   ? "tasks_owner_state"
-                        : f->outcome >= 0    ? "tasks_outcome"
-                        : f->state           ? "tasks_owner_state"
-                                             : "tasks_owner";
+    const char *index = by_endpoint && live ? "tasks_queue"
+                        : by_endpoint       ? "tasks_endpoint"
+                        : how == S_FN_ID    ? "tasks_function"
+                        : f->state && live  ? "tasks_owner_state"
+                        : f->outcome >= 0   ? "tasks_outcome"
+                        : f->state          ? "tasks_owner_state"
+                                            : "tasks_owner";
     char sql[S_SQL_MAX];
-    snprintf(sql, sizeof sql, "%sSELECT t.id, t.state, t.endpoint, t.function, t.attempts, t.created, r.created,"
+    snprintf(sql, sizeof sql,
+             "%sSELECT t.id, t.state, t.endpoint, t.function, t.attempts, t.created, r.created,"
              " f.name, r.status, r.error_code, r.error_text, t.seq FROM tasks t INDEXED BY %s"
              " LEFT JOIN results r ON r.task_id = t.id LEFT JOIN functions f ON f.id = t.function"
              " WHERE t.owner = ?1 AND t.seq < ?3",
@@ -757,8 +758,8 @@ static int s_list_tasks_st(fx_store_t *self, const char *owner, const fx_store_t
     return FX_OK;
 }
 
-int fx_store_list_tasks(fx_store_t *self, const char *owner, const fx_store_task_filter_t *filter, uint32_t max,
-                        fx_store_task_row_t *rows, uint32_t *count)
+int fx_store_list_tasks(fx_store_t *self, const char *owner, const fx_store_task_filter_t *filter,
+                        uint32_t max, fx_store_task_row_t *rows, uint32_t *count)
 {
     *count = 0;
     sqlite3_stmt *st = NULL;
@@ -781,8 +782,8 @@ int fx_store_list_tasks(fx_store_t *self, const char *owner, const fx_store_task
     return rc;
 }
 
-int fx_store_list_tasks_plan(fx_store_t *self, const char *owner, const fx_store_task_filter_t *filter, char *out,
-                             size_t cap)
+int fx_store_list_tasks_plan(fx_store_t *self, const char *owner, const fx_store_task_filter_t *filter,
+                             char *out, size_t cap)
 {
     out[0] = '\0';
     sqlite3_stmt *st = NULL;

@@ -852,7 +852,8 @@ static void test_list_plans(void *ctx)
         char plan[1024], want[64];
         CHECK(fx_store_list_tasks_plan(fix.store, fix.alice, &f, plan, sizeof plan) == FX_OK);
         snprintf(want, sizeof want, "USING INDEX %s ", cases[i].index);
-        CHECK(strstr(plan, want) != NULL, "%s: the plan is not on %s:\n%s", cases[i].what, cases[i].index, plan);
+        CHECK(strstr(plan, want) != NULL, "%s: the plan is not on %s:\n%s", cases[i].what, cases[i].index,
+              plan);
         CHECK(strstr(plan, "B-TREE") == NULL, "%s: the plan sorts:\n%s", cases[i].what, plan);
         CHECK(strstr(plan, "<?)") != NULL, "%s: the cursor is not a bound of the index:\n%s", cases[i].what,
               plan);

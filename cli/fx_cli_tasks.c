@@ -208,10 +208,11 @@ static int s_query_args(const fx_cli_args_t *args, s_query_t *q)
     if (args->since) {
         int64_t ms = fx_cli_time_parse(args->since);
         if (ms < 0)
-            return fx_cli_usage_error(args->verb,
-                                      "--since takes a UTC time (2026-12-01T10:00:00Z, 2026-12-01) or how long "
-                                      "ago (90s, 30m, 2h, 7d); not '%s'",
-                                      args->since);
+            return fx_cli_usage_error(
+                args->verb,
+                "--since takes a UTC time (2026-12-01T10:00:00Z, 2026-12-01) or how long "
+                "ago (90s, 30m, 2h, 7d); not '%s'",
+                args->since);
         q->since_ms = ms > 0 ? (uint64_t) ms : 1;
     }
     if (args->before) {
@@ -288,7 +289,8 @@ static int s_print_page(const fx_cli_tables_t *t, uint32_t n, bool first, size_t
     char **cells = calloc((size_t) (n + 1) * COLS, sizeof(char *));
     char(*texts)[2][48] = calloc(n + 1, sizeof *texts);
     int rc = tasks && cells && texts ? 0 : -1;
-    static const char *head[COLS] = {"TASK", "FUNCTION", "STATE", "SUBMITTED", "FINISHED", "ENDPOINT", "ATTEMPTS"};
+    static const char *head[COLS] = {"TASK",     "FUNCTION", "STATE",   "SUBMITTED",
+                                     "FINISHED", "ENDPOINT", "ATTEMPTS"};
     for (int c = 0; rc == 0 && c < COLS; c++)
         cells[c] = (char *) head[c];
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
