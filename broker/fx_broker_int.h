@@ -213,10 +213,13 @@ void fx_client_endpoint_query(fx_broker_t *broker, zframe_t *routing, fx_session
 /* One message from the client ROUTER (routing popped; user_id from ZAP). */
 void fx_client_handle(fx_broker_t *broker, zframe_t *routing, const char *user_id, zmsg_t **zmsg_p);
 
-/* LIST: the owner's endpoints, functions, tasks or containers (what), at most limit
-   rows (0: as many as the protocol allows), into reply (LIST_REPLY) as the
-   display table of SPEC 5.17 (fx_client_list.c). */
-int fx_client_list(fx_broker_t *broker, const char *owner, int what, uint32_t limit, fx_msg_t *reply);
+/* LIST (list, a LIST message): the owner's endpoints, functions, tasks
+   (with LIST's filters and cursor) or containers, at most limit rows (0:
+   as many as the protocol allows), into reply (LIST_REPLY) as the display
+   table of SPEC 5.17 (fx_client_list.c). A bad field is FX_E_BAD_FIELD,
+   with a sentence naming it and its values in err (else err is ""). */
+int fx_client_list(fx_broker_t *broker, const char *owner, const fx_msg_t *list, fx_msg_t *reply, char *err,
+                   size_t errlen);
 /* Name of a task state ("queued"), "unknown" if out of range. */
 const char *fx_client_state_name(int state);
 

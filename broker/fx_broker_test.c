@@ -265,10 +265,10 @@ static void test_queries(s_world_t *w)
     msg->list.limit = 2;
     seq = bt_send(w->alice_c, msg);
     msg = bt_expect(w->alice_c, FX_MSG_LIST_REPLY, seq);
-    /* id, state, endpoint, function, attempts, function_name, submitted, finished, reason, error */
-    CHECK(msg && msg->list_reply.rows == 3 && msg->list_reply.cols == 10);
-    if (msg && msg->list_reply.rows == 3 && msg->list_reply.cols == 10) {
-        char **c = msg->list_reply.cells + 10;
+    /* id, state, endpoint, function, attempts, function_name, submitted, finished, reason, error, cursor */
+    CHECK(msg && msg->list_reply.rows == 3 && msg->list_reply.cols == 11);
+    if (msg && msg->list_reply.rows == 3 && msg->list_reply.cols == 11) {
+        char **c = msg->list_reply.cells + 11;
         CHECK(strcmp(c[0], ids[0]) == 0 && strcmp(c[1], "succeeded") == 0, "%s %s", c[0], c[1]);
         CHECK(c[5] && c[5][0] && c[6] && strlen(c[6]) == 20 && c[7] && strlen(c[7]) == 20,
               "function name and both times (%s, %s, %s)", c[5], c[6], c[7]);

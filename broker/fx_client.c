@@ -200,11 +200,14 @@ static void s_list(fx_broker_t *broker, zframe_t *routing, fx_session_t *session
                    fx_msg_t *msg)
 {
     fx_msg_t *reply = fx_msg_new(FX_MSG_LIST_REPLY);
-    int rc =
-        reply ? fx_client_list(broker, session->user_id, msg->list.what, msg->list.limit, reply) : FX_E_NOMEM;
+    char err[512] = "";
+    int rc = reply ? fx_client_list(broker, session->user_id, msg, reply, err, sizeof err) : FX_E_NOMEM;
     if (rc != FX_OK) {
         fx_msg_destroy(&reply);
-        fx_client_error(broker, routing, msg->seq, rc, "cannot list: %s: try again", fx_strerror(rc));
+        if (err[0])
+            fx_client_error(broker, routing, msg->seq, rc, "%s", err);
+        else
+            fx_client_error(broker, routing, msg->seq, rc, "cannot list: %s: try again", fx_strerror(rc));
         return;
     }
     fx_client_reply(broker, routing, &reply, msg->seq);

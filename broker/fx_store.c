@@ -12,7 +12,7 @@
 
 /* Schema version kept in PRAGMA user_version; a database from a newer fx is
    refused rather than misread. */
-#define S_SCHEMA_VERSION 6
+#define S_SCHEMA_VERSION 7
 
 /* Page cache of the broker's connection: 2 MiB, so that a million queued
    tasks cost disk, not RAM (sqlite's default is about the same: say so
@@ -67,11 +67,25 @@ static const char *s_migrate_4_5_endpoints = "ALTER TABLE endpoints ADD COLUMN a
 static const char *s_migrate_5_6_versions = "ALTER TABLE function_versions ADD COLUMN container TEXT;";
 static const char *s_migrate_5_6_tasks = "ALTER TABLE tasks ADD COLUMN container TEXT;";
 
+/* Version 6 -> 7 (issue 9, SPEC 5.16): tasks gained outcome (NULL until
+   the task has a result; then 0 succeeded, 1 failed: the users' states of
+   SPEC 5.0, which the store's state alone does not tell), filled from the
+   stored results; indexes for LIST's filters are made by the schema below. */
+static const char *s_migrate_6_7_tasks = "ALTER TABLE tasks ADD COLUMN outcome INTEGER;";
+static const char *s_migrate_6_7_fill = "UPDATE tasks SET outcome = (SELECT r.status != 0 FROM results r"
+                                        " WHERE r.task_id = tasks.id)";
+
 /* Schema notes. tasks.seq orders dispatch (submission order) and survives
    VACUUM, unlike a bare rowid; results.seq is AUTOINCREMENT because client
    sessions keep a cursor into it and a purged maximum must never be reused.
    The partial index over undelivered results keeps the push query cheap
-   when most results are delivered. */
+   when most results are delivered. seq is the rowid, so every index of
+   tasks ends in seq: tasks_owner_state is (owner, state, seq),
+   tasks_endpoint (endpoint, seq), and so on. That is what lets a LIST
+   page (SPEC 5.16) walk one index newest first and stop after its rows:
+   tasks_owner for no filter, tasks_owner_state for queued and dispatched,
+   tasks_outcome (finished tasks only) for succeeded and failed,
+   tasks_endpoint and tasks_function for those filters. */
 static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS users ("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, public_key TEXT NOT NULL UNIQUE,"
@@ -91,10 +105,13 @@ static const char *s_schema =
     "  updated INTEGER NOT NULL, py_version TEXT NOT NULL, serializer TEXT NOT NULL,"
     "  walltime_ms INTEGER NOT NULL, payload BLOB NOT NULL,"
     "  retries INTEGER NOT NULL DEFAULT 2, cancel INTEGER NOT NULL DEFAULT 0, times BLOB, version TEXT,"
-    "  container TEXT);"
+    "  container TEXT, outcome INTEGER);"
     "CREATE INDEX IF NOT EXISTS tasks_queue ON tasks(endpoint, state, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, seq);"
     "CREATE INDEX IF NOT EXISTS tasks_owner_state ON tasks(owner, state);"
+    "CREATE INDEX IF NOT EXISTS tasks_outcome ON tasks(owner, outcome) WHERE outcome IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS tasks_endpoint ON tasks(endpoint);"
+    "CREATE INDEX IF NOT EXISTS tasks_function ON tasks(function);"
     "CREATE TABLE IF NOT EXISTS results ("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL UNIQUE,"
     "  status INTEGER NOT NULL, error_code INTEGER NOT NULL, error_text TEXT,"
@@ -221,8 +238,10 @@ static const char *s_sql[ST_COUNT_] = {
                       " LEFT JOIN function_versions v ON v.function = t.function AND v.version = t.version"
                       " WHERE t.id = ?1 AND t.owner = ?2",
     [ST_USER_NAME] = "SELECT name FROM users WHERE id = ?1",
-    [ST_TASK_FINISH] = "UPDATE tasks SET state = ?2, updated = ?3, payload = x'' WHERE id = ?1",
-    [ST_TASK_FINISH_SEQ] = "UPDATE tasks SET state = ?2, updated = ?3, payload = x'' WHERE seq = ?1",
+    /* outcome ?4: 0 the result is a success, 1 not (schema version 7) */
+    [ST_TASK_FINISH] = "UPDATE tasks SET state = ?2, updated = ?3, payload = x'', outcome = ?4 WHERE id = ?1",
+    [ST_TASK_FINISH_SEQ] =
+        "UPDATE tasks SET state = ?2, updated = ?3, payload = x'', outcome = ?4 WHERE seq = ?1",
     [ST_PENDING] = "SELECT r.seq, r.task_id, r.status, r.error_code, r.error_text, r.value, r.output,"
                    " r.times, r.durable_us, r.pushed_us"
                    /* CROSS JOIN keeps results outermost: walk the partial
@@ -260,10 +279,6 @@ static const char *s_sql[ST_COUNT_] = {
                      " WHERE id = ?1",
     [ST_LIST_CT] = "SELECT id, name, runtime, image, description FROM containers WHERE owner = ?1"
                    " ORDER BY created, rowid LIMIT ?2",
-    [ST_LIST_TASKS] = "SELECT t.id, t.state, t.endpoint, t.function, t.attempts, t.created, r.created, f.name,"
-                      " r.status, r.error_code, r.error_text FROM tasks t"
-                      " LEFT JOIN results r ON r.task_id = t.id LEFT JOIN functions f ON f.id = t.function"
-                      " WHERE t.owner = ?1 ORDER BY t.seq DESC LIMIT ?2",
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -591,8 +606,12 @@ static int s_schema_setup(fx_store_t *self, const char *path, char *err, size_t 
          s_exec_sql(self, s_migrate_5_6_versions, "upgrading the schema to version 6", err, errlen) != 0) ||
         (version >= 1 && version <= 5 && s_has_table(self, "tasks") &&
          s_exec_sql(self, s_migrate_5_6_tasks, "upgrading the schema to version 6", err, errlen) != 0) ||
+        (version >= 1 && version <= 6 && s_has_table(self, "tasks") &&
+         s_exec_sql(self, s_migrate_6_7_tasks, "upgrading the schema to version 7", err, errlen) != 0) ||
+        (version >= 1 && version <= 6 && s_has_table(self, "tasks") && s_has_table(self, "results") &&
+         s_exec_sql(self, s_migrate_6_7_fill, "upgrading the schema to version 7", err, errlen) != 0) ||
         s_exec_sql(self, s_schema, "creating the schema", err, errlen) != 0 ||
-        s_exec_sql(self, "PRAGMA user_version = 6", "setting the schema version", err, errlen) != 0 ||
+        s_exec_sql(self, "PRAGMA user_version = 7", "setting the schema version", err, errlen) != 0 ||
         s_exec_sql(self, "COMMIT", "committing the schema", err, errlen) != 0) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;

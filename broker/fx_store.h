@@ -362,7 +362,25 @@ typedef struct {
     uint16_t error_code;
     char error_text[FX_NAME_MAX + 1];    /* its first line, cut */
     char function_name[FX_NAME_MAX + 1];
+    int64_t cursor;                      /* tasks.seq: LIST's before for the next page */
 } fx_store_task_row_t;
+/* Which tasks fx_store_list_tasks lists (SPEC 5.16), newest first; every
+   field's zero value is "any". The broker turns LIST's words into these
+   (fx_client_list.c). */
+typedef struct {
+    uint8_t state;          /* fx_task_state_t: tasks in this store state; 0 any */
+    int8_t outcome;         /* -1 any; 0 succeeded, 1 failed (tasks.outcome) */
+    int8_t status;          /* -1 any; else the result's fx_result_status_t */
+    int32_t error_code;     /* -1 any; else the result's error code */
+    const uint16_t *not_codes; /* with error_code -1: none of these codes (a reason "error") */
+    uint32_t not_count;
+    const char *endpoint_id; /* NULL or "" any */
+    const char *function;    /* NULL or "" any; a function id, or a name of the owner's functions */
+    int64_t since_ms;        /* 0 any; the listing stops at the first task submitted before it */
+    int64_t before;          /* 0 from the newest; else only tasks with seq below */
+} fx_store_task_filter_t;
+/* The filter that lists every task (the zero values, with the -1s). */
+void fx_store_task_filter_init(fx_store_task_filter_t *filter);
 /* One of the owner's endpoints as LIST shows it: FX_OK, FX_E_NOT_FOUND
    (no such endpoint of this owner) or a store error. */
 int fx_store_endpoint_row(fx_store_t *self, const char *owner, const char *endpoint_id, fx_store_endpoint_row_t *row);
@@ -370,8 +388,14 @@ int fx_store_list_endpoints(fx_store_t *self, const char *owner, uint32_t max, f
                             uint32_t *count);
 int fx_store_list_functions(fx_store_t *self, const char *owner, uint32_t max, fx_store_function_row_t *rows,
                             uint32_t *count);
-int fx_store_list_tasks(fx_store_t *self, const char *owner, uint32_t max, fx_store_task_row_t *rows,
-                        uint32_t *count);
+int fx_store_list_tasks(fx_store_t *self, const char *owner, const fx_store_task_filter_t *filter, uint32_t max,
+                        fx_store_task_row_t *rows, uint32_t *count);
+/* The query plan sqlite chose for that listing (EXPLAIN QUERY PLAN, one
+   step a line), into out: for the tests, which check that a page walks an
+   index in order (no sort, no scan of the owner's other tasks). FX_OK or
+   FX_E_IO. */
+int fx_store_list_tasks_plan(fx_store_t *self, const char *owner, const fx_store_task_filter_t *filter, char *out,
+                             size_t cap);
 /* The owner's containers, oldest first (description cut for display). */
 typedef struct {
     fx_container_def_t def;

@@ -78,6 +78,7 @@ int fx_store_cancel_one(fx_store_t *self, const char *task_id, const char *text,
     fx_store_bind_text(st, 1, task_id);
     sqlite3_bind_int(st, 2, FX_TASK_FAILED);
     sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int(st, 4, 1);
     return fx_store_exec(self, st);
 }
 

@@ -1,7 +1,8 @@
 /*  fx_store_int.h: private to the fx_store*.c files. The store's struct, its
     prepared statements, and small sqlite helpers shared by the files that
     split the store by subject (fx_store.c: life, users, registry;
-    fx_store_tasks.c: submit, dispatch, requeue, status, list;
+    fx_store_tasks.c: submit, dispatch, requeue, status; fx_store_list.c:
+    LIST rows, the task listing's filters and cursor;
     fx_store_results.c: results in and out, purge; fx_store_cancel.c:
     cancel, per-user unfinished counts). */
 #ifndef FX_STORE_INT_H
@@ -65,7 +66,6 @@ typedef enum {
     ST_LIST_EP,
     ST_ENDPOINT_ROW,
     ST_LIST_FN,
-    ST_LIST_TASKS,
     ST_CT_GET,
     ST_CT_INSERT,
     ST_CT_UPDATE,

@@ -73,6 +73,7 @@ static int s_commit_one(fx_store_t *self, const char *endpoint_id, const fx_resu
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int(st, 2, result->status == FX_RESULT_ERROR ? FX_TASK_FAILED : FX_TASK_DONE);
     sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int(st, 4, result->status != FX_RESULT_OK);
     return fx_store_exec(self, st);
 }
 

@@ -545,6 +545,23 @@ static void test_migration(void *ctx)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* Closes the fixture's store, runs sql on its database (an older schema
+   made from a fresh one) and opens the store again (true if it opened). */
+static bool s_reopen_after(st_fix_t *fix, const char *sql)
+{
+    char path[400], state[300], err[512];
+    fx_store_destroy(&fix->store);
+    snprintf(path, sizeof path, "%s/state/sub/fx.db", fix->dir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    snprintf(state, sizeof state, "%s/state/sub", fix->dir);
+    fix->store = fx_store_open(state, err, sizeof err);
+    CHECK(fix->store != NULL, "%s", err);
+    return fix->store != NULL;
+}
+
 /* A version 5 database (no containers) keeps its tasks and versions and
    gains the containers table and the container columns: made here from a
    fresh one with those removed again. */
@@ -557,20 +574,13 @@ static void test_migration_5_6(void *ctx)
     st_task(&task, fix.alice_ep, fix.alice_fn, 1);
     CHECK(fx_store_submit(fix.store, fix.alice, fix.client, &task, 1, NULL, err, sizeof err) == FX_OK);
     st_free_tasks(&task, 1);
-    fx_store_destroy(&fix.store);
     snprintf(path, sizeof path, "%s/state/sub/fx.db", fix.dir);
     sqlite3 *db = NULL;
-    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db,
-                       "DROP TABLE containers; ALTER TABLE tasks DROP COLUMN container;"
-                       "ALTER TABLE function_versions DROP COLUMN container; PRAGMA user_version = 5;",
-                       NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(db);
-    char state[300];
-    snprintf(state, sizeof state, "%s/state/sub", fix.dir);
-    fix.store = fx_store_open(state, err, sizeof err);
-    CHECK(fix.store != NULL, "%s", err);
-    if (!fix.store) {
+    if (!s_reopen_after(&fix, "DROP TABLE containers; ALTER TABLE tasks DROP COLUMN container;"
+                              "ALTER TABLE function_versions DROP COLUMN container;"
+                              /* and what version 7 added */
+                              "DROP INDEX tasks_outcome; ALTER TABLE tasks DROP COLUMN outcome;"
+                              "PRAGMA user_version = 5;")) {
         st_teardown(&fix);
         return;
     }
@@ -588,7 +598,7 @@ static void test_migration_5_6(void *ctx)
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     sqlite3_stmt *st = NULL;
     CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK);
-    CHECK(st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 6);
+    CHECK(st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 7);
     sqlite3_finalize(st);
     sqlite3_close(db);
     st_teardown(&fix);
@@ -693,13 +703,16 @@ static void test_list(void *ctx)
     }
     CHECK(fx_store_list_endpoints(fix.store, fix.alice, 1, eps, &n) == FX_OK && n == 1);
     fx_store_task_row_t ts[3];
-    CHECK(fx_store_list_tasks(fix.store, fix.alice, 2, ts, &n) == FX_OK && n == 2);
+    fx_store_task_filter_t any;
+    fx_store_task_filter_init(&any);
+    CHECK(fx_store_list_tasks(fix.store, fix.alice, &any, 2, ts, &n) == FX_OK && n == 2);
     if (n == 2) {
         CHECK(strcmp(ts[0].id, tasks[2].task_id) == 0 && ts[0].state == FX_TASK_QUEUED);
         CHECK(strcmp(ts[0].endpoint_id, fix.alice_ep) == 0 && strcmp(ts[0].function_id, fix.alice_fn) == 0);
         CHECK(strcmp(ts[1].id, tasks[1].task_id) == 0 && ts[1].attempts == 0);
     }
-    CHECK(fx_store_list_tasks(fix.store, fix.bob, 3, ts, &n) == FX_OK && n == 0);
+    CHECK(ts[0].cursor > ts[1].cursor && ts[1].cursor > 0);
+    CHECK(fx_store_list_tasks(fix.store, fix.bob, &any, 3, ts, &n) == FX_OK && n == 0);
     fx_store_function_row_t fns[2];
     CHECK(fx_store_list_functions(fix.store, fix.bob, 2, fns, &n) == FX_OK && n == 1);
     if (n == 1)
@@ -746,6 +759,108 @@ static void test_wal_bound(void *ctx)
     st_teardown(&fix);
 }
 
+/* LIST's filters (SPEC 5.16) on three finished tasks (a success, an
+   exception, a walltime error) and one queued: each filter's rows. */
+static void s_check_outcomes(st_fix_t *fix, const fx_task_t *tasks)
+{
+    fx_store_task_row_t ts[8];
+    uint32_t n = 0;
+    fx_store_task_filter_t f;
+    fx_store_task_filter_init(&f);
+    f.outcome = 0;
+    CHECK(fx_store_list_tasks(fix->store, fix->alice, &f, 8, ts, &n) == FX_OK && n == 1 &&
+          strcmp(ts[0].id, tasks[0].task_id) == 0);
+    f.outcome = 1;
+    CHECK(fx_store_list_tasks(fix->store, fix->alice, &f, 8, ts, &n) == FX_OK && n == 2 &&
+          strcmp(ts[0].id, tasks[2].task_id) == 0 && strcmp(ts[1].id, tasks[1].task_id) == 0);
+    f.state = FX_TASK_FAILED;
+    f.error_code = FX_E_WALLTIME;
+    CHECK(fx_store_list_tasks(fix->store, fix->alice, &f, 8, ts, &n) == FX_OK && n == 1 &&
+          strcmp(ts[0].id, tasks[2].task_id) == 0);
+    f.error_code = FX_E_CANCELLED;
+    CHECK(fx_store_list_tasks(fix->store, fix->alice, &f, 8, ts, &n) == FX_OK && n == 0);
+    fx_store_task_filter_init(&f);
+    f.state = FX_TASK_QUEUED;
+    CHECK(fx_store_list_tasks(fix->store, fix->alice, &f, 8, ts, &n) == FX_OK && n == 1 &&
+          strcmp(ts[0].id, tasks[3].task_id) == 0);
+}
+
+/* tasks.outcome is set with each result, and filled from the stored
+   results when a version 6 database (which lacks it) is opened. */
+static void test_outcome(void *ctx)
+{
+    st_fix_t fix;
+    st_setup(&fix);
+    char err[512];
+    fx_task_t tasks[4];
+    for (int i = 0; i < 4; i++)
+        st_task(&tasks[i], fix.alice_ep, fix.alice_fn, i);
+    CHECK(fx_store_submit(fix.store, fix.alice, fix.client, tasks, 4, NULL, err, sizeof err) == FX_OK);
+    fx_msg_t *out = fx_msg_new(FX_MSG_TASKS);
+    CHECK(st_dispatch(fix.store, fix.alice_ep, 3, out) == FX_OK && out->tasks.count == 3);
+    fx_msg_destroy(&out);
+    fx_result_t r[3];
+    st_result(&r[0], tasks[0].task_id, FX_RESULT_OK, "v");
+    st_result(&r[1], tasks[1].task_id, FX_RESULT_EXCEPTION, "");
+    st_result(&r[2], tasks[2].task_id, FX_RESULT_ERROR, "");
+    CHECK(fx_store_results_commit(fix.store, fix.alice_ep, r, 3, NULL) == FX_OK);
+    st_free_results(r, 3);
+    s_check_outcomes(&fix, tasks);
+    if (s_reopen_after(&fix, "DROP INDEX tasks_outcome; DROP INDEX tasks_endpoint; DROP INDEX tasks_function;"
+                             "ALTER TABLE tasks DROP COLUMN outcome; PRAGMA user_version = 6;"))
+        s_check_outcomes(&fix, tasks);
+    st_free_tasks(tasks, 4);
+    st_teardown(&fix);
+}
+
+/* Each filter alone walks one index newest first: no sort (a "TEMP
+   B-TREE"), and the index the store names for it. So a page costs its
+   rows, not the owner's tasks. */
+static void test_list_plans(void *ctx)
+{
+    st_fix_t fix;
+    st_setup(&fix);
+    static const struct {
+        const char *what;
+        uint8_t state;
+        int8_t outcome;
+        int error_code;
+        int endpoint, function; /* 1: by id, 2: by name */
+        const char *index;
+    } cases[] = {
+        {"no filter", 0, -1, -1, 0, 0, "tasks_owner"},
+        {"queued", FX_TASK_QUEUED, -1, -1, 0, 0, "tasks_owner_state"},
+        {"dispatched", FX_TASK_DISPATCHED, -1, -1, 0, 0, "tasks_owner_state"},
+        {"succeeded", 0, 0, -1, 0, 0, "tasks_outcome"},
+        {"failed", 0, 1, -1, 0, 0, "tasks_outcome"},
+        {"cancelled", FX_TASK_FAILED, 1, FX_E_CANCELLED, 0, 0, "tasks_outcome"},
+        {"endpoint", 0, -1, -1, 1, 0, "tasks_endpoint"},
+        {"endpoint and queued", FX_TASK_QUEUED, -1, -1, 1, 0, "tasks_queue"},
+        {"function id", 0, -1, -1, 0, 1, "tasks_function"},
+        {"function name", 0, -1, -1, 0, 2, "tasks_function"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fx_store_task_filter_t f;
+        fx_store_task_filter_init(&f);
+        f.state = cases[i].state;
+        f.outcome = cases[i].outcome;
+        f.error_code = cases[i].error_code;
+        f.endpoint_id = cases[i].endpoint ? fix.alice_ep : NULL;
+        f.function = cases[i].function == 1 ? fix.alice_fn : cases[i].function == 2 ? "double" : NULL;
+        f.before = 1000;
+        f.since_ms = 1;
+        char plan[1024], want[64];
+        CHECK(fx_store_list_tasks_plan(fix.store, fix.alice, &f, plan, sizeof plan) == FX_OK);
+        snprintf(want, sizeof want, "USING INDEX %s ", cases[i].index);
+        CHECK(strstr(plan, want) != NULL, "%s: the plan is not on %s:\n%s", cases[i].what, cases[i].index,
+              plan);
+        CHECK(strstr(plan, "B-TREE") == NULL, "%s: the plan sorts:\n%s", cases[i].what, plan);
+        CHECK(strstr(plan, "<?)") != NULL, "%s: the cursor is not a bound of the index:\n%s", cases[i].what,
+              plan);
+    }
+    st_teardown(&fix);
+}
+
 static const fx_scenario_t s_scenarios[] = {
     {"wal_bound", test_wal_bound, false},
     {"schema", test_schema, false},
@@ -762,6 +877,8 @@ static const fx_scenario_t s_scenarios[] = {
     {"migration_5_6", test_migration_5_6, false},
     {"containers", test_containers, false},
     {"list", test_list, false},
+    {"outcome", test_outcome, false},
+    {"list_plans", test_list_plans, false},
 };
 
 int main(int argc, char **argv)

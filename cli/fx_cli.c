@@ -43,7 +43,8 @@ static const struct {
     {"--endpoint", NULL, S_TEXT, offsetof(fx_cli_args_t, endpoint), 0, 0, NULL},
     {"--function", NULL, S_TEXT, offsetof(fx_cli_args_t, function), 0, 0, NULL},
     {"--since", NULL, S_TEXT, offsetof(fx_cli_args_t, since), 0, 0, NULL},
-    {"--page", NULL, S_NUMBER, offsetof(fx_cli_args_t, page), 1, 1000000, "a page number from 1"},
+    {"--before", NULL, S_TEXT, offsetof(fx_cli_args_t, before), 0, 0, NULL},
+    {"--all", NULL, S_FLAG, offsetof(fx_cli_args_t, all), 0, 0, NULL},
     {"--raw", NULL, S_FLAG, offsetof(fx_cli_args_t, raw), 0, 0, NULL},
     {"--runtime", NULL, S_TEXT, offsetof(fx_cli_args_t, runtime), 0, 0, NULL},
     {"--image", NULL, S_TEXT, offsetof(fx_cli_args_t, image), 0, 0, NULL},
@@ -116,7 +117,7 @@ static int s_option_index(const char *word)
 static void s_split(int argc, char **argv, s_line_t *line)
 {
     fx_cli_args_t *a = &line->args;
-    a->timeout_s = a->limit = a->wait_s = a->lines = a->page = FX_CLI_UNSET;
+    a->timeout_s = a->limit = a->wait_s = a->lines = FX_CLI_UNSET;
     for (int i = 1; i < argc; i++) {
         const char *w = argv[i];
         if (strcmp(w, "--help") == 0 || strcmp(w, "-h") == 0) {

@@ -70,7 +70,8 @@ typedef struct {
     const char *endpoint;           /* tasks: --endpoint ID|NAME */
     const char *function;           /* tasks: --function ID|NAME */
     const char *since;              /* tasks: --since TIME|DURATION */
-    long page;                      /* tasks: --page N */
+    const char *before;             /* tasks: --before CURSOR (the next page) */
+    bool all;                       /* tasks: --all (every page) */
     bool raw;                       /* result: --raw (the value's bytes as stored) */
     const char *runtime;            /* container register: --runtime R */
     const char *image;              /* container register: --image I */
@@ -128,6 +129,11 @@ int fx_cli_usage_group(FILE *out, const char *group);
 /* Print a table of strings: cells[row * cols + col], row 0 the header.
    Columns are padded to their widest cell; the last one is not padded. */
 void fx_cli_table_print(FILE *out, char **cells, uint32_t rows, uint32_t cols);
+/* One page of a table printed as it comes: widths (cols of them, zero at
+   first) grow to the widest cell seen so far, header row 0 included; rows
+   from first (0: with the header, 1: without) are printed. */
+void fx_cli_table_print_page(FILE *out, char **cells, uint32_t rows, uint32_t cols, size_t *widths,
+                             uint32_t first);
 
 /* ---------------------------------------------------------------- home */
 
@@ -232,9 +238,11 @@ void fx_cli_state_from_wire(int wire, fx_cli_task_state_t *st);
 void fx_cli_state_from_cell(const char *cell, fx_cli_task_state_t *st);
 /* From a stored result: succeeded, or failed with its reason. */
 void fx_cli_state_from_result(const fx_result_t *result, fx_cli_task_state_t *st);
-/* --state WORD: a state name or a failure reason (cancelled, exception,
-   worker-lost, walltime). False if it is neither. */
-bool fx_cli_state_parse(const char *word, fx_cli_state_t *state, const char **reason);
+/* --state WORD: a users' state (queued, dispatched, succeeded, failed) or
+   a reason of failure (exception, cancelled, worker-lost or "worker lost",
+   walltime, ...), as LIST's state field takes it (SPEC 5.16: "worker
+   lost") into out. False if it is neither. */
+bool fx_cli_state_word(const char *word, char *out, size_t cap);
 /* The names --state takes, for messages. */
 extern const char *const fx_cli_state_words;
 

@@ -1,19 +1,21 @@
-/*  fx_cli_state.c: the task states users read, one list for every verb:
-    queued, dispatched, succeeded, failed (with a reason: exception,
-    cancelled, worker lost, walltime, load error, version mismatch, shell
-    error), and finished for a task that has a result fx did not read.
+/*  fx_cli_state.c: the task states users read, one list for every verb
+    and for the broker (SPEC 5.0): queued, dispatched, succeeded, failed
+    (with a reason: exception, cancelled, worker lost, walltime, load
+    error, version mismatch, shell error, container, error), and finished
+    for a task that has a result fx did not read.
 
     The broker's store keeps other states (SPEC 5.0: QUEUED, DISPATCHED,
     DONE, DELIVERED, FAILED): DONE and DELIVERED mean "has a result", which
     may be a return value or an exception, and FAILED means fx itself ended
-    the task. Whether a finished task succeeded is in its result, and the
-    broker's listings do not say it (yet), so fx reads the result with
-    FETCH. A FETCH records the result as pushed (SPEC 8.6), which can keep
-    a result from the client that submitted the task, if that client is
-    connected and the broker had not pushed it yet, until the client
-    reconnects. So fx reads freely only results already taken (DELIVERED);
-    for the others it says "finished" (or "failed" without its reason),
-    and `fx result` / `fx task show` read them only with --force. */
+    the task. LIST tasks says the users' state and the reason itself (the
+    broker reads its own store), so `fx tasks` reads no result. STATUS says
+    only the store's state, so `fx status` and `fx task show` read the
+    result with FETCH. A FETCH records the result as pushed (SPEC 8.6),
+    which can keep a result from the client that submitted the task, if
+    that client is connected and the broker had not pushed it yet, until
+    the client reconnects. So fx reads freely only results already taken
+    (DELIVERED); for the others it says "finished" (or "failed" without
+    its reason). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +40,13 @@ static const struct {
     {FX_E_LOAD, "load error", "load-error"},
     {FX_E_VERSION_MISMATCH, "version mismatch", "version-mismatch"},
     {FX_E_SHELL, "shell error", "shell-error"},
+    {FX_E_CONTAINER, "container", "container"},
 };
 #define S_REASONS (sizeof s_reasons / sizeof s_reasons[0])
 
-const char *const fx_cli_state_words = "queued, dispatched, succeeded, failed, finished, or a reason of "
-                                       "failure: exception, cancelled, worker-lost, walltime, load-error, "
-                                       "version-mismatch, shell-error";
+const char *const fx_cli_state_words = "queued, dispatched, succeeded, failed, or a reason of failure: "
+                                       "exception, cancelled, worker-lost, walltime, load-error, "
+                                       "version-mismatch, shell-error, container, error";
 
 const char *fx_cli_state_name(fx_cli_state_t state)
 {
@@ -129,35 +132,20 @@ void fx_cli_state_from_result(const fx_result_t *result, fx_cli_task_state_t *st
         return;
     }
     const char *reason = s_reason_of(result->error_code);
-    if (reason)
-        snprintf(st->reason, sizeof st->reason, "%s", reason);
-    else { /* FX_E_IO -> "io error" */
-        const char *name = fx_errname(result->error_code);
-        size_t n = 0;
-        for (const char *p = strncmp(name, "FX_E_", 5) == 0 ? name + 5 : name;
-             *p && n + 7 < sizeof st->reason; p++)
-            st->reason[n++] = *p == '_' ? ' ' : (char) (*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
-        snprintf(st->reason + n, sizeof st->reason - n, " error");
-    }
+    snprintf(st->reason, sizeof st->reason, "%s", reason ? reason : "error");
 }
 
-bool fx_cli_state_parse(const char *word, fx_cli_state_t *state, const char **reason)
+bool fx_cli_state_word(const char *word, char *out, size_t cap)
 {
-    *reason = NULL;
-    for (int s = FX_CLI_TASK_QUEUED; s <= FX_CLI_TASK_FINISHED; s++)
-        if (strcmp(word, s_names[s]) == 0) {
-            *state = (fx_cli_state_t) s;
+    static const char *const plain[] = {"queued", "dispatched", "succeeded", "failed", "exception", "error"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        if (strcmp(word, plain[i]) == 0) {
+            snprintf(out, cap, "%s", word);
             return true;
         }
-    if (strcmp(word, "exception") == 0) {
-        *state = FX_CLI_TASK_FAILED;
-        *reason = "exception";
-        return true;
-    }
     for (size_t i = 0; i < S_REASONS; i++)
-        if (strcmp(word, s_reasons[i].word) == 0) {
-            *state = FX_CLI_TASK_FAILED;
-            *reason = s_reasons[i].reason;
+        if (strcmp(word, s_reasons[i].word) == 0 || strcmp(word, s_reasons[i].reason) == 0) {
+            snprintf(out, cap, "%s", s_reasons[i].reason);
             return true;
         }
     return false;

@@ -15,13 +15,9 @@ static size_t s_width(const char *text)
     return n;
 }
 
-void fx_cli_table_print(FILE *out, char **cells, uint32_t rows, uint32_t cols)
+void fx_cli_table_print_page(FILE *out, char **cells, uint32_t rows, uint32_t cols, size_t *width,
+                             uint32_t first)
 {
-    if (rows == 0 || cols == 0)
-        return;
-    size_t *width = calloc(cols, sizeof *width);
-    if (width == NULL)
-        return;
     for (uint32_t r = 0; r < rows; r++)
         for (uint32_t c = 0; c < cols; c++) {
             const char *cell = cells[r * cols + c];
@@ -29,7 +25,7 @@ void fx_cli_table_print(FILE *out, char **cells, uint32_t rows, uint32_t cols)
             if (w > width[c])
                 width[c] = w;
         }
-    for (uint32_t r = 0; r < rows; r++) {
+    for (uint32_t r = first; r < rows; r++) {
         for (uint32_t c = 0; c < cols; c++) {
             const char *cell = cells[r * cols + c] ? cells[r * cols + c] : "";
             fputs(cell, out);
@@ -38,5 +34,15 @@ void fx_cli_table_print(FILE *out, char **cells, uint32_t rows, uint32_t cols)
         }
         fputc('\n', out);
     }
+}
+
+void fx_cli_table_print(FILE *out, char **cells, uint32_t rows, uint32_t cols)
+{
+    if (rows == 0 || cols == 0)
+        return;
+    size_t *width = calloc(cols, sizeof *width);
+    if (width == NULL)
+        return;
+    fx_cli_table_print_page(out, cells, rows, cols, width, 0);
     free(width);
 }

@@ -116,6 +116,34 @@ static const char *const s_stamp_names[FX_TIMES_MAX] = {
 
 /* PROVENANCE of the task (SPEC 12.6): what made its result. A broker that
    does not serve it (an older one) leaves the lines out. */
+/* "2026-12-01 10:02:00.123456" from wall us. */
+static void s_us_text(uint64_t us, char *out, size_t cap)
+{
+    time_t secs = (time_t) (us / 1000000);
+    struct tm tm;
+    char when[32] = "-";
+    if (gmtime_r(&secs, &tm))
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%06u", when, (unsigned) (us % 1000000));
+}
+
+/* When it ran on its worker, from the stamps its result brought (SPEC
+   12.5: the broker keeps them with the stored result). */
+static void s_ran(const uint64_t *times)
+{
+    uint64_t started = times[FX_TIME_WORKER_STARTED], finished = times[FX_TIME_WORKER_FINISHED];
+    char a[48], b[48];
+    if (started && finished >= started) {
+        s_us_text(started, a, sizeof a);
+        s_us_text(finished, b, sizeof b);
+        s_line("ran", "on its worker from %s to %s UTC (%.3f s)", a, b, (double) (finished - started) / 1e6);
+    }
+    else if (started) {
+        s_us_text(started, a, sizeof a);
+        s_line("ran", "on its worker from %s UTC; its result does not say when it finished", a);
+    }
+}
+
 static void s_provenance(fx_cli_link_t *link, const char *id)
 {
     char err[1024];
@@ -142,15 +170,12 @@ static void s_provenance(fx_cli_link_t *link, const char *id)
                p->image_digest[0] ? ", image " : "", p->image_digest);
         s_line("attempt", "%u", p->attempt);
     }
+    s_ran(p->times);
     for (int k = 0; k < FX_TIMES_MAX; k++)
         if (p->times[k]) {
-            time_t s = (time_t) (p->times[k] / 1000000);
-            struct tm tm;
-            char when[32] = "-";
-            if (gmtime_r(&s, &tm))
-                strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-            printf("  %-22s %s.%06u UTC\n", s_stamp_names[k] ? s_stamp_names[k] : "?", when,
-                   (unsigned) (p->times[k] % 1000000));
+            char when[48];
+            s_us_text(p->times[k], when, sizeof when);
+            printf("  %-22s %s UTC\n", s_stamp_names[k] ? s_stamp_names[k] : "?", when);
         }
     fx_msg_destroy(&reply);
 }

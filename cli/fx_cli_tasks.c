@@ -2,14 +2,13 @@
     share: the broker's listings joined (a task's function and endpoint by
     name), and its states as users read them (fx_cli_state.c).
 
-    `fx tasks` takes the broker's LIST of tasks (newest first, at most
-    FX_LIST_ROWS_MAX: the wire has neither filters nor a cursor yet, see
-    cli/README.md), filters it here (--state, --endpoint, --function,
-    --since) and shows one page (--limit a page, --page N). Columns it
-    cannot fill from what this broker sends (submit and finish times) show
-    "-", and a filter that needs them says how many tasks it could not
-    judge. Whether a finished task succeeded comes from its result, which
-    is read only for tasks whose client took it (fx_cli_state.c). */
+    `fx tasks` asks the broker's LIST of tasks (SPEC 5.16) with its filters
+    (--state, --endpoint, --function, --since: the broker filters, through
+    its indexes) and pages by the broker's cursor: a page of --limit rows
+    (default 50), newest first, then a line naming the cursor of the next
+    page (--before CURSOR); --all follows the cursor to the end, printing
+    each page as it comes. The listing says each task's state and reason
+    itself, so `fx tasks` reads no result. */
 #define _XOPEN_SOURCE 700 /* strptime */
 #define _DEFAULT_SOURCE   /* timegm */
 #include <stdio.h>
@@ -191,202 +190,180 @@ int64_t fx_cli_time_parse(const char *text)
 
 /* ---------------------------------------------------------------- fx tasks */
 
-/* What the filters ask. */
+/* What LIST tasks is asked (SPEC 5.16): the filters, from the options. */
 typedef struct {
-    bool by_state;
-    fx_cli_state_t state;
-    const char *reason;
-    const char *endpoint; /* id or name */
-    const char *function; /* id or name */
-    int64_t since_ms;     /* -1: any */
-} s_filter_t;
+    char state[FX_VERSION_MAX + 1];
+    fx_id_text_t endpoint_id;
+    const char *function;
+    uint64_t since_ms;
+    uint64_t before;
+    uint32_t page; /* rows a page */
+} s_query_t;
 
-typedef enum { S_NO, S_YES, S_CANNOT_TELL } s_match_t;
-
-static s_match_t s_state_match(const s_filter_t *f, const fx_cli_task_t *t)
+static int s_query_args(const fx_cli_args_t *args, s_query_t *q)
 {
-    if (!f->by_state)
-        return S_YES;
-    fx_cli_state_t s = t->st.state;
-    if (f->state == FX_CLI_TASK_FINISHED) /* "finished": ended, however */
-        return s == FX_CLI_TASK_FINISHED || s == FX_CLI_TASK_SUCCEEDED || s == FX_CLI_TASK_FAILED ? S_YES
-                                                                                                  : S_NO;
-    if (f->state == FX_CLI_TASK_SUCCEEDED || f->state == FX_CLI_TASK_FAILED) {
-        if (s == FX_CLI_TASK_FINISHED)
-            return S_CANNOT_TELL;
-        if (s != f->state)
-            return S_NO;
-        if (!f->reason)
-            return S_YES;
-        if (!t->st.reason[0])
-            return S_CANNOT_TELL;
-        return strcmp(t->st.reason, f->reason) == 0 ? S_YES : S_NO;
+    memset(q, 0, sizeof *q);
+    if (args->state && !fx_cli_state_word(args->state, q->state, sizeof q->state))
+        return fx_cli_usage_error(args->verb, "--state takes %s; not '%s'", fx_cli_state_words, args->state);
+    if (args->since) {
+        int64_t ms = fx_cli_time_parse(args->since);
+        if (ms < 0)
+            return fx_cli_usage_error(
+                args->verb,
+                "--since takes a UTC time (2026-12-01T10:00:00Z, 2026-12-01) or how long "
+                "ago (90s, 30m, 2h, 7d); not '%s'",
+                args->since);
+        q->since_ms = ms > 0 ? (uint64_t) ms : 1;
     }
-    return s == f->state ? S_YES : S_NO;
-}
-
-static s_match_t s_match(const s_filter_t *f, const fx_cli_task_t *t)
-{
-    if (f->endpoint && strcmp(f->endpoint, t->endpoint_id) != 0 && strcmp(f->endpoint, t->endpoint) != 0)
-        return S_NO;
-    if (f->function && strcmp(f->function, t->function_id) != 0 && strcmp(f->function, t->function) != 0)
-        return S_NO;
-    s_match_t m = S_YES;
-    if (f->since_ms >= 0) {
-        if (t->submitted_ms < 0)
-            m = S_CANNOT_TELL;
-        else if (t->submitted_ms < f->since_ms)
-            return S_NO;
+    if (args->before) {
+        char *end = NULL;
+        unsigned long long cursor = strtoull(args->before, &end, 10);
+        if (!args->before[0] || *end || args->before[0] == '-' || cursor == 0 || cursor > INT64_MAX)
+            return fx_cli_usage_error(args->verb,
+                                      "--before takes the cursor that the line under the last page names "
+                                      "(a number); not '%s'",
+                                      args->before);
+        q->before = cursor;
     }
-    s_match_t by_state = s_state_match(f, t);
-    return by_state == S_NO ? S_NO : by_state == S_CANNOT_TELL ? S_CANNOT_TELL : m;
-}
-
-static bool s_needs_outcome(const s_filter_t *f)
-{
-    return f->by_state && (f->state == FX_CLI_TASK_SUCCEEDED || f->state == FX_CLI_TASK_FAILED);
-}
-
-static void s_print_tasks(const fx_cli_task_t *tasks, uint32_t n)
-{
-    enum { COLS = 7 };
-    char **cells = calloc((size_t) (n + 1) * COLS, sizeof(char *));
-    char(*texts)[2][48] = calloc(n + 1, sizeof *texts);
-    if (!cells || !texts)
-        goto done;
-    static const char *head[COLS] = {"TASK",     "FUNCTION", "STATE",   "SUBMITTED",
-                                     "FINISHED", "ENDPOINT", "ATTEMPTS"};
-    for (int c = 0; c < COLS; c++)
-        cells[c] = (char *) head[c];
-    for (uint32_t i = 0; i < n; i++) {
-        const fx_cli_task_t *t = &tasks[i];
-        char **row = cells + (size_t) (i + 1) * COLS;
-        fx_cli_state_text(&t->st, texts[i][0], sizeof texts[i][0]);
-        snprintf(texts[i][1], sizeof texts[i][1], "%u", t->attempts);
-        row[0] = (char *) t->id;
-        row[1] = (char *) t->function;
-        row[2] = texts[i][0];
-        row[3] = (char *) (t->submitted[0] ? t->submitted : "-");
-        row[4] = (char *) (t->finished[0] ? t->finished : "-");
-        row[5] = (char *) t->endpoint;
-        row[6] = texts[i][1];
-    }
-    fx_cli_table_print(stdout, cells, n + 1, COLS);
-done:
-    free(cells);
-    free(texts);
-}
-
-static int s_filter_args(const fx_cli_args_t *args, s_filter_t *f)
-{
-    memset(f, 0, sizeof *f);
-    f->since_ms = -1;
-    f->endpoint = args->endpoint;
-    f->function = args->function;
-    if (args->state) {
-        f->by_state = true;
-        if (!fx_cli_state_parse(args->state, &f->state, &f->reason))
-            return fx_cli_usage_error(args->verb, "--state takes %s; not '%s'", fx_cli_state_words,
-                                      args->state);
-    }
-    if (args->since && (f->since_ms = fx_cli_time_parse(args->since)) < 0)
-        return fx_cli_usage_error(args->verb,
-                                  "--since takes a UTC time (2026-12-01T10:00:00Z, 2026-12-01) or how long "
-                                  "ago (90s, 30m, 2h, 7d); not '%s'",
-                                  args->since);
+    if (args->before && args->all)
+        return fx_cli_usage_error(args->verb, "--before and --all: give one (--all starts from the newest)");
+    q->function = args->function;
+    q->page = args->limit > 0    ? (uint32_t) args->limit
+              : args->limit == 0 ? FX_LIST_ROWS_MAX
+              : args->all        ? FX_LIST_ROWS_MAX
+                                 : S_PAGE_DEFAULT;
     return FX_CLI_OK;
 }
 
-/* The notes under the table: what fx could not tell, and the next page. */
-static void s_tasks_notes(uint32_t listed, uint32_t window, uint32_t matched, uint32_t first, uint32_t shown,
-                          uint32_t cannot_tell, uint32_t unread, const s_filter_t *f,
-                          const fx_cli_args_t *args)
+/* --endpoint ID|NAME as an id, by the endpoints' table. -1 after saying
+   why (no endpoint of that name, or several). */
+static int s_endpoint_id(const char *endpoint, const fx_msg_t *endpoints, fx_id_text_t out)
 {
-    if (cannot_tell > 0)
-        printf("note: %u task(s) could not be judged by %s: %s\n", cannot_tell,
-               f->since_ms >= 0 ? "--since" : "--state",
-               f->since_ms >= 0
-                   ? "this broker does not say when tasks were submitted (cli/README.md: what the "
-                     "task verbs need)"
-                   : "their results have not been taken by their client yet, and fx does not read "
-                     "such results in bulk (`fx task show TASK` reads one)");
-    if (unread > 0)
-        printf(
-            "note: %u task(s) show 'finished': whether they succeeded is in their result, which their client "
-            "has not taken yet (`fx task show TASK` or `fx result TASK` reads one)\n",
-            unread);
-    long page = args->page > 0 ? args->page : 1;
-    if (first + shown < matched)
-        printf("page %ld: tasks %u-%u of %u; --page %ld (with the same options) shows the next\n", page,
-               first + 1, first + shown, matched, page + 1);
-    if (listed >= window && window >= FX_LIST_ROWS_MAX)
-        printf("note: the broker lists only your newest %u tasks, and cannot page further back yet "
-               "(cli/README.md)\n",
-               window);
+    if (fx_id_valid(endpoint)) {
+        fx_strlcpy(out, endpoint, sizeof(fx_id_text_t));
+        return 0;
+    }
+    int id_col = fx_cli_column(endpoints, "id"), name_col = fx_cli_column(endpoints, "name");
+    int found = 0;
+    for (uint32_t r = 1; r < endpoints->list_reply.rows; r++)
+        if (strcmp(fx_cli_cell(endpoints, r, name_col), endpoint) == 0 && found++ == 0)
+            fx_strlcpy(out, fx_cli_cell(endpoints, r, id_col), sizeof(fx_id_text_t));
+    if (found == 1)
+        return 0;
+    if (found == 0)
+        fx_cli_fail("no endpoint of yours is named '%s' (`fx endpoints` lists them; --endpoint takes an id "
+                    "or a name)",
+                    endpoint);
+    else
+        fx_cli_fail("%d of your endpoints are named '%s': give --endpoint the id of one (`fx endpoints`)",
+                    found, endpoint);
+    return -1;
+}
+
+/* One page: LIST tasks of at most want rows below q->before. */
+static fx_msg_t *s_page(fx_cli_link_t *link, const s_query_t *q, uint32_t want)
+{
+    char err[1024];
+    fx_msg_t *req = fx_msg_new(FX_MSG_LIST);
+    if (req) {
+        req->list.what = FX_LIST_TASKS;
+        req->list.limit = want;
+        fx_strlcpy(req->list.state, q->state, sizeof req->list.state);
+        fx_strlcpy(req->list.endpoint_id, q->endpoint_id, sizeof req->list.endpoint_id);
+        fx_strlcpy(req->list.function, q->function ? q->function : "", sizeof req->list.function);
+        req->list.since_ms = q->since_ms;
+        req->list.before = q->before;
+    }
+    fx_msg_t *reply = fx_cli_link_call(link, &req, FX_MSG_LIST_REPLY, err, sizeof err);
+    if (!reply)
+        fx_cli_fail("%s", err);
+    return reply;
+}
+
+/* Prints rows 1..n of t->tasks (the header too if first), widths kept
+   across pages. */
+static int s_print_page(const fx_cli_tables_t *t, uint32_t n, bool first, size_t *widths)
+{
+    enum { COLS = 7 };
+    fx_cli_task_t *tasks = calloc(n + 1, sizeof *tasks);
+    char **cells = calloc((size_t) (n + 1) * COLS, sizeof(char *));
+    char(*texts)[2][48] = calloc(n + 1, sizeof *texts);
+    int rc = tasks && cells && texts ? 0 : -1;
+    static const char *head[COLS] = {"TASK",     "FUNCTION", "STATE",   "SUBMITTED",
+                                     "FINISHED", "ENDPOINT", "ATTEMPTS"};
+    for (int c = 0; rc == 0 && c < COLS; c++)
+        cells[c] = (char *) head[c];
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        fx_cli_task_t *task = &tasks[i];
+        fx_cli_task_from_row(t, i + 1, task);
+        char **row = cells + (size_t) (i + 1) * COLS;
+        fx_cli_state_text(&task->st, texts[i][0], sizeof texts[i][0]);
+        snprintf(texts[i][1], sizeof texts[i][1], "%u", task->attempts);
+        row[0] = task->id;
+        row[1] = task->function;
+        row[2] = texts[i][0];
+        row[3] = task->submitted[0] ? task->submitted : "-";
+        row[4] = task->finished[0] ? task->finished : "-";
+        row[5] = task->endpoint;
+        row[6] = texts[i][1];
+    }
+    if (rc == 0)
+        fx_cli_table_print_page(stdout, cells, n + 1, COLS, widths, first ? 0 : 1);
+    else
+        fx_cli_fail("out of memory");
+    free(tasks);
+    free(cells);
+    free(texts);
+    return rc;
 }
 
 int fx_cli_tasks(const fx_cli_args_t *args)
 {
-    s_filter_t f;
-    int rc = s_filter_args(args, &f);
+    s_query_t q;
+    int rc = s_query_args(args, &q);
     if (rc != FX_CLI_OK)
         return rc;
-    uint32_t page_size = args->limit > 0    ? (uint32_t) args->limit
-                         : args->limit == 0 ? FX_LIST_ROWS_MAX
-                                            : S_PAGE_DEFAULT;
-    uint32_t page = args->page > 0 ? (uint32_t) args->page : 1;
-    bool filtered = f.by_state || f.endpoint || f.function || f.since_ms >= 0;
-    uint64_t want = (uint64_t) page * page_size;
-    /* one row more than the page shows: whether there is a next page */
-    uint32_t window = filtered || want >= FX_LIST_ROWS_MAX ? FX_LIST_ROWS_MAX : (uint32_t) want + 1;
-
+    bool filtered = q.state[0] || args->endpoint || q.function || q.since_ms;
     fx_cli_link_t *link = fx_cli_link_for(args);
     if (!link)
         return FX_CLI_FAILED;
     fx_cli_tables_t t;
-    fx_cli_task_t *tasks = NULL;
     rc = FX_CLI_FAILED;
-    if (fx_cli_tables_load(link, window, &t) != 0)
+    if (fx_cli_tables_load(link, 0, &t) != 0)
         goto done;
-    uint32_t listed = t.tasks->list_reply.rows > 0 ? t.tasks->list_reply.rows - 1 : 0;
-    tasks = calloc(listed ? listed : 1, sizeof *tasks);
-    if (!tasks)
+    if (args->endpoint && s_endpoint_id(args->endpoint, t.endpoints, q.endpoint_id) != 0)
         goto done;
-    char err[1024];
-    uint32_t n = 0, cannot_tell = 0;
-    for (uint32_t r = 1; r <= listed; r++)
-        fx_cli_task_from_row(&t, r, &tasks[n++]);
-    if (s_needs_outcome(&f) && fx_cli_tasks_read(link, tasks, n, false, err, sizeof err) != 0) {
-        fx_cli_fail("%s", err);
-        goto done;
+    size_t widths[7] = {0};
+    uint32_t shown = 0;
+    for (;;) {
+        /* one row more than a page (where the protocol allows it): whether
+           there is a next one */
+        uint32_t want = args->all || q.page >= FX_LIST_ROWS_MAX ? q.page : q.page + 1;
+        fx_msg_destroy(&t.tasks);
+        if (!(t.tasks = s_page(link, &q, want)))
+            goto done;
+        uint32_t n = t.tasks->list_reply.rows > 0 ? t.tasks->list_reply.rows - 1 : 0;
+        uint32_t page = n < q.page ? n : q.page;
+        if (page > 0 && s_print_page(&t, page, shown == 0, widths) != 0)
+            goto done;
+        shown += page;
+        fflush(stdout);
+        const char *cursor = page > 0 ? fx_cli_cell(t.tasks, page, fx_cli_column(t.tasks, "cursor")) : "";
+        bool more = n > page || (n == q.page && q.page >= FX_LIST_ROWS_MAX);
+        if (args->all && n == q.page && cursor[0]) {
+            q.before = strtoull(cursor, NULL, 10);
+            continue;
+        }
+        if (shown == 0)
+            printf("(no tasks%s%s)\n", filtered ? " match" : "", q.before ? " before that cursor" : "");
+        else if (more && cursor[0])
+            printf("more: `fx tasks --before %s` with the same options shows the next page%s; --all every "
+                   "page\n",
+                   cursor, n > page ? "" : " (if there is one)");
+        break;
     }
-    uint32_t matched = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        s_match_t m = s_match(&f, &tasks[i]);
-        if (m == S_YES)
-            tasks[matched++] = tasks[i];
-        cannot_tell += m == S_CANNOT_TELL;
-    }
-    uint64_t first64 = (uint64_t) (page - 1) * page_size;
-    uint32_t first = first64 < matched ? (uint32_t) first64 : matched;
-    uint32_t shown = matched - first < page_size ? matched - first : page_size;
-    if (!s_needs_outcome(&f) && fx_cli_tasks_read(link, tasks + first, shown, false, err, sizeof err) != 0) {
-        fx_cli_fail("%s", err);
-        goto done;
-    }
-    uint32_t unread = 0;
-    for (uint32_t i = first; i < first + shown; i++)
-        unread += tasks[i].st.state == FX_CLI_TASK_FINISHED;
-    if (shown == 0 && (matched > 0 || page > 1))
-        printf("(no tasks on page %u)\n", page);
-    else if (shown == 0)
-        printf("(no tasks%s)\n", filtered ? " match" : "");
-    else
-        s_print_tasks(tasks + first, shown);
-    s_tasks_notes(listed, window, matched, first, shown, cannot_tell, unread, &f, args);
     rc = FX_CLI_OK;
 done:
-    free(tasks);
     fx_cli_tables_free(&t);
     fx_cli_link_destroy(&link);
     return rc;

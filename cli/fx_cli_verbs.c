@@ -89,20 +89,21 @@ const fx_cli_verb_t fx_cli_verbs[] = {
      "  or its number (ID@1 is the first).\n" S_BROKER_HELP,
      "fx function show 5f0c7a8e-2b1d-4e6f-9a3c-7d8e9f0a1b2c@1", fx_cli_function_show},
     {"tasks",
-     "[--state STATE] [--endpoint ID|NAME] [--function ID|NAME] [--since WHEN] [--limit N] [--page "
-     "N] " S_BROKER_OPTS,
+     "[--state STATE] [--endpoint ID|NAME] [--function ID|NAME] [--since WHEN] [--limit N] [--before "
+     "CURSOR] [--all] " S_BROKER_OPTS,
      0, 0, "your tasks, newest first: function, state, times, endpoint",
      "  States: queued, dispatched (sent to its endpoint), succeeded, failed (with the reason:\n"
-     "  exception, cancelled, worker lost, walltime, ...), finished (has a result that its\n"
-     "  client has not taken yet, so fx has not read whether it succeeded).\n"
-     "  --state STATE      only tasks in this state, or failed for this reason (cancelled,\n"
-     "                     exception, worker-lost, walltime); finished: every ended task\n"
+     "  exception, cancelled, worker lost, walltime, load error, version mismatch, shell error,\n"
+     "  container, error). The broker filters and pages; filters combine.\n"
+     "  --state STATE      only tasks in this state, or failed for this reason (exception,\n"
+     "                     cancelled, worker-lost, walltime, load-error, ...)\n"
      "  --endpoint ID|NAME only tasks sent to this endpoint\n"
-     "  --function ID|NAME only tasks of this function\n"
+     "  --function ID|NAME only tasks of this function (a name: every function of that name)\n"
      "  --since WHEN       only tasks submitted since then: 2026-12-01T10:00:00Z (UTC), or how\n"
      "                     long ago: 90s, 30m, 2h, 7d\n"
      "  --limit N          tasks a page (default 50; 0: 1000)\n"
-     "  --page N           the Nth page (default 1)\n" S_BROKER_HELP,
+     "  --before CURSOR    the next page: the line under a page names its CURSOR\n"
+     "  --all              every page, to the oldest task, printed as they come\n" S_BROKER_HELP,
      "fx tasks --state failed --since 2h", fx_cli_tasks},
     {"task show", "TASK_ID " S_BROKER_OPTS, 1, 1, "everything about one task",
      "  Its state (read from its result), error, function, endpoint, attempts and times,\n"

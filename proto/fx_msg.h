@@ -263,7 +263,9 @@ typedef struct {
            an endpoint (what concurrent.futures' Future.cancel needs) */
         struct { uint32_t count; fx_id_text_t *ids; uint8_t queued_only; } cancel;
         struct { uint32_t count; fx_task_status_t *tasks; } status_reply;
-        struct { uint8_t what; uint32_t limit; } list;
+        /* the filters and cursor (state .. before) apply to what = tasks only */
+        struct { uint8_t what; uint32_t limit; char state[FX_VERSION_MAX + 1]; fx_id_text_t endpoint_id;
+                 char function[FX_NAME_MAX + 1]; uint64_t since_ms; uint64_t before; } list;
         /* a table of strings: cells[row * cols + col], row 0 = column names */
         struct { uint32_t rows; uint32_t cols; char **cells; } list_reply;
         /* allowed_functions: the endpoint's config says it runs only these (none = any) */

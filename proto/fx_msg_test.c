@@ -133,6 +133,11 @@ static fx_msg_t *s_sample(int type)
     case FX_MSG_LIST:
         m->list.what = FX_LIST_TASKS;
         m->list.limit = 50;
+        strcpy(m->list.state, "worker lost");
+        strcpy(m->list.endpoint_id, id);
+        strcpy(m->list.function, "square");
+        m->list.since_ms = 1764583200000ULL;
+        m->list.before = 1ULL << 40;
         break;
     case FX_MSG_LIST_REPLY:
         fx_msg_alloc_table(m, 2, 2);

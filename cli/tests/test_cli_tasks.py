@@ -9,6 +9,7 @@ import pickle
 import re
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -23,31 +24,61 @@ EP, EP_OFF, FN_SQ, FN_BOOM = fx.new_id(), fx.new_id(), fx.new_id(), fx.new_id()
 class TaskBroker(ScriptedBase):
     """LIST (tasks, functions, endpoints), STATUS, FETCH and CANCEL over a
     table of tasks: id -> dict(state=TASK_*, function, endpoint, result=None
-    or a result record). Records every FETCHed id."""
+    or a result record, submitted ms). LIST tasks answers as the broker
+    does (SPEC 5.16, 5.17): the users' states and reasons, times, a cursor
+    (the task's place, from 1), the filters and the page below `before`.
+    Records every LIST tasks' fields and every FETCHed id; on_list (if
+    set) runs before each LIST tasks is answered."""
 
-    def __init__(self, extra_task_columns=None):
+    BASE_MS = 1796119200000        # 2026-12-01T10:00:00Z; task n is submitted n minutes later
+
+    def __init__(self):
         self.tasks = {}            # insertion order = submission order
         self.fetched = []
         self.cancelled = []
-        self.extra = extra_task_columns or {}   # column -> function(task id) -> text
+        self.lists = []            # the fields of each LIST tasks
+        self.on_list = None
         super().__init__()
 
     def add(self, state, function=FN_SQ, endpoint=EP, result=None):
         tid = fx.new_id()
-        self.tasks[tid] = {"state": state, "function": function, "endpoint": endpoint, "result": result}
+        self.tasks[tid] = {"state": state, "function": function, "endpoint": endpoint, "result": result,
+                           "submitted": self.BASE_MS + 60000 * len(self.tasks)}
         return tid
 
-    NAMES = {_fx.TASK_QUEUED: "queued", _fx.TASK_DISPATCHED: "dispatched", _fx.TASK_DONE: "done",
-             _fx.TASK_DELIVERED: "delivered", _fx.TASK_FAILED: "failed"}
+    @staticmethod
+    def utc(ms):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+    def list_tasks(self, fields):
+        self.lists.append(dict(fields))
+        if self.on_list:
+            self.on_list(len(self.lists))
+        f, names = fields, {FN_SQ: "square", FN_BOOM: "boom"}
+        rows = []
+        for cursor, (i, task) in reversed(list(enumerate(self.tasks.items(), 1))):
+            if f["before"] and cursor >= f["before"]:
+                continue
+            if f["since_ms"] and task["submitted"] < f["since_ms"]:
+                break
+            state, reason = fx.states.from_store(task["state"], task["result"])
+            name = names.get(task["function"], "")
+            if ((f["state"] and f["state"] not in (state, reason))
+                    or (f["endpoint_id"] and f["endpoint_id"] != task["endpoint"])
+                    or (f["function"] and f["function"] not in (task["function"], name))):
+                continue
+            result = task["result"]
+            rows.append([i, state, task["endpoint"], task["function"], "1", name, self.utc(task["submitted"]),
+                         self.utc(task["submitted"] + 1000) if result else "", reason or "",
+                         (result["error_text"] or "") if reason else "", str(cursor)])
+            if len(rows) == (f["limit"] or 1000):
+                break
+        return {"columns": ["id", "state", "endpoint", "function", "attempts", "function_name", "submitted",
+                            "finished", "reason", "error", "cursor"], "rows": rows}
 
     def answer(self, rid, t, seq, fields):
-        names = self.NAMES
         if t == "LIST" and fields["what"] == _fx.LIST_TASKS:
-            cols = ["id", "state", "endpoint", "function", "attempts", *self.extra]
-            ids = list(reversed(self.tasks))[:fields["limit"] or 1000]
-            rows = [[i, names[self.tasks[i]["state"]], self.tasks[i]["endpoint"], self.tasks[i]["function"],
-                     "1", *[f(i) for f in self.extra.values()]] for i in ids]
-            self.server.send(rid, "LIST_REPLY", seq, {"columns": cols, "rows": rows})
+            self.server.send(rid, "LIST_REPLY", seq, self.list_tasks(fields))
         elif t == "LIST" and fields["what"] == _fx.LIST_FUNCTIONS:
             self.server.send(rid, "LIST_REPLY", seq, {"columns": ["id", "name", "kind"], "rows": [
                 [FN_SQ, "square", "python"], [FN_BOOM, "boom", "python"]]})
@@ -106,6 +137,8 @@ class TaskBroker(ScriptedBase):
             return empty
         times = [0] * 16
         times[8] = 1764583200000001  # worker started (SPEC 12.5)
+        if task["result"]:
+            times[9] = 1764583201250001  # worker finished
         return dict(empty, state=task["state"], function_id=task["function"], function_version="a" * 40,
                     commit="c" * 40, serializer="source+pickle", py_version="3.11.2",
                     endpoint_id=task["endpoint"], host="node17", worker_pid=4321,
@@ -149,7 +182,7 @@ def fxc(b, *args):
 
 def table(text):
     """Rows of a printed table as dicts, columns cut where the header's start."""
-    lines = [line for line in text.splitlines() if line and not line.startswith(("note:", "page "))]
+    lines = [line for line in text.splitlines() if line and not line.startswith(("note:", "page ", "more:"))]
     starts = [m.start() for m in re.finditer(r"\S+", lines[0])]
     names = lines[0].split()
     return [dict(zip(names, (line[a:b].strip() for a, b in zip(starts, starts[1:] + [len(line)]))))
@@ -180,15 +213,18 @@ def test_tasks_shows_states_users_read(broker):
     assert rows[t["queued"]]["STATE"] == "queued" and rows[t["queued"]]["ENDPOINT"] == "laptop"
     assert rows[t["running"]]["STATE"] == "dispatched" and rows[t["running"]]["ENDPOINT"] == "cluster"
     assert rows[t["ok"]]["STATE"] == "succeeded" and rows[t["ok"]]["FUNCTION"] == "square"
-    # a function that raised is not a success
+    # a function that raised is not a success; the listing says why each failed
     assert rows[t["raised"]]["STATE"] == "failed (exception)" and rows[t["raised"]]["FUNCTION"] == "boom"
-    # fx ended these; their results were not read in bulk, so no reason yet
-    assert rows[t["cancelled"]]["STATE"] == "failed" and rows[t["lost"]]["STATE"] == "failed"
-    assert rows[t["untaken"]]["STATE"] == "finished"
-    assert "1 task(s) show 'finished'" in r.stdout
-    assert rows[t["ok"]]["SUBMITTED"] == "-" and rows[t["ok"]]["FINISHED"] == "-"
-    # only results their client took were read
-    assert sorted(broker.fetched) == sorted([t["ok"], t["raised"]])
+    assert rows[t["cancelled"]]["STATE"] == "failed (cancelled)"
+    assert rows[t["lost"]]["STATE"] == "failed (worker lost)"
+    assert rows[t["untaken"]]["STATE"] == "succeeded"
+    assert rows[t["ok"]]["SUBMITTED"] == "2026-12-01T10:02:00Z" and rows[t["ok"]]["FINISHED"] == "2026-12-01T10:02:01Z"
+    assert rows[t["queued"]]["FINISHED"] == "-"
+    # the broker said it all: no result was read
+    assert broker.fetched == []
+    assert broker.lists == [{"what": _fx.LIST_TASKS, "limit": 51, "state": "", "endpoint_id": "", "function": "",
+                             "since_ms": 0, "before": 0}]
+    assert "more:" not in r.stdout
 
 
 def test_status_uses_the_same_names(broker):
@@ -202,82 +238,87 @@ def test_status_uses_the_same_names(broker):
     assert sorted(broker.fetched) == sorted([t["ok"], t["raised"]])
 
 
-def test_tasks_filters_and_pages(broker):
+def test_tasks_filters_at_the_broker(broker):
     t = world(broker)
-    more = [broker.add(_fx.TASK_DELIVERED, result=ok(i)) for i in range(5)]
-    r = fxc(broker, "tasks", "--state", "succeeded")
-    assert [row["TASK"] for row in table(r.stdout)] == list(reversed(more)) + [t["ok"]]
-    assert "could not be judged by --state" in r.stdout     # the one nobody took
-    r = fxc(broker, "tasks", "--state", "failed")
-    assert {row["TASK"] for row in table(r.stdout)} == {t["raised"], t["cancelled"], t["lost"]}
-    r = fxc(broker, "tasks", "--state", "exception")
-    assert [row["TASK"] for row in table(r.stdout)] == [t["raised"]]
-    r = fxc(broker, "tasks", "--state", "queued")
-    assert [row["TASK"] for row in table(r.stdout)] == [t["queued"]]
-    r = fxc(broker, "tasks", "--function", "boom")
-    assert [row["TASK"] for row in table(r.stdout)] == [t["raised"]]
-    r = fxc(broker, "tasks", "--function", FN_BOOM)
-    assert [row["TASK"] for row in table(r.stdout)] == [t["raised"]]
-    r = fxc(broker, "tasks", "--endpoint", "cluster")
-    assert [row["TASK"] for row in table(r.stdout)] == [t["running"]]
-    r = fxc(broker, "tasks", "--endpoint", EP_OFF)
-    assert [row["TASK"] for row in table(r.stdout)] == [t["running"]]
-    # pages, newest first
-    everything = list(reversed(list(t.values()) + more))
+    lists = broker.lists
+
+    def tasks(*args):
+        before = len(lists)
+        r = fxc(broker, "tasks", *args)
+        assert r.returncode == 0, r.stderr
+        (asked,) = lists[before:]           # one LIST tasks, the filters in it
+        return [row["TASK"] for row in table(r.stdout)] if "(no tasks" not in r.stdout else [], asked, r.stdout
+
+    got, asked, _ = tasks("--state", "failed")
+    assert got == [t["lost"], t["cancelled"], t["raised"]] and asked["state"] == "failed"
+    got, asked, _ = tasks("--state", "worker-lost")
+    assert got == [t["lost"]] and asked["state"] == "worker lost"
+    got, asked, _ = tasks("--state", "walltime")
+    assert got == [] and asked["state"] == "walltime"
+    got, asked, _ = tasks("--state", "succeeded")
+    assert got == [t["untaken"], t["ok"]]
+    got, asked, _ = tasks("--endpoint", "cluster")
+    assert got == [t["running"]] and asked["endpoint_id"] == EP_OFF
+    got, asked, _ = tasks("--endpoint", EP_OFF, "--state", "queued")
+    assert got == [] and (asked["endpoint_id"], asked["state"]) == (EP_OFF, "queued")
+    got, asked, _ = tasks("--function", "boom")
+    assert got == [t["raised"]] and asked["function"] == "boom"
+    got, asked, _ = tasks("--function", FN_SQ, "--since", "2026-12-01T10:03:00Z")
+    assert got == [t["untaken"], t["lost"], t["cancelled"]]
+    assert (asked["function"], asked["since_ms"]) == (FN_SQ, TaskBroker.BASE_MS + 180000)
+    got, asked, out = tasks("--since", "1h")
+    assert got == [] and "(no tasks match)" in out
+    assert abs(asked["since_ms"] - (time.time() - 3600) * 1000) < 600000
+    got, asked, out = tasks("--function", "nothing-like-it")
+    assert got == [] and "(no tasks match)" in out
+    assert broker.fetched == []
+    r = fxc(broker, "tasks", "--endpoint", "nowhere")
+    assert r.returncode == 1 and "no endpoint of yours is named 'nowhere'" in r.stderr
+
+
+def test_tasks_pages_by_the_cursor(broker):
+    ids = [broker.add(_fx.TASK_QUEUED) for _ in range(12)]
+    newest = list(reversed(ids))
     r = fxc(broker, "tasks", "--limit", "5")
-    assert [row["TASK"] for row in table(r.stdout)] == everything[:5]
-    assert "page 1: tasks 1-5 of 6; --page 2" in r.stdout
-    r = fxc(broker, "tasks", "--limit", "5", "--page", "2")
-    assert [row["TASK"] for row in table(r.stdout)] == everything[5:10]
-    assert "page 2: tasks 6-10 of 11; --page 3" in r.stdout
-    r = fxc(broker, "tasks", "--limit", "5", "--page", "3")
-    assert [row["TASK"] for row in table(r.stdout)] == everything[10:]
-    assert "--page 4" not in r.stdout
-    r = fxc(broker, "tasks", "--limit", "5", "--page", "9")
-    assert r.returncode == 0 and "(no tasks on page 9)" in r.stdout
-    r = fxc(broker, "tasks", "--since", "1h")
-    assert "(no tasks match)" in r.stdout and "does not say when tasks were submitted" in r.stdout
-    r = fxc(broker, "tasks", "--function", "nothing-like-it")
-    assert "(no tasks match)" in r.stdout
+    assert [row["TASK"] for row in table(r.stdout)] == newest[:5]
+    assert broker.lists[-1]["limit"] == 6          # one more: whether there is a next page
+    hint = re.search(r"more: `fx tasks --before (\d+)` with the same options shows the next page", r.stdout)
+    assert hint and int(hint.group(1)) == 8        # the cursor of the 5th row, task 8
+    r = fxc(broker, "tasks", "--limit", "5", "--before", hint.group(1))
+    assert [row["TASK"] for row in table(r.stdout)] == newest[5:10] and broker.lists[-1]["before"] == 8
+    r = fxc(broker, "tasks", "--limit", "5", "--before", "3")
+    assert [row["TASK"] for row in table(r.stdout)] == newest[10:] and "more:" not in r.stdout
+    # --all: every page, the header once, while new tasks arrive (not shown, nothing twice)
+    first = len(broker.lists)
+    broker.on_list = lambda n: broker.add(_fx.TASK_QUEUED) if n > first + 1 else None
+    r = fxc(broker, "tasks", "--all", "--limit", "5", "--state", "queued")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("TASK ") == 1
+    assert [row["TASK"] for row in table(r.stdout)] == newest
+    asked = broker.lists[first:]
+    assert [(a["limit"], a["before"], a["state"]) for a in asked] == [(5, 0, "queued"), (5, 8, "queued"),
+                                                                      (5, 3, "queued")]
+
+
+def test_tasks_all_past_1000(broker):
+    ids = [broker.add(_fx.TASK_DELIVERED, result=ok(i)) for i in range(1205)]
+    r = fxc(broker, "tasks", "--all")
+    assert r.returncode == 0, r.stderr
+    assert [row["TASK"] for row in table(r.stdout)] == list(reversed(ids))
+    assert [(a["limit"], a["before"]) for a in broker.lists] == [(1000, 0), (1000, 206)]
+    r = fxc(broker, "tasks", "--limit", "0")
+    assert len(table(r.stdout)) == 1000 and "--before 206" in r.stdout and "(if there is one)" in r.stdout
 
 
 def test_tasks_bad_filters_exit_2(broker):
-    for args in (["--state", "done"], ["--state", "DELIVERED"], ["--since", "yesterday"], ["--page", "0"],
-                 ["--limit", "1001"], ["--since"]):
+    for args in (["--state", "done"], ["--state", "DELIVERED"], ["--state", "finished"], ["--since", "yesterday"],
+                 ["--before", "abc"], ["--before", "0"], ["--before", "-4"], ["--before", "5", "--all"],
+                 ["--page", "2"], ["--limit", "1001"], ["--since"]):
         r = fxc(broker, "tasks", *args)
         assert r.returncode == 2 and "usage: fx tasks" in r.stderr, args
     r = fxc(broker, "tasks", "--state", "bogus")
     assert "queued, dispatched, succeeded, failed" in r.stderr
-
-
-def test_tasks_uses_what_a_broker_says_itself(tmp_path):
-    """A broker that sends the outcome and times as columns (what cli/README.md
-    asks for): fx shows them, --since works, nothing is FETCHed."""
-    times = {}
-    b = TaskBroker(extra_task_columns={
-        "function_name": lambda i: "square",
-        "submitted": lambda i: times[i][0],
-        "finished": lambda i: times[i][1],
-        "reason": lambda i: times[i][2],
-        "error": lambda i: times[i][3],
-    })
-    try:
-        b.creds = _creds_file(tmp_path, b.server.endpoint, b.pub)
-        old = b.add(_fx.TASK_DONE)
-        times[old] = ("2020-01-01T00:00:00Z", "2020-01-01T00:00:01Z", "", "")
-        new = b.add(_fx.TASK_FAILED)
-        times[new] = ("2099-01-01T00:00:00Z", "2099-01-01T00:00:05Z", "walltime", "exceeded 5 s")
-        r = fxc(b, "tasks")
-        rows = {row["TASK"]: row for row in table(r.stdout)}
-        assert rows[new]["STATE"] == "failed (walltime)" and rows[new]["SUBMITTED"] == "2099-01-01T00:00:00Z"
-        assert rows[new]["FINISHED"] == "2099-01-01T00:00:05Z" and rows[new]["FUNCTION"] == "square"
-        r = fxc(b, "tasks", "--since", "2021-06-01")
-        assert [row["TASK"] for row in table(r.stdout)] == [new]
-        r = fxc(b, "tasks", "--state", "walltime")
-        assert [row["TASK"] for row in table(r.stdout)] == [new]
-        assert b.fetched == []
-    finally:
-        b.close()
+    assert broker.lists == []
 
 
 def test_result_prints_value_error_and_traceback(broker):
@@ -341,6 +382,10 @@ def test_task_show_provenance(broker):
     assert lines["host"] == "node17, worker pid 4321, python 3.11.2"
     assert lines["attempt"] == "2" and lines["container"] == "- (the host)"
     assert "  worker started         2025-12-01 10:00:00.000001 UTC" in r.stdout.splitlines()
+    assert lines["ran"] == ("on its worker from 2025-12-01 10:00:00.000001 to 2025-12-01 10:00:01.250001 UTC "
+                            "(1.250 s)")
+    r = fxc(broker, "task", "show", t["running"])
+    assert "ran        on its worker from 2025-12-01 10:00:00.000001 UTC; its result does not say" in r.stdout
 
 
 def test_function_log_and_show(broker):

@@ -19,6 +19,7 @@ from .shell import ShellFunction, ShellResult
 from .client import (Batch, Client, CONTAINER_RUNTIMES, Registration, TASK_STATES, TaskFuture,
                      default_credentials_path, unpack_result)
 from .executor import Executor
+from . import states
 
 __version__ = _fx.VERSION
 
@@ -47,5 +48,5 @@ __all__ = [
     "Error", "FxError", "ConnectionError", "TimeoutError", "PayloadTooLarge", "ProtocolError",
     "RequestError", "TaskFailed", "TaskError", "TaskCancelled", "DeserializationError",
     "ClientClosed", "new_id", "id_valid", "key_valid", "keypair_new", "load_credentials", "limits",
-    "TASK_STATES", "CONTAINER_RUNTIMES", "default_credentials_path", "unpack_result",
+    "TASK_STATES", "CONTAINER_RUNTIMES", "default_credentials_path", "unpack_result", "states",
 ]

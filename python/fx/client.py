@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 
-from . import _fx, functions, provenance, serialize
+from . import _fx, functions, provenance, serialize, states
 from .errors import ClientClosed, ConnectionError, Error, ProtocolError, TimeoutError
 from .futures import TaskFuture
 from .serialize import split_output, unpack_result
@@ -26,6 +26,8 @@ from .task import TaskGroup, retries as _retries, walltime_ms as _walltime_ms
 __all__ = ["Client", "Batch", "Registration", "TaskFuture", "TASK_STATES", "CONTAINER_RUNTIMES",
            "default_credentials_path", "unpack_result"]
 
+#: The store's task states by code (SPEC 5.0), as Client.status gives them in
+#: "store_state" beside the users' "state".
 TASK_STATES = {
     _fx.TASK_UNKNOWN: "UNKNOWN", _fx.TASK_QUEUED: "QUEUED",
     _fx.TASK_DISPATCHED: "DISPATCHED", _fx.TASK_DONE: "DONE",
@@ -441,9 +443,26 @@ class Client:
         return split_output(result.output)[1]
 
     def status(self, task_ids):
-        """Task states from the broker. For one id (str): a dict
-        {"task_id", "state" ("QUEUED", ...), "state_code", "endpoint_id",
-        "attempts"}; for a list: {task_id: that dict}."""
+        """Task states, in the users' words (SPEC 5.0, as `fx status` and
+        LIST tasks say them). For one id (str): a dict
+
+            {"task_id", "state", "reason", "state_code", "store_state",
+             "endpoint_id", "attempts"}
+
+        for a list: {task_id: that dict}. state is "queued", "dispatched",
+        "succeeded", "failed" (reason then says why: "exception",
+        "cancelled", "worker lost", "walltime", "load error", "version
+        mismatch", "shell error", "container" or "error"), or "unknown" (not
+        a task of yours). A task that ended has its outcome in its result,
+        which status reads: from this client if it holds it, else from the
+        broker if the task is this client's own (its result is on its way)
+        or its client took it already (store state DELIVERED). It does not
+        read a result another client has not taken yet (SPEC 8.6: that
+        could keep it from that client): such a task is "finished", or
+        "failed" with reason None. reason is None unless failed.
+        state_code is the store's precise state (fx._fx.TASK_*) and
+        store_state its name ("QUEUED", "DISPATCHED", "DONE", "DELIVERED",
+        "FAILED", "UNKNOWN"; what "state" held before issue 9)."""
         single = isinstance(task_ids, str)
         ids = [task_ids] if single else list(task_ids)
         out = {}
@@ -457,27 +476,60 @@ class Client:
             for row in rows:
                 out[row["task_id"]] = {
                     "task_id": row["task_id"],
-                    "state": TASK_STATES.get(row["state"], str(row["state"])),
                     "state_code": row["state"],
+                    "store_state": TASK_STATES.get(row["state"], str(row["state"])),
                     "endpoint_id": row["endpoint_id"],
                     "attempts": row["attempts"],
                 }
-        if single:
-            return out.get(task_ids, {"task_id": task_ids, "state": "UNKNOWN",
-                                      "state_code": _fx.TASK_UNKNOWN, "endpoint_id": "",
-                                      "attempts": 0})
+        for t in ids:
+            out.setdefault(t, {"task_id": t, "state_code": _fx.TASK_UNKNOWN, "store_state": "UNKNOWN",
+                               "endpoint_id": "", "attempts": 0})
+        results = self._outcomes({t: r["state_code"] for t, r in out.items()})
+        for t, row in out.items():
+            row["state"], row["reason"] = states.from_store(row["state_code"], results.get(t))
+        return out[task_ids] if single else out
+
+    def _outcomes(self, codes):
+        """{task_id: Result} of the ended tasks among codes ({task_id: the
+        store's state}) whose results status may read (its docstring): the
+        ones held here, then the others asked for all at once and waited
+        for together, at most request_timeout s."""
+        out, waiting = {}, []
+        for tid, code in codes.items():
+            if code not in states.ENDED:
+                continue
+            held, own = self._session.peek(tid)
+            if held is not None:
+                out[tid] = held
+            elif own or code == _fx.TASK_DELIVERED:
+                entry, waiter = self._session.result(tid)
+                if entry is not None:
+                    out[tid] = entry[0]
+                else:
+                    waiting.append((tid, waiter))
+        deadline = time.monotonic() + self.request_timeout
+        for tid, waiter in waiting:
+            if self._session.wait(waiter, max(0.0, deadline - time.monotonic())):
+                try:
+                    out[tid] = waiter.result()[0]
+                except Exception:       # the session closed: not read
+                    pass
+            else:
+                self._session.forget(tid, waiter)
         return out
 
     def cancel(self, task_ids):
-        """Cancel tasks (one id or a list); returns {task_id: state name}
-        as the broker has it after the cancel. A task still queued at the
-        broker ends at once ("FAILED"; its result is the error
-        FX_E_CANCELLED, "cancelled before it ran"); a running one is killed
-        on its worker and its result comes back the same way a little
-        later (state still "DISPATCHED" here); a finished one is left as it
-        is. A cancelled task's get_result raises fx.TaskCancelled, and an
-        Executor future ends with that exception. A task submitted here but
-        not yet sent is dropped locally ("FAILED")."""
+        """Cancel tasks (one id or a list); returns {task_id: state} in the
+        users' words (as status says them) as the broker has it after the
+        cancel. A task still queued at the broker ends at once ("failed";
+        its result is the error FX_E_CANCELLED, "cancelled before it ran");
+        a running one is killed on its worker and its result comes back
+        the same way a little later (still "dispatched" here); a finished
+        one is left as it is ("succeeded", "failed", or "finished" if its
+        result is not here). A cancelled task's get_result raises
+        fx.TaskCancelled, and an Executor future ends with that exception.
+        A task submitted here but not yet sent is dropped locally
+        ("failed"); an id that is not a task of yours is "unknown"."""
         ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
         for t in ids:
             if not isinstance(t, str) or not _fx.id_valid(t):
@@ -490,9 +542,10 @@ class Client:
             rows = self._wait(self._session.cancel(chunk, False),
                               f"CANCEL of {len(chunk)} task(s)")
             for row in rows:
-                out[row["task_id"]] = TASK_STATES.get(row["state"], str(row["state"]))
+                held, _ = self._session.peek(row["task_id"])
+                out[row["task_id"]] = states.from_store(row["state"], held)[0]
         for t in ids:
-            out.setdefault(t, "UNKNOWN")
+            out.setdefault(t, states.UNKNOWN)
         return out
 
     def get_endpoint_status(self, endpoint_id):
@@ -528,8 +581,38 @@ class Client:
     def list_functions(self, limit=0):
         return self._list("functions", limit)
 
-    def list_tasks(self, limit=0):
-        return self._list("tasks", limit)
+    def list_tasks(self, limit=0, state=None, endpoint_id=None, function=None, since=None,
+                   before=None):
+        """One page of your tasks, newest first, as a list of dicts (the
+        columns of SPEC 5.17: id, state, endpoint, function, attempts,
+        function_name, submitted, finished, reason, error, cursor). The
+        broker filters (SPEC 5.16): state, a users' state (fx.states.STATES)
+        or a reason of failure (fx.states.REASONS); endpoint_id; function,
+        an id or a name; since, tasks submitted at or after this time (a
+        datetime, or seconds since the epoch); before, the next page: the
+        "cursor" of the last row of the one before. At most limit rows (0:
+        FX_LIST_ROWS_MAX, 1,000); a page shorter than that is the last.
+        iter_tasks follows the cursor for you."""
+        if state is not None and state not in states.STATES and state not in states.REASONS:
+            raise ValueError(f"state {state!r}: one of {', '.join(states.STATES + states.REASONS)}")
+        if hasattr(since, "timestamp"):
+            since = since.timestamp()
+        fields = {"state": state or "", "endpoint_id": endpoint_id or "", "function": function or "",
+                  "since_ms": max(0, int(since * 1000)) if since else 0,
+                  "before": int(before) if before else 0}
+        return self._list("tasks", limit, fields)
+
+    def iter_tasks(self, page=1000, **filters):
+        """Every task the filters of list_tasks name, newest first, a page
+        at a time (following the cursor: no task twice, none skipped while
+        new ones arrive; those do not show)."""
+        before = None
+        while True:
+            rows = self.list_tasks(page, before=before, **filters)
+            yield from rows
+            if len(rows) < (page or _fx.LIST_ROWS_MAX) or not rows:
+                return
+            before = rows[-1]["cursor"]
 
     def close(self):
         """Stop the I/O thread and close the socket. Waiting calls raise
@@ -755,11 +838,15 @@ class Client:
             raise TimeoutError(f"no result for task {task_id} within {timeout} s")
         return waiter.result()
 
-    def _list(self, what, limit):
+    def _list(self, what, limit, filters=None):
         limit = max(0, min(int(limit), _fx.LIST_ROWS_MAX))
+        codes = {"endpoints": _fx.LIST_ENDPOINTS, "functions": _fx.LIST_FUNCTIONS,
+                 "tasks": _fx.LIST_TASKS, "containers": _fx.LIST_CONTAINERS}
 
         def send(conn, seq):
-            return conn.list(seq, what, limit)
+            if not filters:
+                return conn.list(seq, what, limit)
+            return conn.send("LIST", seq, dict(filters, what=codes[what], limit=limit))
 
         table = self._request("LIST", send, lambda t, f: f)
         cols = table.get("columns", [])

@@ -203,6 +203,16 @@ class ResultBook:
             self._taken.move_to_end(task_id)
         return entry
 
+    def peek(self, task_id):
+        """The Result of task_id if it is here, else None; it does not
+        count as taken (Client.status reads it)."""
+        entry = self._untaken.get(task_id) or self._taken.get(task_id)
+        return entry[0] if entry is not None else None
+
+    def is_own(self, task_id):
+        """A task submitted here whose result has not come yet."""
+        return task_id in self.tasks
+
     def wait(self, task_id, waiter):
         """Have waiter set when the result comes; True if the task is not
         an own one waiting for its result (so it must be fetched). Raises

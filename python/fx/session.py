@@ -336,6 +336,13 @@ class Session:
             collector.closed = True
             collector.results.clear()
 
+    def peek(self, task_id):
+        """(the Result of task_id if held here, else None; whether the
+        task is one submitted here still waiting for its result). Takes
+        nothing."""
+        with self.lock:
+            return self.book.peek(task_id), self.book.is_own(task_id)
+
     def forget(self, task_id, waiter):
         """A result waiter that gave up."""
         with self.lock:

@@ -241,6 +241,7 @@ static int s_add_constants(PyObject *mod)
         {"LIST_ENDPOINTS", FX_LIST_ENDPOINTS},
         {"LIST_FUNCTIONS", FX_LIST_FUNCTIONS},
         {"LIST_TASKS", FX_LIST_TASKS},
+        {"LIST_CONTAINERS", FX_LIST_CONTAINERS},
         {"ERR_LAST", FX_ERR_LAST},
         {"RETRIES_DEFAULT", FX_RETRIES_DEFAULT},
         {"RETRIES_MAX", FX_RETRIES_MAX},

@@ -128,6 +128,7 @@ class FakeBroker:
         self.functions = {}        # function_id -> its newest REGISTER_FUNCTION fields
         self.containers = {}       # container_id -> its REGISTER_CONTAINER fields
         self.endpoint_info = None  # ENDPOINT_INFO fields to answer ENDPOINT_QUERY with
+        self.task_rows = []        # LIST tasks' rows (dicts with a "cursor"), newest first
         self.versions = {}         # function_id -> [version dict], oldest first
         self._loaded = {}          # version -> the function, loaded
         self.errors = []           # tracebacks of handlers that raised
@@ -423,6 +424,13 @@ class FakeBroker:
             self.push(owner_rid, later)
 
     def _on_list(self, rid, seq, fields):
+        if fields["what"] == _fx.LIST_TASKS:   # a page below "before" (SPEC 5.16); no filtering here
+            rows = [r for r in self.task_rows
+                    if not fields["before"] or int(r["cursor"]) < fields["before"]]
+            cols = ["id", "state", "cursor"]
+            self.server.send(rid, "LIST_REPLY", seq, {"columns": cols, "rows": [
+                [r[c] for c in cols] for r in rows[:fields["limit"] or _fx.LIST_ROWS_MAX]]})
+            return
         if fields["what"] == 4:
             cols = ["id", "name", "runtime", "image", "description"]
             self.server.send(rid, "LIST_REPLY", seq, {"columns": cols, "rows": [

@@ -228,12 +228,69 @@ def test_status_and_list(client, broker):
     client.get_result(tid, timeout=TIMEOUT)
     wait_for(lambda: tid in broker.acked, what="ack")
     st = client.status(tid)
-    assert st["state"] == "DELIVERED" and st["endpoint_id"] == ENDPOINT
+    assert st["state"] == "succeeded" and st["reason"] is None and st["endpoint_id"] == ENDPOINT
+    assert st["store_state"] == "DELIVERED" and st["state_code"] == _fx.TASK_DELIVERED
     unknown = fx.new_id()
     both = client.status([tid, unknown])
-    assert both[unknown]["state"] == "UNKNOWN"
+    assert both[unknown]["state"] == "unknown" and both[unknown]["state_code"] == _fx.TASK_UNKNOWN
     eps = client.list_endpoints()
     assert eps == [{"endpoint_id": ENDPOINT, "name": "laptop", "state": "online"}]
+
+
+def test_status_says_the_outcome_in_the_users_words(broker):
+    c1 = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    c2 = fx.Client(broker.credentials(), hello_timeout=TIMEOUT)
+    try:
+        fid = c1.register_function(fails)
+        raised = c1.run(1, endpoint_id=ENDPOINT, function_id=fid)
+        with pytest.raises(ValueError):
+            c1.get_result(raised, timeout=TIMEOUT)
+        st = c1.status(raised)                 # held here: read without a request
+        assert (st["state"], st["reason"]) == ("failed", "exception")
+        assert st["store_state"] in ("DONE", "DELIVERED")
+        wait_for(lambda: raised in broker.acked, what="the ack")
+        # another client reads a result its client took (DELIVERED) ...
+        assert c2.status(raised)["state"] == "failed" and c2.stats["FETCH"] == 1
+        # ... but not one its client has not taken: "finished", nothing fetched
+        broker.execute = False
+        other = c1.run(2, endpoint_id=ENDPOINT, function_id=c1.register_function(square))
+        broker.results[other] = broker._execute(broker.tasks[other])
+        st = c2.status(other)
+        assert (st["state"], st["reason"], st["store_state"]) == ("finished", None, "DONE")
+        assert c2.stats["FETCH"] == 1
+        # an error result: failed with the reason from its code
+        lost = c1.run(3, endpoint_id=ENDPOINT, function_id=fid)
+        broker.results[lost] = {"task_id": lost, "status": _fx.RESULT_ERROR,
+                                "error_code": _fx.E_WORKER_LOST, "error_text": "worker died",
+                                "value": b"", "output": b""}
+        assert c2.status(lost)["state"] == "failed" and c2.status(lost)["reason"] is None
+        assert c2.stats["FETCH"] == 1          # FAILED, not taken: no reason, not read
+        assert fx.states.from_result(broker.results[lost]) == ("failed", "worker lost")
+    finally:
+        c1.close()
+        c2.close()
+
+
+def test_list_tasks_filters_at_the_broker(client, broker):
+    import datetime
+    since = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.timezone.utc)
+    assert client.list_tasks(2, state="worker lost", endpoint_id=ENDPOINT, function="square",
+                             since=since, before=77) == []
+    (msg,) = broker.of_type("LIST")
+    assert msg[2] == {"what": _fx.LIST_TASKS, "limit": 2, "state": "worker lost",
+                      "endpoint_id": ENDPOINT, "function": "square",
+                      "since_ms": 1796119200000, "before": 77}
+    with pytest.raises(ValueError, match="state 'DONE': one of queued, dispatched, succeeded"):
+        client.list_tasks(state="DONE")
+    assert len(broker.of_type("LIST")) == 1
+    # iter_tasks follows the cursor to the end, a page at a time
+    broker.task_rows = [{"id": fx.new_id(), "state": "queued", "cursor": str(c)}
+                        for c in (50, 40, 30, 20, 10)]
+    got = list(client.iter_tasks(page=2, state="queued"))
+    assert [r["cursor"] for r in got] == ["50", "40", "30", "20", "10"]
+    pages = broker.of_type("LIST")[1:]
+    assert [(m[2]["before"], m[2]["state"]) for m in pages] == [(0, "queued"), (40, "queued"),
+                                                                (20, "queued")]
 
 
 def test_foreign_task_is_fetched(broker):
@@ -453,7 +510,7 @@ def test_heartbeat_defaults_from_limits(client):
 def test_client_cancel_queued_task(client, broker):
     broker.execute = False
     tid = client.run(1, endpoint_id=ENDPOINT, function_id=client.register_function(add))
-    assert client.cancel(tid) == {tid: "FAILED"}
+    assert client.cancel(tid) == {tid: "failed"}
     (cancel,) = broker.of_type("CANCEL")
     assert cancel[2] == {"task_ids": [tid], "queued_only": 0}
     with pytest.raises(fx.TaskCancelled) as info:
@@ -463,7 +520,8 @@ def test_client_cancel_queued_task(client, broker):
     assert e.code == _fx.E_CANCELLED and e.name == "FX_E_CANCELLED"
     assert e.task_id == tid and "cancelled before it ran" in str(e)
     wait_for(lambda: tid in broker.acked, what="the ack of the cancelled result")
-    assert client.status(tid)["state"] == "FAILED"
+    st = client.status(tid)
+    assert (st["state"], st["reason"], st["store_state"]) == ("failed", "cancelled", "FAILED")
 
 
 def test_client_cancel_running_done_and_unknown(client, broker):
@@ -474,8 +532,8 @@ def test_client_cancel_running_done_and_unknown(client, broker):
     running = client.run(2, endpoint_id=ENDPOINT, function_id=fid)
     unknown = fx.new_id()
     states = client.cancel([running, done, unknown])
-    assert states[running] == "DISPATCHED"          # killed at the endpoint; result follows
-    assert states[done] in ("DONE", "DELIVERED") and states[unknown] == "UNKNOWN"
+    assert states[running] == "dispatched"          # killed at the endpoint; result follows
+    assert states[done] == "succeeded" and states[unknown] == "unknown"
     with pytest.raises(fx.TaskCancelled, match="while running on worker pid 4242") as info:
         client.get_result(running, timeout=TIMEOUT)
     assert str(info.value).startswith(f"task {running} cancelled: ")
@@ -501,7 +559,7 @@ def test_client_cancel_ends_executor_future_with_task_cancelled(client, broker):
         fut = ex.submit(square, 3)
         assert isinstance(fut, fx.TaskFuture)
         wait_for(lambda: fut.task_id in broker.tasks, what="the SUBMIT")
-        assert client.cancel(fut.task_id) == {fut.task_id: "DISPATCHED"}
+        assert client.cancel(fut.task_id) == {fut.task_id: "dispatched"}
         assert isinstance(fut.exception(timeout=TIMEOUT), fx.TaskCancelled)
         assert not fut.cancelled()
 
@@ -534,7 +592,7 @@ def test_client_cancel_of_a_task_not_yet_sent(client, broker):
     ex = fx.Executor(endpoint_id=ENDPOINT, client=client)
     first = _hold_one_submit(client, broker, ex)
     second = ex.submit(square, 2)
-    assert client.cancel(second.task_id) == {second.task_id: "FAILED"}
+    assert client.cancel(second.task_id) == {second.task_id: "failed"}
     assert second.cancelled() and not broker.of_type("CANCEL")
     broker.release_submits()
     assert first.result(timeout=TIMEOUT) == 1
@@ -674,7 +732,7 @@ def test_session_goes_back_to_start_and_ready(broker):
     try:
         assert c._session.state is State.READY
         broker.no_session_on.add("STATUS")   # ERROR FX_E_NO_SESSION: START, HELLO, resend
-        assert c.status(fx.new_id())["state"] == "UNKNOWN"
+        assert c.status(fx.new_id())["state"] == "unknown"
         assert c.stats["HELLO"] == 2 and c._session.state is State.READY
     finally:
         c.close()

@@ -248,7 +248,9 @@ def test_connection_and_server_talk():
     with pytest.raises(TypeError, match="not one str"):
         conn.cancel(14, ids[0])
     assert conn.list(11, "endpoints", 5)
-    assert server.recv(5000)[1:4] == ("LIST", 11, {"what": _fx.LIST_ENDPOINTS, "limit": 5})
+    assert server.recv(5000)[1:4] == ("LIST", 11, {"what": _fx.LIST_ENDPOINTS, "limit": 5, "state": "",
+                                                   "endpoint_id": "", "function": "",
+                                                   "since_ms": 0, "before": 0})
     server.send_raw(rid, [b"not msgpack"])
     with pytest.raises(fx.ProtocolError, match="malformed"):
         conn.recv(5000)

@@ -57,7 +57,7 @@ def test_containers_client_and_cli(federation):
         pub, _ = fx.keypair_new()
         ep = a.register_endpoint("nowhere", pub)
         tid = a.run(1, endpoint_id=ep, function_id=fid, container=box)
-        assert a.status(tid)["state"] == "QUEUED"
+        assert a.status(tid)["state"] == "queued"
         with pytest.raises(fx.RequestError, match="FX_E_NOT_FOUND"):
             a.run(1, endpoint_id=ep, function_id=fid, container=theirs)
         assert a.get_endpoint_status(ep)["queued"] == 1

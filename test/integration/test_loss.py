@@ -72,7 +72,7 @@ def test_manager_killed_its_tasks_are_requeued(fed1):
     fid = c.register_function(slow_double)
     tids = c.run_batch([((i,), {}) for i in range(40)], endpoint_id=fed1.ep.endpoint_id, function_id=fid)
     victims = wait_for(lambda: len(managers_of(fed1, "ep")) == 2 and managers_of(fed1, "ep"), 20, "2 managers")
-    wait_for(lambda: c.status(tids[0])["state"] != "QUEUED", 30, "the first task to leave the broker")
+    wait_for(lambda: c.status(tids[0])["state"] != "queued", 30, "the first task to leave the broker")
     os.kill(victims[0], 9)
     assert [c.get_result(t, timeout=120) for t in tids] == [2 * i for i in range(40)]
 
@@ -82,7 +82,7 @@ def test_endpoint_killed_and_restarted_adopts_its_managers(fed1):
     fid = c.register_function(slow_double)
     managers = wait_for(lambda: len(managers_of(fed1, "ep")) == 2 and managers_of(fed1, "ep"), 20, "2 managers")
     tids = c.run_batch([((i,), {}) for i in range(40)], endpoint_id=fed1.ep.endpoint_id, function_id=fid)
-    wait_for(lambda: c.status(tids[0])["state"] != "QUEUED", 30, "tasks to reach the endpoint")
+    wait_for(lambda: c.status(tids[0])["state"] != "queued", 30, "tasks to reach the endpoint")
     fed1.ep.kill9()
     # managers live in their own sessions: they outlive the endpoint
     assert managers_of(fed1, "ep") == managers
@@ -95,7 +95,7 @@ def test_broker_killed_mid_flight_everything_reconnects(fed1):
     c = fed1.client
     fid = c.register_function(slow_double)
     tids = c.run_batch([((i,), {}) for i in range(40)], endpoint_id=fed1.ep.endpoint_id, function_id=fid)
-    wait_for(lambda: c.status(tids[5])["state"] in ("DONE", "DELIVERED"), 60, "some results")
+    wait_for(lambda: c.status(tids[5])["state"] in ("succeeded", "failed"), 60, "some results")
     received = int(Federation.read_stats(fed1.ep).get("results_received", 0))
     fed1.broker.kill9()
     # results produced while the broker is down are held by the endpoint
@@ -121,7 +121,7 @@ def test_cancel_running_and_queued_tasks(fed1):
     c = fed1.client
     fid = c.register_function(sleepy)
     running = c.run(60, endpoint_id=fed1.ep.endpoint_id, function_id=fid)
-    wait_for(lambda: c.status(running)["state"] == "DISPATCHED", 30, "the task to be dispatched")
+    wait_for(lambda: c.status(running)["state"] == "dispatched", 30, "the task to be dispatched")
     # running on a worker: the endpoint has handed it to a manager
     wait_for(lambda: int(Federation.read_stats(fed1.ep).get("tasks_dispatched", 0)) >= 1, 30,
              "the task to reach a manager")
@@ -133,7 +133,7 @@ def test_cancel_running_and_queued_tasks(fed1):
     wait_for(lambda: "offline" in run_fx("--creds", fed1.creds, "endpoints").stdout, 15, "endpoint offline")
     with fx.Executor(endpoint_id=fed1.ep.endpoint_id, client=c) as ex:
         fut = ex.submit(sleepy, 1)
-        wait_for(lambda: fut.task_id and c.status(fut.task_id)["state"] == "QUEUED", 30, "queued")
+        wait_for(lambda: fut.task_id and c.status(fut.task_id)["state"] == "queued", 30, "queued")
         assert fut.cancel() is True
         assert fut.cancelled()
 

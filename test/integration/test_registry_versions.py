@@ -95,7 +95,7 @@ def test_provenance_of_a_cancelled_task(running):
 
     fid = client.register_function(never)
     tid = client.run(1, endpoint_id=offline, function_id=fid)
-    assert client.status(tid)["state"] == "QUEUED"
+    assert client.status(tid)["state"] == "queued"
     client.cancel(tid)
     with pytest.raises(fx.TaskCancelled):
         client.get_result(tid, timeout=30)
