@@ -212,8 +212,8 @@ static int s_list_tasks_st(fx_store_t *self, const char *owner, const fx_store_t
     sqlite3_bind_int64(st, 3, f->before > 0 ? f->before : INT64_MAX);
     if (by_endpoint)
         fx_store_bind_text(st, 4, f->endpoint_id);
-    if (how == S_FN_ID)
-        fx_store_bind_text(st, 5, function_id);
+    if (how == S_FN_ID) /* function_id is this frame's: sqlite keeps its own copy */
+        sqlite3_bind_text(st, 5, function_id, -1, SQLITE_TRANSIENT);
     else if (how == S_FN_NAME)
         fx_store_bind_text(st, 5, f->function);
     *st_out = st;
