@@ -216,20 +216,6 @@ static void scenario_sync_io(bt_world_t *w)
     CHECK(strstr(log, "did not sync") && strstr(log, "fdatasync"), "the broker's log does not tell");
 }
 
-/* True if the broker's log has text. */
-static bool s_log_has(const char *text)
-{
-    FILE *f = fopen(bt_log, "r");
-    if (!f)
-        return false;
-    char line[2048];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
-    fclose(f);
-    return found;
-}
-
 static const char *const s_fault_flags[] = {"--fault-file", s_fault, "--sync-fault-file", s_sync_fault,
                                             "--heartbeat-ms", "100", NULL};
 
@@ -250,7 +236,7 @@ static void scenario_register_io(bt_world_t *w)
         CHECK(!"the broker did not start again on its state");
         return;
     }
-    CHECK(!s_log_has("function versions refused"), "the start check found a row without its object");
+    CHECK(!bt_log_has("function versions refused"), "the start check found a row without its object");
     bt_peer_destroy(&w->alice_c);
     w->alice_c = bt_peer_new("alice", w->broker.client_addr, &w->alice_kp, w->broker.public_key);
     bt_session(w->alice_c, w->client, w->alice);

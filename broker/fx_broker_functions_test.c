@@ -255,20 +255,6 @@ static void s_fetch_scenario(void *ctx)
     bt_world_teardown(&w);
 }
 
-/* True if the broker's log has text. */
-static bool s_log_has(const char *text)
-{
-    FILE *f = fopen(bt_log, "r");
-    if (!f)
-        return false;
-    char line[2048];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
-    fclose(f);
-    return found;
-}
-
 static void s_missing_blob(void *ctx)
 {
     bt_world_t w;
@@ -288,8 +274,8 @@ static void s_missing_blob(void *ctx)
     /* reported at start, naming the function and the version */
     char line[300];
     snprintf(line, sizeof line, "function %s version 2 (blob %s", w.fn, v2);
-    CHECK(s_log_has(line));
-    CHECK(s_log_has("1 function versions refused"));
+    CHECK(bt_log_has(line));
+    CHECK(bt_log_has("1 function versions refused"));
     /* refused: the newest (v2) and v2 by name; v1 still serves */
     bt_expect_error(w.alice_c, FX_E_NOT_FOUND, s_submit_pinned(w.alice_c, w.ep, w.fn, "", id));
     bt_expect_error(w.alice_c, FX_E_NOT_FOUND, s_submit_pinned(w.alice_c, w.ep, w.fn, v2, id));

@@ -199,3 +199,16 @@ int bt_finish(int rc)
         fprintf(stderr, "could not remove %s\n", bt_dir);
     return rc;
 }
+
+bool bt_log_has(const char *text)
+{
+    FILE *f = fopen(bt_log, "r");
+    if (!f)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    fclose(f);
+    return found;
+}

@@ -35,6 +35,8 @@ extern const char *bt_binary;
 extern char **bt_wrapper;
 extern char bt_dir[256]; /* temporary directory: state/ and broker.log */
 extern char bt_log[300];
+/* True if the broker's log (bt_log) has text on one of its lines. */
+bool bt_log_has(const char *text);
 
 typedef struct {
     pid_t pid;

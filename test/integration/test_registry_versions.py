@@ -148,19 +148,25 @@ except Exception as exc:
 """
 
 
-def test_a_forged_dill_version_is_named_beside_the_endpoints(running, tmp_path):
-    """SPEC 12.2: a dill body that does not load on the endpoint (a module
-    only the client has) names the module, the client's dill as the body
-    records it and the endpoint's own; the task is not a lost worker."""
+def _raised_by_script(running, tmp_path, name, code):
+    """Runs code as the script tmp_path/name against the running federation;
+    what its last line reports: {"raised": type name or None, "str": ...}."""
     import json
-    (tmp_path / "fx_only_on_this_client.py").write_text("SCALE = 3\n")
-    script = tmp_path / "old_dill.py"
-    script.write_text(textwrap.dedent(FORGED_DILL))
+    script = tmp_path / name
+    script.write_text(textwrap.dedent(code))
     env = dict(os.environ, FX_TEST_CREDS=running.creds, FX_TEST_ENDPOINT=running.endpoint.endpoint_id)
     proc = subprocess.run([PYTHON, str(script)], capture_output=True, text=True, env=env, timeout=120,
                           cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_forged_dill_version_is_named_beside_the_endpoints(running, tmp_path):
+    """SPEC 12.2: a dill body that does not load on the endpoint (a module
+    only the client has) names the module, the client's dill as the body
+    records it and the endpoint's own; the task is not a lost worker."""
+    (tmp_path / "fx_only_on_this_client.py").write_text("SCALE = 3\n")
+    got = _raised_by_script(running, tmp_path, "old_dill.py", FORGED_DILL)
     assert got["raised"] == "TaskError", got
     text = got["str"]
     import dill
@@ -173,14 +179,7 @@ def test_a_forged_client_python_is_refused_naming_both_versions(running, tmp_pat
     """SPEC 12.2: a task from a client whose Python differs in major.minor
     is not unpickled; the error says it happened on the endpoint and names
     the client's and the worker's versions."""
-    import json
-    script = tmp_path / "old_client.py"
-    script.write_text(textwrap.dedent(FORGED_PYTHON))
-    env = dict(os.environ, FX_TEST_CREDS=running.creds, FX_TEST_ENDPOINT=running.endpoint.endpoint_id)
-    proc = subprocess.run([PYTHON, str(script)], capture_output=True, text=True, env=env, timeout=120,
-                          cwd=str(tmp_path))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    got = _raised_by_script(running, tmp_path, "old_client.py", FORGED_PYTHON)
     assert got["raised"] == "TaskError", got
     text = got["str"]
     worker = ".".join(platform.python_version().split(".")[:2])
