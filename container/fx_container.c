@@ -60,7 +60,7 @@ bool fx_runtime_available(fx_runtime_t rt, char *why, size_t whylen)
         return true;
     pid_t pid = fork();
     if (pid == 0) {
-        int null = open("/dev/null", 0);
+        int null = open("/dev/null", O_RDWR); /* writable: a program whose --version cannot write fails */
         if (null >= 0) {
             dup2(null, 1);
             dup2(null, 2);

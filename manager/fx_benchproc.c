@@ -31,8 +31,9 @@ long long fx_bench_cpu(pid_t pid, long long *sys_p)
     return (long long) (ut + st);
 }
 
-/* CPU ticks summed over the children of parent (its workers); their
-   system part added to *sys_p. */
+/* CPU ticks summed over the descendants of parent (its workers, and a
+   container runtime's worker below it); their system part added to
+   *sys_p. One walk of /proc per level. */
 long long fx_bench_children_cpu(pid_t parent, long long *sys_p)
 {
     DIR *d = opendir("/proc");
@@ -59,6 +60,7 @@ long long fx_bench_children_cpu(pid_t parent, long long *sys_p)
             long long t = fx_bench_cpu((pid_t) pid, sys_p);
             if (t > 0)
                 sum += t;
+            sum += fx_bench_children_cpu((pid_t) pid, sys_p);
         }
     }
     closedir(d);

@@ -10,7 +10,8 @@
    added to *sys_p if given. -1 if it is gone. */
 long long fx_bench_cpu(pid_t pid, long long *sys_p);
 
-/* The same summed over the children of parent (a manager's workers). */
+/* The same summed over the descendants of parent (a manager's workers,
+   container workers under their runtime included). */
 long long fx_bench_children_cpu(pid_t parent, long long *sys_p);
 
 /* Resident memory of pid in KiB (VmRSS), -1 if unknown. */

@@ -110,6 +110,20 @@ void ix_pump(ix_t *ix, int ms)
         ix->rid = rid;
         if (!msg)
             continue;
+        if (msg->type == FX_MSG_CAPACITY) {
+            bool news = !ix->cap_known || msg->capacity.window != ix->cap_window;
+            ix->capacities++;
+            ix->cap_known = true;
+            ix->cap_window = msg->capacity.window;
+            ix->cap_cold_free = msg->capacity.cold_free;
+            ix->cap_count = msg->capacity.count < FX_CONTAINERS_MAX ? msg->capacity.count : FX_CONTAINERS_MAX;
+            memcpy(ix->cap, msg->capacity.containers, ix->cap_count * sizeof ix->cap[0]);
+            if (!news) {
+                ix->heartbeats++;
+                fx_msg_destroy(&msg);
+                continue;
+            }
+        }
         if (msg->type == FX_MSG_HEARTBEAT) {
             ix->heartbeats++;
             if (ix->on_beat)
@@ -344,6 +358,7 @@ void ix_ack(ix_t *ix, const fx_id_text_t *ids, uint32_t count)
 
 void ix_welcome(ix_t *ix, uint32_t hello_seq)
 {
+    ix->cap_known = false; /* a new session: its first CAPACITY is news */
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
     fx_strlcpy(welcome->welcome.id, ix->manager_id, sizeof welcome->welcome.id);
     fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
@@ -416,7 +431,7 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
     if (ix->wrong_server_key && fx_keypair_new(&other) != 0)
         return -1;
     char *server_key = ix->wrong_server_key ? other.public_key : ix->server.public_key;
-    char *argv[32] = {(char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", server_key,
+    char *argv[48] = {(char *) ix->manager_bin, "--interchange", ix->addr, "--server-key", server_key,
                       "--key-file", ix->key_file, "--workers", w, "--prefetch", p, "--heartbeat-ms", b,
                       /* ten beats, stretched by FX_TEST_SLOW, before the
                          manager counts the fake lost: the fake beats only
@@ -439,7 +454,7 @@ int ix_start(ix_t *ix, uint32_t workers, uint32_t prefetch)
         argv[argc++] = "--stop-grace-ms";
         argv[argc++] = g;
     }
-    for (int i = 0; i < 8 && ix->extra[i]; i++)
+    for (int i = 0; i < 16 && ix->extra[i]; i++)
         argv[argc++] = (char *) ix->extra[i];
     argv[argc] = NULL;
     int saved_stderr = -1;
@@ -483,18 +498,18 @@ int ix_handshake_window(ix_t *ix, uint32_t window)
     ix->hello_seq = msg->seq;
     fx_msg_destroy(&msg);
 
-    fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME);
-    fx_strlcpy(welcome->welcome.id, ix->manager_id, sizeof welcome->welcome.id);
-    fx_strlcpy(welcome->welcome.server_version, FX_VERSION, sizeof welcome->welcome.server_version);
-    welcome->welcome.heartbeat_ms = IX_BEAT_MS;
-    welcome->seq = ix->hello_seq;
-    ix_send(ix, &welcome);
+    ix_welcome(ix, ix->hello_seq);
 
-    msg = ix_expect(ix, FX_MSG_CREDIT, IX_WAIT_MS);
-    if (!msg)
+    msg = ix_next(ix, IX_WAIT_MS);
+    uint32_t got = 0;
+    bool is_window = msg && ix_window_of(msg, &got);
+    CHECK(is_window, "expected CAPACITY after WELCOME, got %s", msg ? fx_msg_type_name(msg->type) : "nothing");
+    if (!is_window) {
+        fx_msg_destroy(&msg);
         return -1;
-    CHECK(msg->credit.window == window, "CREDIT window %u, want %u", msg->credit.window, window);
-    CHECK(msg->seq == 0, "CREDIT is not a request: seq %u", msg->seq);
+    }
+    CHECK(got == window, "CAPACITY window %u, want %u", got, window);
+    CHECK(msg->seq == 0, "CAPACITY is not a request: seq %u", msg->seq);
     fx_msg_destroy(&msg);
     ix->beating = true;
     return 0;
@@ -600,11 +615,33 @@ void ix_release(ix_t *ix, const char *name)
     ix_touch(release);
 }
 
+bool ix_window_of(const fx_msg_t *msg, uint32_t *window)
+{
+    if (msg->type == FX_MSG_CREDIT)
+        *window = msg->credit.window;
+    else if (msg->type == FX_MSG_CAPACITY)
+        *window = msg->capacity.window;
+    else
+        return false;
+    return true;
+}
+
 void ix_expect_credit(ix_t *ix, uint32_t window)
 {
-    fx_msg_t *msg = ix_expect(ix, FX_MSG_CREDIT, IX_WAIT_MS);
-    CHECK(msg && msg->credit.window == window, "CREDIT %u, want %u", msg ? msg->credit.window : 9999, window);
+    fx_msg_t *msg = ix_next(ix, IX_WAIT_MS);
+    uint32_t got = 9999;
+    bool is_window = msg && ix_window_of(msg, &got);
+    CHECK(is_window && got == window, "%s window %u, want CAPACITY window %u", msg ? fx_msg_type_name(msg->type) : "nothing",
+          got, window);
     fx_msg_destroy(&msg);
+}
+
+const fx_container_capacity_t *ix_cap_of(ix_t *ix, const char *container_id)
+{
+    for (uint32_t i = 0; i < ix->cap_count; i++)
+        if (strcmp(ix->cap[i].container_id, container_id) == 0)
+            return &ix->cap[i];
+    return NULL;
 }
 
 void ix_expect_ok(ix_t *ix, const char *id)

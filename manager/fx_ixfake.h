@@ -56,7 +56,7 @@ typedef struct {
     int64_t next_beat;
     int64_t last_sent;      /* when we last sent the manager anything */
     uint32_t stop_grace_ms; /* passed as --stop-grace-ms when nonzero */
-    const char *extra[8];   /* more fx-manager flags, NULL-terminated; they win over the defaults */
+    const char *extra[16];  /* more fx-manager flags, NULL-terminated; they win over the defaults */
     bool hold_acks;         /* false: every RESULTS is acked (RESULTS_ACK) as it arrives, as a
                                real interchange does once its broker committed them; true: the
                                test acks with ix_ack */
@@ -73,6 +73,15 @@ typedef struct {
     bool capture_stderr;   /* the manager's stderr goes to log_path (printed at teardown) */
     char log_path[128];
     fx_test_pickler_t *pickler; /* started on first use */
+    /* the manager's last CAPACITY (SPEC 5.34): a CAPACITY whose window is
+       the session's first or differs from the one before is queued in
+       pending like any message (as CREDIT was); the others only update
+       this view and count as heartbeats (the manager's periodic CAPACITY
+       is its heartbeat) */
+    int capacities;          /* CAPACITY messages seen */
+    bool cap_known;          /* a CAPACITY came in this session */
+    uint32_t cap_window, cap_cold_free, cap_count;
+    fx_container_capacity_t cap[FX_CONTAINERS_MAX];
 } ix_t;
 
 /* processes and pickles */
@@ -111,7 +120,10 @@ void ix_send_one(ix_t *ix, const char *body, const char *args, fx_id_text_t id);
 void ix_send_retries(ix_t *ix, const char *body, const char *args, uint32_t retries, fx_id_text_t id);
 fx_msg_t *ix_result(ix_t *ix, const char *id); /* RESULTS with exactly that one result */
 void ix_expect_ok(ix_t *ix, const char *id);
-void ix_expect_credit(ix_t *ix, uint32_t window);
+void ix_expect_credit(ix_t *ix, uint32_t window); /* the next message: CAPACITY (or CREDIT) with this window */
+bool ix_window_of(const fx_msg_t *msg, uint32_t *window); /* CREDIT's or CAPACITY's window; false: neither */
+/* The last CAPACITY's record of a container ("" = the host), or NULL. */
+const fx_container_capacity_t *ix_cap_of(ix_t *ix, const char *container_id);
 extern const char ix_waiter[]; /* f(path, release): writes its pid to path, returns once release exists */
 bool ix_start_waiter(ix_t *ix, const char *name, fx_id_text_t id);
 void ix_release(ix_t *ix, const char *name);

@@ -4,6 +4,9 @@
         fx-manager --interchange ADDR --server-key Z85 --key-file FILE --workers M
                    [--prefetch K] [--heartbeat-ms 1000] [--heartbeat-missed 3] [--id UUID]
                    [--stop-grace-ms 10000] [--orphan-timeout-s 600]
+                   [--container-strategy keep|lru] [--max-workers-per-container N]
+                   [--container-idle-ms MS] [--container-start-timeout-ms MS]
+                   [--container-template NAME=TEXT]... [--stats-file FILE]
         fx-manager --simulate N --slots S ...   (see fx_mgr_sim.h)
 
     The default prefetch is S_PREFETCH(M), explained where it is defined. */
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "fx_memory.h"
+#include "fx_container.h"
 #include "fx_creds.h"
 #include "fx_file.h"
 #include "fx_log.h"
@@ -35,6 +39,14 @@
    job should not hold a node forever (SPEC 9.4). */
 #define S_ORPHAN_DEFAULT_S 600
 #define S_ORPHAN_MAX_S (7 * 24 * 3600)
+/* Container defaults (SPEC 12.7.3, 12.7.4): an idle container worker is
+   kept five minutes, a launch gets a minute to say READY (an image pull
+   can take that long). */
+#define S_CTR_IDLE_DEFAULT_MS 300000
+#define S_CTR_START_DEFAULT_MS 60000
+/* --container-template entries: one per container name an endpoint
+   config may hold. */
+#define S_TEMPLATES_MAX FX_CONTAINERS_MAX
 /* Tasks held beyond the workers when --prefetch is not given: twice the
    workers, at least 32. Each worker then has two tasks queued behind the
    one it runs, which covers the time a result takes to reach the broker
@@ -67,6 +79,23 @@ static void s_usage(FILE *out)
             "(default 10000)\n"
             "  --orphan-timeout-s S exit after S seconds without the interchange; 0 = never (default %d)\n"
             "\n"
+            "CONTAINERS (SPEC 12.7): workers are pooled by container; a worker started for a container\n"
+            "serves only its tasks and stays warm until it is retired. Slots no container needs run\n"
+            "host workers; an idle host worker's slot counts as free.\n"
+            "  --container-strategy keep|lru\n"
+            "                       keep: cold-start workers only in free slots; lru (default): when no\n"
+            "                       slot is free, retire the least recently used idle worker of another\n"
+            "                       container for the cold start\n"
+            "  --max-workers-per-container N  at most N workers per container (default 0: no cap)\n"
+            "  --container-idle-ms MS         retire a container worker idle this long (default %d;\n"
+            "                                 0 = never)\n"
+            "  --container-start-timeout-ms MS  a launch that is not READY by then fails (default %d)\n"
+            "  --container-template NAME=TEXT the launch template of the container named NAME, instead of\n"
+            "                                 its runtime's default (container/fx_container.h; repeatable)\n"
+            "  --stats-file FILE    keep the pools' counters in FILE (cold starts, evictions, idle\n"
+            "                       retirements, launch failures; idle/busy/starting per container),\n"
+            "                       rewritten as they change, at most ten times a second\n"
+            "\n"
             "SIMULATED managers, for scale benchmarks (no worker process, no task is run):\n"
             "  fx-manager --simulate N --slots S --interchange ADDR --server-key Z85 --key-file FILE\n"
             "             [--prefetch K] [--heartbeat-ms MS] [--heartbeat-missed N] [--stats-ms MS]\n"
@@ -78,7 +107,7 @@ static void s_usage(FILE *out)
             "  --stats-ms MS        log the SIMULATED rate every MS (default 1000; 0 = only at the end,\n"
             "                       where a summary line goes to standard output)\n",
             S_WORKERS_MAX, S_PREFETCH_MIN, FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT,
-            S_ORPHAN_DEFAULT_S, FX_MGR_SIM_MAX, S_WORKERS_MAX);
+            S_ORPHAN_DEFAULT_S, S_CTR_IDLE_DEFAULT_MS, S_CTR_START_DEFAULT_MS, FX_MGR_SIM_MAX, S_WORKERS_MAX);
 }
 
 /* Parses an unsigned number in [lo, hi]; -1 with a message if it is not. */
@@ -95,6 +124,29 @@ static int s_number(const char *flag, const char *text, unsigned long lo, unsign
     return 0;
 }
 
+/* --container-template NAME=TEXT: a name, then a template that
+   fx_container_template_check accepts; -1 with a message if not. */
+static int s_template_arg(const char *arg, const char **templates, uint32_t *count)
+{
+    const char *eq = strchr(arg, '=');
+    char err[256];
+    if (!eq || eq == arg || (size_t) (eq - arg) > FX_NAME_MAX) {
+        fprintf(stderr, "fx-manager: --container-template must be NAME=TEXT (a container name, then its launch "
+                        "template), not \"%s\"\n", arg);
+        return -1;
+    }
+    if (fx_container_template_check(eq + 1, err, sizeof err) != 0) {
+        fprintf(stderr, "fx-manager: --container-template %.*s: %s\n", (int) (eq - arg), arg, err);
+        return -1;
+    }
+    if (*count >= S_TEMPLATES_MAX) {
+        fprintf(stderr, "fx-manager: at most %d --container-template entries\n", S_TEMPLATES_MAX);
+        return -1;
+    }
+    templates[(*count)++] = arg;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     fx_log_init("fx-manager");
@@ -105,7 +157,11 @@ int main(int argc, char **argv)
                           .heartbeat_ms = FX_HEARTBEAT_MS_DEFAULT,
                           .heartbeat_missed = FX_HEARTBEAT_MISSED_DEFAULT,
                           .stop_grace_ms = 10000,
-                          .orphan_timeout_s = S_ORPHAN_DEFAULT_S};
+                          .orphan_timeout_s = S_ORPHAN_DEFAULT_S,
+                          .strategy = FX_CTR_LRU,
+                          .container_idle_ms = S_CTR_IDLE_DEFAULT_MS,
+                          .container_start_timeout_ms = S_CTR_START_DEFAULT_MS};
+    static const char *templates[S_TEMPLATES_MAX];
     static const struct option options[] = {
         {"interchange", required_argument, NULL, 'i'},
         {"server-key", required_argument, NULL, 's'},
@@ -120,6 +176,12 @@ int main(int argc, char **argv)
         {"simulate", required_argument, NULL, 'S'},
         {"slots", required_argument, NULL, 'w'},
         {"stats-ms", required_argument, NULL, 't'},
+        {"container-strategy", required_argument, NULL, 'C'},
+        {"max-workers-per-container", required_argument, NULL, 'X'},
+        {"container-idle-ms", required_argument, NULL, 'I'},
+        {"container-start-timeout-ms", required_argument, NULL, 'T'},
+        {"container-template", required_argument, NULL, 'L'},
+        {"stats-file", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -166,6 +228,31 @@ int main(int argc, char **argv)
             break;
         case 't':
             rc = s_number("--stats-ms", optarg, 0, S_HEARTBEAT_MAX_MS, &stats_ms);
+            break;
+        case 'C':
+            if (strcmp(optarg, "keep") == 0)
+                args.strategy = FX_CTR_KEEP;
+            else if (strcmp(optarg, "lru") == 0)
+                args.strategy = FX_CTR_LRU;
+            else {
+                fprintf(stderr, "fx-manager: --container-strategy must be keep or lru, not \"%s\"\n", optarg);
+                rc = -1;
+            }
+            break;
+        case 'X':
+            rc = s_number("--max-workers-per-container", optarg, 0, S_WORKERS_MAX, &args.max_per_container);
+            break;
+        case 'I':
+            rc = s_number("--container-idle-ms", optarg, 0, UINT32_MAX, &args.container_idle_ms);
+            break;
+        case 'T':
+            rc = s_number("--container-start-timeout-ms", optarg, 1, UINT32_MAX, &args.container_start_timeout_ms);
+            break;
+        case 'L':
+            rc = s_template_arg(optarg, templates, &args.template_count);
+            break;
+        case 'F':
+            args.stats_file = optarg;
             break;
         case 'h':
             s_usage(stdout);
@@ -220,5 +307,6 @@ int main(int argc, char **argv)
         return 1;
     }
     args.worker_path = worker;
+    args.templates = templates;
     return fx_mgr_run(&args);
 }

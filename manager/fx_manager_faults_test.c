@@ -280,8 +280,8 @@ IX_SCENARIO(s_test_interchange_restart)
     while (!got_result || window != 2) {
         fx_msg_t *msg = ix_next(ix, IX_WAIT_MS);
         REQUIRE(msg, "after the new WELCOME: result %d, window %u", got_result, window);
-        if (msg->type == FX_MSG_CREDIT)
-            window = msg->credit.window;
+        if (ix_window_of(msg, &window))
+            ;
         else if (msg->type == FX_MSG_RESULTS) {
             CHECK(!got_result, "T's result came twice");
             CHECK(msg->results.count == 1 && strcmp(msg->results.results[0].task_id, t) == 0 &&
@@ -348,7 +348,7 @@ IX_SCENARIO(s_test_resend_unacked)
                           msg->results.results[i].status);
                 }
             }
-            CHECK(msg->type == FX_MSG_RESULTS || msg->type == FX_MSG_CREDIT,
+            CHECK(msg->type == FX_MSG_RESULTS || msg->type == FX_MSG_CAPACITY,
                   "unexpected %s after the WELCOME", fx_msg_type_name(msg->type));
             fx_msg_destroy(&msg);
         }

@@ -55,54 +55,93 @@ static void s_install_signals(void)
 
 /* ------------------------------------------------ held tasks */
 
-int fx_mgr_queue_push(fx_mgr_t *self, fx_queued_t *item, bool front)
+int fx_ring_push(fx_ring_t *r, fx_queued_t *item, bool front)
 {
-    if (self->q_len == self->q_cap) {
-        size_t cap = self->q_cap ? self->q_cap * 2 : 16;
+    if (r->len == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
         fx_queued_t *q = calloc(cap, sizeof *q);
         if (!q)
             return FX_E_NOMEM;
-        for (size_t i = 0; i < self->q_len; i++)
-            q[i] = self->queue[(self->q_head + i) % self->q_cap];
-        free(self->queue);
-        self->queue = q;
-        self->q_cap = cap;
-        self->q_head = 0;
+        for (size_t i = 0; i < r->len; i++)
+            q[i] = r->q[(r->head + i) % r->cap];
+        free(r->q);
+        r->q = q;
+        r->cap = cap;
+        r->head = 0;
     }
     size_t at;
     if (front)
-        at = self->q_head = (self->q_head + self->q_cap - 1) % self->q_cap;
+        at = r->head = (r->head + r->cap - 1) % r->cap;
     else
-        at = (self->q_head + self->q_len) % self->q_cap;
-    self->queue[at] = *item;
+        at = (r->head + r->len) % r->cap;
+    r->q[at] = *item;
     memset(item, 0, sizeof *item);
-    self->q_len++;
+    r->len++;
     return FX_OK;
 }
 
-void fx_mgr_queue_pop(fx_mgr_t *self, fx_queued_t *item)
+void fx_ring_pop(fx_ring_t *r, fx_queued_t *item)
 {
-    *item = self->queue[self->q_head];
-    memset(&self->queue[self->q_head], 0, sizeof *item);
-    self->q_head = (self->q_head + 1) % self->q_cap;
-    self->q_len--;
+    *item = r->q[r->head];
+    memset(&r->q[r->head], 0, sizeof *item);
+    r->head = (r->head + 1) % r->cap;
+    r->len--;
 }
 
-/* Removes the queued task with this id into item: true, or false if no
-   queued task has it. The others keep their order. */
-bool fx_mgr_queue_take(fx_mgr_t *self, const char *task_id, fx_queued_t *item)
+fx_queued_t *fx_ring_at(fx_ring_t *r, size_t i)
 {
-    for (size_t i = 0; i < self->q_len; i++) {
-        fx_queued_t *q = &self->queue[(self->q_head + i) % self->q_cap];
+    return &r->q[(r->head + i) % r->cap];
+}
+
+/* Removes the task with this id into item: true, or false if the ring
+   has none. The others keep their order. */
+static bool s_ring_take(fx_ring_t *r, const char *task_id, fx_queued_t *item)
+{
+    for (size_t i = 0; i < r->len; i++) {
+        fx_queued_t *q = fx_ring_at(r, i);
         if (strcmp(q->task.task_id, task_id) != 0)
             continue;
         *item = *q;
-        for (size_t k = i; k + 1 < self->q_len; k++)
-            self->queue[(self->q_head + k) % self->q_cap] = self->queue[(self->q_head + k + 1) % self->q_cap];
-        memset(&self->queue[(self->q_head + self->q_len - 1) % self->q_cap], 0, sizeof *item);
-        self->q_len--;
+        for (size_t k = i; k + 1 < r->len; k++)
+            *fx_ring_at(r, k) = *fx_ring_at(r, k + 1);
+        memset(fx_ring_at(r, r->len - 1), 0, sizeof *item);
+        r->len--;
         return true;
     }
+    return false;
+}
+
+int fx_mgr_queue_push(fx_mgr_t *self, fx_queued_t *item, bool front)
+{
+    uint32_t key = item->key < FX_POOL_KEYS && self->ctrs[item->key] ? item->key : 0;
+    item->key = key;
+    if (!item->order)
+        item->order = ++self->arrivals;
+    int rc = fx_ring_push(&self->ctrs[key]->queue, item, front);
+    if (rc == FX_OK) {
+        self->queued++;
+        self->ctr_queued += key != 0;
+    }
+    return rc;
+}
+
+void fx_mgr_queue_pop(fx_mgr_t *self, uint32_t key, fx_queued_t *item)
+{
+    fx_ring_pop(&self->ctrs[key]->queue, item);
+    self->queued--;
+    self->ctr_queued -= key != 0;
+}
+
+/* Removes the queued task with this id into item: true, or false if no
+   queued task has it. */
+bool fx_mgr_queue_take(fx_mgr_t *self, const char *task_id, fx_queued_t *item)
+{
+    for (uint32_t k = 0; k < FX_POOL_KEYS; k++)
+        if (self->ctrs[k] && self->ctrs[k]->queue.len && s_ring_take(&self->ctrs[k]->queue, task_id, item)) {
+            self->queued--;
+            self->ctr_queued -= k != 0;
+            return true;
+        }
     return false;
 }
 
@@ -110,13 +149,14 @@ bool fx_mgr_queue_take(fx_mgr_t *self, const char *task_id, fx_queued_t *item)
 void fx_mgr_queue_clear(fx_mgr_t *self)
 {
     fx_queued_t item;
-    while (self->q_len) {
-        fx_mgr_queue_pop(self, &item);
-        if (self->held_ids)
-            zhashx_delete(self->held_ids, item.task.task_id);
-        fx_task_clear(&item.task);
-        fx_losses_clear(&item.losses);
-    }
+    for (uint32_t k = 0; k < FX_POOL_KEYS; k++)
+        while (self->ctrs[k] && self->ctrs[k]->queue.len) {
+            fx_mgr_queue_pop(self, k, &item);
+            if (self->held_ids)
+                zhashx_delete(self->held_ids, item.task.task_id);
+            fx_task_clear(&item.task);
+            fx_losses_clear(&item.losses);
+        }
 }
 
 static void s_result_free(fx_result_t *r)
@@ -199,6 +239,7 @@ void fx_mgr_out_provenance(fx_mgr_t *self, const fx_task_t *task, int pid)
     memcpy(r->times, task->times, sizeof r->times);
     r->worker_pid = pid > 0 ? (uint32_t) pid : 0;
     r->attempt = task->attempt; /* raised for each rerun after a worker death */
+    fx_strlcpy(r->container, task->container, sizeof r->container); /* SPEC 12.7.5 */
 }
 
 /* Notes task_id as held (fx_mgr_adopt looks here first). */
@@ -216,13 +257,14 @@ bool fx_mgr_adopt(fx_mgr_t *self, const char *task_id)
 {
     if (self->held_ids && !zhashx_lookup(self->held_ids, task_id))
         return false;
-    for (size_t i = 0; i < self->q_len; i++) {
-        fx_queued_t *q = &self->queue[(self->q_head + i) % self->q_cap];
-        if (strcmp(q->task.task_id, task_id) == 0) {
-            q->session = self->session;
-            return true;
+    for (uint32_t k = 0; k < FX_POOL_KEYS; k++)
+        for (size_t i = 0; self->ctrs[k] && i < self->ctrs[k]->queue.len; i++) {
+            fx_queued_t *q = fx_ring_at(&self->ctrs[k]->queue, i);
+            if (strcmp(q->task.task_id, task_id) == 0) {
+                q->session = self->session;
+                return true;
+            }
         }
-    }
     for (uint32_t i = 0; self->pool && i < fx_pool_size(self->pool); i++) {
         fx_slot_t *slot = fx_pool_slot(self->pool, i);
         if (slot->state == FX_SLOT_BUSY && strcmp(slot->task.task_id, task_id) == 0) {
@@ -259,12 +301,13 @@ size_t fx_mgr_held(fx_mgr_t *self, bool old_only)
 {
     uint32_t busy = self->pool ? fx_pool_count(self->pool, FX_SLOT_BUSY) : 0;
     if (!old_only)
-        return self->q_len + busy + (self->out_len - self->out_sent);
+        return self->queued + busy + (self->out_len - self->out_sent);
     if (!self->old_possible)
         return 0;
     size_t n = 0;
-    for (size_t i = 0; i < self->q_len; i++)
-        n += self->queue[(self->q_head + i) % self->q_cap].session != self->session;
+    for (uint32_t k = 0; k < FX_POOL_KEYS; k++)
+        for (size_t i = 0; self->ctrs[k] && i < self->ctrs[k]->queue.len; i++)
+            n += fx_ring_at(&self->ctrs[k]->queue, i)->session != self->session;
     for (uint32_t i = 0; busy && i < fx_pool_size(self->pool); i++) {
         fx_slot_t *slot = fx_pool_slot(self->pool, i);
         n += slot->state == FX_SLOT_BUSY && slot->session != self->session;
@@ -365,7 +408,7 @@ static void s_cleanup(fx_mgr_t *self)
     fx_wlink_destroy(&self->wlink);
     fx_mgr_socket_destroy(&self->uplink); /* lingers a moment for the last messages */
     fx_mgr_queue_clear(self);
-    free(self->queue);
+    fx_mgr_pools_destroy(self);
     for (size_t i = 0; i < self->out_len; i++)
         s_result_free(&s_out(self, i)->result);
     free(self->out);
@@ -383,7 +426,7 @@ static void s_cleanup(fx_mgr_t *self)
    finish within --stop-grace-ms and send their results. */
 static void s_on_signal_stop(fx_mgr_t *self, int sig)
 {
-    size_t queued = self->q_len;
+    size_t queued = self->queued;
     fx_mgr_queue_clear(self);
     int64_t deadline = fx_now_ms() + self->args->stop_grace_ms;
     if (!self->stop_deadline || deadline < self->stop_deadline)
@@ -442,10 +485,10 @@ static void s_poll(fx_mgr_t *self, int ms)
 {
     zsock_t *monitor = self->state == FX_LINK_ACTIVE ? NULL : fx_mgr_socket_monitor(self->uplink);
     int link_ev = s_events(self->link), mon_ev = s_events(monitor);
-    struct pollfd fds[3];
+    struct pollfd fds[4];
     nfds_t n = 0;
     fds[n++] = (struct pollfd){zsock_fd(self->link), POLLIN, 0};
-    int mon = -1, wl = -1;
+    int mon = -1, wl = -1, errs = -1;
     if (monitor) {
         mon = (int) n;
         fds[n++] = (struct pollfd){zsock_fd(monitor), POLLIN, 0};
@@ -453,6 +496,10 @@ static void s_poll(fx_mgr_t *self, int ms)
     if (self->wlink) {
         wl = (int) n;
         fds[n++] = (struct pollfd){fx_wlink_fd(self->wlink), POLLIN, 0};
+    }
+    if (self->pool && fx_pool_err_fd(self->pool) >= 0) { /* container workers' stderr */
+        errs = (int) n;
+        fds[n++] = (struct pollfd){fx_pool_err_fd(self->pool), POLLIN, 0};
     }
     if ((link_ev | mon_ev) & ZMQ_POLLIN)
         ms = 0;
@@ -465,6 +512,8 @@ static void s_poll(fx_mgr_t *self, int ms)
     self->link_ready = (link_ev & ZMQ_POLLIN) != 0;
     self->monitor_ready = (mon_ev & ZMQ_POLLIN) != 0;
     self->workers_ready = rc > 0 && wl >= 0 && (fds[wl].revents & POLLIN) != 0;
+    if (rc > 0 && errs >= 0 && fds[errs].revents)
+        fx_pool_err_pump(self->pool);
 }
 
 int fx_mgr_run(const fx_mgr_args_t *args)
@@ -489,7 +538,8 @@ int fx_mgr_run(const fx_mgr_args_t *args)
         seen_ok = (self->seen[i] = fx_seen_new()) != NULL;
     if (gethostname(self->host, sizeof self->host - 1) != 0)
         fx_strlcpy(self->host, "unknown", sizeof self->host);
-    if (!self->errors || !self->link_peer || !self->held_ids || !self->bodies || !seen_ok) {
+    if (!self->errors || !self->link_peer || !self->held_ids || !self->bodies || !seen_ok ||
+        fx_mgr_pools_init(self) != 0) {
         fx_error("out of memory");
         self->exit_status = 1;
         goto done;
@@ -528,6 +578,7 @@ int fx_mgr_run(const fx_mgr_args_t *args)
                 fx_mgr_workers_reap(self);
                 if (now >= self->next_tick) {
                     fx_mgr_workers_walltime(self);
+                    fx_mgr_pools_tick(self, now);
                     self->next_tick = now + FX_MGR_TICK_MS;
                 }
             }

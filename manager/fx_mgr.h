@@ -12,6 +12,11 @@
 
 #include "fx_msg.h"
 
+/* Container strategies (SPEC 12.7.3): when every slot is taken, lru
+   retires the least recently used idle worker of another container for a
+   cold start; keep starts workers only in free slots. */
+typedef enum { FX_CTR_LRU = 0, FX_CTR_KEEP = 1 } fx_ctr_strategy_t;
+
 typedef struct {
     const char *interchange; /* tcp://host:port */
     const char *server_key;  /* interchange's public key, z85 */
@@ -24,6 +29,14 @@ typedef struct {
     uint32_t orphan_timeout_s; /* exit 0 after this long without the interchange; 0 = never */
     fx_id_text_t id;           /* manager id */
     const char *worker_path;   /* fx-worker binary */
+    /* containers (SPEC 12.7, fx_mgr_pools.c) */
+    fx_ctr_strategy_t strategy;          /* --container-strategy */
+    uint32_t max_per_container;          /* --max-workers-per-container; 0 = no cap */
+    uint32_t container_idle_ms;          /* --container-idle-ms; 0 = never retire */
+    uint32_t container_start_timeout_ms; /* --container-start-timeout-ms */
+    const char *const *templates;        /* --container-template NAME=TEXT, template_count of them */
+    uint32_t template_count;
+    const char *stats_file;              /* --stats-file: the pools' counters, rewritten as they change */
 } fx_mgr_args_t;
 
 /* Runs the manager until the end of a DRAIN, a STOP or a SIGTERM/SIGINT

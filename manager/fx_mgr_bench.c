@@ -1,7 +1,7 @@
 /*  fx_mgr_bench: what a no-op task costs the manager and its workers.
 
         fx_mgr_bench FX_MANAGER PYTHON [--workers W] [--prefetch P] [--tasks N] [--runs R]
-                     [--warmup K]
+                     [--warmup K] [--container]
 
     A developer's measuring tool, not a test (it asserts nothing about
     speed). The fake interchange of the manager's tests (fx_ixfake.h)
@@ -12,7 +12,10 @@
     reports, from /proc/PID/stat (utime + stime) of the manager and of each
     of its workers, the CPU microseconds per task of each, and the rate.
     R runs (a fresh manager each) and their medians; the load average is
-    printed before each run, since the machine is shared. */
+    printed before each run, since the machine is shared. With --container
+    every task names one bubblewrap container (the runtime's default
+    template, SPEC 12.7): the same numbers for warm container workers (the
+    workers' CPU includes the bwrap processes above them). */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +31,7 @@
 typedef struct {
     double rate, mgr_us, wrk_us, mgr_sys, wrk_sys;
     double per_tasks, per_results; /* tasks per TASKS, results per RESULTS */
+    double per_capacity;           /* tasks per CAPACITY */
 } s_run_t;
 
 typedef struct {
@@ -37,6 +41,8 @@ typedef struct {
     uint32_t window, in_flight;
     uint64_t sent, done;
     uint64_t tasks_msgs, results_msgs; /* messages each way, for the batch sizes */
+    uint64_t capacity_msgs;            /* CAPACITY messages (SPEC 5.34) */
+    fx_id_text_t container;            /* --container: the container every task names, else "" */
 } s_drive_t;
 
 /* One TASKS message filling the window, up to `until` tasks sent in all. */
@@ -54,6 +60,7 @@ static void s_fill(s_drive_t *d, uint64_t until)
             fx_task_t *t = &msg->tasks.tasks[i];
             fx_id_new(t->task_id);
             memcpy(t->function_id, d->function_id, sizeof t->function_id);
+            memcpy(t->container, d->container, sizeof d->container);
             t->kind = FX_FN_PYTHON;
             strcpy(t->entry, "f");
             strcpy(t->py_version, "3.11.2");
@@ -117,6 +124,10 @@ static void s_drain(s_drive_t *d, int ms)
         }
         else if (msg->type == FX_MSG_CREDIT)
             d->window = msg->credit.window;
+        else if (msg->type == FX_MSG_CAPACITY) {
+            d->window = msg->capacity.window;
+            d->capacity_msgs++;
+        }
         fx_msg_destroy(&msg);
     }
 }
@@ -134,12 +145,22 @@ static double s_median(double *v, int n)
 }
 
 static int s_one_run(ix_t *ix, uint32_t workers, uint32_t prefetch, uint64_t warmup, uint64_t tasks,
-                     s_run_t *out)
+                     bool container, s_run_t *out)
 {
     int rc = -1;
     if (ix_start(ix, workers, prefetch) != 0 || ix_handshake(ix) != 0)
         return -1;
     s_drive_t d = {.ix = ix, .window = workers + prefetch};
+    if (container) { /* its definition, before the first task naming it (SPEC 5.35) */
+        fx_msg_t *defs = fx_msg_new(FX_MSG_CONTAINERS);
+        fx_msg_alloc_records(defs, 1);
+        fx_id_new(d.container);
+        fx_container_def_t *def = &defs->containers.containers[0];
+        memcpy(def->container_id, d.container, sizeof d.container);
+        strcpy(def->name, "bench");
+        strcpy(def->runtime, "bwrap");
+        ix_send(ix, &defs);
+    }
     const char *body = "def f():\n    return None\n";
     d.body = zframe_new(body, strlen(body));
     d.payload = ix_pickle(ix, "((), {})");
@@ -150,7 +171,7 @@ static int s_one_run(ix_t *ix, uint32_t workers, uint32_t prefetch, uint64_t war
         s_drain(&d, 100);
     }
     long long ms0 = 0, ws0 = 0, ms1 = 0, ws1 = 0;
-    uint64_t tm0 = d.tasks_msgs, rm0 = d.results_msgs;
+    uint64_t tm0 = d.tasks_msgs, rm0 = d.results_msgs, cm0 = d.capacity_msgs;
     long long m0 = fx_bench_cpu(ix->pid, &ms0), w0 = fx_bench_children_cpu(ix->pid, &ws0);
     int64_t t0 = fx_now_ms();
     while (d.done < warmup + tasks && fx_now_ms() < deadline) {
@@ -167,6 +188,7 @@ static int s_one_run(ix_t *ix, uint32_t workers, uint32_t prefetch, uint64_t war
         out->mgr_sys = (double) (ms1 - ms0) * us_per_tick / (double) tasks;
         out->per_tasks = (double) tasks / (double) (d.tasks_msgs - tm0 ? d.tasks_msgs - tm0 : 1);
         out->per_results = (double) tasks / (double) (d.results_msgs - rm0 ? d.results_msgs - rm0 : 1);
+        out->per_capacity = (double) tasks / (double) (d.capacity_msgs - cm0 ? d.capacity_msgs - cm0 : 1);
         out->wrk_sys = (double) (ws1 - ws0) * us_per_tick / (double) tasks;
         rc = 0;
     }
@@ -185,10 +207,12 @@ int main(int argc, char **argv)
     }
     uint32_t workers = 2, prefetch = 64, runs = 3;
     uint64_t tasks = 10000, warmup = 1000;
+    bool container = false;
     static const struct option options[] = {
         {"workers", required_argument, NULL, 'w'}, {"prefetch", required_argument, NULL, 'p'},
         {"tasks", required_argument, NULL, 'n'},   {"runs", required_argument, NULL, 'r'},
-        {"warmup", required_argument, NULL, 'k'},  {NULL, 0, NULL, 0},
+        {"warmup", required_argument, NULL, 'k'},  {"container", no_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     optind = 3;
@@ -209,6 +233,9 @@ int main(int argc, char **argv)
         case 'k':
             warmup = strtoull(optarg, NULL, 10);
             break;
+        case 'c':
+            container = true;
+            break;
         default:
             return 2;
         }
@@ -219,19 +246,20 @@ int main(int argc, char **argv)
     double rate[S_RUNS_MAX], mgr[S_RUNS_MAX], wrk[S_RUNS_MAX];
     int ok = 0;
     printf("fx_mgr_bench: %u workers, prefetch %u, %llu no-op Python tasks per run (after %llu warm-up), "
-           "%u runs, %ld cores\n",
+           "%u runs, %ld cores%s\n",
            workers, prefetch, (unsigned long long) tasks, (unsigned long long) warmup, runs,
-           sysconf(_SC_NPROCESSORS_ONLN));
+           sysconf(_SC_NPROCESSORS_ONLN), container ? ", every task in one bwrap container" : "");
     for (uint32_t r = 0; r < runs; r++) {
         double load[3] = {0};
         getloadavg(load, 3);
         ix_t ix = {.manager_bin = argv[1], .python = argv[2], .pidfd = -1};
         s_run_t run;
-        if (s_one_run(&ix, workers, prefetch, warmup, tasks, &run) == 0) {
+        if (s_one_run(&ix, workers, prefetch, warmup, tasks, container, &run) == 0) {
             printf("run %u (load %.2f): %.0f tasks/s, manager %.1f us/task (%.1f system), workers %.1f "
-                   "us/task (%.1f system); %.1f tasks per TASKS, %.1f results per RESULTS\n",
+                   "us/task (%.1f system); %.1f tasks per TASKS, %.1f results per RESULTS, %.1f tasks per "
+                   "CAPACITY\n",
                    r + 1, load[0], run.rate, run.mgr_us, run.mgr_sys, run.wrk_us, run.wrk_sys, run.per_tasks,
-                   run.per_results);
+                   run.per_results, run.per_capacity);
             rate[ok] = run.rate;
             mgr[ok] = run.mgr_us;
             wrk[ok] = run.wrk_us;

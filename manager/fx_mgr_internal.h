@@ -5,6 +5,8 @@
         fx_mgr_workers.c  the worker link and the pool (SPEC 6.4), over
                           worker/fx_wlink.c (the link's transport) and
                           fx_pool.c (the processes)
+        fx_mgr_pools.c    pools by container: definitions, launches,
+                          strategies, CAPACITY's numbers (SPEC 12.7)
     Not a public header. */
 #ifndef FX_MGR_INTERNAL_H
 #define FX_MGR_INTERNAL_H
@@ -12,6 +14,7 @@
 #include <czmq.h>
 
 #include "fx_clock.h"
+#include "fx_container.h"
 #include "fx_creds.h"
 #include "fx_curve.h"
 #include "fx_errlimit.h"
@@ -52,7 +55,33 @@ typedef struct {
     fx_task_t task;
     uint32_t session;
     fx_losses_t losses;
+    uint32_t key;   /* the pool key of its container (0: the host) */
+    uint64_t order; /* arrival number: which container waited longest */
 } fx_queued_t;
+
+/* Queued tasks, a ring, oldest at head. */
+typedef struct {
+    fx_queued_t *q;
+    size_t head, len, cap;
+} fx_ring_t;
+
+/* The host or one container (SPEC 12.7): its definition, its queue, its
+   launches. The manager's table is by pool key (fx_pool.h): 0 is the
+   host, whose queue is the one every task had before containers. */
+typedef struct {
+    fx_container_def_t def; /* container_id "" for the host */
+    fx_runtime_t runtime;
+    const char *template_text; /* --container-template of its name, else NULL: the runtime's default */
+    fx_ring_t queue;
+    uint32_t reserved;  /* slots retiring so as to start a worker for it */
+    uint32_t failures;  /* launches failed in a row */
+    bool given_up;      /* FX_LAUNCH_FAILURES_MAX failures in a row: its tasks end with FX_E_CONTAINER */
+    char why[512];      /* the last failure */
+    char digest[FX_NAME_MAX + 1]; /* image digest, where the runtime gives one */
+    bool digest_asked;
+    uint32_t gen;       /* definitions of this id so far: a worker of an older one is retired */
+    uint64_t cold_starts, launch_failures, evicted, retired_idle; /* counters, for the stats */
+} fx_ctr_t;
 
 /* Unacknowledged results held: past this many the manager stops asking
    for work. The interchange passes the broker's RESULTS_ACK back to the
@@ -105,8 +134,16 @@ typedef struct {
     int64_t stop_deadline; /* STOP, SIGTERM: leave by then even if tasks remain; 0 = none */
     int exit_status;
 
-    fx_queued_t *queue; /* a ring, oldest at q_head */
-    size_t q_head, q_len, q_cap;
+    fx_ctr_t host_pool;              /* pool key 0: tasks for the host, its queue */
+    fx_ctr_t *ctrs[FX_POOL_KEYS];    /* by pool key; ctrs[0] = &host_pool; NULL = unused */
+    size_t queued;                   /* tasks queued for every key */
+    size_t ctr_queued;               /* ... for containers (keys above 0) */
+    uint64_t arrivals;               /* tasks queued so far (fx_queued_t.order) */
+    uint64_t cold_starts, evictions, retired_idle, launch_failures; /* the pools' counters (stats) */
+    fx_container_capacity_t cap_sent[FX_POOL_KEYS]; /* the last CAPACITY sent in this session */
+    uint32_t cap_sent_count, cold_free_sent;
+    bool stats_dirty;
+    int64_t next_stats;
     fx_outgoing_t *out; /* out[out_head .. out_head + out_len): results sent, then results to send */
     size_t out_head, out_len, out_cap;
     size_t out_sent;    /* the first out_sent of them went out in this session: the unacked ones */
@@ -125,8 +162,13 @@ typedef struct {
 } fx_mgr_t;
 
 /* fx_mgr.c */
+int fx_ring_push(fx_ring_t *ring, fx_queued_t *item, bool front);
+void fx_ring_pop(fx_ring_t *ring, fx_queued_t *item);
+fx_queued_t *fx_ring_at(fx_ring_t *ring, size_t i);
+/* A task into its key's queue (item->key), or the front of it. */
 int fx_mgr_queue_push(fx_mgr_t *self, fx_queued_t *item, bool front);
-void fx_mgr_queue_pop(fx_mgr_t *self, fx_queued_t *item);
+/* The oldest task of key's queue (which must not be empty). */
+void fx_mgr_queue_pop(fx_mgr_t *self, uint32_t key, fx_queued_t *item);
 bool fx_mgr_queue_take(fx_mgr_t *self, const char *task_id, fx_queued_t *item);
 void fx_mgr_queue_clear(fx_mgr_t *self);
 void fx_mgr_out_push(fx_mgr_t *self, fx_result_t *result, uint32_t session);
@@ -158,5 +200,41 @@ void fx_mgr_workers_reap(fx_mgr_t *self);
 void fx_mgr_workers_walltime(fx_mgr_t *self);
 void fx_mgr_workers_dispatch(fx_mgr_t *self);
 void fx_mgr_workers_cancel(fx_mgr_t *self, const char *task_id, bool queued_only);
+void fx_mgr_workers_give(fx_mgr_t *self, fx_slot_t *slot, fx_queued_t *item);
+
+/* fx_mgr_pools.c */
+int fx_mgr_pools_init(fx_mgr_t *self);
+void fx_mgr_pools_init_launcher(fx_mgr_t *self); /* once the pool exists */
+void fx_mgr_pools_destroy(fx_mgr_t *self);
+/* CONTAINERS (SPEC 5.35): definitions in, by id. */
+void fx_mgr_pools_define(fx_mgr_t *self, const fx_container_def_t *defs, uint32_t count);
+/* The pool key of a task's container: FX_OK, or not (then the task has an
+   FX_E_CONTAINER result: no definition, or given up). */
+int fx_mgr_pools_key(fx_mgr_t *self, const fx_task_t *task, uint32_t *key);
+/* Container tasks to idle workers of their container; cold starts for the
+   rest as the strategy allows (an idle host worker's slot is free). Run
+   before host tasks take the idle host workers, so that a backlog of host
+   tasks cannot starve a container. */
+void fx_mgr_pools_dispatch(fx_mgr_t *self);
+/* Host tasks with no idle host worker: under lru, the slots of idle
+   container workers. */
+void fx_mgr_pools_host(fx_mgr_t *self);
+/* Each tick: idle retirement, start timeouts, late kills, the stats file. */
+void fx_mgr_pools_tick(fx_mgr_t *self, int64_t now);
+/* A container slot's process died (from the pool's death callback): a
+   failed launch is counted and ends a task; the slot's next key chosen. */
+void fx_mgr_pools_on_death(fx_mgr_t *self, fx_slot_t *slot, int wait_status);
+/* A container slot's task ended: a worker of an outdated definition is
+   retired. */
+void fx_mgr_pools_on_done(fx_mgr_t *self, fx_slot_t *slot);
+/* A container worker's READY. */
+void fx_mgr_pools_on_ready(fx_mgr_t *self, fx_slot_t *slot);
+/* The container's id and image digest into a result from slot's worker. */
+void fx_mgr_pools_tag(fx_mgr_t *self, uint32_t key, fx_result_t *r);
+/* CAPACITY's numbers now but the window (cold_free, one record per key
+   in use); true if they differ from the last sent in this session
+   (fx_mgr_t.cap_sent). O(keys in use). */
+bool fx_mgr_pools_capacity(fx_mgr_t *self, uint32_t *cold_free, fx_container_capacity_t recs[FX_POOL_KEYS],
+                           uint32_t *count);
 
 #endif

@@ -318,9 +318,12 @@ static void s_on_tasks(fx_mgr_t *self, fx_msg_t *msg)
             fx_info("task %s arrived again while held; tied to the held copy", task->task_id);
             continue; /* the copy is freed with msg */
         }
+        uint32_t key = 0;
+        if (task->container[0] && fx_mgr_pools_key(self, task, &key) != FX_OK)
+            continue; /* it has its FX_E_CONTAINER result */
         if (s_take_body(self, task) != FX_OK)
             continue;
-        fx_queued_t item = {.task = *task, .session = self->session};
+        fx_queued_t item = {.task = *task, .session = self->session, .key = key};
         memset(task, 0, sizeof *task); /* the queue owns its frames now */
         fx_mgr_hold(self, item.task.task_id);
         if (fx_mgr_queue_push(self, &item, false) != FX_OK) {
@@ -404,6 +407,8 @@ static bool s_read_one(fx_mgr_t *self)
             s_on_cancel(self, msg);
         else if (msg->type == FX_MSG_COMMAND)
             s_on_command(self, msg);
+        else if (msg->type == FX_MSG_CONTAINERS)
+            fx_mgr_pools_define(self, msg->containers.containers, msg->containers.count);
         break; /* HEARTBEAT: only liveness, noted above */
     }
     fx_msg_destroy(&msg);
@@ -470,21 +475,41 @@ void fx_mgr_link_flush(fx_mgr_t *self)
     }
 }
 
-/* CREDIT whenever the window to announce differs from the last one of this
-   session: after WELCOME, on DRAIN/STOP, and as tasks of earlier sessions
-   finish (SPEC 7.6, 7.7). */
-void fx_mgr_link_credit(fx_mgr_t *self)
+/* CAPACITY (SPEC 5.34, in place of CREDIT) whenever one of its numbers
+   differs from the last one of this session (at most once per pass of the
+   loop: this is called once per pass): the window after WELCOME, on
+   DRAIN/STOP and as tasks of earlier sessions finish (SPEC 7.6, 7.7); the
+   workers per container as they start, take tasks and finish them. With
+   force (the heartbeat period is over) it is sent even if nothing changed:
+   it is the manager's heartbeat then (9.2). */
+static void s_capacity(fx_mgr_t *self, bool force)
 {
     if (self->state != FX_LINK_ACTIVE || !s_writable(self))
         return;
-    uint32_t window = fx_mgr_window(self);
-    if (window == self->credit_sent)
+    uint32_t window = fx_mgr_window(self), cold_free = 0, count = 0;
+    fx_container_capacity_t recs[FX_POOL_KEYS];
+    bool changed = fx_mgr_pools_capacity(self, &cold_free, recs, &count) || window != self->credit_sent;
+    if (!changed && !force)
         return;
-    fx_msg_t *msg = fx_msg_new(FX_MSG_CREDIT);
-    if (msg)
-        msg->credit.window = window;
-    if (s_send(self, &msg, 0) == FX_OK)
+    fx_msg_t *msg = fx_msg_new(FX_MSG_CAPACITY);
+    if (!msg || fx_msg_alloc_records(msg, count) != FX_OK) {
+        fx_msg_destroy(&msg);
+        return;
+    }
+    msg->capacity.window = window;
+    msg->capacity.cold_free = cold_free;
+    memcpy(msg->capacity.containers, recs, count * sizeof recs[0]);
+    if (s_send(self, &msg, 0) == FX_OK) {
         self->credit_sent = window;
+        self->cold_free_sent = cold_free;
+        self->cap_sent_count = count;
+        memcpy(self->cap_sent, recs, count * sizeof recs[0]);
+    }
+}
+
+void fx_mgr_link_credit(fx_mgr_t *self)
+{
+    s_capacity(self, false);
 }
 
 /* Silence after which the interchange counts as lost (SPEC 9.3). */
@@ -532,10 +557,7 @@ void fx_mgr_link_timers(fx_mgr_t *self)
     }
     if (self->state == FX_LINK_ACTIVE) {
         if (now >= self->next_beat) {
-            if (s_writable(self)) {
-                fx_msg_t *beat = fx_msg_new(FX_MSG_HEARTBEAT);
-                s_send(self, &beat, 0);
-            }
+            s_capacity(self, true); /* CAPACITY every heartbeat period, as the heartbeat */
             self->next_beat = now + self->heartbeat_ms;
         }
         if (now - self->last_heard >= lost_after) {

@@ -59,6 +59,7 @@ int fx_mgr_workers_start(fx_mgr_t *self)
     self->pool = fx_pool_new(self->args->worker_path, self->wlink, self->args->workers);
     if (!self->pool)
         return -1;
+    fx_mgr_pools_init_launcher(self);
     fx_pool_start_due(self->pool, fx_now_ms());
     fx_info("started %u worker%s (%s), a socketpair each", self->args->workers,
             self->args->workers == 1 ? "" : "s", self->args->worker_path);
@@ -83,7 +84,10 @@ static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
                  (int) slot->pid);
         return;
     }
-    if (msg->ready.pid != (uint32_t) slot->pid) {
+    /* a container worker names its pid as it sees it (another pid
+       namespace, or a child of the runtime): the connection alone, which
+       only the launched process inherited, admits it (SPEC 2.4.2) */
+    if (slot->key == 0 && msg->ready.pid != (uint32_t) slot->pid) {
         s_refuse(self, slot->peer, msg->seq, FX_E_FORBIDDEN,
                  "READY names pid %u, but this connection belongs to the manager's worker pid %d",
                  msg->ready.pid, (int) slot->pid);
@@ -92,6 +96,10 @@ static void s_on_ready(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
     fx_strlcpy(slot->python_version, msg->ready.python_version, sizeof slot->python_version);
     fx_slot_on(slot, FX_SLOT_READY);
     slot->failures = 0;
+    if (slot->key != 0) {
+        slot->inner_pid = msg->ready.pid;
+        fx_mgr_pools_on_ready(self, slot);
+    }
     fx_info("worker pid %d ready (Python %s) in %lld ms", (int) slot->pid, slot->python_version,
             (long long) (fx_now_ms() - slot->started_ms));
     fx_msg_t *welcome = fx_msg_new(FX_MSG_WELCOME); /* id "" and no heartbeats (SPEC 5.23) */
@@ -112,10 +120,14 @@ static void s_on_results(fx_mgr_t *self, fx_slot_t *slot, fx_msg_t *msg)
         return;
     }
     r->attempt = slot->task.attempt; /* the worker does not know of reruns after deaths */
+    if (slot->key != 0)
+        fx_mgr_pools_tag(self, slot->key, r);
     fx_mgr_out_push(self, r, slot->session);
     fx_task_clear(&slot->task);
     slot->deadline_ms = 0;
     fx_slot_on(slot, FX_SLOT_DONE);
+    if (slot->key != 0)
+        fx_mgr_pools_on_done(self, slot);
 }
 
 /* A worker answered ERROR: the task it was given, if any, ends here (the
@@ -212,6 +224,8 @@ static void s_losses_add(fx_losses_t *losses, const char *what)
 static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
 {
     fx_mgr_t *self = arg;
+    if (slot->key != 0 || slot->retiring || self->ctr_queued)
+        fx_mgr_pools_on_death(self, slot, wait_status);
     if (slot->state != FX_SLOT_BUSY)
         return;
     char how[160], what[200];
@@ -225,7 +239,8 @@ static void s_on_death(fx_slot_t *slot, int wait_status, void *arg)
         return;
     }
     if (deaths <= slot->task.retries) {
-        fx_queued_t item = {.task = slot->task, .session = slot->session, .losses = slot->losses};
+        fx_queued_t item = {.task = slot->task, .session = slot->session, .losses = slot->losses,
+                            .key = slot->key};
         item.task.attempt++;
         memset(&slot->task, 0, sizeof slot->task);
         memset(&slot->losses, 0, sizeof slot->losses);
@@ -328,43 +343,57 @@ static int s_body_for(fx_mgr_t *self, fx_slot_t *slot, zframe_t **body_p)
     return FX_E_NOT_FOUND;
 }
 
-/* Hands queued tasks, oldest first, to idle workers. The slot keeps the
+/* Gives item (taken off its queue) to the idle slot: the slot keeps the
    task (for its error result, and for retries later); the worker is sent
    it from the slot's frames, which are not copied. */
+void fx_mgr_workers_give(fx_mgr_t *self, fx_slot_t *slot, fx_queued_t *item)
+{
+    slot->task = item->task;
+    slot->session = item->session;
+    slot->losses = item->losses;
+    fx_slot_on(slot, FX_SLOT_TASK);
+    slot->deadline_ms =
+        item->task.walltime_ms ? fx_now_ms() + item->task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
+    zframe_t *body = NULL;
+    const char *version = slot->task.function_version;
+    if (s_body_for(self, slot, &body) != FX_OK)
+        return;
+    int rc = fx_wlink_send_task(self->wlink, slot->peer, &slot->task, body);
+    if (rc == FX_OK && version[0] && body) {
+        fx_seen_add(self->seen[slot->index], version);
+        self->bodies_sent++;
+        fx_info("worker pid %d gets the body of function version %s (%zu bytes; %llu bodies sent to workers)",
+                (int) slot->pid, version, zframe_size(body), (unsigned long long) self->bodies_sent);
+    }
+    if (rc != FX_OK) {
+        fx_warn("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced", slot->task.task_id,
+                (int) slot->pid, fx_strerror(rc));
+        fx_queued_t back = {.task = slot->task, .session = slot->session, .losses = slot->losses,
+                            .key = slot->key, .order = item->order};
+        memset(&slot->task, 0, sizeof slot->task);
+        memset(&slot->losses, 0, sizeof slot->losses);
+        fx_mgr_queue_push(self, &back, true);
+        slot->deadline_ms = 0;
+        fx_slot_on(slot, FX_SLOT_KILL);
+        kill(-slot->pid, SIGKILL);
+    }
+}
+
+/* Container tasks first, when there are any (fx_mgr_pools.c: their idle
+   workers, cold starts); then queued host tasks, oldest first, to idle
+   host workers (the path every task took before containers, unchanged);
+   then, when host tasks still wait and container workers hold slots, the
+   strategy's slots for them. */
 void fx_mgr_workers_dispatch(fx_mgr_t *self)
 {
+    if (self->ctr_queued)
+        fx_mgr_pools_dispatch(self);
     fx_slot_t *slot;
-    while (self->q_len && (slot = fx_pool_idle(self->pool))) {
+    while (self->host_pool.queue.len && (slot = fx_pool_idle(self->pool))) {
         fx_queued_t item;
-        fx_mgr_queue_pop(self, &item);
-        slot->task = item.task;
-        slot->session = item.session;
-        slot->losses = item.losses;
-        fx_slot_on(slot, FX_SLOT_TASK);
-        slot->deadline_ms =
-            item.task.walltime_ms ? fx_now_ms() + item.task.walltime_ms + FX_MGR_WALLTIME_SLACK_MS : 0;
-        zframe_t *body = NULL;
-        const char *version = slot->task.function_version;
-        if (s_body_for(self, slot, &body) != FX_OK)
-            continue;
-        int rc = fx_wlink_send_task(self->wlink, slot->peer, &slot->task, body);
-        if (rc == FX_OK && version[0] && body) {
-            fx_seen_add(self->seen[slot->index], version);
-            self->bodies_sent++;
-            fx_info(
-                "worker pid %d gets the body of function version %s (%zu bytes; %llu bodies sent to workers)",
-                (int) slot->pid, version, zframe_size(body), (unsigned long long) self->bodies_sent);
-        }
-        if (rc != FX_OK) {
-            fx_warn("cannot hand task %s to worker pid %d (%s); task requeued, worker replaced",
-                    slot->task.task_id, (int) slot->pid, fx_strerror(rc));
-            fx_queued_t back = {.task = slot->task, .session = slot->session, .losses = slot->losses};
-            memset(&slot->task, 0, sizeof slot->task);
-            memset(&slot->losses, 0, sizeof slot->losses);
-            fx_mgr_queue_push(self, &back, true);
-            slot->deadline_ms = 0;
-            fx_slot_on(slot, FX_SLOT_KILL);
-            kill(-slot->pid, SIGKILL);
-        }
+        fx_mgr_queue_pop(self, 0, &item);
+        fx_mgr_workers_give(self, slot, &item);
     }
+    if (self->host_pool.queue.len && fx_pool_total_key(self->pool, 0) < fx_pool_size(self->pool))
+        fx_mgr_pools_host(self);
 }

@@ -86,6 +86,11 @@ int fx_wlink_child(fx_wlink_t *self, fx_wlink_child_t *child, char *err, size_t 
    fx_wlink_child_started may call it instead, before it forks.) */
 void fx_wlink_child_keep(const fx_wlink_child_t *child);
 
+/* As fx_wlink_child_keep, but the end survives exec as descriptor fd (a
+   container runtime passes on only the descriptors from 3 up: podman's
+   --preserve-fds). Async-signal-safe. */
+void fx_wlink_child_keep_as(const fx_wlink_child_t *child, int fd);
+
 /* In the parent, once the process is forked (or could not be): closes the
    parent's copy of the child's end, so that only the child holds it. */
 void fx_wlink_child_started(fx_wlink_child_t *child);
@@ -143,9 +148,13 @@ typedef struct fx_wlink_conn_t fx_wlink_conn_t;
 /* Takes the end named by `where` (the value after the flag of
    fx_wlink_child_t), checks it is a Unix stream socket made by our parent
    (SO_PEERCRED), and makes it close-on-exec so that no process the worker
-   starts inherits it. NULL with a sentence in err. Caller owns the return
-   value. */
-fx_wlink_conn_t *fx_wlink_connect(const char *where, char *err, size_t errlen);
+   starts inherits it. in_container: the worker runs inside a container
+   runtime (bwrap, podman) that the manager started, so its parent is the
+   runtime and the manager may not even be visible (another pid namespace):
+   only the socket's type is checked; holding the inherited end is what
+   admits it (SPEC 2.4.2). NULL with a sentence in err. Caller owns the
+   return value. */
+fx_wlink_conn_t *fx_wlink_connect(const char *where, bool in_container, char *err, size_t errlen);
 
 /* Closes the connection. Accepts NULL. */
 void fx_wlink_conn_destroy(fx_wlink_conn_t **self_p);

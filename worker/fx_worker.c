@@ -108,9 +108,12 @@ static void s_install_signals(void)
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: fx-worker --link-fd N\n"
+    fprintf(out, "usage: fx-worker --link-fd N [--in-container]\n"
                  "  Runs tasks for the fx-manager that started it, over its end of the worker link,\n"
-                 "  inherited as file descriptor N.\n");
+                 "  inherited as file descriptor N.\n"
+                 "  --in-container  started through a container runtime (the manager's launch\n"
+                 "                  template): the link's maker is not our parent, so only the\n"
+                 "                  descriptor's type is checked (SPEC 2.4.2)\n");
 }
 
 /* seq of READY, the worker's one request. */
@@ -221,8 +224,10 @@ int main(int argc, char **argv)
     fx_log_init("fx-worker");
     fx_memory_tune(); /* large messages reuse memory (fx_memory.h) */
     const char *link_fd = NULL;
+    bool in_container = false;
     static const struct option options[] = {
         {"link-fd", required_argument, NULL, 'c'},
+        {"in-container", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -230,6 +235,8 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (opt == 'c')
             link_fd = optarg;
+        else if (opt == 'C')
+            in_container = true;
         else if (opt == 'h') {
             s_usage(stdout);
             return 0;
@@ -260,7 +267,7 @@ int main(int argc, char **argv)
         fx_error("%s", err);
         goto cleanup;
     }
-    link = fx_wlink_connect(link_fd, err, sizeof err);
+    link = fx_wlink_connect(link_fd, in_container, err, sizeof err);
     if (!link) {
         fx_error("%s", err);
         goto cleanup;
