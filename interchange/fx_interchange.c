@@ -66,12 +66,15 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     }
     w->tasks = fx_ix_tasks_new();
     w->managers = fx_ix_managers_new(routing);
+    if (w->tasks && w->managers)
+        fx_ix_tasks_lanes(w->tasks, fx_ix_managers_containers(w->managers));
     w->results = fx_ix_results_new();
     w->bodies = fx_ix_bodies_new(FX_IX_BODIES_MAX_ENTRIES, FX_IX_BODIES_MAX_BYTES);
     w->fetch = fx_ix_fetch_new();
     fx_ix_list_init(&w->orphans);
     w->allowed = fx_ix_allowed_new(conf->allowed_functions, conf->allowed_functions_count);
     w->config_path = conf->config_path;
+    w->queue_depth = conf->queue_depth;
     if (!w->tasks || !w->managers || !w->results || !w->bodies || !w->fetch ||
         (conf->allowed_functions && !w->allowed)) {
         snprintf(err, errlen, "out of memory");

@@ -15,6 +15,7 @@ struct fx_ix_containers_t {
     uint32_t count, cap;
     zhashx_t *by_id; /* id -> fx_ix_container_t *, not owned (the array owns) */
     fx_ix_list_t holding;
+    fx_ix_list_t ready, active;
     uint64_t status_gen;
     double start_ms; /* over every container */
     uint64_t starts;
@@ -39,6 +40,7 @@ static fx_ix_container_t *s_make(fx_ix_containers_t *self, const char *id)
     snprintf(c->id, sizeof c->id, "%s", id);
     fx_ix_list_init(&c->warm);
     fx_ix_list_init(&c->held);
+    fx_ix_list_init(&c->queue);
     if (zhashx_insert(self->by_id, c->id, c) != 0) {
         free(c);
         return NULL;
@@ -53,6 +55,8 @@ fx_ix_containers_t *fx_ix_containers_new(void)
     if (!self)
         return NULL;
     fx_ix_list_init(&self->holding);
+    fx_ix_list_init(&self->ready);
+    fx_ix_list_init(&self->active);
     self->by_id = zhashx_new();
     if (!self->by_id || !s_make(self, "")) {
         fx_ix_containers_destroy(&self);
@@ -155,6 +159,32 @@ void fx_ix_containers_hold(fx_ix_containers_t *self, fx_ix_container_t *c)
 {
     if (!fx_ix_node_linked(&c->holding))
         fx_ix_list_push_back(&self->holding, &c->holding);
+}
+
+fx_ix_list_t *fx_ix_containers_ready(fx_ix_containers_t *self)
+{
+    return &self->ready;
+}
+
+fx_ix_list_t *fx_ix_containers_active(fx_ix_containers_t *self)
+{
+    return &self->active;
+}
+
+static void s_member(fx_ix_list_t *list, fx_ix_node_t *node, bool in)
+{
+    if (in == fx_ix_node_linked(node))
+        return; /* keeps its turn */
+    if (in)
+        fx_ix_list_push_back(list, node);
+    else
+        fx_ix_list_remove(list, node);
+}
+
+void fx_ix_containers_check(fx_ix_containers_t *self, fx_ix_container_t *c)
+{
+    s_member(&self->active, &c->active, c->queue.size > 0);
+    s_member(&self->ready, &c->ready, c->queue.size > 0 && c->warm.size > 0);
 }
 
 uint64_t fx_ix_containers_held(fx_ix_containers_t *self)

@@ -44,6 +44,7 @@
 #ifndef FX_IX_ROUTE_H
 #define FX_IX_ROUTE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fx_ix_containers.h"
@@ -70,7 +71,9 @@ typedef enum {
 
 /* A strategy. */
 typedef struct {
-    const char *name; /* as the config's routing: names it */
+    const char *name;  /* as the config's routing: names it */
+    bool by_container; /* the dispatch phase first serves each container's queued tasks to the
+                          managers with idle warm workers for it (fx_ix_dispatch.c), then picks */
     fx_ix_pick_t (*pick)(fx_ix_route_t *route, const fx_ix_task_t *task, fx_ix_manager_t **manager_p,
                          uint32_t *room);
 } fx_ix_route_ops_t;
@@ -90,6 +93,7 @@ const fx_ix_route_ops_t *fx_ix_route_named(const char *name);
 fx_ix_route_t *fx_ix_route_new(const fx_ix_route_ops_t *ops, fx_ix_containers_t *containers);
 void fx_ix_route_destroy(fx_ix_route_t **self_p);
 const char *fx_ix_route_name(const fx_ix_route_t *self);
+bool fx_ix_route_by_container(const fx_ix_route_t *self);
 fx_ix_containers_t *fx_ix_route_containers(fx_ix_route_t *self);
 
 /* The manager's room, cold_free or workers may have changed: its entries
