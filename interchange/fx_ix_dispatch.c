@@ -195,6 +195,32 @@ static void s_serve_held(fx_ix_work_t *w, fx_ix_port_t *port, int64_t now)
     fx_ix_tasks_front_all(w->tasks, &back);
 }
 
+/* Before the warm workers are served: the FIFO's front, while its
+   container has no worker at any manager and no task at one, takes the
+   first room a manager has (a cold start, or a wait there), even over
+   tasks that an idle warm worker could run. Without it a container with no
+   worker would wait as long as warm workers of others keep freeing up and
+   finding work: the oldest head of such a container is never starved.
+   A container with a worker is served by it (s_serve_warm). O(1) per
+   task handed. */
+static void s_serve_unserved(fx_ix_work_t *w, fx_ix_port_t *port)
+{
+    fx_ix_route_t *route = fx_ix_managers_route(w->managers);
+    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
+    fx_ix_task_t *t;
+    while ((t = fx_ix_tasks_peek(w->tasks)) != NULL) {
+        const fx_ix_container_t *c = fx_ix_containers_at(cs, t->slot);
+        if (!c || c->workers + c->backlog > 0)
+            return;
+        uint32_t room = 0;
+        fx_ix_manager_t *m = fx_ix_route_fallback(route, t->slot, &room);
+        if (!m || room == 0 || !s_touch(w, m))
+            return;
+        fx_ix_tasks_take(w->tasks, t);
+        s_give(w, port, m, t); /* in flight now: its container is served */
+    }
+}
+
 /* Containers first (strategies by_container: warming-aware, warm-wait):
    each container with queued tasks and a manager with an idle warm worker
    for it (the ready list, fx_ix_containers.h) sends its oldest queued
@@ -243,8 +269,10 @@ void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port)
     int64_t now = fx_now_ms();
     sc->ntouched = 0;
     s_serve_held(w, port, now);
-    if (fx_ix_route_by_container(route))
+    if (fx_ix_route_by_container(route)) {
+        s_serve_unserved(w, port);
         s_serve_warm(w, port);
+    }
     for (fx_ix_task_t *t = fx_ix_tasks_peek(w->tasks); t; t = fx_ix_tasks_peek(w->tasks)) {
         uint32_t room = 0;
         fx_ix_manager_t *m = NULL;
