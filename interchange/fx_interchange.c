@@ -108,12 +108,10 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
 
 /* ------------------------------------------------------------ the lifecycle */
 
-/* Tasks at managers: held, less those queued here and those warm-wait
-   holds here. */
+/* Tasks at managers: held, less those queued here. */
 static size_t s_in_flight(fx_interchange_t *self)
 {
-    return fx_ix_tasks_held(self->work.tasks) - fx_ix_tasks_queued(self->work.tasks) -
-           fx_ix_containers_held(fx_ix_managers_containers(self->work.managers));
+    return fx_ix_tasks_held(self->work.tasks) - fx_ix_tasks_queued(self->work.tasks);
 }
 
 /* What entering state `to` by event does (SPEC 6.5, the action column). */
@@ -385,7 +383,7 @@ static int s_timeout(fx_interchange_t *self, int64_t now)
     if (fx_ix_scaling_next(self->scaling) < next)
         next = fx_ix_scaling_next(self->scaling);
     if (fx_ix_dispatch_next(&self->work) < next)
-        next = fx_ix_dispatch_next(&self->work); /* a held task's wait ends */
+        next = fx_ix_dispatch_next(&self->work); /* a wait warm-wait imposed ends */
     return next > now ? (int) (next - now) : 0;
 }
 

@@ -182,8 +182,8 @@ void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
    managers the routing strategy picks (fx_ix_route.h), never beyond a
    manager's window; one TASKS batch per manager served. */
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
-/* When the next held task's wait ends (INT64_MAX: none held), for the
-   loop's timer. O(containers holding). */
+/* When a wait the strategy imposed ends (warm-wait; INT64_MAX: none), for
+   the loop's timer. O(containers with queued tasks). */
 int64_t fx_ix_dispatch_next(fx_ix_work_t *w);
 
 /* Phase 7 (fx_ix_broker_send.c), only while the link is ACTIVE: pending

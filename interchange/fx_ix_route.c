@@ -58,6 +58,11 @@ const char *fx_ix_route_name(const fx_ix_route_t *self)
     return self->ops->name;
 }
 
+const fx_ix_route_ops_t *fx_ix_route_ops(const fx_ix_route_t *self)
+{
+    return self->ops;
+}
+
 bool fx_ix_route_by_container(const fx_ix_route_t *self)
 {
     return self->ops->by_container;
@@ -241,4 +246,9 @@ fx_ix_manager_t *fx_ix_route_random_pick(fx_ix_route_t *self, uint32_t *room)
 bool fx_ix_route_can_cold(const fx_ix_route_t *self)
 {
     return self->cold.size > 0;
+}
+
+bool fx_ix_route_has_room(const fx_ix_route_t *self)
+{
+    return self->count > 0;
 }

@@ -200,6 +200,7 @@ void fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task)
     task->holder = NULL;
     task->requeues++;
     task->attempt++;
+    task->held_until = 0;
     fx_ix_list_push_front(&self->fifo, &task->node);
     s_lane_in(self, task, true);
 }
@@ -212,6 +213,7 @@ size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, fx_ix_list_t *list)
         t->holder = NULL;
         t->requeues++;
         t->attempt++;
+        t->held_until = 0;
     }
     s_lanes_front(self, list);
     fx_ix_list_splice_front(&self->fifo, list);

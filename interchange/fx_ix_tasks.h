@@ -56,8 +56,8 @@ typedef struct {
     int requeues; /* times a lost manager gave it back */
     uint32_t slot;      /* its container's (fx_ix_containers.h), set when it arrives */
     bool cold;          /* routed as a cold start: its result measures one */
-    bool no_hold;       /* warm-wait held it once already: cold starts allowed now */
-    int64_t held_until; /* while held for a warm worker: sent on with cold starts then */
+    int64_t held_until; /* warm-wait refused its container a cold start while it was the
+                           oldest queued: it gets one at this time (ms) if still queued; 0: not */
     uint64_t times[FX_TIMES_MAX];
     uint8_t text_len[FX_IX_TASK_TEXTS]; /* endpoint_id, entry, container, py_version, dill_version,
                                            serializer */
