@@ -75,6 +75,7 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     w->allowed = fx_ix_allowed_new(conf->allowed_functions, conf->allowed_functions_count);
     w->config_path = conf->config_path;
     w->queue_depth = conf->queue_depth;
+    w->containers_configured = conf->manager_opts.containers_count > 0;
     if (!w->tasks || !w->managers || !w->results || !w->bodies || !w->fetch ||
         (conf->allowed_functions && !w->allowed)) {
         snprintf(err, errlen, "out of memory");

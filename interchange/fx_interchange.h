@@ -58,7 +58,7 @@ typedef struct {
 /* queue_depth: 0 while no task, manager or definition has named a
    container, FX_IX_QUEUE_AUTO_DEPTH from then on (fx_ix_flow.c). */
 #define FX_IX_QUEUE_AUTO (-1)
-#define FX_IX_QUEUE_AUTO_DEPTH 1024
+#define FX_IX_QUEUE_AUTO_DEPTH 4096
 
 typedef struct fx_interchange_t fx_interchange_t;
 

@@ -40,9 +40,9 @@
         max_workers_per_container: 0   # 0: no cap
         container_idle_time: 5m        # an idle container worker is retired (0: never)
         container_start_timeout: 60s   # a container worker's READY must come by then
-        queue_depth: 1024              # tasks held here beyond the managers' windows, for the
+        queue_depth: 4096              # tasks held here beyond the managers' windows, for the
                                        # routing to choose from (default: 0 until a container is
-                                       # named, then 1024)
+                                       # named, then 4096)
 
     Relative paths are relative to the file's folder; `~/` is $HOME.
 

@@ -16,7 +16,8 @@ uint64_t fx_ix_queue_depth(const fx_ix_work_t *w)
 {
     if (w->queue_depth != FX_IX_QUEUE_AUTO)
         return w->queue_depth > 0 ? (uint64_t) w->queue_depth : 0;
-    return fx_ix_containers_count(fx_ix_managers_containers(w->managers)) > 1 ? FX_IX_QUEUE_AUTO_DEPTH : 0;
+    bool named = w->containers_configured || fx_ix_containers_count(fx_ix_managers_containers(w->managers)) > 1;
+    return named ? FX_IX_QUEUE_AUTO_DEPTH : 0;
 }
 
 uint32_t fx_ix_window(const fx_ix_work_t *w, bool draining, uint64_t potential)

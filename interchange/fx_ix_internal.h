@@ -85,6 +85,7 @@ typedef struct {
     zhashx_t *allowed;          /* function ids allowed here; NULL: all */
     const char *config_path;    /* for messages; NULL: no config file */
     int queue_depth;            /* as fx_interchange_conf_t's (FX_IX_QUEUE_AUTO: fx_ix_flow.c) */
+    bool containers_configured; /* the config has containers: entries */
     fx_ix_scratch_t scratch;
     fx_ix_stats_t stats;
 } fx_ix_work_t;
@@ -198,8 +199,8 @@ uint64_t fx_ix_held(const fx_ix_work_t *w);
 
 /* The tasks the endpoint holds beyond its managers' windows (a queue of
    its own for the routing to choose from): queue_depth, or for
-   FX_IX_QUEUE_AUTO none while only the host was named, else
-   FX_IX_QUEUE_AUTO_DEPTH. */
+   FX_IX_QUEUE_AUTO none while only the host was named and the config has
+   no containers: entry, else FX_IX_QUEUE_AUTO_DEPTH. */
 uint64_t fx_ix_queue_depth(const fx_ix_work_t *w);
 /* The window to announce: the managers' windows, or potential (what the
    blocks the provider may still bring in would announce,
