@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "fx_endpoint_harness.h"
+#include "fx_interchange.h" /* FX_IX_QUEUE_AUTO_DEPTH */
 
 #define CX "0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10" /* container X */
 #define CY "1c8d1f5f-9a6b-4d4f-8b62-3a2e8d4cae21" /* container Y */
@@ -455,6 +456,8 @@ static void scenario_deep(void *ctx)
     s_pair(&b, &a, &c, 2, 2, &ax, 1, 2, &by, 1);
     ept_define_container(&b, CY, "jax", "bwrap", "");
     ept_define_container(&b, CZ, "julia", "bwrap", "");
+    CHECK(WAIT_UNTIL(&b, b.window == 4 + FX_IX_QUEUE_AUTO_DEPTH),
+          "containers named: CREDIT is the windows plus a queue of the endpoint's own (%u)", b.window);
     enum { N = 9 };
     fx_id_text_t ids[N];
     /* 0..3 X, 4 Z, 5..7 Y, 8 X: the front is X, more X than A's warm workers */
