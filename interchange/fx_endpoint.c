@@ -47,7 +47,7 @@ static void s_usage(FILE *out)
         "                   [--managers N] [--workers M] [--prefetch K] [--manager-bind ADDR]\n"
         "                   [--heartbeat-ms %d] [--heartbeat-missed %d] [--adopt-grace-ms MS]\n"
         "                   [--stop-grace-ms %d] [--routing STRATEGY] [--stats-file PATH]\n"
-        "                   [--log-file PATH] [--pid-file PATH]\n"
+        "                   [--queue-depth N] [--log-file PATH] [--pid-file PATH]\n"
         "  --config        the endpoint's config.yaml (default: DIR/config.yaml if it exists);\n"
         "                  every flag below overrides the value the file gives\n"
         "  --dir           state directory: endpoint.conf, endpoint.key, manager.key\n"
@@ -73,12 +73,15 @@ static void s_usage(FILE *out)
         "                  idle warm workers for its container first) or warm-wait (as warming-\n"
         "                  aware, but waits for a warm worker about to free up rather than pay\n"
         "                  a cold start); config: routing\n"
+        "  --queue-depth   tasks this endpoint holds beyond its managers' windows, for the\n"
+        "                  routing to choose from (config: queue_depth; default: none while\n"
+        "                  only host tasks came, %d once a container was named)\n"
         "  --stats-file    write counters here every second and on exit\n"
         "  --log-file      append every log line (this process's and its managers') here\n"
         "                  instead of stderr\n"
         "  --pid-file      write this process's pid here while it runs (removed on exit)\n"
         "fx-endpoint runs in the foreground until SIGTERM/SIGINT or a STOP from the broker.\n",
-        FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT, S_STOP_GRACE_MS);
+        FX_HEARTBEAT_MS_DEFAULT, FX_HEARTBEAT_MISSED_DEFAULT, S_STOP_GRACE_MS, FX_IX_QUEUE_AUTO_DEPTH);
 }
 
 /* Parses a decimal int within [lo, hi] for flag; exits 2 otherwise. */
@@ -97,7 +100,7 @@ static int s_int(const char *flag, const char *text, int lo, int hi)
 /* What the command line said; -1 / NULL = not given. */
 typedef struct {
     const char *config, *dir, *creds, *name, *manager_bind, *stats_file, *log_file, *pid_file, *routing;
-    int managers, workers, prefetch, heartbeat_ms, heartbeat_missed, adopt_grace_ms, stop_grace_ms;
+    int managers, workers, prefetch, heartbeat_ms, heartbeat_missed, adopt_grace_ms, stop_grace_ms, queue_depth;
 } s_flags_t;
 
 static void s_read_flags(int argc, char **argv, s_flags_t *f)
@@ -108,7 +111,8 @@ static void s_read_flags(int argc, char **argv, s_flags_t *f)
                      .heartbeat_ms = -1,
                      .heartbeat_missed = -1,
                      .adopt_grace_ms = -1,
-                     .stop_grace_ms = -1};
+                     .stop_grace_ms = -1,
+                     .queue_depth = -1};
     static const struct option options[] = {
         {"config", required_argument, NULL, 'C'},
         {"creds", required_argument, NULL, 'c'},
@@ -126,6 +130,7 @@ static void s_read_flags(int argc, char **argv, s_flags_t *f)
         {"log-file", required_argument, NULL, 'l'},
         {"pid-file", required_argument, NULL, 'P'},
         {"routing", required_argument, NULL, 'r'},
+        {"queue-depth", required_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
@@ -184,6 +189,9 @@ static void s_read_flags(int argc, char **argv, s_flags_t *f)
                 exit(2);
             }
             f->routing = optarg;
+            break;
+        case 'q':
+            f->queue_depth = s_int("--queue-depth", optarg, 0, FX_IX_QUEUE_DEPTH_MAX);
             break;
         case 'H':
             s_usage(stdout);
@@ -355,6 +363,7 @@ int main(int argc, char **argv)
         .allowed_functions = cfg->allowed_functions,
         .allowed_functions_count = cfg->allowed_functions_count,
         .routing = f.routing ? f.routing : cfg->routing[0] ? cfg->routing : FX_IX_ROUTE_DEFAULT,
+        .queue_depth = f.queue_depth >= 0 ? f.queue_depth : cfg->queue_depth,
         .manager_opts = {.strategy = cfg->container_strategy,
                          .max_workers_per_container = cfg->max_workers_per_container,
                          .idle_ms = cfg->container_idle_ms,

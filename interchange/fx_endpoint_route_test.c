@@ -20,14 +20,24 @@
         (host and container ones), the container's definition first.
     status     ENDPOINT_STATUS carries per container the sums of the
         managers' CAPACITY records.
+    deep       a deep mixed queue (X X X X Z Y Y Y X), A warm for X and B
+        warm for Y (two idle workers each, window 2, cold slots): each gets
+        its own container's tasks, whatever stands at the FIFO's front, with
+        no cold start while warm workers can serve (per-manager counters);
+        Z, whose container has no worker anywhere, takes the first room that
+        opens (a cold start at B) ahead of the Y task behind it that B's
+        warm worker could have run: no container starves.
     gave_up    a manager whose CAPACITY says it stopped trying container X
         (FX_LAUNCH_FAILURES_MAX failures) gets no X task while another
         manager can start X. */
 #include <string.h>
 
 #include "fx_endpoint_harness.h"
+#include "fx_interchange.h" /* FX_IX_QUEUE_AUTO_DEPTH */
 
 #define CX "0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10" /* container X */
+#define CY "1c8d1f5f-9a6b-4d4f-8b62-3a2e8d4cae21" /* container Y */
+#define CZ "2d9e2a6a-ab7c-4e5a-9c73-4b3f9e5dbf32" /* container Z */
 
 /* count tasks for container ("" for the host), as the broker sends them. */
 static void s_send_tasks(ept_broker_t *b, int count, fx_id_text_t *ids, const char *const *containers)
@@ -416,6 +426,81 @@ done:
     s_finish(&b, started);
 }
 
+/* f got exactly the tasks ids[want[0..n-1]] next (any order within), as
+   TASKS (CONTAINERS in between skipped). */
+static bool s_got(ept_broker_t *b, ept_fake_t *f, const fx_id_text_t *ids, const int *want, int n)
+{
+    fx_id_text_t got[16];
+    if (s_take(b, f, n, got, NULL) != n)
+        return false;
+    for (int i = 0; i < n; i++) {
+        bool found = false;
+        for (int k = 0; k < n && !found; k++)
+            found = strcmp(got[k], ids[want[i]]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static void scenario_deep(void *ctx)
+{
+    (void) ctx;
+    ept_broker_t b;
+    bool started = s_start(&b, NULL);
+    if (!started)
+        goto done;
+    ept_fake_t *a, *c;
+    /* A: two idle workers warm for X; B: two warm for Y; both could evict them (cold slots 2) */
+    fx_container_capacity_t ax = {.container_id = CX, .idle = 2}, by = {.container_id = CY, .idle = 2};
+    s_pair(&b, &a, &c, 2, 2, &ax, 1, 2, &by, 1);
+    ept_define_container(&b, CY, "jax", "bwrap", "");
+    ept_define_container(&b, CZ, "julia", "bwrap", "");
+    CHECK(WAIT_UNTIL(&b, b.window == 4 + FX_IX_QUEUE_AUTO_DEPTH),
+          "containers named: CREDIT is the windows plus a queue of the endpoint's own (%u)", b.window);
+    enum { N = 9 };
+    fx_id_text_t ids[N];
+    /* 0..3 X, 4 Z, 5..7 Y, 8 X: the front is X, more X than A's warm workers */
+    const char *queue[N] = {CX, CX, CX, CX, CZ, CY, CY, CY, CX};
+    s_send_tasks(&b, N, ids, queue);
+    CHECK(s_got(&b, a, ids, (int[]){0, 1}, 2), "A got the first two X tasks, for its warm workers");
+    CHECK(s_got(&b, c, ids, (int[]){5, 6}, 2), "B got two Y tasks from behind the front, for its warm workers");
+    CHECK(s_quiet(&b, c), "B got no X task as a cold start (its Y workers would have been evicted)");
+    CHECK(s_quiet(&b, a), "A got nothing more: no room");
+    char key[160];
+    snprintf(key, sizeof key, "routed.%s", CY);
+    CHECK(s_manager_stat(&b, c, key, 2) == 2, "counter: two Y tasks routed to B");
+    CHECK(s_manager_stat(&b, a, "cold", 0) == 0 && s_manager_stat(&b, c, "cold", 0) == 0,
+          "no cold start so far");
+
+    /* A's workers free: the next two X tasks, warm again */
+    s_answer_all(a, ids, 2);
+    CHECK(s_got(&b, a, ids, (int[]){2, 3}, 2), "A got X tasks 3 and 4 as its workers freed");
+    CHECK(s_manager_stat(&b, a, "cold", 0) == 0, "A: still no cold start");
+
+    /* Z is the front now, with no worker anywhere: one of B's Y workers frees
+       (room 1) and Z takes it, ahead of Y task 8 that the warm worker could run */
+    ept_answer(c, ids[5]);
+    CHECK(s_got(&b, c, ids, (int[]){4}, 1), "Z went to B's first free room");
+    CHECK(s_manager_stat(&b, c, "cold", 1) == 1, "counter: B's one cold start, for Z");
+    CHECK(s_quiet(&b, c), "nothing else for B: its window is full");
+    ept_answer(c, ids[6]);
+    CHECK(s_got(&b, c, ids, (int[]){7}, 1), "then the last Y task, warm, as B's other Y worker freed");
+
+    s_answer_all(a, ids + 2, 2);
+    CHECK(s_got(&b, a, ids, (int[]){8}, 1), "A got the last X task");
+    snprintf(key, sizeof key, "routed.%s", CX);
+    CHECK(s_manager_stat(&b, a, key, 5) == 5, "counter: all five X tasks routed to A");
+    CHECK(s_manager_stat(&b, a, "cold", 0) == 0, "none of them a cold start");
+    CHECK(s_stat(&b, "tasks_cold_routed", 1) == 1, "one cold start in all: Z's");
+    ept_answer(a, ids[8]);
+    ept_answer(c, ids[4]);
+    ept_answer(c, ids[7]);
+    CHECK(s_results(&b, ids, N), "every result reached the broker");
+done:
+    s_finish(&b, started);
+}
+
 static void scenario_gave_up(void *ctx)
 {
     (void) ctx;
@@ -480,6 +565,7 @@ int main(int argc, char **argv)
         {"warming", scenario_warming, false}, {"random", scenario_random, false},
         {"warm_wait", scenario_warm_wait, false}, {"credit", scenario_credit, false},
         {"status", scenario_status, false}, {"gave_up", scenario_gave_up, false},
+        {"deep", scenario_deep, false},
     };
     return fx_test_main("fx_endpoint_route_test", argc - 1, argv + 1, scenarios,
                         sizeof scenarios / sizeof scenarios[0], NULL);

@@ -66,12 +66,16 @@ fx_interchange_t *fx_interchange_new(const fx_interchange_conf_t *conf, char *er
     }
     w->tasks = fx_ix_tasks_new();
     w->managers = fx_ix_managers_new(routing);
+    if (w->tasks && w->managers)
+        fx_ix_tasks_lanes(w->tasks, fx_ix_managers_containers(w->managers));
     w->results = fx_ix_results_new();
     w->bodies = fx_ix_bodies_new(FX_IX_BODIES_MAX_ENTRIES, FX_IX_BODIES_MAX_BYTES);
     w->fetch = fx_ix_fetch_new();
     fx_ix_list_init(&w->orphans);
     w->allowed = fx_ix_allowed_new(conf->allowed_functions, conf->allowed_functions_count);
     w->config_path = conf->config_path;
+    w->queue_depth = conf->queue_depth;
+    w->containers_configured = conf->manager_opts.containers_count > 0;
     if (!w->tasks || !w->managers || !w->results || !w->bodies || !w->fetch ||
         (conf->allowed_functions && !w->allowed)) {
         snprintf(err, errlen, "out of memory");
@@ -105,12 +109,10 @@ void fx_interchange_destroy(fx_interchange_t **self_p)
 
 /* ------------------------------------------------------------ the lifecycle */
 
-/* Tasks at managers: held, less those queued here and those warm-wait
-   holds here. */
+/* Tasks at managers: held, less those queued here. */
 static size_t s_in_flight(fx_interchange_t *self)
 {
-    return fx_ix_tasks_held(self->work.tasks) - fx_ix_tasks_queued(self->work.tasks) -
-           fx_ix_containers_held(fx_ix_managers_containers(self->work.managers));
+    return fx_ix_tasks_held(self->work.tasks) - fx_ix_tasks_queued(self->work.tasks);
 }
 
 /* What entering state `to` by event does (SPEC 6.5, the action column). */
@@ -382,7 +384,7 @@ static int s_timeout(fx_interchange_t *self, int64_t now)
     if (fx_ix_scaling_next(self->scaling) < next)
         next = fx_ix_scaling_next(self->scaling);
     if (fx_ix_dispatch_next(&self->work) < next)
-        next = fx_ix_dispatch_next(&self->work); /* a held task's wait ends */
+        next = fx_ix_dispatch_next(&self->work); /* a wait warm-wait imposed ends */
     return next > now ? (int) (next - now) : 0;
 }
 

@@ -50,8 +50,15 @@ typedef struct {
     const fx_id_text_t *allowed_functions; /* NULL: every function may run here */
     size_t allowed_functions_count;
     const char *routing;                   /* the routing strategy (fx_ix_route.h); NULL: warming-aware */
+    int queue_depth;                       /* tasks held here beyond the managers' windows, for the routing
+                                              to choose from; FX_IX_QUEUE_AUTO: see fx_ix_flow.c */
     fx_ix_manager_opts_t manager_opts;     /* containers: passed on to every manager started */
 } fx_interchange_conf_t;
+
+/* queue_depth: 0 while no task, manager or definition has named a
+   container, FX_IX_QUEUE_AUTO_DEPTH from then on (fx_ix_flow.c). */
+#define FX_IX_QUEUE_AUTO (-1)
+#define FX_IX_QUEUE_AUTO_DEPTH 4096
 
 typedef struct fx_interchange_t fx_interchange_t;
 

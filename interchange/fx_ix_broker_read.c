@@ -75,12 +75,11 @@ static void s_on_tasks(fx_ix_work_t *w, fx_msg_t *msg)
         task->times[FX_TIME_IX_RECEIVED] = now;
         if (!fx_ix_allowed_check(w, task))
             continue; /* ended here with FX_E_FORBIDDEN */
-        int rc = fx_ix_tasks_add(w->tasks, task);
+        uint32_t slot = fx_ix_containers_slot(fx_ix_managers_containers(w->managers), task->container, true);
+        int rc = fx_ix_tasks_add_in(w->tasks, task, slot);
         if (rc == FX_OK) {
             w->stats.tasks_received++;
-            fx_ix_task_t *held = fx_ix_tasks_find(w->tasks, task->task_id);
-            held->slot = fx_ix_containers_slot(fx_ix_managers_containers(w->managers), task->container, true);
-            fx_ix_fetch_task(w, held);
+            fx_ix_fetch_task(w, fx_ix_tasks_find(w->tasks, task->task_id));
         }
         else if (rc == FX_E_CONFLICT)
             w->stats.tasks_duplicate++; /* redelivered; the copy held here will answer */

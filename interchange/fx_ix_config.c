@@ -599,6 +599,7 @@ static const char *const s_top_keys[] = {
     "max_workers_per_container",
     "container_idle_time",
     "container_start_timeout",
+    "queue_depth",
 };
 #define S_TOP_KEYS (sizeof s_top_keys / sizeof s_top_keys[0])
 
@@ -674,6 +675,8 @@ static int s_top_value(s_ctx_t *c, int key, const yaml_node_t *v)
         return s_duration(c, v, path, 0, 30L * 86400 * 1000, &cfg->container_idle_ms);
     case 16:
         return s_duration(c, v, path, 100, 3600 * 1000, &cfg->container_start_timeout_ms);
+    case 17:
+        return s_int(c, v, path, 0, FX_IX_QUEUE_DEPTH_MAX, &cfg->queue_depth);
     }
     return 0;
 }
@@ -713,7 +716,7 @@ fx_ix_config_t *fx_ix_config_empty(void)
     fx_ix_config_t *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return NULL;
-    cfg->workers_per_node = cfg->prefetch = cfg->max_workers_per_container = FX_IX_UNSET;
+    cfg->workers_per_node = cfg->prefetch = cfg->max_workers_per_container = cfg->queue_depth = FX_IX_UNSET;
     cfg->container_idle_ms = cfg->container_start_timeout_ms = FX_IX_UNSET;
     cfg->heartbeat_period_ms = cfg->heartbeat_threshold_ms = cfg->idle_time_ms = cfg->stop_grace_ms =
         FX_IX_UNSET;

@@ -40,6 +40,9 @@
         max_workers_per_container: 0   # 0: no cap
         container_idle_time: 5m        # an idle container worker is retired (0: never)
         container_start_timeout: 60s   # a container worker's READY must come by then
+        queue_depth: 4096              # tasks held here beyond the managers' windows, for the
+                                       # routing to choose from (default: 0 until a container is
+                                       # named, then 4096)
 
     Relative paths are relative to the file's folder; `~/` is $HOME.
 
@@ -66,6 +69,7 @@
 #define FX_IX_LINE_MAX 4096              /* one such line */
 #define FX_IX_ALLOWED_MAX 65536          /* allowed_functions entries */
 #define FX_IX_PREFETCH_MAX 65536         /* as --prefetch */
+#define FX_IX_QUEUE_DEPTH_MAX 1000000    /* as --queue-depth */
 #define FX_IX_FIELD_MAX 256              /* partition, queue, account, address, ... */
 
 /* A value not given in the file. */
@@ -147,6 +151,7 @@ typedef struct {
     int max_workers_per_container;      /* FX_IX_UNSET or 0.. (0: no cap) */
     int64_t container_idle_ms;          /* FX_IX_UNSET or 0.. (0: never retire) */
     int64_t container_start_timeout_ms; /* FX_IX_UNSET or 100.. */
+    int queue_depth;                    /* FX_IX_UNSET (auto: fx_ix_flow.c) or 0.. */
 } fx_ix_config_t;
 
 /* Read and check the file at path. Caller owns the result

@@ -82,6 +82,7 @@ static void scenario_good(void *ctx)
              "max_workers_per_container: 3\n"
              "container_idle_time: 90s\n"
              "container_start_timeout: 2m\n"
+             "queue_depth: 500\n"
              "allowed_functions:\n"
              "  - 0b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10\n"
              "  - 1b7c0e4e-8f5a-4c3e-9a51-2f1d7c3b9e10\n",
@@ -115,8 +116,8 @@ static void scenario_good(void *ctx)
           "four containers");
     CHECK(strcmp(cfg->routing, "warm-wait") == 0 && strcmp(cfg->container_strategy, "keep") == 0 &&
               cfg->max_workers_per_container == 3 && cfg->container_idle_ms == 90000 &&
-              cfg->container_start_timeout_ms == 120000,
-          "routing and the container keys: %s %s %d %lld %lld", cfg->routing, cfg->container_strategy,
+              cfg->container_start_timeout_ms == 120000 && cfg->queue_depth == 500,
+          "routing, queue_depth and the container keys: %s %s %d %lld %lld", cfg->routing, cfg->container_strategy,
           cfg->max_workers_per_container, (long long) cfg->container_idle_ms,
           (long long) cfg->container_start_timeout_ms);
 
@@ -155,7 +156,7 @@ static void scenario_good(void *ctx)
 
     /* an empty file, nulls, a relative path, a bare number of seconds */
     cfg = s_parse("", err, sizeof err);
-    CHECK(cfg && cfg->prefetch == FX_IX_UNSET && cfg->provider.kind == FX_IX_PROVIDER_UNSET &&
+    CHECK(cfg && cfg->prefetch == FX_IX_UNSET && cfg->queue_depth == FX_IX_UNSET && cfg->provider.kind == FX_IX_PROVIDER_UNSET &&
               !cfg->allowed_functions,
           "an empty file sets nothing: %s", err);
     fx_ix_config_destroy(&cfg);
@@ -262,6 +263,7 @@ static void scenario_broken(void *ctx)
              2, 33, "containers.t.template", "{env} must be a word of its own");
     s_broken("unknown routing", "routing: round-robin\n", 1, 10, "routing",
              "expected one of random, warming-aware, warm-wait");
+    s_broken("negative queue depth", "queue_depth: -5\n", 1, 14, "queue_depth", "from 0 to");
     s_broken("unknown container strategy", "container_strategy: fifo\n", 1, 21, "container_strategy",
              "expected one of keep, lru");
     s_broken("negative cap", "max_workers_per_container: -1\n", 1, 28, "max_workers_per_container",

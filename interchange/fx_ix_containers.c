@@ -14,7 +14,7 @@ struct fx_ix_containers_t {
     fx_ix_container_t **slots;
     uint32_t count, cap;
     zhashx_t *by_id; /* id -> fx_ix_container_t *, not owned (the array owns) */
-    fx_ix_list_t holding;
+    fx_ix_list_t ready, active;
     uint64_t status_gen;
     double start_ms; /* over every container */
     uint64_t starts;
@@ -38,7 +38,7 @@ static fx_ix_container_t *s_make(fx_ix_containers_t *self, const char *id)
     c->slot = self->count;
     snprintf(c->id, sizeof c->id, "%s", id);
     fx_ix_list_init(&c->warm);
-    fx_ix_list_init(&c->held);
+    fx_ix_list_init(&c->queue);
     if (zhashx_insert(self->by_id, c->id, c) != 0) {
         free(c);
         return NULL;
@@ -52,7 +52,8 @@ fx_ix_containers_t *fx_ix_containers_new(void)
     fx_ix_containers_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    fx_ix_list_init(&self->holding);
+    fx_ix_list_init(&self->ready);
+    fx_ix_list_init(&self->active);
     self->by_id = zhashx_new();
     if (!self->by_id || !s_make(self, "")) {
         fx_ix_containers_destroy(&self);
@@ -146,22 +147,28 @@ double fx_ix_containers_start_ms(const fx_ix_containers_t *self, uint32_t slot)
     return self->starts ? self->start_ms : -1;
 }
 
-fx_ix_list_t *fx_ix_containers_holding(fx_ix_containers_t *self)
+fx_ix_list_t *fx_ix_containers_ready(fx_ix_containers_t *self)
 {
-    return &self->holding;
+    return &self->ready;
 }
 
-void fx_ix_containers_hold(fx_ix_containers_t *self, fx_ix_container_t *c)
+fx_ix_list_t *fx_ix_containers_active(fx_ix_containers_t *self)
 {
-    if (!fx_ix_node_linked(&c->holding))
-        fx_ix_list_push_back(&self->holding, &c->holding);
+    return &self->active;
 }
 
-uint64_t fx_ix_containers_held(fx_ix_containers_t *self)
+static void s_member(fx_ix_list_t *list, fx_ix_node_t *node, bool in)
 {
-    uint64_t n = 0;
-    for (fx_ix_node_t *node = fx_ix_list_first(&self->holding); node;
-         node = fx_ix_list_next(&self->holding, node))
-        n += FX_IX_RECORD(node, fx_ix_container_t, holding)->held.size;
-    return n;
+    if (in == fx_ix_node_linked(node))
+        return; /* keeps its turn */
+    if (in)
+        fx_ix_list_push_back(list, node);
+    else
+        fx_ix_list_remove(list, node);
+}
+
+void fx_ix_containers_check(fx_ix_containers_t *self, fx_ix_container_t *c)
+{
+    s_member(&self->active, &c->active, c->queue.size > 0);
+    s_member(&self->ready, &c->ready, c->queue.size > 0 && c->warm.size > 0);
 }

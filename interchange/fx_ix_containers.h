@@ -13,8 +13,10 @@
         up when the definition changes: a manager session is sent it again
         when the generation it was sent is older (fx_ix_dispatch.c);
       - the routing sets: the managers with an idle warm worker for it (one
-        list, kept by fx_ix_route.c) and the tasks warm-wait holds for one
-        (fx_ix_route_warmwait.c);
+        list, kept by fx_ix_route.c), its lane: its tasks queued in the FIFO,
+        in FIFO order (kept by fx_ix_tasks.c); a slot with both queued
+        tasks and an idle warm worker is in the registry's ready list, which
+        the dispatch phase serves before any cold start (SPEC 7.9);
       - sums over the managers: the workers it has (the pools), the tasks
         waiting at managers beyond them, and the numbers ENDPOINT_STATUS
         reports (managers, idle, busy, starting; from CAPACITY only);
@@ -45,8 +47,9 @@ typedef struct {
     uint32_t gen;             /* 0: no definition from the broker yet */
     bool warned;              /* "no definition" said once */
     fx_ix_list_t warm;        /* fx_ix_mc_t by .warm (fx_ix_managers.h): an idle warm worker, room */
-    fx_ix_list_t held;        /* fx_ix_task_t by node: waiting here for a warm worker */
-    fx_ix_node_t holding;     /* in the registry's list of slots with held tasks */
+    fx_ix_list_t queue;       /* fx_ix_task_t by lane: its tasks in the FIFO, in its order */
+    fx_ix_node_t ready;       /* in the registry's ready list: queue and warm both non-empty */
+    fx_ix_node_t active;      /* in the registry's active list: queue non-empty */
     /* sums over the managers (fx_ix_managers.c keeps them) */
     uint64_t workers;                        /* the pools: workers for it, as estimated */
     uint64_t backlog;                        /* its tasks at managers beyond those workers */
@@ -90,12 +93,11 @@ void fx_ix_containers_measure(fx_ix_containers_t *self, uint32_t slot, double ru
    average over every container, else < 0 (not measured yet). */
 double fx_ix_containers_start_ms(const fx_ix_containers_t *self, uint32_t slot);
 
-/* Slots with tasks held for a warm worker (fx_ix_container_t by .holding):
-   a slot joins when its first task is held (fx_ix_containers_hold) and
-   leaves when the dispatch phase finds its list empty. */
-fx_ix_list_t *fx_ix_containers_holding(fx_ix_containers_t *self);
-void fx_ix_containers_hold(fx_ix_containers_t *self, fx_ix_container_t *c);
-/* Tasks held now, over every slot. O(slots holding). */
-uint64_t fx_ix_containers_held(fx_ix_containers_t *self);
+/* Slots with queued tasks and an idle warm worker (fx_ix_container_t by
+   .ready), and slots with queued tasks (by .active); _check puts c in or
+   out of both after its queue or warm list changed. O(1). */
+fx_ix_list_t *fx_ix_containers_ready(fx_ix_containers_t *self);
+fx_ix_list_t *fx_ix_containers_active(fx_ix_containers_t *self);
+void fx_ix_containers_check(fx_ix_containers_t *self, fx_ix_container_t *c);
 
 #endif

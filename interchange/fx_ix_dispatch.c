@@ -1,9 +1,11 @@
-/*  fx_ix_dispatch.c: phase 6 of the loop, dispatch. First the tasks
-    warm-wait holds for a warm worker (fx_ix_route_warmwait.c), then tasks
-    leave the front of the FIFO, in order, for the manager the routing
-    strategy picks (fx_ix_route.h), as many at once as that manager has
-    room for among the tasks of the front one's container, never beyond
-    its window; then each manager that got some is sent one TASKS message
+/*  fx_ix_dispatch.c: phase 6 of the loop, dispatch. For the strategies
+    that route by container (SPEC 7.9): the FIFO's front while its
+    container has no worker anywhere, then each container's queued tasks
+    to the managers with idle warm workers for it, then cold starts where
+    the strategy's own choice says (warm-wait). Then tasks leave the front
+    of the FIFO, in order, for the manager the routing strategy picks
+    (fx_ix_route.h), as many at once as that manager has room for among
+    the tasks of the front one's container, never beyond its window; then each manager that got some is sent one TASKS message
     with all of them (FX_BATCH_MAX at most), their frames shared, not
     copied (fx_ix_wire.h), after CONTAINERS with the definitions of the
     containers they name that its session lacks (SPEC 5.35). The cost is
@@ -152,61 +154,78 @@ static void s_give(fx_ix_work_t *w, fx_ix_port_t *port, fx_ix_manager_t *m, fx_i
         s_send_batch(w, port, m); /* a full message: out now, the next ones after it */
 }
 
-/* Warm-wait's held tasks first (fx_ix_route_warmwait.c): each container's
-   go to its managers with an idle warm worker, oldest first; those that
-   waited their time, and all of a container with no warm worker left, go
-   back to the front of the FIFO with cold starts allowed. O(1) per task,
-   plus O(1) per container holding. */
-static void s_serve_held(fx_ix_work_t *w, fx_ix_port_t *port, int64_t now)
+/* Before the warm workers are served: the FIFO's front, while its
+   container has no worker at any manager and no task at one, takes the
+   first room a manager has (a cold start, or a wait there), even over
+   tasks that an idle warm worker could run. Without it a container with no
+   worker would wait as long as warm workers of others keep freeing up and
+   finding work: the oldest head of such a container is never starved.
+   A container with a worker is served by it (s_serve_warm). O(1) per
+   task handed. */
+static void s_serve_unserved(fx_ix_work_t *w, fx_ix_port_t *port)
 {
-    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
     fx_ix_route_t *route = fx_ix_managers_route(w->managers);
-    fx_ix_list_t *holding = fx_ix_containers_holding(cs), back;
-    fx_ix_list_init(&back);
-    fx_ix_node_t *node = fx_ix_list_first(holding);
-    while (node) {
-        fx_ix_node_t *next = fx_ix_list_next(holding, node);
-        fx_ix_container_t *c = FX_IX_RECORD(node, fx_ix_container_t, holding);
-        fx_ix_node_t *front;
-        while ((front = fx_ix_list_first(&c->held)) != NULL) {
-            fx_ix_task_t *t = FX_IX_RECORD(front, fx_ix_task_t, node);
-            if (c->workers == 0 || t->held_until <= now) {
-                fx_ix_tasks_unwait(t);
-                t->no_hold = true;
-                fx_ix_list_push_back(&back, &t->node);
-                c->held_expired++;
-                continue;
-            }
-            uint32_t room = 0;
-            fx_ix_manager_t *m = fx_ix_route_warm(route, c->slot, &room);
-            if (!m || !s_touch(w, m))
-                break; /* no warm worker idle (or out of memory): they wait on */
-            for (uint32_t k = 0; k < room && (front = fx_ix_list_first(&c->held)) != NULL; k++) {
-                t = FX_IX_RECORD(front, fx_ix_task_t, node);
-                fx_ix_tasks_unwait(t);
-                s_give(w, port, m, t);
-                c->held_served++;
-            }
-        }
-        if (!c->held.size)
-            fx_ix_list_remove(holding, node);
-        node = next;
+    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
+    fx_ix_task_t *t;
+    while ((t = fx_ix_tasks_peek(w->tasks)) != NULL) {
+        const fx_ix_container_t *c = fx_ix_containers_at(cs, t->slot);
+        if (!c || c->workers + c->backlog > 0)
+            return;
+        uint32_t room = 0;
+        fx_ix_manager_t *m = fx_ix_route_fallback(route, t->slot, &room);
+        if (!m || room == 0 || !s_touch(w, m))
+            return;
+        fx_ix_tasks_take(w->tasks, t);
+        s_give(w, port, m, t); /* in flight now: its container is served */
     }
-    fx_ix_tasks_front_all(w->tasks, &back);
 }
 
-/* Warm-wait holds t, the front of the FIFO, for a warm worker of its
-   container: at most a cold start's time. */
-static void s_hold(fx_ix_work_t *w, fx_ix_task_t *t, int64_t now)
+/* Containers first (strategies by_container: warming-aware, warm-wait):
+   each container with queued tasks and a manager with an idle warm worker
+   for it (the ready list, fx_ix_containers.h) sends its oldest queued
+   tasks to those managers, wherever they stand in the FIFO, until its
+   lane or its idle warm workers run out; the containers take turns. Only
+   then does the FIFO's front get cold starts (SPEC 7.9). O(1) per task
+   handed, and per container served. */
+static void s_serve_warm(fx_ix_work_t *w, fx_ix_port_t *port)
 {
-    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
-    fx_ix_container_t *c = fx_ix_containers_at(cs, t->slot);
-    double start = fx_ix_containers_start_ms(cs, t->slot);
-    int64_t wait = start > FX_IX_HOLD_MAX_MS ? FX_IX_HOLD_MAX_MS : start > 1 ? (int64_t) start : 1;
-    t->held_until = now + wait;
-    fx_ix_tasks_wait(w->tasks, t, &c->held);
-    fx_ix_containers_hold(cs, c);
-    c->held_total++;
+    fx_ix_route_t *route = fx_ix_managers_route(w->managers);
+    fx_ix_list_t *ready = fx_ix_containers_ready(fx_ix_managers_containers(w->managers));
+    fx_ix_node_t *node;
+    while ((node = fx_ix_list_first(ready)) != NULL) {
+        fx_ix_container_t *c = FX_IX_RECORD(node, fx_ix_container_t, ready);
+        fx_ix_list_move_back(ready, node); /* turns: the next container first next time */
+        uint32_t room = 0;
+        fx_ix_manager_t *m = fx_ix_route_warm(route, c->slot, &room);
+        if (!m || room == 0 || !s_touch(w, m))
+            break; /* cannot happen (a ready slot has an idle warm worker with room), or out of memory */
+        fx_ix_task_t *t;
+        for (uint32_t k = 0; k < room && (t = fx_ix_tasks_lane_first(w->tasks, c->slot)) != NULL; k++) {
+            c->held_served += t->held_until != 0; /* warm-wait refused it a cold start: it waited */
+            fx_ix_tasks_take(w->tasks, t);
+            s_give(w, port, m, t);
+        }
+    }
+}
+
+/* Cold starts as the strategy's cold says (warm-wait): one task at a time,
+   the oldest of the container it names, to the next manager with
+   cold_free (round robin), else with room, until it names none or no
+   manager has room. */
+static void s_serve_cold(fx_ix_work_t *w, fx_ix_port_t *port, int64_t now)
+{
+    fx_ix_route_t *route = fx_ix_managers_route(w->managers);
+    const fx_ix_route_ops_t *ops = fx_ix_route_ops(route);
+    fx_ix_container_t *c;
+    while (fx_ix_route_has_room(route) && (c = ops->cold(route, now)) != NULL) {
+        uint32_t room = 0;
+        fx_ix_manager_t *m = fx_ix_route_fallback(route, c->slot, &room);
+        fx_ix_task_t *t = fx_ix_tasks_lane_first(w->tasks, c->slot);
+        if (!m || room == 0 || !t || !s_touch(w, m))
+            return;
+        fx_ix_tasks_take(w->tasks, t);
+        s_give(w, port, m, t);
+    }
 }
 
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port)
@@ -215,17 +234,22 @@ void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port)
     fx_ix_scratch_t *sc = &w->scratch;
     int64_t now = fx_now_ms();
     sc->ntouched = 0;
-    s_serve_held(w, port, now);
-    for (fx_ix_task_t *t = fx_ix_tasks_peek(w->tasks); t; t = fx_ix_tasks_peek(w->tasks)) {
+    if (fx_ix_route_by_container(route)) {
+        s_serve_unserved(w, port);
+        s_serve_warm(w, port);
+    }
+    bool cold_op = fx_ix_route_ops(route)->cold != NULL;
+    if (cold_op)
+        s_serve_cold(w, port, now);
+    /* the FIFO's front, in order: every strategy without its own cold
+       choice, and with one the tasks of no container record (past the slots) */
+    fx_ix_containers_t *cs = fx_ix_managers_containers(w->managers);
+    for (fx_ix_task_t *t = fx_ix_tasks_peek(w->tasks); t && !(cold_op && fx_ix_containers_at(cs, t->slot));
+         t = fx_ix_tasks_peek(w->tasks)) {
         uint32_t room = 0;
         fx_ix_manager_t *m = NULL;
-        fx_ix_pick_t pick = fx_ix_route_choose(route, t, &m, &room);
-        if (pick == FX_IX_PICK_NONE)
+        if (fx_ix_route_choose(route, t, &m, &room) == FX_IX_PICK_NONE)
             break;
-        if (pick == FX_IX_PICK_HOLD) {
-            s_hold(w, t, now);
-            continue;
-        }
         if (!s_touch(w, m))
             break; /* out of memory: the tasks wait for the next pass */
         /* room is for tasks like the front one: of its container */
@@ -246,12 +270,6 @@ void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port)
 
 int64_t fx_ix_dispatch_next(fx_ix_work_t *w)
 {
-    fx_ix_list_t *holding = fx_ix_containers_holding(fx_ix_managers_containers(w->managers));
-    int64_t next = INT64_MAX;
-    for (fx_ix_node_t *n = fx_ix_list_first(holding); n; n = fx_ix_list_next(holding, n)) {
-        fx_ix_node_t *front = fx_ix_list_first(&FX_IX_RECORD(n, fx_ix_container_t, holding)->held);
-        if (front && FX_IX_RECORD(front, fx_ix_task_t, node)->held_until < next)
-            next = FX_IX_RECORD(front, fx_ix_task_t, node)->held_until;
-    }
-    return next;
+    const fx_ix_route_ops_t *ops = fx_ix_route_ops(fx_ix_managers_route(w->managers));
+    return ops->wake ? ops->wake(fx_ix_managers_route(w->managers)) : INT64_MAX;
 }

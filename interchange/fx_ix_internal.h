@@ -84,6 +84,8 @@ typedef struct {
     fx_ix_list_t orphans;       /* scratch: tasks of lost or replaced managers */
     zhashx_t *allowed;          /* function ids allowed here; NULL: all */
     const char *config_path;    /* for messages; NULL: no config file */
+    int queue_depth;            /* as fx_interchange_conf_t's (FX_IX_QUEUE_AUTO: fx_ix_flow.c) */
+    bool containers_configured; /* the config has containers: entries */
     fx_ix_scratch_t scratch;
     fx_ix_stats_t stats;
 } fx_ix_work_t;
@@ -181,8 +183,8 @@ void fx_ix_expire(fx_ix_work_t *w, int64_t now, int64_t silence_ms);
    managers the routing strategy picks (fx_ix_route.h), never beyond a
    manager's window; one TASKS batch per manager served. */
 void fx_ix_dispatch(fx_ix_work_t *w, fx_ix_port_t *port);
-/* When the next held task's wait ends (INT64_MAX: none held), for the
-   loop's timer. O(containers holding). */
+/* When a wait the strategy imposed ends (warm-wait; INT64_MAX: none), for
+   the loop's timer. O(containers with queued tasks). */
 int64_t fx_ix_dispatch_next(fx_ix_work_t *w);
 
 /* Phase 7 (fx_ix_broker_send.c), only while the link is ACTIVE: pending
@@ -195,6 +197,11 @@ void fx_ix_broker_send(fx_ix_link_t *link, fx_ix_work_t *w, fx_ix_sent_t *sent, 
    old ones the broker does not count, plus results not yet sent. */
 uint64_t fx_ix_held(const fx_ix_work_t *w);
 
+/* The tasks the endpoint holds beyond its managers' windows (a queue of
+   its own for the routing to choose from): queue_depth, or for
+   FX_IX_QUEUE_AUTO none while only the host was named and the config has
+   no containers: entry, else FX_IX_QUEUE_AUTO_DEPTH. */
+uint64_t fx_ix_queue_depth(const fx_ix_work_t *w);
 /* The window to announce: the managers' windows, or potential (what the
    blocks the provider may still bring in would announce,
    fx_ix_scaling_potential) if that is more, less the old tasks still

@@ -58,6 +58,16 @@ const char *fx_ix_route_name(const fx_ix_route_t *self)
     return self->ops->name;
 }
 
+const fx_ix_route_ops_t *fx_ix_route_ops(const fx_ix_route_t *self)
+{
+    return self->ops;
+}
+
+bool fx_ix_route_by_container(const fx_ix_route_t *self)
+{
+    return self->ops->by_container;
+}
+
 fx_ix_containers_t *fx_ix_route_containers(fx_ix_route_t *self)
 {
     return self->containers;
@@ -111,6 +121,8 @@ static void s_warm_in(fx_ix_route_t *self, fx_ix_mc_t *mc, bool room)
         fx_ix_list_push_back(&c->warm, &mc->warm);
     else
         fx_ix_list_remove(&c->warm, &mc->warm);
+    if (c->warm.size <= 1)
+        fx_ix_containers_check(self->containers, c); /* the warm list became, or stopped being, empty */
 }
 
 void fx_ix_route_update(fx_ix_route_t *self, fx_ix_manager_t *m, fx_ix_mc_t *mc)
@@ -234,4 +246,9 @@ fx_ix_manager_t *fx_ix_route_random_pick(fx_ix_route_t *self, uint32_t *room)
 bool fx_ix_route_can_cold(const fx_ix_route_t *self)
 {
     return self->cold.size > 0;
+}
+
+bool fx_ix_route_has_room(const fx_ix_route_t *self)
+{
+    return self->count > 0;
 }

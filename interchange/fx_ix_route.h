@@ -27,23 +27,24 @@
                      (funcX's algorithm). For the host ("") with managers
                      that send CREDIT this is round robin over idle workers
                      first, then over prefetch room.
-      warm-wait      fx_ix_route_warmwait.c: as warming-aware, but when no
-                     warm worker is idle, a cold start could be made, and
-                     the container's warm workers are expected to reach the
-                     task sooner than a cold start takes (from its measured
-                     run and start times and the tasks already waiting for
-                     them), the task is held here for one of them
-                     (FX_IX_PICK_HOLD); the dispatch phase serves held tasks
-                     first and sends one on with cold starts allowed once it
-                     waited a cold start's time, or when the container has
-                     no warm worker left: nothing is held for ever.
+      warm-wait      fx_ix_route_warmwait.c: as warming-aware for warm
+                     workers; cold starts go not to the FIFO's front but to
+                     the container whose queue its workers need longest to
+                     drain (queued x run time / workers), and only while
+                     that is longer than a cold start takes (measured):
+                     otherwise its tasks wait here for its warm workers, and
+                     no warm worker is evicted for them. A head that waited
+                     a cold start's time (at most FX_IX_HOLD_MAX_MS) gets
+                     one anyway (a worker stuck in a long task).
 
-    The dispatch phase (fx_ix_dispatch.c) calls _choose once per batch it
-    hands out: *room tasks like the front one (the same container) may go
-    to the manager picked. */
+    The dispatch phase (fx_ix_dispatch.c) serves warm workers first for the
+    strategies by_container, then calls the strategy's cold (if it has one)
+    or _choose once per batch it hands out: *room tasks like the front one
+    (the same container) may go to the manager picked. */
 #ifndef FX_IX_ROUTE_H
 #define FX_IX_ROUTE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fx_ix_containers.h"
@@ -65,21 +66,29 @@ typedef struct fx_ix_route_t fx_ix_route_t;
 typedef enum {
     FX_IX_PICK_NONE, /* no manager can take it now: it stays queued, and so do the ones behind */
     FX_IX_PICK_SEND, /* to *manager_p, with up to *room tasks like it */
-    FX_IX_PICK_HOLD, /* warm-wait: hold it here for a warm worker */
 } fx_ix_pick_t;
 
 /* A strategy. */
 typedef struct {
-    const char *name; /* as the config's routing: names it */
+    const char *name;  /* as the config's routing: names it */
+    bool by_container; /* the dispatch phase first serves each container's queued tasks to the
+                          managers with idle warm workers for it (fx_ix_dispatch.c), then picks */
     fx_ix_pick_t (*pick)(fx_ix_route_t *route, const fx_ix_task_t *task, fx_ix_manager_t **manager_p,
                          uint32_t *room);
+    /* NULL, or: the container (with queued tasks) whose oldest queued task
+       gets the next cold start, NULL for none now (the queued tasks wait
+       for warm workers); asked while some manager has room. */
+    fx_ix_container_t *(*cold)(fx_ix_route_t *route, int64_t now);
+    /* With cold: when a wait it imposed ends (INT64_MAX: none). */
+    int64_t (*wake)(fx_ix_route_t *route);
 } fx_ix_route_ops_t;
 
 extern const fx_ix_route_ops_t fx_ix_route_random;
 extern const fx_ix_route_ops_t fx_ix_route_warming;
 extern const fx_ix_route_ops_t fx_ix_route_warmwait;
 #define FX_IX_ROUTE_DEFAULT "warming-aware"
-/* The longest warm-wait holds a task, whatever a cold start measured. */
+/* The longest warm-wait lets a container's oldest task wait for a warm
+   worker, whatever a cold start measured. */
 #define FX_IX_HOLD_MAX_MS 60000
 
 /* The strategy of that name (NULL: none). */
@@ -90,6 +99,8 @@ const fx_ix_route_ops_t *fx_ix_route_named(const char *name);
 fx_ix_route_t *fx_ix_route_new(const fx_ix_route_ops_t *ops, fx_ix_containers_t *containers);
 void fx_ix_route_destroy(fx_ix_route_t **self_p);
 const char *fx_ix_route_name(const fx_ix_route_t *self);
+bool fx_ix_route_by_container(const fx_ix_route_t *self);
+const fx_ix_route_ops_t *fx_ix_route_ops(const fx_ix_route_t *self);
 fx_ix_containers_t *fx_ix_route_containers(fx_ix_route_t *self);
 
 /* The manager's room, cold_free or workers may have changed: its entries
@@ -120,5 +131,7 @@ fx_ix_manager_t *fx_ix_route_warm(fx_ix_route_t *self, uint32_t slot, uint32_t *
 fx_ix_manager_t *fx_ix_route_fallback(fx_ix_route_t *self, uint32_t slot, uint32_t *room);
 fx_ix_manager_t *fx_ix_route_random_pick(fx_ix_route_t *self, uint32_t *room);
 bool fx_ix_route_can_cold(const fx_ix_route_t *self);
+/* Some manager has window room. */
+bool fx_ix_route_has_room(const fx_ix_route_t *self);
 
 #endif

@@ -12,4 +12,4 @@ static fx_ix_pick_t s_pick(fx_ix_route_t *route, const fx_ix_task_t *task, fx_ix
     return *manager_p ? FX_IX_PICK_SEND : FX_IX_PICK_NONE;
 }
 
-const fx_ix_route_ops_t fx_ix_route_random = {.name = "random", .pick = s_pick};
+const fx_ix_route_ops_t fx_ix_route_random = {.name = "random", .by_container = false, .pick = s_pick};

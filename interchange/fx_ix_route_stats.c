@@ -12,6 +12,19 @@ static const char *s_key(const fx_ix_container_t *c)
     return c->id[0] ? c->id : "host";
 }
 
+/* Containers whose oldest queued task warm-wait refused a cold start, and
+   which still wait. */
+static uint64_t s_waiting(fx_ix_containers_t *cs)
+{
+    fx_ix_list_t *active = fx_ix_containers_active(cs);
+    uint64_t n = 0;
+    for (fx_ix_node_t *node = fx_ix_list_first(active); node; node = fx_ix_list_next(active, node)) {
+        fx_ix_node_t *head = fx_ix_list_first(&FX_IX_RECORD(node, fx_ix_container_t, active)->queue);
+        n += head && FX_IX_RECORD(head, fx_ix_task_t, lane)->held_until != 0;
+    }
+    return n;
+}
+
 void fx_ix_stats_routing(fx_ix_text_t *out, fx_ix_managers_t *managers)
 {
     fx_ix_containers_t *cs = fx_ix_managers_containers(managers);
@@ -27,7 +40,7 @@ void fx_ix_stats_routing(fx_ix_text_t *out, fx_ix_managers_t *managers)
     fx_ix_text_add(out,
                    "tasks_cold_routed=%" PRIu64 "\ntasks_held=%" PRIu64 "\ntasks_held_now=%" PRIu64
                    "\ntasks_held_expired=%" PRIu64 "\ntasks_held_served=%" PRIu64 "\n",
-                   cold, held, fx_ix_containers_held(cs), expired, served);
+                   cold, held, s_waiting(cs), expired, served);
     for (uint32_t slot = 0; slot < fx_ix_containers_count(cs); slot++) {
         const fx_ix_container_t *c = fx_ix_containers_at(cs, slot);
         const char *k = s_key(c);

@@ -15,4 +15,4 @@ static fx_ix_pick_t s_pick(fx_ix_route_t *route, const fx_ix_task_t *task, fx_ix
     return *manager_p ? FX_IX_PICK_SEND : FX_IX_PICK_NONE;
 }
 
-const fx_ix_route_ops_t fx_ix_route_warming = {.name = "warming-aware", .pick = s_pick};
+const fx_ix_route_ops_t fx_ix_route_warming = {.name = "warming-aware", .by_container = true, .pick = s_pick};

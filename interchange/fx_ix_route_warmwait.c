@@ -1,50 +1,111 @@
 /*  fx_ix_route_warmwait.c: the `warm-wait` routing strategy (SPEC 7.9,
-    fx_ix_route.h). As warming-aware, with one more choice when no warm
-    worker for the task's container is idle but a cold start could be
-    made: wait here for a warm worker instead, if one is expected to reach
-    the task sooner than a cold start would take.
+    fx_ix_route.h). Warm workers are served as with warming-aware (the
+    dispatch phase hands each container's queued tasks to the managers with
+    idle warm workers for it). What differs is the cold start: which
+    container gets one, and whether any does.
 
-    The expectation is a fluid one: the container's W warm workers (over
-    every manager) finish a task every R ms each (its measured run time),
-    so the tasks already waiting for them (B at managers beyond their
-    workers, H held here) and this one are served within (B + H + 1) R / W;
-    a cold start takes S (its measured start time, else the endpoint's
-    average over containers). The task is held while that is less than S,
-    so a cold start is made only for the part of the container's queue that
-    its warm workers cannot serve within a start's time. With nothing
-    measured yet the strategy behaves as warming-aware (the first cold
-    start and the first run measure).
+    A cold slot (a manager's cold_free: a free slot, or under lru an idle
+    worker of a container with nothing queued here, since warm work is
+    served first) goes to the container whose queue its workers need
+    longest to drain: Q x R / W, with Q its tasks queued here, R its
+    measured run time and W its workers over every manager (idle, busy,
+    starting, as CAPACITY said, and one more for each of its tasks at a
+    manager beyond those: a cold start routed since, or one the manager
+    will make; with prefetch those may be tasks waiting for a busy worker,
+    which this counts as workers).
+    A container with no worker comes first. So the workers are shared out
+    as the queue is (the largest drain time first, as a highest-averages
+    apportionment), not in the order the tasks happen to stand in the FIFO.
+    It gets the cold start only if that drain time is longer than a cold
+    start takes (S, measured; the endpoint's average while this container
+    has none): a new worker shortens the drain only then (it starts serving
+    after S; the W busy ones have shortened the queue by W x S by then).
+    Otherwise nothing is started: its tasks wait here for its warm workers
+    and the idle worker of another container is kept warm. Before R and S
+    are measured every cold slot is used, as warming-aware would.
 
-    Held tasks are the dispatch phase's (fx_ix_dispatch.c): served first
-    when a warm worker frees up, and sent on with cold starts allowed once
-    they have waited S (at most FX_IX_HOLD_MAX_MS), or at once when the
-    container has no warm worker left. */
+    Nothing waits for ever: a container's oldest task that waited S (at
+    most FX_IX_HOLD_MAX_MS) since a cold start was first refused to it gets
+    the next cold slot (its workers may be stuck in long tasks).
+
+    The cold slot is taken as the view offers it (fx_ix_route_fallback:
+    managers with cold_free first, else any with room, where the task waits
+    for the manager's next free slot), so that while a manager's first
+    workers are still starting the shares are already chosen this way.
+
+    Cost: O(containers with queued tasks) per cold start made or refused
+    (asked only while some manager has room), never anything per manager. */
 #include "fx_ix_route.h"
 
-static bool s_hold(fx_ix_route_t *route, const fx_ix_task_t *task)
+static fx_ix_task_t *s_head(fx_ix_container_t *c)
 {
-    if (!task || task->no_hold || !fx_ix_route_can_cold(route))
-        return false; /* no cold start to save: it waits at a manager as with warming-aware */
+    fx_ix_node_t *n = fx_ix_list_first(&c->queue);
+    return n ? FX_IX_RECORD(n, fx_ix_task_t, lane) : NULL;
+}
+
+/* The wait before a refused head gets a cold start anyway. */
+static int64_t s_patience(fx_ix_containers_t *cs, uint32_t slot)
+{
+    double start = fx_ix_containers_start_ms(cs, slot);
+    return start > FX_IX_HOLD_MAX_MS ? FX_IX_HOLD_MAX_MS : start > 1 ? (int64_t) start : 1;
+}
+
+static fx_ix_container_t *s_cold(fx_ix_route_t *route, int64_t now)
+{
     fx_ix_containers_t *cs = fx_ix_route_containers(route);
-    const fx_ix_container_t *c = fx_ix_containers_at(cs, task->slot);
-    double start = fx_ix_containers_start_ms(cs, task->slot);
-    if (!c || c->workers == 0 || c->runs == 0 || start < 0)
-        return false;
-    double run = c->run_ms > 1 ? c->run_ms : 1;
-    double waiting = (double) (c->backlog + c->held.size) + 1;
-    return waiting * run < start * (double) c->workers;
+    fx_ix_list_t *active = fx_ix_containers_active(cs);
+    fx_ix_container_t *best = NULL;
+    double best_drain = -1;
+    for (fx_ix_node_t *n = fx_ix_list_first(active); n; n = fx_ix_list_next(active, n)) {
+        fx_ix_container_t *c = FX_IX_RECORD(n, fx_ix_container_t, active);
+        fx_ix_task_t *head = s_head(c);
+        if (head->held_until && now >= head->held_until) {
+            c->held_expired++;
+            return c; /* waited its time */
+        }
+        uint64_t workers = c->workers + c->backlog; /* a task beyond a manager's workers: one to come */
+        if (workers == 0)
+            return c;
+        double drain = (double) c->queue.size * (c->runs ? c->run_ms : 1.0) / (double) workers;
+        if (drain > best_drain) {
+            best = c;
+            best_drain = drain;
+        }
+    }
+    if (!best)
+        return NULL;
+    double start = fx_ix_containers_start_ms(cs, best->slot);
+    if (start < 0 || best->runs == 0 || best_drain > start)
+        return best;
+    /* no cold start is worth it: every head waits, for a start's time at most */
+    for (fx_ix_node_t *n = fx_ix_list_first(active); n; n = fx_ix_list_next(active, n)) {
+        fx_ix_container_t *c = FX_IX_RECORD(n, fx_ix_container_t, active);
+        fx_ix_task_t *head = s_head(c);
+        if (!head->held_until) {
+            head->held_until = now + s_patience(cs, c->slot);
+            c->held_total++;
+        }
+    }
+    return NULL;
+}
+
+static int64_t s_wake(fx_ix_route_t *route)
+{
+    fx_ix_list_t *active = fx_ix_containers_active(fx_ix_route_containers(route));
+    int64_t next = INT64_MAX;
+    for (fx_ix_node_t *n = fx_ix_list_first(active); n; n = fx_ix_list_next(active, n)) {
+        fx_ix_task_t *head = s_head(FX_IX_RECORD(n, fx_ix_container_t, active));
+        if (head->held_until && head->held_until < next)
+            next = head->held_until;
+    }
+    return next;
 }
 
 static fx_ix_pick_t s_pick(fx_ix_route_t *route, const fx_ix_task_t *task, fx_ix_manager_t **manager_p,
                            uint32_t *room)
 {
-    *manager_p = fx_ix_route_warm(route, task ? task->slot : FX_IX_SLOT_HOST, room);
-    if (*manager_p)
-        return FX_IX_PICK_SEND;
-    if (s_hold(route, task))
-        return FX_IX_PICK_HOLD;
-    *manager_p = fx_ix_route_fallback(route, task ? task->slot : FX_IX_SLOT_HOST, room);
-    return *manager_p ? FX_IX_PICK_SEND : FX_IX_PICK_NONE;
+    return fx_ix_route_warming.pick(route, task, manager_p, room);
 }
 
-const fx_ix_route_ops_t fx_ix_route_warmwait = {.name = "warm-wait", .pick = s_pick};
+const fx_ix_route_ops_t fx_ix_route_warmwait = {
+    .name = "warm-wait", .by_container = true, .pick = s_pick, .cold = s_cold, .wake = s_wake};

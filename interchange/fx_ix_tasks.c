@@ -1,5 +1,6 @@
-/*  fx_ix_tasks.c: the FIFO (an intrusive list, fx_ix_list.h) plus an index
-    by task id (zhashx, keyed by the task's own id: no key copied). */
+/*  fx_ix_tasks.c: the FIFO (an intrusive list, fx_ix_list.h), the lanes
+    per container beside it (a second node in each task), and an index by
+    task id (zhashx, keyed by the task's own id: no key copied). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,55 @@ struct fx_ix_tasks_t {
     fx_ix_list_t fifo; /* fx_ix_task_t by node, not owned: the index owns */
     zhashx_t *index;   /* task_id -> fx_ix_task_t *, owns */
     size_t old;        /* tasks with .old set */
+    fx_ix_containers_t *cs; /* the lanes' records, not owned; NULL: no lanes */
 };
+
+/* ------------------------------------------------------------ lanes */
+
+static fx_ix_container_t *s_lane_of(fx_ix_tasks_t *self, const fx_ix_task_t *task)
+{
+    return self->cs ? fx_ix_containers_at(self->cs, task->slot) : NULL;
+}
+
+/* task (just put in the FIFO, at its front or back) into its lane. */
+static void s_lane_in(fx_ix_tasks_t *self, fx_ix_task_t *task, bool front)
+{
+    fx_ix_container_t *c = s_lane_of(self, task);
+    if (!c)
+        return;
+    if (front)
+        fx_ix_list_push_front(&c->queue, &task->lane);
+    else
+        fx_ix_list_push_back(&c->queue, &task->lane);
+    if (c->queue.size == 1)
+        fx_ix_containers_check(self->cs, c);
+}
+
+/* task (leaving the FIFO) out of its lane. */
+static void s_lane_out(fx_ix_tasks_t *self, fx_ix_task_t *task)
+{
+    fx_ix_container_t *c = fx_ix_node_linked(&task->lane) ? s_lane_of(self, task) : NULL;
+    if (!c)
+        return;
+    fx_ix_list_remove(&c->queue, &task->lane);
+    if (c->queue.size == 0)
+        fx_ix_containers_check(self->cs, c);
+}
+
+/* The tasks of list (about to be spliced to the FIFO's front) to the
+   fronts of their lanes, the last first. */
+static void s_lanes_front(fx_ix_tasks_t *self, fx_ix_list_t *list)
+{
+    if (!self->cs)
+        return;
+    for (fx_ix_node_t *n = fx_ix_list_last(list); n; n = fx_ix_list_prev(list, n))
+        s_lane_in(self, FX_IX_RECORD(n, fx_ix_task_t, node), true);
+}
+
+void fx_ix_tasks_lanes(fx_ix_tasks_t *self, fx_ix_containers_t *cs)
+{
+    self->cs = cs;
+}
 
 static void s_task_free(void **item_p)
 {
@@ -63,6 +112,11 @@ static void s_texts(fx_task_t *task, char *out[FX_IX_TASK_TEXTS])
 
 int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
 {
+    return fx_ix_tasks_add_in(self, task, FX_IX_SLOT_HOST);
+}
+
+int fx_ix_tasks_add_in(fx_ix_tasks_t *self, fx_task_t *task, uint32_t slot)
+{
     fx_ix_task_t *known = zhashx_lookup(self->index, task->task_id);
     if (known) {
         if (known->old) {
@@ -89,6 +143,7 @@ int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
     held->attempt = task->attempt;
     held->walltime_ms = task->walltime_ms;
     held->retries = task->retries;
+    held->slot = slot;
     memcpy(held->times, task->times, sizeof held->times);
     char *at = held->text;
     for (int i = 0; i < FX_IX_TASK_TEXTS; i++) {
@@ -105,6 +160,7 @@ int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task)
     task->body = NULL;
     task->payload = NULL;
     fx_ix_list_push_back(&self->fifo, &held->node);
+    s_lane_in(self, held, false);
     return FX_OK;
 }
 
@@ -122,8 +178,21 @@ fx_ix_task_t *fx_ix_tasks_pop(fx_ix_tasks_t *self)
 {
     fx_ix_task_t *task = fx_ix_tasks_peek(self);
     if (task)
-        fx_ix_list_remove(&self->fifo, &task->node);
+        fx_ix_tasks_take(self, task);
     return task;
+}
+
+fx_ix_task_t *fx_ix_tasks_lane_first(fx_ix_tasks_t *self, uint32_t slot)
+{
+    fx_ix_container_t *c = self->cs ? fx_ix_containers_at(self->cs, slot) : NULL;
+    fx_ix_node_t *n = c ? fx_ix_list_first(&c->queue) : NULL;
+    return n ? FX_IX_RECORD(n, fx_ix_task_t, lane) : NULL;
+}
+
+void fx_ix_tasks_take(fx_ix_tasks_t *self, fx_ix_task_t *task)
+{
+    fx_ix_list_remove(&self->fifo, &task->node);
+    s_lane_out(self, task);
 }
 
 void fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task)
@@ -131,7 +200,9 @@ void fx_ix_tasks_requeue(fx_ix_tasks_t *self, fx_ix_task_t *task)
     task->holder = NULL;
     task->requeues++;
     task->attempt++;
+    task->held_until = 0;
     fx_ix_list_push_front(&self->fifo, &task->node);
+    s_lane_in(self, task, true);
 }
 
 size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, fx_ix_list_t *list)
@@ -142,7 +213,9 @@ size_t fx_ix_tasks_requeue_all(fx_ix_tasks_t *self, fx_ix_list_t *list)
         t->holder = NULL;
         t->requeues++;
         t->attempt++;
+        t->held_until = 0;
     }
+    s_lanes_front(self, list);
     fx_ix_list_splice_front(&self->fifo, list);
     return back;
 }
@@ -160,7 +233,7 @@ void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p)
     if (task->waiting)
         fx_ix_list_remove(task->waiting, &task->node);
     else if (!task->holder && fx_ix_node_linked(&task->node))
-        fx_ix_list_remove(&self->fifo, &task->node);
+        fx_ix_tasks_take(self, task);
     if (task->old)
         self->old--;
     *task_p = NULL;
@@ -171,7 +244,7 @@ void fx_ix_tasks_done(fx_ix_tasks_t *self, fx_ix_task_t **task_p)
 
 void fx_ix_tasks_wait(fx_ix_tasks_t *self, fx_ix_task_t *task, fx_ix_list_t *waiting)
 {
-    fx_ix_list_remove(&self->fifo, &task->node);
+    fx_ix_tasks_take(self, task);
     fx_ix_list_push_back(waiting, &task->node);
     task->waiting = waiting;
 }
@@ -181,6 +254,7 @@ void fx_ix_tasks_ready(fx_ix_tasks_t *self, fx_ix_task_t *task)
     fx_ix_list_remove(task->waiting, &task->node);
     task->waiting = NULL;
     fx_ix_list_push_back(&self->fifo, &task->node);
+    s_lane_in(self, task, false);
 }
 
 void fx_ix_tasks_unwait(fx_ix_task_t *task)
@@ -191,6 +265,7 @@ void fx_ix_tasks_unwait(fx_ix_task_t *task)
 
 void fx_ix_tasks_front_all(fx_ix_tasks_t *self, fx_ix_list_t *list)
 {
+    s_lanes_front(self, list);
     fx_ix_list_splice_front(&self->fifo, list);
 }
 

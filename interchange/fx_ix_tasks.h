@@ -12,8 +12,15 @@
     brought it and never copied: a TASKS message to a manager sends the
     same frames (shared, fx_ix_wire.h), so a requeued task still has them.
 
-    Cost: O(1) per add, pop, requeue, find and done; no allocation but the
-    task's own. */
+    Lanes: once told the container slots (fx_ix_tasks_lanes), the store
+    keeps every queued task also in its container's lane (the slot record's
+    `queue`, fx_ix_containers.h), in FIFO order, so that a routing strategy
+    can take the oldest queued task of one container wherever it stands in
+    the FIFO (fx_ix_tasks_lane_first, _take). The FIFO's front is the
+    oldest task of all, so the lane whose head is oldest is the front's.
+
+    Cost: O(1) per add, pop, take, requeue, find and done; O(tasks moved)
+    for a splice to the front; no allocation but the task's own. */
 #ifndef FX_IX_TASKS_H
 #define FX_IX_TASKS_H
 
@@ -21,6 +28,7 @@
 #include <stddef.h>
 
 #include "fx_ix_bodies.h"
+#include "fx_ix_containers.h"
 #include "fx_ix_list.h"
 #include "fx_msg.h"
 
@@ -32,6 +40,7 @@ typedef struct fx_ix_manager_t fx_ix_manager_t;
 /* One held task. The FIFO and the manager registry both reach into it. */
 typedef struct {
     fx_ix_node_t node;       /* its place in the FIFO, in its holder's list, or in waiting */
+    fx_ix_node_t lane;       /* while in the FIFO: its place in its container's lane */
     fx_ix_manager_t *holder; /* NULL while queued here */
     fx_ix_list_t *waiting;   /* while its body is being fetched: the tasks of its version
                                 waiting for it (fx_ix_fetch.c); else NULL */
@@ -47,8 +56,8 @@ typedef struct {
     int requeues; /* times a lost manager gave it back */
     uint32_t slot;      /* its container's (fx_ix_containers.h), set when it arrives */
     bool cold;          /* routed as a cold start: its result measures one */
-    bool no_hold;       /* warm-wait held it once already: cold starts allowed now */
-    int64_t held_until; /* while held for a warm worker: sent on with cold starts then */
+    int64_t held_until; /* warm-wait refused its container a cold start while it was the
+                           oldest queued: it gets one at this time (ms) if still queued; 0: not */
     uint64_t times[FX_TIMES_MAX];
     uint8_t text_len[FX_IX_TASK_TEXTS]; /* endpoint_id, entry, container, py_version, dill_version,
                                            serializer */
@@ -63,11 +72,17 @@ fx_ix_tasks_t *fx_ix_tasks_new(void);
 /* Frees every task, queued or held. Accepts NULL. */
 void fx_ix_tasks_destroy(fx_ix_tasks_t **self_p);
 
+/* Keep lanes per container in the records of cs (not owned; it outlives
+   the store), from now on: call before the first task is added. */
+void fx_ix_tasks_lanes(fx_ix_tasks_t *self, fx_ix_containers_t *cs);
+
 /* Queue a task from a TASKS message at the back, moving its frames out of
    *task. FX_OK; FX_E_CONFLICT if a task with this id is held already (task
    is left as it was; the held copy answers for both, and stops being old);
    FX_E_NOMEM. */
 int fx_ix_tasks_add(fx_ix_tasks_t *self, fx_task_t *task);
+/* The same, for the container of that slot (the held task's slot). */
+int fx_ix_tasks_add_in(fx_ix_tasks_t *self, fx_task_t *task, uint32_t slot);
 
 /* The front of the FIFO, left there; NULL if nothing is queued. */
 fx_ix_task_t *fx_ix_tasks_peek(fx_ix_tasks_t *self);
@@ -75,6 +90,12 @@ fx_ix_task_t *fx_ix_tasks_peek(fx_ix_tasks_t *self);
 /* The front of the FIFO, taken out of the FIFO but still held (the caller
    hands it to a manager). NULL if nothing is queued. */
 fx_ix_task_t *fx_ix_tasks_pop(fx_ix_tasks_t *self);
+
+/* The oldest queued task of slot's container (NULL: none queued, or no
+   lanes), left queued; and a queued task taken out of the FIFO (and its
+   lane), still held (the caller hands it to a manager). O(1). */
+fx_ix_task_t *fx_ix_tasks_lane_first(fx_ix_tasks_t *self, uint32_t slot);
+void fx_ix_tasks_take(fx_ix_tasks_t *self, fx_ix_task_t *task);
 
 /* Put a task a lost manager held back at the front of the FIFO. Its
    attempt (the dispatch number) goes up by one; its retries (worker deaths
