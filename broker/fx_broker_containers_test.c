@@ -250,6 +250,9 @@ static void s_function_scenario(void *ctx)
     s_done(&w, ids, 1);
     /* the same body registered in c2: the version moves there, queued tasks with it */
     bt_credit(w.endpoint, 0);
+    /* the broker has the closed window before the SUBMIT on another
+       connection arrives (else, on a slow run, the task goes out in c1) */
+    CHECK(bt_barrier(w.endpoint));
     s_submit_ok(w.alice_c, w.ep, fn, "", 1);
     s_function_ok(w.alice_c, fn, S_BODY, c2);
     bt_credit(w.endpoint, 10);
