@@ -557,9 +557,8 @@ static void scenario_local_flags(void *ctx)
     snprintf(path, sizeof path, "%s/args", dir);
     char *text = NULL;
     size_t len = 0;
-    int64_t deadline = fx_test_deadline(10000);
-    while (fx_file_read(path, 65536, &text, &len) != 0 && fx_test_now_ms() < deadline)
-        usleep(10000);
+    CHECK(fx_test_wait_file(path, 10000), "the stand-in fx-manager wrote %s", path);
+    (void) fx_file_read(path, 65536, &text, &len);
     CHECK(text && strstr(text, "--heartbeat-ms\n1000\n") &&
               strstr(text, "--container-strategy\nlru\n--container-idle-ms\n0\n--container-template\ntorch=bwrap "),
           "fx-manager got its own flags and then the containers': %s", text ? text : "(nothing)");

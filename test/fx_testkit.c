@@ -2,10 +2,15 @@
     (fx_testkit.h). */
 #include "fx_testkit.h"
 
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fx_check.h"
 
@@ -88,4 +93,33 @@ int64_t fx_test_now_ms(void)
 int64_t fx_test_deadline(int64_t ms)
 {
     return fx_test_now_ms() + fx_test_ms(ms);
+}
+
+bool fx_test_wait_file(const char *path, int64_t ms)
+{
+    char folder[PATH_MAX];
+    snprintf(folder, sizeof folder, "%s", path);
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    /* watch first, then look: a file made in between still wakes us */
+    if (fd < 0 || inotify_add_watch(fd, dirname(folder), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return access(path, F_OK) == 0;
+    }
+    int64_t deadline = fx_test_deadline(ms);
+    bool there = access(path, F_OK) == 0;
+    while (!there) {
+        int64_t left = deadline - fx_test_now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int) left) > 0) {
+            char events[4096];
+            while (read(fd, events, sizeof events) > 0) {
+            }
+        }
+        there = access(path, F_OK) == 0;
+    }
+    close(fd);
+    return there;
 }

@@ -42,4 +42,10 @@ int64_t fx_test_deadline(int64_t ms);
 /* Monotonic milliseconds (the clock fx_test_deadline uses). */
 int64_t fx_test_now_ms(void);
 
+/* Waits until path exists, woken by the kernel (inotify on its folder)
+   when something is created or moved into that folder, up to ms
+   (stretched). True if it exists. The writer should create it whole
+   (write elsewhere, then rename) so that existing means complete. */
+bool fx_test_wait_file(const char *path, int64_t ms);
+
 #endif

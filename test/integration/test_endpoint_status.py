@@ -5,7 +5,7 @@ import time
 import pytest
 
 import fx
-from fxharness import kill_all, managers_of, workers_of
+from fxharness import kill_all, managers_of, wait_for, workers_of
 
 
 def test_endpoint_status_live_then_offline(federation):
@@ -13,11 +13,11 @@ def test_endpoint_status_live_then_offline(federation):
     creds = federation.add_user("dora")
     ep = federation.start_endpoint(creds, "dora-ep", managers=2, workers=2)
     with fx.Client(credentials=creds) as client:
-        deadline = time.monotonic() + 30
-        st = client.get_endpoint_status(ep.endpoint_id)
-        while (st["managers"] < 2 or st["workers"] < 4) and time.monotonic() < deadline:
-            time.sleep(0.2)   # ENDPOINT_STATUS comes within a heartbeat period
+        def all_in():   # ENDPOINT_STATUS comes within a heartbeat period of the managers' hellos
             st = client.get_endpoint_status(ep.endpoint_id)
+            return st if st["managers"] >= 2 and st["workers"] >= 4 else None
+
+        st = wait_for(all_in, 30, "2 managers and 4 workers in the broker's view")
         assert st["status"] == "online" and st["online"] and st["name"] == "dora-ep"
         assert st["managers"] == 2 and st["workers"] == 4 and st["queued"] == 0
         assert st["last_seen"] and abs(st["last_seen"] - time.time()) < 60
@@ -28,10 +28,9 @@ def test_endpoint_status_live_then_offline(federation):
 
         orphans = managers_of(federation, "dora-ep") + workers_of(federation, "dora-ep")
         ep.kill9()   # silent, not a goodbye: offline only from the heartbeats
-        killed = time.monotonic()
-        while client.get_endpoint_status(ep.endpoint_id)["online"]:
-            assert time.monotonic() - killed < 3 * 1.0 + 3, "online past the heartbeat threshold"
-            time.sleep(0.1)
+        # offline within the heartbeat threshold (3 x 1 s) and a margin
+        wait_for(lambda: not client.get_endpoint_status(ep.endpoint_id)["online"], 3 * 1.0 + 3,
+                 "the endpoint offline within the heartbeat threshold")
         st = client.get_endpoint_status(ep.endpoint_id)
         assert st["status"] == "offline" and st["managers"] == 0 and st["workers"] == 0
         fid = client.register_function(fx.ShellFunction("true"))
