@@ -134,12 +134,18 @@ class Federation:
 
     @staticmethod
     def read_stats(proc):
+        """The endpoint's stats file as a dict; {} before its first write
+        (the endpoint writes it within its first second), so that waits on
+        a counter keep waiting instead of failing."""
         stats = {}
-        with open(proc.stats_path) as f:
-            for line in f:
-                if "=" in line:
-                    k, v = line.split("=", 1)
-                    stats[k.strip()] = v.strip()
+        try:
+            with open(proc.stats_path) as f:
+                for line in f:
+                    if "=" in line:
+                        k, v = line.split("=", 1)
+                        stats[k.strip()] = v.strip()
+        except FileNotFoundError:
+            pass
         return stats
 
     def stop(self):
